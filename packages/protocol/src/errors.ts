@@ -1,0 +1,42 @@
+/** Error codes carried by `error` frames and REST error bodies. Stable: clients switch on them. */
+export const SocketErrorCode = {
+  invalidFrame: 'invalid_frame',
+  notAMember: 'not_a_member',
+  chatNotFound: 'chat_not_found',
+  contentTooLong: 'content_too_long',
+  rateLimited: 'rate_limited',
+  internal: 'internal',
+} as const;
+export type SocketErrorCode = (typeof SocketErrorCode)[keyof typeof SocketErrorCode];
+
+export type HttpErrorCode =
+  | 'invalid_request'
+  | 'username_taken'
+  | 'invalid_credentials'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'not_a_member'
+  | 'group_too_large'
+  | 'internal';
+
+/**
+ * WebSocket close codes. 4000-4099: the client should reconnect (with backoff);
+ * 4100-4199: it should not (the session is gone).
+ */
+export const CloseCode = {
+  /** Server shutting down or draining: reconnect, possibly to another node. */
+  reconnect: 4000,
+  /** The socket fell too far behind (outbound buffer over its cap): reconnect and replay. */
+  slowConsumer: 4001,
+  /** No frame or pong within the presence timeout. */
+  idleTimeout: 4002,
+  /** The device logged out or its token was revoked: do not reconnect with this token. */
+  sessionRevoked: 4100,
+  /** RFC 6455: message too big. */
+  tooBig: 1009,
+} as const;
+
+export function shouldReconnect(code: number): boolean {
+  return !(code >= 4100 && code < 4200);
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { MAX_PRESENCE_WATCH } from './limits.js';
+
+/*
+ * Socket frames. Client frames are validated with zod schemas (the same library the
+ * REST bodies use); server frames are plain types, built by the server and trusted by clients.
+ */
+
+const id = z.string().min(1).max(128);
+// Content length is checked by the server separately so that it can answer content_too_long.
+const content = z.string();
+
+export const SendMessageFrame = z.object({
+  type: z.literal('send_message'),
+  chat_id: id,
+  client_msg_id: z.string().min(1).max(128),
+  content,
+});
+export const AckDeliveredFrame = z
+  .object({
+    type: z.literal('ack_delivered'),
+    message_id: id.optional(),
+    message_ids: z.array(id).min(1).max(1000).optional(),
+  })
+  .refine((f) => f.message_id !== undefined || f.message_ids !== undefined, {
+    message: 'message_id or message_ids is required',
+  });
+export const AckReadFrame = z.object({
+  type: z.literal('ack_read'),
+  chat_id: id,
+  last_read_message_id: id,
+});
+export const TypingFrame = z.object({
+  type: z.literal('typing'),
+  chat_id: id,
+  state: z.enum(['composing', 'paused']),
+});
+export const PresenceSubscribeFrame = z.object({
+  type: z.literal('presence_subscribe'),
+  user_ids: z.array(id).max(MAX_PRESENCE_WATCH),
+});
+export const PresenceUnsubscribeFrame = z.object({
+  type: z.literal('presence_unsubscribe'),
+  user_ids: z.array(id).max(MAX_PRESENCE_WATCH),
+});
+export const PingFrame = z.object({ type: z.literal('ping') });
+
+export const clientFrameSchemas = {
+  send_message: SendMessageFrame,
+  ack_delivered: AckDeliveredFrame,
+  ack_read: AckReadFrame,
+  typing: TypingFrame,
+  presence_subscribe: PresenceSubscribeFrame,
+  presence_unsubscribe: PresenceUnsubscribeFrame,
+  ping: PingFrame,
+} as const;
+
+export type ClientFrameType = keyof typeof clientFrameSchemas;
+export type ClientFrame = { [K in ClientFrameType]: z.infer<(typeof clientFrameSchemas)[K]> }[ClientFrameType];
+export type SendMessage = z.infer<typeof SendMessageFrame>;
+
+export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; message: string; client_msg_id?: string };
+
+/** Parses one text frame from a client. Never throws. */
+export function parseClientFrame(text: string): ParseResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, message: 'frame is not valid JSON' };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, message: 'frame must be a JSON object' };
+  }
+  const obj = raw as Record<string, unknown>;
+  const clientMsgId = typeof obj.client_msg_id === 'string' ? obj.client_msg_id : undefined;
+  const type = obj.type;
+  if (typeof type !== 'string' || !Object.hasOwn(clientFrameSchemas, type)) {
+    return { ok: false, message: `unknown frame type: ${String(type).slice(0, 64)}`, client_msg_id: clientMsgId };
+  }
+  const schema = clientFrameSchemas[type as ClientFrameType];
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    return { ok: false, message: `${type}: ${where}${issue?.message ?? 'invalid'}`, client_msg_id: clientMsgId };
+  }
+  return { ok: true, frame: parsed.data as ClientFrame };
+}
+
+export interface Message {
+  message_id: string;
+  chat_id: string;
+  seq: number;
+  sender_id: string;
+  sender_device_id: string;
+  client_msg_id: string;
+  content: string;
+  created_at: number;
+  status?: 'sent' | 'delivered' | 'read';
+}
+
+export type ServerFrame =
+  | ({ type: 'new_message' } & Omit<Message, 'status'>)
+  | { type: 'ack_sent'; client_msg_id: string; message_id: string; chat_id: string; seq: number; created_at: number }
+  | { type: 'status_update'; message_id: string; chat_id: string; seq: number; status: 'delivered' | 'read'; user_id: string; at: number }
+  | { type: 'read_sync'; chat_id: string; read_seq: number }
+  | { type: 'typing'; chat_id: string; user_id: string; state: 'composing' | 'paused' }
+  | { type: 'presence'; user_id: string; online: boolean; last_seen: number | null }
+  | {
+      type: 'group_update';
+      group_id: string;
+      chat_id: string;
+      event: 'created' | 'member_added' | 'member_removed' | 'renamed';
+      user_ids: string[];
+      name: string;
+    }
+  | { type: 'sync_complete' }
+  | { type: 'pong' }
+  | { type: 'error'; code: string; message: string; client_msg_id?: string; retry_after_ms?: number };
+
+export type ServerFrameOf<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;

@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './limits.js';
+export * from './ids.js';
+export * from './frames.js';
+export * from './rest.js';

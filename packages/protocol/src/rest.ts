@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { MAX_GROUP_MEMBERS, USERNAME_RE } from './limits.js';
+
+/* REST request bodies, validated with the same library as socket frames. */
+
+export const CreateUserBody = z.object({
+  username: z.string().regex(USERNAME_RE, 'username must be 3 to 32 of a-z 0-9 _ .'),
+  password: z.string().min(8, 'password must be at least 8 characters').max(256),
+  display_name: z.string().min(1).max(64).optional(),
+});
+export const CreateSessionBody = z.object({
+  username: z.string().max(64),
+  password: z.string().max(256),
+  device_name: z.string().max(64).optional(),
+});
+// member_ids may exceed the limit here; the server answers 422 group_too_large for that.
+export const CreateGroupBody = z.object({
+  name: z.string().min(1).max(128),
+  member_ids: z.array(z.string().min(1).max(128)).max(MAX_GROUP_MEMBERS * 4),
+});
+export const AddMembersBody = z.object({
+  user_ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_GROUP_MEMBERS * 4),
+});
+export const RenameGroupBody = z.object({ name: z.string().min(1).max(128) });
+
+export interface UserView {
+  user_id: string;
+  username: string;
+  display_name: string;
+}
+export interface SessionView {
+  token: string;
+  user_id: string;
+  device_id: string;
+  ws_url: string;
+}
+export interface GroupView {
+  group_id: string;
+  chat_id: string;
+  name: string;
+  members: { user_id: string; role: 'admin' | 'member' }[];
+  created_at: number;
+}
+export interface ChatSummary {
+  chat_id: string;
+  kind: 'direct' | 'group';
+  title: string;
+  last_seq: number;
+  last_message: import('./frames.js').Message | null;
+  read_seq: number;
+  unread_count: number;
+}
+export interface Receipt {
+  user_id: string;
+  delivered_at: number | null;
+  read_at: number | null;
+}

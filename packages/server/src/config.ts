@@ -1,0 +1,75 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/*
+ * Server configuration: validated once at start, then frozen. Every field documents
+ * its default; CLI flags override environment variables, which override defaults.
+ */
+const ConfigSchema = z.object({
+  /** TCP port for HTTP and WebSocket. 0 picks a free port. Default 8080. */
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Listen address. Default 0.0.0.0. */
+  host: z.string().default('0.0.0.0'),
+  /** Embedded store folder (SQLite). Default ./data. */
+  dataDir: z.string().default('./data'),
+  /** pino level. Default info. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** ws URL handed out by POST /v1/sessions; default derived from the request's Host header. */
+  publicWsUrl: z.string().optional(),
+  /** Snowflake node id (0..1023); unique per node in a cluster. Default 0. */
+  nodeId: z.number().int().min(0).max(1023).default(0),
+  /** A socket is offline after this long without a frame or pong (ms). Default 30000. */
+  presenceTimeoutMs: z.number().int().positive().default(30_000),
+  /** The server pings a socket that has been silent this long (ms). Default 10000. */
+  pingIntervalMs: z.number().int().positive().default(10_000),
+  /** Per-socket cap on queued outbound bytes before the socket is closed as too slow. Default 8 MiB. */
+  maxSocketBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  /** Groups with more members than this fan out through the fan-out queue. Default 100. */
+  fanoutThreshold: z.number().int().min(0).default(100),
+  /** Bound on queued fan-out jobs; senders wait when it is full. Default 10000. */
+  fanoutQueueCapacity: z.number().int().positive().default(10_000),
+  /** Typing frames allowed per socket per second. Default 5. */
+  typingPerSecond: z.number().positive().default(5),
+  /** scrypt cost (N). Default 16384; tests may lower it. */
+  scryptCost: z.number().int().min(2).default(16_384),
+  /** How long SIGTERM waits for in-flight work (ms). Default 5000. */
+  shutdownGraceMs: z.number().int().positive().default(5_000),
+  /** Cluster mode: both set selects Redis + PostgreSQL engines. */
+  redisUrl: z.string().optional(),
+  databaseUrl: z.string().optional(),
+});
+
+export type ServerConfig = Readonly<z.infer<typeof ConfigSchema>>;
+
+function envNumber(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
+  return n;
+}
+
+/** Builds the config from overrides (CLI flags) over environment variables over defaults. */
+export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const fromEnv = {
+    port: envNumber(env.PORT),
+    host: env.HOST || undefined,
+    dataDir: env.DATA_DIR || undefined,
+    logLevel: env.LOG_LEVEL || undefined,
+    publicWsUrl: env.PUBLIC_WS_URL || undefined,
+    nodeId: envNumber(env.NODE_ID),
+    fanoutThreshold: envNumber(env.FANOUT_THRESHOLD),
+    presenceTimeoutMs: envNumber(env.PRESENCE_TIMEOUT_MS),
+    pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
+    scryptCost: envNumber(env.SCRYPT_COST),
+    redisUrl: env.REDIS_URL || undefined,
+    databaseUrl: env.DATABASE_URL || undefined,
+  };
+  const merged: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ ...fromEnv, ...overrides })) if (v !== undefined) merged[k] = v;
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  return Object.freeze({ ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) });
+}

@@ -1,0 +1,271 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import type { ServerFrame } from '@switchboard/protocol';
+import { startServer, type RunningServer } from '../main.js';
+import { loadConfig, type ServerConfig } from '../config.js';
+
+/*
+ * Test support: real servers (in this process or as a child process) and raw socket
+ * clients. Tests talk to the server only over HTTP and WebSocket, as a client would.
+ */
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const cliEntry = path.join(repoRoot, 'packages/cli/dist/main.js');
+
+export function tempDir(prefix = 'switchboard-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export interface TestServer {
+  baseUrl: string;
+  wsUrl: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+  server: RunningServer;
+}
+
+/** Starts a server in this process on a free port with a fresh data dir (unless given). */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir();
+  const config = loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', scryptCost: 1024, ...overrides, dataDir }, {});
+  const server = await startServer(config);
+  return {
+    server,
+    port: server.port,
+    dataDir,
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    wsUrl: `ws://127.0.0.1:${server.port}/v1/ws`,
+    stop: async () => {
+      await server.stop();
+      if (!overrides.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerProcess {
+  baseUrl: string;
+  wsUrl: string;
+  port: number;
+  proc: ChildProcess;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `switchboard serve` as a child process (for crash tests) and waits for /healthz. */
+export async function startServerProcess(opts: { dataDir: string; port?: number; env?: Record<string, string> }): Promise<ServerProcess> {
+  const port = opts.port ?? (await freePort());
+  const proc = spawn(process.execPath, [cliEntry, 'serve'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: opts.dataDir, LOG_LEVEL: 'warn', SCRYPT_COST: '1024', ...opts.env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server process exited with ${proc.exitCode}`);
+    try {
+      const res = await fetch(`${baseUrl}/healthz`);
+      if (res.status === 200) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error('server process did not become healthy');
+    await sleep(50);
+  }
+  return {
+    baseUrl,
+    wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    port,
+    proc,
+    exited,
+    kill: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  body: T;
+}
+
+/** One JSON HTTP call. */
+export async function http<T = any>(baseUrl: string, method: string, pathname: string, opts: { token?: string; body?: unknown; rawBody?: string } = {}): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | undefined;
+  if (opts.rawBody !== undefined) body = opts.rawBody;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(baseUrl + pathname, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = null;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+  }
+  return { status: res.status, body: parsed as T };
+}
+
+export interface TestUser {
+  user_id: string;
+  username: string;
+  token: string;
+  device_id: string;
+  password: string;
+}
+
+let userCounter = 0;
+/** Registers a fresh user (unique username) and logs in one device. */
+export async function registerUser(baseUrl: string, prefix = 'user'): Promise<TestUser> {
+  const username = `${prefix}_${process.pid}_${++userCounter}_${Math.floor(Math.random() * 1e6)}`.slice(0, 32);
+  const password = 'correct horse battery';
+  const reg = await http(baseUrl, 'POST', '/v1/users', { body: { username, password } });
+  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  const dev = await login(baseUrl, username, password);
+  return { ...dev, username, password };
+}
+
+/** Logs in another device of an existing user. */
+export async function login(baseUrl: string, username: string, password: string, deviceName?: string): Promise<TestUser> {
+  const res = await http(baseUrl, 'POST', '/v1/sessions', { body: { username, password, device_name: deviceName } });
+  if (res.status !== 201) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { user_id: res.body.user_id, token: res.body.token, device_id: res.body.device_id, username, password };
+}
+
+type AnyFrame = ServerFrame & Record<string, any>;
+
+/**
+ * A raw WebSocket client that records every frame it receives, so that tests can wait
+ * for frames by type or predicate and assert on everything that arrived.
+ */
+export class TestSocket {
+  readonly frames: AnyFrame[] = [];
+  private waiters: { pred: (f: AnyFrame) => boolean; from: number; resolve: (f: AnyFrame) => void }[] = [];
+  private cursor = 0;
+  closeCode: number | null = null;
+  readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(data.toString()) as AnyFrame;
+      this.frames.push(frame);
+      const idx = this.frames.length - 1;
+      this.waiters = this.waiters.filter((w) => {
+        if (idx >= w.from && w.pred(frame)) {
+          w.resolve(frame);
+          return false;
+        }
+        return true;
+      });
+    });
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code) => {
+        this.closeCode = code;
+        resolve(code);
+      }),
+    );
+  }
+
+  /** Connects with the bearer header (or `?access_token=` when query is true) and waits for open. */
+  static async connect(wsUrl: string, token: string, opts: { query?: boolean } = {}): Promise<TestSocket> {
+    const ws = opts.query
+      ? new WebSocket(`${wsUrl}?access_token=${encodeURIComponent(token)}`)
+      : new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` } });
+    const sock = new TestSocket(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+    return sock;
+  }
+
+  /** Connects and waits for sync_complete. */
+  static async connectSynced(wsUrl: string, token: string, timeoutMs = 10_000): Promise<TestSocket> {
+    const sock = await TestSocket.connect(wsUrl, token);
+    await sock.next('sync_complete', timeoutMs);
+    return sock;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Waits for the next frame (after the last one returned by next/nextWhere) matching pred. */
+  nextWhere(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame'): Promise<AnyFrame> {
+    for (let i = this.cursor; i < this.frames.length; i++) {
+      const f = this.frames[i]!;
+      if (pred(f)) {
+        this.cursor = i + 1;
+        return Promise.resolve(f);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${label}; got: ${JSON.stringify(this.frames.slice(-5))}`));
+      }, timeoutMs);
+      const waiter = {
+        pred,
+        from: this.frames.length,
+        resolve: (f: AnyFrame) => {
+          clearTimeout(timer);
+          this.cursor = this.frames.indexOf(f) + 1;
+          resolve(f);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  next(type: ServerFrame['type'], timeoutMs = 5000): Promise<AnyFrame> {
+    return this.nextWhere((f) => f.type === type, timeoutMs, type);
+  }
+
+  /** Every frame of a type received so far. */
+  all(type: ServerFrame['type']): AnyFrame[] {
+    return this.frames.filter((f) => f.type === type);
+  }
+
+  /** Sends a message and waits for its ack_sent (or error). */
+  async sendMessage(chatId: string, content: string, clientMsgId = `c-${Math.random().toString(36).slice(2)}-${Date.now()}`): Promise<AnyFrame> {
+    this.send({ type: 'send_message', chat_id: chatId, client_msg_id: clientMsgId, content });
+    return this.nextWhere((f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === clientMsgId, 10_000, `ack for ${clientMsgId}`);
+  }
+
+  close(): Promise<number> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
+    return this.closed;
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}

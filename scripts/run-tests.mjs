@@ -1,0 +1,26 @@
+// Runs every compiled test file (packages/*/dist/**/*.test.js) with node's test runner.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const files = [];
+function walk(dir) {
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) walk(full);
+    else if (name.endsWith('.test.js')) files.push(full);
+  }
+}
+for (const pkg of readdirSync(path.join(root, 'packages'))) {
+  const dist = path.join(root, 'packages', pkg, 'dist');
+  if (existsSync(dist)) walk(dist);
+}
+const filter = process.argv.slice(2);
+const selected = filter.length ? files.filter((f) => filter.some((s) => f.includes(s))) : files;
+if (selected.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], { stdio: 'inherit' });
+process.exit(res.status ?? 1);
