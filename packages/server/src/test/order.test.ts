@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { directChatId } from '@switchboard/protocol';
+import { login, registerUser, startTestServer, TestSocket, type TestServer } from '../testing/harness.js';
+import { assertGapFreeFrom, dedupe, fetchHistory, makeItems, newMessages, sendPipelined, waitForMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
+
+/*
+ * Guarantee 3, order: seq is assigned at commit, strictly increasing and gap-free within
+ * a chat, and each device receives a chat's messages in seq order.
+ */
+
+describe('message order', () => {
+  let srv: TestServer;
+  const sockets: TestSocket[] = [];
+  const open = async (token: string) => {
+    const s = await TestSocket.connect(srv.wsUrl, token);
+    sockets.push(s);
+    await waitForSyncComplete(s);
+    return s;
+  };
+
+  before(async () => {
+    srv = await startTestServer();
+  });
+  after(async () => {
+    for (const s of sockets) s.terminate();
+    await srv?.stop();
+  });
+
+  test('acknowledges 500 pipelined sends with strictly increasing, gap-free seqs and delivers them in seq order', async () => {
+    const a = await registerUser(srv.baseUrl, 'orda');
+    const b = await registerUser(srv.baseUrl, 'ordb');
+    const chatId = directChatId(a.user_id, b.user_id);
+    const sa = await open(a.token);
+    const sb = await open(b.token);
+
+    const items = makeItems(500, 'ordered');
+    const acks = await sendPipelined(sa, chatId, items, { timeoutMs: 30_000 });
+    const ids = new Set(items.map((it) => it.client_msg_id));
+    const ackFrames = (sa.frames as Frame[]).filter((f) => f.type === 'ack_sent' && ids.has(f.client_msg_id));
+    assert.equal(ackFrames.length, 500, 'one ack_sent per send');
+    assertGapFreeFrom(
+      ackFrames.map((f) => f.seq),
+      1,
+      'ack_sent seqs in arrival order',
+    );
+    assert.equal(new Set(ackFrames.map((f) => f.message_id)).size, 500, 'distinct message ids');
+
+    await waitForMessages(sb, chatId, [...acks.values()].map((f) => f.message_id), 15_000);
+    const received = dedupe(newMessages(sb, chatId));
+    assertGapFreeFrom(
+      received.map((f) => f.seq),
+      1,
+      'recipient new_message seqs in arrival order',
+    );
+    for (const f of received) {
+      const ack = acks.get(f.client_msg_id);
+      assert.ok(ack, `unexpected message ${JSON.stringify(f)}`);
+      assert.equal(f.message_id, ack.message_id);
+      assert.equal(f.seq, ack.seq);
+    }
+    // The sending device does not get its own messages back.
+    assert.equal(newMessages(sa, chatId).length, 0, 'sending device received new_message for its own sends');
+
+    const history = await fetchHistory(srv.baseUrl, b.token, chatId);
+    assertGapFreeFrom(
+      history.map((m) => m.seq),
+      1,
+      'history seqs',
+    );
+    assert.equal(history.length, 500);
+  });
+
+  test('orders two senders interleaving into one chat by seq, gap-free, on every receiving device', async () => {
+    const a1 = await registerUser(srv.baseUrl, 'inta');
+    const b1 = await registerUser(srv.baseUrl, 'intb');
+    const a2 = await login(srv.baseUrl, a1.username, a1.password, 'a2');
+    const b2 = await login(srv.baseUrl, b1.username, b1.password, 'b2');
+    const chatId = directChatId(a1.user_id, b1.user_id);
+    const [sa1, sa2, sb1, sb2] = await Promise.all([open(a1.token), open(a2.token), open(b1.token), open(b2.token)]);
+
+    const fromA = makeItems(250, 'from a');
+    const fromB = makeItems(250, 'from b');
+    const [acksA, acksB] = await Promise.all([
+      sendPipelined(sa1, chatId, fromA, { window: 25, timeoutMs: 30_000 }),
+      sendPipelined(sb1, chatId, fromB, { window: 25, timeoutMs: 30_000 }),
+    ]);
+    const allAcks = [...acksA.values(), ...acksB.values()];
+    const seqs = allAcks.map((f) => f.seq).sort((x, y) => x - y);
+    assertGapFreeFrom(seqs, 1, 'seqs of both senders together');
+    for (const acks of [acksA, acksB]) {
+      const own = [...acks.values()].map((f) => f.seq);
+      for (let i = 1; i < own.length; i++) assert.ok(own[i]! > own[i - 1]!, 'one sender’s acks arrive in increasing seq order');
+    }
+
+    const allIds = allAcks.map((f) => f.message_id);
+    // a2 sees a1's messages (mirrored) and b1's; b2 likewise.
+    for (const [name, sock] of [['a2', sa2], ['b2', sb2]] as const) {
+      await waitForMessages(sock, chatId, allIds, 15_000, `all 500 messages on ${name}`);
+      assertGapFreeFrom(
+        dedupe(newMessages(sock, chatId)).map((f) => f.seq),
+        1,
+        `new_message seqs on ${name}`,
+      );
+    }
+    // Each sender's device receives exactly the other sender's messages, in seq order.
+    for (const [name, sock, others] of [['a1', sa1, acksB], ['b1', sb1, acksA]] as const) {
+      await waitForMessages(sock, chatId, [...others.values()].map((f) => f.message_id), 15_000, `the other sender's messages on ${name}`);
+      const got = dedupe(newMessages(sock, chatId)).map((f) => f.seq);
+      const want = [...others.values()].map((f) => f.seq).sort((x, y) => x - y);
+      assert.deepEqual(got, want, `new_message seqs on ${name}`);
+    }
+  });
+});
