@@ -1,0 +1,75 @@
+import type { ServerFrame } from '@switchboard/protocol';
+import type { Bus, BusEvent } from '../engines/bus/bus.js';
+import type { FanoutJob, FanoutQueue } from '../engines/fanout-queue/fanout-queue.js';
+import type { StoredMessage } from '../engines/store/store.js';
+import type { PushProvider } from '../push/push-provider.js';
+import type { Logger } from '../util/logger.js';
+import type { Metrics } from '../util/metrics.js';
+
+export interface DeliveryDeps {
+  bus: Bus;
+  push: PushProvider;
+  fanout: FanoutQueue;
+  fanoutThreshold: number;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * Gets events to users' devices: through the bus to whichever node holds their
+ * sockets, a push wake-up when none does, and the fan-out queue for large groups.
+ * Nothing here is needed for correctness of delivery: the store's cursors are, and
+ * replay on connect makes good anything a live path missed.
+ */
+export class Delivery {
+  constructor(private readonly deps: DeliveryDeps) {
+    deps.fanout.start((job) => this.fanOut(job));
+  }
+
+  /** Delivers a committed message to every member's devices except the sending one. */
+  async message(message: StoredMessage, memberIds: string[], opts: { redeliver?: boolean } = {}): Promise<void> {
+    const frame: ServerFrame = { type: 'new_message', ...message };
+    const job: FanoutJob = {
+      chatId: message.chat_id,
+      seq: message.seq,
+      messageId: message.message_id,
+      senderId: message.sender_id,
+      memberIds,
+      event: { frame: JSON.stringify(frame), chatId: message.chat_id, seq: message.seq, exceptDevice: message.sender_device_id, redeliver: opts.redeliver },
+    };
+    if (memberIds.length > this.deps.fanoutThreshold) await this.deps.fanout.enqueue(job);
+    else await this.fanOut(job);
+  }
+
+  private async fanOut(job: FanoutJob): Promise<void> {
+    try {
+      const reached = await this.deps.bus.publish(job.memberIds, job.event);
+      const wakes: Promise<void>[] = [];
+      reached.forEach((nodes, i) => {
+        const userId = job.memberIds[i]!;
+        if (nodes === 0 && userId !== job.senderId) {
+          this.deps.metrics.pushWakeups.inc();
+          wakes.push(this.deps.push.wake({ userId, chatId: job.chatId, messageId: job.messageId, senderId: job.senderId }));
+        }
+      });
+      await Promise.all(wakes);
+    } catch (err) {
+      this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; members will get it by replay');
+    }
+  }
+
+  /** Sends a frame to every online device of the given users (minus `exceptDevice`). */
+  async toUsers(userIds: string[], frame: ServerFrame, opts: Omit<BusEvent, 'frame'> = {}): Promise<void> {
+    if (userIds.length === 0) return;
+    try {
+      await this.deps.bus.publish(userIds, { frame: JSON.stringify(frame), ...opts });
+    } catch (err) {
+      this.deps.log.warn({ err, type: frame.type }, 'bus publish failed');
+    }
+  }
+
+  /** Closes a device's sockets wherever they are (logout). */
+  async closeDevice(userId: string, deviceId: string, code: number, reason: string): Promise<void> {
+    await this.deps.bus.publish([userId], { frame: '', closeDevice: { deviceId, code, reason } });
+  }
+}

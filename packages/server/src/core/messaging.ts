@@ -1,0 +1,111 @@
+import { MAX_CONTENT_CHARS, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
+import type { Store, StoredMessage } from '../engines/store/store.js';
+import type { Snowflake } from '../util/snowflake.js';
+import type { Metrics } from '../util/metrics.js';
+import type { ChatAccess } from './chat-access.js';
+import type { Delivery } from './delivery.js';
+import { FrameError } from './errors.js';
+import type { ReceiptNotifier } from './receipt-notifier.js';
+
+export interface Sender {
+  userId: string;
+  deviceId: string;
+}
+
+export interface MessagingDeps {
+  store: Store;
+  access: ChatAccess;
+  delivery: Delivery;
+  receipts: ReceiptNotifier;
+  ids: Snowflake;
+  metrics: Metrics;
+  now: () => number;
+}
+
+type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
+
+/** The message rules: send, delivered and read acknowledgements. */
+export class Messaging {
+  constructor(private readonly deps: MessagingDeps) {}
+
+  /**
+   * Checks a send and queues its append. Resolves as soon as the append is queued (so a
+   * caller that chains sends keeps their order) with `ack`, which resolves once the
+   * message is durable; live delivery follows without holding the ack.
+   */
+  async send(sender: Sender, frame: SendMessage): Promise<{ ack: Promise<AckSent> }> {
+    const { store, access, ids, now } = this.deps;
+    if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
+    if (frame.content.length > MAX_CONTENT_CHARS) throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
+    const target = await access.forSend(sender.userId, frame.chat_id);
+    const appended = store.append([
+      {
+        messageId: ids.next(),
+        chatId: target.chatId,
+        senderId: sender.userId,
+        senderDeviceId: sender.deviceId,
+        clientMsgId: frame.client_msg_id,
+        content: frame.content,
+        createdAt: now(),
+        createDirectWith: target.createDirectWith,
+      },
+    ]);
+    return { ack: appended.then(([result]) => this.committed(result!, target.memberIds)) };
+  }
+
+  private committed({ message, duplicate }: { message: StoredMessage; duplicate: boolean }, memberIds: string[]): AckSent {
+    if (duplicate) {
+      void this.redeliver(message);
+    } else {
+      this.deps.metrics.messagesSent.inc();
+      void this.deps.delivery.message(message, memberIds);
+    }
+    return {
+      type: 'ack_sent',
+      client_msg_id: message.client_msg_id,
+      message_id: message.message_id,
+      chat_id: message.chat_id,
+      seq: message.seq,
+      created_at: message.created_at,
+    };
+  }
+
+  /** A repeated send: deliver again to the members that have not acknowledged it. */
+  private async redeliver(message: StoredMessage): Promise<void> {
+    const members = await this.deps.store.getMembers(message.chat_id);
+    const owed = members.filter((m) => m.deliveredSeq < message.seq || m.userId === message.sender_id).map((m) => m.userId);
+    await this.deps.delivery.message(message, owed, { redeliver: true });
+  }
+
+  /** ack_delivered: moves the device's cursor in each chat to the highest acknowledged seq. */
+  async ackDelivered(device: Sender, messageIds: string[]): Promise<void> {
+    const messages = await this.deps.store.getMessages(messageIds);
+    const highest = new Map<string, number>();
+    for (const m of messages) highest.set(m.chat_id, Math.max(highest.get(m.chat_id) ?? 0, m.seq));
+    const at = this.deps.now();
+    for (const [chatId, seq] of highest) {
+      if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
+      const advance = await this.deps.store.advanceDelivered(device.deviceId, device.userId, chatId, seq, at);
+      await this.deps.receipts.advanced(kindOf(chatId), 'delivered', advance, at);
+    }
+  }
+
+  /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */
+  async ackRead(device: Sender, chatId: string, lastReadMessageId: string): Promise<void> {
+    if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
+    const message = await this.deps.store.getMessage(lastReadMessageId);
+    if (!message || message.chat_id !== chatId) throw new FrameError('invalid_frame', 'last_read_message_id is not a message of this chat');
+    const at = this.deps.now();
+    const { read, delivered } = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
+    const kind = kindOf(chatId);
+    await this.deps.receipts.advanced(kind, 'delivered', delivered, at);
+    if (read.to > read.from) {
+      await this.deps.delivery.toUsers([device.userId], { type: 'read_sync', chat_id: chatId, read_seq: read.to }, { exceptDevice: device.deviceId });
+      await this.deps.receipts.advanced(kind, 'read', read, at);
+    }
+  }
+}
+
+function kindOf(chatId: string): 'direct' | 'group' {
+  return parseChatId(chatId)?.kind ?? 'direct';
+}

@@ -1,0 +1,80 @@
+/*
+ * Versioned schema for the embedded store. Each entry runs once, in order, inside a
+ * transaction; PRAGMA user_version records how far a database has come.
+ */
+export const sqliteMigrations: string[] = [
+  /* 1: accounts, chats, messages, cursors, search */ `
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER
+  );
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  CREATE INDEX devices_user ON devices(user_id);
+  CREATE TABLE chats (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('direct', 'group')),
+    name TEXT,
+    created_by TEXT,
+    created_at INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_at INTEGER NOT NULL
+  );
+  CREATE TABLE chat_members (
+    chat_id TEXT NOT NULL REFERENCES chats(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    role TEXT NOT NULL DEFAULT 'member',
+    joined_seq INTEGER NOT NULL,
+    joined_at INTEGER NOT NULL,
+    delivered_seq INTEGER NOT NULL,
+    read_seq INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX chat_members_user ON chat_members(user_id, chat_id);
+  -- A message is stored once per chat, whatever the number of members.
+  CREATE TABLE messages (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    chat_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    sender_device_id TEXT NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (chat_id, seq),
+    UNIQUE (chat_id, sender_id, client_msg_id)
+  );
+  -- Each device's delivered position per chat: replay starts above it.
+  CREATE TABLE device_cursors (
+    device_id TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    delivered_seq INTEGER NOT NULL,
+    PRIMARY KEY (device_id, chat_id)
+  ) WITHOUT ROWID;
+  -- When a member's delivered (kind 0) or read (kind 1) cursor reached seq: per-message
+  -- receipt times are read off this log (the first mark at or above a message's seq).
+  CREATE TABLE receipt_marks (
+    chat_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, user_id, kind, seq)
+  ) WITHOUT ROWID;
+  CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');
+  CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);
+  END;
+  `,
+];

@@ -1,0 +1,391 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AppendRequest,
+  AppendResult,
+  ChatListRow,
+  ChatRecord,
+  CursorAdvance,
+  DeviceRecord,
+  MemberRecord,
+  PendingChat,
+  ReceiptRow,
+  Role,
+  Store,
+  StoredMessage,
+  UserRecord,
+} from './store.js';
+import { sqliteMigrations } from './sqlite-migrations.js';
+
+type Row = Record<string, any>;
+
+const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at';
+
+function toUser(r: Row | undefined): UserRecord | null {
+  if (!r) return null;
+  return { id: r.id, username: r.username, displayName: r.display_name, passwordHash: r.password_hash, createdAt: r.created_at, lastSeen: r.last_seen };
+}
+function toChat(r: Row | undefined): ChatRecord | null {
+  if (!r) return null;
+  return { id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq };
+}
+function toMember(r: Row | undefined): MemberRecord | null {
+  if (!r) return null;
+  return { userId: r.user_id, role: r.role, joinedSeq: r.joined_seq, joinedAt: r.joined_at, deliveredSeq: r.delivered_seq, readSeq: r.read_seq };
+}
+
+interface QueuedWrite {
+  run: () => unknown;
+  resolve: (v: any) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a commit
+ * is on disk before append() resolves. Writes are queued and committed together once
+ * per event-loop turn (group commit): every send that arrived while the previous
+ * fsync ran shares the next transaction. Each write runs in its own savepoint, so one
+ * failing write fails alone. Reads run at once against committed data.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private queue: QueuedWrite[] = [];
+  private flushScheduled = false;
+  private readonly stmts;
+  /** Number of transactions committed and writes in them, for metrics and benchmarks. */
+  readonly commitStats = { commits: 0, writes: 0 };
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(path.join(dataDir, 'switchboard.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.stmts = this.prepare();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < sqliteMigrations.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(sqliteMigrations[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertUser: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+      userById: db.prepare('SELECT * FROM users WHERE id = ?'),
+      userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
+      setLastSeen: db.prepare('UPDATE users SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?'),
+      insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+      // A new device is owed only what comes after it: start its cursors at each chat's end.
+      initDeviceCursors: db.prepare(
+        `INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
+         SELECT ?, c.id, c.last_seq FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = ?`,
+      ),
+      deviceByToken: db.prepare('SELECT id, user_id, name, created_at FROM devices WHERE token_hash = ? AND revoked_at IS NULL'),
+      revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      chatById: db.prepare('SELECT * FROM chats WHERE id = ?'),
+      insertChat: db.prepare('INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES (?, ?, ?, ?, ?, 0, ?)'),
+      member: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? AND user_id = ?'),
+      members: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id'),
+      insertMember: db.prepare(
+        `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, user_id) DO NOTHING`,
+      ),
+      deleteMember: db.prepare('DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?'),
+      setRole: db.prepare('UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?'),
+      renameChat: db.prepare('UPDATE chats SET name = ? WHERE id = ?'),
+      listChats: db.prepare(
+        `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id
+         FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+         WHERE cm.user_id = ? ORDER BY c.last_at DESC, c.id`,
+      ),
+      unread: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ?'),
+      shareAChat: db.prepare(
+        'SELECT 1 FROM chat_members a JOIN chat_members b ON a.chat_id = b.chat_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1',
+      ),
+      existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
+      bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq'),
+      insertMessage: db.prepare(
+        'INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      messageById: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE id = ?`),
+      lastMessage: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT 1`),
+      historyAfter: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`),
+      historyBefore: db.prepare(
+        `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC`,
+      ),
+      range: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq <= ? ORDER BY seq ASC LIMIT ?`),
+      pendingChats: db.prepare(
+        `SELECT c.id AS chat_id, MAX(cm.joined_seq, COALESCE(dc.delivered_seq, 0)) AS after_seq, c.last_seq
+         FROM chat_members cm
+         JOIN chats c ON c.id = cm.chat_id
+         LEFT JOIN device_cursors dc ON dc.device_id = ? AND dc.chat_id = cm.chat_id
+         WHERE cm.user_id = ? AND c.last_seq > MAX(cm.joined_seq, COALESCE(dc.delivered_seq, 0))
+         ORDER BY c.last_at ASC`,
+      ),
+      latestBySender: db.prepare(
+        `SELECT ${MESSAGE_COLS} FROM messages WHERE rowid IN (
+           SELECT rowid FROM (SELECT rowid, sender_id, MAX(seq) FROM messages
+             WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id != ? GROUP BY sender_id))`,
+      ),
+      deviceCursor: db.prepare('SELECT delivered_seq FROM device_cursors WHERE device_id = ? AND chat_id = ?'),
+      upsertDeviceCursor: db.prepare(
+        `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
+         ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq)`,
+      ),
+      setMemberDelivered: db.prepare('UPDATE chat_members SET delivered_seq = ? WHERE chat_id = ? AND user_id = ?'),
+      setMemberRead: db.prepare('UPDATE chat_members SET read_seq = ? WHERE chat_id = ? AND user_id = ?'),
+      insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
+      firstMark: db.prepare('SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1'),
+      search: db.prepare(
+        `SELECT ${MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2')} FROM messages_fts f
+         JOIN messages m ON m.rowid = f.rowid
+         JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
+         WHERE messages_fts MATCH ? AND (? IS NULL OR m.chat_id = ?)
+         ORDER BY m.rowid DESC LIMIT ?`,
+      ),
+    };
+  }
+
+  /** Queues a write for the next group commit. */
+  private write<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const w of batch) {
+          try {
+            // Nested transaction = savepoint: a failing write rolls back only itself.
+            outcomes.push({ ok: true, value: this.db.transaction(w.run)() });
+          } catch (err) {
+            outcomes.push({ ok: false, value: err });
+          }
+        }
+      })();
+    } catch (err) {
+      // The commit itself failed: nothing in this batch is durable.
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    this.commitStats.commits++;
+    this.commitStats.writes += batch.length;
+    batch.forEach((w, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) w.resolve(o.value);
+      else w.reject(o.value);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.queue.length) this.flush();
+    this.db.close();
+  }
+
+  async createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'> {
+    return this.write(() => {
+      if (this.stmts.userByName.get(user.username)) return 'username_taken' as const;
+      this.stmts.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);
+      return { ...user, lastSeen: null };
+    });
+  }
+  async getUser(id: string) {
+    return toUser(this.stmts.userById.get(id) as Row | undefined);
+  }
+  async getUserByUsername(username: string) {
+    return toUser(this.stmts.userByName.get(username) as Row | undefined);
+  }
+  async missingUsers(ids: string[]): Promise<string[]> {
+    return ids.filter((id) => !this.stmts.userById.get(id));
+  }
+  async setLastSeen(userId: string, at: number): Promise<void> {
+    await this.write(() => this.stmts.setLastSeen.run(at, userId));
+  }
+
+  async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
+    await this.write(() => {
+      this.stmts.insertDevice.run(d.id, d.userId, d.name, d.tokenHash, d.createdAt);
+      this.stmts.initDeviceCursors.run(d.id, d.userId);
+    });
+  }
+  async deviceByTokenHash(tokenHash: string): Promise<DeviceRecord | null> {
+    const r = this.stmts.deviceByToken.get(tokenHash) as Row | undefined;
+    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at } : null;
+  }
+  async revokeDevice(deviceId: string, at: number): Promise<void> {
+    await this.write(() => this.stmts.revokeDevice.run(at, deviceId));
+  }
+
+  async getChat(chatId: string) {
+    return toChat(this.stmts.chatById.get(chatId) as Row | undefined);
+  }
+  async getMember(chatId: string, userId: string) {
+    return toMember(this.stmts.member.get(chatId, userId) as Row | undefined);
+  }
+  async getMembers(chatId: string) {
+    return (this.stmts.members.all(chatId) as Row[]).map((r) => toMember(r)!);
+  }
+  async listChats(userId: string): Promise<ChatListRow[]> {
+    return (this.stmts.listChats.all(userId) as Row[]).map((r) => ({
+      chat: toChat(r)!,
+      member: toMember(r)!,
+      lastMessage: r.last_seq > r.joined_seq ? ((this.stmts.lastMessage.get(r.id) as StoredMessage | undefined) ?? null) : null,
+      unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
+    }));
+  }
+  async shareAChat(a: string, b: string): Promise<boolean> {
+    return this.stmts.shareAChat.get(a, b) !== undefined;
+  }
+
+  async append(requests: AppendRequest[]): Promise<AppendResult[]> {
+    return Promise.all(requests.map((req) => this.write(() => this.appendOne(req))));
+  }
+
+  private appendOne(req: AppendRequest): AppendResult {
+    const existing = this.stmts.existing.get(req.chatId, req.senderId, req.clientMsgId) as StoredMessage | undefined;
+    if (existing) return { message: existing, duplicate: true };
+    if (req.createDirectWith && !this.stmts.chatById.get(req.chatId)) {
+      this.stmts.insertChat.run(req.chatId, 'direct', null, req.senderId, req.createdAt, req.createdAt);
+      for (const userId of new Set(req.createDirectWith)) {
+        this.stmts.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0);
+      }
+    }
+    const bumped = this.stmts.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
+    if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
+    const seq = bumped.last_seq as number;
+    this.stmts.insertMessage.run(req.messageId, req.chatId, seq, req.senderId, req.senderDeviceId, req.clientMsgId, req.content, req.createdAt);
+    return {
+      duplicate: false,
+      message: {
+        message_id: req.messageId,
+        chat_id: req.chatId,
+        seq,
+        sender_id: req.senderId,
+        sender_device_id: req.senderDeviceId,
+        client_msg_id: req.clientMsgId,
+        content: req.content,
+        created_at: req.createdAt,
+      },
+    };
+  }
+
+  async getMessage(messageId: string) {
+    return (this.stmts.messageById.get(messageId) as StoredMessage | undefined) ?? null;
+  }
+  async getMessages(messageIds: string[]) {
+    const out: StoredMessage[] = [];
+    for (const id of new Set(messageIds)) {
+      const m = this.stmts.messageById.get(id) as StoredMessage | undefined;
+      if (m) out.push(m);
+    }
+    return out;
+  }
+  async history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }) {
+    const upper = opts.before ?? Number.MAX_SAFE_INTEGER;
+    if (opts.after !== undefined) {
+      return this.stmts.historyAfter.all(chatId, Math.max(opts.after, opts.minSeq), upper, opts.limit) as StoredMessage[];
+    }
+    return this.stmts.historyBefore.all(chatId, opts.minSeq, upper, opts.limit) as StoredMessage[];
+  }
+  async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number) {
+    return this.stmts.range.all(chatId, afterSeq, uptoSeq, limit) as StoredMessage[];
+  }
+  async pendingChats(deviceId: string, userId: string): Promise<PendingChat[]> {
+    return (this.stmts.pendingChats.all(deviceId, userId) as Row[]).map((r) => ({ chatId: r.chat_id, afterSeq: r.after_seq, lastSeq: r.last_seq }));
+  }
+  async latestBySender(chatId: string, afterSeq: number, uptoSeq: number, exceptUser: string) {
+    return this.stmts.latestBySender.all(chatId, afterSeq, uptoSeq, exceptUser) as StoredMessage[];
+  }
+
+  private moveDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): CursorAdvance {
+    this.stmts.upsertDeviceCursor.run(deviceId, chatId, seq);
+    const m = this.stmts.member.get(chatId, userId) as Row | undefined;
+    const from = (m?.delivered_seq as number | undefined) ?? 0;
+    if (!m || seq <= from) return { chatId, userId, from, to: from };
+    this.stmts.setMemberDelivered.run(seq, chatId, userId);
+    this.stmts.insertMark.run(chatId, userId, 0, seq, at);
+    return { chatId, userId, from, to: seq };
+  }
+
+  async advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance> {
+    return this.write(() => this.moveDelivered(deviceId, userId, chatId, seq, at));
+  }
+
+  async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {
+    return this.write(() => {
+      const delivered = this.moveDelivered(deviceId, userId, chatId, seq, at);
+      const m = this.stmts.member.get(chatId, userId) as Row | undefined;
+      const from = (m?.read_seq as number | undefined) ?? 0;
+      if (!m || seq <= from) return { delivered, read: { chatId, userId, from, to: from } };
+      this.stmts.setMemberRead.run(seq, chatId, userId);
+      this.stmts.insertMark.run(chatId, userId, 1, seq, at);
+      return { delivered, read: { chatId, userId, from, to: seq } };
+    });
+  }
+
+  async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
+    const members = (this.stmts.members.all(message.chat_id) as Row[]).filter((r) => r.user_id !== message.sender_id && r.joined_seq < message.seq);
+    const markAt = (userId: string, kind: number): number | null =>
+      ((this.stmts.firstMark.get(message.chat_id, userId, kind, message.seq) as Row | undefined)?.at as number | undefined) ?? null;
+    return members.map((r) => ({
+      userId: r.user_id,
+      deliveredAt: r.delivered_seq >= message.seq ? markAt(r.user_id, 0) : null,
+      readAt: r.read_seq >= message.seq ? markAt(r.user_id, 1) : null,
+    }));
+  }
+
+  async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {
+    await this.write(() => {
+      this.stmts.insertChat.run(g.chatId, 'group', g.name, g.createdBy, g.createdAt, g.createdAt);
+      for (const m of g.members) this.stmts.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
+    });
+  }
+  async addMembers(chatId: string, userIds: string[], at: number): Promise<string[]> {
+    return this.write(() => {
+      const chat = this.stmts.chatById.get(chatId) as Row | undefined;
+      if (!chat) throw new Error(`chat ${chatId} does not exist`);
+      const added: string[] = [];
+      for (const userId of userIds) {
+        // A member added now is owed only what is sent after joining.
+        const r = this.stmts.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq);
+        if (r.changes > 0) added.push(userId);
+      }
+      return added;
+    });
+  }
+  async removeMember(chatId: string, userId: string): Promise<boolean> {
+    return this.write(() => this.stmts.deleteMember.run(chatId, userId).changes > 0);
+  }
+  async setRole(chatId: string, userId: string, role: Role): Promise<void> {
+    await this.write(() => this.stmts.setRole.run(role, chatId, userId));
+  }
+  async renameGroup(chatId: string, name: string): Promise<void> {
+    await this.write(() => this.stmts.renameChat.run(name, chatId));
+  }
+
+  async search(userId: string, match: string, opts: { chatId?: string; limit: number }) {
+    const chatId = opts.chatId ?? null;
+    return this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as StoredMessage[];
+  }
+}

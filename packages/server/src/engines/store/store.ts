@@ -1,0 +1,150 @@
+import type { Message } from '@switchboard/protocol';
+
+/*
+ * The store seam: everything durable. Implementations: SqliteStore (embedded) and,
+ * later, a PostgreSQL store for cluster mode; both run the same contract suite.
+ *
+ * Guarantees every implementation gives:
+ * - append() resolves only once the messages are durable (survive a process crash);
+ *   sends that arrive together may share one transaction (group commit).
+ * - seq is assigned at commit, per chat, strictly increasing and gap-free.
+ * - (chat_id, sender_id, client_msg_id) is unique: a repeated append returns the
+ *   original message with duplicate=true.
+ * - Cursors (delivered per device and per member, read per member) only move forward.
+ */
+
+export type StoredMessage = Omit<Message, 'status'>;
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  displayName: string;
+  passwordHash: string;
+  createdAt: number;
+  lastSeen: number | null;
+}
+
+export interface DeviceRecord {
+  id: string;
+  userId: string;
+  name: string;
+  createdAt: number;
+}
+
+export type ChatKind = 'direct' | 'group';
+
+export interface ChatRecord {
+  id: string;
+  kind: ChatKind;
+  name: string | null;
+  createdBy: string | null;
+  createdAt: number;
+  lastSeq: number;
+}
+
+export type Role = 'admin' | 'member';
+
+export interface MemberRecord {
+  userId: string;
+  role: Role;
+  /** Messages with seq above this are visible and owed to the member. */
+  joinedSeq: number;
+  joinedAt: number;
+  /** Highest seq any device of the member acknowledged. */
+  deliveredSeq: number;
+  readSeq: number;
+}
+
+export interface AppendRequest {
+  messageId: string;
+  chatId: string;
+  senderId: string;
+  senderDeviceId: string;
+  clientMsgId: string;
+  content: string;
+  createdAt: number;
+  /** For a direct chat that may not exist yet: its members, so the first append creates it. */
+  createDirectWith?: string[];
+}
+
+export interface AppendResult {
+  message: StoredMessage;
+  duplicate: boolean;
+}
+
+export interface ChatListRow {
+  chat: ChatRecord;
+  member: MemberRecord;
+  lastMessage: StoredMessage | null;
+  unreadCount: number;
+}
+
+export interface CursorAdvance {
+  chatId: string;
+  userId: string;
+  /** The member-level cursor before and after; equal when this call did not move it. */
+  from: number;
+  to: number;
+}
+
+export interface PendingChat {
+  chatId: string;
+  /** Replay messages with seq above this. */
+  afterSeq: number;
+  lastSeq: number;
+}
+
+export interface ReceiptRow {
+  userId: string;
+  deliveredAt: number | null;
+  readAt: number | null;
+}
+
+export interface Store {
+  close(): Promise<void>;
+
+  createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
+  getUser(id: string): Promise<UserRecord | null>;
+  getUserByUsername(username: string): Promise<UserRecord | null>;
+  /** The ids among those given that do not exist. */
+  missingUsers(ids: string[]): Promise<string[]>;
+  setLastSeen(userId: string, at: number): Promise<void>;
+
+  /** Creates a device session; it is owed only messages committed after this call. */
+  createDevice(device: DeviceRecord & { tokenHash: string }): Promise<void>;
+  deviceByTokenHash(tokenHash: string): Promise<DeviceRecord | null>;
+  revokeDevice(deviceId: string, at: number): Promise<void>;
+
+  getChat(chatId: string): Promise<ChatRecord | null>;
+  getMember(chatId: string, userId: string): Promise<MemberRecord | null>;
+  getMembers(chatId: string): Promise<MemberRecord[]>;
+  listChats(userId: string): Promise<ChatListRow[]>;
+  /** True when the two users share at least one chat. */
+  shareAChat(a: string, b: string): Promise<boolean>;
+
+  append(requests: AppendRequest[]): Promise<AppendResult[]>;
+  getMessage(messageId: string): Promise<StoredMessage | null>;
+  getMessages(messageIds: string[]): Promise<StoredMessage[]>;
+  /** Ascending by seq; `after` pages forward, otherwise the latest `limit` below `before`. */
+  history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }): Promise<StoredMessage[]>;
+  /** Messages of a chat with afterSeq < seq <= uptoSeq, ascending, at most limit. */
+  range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<StoredMessage[]>;
+  /** Chats in which the device is owed messages (above max(device cursor, joined seq)). */
+  pendingChats(deviceId: string, userId: string): Promise<PendingChat[]>;
+  /** The latest message of each sender other than `exceptUser` in (afterSeq, uptoSeq]. */
+  latestBySender(chatId: string, afterSeq: number, uptoSeq: number, exceptUser: string): Promise<StoredMessage[]>;
+
+  advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance>;
+  /** Moves the read cursor (and the delivered cursors with it: what was read was delivered). */
+  advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<{ read: CursorAdvance; delivered: CursorAdvance }>;
+  /** Per recipient (every member but the sender): when the message was delivered and read. */
+  receipts(message: StoredMessage): Promise<ReceiptRow[]>;
+
+  createGroup(group: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }): Promise<void>;
+  addMembers(chatId: string, userIds: string[], at: number): Promise<string[]>;
+  removeMember(chatId: string, userId: string): Promise<boolean>;
+  setRole(chatId: string, userId: string, role: Role): Promise<void>;
+  renameGroup(chatId: string, name: string): Promise<void>;
+
+  search(userId: string, match: string, opts: { chatId?: string; limit: number }): Promise<StoredMessage[]>;
+}

@@ -1,0 +1,139 @@
+import { WebSocket } from 'ws';
+import { CloseCode, type ServerFrame } from '@switchboard/protocol';
+import type { BusEvent } from '../engines/bus/bus.js';
+import type { StoredMessage } from '../engines/store/store.js';
+import type { Metrics } from '../util/metrics.js';
+
+/** Replay waits for the socket to drain below this before writing more. */
+const REPLAY_HIGH_WATER = 1024 * 1024;
+
+export interface ConnectionOptions {
+  maxBufferBytes: number;
+  metrics: Metrics;
+  /** Reads a chat's messages in (after, upto] to fill a gap in live delivery. */
+  fetchRange: (chatId: string, afterSeq: number, uptoSeq: number) => Promise<StoredMessage[]>;
+  onError: (err: unknown) => void;
+}
+
+/**
+ * One device's socket. Keeps each chat's messages in seq order and free of duplicates
+ * on this socket: live messages that arrive while the connect-time replay (or a gap
+ * fill) runs are held and released after it, and anything at or below the last seq
+ * sent for a chat is dropped.
+ */
+export class Connection {
+  lastActivity = Date.now();
+  closed = false;
+  readonly presenceWatch = new Set<string>();
+  /** Ordered sends: each send_message is admitted after the previous one was queued. */
+  sendChain: Promise<void> = Promise.resolve();
+  typingTokens = 0;
+  typingRefillAt = 0;
+
+  private readonly lastSeq = new Map<string, number>();
+  private held: BusEvent[] | null = [];
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly userId: string,
+    readonly deviceId: string,
+    private readonly opts: ConnectionOptions,
+  ) {}
+
+  /** Writes a control frame (ack, error, status...). */
+  sendFrame(frame: ServerFrame): void {
+    this.write(JSON.stringify(frame));
+  }
+
+  /** Writes already-encoded text; closes the socket if the client has fallen too far behind. */
+  write(text: string): void {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount > this.opts.maxBufferBytes) {
+      this.opts.metrics.slowConsumerCloses.inc();
+      this.close(CloseCode.slowConsumer, 'too slow: reconnect to resume');
+      return;
+    }
+    this.ws.send(text);
+  }
+
+  /** A bus event for this device. */
+  deliver(event: BusEvent): void {
+    if (event.chatId === undefined || event.seq === undefined) {
+      this.write(event.frame);
+      return;
+    }
+    if (this.held) {
+      this.held.push(event);
+      return;
+    }
+    const last = this.lastSeq.get(event.chatId);
+    if (last !== undefined && event.seq <= last) {
+      if (event.redeliver) this.writeMessage(event.frame);
+      return;
+    }
+    if (last !== undefined && event.seq > last + 1) {
+      // A gap (events from several nodes can arrive out of order): fill it from the store.
+      this.held = [event];
+      void this.fillGap(event.chatId, last, event.seq - 1);
+      return;
+    }
+    this.lastSeq.set(event.chatId, event.seq);
+    this.writeMessage(event.frame);
+  }
+
+  private writeMessage(text: string): void {
+    this.opts.metrics.messagesDelivered.inc();
+    this.write(text);
+  }
+
+  private async fillGap(chatId: string, after: number, upto: number): Promise<void> {
+    try {
+      const missing = await this.opts.fetchRange(chatId, after, upto);
+      await this.replayMessages(chatId, missing);
+    } catch (err) {
+      this.opts.onError(err);
+    }
+    this.release();
+  }
+
+  /** Writes replayed messages of one chat (ascending), pausing while the socket is backed up. */
+  async replayMessages(chatId: string, messages: StoredMessage[]): Promise<void> {
+    for (const m of messages) {
+      if (this.closed) return;
+      const last = this.lastSeq.get(chatId) ?? 0;
+      if (m.seq <= last || m.sender_device_id === this.deviceId) {
+        if (m.seq > last) this.lastSeq.set(chatId, m.seq);
+        continue;
+      }
+      this.lastSeq.set(chatId, m.seq);
+      this.opts.metrics.messagesDelivered.inc();
+      this.ws.send(JSON.stringify({ type: 'new_message', ...m }));
+      if (this.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
+    }
+  }
+
+  /** Marks the replay done: releases live messages held meanwhile, in order. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const e of held) this.deliver(e);
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closed || this.ws.bufferedAmount <= REPLAY_HIGH_WATER / 4) resolve();
+        else setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.close(code, reason);
+    // A peer that stopped reading never completes the close handshake: cut it loose.
+    setTimeout(() => this.ws.terminate(), 5000).unref();
+  }
+}

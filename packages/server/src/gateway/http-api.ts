@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CloseCode, CreateSessionBody, CreateUserBody, HISTORY_LIMIT_MAX } from '@switchboard/protocol';
+import type { DeviceRecord, Store } from '../engines/store/store.js';
+import { userView, type Accounts } from '../core/accounts.js';
+import type { Chats } from '../core/chats.js';
+import type { Delivery } from '../core/delivery.js';
+import { ApiError } from '../core/errors.js';
+import type { Presence } from '../core/presence.js';
+import type { Logger } from '../util/logger.js';
+import type { Metrics } from '../util/metrics.js';
+import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
+
+export interface HttpApiDeps {
+  store: Store;
+  accounts: Accounts;
+  chats: Chats;
+  delivery: Delivery;
+  presence: Presence;
+  metrics: Metrics;
+  log: Logger;
+  publicWsUrl?: string;
+  isReady: () => boolean;
+}
+
+/** The REST side of the gateway (PROTOCOL.md "Accounts and sessions", "Chats"), plus ops endpoints. */
+export function createHttpApi(deps: HttpApiDeps) {
+  const { store, accounts, chats, presence } = deps;
+  const router = new Router();
+
+  const auth = async (req: IncomingMessage): Promise<DeviceRecord> => {
+    const device = await accounts.authenticate(bearerToken(req));
+    if (!device) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required');
+    return device;
+  };
+
+  const wsUrlFor = (req: IncomingMessage): string => {
+    if (deps.publicWsUrl) return deps.publicWsUrl;
+    const proto = req.headers['x-forwarded-proto'] === 'https' ? 'wss' : 'ws';
+    return `${proto}://${req.headers.host ?? 'localhost'}/v1/ws`;
+  };
+
+  router
+    .on('GET', '/healthz', async (_req, res) => sendJson(res, 200, { status: 'ok' }))
+    .on('GET', '/readyz', async (_req, res) => sendJson(res, deps.isReady() ? 200 : 503, { ready: deps.isReady() }))
+    .on('GET', '/metrics', async (_req, res) => {
+      const text = await deps.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
+    })
+    .on('POST', '/v1/users', async (req, res) => {
+      const body = await readBody(req, CreateUserBody);
+      sendJson(res, 201, userView(await accounts.register(body)));
+    })
+    .on('POST', '/v1/sessions', async (req, res) => {
+      const body = await readBody(req, CreateSessionBody);
+      const { token, user, device } = await accounts.login(body);
+      sendJson(res, 201, { token, user_id: user.id, device_id: device.id, ws_url: wsUrlFor(req) });
+    })
+    .on('DELETE', '/v1/sessions/current', async (req, res) => {
+      const device = await auth(req);
+      await accounts.logout(device);
+      await deps.delivery.closeDevice(device.userId, device.id, CloseCode.sessionRevoked, 'logged out');
+      sendJson(res, 204);
+    })
+    .on('GET', '/v1/users/me', async (req, res) => {
+      const device = await auth(req);
+      const user = await store.getUser(device.userId);
+      if (!user) throw new ApiError(404, 'not_found');
+      sendJson(res, 200, userView(user));
+    })
+    .on('GET', '/v1/users', async (req, res, _p, url) => {
+      await auth(req);
+      const username = url.searchParams.get('username');
+      if (!username) throw new ApiError(400, 'invalid_request', 'username is required');
+      const user = await store.getUserByUsername(username);
+      sendJson(res, 200, { users: user ? [userView(user)] : [] });
+    })
+    .on('GET', '/v1/users/:id/presence', async (req, res, [id]) => {
+      const device = await auth(req);
+      if (!(await store.getUser(id!))) throw new ApiError(404, 'not_found');
+      if (!(await presence.mayWatch(device.userId, id!))) {
+        sendJson(res, 200, { user_id: id, online: false, last_seen: null });
+        return;
+      }
+      const { type: _t, ...view } = await presence.frameFor(id!);
+      sendJson(res, 200, view);
+    })
+    .on('GET', '/v1/users/:id', async (req, res, [id]) => {
+      await auth(req);
+      const user = await store.getUser(id!);
+      if (!user) throw new ApiError(404, 'not_found');
+      sendJson(res, 200, userView(user));
+    })
+    .on('GET', '/v1/chats', async (req, res) => {
+      const device = await auth(req);
+      sendJson(res, 200, { chats: await chats.list(device.userId) });
+    })
+    .on('GET', '/v1/chats/:id/messages', async (req, res, [chatId], url) => {
+      const device = await auth(req);
+      const max = Number.MAX_SAFE_INTEGER;
+      const q = {
+        after: intParam(url, 'after', { min: 0, max }),
+        before: intParam(url, 'before', { min: 0, max }),
+        limit: intParam(url, 'limit', { min: 1, max: HISTORY_LIMIT_MAX }),
+      };
+      sendJson(res, 200, await chats.history(device.userId, chatId!, q));
+    })
+    .on('GET', '/v1/messages/:id/receipts', async (req, res, [id]) => {
+      const device = await auth(req);
+      sendJson(res, 200, await chats.receipts(device.userId, id!));
+    });
+
+  return {
+    router,
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      try {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        const found = router.match(req.method ?? 'GET', url.pathname);
+        if (found === null) throw new ApiError(404, 'not_found', 'no such endpoint');
+        if (found === 'method') throw new ApiError(405, 'invalid_request', 'method not allowed');
+        await found.handler(req, res, found.params, url);
+      } catch (err) {
+        if (res.headersSent) return;
+        if (err instanceof ApiError) {
+          sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra });
+        } else if (err instanceof URIError) {
+          sendJson(res, 400, { error: 'invalid_request', message: 'malformed URL' });
+        } else {
+          deps.log.error({ err, url: req.url }, 'request failed');
+          sendJson(res, 500, { error: 'internal', message: 'internal error' });
+        }
+      }
+    },
+  };
+}

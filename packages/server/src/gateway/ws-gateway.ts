@@ -1,0 +1,270 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
+import type { Bus, BusEvent } from '../engines/bus/bus.js';
+import type { Store } from '../engines/store/store.js';
+import type { Accounts } from '../core/accounts.js';
+import type { ChatAccess } from '../core/chat-access.js';
+import type { Delivery } from '../core/delivery.js';
+import { FrameError } from '../core/errors.js';
+import type { Messaging } from '../core/messaging.js';
+import type { Presence } from '../core/presence.js';
+import type { Logger } from '../util/logger.js';
+import type { Metrics } from '../util/metrics.js';
+import { bearerToken } from './http-util.js';
+import { Connection } from './connection.js';
+
+export interface WsGatewayDeps {
+  store: Store;
+  bus: Bus;
+  accounts: Accounts;
+  access: ChatAccess;
+  messaging: Messaging;
+  delivery: Delivery;
+  presence: Presence;
+  metrics: Metrics;
+  log: Logger;
+  config: {
+    maxSocketBufferBytes: number;
+    presenceTimeoutMs: number;
+    pingIntervalMs: number;
+    typingPerSecond: number;
+  };
+}
+
+/**
+ * The socket side of the gateway: authenticates upgrades, holds this node's
+ * connections (by user, subscribed on the bus while any is open), replays what each
+ * device is owed on connect, and turns frames into core calls.
+ */
+export class WsGateway {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly sweeper: NodeJS.Timeout;
+  private draining = false;
+
+  constructor(private readonly deps: WsGatewayDeps) {
+    deps.bus.onEvent((userId, event) => this.onBusEvent(userId, event));
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(deps.config.pingIntervalMs, deps.config.presenceTimeoutMs) / 2));
+    this.sweeper.unref();
+  }
+
+  connectionCount(): number {
+    let n = 0;
+    for (const set of this.byUser.values()) n += set.size;
+    return n;
+  }
+
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const reject = (status: number, body: string) => {
+      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    };
+    if (this.draining) return reject(503, '{"error":"unavailable"}');
+    let device;
+    try {
+      device = await this.deps.accounts.authenticate(bearerToken(req) ?? new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined);
+    } catch (err) {
+      this.deps.log.error({ err }, 'authenticating an upgrade failed');
+      return reject(503, '{"error":"internal"}');
+    }
+    if (!device) return reject(401, '{"error":"unauthorized"}');
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, device.userId, device.id));
+  }
+
+  private async open(ws: WebSocket, userId: string, deviceId: string): Promise<void> {
+    const { log, metrics } = this.deps;
+    const conn = new Connection(ws, userId, deviceId, {
+      maxBufferBytes: this.deps.config.maxSocketBufferBytes,
+      metrics,
+      fetchRange: (chatId, after, upto) => this.deps.store.range(chatId, after, upto, 10_000),
+      onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
+    });
+    metrics.connections.inc();
+    ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
+    ws.on('pong', () => (conn.lastActivity = Date.now()));
+    ws.on('error', (err) => log.debug({ err, user_id: userId }, 'socket error'));
+    ws.on('close', () => void this.closed(conn));
+
+    let set = this.byUser.get(userId);
+    if (!set) {
+      this.byUser.set(userId, (set = new Set()));
+      await this.deps.bus.subscribe(userId);
+    }
+    set.add(conn);
+    this.deps.presence.socketOpened(userId);
+    try {
+      await this.replay(conn);
+    } catch (err) {
+      log.error({ err, user_id: userId }, 'replay failed');
+      conn.close(CloseCode.reconnect, 'replay failed: reconnect');
+    }
+  }
+
+  /** Sends everything this device is owed (above its cursors), then sync_complete. */
+  private async replay(conn: Connection): Promise<void> {
+    const { store } = this.deps;
+    for (const pending of await store.pendingChats(conn.deviceId, conn.userId)) {
+      let after = pending.afterSeq;
+      while (after < pending.lastSeq && !conn.closed) {
+        const page = await store.range(pending.chatId, after, pending.lastSeq, 500);
+        if (page.length === 0) break;
+        await conn.replayMessages(pending.chatId, page);
+        after = page[page.length - 1]!.seq;
+      }
+    }
+    if (conn.closed) return;
+    conn.release();
+    conn.sendFrame({ type: 'sync_complete' });
+  }
+
+  private async closed(conn: Connection): Promise<void> {
+    conn.closed = true;
+    this.deps.metrics.connections.dec();
+    this.deps.presence.dropWatcher(conn);
+    const set = this.byUser.get(conn.userId);
+    if (set?.delete(conn) && set.size === 0) {
+      this.byUser.delete(conn.userId);
+      await this.deps.bus.unsubscribe(conn.userId).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
+    }
+    await this.deps.presence.socketClosed(conn.userId).catch((err) => this.deps.log.warn({ err }, 'presence update failed'));
+  }
+
+  private onBusEvent(userId: string, event: BusEvent): void {
+    const set = this.byUser.get(userId);
+    if (!set) return;
+    for (const conn of set) {
+      if (event.closeDevice) {
+        if (conn.deviceId === event.closeDevice.deviceId) conn.close(event.closeDevice.code, event.closeDevice.reason);
+        continue;
+      }
+      if (event.exceptDevice === conn.deviceId) continue;
+      if (event.onlyDevice !== undefined && event.onlyDevice !== conn.deviceId) continue;
+      conn.deliver(event);
+    }
+  }
+
+  private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    conn.lastActivity = Date.now();
+    if (isBinary) {
+      conn.sendFrame({ type: 'error', code: 'invalid_frame', message: 'frames must be text (JSON)' });
+      return;
+    }
+    const parsed = parseClientFrame(data.toString());
+    if (!parsed.ok) {
+      this.frameError(conn, new FrameError('invalid_frame', parsed.message), parsed.client_msg_id);
+      return;
+    }
+    const frame = parsed.frame;
+    if (frame.type === 'send_message') {
+      const sender = { userId: conn.userId, deviceId: conn.deviceId };
+      const started = process.hrtime.bigint();
+      // Admit sends one after another so their seq follows the order they were sent in.
+      conn.sendChain = conn.sendChain.then(async () => {
+        try {
+          const { ack } = await this.deps.messaging.send(sender, frame);
+          ack.then(
+            (a) => {
+              this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+              conn.sendFrame(a);
+            },
+            (err) => this.frameError(conn, err, frame.client_msg_id),
+          );
+        } catch (err) {
+          this.frameError(conn, err, frame.client_msg_id);
+        }
+      });
+      return;
+    }
+    this.handle(conn, frame).catch((err) => this.frameError(conn, err));
+  }
+
+  private async handle(conn: Connection, frame: Exclude<ClientFrame, { type: 'send_message' }>): Promise<void> {
+    const device = { userId: conn.userId, deviceId: conn.deviceId };
+    switch (frame.type) {
+      case 'ping':
+        conn.sendFrame({ type: 'pong' });
+        return;
+      case 'ack_delivered': {
+        const ids = frame.message_ids ?? [];
+        if (frame.message_id) ids.push(frame.message_id);
+        return this.deps.messaging.ackDelivered(device, ids);
+      }
+      case 'ack_read':
+        return this.deps.messaging.ackRead(device, frame.chat_id, frame.last_read_message_id);
+      case 'typing':
+        return this.typing(conn, frame.chat_id, frame.state);
+      case 'presence_subscribe': {
+        const result = await this.deps.presence.subscribe(conn, frame.user_ids, MAX_PRESENCE_WATCH);
+        if (result === 'too_many') throw new FrameError('invalid_frame', `a socket may watch at most ${MAX_PRESENCE_WATCH} users`);
+        return;
+      }
+      case 'presence_unsubscribe':
+        this.deps.presence.unsubscribe(conn, frame.user_ids);
+        return;
+    }
+  }
+
+  private async typing(conn: Connection, chatId: string, state: 'composing' | 'paused'): Promise<void> {
+    // Token bucket per socket: typingPerSecond tokens a second, a burst of as many.
+    const now = Date.now();
+    const rate = this.deps.config.typingPerSecond;
+    conn.typingTokens = Math.min(rate, conn.typingTokens + ((now - conn.typingRefillAt) / 1000) * rate);
+    conn.typingRefillAt = now;
+    if (conn.typingTokens < 1) {
+      const retry = Math.ceil(((1 - conn.typingTokens) / rate) * 1000);
+      conn.sendFrame({ type: 'error', code: 'rate_limited', message: 'too many typing frames', retry_after_ms: retry });
+      return;
+    }
+    conn.typingTokens -= 1;
+    if (!(await this.deps.access.isMember(conn.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
+    const others = (await this.deps.access.memberIds(chatId)).filter((id) => id !== conn.userId);
+    await this.deps.delivery.toUsers(others, { type: 'typing', chat_id: chatId, user_id: conn.userId, state });
+  }
+
+  private frameError(conn: Connection, err: unknown, clientMsgId?: string): void {
+    let code = 'internal';
+    let message = 'internal error';
+    if (err instanceof FrameError) {
+      code = err.code;
+      message = err.message;
+    } else {
+      this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
+    }
+    this.deps.metrics.frameErrors.inc({ code });
+    conn.sendFrame(clientMsgId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, client_msg_id: clientMsgId });
+  }
+
+  /** Pings quiet sockets; closes those silent past the presence timeout. */
+  private sweep(): void {
+    const now = Date.now();
+    const { pingIntervalMs, presenceTimeoutMs } = this.deps.config;
+    for (const set of this.byUser.values()) {
+      for (const conn of set) {
+        const quiet = now - conn.lastActivity;
+        if (quiet > presenceTimeoutMs) {
+          conn.closed = true;
+          conn.ws.terminate();
+        } else if (quiet > pingIntervalMs) {
+          try {
+            conn.ws.ping();
+          } catch {
+            /* socket already closing */
+          }
+        }
+      }
+    }
+  }
+
+  /** Graceful shutdown: refuse new sockets, close open ones with "reconnect". */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    clearInterval(this.sweeper);
+    const all = [...this.byUser.values()].flatMap((s) => [...s]);
+    for (const conn of all) conn.close(CloseCode.reconnect, 'server shutting down: reconnect');
+    const deadline = Date.now() + graceMs;
+    while (this.connectionCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of all) conn.ws.terminate();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,103 @@
+import { createServer } from 'node:http';
+import type { ServerConfig } from './config.js';
+import { Accounts } from './core/accounts.js';
+import { ChatAccess } from './core/chat-access.js';
+import { Chats } from './core/chats.js';
+import { Delivery } from './core/delivery.js';
+import { Messaging } from './core/messaging.js';
+import { Presence } from './core/presence.js';
+import { ReceiptNotifier } from './core/receipt-notifier.js';
+import { createEngines, type Engines } from './engines/create-engines.js';
+import { createHttpApi } from './gateway/http-api.js';
+import { WsGateway } from './gateway/ws-gateway.js';
+import { LogPushProvider } from './push/log-push-provider.js';
+import { createLogger } from './util/logger.js';
+import { createMetrics } from './util/metrics.js';
+import { Snowflake } from './util/snowflake.js';
+
+export interface RunningServer {
+  /** The bound TCP port (useful when configured with port 0). */
+  port: number;
+  config: ServerConfig;
+  engines: Engines;
+  /** Graceful stop: refuse new work, close sockets with "reconnect", flush commits, close engines. */
+  stop(): Promise<void>;
+}
+
+/** The composition root: config → engines → core → gateway, listening. */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const log = createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const now = Date.now;
+  const ids = new Snowflake(config.nodeId);
+  const engines = await createEngines(config);
+  const { store, bus, fanout } = engines;
+
+  const push = new LogPushProvider(log);
+  const access = new ChatAccess(store);
+  const delivery = new Delivery({ bus, push, fanout, fanoutThreshold: config.fanoutThreshold, metrics, log });
+  const receipts = new ReceiptNotifier({ store, delivery, log, groupWindowMs: 250 });
+  const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
+  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now });
+  const presence = new Presence({ store, now });
+  const chats = new Chats(store);
+
+  let ready = false;
+  const api = createHttpApi({ store, accounts, chats, delivery, presence, metrics, log, publicWsUrl: config.publicWsUrl, isReady: () => ready });
+  const ws = new WsGateway({
+    store,
+    bus,
+    accounts,
+    access,
+    messaging,
+    delivery,
+    presence,
+    metrics,
+    log,
+    config: {
+      maxSocketBufferBytes: config.maxSocketBufferBytes,
+      presenceTimeoutMs: config.presenceTimeoutMs,
+      pingIntervalMs: config.pingIntervalMs,
+      typingPerSecond: config.typingPerSecond,
+    },
+  });
+
+  const http = createServer((req, res) => void api.handle(req, res));
+  http.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/v1/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    void ws.handleUpgrade(req, socket, head);
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => resolve());
+  });
+  const address = http.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  ready = true;
+  log.info({ port, host: config.host, mode: engines.mode, data_dir: config.dataDir }, 'listening');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    config,
+    engines,
+    stop: () =>
+      (stopping ??= (async () => {
+        ready = false;
+        log.info('shutting down');
+        http.close();
+        await ws.drain(config.shutdownGraceMs);
+        await receipts.close();
+        await fanout.close();
+        await bus.close();
+        await store.close();
+        http.closeAllConnections();
+        log.info('stopped');
+      })()),
+  };
+}
