@@ -4,9 +4,11 @@ import { Accounts } from './core/accounts.js';
 import { ChatAccess } from './core/chat-access.js';
 import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
+import { Groups } from './core/groups.js';
 import { Messaging } from './core/messaging.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
+import { Search } from './core/search.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { WsGateway } from './gateway/ws-gateway.js';
@@ -41,9 +43,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now });
   const presence = new Presence({ store, now });
   const chats = new Chats(store);
+  const groups = new Groups({ store, access, delivery, ids, now });
+  const search = new Search(store);
 
   let ready = false;
-  const api = createHttpApi({ store, accounts, chats, delivery, presence, metrics, log, publicWsUrl: config.publicWsUrl, isReady: () => ready });
+  const api = createHttpApi({ store, accounts, chats, delivery, presence, groups, search, metrics, log, publicWsUrl: config.publicWsUrl, isReady: () => ready });
   const ws = new WsGateway({
     store,
     bus,

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CloseCode, CreateSessionBody, CreateUserBody, HISTORY_LIMIT_MAX } from '@switchboard/protocol';
+import { AddMembersBody, CloseCode, CreateGroupBody, CreateSessionBody, CreateUserBody, HISTORY_LIMIT_MAX, RenameGroupBody } from '@switchboard/protocol';
 import type { DeviceRecord, Store } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
 import type { Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
 import { ApiError } from '../core/errors.js';
+import type { Groups } from '../core/groups.js';
 import type { Presence } from '../core/presence.js';
+import type { Search } from '../core/search.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
@@ -16,6 +18,8 @@ export interface HttpApiDeps {
   chats: Chats;
   delivery: Delivery;
   presence: Presence;
+  groups: Groups;
+  search: Search;
   metrics: Metrics;
   log: Logger;
   publicWsUrl?: string;
@@ -24,7 +28,7 @@ export interface HttpApiDeps {
 
 /** The REST side of the gateway (PROTOCOL.md "Accounts and sessions", "Chats"), plus ops endpoints. */
 export function createHttpApi(deps: HttpApiDeps) {
-  const { store, accounts, chats, presence } = deps;
+  const { store, accounts, chats, presence, groups, search } = deps;
   const router = new Router();
 
   const auth = async (req: IncomingMessage): Promise<DeviceRecord> => {
@@ -107,6 +111,35 @@ export function createHttpApi(deps: HttpApiDeps) {
     .on('GET', '/v1/messages/:id/receipts', async (req, res, [id]) => {
       const device = await auth(req);
       sendJson(res, 200, await chats.receipts(device.userId, id!));
+    })
+    .on('POST', '/v1/groups', async (req, res) => {
+      const device = await auth(req);
+      sendJson(res, 201, await groups.create(device.userId, await readBody(req, CreateGroupBody)));
+    })
+    .on('GET', '/v1/groups/:id', async (req, res, [id]) => {
+      const device = await auth(req);
+      sendJson(res, 200, await groups.get(device.userId, id!));
+    })
+    .on('PATCH', '/v1/groups/:id', async (req, res, [id]) => {
+      const device = await auth(req);
+      sendJson(res, 200, await groups.rename(device.userId, id!, (await readBody(req, RenameGroupBody)).name));
+    })
+    .on('POST', '/v1/groups/:id/members', async (req, res, [id]) => {
+      const device = await auth(req);
+      sendJson(res, 200, await groups.addMembers(device.userId, id!, (await readBody(req, AddMembersBody)).user_ids));
+    })
+    .on('DELETE', '/v1/groups/:id/members/:user', async (req, res, [id, userId]) => {
+      const device = await auth(req);
+      await groups.removeMember(device.userId, id!, userId!);
+      sendJson(res, 204);
+    })
+    .on('GET', '/v1/search', async (req, res, _p, url) => {
+      const device = await auth(req);
+      const text = url.searchParams.get('q') ?? '';
+      if (text.length > 1000) throw new ApiError(400, 'invalid_request', 'q is over 1000 characters');
+      const chatId = url.searchParams.get('chat_id') || undefined;
+      const limit = intParam(url, 'limit', { min: 1, max: 100, def: 20 })!;
+      sendJson(res, 200, { messages: await search.search(device.userId, { text, chatId, limit }) });
     });
 
   return {

@@ -269,3 +269,29 @@ export class TestSocket {
     this.ws.terminate();
   }
 }
+
+/**
+ * Creates users with one device session each directly through the store (no scrypt,
+ * no HTTP), for tests that need hundreds of members. Login over HTTP still works for
+ * them with the password 'seeded password'.
+ */
+export async function seedUsers(server: TestServer, count: number, prefix = 'seed'): Promise<TestUser[]> {
+  const { hashPassword, newToken, hashToken } = await import('../core/passwords.js');
+  const { Snowflake } = await import('../util/snowflake.js');
+  const ids = new Snowflake(1000 + (process.pid % 20));
+  const password = 'seeded password';
+  const passwordHash = await hashPassword(password, 1024);
+  const store = server.server.engines.store;
+  const out: TestUser[] = [];
+  const base = `${prefix}${Date.now().toString(36)}`;
+  for (let i = 0; i < count; i++) {
+    const username = `${base}_${i}`.slice(0, 32);
+    const user = await store.createUser({ id: ids.next(), username, displayName: username, passwordHash, createdAt: Date.now() });
+    if (user === 'username_taken') throw new Error(`seed collision: ${username}`);
+    const token = newToken();
+    const deviceId = ids.next();
+    await store.createDevice({ id: deviceId, userId: user.id, name: 'seeded', createdAt: Date.now(), tokenHash: hashToken(token) });
+    out.push({ user_id: user.id, username, token, device_id: deviceId, password });
+  }
+  return out;
+}
