@@ -1,0 +1,73 @@
+import type { WebSocketConstructor, WebSocketLike } from './socket.js';
+import type { FetchLike } from './http.js';
+
+/** An in-memory WebSocket for unit tests: the test plays the server. */
+export class FakeSocket implements WebSocketLike {
+  readyState = 0;
+  readonly sent: Record<string, unknown>[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly url: string) {}
+
+  send(data: string): void {
+    if (this.readyState !== 1) throw new Error('not open');
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+  close(code = 1000, reason = ''): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 3;
+    queueMicrotask(() => this.onclose?.({ code, reason }));
+  }
+  // server side
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  receive(frame: object): void {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  serverClose(code: number, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  sentOf(type: string): Record<string, unknown>[] {
+    return this.sent.filter((f) => f.type === type);
+  }
+}
+
+export function fakeNetwork(): { WebSocket: WebSocketConstructor; sockets: FakeSocket[]; next(): Promise<FakeSocket> } {
+  const sockets: FakeSocket[] = [];
+  let waiters: ((s: FakeSocket) => void)[] = [];
+  class Ctor extends FakeSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+      const w = waiters;
+      waiters = [];
+      for (const fn of w) fn(this);
+    }
+  }
+  let seen = 0;
+  return {
+    WebSocket: Ctor,
+    sockets,
+    next: () =>
+      new Promise((resolve) => {
+        if (sockets.length > seen) resolve(sockets[seen++]!);
+        else
+          waiters.push((s) => {
+            seen++;
+            resolve(s);
+          });
+      }),
+  };
+}
+
+/** A fetch that answers every request with one status and body. */
+export function fakeFetch(status: number, body: unknown): FetchLike {
+  return async () => ({ status, ok: status >= 200 && status < 300, text: async () => JSON.stringify(body) });
+}
+
+export const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));

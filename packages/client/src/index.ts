@@ -1,0 +1,9 @@
+export { SwitchboardClient, SendError, ClientClosedError } from './client.js';
+export type { ClientEvents, SwitchboardClientOptions, NewMessageEvent, AckSent, ErrorFrame, ConnectionState } from './client.js';
+export { TypedEmitter, type Listener } from './emitter.js';
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { SeqDeduper } from './dedup.js';
+export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
+export type { WebSocketLike, WebSocketConstructor } from './socket.js';
+export { directChatId, groupChatId } from '@switchboard/protocol';
+export type { Message, ChatSummary, GroupView, Receipt, SessionView, UserView, ServerFrame } from '@switchboard/protocol';

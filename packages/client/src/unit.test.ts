@@ -1,0 +1,225 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TypedEmitter } from './emitter.js';
+import { backoffDelay } from './backoff.js';
+import { SeqDeduper } from './dedup.js';
+import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
+import { fakeNetwork, fakeFetch, tick } from './fake-socket.test-support.js';
+
+function newMessage(chatId: string, seq: number, id = `m${chatId}-${seq}`) {
+  return { type: 'new_message', message_id: id, chat_id: chatId, seq, sender_id: 'u2', sender_device_id: 'd2', client_msg_id: `c${seq}`, content: `hello ${seq}`, created_at: Date.now() };
+}
+
+function client(net: ReturnType<typeof fakeNetwork>, extra: Partial<ConstructorParameters<typeof SwitchboardClient>[0]> = {}) {
+  return new SwitchboardClient({ baseUrl: 'http://example.test/', token: 'tok en', WebSocket: net.WebSocket, fetch: fakeFetch(200, {}), random: () => 0, ...extra });
+}
+
+test('typed emitter delivers payloads, supports off, once and waitFor', async () => {
+  class E extends TypedEmitter<{ a: number; b: string }> {
+    fire<K extends 'a' | 'b'>(k: K, v: { a: number; b: string }[K]) {
+      this.emit(k, v);
+    }
+  }
+  const e = new E();
+  const got: number[] = [];
+  const off = e.on('a', (n) => got.push(n));
+  let onceCount = 0;
+  e.once('a', () => onceCount++);
+  e.fire('a', 1);
+  e.fire('a', 2);
+  off();
+  e.fire('a', 3);
+  assert.deepEqual(got, [1, 2]);
+  assert.equal(onceCount, 1);
+  const w = e.waitFor('b', { filter: (s) => s === 'yes', timeoutMs: 1000 });
+  e.fire('b', 'no');
+  e.fire('b', 'yes');
+  assert.equal(await w, 'yes');
+  await assert.rejects(e.waitFor('b', { timeoutMs: 10 }), /timed out/);
+});
+
+test('backoff uses full jitter under an exponential ceiling capped at 10 s', () => {
+  assert.equal(backoffDelay(0, {}, () => 0.999999), 249);
+  assert.equal(backoffDelay(3, {}, () => 0.5), 1000);
+  assert.equal(backoffDelay(40, {}, () => 0.999999), 9999);
+  assert.equal(backoffDelay(5, {}, () => 0), 0);
+  assert.equal(backoffDelay(1, { baseMs: 100, capMs: 150 }, () => 0.999999), 149);
+});
+
+test('seq deduper drops at or below the per-chat mark and allows gaps', () => {
+  const d = new SeqDeduper();
+  assert.equal(d.accept('c1', 1), true);
+  assert.equal(d.accept('c1', 3), true);
+  assert.equal(d.accept('c1', 3), false);
+  assert.equal(d.accept('c1', 2), false);
+  assert.equal(d.accept('c2', 1), true);
+  assert.equal(d.lastSeq('c1'), 3);
+});
+
+test('connects with access_token in the query and emits typed events', async () => {
+  const net = fakeNetwork();
+  const c = client(net);
+  const p = c.connect();
+  const s = await net.next();
+  assert.equal(s.url, 'ws://example.test/v1/ws?access_token=tok%20en');
+  s.open();
+  await p;
+  const events: string[] = [];
+  c.on('connected', () => events.push('connected'));
+  c.on('status', (f) => events.push(`status:${f.status}`));
+  c.on('read_sync', (f) => events.push(`read_sync:${f.read_seq}`));
+  c.on('typing', (f) => events.push(`typing:${f.state}`));
+  c.on('presence', (f) => events.push(`presence:${f.online}`));
+  c.on('group_update', (f) => events.push(`group:${f.event}`));
+  c.on('sync_complete', () => events.push('sync'));
+  c.on('error', (f) => events.push(`error:${f.code}`));
+  s.receive({ type: 'status_update', message_id: 'm', chat_id: 'c', seq: 1, status: 'read', user_id: 'u', at: 1 });
+  s.receive({ type: 'read_sync', chat_id: 'c', read_seq: 4 });
+  s.receive({ type: 'typing', chat_id: 'c', user_id: 'u', state: 'composing' });
+  s.receive({ type: 'presence', user_id: 'u', online: true, last_seen: 1 });
+  s.receive({ type: 'group_update', group_id: 'g', chat_id: 'g:g', event: 'renamed', user_ids: [], name: 'x' });
+  s.receive({ type: 'sync_complete' });
+  s.receive({ type: 'error', code: 'invalid_frame', message: 'bad' });
+  assert.deepEqual(events, ['status:read', 'read_sync:4', 'typing:composing', 'presence:true', 'group:renamed', 'sync', 'error:invalid_frame']);
+  await c.close();
+});
+
+test('drops duplicate messages and acknowledges every received one in one batched frame', async () => {
+  const net = fakeNetwork();
+  const c = client(net);
+  const p = c.connect();
+  const s = await net.next();
+  s.open();
+  await p;
+  const seen: string[] = [];
+  c.on('message', (m) => seen.push(m.message_id));
+  s.receive(newMessage('c1', 1));
+  s.receive(newMessage('c1', 2));
+  s.receive(newMessage('c1', 1)); // duplicate
+  s.receive(newMessage('c2', 1));
+  s.receive(newMessage('c1', 2)); // duplicate
+  assert.deepEqual(seen, ['mc1-1', 'mc1-2', 'mc2-1']);
+  assert.equal(s.sentOf('ack_delivered').length, 0, 'acks are batched, not sent one by one');
+  await tick(5);
+  const acks = s.sentOf('ack_delivered');
+  assert.equal(acks.length, 1);
+  assert.deepEqual(acks[0]!.message_ids, ['mc1-1', 'mc1-2', 'mc1-1', 'mc2-1', 'mc1-2']);
+  await c.close();
+});
+
+test('send resolves with its ack, rejects with the error for its client_msg_id', async () => {
+  const net = fakeNetwork();
+  const c = client(net);
+  const p = c.connect();
+  const s = await net.next();
+  s.open();
+  await p;
+  const a = c.send('dm:a:b', 'one');
+  const b = c.send('dm:a:b', 'two');
+  const [f1, f2] = s.sentOf('send_message') as { client_msg_id: string; content: string }[];
+  assert.match(f1!.client_msg_id, /^[0-9a-f-]{36}$/);
+  assert.equal(f2!.content, 'two');
+  s.receive({ type: 'error', code: 'content_too_long', message: 'too long', client_msg_id: f2!.client_msg_id });
+  s.receive({ type: 'ack_sent', client_msg_id: f1!.client_msg_id, message_id: 'm1', chat_id: 'dm:a:b', seq: 7, created_at: 1 });
+  s.receive({ type: 'ack_sent', client_msg_id: f1!.client_msg_id, message_id: 'm1', chat_id: 'dm:a:b', seq: 7, created_at: 1 });
+  assert.equal((await a).seq, 7);
+  await assert.rejects(b, (err) => err instanceof SendError && err.code === 'content_too_long');
+  await c.close();
+});
+
+test('reconnects with backoff and resends unacknowledged sends in order with the same client_msg_id', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { random: () => 0.5, backoff: { baseMs: 20, capMs: 40 } });
+  const disconnects: { willReconnect: boolean; retryInMs?: number }[] = [];
+  c.on('disconnected', (d) => disconnects.push(d));
+  const p = c.connect();
+  const s1 = await net.next();
+  s1.open();
+  await p;
+  const sends = [c.send('c', 'a'), c.send('c', 'b')];
+  const first = s1.sentOf('send_message').map((f) => f.client_msg_id);
+  s1.receive({ type: 'ack_sent', client_msg_id: first[0], message_id: 'm1', chat_id: 'c', seq: 1, created_at: 1 });
+  s1.serverClose(4000, 'shutting down');
+  sends.push(c.send('c', 'c')); // while disconnected
+  assert.equal(disconnects[0]?.willReconnect, true);
+  assert.equal(disconnects[0]?.retryInMs, 10);
+  const s2 = await net.next();
+  // Handshake fails once (server still down): next delay grows.
+  s2.serverClose(1006);
+  await tick(5);
+  assert.equal(disconnects[1]?.retryInMs, 20);
+  const s3 = await net.next();
+  s3.open();
+  const resent = s3.sentOf('send_message') as { client_msg_id: string; content: string }[];
+  assert.deepEqual(resent.map((f) => f.content), ['b', 'c']);
+  assert.equal(resent[0]!.client_msg_id, first[1]);
+  for (const [i, f] of resent.entries()) s3.receive({ type: 'ack_sent', client_msg_id: f.client_msg_id, message_id: `m${i + 2}`, chat_id: 'c', seq: i + 2, created_at: 1 });
+  const acks = await Promise.all(sends);
+  assert.deepEqual(acks.map((a) => a.seq), [1, 2, 3]);
+  await c.close();
+});
+
+test('re-subscribes presence and flushes an offline read cursor after reconnect', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { backoff: { baseMs: 1, capMs: 1 } });
+  const p = c.connect();
+  const s1 = await net.next();
+  s1.open();
+  await p;
+  c.subscribePresence(['u1', 'u2']);
+  assert.deepEqual(s1.sentOf('presence_subscribe')[0]!.user_ids, ['u1', 'u2']);
+  s1.serverClose(1006);
+  c.markRead('c', 'm1');
+  c.markRead('c', 'm2');
+  c.typing('c', 'composing'); // dropped while offline
+  const s2 = await net.next();
+  s2.open();
+  assert.deepEqual(s2.sentOf('presence_subscribe')[0]!.user_ids, ['u1', 'u2']);
+  assert.deepEqual(s2.sentOf('ack_read'), [{ type: 'ack_read', chat_id: 'c', last_read_message_id: 'm2' }]);
+  assert.equal(s2.sentOf('typing').length, 0);
+  await c.close();
+});
+
+test('does not reconnect after 4100 and rejects pending sends', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { backoff: { baseMs: 1, capMs: 1 } });
+  const p = c.connect();
+  const s = await net.next();
+  s.open();
+  await p;
+  const pending = c.send('c', 'x');
+  const gone = c.waitFor('disconnected');
+  s.serverClose(4100, 'revoked');
+  assert.equal((await gone).willReconnect, false);
+  await assert.rejects(pending, ClientClosedError);
+  await tick(20);
+  assert.equal(net.sockets.length, 1);
+  assert.equal(c.state, 'closed');
+});
+
+test('stops when a refused handshake turns out to be a rejected token', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { fetch: fakeFetch(401, { error: 'unauthorized' }) });
+  const p = c.connect();
+  const s = await net.next();
+  s.serverClose(1006);
+  await assert.rejects(p, ClientClosedError);
+  assert.equal(c.state, 'closed');
+  assert.equal(net.sockets.length, 1);
+});
+
+test('pings while connected and replaces a silent socket', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { pingIntervalMs: 10, staleAfterMs: 35, backoff: { baseMs: 1, capMs: 1 } });
+  const p = c.connect();
+  const s1 = await net.next();
+  s1.open();
+  await p;
+  await tick(25);
+  assert.ok(s1.sentOf('ping').length >= 1);
+  const hold = setInterval(() => {}, 1000); // a real socket would keep the process alive
+  const s2 = await net.next();
+  clearInterval(hold);
+  assert.notEqual(s1, s2);
+  await c.close();
+});
