@@ -384,7 +384,10 @@ export class SqliteStore implements Store {
     await this.write(() => this.stmts.renameChat.run(name, chatId));
   }
 
-  async search(userId: string, match: string, opts: { chatId?: string; limit: number }) {
+  async search(userId: string, terms: string[], opts: { chatId?: string; limit: number }) {
+    if (terms.length === 0) return [];
+    // Quoted prefix terms: FTS5 syntax cannot come in through the words themselves.
+    const match = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
     const chatId = opts.chatId ?? null;
     return this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as StoredMessage[];
   }

@@ -146,5 +146,10 @@ export interface Store {
   setRole(chatId: string, userId: string, role: Role): Promise<void>;
   renameGroup(chatId: string, name: string): Promise<void>;
 
-  search(userId: string, match: string, opts: { chatId?: string; limit: number }): Promise<StoredMessage[]>;
+  /**
+   * Full-text search in the user's chats (messages above the member's joined seq),
+   * newest first. `terms` are words of letters and digits only; every term must match
+   * a word of the message by prefix.
+   */
+  search(userId: string, terms: string[], opts: { chatId?: string; limit: number }): Promise<StoredMessage[]>;
 }

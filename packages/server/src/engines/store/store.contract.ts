@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { describe, test, before, after } from 'node:test';
+import type { AppendRequest, Store } from './store.js';
+
+/*
+ * The store contract: every Store implementation runs this same suite
+ * (sqlite-store.test.ts, postgres-store.test.ts). It states the guarantees core relies on.
+ */
+
+let counter = 0;
+const uid = (p: string) => `${p}${process.pid}x${Date.now().toString(36)}x${++counter}`;
+
+async function user(store: Store, name = uid('u')) {
+  const u = await store.createUser({ id: uid('id'), username: name.slice(0, 32), displayName: name, passwordHash: 'x', createdAt: 1 });
+  assert.notEqual(u, 'username_taken');
+  return u as Exclude<typeof u, 'username_taken'>;
+}
+
+function req(chatId: string, senderId: string, over: Partial<AppendRequest> = {}): AppendRequest {
+  return {
+    messageId: uid('m'),
+    chatId,
+    senderId,
+    senderDeviceId: 'dev-' + senderId,
+    clientMsgId: uid('c'),
+    content: 'hello',
+    createdAt: Date.now(),
+    ...over,
+  };
+}
+
+export function runStoreContract(name: string, open: () => Promise<{ store: Store; cleanup: () => Promise<void> }>): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => ({ store, cleanup } = await open()));
+    after(async () => cleanup());
+
+    async function dm() {
+      const a = await user(store);
+      const b = await user(store);
+      const chatId = `dm:${a.id < b.id ? a.id : b.id}:${a.id < b.id ? b.id : a.id}`;
+      return { a, b, chatId, first: req(chatId, a.id, { createDirectWith: [a.id, b.id] }) };
+    }
+
+    test('usernames are unique', async () => {
+      const u = await user(store);
+      const again = await store.createUser({ id: uid('id'), username: u.username, displayName: 'x', passwordHash: 'x', createdAt: 1 });
+      assert.equal(again, 'username_taken');
+      assert.equal((await store.getUserByUsername(u.username))?.id, u.id);
+      assert.deepEqual(await store.missingUsers([u.id, 'nope']), ['nope']);
+    });
+
+    test('device tokens resolve until revoked', async () => {
+      const u = await user(store);
+      await store.createDevice({ id: uid('d'), userId: u.id, name: 'phone', createdAt: 1, tokenHash: 'h' + uid('t') });
+      const hash = 'h' + uid('t');
+      const id = uid('d');
+      await store.createDevice({ id, userId: u.id, name: 'laptop', createdAt: 2, tokenHash: hash });
+      assert.equal((await store.deviceByTokenHash(hash))?.id, id);
+      await store.revokeDevice(id, 3);
+      assert.equal(await store.deviceByTokenHash(hash), null);
+    });
+
+    test('the first append creates the direct chat; seq is gap-free and idempotent on client_msg_id', async () => {
+      const { a, b, chatId, first } = await dm();
+      const [r1] = await store.append([first]);
+      assert.equal(r1!.message.seq, 1);
+      assert.equal(r1!.duplicate, false);
+      const many = await Promise.all(Array.from({ length: 50 }, () => store.append([req(chatId, b.id)])));
+      assert.deepEqual(many.map((r) => r[0]!.message.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 2));
+      const [dup] = await store.append([{ ...first, messageId: uid('m') }]);
+      assert.equal(dup!.duplicate, true);
+      assert.equal(dup!.message.message_id, first.messageId);
+      assert.equal((await store.getChat(chatId))?.lastSeq, 51);
+      assert.equal((await store.getMembers(chatId)).length, 2);
+      assert.ok(await store.shareAChat(a.id, b.id));
+    });
+
+    test('history pages forward with after and backward with before', async () => {
+      const { a, chatId, first } = await dm();
+      await store.append([first]);
+      for (let i = 0; i < 9; i++) await store.append([req(chatId, a.id, { content: `m${i + 2}` })]);
+      const latest = await store.history(chatId, { limit: 3, minSeq: 0 });
+      assert.deepEqual(latest.map((m) => m.seq), [8, 9, 10]);
+      const before = await store.history(chatId, { before: 8, limit: 3, minSeq: 0 });
+      assert.deepEqual(before.map((m) => m.seq), [5, 6, 7]);
+      const afterPage = await store.history(chatId, { after: 2, limit: 3, minSeq: 0 });
+      assert.deepEqual(afterPage.map((m) => m.seq), [3, 4, 5]);
+      const hidden = await store.history(chatId, { limit: 50, minSeq: 6 });
+      assert.deepEqual(hidden.map((m) => m.seq), [7, 8, 9, 10]);
+      assert.deepEqual((await store.range(chatId, 4, 6, 10)).map((m) => m.seq), [5, 6]);
+    });
+
+    test('a device is owed what is above its cursor, and a new device only what comes after it', async () => {
+      const { a, b, chatId, first } = await dm();
+      await store.append([first, req(chatId, a.id)]);
+      const old = uid('d');
+      await store.createDevice({ id: old, userId: b.id, name: 'old', createdAt: 1, tokenHash: uid('t') });
+      assert.deepEqual(await store.pendingChats(old, b.id), []);
+      await store.append([req(chatId, a.id)]);
+      assert.deepEqual(await store.pendingChats(old, b.id), [{ chatId, afterSeq: 2, lastSeq: 3 }]);
+      const never = uid('d'); // a device with no cursor row in a chat created later is owed it all
+      const { chatId: other, first: f2 } = await dm();
+      void never;
+      await store.append([f2]);
+      assert.equal((await store.pendingChats(uid('d'), f2.senderId)).length, 1);
+      assert.equal(other.length > 0, true);
+    });
+
+    test('delivered and read cursors only move forward and leave receipt times', async () => {
+      const { a, b, chatId, first } = await dm();
+      await store.append([first, req(chatId, a.id), req(chatId, a.id)]);
+      const dev = uid('d');
+      const d1 = await store.advanceDelivered(dev, b.id, chatId, 2, 100);
+      assert.deepEqual([d1.from, d1.to], [0, 2]);
+      const back = await store.advanceDelivered(dev, b.id, chatId, 1, 101);
+      assert.deepEqual([back.from, back.to], [2, 2]);
+      assert.deepEqual(await store.pendingChats(dev, b.id), [{ chatId, afterSeq: 2, lastSeq: 3 }]);
+      const { read, delivered } = await store.advanceRead(dev, b.id, chatId, 3, 200);
+      assert.deepEqual([read.from, read.to, delivered.from, delivered.to], [0, 3, 2, 3]);
+      const m1 = (await store.range(chatId, 0, 1, 1))[0]!;
+      const m3 = (await store.range(chatId, 2, 3, 1))[0]!;
+      assert.deepEqual(await store.receipts(m1), [{ userId: b.id, deliveredAt: 100, readAt: 200 }]);
+      assert.deepEqual(await store.receipts(m3), [{ userId: b.id, deliveredAt: 200, readAt: 200 }]);
+      const latest = await store.latestBySender(chatId, 0, 3, b.id);
+      assert.deepEqual(latest.map((m) => m.seq), [3]);
+      const rows = await store.listChats(b.id);
+      assert.equal(rows.find((r) => r.chat.id === chatId)?.unreadCount, 0);
+      assert.equal((await store.listChats(a.id)).find((r) => r.chat.id === chatId)?.lastMessage?.seq, 3);
+    });
+
+    test('group members added later see only later messages; removed members are gone', async () => {
+      const a = await user(store);
+      const b = await user(store);
+      const c = await user(store);
+      const chatId = `g:${uid('g')}`;
+      await store.createGroup({ chatId, name: 'team', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      await store.append([req(chatId, a.id), req(chatId, b.id)]);
+      assert.deepEqual(await store.addMembers(chatId, [c.id, b.id], 5), [c.id]);
+      const cm = await store.getMember(chatId, c.id);
+      assert.equal(cm?.joinedSeq, 2);
+      assert.deepEqual(await store.pendingChats(uid('d'), c.id), []);
+      await store.append([req(chatId, a.id)]);
+      assert.deepEqual(await store.pendingChats(uid('d'), c.id), [{ chatId, afterSeq: 2, lastSeq: 3 }]);
+      assert.equal(await store.removeMember(chatId, b.id), true);
+      assert.equal(await store.removeMember(chatId, b.id), false);
+      assert.equal(await store.getMember(chatId, b.id), null);
+      await store.setRole(chatId, c.id, 'admin');
+      await store.renameGroup(chatId, 'renamed');
+      assert.equal((await store.getChat(chatId))?.name, 'renamed');
+      assert.deepEqual((await store.getMembers(chatId)).map((m) => [m.userId, m.role]), [[a.id, 'admin'], [c.id, 'admin']]);
+    });
+
+    test('search finds words and prefixes in the caller\'s chats only, newest first', async () => {
+      const { a, b, chatId, first } = await dm();
+      const word = `zebra${counter}q`;
+      await store.append([{ ...first, content: `the ${word} crossing` }]);
+      await store.append([req(chatId, b.id, { content: `another ${word}` })]);
+      const stranger = await user(store);
+      const hits = await store.search(a.id, [word.slice(0, 6)], { limit: 10 });
+      assert.deepEqual(hits.map((m) => m.seq), [2, 1]);
+      assert.deepEqual(await store.search(stranger.id, [word], { limit: 10 }), []);
+      assert.equal((await store.search(a.id, [word, 'crossing'], { chatId, limit: 10 })).length, 1);
+    });
+  });
+}
