@@ -37,18 +37,29 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const push = new LogPushProvider(log);
   const access = new ChatAccess(store);
-  const delivery = new Delivery({ bus, push, fanout, fanoutThreshold: config.fanoutThreshold, metrics, log });
+  const delivery = new Delivery({ bus, push, fanout, fanoutThreshold: config.fanoutThreshold, membersOf: (chatId) => access.memberIds(chatId), metrics, log });
   const receipts = new ReceiptNotifier({ store, delivery, log, groupWindowMs: 250 });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now });
-  const presence = new Presence({ store, now });
   const chats = new Chats(store);
+  // The gateway is created below; presence asks it for this node's users on each heartbeat.
+  let gateway: WsGateway | null = null;
+  const presence = new Presence({
+    store,
+    presenceStore: engines.presenceStore,
+    bus,
+    nodeId: engines.nodeName,
+    localUsers: () => gateway?.localUsers() ?? [],
+    heartbeatMs: Math.max(50, Math.floor(config.presenceTimeoutMs / 3)),
+    now,
+    log,
+  });
   const groups = new Groups({ store, access, delivery, ids, now });
   const search = new Search(store);
 
   let ready = false;
   const api = createHttpApi({ store, accounts, chats, delivery, presence, groups, search, metrics, log, publicWsUrl: config.publicWsUrl, isReady: () => ready });
-  const ws = new WsGateway({
+  const ws = (gateway = new WsGateway({
     store,
     bus,
     accounts,
@@ -64,7 +75,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       pingIntervalMs: config.pingIntervalMs,
       typingPerSecond: config.typingPerSecond,
     },
-  });
+  }));
 
   const http = createServer((req, res) => void api.handle(req, res));
   http.on('upgrade', (req, socket, head) => {
@@ -96,9 +107,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         log.info('shutting down');
         http.close();
         await ws.drain(config.shutdownGraceMs);
+        presence.close();
         await receipts.close();
         await fanout.close();
         await bus.close();
+        await engines.presenceStore.close();
         await store.close();
         http.closeAllConnections();
         log.info('stopped');

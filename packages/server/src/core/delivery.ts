@@ -1,5 +1,5 @@
 import type { ServerFrame } from '@switchboard/protocol';
-import type { Bus, BusEvent } from '../engines/bus/bus.js';
+import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { FanoutJob, FanoutQueue } from '../engines/fanout-queue/fanout-queue.js';
 import type { StoredMessage } from '../engines/store/store.js';
 import type { PushProvider } from '../push/push-provider.js';
@@ -11,6 +11,8 @@ export interface DeliveryDeps {
   push: PushProvider;
   fanout: FanoutQueue;
   fanoutThreshold: number;
+  /** Current members of a chat (the fan-out worker looks them up when it runs). */
+  membersOf: (chatId: string) => Promise<string[]>;
   metrics: Metrics;
   log: Logger;
 }
@@ -23,7 +25,7 @@ export interface DeliveryDeps {
  */
 export class Delivery {
   constructor(private readonly deps: DeliveryDeps) {
-    deps.fanout.start((job) => this.fanOut(job));
+    deps.fanout.start(async (job) => this.fanOut(job, await deps.membersOf(job.chatId)));
   }
 
   /** Delivers a committed message to every member's devices except the sending one. */
@@ -34,19 +36,20 @@ export class Delivery {
       seq: message.seq,
       messageId: message.message_id,
       senderId: message.sender_id,
-      memberIds,
-      event: { frame: JSON.stringify(frame), chatId: message.chat_id, seq: message.seq, exceptDevice: message.sender_device_id, redeliver: opts.redeliver },
+      senderDeviceId: message.sender_device_id,
+      frame: JSON.stringify(frame),
     };
-    if (memberIds.length > this.deps.fanoutThreshold) await this.deps.fanout.enqueue(job);
-    else await this.fanOut(job);
+    if (memberIds.length > this.deps.fanoutThreshold && !opts.redeliver) await this.deps.fanout.enqueue(job);
+    else await this.fanOut(job, memberIds, opts.redeliver);
   }
 
-  private async fanOut(job: FanoutJob): Promise<void> {
+  private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
+    const event: BusEvent = { frame: job.frame, chatId: job.chatId, seq: job.seq, exceptDevice: job.senderDeviceId, redeliver };
     try {
-      const reached = await this.deps.bus.publish(job.memberIds, job.event);
+      const reached = await this.deps.bus.publish(memberIds.map(userTopic), event);
       const wakes: Promise<void>[] = [];
       reached.forEach((nodes, i) => {
-        const userId = job.memberIds[i]!;
+        const userId = memberIds[i]!;
         if (nodes === 0 && userId !== job.senderId) {
           this.deps.metrics.pushWakeups.inc();
           wakes.push(this.deps.push.wake({ userId, chatId: job.chatId, messageId: job.messageId, senderId: job.senderId }));
@@ -62,7 +65,7 @@ export class Delivery {
   async toUsers(userIds: string[], frame: ServerFrame, opts: Omit<BusEvent, 'frame'> = {}): Promise<void> {
     if (userIds.length === 0) return;
     try {
-      await this.deps.bus.publish(userIds, { frame: JSON.stringify(frame), ...opts });
+      await this.deps.bus.publish(userIds.map(userTopic), { frame: JSON.stringify(frame), ...opts });
     } catch (err) {
       this.deps.log.warn({ err, type: frame.type }, 'bus publish failed');
     }
@@ -70,6 +73,6 @@ export class Delivery {
 
   /** Closes a device's sockets wherever they are (logout). */
   async closeDevice(userId: string, deviceId: string, code: number, reason: string): Promise<void> {
-    await this.deps.bus.publish([userId], { frame: '', closeDevice: { deviceId, code, reason } });
+    await this.deps.bus.publish([userTopic(userId)], { frame: '', closeDevice: { deviceId, code, reason } });
   }
 }

@@ -1,5 +1,8 @@
 import type { ServerFrame } from '@switchboard/protocol';
+import { presenceTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
+import type { PresenceStore } from '../engines/presence-store/presence-store.js';
 import type { Store } from '../engines/store/store.js';
+import type { Logger } from '../util/logger.js';
 
 type PresenceFrame = Extract<ServerFrame, { type: 'presence' }>;
 
@@ -7,32 +10,43 @@ export interface PresenceWatcher {
   readonly userId: string;
   readonly presenceWatch: Set<string>;
   sendFrame(frame: ServerFrame): void;
+  write(text: string): void;
+}
+
+export interface PresenceDeps {
+  store: Store;
+  presenceStore: PresenceStore;
+  bus: Bus;
+  nodeId: string;
+  /** The users with a socket on this node (heartbeat renews them). */
+  localUsers: () => string[];
+  heartbeatMs: number;
+  now: () => number;
+  log: Logger;
 }
 
 /**
- * Who is online, and who watches whom. A user is online while any of its sockets is
- * live (the gateway closes sockets silent past the presence timeout); last_seen is
- * stored when the last one goes. Changes go only to sockets that subscribed, never to
- * a whole contact list.
+ * Who is online, and who watches whom. A user is online while any node holds one of
+ * its sockets (the gateway closes sockets silent past the presence timeout); last_seen
+ * is stored when the last one goes. Changes travel on the `presence:{id}` bus topic,
+ * which a node subscribes to only while one of its sockets watches that user: frames
+ * go only to subscribed sockets, never to a whole contact list.
  */
 export class Presence {
-  private readonly sockets = new Map<string, number>();
-  private readonly lastSeen = new Map<string, number>();
   private readonly watchers = new Map<string, Set<PresenceWatcher>>();
+  /** Last state told to local watchers, so the heartbeat can spot users whose node died. */
+  private readonly told = new Map<string, boolean>();
+  private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly deps: { store: Store; now: () => number }) {}
-
-  isOnline(userId: string): boolean {
-    return (this.sockets.get(userId) ?? 0) > 0;
-  }
-
-  async lastSeenOf(userId: string): Promise<number | null> {
-    if (this.isOnline(userId)) return this.deps.now();
-    return this.lastSeen.get(userId) ?? (await this.deps.store.getUser(userId))?.lastSeen ?? null;
+  constructor(private readonly deps: PresenceDeps) {
+    this.timer = setInterval(() => void this.heartbeat(), deps.heartbeatMs);
+    this.timer.unref();
   }
 
   async frameFor(userId: string): Promise<PresenceFrame> {
-    return { type: 'presence', user_id: userId, online: this.isOnline(userId), last_seen: await this.lastSeenOf(userId) };
+    const [online] = await this.deps.presenceStore.isOnline([userId]);
+    const lastSeen = online ? this.deps.now() : ((await this.deps.store.getUser(userId))?.lastSeen ?? null);
+    return { type: 'presence', user_id: userId, online: online!, last_seen: lastSeen };
   }
 
   /** May `viewer` see `target`'s presence? Only users who share a chat (or oneself). */
@@ -40,41 +54,52 @@ export class Presence {
     return viewer === target || this.deps.store.shareAChat(viewer, target);
   }
 
-  socketOpened(userId: string): void {
-    const n = (this.sockets.get(userId) ?? 0) + 1;
-    this.sockets.set(userId, n);
-    if (n === 1) void this.broadcast(userId);
+  /** The first socket of a user on this node opened. */
+  async userArrived(userId: string): Promise<void> {
+    const wasOffline = await this.deps.presenceStore.setOnline(userId, this.deps.nodeId);
+    if (wasOffline) await this.announce({ type: 'presence', user_id: userId, online: true, last_seen: this.deps.now() });
   }
 
-  async socketClosed(userId: string): Promise<void> {
-    const n = (this.sockets.get(userId) ?? 1) - 1;
-    if (n > 0) {
-      this.sockets.set(userId, n);
-      return;
-    }
-    this.sockets.delete(userId);
+  /** The last socket of a user on this node closed. */
+  async userLeft(userId: string): Promise<void> {
+    if (!(await this.deps.presenceStore.setOffline(userId, this.deps.nodeId))) return;
     const at = this.deps.now();
-    this.lastSeen.set(userId, at);
-    await this.broadcast(userId);
     await this.deps.store.setLastSeen(userId, at);
-    this.lastSeen.delete(userId);
+    await this.announce({ type: 'presence', user_id: userId, online: false, last_seen: at });
+  }
+
+  private async announce(frame: PresenceFrame): Promise<void> {
+    await this.deps.bus.publish([presenceTopic(frame.user_id)], { frame: JSON.stringify(frame) });
+  }
+
+  /** A presence change from any node, for the local sockets watching that user. */
+  onBusEvent(userId: string, event: BusEvent): void {
+    const set = this.watchers.get(userId);
+    if (!set) return;
+    this.told.set(userId, (JSON.parse(event.frame) as PresenceFrame).online);
+    for (const w of set) w.write(event.frame);
   }
 
   /** Watches each user the socket may see and answers a presence frame for every id asked. */
   async subscribe(watcher: PresenceWatcher, userIds: string[], max: number): Promise<'too_many' | 'ok'> {
-    const fresh = [...new Set(userIds)].filter((id) => !watcher.presenceWatch.has(id));
-    if (watcher.presenceWatch.size + fresh.length > max) return 'too_many';
-    for (const id of new Set(userIds)) {
-      if (await this.mayWatch(watcher.userId, id)) {
-        watcher.presenceWatch.add(id);
-        let set = this.watchers.get(id);
-        if (!set) this.watchers.set(id, (set = new Set()));
-        set.add(watcher);
-        watcher.sendFrame(await this.frameFor(id));
-      } else {
+    const unique = [...new Set(userIds)];
+    if (watcher.presenceWatch.size + unique.filter((id) => !watcher.presenceWatch.has(id)).length > max) return 'too_many';
+    for (const id of unique) {
+      if (!(await this.mayWatch(watcher.userId, id))) {
         // Users one shares no chat with look offline, with no last_seen.
         watcher.sendFrame({ type: 'presence', user_id: id, online: false, last_seen: null });
+        continue;
       }
+      watcher.presenceWatch.add(id);
+      let set = this.watchers.get(id);
+      if (!set) {
+        this.watchers.set(id, (set = new Set()));
+        await this.deps.bus.subscribe(presenceTopic(id));
+      }
+      set.add(watcher);
+      const frame = await this.frameFor(id);
+      this.told.set(id, frame.online);
+      watcher.sendFrame(frame);
     }
     return 'ok';
   }
@@ -84,7 +109,11 @@ export class Presence {
       watcher.presenceWatch.delete(id);
       const set = this.watchers.get(id);
       set?.delete(watcher);
-      if (set && set.size === 0) this.watchers.delete(id);
+      if (set && set.size === 0) {
+        this.watchers.delete(id);
+        this.told.delete(id);
+        void this.deps.bus.unsubscribe(presenceTopic(id)).catch(() => {});
+      }
     }
   }
 
@@ -92,10 +121,25 @@ export class Presence {
     this.unsubscribe(watcher, [...watcher.presenceWatch]);
   }
 
-  private async broadcast(userId: string): Promise<void> {
-    const set = this.watchers.get(userId);
-    if (!set || set.size === 0) return;
-    const frame = await this.frameFor(userId);
-    for (const w of set) w.sendFrame(frame);
+  /** Renews this node's users; re-checks watched users so a dead node's users are seen going offline. */
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.deps.presenceStore.refresh(this.deps.localUsers(), this.deps.nodeId);
+      const watched = [...this.watchers.keys()];
+      if (watched.length === 0) return;
+      const online = await this.deps.presenceStore.isOnline(watched);
+      for (let i = 0; i < watched.length; i++) {
+        const id = watched[i]!;
+        if (this.told.get(id) === online[i]) continue;
+        const frame = await this.frameFor(id);
+        this.onBusEvent(id, { frame: JSON.stringify(frame) });
+      }
+    } catch (err) {
+      this.deps.log.warn({ err }, 'presence heartbeat failed');
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 }

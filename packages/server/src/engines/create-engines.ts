@@ -1,12 +1,16 @@
 import type { ServerConfig } from '../config.js';
 import type { Bus } from './bus/bus.js';
 import type { FanoutQueue } from './fanout-queue/fanout-queue.js';
+import type { PresenceStore } from './presence-store/presence-store.js';
 import type { Store } from './store/store.js';
 
 export interface Engines {
   store: Store;
   bus: Bus;
   fanout: FanoutQueue;
+  presenceStore: PresenceStore;
+  /** This node's name in shared state (presence entries, node registry). */
+  nodeName: string;
   mode: 'embedded' | 'cluster';
 }
 
@@ -18,10 +22,13 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
   const { SqliteStore } = await import('./store/sqlite-store.js');
   const { InProcessBus } = await import('./bus/in-process-bus.js');
   const { InProcessFanoutQueue } = await import('./fanout-queue/in-process-fanout-queue.js');
+  const { InMemoryPresenceStore } = await import('./presence-store/in-memory-presence-store.js');
   return {
     mode: 'embedded',
     store: new SqliteStore(config.dataDir),
     bus: new InProcessBus(),
     fanout: new InProcessFanoutQueue(config.fanoutQueueCapacity),
+    presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),
+    nodeName: 'embedded',
   };
 }

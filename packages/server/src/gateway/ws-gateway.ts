@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
-import type { Bus, BusEvent } from '../engines/bus/bus.js';
+import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Store } from '../engines/store/store.js';
 import type { Accounts } from '../core/accounts.js';
 import type { ChatAccess } from '../core/chat-access.js';
@@ -45,9 +45,17 @@ export class WsGateway {
   private draining = false;
 
   constructor(private readonly deps: WsGatewayDeps) {
-    deps.bus.onEvent((userId, event) => this.onBusEvent(userId, event));
+    deps.bus.onEvent((topic, event) => {
+      if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
+      else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
+    });
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(deps.config.pingIntervalMs, deps.config.presenceTimeoutMs) / 2));
     this.sweeper.unref();
+  }
+
+  /** Users with at least one socket on this node. */
+  localUsers(): string[] {
+    return [...this.byUser.keys()];
   }
 
   connectionCount(): number {
@@ -89,10 +97,10 @@ export class WsGateway {
     let set = this.byUser.get(userId);
     if (!set) {
       this.byUser.set(userId, (set = new Set()));
-      await this.deps.bus.subscribe(userId);
+      await this.deps.bus.subscribe(userTopic(userId));
     }
     set.add(conn);
-    this.deps.presence.socketOpened(userId);
+    if (set.size === 1) void this.deps.presence.userArrived(userId).catch((err) => log.warn({ err }, 'presence update failed'));
     try {
       await this.replay(conn);
     } catch (err) {
@@ -125,12 +133,12 @@ export class WsGateway {
     const set = this.byUser.get(conn.userId);
     if (set?.delete(conn) && set.size === 0) {
       this.byUser.delete(conn.userId);
-      await this.deps.bus.unsubscribe(conn.userId).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
+      await this.deps.bus.unsubscribe(userTopic(conn.userId)).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
+      await this.deps.presence.userLeft(conn.userId).catch((err) => this.deps.log.warn({ err }, 'presence update failed'));
     }
-    await this.deps.presence.socketClosed(conn.userId).catch((err) => this.deps.log.warn({ err }, 'presence update failed'));
   }
 
-  private onBusEvent(userId: string, event: BusEvent): void {
+  private onUserEvent(userId: string, event: BusEvent): void {
     const set = this.byUser.get(userId);
     if (!set) return;
     for (const conn of set) {
@@ -139,7 +147,6 @@ export class WsGateway {
         continue;
       }
       if (event.exceptDevice === conn.deviceId) continue;
-      if (event.onlyDevice !== undefined && event.onlyDevice !== conn.deviceId) continue;
       conn.deliver(event);
     }
   }

@@ -1,12 +1,16 @@
 /*
- * The bus seam: routes events to the node(s) holding a user's sockets, with no global
- * connection table. A node subscribes to a user while it holds at least one of that
- * user's sockets. Delivery is at most once and best effort: anything that must not be
- * lost is in the store, and a device that misses a bus event gets it by replay.
- * Implementations: InProcessBus (embedded); a Redis sharded pub/sub bus for clusters.
+ * The bus seam: routes events to the node(s) that hold interested sockets, with no
+ * global connection table. Topics: `user:{id}` (a node subscribes while it holds at
+ * least one of that user's sockets) and `presence:{id}` (while one of its sockets
+ * watches that user). Delivery is at most once and best effort: anything that must
+ * not be lost is in the store, and a device that misses a bus event gets it by replay.
+ * Implementations: InProcessBus (embedded); RedisBus (sharded pub/sub) for clusters.
  */
 
-/** What travels on the bus: a frame already encoded once, plus who on the user should get it. */
+export const userTopic = (userId: string): string => `user:${userId}`;
+export const presenceTopic = (userId: string): string => `presence:${userId}`;
+
+/** What travels on the bus: a frame already encoded once, plus which devices should get it. */
 export interface BusEvent {
   /** The JSON text of a server frame, encoded once for every recipient. */
   frame: string;
@@ -17,20 +21,22 @@ export interface BusEvent {
   redeliver?: boolean;
   /** Do not deliver to this device (the sender's own socket). */
   exceptDevice?: string;
-  /** Deliver only to this device. */
-  onlyDevice?: string;
   /** Close that device's sockets with this code instead of delivering a frame (logout). */
   closeDevice?: { deviceId: string; code: number; reason: string };
 }
 
-export type BusHandler = (userId: string, event: BusEvent) => void;
+export type BusHandler = (topic: string, event: BusEvent) => void;
 
 export interface Bus {
-  /** Called for every event published to a user this node is subscribed to. */
+  /** Called for every event published to a topic this node is subscribed to. */
   onEvent(handler: BusHandler): void;
-  subscribe(userId: string): Promise<void>;
-  unsubscribe(userId: string): Promise<void>;
-  /** Publishes to each user; resolves with how many nodes received each (0: no device online). */
-  publish(userIds: string[], event: BusEvent): Promise<number[]>;
+  subscribe(topic: string): Promise<void>;
+  unsubscribe(topic: string): Promise<void>;
+  /**
+   * Publishes one event to each topic (in one round trip where the transport allows);
+   * resolves with how many nodes received it per topic: 0 on a user topic means no
+   * device of that user is online.
+   */
+  publish(topics: string[], event: BusEvent): Promise<number[]>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import type { Bus, BusEvent, BusHandler } from './bus.js';
 
 /**
- * The embedded bus: a set of subscribed users and a direct call. Enough for one
+ * The embedded bus: a set of subscribed topics and a direct call. Enough for one
  * process; a second process needs the Redis bus.
  */
 export class InProcessBus implements Bus {
@@ -11,16 +11,16 @@ export class InProcessBus implements Bus {
   onEvent(handler: BusHandler): void {
     this.handler = handler;
   }
-  async subscribe(userId: string): Promise<void> {
-    this.subscribed.add(userId);
+  async subscribe(topic: string): Promise<void> {
+    this.subscribed.add(topic);
   }
-  async unsubscribe(userId: string): Promise<void> {
-    this.subscribed.delete(userId);
+  async unsubscribe(topic: string): Promise<void> {
+    this.subscribed.delete(topic);
   }
-  async publish(userIds: string[], event: BusEvent): Promise<number[]> {
-    return userIds.map((userId) => {
-      if (!this.subscribed.has(userId)) return 0;
-      this.handler(userId, event);
+  async publish(topics: string[], event: BusEvent): Promise<number[]> {
+    return topics.map((topic) => {
+      if (!this.subscribed.has(topic)) return 0;
+      this.handler(topic, event);
       return 1;
     });
   }

@@ -1,19 +1,18 @@
-import type { BusEvent } from '../bus/bus.js';
-
 /*
  * The fan-out queue seam: delivery of one message to a large group's members, taken
  * off the sender's path. Jobs of one chat are handed to the worker in order; jobs of
  * different chats may run in parallel. The message itself is already durable, so a
  * job lost with its process is made good by replay from the members' cursors.
- * Implementations: InProcessFanoutQueue (embedded); a Redis stream queue for clusters.
+ * Implementations: InProcessFanoutQueue (embedded); RedisStreamFanoutQueue for clusters.
  */
 export interface FanoutJob {
   chatId: string;
   seq: number;
   messageId: string;
   senderId: string;
-  memberIds: string[];
-  event: BusEvent;
+  senderDeviceId: string;
+  /** The encoded new_message frame. The worker looks up the members itself (jobs stay small). */
+  frame: string;
 }
 
 export type FanoutWorker = (job: FanoutJob) => Promise<void>;
@@ -21,8 +20,9 @@ export type FanoutWorker = (job: FanoutJob) => Promise<void>;
 export interface FanoutQueue {
   /** Resolves once the job is accepted; waits while the queue is full (backpressure). */
   enqueue(job: FanoutJob): Promise<void>;
+  /** Starts handing jobs to the worker (embedded: this process's; cluster: a consumer in a group). */
   start(worker: FanoutWorker): void;
-  /** Jobs accepted and not yet finished. */
+  /** Jobs accepted and not yet finished, as far as this process knows. */
   depth(): number;
   /** Stops taking jobs and waits for the accepted ones to finish. */
   close(): Promise<void>;
