@@ -234,11 +234,17 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
     }
   });
 
-  it('an empty chat (notes to self never used) has no messages', async () => {
-    const self = directChatId(carol.user_id, carol.user_id);
-    const res = await history(carol, self);
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.deepEqual(res.body.messages, []);
+  it('a dm nobody has sent to yet reads as empty for its users (it exists implicitly), not 403', async () => {
+    // PROTOCOL.md: a direct chat "exists implicitly"; both users are members by its very id.
+    for (const [reader, chatId] of [
+      [carol, directChatId(carol.user_id, carol.user_id)],
+      [carol, directChatId(carol.user_id, bob.user_id)],
+      [bob, directChatId(carol.user_id, bob.user_id)],
+    ] as const) {
+      const res = await history(reader, chatId);
+      assert.equal(res.status, 200, `${chatId} read by a participant: ${res.status} ${JSON.stringify(res.body)}`);
+      assert.deepEqual(res.body.messages, []);
+    }
   });
 });
 
