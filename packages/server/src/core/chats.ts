@@ -31,9 +31,17 @@ export class Chats {
 
   /** The caller's membership, or 403 not_a_member (also for chats that do not exist: no probing). */
   async requireMember(userId: string, chatId: string): Promise<MemberRecord> {
-    const member = parseChatId(chatId) ? await this.store.getMember(chatId, userId) : null;
-    if (!member) throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
-    return member;
+    const parsed = parseChatId(chatId);
+    const member = parsed ? await this.store.getMember(chatId, userId) : null;
+    if (member) return member;
+    // A direct chat exists implicitly: before its first message it is empty, not forbidden.
+    if (parsed?.kind === 'direct' && parsed.userIds.includes(userId) && !(await this.store.getChat(chatId))) {
+      const other = parsed.userIds[0] === userId ? parsed.userIds[1] : parsed.userIds[0];
+      if ((await this.store.missingUsers([other])).length === 0) {
+        return { userId, role: 'member', joinedSeq: 0, joinedAt: 0, deliveredSeq: 0, readSeq: 0 };
+      }
+    }
+    throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
   }
 
   async history(userId: string, chatId: string, q: { after?: number; before?: number; limit?: number }) {

@@ -4,7 +4,7 @@ import type { BusEvent } from '../engines/bus/bus.js';
 import type { StoredMessage } from '../engines/store/store.js';
 import type { Metrics } from '../util/metrics.js';
 
-/** Replay waits for the socket to drain below this before writing more. */
+/** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
 
 export interface ConnectionOptions {
@@ -32,13 +32,17 @@ export class Connection {
 
   private readonly lastSeq = new Map<string, number>();
   private held: BusEvent[] | null = [];
+  private readonly highWater: number;
 
   constructor(
     readonly ws: WebSocket,
     readonly userId: string,
     readonly deviceId: string,
     private readonly opts: ConnectionOptions,
-  ) {}
+  ) {
+    // Replay must never come near the slow-consumer cap that live writes enforce.
+    this.highWater = Math.min(REPLAY_HIGH_WATER, Math.floor(opts.maxBufferBytes / 2));
+  }
 
   /** Writes a control frame (ack, error, status...). */
   sendFrame(frame: ServerFrame): void {
@@ -108,7 +112,7 @@ export class Connection {
       this.lastSeq.set(chatId, m.seq);
       this.opts.metrics.messagesDelivered.inc();
       this.ws.send(JSON.stringify({ type: 'new_message', ...m }));
-      if (this.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
+      if (this.ws.bufferedAmount > this.highWater) await this.drained();
     }
   }
 
@@ -119,10 +123,11 @@ export class Connection {
     for (const e of held) this.deliver(e);
   }
 
-  private drained(): Promise<void> {
+  /** Resolves once the socket's outbound buffer is down to a quarter of the replay high-water mark. */
+  drained(): Promise<void> {
     return new Promise((resolve) => {
       const check = () => {
-        if (this.closed || this.ws.bufferedAmount <= REPLAY_HIGH_WATER / 4) resolve();
+        if (this.closed || this.ws.bufferedAmount <= this.highWater / 4) resolve();
         else setTimeout(check, 5);
       };
       check();

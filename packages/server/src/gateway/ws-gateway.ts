@@ -121,6 +121,7 @@ export class WsGateway {
         after = page[page.length - 1]!.seq;
       }
     }
+    await conn.drained();
     if (conn.closed) return;
     conn.release();
     conn.sendFrame({ type: 'sync_complete' });
