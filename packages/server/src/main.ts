@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { hostname } from 'node:os';
 import type { ServerConfig } from './config.js';
 import { Accounts } from './core/accounts.js';
 import { ChatAccess } from './core/chat-access.js';
@@ -31,8 +32,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
   const now = Date.now;
-  const ids = new Snowflake(config.nodeId);
   const engines = await createEngines(config);
+  const ids = new Snowflake(engines.snowflakeNodeId);
   const { store, bus, fanout } = engines;
 
   const push = new LogPushProvider(log);
@@ -58,7 +59,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const search = new Search(store);
 
   let ready = false;
-  const api = createHttpApi({ store, accounts, chats, delivery, presence, groups, search, metrics, log, publicWsUrl: config.publicWsUrl, isReady: () => ready });
+  const api = createHttpApi({
+    store,
+    accounts,
+    chats,
+    delivery,
+    presence,
+    groups,
+    search,
+    metrics,
+    log,
+    publicWsUrl: config.publicWsUrl,
+    pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
+    isReady: () => ready,
+  });
   const ws = (gateway = new WsGateway({
     store,
     bus,
@@ -93,6 +107,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const ownWsUrl = config.publicWsUrl ?? `ws://${advertisedHost(config.host)}:${port}/v1/ws`;
+  const announce = () =>
+    engines.registry
+      .heartbeat({ nodeId: engines.nodeName, wsUrl: ownWsUrl, connections: ws.connectionCount() })
+      .catch((err) => log.warn({ err }, 'node heartbeat failed'));
+  await announce();
+  const heartbeat = setInterval(announce, 2_000);
+  heartbeat.unref();
+  // Events published while the bus was down are lost: have every device reconnect and replay.
+  engines.onBusReconnect(() => {
+    log.warn('bus reconnected: asking sockets to reconnect and replay');
+    ws.resync();
+  });
   ready = true;
   log.info({ port, host: config.host, mode: engines.mode, data_dir: config.dataDir }, 'listening');
 
@@ -105,6 +132,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       (stopping ??= (async () => {
         ready = false;
         log.info('shutting down');
+        clearInterval(heartbeat);
+        await engines.registry.deregister(engines.nodeName).catch(() => {});
         http.close();
         await ws.drain(config.shutdownGraceMs);
         presence.close();
@@ -113,8 +142,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await bus.close();
         await engines.presenceStore.close();
         await store.close();
+        await engines.registry.close();
+        await engines.closeShared();
         http.closeAllConnections();
         log.info('stopped');
       })()),
   };
+}
+
+/** The host to put in this node's ws URL: the listen address, unless it is a wildcard. */
+function advertisedHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return hostname();
+  return host.includes(':') ? `[${host}]` : host;
 }

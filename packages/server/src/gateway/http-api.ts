@@ -23,6 +23,8 @@ export interface HttpApiDeps {
   metrics: Metrics;
   log: Logger;
   publicWsUrl?: string;
+  /** The ws URL of the least-loaded live node, or null to use this node's. */
+  pickWsUrl: () => Promise<string | null>;
   isReady: () => boolean;
 }
 
@@ -37,7 +39,9 @@ export function createHttpApi(deps: HttpApiDeps) {
     return device;
   };
 
-  const wsUrlFor = (req: IncomingMessage): string => {
+  const wsUrlFor = async (req: IncomingMessage): Promise<string> => {
+    const picked = await deps.pickWsUrl().catch(() => null);
+    if (picked) return picked;
     if (deps.publicWsUrl) return deps.publicWsUrl;
     const proto = req.headers['x-forwarded-proto'] === 'https' ? 'wss' : 'ws';
     return `${proto}://${req.headers.host ?? 'localhost'}/v1/ws`;
@@ -57,7 +61,12 @@ export function createHttpApi(deps: HttpApiDeps) {
     .on('POST', '/v1/sessions', async (req, res) => {
       const body = await readBody(req, CreateSessionBody);
       const { token, user, device } = await accounts.login(body);
-      sendJson(res, 201, { token, user_id: user.id, device_id: device.id, ws_url: wsUrlFor(req) });
+      sendJson(res, 201, { token, user_id: user.id, device_id: device.id, ws_url: await wsUrlFor(req) });
+    })
+    .on('GET', '/v1/sessions/current', async (req, res) => {
+      // Lets a client with a token ask where to connect now (its node may have gone).
+      const device = await auth(req);
+      sendJson(res, 200, { user_id: device.userId, device_id: device.id, ws_url: await wsUrlFor(req) });
     })
     .on('DELETE', '/v1/sessions/current', async (req, res) => {
       const device = await auth(req);

@@ -264,6 +264,11 @@ export class WsGateway {
     }
   }
 
+  /** Closes every socket with "reconnect": each device comes back and replays what it missed. */
+  resync(): void {
+    for (const set of this.byUser.values()) for (const conn of set) conn.close(CloseCode.reconnect, 'resync: reconnect');
+  }
+
   /** Graceful shutdown: refuse new sockets, close open ones with "reconnect". */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
