@@ -1,0 +1,355 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { directChatId } from '@switchboard/protocol';
+import { createUsers, runTag, socketUrl } from './api.js';
+import { createGenerator, type GeneratorConfig, type GeneratorEvent, type GeneratorResult, type PairsClientSpec, type StepSpec } from './pairs-load.js';
+import { readCpuMs, readRss, type Target } from './server.js';
+import { concat, fmtBytes, fmtInt, fmtMs, sleep, summarize, table, type Summary } from './stats.js';
+
+/*
+ * `pairs`: N pairs of users, each user sending to its partner in their direct chat on an
+ * open-loop schedule, the aggregate rate stepped up. Every receiver acknowledges delivery
+ * (one batched ack_delivered per socket per event-loop turn) and reads (ack_read of the
+ * latest message every --read-interval ms per chat); senders read their ack_sent and the
+ * status_update frames. The coordinator (this thread) samples the server's CPU and RSS.
+ */
+
+export type GenMode = 'worker' | 'process' | 'inline';
+
+export interface PairsOptions {
+  pairs: number;
+  rates: number[];
+  stepSeconds: number;
+  warmupRate: number;
+  warmupSeconds: number;
+  contentBytes: number;
+  gen: GenMode;
+  generators: number;
+  readIntervalMs: number;
+  receipts: boolean;
+  drainMs: number;
+  /** Stop stepping up once this many seconds' worth of messages are outstanding. */
+  maxBacklogSeconds: number;
+}
+
+export interface PairsStepRow {
+  label: string;
+  targetRate: number;
+  seconds: number;
+  sentRate: number;
+  deliveredRate: number;
+  latency: Summary;
+  ack: Summary;
+  serverCpuPct: number;
+  genCpuPct: number;
+  serverRss: number;
+  maxSendLag: number;
+  maxRecvGap: number;
+  undelivered: number;
+}
+
+export interface PairsReport {
+  scenario: 'pairs';
+  options: PairsOptions;
+  registration: { users: number; seconds: number };
+  steps: PairsStepRow[];
+  stoppedEarly: string | null;
+  totals: Omit<GeneratorResult, 'steps' | 'genIndex'>;
+}
+
+interface GenHandle {
+  /** Pid of a generator child process (--gen process), to add its CPU to the generator's. */
+  pid?: number;
+  init(cfg: GeneratorConfig): void;
+  run(startAt: number): void;
+  stop(): void;
+  terminate(): void;
+}
+
+function startGenerator(mode: GenMode, onEvent: (e: GeneratorEvent) => void): GenHandle {
+  const entry = new URL('./pairs-worker.js', import.meta.url);
+  if (mode === 'worker') {
+    const w = new Worker(entry);
+    w.on('message', onEvent);
+    w.on('error', (err) => onEvent({ t: 'failed', genIndex: -1, message: String(err?.stack ?? err) }));
+    return {
+      init: (cfg) => w.postMessage({ t: 'init', cfg }),
+      run: (startAt) => w.postMessage({ t: 'run', startAt }),
+      stop: () => w.postMessage({ t: 'stop' }),
+      terminate: () => void w.terminate(),
+    };
+  }
+  if (mode === 'process') {
+    const cp: ChildProcess = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    cp.on('message', (m) => onEvent(m as GeneratorEvent));
+    cp.on('exit', (code) => {
+      if (code) onEvent({ t: 'failed', genIndex: -1, message: `generator process exited with ${code}` });
+    });
+    return {
+      pid: cp.pid,
+      init: (cfg) => cp.send({ t: 'init', cfg }),
+      run: (startAt) => cp.send({ t: 'run', startAt }),
+      stop: () => cp.send({ t: 'stop' }),
+      terminate: () => {
+        if (cp.exitCode === null) cp.kill();
+      },
+    };
+  }
+  let gen: ReturnType<typeof createGenerator> | null = null;
+  let cfg0: GeneratorConfig | null = null;
+  return {
+    init: (cfg) => {
+      cfg0 = cfg;
+      gen = createGenerator(cfg, onEvent);
+    },
+    run: (startAt) => {
+      cfg0!.startAt = startAt;
+      gen!.run().then(
+        (result) => onEvent({ t: 'done', result }),
+        (err) => onEvent({ t: 'failed', genIndex: cfg0!.genIndex, message: String(err?.stack ?? err) }),
+      );
+    },
+    stop: () => gen?.stop(),
+    terminate: () => {},
+  };
+}
+
+interface Sample {
+  t: number; // epoch ms
+  serverCpuMs: number;
+  selfCpuMs: number;
+  rss: number;
+}
+
+/** CPU % of one core between the samples closest inside [start, end]. */
+function cpuBetween(samples: Sample[], start: number, end: number, key: 'serverCpuMs' | 'selfCpuMs'): number {
+  const inside = samples.filter((s) => s.t >= start - 20 && s.t <= end + 20);
+  if (inside.length < 2) return NaN;
+  const a = inside[0]!;
+  const b = inside[inside.length - 1]!;
+  return ((b[key] - a[key]) / (b.t - a.t)) * 100;
+}
+
+export async function runPairs(target: Target, opts: PairsOptions, log: (s: string) => void): Promise<PairsReport> {
+  const users = opts.pairs * 2;
+  const tag = runTag();
+  log(`pairs: registering ${users} users (one device each)...`);
+  const t0 = performance.now();
+  const sessions = (await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8 })).map((s) => s[0]!);
+  const regSeconds = (performance.now() - t0) / 1000;
+  log(`pairs: registered ${users} users + sessions in ${regSeconds.toFixed(1)} s (${(users / regSeconds).toFixed(0)} users/s incl. one login each)`);
+
+  const G = opts.gen === 'inline' ? 1 : Math.max(1, opts.generators);
+  const perGen: PairsClientSpec[][] = Array.from({ length: G }, () => []);
+  for (let j = 0; j < opts.pairs; j++) {
+    const a = sessions[2 * j]!;
+    const b = sessions[2 * j + 1]!;
+    const chatId = directChatId(a.user_id, b.user_id);
+    perGen[j % G]!.push({ url: socketUrl(target.baseUrl, a), userId: a.user_id, chatId }, { url: socketUrl(target.baseUrl, b), userId: b.user_id, chatId });
+  }
+  const steps: StepSpec[] = [];
+  if (opts.warmupSeconds > 0 && opts.warmupRate > 0) steps.push({ rate: opts.warmupRate, seconds: opts.warmupSeconds, label: 'warmup' });
+  opts.rates.forEach((rate, i) => steps.push({ rate, seconds: opts.stepSeconds, label: String(i + 1) }));
+
+  const results: GeneratorResult[] = [];
+  const progress = new Map<number, { sent: number; received: number; acked: number; step: number }>();
+  let readyCount = 0;
+  let failure: string | null = null;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const handles: GenHandle[] = [];
+  for (let g = 0; g < G; g++) {
+    const h = startGenerator(opts.gen, (e) => {
+      if (e.t === 'ready') readyCount++;
+      else if (e.t === 'progress') progress.set(e.genIndex, e);
+      else if (e.t === 'done') results.push(e.result);
+      else if (e.t === 'failed') failure = e.message;
+      poke();
+    });
+    handles.push(h);
+    h.init({
+      genIndex: g,
+      clients: perGen[g]!,
+      totalSenders: users,
+      steps,
+      startAt: 0,
+      contentBytes: opts.contentBytes,
+      readIntervalMs: opts.readIntervalMs,
+      receipts: opts.receipts,
+      drainMs: opts.drainMs,
+      runId: `${tag}g${g}`,
+      connectTimeoutMs: 30_000,
+    });
+  }
+  const waitFor = async (cond: () => boolean, timeoutMs: number, what: string) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (failure) throw new Error(`load generator failed: ${failure}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 100);
+      });
+    }
+  };
+  try {
+    await waitFor(() => readyCount === G, 60_000, 'sockets to connect');
+    log(`pairs: ${users} sockets connected (${G} generator${G > 1 ? 's' : ''}, mode ${opts.gen}); running ${steps.map((s) => `${s.label}:${s.rate}/s×${s.seconds}s`).join(', ')}`);
+
+    const startAt = Date.now() + 300;
+    const samples: Sample[] = [];
+    const childPids = handles.map((h) => h.pid).filter((p): p is number => typeof p === 'number');
+    const sample = () => {
+      const u = process.cpuUsage();
+      let self = (u.user + u.system) / 1000;
+      for (const p of childPids) self += readCpuMs(p);
+      samples.push({ t: Date.now(), serverCpuMs: readCpuMs(target.pid), selfCpuMs: self, rss: readRss(target.pid) });
+    };
+    for (const h of handles) h.run(startAt);
+    await sleep(Math.max(0, startAt - Date.now()));
+    sample();
+    const sampler = setInterval(sample, 200);
+    // Planned windows, to know which step is running and to decide to stop early.
+    const windows: { start: number; end: number; rate: number }[] = [];
+    let t = startAt;
+    for (const s of steps) {
+      windows.push({ start: t, end: t + s.seconds * 1000, rate: s.rate });
+      t += s.seconds * 1000;
+    }
+    let stoppedEarly: string | null = null;
+    let lastLog = 0;
+    const planEnd = t;
+    try {
+      await waitFor(
+        () => {
+          if (results.length === G) return true;
+          const nowMs = Date.now();
+          let sent = 0;
+          let received = 0;
+          let acked = 0;
+          for (const p of progress.values()) {
+            sent += p.sent;
+            received += p.received;
+            acked += p.acked;
+          }
+          const idx = windows.findIndex((w) => nowMs >= w.start && nowMs < w.end);
+          const w = windows[idx];
+          if (w && nowMs - lastLog > 1000 && process.stderr.isTTY) {
+            lastLog = nowMs;
+            process.stderr.write(`\r  step ${steps[idx]!.label} ${w.rate}/s: sent ${fmtInt(sent)} received ${fmtInt(received)} acked ${fmtInt(acked)} backlog ${fmtInt(sent - received)}     `);
+          }
+          const backlog = Math.max(sent - received, sent - acked);
+          if (!stoppedEarly && w && backlog > w.rate * opts.maxBacklogSeconds && nowMs < planEnd) {
+            stoppedEarly = `stopped during step ${steps[idx]!.label} (${w.rate} msg/s): ${fmtInt(backlog)} messages outstanding, more than ${opts.maxBacklogSeconds} s worth`;
+            for (const h of handles) h.stop();
+          }
+          return false;
+        },
+        planEnd - Date.now() + opts.drainMs + 60_000,
+        'the load generators to finish',
+      );
+    } finally {
+      clearInterval(sampler);
+      if (process.stderr.isTTY) process.stderr.write('\n');
+    }
+    sample();
+
+    // Merge the generators' figures step by step.
+    const rows: PairsStepRow[] = [];
+    for (let i = 0; i < steps.length; i++) {
+      const per = results.map((r) => r.steps[i]!);
+      const start = Math.min(...per.map((p) => p.start));
+      const end = Math.max(...per.map((p) => p.end));
+      const sent = per.reduce((a, p) => a + p.sent, 0);
+      if (sent === 0) continue;
+      const secs = (end - start) / 1000;
+      const lat = concat(per.map((p) => p.latency));
+      const inWindow = samples.filter((s) => s.t >= start && s.t <= end + 50);
+      rows.push({
+        label: steps[i]!.label,
+        targetRate: steps[i]!.rate,
+        seconds: secs,
+        sentRate: sent / secs,
+        deliveredRate: per.reduce((a, p) => a + p.recvInWindow, 0) / secs,
+        latency: summarize(lat),
+        ack: summarize(concat(per.map((p) => p.ackLatency))),
+        serverCpuPct: cpuBetween(samples, start, end, 'serverCpuMs'),
+        genCpuPct: cpuBetween(samples, start, end, 'selfCpuMs'),
+        serverRss: inWindow.length ? inWindow[inWindow.length - 1]!.rss : NaN,
+        maxSendLag: Math.max(...per.map((p) => p.maxSendLag)),
+        maxRecvGap: Math.min(...per.map((p) => p.maxRecvGap)),
+        undelivered: sent - lat.length,
+      });
+    }
+    const sum = (f: (r: GeneratorResult) => number) => results.reduce((a, r) => a + f(r), 0);
+    const errors: Record<string, number> = {};
+    for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+    return {
+      scenario: 'pairs',
+      options: opts,
+      registration: { users, seconds: regSeconds },
+      steps: rows,
+      stoppedEarly,
+      totals: {
+        sent: sum((r) => r.sent),
+        received: sum((r) => r.received),
+        acked: sum((r) => r.acked),
+        duplicates: sum((r) => r.duplicates),
+        errors,
+        statusDelivered: sum((r) => r.statusDelivered),
+        statusRead: sum((r) => r.statusRead),
+        ackDeliveredFrames: sum((r) => r.ackDeliveredFrames),
+        ackDeliveredIds: sum((r) => r.ackDeliveredIds),
+        ackReadFrames: sum((r) => r.ackReadFrames),
+        closedEarly: sum((r) => r.closedEarly),
+        drained: results.every((r) => r.drained),
+      },
+    };
+  } finally {
+    for (const h of handles) h.terminate();
+  }
+}
+
+export function printPairs(r: PairsReport, log: (s: string) => void): void {
+  const o = r.options;
+  log('');
+  log(`pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, ack_read every ${o.readIntervalMs} ms)` : 'OFF'}`);
+  log('latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)');
+  const rows = [
+    ['step', 'target/s', 'sent/s', 'delivered/s', 'lat p50', 'lat p99', 'lat max', 'ack p50', 'ack p99', 'srv CPU%', 'gen CPU%', 'srv RSS', 'gen lag', 'max gap', 'missing'],
+  ];
+  for (const s of r.steps) {
+    rows.push([
+      s.label,
+      fmtInt(s.targetRate),
+      fmtInt(s.sentRate),
+      fmtInt(s.deliveredRate),
+      fmtMs(s.latency.p50),
+      fmtMs(s.latency.p99),
+      fmtMs(s.latency.max),
+      fmtMs(s.ack.p50),
+      fmtMs(s.ack.p99),
+      Number.isFinite(s.serverCpuPct) ? s.serverCpuPct.toFixed(0) : '-',
+      Number.isFinite(s.genCpuPct) ? s.genCpuPct.toFixed(0) : '-',
+      fmtBytes(s.serverRss),
+      fmtMs(s.maxSendLag),
+      fmtMs(s.maxRecvGap),
+      fmtInt(s.undelivered),
+    ]);
+  }
+  log(table(rows));
+  log('(latencies in ms; "gen lag" = worst delay of the generator writing a send after its scheduled time; "max gap" = longest stretch with no message arriving at all (a server stall); "missing" = messages of that step never received)');
+  const t = r.totals;
+  if (r.stoppedEarly) log(`NOTE: ${r.stoppedEarly}`);
+  log(
+    `totals: sent ${fmtInt(t.sent)}, received ${fmtInt(t.received)}, ack_sent ${fmtInt(t.acked)}, duplicates ${fmtInt(t.duplicates)}, drained ${t.drained ? 'yes' : 'NO'}; ` +
+      `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
+      `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
+  );
+  const errs = Object.entries(t.errors);
+  if (errs.length || t.closedEarly) log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);
+}
