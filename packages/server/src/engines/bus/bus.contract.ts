@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test, beforeEach, afterEach } from 'node:test';
+import type { Bus, BusEvent } from './bus.js';
+
+/*
+ * The bus contract: every Bus implementation runs this suite (in-process-bus.test.ts,
+ * redis-bus.test.ts). `a` and `b` are two nodes sharing one transport; the in-process
+ * bus has no transport between instances, so there a === b and the tests that count
+ * nodes expect one.
+ */
+
+export interface BusPair {
+  a: Bus;
+  b: Bus;
+  cleanup: () => Promise<void>;
+}
+
+const topicId = () => randomBytes(6).toString('hex');
+
+/** Collects what a bus hands its handler, and waits for it. */
+function recorder(bus: Bus) {
+  const seen: { topic: string; event: BusEvent }[] = [];
+  let wake: (() => void) | null = null;
+  bus.onEvent((topic, event) => {
+    seen.push({ topic, event });
+    wake?.();
+  });
+  return {
+    seen,
+    async until(count: number, timeoutMs = 2000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (seen.length < count) {
+        const left = deadline - Date.now();
+        assert.ok(left > 0, `expected ${count} events, got ${seen.length}`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, left).unref();
+        });
+      }
+    },
+    /** Gives a transport time to deliver something it should not. */
+    async quiet(ms = 100): Promise<void> {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    },
+  };
+}
+
+const event = (frame = '{"type":"new_message"}'): BusEvent => ({ frame });
+
+export function runBusContract(name: string, open: () => Promise<BusPair>): void {
+  describe(`${name} bus contract`, () => {
+    let pair: BusPair;
+    beforeEach(async () => {
+      pair = await open();
+    });
+    afterEach(async () => pair.cleanup());
+
+    test('publishing to a topic nobody subscribes counts 0 receivers', async () => {
+      assert.deepEqual(await pair.a.publish([`user:${topicId()}`], event()), [0]);
+    });
+
+    test('an event published on one node reaches the node subscribed to the topic', async () => {
+      const got = recorder(pair.b);
+      const topic = `user:${topicId()}`;
+      await pair.b.subscribe(topic);
+      assert.deepEqual(await pair.a.publish([topic], event('hello')), [1]);
+      await got.until(1);
+      assert.deepEqual(got.seen, [{ topic, event: { frame: 'hello' } }]);
+    });
+
+    test('after unsubscribe the topic counts 0 and nothing arrives', async () => {
+      const got = recorder(pair.b);
+      const topic = `user:${topicId()}`;
+      await pair.b.subscribe(topic);
+      await pair.b.unsubscribe(topic);
+      assert.deepEqual(await pair.a.publish([topic], event()), [0]);
+      await got.quiet();
+      assert.equal(got.seen.length, 0);
+    });
+
+    test('one publish to many topics returns a count per topic, in order', async () => {
+      const got = recorder(pair.b);
+      const [t1, t2, t3] = [`user:${topicId()}`, `user:${topicId()}`, `presence:${topicId()}`];
+      await pair.b.subscribe(t1);
+      await pair.b.subscribe(t3);
+      await pair.a.subscribe(t3); // a second node on t3 (the same node when a === b)
+      const both = pair.a === pair.b ? 1 : 2;
+      assert.deepEqual(await pair.a.publish([t1, t2, t3], event()), [1, 0, both]);
+      await got.until(2);
+      assert.deepEqual(got.seen.map((s) => s.topic).sort(), [t1, t3].sort());
+    });
+
+    test('a publish to a thousand topics answers every one', async () => {
+      const topics = Array.from({ length: 1024 }, () => `user:${topicId()}`);
+      const subscribed = topics.filter((_, i) => i % 3 === 0);
+      for (const t of subscribed) await pair.b.subscribe(t);
+      const got = recorder(pair.b);
+      const counts = await pair.a.publish(topics, event());
+      assert.deepEqual(counts, topics.map((_, i) => (i % 3 === 0 ? 1 : 0)));
+      await got.until(subscribed.length);
+    });
+
+    test('an event round-trips intact, every field', async () => {
+      const got = recorder(pair.b);
+      const topic = `user:${topicId()}`;
+      await pair.b.subscribe(topic);
+      const full: BusEvent = {
+        frame: JSON.stringify({ type: 'new_message', text: 'héllo "quoted" \n 👋' }),
+        chatId: 'g:1',
+        seq: 42,
+        redeliver: true,
+        exceptDevice: 'dev-1',
+        closeDevice: { deviceId: 'dev-2', code: 4001, reason: 'logged out' },
+      };
+      await pair.a.publish([topic], full);
+      await got.until(1);
+      assert.deepEqual(got.seen[0]?.event, full);
+    });
+
+    test('publishing to no topics resolves with no counts', async () => {
+      assert.deepEqual(await pair.a.publish([], event()), []);
+    });
+  });
+}
