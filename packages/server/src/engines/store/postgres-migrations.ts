@@ -1,0 +1,141 @@
+import type { PoolClient } from 'pg';
+
+/*
+ * Versioned schema for the PostgreSQL store (cluster mode). Same model as
+ * sqlite-migrations.ts; migration N is applied once, in its own transaction, and
+ * recorded in schema_migrations. Never edit an applied migration: append a new one.
+ */
+
+/** Hash partitions of the messages table. Changing it needs a data migration. */
+const MESSAGE_PARTITIONS = 16;
+
+function messagePartitions(): string {
+  return Array.from(
+    { length: MESSAGE_PARTITIONS },
+    (_, i) => `CREATE TABLE messages_p${i} PARTITION OF messages FOR VALUES WITH (MODULUS ${MESSAGE_PARTITIONS}, REMAINDER ${i});`,
+  ).join('\n');
+}
+
+export const postgresMigrations: string[] = [
+  /* 1: accounts, chats, messages, cursors, search */ `
+  CREATE TABLE users (
+    id text PRIMARY KEY,
+    username text NOT NULL UNIQUE,
+    display_name text NOT NULL,
+    password_hash text NOT NULL,
+    created_at bigint NOT NULL,
+    last_seen bigint
+  );
+  CREATE TABLE devices (
+    id text PRIMARY KEY,
+    user_id text NOT NULL REFERENCES users(id),
+    name text NOT NULL,
+    token_hash text NOT NULL UNIQUE,
+    created_at bigint NOT NULL,
+    revoked_at bigint
+  );
+  CREATE INDEX devices_user ON devices(user_id);
+  -- last_seq is the per-chat sequence: an append bumps it under the row lock, so seqs
+  -- are gap-free whatever the number of nodes writing to the chat.
+  CREATE TABLE chats (
+    id text PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('direct', 'group')),
+    name text,
+    created_by text,
+    created_at bigint NOT NULL,
+    last_seq bigint NOT NULL DEFAULT 0,
+    last_at bigint NOT NULL
+  );
+  CREATE TABLE chat_members (
+    chat_id text NOT NULL REFERENCES chats(id),
+    user_id text NOT NULL REFERENCES users(id),
+    role text NOT NULL DEFAULT 'member',
+    joined_seq bigint NOT NULL,
+    joined_at bigint NOT NULL,
+    delivered_seq bigint NOT NULL,
+    read_seq bigint NOT NULL,
+    PRIMARY KEY (chat_id, user_id)
+  );
+  CREATE INDEX chat_members_user ON chat_members(user_id, chat_id);
+
+  -- A message is stored once per chat, whatever the number of members. Every access
+  -- path is by chat (history, replay, dedupe), so chat_id is the partition key: a
+  -- chat's messages live in one partition, and the same key would let Citus distribute
+  -- the table (create_distributed_table('messages', 'chat_id')) without a model change.
+  -- The search column is derived by PostgreSQL, so no code path can forget it.
+  CREATE TABLE messages (
+    chat_id text NOT NULL,
+    seq bigint NOT NULL,
+    id text NOT NULL,
+    sender_id text NOT NULL,
+    sender_device_id text NOT NULL,
+    client_msg_id text NOT NULL,
+    content text NOT NULL,
+    created_at bigint NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED,
+    PRIMARY KEY (chat_id, seq),
+    UNIQUE (chat_id, sender_id, client_msg_id)
+  ) PARTITION BY HASH (chat_id);
+  ${messagePartitions()}
+  CREATE INDEX messages_search ON messages USING gin (search);
+
+  -- Message id → (chat_id, seq). A unique index on a partitioned table must contain the
+  -- partition key, so messages cannot enforce a unique id by itself, and a plain index
+  -- on messages(id) would be probed in all ${MESSAGE_PARTITIONS} partitions on every lookup. This
+  -- small table gives both: global uniqueness of ids and a single-index lookup (receipts,
+  -- acks by message id). Written in the same transaction as the message; under Citus it
+  -- would be distributed by id.
+  CREATE TABLE message_ids (
+    id text PRIMARY KEY,
+    chat_id text NOT NULL,
+    seq bigint NOT NULL
+  );
+
+  -- Each device's delivered position per chat: replay starts above it.
+  CREATE TABLE device_cursors (
+    device_id text NOT NULL,
+    chat_id text NOT NULL,
+    delivered_seq bigint NOT NULL,
+    PRIMARY KEY (device_id, chat_id)
+  );
+  -- When a member's delivered (kind 0) or read (kind 1) cursor reached seq: per-message
+  -- receipt times are read off this log (the first mark at or above a message's seq).
+  CREATE TABLE receipt_marks (
+    chat_id text NOT NULL,
+    user_id text NOT NULL,
+    kind smallint NOT NULL,
+    seq bigint NOT NULL,
+    at bigint NOT NULL,
+    PRIMARY KEY (chat_id, user_id, kind, seq)
+  );
+  `,
+];
+
+/**
+ * Brings the schema in the connection's search_path up to date. Several nodes may start
+ * at once: each migration runs in a transaction holding an advisory lock (keyed by the
+ * schema, so separate schemas migrate independently), and re-reads the applied version
+ * after taking it, so a migration another node just applied is skipped.
+ */
+export async function migratePostgres(client: PoolClient, migrations: string[] = postgresMigrations): Promise<void> {
+  for (;;) {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('switchboard-migrations:' || current_schema()))`);
+      // Under the lock, so concurrent nodes cannot race on creating it.
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+      const applied = rows[0]?.version ?? 0;
+      if (applied >= migrations.length) {
+        await client.query('COMMIT');
+        return;
+      }
+      await client.query(migrations[applied]!);
+      await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [applied + 1]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+}
