@@ -1,0 +1,39 @@
+import { serve } from './serve.js';
+import { register } from './register.js';
+import { login } from './login.js';
+import { logout } from './logout.js';
+import { send } from './send.js';
+import { listen } from './listen.js';
+import { chats } from './chats.js';
+import { history } from './history.js';
+import { group } from './group.js';
+import { whoami } from './whoami.js';
+
+export type Command = (args: string[]) => Promise<number>;
+
+export const commands: Record<string, Command> = { serve, register, login, logout, send, listen, chats, history, group, whoami };
+
+export function usage(): string {
+  return `Usage: switchboard <command> [options]
+
+Server:
+  serve [--port N] [--host H] [--data-dir D] [--log-level L]
+
+Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
+  register <username> [--display-name X] [--password P]
+  login <username> [--password P] [--device-name X]   saves the session
+  whoami
+  send <username|@username|chat_id> <text...>         prints the ack with seq
+  listen [--json]                                      prints messages and ticks
+  chats
+  history <username|chat_id> [--limit N] [--before SEQ] [--after SEQ]
+  group create <name> <username...>
+  group add <group_id> <username...> | group remove <group_id> <username>
+  group rename <group_id> <name> | group show <group_id>
+  logout
+
+Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
+The session is stored in $SWITCHBOARD_HOME/session.json (default ~/.config/switchboard).
+Group messages: send g:<group_id> <text>.
+`;
+}
