@@ -1,0 +1,352 @@
+import { Redis } from 'ioredis';
+import type { FanoutJob, FanoutQueue, FanoutWorker } from './fanout-queue.js';
+
+export interface RedisStreamFanoutQueueOptions {
+  /** `redis://host:port/db`, or `redis`, a connection to share (not closed by close()). One of the two. */
+  url?: string;
+  redis?: Redis;
+  /** This consumer's name in the group; use the node id. Must be unique among live workers. */
+  consumer: string;
+  /** Put before every key, so deployments (or test runs) can share a Redis. Zero value: `sb:`. */
+  keyPrefix?: string;
+  /** Streams the chats are spread over; fixed for the life of the data. Zero value: 16. */
+  partitions?: number;
+  /** How long a partition lease lasts without renewal, i.e. how soon a dead worker's partitions move. Zero value: 10,000 ms. */
+  leaseMs?: number;
+  /** How long one XREADGROUP waits for new entries. Zero value: 2,000 ms. */
+  blockMs?: number;
+  /** Approximate cap on entries kept per stream (XADD MAXLEN ~). Zero value: 1,000,000. */
+  maxLenPerPartition?: number;
+  /** Entries read per XREADGROUP / XAUTOCLAIM. Zero value: 100. */
+  batch?: number;
+}
+
+const GROUP = 'workers';
+
+/** FNV-1a over the UTF-16 code units: stable across processes and versions, so a chat always maps to one stream. */
+export function partitionOf(chatId: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < chatId.length; i++) {
+    hash ^= chatId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+// Small enough to read inline; a .lua file would need copying next to the compiled output.
+/** Extend the lease only if we still hold it: a lease that expired and was taken is gone for good. */
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+/** Delete the lease only if it is ours, never a successor's. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+type StreamEntry = [id: string, fields: string[] | null];
+
+/**
+ * The cluster fan-out queue: Redis streams with one consumer group, partitioned by chat.
+ *
+ * Redis key model ({p} = partition number, prefix = keyPrefix):
+ *   {prefix}fanout:{p}          STREAM   entries `job` = FanoutJob as JSON; XADD MAXLEN ~ cap.
+ *                                        Consumer group `workers`, consumers named by node.
+ *   {prefix}fanout:{p}:lease    STRING   the consumer that may read partition p; SET NX PX,
+ *                                        renewed while held, compare-and-delete on release.
+ *   {prefix}fanout:consumers    ZSET     live consumers scored by expiry (ms); sizes each
+ *                                        worker's fair share, ceil(partitions / live).
+ * The braces around p are a Redis Cluster hash tag: a stream and its lease share a slot.
+ *
+ * Order: a chat always hashes to the same partition, and a partition is read by one
+ * worker at a time (the lease) which handles its entries one after another, acking each
+ * after the worker function returned. Different partitions run in parallel, each on its
+ * own blocking connection, so a slow chat holds up only the chats sharing its partition.
+ *
+ * Failure: a worker that dies stops renewing; when its leases expire, others take the
+ * partitions. Before reading new entries the new holder claims every pending entry of
+ * the partition (XAUTOCLAIM with min-idle-time 0: the lease, not an idle time, is the
+ * proof that the old holder is gone, and waiting for idleness would let newer entries
+ * overtake the unfinished ones), then handles them in stream order. So delivery is at
+ * least once: a job whose worker finished but whose XACK was lost runs again. A worker
+ * stalled past its lease (a long GC pause, a partition from Redis) may overlap its
+ * successor; the message is durable and delivery is idempotent per device (seq), so the
+ * cost is a duplicate frame, which clients drop.
+ *
+ * A worker that throws still has its entry acked: retrying a poison job would stall the
+ * partition, and members get the message by replay from their cursors anyway.
+ */
+export class RedisStreamFanoutQueue implements FanoutQueue {
+  private readonly redis: Redis;
+  private readonly ownsRedis: boolean;
+  private readonly o: Required<Omit<RedisStreamFanoutQueueOptions, 'url' | 'redis'>>;
+  private worker: FanoutWorker | null = null;
+  private readonly held = new Map<number, PartitionReader>();
+  private timer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+  /** close() began: no partitions taken any more, held ones still renewed until released. */
+  private stopped = false;
+  private halted = false;
+  private enqueuing = 0;
+  private readonly enqueues = new Set<Promise<unknown>>();
+
+  constructor(options: RedisStreamFanoutQueueOptions) {
+    if (!options.redis && !options.url) throw new Error('RedisStreamFanoutQueue needs url or redis');
+    this.ownsRedis = !options.redis;
+    this.redis = options.redis ?? new Redis(options.url!, { maxRetriesPerRequest: 2 });
+    if (this.ownsRedis) this.redis.on('error', () => {}); // failures surface through the commands
+    this.o = {
+      consumer: options.consumer,
+      keyPrefix: options.keyPrefix ?? 'sb:',
+      partitions: options.partitions ?? 16,
+      leaseMs: options.leaseMs ?? 10_000,
+      blockMs: options.blockMs ?? 2000,
+      maxLenPerPartition: options.maxLenPerPartition ?? 1_000_000,
+      batch: options.batch ?? 100,
+    };
+  }
+
+  streamKey(partition: number): string {
+    return `${this.o.keyPrefix}fanout:{${partition}}`;
+  }
+  private leaseKey(partition: number): string {
+    return `${this.streamKey(partition)}:lease`;
+  }
+  private get consumersKey(): string {
+    return `${this.o.keyPrefix}fanout:consumers`;
+  }
+
+  /** Resolves once the job is in the stream (replicated as far as Redis is configured to). */
+  async enqueue(job: FanoutJob): Promise<void> {
+    const key = this.streamKey(partitionOf(job.chatId, this.o.partitions));
+    this.enqueuing++;
+    const added = this.redis.xadd(key, 'MAXLEN', '~', this.o.maxLenPerPartition, '*', 'job', JSON.stringify(job));
+    this.enqueues.add(added);
+    try {
+      await added;
+    } finally {
+      this.enqueuing--;
+      this.enqueues.delete(added);
+    }
+  }
+
+  start(worker: FanoutWorker): void {
+    this.worker = worker;
+    void this.tick();
+    // A third of the lease: two renewals may fail (a blip) before the lease is lost.
+    this.timer = setInterval(() => void this.tick(), Math.max(10, Math.floor(this.o.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Jobs handed to this process and not finished: enqueues awaiting XADD, entries read and not acked. */
+  depth(): number {
+    let inMemory = 0;
+    for (const reader of this.held.values()) inMemory += reader.inMemory;
+    return this.enqueuing + inMemory;
+  }
+
+  /** Finishes the job in hand on every partition, releases the leases; unread entries stay for the others. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.ticking;
+    await Promise.allSettled([...this.enqueues]);
+    // The timer keeps renewing while jobs in hand finish, so no one else starts on them meanwhile.
+    await Promise.all([...this.held.keys()].map((p) => this.letGo(p)));
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking;
+    await this.redis.zrem(this.consumersKey, this.o.consumer).catch(() => {});
+    if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /**
+   * Stops at once, the way a crashed process would: nothing more is acked, leases are
+   * left to expire, entries in hand stay pending for the next holder. For tests of
+   * failover, and for a shutdown that cannot wait.
+   */
+  halt(): void {
+    this.stopped = this.halted = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const reader of this.held.values()) reader.halt();
+    this.held.clear();
+    if (this.ownsRedis) this.redis.disconnect();
+  }
+
+  /** One lease round: announce ourselves, renew what we hold, shed or take partitions toward a fair share. */
+  private tick(): Promise<void> {
+    if (this.ticking || this.halted) return this.ticking ?? Promise.resolve();
+    this.ticking = this.leaseRound()
+      .catch(() => {}) // Redis unreachable: try again next tick; unrenewed leases lapse on their own
+      .finally(() => (this.ticking = null));
+    return this.ticking;
+  }
+
+  private async leaseRound(): Promise<void> {
+    const now = Date.now();
+    const { partitions, leaseMs, consumer } = this.o;
+    const held = [...this.held.keys()];
+    const round = this.redis.pipeline();
+    round.zadd(this.consumersKey, now + leaseMs, consumer);
+    round.zremrangebyscore(this.consumersKey, '-inf', now);
+    round.zcard(this.consumersKey);
+    for (const p of held) round.eval(RENEW, 1, this.leaseKey(p), consumer, leaseMs);
+    const replies = (await round.exec()) ?? [];
+    if (this.halted) return;
+    const live = Math.max(1, Number(replies[2]?.[1] ?? 1));
+    held.forEach((p, i) => {
+      const [err, renewed] = replies[3 + i] ?? [];
+      if (err || Number(renewed) !== 0) return;
+      // Lost (it lapsed and someone took it): stop at once, the successor owns what we had in hand.
+      this.held.get(p)?.halt();
+      this.held.delete(p);
+    });
+    if (this.stopped) return;
+
+    const fairShare = Math.ceil(partitions / live);
+    const active = [...this.held].filter(([, reader]) => !reader.stopping).map(([p]) => p);
+    // More workers joined: hand extras over. Not awaited, so a long job in hand does not
+    // hold up this round; the partition stays in `held` (renewed) until it is released.
+    for (const p of active.slice(fairShare)) void this.letGo(p);
+    // Take free partitions up to the fair share, starting at a consumer-specific offset so workers do not all race for partition 0.
+    const start = partitionOf(consumer, partitions);
+    for (let i = 0, have = Math.min(active.length, fairShare); i < partitions && have < fairShare && !this.stopped; i++) {
+      const p = (start + i) % partitions;
+      if (this.held.has(p)) continue;
+      const got = await this.redis.set(this.leaseKey(p), consumer, 'PX', leaseMs, 'NX');
+      if (got !== 'OK') continue;
+      if (this.stopped) await this.redis.eval(RELEASE, 1, this.leaseKey(p), consumer);
+      else (this.take(p), have++);
+    }
+  }
+
+  private take(partition: number): void {
+    const reader = new PartitionReader(this.redis, this.streamKey(partition), this.o, (job) => this.work(job));
+    this.held.set(partition, reader);
+    void reader.run();
+  }
+
+  private async work(job: FanoutJob): Promise<void> {
+    try {
+      await this.worker?.(job);
+    } catch {
+      // Acked anyway (see the class comment); the worker does its own logging.
+    }
+  }
+
+  /** Orderly hand-over: let the job in hand finish, then free the lease for another worker. */
+  private async letGo(partition: number): Promise<void> {
+    const reader = this.held.get(partition);
+    if (!reader) return;
+    await reader.stop();
+    if (this.held.get(partition) !== reader) return; // halted meanwhile: the lease is not ours to release
+    await this.redis.eval(RELEASE, 1, this.leaseKey(partition), this.o.consumer).catch(() => {});
+    this.held.delete(partition);
+  }
+}
+
+/** Reads one leased partition: first everything pending in the group, then new entries, in order. */
+class PartitionReader {
+  inMemory = 0;
+  stopping = false;
+  private halted = false;
+  private blocking: Redis | null = null;
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly o: { consumer: string; blockMs: number; batch: number },
+    private readonly handle: (job: FanoutJob) => Promise<void>,
+  ) {}
+
+  run(): Promise<void> {
+    this.done = this.loop();
+    return this.done;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return this.done;
+    this.stopping = true;
+    this.blocking?.disconnect(); // ends a BLOCK wait now; what it had read stays pending
+    await this.done;
+  }
+
+  halt(): void {
+    this.halted = this.stopping = true;
+    this.blocking?.disconnect();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.ensureGroup();
+        await this.claimPending();
+        // My pending list, oldest first: what earlier holders (and I) read and never acked.
+        while (!this.stopping && (await this.handleBatch(await this.read('0', false))) > 0);
+        while (!this.stopping) await this.handleBatch(await this.read('>', true));
+      } catch {
+        if (this.stopping) break;
+        await new Promise((resolve) => setTimeout(resolve, 500).unref()); // Redis trouble: retry from the pending list
+      }
+    }
+    this.blocking?.disconnect();
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      // From 0, not $: jobs enqueued before any worker existed must still be done.
+      await this.redis.xgroup('CREATE', this.key, GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
+    }
+  }
+
+  /** Moves every pending entry of the partition, whoever's it was, to this consumer. */
+  private async claimPending(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, 0, cursor, 'COUNT', this.o.batch, 'JUSTID')) as [string, ...unknown[]];
+      cursor = reply[0];
+    } while (cursor !== '0-0' && !this.stopping);
+  }
+
+  private async read(from: '0' | '>', block: boolean): Promise<StreamEntry[]> {
+    const args = ['GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch] as const;
+    if (!block) {
+      const reply = (await this.redis.xreadgroup(...args, 'STREAMS', this.key, from)) as [string, StreamEntry[]][] | null;
+      return reply?.[0]?.[1] ?? [];
+    }
+    // BLOCK holds its connection, so each partition blocks on its own.
+    if (!this.blocking) {
+      this.blocking = this.redis.duplicate({ maxRetriesPerRequest: 0 });
+      this.blocking.on('error', () => {}); // a failed read is retried by the loop
+    }
+    if (this.stopping) return [];
+    const reply = (await this.blocking.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', this.key, from)) as [string, StreamEntry[]][] | null;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  /** Hands the entries over one at a time, acking each when done; returns how many there were. */
+  private async handleBatch(entries: StreamEntry[]): Promise<number> {
+    this.inMemory = entries.length;
+    try {
+      for (const [id, fields] of entries) {
+        if (this.stopping) return entries.length; // the rest stay pending for whoever holds the partition next
+        const job = decode(fields);
+        if (job) await this.handle(job);
+        if (this.halted) return entries.length;
+        await this.redis.xack(this.key, GROUP, id);
+        this.inMemory--;
+      }
+      return entries.length;
+    } finally {
+      this.inMemory = 0;
+    }
+  }
+}
+
+/** The job from an entry's fields; null for an entry trimmed away (MAXLEN) or not ours, which is acked and skipped. */
+function decode(fields: string[] | null): FanoutJob | null {
+  if (!fields) return null;
+  const at = fields.indexOf('job');
+  if (at < 0 || at + 1 >= fields.length) return null;
+  try {
+    return JSON.parse(fields[at + 1]!) as FanoutJob;
+  } catch {
+    return null;
+  }
+}
