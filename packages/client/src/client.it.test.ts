@@ -285,6 +285,7 @@ test('send rejects with the error frame for its client_msg_id', async () => {
     await connected(ivy);
     await assert.rejects(ivy.send('g:does_not_exist', 'hi'), (err: Error & { code?: string }) => err.name === 'SendError' && (err.code === 'chat_not_found' || err.code === 'not_a_member'));
     await assert.rejects(ivy.send(directChatId(a.user_id, a.user_id), 'x'.repeat(100_001)), (err: Error & { code?: string }) => err.code === 'content_too_long');
+    await assert.rejects(ivy.send(directChatId(a.user_id, a.user_id), ''), (err: Error & { code?: string }) => err.name === 'SendError');
     const ok = await ivy.send(directChatId(a.user_id, a.user_id), 'note to self');
     assert.equal(ok.seq, 1);
   } finally {

@@ -1,4 +1,4 @@
-import { shouldReconnect, CloseCode } from '@switchboard/protocol';
+import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS } from '@switchboard/protocol';
 import type { ChatSummary, GroupView, Message, Receipt, ServerFrame, ServerFrameOf, SessionView, UserView } from '@switchboard/protocol';
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -298,6 +298,13 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
     const existing = this.pending.get(clientMsgId);
     if (existing) return new Promise((resolve, reject) => this.chainPending(existing, resolve, reject));
+    if (content.length > MAX_CONTENT_CHARS) {
+      // Refused here: a frame over 1 MiB would close the socket (1009), and resending it
+      // after every reconnect would loop forever.
+      return Promise.reject(
+        new SendError({ type: 'error', code: 'content_too_long', message: `content is longer than ${MAX_CONTENT_CHARS} characters`, client_msg_id: clientMsgId }),
+      );
+    }
     const frame = { type: 'send_message' as const, chat_id: chatId, client_msg_id: clientMsgId, content };
     return new Promise<AckSent>((resolve, reject) => {
       this.pending.set(clientMsgId, { frame, resolve, reject });

@@ -124,6 +124,9 @@ test('send resolves with its ack, rejects with the error for its client_msg_id',
   s.receive({ type: 'ack_sent', client_msg_id: f1!.client_msg_id, message_id: 'm1', chat_id: 'dm:a:b', seq: 7, created_at: 1 });
   assert.equal((await a).seq, 7);
   await assert.rejects(b, (err) => err instanceof SendError && err.code === 'content_too_long');
+  // Too long to be worth sending (it could exceed the frame limit): refused locally.
+  await assert.rejects(c.send('dm:a:b', 'x'.repeat(100_001)), (err) => err instanceof SendError && err.code === 'content_too_long');
+  assert.equal(s.sentOf('send_message').length, 2);
   await c.close();
 });
 
