@@ -90,9 +90,9 @@ const MAX_IDS_PER_PRESENCE_FRAME = 1000;
  *   code for which `shouldReconnect` is true; a 4100 (session revoked) stops it for good,
  *   and so does a failed handshake when GET /v1/users/me then answers 401 (a browser
  *   cannot see the HTTP 401 of a refused upgrade).
- * - Close code 4000 ("reconnect, possibly elsewhere"): for now the client reconnects to
- *   the same ws_url after the usual jittered delay (behind a load balancer that is
- *   another node). Cluster-aware discovery of a new ws_url can hook in there later.
+ * - Before every reconnect the client asks GET /v1/sessions/current for a fresh ws_url,
+ *   so after a 4000 ("reconnect, possibly elsewhere") or a dead node it lands on a live
+ *   node of the cluster; when that call fails it keeps the old URL.
  * - Sends that have not been acknowledged are resent after every reconnect with the same
  *   client_msg_id, in their original order; the server is idempotent on client_msg_id,
  *   so a send that did commit before the connection broke is acknowledged, not doubled.
@@ -102,7 +102,8 @@ const MAX_IDS_PER_PRESENCE_FRAME = 1000;
  */
 export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   readonly baseUrl: string;
-  readonly wsUrl: string;
+  /** Where the socket connects; refreshed from GET /v1/sessions/current before each reconnect. */
+  wsUrl: string;
   readonly userId: string | undefined;
   readonly deviceId: string | undefined;
   private token: string;
@@ -551,8 +552,22 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   private scheduleReconnect(code: number, reason: string): void {
     const delay = backoffDelay(this.attempt++, this.backoff, this.random);
     this._state = 'waiting';
-    this.reconnectTimer = setTimeout(() => this.openSocket(), delay);
+    this.reconnectTimer = setTimeout(() => void this.refreshWsUrl().then(() => this.openSocket()), delay);
     this.emit('disconnected', { code, reason, willReconnect: true, retryInMs: delay });
+  }
+
+  /**
+   * Asks the server where to connect now: in a cluster the node this client was on may
+   * be draining (4000) or dead, and the least-loaded live node is handed out. Failing
+   * that (the server is unreachable), the old URL is kept and the backoff goes on.
+   */
+  private async refreshWsUrl(): Promise<void> {
+    try {
+      const current = await this.request<{ ws_url?: string }>('GET', '/v1/sessions/current');
+      if (typeof current.ws_url === 'string' && current.ws_url) this.wsUrl = current.ws_url;
+    } catch {
+      /* keep the old URL */
+    }
   }
 
   private clearSocketTimers(): void {

@@ -16,8 +16,10 @@ const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** ws URL handed out by POST /v1/sessions; default derived from the request's Host header. */
   publicWsUrl: z.string().optional(),
-  /** Snowflake node id (0..1023); unique per node in a cluster. Default 0. */
-  nodeId: z.number().int().min(0).max(1023).default(0),
+  /** Snowflake node id (0..1023), unique among live nodes. Default: 0 embedded; in a cluster, allocated from Redis at start. */
+  nodeId: z.number().int().min(0).max(1023).optional(),
+  /** Prefix of every Redis key and channel, so deployments (or test runs) can share a Redis. Default sb:. */
+  redisPrefix: z.string().default('sb:'),
   /** A socket is offline after this long without a frame or pong (ms). Default 30000. */
   presenceTimeoutMs: z.number().int().positive().default(30_000),
   /** The server pings a socket that has been silent this long (ms). Default 10000. */
@@ -61,6 +63,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     presenceTimeoutMs: envNumber(env.PRESENCE_TIMEOUT_MS),
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
     scryptCost: envNumber(env.SCRYPT_COST),
+    redisPrefix: env.REDIS_PREFIX || undefined,
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
   };

@@ -28,7 +28,7 @@ export class Delivery {
     deps.fanout.start(async (job) => this.fanOut(job, await deps.membersOf(job.chatId)));
   }
 
-  /** Delivers a committed message to every member's devices except the sending one. */
+  /** Delivers a committed message to every member's devices except the sending one. Never rejects: live delivery is best effort. */
   async message(message: StoredMessage, memberIds: string[], opts: { redeliver?: boolean } = {}): Promise<void> {
     const frame: ServerFrame = { type: 'new_message', ...message };
     const job: FanoutJob = {
@@ -39,8 +39,12 @@ export class Delivery {
       senderDeviceId: message.sender_device_id,
       frame: JSON.stringify(frame),
     };
-    if (memberIds.length > this.deps.fanoutThreshold && !opts.redeliver) await this.deps.fanout.enqueue(job);
-    else await this.fanOut(job, memberIds, opts.redeliver);
+    if (memberIds.length <= this.deps.fanoutThreshold || opts.redeliver) return this.fanOut(job, memberIds, opts.redeliver);
+    try {
+      await this.deps.fanout.enqueue(job);
+    } catch (err) {
+      this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'fan-out enqueue failed; members will get it by replay');
+    }
   }
 
   private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {

@@ -72,7 +72,8 @@ export class Messaging {
 
   /** A repeated send: deliver again to the members that have not acknowledged it. */
   private async redeliver(message: StoredMessage): Promise<void> {
-    const members = await this.deps.store.getMembers(message.chat_id);
+    // Best effort like any live delivery: the members are owed it by their cursors anyway.
+    const members = await this.deps.store.getMembers(message.chat_id).catch(() => []);
     const owed = members.filter((m) => m.deliveredSeq < message.seq || m.userId === message.sender_id).map((m) => m.userId);
     await this.deps.delivery.message(message, owed, { redeliver: true });
   }

@@ -24,9 +24,8 @@ export interface Engines {
 
 /** Configuration → engine implementations. Drivers are imported lazily so embedded mode never loads pg or ioredis. */
 export async function createEngines(config: ServerConfig): Promise<Engines> {
-  if (config.redisUrl && config.databaseUrl) {
-    throw new Error('cluster mode (REDIS_URL + DATABASE_URL) is not available in this version; unset them to run embedded');
-  }
+  if (config.redisUrl && config.databaseUrl) return createClusterEngines(config, config.redisUrl, config.databaseUrl);
+  if (config.redisUrl || config.databaseUrl) throw new Error('cluster mode needs both REDIS_URL and DATABASE_URL');
   const { SqliteStore } = await import('./store/sqlite-store.js');
   const { InProcessBus } = await import('./bus/in-process-bus.js');
   const { InProcessFanoutQueue } = await import('./fanout-queue/in-process-fanout-queue.js');
@@ -40,8 +39,44 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
     presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
-    snowflakeNodeId: config.nodeId,
+    snowflakeNodeId: config.nodeId ?? 0,
     onBusReconnect: () => {},
     closeShared: async () => {},
+  };
+}
+
+/** Cluster mode: PostgreSQL store; Redis bus, fan-out streams, presence and node registry. */
+async function createClusterEngines(config: ServerConfig, redisUrl: string, databaseUrl: string): Promise<Engines> {
+  const { Redis } = await import('ioredis');
+  const { hostname } = await import('node:os');
+  const { randomBytes } = await import('node:crypto');
+  const { PostgresStore } = await import('./store/postgres-store.js');
+  const { RedisBus } = await import('./bus/redis-bus.js');
+  const { RedisStreamFanoutQueue } = await import('./fanout-queue/redis-stream-fanout-queue.js');
+  const { RedisPresenceStore } = await import('./presence-store/redis-presence-store.js');
+  const { RedisNodeRegistry } = await import('./node-registry/redis-node-registry.js');
+
+  const prefix = config.redisPrefix;
+  const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // One connection for ordinary commands; the bus and the stream readers open their own.
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+  redis.on('error', () => {}); // failures surface through the commands that need Redis
+  const store = await PostgresStore.open(databaseUrl);
+  // Snowflake ids must not collide between live nodes: take the next of 1,024 slots.
+  const snowflakeNodeId = config.nodeId ?? (await redis.incr(`${prefix}snowflake-node`)) % 1024;
+  const bus = await RedisBus.connect({ url: redisUrl, channelPrefix: prefix });
+  return {
+    mode: 'cluster',
+    store,
+    bus,
+    fanout: new RedisStreamFanoutQueue({ redis, consumer: nodeName, keyPrefix: prefix }),
+    presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
+    registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
+    nodeName,
+    snowflakeNodeId,
+    onBusReconnect: (cb) => bus.onReconnect(cb),
+    closeShared: async () => {
+      redis.disconnect();
+    },
   };
 }

@@ -95,13 +95,13 @@ export class WsGateway {
     ws.on('close', () => void this.closed(conn));
 
     let set = this.byUser.get(userId);
-    if (!set) {
-      this.byUser.set(userId, (set = new Set()));
-      await this.deps.bus.subscribe(userTopic(userId));
-    }
+    if (!set) this.byUser.set(userId, (set = new Set()));
     set.add(conn);
-    if (set.size === 1) void this.deps.presence.userArrived(userId).catch((err) => log.warn({ err }, 'presence update failed'));
     try {
+      if (set.size === 1) {
+        await this.deps.bus.subscribe(userTopic(userId));
+        void this.deps.presence.userArrived(userId).catch((err) => log.warn({ err }, 'presence update failed'));
+      }
       await this.replay(conn);
     } catch (err) {
       log.error({ err, user_id: userId }, 'replay failed');

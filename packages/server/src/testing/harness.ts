@@ -7,6 +7,7 @@ import { WebSocket } from 'ws';
 import type { ServerFrame } from '@switchboard/protocol';
 import { startServer, type RunningServer } from '../main.js';
 import { loadConfig, type ServerConfig } from '../config.js';
+import type { Store } from '../engines/store/store.js';
 
 /*
  * Test support: real servers (in this process or as a child process) and raw socket
@@ -275,13 +276,13 @@ export class TestSocket {
  * no HTTP), for tests that need hundreds of members. Login over HTTP still works for
  * them with the password 'seeded password'.
  */
-export async function seedUsers(server: TestServer, count: number, prefix = 'seed'): Promise<TestUser[]> {
+export async function seedUsers(target: TestServer | Store, count: number, prefix = 'seed'): Promise<TestUser[]> {
   const { hashPassword, newToken, hashToken } = await import('../core/passwords.js');
   const { Snowflake } = await import('../util/snowflake.js');
   const ids = new Snowflake(1000 + (process.pid % 20));
   const password = 'seeded password';
   const passwordHash = await hashPassword(password, 1024);
-  const store = server.server.engines.store;
+  const store = 'server' in target ? target.server.engines.store : target;
   const out: TestUser[] = [];
   const base = `${prefix}${Date.now().toString(36)}`;
   for (let i = 0; i < count; i++) {
