@@ -1,0 +1,54 @@
+import net from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { freePort, startServerProcess, type ServerProcess } from '../testing/harness.js';
+
+/** Starts a cluster node (`switchboard serve` with REDIS_URL + DATABASE_URL) on a fixed port. */
+export async function startNode(opts: { redisUrl: string; databaseUrl: string; prefix: string; port?: number; env?: Record<string, string> }): Promise<ServerProcess> {
+  const port = opts.port ?? (await freePort());
+  return startServerProcess({
+    dataDir: mkdtempSync(path.join(tmpdir(), 'sb-node-')),
+    port,
+    env: {
+      REDIS_URL: opts.redisUrl,
+      DATABASE_URL: opts.databaseUrl,
+      REDIS_PREFIX: opts.prefix,
+      PUBLIC_WS_URL: `ws://127.0.0.1:${port}/v1/ws`,
+      ...opts.env,
+    },
+  });
+}
+
+export function testPrefix(): string {
+  return `sbt${randomBytes(4).toString('hex')}:`;
+}
+
+/**
+ * A minimal TCP load balancer for tests: each connection goes to the next backend
+ * that accepts it, so clients that know only this address survive a node's death.
+ */
+export async function startBalancer(backendPorts: () => number[]): Promise<{ port: number; url: string; close(): void }> {
+  let next = 0;
+  const server = net.createServer((client) => {
+    client.pause();
+    const ports = backendPorts();
+    const tryPort = (left: number) => {
+      if (left === 0) return client.destroy();
+      const port = ports[next++ % ports.length]!;
+      const upstream = net.connect(port, '127.0.0.1');
+      upstream.once('connect', () => {
+        client.pipe(upstream).pipe(client);
+        client.resume();
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      });
+      upstream.once('error', () => tryPort(left - 1));
+    };
+    tryPort(ports.length);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { directChatId } from '@switchboard/protocol';
+import { http, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
+import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
+import { startNode, testPrefix } from './cluster-support.js';
+
+/*
+ * Three real server processes on one Redis and one PostgreSQL: every cross-node path
+ * (messages, receipts, read_sync, typing, presence, group updates, logout) works when
+ * the parties sit on different nodes, and service discovery hands out live nodes.
+ */
+const missing = await clusterServicesMissing();
+
+describe('cluster: three nodes', { skip: missing ?? false }, () => {
+  let redis: TestRedis;
+  let pgSchema: { url: string; drop: () => Promise<void> };
+  let nodes: ServerProcess[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    pgSchema = await freshPgSchema();
+    const prefix = testPrefix();
+    // The first node migrates the schema; the others start together after it.
+    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix }));
+    nodes.push(...(await Promise.all([1, 2].map(() => startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix })))));
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await redis?.stop();
+    await pgSchema?.drop();
+  });
+
+  test('a message sent on node A reaches the recipient devices on nodes B and C, and ticks come back', async () => {
+    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
+    const alice = await registerUser(a.baseUrl, 'alice');
+    const bob = await registerUser(b.baseUrl, 'bob');
+    const bob2 = await (await import('../testing/harness.js')).login(c.baseUrl, bob.username, bob.password);
+    const chat = directChatId(alice.user_id, bob.user_id);
+    const sa = await TestSocket.connectSynced(a.wsUrl, alice.token);
+    const sb = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    const sc = await TestSocket.connectSynced(c.wsUrl, bob2.token);
+
+    const ack = await sa.sendMessage(chat, 'across the cluster');
+    assert.equal(ack.type, 'ack_sent');
+    const onB = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    const onC = await sc.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    assert.equal(onB.content, 'across the cluster');
+    assert.equal(onC.seq, ack.seq);
+
+    sb.send({ type: 'ack_delivered', message_id: ack.message_id });
+    const delivered = await sa.nextWhere((f) => f.type === 'status_update' && f.status === 'delivered');
+    assert.equal(delivered.user_id, bob.user_id);
+
+    sc.send({ type: 'ack_read', chat_id: chat, last_read_message_id: ack.message_id });
+    const sync = await sb.nextWhere((f) => f.type === 'read_sync');
+    assert.equal(sync.read_seq, ack.seq);
+    const read = await sa.nextWhere((f) => f.type === 'status_update' && f.status === 'read');
+    assert.equal(read.message_id, ack.message_id);
+
+    sa.send({ type: 'typing', chat_id: chat, state: 'composing' });
+    const typingOnC = await sc.nextWhere((f) => f.type === 'typing');
+    assert.deepEqual([typingOnC.user_id, typingOnC.state], [alice.user_id, 'composing']);
+
+    // Presence across nodes: alice (node A) watches bob, whose sockets are on B and C.
+    sa.send({ type: 'presence_subscribe', user_ids: [bob.user_id] });
+    assert.equal((await sa.nextWhere((f) => f.type === 'presence')).online, true);
+    await sb.close();
+    await sleep(300);
+    assert.equal(sa.all('presence').length, 1, 'still online: another device is connected');
+    await sc.close();
+    const offline = await sa.nextWhere((f) => f.type === 'presence' && f.online === false);
+    assert.equal(typeof offline.last_seen, 'number');
+    const viaHttp = await http(c.baseUrl, 'GET', `/v1/users/${bob.user_id}/presence`, { token: alice.token });
+    assert.equal(viaHttp.body.online, false);
+    await sa.close();
+  });
+
+  test('group updates and logout reach sockets on other nodes', async () => {
+    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
+    const owner = await registerUser(a.baseUrl, 'owner');
+    const member = await registerUser(b.baseUrl, 'member');
+    const sm = await TestSocket.connectSynced(c.wsUrl, member.token);
+    const created = await http(a.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'ops', member_ids: [member.user_id] } });
+    assert.equal(created.status, 201);
+    const update = await sm.nextWhere((f) => f.type === 'group_update');
+    assert.deepEqual([update.event, update.group_id], ['created', created.body.group_id]);
+
+    const so = await TestSocket.connectSynced(b.wsUrl, owner.token);
+    const ack = await so.sendMessage(created.body.chat_id, 'group hello');
+    assert.equal((await sm.nextWhere((f) => f.type === 'new_message')).message_id, ack.message_id);
+
+    // Logging out over node A closes that device's socket on node C.
+    const out = await http(a.baseUrl, 'DELETE', '/v1/sessions/current', { token: member.token });
+    assert.equal(out.status, 204);
+    assert.equal(await sm.closed, 4100);
+    await so.close();
+  });
+
+  test('sessions hand out the least-loaded live node', async () => {
+    const u = await registerUser(nodes[0]!.baseUrl, 'disco');
+    const urls = new Set(nodes.map((n) => n.wsUrl));
+    const res = await http(nodes[1]!.baseUrl, 'GET', '/v1/sessions/current', { token: u.token });
+    assert.ok(urls.has(res.body.ws_url), `${res.body.ws_url} is one of the nodes`);
+    // Load node 0 with sockets: new sessions go elsewhere.
+    const socks = await Promise.all(Array.from({ length: 5 }, () => TestSocket.connectSynced(nodes[0]!.wsUrl, u.token)));
+    await sleep(2500); // one registry heartbeat
+    const again = await http(nodes[0]!.baseUrl, 'GET', '/v1/sessions/current', { token: u.token });
+    assert.notEqual(again.body.ws_url, nodes[0]!.wsUrl);
+    await Promise.all(socks.map((s) => s.close()));
+  });
+});
