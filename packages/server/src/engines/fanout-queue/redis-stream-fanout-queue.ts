@@ -13,7 +13,11 @@ export interface RedisStreamFanoutQueueOptions {
   partitions?: number;
   /** How long a partition lease lasts without renewal, i.e. how soon a dead worker's partitions move. Zero value: 10,000 ms. */
   leaseMs?: number;
-  /** How long one XREADGROUP waits for new entries. Zero value: 2,000 ms. */
+  /**
+   * How long one XREADGROUP waits for new entries. Must be under two thirds of leaseMs:
+   * a frozen worker's last blocked read has then timed out in Redis before its lease can
+   * lapse, so it cannot swallow entries meant for its successor. Zero value: 2,000 ms.
+   */
   blockMs?: number;
   /** Approximate cap on entries kept per stream (XADD MAXLEN ~). Zero value: 1,000,000. */
   maxLenPerPartition?: number;
@@ -40,6 +44,7 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type StreamEntry = [id: string, fields: string[] | null];
+type StreamReply = [key: string, entries: StreamEntry[]][] | null;
 
 /**
  * The cluster fan-out queue: Redis streams with one consumer group, partitioned by chat.
@@ -99,9 +104,10 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
       maxLenPerPartition: options.maxLenPerPartition ?? 1_000_000,
       batch: options.batch ?? 100,
     };
+    if (this.o.blockMs * 3 >= this.o.leaseMs * 2) throw new Error('RedisStreamFanoutQueue: blockMs must be under two thirds of leaseMs');
   }
 
-  streamKey(partition: number): string {
+  private streamKey(partition: number): string {
     return `${this.o.keyPrefix}fanout:{${partition}}`;
   }
   private leaseKey(partition: number): string {
@@ -188,12 +194,15 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
     if (this.halted) return;
     const live = Math.max(1, Number(replies[2]?.[1] ?? 1));
     held.forEach((p, i) => {
+      const reader = this.held.get(p);
       const [err, renewed] = replies[3 + i] ?? [];
-      if (err || Number(renewed) !== 0) return;
+      if (!reader || err) return; // an error proves nothing; the reader stops itself at leaseUntil
+      if (Number(renewed) === 1) reader.leaseUntil = now + leaseMs;
       // Lost (it lapsed and someone took it): stop at once, the successor owns what we had in hand.
-      this.held.get(p)?.halt();
-      this.held.delete(p);
+      else reader.halt();
     });
+    // Readers that stopped themselves (lease lapsed) are gone; their entries are the successor's.
+    for (const [p, reader] of this.held) if (reader.halted) this.held.delete(p);
     if (this.stopped) return;
 
     const fairShare = Math.ceil(partitions / live);
@@ -209,12 +218,13 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
       const got = await this.redis.set(this.leaseKey(p), consumer, 'PX', leaseMs, 'NX');
       if (got !== 'OK') continue;
       if (this.stopped) await this.redis.eval(RELEASE, 1, this.leaseKey(p), consumer);
-      else (this.take(p), have++);
+      else (this.take(p, now), have++);
     }
   }
 
-  private take(partition: number): void {
+  private take(partition: number, askedAt: number): void {
     const reader = new PartitionReader(this.redis, this.streamKey(partition), this.o, (job) => this.work(job));
+    reader.leaseUntil = askedAt + this.o.leaseMs; // counted from before the SET, never later than Redis's expiry
     this.held.set(partition, reader);
     void reader.run();
   }
@@ -238,46 +248,70 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
   }
 }
 
-/** Reads one leased partition: first everything pending in the group, then new entries, in order. */
+/**
+ * Reads one leased partition: first everything pending in the group, then new entries, in
+ * order. It stops on its own once the lease may have lapsed (no successful renewal for
+ * leaseMs, say Redis was unreachable), so after an outage it cannot claim entries from a
+ * successor that took the partition meanwhile.
+ */
 class PartitionReader {
   inMemory = 0;
   stopping = false;
-  private halted = false;
+  halted = false;
+  /** Until when (this clock) the lease is known to be ours: set on acquire and each renewal. */
+  leaseUntil: number;
   private blocking: Redis | null = null;
+  private blockingId: number | null = null;
+  private blocked = false;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
-    private readonly o: { consumer: string; blockMs: number; batch: number },
+    private readonly o: { consumer: string; blockMs: number; batch: number; leaseMs: number },
     private readonly handle: (job: FanoutJob) => Promise<void>,
-  ) {}
+  ) {
+    this.leaseUntil = Date.now() + o.leaseMs;
+  }
 
   run(): Promise<void> {
     this.done = this.loop();
     return this.done;
   }
 
+  /**
+   * Orderly stop: the job in hand finishes and is acked. A BLOCK wait is ended server-side
+   * (CLIENT UNBLOCK) rather than by dropping the socket, because Redis could still hand a
+   * dropped-but-not-yet-noticed blocked client new entries after the lease is released,
+   * leaving them pending where the successor has already looked.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return this.done;
     this.stopping = true;
-    this.blocking?.disconnect(); // ends a BLOCK wait now; what it had read stays pending
+    if (this.blocked && this.blockingId !== null) await this.redis.client('UNBLOCK', this.blockingId).catch(() => {});
     await this.done;
   }
 
+  /** Stop now, ack nothing more: the lease is (or may be) someone else's. */
   halt(): void {
     this.halted = this.stopping = true;
     this.blocking?.disconnect();
   }
 
+  /** Whether to go on: false once stopping, or once the lease may have lapsed. */
+  private go(): boolean {
+    if (!this.stopping && Date.now() >= this.leaseUntil) this.halt();
+    return !this.stopping;
+  }
+
   private async loop(): Promise<void> {
-    while (!this.stopping) {
+    while (this.go()) {
       try {
         await this.ensureGroup();
         await this.claimPending();
         // My pending list, oldest first: what earlier holders (and I) read and never acked.
-        while (!this.stopping && (await this.handleBatch(await this.read('0', false))) > 0);
-        while (!this.stopping) await this.handleBatch(await this.read('>', true));
+        while (this.go() && (await this.handleBatch(await this.read('0'))) > 0);
+        while (this.go()) await this.handleBatch(await this.readNew());
       } catch {
         if (this.stopping) break;
         await new Promise((resolve) => setTimeout(resolve, 500).unref()); // Redis trouble: retry from the pending list
@@ -301,23 +335,32 @@ class PartitionReader {
     do {
       const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, 0, cursor, 'COUNT', this.o.batch, 'JUSTID')) as [string, ...unknown[]];
       cursor = reply[0];
-    } while (cursor !== '0-0' && !this.stopping);
+    } while (cursor !== '0-0' && this.go());
   }
 
-  private async read(from: '0' | '>', block: boolean): Promise<StreamEntry[]> {
-    const args = ['GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch] as const;
-    if (!block) {
-      const reply = (await this.redis.xreadgroup(...args, 'STREAMS', this.key, from)) as [string, StreamEntry[]][] | null;
-      return reply?.[0]?.[1] ?? [];
-    }
-    // BLOCK holds its connection, so each partition blocks on its own.
+  /** This consumer's pending entries from the start (no BLOCK: answers at once). */
+  private async read(from: '0'): Promise<StreamEntry[]> {
+    const reply = (await this.redis.xreadgroup('GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch, 'STREAMS', this.key, from)) as StreamReply;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  /** New entries, waiting up to blockMs; BLOCK holds its connection, so each partition has its own. */
+  private async readNew(): Promise<StreamEntry[]> {
     if (!this.blocking) {
       this.blocking = this.redis.duplicate({ maxRetriesPerRequest: 0 });
       this.blocking.on('error', () => {}); // a failed read is retried by the loop
+      this.blockingId = Number(await this.blocking.client('ID'));
     }
-    if (this.stopping) return [];
-    const reply = (await this.blocking.xreadgroup(...args, 'BLOCK', this.o.blockMs, 'STREAMS', this.key, from)) as [string, StreamEntry[]][] | null;
-    return reply?.[0]?.[1] ?? [];
+    if (!this.go()) return [];
+    this.blocked = true;
+    try {
+      const reply = (await this.blocking.xreadgroup(
+        'GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch, 'BLOCK', this.o.blockMs, 'STREAMS', this.key, '>',
+      )) as StreamReply;
+      return reply?.[0]?.[1] ?? [];
+    } finally {
+      this.blocked = false;
+    }
   }
 
   /** Hands the entries over one at a time, acking each when done; returns how many there were. */
@@ -325,7 +368,7 @@ class PartitionReader {
     this.inMemory = entries.length;
     try {
       for (const [id, fields] of entries) {
-        if (this.stopping) return entries.length; // the rest stay pending for whoever holds the partition next
+        if (!this.go()) return entries.length; // the rest stay pending for whoever holds the partition next
         const job = decode(fields);
         if (job) await this.handle(job);
         if (this.halted) return entries.length;
