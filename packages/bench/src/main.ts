@@ -142,11 +142,13 @@ async function withTarget<T>(fn: (t: Target) => Promise<T>): Promise<T> {
   }
 }
 
+class NotImplemented extends Error {}
+
 type Scenario = { describe: string; run: () => Promise<unknown> };
 
 const scenarios: Record<string, Scenario> = {
   pairs: {
-    describe: 'N pairs of users messaging each other, open-loop rate steps, full receipts',
+    describe: 'N pairs of users messaging each other, open-loop rate steps, receipts on unless --no-receipts',
     run: () =>
       withTarget(async (t) => {
         const r = await runPairs(t, pairsOptions(), log);
@@ -168,7 +170,7 @@ const scenarios: Record<string, Scenario> = {
   group: {
     describe: 'a 1,024-member group: fan-out latency (not implemented yet)',
     run: async () => {
-      throw new Error('the group scenario is not implemented yet');
+      throw new NotImplemented('the group scenario is not implemented yet (hook in packages/bench/src/main.ts)');
     },
   },
   // Hook: cluster mode (REDIS_URL + DATABASE_URL, several nodes, clients spread by ws_url).
@@ -176,7 +178,7 @@ const scenarios: Record<string, Scenario> = {
   cluster: {
     describe: 'several server nodes on Redis + PostgreSQL (not implemented yet)',
     run: async () => {
-      throw new Error('the cluster scenario is not implemented yet');
+      throw new NotImplemented('the cluster scenario is not implemented yet (hook in packages/bench/src/main.ts)');
     },
   },
 };
@@ -190,7 +192,8 @@ async function main(): Promise<void> {
   const order = name === 'all' ? ['pairs', 'idle'] : [name];
   for (const n of order) if (!scenarios[n]) throw new Error(`unknown scenario "${n}"; one of: all, ${Object.keys(scenarios).join(', ')}`);
 
-  const args = process.argv.slice(2);
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+  const args = process.argv.slice(2).map(quote);
   const cpus = os.cpus();
   log(`command: npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`);
   log(`machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`);
@@ -208,6 +211,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  if (err instanceof NotImplemented) {
+    console.error(`bench: ${err.message}`);
+    process.exit(2);
+  }
   console.error(`bench: ${err?.stack ?? err}`);
   process.exit(1);
 });
