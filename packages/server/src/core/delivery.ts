@@ -61,7 +61,8 @@ export class Delivery {
       });
       await Promise.all(wakes);
     } catch (err) {
-      this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; members will get it by replay');
+      this.deps.metrics.busPublishFailures.inc();
+      this.deps.log.debug({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; members will get it by replay');
     }
   }
 
@@ -71,7 +72,9 @@ export class Delivery {
     try {
       await this.deps.bus.publish(userIds.map(userTopic), { frame: JSON.stringify(frame), ...opts });
     } catch (err) {
-      this.deps.log.warn({ err, type: frame.type }, 'bus publish failed');
+      // During a bus outage this fires for every event: count it, log it quietly.
+      this.deps.metrics.busPublishFailures.inc();
+      this.deps.log.debug({ err, type: frame.type }, 'bus publish failed');
     }
   }
 

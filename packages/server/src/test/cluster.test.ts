@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
-import { startNode, testPrefix } from './cluster-support.js';
+import { startNode, testPrefix } from '../testing/cluster.js';
 
 /*
  * Three real server processes on one Redis and one PostgreSQL: every cross-node path

@@ -25,6 +25,11 @@ export function createMetrics() {
       help: 'Sockets closed because their outbound buffer passed the cap',
       registers: [registry],
     }),
+    busPublishFailures: new Counter({
+      name: 'switchboard_bus_publish_failures_total',
+      help: 'Bus publishes that failed (Redis unreachable); devices catch up by replay',
+      registers: [registry],
+    }),
     frameErrors: new Counter({ name: 'switchboard_frame_errors_total', help: 'error frames sent', labelNames: ['code'], registers: [registry] }),
   };
 }

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort, startServerProcess, type ServerProcess } from '../testing/harness.js';
+import { freePort, startServerProcess, type ServerProcess } from './harness.js';
 
 /** Starts a cluster node (`switchboard serve` with REDIS_URL + DATABASE_URL) on a fixed port. */
 export async function startNode(opts: { redisUrl: string; databaseUrl: string; prefix: string; port?: number; env?: Record<string, string> }): Promise<ServerProcess> {
@@ -16,6 +16,7 @@ export async function startNode(opts: { redisUrl: string; databaseUrl: string; p
       DATABASE_URL: opts.databaseUrl,
       REDIS_PREFIX: opts.prefix,
       PUBLIC_WS_URL: `ws://127.0.0.1:${port}/v1/ws`,
+      LOG_LEVEL: 'error', // outages in these tests are deliberate: keep their warnings out of the test output
       ...opts.env,
     },
   });
@@ -52,3 +53,5 @@ export async function startBalancer(backendPorts: () => number[]): Promise<{ por
   const port = (server.address() as net.AddressInfo).port;
   return { port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
+
+export { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from './services.js';
