@@ -81,13 +81,13 @@ export class Messaging {
   /** ack_delivered: moves the device's cursor in each chat to the highest acknowledged seq. */
   async ackDelivered(device: Sender, messageIds: string[]): Promise<void> {
     const messages = await this.deps.store.getMessages(messageIds);
-    const highest = new Map<string, number>();
-    for (const m of messages) highest.set(m.chat_id, Math.max(highest.get(m.chat_id) ?? 0, m.seq));
+    const highest = new Map<string, StoredMessage>();
+    for (const m of messages) if ((highest.get(m.chat_id)?.seq ?? 0) < m.seq) highest.set(m.chat_id, m);
     const at = this.deps.now();
-    for (const [chatId, seq] of highest) {
+    for (const [chatId, top] of highest) {
       if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
-      const advance = await this.deps.store.advanceDelivered(device.deviceId, device.userId, chatId, seq, at);
-      await this.deps.receipts.advanced(kindOf(chatId), 'delivered', advance, at);
+      const advance = await this.deps.store.advanceDelivered(device.deviceId, device.userId, chatId, top.seq, at);
+      await this.deps.receipts.advanced(kindOf(chatId), 'delivered', advance, at, top);
     }
   }
 
@@ -99,10 +99,10 @@ export class Messaging {
     const at = this.deps.now();
     const { read, delivered } = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
     const kind = kindOf(chatId);
-    await this.deps.receipts.advanced(kind, 'delivered', delivered, at);
+    await this.deps.receipts.advanced(kind, 'delivered', delivered, at, message);
     if (read.to > read.from) {
       await this.deps.delivery.toUsers([device.userId], { type: 'read_sync', chat_id: chatId, read_seq: read.to }, { exceptDevice: device.deviceId });
-      await this.deps.receipts.advanced(kind, 'read', read, at);
+      await this.deps.receipts.advanced(kind, 'read', read, at, message);
     }
   }
 }

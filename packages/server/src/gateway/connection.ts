@@ -31,7 +31,10 @@ export class Connection {
   typingRefillAt = 0;
 
   private readonly lastSeq = new Map<string, number>();
+  /** Seqs of this device's own messages above lastSeq: never sent here, so the position skips them. */
+  private readonly ownAhead = new Map<string, Set<number>>();
   private held: BusEvent[] | null = [];
+  private corked = false;
   private readonly highWater: number;
 
   constructor(
@@ -57,7 +60,47 @@ export class Connection {
       this.close(CloseCode.slowConsumer, 'too slow: reconnect to resume');
       return;
     }
+    this.cork();
     this.ws.send(text);
+  }
+
+  /**
+   * Frames written in one event-loop turn leave in one syscall: the underlying socket
+   * is corked until the next tick (one writev instead of one per frame).
+   */
+  private cork(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
+  }
+
+  /** This device's own message was committed at `seq` in `chatId` (its ack_sent is going out). */
+  noteOwnMessage(chatId: string, seq: number): void {
+    const last = this.lastSeq.get(chatId);
+    // Untracked chats have no gap check yet; positions at or below are already passed.
+    if (last === undefined || seq <= last) return;
+    let ahead = this.ownAhead.get(chatId);
+    if (!ahead) this.ownAhead.set(chatId, (ahead = new Set()));
+    if (ahead.size >= 1000) ahead.clear(); // never filled: at worst the next message does a gap fill
+    ahead.add(seq);
+    this.position(chatId);
+  }
+
+  /** The last seq this socket is past in a chat, moving over own messages right above it. */
+  private position(chatId: string): number | undefined {
+    let last = this.lastSeq.get(chatId);
+    const ahead = this.ownAhead.get(chatId);
+    if (last === undefined || !ahead) return last;
+    while (ahead.delete(last + 1)) last++;
+    if (ahead.size === 0) this.ownAhead.delete(chatId);
+    this.lastSeq.set(chatId, last);
+    return last;
   }
 
   /** A bus event for this device. */
@@ -70,7 +113,7 @@ export class Connection {
       this.held.push(event);
       return;
     }
-    const last = this.lastSeq.get(event.chatId);
+    const last = this.position(event.chatId);
     if (last !== undefined && event.seq <= last) {
       if (event.redeliver) this.writeMessage(event.frame);
       return;
@@ -94,8 +137,14 @@ export class Connection {
     try {
       const missing = await this.opts.fetchRange(chatId, after, upto);
       await this.replayMessages(chatId, missing);
+      // The store's answer is complete up to `upto` (whatever this member may not see
+      // is not in it), so the position moves there even when nothing came back.
+      this.lastSeq.set(chatId, Math.max(this.lastSeq.get(chatId) ?? 0, upto));
     } catch (err) {
+      // Cannot fill the gap now: let the device reconnect and replay from its cursor.
       this.opts.onError(err);
+      this.close(CloseCode.reconnect, 'resync: reconnect');
+      return;
     }
     this.release();
   }

@@ -85,7 +85,11 @@ export class WsGateway {
     const conn = new Connection(ws, userId, deviceId, {
       maxBufferBytes: this.deps.config.maxSocketBufferBytes,
       metrics,
-      fetchRange: (chatId, after, upto) => this.deps.store.range(chatId, after, upto, 10_000),
+      // A gap fill reads only what the member may see: nothing from before it (re)joined.
+      fetchRange: async (chatId, after, upto) => {
+        const member = await this.deps.store.getMember(chatId, userId);
+        return member ? this.deps.store.range(chatId, Math.max(after, member.joinedSeq), upto, 10_000) : [];
+      },
       onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
     });
     metrics.connections.inc();
@@ -174,6 +178,7 @@ export class WsGateway {
           ack.then(
             (a) => {
               this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+              conn.noteOwnMessage(a.chat_id, a.seq);
               conn.sendFrame(a);
             },
             (err) => this.frameError(conn, err, frame.client_msg_id),
