@@ -6,6 +6,9 @@ import type { PushProvider } from '../push/push-provider.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 
+/** Members published to per turn of the event loop in a large fan-out. */
+const FANOUT_SLICE = 128;
+
 export interface DeliveryDeps {
   bus: Bus;
   push: PushProvider;
@@ -49,6 +52,15 @@ export class Delivery {
 
   private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
     const event: BusEvent = { frame: job.frame, chatId: job.chatId, seq: job.seq, exceptDevice: job.senderDeviceId, redeliver };
+    // Large groups go out in slices, yielding between them, so one fan-out cannot hold
+    // the event loop (and every other socket) for its whole length.
+    for (let from = 0; from < memberIds.length; from += FANOUT_SLICE) {
+      if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.publishSlice(job, memberIds.slice(from, from + FANOUT_SLICE), event);
+    }
+  }
+
+  private async publishSlice(job: FanoutJob, memberIds: string[], event: BusEvent): Promise<void> {
     try {
       const reached = await this.deps.bus.publish(memberIds.map(userTopic), event);
       const wakes: Promise<void>[] = [];

@@ -33,7 +33,7 @@ export class Messaging {
    * caller that chains sends keeps their order) with `ack`, which resolves once the
    * message is durable; live delivery follows without holding the ack.
    */
-  async send(sender: Sender, frame: SendMessage): Promise<{ ack: Promise<AckSent> }> {
+  async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
     const { store, access, ids, now } = this.deps;
     if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
     if (frame.content.length > MAX_CONTENT_CHARS) throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
@@ -50,17 +50,15 @@ export class Messaging {
         createDirectWith: target.createDirectWith,
       },
     ]);
-    return { ack: appended.then(([result]) => this.committed(result!, target.memberIds)) };
+    return { ack: appended.then(([result]) => this.committed(result!, target.memberIds, onCommitted)) };
   }
 
-  private committed({ message, duplicate }: { message: StoredMessage; duplicate: boolean }, memberIds: string[]): AckSent {
-    if (duplicate) {
-      void this.redeliver(message);
-    } else {
-      this.deps.metrics.messagesSent.inc();
-      void this.deps.delivery.message(message, memberIds);
-    }
-    return {
+  private committed(
+    { message, duplicate }: { message: StoredMessage; duplicate: boolean },
+    memberIds: string[],
+    onCommitted?: (ack: AckSent) => void,
+  ): AckSent {
+    const ack: AckSent = {
       type: 'ack_sent',
       client_msg_id: message.client_msg_id,
       message_id: message.message_id,
@@ -68,6 +66,15 @@ export class Messaging {
       seq: message.seq,
       created_at: message.created_at,
     };
+    // Before any delivery, so the sending socket knows its own seq when replies arrive.
+    onCommitted?.(ack);
+    if (duplicate) {
+      void this.redeliver(message);
+    } else {
+      this.deps.metrics.messagesSent.inc();
+      void this.deps.delivery.message(message, memberIds);
+    }
+    return ack;
   }
 
   /** A repeated send: deliver again to the members that have not acknowledged it. */

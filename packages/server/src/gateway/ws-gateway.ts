@@ -174,11 +174,10 @@ export class WsGateway {
       // Admit sends one after another so their seq follows the order they were sent in.
       conn.sendChain = conn.sendChain.then(async () => {
         try {
-          const { ack } = await this.deps.messaging.send(sender, frame);
+          const { ack } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
           ack.then(
             (a) => {
               this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-              conn.noteOwnMessage(a.chat_id, a.seq);
               conn.sendFrame(a);
             },
             (err) => this.frameError(conn, err, frame.client_msg_id),
@@ -230,8 +229,9 @@ export class WsGateway {
       return;
     }
     conn.typingTokens -= 1;
-    if (!(await this.deps.access.isMember(conn.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
-    const others = (await this.deps.access.memberIds(chatId)).filter((id) => id !== conn.userId);
+    // The same access rule as sending (a direct chat exists before its first message).
+    const target = await this.deps.access.forSend(conn.userId, chatId);
+    const others = target.memberIds.filter((id) => id !== conn.userId);
     await this.deps.delivery.toUsers(others, { type: 'typing', chat_id: chatId, user_id: conn.userId, state });
   }
 

@@ -36,6 +36,8 @@ export class InProcessFanoutQueue implements FanoutQueue {
   }
 
   private async drain(chatId: string): Promise<void> {
+    // Start on the next turn: the sender's ack_sent, written in this one, goes out first.
+    await new Promise((resolve) => setImmediate(resolve));
     const lane = this.lanes.get(chatId);
     while (lane && lane.length > 0 && this.worker) {
       const job = lane[0]!;
