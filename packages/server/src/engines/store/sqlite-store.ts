@@ -45,8 +45,7 @@ interface QueuedWrite {
  * The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a commit
  * is on disk before append() resolves. Writes are queued and committed together once
  * per event-loop turn (group commit): every send that arrived while the previous
- * fsync ran shares the next transaction. Each write runs in its own savepoint, so one
- * failing write fails alone. Reads run at once against committed data.
+ * fsync ran shares the next transaction. A failing write fails alone (see commitBatch). Reads run at once against committed data.
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -172,18 +171,9 @@ export class SqliteStore implements Store {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+    let outcomes: { ok: boolean; value: unknown }[];
     try {
-      this.db.transaction(() => {
-        for (const w of batch) {
-          try {
-            // Nested transaction = savepoint: a failing write rolls back only itself.
-            outcomes.push({ ok: true, value: this.db.transaction(w.run)() });
-          } catch (err) {
-            outcomes.push({ ok: false, value: err });
-          }
-        }
-      })();
+      outcomes = this.commitBatch(batch);
     } catch (err) {
       // The commit itself failed: nothing in this batch is durable.
       for (const w of batch) w.reject(err);
@@ -196,6 +186,27 @@ export class SqliteStore implements Store {
       if (o.ok) w.resolve(o.value);
       else w.reject(o.value);
     });
+  }
+
+  /**
+   * One transaction for the whole batch. Writes rarely fail, so the batch first runs
+   * without savepoints; if one throws, that attempt is rolled back and the batch runs
+   * again with each write in its own savepoint, so the failure fails only itself.
+   */
+  private commitBatch(batch: QueuedWrite[]): { ok: boolean; value: unknown }[] {
+    try {
+      return this.db.transaction(() => batch.map((w) => ({ ok: true, value: w.run() })))();
+    } catch {
+      return this.db.transaction(() =>
+        batch.map((w) => {
+          try {
+            return { ok: true, value: this.db.transaction(w.run)() };
+          } catch (err) {
+            return { ok: false, value: err };
+          }
+        }),
+      )();
+    }
   }
 
   async close(): Promise<void> {
