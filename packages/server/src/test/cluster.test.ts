@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
-import { startNode, testPrefix } from '../testing/cluster.js';
+import { startBalancer, startNode, testPrefix } from '../testing/cluster.js';
 
 /*
  * Three real server processes on one Redis and one PostgreSQL: every cross-node path
@@ -109,5 +109,65 @@ describe('cluster: three nodes', { skip: missing ?? false }, () => {
     const again = await http(nodes[0]!.baseUrl, 'GET', '/v1/sessions/current', { token: u.token });
     assert.notEqual(again.body.ws_url, nodes[0]!.wsUrl);
     await Promise.all(socks.map((s) => s.close()));
+  });
+});
+
+describe('cluster: PostgreSQL goes away', { skip: missing ?? false }, () => {
+  let redis: TestRedis;
+  let pgSchema: { url: string; drop: () => Promise<void> };
+  let node: ServerProcess;
+  let pgDown = false;
+  let proxy: Awaited<ReturnType<typeof startBalancer>>;
+
+  before(async () => {
+    redis = await startRedis();
+    pgSchema = await freshPgSchema();
+    // The node reaches PostgreSQL through a proxy the test can cut.
+    const pgPort = Number(new URL(pgSchema.url).port || 5432);
+    proxy = await startBalancer(() => (pgDown ? [] : [pgPort]));
+    const viaProxy = new URL(pgSchema.url);
+    viaProxy.port = String(proxy.port);
+    node = await startNode({ redisUrl: redis.url, databaseUrl: viaProxy.toString(), prefix: testPrefix() });
+  });
+
+  after(async () => {
+    await node?.kill('SIGKILL');
+    proxy?.close();
+    await redis?.stop();
+    await pgSchema?.drop();
+  });
+
+  test('sends fail with internal and are not acknowledged; once it is back they commit, nothing half-written', async () => {
+    const alice = await registerUser(node.baseUrl, 'pgdown_a');
+    const bob = await registerUser(node.baseUrl, 'pgdown_b');
+    const chat = directChatId(alice.user_id, bob.user_id);
+    const sa = await TestSocket.connectSynced(node.wsUrl, alice.token);
+    const before = await sa.sendMessage(chat, 'before the outage');
+    assert.equal(before.type, 'ack_sent');
+
+    pgDown = true;
+    proxy.cut();
+    const during = await sa.sendMessage(chat, 'during the outage', 'outage-1');
+    assert.equal(during.type, 'error', JSON.stringify(during));
+    assert.equal(during.code, 'internal');
+    assert.equal(during.client_msg_id, 'outage-1');
+    assert.equal(sa.all('ack_sent').filter((f) => f.client_msg_id === 'outage-1').length, 0, 'never acknowledged');
+
+    pgDown = false;
+    let retried: Awaited<ReturnType<TestSocket['sendMessage']>> | null = null;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      retried = await sa.sendMessage(chat, 'during the outage', 'outage-1');
+      if (retried.type === 'ack_sent') break;
+      await sleep(200);
+    }
+    assert.equal(retried?.type, 'ack_sent', 'the resend commits once PostgreSQL is back');
+    assert.equal(retried!.seq, before.seq + 1, 'the failed attempt left no seq behind');
+    const history = await http(node.baseUrl, 'GET', `/v1/chats/${chat}/messages`, { token: bob.token });
+    assert.deepEqual(
+      history.body.messages.map((m: { content: string }) => m.content),
+      ['before the outage', 'during the outage'],
+    );
+    await sa.close();
   });
 });

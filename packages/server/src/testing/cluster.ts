@@ -29,21 +29,30 @@ export function testPrefix(): string {
 /**
  * A minimal TCP load balancer for tests: each connection goes to the next backend
  * that accepts it, so clients that know only this address survive a node's death.
+ * `cut()` drops every open connection; with `backendPorts()` returning none it refuses
+ * new ones too (a proxy in front of a database simulates the database going away).
  */
-export async function startBalancer(backendPorts: () => number[]): Promise<{ port: number; url: string; close(): void }> {
+export async function startBalancer(backendPorts: () => number[]): Promise<{ port: number; url: string; cut(): void; close(): void }> {
   let next = 0;
+  const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     client.pause();
+    open.add(client);
+    client.once('close', () => open.delete(client));
     const ports = backendPorts();
     const tryPort = (left: number) => {
-      if (left === 0) return client.destroy();
+      if (left <= 0) return client.destroy();
       const port = ports[next++ % ports.length]!;
       const upstream = net.connect(port, '127.0.0.1');
       upstream.once('connect', () => {
+        open.add(upstream);
+        upstream.once('close', () => open.delete(upstream));
         client.pipe(upstream).pipe(client);
         client.resume();
         upstream.on('error', () => client.destroy());
         client.on('error', () => upstream.destroy());
+        upstream.once('close', () => client.destroy());
+        client.once('close', () => upstream.destroy());
       });
       upstream.once('error', () => tryPort(left - 1));
     };
@@ -51,7 +60,11 @@ export async function startBalancer(backendPorts: () => number[]): Promise<{ por
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
-  return { port, url: `http://127.0.0.1:${port}`, close: () => server.close() };
+  const cut = () => {
+    for (const s of open) s.destroy();
+    open.clear();
+  };
+  return { port, url: `http://127.0.0.1:${port}`, cut, close: () => (cut(), server.close()) };
 }
 
 export { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from './services.js';
