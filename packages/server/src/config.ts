@@ -28,6 +28,8 @@ const ConfigSchema = z.object({
   maxSocketBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
   /** Groups with more members than this fan out through the fan-out queue. Default 100. */
   fanoutThreshold: z.number().int().min(0).default(100),
+  /** Whether this node also runs a fan-out worker (cluster: or leave it to `switchboard worker`). Default true. */
+  fanoutWorker: z.boolean().default(true),
   /** Bound on queued fan-out jobs; senders wait when it is full. Default 10000. */
   fanoutQueueCapacity: z.number().int().positive().default(10_000),
   /** Typing frames allowed per socket per second. Default 5. */
@@ -60,6 +62,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     publicWsUrl: env.PUBLIC_WS_URL || undefined,
     nodeId: envNumber(env.NODE_ID),
     fanoutThreshold: envNumber(env.FANOUT_THRESHOLD),
+    fanoutWorker: env.FANOUT_WORKER === undefined || env.FANOUT_WORKER === '' ? undefined : env.FANOUT_WORKER !== '0' && env.FANOUT_WORKER !== 'false',
     presenceTimeoutMs: envNumber(env.PRESENCE_TIMEOUT_MS),
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
     scryptCost: envNumber(env.SCRYPT_COST),

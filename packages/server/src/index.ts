@@ -1,2 +1,2 @@
-export { startServer, type RunningServer } from './main.js';
+export { startServer, startWorker, type RunningServer, type RunningWorker } from './main.js';
 export { loadConfig, type ServerConfig } from './config.js';

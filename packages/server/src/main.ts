@@ -39,6 +39,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const push = new LogPushProvider(log);
   const access = new ChatAccess(store);
   const delivery = new Delivery({ bus, push, fanout, fanoutThreshold: config.fanoutThreshold, membersOf: (chatId) => access.memberIds(chatId), metrics, log });
+  // Embedded mode has no other worker: its in-process queue is always consumed here.
+  if (config.fanoutWorker || engines.mode === 'embedded') delivery.consumeFanout();
   const receipts = new ReceiptNotifier({ store, delivery, log, groupWindowMs: 250 });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now });
@@ -154,4 +156,37 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 function advertisedHost(host: string): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return hostname();
   return host.includes(':') ? `[${host}]` : host;
+}
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+}
+
+/** `switchboard worker`: a fan-out worker alone (cluster mode), no HTTP or sockets. */
+export async function startWorker(config: ServerConfig): Promise<RunningWorker> {
+  if (!config.redisUrl || !config.databaseUrl) throw new Error('a fan-out worker needs cluster mode: set REDIS_URL and DATABASE_URL');
+  const log = createLogger(config.logLevel);
+  const engines = await createEngines(config);
+  const access = new ChatAccess(engines.store);
+  const delivery = new Delivery({
+    bus: engines.bus,
+    push: new LogPushProvider(log),
+    fanout: engines.fanout,
+    fanoutThreshold: config.fanoutThreshold,
+    membersOf: (chatId) => access.memberIds(chatId),
+    metrics: createMetrics(),
+    log,
+  });
+  delivery.consumeFanout();
+  log.info({ node: engines.nodeName }, 'fan-out worker running');
+  return {
+    stop: async () => {
+      await engines.fanout.close();
+      await engines.bus.close();
+      await engines.presenceStore.close();
+      await engines.store.close();
+      await engines.registry.close();
+      await engines.closeShared();
+    },
+  };
 }

@@ -8,16 +8,19 @@ import { chats } from './chats.js';
 import { history } from './history.js';
 import { group } from './group.js';
 import { whoami } from './whoami.js';
+import { worker } from './worker.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
-export const commands: Record<string, Command> = { serve, register, login, logout, send, listen, chats, history, group, whoami };
+export const commands: Record<string, Command> = { serve, worker, register, login, logout, send, listen, chats, history, group, whoami };
 
 export function usage(): string {
   return `Usage: switchboard <command> [options]
 
 Server:
   serve [--port N] [--host H] [--data-dir D] [--log-level L]
+  worker [--log-level L]          cluster only (REDIS_URL, DATABASE_URL): a fan-out worker alone;
+                                  run nodes with FANOUT_WORKER=0 to leave fan-out to workers
 
 Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   register <username> [--display-name X] [--password P]

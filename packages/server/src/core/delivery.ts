@@ -27,8 +27,11 @@ export interface DeliveryDeps {
  * replay on connect makes good anything a live path missed.
  */
 export class Delivery {
-  constructor(private readonly deps: DeliveryDeps) {
-    deps.fanout.start(async (job) => this.fanOut(job, await deps.membersOf(job.chatId)));
+  constructor(private readonly deps: DeliveryDeps) {}
+
+  /** Makes this process a fan-out worker: it takes jobs from the queue and delivers them. */
+  consumeFanout(): void {
+    this.deps.fanout.start(async (job) => this.fanOut(job, await this.deps.membersOf(job.chatId)));
   }
 
   /** Delivers a committed message to every member's devices except the sending one. Never rejects: live delivery is best effort. */

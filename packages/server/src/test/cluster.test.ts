@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cliEntry, http, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
 import { startBalancer, startNode, testPrefix } from '../testing/cluster.js';
 
@@ -169,5 +170,55 @@ describe('cluster: PostgreSQL goes away', { skip: missing ?? false }, () => {
       ['before the outage', 'during the outage'],
     );
     await sa.close();
+  });
+});
+
+describe('cluster: fan-out by a separate `switchboard worker`', { skip: missing ?? false }, () => {
+  let redis: TestRedis;
+  let pgSchema: { url: string; drop: () => Promise<void> };
+  const nodes: ServerProcess[] = [];
+  let worker: ChildProcess | null = null;
+
+  before(async () => {
+    redis = await startRedis();
+    pgSchema = await freshPgSchema();
+    const prefix = testPrefix();
+    // Every group goes through the queue, and no node consumes it: only the worker does.
+    const env = { FANOUT_THRESHOLD: '1', FANOUT_WORKER: '0' };
+    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env }));
+    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env }));
+    worker = spawn(process.execPath, [cliEntry, 'worker'], {
+      env: { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pgSchema.url, REDIS_PREFIX: prefix, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  });
+
+  after(async () => {
+    worker?.kill('SIGKILL');
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await redis?.stop();
+    await pgSchema?.drop();
+  });
+
+  test('group messages reach members on both nodes through the worker, in order', async () => {
+    const [a, b] = nodes as [ServerProcess, ServerProcess];
+    const owner = await registerUser(a.baseUrl, 'wk_owner');
+    const m1 = await registerUser(a.baseUrl, 'wk_m1');
+    const m2 = await registerUser(b.baseUrl, 'wk_m2');
+    const group = await http(a.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'w', member_ids: [m1.user_id, m2.user_id] } });
+    const s1 = await TestSocket.connectSynced(a.wsUrl, m1.token);
+    const s2 = await TestSocket.connectSynced(b.wsUrl, m2.token);
+    const so = await TestSocket.connectSynced(b.wsUrl, owner.token);
+    const acks = [];
+    for (let i = 0; i < 5; i++) acks.push(await so.sendMessage(group.body.chat_id, `via worker ${i}`));
+    for (const s of [s1, s2]) {
+      for (const ack of acks) {
+        const got = await s.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id, 15_000);
+        assert.equal(got.seq, ack.seq);
+      }
+      const seqs = s.all('new_message').map((f) => f.seq);
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order');
+    }
+    await Promise.all([s1.close(), s2.close(), so.close()]);
   });
 });
