@@ -48,16 +48,25 @@ export async function createSession(baseUrl: string, username: string, deviceNam
  */
 export async function createUsers(
   baseUrl: string,
-  opts: { prefix: string; count: number; devices?: number; concurrency?: number; onProgress?: (done: number) => void },
+  opts: {
+    prefix: string;
+    count: number;
+    devices?: number;
+    concurrency?: number;
+    onProgress?: (done: number) => void;
+    /** Where user i registers and opens its sessions (a cluster node); default baseUrl. */
+    baseUrlFor?: (i: number) => string;
+  },
 ): Promise<Session[][]> {
   const devices = opts.devices ?? 1;
   let done = 0;
   const idx = Array.from({ length: opts.count }, (_, i) => i);
   return mapLimit(idx, opts.concurrency ?? 8, async (i) => {
     const username = `${opts.prefix}_${i}`;
-    await createUser(baseUrl, username);
+    const url = opts.baseUrlFor ? opts.baseUrlFor(i) : baseUrl;
+    await createUser(url, username);
     const sessions: Session[] = [];
-    for (let d = 0; d < devices; d++) sessions.push(await createSession(baseUrl, username, `bench-${d}`));
+    for (let d = 0; d < devices; d++) sessions.push(await createSession(url, username, `bench-${d}`));
     done++;
     if (opts.onProgress && (done % 50 === 0 || done === opts.count)) opts.onProgress(done);
     return sessions;

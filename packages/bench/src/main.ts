@@ -2,12 +2,14 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { printCluster, runCluster, type ClusterOptions } from './cluster.js';
+import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
-import { attachServer, spawnServer, type Target } from './server.js';
+import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
 
 /*
- * `npm run bench -- [scenario] [flags]`: scenario is pairs, idle or all (default: pairs
+ * `npm run bench -- [scenario] [flags]`: scenario is pairs, idle, group, cluster or all (default: pairs
  * then idle with modest settings, a fresh server for each). Each scenario spawns the real
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
@@ -45,6 +47,25 @@ idle:
   --concurrency C       handshakes in flight per client process (default 100)
   --settle S            seconds after connecting before reading RSS (default 3)
   --hold S              seconds of idleness to measure server CPU (default 12)
+
+group:
+  --members M           group size, creator included (default 1024, the protocol's maximum)
+  --rate R              group messages/s sent by the creator (default 10)
+  --rates LIST          several rates, one after the other, e.g. 10,50,100 (overrides --rate)
+  --step-seconds S      seconds of sending per rate (default 10)
+  --generators K        worker threads holding the member sockets (default 2)
+  --ack-delay MS        members send their batched ack_delivered every MS ms instead of once per turn
+  --no-receipts         members send no ack_delivered
+  --size BYTES          content padding (default 64)
+  --drain S             seconds to wait for the last member after each rate (default 30)
+  --pause S             idle seconds between rates (default 2)
+
+cluster (the pairs flags apply; defaults differ):
+  --nodes K             server nodes (default 3) on one private redis-server and a fresh PostgreSQL schema
+  --pg-url URL          PostgreSQL to use (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
+  --baseline S          seconds with the sockets connected but idle before the steps (default 5)
+  --pairs N             (default 60)   --rates LIST (default 100,200,400,800)   --step-seconds S (default 10)
+  --warmup-rate R       (default 100)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -77,6 +98,13 @@ const { values: v, positionals } = parseArgs({
     concurrency: { type: 'string' },
     settle: { type: 'string' },
     hold: { type: 'string' },
+    members: { type: 'string' },
+    rate: { type: 'string' },
+    'ack-delay': { type: 'string' },
+    pause: { type: 'string' },
+    nodes: { type: 'string' },
+    'pg-url': { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 
@@ -90,18 +118,22 @@ function num(name: keyof typeof v, dflt: number): number {
 
 const log = (s: string) => console.log(s);
 
-function pairsOptions(): PairsOptions {
+function rateList(raw: string): number[] {
+  return raw.split(',').map((x) => {
+    const n = Number(x.trim());
+    if (!(n > 0)) throw new Error(`bad rate in --rates: ${x}`);
+    return n;
+  });
+}
+
+function pairsOptions(d: { pairs: number; rates: string; stepSeconds: number; warmupRate: number } = { pairs: 50, rates: '2000,5000,10000,15000,20000', stepSeconds: 5, warmupRate: 1000 }): PairsOptions {
   const gen = (v.gen ?? 'worker') as GenMode;
   if (!['worker', 'process', 'inline'].includes(gen)) throw new Error('--gen must be worker, process or inline');
   return {
-    pairs: num('pairs', 50),
-    rates: (v.rates ?? '2000,5000,10000,15000,20000').split(',').map((x) => {
-      const n = Number(x.trim());
-      if (!(n > 0)) throw new Error(`bad rate in --rates: ${x}`);
-      return n;
-    }),
-    stepSeconds: num('step-seconds', 5),
-    warmupRate: num('warmup-rate', 1000),
+    pairs: num('pairs', d.pairs),
+    rates: rateList(v.rates ?? d.rates),
+    stepSeconds: num('step-seconds', d.stepSeconds),
+    warmupRate: num('warmup-rate', d.warmupRate),
     warmupSeconds: num('warmup-seconds', 3),
     contentBytes: num('size', 64),
     gen,
@@ -125,15 +157,43 @@ function idleOptions(): IdleOptions {
   };
 }
 
+function groupOptions(): GroupOptions {
+  const members = num('members', 1024);
+  if (members < 2 || members > 1024) throw new Error('--members must be 2..1024 (the protocol caps a group at 1,024)');
+  return {
+    members,
+    rates: v.rates ? rateList(v.rates) : [num('rate', 10)],
+    stepSeconds: num('step-seconds', 10),
+    contentBytes: num('size', 64),
+    generators: Math.max(1, num('generators', 2)),
+    receipts: !v['no-receipts'],
+    ackDelayMs: num('ack-delay', 0),
+    drainMs: num('drain', 30) * 1000,
+    pauseMs: num('pause', 2) * 1000,
+  };
+}
+
+function clusterOptions(): ClusterOptions {
+  if (v.url) throw new Error('cluster spawns its own nodes; --url does not apply');
+  return {
+    nodes: Math.max(2, num('nodes', 3)),
+    pgUrl: v['pg-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    baselineSeconds: num('baseline', 5),
+    pairs: pairsOptions({ pairs: 60, rates: '100,200,400,800', stepSeconds: 10, warmupRate: 100 }),
+  };
+}
+
+function spawnOptions(): SpawnOptions {
+  return {
+    nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
+    env: Object.fromEntries((v['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    keepData: !!v['keep-data'],
+    quiet: !v['server-log'],
+  };
+}
+
 async function withTarget<T>(fn: (t: Target) => Promise<T>): Promise<T> {
-  const target = v.url
-    ? await attachServer(v.url, v.pid ? Number(v.pid) : null)
-    : await spawnServer({
-        nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
-        env: Object.fromEntries((v['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
-        keepData: !!v['keep-data'],
-        quiet: !v['server-log'],
-      });
+  const target = v.url ? await attachServer(v.url, v.pid ? Number(v.pid) : null) : await spawnServer(spawnOptions());
   log(`server: ${target.describe}`);
   try {
     return await fn(target);
@@ -165,20 +225,21 @@ const scenarios: Record<string, Scenario> = {
         return r;
       }),
   },
-  // Hook: a 1,024-member group (POST /v1/groups, every member online; fan-out latency and
-  // throughput per message). Not implemented yet; see docs/BENCHMARKS.md.
   group: {
-    describe: 'a 1,024-member group: fan-out latency (not implemented yet)',
-    run: async () => {
-      throw new NotImplemented('the group scenario is not implemented yet (hook in packages/bench/src/main.ts)');
-    },
+    describe: 'one group of up to 1,024 members, all online, the creator sending at set rates: fan-out latency to the first and the last member',
+    run: () =>
+      withTarget(async (t) => {
+        const r = await runGroup(t, groupOptions(), log);
+        printGroup(r, log);
+        return r;
+      }),
   },
-  // Hook: cluster mode (REDIS_URL + DATABASE_URL, several nodes, clients spread by ws_url).
-  // Not implemented yet.
   cluster: {
-    describe: 'several server nodes on Redis + PostgreSQL (not implemented yet)',
+    describe: 'pairs across nodes: K server nodes on one Redis + one PostgreSQL schema, the two users of each pair on different nodes',
     run: async () => {
-      throw new NotImplemented('the cluster scenario is not implemented yet (hook in packages/bench/src/main.ts)');
+      const r = await runCluster(clusterOptions(), spawnOptions(), log);
+      printCluster(r, log);
+      return r;
     },
   },
 };

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { directChatId } from '@switchboard/protocol';
-import { createUsers, runTag, socketUrl } from './api.js';
+import { createUsers, runTag, socketUrl, type Session } from './api.js';
 import { createGenerator, type GeneratorConfig, type GeneratorEvent, type GeneratorResult, type PairsClientSpec, type StepSpec } from './pairs-load.js';
 import { readCpuMs, readRss, type Target } from './server.js';
 import { concat, fmtBytes, fmtInt, fmtMs, sleep, summarize, table, type Summary } from './stats.js';
@@ -46,6 +46,34 @@ export interface PairsStepRow {
   maxSendLag: number;
   maxRecvGap: number;
   undelivered: number;
+  /** new_message frames that arrived during the step's window. */
+  delivered: number;
+  /** CPU (% of one core) of the extra processes named in PairsHooks.cpuSources. */
+  extraCpuPct: Record<string, number>;
+  /** Increase of each PairsHooks.counters value over the step's window (interpolated at its edges). */
+  counters: Record<string, number>;
+}
+
+/** What the cluster scenario changes in `pairs`: where users register and connect, which processes are "the server", extra counters. */
+export interface PairsHooks {
+  /** Base URL through which user i (0..2N-1; 2j and 2j+1 are partners) registers and opens its session. */
+  baseUrlFor?: (i: number) => string;
+  /** The socket URL of user i. Default: the session's ws_url. */
+  socketUrlFor?: (i: number, s: Session) => string;
+  /** Processes whose CPU and RSS are summed as "server" (default: target.pid). */
+  serverPids?: number[];
+  /** Other CPU readers (name -> cumulative CPU ms), e.g. redis-server, postgres. */
+  cpuSources?: Record<string, () => number>;
+  /** Monotonic counters read asynchronously every 250 ms (e.g. Redis commands processed). */
+  counters?: () => Promise<Record<string, number>>;
+  /** Seconds to hold the connected sockets idle before the first step, to measure background counter rates. */
+  baselineSeconds?: number;
+}
+
+export interface CounterWindow {
+  seconds: number;
+  delivered: number;
+  deltas: Record<string, number>;
 }
 
 export interface PairsReport {
@@ -55,6 +83,10 @@ export interface PairsReport {
   steps: PairsStepRow[];
   stoppedEarly: string | null;
   totals: Omit<GeneratorResult, 'steps' | 'genIndex'>;
+  /** With PairsHooks.counters: the idle window before the steps (sockets connected, no traffic). */
+  baseline: CounterWindow | null;
+  /** With PairsHooks.counters: from the first step's start to the last step's end. */
+  whole: CounterWindow | null;
 }
 
 interface GenHandle {
@@ -119,23 +151,53 @@ interface Sample {
   serverCpuMs: number;
   selfCpuMs: number;
   rss: number;
+  extra: Record<string, number>;
 }
 
 /** CPU % of one core between the samples closest inside [start, end]. */
-function cpuBetween(samples: Sample[], start: number, end: number, key: 'serverCpuMs' | 'selfCpuMs'): number {
+function cpuBetween(samples: Sample[], start: number, end: number, key: 'serverCpuMs' | 'selfCpuMs' | ((s: Sample) => number)): number {
   const inside = samples.filter((s) => s.t >= start - 20 && s.t <= end + 20);
   if (inside.length < 2) return NaN;
   const a = inside[0]!;
   const b = inside[inside.length - 1]!;
-  return ((b[key] - a[key]) / (b.t - a.t)) * 100;
+  const get = typeof key === 'function' ? key : (s: Sample) => s[key];
+  return ((get(b) - get(a)) / (b.t - a.t)) * 100;
 }
 
-export async function runPairs(target: Target, opts: PairsOptions, log: (s: string) => void): Promise<PairsReport> {
+interface CounterSample {
+  t: number;
+  v: Record<string, number>;
+}
+
+/** Value of counter `k` at time t, interpolated linearly between the samples around it. */
+function counterAt(samples: CounterSample[], k: string, t: number): number {
+  if (samples.length === 0) return NaN;
+  let i = 0;
+  while (i < samples.length && samples[i]!.t < t) i++;
+  if (i === 0) return samples[0]!.v[k] ?? NaN;
+  if (i === samples.length) return samples[samples.length - 1]!.v[k] ?? NaN;
+  const a = samples[i - 1]!;
+  const b = samples[i]!;
+  const va = a.v[k] ?? NaN;
+  const vb = b.v[k] ?? NaN;
+  return va + ((vb - va) * (t - a.t)) / Math.max(1, b.t - a.t);
+}
+
+function counterDeltas(samples: CounterSample[], start: number, end: number): Record<string, number> {
+  const keys = new Set<string>();
+  for (const s of samples) for (const k of Object.keys(s.v)) keys.add(k);
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = counterAt(samples, k, end) - counterAt(samples, k, start);
+  return out;
+}
+
+export async function runPairs(target: Target, opts: PairsOptions, log: (s: string) => void, hooks: PairsHooks = {}): Promise<PairsReport> {
   const users = opts.pairs * 2;
   const tag = runTag();
   log(`pairs: registering ${users} users (one device each)...`);
   const t0 = performance.now();
-  const sessions = (await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8 })).map((s) => s[0]!);
+  const sessions = (await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8, baseUrlFor: hooks.baseUrlFor })).map((s) => s[0]!);
+  const urlOf = (i: number) => (hooks.socketUrlFor ? hooks.socketUrlFor(i, sessions[i]!) : socketUrl(target.baseUrl, sessions[i]!));
   const regSeconds = (performance.now() - t0) / 1000;
   log(`pairs: registered ${users} users + sessions in ${regSeconds.toFixed(1)} s (${(users / regSeconds).toFixed(0)} users/s incl. one login each)`);
 
@@ -145,7 +207,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     const a = sessions[2 * j]!;
     const b = sessions[2 * j + 1]!;
     const chatId = directChatId(a.user_id, b.user_id);
-    perGen[j % G]!.push({ url: socketUrl(target.baseUrl, a), userId: a.user_id, chatId }, { url: socketUrl(target.baseUrl, b), userId: b.user_id, chatId });
+    perGen[j % G]!.push({ url: urlOf(2 * j), userId: a.user_id, chatId }, { url: urlOf(2 * j + 1), userId: b.user_id, chatId });
   }
   const steps: StepSpec[] = [];
   if (opts.warmupSeconds > 0 && opts.warmupRate > 0) steps.push({ rate: opts.warmupRate, seconds: opts.warmupSeconds, label: 'warmup' });
@@ -200,15 +262,57 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     await waitFor(() => readyCount === G, 60_000, 'sockets to connect');
     log(`pairs: ${users} sockets connected (${G} generator${G > 1 ? 's' : ''}, mode ${opts.gen}); running ${steps.map((s) => `${s.label}:${s.rate}/s×${s.seconds}s`).join(', ')}`);
 
-    const startAt = Date.now() + 300;
     const samples: Sample[] = [];
     const childPids = handles.map((h) => h.pid).filter((p): p is number => typeof p === 'number');
+    const serverPids = hooks.serverPids ?? [target.pid];
     const sample = () => {
       const u = process.cpuUsage();
       let self = (u.user + u.system) / 1000;
       for (const p of childPids) self += readCpuMs(p);
-      samples.push({ t: Date.now(), serverCpuMs: readCpuMs(target.pid), selfCpuMs: self, rss: readRss(target.pid) });
+      let cpu = 0;
+      let rss = 0;
+      for (const p of serverPids) {
+        cpu += readCpuMs(p);
+        rss += readRss(p);
+      }
+      const extra: Record<string, number> = {};
+      for (const [k, f] of Object.entries(hooks.cpuSources ?? {})) extra[k] = f();
+      samples.push({ t: Date.now(), serverCpuMs: cpu, selfCpuMs: self, rss, extra });
     };
+    // Counters (e.g. Redis INFO) are read asynchronously so a slow reading never delays the CPU samples.
+    const counterSamples: CounterSample[] = [];
+    let counterTimer: NodeJS.Timeout | null = null;
+    let counterBusy = false;
+    const readCounters = async () => {
+      if (!hooks.counters || counterBusy) return;
+      counterBusy = true;
+      try {
+        const t0 = Date.now();
+        const v = await hooks.counters();
+        counterSamples.push({ t: (t0 + Date.now()) / 2, v });
+      } catch (err) {
+        log(`pairs: counter reading failed: ${(err as Error).message}`);
+      } finally {
+        counterBusy = false;
+      }
+    };
+    let baseline: CounterWindow | null = null;
+    let baselineStart = 0;
+    if (hooks.counters) {
+      await readCounters();
+      counterTimer = setInterval(() => void readCounters(), 250);
+      baselineStart = Date.now();
+      if (hooks.baselineSeconds) {
+        log(`pairs: holding the sockets idle for ${hooks.baselineSeconds} s (background baseline)...`);
+        await sleep(hooks.baselineSeconds * 1000);
+      }
+    }
+    const startAt = Date.now() + 300;
+    if (hooks.counters && hooks.baselineSeconds) {
+      await readCounters();
+      const end = Date.now();
+      baseline = { seconds: (end - baselineStart) / 1000, delivered: 0, deltas: counterDeltas(counterSamples, baselineStart, end) };
+    }
     for (const h of handles) h.run(startAt);
     await sleep(Math.max(0, startAt - Date.now()));
     sample();
@@ -254,9 +358,14 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       );
     } finally {
       clearInterval(sampler);
+      if (counterTimer) clearInterval(counterTimer);
       if (process.stderr.isTTY) process.stderr.write('\n');
     }
     sample();
+    if (hooks.counters) {
+      while (counterBusy) await sleep(20);
+      await readCounters();
+    }
 
     // Merge the generators' figures step by step.
     const rows: PairsStepRow[] = [];
@@ -269,7 +378,13 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       const secs = (end - start) / 1000;
       const lat = concat(per.map((p) => p.latency));
       const inWindow = samples.filter((s) => s.t >= start && s.t <= end + 50);
+      const extraCpuPct: Record<string, number> = {};
+      for (const k of Object.keys(hooks.cpuSources ?? {})) extraCpuPct[k] = cpuBetween(samples, start, end, (x) => x.extra[k] ?? NaN);
+      const delivered = per.reduce((a, p) => a + p.recvInWindow, 0);
       rows.push({
+        delivered,
+        extraCpuPct,
+        counters: hooks.counters ? counterDeltas(counterSamples, start, end) : {},
         label: steps[i]!.label,
         targetRate: steps[i]!.rate,
         seconds: secs,
@@ -286,6 +401,18 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       });
     }
     const sum = (f: (r: GeneratorResult) => number) => results.reduce((a, r) => a + f(r), 0);
+    let whole: CounterWindow | null = null;
+    if (hooks.counters && rows.length) {
+      const js = rows.filter((r) => r.label !== 'warmup');
+      const use = js.length ? js : rows;
+      const firstIdx = steps.findIndex((s) => s.label === use[0]!.label);
+      const per0 = results.map((r) => r.steps[firstIdx]!);
+      const lastIdx = steps.findIndex((s) => s.label === use[use.length - 1]!.label);
+      const perN = results.map((r) => r.steps[lastIdx]!);
+      const ws = Math.min(...per0.map((p) => p.start));
+      const we = Math.max(...perN.map((p) => p.end));
+      whole = { seconds: (we - ws) / 1000, delivered: use.reduce((a, r) => a + r.delivered, 0), deltas: counterDeltas(counterSamples, ws, we) };
+    }
     const errors: Record<string, number> = {};
     for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
     return {
@@ -294,6 +421,8 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       registration: { users, seconds: regSeconds },
       steps: rows,
       stoppedEarly,
+      baseline,
+      whole,
       totals: {
         sent: sum((r) => r.sent),
         received: sum((r) => r.received),

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,6 +29,8 @@ export interface SpawnOptions {
   env: Record<string, string>;
   keepData: boolean;
   quiet: boolean;
+  /** Listen on this port instead of a free one (a cluster node needs it before start, for PUBLIC_WS_URL). */
+  port?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -60,7 +62,7 @@ export async function waitHealthy(baseUrl: string, timeoutMs: number, proc?: Chi
 }
 
 export async function spawnServer(opts: SpawnOptions): Promise<Target> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dataDir = mkdtempSync(path.join(tmpdir(), 'switchboard-bench-'));
   const env = {
     ...process.env,
@@ -134,6 +136,33 @@ export function readCpuMs(pid: number | null): number {
   } catch {
     return NaN;
   }
+}
+
+/** Total CPU time (ms) of every process whose command name is `comm` (e.g. all `postgres` processes), or NaN. */
+export function readCpuMsByName(comm: string): number {
+  let total = 0;
+  let found = false;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return NaN;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const open = stat.indexOf('(');
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(open + 1, close) !== comm) continue;
+      const rest = stat.slice(close + 2).split(' ');
+      total += ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+      found = true;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found ? total : NaN;
 }
 
 /** Soft limit on open files of the process, or NaN. */
