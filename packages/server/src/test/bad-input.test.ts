@@ -1,7 +1,7 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { directChatId } from '@switchboard/protocol';
-import { http, registerUser, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, registerUser, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 
 /*
  * Acceptance tests for bad input on the socket (PROTOCOL.md, "The socket" and error
@@ -16,19 +16,12 @@ import { http, registerUser, sleep, startTestServer, TestSocket, type TestServer
  * - a well-formed dm between two other users is `not_a_member`.
  */
 
-let srv: TestServer;
-const sockets: TestSocket[] = [];
+const { srv, ready, open } = suiteServer();
 let alice: TestUser;
 let bob: TestUser;
 let xavier: TestUser;
 let yvonne: TestUser;
 let sa: TestSocket;
-
-async function connect(user: TestUser): Promise<TestSocket> {
-  const s = await TestSocket.connectSynced(srv.wsUrl, user.token);
-  sockets.push(s);
-  return s;
-}
 
 /** Sends a frame, expects an error frame with `code`, then checks the socket still answers ping. */
 async function expectError(sock: TestSocket, frame: unknown, code: string, label: string): Promise<Record<string, any>> {
@@ -47,17 +40,12 @@ async function stillOpen(sock: TestSocket, label: string): Promise<void> {
 }
 
 before(async () => {
-  srv = await startTestServer();
+  await ready();
   alice = await registerUser(srv.baseUrl, 'bad_a');
   bob = await registerUser(srv.baseUrl, 'bad_b');
   xavier = await registerUser(srv.baseUrl, 'bad_x');
   yvonne = await registerUser(srv.baseUrl, 'bad_y');
-  sa = await connect(alice);
-});
-
-after(async () => {
-  for (const s of sockets) s.terminate();
-  await srv.stop();
+  sa = await open(alice);
 });
 
 describe('malformed frames', () => {
@@ -169,13 +157,13 @@ describe('content limits', () => {
   });
 
   it('closes the socket with 1009 on a frame over 1 MiB, without disturbing the user\'s other sockets', async () => {
-    const big = await connect(alice);
+    const big = await open(alice);
     big.send({ type: 'send_message', chat_id: dm(), client_msg_id: 'huge', content: 'z'.repeat(1024 * 1024 + 10) });
     const code = await Promise.race([big.closed, sleep(5000).then(() => -1)]);
     assert.equal(code, 1009);
     await stillOpen(sa, 'alice\'s other socket');
     // A raw frame that is over 1 MiB but not even JSON is closed the same way.
-    const big2 = await connect(alice);
+    const big2 = await open(alice);
     big2.send('q'.repeat(1024 * 1024 + 1));
     assert.equal(await Promise.race([big2.closed, sleep(5000).then(() => -1)]), 1009);
   });
@@ -183,8 +171,8 @@ describe('content limits', () => {
 
 describe('membership and chat ids', () => {
   it('answers not_a_member (with client_msg_id) to a send to a dm between two other users, and they get nothing', async () => {
-    const sx = await connect(xavier);
-    const sy = await connect(yvonne);
+    const sx = await open(xavier);
+    const sy = await open(yvonne);
     const xy = directChatId(xavier.user_id, yvonne.user_id);
     const err = await expectError(sa, { type: 'send_message', chat_id: xy, client_msg_id: 'intrude', content: 'let me in' }, 'not_a_member', 'send to dm:X:Y');
     assert.equal(err.client_msg_id, 'intrude');
@@ -221,8 +209,8 @@ describe('membership and chat ids', () => {
   });
 
   it('answers not_a_member to ack_read for a chat the user is not in, and changes nothing', async () => {
-    const sx = await connect(xavier);
-    const sy = await connect(yvonne);
+    const sx = await open(xavier);
+    const sy = await open(yvonne);
     const xy = directChatId(xavier.user_id, yvonne.user_id);
     const ack = await sx.sendMessage(xy, 'private to yvonne');
     assert.equal(ack.type, 'ack_sent');
@@ -243,7 +231,7 @@ describe('membership and chat ids', () => {
 describe('the server survives garbage', () => {
   it('a burst of 1,000 garbage frames does not kill the server or disturb others', async () => {
     const garbageUser = await registerUser(srv.baseUrl, 'garbage');
-    const g = await connect(garbageUser);
+    const g = await open(garbageUser);
     const kinds = [
       'not json at all',
       '[1,2,3]',
@@ -259,7 +247,7 @@ describe('the server survives garbage', () => {
     for (let i = 0; i < 1000; i++) g.send(kinds[i % kinds.length]!);
 
     // Everyone else carries on.
-    const sb = await connect(bob);
+    const sb = await open(bob);
     const ab = directChatId(alice.user_id, bob.user_id);
     const ack = await sa.sendMessage(ab, 'still alive?');
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
@@ -279,8 +267,8 @@ describe('the server survives garbage', () => {
   });
 
   it('after everything, other users still send and receive normally', async () => {
-    const sx = await connect(xavier);
-    const sy = await connect(yvonne);
+    const sx = await open(xavier);
+    const sy = await open(yvonne);
     const xy = directChatId(xavier.user_id, yvonne.user_id);
     const a1 = await sx.sendMessage(xy, 'ping from x');
     assert.equal(a1.type, 'ack_sent');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { login, registerUser, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { login, registerUser, suiteServer } from '../testing/harness.js';
 import { assertNoFrameWithin, dedupe, newMessages, waitForFrame, waitForSyncComplete } from './delivery-support.js';
 
 /*
@@ -11,22 +11,7 @@ import { assertNoFrameWithin, dedupe, newMessages, waitForFrame, waitForSyncComp
  */
 
 describe('devices', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  const open = async (u: TestUser) => {
-    const s = await TestSocket.connect(srv.wsUrl, u.token);
-    sockets.push(s);
-    await waitForSyncComplete(s);
-    return s;
-  };
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
+  const { srv, open, connect } = suiteServer({}, { synced: waitForSyncComplete });
 
   test('gives a new device only the messages committed after its session was created', async () => {
     const a = await registerUser(srv.baseUrl, 'dva');
@@ -41,8 +26,7 @@ describe('devices', () => {
     const fresh = await sa.sendMessage(chatId, 'new one');
     assert.equal(fresh.type, 'ack_sent', JSON.stringify(fresh));
 
-    const s = await TestSocket.connect(srv.wsUrl, b2.token);
-    sockets.push(s);
+    const s = await connect(b2);
     const syncAt = await waitForSyncComplete(s);
     const got = dedupe(newMessages(s, chatId, 0, syncAt));
     assert.deepEqual(
@@ -52,8 +36,7 @@ describe('devices', () => {
     );
 
     // The older device, offline all along, still gets all three.
-    const s1 = await TestSocket.connect(srv.wsUrl, b1.token);
-    sockets.push(s1);
+    const s1 = await connect(b1);
     const sync1 = await waitForSyncComplete(s1);
     assert.deepEqual(
       dedupe(newMessages(s1, chatId, 0, sync1)).map((f) => f.message_id),
@@ -103,8 +86,7 @@ describe('devices', () => {
     const ack = await sa1.sendMessage(chatId, 'sent while a2 slept');
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
 
-    const s = await TestSocket.connect(srv.wsUrl, a2.token);
-    sockets.push(s);
+    const s = await connect(a2);
     const syncAt = await waitForSyncComplete(s);
     const got = dedupe(newMessages(s, chatId, 0, syncAt));
     assert.equal(got.length, 1);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, seedUsers, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, seedUsers, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import { assertNoFrameWithin, fetchHistory, roundTrip, waitForFrame, waitForMessages, type Frame } from './delivery-support.js';
 
 /*
@@ -13,23 +13,7 @@ import { assertNoFrameWithin, fetchHistory, roundTrip, waitForFrame, waitForMess
 type GroupView = { group_id: string; chat_id: string; name: string; members: { user_id: string; role: string }[]; created_at: number };
 
 describe('group membership', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
-
-  const open = async (u: TestUser): Promise<TestSocket> => {
-    const s = await TestSocket.connectSynced(srv.wsUrl, u.token);
-    sockets.push(s);
-    return s;
-  };
-  const users = (n: number, prefix: string): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => registerUser(srv.baseUrl, prefix)));
+  const { srv, open, users } = suiteServer();
 
   async function createGroup(creator: TestUser, name: string, memberIds: string[]): Promise<GroupView> {
     const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name, member_ids: memberIds } });
@@ -319,8 +303,7 @@ describe('group membership', () => {
     const d2 = await login(srv.baseUrl, d!.username, d!.password, 'd2');
     const sd2 = await open(d2);
     await roundTrip(sd2);
-    const d3 = await TestSocket.connectSynced(srv.wsUrl, d!.token);
-    sockets.push(d3);
+    const d3 = await open(d!);
     assert.deepEqual(
       d3.all('new_message').filter((f) => f.chat_id === g.chat_id).map((f) => f.content),
       ['late zebra'],

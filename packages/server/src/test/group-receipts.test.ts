@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { http, login, registerUser, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { describe, test } from 'node:test';
+import { http, login, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import { fetchHistory, makeItems, roundTrip, sendPipelined, waitForFrame, waitForMessages, type Frame } from './delivery-support.js';
 
 /*
@@ -12,22 +12,7 @@ import { fetchHistory, makeItems, roundTrip, sendPipelined, waitForFrame, waitFo
 type Receipt = { user_id: string; delivered_at: number | null; read_at: number | null };
 
 describe('group receipts', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
-
-  const open = async (u: TestUser): Promise<TestSocket> => {
-    const s = await TestSocket.connectSynced(srv.wsUrl, u.token);
-    sockets.push(s);
-    return s;
-  };
-  const users = (n: number, prefix: string): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => registerUser(srv.baseUrl, prefix)));
+  const { srv, open, users } = suiteServer();
   async function createGroup(creator: TestUser, members: TestUser[]): Promise<{ group_id: string; chat_id: string }> {
     const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Receipts', member_ids: members.map((m) => m.user_id) } });
     assert.equal(res.status, 201, JSON.stringify(res.body));

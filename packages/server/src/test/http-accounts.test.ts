@@ -1,26 +1,19 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { CloseCode, directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, registerUser, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 
 /*
  * Acceptance tests for accounts and sessions over HTTP (PROTOCOL.md, "Accounts and
  * sessions"), the bearer-token rule for every other call, logout, and socket auth.
  */
 
-let srv: TestServer;
-const sockets: TestSocket[] = [];
+const { srv, open, connect, track } = suiteServer();
 let nameCounter = 0;
 
 function uniqueName(prefix = 'acct'): string {
   return `${prefix}_${process.pid}_${++nameCounter}_${Math.floor(Math.random() * 1e5)}`.slice(0, 32);
-}
-
-async function track(p: Promise<TestSocket>): Promise<TestSocket> {
-  const s = await p;
-  sockets.push(s);
-  return s;
 }
 
 function assertUserView(body: any, expected: { user_id?: string; username: string; display_name?: string }): void {
@@ -60,15 +53,6 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
     ws.once('error', (err) => reject(err));
   });
 }
-
-before(async () => {
-  srv = await startTestServer();
-});
-
-after(async () => {
-  for (const s of sockets) s.terminate();
-  await srv.stop();
-});
 
 describe('POST /v1/users', () => {
   it('creates a user and answers 201 {user_id, username, display_name}', async () => {
@@ -218,7 +202,7 @@ describe('POST /v1/sessions', () => {
     assert.equal(typeof res.body.ws_url, 'string');
     assert.match(res.body.ws_url, /^ws:\/\/[^/]+.*\/v1\/ws$/);
     // The ws_url actually works with the token.
-    const sock = await track(TestSocket.connectSynced(res.body.ws_url, res.body.token));
+    const sock = track(await TestSocket.connectSynced(res.body.ws_url, res.body.token));
     sock.send({ type: 'ping' });
     await sock.next('pong');
   });
@@ -391,13 +375,13 @@ describe('the socket handshake', () => {
 
   it('accepts the Authorization header', async () => {
     assert.equal(await upgradeStatus(srv.wsUrl, { authorization: `Bearer ${user.token}` }), 101);
-    const sock = await track(TestSocket.connectSynced(srv.wsUrl, user.token));
+    const sock = await open(user);
     sock.send({ type: 'ping' });
     await sock.next('pong');
   });
 
   it('accepts ?access_token= (browsers)', async () => {
-    const sock = await track(TestSocket.connect(srv.wsUrl, user.token, { query: true }));
+    const sock = await connect(user, { query: true });
     await sock.next('sync_complete', 10_000);
     sock.send({ type: 'ping' });
     await sock.next('pong');
@@ -410,11 +394,11 @@ describe('DELETE /v1/sessions/current', () => {
     const second = await login(srv.baseUrl, first.username, first.password, 'second');
     const friend = await registerUser(srv.baseUrl, 'friend');
 
-    const s1 = await track(TestSocket.connectSynced(srv.wsUrl, first.token));
-    const s1q = await track(TestSocket.connect(srv.wsUrl, first.token, { query: true }));
+    const s1 = await open(first);
+    const s1q = await connect(first, { query: true });
     await s1q.next('sync_complete', 10_000);
-    const s2 = await track(TestSocket.connectSynced(srv.wsUrl, second.token));
-    const sf = await track(TestSocket.connectSynced(srv.wsUrl, friend.token));
+    const s2 = await open(second);
+    const sf = await open(friend);
 
     const res = await fetch(`${srv.baseUrl}/v1/sessions/current`, { method: 'DELETE', headers: { authorization: `Bearer ${first.token}` } });
     assert.equal(res.status, 204);

@@ -1,15 +1,14 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 
 /*
  * Acceptance tests for chat history, the chat list and receipts over HTTP (PROTOCOL.md,
  * "Chats"), and the rule that nobody learns about chats they are not a member of.
  */
 
-let srv: TestServer;
-const sockets: TestSocket[] = [];
+const { srv, open } = suiteServer();
 let nameCounter = 0;
 
 interface Sent {
@@ -27,12 +26,6 @@ async function newUser(displayName: string): Promise<TestUser & { display_name: 
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const dev = await login(srv.baseUrl, username, password);
   return { ...dev, username, password, display_name: displayName };
-}
-
-async function connect(user: TestUser): Promise<TestSocket> {
-  const s = await TestSocket.connectSynced(srv.wsUrl, user.token);
-  sockets.push(s);
-  return s;
 }
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
@@ -75,15 +68,6 @@ function seqs(body: any): number[] {
   return (body.messages as any[]).map((m) => m.seq);
 }
 
-before(async () => {
-  srv = await startTestServer();
-});
-
-after(async () => {
-  for (const s of sockets) s.terminate();
-  await srv.stop();
-});
-
 describe('GET /v1/chats/{chat_id}/messages', () => {
   let alice: TestUser;
   let bob: TestUser;
@@ -97,7 +81,7 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
     bob = await newUser('Bob');
     carol = await newUser('Carol');
     dm = directChatId(alice.user_id, bob.user_id);
-    const sa = await connect(alice);
+    const sa = await open(alice);
     // Sent in 3 batches so that seq order is certain to be send order.
     sent = [];
     for (let b = 0; b < 3; b++) {
@@ -261,8 +245,8 @@ describe('GET /v1/chats', () => {
 
     const ab = directChatId(alice.user_id, bob.user_id);
     const ac = directChatId(alice.user_id, carol.user_id);
-    const sa = await connect(alice);
-    const sb = await connect(bob);
+    const sa = await open(alice);
+    const sb = await open(bob);
 
     const toBob = await sendMany(sa, ab, Array.from({ length: 12 }, (_, i) => `to bob ${i}`));
     await sleep(5);
@@ -337,7 +321,7 @@ describe('GET /v1/chats', () => {
     const member = await newUser('Group Member');
     const created = await http(srv.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'Book club', member_ids: [member.user_id] } });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    const so = await connect(owner);
+    const so = await open(owner);
     const [m] = await sendMany(so, created.body.chat_id, ['first meeting on friday']);
     const list = await until(
       'group in member list',
@@ -357,7 +341,7 @@ describe('GET /v1/messages/{message_id}/receipts', () => {
     const alice = await newUser('Alice R');
     const bob = await newUser('Bob R');
     const dm = directChatId(alice.user_id, bob.user_id);
-    const sa = await connect(alice);
+    const sa = await open(alice);
     const [m] = await sendMany(sa, dm, ['receipt me']);
 
     const r0 = await http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(m!.message_id)}/receipts`, { token: alice.token });
@@ -369,7 +353,7 @@ describe('GET /v1/messages/{message_id}/receipts', () => {
     assert.equal(r0.body.receipts[0].delivered_at, null);
     assert.equal(r0.body.receipts[0].read_at, null);
 
-    const sb = await connect(bob);
+    const sb = await open(bob);
     // Replayed on connect, so it arrived before sync_complete.
     const nm = sb.all('new_message').find((f) => f.message_id === m!.message_id);
     assert.ok(nm, 'the message was replayed to bob on connect');
@@ -405,7 +389,7 @@ describe('GET /v1/messages/{message_id}/receipts', () => {
     const bob = await newUser('Bob NM');
     const eve = await newUser('Eve NM');
     const dm = directChatId(alice.user_id, bob.user_id);
-    const sa = await connect(alice);
+    const sa = await open(alice);
     const [m] = await sendMany(sa, dm, ['private']);
     const res = await http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(m!.message_id)}/receipts`, { token: eve.token });
     assert.ok(res.status === 403 || res.status === 404, `expected 403 or 404, got ${res.status} ${JSON.stringify(res.body)}`);

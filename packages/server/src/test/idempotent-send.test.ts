@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { registerUser, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { registerUser, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import { clientMsgId, fetchHistory, newMessages, waitForFrame, waitForSyncComplete, waitUntil, type Frame } from './delivery-support.js';
 
 /*
@@ -19,27 +19,15 @@ function sendFrame(chatId: string, cid: string, content: string) {
 }
 
 describe('idempotent send', () => {
-  let srv: TestServer;
+  const { srv, open, connect } = suiteServer({}, { synced: waitForSyncComplete });
   let a: TestUser;
   let b: TestUser;
   let chatId: string;
-  const sockets: TestSocket[] = [];
-  const open = async (u: TestUser) => {
-    const s = await TestSocket.connect(srv.wsUrl, u.token);
-    sockets.push(s);
-    await waitForSyncComplete(s);
-    return s;
-  };
 
   before(async () => {
-    srv = await startTestServer();
     a = await registerUser(srv.baseUrl, 'ida');
     b = await registerUser(srv.baseUrl, 'idb');
     chatId = directChatId(a.user_id, b.user_id);
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
   });
 
   async function historyWith(cid: string) {
@@ -136,8 +124,7 @@ describe('idempotent send', () => {
     const second = await ackFor(sa, cid, from);
     assert.equal(second.message_id, ack.message_id);
 
-    const sb2 = await TestSocket.connect(srv.wsUrl, b.token);
-    sockets.push(sb2);
+    const sb2 = await connect(b);
     const syncAt = await waitForSyncComplete(sb2);
     const got = newMessages(sb2, chatId, 0, syncAt).filter((f) => f.client_msg_id === cid);
     assert.ok(got.length >= 1, 'the unacknowledged message was not delivered again before sync_complete');

@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, registerUser, suiteServer } from '../testing/harness.js';
 import { assertNoFrameWithin, dedupe, fetchHistory, newMessages, waitForFrame, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /* A direct chat with oneself (notes to self) is allowed: dm:A:A. */
 
 describe('notes to self', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  const open = async (u: TestUser) => {
-    const s = await TestSocket.connect(srv.wsUrl, u.token);
-    sockets.push(s);
-    await waitForSyncComplete(s);
-    return s;
-  };
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
+  const { srv, open, connect } = suiteServer({}, { synced: waitForSyncComplete });
 
   test('accepts messages to dm:A:A, keeps them in history and mirrors them to the other devices', async () => {
     const a1 = await registerUser(srv.baseUrl, 'self');
@@ -67,8 +52,7 @@ describe('notes to self', () => {
     assert.equal(summary.last_seq, 2);
 
     // The device that was offline gets both on connect.
-    const s3 = await TestSocket.connect(srv.wsUrl, a3.token);
-    sockets.push(s3);
+    const s3 = await connect(a3);
     const syncAt = await waitForSyncComplete(s3);
     assert.deepEqual(
       dedupe(newMessages(s3, chatId, 0, syncAt)).map((f) => f.message_id),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { registerUser, startTestServer, TestSocket, type TestServer } from '../testing/harness.js';
+import { registerUser, suiteServer } from '../testing/harness.js';
 import { assertGapFreeFrom, dedupe, indexOfFrame, makeItems, newMessages, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
@@ -14,22 +14,13 @@ const BACKLOG = 10_000;
 const BOUND_MS = 20_000;
 
 describe('offline backlog', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
+  const { srv, connect } = suiteServer();
 
   test('delivers a backlog of 10,000 messages in seq order and then sync_complete when the recipient connects', async () => {
     const a = await registerUser(srv.baseUrl, 'bla');
     const b = await registerUser(srv.baseUrl, 'blb'); // b's device session exists before any send
     const chatId = directChatId(a.user_id, b.user_id);
-    const sa = await TestSocket.connect(srv.wsUrl, a.token);
-    sockets.push(sa);
+    const sa = await connect(a);
     await waitForSyncComplete(sa);
 
     const items = makeItems(BACKLOG, 'backlog');
@@ -39,8 +30,7 @@ describe('offline backlog', () => {
     assert.equal(acks.size, BACKLOG);
 
     const connectStart = Date.now();
-    const sb = await TestSocket.connect(srv.wsUrl, b.token);
-    sockets.push(sb);
+    const sb = await connect(b);
     const openedAt = Date.now();
     const syncAt = await waitForSyncComplete(sb, 60_000);
     const doneAt = Date.now();

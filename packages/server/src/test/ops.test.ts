@@ -1,19 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { CloseCode, directChatId } from '@switchboard/protocol';
-import {
-  http,
-  registerUser,
-  sleep,
-  startServerProcess,
-  startTestServer,
-  tempDir,
-  TestSocket,
-  type TestServer,
-  type TestUser,
-} from '../testing/harness.js';
+import { http, registerUser, sleep, startServerProcess, suiteServer, tempDir, TestSocket, type TestUser } from '../testing/harness.js';
 
 /*
  * Operational acceptance tests: health and readiness probes, Prometheus metrics,
@@ -80,16 +70,7 @@ async function scrape(baseUrl: string): Promise<Metrics> {
 }
 
 describe('probes and metrics', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv.stop();
-  });
+  const { srv, open } = suiteServer();
 
   it('GET /healthz and GET /readyz answer 200 without auth', async () => {
     assert.equal((await fetch(`${srv.baseUrl}/healthz`)).status, 200);
@@ -105,9 +86,8 @@ describe('probes and metrics', () => {
 
     const alice = await registerUser(srv.baseUrl, 'met_a');
     const bob = await registerUser(srv.baseUrl, 'met_b');
-    const sa = await TestSocket.connectSynced(srv.wsUrl, alice.token);
-    const sb = await TestSocket.connectSynced(srv.wsUrl, bob.token);
-    sockets.push(sa, sb);
+    const sa = await open(alice);
+    const sb = await open(bob);
 
     const m1 = await scrape(srv.baseUrl);
     assert.ok(sum(m1, connections) >= sum(m0, connections) + 2, `${connections} counts the 2 new sockets: ${sum(m0, connections)} -> ${sum(m1, connections)}`);
@@ -177,23 +157,13 @@ describe('graceful shutdown', () => {
 });
 
 describe('slow consumers', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-
-  before(async () => {
-    srv = await startTestServer({ maxSocketBufferBytes: 64 * 1024 });
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv.stop();
-  });
+  const { srv, open, connect } = suiteServer({ maxSocketBufferBytes: 64 * 1024 });
 
   it('closes a socket that stops reading with 4001 instead of buffering, and the device loses nothing', async () => {
     const alice: TestUser = await registerUser(srv.baseUrl, 'slow_a');
     const bob: TestUser = await registerUser(srv.baseUrl, 'slow_b');
-    const sa = await TestSocket.connectSynced(srv.wsUrl, alice.token);
-    const sb = await TestSocket.connectSynced(srv.wsUrl, bob.token);
-    sockets.push(sa, sb);
+    const sa = await open(alice);
+    const sb = await open(bob);
     const dm = directChatId(alice.user_id, bob.user_id);
 
     // Bob's client stops reading from the TCP socket: the kernel buffers fill, then the
@@ -248,8 +218,7 @@ describe('slow consumers', () => {
     assert.ok(sb.all('new_message').length < n, 'the slow socket did not get everything before being closed');
 
     // On reconnect, the device gets every message (it acknowledged none), in seq order, then sync_complete.
-    const again = await TestSocket.connect(srv.wsUrl, bob.token);
-    sockets.push(again);
+    const again = await connect(bob);
     const synced = await Promise.race([
       again.next('sync_complete', 30_000).then(() => 'synced', () => 'timeout'),
       again.closed.then((c) => `closed ${c}`),

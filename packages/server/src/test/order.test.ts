@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { login, registerUser, startTestServer, TestSocket, type TestServer } from '../testing/harness.js';
+import { login, registerUser, suiteServer } from '../testing/harness.js';
 import { assertGapFreeFrom, dedupe, fetchHistory, makeItems, newMessages, sendPipelined, waitForMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
@@ -10,29 +10,14 @@ import { assertGapFreeFrom, dedupe, fetchHistory, makeItems, newMessages, sendPi
  */
 
 describe('message order', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  const open = async (token: string) => {
-    const s = await TestSocket.connect(srv.wsUrl, token);
-    sockets.push(s);
-    await waitForSyncComplete(s);
-    return s;
-  };
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
 
   test('acknowledges 500 pipelined sends with strictly increasing, gap-free seqs and delivers them in seq order', async () => {
     const a = await registerUser(srv.baseUrl, 'orda');
     const b = await registerUser(srv.baseUrl, 'ordb');
     const chatId = directChatId(a.user_id, b.user_id);
-    const sa = await open(a.token);
-    const sb = await open(b.token);
+    const sa = await open(a);
+    const sb = await open(b);
 
     const items = makeItems(500, 'ordered');
     const acks = await sendPipelined(sa, chatId, items, { timeoutMs: 30_000 });
@@ -77,7 +62,7 @@ describe('message order', () => {
     const a2 = await login(srv.baseUrl, a1.username, a1.password, 'a2');
     const b2 = await login(srv.baseUrl, b1.username, b1.password, 'b2');
     const chatId = directChatId(a1.user_id, b1.user_id);
-    const [sa1, sa2, sb1, sb2] = await Promise.all([open(a1.token), open(a2.token), open(b1.token), open(b2.token)]);
+    const [sa1, sa2, sb1, sb2] = await Promise.all([open(a1), open(a2), open(b1), open(b2)]);
 
     const fromA = makeItems(250, 'from a');
     const fromB = makeItems(250, 'from b');

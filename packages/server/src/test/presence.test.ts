@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, seedUsers, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, seedUsers, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import { assertNoFrameWithin, roundTrip, waitForFrame, type Frame } from './delivery-support.js';
 
 /*
@@ -16,22 +16,7 @@ const PRESENCE_TIMEOUT_MS = 1500;
 const PING_INTERVAL_MS = 500;
 
 describe('presence', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  before(async () => {
-    srv = await startTestServer({ presenceTimeoutMs: PRESENCE_TIMEOUT_MS, pingIntervalMs: PING_INTERVAL_MS });
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
-
-  const open = async (u: TestUser): Promise<TestSocket> => {
-    const s = await TestSocket.connectSynced(srv.wsUrl, u.token);
-    sockets.push(s);
-    return s;
-  };
-  const users = (n: number, prefix: string): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => registerUser(srv.baseUrl, prefix)));
+  const { srv, open, users } = suiteServer({ presenceTimeoutMs: PRESENCE_TIMEOUT_MS, pingIntervalMs: PING_INTERVAL_MS });
   /** Makes a and b share a direct chat. */
   async function befriend(a: TestUser, b: TestUser): Promise<void> {
     const s = await TestSocket.connect(srv.wsUrl, a.token);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, registerUser, suiteServer, type TestUser } from '../testing/harness.js';
 import { fetchHistory, makeItems, sendPipelined, waitForFrame, waitForMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
@@ -11,22 +11,7 @@ import { fetchHistory, makeItems, sendPipelined, waitForFrame, waitForMessages, 
  */
 
 describe('receipts', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  const open = async (u: TestUser) => {
-    const s = await TestSocket.connect(srv.wsUrl, u.token);
-    sockets.push(s);
-    await waitForSyncComplete(s);
-    return s;
-  };
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
+  const { srv, open, connect } = suiteServer({}, { synced: waitForSyncComplete });
 
   async function receipts(u: TestUser, messageId: string) {
     const res = await http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(messageId)}/receipts`, { token: u.token });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { login, registerUser, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { login, registerUser, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import {
   assertGapFreeFrom,
   dedupe,
@@ -21,21 +21,7 @@ import {
  */
 
 describe('redelivery until ack_delivered', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  const connect = async (u: TestUser) => {
-    const s = await TestSocket.connect(srv.wsUrl, u.token);
-    sockets.push(s);
-    return s;
-  };
-
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
+  const { srv, connect } = suiteServer();
 
   /** a and b with both online; a sends n messages and b receives them (without acking). */
   async function setup(n: number) {

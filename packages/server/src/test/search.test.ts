@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, registerUser, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, registerUser, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import type { Frame } from './delivery-support.js';
 
 /*
@@ -11,22 +11,21 @@ import type { Frame } from './delivery-support.js';
  */
 
 describe('search', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
+  const { srv, open } = suiteServer();
   let a: TestUser, b: TestUser, c: TestUser;
+  let sa: TestSocket; // a's socket, open for the whole suite
   let dmAB: string, dmBC: string, group: { group_id: string; chat_id: string };
   const sent = new Map<string, Frame>(); // content -> ack
 
   before(async () => {
-    srv = await startTestServer();
     [a, b, c] = await Promise.all([registerUser(srv.baseUrl, 'sra'), registerUser(srv.baseUrl, 'srb'), registerUser(srv.baseUrl, 'src')]);
     dmAB = directChatId(a.user_id, b.user_id);
     dmBC = directChatId(b.user_id, c.user_id);
     const g = await http(srv.baseUrl, 'POST', '/v1/groups', { token: a.token, body: { name: 'Fruit', member_ids: [b.user_id, c.user_id] } });
     assert.equal(g.status, 201);
     group = g.body;
-    const [sa, sb, sc] = await Promise.all([a, b, c].map((u) => TestSocket.connectSynced(srv.wsUrl, u.token)));
-    sockets.push(sa!, sb!, sc!);
+    const [first, sb, sc] = await Promise.all([a, b, c].map((u) => open(u)));
+    sa = first!;
     const plan: [TestSocket, string, string][] = [
       [sa!, dmAB, 'The banana is ripe'],
       [sb!, dmAB, 'bananas are yellow'],
@@ -45,10 +44,6 @@ describe('search', () => {
       sent.set(content, ack);
       await sleep(2); // distinct created_at, so "newest first" is well defined
     }
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
   });
 
   async function search(u: TestUser, params: Record<string, string>) {
@@ -181,7 +176,6 @@ describe('search', () => {
     const add = await http(srv.baseUrl, 'POST', `/v1/groups/${group.group_id}/members`, { token: a.token, body: { user_ids: [d!.user_id] } });
     assert.equal(add.status, 200);
     assert.deepEqual(await contents(d!, { q: 'banana' }), [], 'nothing from before joining');
-    const sa = sockets[0]!;
     const ack = await sa.sendMessage(group.chat_id, 'banana split for the newcomer');
     assert.equal(ack.type, 'ack_sent');
     assert.deepEqual(await contents(d!, { q: 'banana' }), ['banana split for the newcomer']);

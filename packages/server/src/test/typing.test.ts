@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, sleep, startTestServer, TestSocket, type TestServer, type TestUser } from '../testing/harness.js';
+import { http, login, sleep, suiteServer, type TestUser } from '../testing/harness.js';
 import { assertNoFrameWithin, roundTrip, waitForFrame, type Frame } from './delivery-support.js';
 
 /*
@@ -10,22 +10,7 @@ import { assertNoFrameWithin, roundTrip, waitForFrame, type Frame } from './deli
  */
 
 describe('typing', () => {
-  let srv: TestServer;
-  const sockets: TestSocket[] = [];
-  before(async () => {
-    srv = await startTestServer();
-  });
-  after(async () => {
-    for (const s of sockets) s.terminate();
-    await srv?.stop();
-  });
-
-  const open = async (u: TestUser): Promise<TestSocket> => {
-    const s = await TestSocket.connectSynced(srv.wsUrl, u.token);
-    sockets.push(s);
-    return s;
-  };
-  const users = (n: number, prefix: string): Promise<TestUser[]> => Promise.all(Array.from({ length: n }, () => registerUser(srv.baseUrl, prefix)));
+  const { srv, open, users } = suiteServer();
   async function group(creator: TestUser, members: TestUser[]): Promise<{ group_id: string; chat_id: string }> {
     const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Typing', member_ids: members.map((m) => m.user_id) } });
     assert.equal(res.status, 201, JSON.stringify(res.body));

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { WebSocket } from 'ws';
 import type { ServerFrame } from '@switchboard/protocol';
 import { startServer, type RunningServer } from '../main.js';
@@ -295,4 +296,97 @@ export async function seedUsers(target: TestServer | Store, count: number, prefi
     out.push({ user_id: user.id, username, token, device_id: deviceId, password });
   }
   return out;
+}
+
+export interface SuiteServer {
+  /** The suite's server; its fields can be read once the `before` hook has started it. */
+  readonly srv: TestServer;
+  /**
+   * Resolves once the `before` hook has started the server. Needed only by other top-level
+   * (file-level) `before` hooks: node runs those at once, without waiting for earlier ones.
+   */
+  ready(): Promise<TestServer>;
+  /** Connects `u`'s token (tracked, so `after` terminates it) without waiting for anything else. */
+  connect(u: TestUser, opts?: { query?: boolean }): Promise<TestSocket>;
+  /** Connects `u` (tracked) and waits for sync_complete as the suite's `synced` option says. */
+  open(u: TestUser): Promise<TestSocket>;
+  /** Registers n fresh users (registerUser with this prefix) in parallel. */
+  users(n: number, prefix: string): Promise<TestUser[]>;
+  /** Has `after` terminate a socket opened some other way; returns it. */
+  track<T extends TestSocket>(s: T): T;
+}
+
+/**
+ * Registers `before`/`after` hooks (in the enclosing describe, or for the file when called
+ * at top level) that start one in-process server with these config overrides and, after
+ * the suite, terminate every socket opened through it and stop the server.
+ *
+ * `synced` is how open() waits for sync_complete: by default `sock.next('sync_complete',
+ * 10_000)` (as TestSocket.connectSynced, moving the socket's next() cursor past it); tests
+ * that look at recorded frames pass delivery-support's waitForSyncComplete instead.
+ */
+export function suiteServer(overrides: Partial<ServerConfig> = {}, opts: { synced?: (s: TestSocket) => Promise<unknown> } = {}): SuiteServer {
+  let started: TestServer | undefined;
+  let startDone!: (err: unknown) => void;
+  const starting = new Promise<void>((resolve, reject) => {
+    startDone = (err) => (err === undefined ? resolve() : reject(err));
+  });
+  starting.catch(() => {}); // a failed start is reported by the before hook itself
+  const sockets: TestSocket[] = [];
+  const synced = opts.synced ?? ((s: TestSocket) => s.next('sync_complete', 10_000));
+  const get = (): TestServer => {
+    if (!started) throw new Error('suiteServer: the server is not started yet (use it in tests or hooks)');
+    return started;
+  };
+  const srv: TestServer = {
+    get baseUrl() {
+      return get().baseUrl;
+    },
+    get wsUrl() {
+      return get().wsUrl;
+    },
+    get port() {
+      return get().port;
+    },
+    get dataDir() {
+      return get().dataDir;
+    },
+    get server() {
+      return get().server;
+    },
+    stop: () => get().stop(),
+  };
+  const track = <T extends TestSocket>(s: T): T => {
+    sockets.push(s);
+    return s;
+  };
+  const connect = async (u: TestUser, o: { query?: boolean } = {}): Promise<TestSocket> => track(await TestSocket.connect(srv.wsUrl, u.token, o));
+  before(async () => {
+    try {
+      started = await startTestServer(overrides);
+      startDone(undefined);
+    } catch (err) {
+      startDone(err ?? new Error('server did not start'));
+      throw err;
+    }
+  });
+  after(async () => {
+    for (const s of sockets) s.terminate();
+    await started?.stop();
+  });
+  return {
+    srv,
+    ready: async () => {
+      await starting;
+      return get();
+    },
+    connect,
+    open: async (u) => {
+      const s = await connect(u);
+      await synced(s);
+      return s;
+    },
+    users: (n, prefix) => Promise.all(Array.from({ length: n }, () => registerUser(srv.baseUrl, prefix))),
+    track,
+  };
 }
