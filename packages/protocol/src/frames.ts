@@ -103,7 +103,17 @@ export interface Message {
 export type ServerFrame =
   | ({ type: 'new_message' } & Omit<Message, 'status'>)
   | { type: 'ack_sent'; client_msg_id: string; message_id: string; chat_id: string; seq: number; created_at: number }
-  | { type: 'status_update'; message_id: string; chat_id: string; seq: number; status: 'delivered' | 'read'; user_id: string; at: number }
+  | {
+      type: 'status_update';
+      message_id: string;
+      chat_id: string;
+      seq: number;
+      status: 'delivered' | 'read';
+      user_id: string;
+      at: number;
+      /** Groups: every member this frame speaks for (user_id is the first of them). */
+      user_ids?: string[];
+    }
   | { type: 'read_sync'; chat_id: string; read_seq: number }
   | { type: 'typing'; chat_id: string; user_id: string; state: 'composing' | 'paused' }
   | { type: 'presence'; user_id: string; online: boolean; last_seen: number | null }

@@ -41,7 +41,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const delivery = new Delivery({ bus, push, fanout, fanoutThreshold: config.fanoutThreshold, membersOf: (chatId) => access.memberIds(chatId), metrics, log });
   // Embedded mode has no other worker: its in-process queue is always consumed here.
   if (config.fanoutWorker || engines.mode === 'embedded') delivery.consumeFanout();
-  const receipts = new ReceiptNotifier({ store, delivery, log, groupWindowMs: 250 });
+  const receipts = new ReceiptNotifier({
+    store,
+    delivery,
+    log,
+    groupWindowMs: 250,
+    shareAbove: config.fanoutThreshold,
+    membersOf: (chatId) => access.memberIds(chatId),
+    now,
+  });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now });
   const chats = new Chats(store);

@@ -1,5 +1,5 @@
 import { MAX_CONTENT_CHARS, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
-import type { Store, StoredMessage } from '../engines/store/store.js';
+import type { MessageRef, Store, StoredMessage } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess } from './chat-access.js';
@@ -24,9 +24,36 @@ export interface MessagingDeps {
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
 
+/** How many recently committed messages' locations are kept for their acknowledgements. */
+const RECENT_REFS = 50_000;
+
 /** The message rules: send, delivered and read acknowledgements. */
 export class Messaging {
+  /**
+   * Where recently committed messages sit (no content): nearly every ack names a
+   * message committed moments ago, and this spares a store lookup per ack. Oldest
+   * entries go first; a miss just asks the store.
+   */
+  private readonly recent = new Map<string, MessageRef>();
+
   constructor(private readonly deps: MessagingDeps) {}
+
+  private remember(m: MessageRef): void {
+    if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(m.message_id, { message_id: m.message_id, chat_id: m.chat_id, seq: m.seq, sender_id: m.sender_id });
+  }
+
+  private async locate(messageIds: string[]): Promise<MessageRef[]> {
+    const found: MessageRef[] = [];
+    const missing: string[] = [];
+    for (const id of messageIds) {
+      const ref = this.recent.get(id);
+      if (ref) found.push(ref);
+      else missing.push(id);
+    }
+    if (missing.length > 0) found.push(...(await this.deps.store.getMessages(missing)));
+    return found;
+  }
 
   /**
    * Checks a send and queues its append. Resolves as soon as the append is queued (so a
@@ -72,6 +99,7 @@ export class Messaging {
       void this.redeliver(message);
     } else {
       this.deps.metrics.messagesSent.inc();
+      this.remember(message);
       void this.deps.delivery.message(message, memberIds);
     }
     return ack;
@@ -87,8 +115,8 @@ export class Messaging {
 
   /** ack_delivered: moves the device's cursor in each chat to the highest acknowledged seq. */
   async ackDelivered(device: Sender, messageIds: string[]): Promise<void> {
-    const messages = await this.deps.store.getMessages(messageIds);
-    const highest = new Map<string, StoredMessage>();
+    const messages = await this.locate(messageIds);
+    const highest = new Map<string, MessageRef>();
     for (const m of messages) if ((highest.get(m.chat_id)?.seq ?? 0) < m.seq) highest.set(m.chat_id, m);
     const at = this.deps.now();
     for (const [chatId, top] of highest) {
@@ -101,7 +129,7 @@ export class Messaging {
   /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */
   async ackRead(device: Sender, chatId: string, lastReadMessageId: string): Promise<void> {
     if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
-    const message = await this.deps.store.getMessage(lastReadMessageId);
+    const [message] = await this.locate([lastReadMessageId]);
     if (!message || message.chat_id !== chatId) throw new FrameError('invalid_frame', 'last_read_message_id is not a message of this chat');
     const at = this.deps.now();
     const { read, delivered } = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);

@@ -1,28 +1,39 @@
-import type { CursorAdvance, Store, StoredMessage } from '../engines/store/store.js';
+import type { ServerFrame } from '@switchboard/protocol';
+import type { CursorAdvance, MessageRef, Store } from '../engines/store/store.js';
 import type { Delivery } from './delivery.js';
 import type { Logger } from '../util/logger.js';
 
 type Status = 'delivered' | 'read';
-
-interface Pending {
-  kind: 'direct' | 'group';
-  status: Status;
-  advance: CursorAdvance;
-  at: number;
-}
+type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
 
 /**
  * Turns cursor advances into status_update frames for the senders whose messages the
- * advance covers: one frame per sender, for that sender's latest covered message.
- * In groups, advances are coalesced per (chat, member, status) over a short window,
- * so a burst of messages costs a member's senders a few frames, not one per message.
+ * advance covers, for each sender's latest covered message.
+ *
+ * Direct chats: one frame per advance, at once.
+ *
+ * Groups: advances are coalesced over a short window (per chat, member and status):
+ * a member's burst of acks becomes one frame per window. In a large group (more
+ * members than `shareAbove`) the members that reached the same message of a sender in
+ * the window also share ONE frame: `user_id` is the first of them and `user_ids` lists
+ * all (an addition to the protocol's frame). So a burst costs a sender a few frames
+ * per message per second whatever the group's size, never one per member per message.
  */
 export class ReceiptNotifier {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<string, { status: Status; advance: CursorAdvance }>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly deps: { store: Store; delivery: Delivery; log: Logger; groupWindowMs: number },
+    private readonly deps: {
+      store: Store;
+      delivery: Delivery;
+      log: Logger;
+      groupWindowMs: number;
+      /** Groups with more members than this share status frames between members. */
+      shareAbove: number;
+      membersOf: (chatId: string) => Promise<string[]>;
+      now: () => number;
+    },
   ) {}
 
   /**
@@ -30,52 +41,73 @@ export class ReceiptNotifier {
    * chat, if someone else sent it, it is that sender's latest covered message, and the
    * store need not be asked.
    */
-  async advanced(kind: 'direct' | 'group', status: Status, advance: CursorAdvance, at: number, top?: StoredMessage): Promise<void> {
+  async advanced(kind: 'direct' | 'group', status: Status, advance: CursorAdvance, at: number, top?: MessageRef): Promise<void> {
     if (advance.to <= advance.from) return;
-    if (kind === 'direct') {
-      if (top && top.seq === advance.to && top.sender_id !== advance.userId) return this.send([top], status, advance, at);
-      return this.notify({ kind, status, advance, at });
+    if (kind === 'group') {
+      const key = `${advance.chatId}\u0000${advance.userId}\u0000${status}`;
+      const prev = this.pending.get(key);
+      this.pending.set(key, { status, advance: prev ? { ...advance, from: Math.min(prev.advance.from, advance.from) } : advance });
+      this.timer ??= setTimeout(() => void this.flush(), this.deps.groupWindowMs).unref();
+      return;
     }
-    const key = `${advance.chatId}\u0000${advance.userId}\u0000${status}`;
-    const prev = this.pending.get(key);
-    this.pending.set(key, prev ? { ...prev, advance: { ...advance, from: Math.min(prev.advance.from, advance.from) }, at } : { kind, status, advance, at });
-    this.timer ??= setTimeout(() => void this.flush(), this.deps.groupWindowMs).unref();
-  }
-
-  async flush(): Promise<void> {
-    this.timer = null;
-    const batch = [...this.pending.values()];
-    this.pending.clear();
-    await Promise.all(batch.map((p) => this.notify(p)));
-  }
-
-  private async notify({ status, advance, at }: Pending): Promise<void> {
     try {
-      const latest = await this.deps.store.latestBySender(advance.chatId, advance.from, advance.to, advance.userId);
-      await this.send(latest, status, advance, at);
+      const latest =
+        top && top.seq === advance.to && top.sender_id !== advance.userId
+          ? [top]
+          : await this.deps.store.latestBySender(advance.chatId, advance.from, advance.to, advance.userId);
+      await Promise.all(latest.map((m) => this.send(frame(m, status, advance.userId, [advance.userId], at))));
     } catch (err) {
       this.deps.log.warn({ err, chat_id: advance.chatId }, 'status_update failed');
     }
   }
 
-  private async send(latest: StoredMessage[], status: Status, advance: CursorAdvance, at: number): Promise<void> {
-    await Promise.all(
-      latest.map((m) =>
-        this.deps.delivery.toUsers([m.sender_id], {
-          type: 'status_update',
-          message_id: m.message_id,
-          chat_id: m.chat_id,
-          seq: m.seq,
-          status,
-          user_id: advance.userId,
-          at,
-        }),
-      ),
-    );
+  /** Sends the group frames of the window that just ended. */
+  async flush(): Promise<void> {
+    this.timer = null;
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    const at = this.deps.now();
+    // Members of one burst mostly share (from, to): ask the store once per distinct range.
+    const ranges = new Map<string, Promise<MessageRef[]>>();
+    const shared = new Map<string, { ref: MessageRef; status: Status; userIds: string[] }>();
+    const sizes = new Map<string, Promise<number>>();
+    try {
+      for (const { status, advance } of batch) {
+        let size = sizes.get(advance.chatId);
+        if (!size) sizes.set(advance.chatId, (size = this.deps.membersOf(advance.chatId).then((m) => m.length)));
+        // Small groups: one frame per member (user_id is that member); large: shared frames.
+        const share = (await size) > this.deps.shareAbove;
+        const rangeKey = `${advance.chatId}\u0000${advance.from}\u0000${advance.to}`;
+        let latest = ranges.get(rangeKey);
+        if (!latest) ranges.set(rangeKey, (latest = this.deps.store.latestBySender(advance.chatId, advance.from, advance.to, '')));
+        for (const ref of await latest) {
+          if (ref.sender_id === advance.userId) continue; // nobody is told about reading their own message
+          const key = share ? `${ref.message_id}\u0000${status}` : `${ref.message_id}\u0000${status}\u0000${advance.userId}`;
+          const entry = shared.get(key);
+          if (entry) entry.userIds.push(advance.userId);
+          else shared.set(key, { ref, status, userIds: [advance.userId] });
+        }
+      }
+      await Promise.all([...shared.values()].map((e) => this.send(frame(e.ref, e.status, e.userIds[0]!, e.userIds, at))));
+    } catch (err) {
+      this.deps.log.warn({ err }, 'group status_update failed');
+    }
+  }
+
+  /** To the sender's devices. */
+  private send({ to, update }: { to: string; update: StatusUpdate }): Promise<void> {
+    return this.deps.delivery.toUsers([to], update);
   }
 
   close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     return this.flush();
   }
+}
+
+function frame(ref: MessageRef, status: Status, userId: string, userIds: string[], at: number): { to: string; update: StatusUpdate } {
+  const update: StatusUpdate = { type: 'status_update', message_id: ref.message_id, chat_id: ref.chat_id, seq: ref.seq, status, user_id: userId, at };
+  // Groups name every member the frame speaks for; a direct chat has only the one.
+  if (ref.chat_id.startsWith('g:')) update.user_ids = userIds;
+  return { to: ref.sender_id, update };
 }

@@ -15,6 +15,9 @@ import type { Message } from '@switchboard/protocol';
 
 export type StoredMessage = Omit<Message, 'status'>;
 
+/** Where a message sits, without its content: what acknowledgements and receipts need. */
+export type MessageRef = Pick<StoredMessage, 'message_id' | 'chat_id' | 'seq' | 'sender_id'>;
+
 export interface UserRecord {
   id: string;
   username: string;
