@@ -119,6 +119,7 @@ export class PostgresStore implements Store {
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
+    this.pool.on('connect', preparePerConnection);
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', () => undefined);
   }
@@ -622,4 +623,24 @@ export class PostgresStore implements Store {
       [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit],
     );
   }
+}
+
+/**
+ * Makes every parameterised query a named prepared statement on its connection, so
+ * PostgreSQL parses and plans each of this store's (few, fixed) statements once per
+ * connection instead of on every call: most of its CPU per message went there.
+ * Queries without parameters (BEGIN, COMMIT, savepoints) are sent as they are.
+ */
+function preparePerConnection(client: pg.PoolClient): void {
+  const names = new Map<string, string>();
+  const plain = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const [text, values, callback] = args; // pool.query passes a callback as the third
+    if (typeof text === 'string' && Array.isArray(values) && values.length > 0 && (args.length === 2 || typeof callback === 'function')) {
+      let name = names.get(text);
+      if (!name) names.set(text, (name = `sb_${names.size}`));
+      return args.length === 2 ? plain({ name, text, values }) : plain({ name, text, values }, callback);
+    }
+    return plain(...args);
+  };
 }
