@@ -13,18 +13,33 @@ import { freePort, sleep } from './harness.js';
 
 export const pgBaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
-/** Why cluster tests cannot run here, or null when they can. Throws instead when services are required. */
-export async function clusterServicesMissing(): Promise<string | null> {
-  let reason: string | null = null;
+function requireOrSkip(reason: string | null, what: string): string | null {
+  if (reason && process.env.SWITCHBOARD_REQUIRE_SERVICES === '1') throw new Error(`${reason}; SWITCHBOARD_REQUIRE_SERVICES=1 requires it`);
+  if (reason) console.log(`# skipping ${what}: ${reason}`);
+  return reason;
+}
+
+async function postgresUnreachable(): Promise<string | null> {
   const client = new pg.Client({ connectionString: pgBaseUrl, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
+    return null;
   } catch (err) {
-    reason = `PostgreSQL is unreachable (${(err as Error).message})`;
+    return `PostgreSQL at ${pgBaseUrl.replace(/\/\/[^@]*@/, '//***@')} is unreachable (${(err as Error).message})`;
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** Why PostgreSQL tests cannot run here, or null when they can. Throws instead when services are required. */
+export async function postgresMissing(): Promise<string | null> {
+  return requireOrSkip(await postgresUnreachable(), 'the PostgreSQL tests');
+}
+
+/** Why cluster tests cannot run here, or null when they can. Throws instead when services are required. */
+export async function clusterServicesMissing(): Promise<string | null> {
+  let reason = await postgresUnreachable();
   if (!reason) {
     const probe = spawn('redis-server', ['--version'], { stdio: 'ignore' });
     const ok = await new Promise<boolean>((resolve) => {
@@ -33,9 +48,7 @@ export async function clusterServicesMissing(): Promise<string | null> {
     });
     if (!ok) reason = 'redis-server is not installed';
   }
-  if (reason && process.env.SWITCHBOARD_REQUIRE_SERVICES === '1') throw new Error(`${reason}; SWITCHBOARD_REQUIRE_SERVICES=1 requires it`);
-  if (reason) console.log(`# skipping cluster tests: ${reason}`);
-  return reason;
+  return requireOrSkip(reason, 'the cluster tests');
 }
 
 export interface TestRedis {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import { freshPgSchema, postgresMissing } from '../../testing/services.js';
 import { runStoreContract } from './store.contract.js';
 import { PostgresStore, prefixQuery } from './postgres-store.js';
 import type { AppendRequest } from './store.js';
@@ -11,41 +11,6 @@ import type { AppendRequest } from './store.js';
  * dropped afterwards. Without a reachable server the suite is skipped, unless
  * SWITCHBOARD_REQUIRE_SERVICES=1 (CI), where that is a failure.
  */
-const baseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
-
-async function unreachableReason(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return null;
-  } catch (err) {
-    return `PostgreSQL at ${baseUrl.replace(/\/\/[^@]*@/, '//***@')} is unreachable (${(err as Error).message})`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** A fresh schema and a connection string whose sessions use it. */
-async function freshSchema(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const schema = `sb_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  await admin.end();
-  const url = new URL(baseUrl);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA ${schema} CASCADE`);
-      await c.end();
-    },
-  };
-}
-
 let n = 0;
 const uid = (p: string) => `${p}${process.pid}x${++n}x${randomBytes(3).toString('hex')}`;
 
@@ -53,17 +18,13 @@ function req(chatId: string, senderId: string, over: Partial<AppendRequest> = {}
   return { messageId: uid('m'), chatId, senderId, senderDeviceId: 'dev', clientMsgId: uid('c'), content: 'hi', createdAt: Date.now(), ...over };
 }
 
-const reason = await unreachableReason();
-if (reason && process.env.SWITCHBOARD_REQUIRE_SERVICES === '1') {
-  throw new Error(`${reason}; SWITCHBOARD_REQUIRE_SERVICES=1 requires it`);
-}
+const reason = await postgresMissing();
 
 if (reason) {
-  console.log(`# skipping the postgres store tests: ${reason}`);
   test('postgres store', { skip: reason }, () => undefined);
 } else {
   runStoreContract('postgres', async () => {
-    const { url, drop } = await freshSchema();
+    const { url, drop } = await freshPgSchema();
     const store = await PostgresStore.open(url);
     return { store, cleanup: async () => (await store.close(), await drop()) };
   });
@@ -74,7 +35,7 @@ if (reason) {
     let drop: () => Promise<void>;
 
     before(async () => {
-      const schema = await freshSchema();
+      const schema = await freshPgSchema();
       drop = schema.drop;
       // Two nodes starting at once migrate one schema: the advisory lock serializes them.
       [nodeA, nodeB] = await Promise.all([PostgresStore.open(schema.url), PostgresStore.open(schema.url)]);
