@@ -63,7 +63,8 @@ export interface ServerProcess {
 export async function startServerProcess(opts: { dataDir: string; port?: number; env?: Record<string, string> }): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
   const proc = spawn(process.execPath, [cliEntry, 'serve'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: opts.dataDir, LOG_LEVEL: 'warn', SCRYPT_COST: '1024', ...opts.env },
+    // Embedded unless the test asks for cluster mode, whatever the environment says.
+    env: { ...process.env, REDIS_URL: '', DATABASE_URL: '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: opts.dataDir, LOG_LEVEL: 'warn', SCRYPT_COST: '1024', ...opts.env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
