@@ -37,7 +37,7 @@ function toMember(r: Row | undefined): MemberRecord | null {
 
 interface QueuedWrite {
   run: () => unknown;
-  resolve: (v: any) => void;
+  resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
@@ -158,7 +158,7 @@ export class SqliteStore implements Store {
   /** Queues a write for the next group commit. */
   private write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve, reject });
+      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
