@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cliEntry, http, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
+import { cliEntry, http, registerUser, seedUsers, sleep, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
+import { PostgresStore } from '../engines/store/postgres-store.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
 import { startBalancer, startNode, testPrefix } from '../testing/cluster.js';
 
@@ -97,6 +98,45 @@ describe('cluster: three nodes', { skip: missing ?? false }, () => {
     assert.equal(out.status, 204);
     assert.equal(await sm.closed, 4100);
     await so.close();
+  });
+
+  test('a 1,024-member group spread over the three nodes gets every message, in order', async () => {
+    // Users straight into the shared PostgreSQL (registering 1,024 over HTTP is slow).
+    const store = await PostgresStore.open(pgSchema.url);
+    const users = await seedUsers(store, 1024, 'big');
+    await store.close();
+    const [creator, ...members] = users as [TestUser, ...TestUser[]];
+    const group = await http(nodes[0]!.baseUrl, 'POST', '/v1/groups', {
+      token: creator.token,
+      body: { name: 'everyone', member_ids: members.map((m) => m.user_id) },
+    });
+    assert.equal(group.status, 201, JSON.stringify(group.body).slice(0, 200));
+    assert.equal(group.body.members.length, 1024);
+
+    // Every member online, a third on each node, connected 64 at a time.
+    const sockets: TestSocket[] = [];
+    for (let i = 0; i < members.length; i += 64) {
+      const batch = members.slice(i, i + 64).map((m, j) => TestSocket.connectSynced(nodes[(i + j) % 3]!.wsUrl, m.token, 20_000));
+      sockets.push(...(await Promise.all(batch)));
+    }
+    const sender = await TestSocket.connectSynced(nodes[1]!.wsUrl, creator.token);
+    const acks = [];
+    for (let i = 0; i < 3; i++) {
+      const ack = await sender.sendMessage(group.body.chat_id, `to all ${i}`);
+      assert.equal(ack.type, 'ack_sent');
+      acks.push(ack);
+    }
+    const want = acks.map((a) => a.message_id);
+    const deadline = Date.now() + 30_000;
+    const have = (s: TestSocket) => s.all('new_message').filter((f) => f.chat_id === group.body.chat_id).map((f) => f.message_id);
+    while (Date.now() < deadline && !sockets.every((s) => want.every((id) => have(s).includes(id)))) await sleep(100);
+    const short = sockets.filter((s) => !want.every((id) => have(s).includes(id))).length;
+    assert.equal(short, 0, `${short} of ${sockets.length} members are missing a message`);
+    for (const s of sockets) {
+      const seqs = s.all('new_message').filter((f) => f.chat_id === group.body.chat_id).map((f) => f.seq);
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order on every member');
+    }
+    for (const s of [...sockets, sender]) s.terminate();
   });
 
   test('sessions hand out the least-loaded live node', async () => {
