@@ -41,6 +41,9 @@ export interface WsGatewayDeps {
 export class WsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   private readonly byUser = new Map<string, Set<Connection>>();
+  /** Users whose topic this node is subscribed to, and the pending change per user. */
+  private readonly subscribed = new Set<string>();
+  private readonly subscriptions = new Map<string, Promise<void>>();
   private readonly sweeper: NodeJS.Timeout;
   private draining = false;
 
@@ -51,6 +54,31 @@ export class WsGateway {
     });
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(deps.config.pingIntervalMs, deps.config.presenceTimeoutMs) / 2));
     this.sweeper.unref();
+  }
+
+  /**
+   * Brings the user's bus subscription in line with whether this node holds a socket of
+   * theirs. Calls for one user run one after another, so a socket opening while the last
+   * one closes can never end up unsubscribed.
+   */
+  private syncSubscription(userId: string): Promise<void> {
+    const next = (this.subscriptions.get(userId) ?? Promise.resolve()).then(async () => {
+      const want = this.byUser.has(userId);
+      if (want === this.subscribed.has(userId)) return;
+      if (want) {
+        await this.deps.bus.subscribe(userTopic(userId));
+        this.subscribed.add(userId);
+      } else {
+        this.subscribed.delete(userId);
+        await this.deps.bus.unsubscribe(userTopic(userId));
+      }
+    });
+    const settled = next.catch(() => {});
+    this.subscriptions.set(userId, settled);
+    void settled.then(() => {
+      if (this.subscriptions.get(userId) === settled) this.subscriptions.delete(userId);
+    });
+    return next;
   }
 
   /** Users with at least one socket on this node. */
@@ -103,9 +131,11 @@ export class WsGateway {
     set.add(conn);
     try {
       if (set.size === 1) {
-        await this.deps.bus.subscribe(userTopic(userId));
         void this.deps.presence.userArrived(userId).catch((err) => log.warn({ err }, 'presence update failed'));
       }
+      // Every socket waits until the user's topic is subscribed before replaying, so
+      // nothing committed between the replay query and the subscription is missed.
+      await this.syncSubscription(userId);
       await this.replay(conn);
     } catch (err) {
       log.error({ err, user_id: userId }, 'replay failed');
@@ -138,7 +168,7 @@ export class WsGateway {
     const set = this.byUser.get(conn.userId);
     if (set?.delete(conn) && set.size === 0) {
       this.byUser.delete(conn.userId);
-      await this.deps.bus.unsubscribe(userTopic(conn.userId)).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
+      await this.syncSubscription(conn.userId).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
       await this.deps.presence.userLeft(conn.userId).catch((err) => this.deps.log.warn({ err }, 'presence update failed'));
     }
   }
