@@ -51,7 +51,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     now,
   });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
-  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now });
+  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250 });
   const chats = new Chats(store);
   // The gateway is created below; presence asks it for this node's users on each heartbeat.
   let gateway: WsGateway | null = null;
@@ -147,6 +147,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         http.close();
         await ws.drain(config.shutdownGraceMs);
         presence.close();
+        await messaging.flushDelivered();
         await receipts.close();
         await fanout.close();
         await bus.close();

@@ -20,6 +20,8 @@ export interface MessagingDeps {
   ids: Snowflake;
   metrics: Metrics;
   now: () => number;
+  /** How long group delivered-acks are held to be written together (ms). */
+  groupAckWindowMs: number;
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
@@ -35,6 +37,9 @@ export class Messaging {
    * entries go first; a miss just asks the store.
    */
   private readonly recent = new Map<string, MessageRef>();
+  /** Group acks waiting for the next write, by device and chat: the highest one each. */
+  private readonly heldDelivered = new Map<string, { device: Sender; top: MessageRef; at: number }>();
+  private heldTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: MessagingDeps) {}
 
@@ -113,7 +118,14 @@ export class Messaging {
     await this.deps.delivery.message(message, owed, { redeliver: true });
   }
 
-  /** ack_delivered: moves the device's cursor in each chat to the highest acknowledged seq. */
+  /**
+   * ack_delivered: moves the device's cursor in each chat to the highest acknowledged
+   * seq. Direct chats write at once. Group acks are held for the receipt window and
+   * written together, one write per device and chat however many acks came: a member
+   * of a busy group acks every message, and receipts there are coalesced anyway. A held
+   * ack lost with the process only means a redelivery, which at-least-once allows; a
+   * device's reconnect flushes them first (flushDelivered) so replay never repeats them.
+   */
   async ackDelivered(device: Sender, messageIds: string[]): Promise<void> {
     const messages = await this.locate(messageIds);
     const highest = new Map<string, MessageRef>();
@@ -121,9 +133,29 @@ export class Messaging {
     const at = this.deps.now();
     for (const [chatId, top] of highest) {
       if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
-      const advance = await this.deps.store.advanceDelivered(device.deviceId, device.userId, chatId, top.seq, at);
-      await this.deps.receipts.advanced(kindOf(chatId), 'delivered', advance, at, top);
+      if (kindOf(chatId) === 'direct') {
+        await this.writeDelivered(device, top, at);
+        continue;
+      }
+      const key = `${device.deviceId}\u0000${chatId}`;
+      const held = this.heldDelivered.get(key);
+      if (!held || held.top.seq < top.seq) this.heldDelivered.set(key, { device, top, at });
+      this.heldTimer ??= setTimeout(() => void this.flushDelivered(), this.deps.groupAckWindowMs).unref();
     }
+  }
+
+  /** Writes every held group ack now (on a timer, before a device's replay, at shutdown). */
+  async flushDelivered(): Promise<void> {
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    const held = [...this.heldDelivered.values()];
+    this.heldDelivered.clear();
+    await Promise.all(held.map((h) => this.writeDelivered(h.device, h.top, h.at).catch(() => {})));
+  }
+
+  private async writeDelivered(device: Sender, top: MessageRef, at: number): Promise<void> {
+    const advance = await this.deps.store.advanceDelivered(device.deviceId, device.userId, top.chat_id, top.seq, at);
+    await this.deps.receipts.advanced(kindOf(top.chat_id), 'delivered', advance, at, top);
   }
 
   /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */

@@ -146,6 +146,8 @@ export class WsGateway {
   /** Sends everything this device is owed (above its cursors), then sync_complete. */
   private async replay(conn: Connection): Promise<void> {
     const { store } = this.deps;
+    // Acks this node still holds must reach the cursors before they are read.
+    await this.deps.messaging.flushDelivered();
     for (const pending of await store.pendingChats(conn.deviceId, conn.userId)) {
       let after = pending.afterSeq;
       while (after < pending.lastSeq && !conn.closed) {
