@@ -14,8 +14,8 @@ import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { LogPushProvider } from './push/log-push-provider.js';
-import { createLogger } from './util/logger.js';
-import { createMetrics } from './util/metrics.js';
+import { createLogger, type Logger } from './util/logger.js';
+import { createMetrics, type Metrics } from './util/metrics.js';
 import { Snowflake } from './util/snowflake.js';
 
 export interface RunningServer {
@@ -36,9 +36,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ids = new Snowflake(engines.snowflakeNodeId);
   const { store, bus, fanout } = engines;
 
-  const push = new LogPushProvider(log);
   const access = new ChatAccess(store);
-  const delivery = new Delivery({ bus, push, fanout, fanoutThreshold: config.fanoutThreshold, membersOf: (chatId) => access.memberIds(chatId), metrics, log });
+  const delivery = createDelivery(engines, config, access, metrics, log);
   // Embedded mode has no other worker: its in-process queue is always consumed here.
   if (config.fanoutWorker || engines.mode === 'embedded') delivery.consumeFanout();
   const receipts = new ReceiptNotifier({
@@ -176,16 +175,7 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
   if (!config.redisUrl || !config.databaseUrl) throw new Error('a fan-out worker needs cluster mode: set REDIS_URL and DATABASE_URL');
   const log = createLogger(config.logLevel);
   const engines = await createEngines(config);
-  const access = new ChatAccess(engines.store);
-  const delivery = new Delivery({
-    bus: engines.bus,
-    push: new LogPushProvider(log),
-    fanout: engines.fanout,
-    fanoutThreshold: config.fanoutThreshold,
-    membersOf: (chatId) => access.memberIds(chatId),
-    metrics: createMetrics(),
-    log,
-  });
+  const delivery = createDelivery(engines, config, new ChatAccess(engines.store), createMetrics(), log);
   delivery.consumeFanout();
   log.info({ node: engines.nodeName }, 'fan-out worker running');
   return {
@@ -198,4 +188,17 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
       await engines.closeShared();
     },
   };
+}
+
+/** The delivery path as both a server and a lone worker wire it. */
+function createDelivery(engines: Engines, config: ServerConfig, access: ChatAccess, metrics: Metrics, log: Logger): Delivery {
+  return new Delivery({
+    bus: engines.bus,
+    push: new LogPushProvider(log),
+    fanout: engines.fanout,
+    fanoutThreshold: config.fanoutThreshold,
+    membersOf: (chatId) => access.memberIds(chatId),
+    metrics,
+    log,
+  });
 }

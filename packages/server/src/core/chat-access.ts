@@ -16,7 +16,8 @@ export interface ChatTarget {
  * (a send needs them every time); group changes call invalidate().
  */
 export class ChatAccess {
-  private readonly members = new Map<string, string[]>();
+  /** Per chat: the member ids in order (for delivery) and as a set (for the check on every frame). */
+  private readonly members = new Map<string, { ids: string[]; set: Set<string> }>();
   private static readonly MAX_CACHED = 50_000;
 
   constructor(private readonly store: Store) {}
@@ -26,13 +27,18 @@ export class ChatAccess {
   }
 
   async memberIds(chatId: string): Promise<string[]> {
+    return (await this.entry(chatId)).ids;
+  }
+
+  private async entry(chatId: string): Promise<{ ids: string[]; set: Set<string> }> {
     const cached = this.members.get(chatId);
     if (cached) return cached;
     const ids = (await this.store.getMembers(chatId)).map((m) => m.userId);
-    if (ids.length === 0) return ids; // a chat not created yet (a first dm) must not be cached as empty
+    const entry = { ids, set: new Set(ids) };
+    if (ids.length === 0) return entry; // a chat not created yet (a first dm) must not be cached as empty
     if (this.members.size >= ChatAccess.MAX_CACHED) this.members.delete(this.members.keys().next().value!);
-    this.members.set(chatId, ids);
-    return ids;
+    this.members.set(chatId, entry);
+    return entry;
   }
 
   /** The chat a user may send to, or a FrameError (chat_not_found / not_a_member). */
@@ -43,7 +49,7 @@ export class ChatAccess {
       const [a, b] = parsed.userIds;
       if (userId !== a && userId !== b) throw new FrameError('not_a_member', 'you are not a member of this chat');
       const cached = this.members.get(chatId);
-      if (cached) return { chatId, kind: 'direct', memberIds: cached };
+      if (cached) return { chatId, kind: 'direct', memberIds: cached.ids };
       const chat = await this.store.getChat(chatId);
       if (chat) return { chatId, kind: 'direct', memberIds: await this.memberIds(chatId) };
       const other = userId === a ? b : a;
@@ -51,11 +57,11 @@ export class ChatAccess {
       const memberIds = a === b ? [a] : [a, b];
       return { chatId, kind: 'direct', memberIds, createDirectWith: memberIds };
     }
-    const memberIds = await this.memberIds(chatId);
+    const { ids: memberIds, set } = await this.entry(chatId);
     if (memberIds.length === 0) {
       throw new FrameError((await this.store.getChat(chatId)) ? 'not_a_member' : 'chat_not_found', 'no such chat');
     }
-    if (!memberIds.includes(userId)) throw new FrameError('not_a_member', 'you are not a member of this chat');
+    if (!set.has(userId)) throw new FrameError('not_a_member', 'you are not a member of this chat');
     return { chatId, kind: 'group', memberIds };
   }
 
@@ -64,6 +70,6 @@ export class ChatAccess {
     const parsed = parseChatId(chatId);
     if (!parsed) return false;
     if (parsed.kind === 'direct' && !parsed.userIds.includes(userId)) return false;
-    return (await this.memberIds(chatId)).includes(userId);
+    return (await this.entry(chatId)).set.has(userId);
   }
 }

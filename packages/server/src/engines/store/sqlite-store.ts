@@ -52,8 +52,6 @@ export class SqliteStore implements Store {
   private queue: QueuedWrite[] = [];
   private flushScheduled = false;
   private readonly stmts;
-  /** Number of transactions committed and writes in them, for metrics and benchmarks. */
-  readonly commitStats = { commits: 0, writes: 0 };
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -179,8 +177,6 @@ export class SqliteStore implements Store {
       for (const w of batch) w.reject(err);
       return;
     }
-    this.commitStats.commits++;
-    this.commitStats.writes += batch.length;
     batch.forEach((w, i) => {
       const o = outcomes[i]!;
       if (o.ok) w.resolve(o.value);
