@@ -10,6 +10,7 @@ import { Messaging } from './core/messaging.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
 import { Search } from './core/search.js';
+import { MEMBERS_TOPIC } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { WsGateway } from './gateway/ws-gateway.js';
@@ -124,9 +125,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await announce();
   const heartbeat = setInterval(announce, 2_000);
   heartbeat.unref();
-  // Events published while the bus was down are lost: have every device reconnect and replay.
+  // Every node hears of every membership change (the gateway routes it to `access`).
+  await bus.subscribe(MEMBERS_TOPIC);
+  // Events published while the bus was down are lost: membership changes among them, so
+  // every cached member list goes; every device reconnects and replays.
   engines.onBusReconnect(() => {
-    log.warn('bus reconnected: asking sockets to reconnect and replay');
+    log.warn('bus reconnected: forgetting cached memberships, asking sockets to reconnect and replay');
+    access.invalidateAll();
     ws.resync();
   });
   ready = true;
@@ -175,7 +180,13 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
   if (!config.redisUrl || !config.databaseUrl) throw new Error('a fan-out worker needs cluster mode: set REDIS_URL and DATABASE_URL');
   const log = createLogger(config.logLevel);
   const engines = await createEngines(config);
-  const delivery = createDelivery(engines, config, new ChatAccess(engines.store), createMetrics(), log);
+  const access = new ChatAccess(engines.store);
+  const delivery = createDelivery(engines, config, access, createMetrics(), log);
+  engines.bus.onEvent((topic, event) => {
+    if (topic === MEMBERS_TOPIC && event.chatId) access.invalidate(event.chatId);
+  });
+  await engines.bus.subscribe(MEMBERS_TOPIC);
+  engines.onBusReconnect(() => access.invalidateAll());
   delivery.consumeFanout();
   log.info({ node: engines.nodeName }, 'fan-out worker running');
   return {
@@ -197,7 +208,7 @@ function createDelivery(engines: Engines, config: ServerConfig, access: ChatAcce
     push: new LogPushProvider(log),
     fanout: engines.fanout,
     fanoutThreshold: config.fanoutThreshold,
-    membersOf: (chatId) => access.memberIds(chatId),
+    recipientsOf: (chatId, seq, version) => access.recipients(chatId, seq, version),
     metrics,
     log,
   });

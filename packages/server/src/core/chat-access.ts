@@ -7,42 +7,85 @@ export interface ChatTarget {
   kind: 'direct' | 'group';
   /** Current members' user ids. */
   memberIds: string[];
+  /** Group chats: the membership version these members belong to; the append commits only against it. */
+  membersVersion?: number;
   /** For a direct chat that has no message yet: create it on first append. */
   createDirectWith?: string[];
 }
 
+/** One chat's members as of one version. */
+interface Members {
+  version: number;
+  ids: string[];
+  set: Set<string>;
+  /** Per member: messages above this seq are theirs. */
+  joinedSeq: Map<string, number>;
+}
+
 /**
- * Answers "may this user use this chat, and who is in it". Member lists are cached
- * (a send needs them every time); group changes call invalidate().
+ * Answers "may this user use this chat, and who is in it". Member lists are cached per
+ * node (a send needs them every time), stamped with the chat's membership version:
+ * - a send is appended only if the chat still has that version when it takes its seq
+ *   (the store checks it under the chat's lock), so a stale cache can never let a
+ *   removed member send, and the members the message is delivered to are exactly the
+ *   members at its commit;
+ * - a user missing from a cached list is looked up again before being refused, so a
+ *   member just added through another node is never turned away;
+ * - every membership change is broadcast (forget()) so typing and acks, which are not
+ *   appended, follow it too; a node whose bus connection dropped forgets everything.
  */
 export class ChatAccess {
-  /** Per chat: the member ids in order (for delivery) and as a set (for the check on every frame). */
-  private readonly members = new Map<string, { ids: string[]; set: Set<string> }>();
+  private readonly members = new Map<string, Members>();
   private static readonly MAX_CACHED = 50_000;
 
   constructor(private readonly store: Store) {}
 
+  /** Drops the cached members of a chat (its membership changed). */
   invalidate(chatId: string): void {
     this.members.delete(chatId);
+  }
+
+  /** Drops every cached member list (changes may have been missed). */
+  invalidateAll(): void {
+    this.members.clear();
   }
 
   async memberIds(chatId: string): Promise<string[]> {
     return (await this.entry(chatId)).ids;
   }
 
-  private async entry(chatId: string): Promise<{ ids: string[]; set: Set<string> }> {
-    const cached = this.members.get(chatId);
+  /**
+   * Who gets message `seq` of a chat whose membership was at `version` when it committed:
+   * the members who had joined before it. A cached list older than that version is read
+   * again; a newer one is filtered by joined seq (a member added since is not owed it).
+   */
+  async recipients(chatId: string, seq: number, version: number | undefined): Promise<string[]> {
+    let entry = await this.entry(chatId);
+    if (version !== undefined && entry.version < version) entry = await this.entry(chatId, true);
+    return entry.ids.filter((id) => (entry.joinedSeq.get(id) ?? 0) < seq);
+  }
+
+  private async entry(chatId: string, fresh = false): Promise<Members> {
+    const cached = fresh ? undefined : this.members.get(chatId);
     if (cached) return cached;
-    const ids = (await this.store.getMembers(chatId)).map((m) => m.userId);
-    const entry = { ids, set: new Set(ids) };
+    const membership = await this.store.getMembership(chatId);
+    const list = membership?.members ?? [];
+    const ids = list.map((m) => m.userId);
+    const entry: Members = { version: membership?.version ?? 0, ids, set: new Set(ids), joinedSeq: new Map(list.map((m) => [m.userId, m.joinedSeq])) };
     if (ids.length === 0) return entry; // a chat not created yet (a first dm) must not be cached as empty
-    if (this.members.size >= ChatAccess.MAX_CACHED) this.members.delete(this.members.keys().next().value!);
+    if (!this.members.has(chatId) && this.members.size >= ChatAccess.MAX_CACHED) this.members.delete(this.members.keys().next().value!);
     this.members.set(chatId, entry);
     return entry;
   }
 
+  /** The members of a group, re-read once when the user is not among the cached ones. */
+  private async groupEntry(chatId: string, userId: string): Promise<Members> {
+    const entry = await this.entry(chatId);
+    return entry.set.has(userId) ? entry : this.entry(chatId, true);
+  }
+
   /** The chat a user may send to, or a FrameError (chat_not_found / not_a_member). */
-  async forSend(userId: string, chatId: string): Promise<ChatTarget> {
+  async forSend(userId: string, chatId: string, opts: { recheck?: boolean } = {}): Promise<ChatTarget> {
     const parsed = parseChatId(chatId);
     if (!parsed) throw new FrameError('chat_not_found', `no such chat: ${chatId.slice(0, 80)}`);
     if (parsed.kind === 'direct') {
@@ -57,19 +100,19 @@ export class ChatAccess {
       const memberIds = a === b ? [a] : [a, b];
       return { chatId, kind: 'direct', memberIds, createDirectWith: memberIds };
     }
-    const { ids: memberIds, set } = await this.entry(chatId);
-    if (memberIds.length === 0) {
+    const entry = opts.recheck ? await this.entry(chatId, true) : await this.groupEntry(chatId, userId);
+    if (entry.ids.length === 0) {
       throw new FrameError((await this.store.getChat(chatId)) ? 'not_a_member' : 'chat_not_found', 'no such chat');
     }
-    if (!set.has(userId)) throw new FrameError('not_a_member', 'you are not a member of this chat');
-    return { chatId, kind: 'group', memberIds };
+    if (!entry.set.has(userId)) throw new FrameError('not_a_member', 'you are not a member of this chat');
+    return { chatId, kind: 'group', memberIds: entry.ids, membersVersion: entry.version };
   }
 
   /** True when the user is a current member of the chat. */
   async isMember(userId: string, chatId: string): Promise<boolean> {
     const parsed = parseChatId(chatId);
     if (!parsed) return false;
-    if (parsed.kind === 'direct' && !parsed.userIds.includes(userId)) return false;
-    return (await this.entry(chatId)).set.has(userId);
+    if (parsed.kind === 'direct') return parsed.userIds.includes(userId) && (await this.entry(chatId)).set.has(userId);
+    return (await this.groupEntry(chatId, userId)).set.has(userId);
   }
 }

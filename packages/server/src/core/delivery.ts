@@ -1,5 +1,5 @@
 import type { ServerFrame } from '@switchboard/protocol';
-import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
+import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { FanoutJob, FanoutQueue } from '../engines/fanout-queue/fanout-queue.js';
 import type { StoredMessage } from '../engines/store/store.js';
 import type { PushProvider } from '../push/push-provider.js';
@@ -14,8 +14,8 @@ export interface DeliveryDeps {
   push: PushProvider;
   fanout: FanoutQueue;
   fanoutThreshold: number;
-  /** Current members of a chat (the fan-out worker looks them up when it runs). */
-  membersOf: (chatId: string) => Promise<string[]>;
+  /** Who is owed a message (the fan-out worker looks them up when it runs): see ChatAccess.recipients. */
+  recipientsOf: (chatId: string, seq: number, membersVersion: number | undefined) => Promise<string[]>;
   metrics: Metrics;
   log: Logger;
 }
@@ -31,11 +31,15 @@ export class Delivery {
 
   /** Makes this process a fan-out worker: it takes jobs from the queue and delivers them. */
   consumeFanout(): void {
-    this.deps.fanout.start(async (job) => this.fanOut(job, await this.deps.membersOf(job.chatId)));
+    this.deps.fanout.start(async (job) => this.fanOut(job, await this.deps.recipientsOf(job.chatId, job.seq, job.membersVersion)));
   }
 
-  /** Delivers a committed message to every member's devices except the sending one. Never rejects: live delivery is best effort. */
-  async message(message: StoredMessage, memberIds: string[], opts: { redeliver?: boolean } = {}): Promise<void> {
+  /**
+   * Delivers a committed message to every member's devices except the sending one. Never
+   * rejects: live delivery is best effort. `memberIds` are the members at the commit
+   * (membersVersion), which a fan-out worker elsewhere uses to find them again.
+   */
+  async message(message: StoredMessage, memberIds: string[], opts: { redeliver?: boolean; membersVersion?: number } = {}): Promise<void> {
     const frame: ServerFrame = { type: 'new_message', ...message };
     const job: FanoutJob = {
       chatId: message.chat_id,
@@ -44,6 +48,7 @@ export class Delivery {
       senderId: message.sender_id,
       senderDeviceId: message.sender_device_id,
       frame: JSON.stringify(frame),
+      membersVersion: opts.membersVersion,
     };
     if (memberIds.length <= this.deps.fanoutThreshold || opts.redeliver) return this.fanOut(job, memberIds, opts.redeliver);
     try {
@@ -90,6 +95,21 @@ export class Delivery {
       // During a bus outage this fires for every event: count it, log it quietly.
       this.deps.metrics.busPublishFailures.inc();
       this.deps.log.debug({ err, type: frame.type }, 'bus publish failed');
+    }
+  }
+
+  /**
+   * Tells every node and fan-out worker that a chat's membership changed, so each drops
+   * its copy. Redis writes the event to every subscriber before it answers, so it is in
+   * each node's socket buffer before any client can hear of the change; a node whose bus
+   * connection is down forgets every copy when it comes back (see main.ts).
+   */
+  async membershipChanged(chatId: string): Promise<void> {
+    try {
+      await this.deps.bus.publish([MEMBERS_TOPIC], { frame: '', chatId });
+    } catch (err) {
+      this.deps.metrics.busPublishFailures.inc();
+      this.deps.log.warn({ err, chat_id: chatId }, 'membership change not broadcast; appends still check it');
     }
   }
 

@@ -1,9 +1,21 @@
 import { MAX_GROUP_MEMBERS, groupChatId, type GroupView, type ServerFrame } from '@switchboard/protocol';
-import type { MemberRecord, Store } from '../engines/store/store.js';
+import type { MemberRecord, MembershipRefusal, Store } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { ChatAccess } from './chat-access.js';
 import type { Delivery } from './delivery.js';
 import { ApiError } from './errors.js';
+
+/** A refusal from the store as the HTTP answer. */
+function refusal(outcome: MembershipRefusal, forbidden: string): ApiError {
+  switch (outcome) {
+    case 'forbidden':
+      return new ApiError(403, 'forbidden', forbidden);
+    case 'too_large':
+      return new ApiError(422, 'group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
+    default:
+      return new ApiError(404, 'not_found', 'no such group');
+  }
+}
 
 type GroupEvent = Extract<ServerFrame, { type: 'group_update' }>['event'];
 
@@ -33,7 +45,6 @@ export class Groups {
       createdAt: now(),
       members: memberIds.map((userId) => ({ userId, role: userId === creatorId ? 'admin' : 'member' })),
     });
-    this.deps.access.invalidate(chatId);
     const view = await this.view(groupId);
     await this.announce(view, 'created', memberIds, memberIds);
     return view;
@@ -46,37 +57,30 @@ export class Groups {
   }
 
   async addMembers(actorId: string, groupId: string, userIds: string[]): Promise<GroupView> {
-    const actor = await this.requireMember(actorId, groupId);
-    if (actor.role !== 'admin') throw new ApiError(403, 'forbidden', 'only admins can add members');
     const wanted = [...new Set(userIds)];
+    await this.requireMember(actorId, groupId);
     await this.requireUsers(wanted);
     const chatId = groupChatId(groupId);
-    const current = await this.deps.store.getMembers(chatId);
-    const fresh = wanted.filter((id) => !current.some((m) => m.userId === id));
-    if (current.length + fresh.length > MAX_GROUP_MEMBERS) throw new ApiError(422, 'group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
-    const added = await this.deps.store.addMembers(chatId, fresh, this.deps.now());
-    this.deps.access.invalidate(chatId);
+    // Checked and applied in the store's transaction, under the chat's lock: admins adding
+    // at once on different nodes can never push the group past the cap.
+    const outcome = await this.deps.store.addMembers(chatId, actorId, wanted, this.deps.now(), MAX_GROUP_MEMBERS);
+    if (typeof outcome === 'string') throw refusal(outcome, 'only admins can add members');
+    if (outcome.added.length > 0) await this.membershipChanged(chatId);
     const view = await this.view(groupId);
-    if (added.length > 0) await this.announce(view, 'member_added', added, view.members.map((m) => m.user_id));
+    if (outcome.added.length > 0) await this.announce(view, 'member_added', outcome.added, view.members.map((m) => m.user_id));
     return view;
   }
 
   /** An admin removes anyone; a member removes itself (leaves). The last admin leaving promotes the oldest member. */
   async removeMember(actorId: string, groupId: string, userId: string): Promise<void> {
-    const actor = await this.requireMember(actorId, groupId);
-    if (actorId !== userId && actor.role !== 'admin') throw new ApiError(403, 'forbidden', 'only admins can remove other members');
     const chatId = groupChatId(groupId);
-    const before = await this.deps.store.getMembers(chatId);
-    if (!before.some((m) => m.userId === userId)) throw new ApiError(404, 'not_found', 'that user is not a member');
-    await this.deps.store.removeMember(chatId, userId);
-    const after = before.filter((m) => m.userId !== userId);
-    if (after.length > 0 && !after.some((m) => m.role === 'admin')) {
-      await this.deps.store.setRole(chatId, after[0]!.userId, 'admin'); // members come oldest first
-    }
-    this.deps.access.invalidate(chatId);
+    const outcome = await this.deps.store.removeMember(chatId, actorId, userId);
+    if (outcome === 'not_a_member') throw new ApiError(404, 'not_found', 'that user is not a member');
+    if (outcome !== 'removed') throw refusal(outcome, 'only admins can remove other members');
+    await this.membershipChanged(chatId);
     const view = await this.view(groupId);
     // The removed user hears of its removal too; after this it receives nothing from the group.
-    await this.announce(view, 'member_removed', [userId], [...after.map((m) => m.userId), userId]);
+    await this.announce(view, 'member_removed', [userId], [...view.members.map((m) => m.user_id), userId]);
   }
 
   async rename(actorId: string, groupId: string, name: string): Promise<GroupView> {
@@ -92,6 +96,12 @@ export class Groups {
     const member = await this.deps.store.getMember(groupChatId(groupId), userId);
     if (!member) throw new ApiError(404, 'not_found', 'no such group');
     return member;
+  }
+
+  /** Every node and fan-out worker forgets its copy of the members before the change is answered. */
+  private async membershipChanged(chatId: string): Promise<void> {
+    this.deps.access.invalidate(chatId);
+    await this.deps.delivery.membershipChanged(chatId);
   }
 
   private async requireUsers(userIds: string[]): Promise<void> {

@@ -1,8 +1,8 @@
 import { MAX_CONTENT_CHARS, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
-import type { MessageRef, Store, StoredMessage } from '../engines/store/store.js';
+import type { AppendRequest, MessageRef, Store, StoredMessage } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
-import type { ChatAccess } from './chat-access.js';
+import type { ChatAccess, ChatTarget } from './chat-access.js';
 import type { Delivery } from './delivery.js';
 import { FrameError } from './errors.js';
 import type { ReceiptNotifier } from './receipt-notifier.js';
@@ -25,6 +25,9 @@ export interface MessagingDeps {
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
+
+/** Appends tried in all while the chat's membership keeps changing under a send. */
+const STALE_ATTEMPTS = 5;
 
 /** How many recently committed messages' locations are kept for their acknowledgements. */
 const RECENT_REFS = 50_000;
@@ -66,28 +69,42 @@ export class Messaging {
    * message is durable; live delivery follows without holding the ack.
    */
   async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
-    const { store, access, ids, now } = this.deps;
     if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
     if (frame.content.length > MAX_CONTENT_CHARS) throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
-    const target = await access.forSend(sender.userId, frame.chat_id);
-    const appended = store.append([
-      {
-        messageId: ids.next(),
-        chatId: target.chatId,
-        senderId: sender.userId,
-        senderDeviceId: sender.deviceId,
-        clientMsgId: frame.client_msg_id,
-        content: frame.content,
-        createdAt: now(),
-        createDirectWith: target.createDirectWith,
-      },
-    ]);
-    return { ack: appended.then(([result]) => this.committed(result!, target.memberIds, onCommitted)) };
+    const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
+    const request: AppendRequest = {
+      messageId: this.deps.ids.next(),
+      chatId: target.chatId,
+      senderId: sender.userId,
+      senderDeviceId: sender.deviceId,
+      clientMsgId: frame.client_msg_id,
+      content: frame.content,
+      createdAt: this.deps.now(),
+      createDirectWith: target.createDirectWith,
+      membersVersion: target.membersVersion,
+    };
+    return { ack: this.append(sender, request, target, onCommitted) };
+  }
+
+  /**
+   * Appends, and when the membership changed since it was checked (another node added or
+   * removed someone), checks again against the new membership and appends again: the
+   * sender may have been removed meanwhile, and the message goes to the new members.
+   */
+  private async append(sender: Sender, request: AppendRequest, target: ChatTarget, onCommitted?: (ack: AckSent) => void): Promise<AckSent> {
+    for (let attempt = 1; ; attempt++) {
+      const [result] = await this.deps.store.append([request]);
+      if (!result!.stale) return this.committed(result!, target, onCommitted);
+      if (attempt >= STALE_ATTEMPTS) throw new Error(`membership of ${request.chatId} kept changing during a send`);
+      this.deps.access.invalidate(request.chatId);
+      target = await this.deps.access.forSend(sender.userId, request.chatId, { recheck: true });
+      request = { ...request, membersVersion: target.membersVersion };
+    }
   }
 
   private committed(
     { message, duplicate }: { message: StoredMessage; duplicate: boolean },
-    memberIds: string[],
+    target: ChatTarget,
     onCommitted?: (ack: AckSent) => void,
   ): AckSent {
     const ack: AckSent = {
@@ -105,7 +122,7 @@ export class Messaging {
     } else {
       this.deps.metrics.messagesSent.inc();
       this.remember(message);
-      void this.deps.delivery.message(message, memberIds);
+      void this.deps.delivery.message(message, target.memberIds, { membersVersion: target.membersVersion });
     }
     return ack;
   }

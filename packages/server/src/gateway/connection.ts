@@ -6,12 +6,18 @@ import type { Metrics } from '../util/metrics.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
+/** Messages read from the store per page of a gap fill. */
+const FILL_PAGE = 500;
 
 export interface ConnectionOptions {
   maxBufferBytes: number;
   metrics: Metrics;
-  /** Reads a chat's messages in (after, upto] to fill a gap in live delivery. */
-  fetchRange: (chatId: string, afterSeq: number, uptoSeq: number) => Promise<StoredMessage[]>;
+  /**
+   * Reads the chat's messages this member may see in (after, upto], at most `limit`,
+   * ascending; `after` null: from this device's delivered cursor (a chat this socket has
+   * not had a message of yet).
+   */
+  fetchRange: (chatId: string, afterSeq: number | null, uptoSeq: number, limit: number) => Promise<StoredMessage[]>;
   onError: (err: unknown) => void;
 }
 
@@ -118,10 +124,11 @@ export class Connection {
       if (event.redeliver) this.writeMessage(event.frame);
       return;
     }
-    if (last !== undefined && event.seq > last + 1) {
-      // A gap (events from several nodes can arrive out of order): fill it from the store.
+    if (last === undefined || event.seq > last + 1) {
+      // A chat new to this socket, or a gap (events from several nodes can arrive out of
+      // order): whatever this device is owed below this seq comes from the store first.
       this.held = [event];
-      void this.fillGap(event.chatId, last, event.seq - 1);
+      void this.fillGap(event.chatId, last ?? null, event.seq - 1);
       return;
     }
     this.lastSeq.set(event.chatId, event.seq);
@@ -133,10 +140,15 @@ export class Connection {
     this.write(text);
   }
 
-  private async fillGap(chatId: string, after: number, upto: number): Promise<void> {
+  private async fillGap(chatId: string, after: number | null, upto: number): Promise<void> {
     try {
-      const missing = await this.opts.fetchRange(chatId, after, upto);
-      await this.replayMessages(chatId, missing);
+      let from = after;
+      for (;;) {
+        const page = await this.opts.fetchRange(chatId, from, upto, FILL_PAGE);
+        await this.replayMessages(chatId, page);
+        if (page.length < FILL_PAGE || this.closed) break;
+        from = page[page.length - 1]!.seq;
+      }
       // The store's answer is complete up to `upto` (whatever this member may not see
       // is not in it), so the position moves there even when nothing came back.
       this.lastSeq.set(chatId, Math.max(this.lastSeq.get(chatId) ?? 0, upto));

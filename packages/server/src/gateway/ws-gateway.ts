@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
-import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
+import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Store } from '../engines/store/store.js';
 import type { Accounts } from '../core/accounts.js';
 import type { ChatAccess } from '../core/chat-access.js';
@@ -51,6 +51,7 @@ export class WsGateway {
     deps.bus.onEvent((topic, event) => {
       if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
       else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
+      else if (topic === MEMBERS_TOPIC && event.chatId) deps.access.invalidate(event.chatId);
     });
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(deps.config.pingIntervalMs, deps.config.presenceTimeoutMs) / 2));
     this.sweeper.unref();
@@ -114,9 +115,11 @@ export class WsGateway {
       maxBufferBytes: this.deps.config.maxSocketBufferBytes,
       metrics,
       // A gap fill reads only what the member may see: nothing from before it (re)joined.
-      fetchRange: async (chatId, after, upto) => {
+      fetchRange: async (chatId, after, upto, limit) => {
         const member = await this.deps.store.getMember(chatId, userId);
-        return member ? this.deps.store.range(chatId, Math.max(after, member.joinedSeq), upto, 10_000) : [];
+        if (!member) return [];
+        const from = after ?? (await this.deps.store.deviceCursor(deviceId, chatId));
+        return this.deps.store.range(chatId, Math.max(from, member.joinedSeq), upto, limit);
       },
       onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
     });

@@ -1,13 +1,15 @@
 /*
  * The bus seam: routes events to the node(s) that hold interested sockets, with no
  * global connection table. Topics: `user:{id}` (a node subscribes while it holds at
- * least one of that user's sockets) and `presence:{id}` (while one of its sockets
- * watches that user). Delivery is at most once and best effort: anything that must
+ * least one of that user's sockets), `presence:{id}` (while one of its sockets
+ * watches that user) and MEMBERS_TOPIC (always). Delivery is at most once and best effort: anything that must
  * not be lost is in the store, and a device that misses a bus event gets it by replay.
  * Implementations: InProcessBus (embedded); RedisBus (sharded pub/sub) for clusters.
  */
 
 export const userTopic = (userId: string): string => `user:${userId}`;
+/** Subscribed by every node and fan-out worker: `{chatId}` whose membership changed. */
+export const MEMBERS_TOPIC = 'chat-members';
 export const presenceTopic = (userId: string): string => `presence:${userId}`;
 
 /** What travels on the bus: a frame already encoded once, plus which devices should get it. */

@@ -13,6 +13,8 @@ export interface FanoutJob {
   senderDeviceId: string;
   /** The encoded new_message frame. The worker looks up the members itself (jobs stay small). */
   frame: string;
+  /** The chat's membership version at the commit: the worker reads the members again if it knows an older one. */
+  membersVersion?: number;
 }
 
 export type FanoutWorker = (job: FanoutJob) => Promise<void>;

@@ -109,6 +109,9 @@ export const postgresMigrations: string[] = [
     PRIMARY KEY (chat_id, user_id, kind, seq)
   );
   `,
+  /* 2: membership versions: an append commits only against the membership it was checked with */ `
+  ALTER TABLE chats ADD COLUMN members_version bigint NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

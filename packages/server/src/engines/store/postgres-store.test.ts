@@ -60,8 +60,8 @@ if (reason) {
       // 20 rounds of 10 sends per node, a turn apart: many batches on each node, interleaved.
       for (let round = 0; round < 20; round++) {
         for (let i = 0; i < 10; i++) {
-          pending.push(nodeA.append([req(chatId, a.id)]).then(([r]) => r!.message.seq));
-          pending.push(nodeB.append([req(chatId, b.id)]).then(([r]) => r!.message.seq));
+          pending.push(nodeA.append([req(chatId, a.id)]).then(([r]) => r!.message!.seq));
+          pending.push(nodeB.append([req(chatId, b.id)]).then(([r]) => r!.message!.seq));
         }
         await new Promise((resolve) => setImmediate(resolve));
       }
@@ -81,7 +81,7 @@ if (reason) {
         nodeA.append([req(chatId, a.id, { createDirectWith: both })]),
         nodeB.append([req(chatId, b.id, { createDirectWith: both })]),
       ]);
-      assert.deepEqual([ra!.message.seq, rb!.message.seq].sort(), [1, 2]);
+      assert.deepEqual([ra!.message!.seq, rb!.message!.seq].sort(), [1, 2]);
       assert.equal((await nodeA.getMembers(chatId)).length, 2);
     });
 
@@ -92,7 +92,7 @@ if (reason) {
       const send = req(chatId, a.id);
       const [[r1], [r2]] = await Promise.all([nodeA.append([send]), nodeB.append([{ ...send, messageId: uid('m') }])]);
       assert.deepEqual([r1!.duplicate, r2!.duplicate].sort(), [false, true]);
-      assert.equal(r1!.message.message_id, r2!.message.message_id);
+      assert.equal(r1!.message!.message_id, r2!.message!.message_id);
       assert.equal((await nodeA.getChat(chatId))?.lastSeq, 2);
     });
 
@@ -109,6 +109,68 @@ if (reason) {
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
       assert.equal(nodeA.commitStats.commits, commitsBefore + 1, 'one transaction for the batch');
       assert.equal((await nodeA.getChat(chatId))?.lastSeq, 3);
+    });
+
+    async function users(k: number) {
+      const list = Array.from({ length: k }, () => ({ id: uid('u'), username: uid('n'), displayName: 'u', passwordHash: 'x', createdAt: 1 }));
+      await Promise.all(list.map((u) => nodeA.createUser(u)));
+      return list.map((u) => u.id);
+    }
+
+    test('three admins on different nodes adding at once never grow a group past the cap', async () => {
+      const admins = await users(3);
+      const chatId = `g:${uid('g')}`;
+      await nodeA.createGroup({ chatId, name: 'g', createdBy: admins[0]!, createdAt: 1, members: admins.map((userId) => ({ userId, role: 'admin' as const })) });
+      const batches = await Promise.all([users(40), users(40), users(40)]);
+      const nodes = [nodeA, nodeB, nodeA];
+      const outcomes = await Promise.all(batches.map((ids, i) => nodes[i]!.addMembers(chatId, admins[i]!, ids, 2, 100)));
+      const added = outcomes.filter((o) => typeof o !== 'string');
+      assert.equal(added.length, 2, 'two of the three fit under 100');
+      assert.equal(outcomes.filter((o) => o === 'too_large').length, 1);
+      assert.equal((await nodeB.getMembers(chatId)).length, 83);
+    });
+
+    test('two admins on different nodes leaving at once leave the group with an admin', async () => {
+      for (let round = 0; round < 5; round++) {
+        const [x, y, z, w] = await users(4);
+        const chatId = `g:${uid('g')}`;
+        await nodeA.createGroup({
+          chatId, name: 'g', createdBy: x!, createdAt: 1,
+          members: [{ userId: x!, role: 'admin' }, { userId: y!, role: 'admin' }, { userId: z!, role: 'member' }, { userId: w!, role: 'member' }],
+        });
+        assert.deepEqual(await Promise.all([nodeA.removeMember(chatId, x!, x!), nodeB.removeMember(chatId, y!, y!)]), ['removed', 'removed']);
+        const left = await nodeA.getMembers(chatId);
+        assert.equal(left.length, 2);
+        assert.equal(left.filter((m) => m.role === 'admin').length, 1, 'exactly one promoted');
+      }
+    });
+
+    test('a send checked on one node before a removal on another is refused as stale, never stored', async () => {
+      const [x, y] = await users(2);
+      const chatId = `g:${uid('g')}`;
+      await nodeA.createGroup({ chatId, name: 'g', createdBy: x!, createdAt: 1, members: [{ userId: x!, role: 'admin' }, { userId: y!, role: 'member' }] });
+      const checked = (await nodeB.getMembership(chatId))!.version;
+      assert.equal(await nodeA.removeMember(chatId, x!, y!), 'removed');
+      const [r] = await nodeB.append([req(chatId, y!, { membersVersion: checked })]);
+      assert.equal(r!.stale, true);
+      assert.equal((await nodeA.getChat(chatId))?.lastSeq, 0);
+    });
+
+    test('cursor moves from one batch report each step in order and only move forward', async () => {
+      const [x, y] = await users(2);
+      const chatId = `dm:${x}:${y}`;
+      for (let i = 0; i < 5; i++) await nodeA.append([req(chatId, x!, { createDirectWith: [x!, y!] })]);
+      const [d1, d2, back, r] = await Promise.all([
+        nodeA.advanceDelivered('dev-y', y!, chatId, 2, 10),
+        nodeA.advanceDelivered('dev-y', y!, chatId, 4, 11),
+        nodeA.advanceDelivered('dev-y', y!, chatId, 3, 12),
+        nodeA.advanceRead('dev-y', y!, chatId, 5, 13),
+      ]);
+      assert.deepEqual([d1.from, d1.to, d2.from, d2.to, back.from, back.to], [0, 2, 2, 4, 4, 4]);
+      assert.deepEqual([r.delivered.from, r.delivered.to, r.read.from, r.read.to], [4, 5, 0, 5]);
+      const member = await nodeB.getMember(chatId, y!);
+      assert.deepEqual([member?.deliveredSeq, member?.readSeq], [5, 5]);
+      assert.deepEqual(await nodeB.pendingChats('dev-y', y!), []);
     });
   });
 }

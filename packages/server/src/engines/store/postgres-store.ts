@@ -9,6 +9,8 @@ import type {
   CursorAdvance,
   DeviceRecord,
   MemberRecord,
+  Membership,
+  MembershipRefusal,
   PendingChat,
   ReceiptRow,
   Role,
@@ -17,9 +19,18 @@ import type {
   UserRecord,
 } from './store.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { WriteBatcher, type Outcome } from './write-batcher.js';
 
-/** Connections per node: one is held by the committing batch, the rest serve reads. */
+/** Connections per node: the committing batches hold one each, the rest serve reads. */
 const POOL_SIZE = 10;
+/** Cursor writes get a pool of their own, whose sessions commit without waiting for the WAL flush. */
+const CURSOR_POOL_SIZE = 2;
+/** Least time between two append batches (ms): under load, sends gather this long and share one statement and one commit. */
+const APPEND_INTERVAL_MS = 4;
+/** Least time between two cursor batches (ms): acks coalesce per (device, chat) and per member within it. */
+const CURSOR_INTERVAL_MS = 20;
+/** Appends or cursor moves per statement. */
+const MAX_ITEMS_PER_STATEMENT = 1000;
 /** Writes per batch transaction: bounds how long one transaction holds its row locks. */
 const MAX_WRITES_PER_BATCH = 500;
 /** How often a write that hit a deadlock or a concurrent duplicate is tried in all. */
@@ -43,14 +54,16 @@ const M_MESSAGE_COLS = MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2');
 type Tx = Pick<PoolClient, 'query'>;
 
 interface UserRow { id: string; username: string; display_name: string; password_hash: string; created_at: number; last_seen: number | null }
-interface ChatRow { id: string; kind: ChatKind; name: string | null; created_by: string | null; created_at: number; last_seq: number }
+interface ChatRow { id: string; kind: ChatKind; name: string | null; created_by: string | null; created_at: number; last_seq: number; members_version: number }
 interface MemberRow { user_id: string; role: Role; joined_seq: number; joined_at: number; delivered_seq: number; read_seq: number }
 interface ChatListQueryRow extends ChatRow, MemberRow { unread: number; last_message: StoredMessage | null }
 
 const toUser = (r: UserRow): UserRecord => ({
   id: r.id, username: r.username, displayName: r.display_name, passwordHash: r.password_hash, createdAt: r.created_at, lastSeen: r.last_seen,
 });
-const toChat = (r: ChatRow): ChatRecord => ({ id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq });
+const toChat = (r: ChatRow): ChatRecord => ({
+  id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq, membersVersion: r.members_version,
+});
 const toMember = (r: MemberRow): MemberRecord => ({
   userId: r.user_id, role: r.role, joinedSeq: r.joined_seq, joinedAt: r.joined_at, deliveredSeq: r.delivered_seq, readSeq: r.read_seq,
 });
@@ -79,7 +92,6 @@ interface QueuedWrite {
   reject: (err: unknown) => void;
 }
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE_CODES.has((err as { code?: string }).code ?? '');
@@ -91,37 +103,232 @@ export function prefixQuery(terms: string[]): string {
 }
 
 /**
+ * A batch of appends in one statement. $1..$8 are parallel arrays, one element per send
+ * in queue order (ord). Sends already stored are skipped (fresh); the chats of the rest
+ * are locked in id order (locked: FOR UPDATE returns the row as the lock holder left it);
+ * a chat whose membership version differs from what every one of its sends was checked
+ * against is not bumped, so those sends get no seq (stale). Each bumped chat hands out
+ * last_seq+1.. in queue order. Answers every ord with its seq (null: not stored) and the
+ * chat's version under the lock (null: not locked). A duplicate committed by another node
+ * after this statement's snapshot breaks the unique index: the caller tries again.
+ */
+const APPEND_SQL = `
+WITH req AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])
+    WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, ord)
+), fresh AS MATERIALIZED (
+  SELECT r.* FROM req r WHERE NOT EXISTS (
+    SELECT 1 FROM messages m WHERE m.chat_id = r.chat_id AND m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id)
+), wanted AS (
+  SELECT chat_id, count(*) AS n, max(created_at) AS at, count(members_version) AS checked,
+    min(members_version) AS vmin, max(members_version) AS vmax
+  FROM fresh GROUP BY chat_id
+), locked AS (
+  SELECT c.id, c.last_seq, c.members_version FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id FOR UPDATE
+), bumped AS (
+  UPDATE chats c SET last_seq = l.last_seq + w.n, last_at = GREATEST(c.last_at, w.at)
+  FROM locked l JOIN wanted w ON w.chat_id = l.id
+  WHERE c.id = l.id AND (w.checked = 0 OR (w.checked = w.n AND w.vmin = l.members_version AND w.vmax = l.members_version))
+  RETURNING c.id, l.last_seq AS base
+), numbered AS (
+  SELECT f.*, b.base + row_number() OVER (PARTITION BY f.chat_id ORDER BY f.ord) AS seq FROM fresh f JOIN bumped b ON b.id = f.chat_id
+), stored AS (
+  INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at)
+  SELECT chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at FROM numbered
+), indexed AS (
+  INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
+)
+SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
+
+function appendParams(requests: AppendRequest[]): unknown[] {
+  return [
+    requests.map((r) => r.chatId),
+    requests.map((r) => r.messageId),
+    requests.map((r) => r.senderId),
+    requests.map((r) => r.senderDeviceId),
+    requests.map((r) => r.clientMsgId),
+    requests.map((r) => r.content),
+    requests.map((r) => r.createdAt),
+    requests.map((r) => r.membersVersion ?? null),
+  ];
+}
+
+/**
+ * Creates the direct chats these first messages go to. Two nodes may do so at once: the
+ * loser's INSERT waits for the winner's commit and then does nothing, members included.
+ * In chat id order, so two batches creating the same chats cannot deadlock.
+ */
+async function createDirectChats(tx: Tx, requests: AppendRequest[]): Promise<void> {
+  const chats = new Map<string, AppendRequest>();
+  for (const r of requests) if (!chats.has(r.chatId)) chats.set(r.chatId, r);
+  const ordered = [...chats.values()].sort((a, b) => (a.chatId < b.chatId ? -1 : 1));
+  const members = ordered.flatMap((r) => [...new Set(r.createDirectWith)].map((u) => [r.chatId, u, r.createdAt] as const));
+  await tx.query(
+    `WITH chat AS (
+       INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at)
+       SELECT d.chat_id, 'direct', NULL, d.created_by, d.at, 0, d.at FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(chat_id, created_by, at)
+       ON CONFLICT (id) DO NOTHING RETURNING id)
+     INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
+     SELECT m.chat_id, m.user_id, 'member', 0, m.at, 0, 0 FROM unnest($4::text[], $5::text[], $6::int8[]) AS m(chat_id, user_id, at)
+     JOIN chat ON chat.id = m.chat_id
+     ON CONFLICT (chat_id, user_id) DO NOTHING`,
+    [
+      ordered.map((r) => r.chatId), ordered.map((r) => r.senderId), ordered.map((r) => r.createdAt),
+      members.map((m) => m[0]), members.map((m) => m[1]), members.map((m) => m[2]),
+    ],
+  );
+}
+
+function storedMessage(req: AppendRequest, seq: number): StoredMessage {
+  return {
+    message_id: req.messageId,
+    chat_id: req.chatId,
+    seq,
+    sender_id: req.senderId,
+    sender_device_id: req.senderDeviceId,
+    client_msg_id: req.clientMsgId,
+    content: req.content,
+    created_at: req.createdAt,
+  };
+}
+
+/**
+ * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device
+ * and chat), member cursors ($4..$8, one row per chat and member: delivered, read, at).
+ * Member rows are locked in key order (old) before they move, and only forward; a mark
+ * is logged for each cursor that moved. Answers the member cursors as they were before.
+ */
+const CURSOR_SQL = `
+WITH devices AS (
+  INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+  ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = GREATEST(device_cursors.delivered_seq, excluded.delivered_seq)
+), req AS (
+  SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
+), old AS (
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq FROM chat_members cm
+  WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
+), moved AS (
+  UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read)
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
+), marks AS (
+  INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at)
+  SELECT o.chat_id, o.user_id, 0, r.delivered, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.delivered > o.delivered_seq
+  UNION ALL
+  SELECT o.chat_id, o.user_id, 1, r.read, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.read > o.read_seq
+  ON CONFLICT DO NOTHING
+)
+SELECT chat_id, user_id, delivered_seq, read_seq FROM old`;
+
+interface MemberCursorRow { chat_id: string; user_id: string; delivered_seq: number; read_seq: number }
+
+/**
+ * What each move did, as if the batch's moves had run one after another in queue order:
+ * the first to pass a member's old cursor reports the step, later ones report theirs
+ * from there. A move by a non-member moves nothing (from = to = 0).
+ */
+function settleCursorMoves(batch: CursorMove[], rows: MemberCursorRow[]): CursorMoved[] {
+  const current = new Map(rows.map((r) => [`${r.chat_id}\u0000${r.user_id}`, { delivered: r.delivered_seq, read: r.read_seq }]));
+  return batch.map((m) => {
+    const cur = current.get(`${m.chatId}\u0000${m.userId}`);
+    const step = (kind: 'delivered' | 'read', moves: boolean): CursorAdvance => {
+      if (!cur) return { chatId: m.chatId, userId: m.userId, from: 0, to: 0 };
+      const from = cur[kind];
+      const to = moves ? Math.max(from, m.seq) : from;
+      cur[kind] = to;
+      return { chatId: m.chatId, userId: m.userId, from, to };
+    };
+    return { delivered: step('delivered', true), read: step('read', m.read) };
+  });
+}
+
+/** One append as the batch statement numbers it (1-based position in the statement's arrays). */
+interface AppendRow {
+  ord: number;
+  seq: number | null;
+  /** The chat's membership version under the lock; null when the chat was not locked (missing, or nothing fresh for it). */
+  members_version: number | null;
+}
+
+/** One cursor move: delivered (and read, when `read`) up to seq for a device and its user. */
+interface CursorMove {
+  deviceId: string;
+  userId: string;
+  chatId: string;
+  seq: number;
+  at: number;
+  read: boolean;
+}
+
+interface CursorMoved {
+  delivered: CursorAdvance;
+  read: CursorAdvance;
+}
+
+/**
  * The cluster-mode store: PostgreSQL, shared by every node.
  *
- * Writes are queued and committed together (group commit per node): everything queued
- * while the previous batch committed goes into the next transaction, at most
- * MAX_WRITES_PER_BATCH of them, with one batch in flight at a time so a caller's writes
- * commit in the order it made them. The batch runs sorted by LockKey (deadlock
- * avoidance between nodes). It first runs without savepoints; if any write fails, the
- * transaction is rolled back and the batch re-run with each write in its own savepoint,
- * so one failing write fails alone. (Savepoints only on that path, because every
- * savepoint that writes gets a subtransaction id, and more than 64 of them in one open
- * transaction slow every other session's snapshots.) append() resolves after COMMIT,
- * which is durable with the default synchronous_commit; if COMMIT fails, every write of
- * the batch is rejected.
+ * The hot writes are batched per node into set-based statements (arrays and UNNEST,
+ * prepared once per connection), one round trip per batch:
+ * - Appends: every send queued while the previous batch committed goes into one
+ *   statement that skips duplicates, locks the chats' rows in id order (so two nodes'
+ *   batches cannot deadlock), checks each chat's membership version, takes a run of
+ *   seqs per chat from last_seq and inserts the messages. Seqs stay gap-free and
+ *   strictly increasing per chat: last_seq moves under the row lock, and a rolled-back
+ *   statement rolls its bump back too. append() resolves after the commit, which is
+ *   durable (synchronous_commit on). Batches start at most every APPEND_INTERVAL_MS.
+ * - Cursor moves (delivered and read acks): coalesced per device and per member, then
+ *   one statement, on a pool whose sessions commit with synchronous_commit off: a
+ *   cursor lost in a crash only means a message is delivered again, which the
+ *   at-least-once contract allows. Batches start at most every CURSOR_INTERVAL_MS.
+ * If a batch statement fails, it is tried once more when the failure is a race
+ * (deadlock, serialization, a duplicate committed meanwhile on another node), and
+ * otherwise each item is run alone, so one bad item fails only itself.
  *
- * Per-chat seq: an append runs `UPDATE chats SET last_seq = last_seq + 1 ... RETURNING`,
- * so appends to one chat from any node serialize on that row and seqs are gap-free (a
- * rolled-back append rolls its bump back too). Reads run at once on the pool.
+ * Everything else (accounts, devices, membership changes) is rare and goes through a
+ * general group commit: queued writes run in one transaction, sorted by LockKey; if
+ * any fails, the batch re-runs with each write in its own savepoint. (Savepoints only
+ * on that path: every savepoint that writes gets a subtransaction id, and more than 64
+ * of them in one open transaction slow every other session's snapshots.)
+ *
+ * Membership: every change locks the chat's row, applies its checks (admin, size cap,
+ * last admin) with statements issued after the lock (so they see every change committed
+ * before it) and bumps members_version. The append statement compares that version, read
+ * under the same lock, with the one the node checked the sender against: the check and
+ * the seq are one atomic step, whichever node changed the membership.
  */
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
+  private readonly cursorPool: pg.Pool;
   private queue: QueuedWrite[] = [];
   private flushScheduled = false;
   private committing: Promise<void> | null = null;
-  /** Number of transactions committed and writes in them, for metrics and benchmarks. */
-  readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
+  private readonly appends = new WriteBatcher<AppendRequest, AppendResult>((batch) => this.appendBatch(batch), {
+    maxItems: MAX_ITEMS_PER_STATEMENT,
+    minIntervalMs: APPEND_INTERVAL_MS,
+  });
+  private readonly cursors = new WriteBatcher<CursorMove, CursorMoved>((batch) => this.cursorBatch(batch), {
+    maxItems: MAX_ITEMS_PER_STATEMENT,
+    minIntervalMs: CURSOR_INTERVAL_MS,
+  });
+  /** Transactions committed and writes in them, for metrics and benchmarks. */
+  readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0, appendBatches: 0, cursorBatches: 0 };
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
     this.pool.on('connect', preparePerConnection);
+    this.cursorPool = new pg.Pool({ connectionString, max: CURSOR_POOL_SIZE, types: pgTypes });
+    this.cursorPool.on('connect', (client) => {
+      preparePerConnection(client);
+      // Queued before any other query on this connection, so every cursor write runs with it.
+      client.query('SET synchronous_commit TO off').catch(() => undefined);
+    });
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', () => undefined);
+    this.cursorPool.on('error', () => undefined);
   }
 
   /** Connects and brings the schema up to date. */
@@ -135,18 +342,19 @@ export class PostgresStore implements Store {
         client.release();
       }
     } catch (err) {
-      await store.pool.end();
+      await Promise.all([store.pool.end(), store.cursorPool.end()]);
       throw err;
     }
     return store;
   }
 
   async close(): Promise<void> {
+    await Promise.all([this.appends.drain(), this.cursors.drain()]);
     while (this.committing || this.queue.length > 0) {
       if (this.committing) await this.committing;
       else this.startBatch();
     }
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.cursorPool.end()]);
   }
 
   // ---- group commit ----
@@ -214,9 +422,9 @@ export class PostgresStore implements Store {
   }
 
   /** The fast path: the whole batch in one transaction, no savepoints. Null when any write failed (rolled back). */
-  private async runTogether(client: PoolClient, ordered: QueuedWrite[]): Promise<Outcome[] | null> {
+  private async runTogether(client: PoolClient, ordered: QueuedWrite[]): Promise<Outcome<unknown>[] | null> {
     await client.query('BEGIN');
-    const outcomes: Outcome[] = [];
+    const outcomes: Outcome<unknown>[] = [];
     for (const w of ordered) {
       try {
         outcomes.push({ ok: true, value: await w.run(client) });
@@ -230,15 +438,15 @@ export class PostgresStore implements Store {
   }
 
   /** The batch again, each write in its own savepoint, so a failing write fails alone. */
-  private async runIsolated(client: PoolClient, ordered: QueuedWrite[]): Promise<Outcome[]> {
+  private async runIsolated(client: PoolClient, ordered: QueuedWrite[]): Promise<Outcome<unknown>[]> {
     await client.query('BEGIN');
-    const outcomes: Outcome[] = [];
+    const outcomes: Outcome<unknown>[] = [];
     for (const w of ordered) outcomes.push(await this.runInSavepoint(client, w));
     await client.query('COMMIT');
     return outcomes;
   }
 
-  private async runInSavepoint(client: PoolClient, w: QueuedWrite): Promise<Outcome> {
+  private async runInSavepoint(client: PoolClient, w: QueuedWrite): Promise<Outcome<unknown>> {
     for (let attempt = 1; ; attempt++) {
       await client.query('SAVEPOINT write');
       try {
@@ -374,36 +582,72 @@ export class PostgresStore implements Store {
     );
   }
 
-  async addMembers(chatId: string, userIds: string[], at: number): Promise<string[]> {
-    const unique = [...new Set(userIds)];
-    return this.write(['chat', chatId, 0, ''], async (tx) => {
-      // Locked, so no append commits between reading last_seq and joining at it.
-      const chat = await tx.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
-      const lastSeq = chat.rows[0]?.last_seq;
-      if (lastSeq === undefined) throw new Error(`chat ${chatId} does not exist`);
-      // A member added now is owed only what is sent after joining.
-      const { rows } = await tx.query<{ user_id: string }>(
-        `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
-         SELECT $1, u, 'member', $2, $3, $2, $2 FROM unnest($4::text[]) AS u
-         ON CONFLICT (chat_id, user_id) DO NOTHING RETURNING user_id`,
-        [chatId, lastSeq, at, unique],
-      );
-      const added = new Set(rows.map((r) => r.user_id));
-      return unique.filter((id) => added.has(id));
-    });
-  }
-
-  async removeMember(chatId: string, userId: string): Promise<boolean> {
-    return this.write(['chat', chatId, 1, userId], async (tx) => {
-      const { rowCount } = await tx.query('DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, userId]);
-      return (rowCount ?? 0) > 0;
-    });
-  }
-
-  async setRole(chatId: string, userId: string, role: Role): Promise<void> {
-    await this.write(['chat', chatId, 1, userId], (tx) =>
-      tx.query('UPDATE chat_members SET role = $1 WHERE chat_id = $2 AND user_id = $3', [role, chatId, userId]),
+  async getMembership(chatId: string): Promise<Membership | null> {
+    // One statement, one snapshot: the version and the members always belong together.
+    const { rows } = await this.pool.query<MemberRow & { members_version: number; member: string | null }>(
+      `SELECT c.members_version, cm.user_id AS member, cm.* FROM chats c LEFT JOIN chat_members cm ON cm.chat_id = c.id
+       WHERE c.id = $1 ORDER BY cm.joined_at, cm.user_id`,
+      [chatId],
     );
+    if (rows.length === 0) return null;
+    return { version: rows[0]!.members_version, members: rows.filter((r) => r.member !== null).map(toMember) };
+  }
+
+  /** Locks the chat's row; the statements after it see every change committed before the lock. */
+  private async lockChat(tx: Tx, chatId: string): Promise<{ last_seq: number } | null> {
+    const { rows } = await tx.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+    return rows[0] ?? null;
+  }
+
+  private async roleOf(tx: Tx, chatId: string, userId: string): Promise<Role | null> {
+    const { rows } = await tx.query<{ role: Role }>('SELECT role FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, userId]);
+    return rows[0]?.role ?? null;
+  }
+
+  async addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number) {
+    const unique = [...new Set(userIds)];
+    return this.write(['chat', chatId, 0, ''], async (tx): Promise<{ added: string[] } | MembershipRefusal> => {
+      const chat = await this.lockChat(tx, chatId);
+      const role = chat && (await this.roleOf(tx, chatId, actorId));
+      if (!chat || !role) return 'no_such_group';
+      if (role !== 'admin') return 'forbidden';
+      const { rows: present } = await tx.query<{ user_id: string }>('SELECT user_id FROM chat_members WHERE chat_id = $1', [chatId]);
+      const have = new Set(present.map((r) => r.user_id));
+      const fresh = unique.filter((id) => !have.has(id));
+      if (have.size + fresh.length > maxMembers) return 'too_large';
+      if (fresh.length === 0) return { added: [] };
+      // A member added now is owed only what is sent after joining.
+      await tx.query(
+        `WITH added AS (
+           INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
+           SELECT $1, u, 'member', $2, $3, $2, $2 FROM unnest($4::text[]) AS u)
+         UPDATE chats SET members_version = members_version + 1 WHERE id = $1`,
+        [chatId, chat.last_seq, at, fresh],
+      );
+      return { added: fresh };
+    });
+  }
+
+  async removeMember(chatId: string, actorId: string, userId: string) {
+    return this.write(['chat', chatId, 0, ''], async (tx): Promise<'removed' | MembershipRefusal> => {
+      const chat = await this.lockChat(tx, chatId);
+      const role = chat && (await this.roleOf(tx, chatId, actorId));
+      if (!chat || !role) return 'no_such_group';
+      if (actorId !== userId && role !== 'admin') return 'forbidden';
+      const { rowCount } = await tx.query('DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2', [chatId, userId]);
+      if ((rowCount ?? 0) === 0) return 'not_a_member';
+      // With no admin left, the oldest member becomes one: under the chat's lock, so two
+      // admins leaving at once see each other's leave and the group keeps an admin.
+      await tx.query(
+        `WITH promoted AS (
+           UPDATE chat_members SET role = 'admin'
+           WHERE chat_id = $1 AND NOT EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND role = 'admin')
+             AND user_id = (SELECT user_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, user_id LIMIT 1))
+         UPDATE chats SET members_version = members_version + 1 WHERE id = $1`,
+        [chatId],
+      );
+      return 'removed';
+    });
   }
 
   async renameGroup(chatId: string, name: string): Promise<void> {
@@ -413,78 +657,100 @@ export class PostgresStore implements Store {
   // ---- messages ----
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    return Promise.all(requests.map((req) => this.write(['chat', req.chatId, 0, ''], (tx) => this.appendOne(tx, req))));
+    return Promise.all(requests.map((req) => this.appends.add(req)));
   }
 
-  private async appendOne(tx: Tx, req: AppendRequest): Promise<AppendResult> {
-    if (req.createDirectWith) await this.createDirect(tx, req, req.createDirectWith);
-    const seq = await this.nextSeq(tx, req);
-    if (seq === null) {
-      const existing = await this.findExisting(tx, req);
-      if (existing) return { message: existing, duplicate: true };
-      throw new Error(`chat ${req.chatId} does not exist`);
+  /** Runs one batch of appends: one statement (two when it creates direct chats), one commit. */
+  private async appendBatch(batch: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+    this.commitStats.appendBatches++;
+    // The same send twice in one batch: the later copy answers as a duplicate of the first.
+    const firstOf = new Map<string, number>();
+    const unique: AppendRequest[] = [];
+    const slot = batch.map((req) => {
+      const key = `${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`;
+      let i = firstOf.get(key);
+      if (i === undefined) firstOf.set(key, (i = unique.push(req) - 1));
+      return i;
+    });
+    const results = await this.appendUnique(unique);
+    return batch.map((_, n) => {
+      const r = results[slot[n]!]!;
+      const isCopy = slot.indexOf(slot[n]!) !== n;
+      return isCopy && r.ok && r.value.message ? { ok: true, value: { message: r.value.message, duplicate: true } } : r;
+    });
+  }
+
+  private async appendUnique(requests: AppendRequest[], attempt = 1): Promise<Outcome<AppendResult>[]> {
+    try {
+      return await this.appendStatement(requests);
+    } catch (error) {
+      if (attempt < WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, attempt + 1);
+      if (requests.length === 1) return [{ ok: false, error }];
+      // Something in the batch is refused: run each alone, so only that one fails.
+      this.commitStats.isolatedRetries++;
+      const outcomes: Outcome<AppendResult>[] = [];
+      for (const req of requests) outcomes.push(...(await this.appendUnique([req])));
+      return outcomes;
     }
-    await tx.query(
-      `WITH m AS (
-         INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, chat_id, seq)
-       INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM m`,
-      [req.chatId, seq, req.messageId, req.senderId, req.senderDeviceId, req.clientMsgId, req.content, req.createdAt],
-    );
-    return {
-      duplicate: false,
-      message: {
-        message_id: req.messageId,
-        chat_id: req.chatId,
-        seq,
-        sender_id: req.senderId,
-        sender_device_id: req.senderDeviceId,
-        client_msg_id: req.clientMsgId,
-        content: req.content,
-        created_at: req.createdAt,
-      },
-    };
   }
 
-  /**
-   * The first append to a direct chat creates it. Two nodes may do so at once: the loser's
-   * INSERT waits for the winner's commit and then does nothing, members included.
-   */
-  private async createDirect(tx: Tx, req: AppendRequest, memberIds: string[]): Promise<void> {
-    await tx.query(
-      `WITH chat AS (
-         INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES ($1, 'direct', NULL, $2, $3, 0, $3)
-         ON CONFLICT (id) DO NOTHING RETURNING id)
-       INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
-       SELECT chat.id, u, 'member', 0, $3, 0, 0 FROM chat, unnest($4::text[]) AS u
-       ON CONFLICT (chat_id, user_id) DO NOTHING`,
-      [req.chatId, req.senderId, req.createdAt, [...new Set(memberIds)]],
-    );
+  private async appendStatement(requests: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      const creating = requests.filter((r) => r.createDirectWith);
+      let rows: AppendRow[];
+      if (creating.length === 0) {
+        rows = (await client.query<AppendRow>(APPEND_SQL, appendParams(requests))).rows;
+      } else {
+        // The first message of a direct chat creates it, in the same transaction.
+        await client.query('BEGIN');
+        try {
+          await createDirectChats(client, creating);
+          rows = (await client.query<AppendRow>(APPEND_SQL, appendParams(requests))).rows;
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+          throw err;
+        }
+      }
+      this.commitStats.commits++;
+      this.commitStats.writes += requests.length;
+      const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
+      const results: (AppendResult | null)[] = requests.map((req, i) => {
+        const row = byOrd.get(i + 1);
+        if (row?.seq != null) return { duplicate: false, message: storedMessage(req, Number(row.seq)) };
+        return null;
+      });
+      // Not stored: a duplicate of an earlier send, a stale membership check, or no such chat.
+      const unsettled = requests.flatMap((req, i) => (results[i] ? [] : [{ req, i }]));
+      if (unsettled.length > 0) {
+        const existing = await this.existingMessages(client, unsettled.map((u) => u.req));
+        for (const { req, i } of unsettled) {
+          const found = existing.get(`${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`);
+          const locked = byOrd.get(i + 1)?.members_version;
+          if (found) results[i] = { message: found, duplicate: true };
+          else if (locked != null) results[i] = { stale: true };
+        }
+      }
+      return results.map((value, i) => (value ? { ok: true, value } : { ok: false, error: new Error(`chat ${requests[i]!.chatId} does not exist`) }));
+    } catch (err) {
+      if ((err as { code?: string }).code === undefined) broken ??= err as Error; // a connection failure, not an SQL error
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
-  /**
-   * Takes the chat's next seq under its row lock, unless the message is already stored
-   * (then null, as for a missing chat). A duplicate committed by another node while this
-   * waited for the lock is caught by the unique index on insert and retried.
-   * last_at never moves back, whatever the clock skew between nodes.
-   */
-  private async nextSeq(tx: Tx, req: AppendRequest): Promise<number | null> {
-    const { rows } = await tx.query<{ last_seq: number }>(
-      `UPDATE chats SET last_seq = last_seq + 1, last_at = GREATEST(last_at, $2)
-       WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND sender_id = $3 AND client_msg_id = $4)
-       RETURNING last_seq`,
-      [req.chatId, req.createdAt, req.senderId, req.clientMsgId],
+  private async existingMessages(client: Tx, requests: AppendRequest[]): Promise<Map<string, StoredMessage>> {
+    const { rows } = await client.query<StoredMessage>(
+      `SELECT ${M_MESSAGE_COLS} FROM unnest($1::text[], $2::text[], $3::text[]) AS k(chat_id, sender_id, client_msg_id)
+       JOIN messages m ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`,
+      [requests.map((r) => r.chatId), requests.map((r) => r.senderId), requests.map((r) => r.clientMsgId)],
     );
-    return rows[0]?.last_seq ?? null;
+    return new Map(rows.map((m) => [`${m.chat_id}\u0000${m.sender_id}\u0000${m.client_msg_id}`, m]));
   }
 
-  private async findExisting(tx: Tx, req: AppendRequest): Promise<StoredMessage | null> {
-    const { rows } = await tx.query<StoredMessage>(
-      `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND sender_id = $2 AND client_msg_id = $3`,
-      [req.chatId, req.senderId, req.clientMsgId],
-    );
-    return rows[0] ?? null;
-  }
 
   async getMessage(messageId: string): Promise<StoredMessage | null> {
     return (await this.getMessages([messageId]))[0] ?? null;
@@ -532,6 +798,14 @@ export class PostgresStore implements Store {
     );
   }
 
+  async deviceCursor(deviceId: string, chatId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ delivered_seq: number }>(
+      'SELECT delivered_seq FROM device_cursors WHERE device_id = $1 AND chat_id = $2',
+      [deviceId, chatId],
+    );
+    return rows[0]?.delivered_seq ?? 0;
+  }
+
   async pendingChats(deviceId: string, userId: string): Promise<PendingChat[]> {
     const { rows } = await this.pool.query<{ chat_id: string; after_seq: number; last_seq: number }>(
       `SELECT chat_id, after_seq, last_seq FROM (
@@ -553,46 +827,51 @@ export class PostgresStore implements Store {
   // ---- cursors and receipts ----
 
   async advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance> {
-    return this.write(['chat', chatId, 1, userId], async (tx) => {
-      const member = await this.lockCursors(tx, deviceId, userId, chatId, seq);
-      return this.moveCursor(tx, 'delivered', chatId, userId, member?.delivered_seq ?? null, seq, at);
-    });
+    return (await this.cursors.add({ deviceId, userId, chatId, seq, at, read: false })).delivered;
   }
 
   async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {
-    return this.write(['chat', chatId, 1, userId], async (tx) => {
-      const member = await this.lockCursors(tx, deviceId, userId, chatId, seq);
-      // What was read was delivered: the delivered cursor moves with it.
-      const delivered = await this.moveCursor(tx, 'delivered', chatId, userId, member?.delivered_seq ?? null, seq, at);
-      const read = await this.moveCursor(tx, 'read', chatId, userId, member?.read_seq ?? null, seq, at);
-      return { delivered, read };
-    });
+    // What was read was delivered: the delivered cursor moves with it.
+    return this.cursors.add({ deviceId, userId, chatId, seq, at, read: true });
   }
 
-  /** Moves the device's cursor forward and locks the member's row, returning its cursors (null: not a member). */
-  private async lockCursors(tx: Tx, deviceId: string, userId: string, chatId: string, seq: number) {
-    const { rows } = await tx.query<{ delivered_seq: number; read_seq: number }>(
-      `WITH device AS (
-         INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES ($1, $2, $3)
-         ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = GREATEST(device_cursors.delivered_seq, excluded.delivered_seq))
-       SELECT delivered_seq, read_seq FROM chat_members WHERE chat_id = $2 AND user_id = $4 FOR UPDATE`,
-      [deviceId, chatId, seq, userId],
-    );
-    return rows[0] ?? null;
+  private async cursorBatch(batch: CursorMove[], attempt = 1): Promise<Outcome<CursorMoved>[]> {
+    this.commitStats.cursorBatches++;
+    try {
+      const rows = await this.cursorStatement(batch);
+      return settleCursorMoves(batch, rows).map((value) => ({ ok: true, value }));
+    } catch (error) {
+      if (attempt < WRITE_ATTEMPTS && isRetryable(error)) return this.cursorBatch(batch, attempt + 1);
+      if (batch.length === 1) return [{ ok: false, error }];
+      const outcomes: Outcome<CursorMoved>[] = [];
+      for (const move of batch) outcomes.push(...(await this.cursorBatch([move], WRITE_ATTEMPTS)));
+      return outcomes;
+    }
   }
 
-  /** Moves a member cursor (already locked) forward to seq and logs when it got there. */
-  private async moveCursor(tx: Tx, kind: 'delivered' | 'read', chatId: string, userId: string, from: number | null, seq: number, at: number) {
-    const current = from ?? 0;
-    if (from === null || seq <= current) return { chatId, userId, from: current, to: current };
-    const column = kind === 'delivered' ? 'delivered_seq' : 'read_seq';
-    await tx.query(
-      `WITH moved AS (UPDATE chat_members SET ${column} = $3 WHERE chat_id = $1 AND user_id = $2)
-       INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES ($1, $2, $4, $3, $5) ON CONFLICT DO NOTHING`,
-      [chatId, userId, seq, kind === 'delivered' ? 0 : 1, at],
-    );
-    return { chatId, userId, from: current, to: seq };
+  /** One statement: device cursors, member cursors and receipt marks; answers the member cursors as they were. */
+  private async cursorStatement(batch: CursorMove[]): Promise<MemberCursorRow[]> {
+    const devices = new Map<string, [string, string, number]>();
+    const members = new Map<string, [string, string, number, number, number]>();
+    for (const m of batch) {
+      const dk = `${m.deviceId}\u0000${m.chatId}`;
+      const d = devices.get(dk);
+      if (!d) devices.set(dk, [m.deviceId, m.chatId, m.seq]);
+      else d[2] = Math.max(d[2], m.seq);
+      const mk = `${m.chatId}\u0000${m.userId}`;
+      const e = members.get(mk) ?? [m.chatId, m.userId, 0, 0, 0];
+      members.set(mk, [e[0], e[1], Math.max(e[2], m.seq), m.read ? Math.max(e[3], m.seq) : e[3], Math.max(e[4], m.at)]);
+    }
+    // Sorted, so every node takes the row locks in the same order.
+    const d = [...devices.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((e) => e[1]);
+    const mm = [...members.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((e) => e[1]);
+    const { rows } = await this.cursorPool.query<MemberCursorRow>(CURSOR_SQL, [
+      d.map((x) => x[0]), d.map((x) => x[1]), d.map((x) => x[2]),
+      mm.map((x) => x[0]), mm.map((x) => x[1]), mm.map((x) => x[2]), mm.map((x) => x[3]), mm.map((x) => x[4]),
+    ]);
+    return rows;
   }
+
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
     const firstMark = (kind: number) =>

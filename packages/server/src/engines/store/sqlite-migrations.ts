@@ -77,4 +77,7 @@ export const sqliteMigrations: string[] = [
     INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);
   END;
   `,
+  /* 2: membership versions (see the PostgreSQL migration of the same number) */ `
+  ALTER TABLE chats ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

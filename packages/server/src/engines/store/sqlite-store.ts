@@ -9,6 +9,8 @@ import type {
   CursorAdvance,
   DeviceRecord,
   MemberRecord,
+  Membership,
+  MembershipRefusal,
   PendingChat,
   ReceiptRow,
   Role,
@@ -28,7 +30,7 @@ function toUser(r: Row | undefined): UserRecord | null {
 }
 function toChat(r: Row | undefined): ChatRecord | null {
   if (!r) return null;
-  return { id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq };
+  return { id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq, membersVersion: r.members_version };
 }
 function toMember(r: Row | undefined): MemberRecord | null {
   if (!r) return null;
@@ -99,6 +101,8 @@ export class SqliteStore implements Store {
       ),
       deleteMember: db.prepare('DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?'),
       setRole: db.prepare('UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?'),
+      bumpMembersVersion: db.prepare('UPDATE chats SET members_version = members_version + 1 WHERE id = ?'),
+      memberCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE chat_id = ?'),
       renameChat: db.prepare('UPDATE chats SET name = ? WHERE id = ?'),
       listChats: db.prepare(
         `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id
@@ -253,6 +257,11 @@ export class SqliteStore implements Store {
   async getMembers(chatId: string) {
     return (this.stmts.members.all(chatId) as Row[]).map((r) => toMember(r)!);
   }
+  async getMembership(chatId: string): Promise<Membership | null> {
+    // One thread, no write in between: the two reads see the same state.
+    const chat = this.stmts.chatById.get(chatId) as Row | undefined;
+    return chat ? { version: chat.members_version, members: await this.getMembers(chatId) } : null;
+  }
   async listChats(userId: string): Promise<ChatListRow[]> {
     return (this.stmts.listChats.all(userId) as Row[]).map((r) => ({
       chat: toChat(r)!,
@@ -277,6 +286,10 @@ export class SqliteStore implements Store {
       for (const userId of new Set(req.createDirectWith)) {
         this.stmts.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0);
       }
+    }
+    if (req.membersVersion !== undefined) {
+      const chat = this.stmts.chatById.get(req.chatId) as Row | undefined;
+      if (chat && chat.members_version !== req.membersVersion) return { stale: true };
     }
     const bumped = this.stmts.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
     if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
@@ -317,6 +330,9 @@ export class SqliteStore implements Store {
   }
   async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number) {
     return this.stmts.range.all(chatId, afterSeq, uptoSeq, limit) as StoredMessage[];
+  }
+  async deviceCursor(deviceId: string, chatId: string): Promise<number> {
+    return ((this.stmts.deviceCursor.get(deviceId, chatId) as Row | undefined)?.delivered_seq as number | undefined) ?? 0;
   }
   async pendingChats(deviceId: string, userId: string): Promise<PendingChat[]> {
     return (this.stmts.pendingChats.all(deviceId, userId) as Row[]).map((r) => ({ chatId: r.chat_id, afterSeq: r.after_seq, lastSeq: r.last_seq }));
@@ -368,24 +384,36 @@ export class SqliteStore implements Store {
       for (const m of g.members) this.stmts.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
     });
   }
-  async addMembers(chatId: string, userIds: string[], at: number): Promise<string[]> {
+  async addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number): Promise<{ added: string[] } | MembershipRefusal> {
+    // Checked and applied in one write: the single writer serializes every change.
     return this.write(() => {
       const chat = this.stmts.chatById.get(chatId) as Row | undefined;
-      if (!chat) throw new Error(`chat ${chatId} does not exist`);
-      const added: string[] = [];
-      for (const userId of userIds) {
+      const actor = this.stmts.member.get(chatId, actorId) as Row | undefined;
+      if (!chat || !actor) return 'no_such_group' as const;
+      if (actor.role !== 'admin') return 'forbidden' as const;
+      const fresh = [...new Set(userIds)].filter((id) => !this.stmts.member.get(chatId, id));
+      const count = (this.stmts.memberCount.get(chatId) as Row).n as number;
+      if (count + fresh.length > maxMembers) return 'too_large' as const;
+      for (const userId of fresh) {
         // A member added now is owed only what is sent after joining.
-        const r = this.stmts.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq);
-        if (r.changes > 0) added.push(userId);
+        this.stmts.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq);
       }
-      return added;
+      if (fresh.length > 0) this.stmts.bumpMembersVersion.run(chatId);
+      return { added: fresh };
     });
   }
-  async removeMember(chatId: string, userId: string): Promise<boolean> {
-    return this.write(() => this.stmts.deleteMember.run(chatId, userId).changes > 0);
-  }
-  async setRole(chatId: string, userId: string, role: Role): Promise<void> {
-    await this.write(() => this.stmts.setRole.run(role, chatId, userId));
+  async removeMember(chatId: string, actorId: string, userId: string): Promise<'removed' | MembershipRefusal> {
+    return this.write(() => {
+      const actor = this.stmts.member.get(chatId, actorId) as Row | undefined;
+      if (!actor) return 'no_such_group' as const;
+      if (actorId !== userId && actor.role !== 'admin') return 'forbidden' as const;
+      if (this.stmts.deleteMember.run(chatId, userId).changes === 0) return 'not_a_member' as const;
+      const rest = (this.stmts.members.all(chatId) as Row[]);
+      // Members come oldest first: the oldest becomes admin when none is left.
+      if (rest.length > 0 && !rest.some((m) => m.role === 'admin')) this.stmts.setRole.run('admin', chatId, rest[0]!.user_id);
+      this.stmts.bumpMembersVersion.run(chatId);
+      return 'removed' as const;
+    });
   }
   async renameGroup(chatId: string, name: string): Promise<void> {
     await this.write(() => this.stmts.renameChat.run(name, chatId));

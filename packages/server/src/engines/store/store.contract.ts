@@ -65,13 +65,13 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
     test('the first append creates the direct chat; seq is gap-free and idempotent on client_msg_id', async () => {
       const { a, b, chatId, first } = await dm();
       const [r1] = await store.append([first]);
-      assert.equal(r1!.message.seq, 1);
+      assert.equal(r1!.message!.seq, 1);
       assert.equal(r1!.duplicate, false);
       const many = await Promise.all(Array.from({ length: 50 }, () => store.append([req(chatId, b.id)])));
-      assert.deepEqual(many.map((r) => r[0]!.message.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 2));
+      assert.deepEqual(many.map((r) => r[0]!.message!.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 2));
       const [dup] = await store.append([{ ...first, messageId: uid('m') }]);
       assert.equal(dup!.duplicate, true);
-      assert.equal(dup!.message.message_id, first.messageId);
+      assert.equal(dup!.message!.message_id, first.messageId);
       assert.equal((await store.getChat(chatId))?.lastSeq, 51);
       assert.equal((await store.getMembers(chatId)).length, 2);
       assert.ok(await store.shareAChat(a.id, b.id));
@@ -137,19 +137,61 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       const chatId = `g:${uid('g')}`;
       await store.createGroup({ chatId, name: 'team', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
       await store.append([req(chatId, a.id), req(chatId, b.id)]);
-      assert.deepEqual(await store.addMembers(chatId, [c.id, b.id], 5), [c.id]);
+      assert.deepEqual(await store.addMembers(chatId, a.id, [c.id, b.id], 5, 1024), { added: [c.id] });
       const cm = await store.getMember(chatId, c.id);
       assert.equal(cm?.joinedSeq, 2);
       assert.deepEqual(await store.pendingChats(uid('d'), c.id), []);
       await store.append([req(chatId, a.id)]);
       assert.deepEqual(await store.pendingChats(uid('d'), c.id), [{ chatId, afterSeq: 2, lastSeq: 3 }]);
-      assert.equal(await store.removeMember(chatId, b.id), true);
-      assert.equal(await store.removeMember(chatId, b.id), false);
+      assert.equal(await store.removeMember(chatId, a.id, b.id), 'removed');
+      assert.equal(await store.removeMember(chatId, a.id, b.id), 'not_a_member');
       assert.equal(await store.getMember(chatId, b.id), null);
-      await store.setRole(chatId, c.id, 'admin');
       await store.renameGroup(chatId, 'renamed');
       assert.equal((await store.getChat(chatId))?.name, 'renamed');
-      assert.deepEqual((await store.getMembers(chatId)).map((m) => [m.userId, m.role]), [[a.id, 'admin'], [c.id, 'admin']]);
+      assert.deepEqual((await store.getMembers(chatId)).map((m) => [m.userId, m.role]), [[a.id, 'admin'], [c.id, 'member']]);
+    });
+
+    test('membership changes are checked in the store: admins only, the size cap, a group always keeps an admin', async () => {
+      const [a, b, c, d] = [await user(store), await user(store), await user(store), await user(store)];
+      const outsider = await user(store);
+      const chatId = `g:${uid('g')}`;
+      await store.createGroup({ chatId, name: 'g', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      assert.equal(await store.addMembers(chatId, b.id, [c.id], 2, 1024), 'forbidden');
+      assert.equal(await store.addMembers(chatId, outsider.id, [c.id], 2, 1024), 'no_such_group');
+      assert.equal(await store.addMembers(`g:${uid('none')}`, a.id, [c.id], 2, 1024), 'no_such_group');
+      assert.equal(await store.addMembers(chatId, a.id, [c.id, d.id], 2, 3), 'too_large');
+      assert.deepEqual(await store.addMembers(chatId, a.id, [c.id], 2, 3), { added: [c.id] });
+      assert.equal(await store.removeMember(chatId, b.id, c.id), 'forbidden');
+      assert.equal(await store.removeMember(chatId, outsider.id, outsider.id), 'no_such_group');
+      // The last admin leaves: the oldest remaining member becomes admin in the same write.
+      assert.equal(await store.removeMember(chatId, a.id, a.id), 'removed');
+      assert.deepEqual((await store.getMembers(chatId)).map((m) => [m.userId, m.role]), [[b.id, 'admin'], [c.id, 'member']]);
+      // Two leave at once: whatever the order, someone is left as admin.
+      const both = await Promise.all([store.removeMember(chatId, b.id, b.id), store.removeMember(chatId, c.id, c.id)]);
+      assert.deepEqual(both, ['removed', 'removed']);
+      assert.deepEqual(await store.getMembers(chatId), []);
+    });
+
+    test('an append checked against an old membership version is refused as stale, and stores nothing', async () => {
+      const [a, b, c] = [await user(store), await user(store), await user(store)];
+      const chatId = `g:${uid('g')}`;
+      await store.createGroup({ chatId, name: 'g', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      const v0 = (await store.getMembership(chatId))!;
+      assert.deepEqual(v0.members.map((m) => m.userId).sort(), [a.id, b.id].sort());
+      const [ok] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
+      assert.equal(ok!.message?.seq, 1);
+      assert.equal(await store.removeMember(chatId, a.id, b.id), 'removed');
+      const v1 = (await store.getMembership(chatId))!;
+      assert.notEqual(v1.version, v0.version);
+      assert.deepEqual(v1.members.map((m) => m.userId), [a.id]);
+      const [stale] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
+      assert.equal(stale!.stale, true);
+      assert.equal((await store.getChat(chatId))?.lastSeq, 1, 'no seq taken');
+      const [fresh] = await store.append([req(chatId, a.id, { membersVersion: v1.version })]);
+      assert.equal(fresh!.message?.seq, 2);
+      assert.deepEqual((await store.addMembers(chatId, a.id, [c.id], 3, 1024)), { added: [c.id] });
+      assert.ok((await store.getMembership(chatId))!.version > v1.version);
+      assert.equal(await store.getMembership(`g:${uid('none')}`), null);
     });
 
     test('search finds words and prefixes in the caller\'s chats only, newest first', async () => {

@@ -43,6 +43,8 @@ export interface ChatRecord {
   createdBy: string | null;
   createdAt: number;
   lastSeq: number;
+  /** Bumped by every membership change, in the same transaction (see AppendRequest.membersVersion). */
+  membersVersion: number;
 }
 
 export type Role = 'admin' | 'member';
@@ -68,12 +70,28 @@ export interface AppendRequest {
   createdAt: number;
   /** For a direct chat that may not exist yet: its members, so the first append creates it. */
   createDirectWith?: string[];
+  /**
+   * The chat's membersVersion the sender's membership was checked against. The append
+   * commits only if the chat still has that version when it takes the chat's seq (the
+   * check runs under the same row lock as the seq), otherwise it answers `stale`.
+   * Undefined: no check (direct chats, whose members never change).
+   */
+  membersVersion?: number;
 }
 
-export interface AppendResult {
-  message: StoredMessage;
-  duplicate: boolean;
+export type AppendResult =
+  | { message: StoredMessage; duplicate: boolean; stale?: undefined }
+  /** The membership changed since the caller's check: nothing was stored; check again and retry. */
+  | { stale: true; message?: undefined; duplicate?: undefined };
+
+/** A chat's members as of one version: what the membership check and delivery both use. */
+export interface Membership {
+  version: number;
+  members: MemberRecord[];
 }
+
+/** Membership changes are checked and applied inside the store's transaction, under the chat's lock. */
+export type MembershipRefusal = 'no_such_group' | 'forbidden' | 'too_large' | 'not_a_member';
 
 export interface ChatListRow {
   chat: ChatRecord;
@@ -121,6 +139,8 @@ export interface Store {
   getChat(chatId: string): Promise<ChatRecord | null>;
   getMember(chatId: string, userId: string): Promise<MemberRecord | null>;
   getMembers(chatId: string): Promise<MemberRecord[]>;
+  /** The chat's members and the version they belong to, read together; null for no such chat. */
+  getMembership(chatId: string): Promise<Membership | null>;
   listChats(userId: string): Promise<ChatListRow[]>;
   /** True when the two users share at least one chat. */
   shareAChat(a: string, b: string): Promise<boolean>;
@@ -132,6 +152,8 @@ export interface Store {
   history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }): Promise<StoredMessage[]>;
   /** Messages of a chat with afterSeq < seq <= uptoSeq, ascending, at most limit. */
   range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<StoredMessage[]>;
+  /** The device's delivered cursor in a chat (0 when it has none). */
+  deviceCursor(deviceId: string, chatId: string): Promise<number>;
   /** Chats in which the device is owed messages (above max(device cursor, joined seq)). */
   pendingChats(deviceId: string, userId: string): Promise<PendingChat[]>;
   /** The latest message of each sender other than `exceptUser` in (afterSeq, uptoSeq]. */
@@ -144,9 +166,19 @@ export interface Store {
   receipts(message: StoredMessage): Promise<ReceiptRow[]>;
 
   createGroup(group: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }): Promise<void>;
-  addMembers(chatId: string, userIds: string[], at: number): Promise<string[]>;
-  removeMember(chatId: string, userId: string): Promise<boolean>;
-  setRole(chatId: string, userId: string, role: Role): Promise<void>;
+  /**
+   * The actor (an admin) adds users, all in one transaction under the chat's lock: never
+   * past maxMembers, however many nodes add at once. Answers the ids actually added.
+   * A refusal names why: the actor is no member (no_such_group), not an admin, or the
+   * group would grow past maxMembers.
+   */
+  addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number): Promise<{ added: string[] } | MembershipRefusal>;
+  /**
+   * An admin removes anyone, a member removes itself. If no admin is left, the oldest
+   * remaining member becomes one, in the same transaction, so concurrent leaves can never
+   * leave a group without an admin. not_a_member: the target is not in the group.
+   */
+  removeMember(chatId: string, actorId: string, userId: string): Promise<'removed' | MembershipRefusal>;
   renameGroup(chatId: string, name: string): Promise<void>;
 
   /**
