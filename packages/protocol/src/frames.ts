@@ -1,19 +1,21 @@
 import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
+import { storableText } from './text.js';
 
 /*
  * Socket frames. Client frames are validated with zod schemas (the same library the
  * REST bodies use); server frames are plain types, built by the server and trusted by clients.
  */
 
-const id = z.string().min(1).max(128);
+// Every string a client sends is stored or looked up: no NUL, no unpaired surrogate (text.ts).
+const id = storableText().min(1).max(128);
 // Content length is checked by the server separately so that it can answer content_too_long.
-const content = z.string();
+const content = storableText();
 
 export const SendMessageFrame = z.object({
   type: z.literal('send_message'),
   chat_id: id,
-  client_msg_id: z.string().min(1).max(128),
+  client_msg_id: id,
   content,
 });
 export const AckDeliveredFrame = z

@@ -3,3 +3,4 @@ export * from './limits.js';
 export * from './ids.js';
 export * from './frames.js';
 export * from './rest.js';
+export * from './text.js';

@@ -1,27 +1,33 @@
 import { z } from 'zod';
 import { MAX_GROUP_MEMBERS, USERNAME_RE } from './limits.js';
+import { storableText } from './text.js';
 
-/* REST request bodies, validated with the same library as socket frames. */
+/*
+ * REST request bodies, validated with the same library as socket frames. Every string that
+ * is stored or looked up is storableText (no NUL, no unpaired surrogate: see text.ts).
+ * Passwords are only hashed, never stored as text, so any string is accepted there.
+ */
+const userId = storableText().min(1).max(128);
 
 export const CreateUserBody = z.object({
   username: z.string().regex(USERNAME_RE, 'username must be 3 to 32 of a-z 0-9 _ .'),
   password: z.string().min(8, 'password must be at least 8 characters').max(256),
-  display_name: z.string().min(1).max(64).optional(),
+  display_name: storableText().min(1).max(64).optional(),
 });
 export const CreateSessionBody = z.object({
-  username: z.string().max(64),
+  username: storableText().max(64),
   password: z.string().max(256),
-  device_name: z.string().max(64).optional(),
+  device_name: storableText().max(64).optional(),
 });
 // member_ids may exceed the limit here; the server answers 422 group_too_large for that.
 export const CreateGroupBody = z.object({
-  name: z.string().min(1).max(128),
-  member_ids: z.array(z.string().min(1).max(128)).max(MAX_GROUP_MEMBERS * 4),
+  name: storableText().min(1).max(128),
+  member_ids: z.array(userId).max(MAX_GROUP_MEMBERS * 4),
 });
 export const AddMembersBody = z.object({
-  user_ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_GROUP_MEMBERS * 4),
+  user_ids: z.array(userId).min(1).max(MAX_GROUP_MEMBERS * 4),
 });
-export const RenameGroupBody = z.object({ name: z.string().min(1).max(128) });
+export const RenameGroupBody = z.object({ name: storableText().min(1).max(128) });
 
 export interface UserView {
   user_id: string;

@@ -1,5 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AddMembersBody, CloseCode, CreateGroupBody, CreateSessionBody, CreateUserBody, HISTORY_LIMIT_MAX, RenameGroupBody } from '@switchboard/protocol';
+import {
+  AddMembersBody,
+  CloseCode,
+  CreateGroupBody,
+  CreateSessionBody,
+  CreateUserBody,
+  HISTORY_LIMIT_MAX,
+  isStorableText,
+  RenameGroupBody,
+  UNSTORABLE_TEXT_MESSAGE,
+} from '@switchboard/protocol';
 import type { DeviceRecord, Store } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
 import type { Chats } from '../core/chats.js';
@@ -26,6 +36,17 @@ export interface HttpApiDeps {
   /** The ws URL of the least-loaded live node, or null to use this node's. */
   pickWsUrl: () => Promise<string | null>;
   isReady: () => boolean;
+}
+
+/**
+ * A text query parameter (null when absent). Like body strings it must be storable text:
+ * a NUL (%00) is refused with 400 rather than reaching a store that cannot hold it.
+ * (URLSearchParams already decodes broken UTF-8 escapes to U+FFFD, so no lone surrogate gets here.)
+ */
+function textParam(url: URL, name: string): string | null {
+  const v = url.searchParams.get(name);
+  if (v !== null && !isStorableText(v)) throw new ApiError(400, 'invalid_request', `${name}: ${UNSTORABLE_TEXT_MESSAGE}`);
+  return v;
 }
 
 /** The REST side of the gateway (PROTOCOL.md "Accounts and sessions", "Chats"), plus ops endpoints. */
@@ -82,7 +103,7 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('GET', '/v1/users', async (req, res, _p, url) => {
       await auth(req);
-      const username = url.searchParams.get('username');
+      const username = textParam(url, 'username');
       if (!username) throw new ApiError(400, 'invalid_request', 'username is required');
       const user = await store.getUserByUsername(username);
       sendJson(res, 200, { users: user ? [userView(user)] : [] });
@@ -144,9 +165,9 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('GET', '/v1/search', async (req, res, _p, url) => {
       const device = await auth(req);
-      const text = url.searchParams.get('q') ?? '';
+      const text = textParam(url, 'q') ?? '';
       if (text.length > 1000) throw new ApiError(400, 'invalid_request', 'q is over 1000 characters');
-      const chatId = url.searchParams.get('chat_id') || undefined;
+      const chatId = textParam(url, 'chat_id') || undefined;
       const limit = intParam(url, 'limit', { min: 1, max: 100, def: 20 })!;
       sendJson(res, 200, { messages: await search.search(device.userId, { text, chatId, limit }) });
     });
@@ -159,6 +180,8 @@ export function createHttpApi(deps: HttpApiDeps) {
         const found = router.match(req.method ?? 'GET', url.pathname);
         if (found === null) throw new ApiError(404, 'not_found', 'no such endpoint');
         if (found === 'method') throw new ApiError(405, 'invalid_request', 'method not allowed');
+        // Path ids are looked up in the store: %00 in one is refused like a NUL in a body.
+        if (!found.params.every(isStorableText)) throw new ApiError(400, 'invalid_request', `path: ${UNSTORABLE_TEXT_MESSAGE}`);
         await found.handler(req, res, found.params, url);
       } catch (err) {
         if (res.headersSent) return;

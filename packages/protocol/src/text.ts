@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/*
+ * Storable text: every user-supplied string the server stores or looks up (message content,
+ * ids, client_msg_id, display and device names, group names, search queries) must be text
+ * that both stores can hold unchanged. PostgreSQL `text` cannot hold NUL (U+0000) at all,
+ * and a lone UTF-16 surrogate cannot be encoded as UTF-8 (the drivers would silently turn
+ * it into U+FFFD). Refusing both at the edge gives the same answer in embedded (SQLite) and
+ * cluster (PostgreSQL) mode: `invalid_frame` on the socket, `400 invalid_request` over HTTP.
+ * Every other character, control characters such as tab and newline included, is allowed.
+ */
+
+/** NUL, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one. */
+const UNSTORABLE_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+export const UNSTORABLE_TEXT_MESSAGE = 'must not contain NUL (U+0000) or an unpaired UTF-16 surrogate';
+
+/** True when `s` has no NUL and every surrogate in it is half of a valid pair. */
+export function isStorableText(s: string): boolean {
+  return !UNSTORABLE_RE.test(s);
+}
+
+/** A zod string that refuses text the stores cannot hold (see isStorableText); chain min/max after it. */
+export function storableText() {
+  return z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
+}
