@@ -59,7 +59,15 @@ export class Delivery {
   }
 
   private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
-    const event: BusEvent = { frame: job.frame, chatId: job.chatId, seq: job.seq, exceptDevice: job.senderDeviceId, redeliver };
+    const event: BusEvent = {
+      frame: job.frame,
+      chatId: job.chatId,
+      seq: job.seq,
+      messageId: job.messageId,
+      senderId: job.senderId,
+      exceptDevice: job.senderDeviceId,
+      redeliver,
+    };
     // Large groups go out in slices, yielding between them, so one fan-out cannot hold
     // the event loop (and every other socket) for its whole length.
     for (let from = 0; from < memberIds.length; from += FANOUT_SLICE) {

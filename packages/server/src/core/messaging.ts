@@ -46,7 +46,8 @@ export class Messaging {
 
   constructor(private readonly deps: MessagingDeps) {}
 
-  private remember(m: MessageRef): void {
+  /** Notes where a message sits: it was committed here, or is being delivered to a socket here (its acks will come here). */
+  remember(m: MessageRef): void {
     if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
     this.recent.set(m.message_id, { message_id: m.message_id, chat_id: m.chat_id, seq: m.seq, sender_id: m.sender_id });
   }

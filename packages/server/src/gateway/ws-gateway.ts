@@ -181,6 +181,9 @@ export class WsGateway {
   private onUserEvent(userId: string, event: BusEvent): void {
     const set = this.byUser.get(userId);
     if (!set) return;
+    if (event.messageId && event.senderId && event.chatId && event.seq !== undefined) {
+      this.deps.messaging.remember({ message_id: event.messageId, chat_id: event.chatId, seq: event.seq, sender_id: event.senderId });
+    }
     for (const conn of set) {
       if (event.closeDevice) {
         if (conn.deviceId === event.closeDevice.deviceId) conn.close(event.closeDevice.code, event.closeDevice.reason);

@@ -19,6 +19,9 @@ export interface BusEvent {
   /** For new_message: chat and seq, so a socket can keep per-chat order and drop duplicates. */
   chatId?: string;
   seq?: number;
+  /** For new_message: which message and whose, so the node that delivers it can take its acks without a store read. */
+  messageId?: string;
+  senderId?: string;
   /** A repeated send: write it even to sockets that already had it (they did not acknowledge it). */
   redeliver?: boolean;
   /** Do not deliver to this device (the sender's own socket). */

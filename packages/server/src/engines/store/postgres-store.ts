@@ -320,12 +320,8 @@ export class PostgresStore implements Store {
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
     this.pool.on('connect', preparePerConnection);
-    this.cursorPool = new pg.Pool({ connectionString, max: CURSOR_POOL_SIZE, types: pgTypes });
-    this.cursorPool.on('connect', (client) => {
-      preparePerConnection(client);
-      // Queued before any other query on this connection, so every cursor write runs with it.
-      client.query('SET synchronous_commit TO off').catch(() => undefined);
-    });
+    this.cursorPool = new pg.Pool({ connectionString: withOption(connectionString, '-c synchronous_commit=off'), max: CURSOR_POOL_SIZE, types: pgTypes });
+    this.cursorPool.on('connect', preparePerConnection);
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', () => undefined);
     this.cursorPool.on('error', () => undefined);
@@ -902,6 +898,14 @@ export class PostgresStore implements Store {
       [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit],
     );
   }
+}
+
+/** The connection string with a server option added to its `options` (kept with whatever it set already, e.g. search_path). */
+function withOption(connectionString: string, option: string): string {
+  const url = new URL(connectionString);
+  const current = url.searchParams.get('options');
+  url.searchParams.set('options', current ? `${current} ${option}` : option);
+  return url.toString();
 }
 
 /**
