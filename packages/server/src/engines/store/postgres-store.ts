@@ -21,10 +21,18 @@ import type {
 import { migratePostgres } from './postgres-migrations.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 
-/** Connections per node: the committing batches hold one each, the rest serve reads. */
+/** Connections per node for reads and the rarer writes (accounts, devices, membership). */
 const POOL_SIZE = 10;
+/** Appends get connections of their own (one batch runs at a time; the second covers a reconnect). */
+const APPEND_POOL_SIZE = 2;
 /** Cursor writes get a pool of their own, whose sessions commit without waiting for the WAL flush. */
 const CURSOR_POOL_SIZE = 2;
+/**
+ * The batch statements' plans do not depend on their parameters (arrays of any length),
+ * yet PostgreSQL would re-plan them per call while it weighs custom plans: planning cost
+ * about as much CPU as running them.
+ */
+const GENERIC_PLANS = '-c plan_cache_mode=force_generic_plan';
 /** Least time between two append batches (ms): under load, sends gather this long and share one statement and one commit. */
 const APPEND_INTERVAL_MS = 4;
 /** Least time between two cursor batches (ms): acks coalesce per (device, chat) and per member within it. */
@@ -302,6 +310,7 @@ interface CursorMoved {
  */
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
+  private readonly appendPool: pg.Pool;
   private readonly cursorPool: pg.Pool;
   private queue: QueuedWrite[] = [];
   private flushScheduled = false;
@@ -319,12 +328,17 @@ export class PostgresStore implements Store {
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
-    this.pool.on('connect', preparePerConnection);
-    this.cursorPool = new pg.Pool({ connectionString: withOption(connectionString, '-c synchronous_commit=off'), max: CURSOR_POOL_SIZE, types: pgTypes });
-    this.cursorPool.on('connect', preparePerConnection);
-    // An idle connection dropped by the server must not crash the process; the pool replaces it.
-    this.pool.on('error', () => undefined);
-    this.cursorPool.on('error', () => undefined);
+    this.appendPool = new pg.Pool({ connectionString: withOption(connectionString, GENERIC_PLANS), max: APPEND_POOL_SIZE, types: pgTypes });
+    this.cursorPool = new pg.Pool({
+      connectionString: withOption(connectionString, `${GENERIC_PLANS} -c synchronous_commit=off`),
+      max: CURSOR_POOL_SIZE,
+      types: pgTypes,
+    });
+    for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
+      pool.on('connect', preparePerConnection);
+      // An idle connection dropped by the server must not crash the process; the pool replaces it.
+      pool.on('error', () => undefined);
+    }
   }
 
   /** Connects and brings the schema up to date. */
@@ -338,7 +352,7 @@ export class PostgresStore implements Store {
         client.release();
       }
     } catch (err) {
-      await Promise.all([store.pool.end(), store.cursorPool.end()]);
+      await store.endPools();
       throw err;
     }
     return store;
@@ -350,7 +364,11 @@ export class PostgresStore implements Store {
       if (this.committing) await this.committing;
       else this.startBatch();
     }
-    await Promise.all([this.pool.end(), this.cursorPool.end()]);
+    await this.endPools();
+  }
+
+  private async endPools(): Promise<void> {
+    await Promise.all([this.pool.end(), this.appendPool.end(), this.cursorPool.end()]);
   }
 
   // ---- group commit ----
@@ -691,7 +709,7 @@ export class PostgresStore implements Store {
   }
 
   private async appendStatement(requests: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
-    const client = await this.pool.connect();
+    const client = await this.appendPool.connect();
     let broken: Error | undefined;
     try {
       const creating = requests.filter((r) => r.createDirectWith);
