@@ -20,6 +20,18 @@ import type {
 } from './store.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
+import {
+  APPEND_SQL,
+  CURSOR_SQL,
+  appendParams,
+  createDirectChats,
+  settleCursorMoves,
+  storedMessage,
+  type AppendRow,
+  type CursorMove,
+  type CursorMoved,
+  type MemberCursorRow,
+} from './postgres-batches.js';
 
 /** Connections per node for reads and the rarer writes (accounts, devices, membership). */
 const POOL_SIZE = 10;
@@ -108,172 +120,6 @@ function isRetryable(err: unknown): boolean {
 /** A tsquery in which every term must match a word by prefix. Terms arrive as letters and digits; quoting still keeps tsquery syntax out. */
 export function prefixQuery(terms: string[]): string {
   return terms.map((t) => `'${t.replace(/['\\]/g, '')}':*`).join(' & ');
-}
-
-/**
- * A batch of appends in one statement. $1..$8 are parallel arrays, one element per send
- * in queue order (ord). Sends already stored are skipped (fresh); the chats of the rest
- * are locked in id order (locked: FOR UPDATE returns the row as the lock holder left it);
- * a chat whose membership version differs from what every one of its sends was checked
- * against is not bumped, so those sends get no seq (stale). Each bumped chat hands out
- * last_seq+1.. in queue order. Answers every ord with its seq (null: not stored) and the
- * chat's version under the lock (null: not locked). A duplicate committed by another node
- * after this statement's snapshot breaks the unique index: the caller tries again.
- */
-const APPEND_SQL = `
-WITH req AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])
-    WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, ord)
-), fresh AS MATERIALIZED (
-  SELECT r.* FROM req r WHERE NOT EXISTS (
-    SELECT 1 FROM messages m WHERE m.chat_id = r.chat_id AND m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id)
-), wanted AS (
-  SELECT chat_id, count(*) AS n, max(created_at) AS at, count(members_version) AS checked,
-    min(members_version) AS vmin, max(members_version) AS vmax
-  FROM fresh GROUP BY chat_id
-), locked AS (
-  SELECT c.id, c.last_seq, c.members_version FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id FOR UPDATE
-), bumped AS (
-  UPDATE chats c SET last_seq = l.last_seq + w.n, last_at = GREATEST(c.last_at, w.at)
-  FROM locked l JOIN wanted w ON w.chat_id = l.id
-  WHERE c.id = l.id AND (w.checked = 0 OR (w.checked = w.n AND w.vmin = l.members_version AND w.vmax = l.members_version))
-  RETURNING c.id, l.last_seq AS base
-), numbered AS (
-  SELECT f.*, b.base + row_number() OVER (PARTITION BY f.chat_id ORDER BY f.ord) AS seq FROM fresh f JOIN bumped b ON b.id = f.chat_id
-), stored AS (
-  INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at)
-  SELECT chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at FROM numbered
-), indexed AS (
-  INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
-)
-SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
-
-function appendParams(requests: AppendRequest[]): unknown[] {
-  return [
-    requests.map((r) => r.chatId),
-    requests.map((r) => r.messageId),
-    requests.map((r) => r.senderId),
-    requests.map((r) => r.senderDeviceId),
-    requests.map((r) => r.clientMsgId),
-    requests.map((r) => r.content),
-    requests.map((r) => r.createdAt),
-    requests.map((r) => r.membersVersion ?? null),
-  ];
-}
-
-/**
- * Creates the direct chats these first messages go to. Two nodes may do so at once: the
- * loser's INSERT waits for the winner's commit and then does nothing, members included.
- * In chat id order, so two batches creating the same chats cannot deadlock.
- */
-async function createDirectChats(tx: Tx, requests: AppendRequest[]): Promise<void> {
-  const chats = new Map<string, AppendRequest>();
-  for (const r of requests) if (!chats.has(r.chatId)) chats.set(r.chatId, r);
-  const ordered = [...chats.values()].sort((a, b) => (a.chatId < b.chatId ? -1 : 1));
-  const members = ordered.flatMap((r) => [...new Set(r.createDirectWith)].map((u) => [r.chatId, u, r.createdAt] as const));
-  await tx.query(
-    `WITH chat AS (
-       INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at)
-       SELECT d.chat_id, 'direct', NULL, d.created_by, d.at, 0, d.at FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(chat_id, created_by, at)
-       ON CONFLICT (id) DO NOTHING RETURNING id)
-     INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
-     SELECT m.chat_id, m.user_id, 'member', 0, m.at, 0, 0 FROM unnest($4::text[], $5::text[], $6::int8[]) AS m(chat_id, user_id, at)
-     JOIN chat ON chat.id = m.chat_id
-     ON CONFLICT (chat_id, user_id) DO NOTHING`,
-    [
-      ordered.map((r) => r.chatId), ordered.map((r) => r.senderId), ordered.map((r) => r.createdAt),
-      members.map((m) => m[0]), members.map((m) => m[1]), members.map((m) => m[2]),
-    ],
-  );
-}
-
-function storedMessage(req: AppendRequest, seq: number): StoredMessage {
-  return {
-    message_id: req.messageId,
-    chat_id: req.chatId,
-    seq,
-    sender_id: req.senderId,
-    sender_device_id: req.senderDeviceId,
-    client_msg_id: req.clientMsgId,
-    content: req.content,
-    created_at: req.createdAt,
-  };
-}
-
-/**
- * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device
- * and chat), member cursors ($4..$8, one row per chat and member: delivered, read, at).
- * Member rows are locked in key order (old) before they move, and only forward; a mark
- * is logged for each cursor that moved. Answers the member cursors as they were before.
- */
-const CURSOR_SQL = `
-WITH devices AS (
-  INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-  ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = GREATEST(device_cursors.delivered_seq, excluded.delivered_seq)
-), req AS (
-  SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
-), old AS (
-  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq FROM chat_members cm
-  WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
-), moved AS (
-  UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read)
-  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
-), marks AS (
-  INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at)
-  SELECT o.chat_id, o.user_id, 0, r.delivered, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.delivered > o.delivered_seq
-  UNION ALL
-  SELECT o.chat_id, o.user_id, 1, r.read, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.read > o.read_seq
-  ON CONFLICT DO NOTHING
-)
-SELECT chat_id, user_id, delivered_seq, read_seq FROM old`;
-
-interface MemberCursorRow { chat_id: string; user_id: string; delivered_seq: number; read_seq: number }
-
-/**
- * What each move did, as if the batch's moves had run one after another in queue order:
- * the first to pass a member's old cursor reports the step, later ones report theirs
- * from there. A move by a non-member moves nothing (from = to = 0).
- */
-function settleCursorMoves(batch: CursorMove[], rows: MemberCursorRow[]): CursorMoved[] {
-  const current = new Map(rows.map((r) => [`${r.chat_id}\u0000${r.user_id}`, { delivered: r.delivered_seq, read: r.read_seq }]));
-  return batch.map((m) => {
-    const cur = current.get(`${m.chatId}\u0000${m.userId}`);
-    const step = (kind: 'delivered' | 'read', moves: boolean): CursorAdvance => {
-      if (!cur) return { chatId: m.chatId, userId: m.userId, from: 0, to: 0 };
-      const from = cur[kind];
-      const to = moves ? Math.max(from, m.seq) : from;
-      cur[kind] = to;
-      return { chatId: m.chatId, userId: m.userId, from, to };
-    };
-    return { delivered: step('delivered', true), read: step('read', m.read) };
-  });
-}
-
-/** One append as the batch statement numbers it (1-based position in the statement's arrays). */
-interface AppendRow {
-  ord: number;
-  seq: number | null;
-  /** The chat's membership version under the lock; null when the chat was not locked (missing, or nothing fresh for it). */
-  members_version: number | null;
-}
-
-/** One cursor move: delivered (and read, when `read`) up to seq for a device and its user. */
-interface CursorMove {
-  deviceId: string;
-  userId: string;
-  chatId: string;
-  seq: number;
-  at: number;
-  read: boolean;
-}
-
-interface CursorMoved {
-  delivered: CursorAdvance;
-  read: CursorAdvance;
 }
 
 /**
