@@ -1,8 +1,8 @@
 import type { Message } from '@switchboard/protocol';
 
 /*
- * The store seam: everything durable. Implementations: SqliteStore (embedded) and,
- * later, a PostgreSQL store for cluster mode; both run the same contract suite.
+ * The store seam: everything durable. Implementations: SqliteStore (embedded) and
+ * PostgresStore (cluster mode); both run the same contract suite (store.contract.ts).
  *
  * Guarantees every implementation gives:
  * - append() resolves only once the messages are durable (survive a process crash);
@@ -11,6 +11,10 @@ import type { Message } from '@switchboard/protocol';
  * - (chat_id, sender_id, client_msg_id) is unique: a repeated append returns the
  *   original message with duplicate=true.
  * - Cursors (delivered per device and per member, read per member) only move forward.
+ * - Membership is the store's truth, whatever the number of nodes: changes are checked
+ *   (admin, size cap, last admin) and applied atomically, each bumping the chat's
+ *   membersVersion; an append carrying a membersVersion commits only if it is still
+ *   the chat's version when the append takes its seq.
  */
 
 export type StoredMessage = Omit<Message, 'status'>;
