@@ -45,9 +45,13 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
   };
 }
 
-/** Cluster mode: PostgreSQL store; Redis bus, fan-out streams, presence and node registry. */
+/**
+ * Cluster mode: PostgreSQL store; Redis bus, fan-out streams, presence and node registry.
+ * REDIS_URL may be one Redis, one node of a Redis Cluster, or a comma-separated list of
+ * cluster seeds: redis-connection.ts decides which, once, here.
+ */
 async function createClusterEngines(config: ServerConfig, redisUrl: string, databaseUrl: string): Promise<Engines> {
-  const { Redis } = await import('ioredis');
+  const { detectRedisTarget, openRedis } = await import('./redis-connection.js');
   const { hostname } = await import('node:os');
   const { randomBytes } = await import('node:crypto');
   const { PostgresStore } = await import('./store/postgres-store.js');
@@ -58,13 +62,16 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
 
   const prefix = config.redisPrefix;
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  // One connection for ordinary commands; the bus and the stream readers open their own.
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+  const target = await detectRedisTarget(redisUrl, { connectTimeoutMs: 2000 });
+  // One client for ordinary commands (a `Cluster` on a Redis Cluster); the bus and the
+  // stream readers open their own connections.
+  const redis = openRedis(target, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
   redis.on('error', () => {}); // failures surface through the commands that need Redis
   const store = await PostgresStore.open(databaseUrl);
   // Snowflake ids must not collide between live nodes: take the next of 1,024 slots.
+  // (One key, so one slot on a cluster.)
   const snowflakeNodeId = config.nodeId ?? (await redis.incr(`${prefix}snowflake-node`)) % 1024;
-  const bus = await RedisBus.connect({ url: redisUrl, channelPrefix: prefix });
+  const bus = await RedisBus.connect({ url: target, channelPrefix: prefix });
   return {
     mode: 'cluster',
     store,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { isCluster, openRedis } from './redis-connection.js';
 
 /*
  * What the Redis engine tests share: where Redis is, a key prefix unique to this run
@@ -35,19 +36,39 @@ export async function redisUnavailable(url = testRedisUrl): Promise<string | nul
   }
 }
 
-/** Deletes every key under the prefix (SCAN, not KEYS, so a shared Redis is not stalled). */
+/**
+ * Deletes every key under the prefix (SCAN, not KEYS, so a shared Redis is not stalled).
+ * A comma-separated seed list is a Redis Cluster: every master is scanned, and keys are
+ * unlinked one by one (one UNLINK may not span slots).
+ */
 export async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  const client = openRedis(url, { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    const servers = isCluster(client) ? (await clusterReady(client), client.nodes('master')) : [client];
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const pipeline = server.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        await pipeline.exec();
+      } while (cursor !== '0');
+    }
   } finally {
-    redis.disconnect();
+    client.disconnect();
   }
+}
+
+/** Resolves once a cluster client has its slot map and node connections. */
+function clusterReady(client: { status: string; once(event: string, cb: (...args: unknown[]) => void): unknown }): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('end', () => reject(new Error('Redis Cluster connection ended')));
+  });
 }
 
 /**
@@ -95,4 +116,17 @@ export async function privateRedis(): Promise<{ url: string; stop: () => Promise
   };
   await start();
   return { url, stop, start };
+}
+
+/** The port of the master owning each of the 16,384 slots, as one node of a Redis Cluster tells it (CLUSTER SLOTS). */
+export async function clusterSlotPorts(nodeUrl: string): Promise<number[]> {
+  const redis = new Redis(nodeUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const ranges = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+    const ports = new Array<number>(16384).fill(0);
+    for (const [start, end, [, port]] of ranges) for (let slot = start; slot <= end; slot++) ports[slot] = Number(port);
+    return ports;
+  } finally {
+    redis.disconnect();
+  }
 }

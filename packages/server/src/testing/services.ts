@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { freePort, sleep } from './harness.js';
@@ -90,6 +93,156 @@ export async function startRedis(): Promise<TestRedis> {
   };
   await start();
   return { url, port, start, stop };
+}
+
+/** Whether a binary runs (`--version` exits 0). */
+async function runs(command: string): Promise<boolean> {
+  const probe = spawn(command, ['--version'], { stdio: 'ignore' });
+  return new Promise<boolean>((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** Why a Redis Cluster cannot be started here (redis-server or redis-cli missing), or null. Throws instead when services are required. */
+export async function redisClusterMissing(): Promise<string | null> {
+  let reason: string | null = null;
+  if (!(await runs('redis-server'))) reason = 'redis-server is not installed';
+  else if (!(await runs('redis-cli'))) reason = 'redis-cli is not installed';
+  return requireOrSkip(reason, 'the Redis Cluster tests');
+}
+
+export interface TestRedisCluster {
+  /** The seed list for REDIS_URL: `redis://127.0.0.1:P1,redis://127.0.0.1:P2,redis://127.0.0.1:P3`. */
+  url: string;
+  /** One URL per master, in start order. */
+  urls: string[];
+  ports: number[];
+  /** Kills one master (SIGKILL) without touching the others. */
+  stopNode(index: number): Promise<void>;
+  /** Starts a stopped master again with its node config (same id, same slots). */
+  startNode(index: number): Promise<void>;
+  /** Kills every process and removes the temporary folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A private 3-master Redis Cluster (no replicas, no persistence) on free loopback ports,
+ * for the Redis Cluster variants of the engine suites and the cluster tests. Each node
+ * gets a free client port and a free cluster-bus port (`--cluster-port`, so the bus port
+ * need not be port + 10000); the nodes are joined with `redis-cli --cluster create` and
+ * the helper resolves once every node reports `cluster_state:ok` and knows the others.
+ */
+export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-redis-cluster-'));
+  const ports: number[] = [];
+  const busPorts: number[] = [];
+  // Distinct ports: freePort may hand the same one twice once it has been released.
+  while (ports.length + busPorts.length < masters * 2) {
+    const port = await freePort();
+    if (ports.includes(port) || busPorts.includes(port)) continue;
+    (ports.length < masters ? ports : busPorts).push(port);
+  }
+  const procs: (ChildProcess | null)[] = ports.map(() => null);
+  const urls = ports.map((port) => `redis://127.0.0.1:${port}`);
+
+  const startNode = async (i: number) => {
+    const port = ports[i]!;
+    const running = procs[i];
+    if (running && running.exitCode === null && running.signalCode === null) return;
+    procs[i] = spawn(
+      'redis-server',
+      [
+        '--port', String(port), '--bind', '127.0.0.1',
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+        '--cluster-port', String(busPorts[i]),
+        '--dir', dir, '--save', '', '--appendonly', 'no',
+      ],
+      { stdio: 'ignore' },
+    );
+    // The test process may exit without stopping the cluster (the 'exit' hook below kills it then).
+    procs[i]!.unref();
+    await waitFor(urls[i]!, async (r) => r.ping(), 10_000, `redis-server on port ${port} did not start`);
+  };
+  const stopNode = async (i: number) => {
+    const p = procs[i];
+    procs[i] = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((resolve) => p.once('exit', resolve));
+    p.kill('SIGKILL');
+    await exited;
+  };
+  // A test process that dies without its after() hooks must not leave the servers running.
+  const killAll = () => {
+    for (const p of procs) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  const stop = async () => {
+    process.off('exit', killAll);
+    await Promise.all(ports.map((_, i) => stopNode(i)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await Promise.all(ports.map((_, i) => startNode(i)));
+    const create = spawn(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    create.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    create.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      create.once('error', reject);
+      create.once('exit', resolve);
+    });
+    if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}): ${output.slice(-2000)}`);
+    await Promise.all(urls.map((url) => waitForClusterOk(url, masters)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: urls.join(','), urls, ports, stopNode, startNode: async (i) => (await startNode(i), await waitForClusterOk(urls[i]!, masters)), stop };
+}
+
+/** Until this node says `cluster_state:ok` with every slot assigned and every master known. */
+async function waitForClusterOk(url: string, masters: number): Promise<void> {
+  await waitFor(
+    url,
+    async (r) => {
+      const info = await r.call('CLUSTER', 'INFO');
+      const text = String(info);
+      const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(text)?.[1];
+      if (field('cluster_state') !== 'ok' || field('cluster_slots_assigned') !== '16384' || Number(field('cluster_known_nodes')) < masters) {
+        throw new Error(`not ready: ${text.split('\n').slice(0, 3).join(' ')}`);
+      }
+    },
+    20_000,
+    `Redis Cluster node ${url} did not reach cluster_state:ok`,
+  );
+}
+
+/** Retries `check` on a fresh connection to `url` every 50 ms until it resolves or the time is up. */
+async function waitFor(url: string, check: (r: Redis) => Promise<unknown>, timeoutMs: number, message: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      await check(r);
+      return;
+    } catch (err) {
+      last = (err as Error).message;
+      if (Date.now() > deadline) throw new Error(`${message} (${last})`);
+      await sleep(50);
+    } finally {
+      r.disconnect();
+    }
+  }
 }
 
 /** A fresh PostgreSQL schema and a connection string whose sessions use it. */

@@ -1,9 +1,15 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { closeRedis, detectRedisTarget, isCluster, openRedis, pipelineBySlot, type RedisTarget } from '../redis-connection.js';
 import type { Bus, BusEvent, BusHandler } from './bus.js';
+import { ShardSubscriptions, type Subscriptions, type SubscriptionEvents } from './shard-subscriptions.js';
 
 export interface RedisBusOptions {
-  /** `redis://host:port/db`. Two connections are opened to it: one publishes, one subscribes. */
-  url: string;
+  /**
+   * `redis://host:port/db`, a comma-separated list of Redis Cluster seeds, or a target
+   * already detected (redis-connection.ts). One URL is probed once to tell a cluster node
+   * from a standalone Redis.
+   */
+  url: string | RedisTarget;
   /** Put before every topic to form the shard channel, so deployments (or test runs) can share a Redis. Zero value: none. */
   channelPrefix?: string;
   /** How long connecting may take before it counts as a failure. Zero value: 2,000 ms. */
@@ -19,57 +25,75 @@ export interface RedisBusOptions {
  * Redis model (no keys, only shard channels):
  *   {channelPrefix}user:{userId}       events for the node(s) holding that user's sockets
  *   {channelPrefix}presence:{userId}   presence changes for nodes watching that user
+ *   {channelPrefix}{any other topic}   whatever else is published (any name works; its
+ *                                      slot is the CRC16 of the whole channel name, or of
+ *                                      its `{hash tag}` if it has one)
  * Payload: the BusEvent as JSON, encoded once per publish whatever the topic count.
- * SPUBLISH answers with the number of subscribed connections, and each node has
- * exactly one subscriber connection, so the count is the number of nodes reached.
+ * SPUBLISH answers with the number of subscribed connections, and each node has exactly
+ * one subscriber connection per shard, so the count is the number of nodes reached.
  *
  * Connections: the publisher has no offline queue and no retries, so publish() rejects
  * at once while Redis is unreachable (the bus is best effort; a caller must not pile up
- * sends behind an outage). The subscriber keeps reconnecting forever.
+ * sends behind an outage). On a single Redis there is one subscriber connection, which
+ * keeps reconnecting forever. On a Redis Cluster the publisher is an ioredis `Cluster`
+ * (it also holds the slot map), publish() sends one pipeline per slot, all at once (a
+ * cluster pipeline must stay in one slot), and subscriptions are ShardSubscriptions: one
+ * subscriber connection per master that owns a subscribed channel's slot.
  *
  * Outages: events published while this node's subscriber was disconnected are lost,
  * and nothing in Redis remembers them. When the subscriber is back, every topic in
- * `topics` (this class's own record, not ioredis's auto-resubscribe, so topics
- * subscribed or unsubscribed during the outage come out right) is subscribed again and
- * then the onReconnect callbacks run: the server tells its sockets to resync, and the
- * devices get what they missed by replay from the store.
- *
- * Not yet: Redis Cluster connections (ioredis `Cluster` with `shardedSubscribers`); a
- * cluster pipeline must stay within one slot, so publish would group topics by slot.
+ * this class's own record (not ioredis's auto-resubscribe, so topics subscribed or
+ * unsubscribed during the outage come out right) is subscribed again and then the
+ * onReconnect callbacks run: the server tells its sockets to resync, and the devices get
+ * what they missed by replay from the store. On a cluster the same holds per shard: a
+ * lost shard connection (node restart, failover, a slot moved to another master) has its
+ * channels subscribed again on the slot's current owner, then the callbacks run.
  */
 export class RedisBus implements Bus {
-  private readonly topics = new Set<string>();
   private readonly reconnectCallbacks: (() => void)[] = [];
   private handler: BusHandler = () => {};
-  private readonly prefix: string;
-  private closed = false;
+  private readonly subscriptions: Subscriptions;
 
   private constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
-    prefix: string,
+    private readonly publisher: Redis | Cluster,
+    makeSubscriptions: (events: SubscriptionEvents) => Subscriptions,
+    private readonly prefix: string,
   ) {
-    this.prefix = prefix;
-    subscriber.on('smessage', (channel: string, message: string) => this.deliver(channel, message));
-    // connect() awaited the first 'ready' before this listener existed, so every 'ready'
-    // seen here is a reconnect: that is where lost subscriptions come back.
-    subscriber.on('ready', () => void this.resubscribe());
+    this.subscriptions = makeSubscriptions({
+      message: (channel, message) => this.deliver(channel, message),
+      reconnected: () => {
+        for (const callback of this.reconnectCallbacks) callback();
+      },
+    });
     // ioredis logs unhandled 'error' events loudly; the state is visible through publish() failures.
     publisher.on('error', () => {});
-    subscriber.on('error', () => {});
   }
 
-  /** Opens both connections and resolves once they are ready. */
+  /** Opens the connections and resolves once they are ready. */
   static async connect(options: RedisBusOptions): Promise<RedisBus> {
-    const base: RedisOptions = { connectTimeout: options.connectTimeoutMs ?? 2000, lazyConnect: true };
-    const publisher = new Redis(options.url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-    const subscriber = new Redis(options.url, {
+    const connectTimeout = options.connectTimeoutMs ?? 2000;
+    const target = typeof options.url === 'string' ? await detectRedisTarget(options.url, { connectTimeoutMs: connectTimeout }) : options.url;
+    const base: RedisOptions = { connectTimeout, lazyConnect: true };
+    const publisher = openRedis(target, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    publisher.on('error', () => {});
+    const prefix = options.channelPrefix ?? '';
+    if (isCluster(publisher)) {
+      try {
+        await publisher.connect();
+      } catch (err) {
+        publisher.disconnect();
+        throw err;
+      }
+      return new RedisBus(publisher, (events) => new ShardSubscriptions(publisher, events, connectTimeout), prefix);
+    }
+    const subscriber = openRedis(target, {
       ...base,
-      autoResubscribe: false, // see the class comment: this.topics is the record
+      autoResubscribe: false, // see the class comment: the subscriptions' own record is the truth
       autoResendUnfulfilledCommands: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-    });
+    }) as Redis;
+    subscriber.on('error', () => {});
     try {
       await Promise.all([publisher.connect(), subscriber.connect()]);
     } catch (err) {
@@ -77,7 +101,7 @@ export class RedisBus implements Bus {
       subscriber.disconnect();
       throw err;
     }
-    return new RedisBus(publisher, subscriber, options.channelPrefix ?? '');
+    return new RedisBus(publisher, (events) => new SingleRedisSubscriptions(subscriber, events), prefix);
   }
 
   onEvent(handler: BusHandler): void {
@@ -89,45 +113,30 @@ export class RedisBus implements Bus {
     this.reconnectCallbacks.push(callback);
   }
 
-  async subscribe(topic: string): Promise<void> {
-    this.topics.add(topic);
-    // While disconnected there is nothing to send: the reconnect resubscribes every topic.
-    if (this.subscriber.status !== 'ready') return;
-    try {
-      await this.subscriber.ssubscribe(this.prefix + topic);
-    } catch (err) {
-      if (this.subscriber.status === 'ready') throw err; // a real refusal, not a dropped connection
-    }
+  subscribe(topic: string): Promise<void> {
+    return this.subscriptions.add(this.prefix + topic);
   }
 
-  async unsubscribe(topic: string): Promise<void> {
-    this.topics.delete(topic);
-    if (this.subscriber.status !== 'ready') return; // a fresh connection will not have it
-    try {
-      await this.subscriber.sunsubscribe(this.prefix + topic);
-    } catch (err) {
-      if (this.subscriber.status === 'ready') throw err;
-    }
+  unsubscribe(topic: string): Promise<void> {
+    return this.subscriptions.remove(this.prefix + topic);
   }
 
   async publish(topics: string[], event: BusEvent): Promise<number[]> {
     if (topics.length === 0) return [];
     const payload = JSON.stringify(event);
-    // One pipeline: all SPUBLISH commands leave in one write and their replies come back together.
-    const pipeline = this.publisher.pipeline();
-    for (const topic of topics) pipeline.spublish(this.prefix + topic, payload);
-    const replies = await pipeline.exec();
-    if (!replies) throw new Error('bus publish: pipeline discarded');
-    return replies.map(([err, count]) => {
+    // One pipeline (on a cluster, one per slot, all sent together): the SPUBLISH commands
+    // leave in one write per shard and their replies come back together.
+    const channels = topics.map((topic) => this.prefix + topic);
+    const replies = await pipelineBySlot(this.publisher, channels, (c) => c, (pipeline, c) => void pipeline.spublish(c, payload));
+    return replies.map((reply) => {
+      const [err, count] = reply[0] ?? [new Error('bus publish: no reply'), null];
       if (err) throw err;
       return Number(count);
     });
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.topics.clear();
-    await Promise.all([quit(this.publisher), quit(this.subscriber)]);
+    await Promise.all([this.subscriptions.close(), closeRedis(this.publisher)]);
   }
 
   private deliver(channel: string, message: string): void {
@@ -140,26 +149,56 @@ export class RedisBus implements Bus {
     }
     this.handler(channel.slice(this.prefix.length), event);
   }
+}
+
+/** Subscriptions on a single Redis: one connection that reconnects forever. */
+class SingleRedisSubscriptions implements Subscriptions {
+  private readonly channels = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly subscriber: Redis,
+    private readonly events: SubscriptionEvents,
+  ) {
+    subscriber.on('smessage', (channel: string, message: string) => events.message(channel, message));
+    // connect() awaited the first 'ready' before this listener existed, so every 'ready'
+    // seen here is a reconnect: that is where lost subscriptions come back.
+    subscriber.on('ready', () => void this.resubscribe());
+  }
+
+  async add(channel: string): Promise<void> {
+    this.channels.add(channel);
+    // While disconnected there is nothing to send: the reconnect resubscribes every channel.
+    if (this.subscriber.status !== 'ready') return;
+    try {
+      await this.subscriber.ssubscribe(channel);
+    } catch (err) {
+      if (this.subscriber.status === 'ready') throw err; // a real refusal, not a dropped connection
+    }
+  }
+
+  async remove(channel: string): Promise<void> {
+    this.channels.delete(channel);
+    if (this.subscriber.status !== 'ready') return; // a fresh connection will not have it
+    try {
+      await this.subscriber.sunsubscribe(channel);
+    } catch (err) {
+      if (this.subscriber.status === 'ready') throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.channels.clear();
+    await closeRedis(this.subscriber);
+  }
 
   private async resubscribe(): Promise<void> {
     if (this.closed) return;
-    // One channel per command: in a cluster, SSUBSCRIBE with several channels must stay in one slot.
-    const results = await Promise.allSettled([...this.topics].map((t) => this.subscriber.ssubscribe(this.prefix + t)));
+    // One channel per command (as on a cluster, where SSUBSCRIBE with several channels must stay in one slot).
+    const results = await Promise.allSettled([...this.channels].map((c) => this.subscriber.ssubscribe(c)));
     // If the connection dropped again midway, the next 'ready' repeats all of this.
     if (results.some((r) => r.status === 'rejected') || this.subscriber.status !== 'ready') return;
-    for (const callback of this.reconnectCallbacks) callback();
+    this.events.reconnected();
   }
-}
-
-/** QUIT when connected (lets replies drain), otherwise just drop the socket and stop reconnecting. */
-async function quit(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') {
-    try {
-      await redis.quit();
-      return;
-    } catch {
-      // fall through
-    }
-  }
-  redis.disconnect();
 }

@@ -1,10 +1,15 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { isCluster, nodeConnection, openRedis, pipelineBySlot, refreshSlots, slotOf, slotOwner, type RedisClient, type RedisTarget } from '../redis-connection.js';
 import type { FanoutJob, FanoutQueue, FanoutWorker } from './fanout-queue.js';
 
 export interface RedisStreamFanoutQueueOptions {
-  /** `redis://host:port/db`, or `redis`, a connection to share (not closed by close()). One of the two. */
-  url?: string;
-  redis?: Redis;
+  /**
+   * `redis://host:port/db` (or a comma-separated Redis Cluster seed list, or a detected
+   * target), or `redis`, a connection to share (not closed by close()): a `Redis`, or a
+   * `Cluster`. One of the two.
+   */
+  url?: string | RedisTarget;
+  redis?: RedisClient;
   /** This consumer's name in the group; use the node id. Must be unique among live workers. */
   consumer: string;
   /** Put before every key, so deployments (or test runs) can share a Redis. Zero value: `sb:`. */
@@ -56,7 +61,12 @@ type StreamReply = [key: string, entries: StreamEntry[]][] | null;
  *                                        renewed while held, compare-and-delete on release.
  *   {prefix}fanout:consumers    ZSET     live consumers scored by expiry (ms); sizes each
  *                                        worker's fair share, ceil(partitions / live).
- * The braces around p are a Redis Cluster hash tag: a stream and its lease share a slot.
+ * The braces around p are a Redis Cluster hash tag: a stream and its lease share a slot,
+ * and the partitions spread over the cluster's masters (each `{p}` hashes on its own).
+ * Every command and script touches one key; the lease round is one pipeline on a single
+ * Redis and one per slot on a cluster (the consumers set and each held lease). On a
+ * cluster each partition's blocking reader is a plain connection to the master owning
+ * the partition's slot, reopened on the new owner after a MOVED or a dropped connection.
  *
  * Order: a chat always hashes to the same partition, and a partition is read by one
  * worker at a time (the lease) which handles its entries one after another, acking each
@@ -77,7 +87,7 @@ type StreamReply = [key: string, entries: StreamEntry[]][] | null;
  * partition, and members get the message by replay from their cursors anyway.
  */
 export class RedisStreamFanoutQueue implements FanoutQueue {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
   private readonly o: Required<Omit<RedisStreamFanoutQueueOptions, 'url' | 'redis'>>;
   private worker: FanoutWorker | null = null;
@@ -93,7 +103,7 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
   constructor(options: RedisStreamFanoutQueueOptions) {
     if (!options.redis && !options.url) throw new Error('RedisStreamFanoutQueue needs url or redis');
     this.ownsRedis = !options.redis;
-    this.redis = options.redis ?? new Redis(options.url!, { maxRetriesPerRequest: 2 });
+    this.redis = options.redis ?? openRedis(options.url!, { maxRetriesPerRequest: 2 });
     if (this.ownsRedis) this.redis.on('error', () => {}); // failures surface through the commands
     this.o = {
       consumer: options.consumer,
@@ -185,17 +195,21 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
     const now = Date.now();
     const { partitions, leaseMs, consumer } = this.o;
     const held = [...this.held.keys()];
-    const round = this.redis.pipeline();
-    round.zadd(this.consumersKey, now + leaseMs, consumer);
-    round.zremrangebyscore(this.consumersKey, '-inf', now);
-    round.zcard(this.consumersKey);
-    for (const p of held) round.eval(RENEW, 1, this.leaseKey(p), consumer, leaseMs);
-    const replies = (await round.exec()) ?? [];
+    // Item -1: the consumers set; item p: the renewal of partition p's lease. On a cluster these are different slots.
+    const items = [-1, ...held];
+    const replies = await pipelineBySlot(
+      this.redis,
+      items,
+      (p) => (p < 0 ? this.consumersKey : this.leaseKey(p)),
+      (round, p) => {
+        if (p >= 0) round.eval(RENEW, 1, this.leaseKey(p), consumer, leaseMs);
+        else round.zadd(this.consumersKey, now + leaseMs, consumer).zremrangebyscore(this.consumersKey, '-inf', now).zcard(this.consumersKey);
+      },
+    );
     if (this.halted) return;
-    const live = Math.max(1, Number(replies[2]?.[1] ?? 1));
     held.forEach((p, i) => {
       const reader = this.held.get(p);
-      const [err, renewed] = replies[3 + i] ?? [];
+      const [err, renewed] = replies[1 + i]?.[0] ?? [];
       if (!reader || err) return; // an error proves nothing; the reader stops itself at leaseUntil
       if (Number(renewed) === 1) reader.leaseUntil = now + leaseMs;
       // Lost (it lapsed and someone took it): stop at once, the successor owns what we had in hand.
@@ -204,6 +218,10 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
     // Readers that stopped themselves (lease lapsed) are gone; their entries are the successor's.
     for (const [p, reader] of this.held) if (reader.halted) this.held.delete(p);
     if (this.stopped) return;
+    // Without the live count there is no fair share to aim at: take nothing this round.
+    const [zcardErr, count] = replies[0]?.[2] ?? [new Error('no reply'), null];
+    if (zcardErr) throw zcardErr;
+    const live = Math.max(1, Number(count ?? 1));
 
     const fairShare = Math.ceil(partitions / live);
     const active = [...this.held].filter(([, reader]) => !reader.stopping).map(([p]) => p);
@@ -262,11 +280,13 @@ class PartitionReader {
   leaseUntil: number;
   private blocking: Redis | null = null;
   private blockingId: number | null = null;
+  /** Cluster: `host:port` of the master the blocking connection is on. */
+  private blockingNode: string | null = null;
   private blocked = false;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly o: { consumer: string; blockMs: number; batch: number; leaseMs: number },
     private readonly handle: (job: FanoutJob) => Promise<void>,
@@ -288,8 +308,30 @@ class PartitionReader {
   async stop(): Promise<void> {
     if (this.stopping) return this.done;
     this.stopping = true;
-    if (this.blocked && this.blockingId !== null) await this.redis.client('UNBLOCK', this.blockingId).catch(() => {});
+    if (this.blocked && this.blockingId !== null) await this.unblock(this.blockingId).catch(() => {});
     await this.done;
+  }
+
+  /** CLIENT UNBLOCK, sent to the server the blocking connection is on. */
+  private async unblock(id: number): Promise<void> {
+    if (!isCluster(this.redis)) {
+      await this.redis.client('UNBLOCK', id);
+      return;
+    }
+    const node = this.blockingNode;
+    if (node === null) return;
+    const pooled = this.redis.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === node);
+    if (pooled) {
+      await pooled.client('UNBLOCK', id);
+      return;
+    }
+    const once = nodeConnection(this.redis, node, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    once.on('error', () => {});
+    try {
+      await once.client('UNBLOCK', id);
+    } finally {
+      once.disconnect();
+    }
   }
 
   /** Stop now, ack nothing more: the lease is (or may be) someone else's. */
@@ -346,21 +388,45 @@ class PartitionReader {
 
   /** New entries, waiting up to blockMs; BLOCK holds its connection, so each partition has its own. */
   private async readNew(): Promise<StreamEntry[]> {
-    if (!this.blocking) {
-      this.blocking = this.redis.duplicate({ maxRetriesPerRequest: 0 });
-      this.blocking.on('error', () => {}); // a failed read is retried by the loop
-      this.blockingId = Number(await this.blocking.client('ID'));
-    }
-    if (!this.go()) return [];
-    this.blocked = true;
     try {
-      const reply = (await this.blocking.xreadgroup(
+      const blocking = this.blocking ?? (await this.openBlocking());
+      if (!this.go()) return [];
+      this.blocked = true;
+      const reply = (await blocking.xreadgroup(
         'GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch, 'BLOCK', this.o.blockMs, 'STREAMS', this.key, '>',
       )) as StreamReply;
       return reply?.[0]?.[1] ?? [];
+    } catch (err) {
+      // Start over on a fresh connection (on a cluster: to the slot's current owner).
+      this.blocking?.disconnect();
+      this.blocking = null;
+      if (isCluster(this.redis) && /^(MOVED|ASK|CLUSTERDOWN)\b/.test((err as Error).message ?? '')) await refreshSlots(this.redis);
+      throw err;
     } finally {
       this.blocked = false;
     }
+  }
+
+  /** The connection blocking reads wait on; on a cluster, one to the master owning this partition's slot. */
+  private async openBlocking(): Promise<Redis> {
+    let blocking: Redis;
+    if (isCluster(this.redis)) {
+      const slot = slotOf(this.key);
+      let owner = slotOwner(this.redis, slot);
+      if (owner === null) {
+        await refreshSlots(this.redis);
+        owner = slotOwner(this.redis, slot);
+      }
+      if (owner === null) throw new Error(`fan-out: no master known for slot ${slot}`);
+      blocking = nodeConnection(this.redis, owner, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+      this.blockingNode = owner;
+    } else {
+      blocking = this.redis.duplicate({ maxRetriesPerRequest: 0 });
+    }
+    blocking.on('error', () => {}); // a failed read is retried by the loop
+    this.blocking = blocking;
+    this.blockingId = Number(await blocking.client('ID'));
+    return blocking;
   }
 
   /** Hands the entries over one at a time, acking each when done; returns how many there were. */

@@ -1,17 +1,18 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-connection.js';
 import type { NodeInfo, NodeRegistry } from './node-registry.js';
 
 /**
  * Nodes in one Redis hash, `{prefix}nodes`: field = node id, value = JSON NodeInfo.
  * Liveness is the heartbeatAt inside the value (entries older than the TTL are
  * ignored and pruned by readers), so a node killed without a word drops out within
- * the TTL with no expiry machinery per field.
+ * the TTL with no expiry machinery per field. One key, so on a Redis Cluster it lives on
+ * one slot (a few hundred small fields at most; read every few seconds per node).
  */
 export class RedisNodeRegistry implements NodeRegistry {
   private readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly opts: { prefix: string; ttlMs: number; now?: () => number },
   ) {
     this.key = `${opts.prefix}nodes`;

@@ -1,10 +1,14 @@
-import { Redis } from 'ioredis';
+import { openRedis, pipelineBySlot, type PipelineReplies, type RedisClient, type RedisTarget } from '../redis-connection.js';
 import type { PresenceStore } from './presence-store.js';
 
 export interface RedisPresenceStoreOptions {
-  /** `redis://host:port/db`, or `redis`, a connection to share (not closed by close()). One of the two. */
-  url?: string;
-  redis?: Redis;
+  /**
+   * `redis://host:port/db` (or a comma-separated Redis Cluster seed list, or a detected
+   * target), or `redis`, a connection to share (not closed by close()): a `Redis`, or a
+   * `Cluster`. One of the two.
+   */
+  url?: string | RedisTarget;
+  redis?: RedisClient;
   /** How long an entry lives without a refresh. Every node must use the same value. Zero value: 30,000 ms. */
   ttlMs?: number;
   /** Put before every key, so deployments (or test runs) can share a Redis. Zero value: `sb:`. */
@@ -51,10 +55,12 @@ return left`;
  *
  * refresh() writes entries back even if they had expired (say Redis restarted and lost
  * them): the heartbeat lists the users this node really holds, so that heals presence.
- * Every multi-user call is one pipeline, one round trip.
+ * Every multi-user call is one pipeline, one round trip; on a Redis Cluster, one
+ * pipeline per slot, sent together (users' keys spread over the slots, and the scripts
+ * touch only the one user's key).
  */
 export class RedisPresenceStore implements PresenceStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
   private readonly ttlMs: number;
   private readonly prefix: string;
@@ -63,7 +69,7 @@ export class RedisPresenceStore implements PresenceStore {
   constructor(options: RedisPresenceStoreOptions) {
     if (!options.redis && !options.url) throw new Error('RedisPresenceStore needs url or redis');
     this.ownsRedis = !options.redis;
-    this.redis = options.redis ?? new Redis(options.url!, { maxRetriesPerRequest: 2 });
+    this.redis = options.redis ?? openRedis(options.url!, { maxRetriesPerRequest: 2 });
     if (this.ownsRedis) this.redis.on('error', () => {}); // failures surface through the commands
     this.ttlMs = options.ttlMs ?? 30_000;
     this.prefix = options.keyPrefix ?? 'sb:';
@@ -88,22 +94,25 @@ export class RedisPresenceStore implements PresenceStore {
   async refresh(userIds: string[], nodeId: string): Promise<void> {
     if (userIds.length === 0) return;
     const now = this.now();
-    const pipeline = this.redis.pipeline();
-    for (const id of userIds) {
-      const key = this.key(id);
-      pipeline.zadd(key, now + this.ttlMs, nodeId);
-      pipeline.zremrangebyscore(key, '-inf', now); // dead nodes' members, so the set stays small
-      pipeline.pexpire(key, this.ttlMs);
-    }
-    check(await pipeline.exec());
+    const replies = await pipelineBySlot(
+      this.redis,
+      userIds,
+      (id) => this.key(id),
+      (pipeline, id) => {
+        const key = this.key(id);
+        pipeline.zadd(key, now + this.ttlMs, nodeId);
+        pipeline.zremrangebyscore(key, '-inf', now); // dead nodes' members, so the set stays small
+        pipeline.pexpire(key, this.ttlMs);
+      },
+    );
+    check(replies);
   }
 
   async isOnline(userIds: string[]): Promise<boolean[]> {
     if (userIds.length === 0) return [];
     const now = this.now();
-    const pipeline = this.redis.pipeline();
-    for (const id of userIds) pipeline.zcount(this.key(id), `(${now}`, '+inf');
-    return check(await pipeline.exec()).map((live) => Number(live) > 0);
+    const replies = await pipelineBySlot(this.redis, userIds, (id) => this.key(id), (pipeline, id) => void pipeline.zcount(this.key(id), `(${now}`, '+inf'));
+    return check(replies).map((live) => Number(live) > 0);
   }
 
   async close(): Promise<void> {
@@ -111,11 +120,11 @@ export class RedisPresenceStore implements PresenceStore {
   }
 }
 
-/** A pipeline's replies, or its first error. */
-function check(replies: [Error | null, unknown][] | null): unknown[] {
-  if (!replies) throw new Error('presence: pipeline discarded');
-  return replies.map(([err, value]) => {
-    if (err) throw err;
+/** Each item's first reply, or the first error of any command. */
+function check(replies: PipelineReplies[]): unknown[] {
+  return replies.map((item) => {
+    for (const [err] of item) if (err) throw err;
+    const [, value] = item[0] ?? [new Error('presence: no reply'), null];
     return value;
   });
 }
