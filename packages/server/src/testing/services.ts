@@ -170,6 +170,7 @@ export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> 
     procs[i] = null;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((resolve) => p.once('exit', resolve));
+    p.ref(); // an unref'd child's exit would not keep the event loop waiting for it
     p.kill('SIGKILL');
     await exited;
   };

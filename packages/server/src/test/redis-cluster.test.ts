@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { directChatId } from '@switchboard/protocol';
+import { http, login, registerUser, TestSocket, type ServerProcess } from '../testing/harness.js';
+import { clusterServicesMissing, freshPgSchema, redisClusterMissing, startRedisCluster, type TestRedisCluster } from '../testing/services.js';
+import { startNode, testPrefix } from '../testing/cluster.js';
+import { openRedis } from '../engines/redis-connection.js';
+import { partitionOf } from '../engines/fanout-queue/redis-stream-fanout-queue.js';
+
+/*
+ * Three real server processes on a 3-master Redis Cluster (REDIS_URL = the seed list)
+ * and one PostgreSQL: a message crosses nodes over the sharded bus, and a group above
+ * FANOUT_THRESHOLD fans out through the partition streams spread over the masters.
+ */
+const missing = (await clusterServicesMissing()) ?? (await redisClusterMissing());
+
+describe('cluster on a Redis Cluster: three nodes', { skip: missing ?? false }, () => {
+  let redis: TestRedisCluster;
+  let pgSchema: { url: string; drop: () => Promise<void> };
+  let prefix: string;
+  const nodes: ServerProcess[] = [];
+
+  before(async () => {
+    redis = await startRedisCluster();
+    pgSchema = await freshPgSchema();
+    prefix = testPrefix();
+    const env = { FANOUT_THRESHOLD: '2' };
+    // The first node migrates the schema; the others start together after it.
+    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env }));
+    nodes.push(...(await Promise.all([1, 2].map(() => startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env })))));
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await redis?.stop();
+    await pgSchema?.drop();
+  });
+
+  test('a message sent on node A reaches the recipient on nodes B and C, and the tick comes back', async () => {
+    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
+    const alice = await registerUser(a.baseUrl, 'rc_alice');
+    const bob = await registerUser(b.baseUrl, 'rc_bob');
+    const bob2 = await login(c.baseUrl, bob.username, bob.password);
+    const chat = directChatId(alice.user_id, bob.user_id);
+    const sa = await TestSocket.connectSynced(a.wsUrl, alice.token);
+    const sb = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    const sc = await TestSocket.connectSynced(c.wsUrl, bob2.token);
+
+    const ack = await sa.sendMessage(chat, 'across the Redis Cluster');
+    assert.equal(ack.type, 'ack_sent');
+    const onB = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    const onC = await sc.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    assert.equal(onB.content, 'across the Redis Cluster');
+    assert.equal(onC.seq, ack.seq);
+
+    sb.send({ type: 'ack_delivered', message_id: ack.message_id });
+    const delivered = await sa.nextWhere((f) => f.type === 'status_update' && f.status === 'delivered');
+    assert.equal(delivered.user_id, bob.user_id);
+    await Promise.all([sa.close(), sb.close(), sc.close()]);
+  });
+
+  test('a group above FANOUT_THRESHOLD fans out through the cluster streams to members on every node, in order', async () => {
+    const owner = await registerUser(nodes[0]!.baseUrl, 'rc_owner');
+    const members = await Promise.all(Array.from({ length: 6 }, (_, i) => registerUser(nodes[i % 3]!.baseUrl, `rc_m${i}`)));
+    const group = await http(nodes[0]!.baseUrl, 'POST', '/v1/groups', {
+      token: owner.token,
+      body: { name: 'rc', member_ids: members.map((m) => m.user_id) },
+    });
+    assert.equal(group.status, 201);
+    const chatId: string = group.body.chat_id;
+    const sockets = await Promise.all(members.map((m, i) => TestSocket.connectSynced(nodes[i % 3]!.wsUrl, m.token)));
+    const so = await TestSocket.connectSynced(nodes[1]!.wsUrl, owner.token);
+
+    const acks = [];
+    for (let i = 0; i < 5; i++) acks.push(await so.sendMessage(chatId, `to the group ${i}`));
+    for (const s of sockets) {
+      for (const ack of acks) {
+        const got = await s.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id, 15_000);
+        assert.equal(got.seq, ack.seq);
+      }
+      const seqs = s.all('new_message').map((f) => f.seq);
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order');
+    }
+
+    // The jobs went through the chat's partition stream on the Redis Cluster.
+    const client = openRedis(redis.url);
+    try {
+      const length = await client.xlen(`${prefix}fanout:{${partitionOf(chatId, 16)}}`);
+      assert.ok(length >= acks.length, `the partition stream holds the group's jobs (${length})`);
+    } finally {
+      client.disconnect();
+    }
+    await Promise.all([...sockets, so].map((s) => s.close()));
+  });
+});
