@@ -38,10 +38,31 @@ const ConfigSchema = z.object({
   scryptCost: z.number().int().min(2).default(16_384),
   /** How long SIGTERM waits for in-flight work (ms). Default 5000. */
   shutdownGraceMs: z.number().int().positive().default(5_000),
-  /** Cluster mode: both set selects Redis + PostgreSQL engines. */
-  redisUrl: z.string().optional(),
+  /**
+   * Cluster mode: both set selects Redis + PostgreSQL engines. REDIS_URL is one Redis, one
+   * node of a Redis Cluster (told apart at start with INFO cluster), or a comma-separated
+   * list of Redis Cluster seed nodes (`redis://h1:7000,redis://h2:7000`); see
+   * engines/redis-connection.ts.
+   */
+  redisUrl: z.string().refine(validRedisUrls, 'expected a redis:// (or rediss://) URL, or a comma-separated list of them').optional(),
   databaseUrl: z.string().optional(),
 });
+
+/** One `redis://` / `rediss://` URL (or bare `host:port`), or a comma-separated list of them. */
+function validRedisUrls(value: string): boolean {
+  const parts = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return (
+    parts.length > 0 &&
+    parts.every((part) => {
+      try {
+        const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(part) ? part : `redis://${part}`);
+        return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    })
+  );
+}
 
 export type ServerConfig = Readonly<z.infer<typeof ConfigSchema>>;
 

@@ -51,7 +51,7 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
  * cluster seeds: redis-connection.ts decides which, once, here.
  */
 async function createClusterEngines(config: ServerConfig, redisUrl: string, databaseUrl: string): Promise<Engines> {
-  const { detectRedisTarget, openRedis } = await import('./redis-connection.js');
+  const { awaitReady, detectRedisTarget, openRedis, redactRedisUrl } = await import('./redis-connection.js');
   const { hostname } = await import('node:os');
   const { randomBytes } = await import('node:crypto');
   const { PostgresStore } = await import('./store/postgres-store.js');
@@ -64,9 +64,21 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const target = await detectRedisTarget(redisUrl, { connectTimeoutMs: 2000 });
   // One client for ordinary commands (a `Cluster` on a Redis Cluster); the bus and the
-  // stream readers open their own connections.
-  const redis = openRedis(target, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+  // stream readers open their own connections. A cluster client has no per-command retry
+  // limit: once it is ready it gets no offline queue, so while the whole cluster is
+  // unreachable commands fail at once (as the single client's do after two retries)
+  // instead of piling up.
+  const redis = openRedis(target, { maxRetriesPerRequest: 2, connectTimeout: 2000, ...(target.cluster ? { lazyConnect: true } : {}) });
   redis.on('error', () => {}); // failures surface through the commands that need Redis
+  if (target.cluster) {
+    try {
+      await awaitReady(redis, 10_000);
+    } catch (err) {
+      redis.disconnect();
+      throw new Error(`Redis Cluster at ${redactRedisUrl(redisUrl)} is unreachable: ${(err as Error).message}`);
+    }
+    redis.options.enableOfflineQueue = false;
+  }
   const store = await PostgresStore.open(databaseUrl);
   // Snowflake ids must not collide between live nodes: take the next of 1,024 slots.
   // (One key, so one slot on a cluster.)

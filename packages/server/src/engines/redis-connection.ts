@@ -196,6 +196,34 @@ function failAll(count: number, err: Error): PipelineReplies {
   return Array.from({ length: count }, () => [err, null]);
 }
 
+/**
+ * Resolves once the client is ready (connecting it if it was created lazily); rejects
+ * after `timeoutMs`, or when the client gives up. A cluster client never gives up by
+ * itself (it retries, and queues or refuses commands meanwhile), so a start must not
+ * wait on a command to learn that the cluster is unreachable.
+ */
+export async function awaitReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  let last = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => void (last = err.message);
+    const onReady = () => (cleanup(), resolve());
+    const onEnd = () => (cleanup(), reject(new Error(`connection ended${last ? ` (${last})` : ''}`)));
+    const timer = setTimeout(() => (cleanup(), reject(new Error(`not ready after ${timeoutMs} ms${last ? ` (${last})` : ''}`))), timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      client.off('error', onError);
+    };
+    client.on('ready', onReady);
+    client.on('end', onEnd);
+    client.on('error', onError);
+  });
+  if (client.status === 'wait') client.connect().catch((err: Error) => void (last = err.message));
+  await ready;
+}
+
 /** QUIT when connected (lets replies drain), otherwise just drop the connection and stop reconnecting. */
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === 'ready') {

@@ -1,5 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { closeRedis, detectRedisTarget, isCluster, openRedis, pipelineBySlot, type RedisTarget } from '../redis-connection.js';
+import { awaitReady, closeRedis, detectRedisTarget, isCluster, openRedis, pipelineBySlot, type RedisTarget } from '../redis-connection.js';
 import type { Bus, BusEvent, BusHandler } from './bus.js';
 import { ShardSubscriptions, type Subscriptions, type SubscriptionEvents } from './shard-subscriptions.js';
 
@@ -79,10 +79,10 @@ export class RedisBus implements Bus {
     const prefix = options.channelPrefix ?? '';
     if (isCluster(publisher)) {
       try {
-        await publisher.connect();
+        await awaitReady(publisher, Math.max(5 * connectTimeout, 5000));
       } catch (err) {
         publisher.disconnect();
-        throw err;
+        throw new Error(`bus: Redis Cluster unreachable: ${(err as Error).message}`);
       }
       return new RedisBus(publisher, (events) => new ShardSubscriptions(publisher, events, connectTimeout), prefix);
     }
