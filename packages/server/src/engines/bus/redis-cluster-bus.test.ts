@@ -155,5 +155,51 @@ if (missing) {
       assert.equal(reconnects, 1);
       assert.deepEqual([...received].sort(), [added, elsewhere, kept].sort());
     });
+
+    // Last in this file: it leaves one slot on another master (a failover looks the same
+    // to a subscriber: the slot's owner changes).
+    test('a slot moved to another master: its channels follow it and onReconnect fires once', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await RedisBus.connect({ url: cluster.url, channelPrefix: prefix });
+      const b = await RedisBus.connect({ url: cluster.url, channelPrefix: prefix });
+      t.after(async () => void (await Promise.all([a.close(), b.close()])));
+      const received: string[] = [];
+      b.onEvent((topic) => received.push(topic));
+      let reconnects = 0;
+      const reconnected = new Promise<void>((resolve) => b.onReconnect(() => (reconnects++, resolve())));
+
+      const ports = await clusterSlotPorts(cluster.urls[0]!);
+      const [source, target] = [2, 1];
+      const topic = topicOn(ports, prefix, cluster.ports[source]!, 'user:moving');
+      const staying = topicOn(ports, prefix, cluster.ports[target]!, 'user:staying');
+      const slot = slotOf(prefix + topic);
+      await b.subscribe(topic);
+      await b.subscribe(staying);
+
+      // Move the (key-less) slot: the documented SETSLOT sequence, told to every master.
+      const admins = cluster.urls.map((url) => new Redis(url));
+      t.after(() => admins.forEach((r) => r.disconnect()));
+      const ids = await Promise.all(admins.map((r) => r.call('CLUSTER', 'MYID')));
+      await admins[target]!.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', String(ids[source]));
+      await admins[source]!.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', String(ids[target]));
+      for (const i of [target, source, 0]) await admins[i]!.call('CLUSTER', 'SETSLOT', slot, 'NODE', String(ids[target]));
+
+      // b learns of the move at its next slot-map refresh (every 5 s, or at once after a MOVED reply, which its own publish provokes).
+      let moved = false;
+      void reconnected.then(() => (moved = true));
+      for (let i = 0; i < 200 && !moved; i++) {
+        await b.publish([topic], { frame: 'nudge' }).catch(() => undefined);
+        await sleep(50);
+      }
+      await reconnected;
+      received.length = 0;
+      assert.deepEqual(await a.publish([topic, staying], { frame: 'after' }), [1, 1]);
+      for (let i = 0; i < 50 && received.length < 2; i++) await sleep(20);
+      assert.deepEqual([...received].sort(), [staying, topic].sort());
+      assert.equal(reconnects, 1);
+      const where = await Promise.all(admins.map(async (r) => (await r.call('PUBSUB', 'SHARDCHANNELS', `${prefix}*`)) as string[]));
+      assert.ok(where[target]!.includes(prefix + topic), 'subscribed on the new owner');
+      assert.ok(!where[source]!.includes(prefix + topic), 'no longer on the old one');
+    });
   });
 }
