@@ -109,6 +109,12 @@ export async function redisClusterMissing(): Promise<string | null> {
   let reason: string | null = null;
   if (!(await runs('redis-server'))) reason = 'redis-server is not installed';
   else if (!(await runs('redis-cli'))) reason = 'redis-cli is not installed';
+  else {
+    // Sharded pub/sub and --cluster-port need Redis 7.
+    const { execFileSync } = await import('node:child_process');
+    const version = /v=(\d+)\./.exec(execFileSync('redis-server', ['--version']).toString())?.[1];
+    if (version !== undefined && Number(version) < 7) reason = `redis-server is version ${version}; the Redis Cluster tests need 7 or later`;
+  }
   return requireOrSkip(reason, 'the Redis Cluster tests');
 }
 
