@@ -19,14 +19,19 @@ type Tx = Pick<PoolClient, 'query'>;
  * last_seq+1.. in queue order. Answers every ord with its seq (null: not stored) and the
  * chat's version under the lock (null: not locked). A duplicate committed by another node
  * after this statement's snapshot breaks the unique index: the caller tries again.
+ * The duplicate probe is a LATERAL index lookup per send: as an anti-join, a generic plan
+ * made while the table was small may scan every message of the chat.
  */
 export const APPEND_SQL = `
 WITH req AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])
     WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, ord)
 ), fresh AS MATERIALIZED (
-  SELECT r.* FROM req r WHERE NOT EXISTS (
-    SELECT 1 FROM messages m WHERE m.chat_id = r.chat_id AND m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id)
+  SELECT r.* FROM req r
+  LEFT JOIN LATERAL (
+    SELECT true AS stored FROM messages m
+    WHERE m.chat_id = r.chat_id AND m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id LIMIT 1) d ON true
+  WHERE d.stored IS NULL
 ), wanted AS (
   SELECT chat_id, count(*) AS n, max(created_at) AS at, count(members_version) AS checked,
     min(members_version) AS vmin, max(members_version) AS vmax

@@ -44,7 +44,13 @@ const CURSOR_POOL_SIZE = 2;
  * yet PostgreSQL would re-plan them per call while it weighs custom plans: planning cost
  * about as much CPU as running them.
  */
-const GENERIC_PLANS = '-c plan_cache_mode=force_generic_plan';
+const GENERIC_PLANS = '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off';
+/**
+ * Write connections are replaced this often (seconds), so their generic plans are made
+ * again with the tables' current statistics; seqscans are off on them for the same reason
+ * (these statements only ever look rows up by key).
+ */
+const WRITE_CONNECTION_LIFETIME_S = 600;
 /** Least time between two append batches (ms): under load, sends gather this long and share one statement and one commit. */
 const APPEND_INTERVAL_MS = 4;
 /** Least time between two cursor batches (ms): acks coalesce per (device, chat) and per member within it. */
@@ -174,10 +180,16 @@ export class PostgresStore implements Store {
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
-    this.appendPool = new pg.Pool({ connectionString: withOption(connectionString, GENERIC_PLANS), max: APPEND_POOL_SIZE, types: pgTypes });
+    this.appendPool = new pg.Pool({
+      connectionString: withOption(connectionString, GENERIC_PLANS),
+      max: APPEND_POOL_SIZE,
+      maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
+      types: pgTypes,
+    });
     this.cursorPool = new pg.Pool({
       connectionString: withOption(connectionString, `${GENERIC_PLANS} -c synchronous_commit=off`),
       max: CURSOR_POOL_SIZE,
+      maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
