@@ -61,11 +61,11 @@ group:
   --pause S             idle seconds between rates (default 2)
 
 cluster (the pairs flags apply; defaults differ):
-  --nodes K             server nodes (default 3) on one private redis-server and a fresh PostgreSQL schema
+  --nodes K             server nodes (default 2; every pair's two users on different nodes) on one private redis-server and a fresh PostgreSQL schema
   --pg-url URL          PostgreSQL to use (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --baseline S          seconds with the sockets connected but idle before the steps (default 5)
-  --pairs N             (default 60)   --rates LIST (default 100,200,400,800)   --step-seconds S (default 10)
-  --warmup-rate R       (default 100)
+  --pairs N             (default 200)   --rates LIST (default 1000,1500,2000,2500,3000,4000)   --step-seconds S (default 8)
+  --warmup-rate R       (default 1000)   --warmup-seconds S (default 5)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -126,7 +126,14 @@ function rateList(raw: string): number[] {
   });
 }
 
-function pairsOptions(d: { pairs: number; rates: string; stepSeconds: number; warmupRate: number } = { pairs: 50, rates: '2000,5000,10000,15000,20000', stepSeconds: 5, warmupRate: 1000 }): PairsOptions {
+function pairsOptions(
+  d: { pairs: number; rates: string; stepSeconds: number; warmupRate: number; warmupSeconds?: number } = {
+    pairs: 50,
+    rates: '2000,5000,10000,15000,20000',
+    stepSeconds: 5,
+    warmupRate: 1000,
+  },
+): PairsOptions {
   const gen = (v.gen ?? 'worker') as GenMode;
   if (!['worker', 'process', 'inline'].includes(gen)) throw new Error('--gen must be worker, process or inline');
   return {
@@ -134,7 +141,7 @@ function pairsOptions(d: { pairs: number; rates: string; stepSeconds: number; wa
     rates: rateList(v.rates ?? d.rates),
     stepSeconds: num('step-seconds', d.stepSeconds),
     warmupRate: num('warmup-rate', d.warmupRate),
-    warmupSeconds: num('warmup-seconds', 3),
+    warmupSeconds: num('warmup-seconds', d.warmupSeconds ?? 3),
     contentBytes: num('size', 64),
     gen,
     generators: num('generators', 1),
@@ -176,10 +183,11 @@ function groupOptions(): GroupOptions {
 function clusterOptions(): ClusterOptions {
   if (v.url) throw new Error('cluster spawns its own nodes; --url does not apply');
   return {
-    nodes: Math.max(2, num('nodes', 3)),
+    nodes: Math.max(2, num('nodes', 2)),
     pgUrl: v['pg-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     baselineSeconds: num('baseline', 5),
-    pairs: pairsOptions({ pairs: 60, rates: '100,200,400,800', stepSeconds: 10, warmupRate: 100 }),
+    // The warm-up sends every pair's first messages (chat creation, first reads per socket) before the judged steps.
+    pairs: pairsOptions({ pairs: 200, rates: '1000,1500,2000,2500,3000,4000', stepSeconds: 8, warmupRate: 1000, warmupSeconds: 5 }),
   };
 }
 
