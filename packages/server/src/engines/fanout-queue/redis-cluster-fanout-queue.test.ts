@@ -6,6 +6,7 @@ import { clusterSlotPorts, deleteKeys, uniquePrefix } from '../redis-for-tests.j
 import { slotOf } from '../redis-connection.js';
 import type { FanoutJob } from './fanout-queue.js';
 import { runFanoutQueueContract } from './fanout-queue.contract.js';
+import { redisStreamContractSetup } from './redis-stream-contract-setup.js';
 import { partitionOf, RedisStreamFanoutQueue } from './redis-stream-fanout-queue.js';
 
 /*
@@ -21,29 +22,7 @@ if (missing) {
   const cluster = await startRedisCluster();
   after(() => cluster.stop());
 
-  runFanoutQueueContract('redis cluster stream', { backpressure: false }, async () => {
-    const keyPrefix = uniquePrefix();
-    const partitions = 8;
-    const make = (consumer: string) =>
-      new RedisStreamFanoutQueue({ url: cluster.url, consumer, keyPrefix, partitions, leaseMs: 300, blockMs: 100 });
-    const a = make('node-a');
-    const b = make('node-b');
-    const crashed = new Set<RedisStreamFanoutQueue>();
-    return {
-      a,
-      b,
-      independent: (x, y) => partitionOf(x, partitions) !== partitionOf(y, partitions),
-      crash: (q) => {
-        const queue = q as RedisStreamFanoutQueue;
-        crashed.add(queue);
-        queue.halt();
-      },
-      cleanup: async () => {
-        await Promise.all([a, b].filter((q) => !crashed.has(q)).map((q) => q.close()));
-        await deleteKeys(cluster.url, keyPrefix);
-      },
-    };
-  });
+  runFanoutQueueContract('redis cluster stream', { backpressure: false }, redisStreamContractSetup(cluster.url));
 
   describe('redis cluster stream fan-out queue: slots', () => {
     test('partitions spread over every master; a stream and its lease share a slot; every job arrives', async (t) => {

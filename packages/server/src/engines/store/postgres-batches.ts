@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import type { AppendRequest, CursorAdvance, StoredMessage } from './store.js';
+import type { AppendRequest, CursorAdvance } from './store.js';
 
 /*
  * The set-based statements behind PostgresStore's hot writes: a batch of appends or of
@@ -90,19 +90,6 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
       members.map((m) => m[0]), members.map((m) => m[1]), members.map((m) => m[2]),
     ],
   );
-}
-
-export function storedMessage(req: AppendRequest, seq: number): StoredMessage {
-  return {
-    message_id: req.messageId,
-    chat_id: req.chatId,
-    seq,
-    sender_id: req.senderId,
-    sender_device_id: req.senderDeviceId,
-    client_msg_id: req.clientMsgId,
-    content: req.content,
-    created_at: req.createdAt,
-  };
 }
 
 /**

@@ -18,6 +18,7 @@ import type {
   StoredMessage,
   UserRecord,
 } from './store.js';
+import { storedMessage } from './store.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
@@ -26,7 +27,6 @@ import {
   appendParams,
   createDirectChats,
   settleCursorMoves,
-  storedMessage,
   type AppendRow,
   type CursorMove,
   type CursorMoved,

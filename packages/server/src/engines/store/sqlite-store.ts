@@ -18,6 +18,7 @@ import type {
   StoredMessage,
   UserRecord,
 } from './store.js';
+import { storedMessage } from './store.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 
 type Row = Record<string, any>;
@@ -295,19 +296,7 @@ export class SqliteStore implements Store {
     if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
     const seq = bumped.last_seq as number;
     this.stmts.insertMessage.run(req.messageId, req.chatId, seq, req.senderId, req.senderDeviceId, req.clientMsgId, req.content, req.createdAt);
-    return {
-      duplicate: false,
-      message: {
-        message_id: req.messageId,
-        chat_id: req.chatId,
-        seq,
-        sender_id: req.senderId,
-        sender_device_id: req.senderDeviceId,
-        client_msg_id: req.clientMsgId,
-        content: req.content,
-        created_at: req.createdAt,
-      },
-    };
+    return { duplicate: false, message: storedMessage(req, seq) };
   }
 
   async getMessage(messageId: string) {

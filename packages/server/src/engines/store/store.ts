@@ -83,6 +83,20 @@ export interface AppendRequest {
   membersVersion?: number;
 }
 
+/** The message an append stores, at the seq it was given. */
+export function storedMessage(req: AppendRequest, seq: number): StoredMessage {
+  return {
+    message_id: req.messageId,
+    chat_id: req.chatId,
+    seq,
+    sender_id: req.senderId,
+    sender_device_id: req.senderDeviceId,
+    client_msg_id: req.clientMsgId,
+    content: req.content,
+    created_at: req.createdAt,
+  };
+}
+
 export type AppendResult =
   | { message: StoredMessage; duplicate: boolean; stale?: undefined }
   /** The membership changed since the caller's check: nothing was stored; check again and retry. */
