@@ -2,6 +2,9 @@ import { parseChatId } from '@switchboard/protocol';
 import type { Store } from '../engines/store/store.js';
 import { FrameError } from './errors.js';
 
+/** How long a cached member list is used at most (ms). */
+const CACHE_TTL_MS = 30_000;
+
 export interface ChatTarget {
   chatId: string;
   kind: 'direct' | 'group';
@@ -16,6 +19,8 @@ export interface ChatTarget {
 /** One chat's members as of one version. */
 interface Members {
   version: number;
+  /** When it was read (ms): entries are read again after CACHE_TTL_MS, whatever was heard. */
+  readAt: number;
   ids: string[];
   set: Set<string>;
   /** Per member: messages above this seq are theirs. */
@@ -31,23 +36,37 @@ interface Members {
  *   members at its commit;
  * - a user missing from a cached list is looked up again before being refused, so a
  *   member just added through another node is never turned away;
- * - every membership change is broadcast (forget()) so typing and acks, which are not
- *   appended, follow it too; a node whose bus connection dropped forgets everything.
+ * - every membership change is broadcast (invalidate()) so typing and acks, which are
+ *   not appended, follow it too; a node whose bus connection dropped forgets everything;
+ *   a read that was under way when its chat was invalidated is not cached; and no entry
+ *   is used for longer than CACHE_TTL_MS, which bounds the cost of a broadcast that
+ *   never arrived.
  */
 export class ChatAccess {
   private readonly members = new Map<string, Members>();
+  /** Bumped by every invalidation: a read started before one must not be cached. */
+  private generation = 0;
+  private readonly invalidatedAt = new Map<string, number>();
+  private allInvalidatedAt = 0;
   private static readonly MAX_CACHED = 50_000;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Drops the cached members of a chat (its membership changed). */
   invalidate(chatId: string): void {
     this.members.delete(chatId);
+    this.invalidatedAt.set(chatId, ++this.generation);
+    if (this.invalidatedAt.size > ChatAccess.MAX_CACHED) this.invalidatedAt.delete(this.invalidatedAt.keys().next().value!);
   }
 
   /** Drops every cached member list (changes may have been missed). */
   invalidateAll(): void {
     this.members.clear();
+    this.invalidatedAt.clear();
+    this.allInvalidatedAt = ++this.generation;
   }
 
   async memberIds(chatId: string): Promise<string[]> {
@@ -67,12 +86,16 @@ export class ChatAccess {
 
   private async entry(chatId: string, fresh = false): Promise<Members> {
     const cached = fresh ? undefined : this.members.get(chatId);
-    if (cached) return cached;
+    if (cached && this.now() - cached.readAt < CACHE_TTL_MS) return cached;
+    const started = this.generation;
+    const readAt = this.now();
     const membership = await this.store.getMembership(chatId);
     const list = membership?.members ?? [];
     const ids = list.map((m) => m.userId);
-    const entry: Members = { version: membership?.version ?? 0, ids, set: new Set(ids), joinedSeq: new Map(list.map((m) => [m.userId, m.joinedSeq])) };
+    const entry: Members = { version: membership?.version ?? 0, readAt, ids, set: new Set(ids), joinedSeq: new Map(list.map((m) => [m.userId, m.joinedSeq])) };
     if (ids.length === 0) return entry; // a chat not created yet (a first dm) must not be cached as empty
+    // Invalidated while the read was under way: the answer may predate the change.
+    if ((this.invalidatedAt.get(chatId) ?? 0) > started || this.allInvalidatedAt > started) return entry;
     if (!this.members.has(chatId) && this.members.size >= ChatAccess.MAX_CACHED) this.members.delete(this.members.keys().next().value!);
     this.members.set(chatId, entry);
     return entry;
@@ -85,7 +108,7 @@ export class ChatAccess {
   }
 
   /** The chat a user may send to, or a FrameError (chat_not_found / not_a_member). */
-  async forSend(userId: string, chatId: string, opts: { recheck?: boolean } = {}): Promise<ChatTarget> {
+  async forSend(userId: string, chatId: string): Promise<ChatTarget> {
     const parsed = parseChatId(chatId);
     if (!parsed) throw new FrameError('chat_not_found', `no such chat: ${chatId.slice(0, 80)}`);
     if (parsed.kind === 'direct') {
@@ -100,7 +123,7 @@ export class ChatAccess {
       const memberIds = a === b ? [a] : [a, b];
       return { chatId, kind: 'direct', memberIds, createDirectWith: memberIds };
     }
-    const entry = opts.recheck ? await this.entry(chatId, true) : await this.groupEntry(chatId, userId);
+    const entry = await this.groupEntry(chatId, userId);
     if (entry.ids.length === 0) {
       throw new FrameError((await this.store.getChat(chatId)) ? 'not_a_member' : 'chat_not_found', 'no such chat');
     }

@@ -1,5 +1,5 @@
 import { MAX_CONTENT_CHARS, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
-import type { AppendRequest, MessageRef, Store, StoredMessage } from '../engines/store/store.js';
+import type { AppendRequest, AppendResult, MessageRef, Store, StoredMessage } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess, ChatTarget } from './chat-access.js';
@@ -25,9 +25,6 @@ export interface MessagingDeps {
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
-
-/** Appends tried in all while the chat's membership keeps changing under a send. */
-const STALE_ATTEMPTS = 5;
 
 /** How many recently committed messages' locations are kept for their acknowledgements. */
 const RECENT_REFS = 50_000;
@@ -88,24 +85,30 @@ export class Messaging {
   }
 
   /**
-   * Appends, and when the membership changed since it was checked (another node added or
-   * removed someone), checks again against the new membership and appends again: the
-   * sender may have been removed meanwhile, and the message goes to the new members.
+   * Appends. When the chat's membership changed since the check (another node added or
+   * removed someone), the store checked the sender again and stored the message under
+   * the new membership: the cached members are stale, and the message goes to the
+   * members of the version it was stored under.
    */
   private async append(sender: Sender, request: AppendRequest, target: ChatTarget, onCommitted?: (ack: AckSent) => void): Promise<AckSent> {
-    for (let attempt = 1; ; attempt++) {
-      const [result] = await this.deps.store.append([request]);
-      if (!result!.stale) return this.committed(result!, target, onCommitted);
-      if (attempt >= STALE_ATTEMPTS) throw new Error(`membership of ${request.chatId} kept changing during a send`);
+    const [result] = await this.deps.store.append([request]);
+    if (result!.notMember) {
       this.deps.access.invalidate(request.chatId);
-      target = await this.deps.access.forSend(sender.userId, request.chatId, { recheck: true });
-      request = { ...request, membersVersion: target.membersVersion };
+      throw new FrameError('not_a_member', 'you are not a member of this chat');
     }
+    const stored = result as Extract<AppendResult, { message: StoredMessage }>;
+    let memberIds = target.memberIds;
+    if (stored.membersVersion !== undefined && stored.membersVersion !== target.membersVersion && !stored.duplicate) {
+      this.deps.access.invalidate(request.chatId);
+      memberIds = await this.deps.access.recipients(request.chatId, stored.message.seq, stored.membersVersion);
+    }
+    return this.committed(stored, memberIds, stored.membersVersion ?? target.membersVersion, onCommitted);
   }
 
   private committed(
     { message, duplicate }: { message: StoredMessage; duplicate: boolean },
-    target: ChatTarget,
+    memberIds: string[],
+    membersVersion: number | undefined,
     onCommitted?: (ack: AckSent) => void,
   ): AckSent {
     const ack: AckSent = {
@@ -123,7 +126,7 @@ export class Messaging {
     } else {
       this.deps.metrics.messagesSent.inc();
       this.remember(message);
-      void this.deps.delivery.message(message, target.memberIds, { membersVersion: target.membersVersion });
+      void this.deps.delivery.message(message, memberIds, { membersVersion });
     }
     return ack;
   }

@@ -145,15 +145,24 @@ if (reason) {
       }
     });
 
-    test('a send checked on one node before a removal on another is refused as stale, never stored', async () => {
+    test('sends checked on one node before a removal on another: the removed sender is refused, the others keep their order', async () => {
       const [x, y] = await users(2);
       const chatId = `g:${uid('g')}`;
       await nodeA.createGroup({ chatId, name: 'g', createdBy: x!, createdAt: 1, members: [{ userId: x!, role: 'admin' }, { userId: y!, role: 'member' }] });
       const checked = (await nodeB.getMembership(chatId))!.version;
       assert.equal(await nodeA.removeMember(chatId, x!, y!), 'removed');
-      const [r] = await nodeB.append([req(chatId, y!, { membersVersion: checked })]);
-      assert.equal(r!.stale, true);
-      assert.equal((await nodeA.getChat(chatId))?.lastSeq, 0);
+      const now = (await nodeA.getMembership(chatId))!.version;
+      // One batch on node B, all checked against the old version.
+      const results = await Promise.all([
+        nodeB.append([req(chatId, x!, { membersVersion: checked, content: 'first' })]),
+        nodeB.append([req(chatId, y!, { membersVersion: checked })]),
+        nodeB.append([req(chatId, x!, { membersVersion: checked, content: 'second' })]),
+      ]);
+      const [first, removed, second] = results.map((r) => r[0]!);
+      assert.equal(removed!.notMember, true);
+      assert.deepEqual([first!.message?.seq, second!.message?.seq], [1, 2], 'in the order they were sent');
+      assert.deepEqual([first!.membersVersion, second!.membersVersion], [now, now]);
+      assert.equal((await nodeA.getChat(chatId))?.lastSeq, 2);
     });
 
     test('cursor moves from one batch report each step in order and only move forward', async () => {

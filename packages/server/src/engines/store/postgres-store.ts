@@ -59,6 +59,10 @@ const CURSOR_INTERVAL_MS = 20;
 const MAX_ITEMS_PER_STATEMENT = 1000;
 /** Writes per batch transaction: bounds how long one transaction holds its row locks. */
 const MAX_WRITES_PER_BATCH = 500;
+/** Rounds of re-checking sends whose chat's membership changed under them, before giving up. */
+const STALE_ROUNDS = 3;
+/** What one append statement answers per send: stored, a duplicate, or checked against an old membership. */
+type RawAppend = AppendResult | { stale: true };
 /** How often a write that hit a deadlock or a concurrent duplicate is tried in all. */
 const WRITE_ATTEMPTS = 2;
 /** SQLSTATEs worth one more try: deadlock, serialization failure, unique violation (a duplicate send racing on another node). */
@@ -181,13 +185,13 @@ export class PostgresStore implements Store {
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
     this.appendPool = new pg.Pool({
-      connectionString: withOption(connectionString, GENERIC_PLANS),
+      ...withOptions(connectionString, GENERIC_PLANS),
       max: APPEND_POOL_SIZE,
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
     this.cursorPool = new pg.Pool({
-      connectionString: withOption(connectionString, `${GENERIC_PLANS} -c synchronous_commit=off`),
+      ...withOptions(connectionString, `${GENERIC_PLANS} -c synchronous_commit=off`),
       max: CURSOR_POOL_SIZE,
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
@@ -532,41 +536,84 @@ export class PostgresStore implements Store {
     return Promise.all(requests.map((req) => this.appends.add(req)));
   }
 
-  /** Runs one batch of appends: one statement (two when it creates direct chats), one commit. */
+  /**
+   * Runs one batch of appends: one statement (two when it creates direct chats), one
+   * commit. Sends whose chat changed membership since their check are checked again
+   * against the new members and appended again before this run ends, so they keep their
+   * place before every later send of this node.
+   */
   private async appendBatch(batch: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
     this.commitStats.appendBatches++;
     // The same send twice in one batch: the later copy answers as a duplicate of the first.
     const firstOf = new Map<string, number>();
     const unique: AppendRequest[] = [];
+    const copy: boolean[] = [];
     const slot = batch.map((req) => {
       const key = `${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`;
       let i = firstOf.get(key);
+      copy.push(i !== undefined);
       if (i === undefined) firstOf.set(key, (i = unique.push(req) - 1));
       return i;
     });
-    const results = await this.appendUnique(unique);
+    const results = await this.appendChecked(unique);
     return batch.map((_, n) => {
       const r = results[slot[n]!]!;
-      const isCopy = slot.indexOf(slot[n]!) !== n;
-      return isCopy && r.ok && r.value.message ? { ok: true, value: { message: r.value.message, duplicate: true } } : r;
+      return copy[n] && r.ok && r.value.message ? { ok: true, value: { message: r.value.message, duplicate: true } } : r;
     });
   }
 
-  private async appendUnique(requests: AppendRequest[], attempt = 1): Promise<Outcome<AppendResult>[]> {
+  /** Appends, settling every stale membership check: re-checked against the chat's current members, then appended again. */
+  private async appendChecked(requests: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+    const outcomes = await this.appendUnique(requests);
+    for (let round = 1; ; round++) {
+      const stale = outcomes.flatMap((o, i) => (o.ok && 'stale' in o.value ? [i] : []));
+      if (stale.length === 0) return outcomes as Outcome<AppendResult>[];
+      if (round > STALE_ROUNDS) {
+        for (const i of stale) outcomes[i] = { ok: false, error: new Error(`membership of ${requests[i]!.chatId} kept changing during a send`) };
+        continue;
+      }
+      const current = await this.memberships([...new Set(stale.map((i) => requests[i]!.chatId))]);
+      const again: number[] = [];
+      for (const i of stale) {
+        const req = requests[i]!;
+        const chat = current.get(req.chatId);
+        if (!chat?.members.has(req.senderId)) outcomes[i] = { ok: true, value: { notMember: true } };
+        else again.push(i);
+      }
+      const retried = await this.appendUnique(again.map((i) => ({ ...requests[i]!, membersVersion: current.get(requests[i]!.chatId)!.version })));
+      again.forEach((i, k) => (outcomes[i] = retried[k]!));
+    }
+  }
+
+  /** Several chats' versions and member ids, each read in one snapshot with its version. */
+  private async memberships(chatIds: string[]): Promise<Map<string, { version: number; members: Set<string> }>> {
+    const { rows } = await this.pool.query<{ id: string; members_version: number; members: string[] }>(
+      `SELECT c.id, c.members_version, array_remove(array_agg(cm.user_id), NULL) AS members
+       FROM chats c LEFT JOIN chat_members cm ON cm.chat_id = c.id WHERE c.id = ANY($1::text[]) GROUP BY c.id`,
+      [chatIds],
+    );
+    return new Map(rows.map((r) => [r.id, { version: r.members_version, members: new Set(r.members) }]));
+  }
+
+  private async appendUnique(requests: AppendRequest[], attempt = 1): Promise<Outcome<RawAppend>[]> {
+    if (requests.length === 0) return [];
     try {
       return await this.appendStatement(requests);
     } catch (error) {
       if (attempt < WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, attempt + 1);
-      if (requests.length === 1) return [{ ok: false, error }];
+      // Not an SQL error (the connection failed): every send of the batch fails; they are
+      // idempotent, so the clients' resends are safe. Running them one by one would only
+      // wait out the same failure once per send.
+      if (requests.length === 1 || (error as { code?: string }).code === undefined) return requests.map(() => ({ ok: false, error }));
       // Something in the batch is refused: run each alone, so only that one fails.
       this.commitStats.isolatedRetries++;
-      const outcomes: Outcome<AppendResult>[] = [];
+      const outcomes: Outcome<RawAppend>[] = [];
       for (const req of requests) outcomes.push(...(await this.appendUnique([req])));
       return outcomes;
     }
   }
 
-  private async appendStatement(requests: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+  private async appendStatement(requests: AppendRequest[]): Promise<Outcome<RawAppend>[]> {
     const client = await this.appendPool.connect();
     let broken: Error | undefined;
     try {
@@ -589,10 +636,11 @@ export class PostgresStore implements Store {
       this.commitStats.commits++;
       this.commitStats.writes += requests.length;
       const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
-      const results: (AppendResult | null)[] = requests.map((req, i) => {
+      const results: (RawAppend | null)[] = requests.map((req, i) => {
         const row = byOrd.get(i + 1);
-        if (row?.seq != null) return { duplicate: false, message: storedMessage(req, Number(row.seq)) };
-        return null;
+        if (row?.seq == null) return null;
+        const membersVersion = req.membersVersion === undefined ? undefined : Number(row.members_version);
+        return { duplicate: false, message: storedMessage(req, Number(row.seq)), membersVersion };
       });
       // Not stored: a duplicate of an earlier send, a stale membership check, or no such chat.
       const unsettled = requests.flatMap((req, i) => (results[i] ? [] : [{ req, i }]));
@@ -714,9 +762,11 @@ export class PostgresStore implements Store {
       return settleCursorMoves(batch, rows).map((value) => ({ ok: true, value }));
     } catch (error) {
       if (attempt < WRITE_ATTEMPTS && isRetryable(error)) return this.cursorBatch(batch, attempt + 1);
-      if (batch.length === 1) return [{ ok: false, error }];
+      // A connection failure fails the batch (a lost cursor move only means a redelivery);
+      // an SQL error is looked for by running each move alone.
+      if (batch.length === 1 || (error as { code?: string }).code === undefined) return batch.map(() => ({ ok: false, error }));
       const outcomes: Outcome<CursorMoved>[] = [];
-      for (const move of batch) outcomes.push(...(await this.cursorBatch([move], WRITE_ATTEMPTS)));
+      for (const move of batch) outcomes.push(...(await this.cursorBatch([move])));
       return outcomes;
     }
   }
@@ -776,12 +826,21 @@ export class PostgresStore implements Store {
   }
 }
 
-/** The connection string with a server option added to its `options` (kept with whatever it set already, e.g. search_path). */
-function withOption(connectionString: string, option: string): string {
-  const url = new URL(connectionString);
+/**
+ * Pool settings with server options added to the connection's `options`, kept with
+ * whatever a URL set there already (e.g. search_path). A string that is not a URL (a
+ * socket path) gets them as the `options` setting.
+ */
+function withOptions(connectionString: string, options: string): { connectionString: string; options?: string } {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return { connectionString, options };
+  }
   const current = url.searchParams.get('options');
-  url.searchParams.set('options', current ? `${current} ${option}` : option);
-  return url.toString();
+  url.searchParams.set('options', current ? `${current} ${options}` : options);
+  return { connectionString: url.toString() };
 }
 
 /**

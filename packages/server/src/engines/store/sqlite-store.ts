@@ -288,15 +288,18 @@ export class SqliteStore implements Store {
         this.stmts.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0);
       }
     }
+    let membersVersion: number | undefined;
     if (req.membersVersion !== undefined) {
+      // The single writer serializes this with every membership change: check it now.
       const chat = this.stmts.chatById.get(req.chatId) as Row | undefined;
-      if (chat && chat.members_version !== req.membersVersion) return { stale: true };
+      membersVersion = chat?.members_version as number | undefined;
+      if (chat && membersVersion !== req.membersVersion && !this.stmts.member.get(req.chatId, req.senderId)) return { notMember: true };
     }
     const bumped = this.stmts.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
     if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
     const seq = bumped.last_seq as number;
     this.stmts.insertMessage.run(req.messageId, req.chatId, seq, req.senderId, req.senderDeviceId, req.clientMsgId, req.content, req.createdAt);
-    return { duplicate: false, message: storedMessage(req, seq) };
+    return { duplicate: false, message: storedMessage(req, seq), membersVersion };
   }
 
   async getMessage(messageId: string) {

@@ -172,24 +172,26 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.deepEqual(await store.getMembers(chatId), []);
     });
 
-    test('an append checked against an old membership version is refused as stale, and stores nothing', async () => {
+    test('an append checked against an old membership version is checked again: a removed sender stores nothing, a member is stored', async () => {
       const [a, b, c] = [await user(store), await user(store), await user(store)];
       const chatId = `g:${uid('g')}`;
       await store.createGroup({ chatId, name: 'g', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
       const v0 = (await store.getMembership(chatId))!;
       assert.deepEqual(v0.members.map((m) => m.userId).sort(), [a.id, b.id].sort());
       const [ok] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
-      assert.equal(ok!.message?.seq, 1);
+      assert.deepEqual([ok!.message?.seq, ok!.membersVersion], [1, v0.version]);
       assert.equal(await store.removeMember(chatId, a.id, b.id), 'removed');
       const v1 = (await store.getMembership(chatId))!;
       assert.notEqual(v1.version, v0.version);
       assert.deepEqual(v1.members.map((m) => m.userId), [a.id]);
-      const [stale] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
-      assert.equal(stale!.stale, true);
+      // b was checked against v0 and removed since: refused, no seq taken.
+      const [refused] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
+      assert.equal(refused!.notMember, true);
       assert.equal((await store.getChat(chatId))?.lastSeq, 1, 'no seq taken');
-      const [fresh] = await store.append([req(chatId, a.id, { membersVersion: v1.version })]);
-      assert.equal(fresh!.message?.seq, 2);
-      assert.deepEqual((await store.addMembers(chatId, a.id, [c.id], 3, 1024)), { added: [c.id] });
+      // a was checked against v0 too but is still a member: stored, under v1.
+      const [kept] = await store.append([req(chatId, a.id, { membersVersion: v0.version })]);
+      assert.deepEqual([kept!.message?.seq, kept!.membersVersion], [2, v1.version]);
+      assert.deepEqual(await store.addMembers(chatId, a.id, [c.id], 3, 1024), { added: [c.id] });
       assert.ok((await store.getMembership(chatId))!.version > v1.version);
       assert.equal(await store.getMembership(`g:${uid('none')}`), null);
     });

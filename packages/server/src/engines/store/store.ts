@@ -13,8 +13,8 @@ import type { Message } from '@switchboard/protocol';
  * - Cursors (delivered per device and per member, read per member) only move forward.
  * - Membership is the store's truth, whatever the number of nodes: changes are checked
  *   (admin, size cap, last admin) and applied atomically, each bumping the chat's
- *   membersVersion; an append carrying a membersVersion commits only if it is still
- *   the chat's version when the append takes its seq.
+ *   membersVersion; an append carrying a membersVersion is checked against the chat's
+ *   version when it takes its seq, and against the members again if that changed.
  */
 
 export type StoredMessage = Omit<Message, 'status'>;
@@ -75,9 +75,11 @@ export interface AppendRequest {
   /** For a direct chat that may not exist yet: its members, so the first append creates it. */
   createDirectWith?: string[];
   /**
-   * The chat's membersVersion the sender's membership was checked against. The append
-   * commits only if the chat still has that version when it takes the chat's seq (the
-   * check runs under the same row lock as the seq), otherwise it answers `stale`.
+   * The chat's membersVersion the sender's membership was checked against. If the chat
+   * has another version when the append takes its seq (checked under the same lock), the
+   * store checks the sender's membership again itself: still a member, the message is
+   * stored (in its place among the caller's other sends) and the result names the new
+   * version; no longer a member, nothing is stored (`notMember`).
    * Undefined: no check (direct chats, whose members never change).
    */
   membersVersion?: number;
@@ -98,9 +100,10 @@ export function storedMessage(req: AppendRequest, seq: number): StoredMessage {
 }
 
 export type AppendResult =
-  | { message: StoredMessage; duplicate: boolean; stale?: undefined }
-  /** The membership changed since the caller's check: nothing was stored; check again and retry. */
-  | { stale: true; message?: undefined; duplicate?: undefined };
+  /** membersVersion: the chat's membership version the message was stored under (group appends that carried one). */
+  | { message: StoredMessage; duplicate: boolean; membersVersion?: number; notMember?: undefined }
+  /** The sender was removed from the chat before the append: nothing was stored. */
+  | { notMember: true; message?: undefined; duplicate?: undefined; membersVersion?: undefined };
 
 /** A chat's members as of one version: what the membership check and delivery both use. */
 export interface Membership {
