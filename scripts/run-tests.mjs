@@ -1,4 +1,6 @@
 // Runs every compiled test file (packages/*/dist/**/*.test.js) with node's test runner.
+// Only those whose source (packages/*/src/**/*.test.ts) still exists: tsc -b never deletes
+// output, so a deleted or renamed test would otherwise keep running from its stale .js.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -16,8 +18,16 @@ for (const pkg of readdirSync(path.join(root, 'packages'))) {
   const dist = path.join(root, 'packages', pkg, 'dist');
   if (existsSync(dist)) walk(dist);
 }
+const stale = [];
+const current = files.filter((f) => {
+  const source = f.replace(`${path.sep}dist${path.sep}`, `${path.sep}src${path.sep}`).replace(/\.js$/, '.ts');
+  if (existsSync(source)) return true;
+  stale.push(path.relative(root, f));
+  return false;
+});
+if (stale.length) console.log(`# not run: compiled tests without a source (stale output): ${stale.join(', ')}`);
 const filter = process.argv.slice(2);
-const selected = filter.length ? files.filter((f) => filter.some((s) => f.includes(s))) : files;
+const selected = filter.length ? current.filter((f) => filter.some((s) => f.includes(s))) : current;
 if (selected.length === 0) {
   console.error('no test files found');
   process.exit(1);
