@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { directChatId, groupChatId, parseChatId, parseClientFrame } from './index.js';
+
+describe('chat ids', () => {
+  test('a direct chat id is the same whichever user names it, in plain string order', () => {
+    assert.equal(directChatId('b', 'a'), 'dm:a:b');
+    assert.equal(directChatId('a', 'b'), 'dm:a:b');
+    // String order, not numeric: "10" sorts before "9".
+    assert.equal(directChatId('9', '10'), 'dm:10:9');
+    assert.equal(directChatId('x', 'x'), 'dm:x:x', 'notes to self');
+  });
+
+  test('parseChatId reads back what the builders make and refuses anything else', () => {
+    assert.deepEqual(parseChatId(directChatId('u2', 'u1')), { kind: 'direct', userIds: ['u1', 'u2'] });
+    assert.deepEqual(parseChatId(groupChatId('123')), { kind: 'group', groupId: '123' });
+    for (const bad of ['', 'dm:', 'dm:a', 'dm:b:a', 'dm:a:b:c', 'dm::b', 'g:', `g:${'x'.repeat(65)}`, 'x:1', 'DM:a:b']) {
+      assert.equal(parseChatId(bad), null, JSON.stringify(bad));
+    }
+  });
+});
+
+describe('parseClientFrame', () => {
+  test('accepts every client frame of the protocol', () => {
+    const frames = [
+      { type: 'send_message', chat_id: 'dm:a:b', client_msg_id: 'c1', content: 'hi' },
+      { type: 'ack_delivered', message_id: 'm1' },
+      { type: 'ack_delivered', message_ids: ['m1', 'm2'] },
+      { type: 'ack_read', chat_id: 'dm:a:b', last_read_message_id: 'm1' },
+      { type: 'typing', chat_id: 'g:1', state: 'composing' },
+      { type: 'presence_subscribe', user_ids: ['a'] },
+      { type: 'presence_unsubscribe', user_ids: ['a'] },
+      { type: 'ping' },
+    ];
+    for (const f of frames) {
+      const r = parseClientFrame(JSON.stringify(f));
+      assert.ok(r.ok, `${f.type}: ${r.ok ? '' : r.message}`);
+      assert.equal(r.frame.type, f.type);
+    }
+  });
+
+  test('ignores unknown fields', () => {
+    const r = parseClientFrame(JSON.stringify({ type: 'ping', extra: { deep: [1, 2] } }));
+    assert.ok(r.ok);
+  });
+
+  test('refuses bad frames with a message, and names the send that failed', () => {
+    const cases: [string, RegExp][] = [
+      ['not json', /not valid JSON/],
+      ['[1,2]', /JSON object/],
+      ['null', /JSON object/],
+      ['{"type":"nope"}', /unknown frame type: nope/],
+      ['{"type":"__proto__"}', /unknown frame type/],
+      ['{"type":"typing","chat_id":"g:1","state":"shouting"}', /typing: state/],
+      ['{"type":"send_message","chat_id":"dm:a:b","client_msg_id":"c9"}', /send_message: content/],
+      ['{"type":"ack_delivered","message_ids":[]}', /ack_delivered/],
+    ];
+    for (const [text, message] of cases) {
+      const r = parseClientFrame(text);
+      assert.equal(r.ok, false, text);
+      if (!r.ok) assert.match(r.message, message, text);
+    }
+    const send = parseClientFrame('{"type":"send_message","chat_id":"dm:a:b","client_msg_id":"c9"}');
+    assert.ok(!send.ok && send.client_msg_id === 'c9', 'the error can name the send');
+  });
+
+  test('a presence watch list is bounded', () => {
+    const many = Array.from({ length: 1001 }, (_, i) => `u${i}`);
+    assert.equal(parseClientFrame(JSON.stringify({ type: 'presence_subscribe', user_ids: many })).ok, false);
+    assert.equal(parseClientFrame(JSON.stringify({ type: 'presence_subscribe', user_ids: many.slice(0, 1000) })).ok, true);
+  });
+});
