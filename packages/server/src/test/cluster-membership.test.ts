@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { Redis } from 'ioredis';
+import { directChatId } from '@switchboard/protocol';
+import { PostgresStore } from '../engines/store/postgres-store.js';
 import { cliEntry, http, registerUser, sleep, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
 import { startBalancer, startNode, testPrefix } from '../testing/cluster.js';
@@ -12,7 +15,9 @@ import { assertNoFrameWithin, fetchHistory, waitForFrame, waitUntil } from './de
  * and one PostgreSQL. A membership change answered by one node is already in force on
  * every other node and in the worker: for sends, typing, acks and what is received,
  * for groups delivered directly and for groups fanned out by the worker. Concurrent
- * changes on different nodes keep the rules (size cap, at least one admin).
+ * changes on different nodes keep the rules (size cap, at least one admin). And a node
+ * hearing a chat's messages out of order (two nodes publishing at once) still gives its
+ * socket every seq, in order.
  */
 const missing = await clusterServicesMissing();
 
@@ -187,6 +192,54 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       const view = await http(nodeOf(2).baseUrl, 'GET', `/v1/groups/${group.group_id}`, { token: m1.token });
       assert.equal(view.body.members.length, 2);
       assert.equal(view.body.members.filter((m: { role: string }) => m.role === 'admin').length, 1, `round ${round}: one member promoted`);
+    }
+  });
+
+  test('a socket whose first live message of a chat overtakes an earlier one, and a gap past 10,000, still gets every seq in order', async () => {
+    // Messages go straight into the shared PostgreSQL and only some are published, as two
+    // nodes publishing at once (or a lost publish) look to the node holding the socket.
+    const [a, b] = nodes as [ServerProcess, ServerProcess];
+    const alice = await registerUser(a.baseUrl, 'ooo_a');
+    const bob = await registerUser(b.baseUrl, 'ooo_b');
+    const sb = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    const chatId = directChatId(alice.user_id, bob.user_id);
+    const store = await PostgresStore.open(pgSchema.url);
+    const publisher = new Redis(redis.url);
+    try {
+      let n = 0;
+      const quietly = async (count: number) =>
+        (
+          await store.append(
+            Array.from({ length: count }, () => ({
+              messageId: `ooo${Date.now()}x${++n}`,
+              chatId,
+              senderId: alice.user_id,
+              senderDeviceId: alice.device_id,
+              clientMsgId: `ooo-${n}`,
+              content: `quiet ${n}`,
+              createdAt: Date.now(),
+              createDirectWith: [alice.user_id, bob.user_id],
+            })),
+          )
+        ).map((r) => r.message!);
+      const publish = (m: { chat_id: string; seq: number; message_id: string; sender_id: string; sender_device_id: string }) =>
+        publisher.spublish(
+          `${prefix}user:${bob.user_id}`,
+          JSON.stringify({ frame: JSON.stringify({ type: 'new_message', ...m }), chatId: m.chat_id, seq: m.seq, exceptDevice: m.sender_device_id }),
+        );
+      const [m1, m2] = await quietly(2);
+      await publish(m2!); // seq 2 first: the chat is new to this socket
+      await publish(m1!);
+      const burst = await quietly(10_050);
+      await publish(burst.at(-1)!); // only the last of 10,050 is heard live
+      const count = () => sb.all('new_message').filter((f) => f.chat_id === chatId).length;
+      await waitUntil(() => count() >= 10_052, 60_000, 'every message');
+      const seqs = sb.all('new_message').filter((f) => f.chat_id === chatId).map((f) => f.seq);
+      assert.deepEqual(seqs, Array.from({ length: 10_052 }, (_, i) => i + 1));
+    } finally {
+      publisher.disconnect();
+      await store.close();
+      await sb.close();
     }
   });
 
