@@ -52,7 +52,7 @@ async function startRedis(): Promise<{ port: number; url: string; proc: ChildPro
       break;
     } catch (err) {
       r.disconnect();
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}: ${(err as Error).message}`);
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}: ${(err as Error).message}`, { cause: err });
       await sleep(50);
     }
   }

@@ -75,7 +75,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
       await awaitReady(redis, 10_000);
     } catch (err) {
       redis.disconnect();
-      throw new Error(`Redis Cluster at ${redactRedisUrl(redisUrl)} is unreachable: ${(err as Error).message}`);
+      throw new Error(`Redis Cluster at ${redactRedisUrl(redisUrl)} is unreachable: ${(err as Error).message}`, { cause: err });
     }
     redis.options.enableOfflineQueue = false;
   }

@@ -65,7 +65,7 @@ export async function detectRedisTarget(value: string, options: { connectTimeout
     const info = await probe.info('cluster');
     return { cluster: /^cluster_enabled:1\b/m.test(info), urls: target.urls };
   } catch (err) {
-    throw new Error(`Redis at ${redactRedisUrl(value)} is unreachable (${cause || (err as Error).message})`);
+    throw new Error(`Redis at ${redactRedisUrl(value)} is unreachable (${cause || (err as Error).message})`, { cause: err });
   } finally {
     probe.disconnect();
   }

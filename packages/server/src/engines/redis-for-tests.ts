@@ -28,7 +28,7 @@ export async function redisUnavailable(url = testRedisUrl): Promise<string | nul
     return null;
   } catch (err) {
     const reason = `Redis at ${url} is unreachable (${cause || (err as Error).message}); start it or set REDIS_URL`;
-    if (process.env.SWITCHBOARD_REQUIRE_SERVICES === '1') throw new Error(`${reason} (SWITCHBOARD_REQUIRE_SERVICES=1)`);
+    if (process.env.SWITCHBOARD_REQUIRE_SERVICES === '1') throw new Error(`${reason} (SWITCHBOARD_REQUIRE_SERVICES=1)`, { cause: err });
     console.log(`skipping Redis suites: ${reason}`);
     return reason;
   } finally {

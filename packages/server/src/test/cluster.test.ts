@@ -17,7 +17,7 @@ const missing = await clusterServicesMissing();
 describe('cluster: three nodes', { skip: missing ?? false }, () => {
   let redis: TestRedis;
   let pgSchema: { url: string; drop: () => Promise<void> };
-  let nodes: ServerProcess[] = [];
+  const nodes: ServerProcess[] = [];
 
   before(async () => {
     redis = await startRedis();

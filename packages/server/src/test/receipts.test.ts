@@ -11,7 +11,7 @@ import { fetchHistory, makeItems, sendPipelined, waitForFrame, waitForMessages, 
  */
 
 describe('receipts', () => {
-  const { srv, open, connect } = suiteServer({}, { synced: waitForSyncComplete });
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
 
   async function receipts(u: TestUser, messageId: string) {
     const res = await http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(messageId)}/receipts`, { token: u.token });

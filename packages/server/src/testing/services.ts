@@ -234,7 +234,6 @@ async function waitForClusterOk(url: string, masters: number): Promise<void> {
 /** Retries `check` on a fresh connection to `url` every 50 ms until it resolves or the time is up. */
 async function waitFor(url: string, check: (r: Redis) => Promise<unknown>, timeoutMs: number, message: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
   for (;;) {
     const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
     r.on('error', () => {});
@@ -243,8 +242,7 @@ async function waitFor(url: string, check: (r: Redis) => Promise<unknown>, timeo
       await check(r);
       return;
     } catch (err) {
-      last = (err as Error).message;
-      if (Date.now() > deadline) throw new Error(`${message} (${last})`);
+      if (Date.now() > deadline) throw new Error(`${message} (${(err as Error).message})`, { cause: err });
       await sleep(50);
     } finally {
       r.disconnect();

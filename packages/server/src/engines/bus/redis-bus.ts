@@ -87,7 +87,7 @@ export class RedisBus implements Bus {
         await awaitReady(publisher, Math.max(5 * connectTimeout, 5000));
       } catch (err) {
         publisher.disconnect();
-        throw new Error(`bus: Redis Cluster unreachable: ${(err as Error).message}`);
+        throw new Error(`bus: Redis Cluster unreachable: ${(err as Error).message}`, { cause: err });
       }
       return new RedisBus(publisher, (events) => new ShardSubscriptions(publisher, events, connectTimeout), prefix);
     }

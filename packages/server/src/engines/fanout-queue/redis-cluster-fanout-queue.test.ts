@@ -7,7 +7,7 @@ import { slotOf } from '../redis-connection.js';
 import type { FanoutJob } from './fanout-queue.js';
 import { runFanoutQueueContract } from './fanout-queue.contract.js';
 import { redisStreamContractSetup } from './redis-stream-contract-setup.js';
-import { partitionOf, RedisStreamFanoutQueue } from './redis-stream-fanout-queue.js';
+import { RedisStreamFanoutQueue } from './redis-stream-fanout-queue.js';
 
 /*
  * The fan-out queue on a real 3-master Redis Cluster (started once for this file): the

@@ -236,7 +236,10 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
       const got = await this.redis.set(this.leaseKey(p), consumer, 'PX', leaseMs, 'NX');
       if (got !== 'OK') continue;
       if (this.stopped) await this.redis.eval(RELEASE, 1, this.leaseKey(p), consumer);
-      else (this.take(p, now), have++);
+      else {
+        this.take(p, now);
+        have++;
+      }
     }
   }
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { PoolClient, QueryResultRow } from 'pg';
+import type { PoolClient } from 'pg';
 import type {
   AppendRequest,
   AppendResult,
