@@ -39,8 +39,12 @@ const CPU_PG = 'postgres';
 async function startRedis(): Promise<{ port: number; url: string; proc: ChildProcess; stop(): Promise<void> }> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const failed = new Promise<never>((_, reject) => proc.once('error', (err) => reject(new Error(`cannot start redis-server: ${err.message}`))));
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  const failed = new Promise<never>((_, reject) =>
+    proc.once('error', (err) => reject(new Error(`cannot start redis-server: ${err.message}`))),
+  );
   failed.catch(() => {});
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -52,7 +56,8 @@ async function startRedis(): Promise<{ port: number; url: string; proc: ChildPro
       break;
     } catch (err) {
       r.disconnect();
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}: ${(err as Error).message}`, { cause: err });
+      if (proc.exitCode !== null || Date.now() > deadline)
+        throw new Error(`redis-server did not start on port ${port}: ${(err as Error).message}`, { cause: err });
       await sleep(50);
     }
   }
@@ -179,7 +184,14 @@ export async function runCluster(opts: ClusterOptions, spawnOpts: SpawnOptions, 
       counters,
       baselineSeconds: opts.baselineSeconds,
     });
-    return { scenario: 'cluster', options: opts, nodes: nodes.map((n, i) => ({ port: ports[i]!, pid: n.pid })), redisPort: redis.port, schema, pairs: report };
+    return {
+      scenario: 'cluster',
+      options: opts,
+      nodes: nodes.map((n, i) => ({ port: ports[i]!, pid: n.pid })),
+      redisPort: redis.port,
+      schema,
+      pairs: report,
+    };
   } finally {
     await statsClient?.end().catch(() => {});
     redisStats?.disconnect();
@@ -206,11 +218,28 @@ function perSec(w: CounterWindow, k: string): string {
 export function printCluster(r: ClusterReport, log: (s: string) => void): void {
   const p = r.pairs;
   log('');
-  log(`cluster: ${r.nodes.length} nodes (ports ${r.nodes.map((n) => n.port).join(', ')}), one redis-server (port ${r.redisPort}), PostgreSQL schema ${r.schema}; every pair's two users on different nodes`);
+  log(
+    `cluster: ${r.nodes.length} nodes (ports ${r.nodes.map((n) => n.port).join(', ')}), one redis-server (port ${r.redisPort}), PostgreSQL schema ${r.schema}; every pair's two users on different nodes`,
+  );
   printPairs(p, log);
   log('');
-  log('per step, cluster resources (CPU in % of one core; "nodes" = the sum of the server processes; per msg = increase over the step window / messages delivered in it):');
-  const rows = [['step', 'delivered/s', 'nodes CPU%', 'CPU/node', 'redis CPU%', 'pg CPU%', 'redis cmd/msg', 'pg commits/msg', 'pg rows/msg', 'WAL B/msg']];
+  log(
+    'per step, cluster resources (CPU in % of one core; "nodes" = the sum of the server processes; per msg = increase over the step window / messages delivered in it):',
+  );
+  const rows = [
+    [
+      'step',
+      'delivered/s',
+      'nodes CPU%',
+      'CPU/node',
+      'redis CPU%',
+      'pg CPU%',
+      'redis cmd/msg',
+      'pg commits/msg',
+      'pg rows/msg',
+      'WAL B/msg',
+    ],
+  ];
   for (const s of p.steps) {
     const d = s.delivered;
     rows.push([
@@ -227,7 +256,9 @@ export function printCluster(r: ClusterReport, log: (s: string) => void): void {
     ]);
   }
   log(table(rows));
-  log('("pg rows/msg" = rows inserted+updated+deleted in the bench schema (pg_stat_user_tables); "pg commits/msg" = pg_stat_database.xact_commit of the whole database and WAL bytes of the whole server, so other users of that PostgreSQL inflate them; PostgreSQL publishes its statistics about once a second, so per-step PostgreSQL figures are ±1 s worth)');
+  log(
+    '("pg rows/msg" = rows inserted+updated+deleted in the bench schema (pg_stat_user_tables); "pg commits/msg" = pg_stat_database.xact_commit of the whole database and WAL bytes of the whole server, so other users of that PostgreSQL inflate them; PostgreSQL publishes its statistics about once a second, so per-step PostgreSQL figures are ±1 s worth)',
+  );
   const w = p.whole;
   if (w && w.delivered > 0) {
     log('');

@@ -206,7 +206,13 @@ function endStepStats(): void {
 parentPort!.on('message', async (msg: In) => {
   if (msg.t === 'init') {
     cfg = msg;
-    steps = msg.counts.map((n) => ({ first: new Float64Array(n).fill(NaN), last: new Float64Array(n).fill(NaN), count: new Int32Array(n), loopP99: NaN, loopMax: NaN }));
+    steps = msg.counts.map((n) => ({
+      first: new Float64Array(n).fill(NaN),
+      last: new Float64Array(n).fill(NaN),
+      count: new Int32Array(n),
+      loopP99: NaN,
+      loopMax: NaN,
+    }));
     const t0 = now();
     try {
       for (let i = 0; i < msg.urls.length; i += 50) {

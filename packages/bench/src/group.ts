@@ -78,7 +78,12 @@ export interface GroupReport {
 
 const now = () => performance.timeOrigin + performance.now();
 
-async function createGroup(baseUrl: string, token: string, name: string, memberIds: string[]): Promise<{ group_id: string; chat_id: string; members: unknown[] }> {
+async function createGroup(
+  baseUrl: string,
+  token: string,
+  name: string,
+  memberIds: string[],
+): Promise<{ group_id: string; chat_id: string; members: unknown[] }> {
   const res = await fetch(`${baseUrl}/v1/groups`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -133,7 +138,9 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
     sessions.slice(1).map((s) => s.user_id),
   );
   const groupCreateMs = performance.now() - tg;
-  log(`group: POST /v1/groups with ${M - 1} member ids took ${groupCreateMs.toFixed(0)} ms; ${group.members.length} members, chat ${group.chat_id}`);
+  log(
+    `group: POST /v1/groups with ${M - 1} member ids took ${groupCreateMs.toFixed(0)} ms; ${group.members.length} members, chat ${group.chat_id}`,
+  );
 
   const steps = opts.rates.map((rate) => ({ rate, count: Math.max(1, Math.floor(rate * opts.stepSeconds)) }));
   const recipients = M - 1;
@@ -233,7 +240,9 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
   try {
     await waitFor(() => ready.size === G, 120_000, 'member sockets to connect');
     const connectSeconds = (performance.now() - tc) / 1000;
-    log(`group: ${recipients} member sockets + the creator's connected in ${connectSeconds.toFixed(1)} s (${G} worker thread${G > 1 ? 's' : ''})`);
+    log(
+      `group: ${recipients} member sockets + the creator's connected in ${connectSeconds.toFixed(1)} s (${G} worker thread${G > 1 ? 's' : ''})`,
+    );
     await sleep(1000);
     const rssAfterConnect = readRss(target.pid);
     const padding = 'x'.repeat(Math.max(0, opts.contentBytes));
@@ -283,7 +292,8 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
       const drainDeadline = Date.now() + opts.drainMs;
       while (received() < expected && Date.now() < drainDeadline) {
         if (failure) throw new Error(`member worker failed: ${failure}`);
-        if (process.stderr.isTTY) process.stderr.write(`\r  rate ${st.rate}/s: deliveries ${fmtInt(received() - before)} / ${fmtInt(st.count * recipients)}     `);
+        if (process.stderr.isTTY)
+          process.stderr.write(`\r  rate ${st.rate}/s: deliveries ${fmtInt(received() - before)} / ${fmtInt(st.count * recipients)}     `);
         await sleep(50);
       }
       // Wait for the ack_sent of the step too.
@@ -294,7 +304,9 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
       sample();
       windows.push({ start, end, done, maxSendLag, sent: k });
       const got = received() - before;
-      log(`group: rate ${st.rate}/s: ${k} messages sent in ${((end - start) / 1000).toFixed(1)} s; ${fmtInt(got)} of ${fmtInt(st.count * recipients)} member deliveries ${got >= st.count * recipients ? 'complete' : 'INCOMPLETE'} ${((done - end) / 1000).toFixed(2)} s after the last send`);
+      log(
+        `group: rate ${st.rate}/s: ${k} messages sent in ${((end - start) / 1000).toFixed(1)} s; ${fmtInt(got)} of ${fmtInt(st.count * recipients)} member deliveries ${got >= st.count * recipients ? 'complete' : 'INCOMPLETE'} ${((done - end) / 1000).toFixed(2)} s after the last send`,
+      );
       if (got < st.count * recipients && s + 1 < steps.length) {
         // The backlog would spill into the next rate and make its figures meaningless.
         stoppedEarly = `rate ${st.rate}/s did not drain within ${opts.drainMs / 1000} s (${fmtInt(st.count * recipients - got)} member deliveries outstanding); higher rates not run`;
@@ -415,9 +427,33 @@ export function printGroup(r: GroupReport, log: (s: string) => void): void {
     `group: ${o.members} members (1 creator sending + ${r.recipients} recipients, one socket each, all online), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per rate, ` +
       `members in ${o.generators} worker thread(s), receipts ${o.receipts ? (o.ackDelayMs > 0 ? `on (ack_delivered per socket every ${o.ackDelayMs} ms)` : 'on (one ack_delivered per socket per turn)') : 'OFF'}`,
   );
-  log(`registration ${r.registration.seconds.toFixed(1)} s; POST /v1/groups ${r.groupCreateMs.toFixed(0)} ms; sockets connected in ${r.connectSeconds.toFixed(1)} s; server RSS after connect ${fmtBytes(r.rssAfterConnect)}`);
-  log('last = scheduled send -> the LAST member has it; first = -> the first member has it; ack = -> ack_sent at the creator (ms, open loop); fan-out/s = member deliveries per second during the sending window');
-  const rows = [['rate/s', 'msgs', 'complete', 'last p50', 'last p99', 'last max', 'first p50', 'first p99', 'ack p50', 'ack p99', 'fan-out/s', 'sustained/s', 'drain', 'srv CPU%', 'srv RSS', 'gen CPU%', 'gen loop p99/max']];
+  log(
+    `registration ${r.registration.seconds.toFixed(1)} s; POST /v1/groups ${r.groupCreateMs.toFixed(0)} ms; sockets connected in ${r.connectSeconds.toFixed(1)} s; server RSS after connect ${fmtBytes(r.rssAfterConnect)}`,
+  );
+  log(
+    'last = scheduled send -> the LAST member has it; first = -> the first member has it; ack = -> ack_sent at the creator (ms, open loop); fan-out/s = member deliveries per second during the sending window',
+  );
+  const rows = [
+    [
+      'rate/s',
+      'msgs',
+      'complete',
+      'last p50',
+      'last p99',
+      'last max',
+      'first p50',
+      'first p99',
+      'ack p50',
+      'ack p99',
+      'fan-out/s',
+      'sustained/s',
+      'drain',
+      'srv CPU%',
+      'srv RSS',
+      'gen CPU%',
+      'gen loop p99/max',
+    ],
+  ];
   for (const s of r.steps) {
     rows.push([
       fmtInt(s.rate),
@@ -451,5 +487,6 @@ export function printGroup(r: GroupReport, log: (s: string) => void): void {
       `status_update frames at the creator ${fmtInt(t.statusUpdates)}`,
   );
   const errs = Object.entries(t.errors);
-  if (errs.length || t.closedEarly) log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);
+  if (errs.length || t.closedEarly)
+    log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);
 }

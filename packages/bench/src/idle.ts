@@ -81,7 +81,15 @@ export async function runIdle(target: Target, opts: IdleOptions, log: (s: string
   const loopback = host === '127.0.0.1' || host === 'localhost';
   const P = Math.max(1, Math.ceil(M / opts.perProcess));
   const children: ChildProcess[] = [];
-  const state = Array.from({ length: P }, () => ({ connected: 0, failed: 0, done: false, closed: false, errors: {} as Record<string, number>, seconds: 0, dropped: 0 }));
+  const state = Array.from({ length: P }, () => ({
+    connected: 0,
+    failed: 0,
+    done: false,
+    closed: false,
+    errors: {} as Record<string, number>,
+    seconds: 0,
+    dropped: 0,
+  }));
   const cpu = new CpuMeter(target.pid);
   const tConnect = performance.now();
   let assigned = 0;
@@ -123,7 +131,9 @@ export async function runIdle(target: Target, opts: IdleOptions, log: (s: string
         lastLog = Date.now();
         const c = state.reduce((a, s) => a + s.connected, 0);
         const f = state.reduce((a, s) => a + s.failed, 0);
-        process.stderr.write(`\r  connected ${fmtInt(c)} / ${fmtInt(M)}${f ? `, failed ${f}` : ''}, server RSS ${fmtBytes(readRss(target.pid))}     `);
+        process.stderr.write(
+          `\r  connected ${fmtInt(c)} / ${fmtInt(M)}${f ? `, failed ${f}` : ''}, server RSS ${fmtBytes(readRss(target.pid))}     `,
+        );
       }
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
@@ -133,7 +143,9 @@ export async function runIdle(target: Target, opts: IdleOptions, log: (s: string
     const failed = state.reduce((a, s) => a + s.failed, 0);
     const errors: Record<string, number> = {};
     for (const s of state) for (const [k, v] of Object.entries(s.errors)) errors[k] = (errors[k] ?? 0) + v;
-    log(`idle: ${fmtInt(connected)} sockets connected in ${connectSeconds.toFixed(1)} s (${fmtInt(connected / connectSeconds)}/s) from ${P} process(es)${failed ? `, ${failed} failed` : ''}`);
+    log(
+      `idle: ${fmtInt(connected)} sockets connected in ${connectSeconds.toFixed(1)} s (${fmtInt(connected / connectSeconds)}/s) from ${P} process(es)${failed ? `, ${failed} failed` : ''}`,
+    );
 
     await sleep(opts.settleSeconds * 1000);
     const rssAfter = await steadyRss(target.pid);
@@ -175,12 +187,25 @@ export async function runIdle(target: Target, opts: IdleOptions, log: (s: string
 export function printIdle(r: IdleReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
-  log(`idle: ${fmtInt(r.connected)} idle sockets (${o.users} users × ${o.devices} device(s), tokens shared), ${r.processes} client process(es)`);
-  log(`  connect: ${r.connectSeconds.toFixed(1)} s, ${fmtInt(r.connected / r.connectSeconds)} sockets/s (auth + sync_complete each), server CPU ${r.connectCpuPct.toFixed(0)}% of one core`);
-  log(`  server RSS: before ${fmtBytes(r.rssBefore)}, after connect+${o.settleSeconds}s ${fmtBytes(r.rssAfter)}, after ${o.holdSeconds}s idle ${fmtBytes(r.rssAfterHold)}, after close ${fmtBytes(r.rssAfterClose)}`);
-  log(`  => ${fmtBytes(r.bytesPerSocket)} per socket (${fmtInt(r.bytesPerSocket)} B; ${fmtBytes(r.bytesPerSocket * 1_000_000)} per million sockets)`);
+  log(
+    `idle: ${fmtInt(r.connected)} idle sockets (${o.users} users × ${o.devices} device(s), tokens shared), ${r.processes} client process(es)`,
+  );
+  log(
+    `  connect: ${r.connectSeconds.toFixed(1)} s, ${fmtInt(r.connected / r.connectSeconds)} sockets/s (auth + sync_complete each), server CPU ${r.connectCpuPct.toFixed(0)}% of one core`,
+  );
+  log(
+    `  server RSS: before ${fmtBytes(r.rssBefore)}, after connect+${o.settleSeconds}s ${fmtBytes(r.rssAfter)}, after ${o.holdSeconds}s idle ${fmtBytes(r.rssAfterHold)}, after close ${fmtBytes(r.rssAfterClose)}`,
+  );
+  log(
+    `  => ${fmtBytes(r.bytesPerSocket)} per socket (${fmtInt(r.bytesPerSocket)} B; ${fmtBytes(r.bytesPerSocket * 1_000_000)} per million sockets)`,
+  );
   log(`  idle server CPU over ${o.holdSeconds}s: ${r.idleCpuPct.toFixed(1)}% of one core`);
-  if (r.failed || Object.keys(r.errors).length) log(`  failures: ${r.failed} (${Object.entries(r.errors).map(([k, v]) => `${k}=${v}`).join(', ')})`);
+  if (r.failed || Object.keys(r.errors).length)
+    log(
+      `  failures: ${r.failed} (${Object.entries(r.errors)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+    );
   if (r.droppedWhileIdle) log(`  sockets closed by the server while idle: ${r.droppedWhileIdle}`);
   log(`  server open-files limit: ${Number.isFinite(r.serverFdLimit) ? r.serverFdLimit : 'unknown'}`);
   if (r.note) log(`  NOTE: ${r.note}`);

@@ -234,7 +234,8 @@ const scenarios: Record<string, Scenario> = {
       }),
   },
   group: {
-    describe: 'one group of up to 1,024 members, all online, the creator sending at set rates: fan-out latency to the first and the last member',
+    describe:
+      'one group of up to 1,024 members, all online, the creator sending at set rates: fan-out latency to the first and the last member',
     run: () =>
       withTarget(async (t) => {
         const r = await runGroup(t, groupOptions(), log);
@@ -265,7 +266,9 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2).map(quote);
   const cpus = os.cpus();
   log(`command: npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`);
-  log(`machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`);
+  log(
+    `machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`,
+  );
   log(`started: ${new Date().toISOString()}`);
   const results: unknown[] = [];
   for (const n of order) {
@@ -274,7 +277,14 @@ async function main(): Promise<void> {
     results.push(await scenarios[n]!.run());
   }
   if (v.json) {
-    writeFileSync(v.json, JSON.stringify({ command: `npm run bench -- ${args.join(' ')}`, at: new Date().toISOString(), node: process.version, cpus: cpus.length, results }, (_k, val) => (val instanceof Float64Array ? undefined : val), 2));
+    writeFileSync(
+      v.json,
+      JSON.stringify(
+        { command: `npm run bench -- ${args.join(' ')}`, at: new Date().toISOString(), node: process.version, cpus: cpus.length, results },
+        (_k, val) => (val instanceof Float64Array ? undefined : val),
+        2,
+      ),
+    );
     log(`figures written to ${v.json}`);
   }
 }

@@ -95,7 +95,10 @@ class Client {
   latestId: string | null = null;
   latestReadSent: string | null = null;
   lastSeq = -1;
-  constructor(readonly spec: PairsClientSpec, readonly index: number) {}
+  constructor(
+    readonly spec: PairsClientSpec,
+    readonly index: number,
+  ) {}
 }
 
 export interface Generator {
@@ -342,7 +345,16 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
         }
         if (tNow - lastProgress >= 250) {
           lastProgress = tNow;
-          emit({ t: 'progress', genIndex: cfg.genIndex, step: current, sent: totals.sent, received: totals.received, acked: totals.acked, errors: totals.errorCount, at: tNow });
+          emit({
+            t: 'progress',
+            genIndex: cfg.genIndex,
+            step: current,
+            sent: totals.sent,
+            received: totals.received,
+            acked: totals.acked,
+            errors: totals.errorCount,
+            at: tNow,
+          });
         }
         setTimeout(pump, 1);
       };

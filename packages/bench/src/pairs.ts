@@ -2,7 +2,14 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { directChatId } from '@switchboard/protocol';
 import { createUsers, runTag, socketUrl, type Session } from './api.js';
-import { createGenerator, type GeneratorConfig, type GeneratorEvent, type GeneratorResult, type PairsClientSpec, type StepSpec } from './pairs-load.js';
+import {
+  createGenerator,
+  type GeneratorConfig,
+  type GeneratorEvent,
+  type GeneratorResult,
+  type PairsClientSpec,
+  type StepSpec,
+} from './pairs-load.js';
 import { readCpuMs, readRss, type Target } from './server.js';
 import { concat, fmtBytes, fmtInt, fmtMs, sleep, summarize, table, type Summary } from './stats.js';
 
@@ -196,10 +203,14 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
   const tag = runTag();
   log(`pairs: registering ${users} users (one device each)...`);
   const t0 = performance.now();
-  const sessions = (await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8, baseUrlFor: hooks.baseUrlFor })).map((s) => s[0]!);
+  const sessions = (
+    await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8, baseUrlFor: hooks.baseUrlFor })
+  ).map((s) => s[0]!);
   const urlOf = (i: number) => (hooks.socketUrlFor ? hooks.socketUrlFor(i, sessions[i]!) : socketUrl(target.baseUrl, sessions[i]!));
   const regSeconds = (performance.now() - t0) / 1000;
-  log(`pairs: registered ${users} users + sessions in ${regSeconds.toFixed(1)} s (${(users / regSeconds).toFixed(0)} users/s incl. one login each)`);
+  log(
+    `pairs: registered ${users} users + sessions in ${regSeconds.toFixed(1)} s (${(users / regSeconds).toFixed(0)} users/s incl. one login each)`,
+  );
 
   const G = opts.gen === 'inline' ? 1 : Math.max(1, opts.generators);
   const perGen: PairsClientSpec[][] = Array.from({ length: G }, () => []);
@@ -260,7 +271,9 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
   };
   try {
     await waitFor(() => readyCount === G, 60_000, 'sockets to connect');
-    log(`pairs: ${users} sockets connected (${G} generator${G > 1 ? 's' : ''}, mode ${opts.gen}); running ${steps.map((s) => `${s.label}:${s.rate}/s×${s.seconds}s`).join(', ')}`);
+    log(
+      `pairs: ${users} sockets connected (${G} generator${G > 1 ? 's' : ''}, mode ${opts.gen}); running ${steps.map((s) => `${s.label}:${s.rate}/s×${s.seconds}s`).join(', ')}`,
+    );
 
     const samples: Sample[] = [];
     const childPids = handles.map((h) => h.pid).filter((p): p is number => typeof p === 'number');
@@ -344,7 +357,9 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
           const w = windows[idx];
           if (w && nowMs - lastLog > 1000 && process.stderr.isTTY) {
             lastLog = nowMs;
-            process.stderr.write(`\r  step ${steps[idx]!.label} ${w.rate}/s: sent ${fmtInt(sent)} received ${fmtInt(received)} acked ${fmtInt(acked)} backlog ${fmtInt(sent - received)}     `);
+            process.stderr.write(
+              `\r  step ${steps[idx]!.label} ${w.rate}/s: sent ${fmtInt(sent)} received ${fmtInt(received)} acked ${fmtInt(acked)} backlog ${fmtInt(sent - received)}     `,
+            );
           }
           const backlog = Math.max(sent - received, sent - acked);
           if (!stoppedEarly && w && backlog > w.rate * opts.maxBacklogSeconds && nowMs < planEnd) {
@@ -411,7 +426,11 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       const perN = results.map((r) => r.steps[lastIdx]!);
       const ws = Math.min(...per0.map((p) => p.start));
       const we = Math.max(...perN.map((p) => p.end));
-      whole = { seconds: (we - ws) / 1000, delivered: use.reduce((a, r) => a + r.delivered, 0), deltas: counterDeltas(counterSamples, ws, we) };
+      whole = {
+        seconds: (we - ws) / 1000,
+        delivered: use.reduce((a, r) => a + r.delivered, 0),
+        deltas: counterDeltas(counterSamples, ws, we),
+      };
     }
     const errors: Record<string, number> = {};
     for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
@@ -446,10 +465,30 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
 export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
-  log(`pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, ack_read every ${o.readIntervalMs} ms)` : 'OFF'}`);
-  log('latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)');
+  log(
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, ack_read every ${o.readIntervalMs} ms)` : 'OFF'}`,
+  );
+  log(
+    'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
+  );
   const rows = [
-    ['step', 'target/s', 'sent/s', 'delivered/s', 'lat p50', 'lat p99', 'lat max', 'ack p50', 'ack p99', 'srv CPU%', 'gen CPU%', 'srv RSS', 'gen lag', 'max gap', 'missing'],
+    [
+      'step',
+      'target/s',
+      'sent/s',
+      'delivered/s',
+      'lat p50',
+      'lat p99',
+      'lat max',
+      'ack p50',
+      'ack p99',
+      'srv CPU%',
+      'gen CPU%',
+      'srv RSS',
+      'gen lag',
+      'max gap',
+      'missing',
+    ],
   ];
   for (const s of r.steps) {
     rows.push([
@@ -471,7 +510,9 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
     ]);
   }
   log(table(rows));
-  log('(latencies in ms; "gen lag" = worst delay of the generator writing a send after its scheduled time; "max gap" = longest stretch with no message arriving at all (a server stall); "missing" = messages of that step never received)');
+  log(
+    '(latencies in ms; "gen lag" = worst delay of the generator writing a send after its scheduled time; "max gap" = longest stretch with no message arriving at all (a server stall); "missing" = messages of that step never received)',
+  );
   const t = r.totals;
   if (r.stoppedEarly) log(`NOTE: ${r.stoppedEarly}`);
   log(
@@ -480,5 +521,6 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   const errs = Object.entries(t.errors);
-  if (errs.length || t.closedEarly) log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);
+  if (errs.length || t.closedEarly)
+    log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);
 }

@@ -37,7 +37,12 @@ function where(url: string): string {
   if (!url) return '(native)';
   const u = url.replace(/^file:\/\//, '');
   const nm = u.lastIndexOf('node_modules/');
-  if (nm >= 0) return u.slice(nm + 13).split('/').slice(0, u.slice(nm + 13).startsWith('@') ? 2 : 1).join('/');
+  if (nm >= 0)
+    return u
+      .slice(nm + 13)
+      .split('/')
+      .slice(0, u.slice(nm + 13).startsWith('@') ? 2 : 1)
+      .join('/');
   if (u.startsWith('node:')) return u;
   const pk = u.indexOf('/packages/');
   return pk >= 0 ? u.slice(pk + 10) : path.basename(u);

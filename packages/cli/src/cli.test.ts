@@ -20,7 +20,13 @@ async function sb(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
 }
 
 /** A long-running `switchboard listen`, with its output collected. */
-function listen(env: NodeJS.ProcessEnv): { proc: ChildProcess; exited: Promise<number | null>; out: () => string; err: () => string; waitFor(pattern: RegExp, where?: 'out' | 'err'): Promise<void> } {
+function listen(env: NodeJS.ProcessEnv): {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  out: () => string;
+  err: () => string;
+  waitFor(pattern: RegExp, where?: 'out' | 'err'): Promise<void>;
+} {
   const proc = spawn(process.execPath, [cliEntry, 'listen'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
   let out = '';
@@ -52,7 +58,10 @@ test('register, login, send and listen through the built binary', async () => {
   const [an, bn] = [`alice_${suffix}`, `bob_${suffix}`];
   const listeners: ChildProcess[] = [];
   try {
-    assert.match(await sb(alice, 'register', an, '--display-name', 'Alice', '--password', 'alice password'), new RegExp(`registered ${an}`));
+    assert.match(
+      await sb(alice, 'register', an, '--display-name', 'Alice', '--password', 'alice password'),
+      new RegExp(`registered ${an}`),
+    );
     assert.match(await sb(bob, 'register', bn, '--password', 'bob password'), new RegExp(`registered ${bn}`));
     // The password may also come from the environment.
     assert.match(await sb({ ...alice, SWITCHBOARD_PASSWORD: 'alice password' }, 'login', an), /logged in as/);
@@ -139,9 +148,14 @@ test('unknown commands and missing sessions fail with a message', async () => {
   const home = tempDir('sb-cli-none-');
   try {
     const env = envFor(home, 'http://127.0.0.1:9');
-    await assert.rejects(sb(env, 'frobnicate'), (err: { code?: number; stderr?: string }) => err.code === 1 && /unknown command/.test(err.stderr ?? ''));
+    await assert.rejects(
+      sb(env, 'frobnicate'),
+      (err: { code?: number; stderr?: string }) => err.code === 1 && /unknown command/.test(err.stderr ?? ''),
+    );
     await assert.rejects(sb(env, 'send', 'bob', 'hi'), (err: { stderr?: string }) => /not logged in/.test(err.stderr ?? ''));
-    await assert.rejects(sb(env, 'login', 'bob', '--password', 'whatever1'), (err: { stderr?: string }) => /cannot reach the server/.test(err.stderr ?? ''));
+    await assert.rejects(sb(env, 'login', 'bob', '--password', 'whatever1'), (err: { stderr?: string }) =>
+      /cannot reach the server/.test(err.stderr ?? ''),
+    );
   } finally {
     rmSync(home, { recursive: true, force: true });
   }

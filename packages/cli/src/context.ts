@@ -38,7 +38,8 @@ export async function httpCall<T>(what: string, fn: () => Promise<T>): Promise<T
       if (err.status === 401 && err.code === 'unauthorized') throw new CliError(`${what}: session expired or revoked; log in again`);
       throw new CliError(`${what}: ${err.status} ${err.code}`);
     }
-    if (err instanceof TypeError) throw new CliError(`${what}: cannot reach the server (${(err.cause as Error | undefined)?.message ?? err.message})`);
+    if (err instanceof TypeError)
+      throw new CliError(`${what}: cannot reach the server (${(err.cause as Error | undefined)?.message ?? err.message})`);
     throw err;
   }
 }

@@ -87,17 +87,30 @@ test('sends made while the server restarts are acknowledged once each after reco
     server = await startTestServer({ dataDir, port });
 
     const acks = await Promise.all(sends);
-    assert.deepEqual(acks.map((x) => x.seq), [2, 3, 4, 5, 6], 'in original order, no gaps');
+    assert.deepEqual(
+      acks.map((x) => x.seq),
+      [2, 3, 4, 5, 6],
+      'in original order, no gaps',
+    );
     assert.equal(new Set(acks.map((x) => x.message_id)).size, texts.length);
-    const perSend = countBy(acksSeen.filter((x) => x.seq > 1), (x) => x.client_msg_id);
+    const perSend = countBy(
+      acksSeen.filter((x) => x.seq > 1),
+      (x) => x.client_msg_id,
+    );
     assert.equal(perSend.size, texts.length);
     for (const n of perSend.values()) assert.equal(n, 1, 'each send acknowledged exactly once');
     assert.equal(alice.pendingSends().length, 0);
 
     await until(() => bobGot.length >= 6, 10_000, 'bob to receive 6 messages');
     await sleep(300); // room for any duplicate to show up
-    assert.deepEqual(bobGot.map((m) => m.content), ['before restart', ...texts]);
-    assert.deepEqual(bobGot.map((m) => m.seq), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      bobGot.map((m) => m.content),
+      ['before restart', ...texts],
+    );
+    assert.deepEqual(
+      bobGot.map((m) => m.seq),
+      [1, 2, 3, 4, 5, 6],
+    );
 
     const page = await bob.history(chatId);
     assert.equal(page.messages.length, 6, 'no duplicate stored');
@@ -137,7 +150,10 @@ test('sends in flight when the server process is killed are stored and shown exa
     );
     await until(() => daveGot.length >= texts.length, 15_000, 'dave to receive every message');
     await sleep(300);
-    assert.deepEqual(daveGot.map((m) => m.content), texts);
+    assert.deepEqual(
+      daveGot.map((m) => m.content),
+      texts,
+    );
     const page = await dave.history(chatId, { limit: 200 });
     assert.equal(page.messages.length, texts.length);
   } finally {
@@ -223,7 +239,10 @@ test('typed events: status ticks, read_sync, typing and presence', async () => {
     assert.equal((await presence).online, true);
 
     const chats = await hank.chats();
-    assert.deepEqual(chats.map((c) => c.chat_id), [chatId]);
+    assert.deepEqual(
+      chats.map((c) => c.chat_id),
+      [chatId],
+    );
     assert.equal(chats[0]!.last_message?.content, 'are you there?');
     const found = await hank.findUser(a.username);
     assert.equal(found?.user_id, a.user_id);
@@ -283,8 +302,14 @@ test('send rejects with the error frame for its client_msg_id', async () => {
   const ivy = makeClient(server.baseUrl, a);
   try {
     await connected(ivy);
-    await assert.rejects(ivy.send('g:does_not_exist', 'hi'), (err: Error & { code?: string }) => err.name === 'SendError' && (err.code === 'chat_not_found' || err.code === 'not_a_member'));
-    await assert.rejects(ivy.send(directChatId(a.user_id, a.user_id), 'x'.repeat(100_001)), (err: Error & { code?: string }) => err.code === 'content_too_long');
+    await assert.rejects(
+      ivy.send('g:does_not_exist', 'hi'),
+      (err: Error & { code?: string }) => err.name === 'SendError' && (err.code === 'chat_not_found' || err.code === 'not_a_member'),
+    );
+    await assert.rejects(
+      ivy.send(directChatId(a.user_id, a.user_id), 'x'.repeat(100_001)),
+      (err: Error & { code?: string }) => err.code === 'content_too_long',
+    );
     await assert.rejects(ivy.send(directChatId(a.user_id, a.user_id), ''), (err: Error & { code?: string }) => err.name === 'SendError');
     const ok = await ivy.send(directChatId(a.user_id, a.user_id), 'note to self');
     assert.equal(ok.seq, 1);

@@ -148,16 +148,28 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
 
   // ---- accounts (no session needed) ----
 
-  static register(baseUrl: string, body: { username: string; password: string; display_name?: string }, opts: { fetch?: FetchLike } = {}): Promise<UserView> {
+  static register(
+    baseUrl: string,
+    body: { username: string; password: string; display_name?: string },
+    opts: { fetch?: FetchLike } = {},
+  ): Promise<UserView> {
     return requestJson<UserView>(baseUrl, 'POST', '/v1/users', { body, fetch: opts.fetch });
   }
 
-  static login(baseUrl: string, body: { username: string; password: string; device_name?: string }, opts: { fetch?: FetchLike } = {}): Promise<SessionView> {
+  static login(
+    baseUrl: string,
+    body: { username: string; password: string; device_name?: string },
+    opts: { fetch?: FetchLike } = {},
+  ): Promise<SessionView> {
     return requestJson<SessionView>(baseUrl, 'POST', '/v1/sessions', { body, fetch: opts.fetch });
   }
 
   /** A client for a session returned by `login`. */
-  static fromSession(baseUrl: string, session: SessionView, opts: Omit<SwitchboardClientOptions, 'baseUrl' | 'token'> = {}): SwitchboardClient {
+  static fromSession(
+    baseUrl: string,
+    session: SessionView,
+    opts: Omit<SwitchboardClientOptions, 'baseUrl' | 'token'> = {},
+  ): SwitchboardClient {
     return new SwitchboardClient({
       baseUrl,
       token: session.token,
@@ -174,7 +186,11 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
 
   /** Sends not yet acknowledged, oldest first (e.g. to persist an outbox). */
   pendingSends(): { chat_id: string; client_msg_id: string; content: string }[] {
-    return [...this.pending.values()].map(({ frame }) => ({ chat_id: frame.chat_id, client_msg_id: frame.client_msg_id, content: frame.content }));
+    return [...this.pending.values()].map(({ frame }) => ({
+      chat_id: frame.chat_id,
+      client_msg_id: frame.client_msg_id,
+      content: frame.content,
+    }));
   }
 
   /** Highest seq received in a chat on this client (the duplicate-drop mark). */
@@ -206,7 +222,10 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     return (await this.request<{ chats: ChatSummary[] }>('GET', '/v1/chats')).chats;
   }
 
-  history(chatId: string, opts: { after?: number; before?: number; limit?: number } = {}): Promise<{ messages: Message[]; next_cursor: number | string | null }> {
+  history(
+    chatId: string,
+    opts: { after?: number; before?: number; limit?: number } = {},
+  ): Promise<{ messages: Message[]; next_cursor: number | string | null }> {
     return this.request('GET', `/v1/chats/${encodeURIComponent(chatId)}/messages${query(opts)}`);
   }
 
@@ -303,7 +322,12 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
       // Refused here: a frame over 1 MiB would close the socket (1009), and resending it
       // after every reconnect would loop forever.
       return Promise.reject(
-        new SendError({ type: 'error', code: 'content_too_long', message: `content is longer than ${MAX_CONTENT_CHARS} characters`, client_msg_id: clientMsgId }),
+        new SendError({
+          type: 'error',
+          code: 'content_too_long',
+          message: `content is longer than ${MAX_CONTENT_CHARS} characters`,
+          client_msg_id: clientMsgId,
+        }),
       );
     }
     const frame = { type: 'send_message' as const, chat_id: chatId, client_msg_id: clientMsgId, content };
@@ -403,7 +427,8 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     this.pingTimer = unref(setInterval(() => this.keepAlive(), this.pingIntervalMs));
     // Restore state before anything new can be sent, so resends keep their order.
     if (this.watched.size) this.sendPresence('presence_subscribe', [...this.watched]);
-    for (const [chatId, messageId] of this.pendingReads) this.sendFrame({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
+    for (const [chatId, messageId] of this.pendingReads)
+      this.sendFrame({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
     this.pendingReads.clear();
     for (const p of this.pending.values()) this.sendFrame(p.frame);
     const waiters = this.connectWaiters;

@@ -3,7 +3,15 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { directChatId, type SessionView } from '@switchboard/protocol';
 import { sleep, type ServerProcess } from '@switchboard/server/testing';
-import { clusterServicesMissing, freshPgSchema, startBalancer, startNode, startRedis, testPrefix, type TestRedis } from '@switchboard/server/testing/cluster';
+import {
+  clusterServicesMissing,
+  freshPgSchema,
+  startBalancer,
+  startNode,
+  startRedis,
+  testPrefix,
+  type TestRedis,
+} from '@switchboard/server/testing/cluster';
 import { SwitchboardClient, type AckSent } from './index.js';
 
 /*
@@ -47,7 +55,10 @@ describe('cluster failover with the SDK', { skip: missing ?? false }, () => {
       const session = await SwitchboardClient.login(balancer.url, { username: `fo${tag}_${i}`, password: 'correct horse' });
       // Spread the clients over the three nodes whatever the registry's load figures say.
       session.ws_url = nodes[i % 3]!.wsUrl;
-      const client = SwitchboardClient.fromSession(balancer.url, session, { WebSocket: WebSocket as never, backoff: { baseMs: 100, capMs: 1000 } });
+      const client = SwitchboardClient.fromSession(balancer.url, session, {
+        WebSocket: WebSocket as never,
+        backoff: { baseMs: 100, capMs: 1000 },
+      });
       const peer: Peer = { client, session, partner: i % 2 === 0 ? i + 1 : i - 1, acked: [], received: new Set() };
       client.on('message', (m) => peer.received.add(m.message_id));
       peers.push(peer);

@@ -33,7 +33,10 @@ export class TypedEmitter<Events extends object> {
   }
 
   /** Resolves with the next payload of `event` (optionally one matching `pred`); rejects after timeoutMs. */
-  waitFor<K extends keyof Events>(event: K, opts: { timeoutMs?: number; filter?: (payload: Events[K]) => boolean } = {}): Promise<Events[K]> {
+  waitFor<K extends keyof Events>(
+    event: K,
+    opts: { timeoutMs?: number; filter?: (payload: Events[K]) => boolean } = {},
+  ): Promise<Events[K]> {
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const off = this.on(event, (payload) => {

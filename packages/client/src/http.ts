@@ -19,7 +19,10 @@ function messageOf(body: unknown): string {
   return '';
 }
 
-export type FetchLike = (input: string, init?: { method?: string; headers?: Record<string, string>; body?: string }) => Promise<{
+export type FetchLike = (
+  input: string,
+  init?: { method?: string; headers?: Record<string, string>; body?: string },
+) => Promise<{
   status: number;
   ok: boolean;
   text(): Promise<string>;
@@ -51,7 +54,8 @@ export async function requestJson<T>(baseUrl: string, method: string, path: stri
     }
   }
   if (!res.ok) {
-    const code = typeof parsed === 'object' && parsed !== null && 'error' in parsed && typeof parsed.error === 'string' ? parsed.error : 'http_error';
+    const code =
+      typeof parsed === 'object' && parsed !== null && 'error' in parsed && typeof parsed.error === 'string' ? parsed.error : 'http_error';
     throw new SwitchboardHttpError(res.status, code, parsed, method, path);
   }
   return parsed as T;

@@ -7,11 +7,28 @@ import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
 import { fakeNetwork, fakeFetch, tick } from './fake-socket.test-support.js';
 
 function newMessage(chatId: string, seq: number, id = `m${chatId}-${seq}`) {
-  return { type: 'new_message', message_id: id, chat_id: chatId, seq, sender_id: 'u2', sender_device_id: 'd2', client_msg_id: `c${seq}`, content: `hello ${seq}`, created_at: Date.now() };
+  return {
+    type: 'new_message',
+    message_id: id,
+    chat_id: chatId,
+    seq,
+    sender_id: 'u2',
+    sender_device_id: 'd2',
+    client_msg_id: `c${seq}`,
+    content: `hello ${seq}`,
+    created_at: Date.now(),
+  };
 }
 
 function client(net: ReturnType<typeof fakeNetwork>, extra: Partial<ConstructorParameters<typeof SwitchboardClient>[0]> = {}) {
-  return new SwitchboardClient({ baseUrl: 'http://example.test/', token: 'tok en', WebSocket: net.WebSocket, fetch: fakeFetch(200, {}), random: () => 0, ...extra });
+  return new SwitchboardClient({
+    baseUrl: 'http://example.test/',
+    token: 'tok en',
+    WebSocket: net.WebSocket,
+    fetch: fakeFetch(200, {}),
+    random: () => 0,
+    ...extra,
+  });
 }
 
 test('typed emitter delivers payloads, supports off, once and waitFor', async () => {
@@ -39,11 +56,26 @@ test('typed emitter delivers payloads, supports off, once and waitFor', async ()
 });
 
 test('backoff uses full jitter under an exponential ceiling capped at 10 s', () => {
-  assert.equal(backoffDelay(0, {}, () => 0.999999), 249);
-  assert.equal(backoffDelay(3, {}, () => 0.5), 1000);
-  assert.equal(backoffDelay(40, {}, () => 0.999999), 9999);
-  assert.equal(backoffDelay(5, {}, () => 0), 0);
-  assert.equal(backoffDelay(1, { baseMs: 100, capMs: 150 }, () => 0.999999), 149);
+  assert.equal(
+    backoffDelay(0, {}, () => 0.999999),
+    249,
+  );
+  assert.equal(
+    backoffDelay(3, {}, () => 0.5),
+    1000,
+  );
+  assert.equal(
+    backoffDelay(40, {}, () => 0.999999),
+    9999,
+  );
+  assert.equal(
+    backoffDelay(5, {}, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelay(1, { baseMs: 100, capMs: 150 }, () => 0.999999),
+    149,
+  );
 });
 
 test('seq deduper drops at or below the per-chat mark and allows gaps', () => {
@@ -80,7 +112,15 @@ test('connects with access_token in the query and emits typed events', async () 
   s.receive({ type: 'group_update', group_id: 'g', chat_id: 'g:g', event: 'renamed', user_ids: [], name: 'x' });
   s.receive({ type: 'sync_complete' });
   s.receive({ type: 'error', code: 'invalid_frame', message: 'bad' });
-  assert.deepEqual(events, ['status:read', 'read_sync:4', 'typing:composing', 'presence:true', 'group:renamed', 'sync', 'error:invalid_frame']);
+  assert.deepEqual(events, [
+    'status:read',
+    'read_sync:4',
+    'typing:composing',
+    'presence:true',
+    'group:renamed',
+    'sync',
+    'error:invalid_frame',
+  ]);
   await c.close();
 });
 
@@ -154,11 +194,18 @@ test('reconnects with backoff and resends unacknowledged sends in order with the
   const s3 = await net.next();
   s3.open();
   const resent = s3.sentOf('send_message') as { client_msg_id: string; content: string }[];
-  assert.deepEqual(resent.map((f) => f.content), ['b', 'c']);
+  assert.deepEqual(
+    resent.map((f) => f.content),
+    ['b', 'c'],
+  );
   assert.equal(resent[0]!.client_msg_id, first[1]);
-  for (const [i, f] of resent.entries()) s3.receive({ type: 'ack_sent', client_msg_id: f.client_msg_id, message_id: `m${i + 2}`, chat_id: 'c', seq: i + 2, created_at: 1 });
+  for (const [i, f] of resent.entries())
+    s3.receive({ type: 'ack_sent', client_msg_id: f.client_msg_id, message_id: `m${i + 2}`, chat_id: 'c', seq: i + 2, created_at: 1 });
   const acks = await Promise.all(sends);
-  assert.deepEqual(acks.map((a) => a.seq), [1, 2, 3]);
+  assert.deepEqual(
+    acks.map((a) => a.seq),
+    [1, 2, 3],
+  );
   await c.close();
 });
 

@@ -7,9 +7,7 @@ export function groupChatId(groupId: string): string {
   return `g:${groupId}`;
 }
 
-export type ParsedChatId =
-  | { kind: 'direct'; userIds: [string, string] }
-  | { kind: 'group'; groupId: string };
+export type ParsedChatId = { kind: 'direct'; userIds: [string, string] } | { kind: 'group'; groupId: string };
 
 /** Parses a chat id; null when it is not well formed (including a dm id not in canonical order). */
 export function parseChatId(chatId: string): ParsedChatId | null {

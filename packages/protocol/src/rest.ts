@@ -25,7 +25,10 @@ export const CreateGroupBody = z.object({
   member_ids: z.array(userId).max(MAX_GROUP_MEMBERS * 4),
 });
 export const AddMembersBody = z.object({
-  user_ids: z.array(userId).min(1).max(MAX_GROUP_MEMBERS * 4),
+  user_ids: z
+    .array(userId)
+    .min(1)
+    .max(MAX_GROUP_MEMBERS * 4),
 });
 export const RenameGroupBody = z.object({ name: storableText().min(1).max(128) });
 

@@ -22,7 +22,21 @@ const HIGH = '\ud83d';
 const LOW = '\ude00';
 const EMOJI = HIGH + LOW; // 😀
 
-const storable = ['', 'hello', 'tab\there', 'new\nline\r\n', '\u0001\u0007\u001f\u007f', 'é ß 中文 עברית', EMOJI, `a${EMOJI}b${EMOJI}`, '\ud800\udc00', '\udbff\udfff', '\ufffd', '\uffff', '\u2028\u2029'];
+const storable = [
+  '',
+  'hello',
+  'tab\there',
+  'new\nline\r\n',
+  '\u0001\u0007\u001f\u007f',
+  'é ß 中文 עברית',
+  EMOJI,
+  `a${EMOJI}b${EMOJI}`,
+  '\ud800\udc00',
+  '\udbff\udfff',
+  '\ufffd',
+  '\uffff',
+  '\u2028\u2029',
+];
 const unstorable = [
   '\u0000',
   'a\u0000b',
@@ -176,7 +190,13 @@ describe('REST bodies with unstorable text', () => {
   it('accepts emoji and control characters in names, unchanged', () => {
     const name = `team ${EMOJI}\ttab`;
     assert.deepEqual(CreateGroupBody.parse({ name, member_ids: ['u1'] }), { name, member_ids: ['u1'] });
-    assert.equal(CreateUserBody.parse({ username: 'alice', password: 'long enough', display_name: `Al ${EMOJI}` }).display_name, `Al ${EMOJI}`);
-    assert.equal(CreateSessionBody.parse({ username: 'alice', password: 'x', device_name: `phone ${EMOJI}` }).device_name, `phone ${EMOJI}`);
+    assert.equal(
+      CreateUserBody.parse({ username: 'alice', password: 'long enough', display_name: `Al ${EMOJI}` }).display_name,
+      `Al ${EMOJI}`,
+    );
+    assert.equal(
+      CreateSessionBody.parse({ username: 'alice', password: 'x', device_name: `phone ${EMOJI}` }).device_name,
+      `phone ${EMOJI}`,
+    );
   });
 });

@@ -25,7 +25,11 @@ const ConfigSchema = z.object({
   /** The server pings a socket that has been silent this long (ms). Default 10000. */
   pingIntervalMs: z.number().int().positive().default(10_000),
   /** Per-socket cap on queued outbound bytes before the socket is closed as too slow. Default 8 MiB. */
-  maxSocketBufferBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  maxSocketBufferBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
   /** Groups with more members than this fan out through the fan-out queue. Default 100. */
   fanoutThreshold: z.number().int().min(0).default(100),
   /** Whether this node also runs a fan-out worker (cluster: or leave it to `switchboard worker`). Default true. */
@@ -50,7 +54,10 @@ const ConfigSchema = z.object({
 
 /** One `redis://` / `rediss://` URL (or bare `host:port`), or a comma-separated list of them. */
 function validRedisUrls(value: string): boolean {
-  const parts = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   return (
     parts.length > 0 &&
     parts.every((part) => {
@@ -83,7 +90,8 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     publicWsUrl: env.PUBLIC_WS_URL || undefined,
     nodeId: envNumber(env.NODE_ID),
     fanoutThreshold: envNumber(env.FANOUT_THRESHOLD),
-    fanoutWorker: env.FANOUT_WORKER === undefined || env.FANOUT_WORKER === '' ? undefined : env.FANOUT_WORKER !== '0' && env.FANOUT_WORKER !== 'false',
+    fanoutWorker:
+      env.FANOUT_WORKER === undefined || env.FANOUT_WORKER === '' ? undefined : env.FANOUT_WORKER !== '0' && env.FANOUT_WORKER !== 'false',
     presenceTimeoutMs: envNumber(env.PRESENCE_TIMEOUT_MS),
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
     scryptCost: envNumber(env.SCRYPT_COST),

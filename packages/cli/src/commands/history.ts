@@ -22,7 +22,11 @@ export async function history(args: string[]): Promise<number> {
   const { client, session } = sessionClient();
   const chatId = await httpCall('history', () => resolveChat(client, session, chat));
   const page = await httpCall('history', () =>
-    client.history(chatId, { limit: optionalInt('limit', values.limit), before: optionalInt('before', values.before), after: optionalInt('after', values.after) }),
+    client.history(chatId, {
+      limit: optionalInt('limit', values.limit),
+      before: optionalInt('before', values.before),
+      after: optionalInt('after', values.after),
+    }),
   );
   const names = new NameCache(client);
   for (const m of page.messages) {

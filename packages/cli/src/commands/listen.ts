@@ -24,7 +24,11 @@ export async function listen(args: string[]): Promise<number> {
   } else {
     client.on('message', (m) => print(async () => messageLine(m, await names.get(m.sender_id), m.sender_id === session.user_id)));
     client.on('status', (s) => print(async () => tickLine(s, await names.get(s.user_id))));
-    client.on('group_update', (g) => print(async () => `* group ${g.name} (${g.chat_id}): ${g.event} ${(await Promise.all(g.user_ids.map((id) => names.get(id)))).join(', ')}`));
+    client.on('group_update', (g) =>
+      print(
+        async () => `* group ${g.name} (${g.chat_id}): ${g.event} ${(await Promise.all(g.user_ids.map((id) => names.get(id)))).join(', ')}`,
+      ),
+    );
     client.on('read_sync', (r) => print(() => `* read up to #${r.read_seq} in ${r.chat_id} on another device`));
     client.on('typing', (t) => {
       if (t.state === 'composing') print(async () => `* ${await names.get(t.user_id)} is typing in ${t.chat_id}`);

@@ -6,7 +6,11 @@ import { CliError } from '../errors.js';
 
 /** `switchboard send <to> <text...>`: waits for ack_sent and prints it. */
 export async function send(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { timeout: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { timeout: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const [to, ...words] = positionals;
   const text = words.join(' ');
   if (!to || !text) throw new CliError('usage: switchboard send <username|chat_id> <text...>');

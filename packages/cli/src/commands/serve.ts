@@ -32,7 +32,9 @@ export async function serve(args: string[]): Promise<number> {
   const server = await startServer(config);
   // A safety net: the server catches what it expects; anything else is logged, not fatal.
   process.on('unhandledRejection', (err) => {
-    process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), msg: 'unhandled rejection', err: String((err as Error)?.stack ?? err) })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 50, time: Date.now(), msg: 'unhandled rejection', err: String((err as Error)?.stack ?? err) })}\n`,
+    );
   });
   let stopping = false;
   const shutdown = (signal: string) => {

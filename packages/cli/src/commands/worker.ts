@@ -17,7 +17,11 @@ export async function worker(args: string[]): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  const stop = () => void running.stop().then(() => process.exit(0), () => process.exit(1));
+  const stop = () =>
+    void running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   return new Promise<number>(() => {

@@ -36,7 +36,11 @@ export class Accounts {
     return created;
   }
 
-  async login(input: { username: string; password: string; device_name?: string }): Promise<{ token: string; user: UserRecord; device: DeviceRecord }> {
+  async login(input: {
+    username: string;
+    password: string;
+    device_name?: string;
+  }): Promise<{ token: string; user: UserRecord; device: DeviceRecord }> {
     const { store, ids, now, scryptCost } = this.deps;
     const user = await store.getUserByUsername(input.username);
     if (!user) {

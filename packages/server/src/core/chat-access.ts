@@ -92,7 +92,13 @@ export class ChatAccess {
     const membership = await this.store.getMembership(chatId);
     const list = membership?.members ?? [];
     const ids = list.map((m) => m.userId);
-    const entry: Members = { version: membership?.version ?? 0, readAt, ids, set: new Set(ids), joinedSeq: new Map(list.map((m) => [m.userId, m.joinedSeq])) };
+    const entry: Members = {
+      version: membership?.version ?? 0,
+      readAt,
+      ids,
+      set: new Set(ids),
+      joinedSeq: new Map(list.map((m) => [m.userId, m.joinedSeq])),
+    };
     if (ids.length === 0) return entry; // a chat not created yet (a first dm) must not be cached as empty
     // Invalidated while the read was under way: the answer may predate the change.
     if ((this.invalidatedAt.get(chatId) ?? 0) > started || this.allInvalidatedAt > started) return entry;

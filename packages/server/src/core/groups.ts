@@ -34,7 +34,8 @@ export class Groups {
   async create(creatorId: string, input: { name: string; member_ids: string[] }): Promise<GroupView> {
     const { store, ids, now } = this.deps;
     const memberIds = [...new Set([creatorId, ...input.member_ids])];
-    if (memberIds.length > MAX_GROUP_MEMBERS) throw new ApiError(422, 'group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
+    if (memberIds.length > MAX_GROUP_MEMBERS)
+      throw new ApiError(422, 'group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
     await this.requireUsers(memberIds);
     const groupId = ids.next();
     const chatId = groupChatId(groupId);
@@ -67,7 +68,13 @@ export class Groups {
     if (typeof outcome === 'string') throw refusal(outcome, 'only admins can add members');
     if (outcome.added.length > 0) await this.membershipChanged(chatId);
     const view = await this.view(groupId);
-    if (outcome.added.length > 0) await this.announce(view, 'member_added', outcome.added, view.members.map((m) => m.user_id));
+    if (outcome.added.length > 0)
+      await this.announce(
+        view,
+        'member_added',
+        outcome.added,
+        view.members.map((m) => m.user_id),
+      );
     return view;
   }
 
@@ -88,7 +95,12 @@ export class Groups {
     if (actor.role !== 'admin') throw new ApiError(403, 'forbidden', 'only admins can rename the group');
     await this.deps.store.renameGroup(groupChatId(groupId), name);
     const view = await this.view(groupId);
-    await this.announce(view, 'renamed', [], view.members.map((m) => m.user_id));
+    await this.announce(
+      view,
+      'renamed',
+      [],
+      view.members.map((m) => m.user_id),
+    );
     return view;
   }
 
@@ -106,7 +118,8 @@ export class Groups {
 
   private async requireUsers(userIds: string[]): Promise<void> {
     const missing = await this.deps.store.missingUsers(userIds);
-    if (missing.length > 0) throw new ApiError(404, 'not_found', `unknown users: ${missing.slice(0, 20).join(', ')}`, { user_ids: missing });
+    if (missing.length > 0)
+      throw new ApiError(404, 'not_found', `unknown users: ${missing.slice(0, 20).join(', ')}`, { user_ids: missing });
   }
 
   private async view(groupId: string): Promise<GroupView> {
@@ -124,6 +137,13 @@ export class Groups {
   }
 
   private announce(view: GroupView, event: GroupEvent, userIds: string[], to: string[]): Promise<void> {
-    return this.deps.delivery.toUsers(to, { type: 'group_update', group_id: view.group_id, chat_id: view.chat_id, event, user_ids: userIds, name: view.name });
+    return this.deps.delivery.toUsers(to, {
+      type: 'group_update',
+      group_id: view.group_id,
+      chat_id: view.chat_id,
+      event,
+      user_ids: userIds,
+      name: view.name,
+    });
   }
 }

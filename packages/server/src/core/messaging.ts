@@ -68,7 +68,8 @@ export class Messaging {
    */
   async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
     if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
-    if (frame.content.length > MAX_CONTENT_CHARS) throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
+    if (frame.content.length > MAX_CONTENT_CHARS)
+      throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
     const request: AppendRequest = {
       messageId: this.deps.ids.next(),
@@ -153,7 +154,8 @@ export class Messaging {
     for (const m of messages) if ((highest.get(m.chat_id)?.seq ?? 0) < m.seq) highest.set(m.chat_id, m);
     const at = this.deps.now();
     for (const [chatId, top] of highest) {
-      if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
+      if (!(await this.deps.access.isMember(device.userId, chatId)))
+        throw new FrameError('not_a_member', 'you are not a member of this chat');
       if (kindOf(chatId) === 'direct') {
         await this.writeDelivered(device, top, at);
         continue;
@@ -181,7 +183,8 @@ export class Messaging {
 
   /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */
   async ackRead(device: Sender, chatId: string, lastReadMessageId: string): Promise<void> {
-    if (!(await this.deps.access.isMember(device.userId, chatId))) throw new FrameError('not_a_member', 'you are not a member of this chat');
+    if (!(await this.deps.access.isMember(device.userId, chatId)))
+      throw new FrameError('not_a_member', 'you are not a member of this chat');
     const [message] = await this.locate([lastReadMessageId]);
     if (!message || message.chat_id !== chatId) throw new FrameError('invalid_frame', 'last_read_message_id is not a message of this chat');
     const at = this.deps.now();
@@ -189,7 +192,11 @@ export class Messaging {
     const kind = kindOf(chatId);
     await this.deps.receipts.advanced(kind, 'delivered', delivered, at, message);
     if (read.to > read.from) {
-      await this.deps.delivery.toUsers([device.userId], { type: 'read_sync', chat_id: chatId, read_seq: read.to }, { exceptDevice: device.deviceId });
+      await this.deps.delivery.toUsers(
+        [device.userId],
+        { type: 'read_sync', chat_id: chatId, read_seq: read.to },
+        { exceptDevice: device.deviceId },
+      );
       await this.deps.receipts.advanced(kind, 'read', read, at, message);
     }
   }

@@ -106,7 +106,15 @@ export class ReceiptNotifier {
 }
 
 function frame(ref: MessageRef, status: Status, userId: string, userIds: string[], at: number): { to: string; update: StatusUpdate } {
-  const update: StatusUpdate = { type: 'status_update', message_id: ref.message_id, chat_id: ref.chat_id, seq: ref.seq, status, user_id: userId, at };
+  const update: StatusUpdate = {
+    type: 'status_update',
+    message_id: ref.message_id,
+    chat_id: ref.chat_id,
+    seq: ref.seq,
+    status,
+    user_id: userId,
+    at,
+  };
   // Groups name every member the frame speaks for; a direct chat has only the one.
   if (ref.chat_id.startsWith('g:')) update.user_ids = userIds;
   return { to: ref.sender_id, update };

@@ -8,7 +8,11 @@ import { ApiError } from './errors.js';
  * the store's full-text parser. Every term must match (by prefix).
  */
 export function searchTerms(text: string): string[] {
-  const words = text.normalize('NFKC').toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
+  const words =
+    text
+      .normalize('NFKC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}_]+/gu) ?? [];
   return [...new Set(words)].slice(0, 16);
 }
 
@@ -17,7 +21,8 @@ export class Search {
   constructor(private readonly store: Store) {}
 
   async search(userId: string, q: { text: string; chatId?: string; limit: number }): Promise<Message[]> {
-    if (q.chatId && !(await this.store.getMember(q.chatId, userId))) throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
+    if (q.chatId && !(await this.store.getMember(q.chatId, userId)))
+      throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
     return this.store.search(userId, searchTerms(q.text), { chatId: q.chatId, limit: q.limit });
   }
 }

@@ -164,7 +164,10 @@ export async function pipelineBySlot<T>(
       else groups.set(slot, [i]);
     });
   } else {
-    groups.set(-1, items.map((_, i) => i));
+    groups.set(
+      -1,
+      items.map((_, i) => i),
+    );
   }
   const out: PipelineReplies[] = new Array(items.length);
   await Promise.all(

@@ -95,12 +95,16 @@ export class WsGateway {
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const reject = (status: number, body: string) => {
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     };
     if (this.draining) return reject(503, '{"error":"unavailable"}');
     let device;
     try {
-      device = await this.deps.accounts.authenticate(bearerToken(req) ?? new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined);
+      device = await this.deps.accounts.authenticate(
+        bearerToken(req) ?? new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined,
+      );
     } catch (err) {
       this.deps.log.error({ err }, 'authenticating an upgrade failed');
       return reject(503, '{"error":"internal"}');
@@ -283,7 +287,9 @@ export class WsGateway {
       this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
     }
     this.deps.metrics.frameErrors.inc({ code });
-    conn.sendFrame(clientMsgId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, client_msg_id: clientMsgId });
+    conn.sendFrame(
+      clientMsgId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, client_msg_id: clientMsgId },
+    );
   }
 
   /** Pings quiet sockets; closes those silent past the presence timeout. */

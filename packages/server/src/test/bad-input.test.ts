@@ -80,7 +80,12 @@ describe('malformed frames', () => {
 
   it('answers invalid_frame to frames missing a field, and carries client_msg_id when the send had one', async () => {
     await expectError(sa, { type: 'send_message' }, 'invalid_frame', 'send_message with nothing');
-    const e1 = await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 'missing-content' }, 'invalid_frame', 'no content');
+    const e1 = await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 'missing-content' },
+      'invalid_frame',
+      'no content',
+    );
     assert.equal(e1.client_msg_id, 'missing-content');
     const e2 = await expectError(sa, { type: 'send_message', client_msg_id: 'missing-chat', content: 'hi' }, 'invalid_frame', 'no chat_id');
     assert.equal(e2.client_msg_id, 'missing-chat');
@@ -95,25 +100,60 @@ describe('malformed frames', () => {
   });
 
   it('answers invalid_frame to fields of the wrong type', async () => {
-    const e1 = await expectError(sa, { type: 'send_message', chat_id: 12345, client_msg_id: 'wrong-chat-type', content: 'hi' }, 'invalid_frame', 'numeric chat_id');
+    const e1 = await expectError(
+      sa,
+      { type: 'send_message', chat_id: 12345, client_msg_id: 'wrong-chat-type', content: 'hi' },
+      'invalid_frame',
+      'numeric chat_id',
+    );
     assert.equal(e1.client_msg_id, 'wrong-chat-type');
-    const e2 = await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 'wrong-content-type', content: 42 }, 'invalid_frame', 'numeric content');
+    const e2 = await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 'wrong-content-type', content: 42 },
+      'invalid_frame',
+      'numeric content',
+    );
     assert.equal(e2.client_msg_id, 'wrong-content-type');
-    const e3 = await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 'object-content', content: { text: 'hi' } }, 'invalid_frame', 'object content');
+    const e3 = await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 'object-content', content: { text: 'hi' } },
+      'invalid_frame',
+      'object content',
+    );
     assert.equal(e3.client_msg_id, 'object-content');
-    await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 7, content: 'hi' }, 'invalid_frame', 'numeric client_msg_id');
-    await expectError(sa, { type: 'send_message', chat_id: [dm()], client_msg_id: 'array-chat', content: 'hi' }, 'invalid_frame', 'array chat_id');
+    await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 7, content: 'hi' },
+      'invalid_frame',
+      'numeric client_msg_id',
+    );
+    await expectError(
+      sa,
+      { type: 'send_message', chat_id: [dm()], client_msg_id: 'array-chat', content: 'hi' },
+      'invalid_frame',
+      'array chat_id',
+    );
     await expectError(sa, { type: 'ack_delivered', message_ids: 'not-an-array' }, 'invalid_frame', 'message_ids not an array');
     await expectError(sa, { type: 'ack_delivered', message_ids: [1, 2, 3] }, 'invalid_frame', 'numeric message ids');
     await expectError(sa, { type: 'ack_delivered', message_id: 99 }, 'invalid_frame', 'numeric message_id');
-    await expectError(sa, { type: 'ack_read', chat_id: dm(), last_read_message_id: { id: 'x' } }, 'invalid_frame', 'object last_read_message_id');
+    await expectError(
+      sa,
+      { type: 'ack_read', chat_id: dm(), last_read_message_id: { id: 'x' } },
+      'invalid_frame',
+      'object last_read_message_id',
+    );
     await expectError(sa, { type: 'typing', chat_id: dm(), state: 'dancing' }, 'invalid_frame', 'typing state not in the enum');
     await expectError(sa, { type: 'presence_subscribe', user_ids: bob.user_id }, 'invalid_frame', 'user_ids a string');
     await expectError(sa, { type: 'presence_subscribe', user_ids: [1, 2] }, 'invalid_frame', 'numeric user_ids');
   });
 
   it('answers invalid_frame with the client_msg_id to empty content', async () => {
-    const err = await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 'empty-content', content: '' }, 'invalid_frame', 'empty content');
+    const err = await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 'empty-content', content: '' },
+      'invalid_frame',
+      'empty content',
+    );
     assert.equal(err.client_msg_id, 'empty-content');
   });
 
@@ -147,21 +187,31 @@ describe('content limits', () => {
   });
 
   it('answers content_too_long carrying client_msg_id to 100,001 characters, and stays open', async () => {
-    const err = await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 'too-long-1', content: 'x'.repeat(100_001) }, 'content_too_long', '100,001 chars');
+    const err = await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 'too-long-1', content: 'x'.repeat(100_001) },
+      'content_too_long',
+      '100,001 chars',
+    );
     assert.equal(err.client_msg_id, 'too-long-1');
     // Well over the content limit but under the 1 MiB frame limit: still only an error.
-    const err2 = await expectError(sa, { type: 'send_message', chat_id: dm(), client_msg_id: 'too-long-2', content: 'y'.repeat(900_000) }, 'content_too_long', '900,000 chars');
+    const err2 = await expectError(
+      sa,
+      { type: 'send_message', chat_id: dm(), client_msg_id: 'too-long-2', content: 'y'.repeat(900_000) },
+      'content_too_long',
+      '900,000 chars',
+    );
     assert.equal(err2.client_msg_id, 'too-long-2');
     const res = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(dm())}/messages?limit=200`, { token: alice.token });
     assert.ok(!res.body.messages.some((m: any) => m.client_msg_id === 'too-long-1' || m.client_msg_id === 'too-long-2'), 'nothing stored');
   });
 
-  it('closes the socket with 1009 on a frame over 1 MiB, without disturbing the user\'s other sockets', async () => {
+  it("closes the socket with 1009 on a frame over 1 MiB, without disturbing the user's other sockets", async () => {
     const big = await open(alice);
     big.send({ type: 'send_message', chat_id: dm(), client_msg_id: 'huge', content: 'z'.repeat(1024 * 1024 + 10) });
     const code = await Promise.race([big.closed, sleep(5000).then(() => -1)]);
     assert.equal(code, 1009);
-    await stillOpen(sa, 'alice\'s other socket');
+    await stillOpen(sa, "alice's other socket");
     // A raw frame that is over 1 MiB but not even JSON is closed the same way.
     const big2 = await open(alice);
     big2.send('q'.repeat(1024 * 1024 + 1));
@@ -174,7 +224,12 @@ describe('membership and chat ids', () => {
     const sx = await open(xavier);
     const sy = await open(yvonne);
     const xy = directChatId(xavier.user_id, yvonne.user_id);
-    const err = await expectError(sa, { type: 'send_message', chat_id: xy, client_msg_id: 'intrude', content: 'let me in' }, 'not_a_member', 'send to dm:X:Y');
+    const err = await expectError(
+      sa,
+      { type: 'send_message', chat_id: xy, client_msg_id: 'intrude', content: 'let me in' },
+      'not_a_member',
+      'send to dm:X:Y',
+    );
     assert.equal(err.client_msg_id, 'intrude');
     await sleep(200);
     assert.equal(sx.all('new_message').length, 0, 'X got nothing');
@@ -188,7 +243,12 @@ describe('membership and chat ids', () => {
 
   it('answers chat_not_found (with client_msg_id) to a dm with a user that does not exist', async () => {
     const ghost = directChatId(alice.user_id, 'no_such_user_0000');
-    const err = await expectError(sa, { type: 'send_message', chat_id: ghost, client_msg_id: 'ghost', content: 'anyone?' }, 'chat_not_found', 'dm with ghost');
+    const err = await expectError(
+      sa,
+      { type: 'send_message', chat_id: ghost, client_msg_id: 'ghost', content: 'anyone?' },
+      'chat_not_found',
+      'dm with ghost',
+    );
     assert.equal(err.client_msg_id, 'ghost');
   });
 
@@ -196,7 +256,12 @@ describe('membership and chat ids', () => {
     const [lo, hi] = alice.user_id < bob.user_id ? [alice.user_id, bob.user_id] : [bob.user_id, alice.user_id];
     const malformed = ['hello', 'dm:', 'dm::', `dm:${alice.user_id}`, `dm:${hi}:${lo}`, `dm:${lo}:${hi}:extra`, 'x:y:z'];
     for (const [i, chatId] of malformed.entries()) {
-      const err = await expectError(sa, { type: 'send_message', chat_id: chatId, client_msg_id: `malformed-${i}`, content: 'hi' }, 'chat_not_found', `chat id ${chatId}`);
+      const err = await expectError(
+        sa,
+        { type: 'send_message', chat_id: chatId, client_msg_id: `malformed-${i}`, content: 'hi' },
+        'chat_not_found',
+        `chat id ${chatId}`,
+      );
       assert.equal(err.client_msg_id, `malformed-${i}`);
     }
   });
@@ -261,7 +326,10 @@ describe('the server survives garbage', () => {
       g.send({ type: 'ping' });
       await g.next('pong', 10_000);
       assert.ok(g.all('error').length > 0, 'garbage got error frames');
-      assert.ok(g.all('error').every((f) => ['invalid_frame', 'rate_limited', 'chat_not_found', 'not_a_member'].includes(f.code)), 'only error codes from the protocol');
+      assert.ok(
+        g.all('error').every((f) => ['invalid_frame', 'rate_limited', 'chat_not_found', 'not_a_member'].includes(f.code)),
+        'only error codes from the protocol',
+      );
     }
     assert.equal(g.all('new_message').length, 0);
   });

@@ -58,7 +58,10 @@ describe('cluster: membership is the same on every node at once', { skip: missin
   const nodeOf = (i: number) => nodes[i % nodes.length]!;
 
   async function createGroup(on: ServerProcess, owner: TestUser, members: TestUser[]): Promise<{ group_id: string; chat_id: string }> {
-    const res = await http(on.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'g', member_ids: members.map((m) => m.user_id) } });
+    const res = await http(on.baseUrl, 'POST', '/v1/groups', {
+      token: owner.token,
+      body: { name: 'g', member_ids: members.map((m) => m.user_id) },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body;
   }
@@ -101,8 +104,19 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       const after = await so.sendMessage(group.chat_id, 'after the removal');
       assert.equal(after.type, 'ack_sent');
       await waitForFrame(sw, (f) => f.type === 'new_message' && f.message_id === after.message_id, 15_000, 'the message on the watcher');
-      await assertNoFrameWithin(sv, (f) => f.type === 'new_message' && f.message_id === after.message_id, 500, 'a message sent after the removal');
-      await assertNoFrameWithin(sw, (f) => f.type === 'typing' && f.user_id === victim.user_id, 100, 'typing from a removed member', typingFrom);
+      await assertNoFrameWithin(
+        sv,
+        (f) => f.type === 'new_message' && f.message_id === after.message_id,
+        500,
+        'a message sent after the removal',
+      );
+      await assertNoFrameWithin(
+        sw,
+        (f) => f.type === 'typing' && f.user_id === victim.user_id,
+        100,
+        'typing from a removed member',
+        typingFrom,
+      );
 
       const errorsBefore = sv.all('error').length;
       sv.send({ type: 'ack_delivered', message_id: after.message_id });
@@ -129,7 +143,10 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       // Node B learns the old membership too: the newbie is refused before being added.
       assert.equal((await sn.sendMessage(group.chat_id, 'too early')).code, 'not_a_member');
 
-      const added = await http(a.baseUrl, 'POST', `/v1/groups/${group.group_id}/members`, { token: owner.token, body: { user_ids: [newbie.user_id] } });
+      const added = await http(a.baseUrl, 'POST', `/v1/groups/${group.group_id}/members`, {
+        token: owner.token,
+        body: { user_ids: [newbie.user_id] },
+      });
       assert.equal(added.status, 200);
       const first = await sn.sendMessage(group.chat_id, 'hello, I am new');
       assert.equal(first.type, 'ack_sent', JSON.stringify(first));
@@ -159,7 +176,11 @@ describe('cluster: membership is the same on every node at once', { skip: missin
   }
 
   test('three admins on three nodes adding 1,000 members each at once never make a group larger than 1,024', async () => {
-    const admins = [await registerUser(nodeOf(0).baseUrl, 'cap_a'), await registerUser(nodeOf(1).baseUrl, 'cap_b'), await registerUser(nodeOf(2).baseUrl, 'cap_c')];
+    const admins = [
+      await registerUser(nodeOf(0).baseUrl, 'cap_a'),
+      await registerUser(nodeOf(1).baseUrl, 'cap_b'),
+      await registerUser(nodeOf(2).baseUrl, 'cap_c'),
+    ];
     const group = await createGroup(nodeOf(0), admins[0]!, admins.slice(1));
     for (const a of admins.slice(1)) await makeAdmin(group.chat_id, a.user_id);
     const batches = [await bulkUsers(1000, 'cap0'), await bulkUsers(1000, 'cap1'), await bulkUsers(1000, 'cap2')];
@@ -188,7 +209,10 @@ describe('cluster: membership is the same on every node at once', { skip: missin
         http(nodeOf(0).baseUrl, 'DELETE', `/v1/groups/${group.group_id}/members/${x.user_id}`, { token: x.token }),
         http(nodeOf(1).baseUrl, 'DELETE', `/v1/groups/${group.group_id}/members/${y.user_id}`, { token: y.token }),
       ]);
-      assert.deepEqual(left.map((r) => r.status), [204, 204]);
+      assert.deepEqual(
+        left.map((r) => r.status),
+        [204, 204],
+      );
       const view = await http(nodeOf(2).baseUrl, 'GET', `/v1/groups/${group.group_id}`, { token: m1.token });
       assert.equal(view.body.members.length, 2);
       assert.equal(view.body.members.filter((m: { role: string }) => m.role === 'admin').length, 1, `round ${round}: one member promoted`);
@@ -225,7 +249,12 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       const publish = (m: { chat_id: string; seq: number; message_id: string; sender_id: string; sender_device_id: string }) =>
         publisher.spublish(
           `${prefix}user:${bob.user_id}`,
-          JSON.stringify({ frame: JSON.stringify({ type: 'new_message', ...m }), chatId: m.chat_id, seq: m.seq, exceptDevice: m.sender_device_id }),
+          JSON.stringify({
+            frame: JSON.stringify({ type: 'new_message', ...m }),
+            chatId: m.chat_id,
+            seq: m.seq,
+            exceptDevice: m.sender_device_id,
+          }),
         );
       const [m1, m2] = await quietly(2);
       await publish(m2!); // seq 2 first: the chat is new to this socket
@@ -234,8 +263,14 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       await publish(burst.at(-1)!); // only the last of 10,050 is heard live
       const count = () => sb.all('new_message').filter((f) => f.chat_id === chatId).length;
       await waitUntil(() => count() >= 10_052, 60_000, 'every message');
-      const seqs = sb.all('new_message').filter((f) => f.chat_id === chatId).map((f) => f.seq);
-      assert.deepEqual(seqs, Array.from({ length: 10_052 }, (_, i) => i + 1));
+      const seqs = sb
+        .all('new_message')
+        .filter((f) => f.chat_id === chatId)
+        .map((f) => f.seq);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 10_052 }, (_, i) => i + 1),
+      );
     } finally {
       publisher.disconnect();
       await store.close();
@@ -265,7 +300,9 @@ describe('cluster: membership is the same on every node at once', { skip: missin
 
       redisUp = false;
       proxy.cut();
-      const removed = await http(nodeOf(0).baseUrl, 'DELETE', `/v1/groups/${group.group_id}/members/${victim.user_id}`, { token: owner.token });
+      const removed = await http(nodeOf(0).baseUrl, 'DELETE', `/v1/groups/${group.group_id}/members/${victim.user_id}`, {
+        token: owner.token,
+      });
       assert.equal(removed.status, 204);
       await sleep(300);
       redisUp = true;

@@ -84,7 +84,10 @@ describe('cluster: three nodes', { skip: missing ?? false }, () => {
     const owner = await registerUser(a.baseUrl, 'owner');
     const member = await registerUser(b.baseUrl, 'member');
     const sm = await TestSocket.connectSynced(c.wsUrl, member.token);
-    const created = await http(a.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'ops', member_ids: [member.user_id] } });
+    const created = await http(a.baseUrl, 'POST', '/v1/groups', {
+      token: owner.token,
+      body: { name: 'ops', member_ids: [member.user_id] },
+    });
     assert.equal(created.status, 201);
     const update = await sm.nextWhere((f) => f.type === 'group_update');
     assert.deepEqual([update.event, update.group_id], ['created', created.body.group_id]);
@@ -128,13 +131,24 @@ describe('cluster: three nodes', { skip: missing ?? false }, () => {
     }
     const want = acks.map((a) => a.message_id);
     const deadline = Date.now() + 30_000;
-    const have = (s: TestSocket) => s.all('new_message').filter((f) => f.chat_id === group.body.chat_id).map((f) => f.message_id);
+    const have = (s: TestSocket) =>
+      s
+        .all('new_message')
+        .filter((f) => f.chat_id === group.body.chat_id)
+        .map((f) => f.message_id);
     while (Date.now() < deadline && !sockets.every((s) => want.every((id) => have(s).includes(id)))) await sleep(100);
     const short = sockets.filter((s) => !want.every((id) => have(s).includes(id))).length;
     assert.equal(short, 0, `${short} of ${sockets.length} members are missing a message`);
     for (const s of sockets) {
-      const seqs = s.all('new_message').filter((f) => f.chat_id === group.body.chat_id).map((f) => f.seq);
-      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order on every member');
+      const seqs = s
+        .all('new_message')
+        .filter((f) => f.chat_id === group.body.chat_id)
+        .map((f) => f.seq);
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+        'in seq order on every member',
+      );
     }
     for (const s of [...sockets, sender]) s.terminate();
   });
@@ -245,7 +259,10 @@ describe('cluster: fan-out by a separate `switchboard worker`', { skip: missing 
     const owner = await registerUser(a.baseUrl, 'wk_owner');
     const m1 = await registerUser(a.baseUrl, 'wk_m1');
     const m2 = await registerUser(b.baseUrl, 'wk_m2');
-    const group = await http(a.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'w', member_ids: [m1.user_id, m2.user_id] } });
+    const group = await http(a.baseUrl, 'POST', '/v1/groups', {
+      token: owner.token,
+      body: { name: 'w', member_ids: [m1.user_id, m2.user_id] },
+    });
     const s1 = await TestSocket.connectSynced(a.wsUrl, m1.token);
     const s2 = await TestSocket.connectSynced(b.wsUrl, m2.token);
     const so = await TestSocket.connectSynced(b.wsUrl, owner.token);
@@ -257,7 +274,11 @@ describe('cluster: fan-out by a separate `switchboard worker`', { skip: missing 
         assert.equal(got.seq, ack.seq);
       }
       const seqs = s.all('new_message').map((f) => f.seq);
-      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order');
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+        'in seq order',
+      );
     }
     await Promise.all([s1.close(), s2.close(), so.close()]);
   });

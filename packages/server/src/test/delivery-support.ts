@@ -27,7 +27,13 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number, label: s
 }
 
 /** Waits for the first recorded frame (from index `from`) matching pred and returns it. */
-export async function waitForFrame(sock: TestSocket, pred: (f: Frame) => boolean, timeoutMs = 5000, label = 'frame', from = 0): Promise<Frame> {
+export async function waitForFrame(
+  sock: TestSocket,
+  pred: (f: Frame) => boolean,
+  timeoutMs = 5000,
+  label = 'frame',
+  from = 0,
+): Promise<Frame> {
   let found: Frame | undefined;
   await waitUntil(
     () => {
@@ -81,13 +87,21 @@ export function dedupe(frames: Frame[]): Frame[] {
 export function assertGapFreeFrom(seqs: number[], first: number, what: string): void {
   for (let i = 0; i < seqs.length; i++) {
     if (seqs[i] !== first + i) {
-      assert.fail(`${what}: expected seq ${first + i} at position ${i}, got ${seqs[i]} (around: ${JSON.stringify(seqs.slice(Math.max(0, i - 3), i + 4))})`);
+      assert.fail(
+        `${what}: expected seq ${first + i} at position ${i}, got ${seqs[i]} (around: ${JSON.stringify(seqs.slice(Math.max(0, i - 3), i + 4))})`,
+      );
     }
   }
 }
 
 /** Waits until a socket has received (distinct) new_message frames for all these message ids. */
-export async function waitForMessages(sock: TestSocket, chatId: string, messageIds: Iterable<string>, timeoutMs = 10_000, label = 'new_message frames'): Promise<void> {
+export async function waitForMessages(
+  sock: TestSocket,
+  chatId: string,
+  messageIds: Iterable<string>,
+  timeoutMs = 10_000,
+  label = 'new_message frames',
+): Promise<void> {
   const want = new Set(messageIds);
   await waitUntil(
     () => {
@@ -115,7 +129,12 @@ export interface SendItem {
  * resending the same client_msg_id after retry_after_ms (safe: sends are idempotent);
  * any other error fails.
  */
-export async function sendPipelined(sock: TestSocket, chatId: string, items: SendItem[], opts: { window?: number; timeoutMs?: number } = {}): Promise<Map<string, Frame>> {
+export async function sendPipelined(
+  sock: TestSocket,
+  chatId: string,
+  items: SendItem[],
+  opts: { window?: number; timeoutMs?: number } = {},
+): Promise<Map<string, Frame>> {
   const window = opts.window ?? items.length;
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const byId = new Map(items.map((it) => [it.client_msg_id, it]));
@@ -184,7 +203,13 @@ export async function fetchHistory(baseUrl: string, token: string, chatId: strin
 }
 
 /** Asserts that no frame matching pred arrives within ms (counting frames already recorded from `from`). */
-export async function assertNoFrameWithin(sock: TestSocket, pred: (f: Frame) => boolean, ms: number, label: string, from = 0): Promise<void> {
+export async function assertNoFrameWithin(
+  sock: TestSocket,
+  pred: (f: Frame) => boolean,
+  ms: number,
+  label: string,
+  from = 0,
+): Promise<void> {
   await sleep(ms);
   const i = indexOfFrame(sock, pred, from);
   assert.equal(i, -1, `unexpected ${label}: ${i >= 0 ? JSON.stringify(sock.frames[i]) : ''}`);

@@ -54,8 +54,17 @@ describe('devices', () => {
 
     const ack = await sa1.sendMessage(chatId, 'from a1');
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
-    for (const [name, sock] of [['b1', sb1], ['b2', sb2], ['a2', sa2]] as const) {
-      const f = await waitForFrame(sock, (x) => x.type === 'new_message' && x.message_id === ack.message_id, 5000, `new_message on ${name}`);
+    for (const [name, sock] of [
+      ['b1', sb1],
+      ['b2', sb2],
+      ['a2', sa2],
+    ] as const) {
+      const f = await waitForFrame(
+        sock,
+        (x) => x.type === 'new_message' && x.message_id === ack.message_id,
+        5000,
+        `new_message on ${name}`,
+      );
       assert.equal(f.chat_id, chatId, name);
       assert.equal(f.seq, ack.seq, name);
       assert.equal(f.sender_id, a1.user_id, name);
@@ -64,17 +73,36 @@ describe('devices', () => {
       assert.equal(f.client_msg_id, ack.client_msg_id, name);
       assert.equal(f.created_at, ack.created_at, name);
     }
-    await assertNoFrameWithin(sa1, (x) => x.type === 'new_message' && x.message_id === ack.message_id, 300, 'new_message on the sending device');
+    await assertNoFrameWithin(
+      sa1,
+      (x) => x.type === 'new_message' && x.message_id === ack.message_id,
+      300,
+      'new_message on the sending device',
+    );
 
     const back = await sb2.sendMessage(chatId, 'from b2');
     assert.equal(back.type, 'ack_sent', JSON.stringify(back));
-    for (const [name, sock] of [['a1', sa1], ['a2', sa2], ['b1', sb1]] as const) {
-      const f = await waitForFrame(sock, (x) => x.type === 'new_message' && x.message_id === back.message_id, 5000, `new_message on ${name}`);
+    for (const [name, sock] of [
+      ['a1', sa1],
+      ['a2', sa2],
+      ['b1', sb1],
+    ] as const) {
+      const f = await waitForFrame(
+        sock,
+        (x) => x.type === 'new_message' && x.message_id === back.message_id,
+        5000,
+        `new_message on ${name}`,
+      );
       assert.equal(f.sender_id, b1.user_id, name);
       assert.equal(f.sender_device_id, b2.device_id, name);
       assert.equal(f.seq, ack.seq + 1, name);
     }
-    await assertNoFrameWithin(sb2, (x) => x.type === 'new_message' && x.message_id === back.message_id, 300, 'new_message on the sending device');
+    await assertNoFrameWithin(
+      sb2,
+      (x) => x.type === 'new_message' && x.message_id === back.message_id,
+      300,
+      'new_message on the sending device',
+    );
   });
 
   test("delivers a message to the sender's other device that was offline when it was sent", async () => {

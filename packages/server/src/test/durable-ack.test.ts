@@ -15,14 +15,26 @@ import { fetchHistory, makeItems, waitForSyncComplete, waitUntil, type Frame } f
 const SENDS = 300;
 
 /** Sends `count` messages pipelined, SIGKILLs the server once `killAfter` acks arrived; returns every ack received. */
-async function sendAndKill(proc: ServerProcess, sender: TestUser, chatId: string, count: number, killAfter: number, label: string): Promise<Map<string, Frame>> {
+async function sendAndKill(
+  proc: ServerProcess,
+  sender: TestUser,
+  chatId: string,
+  count: number,
+  killAfter: number,
+  label: string,
+): Promise<Map<string, Frame>> {
   const sock = await TestSocket.connect(proc.wsUrl, sender.token);
   await waitForSyncComplete(sock);
   const items = makeItems(count, label);
   const ids = new Set(items.map((it) => it.client_msg_id));
   for (const it of items) sock.send({ type: 'send_message', chat_id: chatId, client_msg_id: it.client_msg_id, content: it.content });
   const ackCount = () => sock.frames.filter((f: Frame) => f.type === 'ack_sent' && ids.has(f.client_msg_id)).length;
-  await waitUntil(() => ackCount() >= killAfter, 20_000, `${killAfter} acks`, () => `${ackCount()} acks; last: ${JSON.stringify(sock.frames.slice(-3))}`);
+  await waitUntil(
+    () => ackCount() >= killAfter,
+    20_000,
+    `${killAfter} acks`,
+    () => `${ackCount()} acks; last: ${JSON.stringify(sock.frames.slice(-3))}`,
+  );
   await proc.kill('SIGKILL');
   await sock.closed;
   const acks = new Map<string, Frame>();

@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
-import { http, registerUser, seedUsers, sleep, startServerProcess, startTestServer, tempDir, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
+import {
+  http,
+  registerUser,
+  seedUsers,
+  sleep,
+  startServerProcess,
+  startTestServer,
+  tempDir,
+  TestSocket,
+  type ServerProcess,
+  type TestUser,
+} from '../testing/harness.js';
 import { makeItems, sendPipelined, waitUntil, type Frame } from './delivery-support.js';
 
 /*
@@ -49,11 +60,17 @@ describe('group fan-out', () => {
     try {
       seeded = await seedUsers(seedSrv, 1024, 'fan');
       const creator = seeded[0]!;
-      const res = await http(seedSrv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Everyone', member_ids: seeded.slice(1).map((u) => u.user_id) } });
+      const res = await http(seedSrv.baseUrl, 'POST', '/v1/groups', {
+        token: creator.token,
+        body: { name: 'Everyone', member_ids: seeded.slice(1).map((u) => u.user_id) },
+      });
       assert.equal(res.status, 201, `create 1,024-member group: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
       big = res.body;
       assert.equal(big.members.length, 1024);
-      const res2 = await http(seedSrv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Pair', member_ids: [seeded[1]!.user_id] } });
+      const res2 = await http(seedSrv.baseUrl, 'POST', '/v1/groups', {
+        token: creator.token,
+        body: { name: 'Pair', member_ids: [seeded[1]!.user_id] },
+      });
       assert.equal(res2.status, 201, JSON.stringify(res2.body));
       small = res2.body;
     } finally {
@@ -85,7 +102,12 @@ describe('group fan-out', () => {
     // Every one of the 200 online members receives a message to the big group, exactly as sent.
     const first = await sender.sendMessage(big.chat_id, 'hello everyone');
     assert.equal(first.type, 'ack_sent', JSON.stringify(first));
-    await waitUntil(() => receivedBy(first.message_id) >= 200, 20_000, 'the message at all 200 online members', () => `${receivedBy(first.message_id)} of 200`);
+    await waitUntil(
+      () => receivedBy(first.message_id) >= 200,
+      20_000,
+      'the message at all 200 online members',
+      () => `${receivedBy(first.message_id)} of 200`,
+    );
     for (const s of members) {
       const got: Frame[] = s.all('new_message').filter((f) => f.message_id === first.message_id);
       assert.ok(got.length >= 1, 'every online member got it');
@@ -116,7 +138,12 @@ describe('group fan-out', () => {
       const a2 = await sender.sendMessage(big.chat_id, `${body} big ${i}`);
       const bigTook = performance.now() - t;
       assert.equal(a2.type, 'ack_sent', JSON.stringify(a2).slice(0, 200));
-      await waitUntil(() => receivedBy(a2.message_id) >= 200, 20_000, 'big-group message at all 200 online members', () => `${receivedBy(a2.message_id)} of 200`);
+      await waitUntil(
+        () => receivedBy(a2.message_id) >= 200,
+        20_000,
+        'big-group message at all 200 online members',
+        () => `${receivedBy(a2.message_id)} of 200`,
+      );
       const fanTook = Math.max(...arrivals.get(a2.message_id)!) - t;
       const firstTook = Math.min(...arrivals.get(a2.message_id)!) - t;
       await sleep(20);
@@ -135,7 +162,10 @@ describe('group fan-out', () => {
         `fan-out to 200 online members: first arrival ${median(firstArrivalMs).toFixed(1)} ms, last ${fanMed.toFixed(1)} ms (medians)\n` +
         `#   small: ${smallMs.map((x) => x.toFixed(1)).join(' ')}\n#   big:   ${bigMs.map((x) => x.toFixed(1)).join(' ')}\n#   fan:   ${fanoutMs.map((x) => x.toFixed(1)).join(' ')}`,
     );
-    assert.ok(bigMed < limit, `the 1,024-member group's ack median ${bigMed.toFixed(1)} ms should not be much above the 2-member group's ${smallMed.toFixed(1)} ms (limit ${limit.toFixed(1)} ms)`);
+    assert.ok(
+      bigMed < limit,
+      `the 1,024-member group's ack median ${bigMed.toFixed(1)} ms should not be much above the 2-member group's ${smallMed.toFixed(1)} ms (limit ${limit.toFixed(1)} ms)`,
+    );
   });
 
   test('SIGKILL right after the acks of a burst: every acknowledged group message still reaches every member', async () => {
@@ -146,7 +176,10 @@ describe('group fan-out', () => {
     procs.push(proc);
     const creator = await registerUser(proc.baseUrl, 'fk');
     const others = await Promise.all(Array.from({ length: 8 }, () => registerUser(proc.baseUrl, 'fkm')));
-    const res = await http(proc.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Crash', member_ids: others.map((u) => u.user_id) } });
+    const res = await http(proc.baseUrl, 'POST', '/v1/groups', {
+      token: creator.token,
+      body: { name: 'Crash', member_ids: others.map((u) => u.user_id) },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const chatId = res.body.chat_id as string;
 
@@ -168,7 +201,15 @@ describe('group fan-out', () => {
     await proc.kill('SIGKILL');
     const acked = new Map([...acks.values()].map((a) => [a.message_id as string, a]));
     assert.equal(acked.size, 300);
-    const beforeKill = live.map((s) => new Set(s.all('new_message').filter((f) => f.chat_id === chatId).map((f) => f.message_id as string)));
+    const beforeKill = live.map(
+      (s) =>
+        new Set(
+          s
+            .all('new_message')
+            .filter((f) => f.chat_id === chatId)
+            .map((f) => f.message_id as string),
+        ),
+    );
     console.log(`# before SIGKILL the online members had ${beforeKill.map((s) => s.size).join(', ')} of 300`);
     for (const s of [sender, ...live]) s.terminate();
 
@@ -180,13 +221,20 @@ describe('group fan-out', () => {
       const s = again[i]!;
       const got = s.all('new_message').filter((f) => f.chat_id === chatId);
       const seqs = got.map((f) => f.seq as number);
-      for (let j = 1; j < seqs.length; j++) assert.ok(seqs[j]! > seqs[j - 1]!, `replay in seq order at member ${i}: ${seqs.slice(Math.max(0, j - 3), j + 2)}`);
+      for (let j = 1; j < seqs.length; j++)
+        assert.ok(seqs[j]! > seqs[j - 1]!, `replay in seq order at member ${i}: ${seqs.slice(Math.max(0, j - 3), j + 2)}`);
       const have = new Set([...(i < onlineUsers.length ? beforeKill[i]! : []), ...got.map((f) => f.message_id as string)]);
       const missing = [...acked.keys()].filter((id) => !have.has(id));
-      assert.deepEqual(missing.map((id) => acked.get(id)!.seq), [], `acknowledged messages missing at ${i < onlineUsers.length ? 'online' : 'offline'} member ${i}`);
+      assert.deepEqual(
+        missing.map((id) => acked.get(id)!.seq),
+        [],
+        `acknowledged messages missing at ${i < onlineUsers.length ? 'online' : 'offline'} member ${i}`,
+      );
     }
     // And the store has them all, in order, without gaps.
-    const hist = await http(proc.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages?after=0&limit=200`, { token: offlineUsers[0]!.token });
+    const hist = await http(proc.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages?after=0&limit=200`, {
+      token: offlineUsers[0]!.token,
+    });
     assert.equal(hist.status, 200);
     assert.deepEqual(
       hist.body.messages.map((m: Frame) => m.seq),

@@ -24,10 +24,15 @@ describe('group membership', () => {
     return http<GroupView>(srv.baseUrl, 'GET', `/v1/groups/${encodeURIComponent(groupId)}`, { token: u.token });
   }
   async function addMembers(actor: TestUser, groupId: string, userIds: string[]) {
-    return http(srv.baseUrl, 'POST', `/v1/groups/${encodeURIComponent(groupId)}/members`, { token: actor.token, body: { user_ids: userIds } });
+    return http(srv.baseUrl, 'POST', `/v1/groups/${encodeURIComponent(groupId)}/members`, {
+      token: actor.token,
+      body: { user_ids: userIds },
+    });
   }
   async function removeMember(actor: TestUser, groupId: string, userId: string) {
-    return http(srv.baseUrl, 'DELETE', `/v1/groups/${encodeURIComponent(groupId)}/members/${encodeURIComponent(userId)}`, { token: actor.token });
+    return http(srv.baseUrl, 'DELETE', `/v1/groups/${encodeURIComponent(groupId)}/members/${encodeURIComponent(userId)}`, {
+      token: actor.token,
+    });
   }
   async function rename(actor: TestUser, groupId: string, name: string) {
     return http(srv.baseUrl, 'PATCH', `/v1/groups/${encodeURIComponent(groupId)}`, { token: actor.token, body: { name } });
@@ -40,7 +45,8 @@ describe('group membership', () => {
     assert.equal(ack.type, 'ack_sent', `send "${content}": ${JSON.stringify(ack)}`);
     return ack;
   }
-  const groupUpdate = (groupId: string, event: string) => (f: Frame) => f.type === 'group_update' && f.group_id === groupId && f.event === event;
+  const groupUpdate = (groupId: string, event: string) => (f: Frame) =>
+    f.type === 'group_update' && f.group_id === groupId && f.event === event;
   const sorted = (ids: string[]) => [...ids].sort();
 
   test('create: 201 with the creator as admin, duplicates folded, GET for members only, created frames', async () => {
@@ -59,7 +65,11 @@ describe('group membership', () => {
     assert.deepEqual(roles(g), { [a!.user_id]: 'admin', [b!.user_id]: 'member', [c!.user_id]: 'member' });
 
     // Every member's online device hears of the new group.
-    for (const [s, who] of [[sa, 'creator'], [sb, 'b'], [sc, 'c']] as const) {
+    for (const [s, who] of [
+      [sa, 'creator'],
+      [sb, 'b'],
+      [sc, 'c'],
+    ] as const) {
       const f = await waitForFrame(s!, groupUpdate(g.group_id, 'created'), 5000, `created frame at ${who}`);
       assert.equal(f.chat_id, g.chat_id);
       assert.equal(f.name, 'Hikers');
@@ -89,7 +99,10 @@ describe('group membership', () => {
   test('unknown member ids: 404 naming exactly the missing ids, nothing created', async () => {
     const [a, b] = await users(2, 'gnf');
     const missing = ['999999999999999001', '999999999999999002'];
-    const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: a!.token, body: { name: 'Ghosts', member_ids: [b!.user_id, missing[0], missing[1], missing[0]] } });
+    const res = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: a!.token,
+      body: { name: 'Ghosts', member_ids: [b!.user_id, missing[0], missing[1], missing[0]] },
+    });
     assert.equal(res.status, 404, JSON.stringify(res.body));
     assert.equal(res.body.error, 'not_found');
     assert.ok(Array.isArray(res.body.user_ids), `user_ids listed: ${JSON.stringify(res.body)}`);
@@ -137,8 +150,19 @@ describe('group membership', () => {
     const added = await addMembers(a!, g.group_id, [d!.user_id, e!.user_id, e!.user_id, b!.user_id]);
     assert.equal(added.status, 200, JSON.stringify(added.body));
     assert.equal(added.body.group_id, g.group_id);
-    assert.deepEqual(roles(added.body), { [a!.user_id]: 'admin', [b!.user_id]: 'member', [c!.user_id]: 'member', [d!.user_id]: 'member', [e!.user_id]: 'member' });
-    for (const [s, from, who] of [[sa, fromA, 'a'], [sb, fromB, 'b'], [sc, fromC, 'c'], [sd, 0, 'd (the added member)']] as const) {
+    assert.deepEqual(roles(added.body), {
+      [a!.user_id]: 'admin',
+      [b!.user_id]: 'member',
+      [c!.user_id]: 'member',
+      [d!.user_id]: 'member',
+      [e!.user_id]: 'member',
+    });
+    for (const [s, from, who] of [
+      [sa, fromA, 'a'],
+      [sb, fromB, 'b'],
+      [sc, fromC, 'c'],
+      [sd, 0, 'd (the added member)'],
+    ] as const) {
       const f = await waitForFrame(s!, groupUpdate(g.group_id, 'member_added'), 5000, `member_added at ${who}`, from);
       assert.deepEqual(sorted(f.user_ids), sorted([d!.user_id, e!.user_id]), `member_added user_ids at ${who}`);
       assert.equal(f.chat_id, g.chat_id);
@@ -151,7 +175,12 @@ describe('group membership', () => {
     assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
     assert.equal(renamed.body.name, 'Dream Team');
     assert.equal(renamed.body.members.length, 5);
-    for (const [s, who] of [[sa, 'a'], [sb, 'b'], [sc, 'c'], [sd, 'd']] as const) {
+    for (const [s, who] of [
+      [sa, 'a'],
+      [sb, 'b'],
+      [sc, 'c'],
+      [sd, 'd'],
+    ] as const) {
       const f = await waitForFrame(s!, groupUpdate(g.group_id, 'renamed'), 5000, `renamed at ${who}`);
       assert.equal(f.name, 'Dream Team');
       assert.equal(f.chat_id, g.chat_id);
@@ -163,7 +192,11 @@ describe('group membership', () => {
     const beforeRemoveC = sc!.frames.length;
     const removed = await removeMember(a!, g.group_id, c!.user_id);
     assert.equal(removed.status, 204, JSON.stringify(removed.body));
-    for (const [s, from, who] of [[sb, beforeRemoveB, 'b'], [sc, beforeRemoveC, 'c (the removed member)'], [sd, 0, 'd']] as const) {
+    for (const [s, from, who] of [
+      [sb, beforeRemoveB, 'b'],
+      [sc, beforeRemoveC, 'c (the removed member)'],
+      [sd, 0, 'd'],
+    ] as const) {
       const f = await waitForFrame(s!, groupUpdate(g.group_id, 'member_removed'), 5000, `member_removed at ${who}`, from);
       assert.deepEqual(f.user_ids, [c!.user_id]);
     }
@@ -175,7 +208,12 @@ describe('group membership', () => {
     assert.equal(left.status, 204, JSON.stringify(left.body));
     const f = await waitForFrame(sa!, groupUpdate(g.group_id, 'member_removed'), 5000, 'member_removed (leave) at a', beforeLeaveA);
     assert.deepEqual(f.user_ids, [d!.user_id]);
-    await waitForFrame(sd!, (x) => groupUpdate(g.group_id, 'member_removed')(x) && x.user_ids.includes(d!.user_id), 5000, 'member_removed at the leaver');
+    await waitForFrame(
+      sd!,
+      (x) => groupUpdate(g.group_id, 'member_removed')(x) && x.user_ids.includes(d!.user_id),
+      5000,
+      'member_removed at the leaver',
+    );
     const view = (await getGroup(a!, g.group_id)).body;
     assert.deepEqual(sorted(view.members.map((m) => m.user_id)), sorted([a!.user_id, b!.user_id, e!.user_id]));
 
@@ -184,7 +222,12 @@ describe('group membership', () => {
     // Once c is gone, later events are not sent to it.
     await rename(a!, g.group_id, 'After c');
     await waitForFrame(sb!, (x) => groupUpdate(g.group_id, 'renamed')(x) && x.name === 'After c', 5000, 'second rename at b');
-    await assertNoFrameWithin(sc!, (x) => x.type === 'group_update' && x.group_id === g.group_id && x.event !== 'member_removed' && x.name === 'After c', 200, 'group_update for a removed member');
+    await assertNoFrameWithin(
+      sc!,
+      (x) => x.type === 'group_update' && x.group_id === g.group_id && x.event !== 'member_removed' && x.name === 'After c',
+      200,
+      'group_update for a removed member',
+    );
   });
 
   test('the last admin leaving promotes the oldest remaining member', async () => {
@@ -197,7 +240,11 @@ describe('group membership', () => {
 
     assert.equal((await removeMember(a!, g.group_id, a!.user_id)).status, 204);
     let view = (await getGroup(b!, g.group_id)).body;
-    assert.deepEqual(roles(view), { [b!.user_id]: 'admin', [c!.user_id]: 'member', [d!.user_id]: 'member' }, 'b, the oldest member, is promoted');
+    assert.deepEqual(
+      roles(view),
+      { [b!.user_id]: 'admin', [c!.user_id]: 'member', [d!.user_id]: 'member' },
+      'b, the oldest member, is promoted',
+    );
     // The new admin has admin powers.
     const renamed = await rename(b!, g.group_id, 'Relay 2');
     assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
@@ -224,7 +271,13 @@ describe('group membership', () => {
     const m3 = await send(sb!, g.chat_id, 'after removal second');
     await waitForMessages(sb!, g.chat_id, [m2.message_id]);
     await waitForMessages(sa!, g.chat_id, [m3.message_id]);
-    await assertNoFrameWithin(sc!, (f) => f.type === 'new_message' && f.chat_id === g.chat_id && f.seq > m1.seq, 400, 'new_message after removal', fromC);
+    await assertNoFrameWithin(
+      sc!,
+      (f) => f.type === 'new_message' && f.chat_id === g.chat_id && f.seq > m1.seq,
+      400,
+      'new_message after removal',
+      fromC,
+    );
 
     // History and sending are refused.
     const hist = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(g.chat_id)}/messages`, { token: c!.token });
@@ -233,7 +286,10 @@ describe('group membership', () => {
     const refused = await sc!.sendMessage(g.chat_id, 'let me back in');
     assert.equal(refused.type, 'error', JSON.stringify(refused));
     assert.equal(refused.code, 'not_a_member');
-    assert.ok(!(await fetchHistory(srv.baseUrl, a!.token, g.chat_id)).some((m) => m.content === 'let me back in'), 'the refused send was not stored');
+    assert.ok(
+      !(await fetchHistory(srv.baseUrl, a!.token, g.chat_id)).some((m) => m.content === 'let me back in'),
+      'the refused send was not stored',
+    );
 
     // Nor does a fresh connection (another device of c) replay anything sent after the removal.
     const c2 = await login(srv.baseUrl, c!.username, c!.password, 'c2');
@@ -248,7 +304,10 @@ describe('group membership', () => {
     const chats = await http(srv.baseUrl, 'GET', '/v1/chats', { token: c!.token });
     assert.equal(chats.status, 200);
     const row = (chats.body.chats as Frame[]).find((x) => x.chat_id === g.chat_id);
-    assert.ok(!row || (row.last_message?.content !== 'after removal second' && row.last_message?.content !== 'after removal secret'), `chat list leaks: ${JSON.stringify(row)}`);
+    assert.ok(
+      !row || (row.last_message?.content !== 'after removal second' && row.last_message?.content !== 'after removal secret'),
+      `chat list leaks: ${JSON.stringify(row)}`,
+    );
   });
 
   test('a member who leaves receives nothing sent afterwards', async () => {
@@ -305,11 +364,17 @@ describe('group membership', () => {
     await roundTrip(sd2);
     const d3 = await open(d!);
     assert.deepEqual(
-      d3.all('new_message').filter((f) => f.chat_id === g.chat_id).map((f) => f.content),
+      d3
+        .all('new_message')
+        .filter((f) => f.chat_id === g.chat_id)
+        .map((f) => f.content),
       ['late zebra'],
       'replay on reconnect: only the message sent after joining',
     );
-    assert.deepEqual(sd2.all('new_message').filter((f) => f.chat_id === g.chat_id && f.seq <= early[1]!.seq), []);
+    assert.deepEqual(
+      sd2.all('new_message').filter((f) => f.chat_id === g.chat_id && f.seq <= early[1]!.seq),
+      [],
+    );
     // Search does not reach back either.
     const search = await http(srv.baseUrl, 'GET', `/v1/search?q=zebra`, { token: d!.token });
     assert.equal(search.status, 200);
@@ -414,7 +479,10 @@ describe('group membership', () => {
 
     // Exactly 1,024 (1,023 + the creator) is allowed, duplicates do not count twice.
     const full = ids.slice(0, 1023);
-    const ok = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator!.token, body: { name: 'Full', member_ids: [...full, ...full.slice(0, 500), creator!.user_id] } });
+    const ok = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: creator!.token,
+      body: { name: 'Full', member_ids: [...full, ...full.slice(0, 500), creator!.user_id] },
+    });
     assert.equal(ok.status, 201, `1,024 members: ${ok.status} ${JSON.stringify(ok.body).slice(0, 200)}`);
     assert.equal(ok.body.members.length, 1024);
     assert.equal(ok.body.members.filter((m: { role: string }) => m.role === 'admin').length, 1);

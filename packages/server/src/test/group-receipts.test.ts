@@ -14,7 +14,10 @@ type Receipt = { user_id: string; delivered_at: number | null; read_at: number |
 describe('group receipts', () => {
   const { srv, open, users } = suiteServer();
   async function createGroup(creator: TestUser, members: TestUser[]): Promise<{ group_id: string; chat_id: string }> {
-    const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Receipts', member_ids: members.map((m) => m.user_id) } });
+    const res = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: creator.token,
+      body: { name: 'Receipts', member_ids: members.map((m) => m.user_id) },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body;
   }
@@ -28,10 +31,14 @@ describe('group receipts', () => {
     return map;
   }
   async function statuses(u: TestUser, chatId: string): Promise<(string | undefined)[]> {
-    return (await fetchHistory(srv.baseUrl, u.token, chatId)).filter((m) => m.sender_id === u.user_id).map((m) => (m as { status?: string }).status);
+    return (await fetchHistory(srv.baseUrl, u.token, chatId))
+      .filter((m) => m.sender_id === u.user_id)
+      .map((m) => (m as { status?: string }).status);
   }
   const statusFrames = (s: TestSocket, chatId: string, userId: string, status: string, from = 0) =>
-    (s.frames as Frame[]).slice(from).filter((f) => f.type === 'status_update' && f.chat_id === chatId && f.user_id === userId && f.status === status);
+    (s.frames as Frame[])
+      .slice(from)
+      .filter((f) => f.type === 'status_update' && f.chat_id === chatId && f.user_id === userId && f.status === status);
 
   test('per-member receipts, a status_update per member, and history status only when every recipient got or read it', async () => {
     const [a, b, c, d, outsider] = await users(5, 'grc');
@@ -59,7 +66,12 @@ describe('group receipts', () => {
     const t0 = Date.now();
     sb!.send({ type: 'ack_delivered', message_ids: [m1.message_id, m2.message_id] });
     for (const s of [sa!, sa2!]) {
-      const f = await waitForFrame(s, (x) => x.type === 'status_update' && x.user_id === b!.user_id && x.status === 'delivered', 3000, 'delivered from b');
+      const f = await waitForFrame(
+        s,
+        (x) => x.type === 'status_update' && x.user_id === b!.user_id && x.status === 'delivered',
+        3000,
+        'delivered from b',
+      );
       assert.equal(f.message_id, m2.message_id);
       assert.equal(f.chat_id, g.chat_id);
       assert.equal(f.seq, m2.seq);
@@ -80,11 +92,26 @@ describe('group receipts', () => {
     sc!.send({ type: 'ack_read', chat_id: g.chat_id, last_read_message_id: m2.message_id });
     sd!.send({ type: 'ack_delivered', message_id: m1.message_id });
     {
-      const read = await waitForFrame(sa!, (x) => x.type === 'status_update' && x.user_id === c!.user_id && x.status === 'read', 3000, 'read from c');
+      const read = await waitForFrame(
+        sa!,
+        (x) => x.type === 'status_update' && x.user_id === c!.user_id && x.status === 'read',
+        3000,
+        'read from c',
+      );
       assert.equal(read.message_id, m2.message_id);
-      const dl = await waitForFrame(sa!, (x) => x.type === 'status_update' && x.user_id === d!.user_id && x.status === 'delivered', 3000, 'delivered from d');
+      const dl = await waitForFrame(
+        sa!,
+        (x) => x.type === 'status_update' && x.user_id === d!.user_id && x.status === 'delivered',
+        3000,
+        'delivered from d',
+      );
       assert.equal(dl.message_id, m1.message_id);
-      await waitForFrame(sa!, (x) => x.type === 'status_update' && x.user_id === c!.user_id && x.status === 'delivered', 3000, 'delivered from c (implied by read)');
+      await waitForFrame(
+        sa!,
+        (x) => x.type === 'status_update' && x.user_id === c!.user_id && x.status === 'delivered',
+        3000,
+        'delivered from c (implied by read)',
+      );
     }
     {
       const r1 = await receipts(a!, m1.message_id);
@@ -138,7 +165,8 @@ describe('group receipts', () => {
     await roundTrip(sb!);
     await roundTrip(sc!);
 
-    const lastFor = (userId: string, status: string) => (f: Frame) => f.type === 'status_update' && f.user_id === userId && f.status === status && f.message_id === last.message_id;
+    const lastFor = (userId: string, status: string) => (f: Frame) =>
+      f.type === 'status_update' && f.user_id === userId && f.status === status && f.message_id === last.message_id;
     await waitForFrame(sa!, lastFor(b!.user_id, 'delivered'), 3000, 'delivered for the last message from b', from);
     await waitForFrame(sa!, lastFor(b!.user_id, 'read'), 3000, 'read for the last message from b', from);
     await waitForFrame(sa!, lastFor(c!.user_id, 'delivered'), 3000, 'delivered for the last message from c', from);
@@ -147,9 +175,17 @@ describe('group receipts', () => {
     const bDelivered = statusFrames(sa!, g.chat_id, b!.user_id, 'delivered', from);
     const bRead = statusFrames(sa!, g.chat_id, b!.user_id, 'read', from);
     const cDelivered = statusFrames(sa!, g.chat_id, c!.user_id, 'delivered', from);
-    console.log(`# status_update frames for 20 messages: b delivered ${bDelivered.length}, b read ${bRead.length}, c delivered ${cDelivered.length}`);
-    assert.ok(bDelivered.length >= 1 && bDelivered.length <= 4, `b's 20 ack_delivered: ${bDelivered.length} status_update frames (seqs ${bDelivered.map((f) => f.seq)})`);
-    assert.ok(bRead.length >= 1 && bRead.length <= 4, `b's 20 ack_read: ${bRead.length} status_update frames (seqs ${bRead.map((f) => f.seq)})`);
+    console.log(
+      `# status_update frames for 20 messages: b delivered ${bDelivered.length}, b read ${bRead.length}, c delivered ${cDelivered.length}`,
+    );
+    assert.ok(
+      bDelivered.length >= 1 && bDelivered.length <= 4,
+      `b's 20 ack_delivered: ${bDelivered.length} status_update frames (seqs ${bDelivered.map((f) => f.seq)})`,
+    );
+    assert.ok(
+      bRead.length >= 1 && bRead.length <= 4,
+      `b's 20 ack_read: ${bRead.length} status_update frames (seqs ${bRead.map((f) => f.seq)})`,
+    );
     assert.ok(cDelivered.length >= 1 && cDelivered.length <= 2, `c's one ack of 20: ${cDelivered.length} status_update frames`);
     // Each frame names a message of a's in the burst, in increasing order, the last one the latest.
     for (const list of [bDelivered, bRead, cDelivered]) {
@@ -170,10 +206,20 @@ describe('group receipts', () => {
     const b2 = await sb!.sendMessage(g.chat_id, 'b two');
     await waitForMessages(sc!, g.chat_id, [a1.message_id, b1.message_id, a2.message_id, b2.message_id]);
     sc!.send({ type: 'ack_read', chat_id: g.chat_id, last_read_message_id: b2.message_id });
-    const toA = await waitForFrame(sa!, (f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read', 3000, 'read at a');
-    const toB = await waitForFrame(sb!, (f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read', 3000, 'read at b');
-    assert.equal(toA.message_id, a2.message_id, "a hears of its own latest message");
-    assert.equal(toB.message_id, b2.message_id, "b hears of its own latest message");
+    const toA = await waitForFrame(
+      sa!,
+      (f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read',
+      3000,
+      'read at a',
+    );
+    const toB = await waitForFrame(
+      sb!,
+      (f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read',
+      3000,
+      'read at b',
+    );
+    assert.equal(toA.message_id, a2.message_id, 'a hears of its own latest message');
+    assert.equal(toB.message_id, b2.message_id, 'b hears of its own latest message');
     await sleep(400);
     assert.ok(
       !sa!.all('status_update').some((f) => f.message_id === b1.message_id || f.message_id === b2.message_id),
@@ -187,7 +233,10 @@ describe('group receipts', () => {
     const [sa, sb] = await Promise.all([open(a!), open(b!)]);
     const m1 = await sa!.sendMessage(g.chat_id, 'before the newcomer');
     await waitForMessages(sb!, g.chat_id, [m1.message_id]);
-    const add = await http(srv.baseUrl, 'POST', `/v1/groups/${g.group_id}/members`, { token: a!.token, body: { user_ids: [late!.user_id] } });
+    const add = await http(srv.baseUrl, 'POST', `/v1/groups/${g.group_id}/members`, {
+      token: a!.token,
+      body: { user_ids: [late!.user_id] },
+    });
     assert.equal(add.status, 200);
     sb!.send({ type: 'ack_read', chat_id: g.chat_id, last_read_message_id: m1.message_id });
     await roundTrip(sb!);

@@ -57,7 +57,9 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
 describe('POST /v1/users', () => {
   it('creates a user and answers 201 {user_id, username, display_name}', async () => {
     const username = uniqueName('alice');
-    const res = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password: 'correct horse battery', display_name: 'Alice Liddell' } });
+    const res = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username, password: 'correct horse battery', display_name: 'Alice Liddell' },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assertUserView(res.body, { username, display_name: 'Alice Liddell' });
   });
@@ -78,7 +80,7 @@ describe('POST /v1/users', () => {
   });
 
   it('accepts the boundaries: 3 and 32 character usernames of a-z 0-9 _ . and 8 / 256 character passwords', async () => {
-    const short = `${String.fromCharCode(97 + (process.pid % 26))}${(nameCounter++ % 10)}.`;
+    const short = `${String.fromCharCode(97 + (process.pid % 26))}${nameCounter++ % 10}.`;
     // A 3-char name might collide with an earlier run only within this fresh data dir, so it is unique here.
     const r1 = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: short, password: '12345678' } });
     assert.equal(r1.status, 201, `3-char username: ${JSON.stringify(r1.body)}`);
@@ -101,7 +103,9 @@ describe('POST /v1/users', () => {
     const username = uniqueName('dup');
     const first = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password: 'password123' } });
     assert.equal(first.status, 201);
-    const second = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password: 'another password', display_name: 'Other' } });
+    const second = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username, password: 'another password', display_name: 'Other' },
+    });
     assert.equal(second.status, 409, JSON.stringify(second.body));
     assert.equal(second.body?.error, 'username_taken');
     // The original account is untouched: its password still works, the new one does not.
@@ -162,7 +166,10 @@ describe('POST /v1/users', () => {
   });
 
   it('rejects a bad display_name type with 400 invalid_request', async () => {
-    assertInvalidRequest(await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName(), password: 'password123', display_name: 42 } }), 'numeric display_name');
+    assertInvalidRequest(
+      await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName(), password: 'password123', display_name: 42 } }),
+      'numeric display_name',
+    );
   });
 
   it('ignores unknown fields in the request', async () => {
@@ -248,8 +255,12 @@ describe('GET /v1/users', () => {
   before(async () => {
     aliceName = uniqueName('ualice');
     bobName = uniqueName('ubob');
-    const ra = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: aliceName, password: 'password123', display_name: 'Alice A.' } });
-    const rb = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: bobName, password: 'password123', display_name: 'Bob B.' } });
+    const ra = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username: aliceName, password: 'password123', display_name: 'Alice A.' },
+    });
+    const rb = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username: bobName, password: 'password123', display_name: 'Bob B.' },
+    });
     assert.equal(ra.status, 201);
     assert.equal(rb.status, 201);
     alice = { ...(await login(srv.baseUrl, aliceName, 'password123')), username: aliceName, password: 'password123' };
@@ -324,7 +335,8 @@ describe('authentication of every other call', () => {
     const wrong: string[] = [];
     for (const [method, path, body] of calls()) {
       const res = await http(srv.baseUrl, method, path, { body });
-      if (res.status !== 401 || res.body?.error !== 'unauthorized') wrong.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.status !== 401 || res.body?.error !== 'unauthorized')
+        wrong.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
     }
     assert.deepEqual(wrong, [], 'calls that did not answer 401 unauthorized');
   });
@@ -336,7 +348,8 @@ describe('authentication of every other call', () => {
       const wrong: string[] = [];
       for (const [method, path, body] of calls()) {
         const res = await http(srv.baseUrl, method, path, { token, body });
-        if (res.status !== 401 || res.body?.error !== 'unauthorized') wrong.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+        if (res.status !== 401 || res.body?.error !== 'unauthorized')
+          wrong.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
       }
       assert.deepEqual(wrong, [], `calls that did not answer 401 unauthorized with token ${token.slice(0, 8)}…`);
     }
@@ -389,7 +402,7 @@ describe('the socket handshake', () => {
 });
 
 describe('DELETE /v1/sessions/current', () => {
-  it('answers 204, kills the token at once, closes that device\'s sockets and leaves other devices alone', async () => {
+  it("answers 204, kills the token at once, closes that device's sockets and leaves other devices alone", async () => {
     const first = await registerUser(srv.baseUrl, 'logout');
     const second = await login(srv.baseUrl, first.username, first.password, 'second');
     const friend = await registerUser(srv.baseUrl, 'friend');
@@ -400,7 +413,10 @@ describe('DELETE /v1/sessions/current', () => {
     const s2 = await open(second);
     const sf = await open(friend);
 
-    const res = await fetch(`${srv.baseUrl}/v1/sessions/current`, { method: 'DELETE', headers: { authorization: `Bearer ${first.token}` } });
+    const res = await fetch(`${srv.baseUrl}/v1/sessions/current`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${first.token}` },
+    });
     assert.equal(res.status, 204);
     assert.equal(await res.text(), '', '204 has no body');
 
@@ -434,7 +450,11 @@ describe('DELETE /v1/sessions/current', () => {
     const chat = directChatId(first.user_id, friend.user_id);
     const ack = await sf.sendMessage(chat, 'still there?');
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
-    const got = await s2.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id, 5000, 'new_message on the other device');
+    const got = await s2.nextWhere(
+      (f) => f.type === 'new_message' && f.message_id === ack.message_id,
+      5000,
+      'new_message on the other device',
+    );
     assert.equal(got.content, 'still there?');
     // And it can send too.
     const ack2 = await s2.sendMessage(chat, 'yes');

@@ -34,7 +34,8 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
   for (;;) {
     last = await fn();
     if (ok(last)) return last;
-    if (Date.now() > deadline) assert.fail(`${what}: condition not met within ${timeoutMs} ms; last value ${JSON.stringify(last).slice(0, 2000)}`);
+    if (Date.now() > deadline)
+      assert.fail(`${what}: condition not met within ${timeoutMs} ms; last value ${JSON.stringify(last).slice(0, 2000)}`);
     await sleep(50);
   }
 }
@@ -48,7 +49,12 @@ async function sendMany(sock: TestSocket, chatId: string, contents: string[]): P
   for (;;) {
     const errors = sock.all('error').filter((f) => wanted.has(f.client_msg_id ?? ''));
     assert.equal(errors.length, 0, `send errors: ${JSON.stringify(errors.slice(0, 3))}`);
-    const acks = new Map(sock.all('ack_sent').filter((f) => wanted.has(f.client_msg_id)).map((f) => [f.client_msg_id, f]));
+    const acks = new Map(
+      sock
+        .all('ack_sent')
+        .filter((f) => wanted.has(f.client_msg_id))
+        .map((f) => [f.client_msg_id, f]),
+    );
     if (acks.size === ids.length) {
       return ids.map((id, i) => {
         const a = acks.get(id)!;
@@ -97,7 +103,10 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
   it('without a cursor gives the latest 50 (default limit) in ascending seq', async () => {
     const res = await history(alice, dm);
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.deepEqual(seqs(res.body), sent.slice(-50).map((m) => m.seq));
+    assert.deepEqual(
+      seqs(res.body),
+      sent.slice(-50).map((m) => m.seq),
+    );
   });
 
   it('returns full Message objects; the sender sees its own messages with a status', async () => {
@@ -120,14 +129,21 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
     // The recipient reads the same messages.
     const forBob = await history(bob, dm, '?limit=5');
     assert.equal(forBob.status, 200);
-    assert.deepEqual(forBob.body.messages.map((m: any) => m.message_id), expected.map((m) => m.message_id));
+    assert.deepEqual(
+      forBob.body.messages.map((m: any) => m.message_id),
+      expected.map((m) => m.message_id),
+    );
   });
 
   it('limit without a cursor gives the latest `limit`', async () => {
     for (const limit of [1, 10, 200]) {
       const res = await history(alice, dm, `?limit=${limit}`);
       assert.equal(res.status, 200);
-      assert.deepEqual(seqs(res.body), sent.slice(-limit).map((m) => m.seq), `limit=${limit}`);
+      assert.deepEqual(
+        seqs(res.body),
+        sent.slice(-limit).map((m) => m.seq),
+        `limit=${limit}`,
+      );
     }
   });
 
@@ -135,9 +151,16 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
     const pivot = sent[120]!.seq;
     const res = await history(alice, dm, `?before=${pivot}&limit=20`);
     assert.equal(res.status, 200);
-    assert.deepEqual(seqs(res.body), sent.slice(100, 120).map((m) => m.seq));
+    assert.deepEqual(
+      seqs(res.body),
+      sent.slice(100, 120).map((m) => m.seq),
+    );
     const near = await history(alice, dm, `?before=${sent[3]!.seq}&limit=20`);
-    assert.deepEqual(seqs(near.body), sent.slice(0, 3).map((m) => m.seq), 'fewer than limit near the start');
+    assert.deepEqual(
+      seqs(near.body),
+      sent.slice(0, 3).map((m) => m.seq),
+      'fewer than limit near the start',
+    );
     const none = await history(alice, dm, `?before=${sent[0]!.seq}`);
     assert.equal(none.status, 200);
     assert.deepEqual(none.body.messages, []);
@@ -146,11 +169,21 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
   it('after=SEQ pages forward: the first `limit` messages strictly after SEQ, ascending', async () => {
     const res = await history(alice, dm, `?after=${sent[9]!.seq}&limit=15`);
     assert.equal(res.status, 200);
-    assert.deepEqual(seqs(res.body), sent.slice(10, 25).map((m) => m.seq));
+    assert.deepEqual(
+      seqs(res.body),
+      sent.slice(10, 25).map((m) => m.seq),
+    );
     const fromStart = await history(alice, dm, `?after=${sent[0]!.seq - 1}`);
-    assert.deepEqual(seqs(fromStart.body), sent.slice(0, 50).map((m) => m.seq), 'after with default limit 50');
+    assert.deepEqual(
+      seqs(fromStart.body),
+      sent.slice(0, 50).map((m) => m.seq),
+      'after with default limit 50',
+    );
     const tail = await history(alice, dm, `?after=${sent[N - 3]!.seq}&limit=50`);
-    assert.deepEqual(seqs(tail.body), sent.slice(N - 2).map((m) => m.seq));
+    assert.deepEqual(
+      seqs(tail.body),
+      sent.slice(N - 2).map((m) => m.seq),
+    );
     const none = await history(alice, dm, `?after=${sent[N - 1]!.seq}`);
     assert.equal(none.status, 200);
     assert.deepEqual(none.body.messages, []);
@@ -188,7 +221,10 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
       res = await history(alice, dm, `?limit=40&before=${encodeURIComponent(String(res.body.next_cursor))}`);
       if (res.body.messages?.length === 0) break; // a full last page may carry a cursor to an empty page
     }
-    assert.deepEqual(seen, sent.map((m) => m.seq));
+    assert.deepEqual(
+      seen,
+      sent.map((m) => m.seq),
+    );
   });
 
   it('next_cursor walks forwards from the start through all history', async () => {
@@ -206,7 +242,10 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
       res = await history(alice, dm, `?limit=40&after=${encodeURIComponent(String(res.body.next_cursor))}`);
       if (res.body.messages?.length === 0) break;
     }
-    assert.deepEqual(seen, sent.map((m) => m.seq));
+    assert.deepEqual(
+      seen,
+      sent.map((m) => m.seq),
+    );
   });
 
   it('a user who is not in the dm gets 403 not_a_member, whatever the query', async () => {
@@ -233,7 +272,7 @@ describe('GET /v1/chats/{chat_id}/messages', () => {
 });
 
 describe('GET /v1/chats', () => {
-  it('lists the caller\'s chats, most recent first, with title, last message, read position and unread count', async () => {
+  it("lists the caller's chats, most recent first, with title, last message, read position and unread count", async () => {
     const alice = await newUser('Alice Chats');
     const bob = await newUser('Bob Chats');
     const carol = await newUser('Carol Chats');
@@ -248,22 +287,30 @@ describe('GET /v1/chats', () => {
     const sa = await open(alice);
     const sb = await open(bob);
 
-    const toBob = await sendMany(sa, ab, Array.from({ length: 12 }, (_, i) => `to bob ${i}`));
+    const toBob = await sendMany(
+      sa,
+      ab,
+      Array.from({ length: 12 }, (_, i) => `to bob ${i}`),
+    );
     await sleep(5);
     const toCarol = await sendMany(sa, ac, ['to carol']);
 
     let list = await http(srv.baseUrl, 'GET', '/v1/chats', { token: alice.token });
     assert.equal(list.status, 200, JSON.stringify(list.body));
-    assert.deepEqual(list.body.chats.map((c: any) => c.chat_id), [ac, ab], 'most recent first');
+    assert.deepEqual(
+      list.body.chats.map((c: any) => c.chat_id),
+      [ac, ab],
+      'most recent first',
+    );
     const [cAC, cAB] = list.body.chats;
     assert.equal(cAC.kind, 'direct');
-    assert.equal(cAC.title, 'Carol Chats', 'title of a direct chat is the other user\'s display name');
+    assert.equal(cAC.title, 'Carol Chats', "title of a direct chat is the other user's display name");
     assert.equal(cAB.title, 'Bob Chats');
     assert.equal(cAB.last_seq, toBob[11]!.seq);
     assert.equal(cAB.last_message?.message_id, toBob[11]!.message_id);
     assert.equal(cAB.last_message?.content, 'to bob 11');
     assert.equal(cAB.last_message?.sender_id, alice.user_id);
-    assert.equal(cAB.unread_count, 0, 'one\'s own messages are never unread');
+    assert.equal(cAB.unread_count, 0, "one's own messages are never unread");
     assert.equal(cAC.last_seq, toCarol[0]!.seq);
     assert.equal(typeof cAB.read_seq, 'number');
 
@@ -291,7 +338,10 @@ describe('GET /v1/chats', () => {
     // Bob replies: dm:A:B becomes Alice's most recent chat and she has 1 unread there.
     const reply = await sendMany(sb, ab, ['hi alice']);
     list = await http(srv.baseUrl, 'GET', '/v1/chats', { token: alice.token });
-    assert.deepEqual(list.body.chats.map((c: any) => c.chat_id), [ab, ac]);
+    assert.deepEqual(
+      list.body.chats.map((c: any) => c.chat_id),
+      [ab, ac],
+    );
     assert.equal(list.body.chats[0].last_seq, reply[0]!.seq);
     assert.equal(list.body.chats[0].last_message?.content, 'hi alice');
     assert.equal(list.body.chats[0].last_message?.sender_id, bob.user_id);
@@ -310,7 +360,10 @@ describe('GET /v1/chats', () => {
 
     // Carol sees only her chat with Alice; Dave sees nothing; neither learns of dm:A:B.
     const carolList = await http(srv.baseUrl, 'GET', '/v1/chats', { token: carol.token });
-    assert.deepEqual(carolList.body.chats.map((c: any) => c.chat_id), [ac]);
+    assert.deepEqual(
+      carolList.body.chats.map((c: any) => c.chat_id),
+      [ac],
+    );
     assert.equal(carolList.body.chats[0].unread_count, 1);
     const daveList = await http(srv.baseUrl, 'GET', '/v1/chats', { token: dave.token });
     assert.deepEqual(daveList.body.chats, []);
@@ -319,7 +372,10 @@ describe('GET /v1/chats', () => {
   it('lists a group with kind "group" and the group name as title', async () => {
     const owner = await newUser('Group Owner');
     const member = await newUser('Group Member');
-    const created = await http(srv.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: 'Book club', member_ids: [member.user_id] } });
+    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: owner.token,
+      body: { name: 'Book club', member_ids: [member.user_id] },
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const so = await open(owner);
     const [m] = await sendMany(so, created.body.chat_id, ['first meeting on friday']);
@@ -384,7 +440,7 @@ describe('GET /v1/messages/{message_id}/receipts', () => {
     assert.equal(res.body?.error, 'not_found');
   });
 
-  it('never gives a non-member the receipts of a message in someone else\'s chat', async () => {
+  it("never gives a non-member the receipts of a message in someone else's chat", async () => {
     const alice = await newUser('Alice NM');
     const bob = await newUser('Bob NM');
     const eve = await newUser('Eve NM');

@@ -11,7 +11,13 @@ import { clientMsgId, fetchHistory, newMessages, waitForFrame, waitForSyncComple
  */
 
 function ackFor(sock: TestSocket, cid: string, from = 0, timeoutMs = 5000): Promise<Frame> {
-  return waitForFrame(sock, (f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === cid, timeoutMs, `ack for ${cid}`, from);
+  return waitForFrame(
+    sock,
+    (f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === cid,
+    timeoutMs,
+    `ack for ${cid}`,
+    from,
+  );
 }
 
 function sendFrame(chatId: string, cid: string, content: string) {
@@ -103,7 +109,13 @@ describe('idempotent send', () => {
     const from = sb.frames.length;
     sa.send(sendFrame(chatId, cid, 'please ack'));
     await ackFor(sa, cid, sa.frames.indexOf(ack) + 1);
-    const again = await waitForFrame(sb, (f) => f.type === 'new_message' && f.client_msg_id === cid, 5000, 'delivery of the repeated send', from);
+    const again = await waitForFrame(
+      sb,
+      (f) => f.type === 'new_message' && f.client_msg_id === cid,
+      5000,
+      'delivery of the repeated send',
+      from,
+    );
     assert.equal(again.message_id, ack.message_id);
     assert.equal(again.seq, ack.seq);
     sa.terminate();

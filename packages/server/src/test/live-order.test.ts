@@ -58,7 +58,10 @@ describe('live delivery when events arrive out of order', () => {
     const alsoLate = await storeQuietly(chatId, alice, bob, 1);
     await publish(bob, alsoLate[0]!);
     await waitUntil(() => newMessages(sb, chatId).length >= 3, 5000, 'the third message');
-    assert.deepEqual(newMessages(sb, chatId).map((f) => f.seq), [1, 2, 3]);
+    assert.deepEqual(
+      newMessages(sb, chatId).map((f) => f.seq),
+      [1, 2, 3],
+    );
   });
 
   test('a gap of more than 10,000 messages is filled completely, in order', async () => {
@@ -77,6 +80,9 @@ describe('live delivery when events arrive out of order', () => {
     await waitUntil(() => newMessages(sb, chatId).length >= 10_052, 5000, 'the next message');
     const seqs = newMessages(sb, chatId).map((f) => f.seq);
     assert.equal(seqs.length, 10_052);
-    assert.deepEqual(seqs, Array.from({ length: 10_052 }, (_, i) => i + 1));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 10_052 }, (_, i) => i + 1),
+    );
   });
 });

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, registerUser, suiteServer } from '../testing/harness.js';
-import { assertNoFrameWithin, dedupe, fetchHistory, newMessages, waitForFrame, waitForSyncComplete, type Frame } from './delivery-support.js';
+import {
+  assertNoFrameWithin,
+  dedupe,
+  fetchHistory,
+  newMessages,
+  waitForFrame,
+  waitForSyncComplete,
+  type Frame,
+} from './delivery-support.js';
 
 /* A direct chat with oneself (notes to self) is allowed: dm:A:A. */
 
@@ -21,7 +29,12 @@ describe('notes to self', () => {
     assert.equal(first.type, 'ack_sent', JSON.stringify(first));
     assert.equal(first.chat_id, chatId);
     assert.equal(first.seq, 1);
-    const mirrored = await waitForFrame(s2, (f) => f.type === 'new_message' && f.message_id === first.message_id, 5000, 'new_message on the other device');
+    const mirrored = await waitForFrame(
+      s2,
+      (f) => f.type === 'new_message' && f.message_id === first.message_id,
+      5000,
+      'new_message on the other device',
+    );
     assert.equal(mirrored.chat_id, chatId);
     assert.equal(mirrored.sender_id, a1.user_id);
     assert.equal(mirrored.sender_device_id, a1.device_id);
@@ -30,9 +43,19 @@ describe('notes to self', () => {
     const second = await s2.sendMessage(chatId, 'and the eggs');
     assert.equal(second.type, 'ack_sent', JSON.stringify(second));
     assert.equal(second.seq, 2);
-    const back = await waitForFrame(s1, (f) => f.type === 'new_message' && f.message_id === second.message_id, 5000, 'new_message back on the first device');
+    const back = await waitForFrame(
+      s1,
+      (f) => f.type === 'new_message' && f.message_id === second.message_id,
+      5000,
+      'new_message back on the first device',
+    );
     assert.equal(back.sender_device_id, a2.device_id);
-    await assertNoFrameWithin(s1, (f) => f.type === 'new_message' && f.message_id === first.message_id, 200, 'own message on the sending device');
+    await assertNoFrameWithin(
+      s1,
+      (f) => f.type === 'new_message' && f.message_id === first.message_id,
+      200,
+      'own message on the sending device',
+    );
     assert.equal(newMessages(s2, chatId).filter((f) => f.message_id === second.message_id).length, 0, 'own message on the sending device');
 
     const history = await fetchHistory(srv.baseUrl, a1.token, chatId);

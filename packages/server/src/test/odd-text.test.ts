@@ -41,11 +41,13 @@ async function outcomes(sock: TestSocket, ids: string[], timeoutMs = 20_000): Pr
   for (;;) {
     const got = new Map<string, Record<string, any>>();
     for (const f of sock.frames) {
-      if ((f.type === 'ack_sent' || f.type === 'error') && typeof f.client_msg_id === 'string' && !got.has(f.client_msg_id)) got.set(f.client_msg_id, f);
+      if ((f.type === 'ack_sent' || f.type === 'error') && typeof f.client_msg_id === 'string' && !got.has(f.client_msg_id))
+        got.set(f.client_msg_id, f);
     }
     const missing = ids.filter((id) => !got.has(id));
     if (missing.length === 0) return got;
-    if (Date.now() > deadline) assert.fail(`no answer within ${timeoutMs} ms for ${missing.length} of ${ids.length} sends (first: ${missing[0]})`);
+    if (Date.now() > deadline)
+      assert.fail(`no answer within ${timeoutMs} ms for ${missing.length} of ${ids.length} sends (first: ${missing[0]})`);
     await sleep(20);
   }
 }
@@ -54,7 +56,9 @@ async function history(node: Node, user: TestUser, chatId: string): Promise<Reco
   const out: Record<string, any>[] = [];
   let after = 0;
   for (;;) {
-    const res = await http(node.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages?after=${after}&limit=200`, { token: user.token });
+    const res = await http(node.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages?after=${after}&limit=200`, {
+      token: user.token,
+    });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     out.push(...res.body.messages);
     if (res.body.next_cursor === null) return out;
@@ -109,20 +113,48 @@ function oddTextCases(target: () => Promise<Target>): void {
   }
 
   it('refuses NUL in content with invalid_frame and the client_msg_id', async () => {
-    await refusedSend(JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'nul-1', content: 'before\u0000after' }), 'nul-1', 'NUL inside');
-    await refusedSend(`{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"nul-2","content":"\\u0000"}`, 'nul-2', 'only NUL');
+    await refusedSend(
+      JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'nul-1', content: 'before\u0000after' }),
+      'nul-1',
+      'NUL inside',
+    );
+    await refusedSend(
+      `{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"nul-2","content":"\\u0000"}`,
+      'nul-2',
+      'only NUL',
+    );
   });
 
   it('refuses a lone high surrogate in content', async () => {
     assert.equal(JSON.stringify(`x${HIGH}`), '"x\\ud83d"', 'JSON.stringify writes the escape text');
-    await refusedSend(`{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"high-1","content":"x\\ud800y"}`, 'high-1', 'high in the middle');
-    await refusedSend(JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'high-2', content: `ends with ${HIGH}` }), 'high-2', 'high at the end');
-    await refusedSend(JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'high-3', content: `${HIGH}${HIGH}${LOW}` }), 'high-3', 'high before a pair');
+    await refusedSend(
+      `{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"high-1","content":"x\\ud800y"}`,
+      'high-1',
+      'high in the middle',
+    );
+    await refusedSend(
+      JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'high-2', content: `ends with ${HIGH}` }),
+      'high-2',
+      'high at the end',
+    );
+    await refusedSend(
+      JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'high-3', content: `${HIGH}${HIGH}${LOW}` }),
+      'high-3',
+      'high before a pair',
+    );
   });
 
   it('refuses a lone low surrogate in content', async () => {
-    await refusedSend(`{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"low-1","content":"\\udc00 at the start"}`, 'low-1', 'low at the start');
-    await refusedSend(JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'low-2', content: `${LOW}${HIGH}` }), 'low-2', 'a pair in the wrong order');
+    await refusedSend(
+      `{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"low-1","content":"\\udc00 at the start"}`,
+      'low-1',
+      'low at the start',
+    );
+    await refusedSend(
+      JSON.stringify({ type: 'send_message', chat_id: dm, client_msg_id: 'low-2', content: `${LOW}${HIGH}` }),
+      'low-2',
+      'a pair in the wrong order',
+    );
   });
 
   it('refuses NUL and lone surrogates in ids of other frames with invalid_frame, never internal', async () => {
@@ -149,7 +181,11 @@ function oddTextCases(target: () => Promise<Target>): void {
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
     // The same, written with escapes by hand.
     sa.send(`{"type":"send_message","chat_id":${JSON.stringify(dm)},"client_msg_id":"emoji-2","content":"\\ud83d\\ude00"}`);
-    const ack2 = await sa.nextWhere((f) => f.client_msg_id === 'emoji-2' && (f.type === 'ack_sent' || f.type === 'error'), 10_000, 'ack for emoji-2');
+    const ack2 = await sa.nextWhere(
+      (f) => f.client_msg_id === 'emoji-2' && (f.type === 'ack_sent' || f.type === 'error'),
+      10_000,
+      'ack for emoji-2',
+    );
     assert.equal(ack2.type, 'ack_sent', JSON.stringify(ack2));
 
     const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id, 10_000, 'emoji live on b');
@@ -169,12 +205,20 @@ function oddTextCases(target: () => Promise<Target>): void {
 
   it('refuses NUL or a lone surrogate in display_name at registration with 400, and stores a valid one exactly', async () => {
     const password = 'correct horse battery';
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName('oddnul'), password, display_name: 'Ali\u0000ce' } }), 'NUL display_name');
     assertInvalidRequest(
-      await http(t.a.baseUrl, 'POST', '/v1/users', { rawBody: `{"username":"${uniqueName('oddsur')}","password":"${password}","display_name":"Ali\\ud800ce"}` }),
+      await http(t.a.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName('oddnul'), password, display_name: 'Ali\u0000ce' } }),
+      'NUL display_name',
+    );
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/users', {
+        rawBody: `{"username":"${uniqueName('oddsur')}","password":"${password}","display_name":"Ali\\ud800ce"}`,
+      }),
       'lone surrogate display_name',
     );
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/users', { body: { username: `odd\u0000${process.pid}`, password } }), 'NUL username');
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/users', { body: { username: `odd\u0000${process.pid}`, password } }),
+      'NUL username',
+    );
 
     const username = uniqueName('oddok');
     const reg = await http(t.a.baseUrl, 'POST', '/v1/users', { body: { username, password, display_name: `Zoë ${EMOJI}\tx` } });
@@ -185,20 +229,49 @@ function oddTextCases(target: () => Promise<Target>): void {
   });
 
   it('refuses NUL in device_name and username at login with 400', async () => {
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/sessions', { body: { username: alice.username, password: alice.password, device_name: 'phone\u0000' } }), 'NUL device_name');
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/sessions', { body: { username: `${alice.username}\u0000`, password: alice.password } }), 'NUL username at login');
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/sessions', { rawBody: `{"username":"a\\udc00","password":"x"}` }), 'lone surrogate username at login');
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/sessions', {
+        body: { username: alice.username, password: alice.password, device_name: 'phone\u0000' },
+      }),
+      'NUL device_name',
+    );
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/sessions', { body: { username: `${alice.username}\u0000`, password: alice.password } }),
+      'NUL username at login',
+    );
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/sessions', { rawBody: `{"username":"a\\udc00","password":"x"}` }),
+      'lone surrogate username at login',
+    );
   });
 
   it('refuses NUL or a lone surrogate in a group name (create and rename) with 400', async () => {
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: 'team\u0000', member_ids: [bob.user_id] } }), 'NUL group name');
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: `team ${LOW}`, member_ids: [bob.user_id] } }), 'lone surrogate group name');
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: 'team', member_ids: ['u\u0000'] } }), 'NUL member id');
-    const g = await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: `team ${EMOJI}`, member_ids: [bob.user_id] } });
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: 'team\u0000', member_ids: [bob.user_id] } }),
+      'NUL group name',
+    );
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: `team ${LOW}`, member_ids: [bob.user_id] } }),
+      'lone surrogate group name',
+    );
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: 'team', member_ids: ['u\u0000'] } }),
+      'NUL member id',
+    );
+    const g = await http(t.a.baseUrl, 'POST', '/v1/groups', {
+      token: alice.token,
+      body: { name: `team ${EMOJI}`, member_ids: [bob.user_id] },
+    });
     assert.equal(g.status, 201, JSON.stringify(g.body));
     assert.equal(g.body.name, `team ${EMOJI}`);
-    assertInvalidRequest(await http(t.a.baseUrl, 'PATCH', `/v1/groups/${g.body.group_id}`, { token: alice.token, body: { name: '\u0000' } }), 'NUL rename');
-    assertInvalidRequest(await http(t.a.baseUrl, 'POST', `/v1/groups/${g.body.group_id}/members`, { token: alice.token, body: { user_ids: ['\ud800'] } }), 'lone surrogate user id');
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'PATCH', `/v1/groups/${g.body.group_id}`, { token: alice.token, body: { name: '\u0000' } }),
+      'NUL rename',
+    );
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'POST', `/v1/groups/${g.body.group_id}/members`, { token: alice.token, body: { user_ids: ['\ud800'] } }),
+      'lone surrogate user id',
+    );
     const seen = await http(t.b.baseUrl, 'GET', `/v1/groups/${g.body.group_id}`, { token: bob.token });
     assert.equal(seen.body.name, `team ${EMOJI}`, 'the name is unchanged');
   });
@@ -206,9 +279,15 @@ function oddTextCases(target: () => Promise<Target>): void {
   it('refuses NUL in search q, in other text query parameters and in path ids with 400', async () => {
     assertInvalidRequest(await http(t.a.baseUrl, 'GET', '/v1/search?q=smile%00', { token: alice.token }), 'NUL in q');
     assertInvalidRequest(await http(t.a.baseUrl, 'GET', '/v1/search?q=%00', { token: alice.token }), 'q only NUL');
-    assertInvalidRequest(await http(t.a.baseUrl, 'GET', `/v1/search?q=smile&chat_id=${encodeURIComponent(dm)}%00`, { token: alice.token }), 'NUL in chat_id');
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'GET', `/v1/search?q=smile&chat_id=${encodeURIComponent(dm)}%00`, { token: alice.token }),
+      'NUL in chat_id',
+    );
     assertInvalidRequest(await http(t.a.baseUrl, 'GET', '/v1/users?username=ab%00c', { token: alice.token }), 'NUL in username lookup');
-    assertInvalidRequest(await http(t.a.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(dm)}%00/messages`, { token: alice.token }), 'NUL in chat id path');
+    assertInvalidRequest(
+      await http(t.a.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(dm)}%00/messages`, { token: alice.token }),
+      'NUL in chat id path',
+    );
     assertInvalidRequest(await http(t.a.baseUrl, 'GET', '/v1/users/%00', { token: alice.token }), 'NUL in user id path');
     // A broken UTF-8 escape cannot carry a lone surrogate: it reads as U+FFFD or is refused, never a 500.
     const broken = await http(t.a.baseUrl, 'GET', '/v1/search?q=%ED%A0%80', { token: alice.token });
@@ -217,12 +296,18 @@ function oddTextCases(target: () => Promise<Target>): void {
     // The valid emoji message is found.
     const found = await http(t.b.baseUrl, 'GET', '/v1/search?q=smile', { token: bob.token });
     assert.equal(found.status, 200, JSON.stringify(found.body));
-    assert.ok(found.body.messages.some((m: any) => m.content.startsWith(`smile ${EMOJI}`)), JSON.stringify(found.body));
+    assert.ok(
+      found.body.messages.some((m: any) => m.content.startsWith(`smile ${EMOJI}`)),
+      JSON.stringify(found.body),
+    );
   });
 
-  it('while one client sends bad text, other clients\' concurrent valid sends are all acked and stored', async () => {
+  it("while one client sends bad text, other clients' concurrent valid sends are all acked and stored", async () => {
     const [carol, dave, mallory] = await Promise.all(['odd_c', 'odd_d', 'odd_m'].map((p) => registerUser(t.a.baseUrl, p)));
-    const g = await http(t.a.baseUrl, 'POST', '/v1/groups', { token: carol!.token, body: { name: 'busy', member_ids: [dave!.user_id, mallory!.user_id] } });
+    const g = await http(t.a.baseUrl, 'POST', '/v1/groups', {
+      token: carol!.token,
+      body: { name: 'busy', member_ids: [dave!.user_id, mallory!.user_id] },
+    });
     assert.equal(g.status, 201, JSON.stringify(g.body));
     const chat: string = g.body.chat_id;
     const [sc, sd, sm] = await Promise.all([open(t.a, carol!), open(t.b, dave!), open(t.a, mallory!)]);
@@ -286,8 +371,13 @@ function oddTextCases(target: () => Promise<Target>): void {
     for (const m of msgs) assert.equal(m.content, expected.get(m.client_msg_id), `${m.client_msg_id}`);
     // And the members got them live.
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && sd!.all('new_message').filter((f) => f.chat_id === chat).length < expected.size - PER_SENDER) await sleep(50);
-    assert.equal(sd!.all('new_message').filter((f) => f.chat_id === chat).length, expected.size - PER_SENDER, 'dave got every other member\'s message');
+    while (Date.now() < deadline && sd!.all('new_message').filter((f) => f.chat_id === chat).length < expected.size - PER_SENDER)
+      await sleep(50);
+    assert.equal(
+      sd!.all('new_message').filter((f) => f.chat_id === chat).length,
+      expected.size - PER_SENDER,
+      "dave got every other member's message",
+    );
   });
 
   it('is still healthy and serving', async () => {

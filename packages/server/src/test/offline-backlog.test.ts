@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { registerUser, suiteServer } from '../testing/harness.js';
-import { assertGapFreeFrom, dedupe, indexOfFrame, makeItems, newMessages, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
+import {
+  assertGapFreeFrom,
+  dedupe,
+  indexOfFrame,
+  makeItems,
+  newMessages,
+  sendPipelined,
+  waitForSyncComplete,
+  type Frame,
+} from './delivery-support.js';
 
 /*
  * Guarantee 5, offline: a device that was offline gets everything owed to it, in order,
@@ -51,7 +60,11 @@ describe('offline backlog', () => {
       assert.equal(f.message_id, ack.message_id);
       assert.equal(f.sender_id, a.user_id);
     }
-    assert.equal(indexOfFrame(sb, (f: Frame) => f.type === 'sync_complete', syncAt + 1), -1, 'sync_complete is sent once');
+    assert.equal(
+      indexOfFrame(sb, (f: Frame) => f.type === 'sync_complete', syncAt + 1),
+      -1,
+      'sync_complete is sent once',
+    );
     assert.ok(doneAt - openedAt < BOUND_MS, `backlog took ${doneAt - openedAt} ms (bound ${BOUND_MS} ms)`);
   });
 });

@@ -59,7 +59,9 @@ function sum(metrics: Metrics, sample: string): number {
 function findMetric(metrics: Metrics, expected: string, type: string, pattern: RegExp): string {
   if (metrics.types.get(expected) === type) return expected;
   for (const [name, t] of metrics.types) if (t === type && name.startsWith('switchboard_') && pattern.test(name)) return name;
-  assert.fail(`no switchboard_ ${type} metric for ${expected} (${pattern}); exported: ${[...metrics.types].map(([n, t]) => `${n}:${t}`).join(', ')}`);
+  assert.fail(
+    `no switchboard_ ${type} metric for ${expected} (${pattern}); exported: ${[...metrics.types].map(([n, t]) => `${n}:${t}`).join(', ')}`,
+  );
 }
 
 async function scrape(baseUrl: string): Promise<Metrics> {
@@ -90,7 +92,10 @@ describe('probes and metrics', () => {
     const sb = await open(bob);
 
     const m1 = await scrape(srv.baseUrl);
-    assert.ok(sum(m1, connections) >= sum(m0, connections) + 2, `${connections} counts the 2 new sockets: ${sum(m0, connections)} -> ${sum(m1, connections)}`);
+    assert.ok(
+      sum(m1, connections) >= sum(m0, connections) + 2,
+      `${connections} counts the 2 new sockets: ${sum(m0, connections)} -> ${sum(m1, connections)}`,
+    );
 
     const dm = directChatId(alice.user_id, bob.user_id);
     for (let i = 0; i < 3; i++) {
@@ -103,15 +108,25 @@ describe('probes and metrics', () => {
     const m2 = await until(
       'metrics reflect 3 sends and deliveries',
       () => scrape(srv.baseUrl),
-      (m) => sum(m, sent) >= sum(m1, sent) + 3 && sum(m, delivered) >= sum(m1, delivered) + 3 && sum(m, `${latency}_count`) >= sum(m1, `${latency}_count`) + 3,
+      (m) =>
+        sum(m, sent) >= sum(m1, sent) + 3 &&
+        sum(m, delivered) >= sum(m1, delivered) + 3 &&
+        sum(m, `${latency}_count`) >= sum(m1, `${latency}_count`) + 3,
     );
-    assert.ok(m2.samples.some((s) => s.name === `${latency}_bucket` && s.labels.includes('le="+Inf"')), 'latency histogram has buckets');
+    assert.ok(
+      m2.samples.some((s) => s.name === `${latency}_bucket` && s.labels.includes('le="+Inf"')),
+      'latency histogram has buckets',
+    );
     assert.ok(sum(m2, `${latency}_sum`) > 0, 'latency histogram sums observed time');
 
     sa.terminate();
     sb.terminate();
     await Promise.all([sa.closed, sb.closed]);
-    await until('connections drop after close', () => scrape(srv.baseUrl), (m) => sum(m, connections) <= sum(m1, connections) - 2);
+    await until(
+      'connections drop after close',
+      () => scrape(srv.baseUrl),
+      (m) => sum(m, connections) <= sum(m1, connections) - 2,
+    );
   });
 });
 
@@ -143,7 +158,10 @@ describe('graceful shutdown', () => {
         try {
           const hist = await http(again.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(dm)}/messages`, { token: bob.token });
           assert.equal(hist.status, 200, JSON.stringify(hist.body));
-          assert.deepEqual(hist.body.messages.map((m: any) => m.message_id), [ack.message_id]);
+          assert.deepEqual(
+            hist.body.messages.map((m: any) => m.message_id),
+            [ack.message_id],
+          );
         } finally {
           await again.kill('SIGTERM');
         }
@@ -198,7 +216,9 @@ describe('slow consumers', () => {
       const wanted = new Set(ids);
       await until(
         'acks for a batch',
-        async () => sa.all('ack_sent').filter((f) => wanted.has(f.client_msg_id)).length + sa.all('error').filter((f) => wanted.has(f.client_msg_id ?? '')).length,
+        async () =>
+          sa.all('ack_sent').filter((f) => wanted.has(f.client_msg_id)).length +
+          sa.all('error').filter((f) => wanted.has(f.client_msg_id ?? '')).length,
         (c) => c === ids.length,
         30_000,
       );
@@ -220,7 +240,10 @@ describe('slow consumers', () => {
     // On reconnect, the device gets every message (it acknowledged none), in seq order, then sync_complete.
     const again = await connect(bob);
     const synced = await Promise.race([
-      again.next('sync_complete', 30_000).then(() => 'synced', () => 'timeout'),
+      again.next('sync_complete', 30_000).then(
+        () => 'synced',
+        () => 'timeout',
+      ),
       again.closed.then((c) => `closed ${c}`),
     ]);
     assert.equal(
@@ -236,7 +259,11 @@ describe('slow consumers', () => {
     const missing = acked.filter((m) => !firstSeen.has(m.message_id));
     assert.equal(missing.length, 0, `${missing.length} of ${acked.length} messages never arrived after reconnect`);
     const order = [...acked].sort((x, y) => firstSeen.get(x.message_id)! - firstSeen.get(y.message_id)!).map((m) => m.seq);
-    assert.deepEqual(order, [...order].sort((x, y) => x - y), 'replayed in seq order');
+    assert.deepEqual(
+      order,
+      [...order].sort((x, y) => x - y),
+      'replayed in seq order',
+    );
     assert.equal(again.closeCode, null, 'the replay itself respects the buffer cap (reconnected socket not closed)');
     again.send({ type: 'ping' });
     await again.next('pong');

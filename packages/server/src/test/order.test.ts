@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { login, registerUser, suiteServer } from '../testing/harness.js';
-import { assertGapFreeFrom, dedupe, fetchHistory, makeItems, newMessages, sendPipelined, waitForMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
+import {
+  assertGapFreeFrom,
+  dedupe,
+  fetchHistory,
+  makeItems,
+  newMessages,
+  sendPipelined,
+  waitForMessages,
+  waitForSyncComplete,
+  type Frame,
+} from './delivery-support.js';
 
 /*
  * Guarantee 3, order: seq is assigned at commit, strictly increasing and gap-free within
@@ -31,7 +41,12 @@ describe('message order', () => {
     );
     assert.equal(new Set(ackFrames.map((f) => f.message_id)).size, 500, 'distinct message ids');
 
-    await waitForMessages(sb, chatId, [...acks.values()].map((f) => f.message_id), 15_000);
+    await waitForMessages(
+      sb,
+      chatId,
+      [...acks.values()].map((f) => f.message_id),
+      15_000,
+    );
     const received = dedupe(newMessages(sb, chatId));
     assertGapFreeFrom(
       received.map((f) => f.seq),
@@ -80,7 +95,10 @@ describe('message order', () => {
 
     const allIds = allAcks.map((f) => f.message_id);
     // a2 sees a1's messages (mirrored) and b1's; b2 likewise.
-    for (const [name, sock] of [['a2', sa2], ['b2', sb2]] as const) {
+    for (const [name, sock] of [
+      ['a2', sa2],
+      ['b2', sb2],
+    ] as const) {
       await waitForMessages(sock, chatId, allIds, 15_000, `all 500 messages on ${name}`);
       assertGapFreeFrom(
         dedupe(newMessages(sock, chatId)).map((f) => f.seq),
@@ -89,8 +107,17 @@ describe('message order', () => {
       );
     }
     // Each sender's device receives exactly the other sender's messages, in seq order.
-    for (const [name, sock, others] of [['a1', sa1, acksB], ['b1', sb1, acksA]] as const) {
-      await waitForMessages(sock, chatId, [...others.values()].map((f) => f.message_id), 15_000, `the other sender's messages on ${name}`);
+    for (const [name, sock, others] of [
+      ['a1', sa1, acksB],
+      ['b1', sb1, acksA],
+    ] as const) {
+      await waitForMessages(
+        sock,
+        chatId,
+        [...others.values()].map((f) => f.message_id),
+        15_000,
+        `the other sender's messages on ${name}`,
+      );
       const got = dedupe(newMessages(sock, chatId)).map((f) => f.seq);
       const want = [...others.values()].map((f) => f.seq).sort((x, y) => x - y);
       assert.deepEqual(got, want, `new_message seqs on ${name}`);

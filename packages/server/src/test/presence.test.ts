@@ -27,7 +27,8 @@ describe('presence', () => {
   async function getPresence(viewer: TestUser, userId: string) {
     return http(srv.baseUrl, 'GET', `/v1/users/${encodeURIComponent(userId)}/presence`, { token: viewer.token });
   }
-  const presenceOf = (userId: string, online?: boolean) => (f: Frame) => f.type === 'presence' && f.user_id === userId && (online === undefined || f.online === online);
+  const presenceOf = (userId: string, online?: boolean) => (f: Frame) =>
+    f.type === 'presence' && f.user_id === userId && (online === undefined || f.online === online);
 
   test('subscribe answers at once; online on connect; offline with last_seen at once on a clean close of the last device', async () => {
     const [a, b] = await users(2, 'pra');
@@ -69,7 +70,10 @@ describe('presence', () => {
     const tookMs = Date.now() - closedAt;
     assert.equal(off.online, false);
     assert.equal(typeof off.last_seen, 'number', JSON.stringify(off));
-    assert.ok(off.last_seen >= closedAt - 50 && off.last_seen <= Date.now() + 50, `last_seen ${off.last_seen} is the close time (${closedAt})`);
+    assert.ok(
+      off.last_seen >= closedAt - 50 && off.last_seen <= Date.now() + 50,
+      `last_seen ${off.last_seen} is the close time (${closedAt})`,
+    );
     assert.ok(tookMs < PRESENCE_TIMEOUT_MS, `a clean close is seen at once, not after the timeout (${tookMs} ms)`);
     {
       const res = await getPresence(a!, b!.user_id);
@@ -94,7 +98,10 @@ describe('presence', () => {
 
   test('a socket that stops answering is cut off and seen offline within the presence timeout; one that answers pings stays online', async () => {
     const [watcherUser, silent, idle] = await users(3, 'prs');
-    const g = await http(srv.baseUrl, 'POST', '/v1/groups', { token: watcherUser!.token, body: { name: 'Presence', member_ids: [silent!.user_id, idle!.user_id] } });
+    const g = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: watcherUser!.token,
+      body: { name: 'Presence', member_ids: [silent!.user_id, idle!.user_id] },
+    });
     assert.equal(g.status, 201);
     const watcher = await open(watcherUser!);
     const silentSock = await open(silent!);
@@ -108,10 +115,19 @@ describe('presence', () => {
     const from = watcher.frames.length;
     const droppedAt = Date.now();
     (silentSock.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    const off = await waitForFrame(watcher, presenceOf(silent!.user_id, false), PRESENCE_TIMEOUT_MS + 2500, 'offline after a silent drop', from);
+    const off = await waitForFrame(
+      watcher,
+      presenceOf(silent!.user_id, false),
+      PRESENCE_TIMEOUT_MS + 2500,
+      'offline after a silent drop',
+      from,
+    );
     const took = Date.now() - droppedAt;
     console.log(`# silent drop seen offline after ${took} ms (presence timeout ${PRESENCE_TIMEOUT_MS} ms)`);
-    assert.ok(took <= PRESENCE_TIMEOUT_MS + 1000, `silent drop detected after ${took} ms; expected within ${PRESENCE_TIMEOUT_MS} ms + 1000 ms`);
+    assert.ok(
+      took <= PRESENCE_TIMEOUT_MS + 1000,
+      `silent drop detected after ${took} ms; expected within ${PRESENCE_TIMEOUT_MS} ms + 1000 ms`,
+    );
     assert.ok(took >= PRESENCE_TIMEOUT_MS - PING_INTERVAL_MS * 2, `not declared offline before the timeout could pass (${took} ms)`);
     assert.equal(typeof off.last_seen, 'number');
     assert.ok(off.last_seen >= droppedAt - PRESENCE_TIMEOUT_MS && off.last_seen <= Date.now(), `last_seen ${off.last_seen}`);

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, registerUser, suiteServer, type TestUser } from '../testing/harness.js';
-import { fetchHistory, makeItems, sendPipelined, waitForFrame, waitForMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
+import {
+  fetchHistory,
+  makeItems,
+  sendPipelined,
+  waitForFrame,
+  waitForMessages,
+  waitForSyncComplete,
+  type Frame,
+} from './delivery-support.js';
 
 /*
  * Guarantee 6, receipts: ack_delivered and ack_read are cursors; the sender's devices get
@@ -17,7 +25,11 @@ describe('receipts', () => {
     const res = await http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(messageId)}/receipts`, { token: u.token });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.message_id, messageId);
-    return res.body as { message_id: string; chat_id: string; receipts: { user_id: string; delivered_at: number | null; read_at: number | null }[] };
+    return res.body as {
+      message_id: string;
+      chat_id: string;
+      receipts: { user_id: string; delivered_at: number | null; read_at: number | null }[];
+    };
   }
 
   async function chatSummary(u: TestUser, chatId: string) {
@@ -46,8 +58,16 @@ describe('receipts', () => {
       acks.map((f) => f.seq),
       [1, 2, 3],
     );
-    await waitForMessages(sb1, chatId, acks.map((f) => f.message_id));
-    await waitForMessages(sb2, chatId, acks.map((f) => f.message_id));
+    await waitForMessages(
+      sb1,
+      chatId,
+      acks.map((f) => f.message_id),
+    );
+    await waitForMessages(
+      sb2,
+      chatId,
+      acks.map((f) => f.message_id),
+    );
 
     // Before any acknowledgement: nothing delivered or read, three unread for b.
     for (const m of acks) {
@@ -75,8 +95,16 @@ describe('receipts', () => {
     // b1 acknowledges delivery of the latest message: covers all three.
     const t0 = Date.now();
     sb1.send({ type: 'ack_delivered', message_id: m3.message_id });
-    for (const [name, sock] of [['a1', sa1], ['a2', sa2]] as const) {
-      const su = await waitForFrame(sock, (f) => f.type === 'status_update' && f.status === 'delivered' && f.seq === 3, 5000, `status_update delivered of seq 3 on ${name}`);
+    for (const [name, sock] of [
+      ['a1', sa1],
+      ['a2', sa2],
+    ] as const) {
+      const su = await waitForFrame(
+        sock,
+        (f) => f.type === 'status_update' && f.status === 'delivered' && f.seq === 3,
+        5000,
+        `status_update delivered of seq 3 on ${name}`,
+      );
       assert.equal(su.chat_id, chatId, name);
       assert.equal(su.user_id, b1.user_id, name);
       assert.equal(su.message_id, m3.message_id, name);
@@ -98,8 +126,17 @@ describe('receipts', () => {
     const readFromA2 = sa2.frames.length;
     const readFromB2 = sb2.frames.length;
     sb1.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: m2.message_id });
-    for (const [name, sock, from] of [['a1', sa1, readFromA1], ['a2', sa2, readFromA2]] as const) {
-      const su = await waitForFrame(sock, (f) => f.type === 'status_update' && f.status === 'read' && f.seq === 2, 5000, `status_update read of seq 2 on ${name}`, from);
+    for (const [name, sock, from] of [
+      ['a1', sa1, readFromA1],
+      ['a2', sa2, readFromA2],
+    ] as const) {
+      const su = await waitForFrame(
+        sock,
+        (f) => f.type === 'status_update' && f.status === 'read' && f.seq === 2,
+        5000,
+        `status_update read of seq 2 on ${name}`,
+        from,
+      );
       assert.equal(su.chat_id, chatId, name);
       assert.equal(su.user_id, b1.user_id, name);
       assert.equal(su.message_id, m2.message_id, name);
@@ -135,7 +172,13 @@ describe('receipts', () => {
     const rs1 = await waitForFrame(sb1, (f) => f.type === 'read_sync', 5000, 'read_sync on b1', fromB1);
     assert.equal(rs1.chat_id, chatId);
     assert.equal(rs1.read_seq, 3);
-    const su = await waitForFrame(sa1, (f) => f.type === 'status_update' && f.status === 'read' && f.seq === 3, 5000, 'status_update read of seq 3', fromA1);
+    const su = await waitForFrame(
+      sa1,
+      (f) => f.type === 'status_update' && f.status === 'read' && f.seq === 3,
+      5000,
+      'status_update read of seq 3',
+      fromA1,
+    );
     assert.equal(su.message_id, m3.message_id);
     assert.equal(su.seq, 3);
     assert.deepEqual(await ownStatuses(a1, chatId), ['read', 'read', 'read']);

@@ -32,7 +32,11 @@ describe('redelivery until ack_delivered', () => {
     const sb = await connect(b);
     await Promise.all([waitForSyncComplete(sa), waitForSyncComplete(sb)]);
     const acks = [...(await sendPipelined(sa, chatId, makeItems(n, 'redeliver'))).values()].sort((x, y) => x.seq - y.seq);
-    await waitForMessages(sb, chatId, acks.map((f) => f.message_id));
+    await waitForMessages(
+      sb,
+      chatId,
+      acks.map((f) => f.message_id),
+    );
     return { a, b, chatId, sa, sb, acks };
   }
 
@@ -43,7 +47,12 @@ describe('redelivery until ack_delivered', () => {
   async function ackTakenIn(sa: TestSocket, sb: TestSocket, lastAcked: Frame): Promise<void> {
     await roundTrip(sb);
     try {
-      await waitForFrame(sa, (f) => f.type === 'status_update' && f.status === 'delivered' && f.seq >= lastAcked.seq, 3000, 'status_update delivered');
+      await waitForFrame(
+        sa,
+        (f) => f.type === 'status_update' && f.status === 'delivered' && f.seq >= lastAcked.seq,
+        3000,
+        'status_update delivered',
+      );
     } catch {
       await sleep(300); // receipts.test.ts reports a missing status_update; here only redelivery matters
     }
@@ -133,7 +142,11 @@ describe('redelivery until ack_delivered', () => {
     const sb1 = await connect(b1);
     await Promise.all([waitForSyncComplete(sa), waitForSyncComplete(sb1)]);
     const acks = [...(await sendPipelined(sa, chatId, makeItems(3, 'per device'))).values()].sort((x, y) => x.seq - y.seq);
-    await waitForMessages(sb1, chatId, acks.map((f) => f.message_id));
+    await waitForMessages(
+      sb1,
+      chatId,
+      acks.map((f) => f.message_id),
+    );
     const last = acks[acks.length - 1]!;
     sb1.send({ type: 'ack_delivered', message_id: last.message_id });
     await ackTakenIn(sa, sb1, last);

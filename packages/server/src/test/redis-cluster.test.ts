@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, registerUser, TestSocket, type ServerProcess } from '../testing/harness.js';
-import { clusterServicesMissing, freshPgSchema, redisClusterMissing, startRedisCluster, type TestRedisCluster } from '../testing/services.js';
+import {
+  clusterServicesMissing,
+  freshPgSchema,
+  redisClusterMissing,
+  startRedisCluster,
+  type TestRedisCluster,
+} from '../testing/services.js';
 import { startNode, testPrefix } from '../testing/cluster.js';
 import { openRedis } from '../engines/redis-connection.js';
 import { partitionOf } from '../engines/fanout-queue/redis-stream-fanout-queue.js';
@@ -79,7 +85,11 @@ describe('cluster on a Redis Cluster: three nodes', { skip: missing ?? false }, 
         assert.equal(got.seq, ack.seq);
       }
       const seqs = s.all('new_message').map((f) => f.seq);
-      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order');
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+        'in seq order',
+      );
     }
 
     // The jobs went through the chat's partition stream on the Redis Cluster.

@@ -21,7 +21,10 @@ describe('search', () => {
     [a, b, c] = await Promise.all([registerUser(srv.baseUrl, 'sra'), registerUser(srv.baseUrl, 'srb'), registerUser(srv.baseUrl, 'src')]);
     dmAB = directChatId(a.user_id, b.user_id);
     dmBC = directChatId(b.user_id, c.user_id);
-    const g = await http(srv.baseUrl, 'POST', '/v1/groups', { token: a.token, body: { name: 'Fruit', member_ids: [b.user_id, c.user_id] } });
+    const g = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: a.token,
+      body: { name: 'Fruit', member_ids: [b.user_id, c.user_id] },
+    });
     assert.equal(g.status, 201);
     group = g.body;
     const [first, sb, sc] = await Promise.all([a, b, c].map((u) => open(u)));
@@ -90,10 +93,17 @@ describe('search', () => {
   test('only the caller’s chats; chat_id filters, and 403 for a chat one is not in', async () => {
     assert.ok(!(await contents(a, { q: 'secret' })).length, 'a is not in the b–c chat');
     assert.deepEqual(await contents(c, { q: 'secret' }), ['secret banana plan between b and c']);
-    assert.deepEqual(await contents(c, { q: 'banana' }), ['ripe mangoes and a banana', 'secret banana plan between b and c', 'Who brought the BANANA bread?']);
+    assert.deepEqual(await contents(c, { q: 'banana' }), [
+      'ripe mangoes and a banana',
+      'secret banana plan between b and c',
+      'Who brought the BANANA bread?',
+    ]);
 
     assert.deepEqual(await contents(a, { q: 'banana', chat_id: dmAB }), ['bananas are yellow', 'The banana is ripe']);
-    assert.deepEqual(await contents(a, { q: 'banana', chat_id: group.chat_id }), ['ripe mangoes and a banana', 'Who brought the BANANA bread?']);
+    assert.deepEqual(await contents(a, { q: 'banana', chat_id: group.chat_id }), [
+      'ripe mangoes and a banana',
+      'Who brought the BANANA bread?',
+    ]);
     for (const chatId of [dmBC, 'g:999999999999', directChatId('1', '2'), 'nonsense']) {
       const res = await search(a, { q: 'banana', chat_id: chatId });
       assert.equal(res.status, 403, `chat_id ${chatId}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -159,7 +169,8 @@ describe('search', () => {
       const res = await search(a, { q });
       assert.equal(res.status, 200, `q=${JSON.stringify(q.slice(0, 40))}: ${res.status} ${JSON.stringify(res.body)}`);
       assert.ok(Array.isArray(res.body.messages), `q=${JSON.stringify(q.slice(0, 40))}: ${JSON.stringify(res.body)}`);
-      for (const m of res.body.messages as Frame[]) assert.ok(mine.has(m.chat_id), `q=${JSON.stringify(q)} returned a message of chat ${m.chat_id}`);
+      for (const m of res.body.messages as Frame[])
+        assert.ok(mine.has(m.chat_id), `q=${JSON.stringify(q)} returned a message of chat ${m.chat_id}`);
     }
     // No q at all.
     const none = await http(srv.baseUrl, 'GET', '/v1/search', { token: a.token });
@@ -174,7 +185,10 @@ describe('search', () => {
 
   test('membership changes apply: a removed member no longer finds the group’s messages, a new one only later ones', async () => {
     const [d] = await Promise.all([registerUser(srv.baseUrl, 'srd')]);
-    const add = await http(srv.baseUrl, 'POST', `/v1/groups/${group.group_id}/members`, { token: a.token, body: { user_ids: [d!.user_id] } });
+    const add = await http(srv.baseUrl, 'POST', `/v1/groups/${group.group_id}/members`, {
+      token: a.token,
+      body: { user_ids: [d!.user_id] },
+    });
     assert.equal(add.status, 200);
     assert.deepEqual(await contents(d!, { q: 'banana' }), [], 'nothing from before joining');
     const ack = await sa.sendMessage(group.chat_id, 'banana split for the newcomer');

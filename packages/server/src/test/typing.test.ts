@@ -12,7 +12,10 @@ import { assertNoFrameWithin, roundTrip, waitForFrame, type Frame } from './deli
 describe('typing', () => {
   const { srv, open, users } = suiteServer();
   async function group(creator: TestUser, members: TestUser[]): Promise<{ group_id: string; chat_id: string }> {
-    const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator.token, body: { name: 'Typing', member_ids: members.map((m) => m.user_id) } });
+    const res = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: creator.token,
+      body: { name: 'Typing', member_ids: members.map((m) => m.user_id) },
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body;
   }
@@ -27,7 +30,10 @@ describe('typing', () => {
     const [a1, a2, b1, b2] = await Promise.all([open(a!), open(a2user), open(b!), open(b2user)]);
 
     a1.send({ type: 'typing', chat_id: g.chat_id, state: 'composing' });
-    for (const [s, who] of [[b1, 'b1'], [b2, 'b2']] as const) {
+    for (const [s, who] of [
+      [b1, 'b1'],
+      [b2, 'b2'],
+    ] as const) {
       const f = await waitForFrame(s, typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, `typing at ${who}`);
       assert.deepEqual(f, { type: 'typing', chat_id: g.chat_id, user_id: a!.user_id, state: 'composing' });
     }

@@ -6,7 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { freePort, startServerProcess, type ServerProcess } from './harness.js';
 
 /** Starts a cluster node (`switchboard serve` with REDIS_URL + DATABASE_URL) on a fixed port. */
-export async function startNode(opts: { redisUrl: string; databaseUrl: string; prefix: string; port?: number; env?: Record<string, string> }): Promise<ServerProcess> {
+export async function startNode(opts: {
+  redisUrl: string;
+  databaseUrl: string;
+  prefix: string;
+  port?: number;
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
   const port = opts.port ?? (await freePort());
   return startServerProcess({
     dataDir: mkdtempSync(path.join(tmpdir(), 'sb-node-')),

@@ -64,7 +64,17 @@ export async function startServerProcess(opts: { dataDir: string; port?: number;
   const port = opts.port ?? (await freePort());
   const proc = spawn(process.execPath, [cliEntry, 'serve'], {
     // Embedded unless the test asks for cluster mode, whatever the environment says.
-    env: { ...process.env, REDIS_URL: '', DATABASE_URL: '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: opts.dataDir, LOG_LEVEL: 'warn', SCRYPT_COST: '1024', ...opts.env },
+    env: {
+      ...process.env,
+      REDIS_URL: '',
+      DATABASE_URL: '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: opts.dataDir,
+      LOG_LEVEL: 'warn',
+      SCRYPT_COST: '1024',
+      ...opts.env,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
@@ -115,7 +125,12 @@ export interface HttpResult<T = any> {
 }
 
 /** One JSON HTTP call. */
-export async function http<T = any>(baseUrl: string, method: string, pathname: string, opts: { token?: string; body?: unknown; rawBody?: string } = {}): Promise<HttpResult<T>> {
+export async function http<T = any>(
+  baseUrl: string,
+  method: string,
+  pathname: string,
+  opts: { token?: string; body?: unknown; rawBody?: string } = {},
+): Promise<HttpResult<T>> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;
@@ -258,9 +273,17 @@ export class TestSocket {
   }
 
   /** Sends a message and waits for its ack_sent (or error). */
-  async sendMessage(chatId: string, content: string, clientMsgId = `c-${Math.random().toString(36).slice(2)}-${Date.now()}`): Promise<AnyFrame> {
+  async sendMessage(
+    chatId: string,
+    content: string,
+    clientMsgId = `c-${Math.random().toString(36).slice(2)}-${Date.now()}`,
+  ): Promise<AnyFrame> {
     this.send({ type: 'send_message', chat_id: chatId, client_msg_id: clientMsgId, content });
-    return this.nextWhere((f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === clientMsgId, 10_000, `ack for ${clientMsgId}`);
+    return this.nextWhere(
+      (f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === clientMsgId,
+      10_000,
+      `ack for ${clientMsgId}`,
+    );
   }
 
   close(): Promise<number> {
@@ -326,7 +349,10 @@ export interface SuiteServer {
  * 10_000)` (as TestSocket.connectSynced, moving the socket's next() cursor past it); tests
  * that look at recorded frames pass delivery-support's waitForSyncComplete instead.
  */
-export function suiteServer(overrides: Partial<ServerConfig> = {}, opts: { synced?: (s: TestSocket) => Promise<unknown> } = {}): SuiteServer {
+export function suiteServer(
+  overrides: Partial<ServerConfig> = {},
+  opts: { synced?: (s: TestSocket) => Promise<unknown> } = {},
+): SuiteServer {
   let started: TestServer | undefined;
   let startDone!: (err: unknown) => void;
   const starting = new Promise<void>((resolve, reject) => {
@@ -361,7 +387,8 @@ export function suiteServer(overrides: Partial<ServerConfig> = {}, opts: { synce
     sockets.push(s);
     return s;
   };
-  const connect = async (u: TestUser, o: { query?: boolean } = {}): Promise<TestSocket> => track(await TestSocket.connect(srv.wsUrl, u.token, o));
+  const connect = async (u: TestUser, o: { query?: boolean } = {}): Promise<TestSocket> =>
+    track(await TestSocket.connect(srv.wsUrl, u.token, o));
   before(async () => {
     try {
       started = await startTestServer(overrides);

@@ -113,7 +113,8 @@ export async function redisClusterMissing(): Promise<string | null> {
     // Sharded pub/sub and --cluster-port need Redis 7.
     const { execFileSync } = await import('node:child_process');
     const version = /v=(\d+)\./.exec(execFileSync('redis-server', ['--version']).toString())?.[1];
-    if (version !== undefined && Number(version) < 7) reason = `redis-server is version ${version}; the Redis Cluster tests need 7 or later`;
+    if (version !== undefined && Number(version) < 7)
+      reason = `redis-server is version ${version}; the Redis Cluster tests need 7 or later`;
   }
   return requireOrSkip(reason, 'the Redis Cluster tests');
 }
@@ -159,11 +160,22 @@ export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> 
     procs[i] = spawn(
       'redis-server',
       [
-        '--port', String(port), '--bind', '127.0.0.1',
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-        '--cluster-port', String(busPorts[i]),
-        '--dir', dir, '--save', '', '--appendonly', 'no',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        path.join(dir, `nodes-${port}.conf`),
+        '--cluster-port',
+        String(busPorts[i]),
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
       ],
       { stdio: 'ignore' },
     );
@@ -211,7 +223,14 @@ export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> 
     await stop();
     throw err;
   }
-  return { url: urls.join(','), urls, ports, stopNode, startNode: async (i) => (await startNode(i), await waitForClusterOk(urls[i]!, masters)), stop };
+  return {
+    url: urls.join(','),
+    urls,
+    ports,
+    stopNode,
+    startNode: async (i) => (await startNode(i), await waitForClusterOk(urls[i]!, masters)),
+    stop,
+  };
 }
 
 /** Until this node says `cluster_state:ok` with every slot assigned and every master known. */
@@ -222,7 +241,11 @@ async function waitForClusterOk(url: string, masters: number): Promise<void> {
       const info = await r.call('CLUSTER', 'INFO');
       const text = String(info);
       const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(text)?.[1];
-      if (field('cluster_state') !== 'ok' || field('cluster_slots_assigned') !== '16384' || Number(field('cluster_known_nodes')) < masters) {
+      if (
+        field('cluster_state') !== 'ok' ||
+        field('cluster_slots_assigned') !== '16384' ||
+        Number(field('cluster_known_nodes')) < masters
+      ) {
         throw new Error(`not ready: ${text.split('\n').slice(0, 3).join(' ')}`);
       }
     },

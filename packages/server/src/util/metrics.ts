@@ -7,7 +7,11 @@ export function createMetrics() {
   return {
     registry,
     connections: new Gauge({ name: 'switchboard_connections', help: 'Open WebSocket connections', registers: [registry] }),
-    messagesSent: new Counter({ name: 'switchboard_messages_sent_total', help: 'Messages committed and acknowledged', registers: [registry] }),
+    messagesSent: new Counter({
+      name: 'switchboard_messages_sent_total',
+      help: 'Messages committed and acknowledged',
+      registers: [registry],
+    }),
     messagesDelivered: new Counter({
       name: 'switchboard_messages_delivered_total',
       help: 'new_message frames written to sockets (live and replay)',
@@ -19,7 +23,11 @@ export function createMetrics() {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
       registers: [registry],
     }),
-    pushWakeups: new Counter({ name: 'switchboard_push_wakeups_total', help: 'Push wake-ups for users with no device online', registers: [registry] }),
+    pushWakeups: new Counter({
+      name: 'switchboard_push_wakeups_total',
+      help: 'Push wake-ups for users with no device online',
+      registers: [registry],
+    }),
     slowConsumerCloses: new Counter({
       name: 'switchboard_slow_consumer_closes_total',
       help: 'Sockets closed because their outbound buffer passed the cap',
@@ -30,7 +38,12 @@ export function createMetrics() {
       help: 'Bus publishes that failed (Redis unreachable); devices catch up by replay',
       registers: [registry],
     }),
-    frameErrors: new Counter({ name: 'switchboard_frame_errors_total', help: 'error frames sent', labelNames: ['code'], registers: [registry] }),
+    frameErrors: new Counter({
+      name: 'switchboard_frame_errors_total',
+      help: 'error frames sent',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

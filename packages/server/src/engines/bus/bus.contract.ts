@@ -97,7 +97,10 @@ export function runBusContract(name: string, open: () => Promise<BusPair>): void
       for (const t of subscribed) await pair.b.subscribe(t);
       const got = recorder(pair.b);
       const counts = await pair.a.publish(topics, event());
-      assert.deepEqual(counts, topics.map((_, i) => (i % 3 === 0 ? 1 : 0)));
+      assert.deepEqual(
+        counts,
+        topics.map((_, i) => (i % 3 === 0 ? 1 : 0)),
+      );
       await got.until(subscribed.length);
     });
 

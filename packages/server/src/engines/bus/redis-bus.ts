@@ -74,7 +74,8 @@ export class RedisBus implements Bus {
   /** Opens the connections and resolves once they are ready. */
   static async connect(options: RedisBusOptions): Promise<RedisBus> {
     const connectTimeout = options.connectTimeoutMs ?? 2000;
-    const target = typeof options.url === 'string' ? await detectRedisTarget(options.url, { connectTimeoutMs: connectTimeout }) : options.url;
+    const target =
+      typeof options.url === 'string' ? await detectRedisTarget(options.url, { connectTimeoutMs: connectTimeout }) : options.url;
     const base: RedisOptions = { connectTimeout, lazyConnect: true };
     // Auto-pipelining: publishes issued while the previous write to a node awaits its
     // replies go out together in the next one (one syscall and one Redis read for many),

@@ -58,7 +58,10 @@ if (missing) {
       ];
       for (const topic of topics) await b.subscribe(topic);
       const counts = await a.publish(topics, { frame: 'x' });
-      assert.deepEqual(counts, topics.map(() => 1));
+      assert.deepEqual(
+        counts,
+        topics.map(() => 1),
+      );
       for (let i = 0; i < 100 && received.length < topics.length; i++) await sleep(20);
       assert.deepEqual([...received].sort(), [...topics].sort());
 

@@ -53,7 +53,11 @@ if (missing) {
       for (let i = 0; i < 500 && seen.length < chats.length * 3; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(seen.length, chats.length * 3);
       for (const chatId of chats) {
-        assert.deepEqual(seen.filter((j) => j.chatId === chatId).map((j) => j.seq), [1, 2, 3], `${chatId} in order`);
+        assert.deepEqual(
+          seen.filter((j) => j.chatId === chatId).map((j) => j.seq),
+          [1, 2, 3],
+          `${chatId} in order`,
+        );
       }
       // The keys really are where the slot map says (each master holds its own partitions' streams).
       const r = new Redis(cluster.urls[0]!);

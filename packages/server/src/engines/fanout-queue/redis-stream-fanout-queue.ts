@@ -1,5 +1,15 @@
 import type { Redis } from 'ioredis';
-import { isCluster, nodeConnection, openRedis, pipelineBySlot, refreshSlots, slotOf, slotOwner, type RedisClient, type RedisTarget } from '../redis-connection.js';
+import {
+  isCluster,
+  nodeConnection,
+  openRedis,
+  pipelineBySlot,
+  refreshSlots,
+  slotOf,
+  slotOwner,
+  type RedisClient,
+  type RedisTarget,
+} from '../redis-connection.js';
 import type { FanoutJob, FanoutQueue, FanoutWorker } from './fanout-queue.js';
 
 export interface RedisStreamFanoutQueueOptions {
@@ -203,7 +213,11 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
       (p) => (p < 0 ? this.consumersKey : this.leaseKey(p)),
       (round, p) => {
         if (p >= 0) round.eval(RENEW, 1, this.leaseKey(p), consumer, leaseMs);
-        else round.zadd(this.consumersKey, now + leaseMs, consumer).zremrangebyscore(this.consumersKey, '-inf', now).zcard(this.consumersKey);
+        else
+          round
+            .zadd(this.consumersKey, now + leaseMs, consumer)
+            .zremrangebyscore(this.consumersKey, '-inf', now)
+            .zcard(this.consumersKey);
       },
     );
     if (this.halted) return;
@@ -378,14 +392,26 @@ class PartitionReader {
   private async claimPending(): Promise<void> {
     let cursor = '0-0';
     do {
-      const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, 0, cursor, 'COUNT', this.o.batch, 'JUSTID')) as [string, ...unknown[]];
+      const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, 0, cursor, 'COUNT', this.o.batch, 'JUSTID')) as [
+        string,
+        ...unknown[],
+      ];
       cursor = reply[0];
     } while (cursor !== '0-0' && this.go());
   }
 
   /** This consumer's pending entries from the start (no BLOCK: answers at once). */
   private async read(from: '0'): Promise<StreamEntry[]> {
-    const reply = (await this.redis.xreadgroup('GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch, 'STREAMS', this.key, from)) as StreamReply;
+    const reply = (await this.redis.xreadgroup(
+      'GROUP',
+      GROUP,
+      this.o.consumer,
+      'COUNT',
+      this.o.batch,
+      'STREAMS',
+      this.key,
+      from,
+    )) as StreamReply;
     return reply?.[0]?.[1] ?? [];
   }
 
@@ -396,7 +422,16 @@ class PartitionReader {
       if (!this.go()) return [];
       this.blocked = true;
       const reply = (await blocking.xreadgroup(
-        'GROUP', GROUP, this.o.consumer, 'COUNT', this.o.batch, 'BLOCK', this.o.blockMs, 'STREAMS', this.key, '>',
+        'GROUP',
+        GROUP,
+        this.o.consumer,
+        'COUNT',
+        this.o.batch,
+        'BLOCK',
+        this.o.blockMs,
+        'STREAMS',
+        this.key,
+        '>',
       )) as StreamReply;
       return reply?.[0]?.[1] ?? [];
     } catch (err) {

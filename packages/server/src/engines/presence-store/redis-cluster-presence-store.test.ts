@@ -41,12 +41,19 @@ if (missing) {
       });
       const users = Array.from({ length: 300 }, (_, i) => `u-slots-${i}`);
       const ports = await clusterSlotPorts(cluster.urls[0]!);
-      assert.equal(new Set(users.map((u) => ports[slotOf(`${keyPrefix}presence:${u}`)])).size, 3, 'the users spread over all three masters');
+      assert.equal(
+        new Set(users.map((u) => ports[slotOf(`${keyPrefix}presence:${u}`)])).size,
+        3,
+        'the users spread over all three masters',
+      );
       const online = users.filter((_, i) => i % 2 === 0);
       await store.refresh(online, 'node-1');
-      assert.deepEqual(await store.isOnline(users), users.map((_, i) => i % 2 === 0));
+      assert.deepEqual(
+        await store.isOnline(users),
+        users.map((_, i) => i % 2 === 0),
+      );
       assert.equal(await store.setOffline(online[0]!, 'node-1'), true);
-      assert.deepEqual((await store.isOnline(users.slice(0, 4))), [false, false, true, false]);
+      assert.deepEqual(await store.isOnline(users.slice(0, 4)), [false, false, true, false]);
     });
   });
 }

@@ -111,7 +111,12 @@ export class RedisPresenceStore implements PresenceStore {
   async isOnline(userIds: string[]): Promise<boolean[]> {
     if (userIds.length === 0) return [];
     const now = this.now();
-    const replies = await pipelineBySlot(this.redis, userIds, (id) => this.key(id), (pipeline, id) => void pipeline.zcount(this.key(id), `(${now}`, '+inf'));
+    const replies = await pipelineBySlot(
+      this.redis,
+      userIds,
+      (id) => this.key(id),
+      (pipeline, id) => void pipeline.zcount(this.key(id), `(${now}`, '+inf'),
+    );
     return check(replies).map((live) => Number(live) > 0);
   }
 

@@ -86,8 +86,12 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
      JOIN chat ON chat.id = m.chat_id
      ON CONFLICT (chat_id, user_id) DO NOTHING`,
     [
-      ordered.map((r) => r.chatId), ordered.map((r) => r.senderId), ordered.map((r) => r.createdAt),
-      members.map((m) => m[0]), members.map((m) => m[1]), members.map((m) => m[2]),
+      ordered.map((r) => r.chatId),
+      ordered.map((r) => r.senderId),
+      ordered.map((r) => r.createdAt),
+      members.map((m) => m[0]),
+      members.map((m) => m[1]),
+      members.map((m) => m[2]),
     ],
   );
 }
@@ -123,7 +127,12 @@ WITH devices AS (
 )
 SELECT chat_id, user_id, delivered_seq, read_seq FROM old`;
 
-export interface MemberCursorRow { chat_id: string; user_id: string; delivered_seq: number; read_seq: number }
+export interface MemberCursorRow {
+  chat_id: string;
+  user_id: string;
+  delivered_seq: number;
+  read_seq: number;
+}
 
 /**
  * What each move did, as if the batch's moves had run one after another in queue order:

@@ -126,7 +126,9 @@ export async function migratePostgres(client: PoolClient, migrations: string[] =
     try {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('switchboard-migrations:' || current_schema()))`);
       // Under the lock, so concurrent nodes cannot race on creating it.
-      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
       const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
       const applied = rows[0]?.version ?? 0;
       if (applied >= migrations.length) {

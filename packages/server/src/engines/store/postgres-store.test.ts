@@ -15,7 +15,16 @@ let n = 0;
 const uid = (p: string) => `${p}${process.pid}x${++n}x${randomBytes(3).toString('hex')}`;
 
 function req(chatId: string, senderId: string, over: Partial<AppendRequest> = {}): AppendRequest {
-  return { messageId: uid('m'), chatId, senderId, senderDeviceId: 'dev', clientMsgId: uid('c'), content: 'hi', createdAt: Date.now(), ...over };
+  return {
+    messageId: uid('m'),
+    chatId,
+    senderId,
+    senderDeviceId: 'dev',
+    clientMsgId: uid('c'),
+    content: 'hi',
+    createdAt: Date.now(),
+    ...over,
+  };
 }
 
 const reason = await postgresMissing();
@@ -55,7 +64,16 @@ if (reason) {
     test('concurrent appends to one chat from two nodes get seqs 1..400 with no gaps or duplicates', async () => {
       const { a, b } = await twoUsers();
       const chatId = `g:${uid('g')}`;
-      await nodeA.createGroup({ chatId, name: 'g', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      await nodeA.createGroup({
+        chatId,
+        name: 'g',
+        createdBy: a.id,
+        createdAt: 1,
+        members: [
+          { userId: a.id, role: 'admin' },
+          { userId: b.id, role: 'member' },
+        ],
+      });
       const pending: Promise<number>[] = [];
       // 20 rounds of 10 sends per node, a turn apart: many batches on each node, interleaved.
       for (let round = 0; round < 20; round++) {
@@ -66,9 +84,15 @@ if (reason) {
         await new Promise((resolve) => setImmediate(resolve));
       }
       const seqs = (await Promise.all(pending)).sort((x, y) => x - y);
-      assert.deepEqual(seqs, Array.from({ length: 400 }, (_, i) => i + 1));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 400 }, (_, i) => i + 1),
+      );
       const stored = await nodeB.range(chatId, 0, 1000, 1000);
-      assert.deepEqual(stored.map((m) => m.seq), seqs);
+      assert.deepEqual(
+        stored.map((m) => m.seq),
+        seqs,
+      );
       assert.equal(new Set(stored.map((m) => m.message_id)).size, 400);
       assert.equal((await nodeA.getChat(chatId))?.lastSeq, 400);
     });
@@ -106,13 +130,22 @@ if (reason) {
         nodeA.append([req('g:no-such-chat', a.id)]),
         nodeA.append([req(chatId, b.id)]),
       ]);
-      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
       assert.equal(nodeA.commitStats.commits, commitsBefore + 1, 'one transaction for the batch');
       assert.equal((await nodeA.getChat(chatId))?.lastSeq, 3);
     });
 
     async function users(k: number) {
-      const list = Array.from({ length: k }, () => ({ id: uid('u'), username: uid('n'), displayName: 'u', passwordHash: 'x', createdAt: 1 }));
+      const list = Array.from({ length: k }, () => ({
+        id: uid('u'),
+        username: uid('n'),
+        displayName: 'u',
+        passwordHash: 'x',
+        createdAt: 1,
+      }));
       await Promise.all(list.map((u) => nodeA.createUser(u)));
       return list.map((u) => u.id);
     }
@@ -120,7 +153,13 @@ if (reason) {
     test('three admins on different nodes adding at once never grow a group past the cap', async () => {
       const admins = await users(3);
       const chatId = `g:${uid('g')}`;
-      await nodeA.createGroup({ chatId, name: 'g', createdBy: admins[0]!, createdAt: 1, members: admins.map((userId) => ({ userId, role: 'admin' as const })) });
+      await nodeA.createGroup({
+        chatId,
+        name: 'g',
+        createdBy: admins[0]!,
+        createdAt: 1,
+        members: admins.map((userId) => ({ userId, role: 'admin' as const })),
+      });
       const batches = await Promise.all([users(40), users(40), users(40)]);
       const nodes = [nodeA, nodeB, nodeA];
       const outcomes = await Promise.all(batches.map((ids, i) => nodes[i]!.addMembers(chatId, admins[i]!, ids, 2, 100)));
@@ -135,10 +174,21 @@ if (reason) {
         const [x, y, z, w] = await users(4);
         const chatId = `g:${uid('g')}`;
         await nodeA.createGroup({
-          chatId, name: 'g', createdBy: x!, createdAt: 1,
-          members: [{ userId: x!, role: 'admin' }, { userId: y!, role: 'admin' }, { userId: z!, role: 'member' }, { userId: w!, role: 'member' }],
+          chatId,
+          name: 'g',
+          createdBy: x!,
+          createdAt: 1,
+          members: [
+            { userId: x!, role: 'admin' },
+            { userId: y!, role: 'admin' },
+            { userId: z!, role: 'member' },
+            { userId: w!, role: 'member' },
+          ],
         });
-        assert.deepEqual(await Promise.all([nodeA.removeMember(chatId, x!, x!), nodeB.removeMember(chatId, y!, y!)]), ['removed', 'removed']);
+        assert.deepEqual(await Promise.all([nodeA.removeMember(chatId, x!, x!), nodeB.removeMember(chatId, y!, y!)]), [
+          'removed',
+          'removed',
+        ]);
         const left = await nodeA.getMembers(chatId);
         assert.equal(left.length, 2);
         assert.equal(left.filter((m) => m.role === 'admin').length, 1, 'exactly one promoted');
@@ -148,7 +198,16 @@ if (reason) {
     test('sends checked on one node before a removal on another: the removed sender is refused, the others keep their order', async () => {
       const [x, y] = await users(2);
       const chatId = `g:${uid('g')}`;
-      await nodeA.createGroup({ chatId, name: 'g', createdBy: x!, createdAt: 1, members: [{ userId: x!, role: 'admin' }, { userId: y!, role: 'member' }] });
+      await nodeA.createGroup({
+        chatId,
+        name: 'g',
+        createdBy: x!,
+        createdAt: 1,
+        members: [
+          { userId: x!, role: 'admin' },
+          { userId: y!, role: 'member' },
+        ],
+      });
       const checked = (await nodeB.getMembership(chatId))!.version;
       assert.equal(await nodeA.removeMember(chatId, x!, y!), 'removed');
       const now = (await nodeA.getMembership(chatId))!.version;

@@ -75,7 +75,9 @@ const INT8_OID = 20;
  */
 const pgTypes = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === INT8_OID && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at';
@@ -83,19 +85,60 @@ const M_MESSAGE_COLS = MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2');
 
 type Tx = Pick<PoolClient, 'query'>;
 
-interface UserRow { id: string; username: string; display_name: string; password_hash: string; created_at: number; last_seen: number | null }
-interface ChatRow { id: string; kind: ChatKind; name: string | null; created_by: string | null; created_at: number; last_seq: number; members_version: number }
-interface MemberRow { user_id: string; role: Role; joined_seq: number; joined_at: number; delivered_seq: number; read_seq: number }
-interface ChatListQueryRow extends ChatRow, MemberRow { unread: number; last_message: StoredMessage | null }
+interface UserRow {
+  id: string;
+  username: string;
+  display_name: string;
+  password_hash: string;
+  created_at: number;
+  last_seen: number | null;
+}
+interface ChatRow {
+  id: string;
+  kind: ChatKind;
+  name: string | null;
+  created_by: string | null;
+  created_at: number;
+  last_seq: number;
+  members_version: number;
+}
+interface MemberRow {
+  user_id: string;
+  role: Role;
+  joined_seq: number;
+  joined_at: number;
+  delivered_seq: number;
+  read_seq: number;
+}
+interface ChatListQueryRow extends ChatRow, MemberRow {
+  unread: number;
+  last_message: StoredMessage | null;
+}
 
 const toUser = (r: UserRow): UserRecord => ({
-  id: r.id, username: r.username, displayName: r.display_name, passwordHash: r.password_hash, createdAt: r.created_at, lastSeen: r.last_seen,
+  id: r.id,
+  username: r.username,
+  displayName: r.display_name,
+  passwordHash: r.password_hash,
+  createdAt: r.created_at,
+  lastSeen: r.last_seen,
 });
 const toChat = (r: ChatRow): ChatRecord => ({
-  id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq, membersVersion: r.members_version,
+  id: r.id,
+  kind: r.kind,
+  name: r.name,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  lastSeq: r.last_seq,
+  membersVersion: r.members_version,
 });
 const toMember = (r: MemberRow): MemberRecord => ({
-  userId: r.user_id, role: r.role, joinedSeq: r.joined_seq, joinedAt: r.joined_at, deliveredSeq: r.delivered_seq, readSeq: r.read_seq,
+  userId: r.user_id,
+  role: r.role,
+  joinedSeq: r.joined_seq,
+  joinedAt: r.joined_at,
+  deliveredSeq: r.delivered_seq,
+  readSeq: r.read_seq,
 });
 
 /**
@@ -121,7 +164,6 @@ interface QueuedWrite {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
-
 
 function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE_CODES.has((err as { code?: string }).code ?? '');
@@ -378,7 +420,11 @@ export class PostgresStore implements Store {
   async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
     await this.write(['device', d.id, 0, ''], async (tx) => {
       await tx.query('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
-        d.id, d.userId, d.name, d.tokenHash, d.createdAt,
+        d.id,
+        d.userId,
+        d.name,
+        d.tokenHash,
+        d.createdAt,
       ]);
       // A new device is owed only what comes after it: start its cursors at each chat's end.
       await tx.query(
@@ -417,7 +463,9 @@ export class PostgresStore implements Store {
   }
 
   async getMembers(chatId: string): Promise<MemberRecord[]> {
-    const { rows } = await this.pool.query<MemberRow>('SELECT * FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, user_id', [chatId]);
+    const { rows } = await this.pool.query<MemberRow>('SELECT * FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, user_id', [
+      chatId,
+    ]);
     return rows.map(toMember);
   }
 
@@ -569,7 +617,8 @@ export class PostgresStore implements Store {
       const stale = outcomes.flatMap((o, i) => (o.ok && 'stale' in o.value ? [i] : []));
       if (stale.length === 0) return outcomes as Outcome<AppendResult>[];
       if (round > STALE_ROUNDS) {
-        for (const i of stale) outcomes[i] = { ok: false, error: new Error(`membership of ${requests[i]!.chatId} kept changing during a send`) };
+        for (const i of stale)
+          outcomes[i] = { ok: false, error: new Error(`membership of ${requests[i]!.chatId} kept changing during a send`) };
         continue;
       }
       const current = await this.memberships([...new Set(stale.map((i) => requests[i]!.chatId))]);
@@ -580,7 +629,9 @@ export class PostgresStore implements Store {
         if (!chat?.members.has(req.senderId)) outcomes[i] = { ok: true, value: { notMember: true } };
         else again.push(i);
       }
-      const retried = await this.appendUnique(again.map((i) => ({ ...requests[i]!, membersVersion: current.get(requests[i]!.chatId)!.version })));
+      const retried = await this.appendUnique(
+        again.map((i) => ({ ...requests[i]!, membersVersion: current.get(requests[i]!.chatId)!.version })),
+      );
       again.forEach((i, k) => (outcomes[i] = retried[k]!));
     }
   }
@@ -645,7 +696,10 @@ export class PostgresStore implements Store {
       // Not stored: a duplicate of an earlier send, a stale membership check, or no such chat.
       const unsettled = requests.flatMap((req, i) => (results[i] ? [] : [{ req, i }]));
       if (unsettled.length > 0) {
-        const existing = await this.existingMessages(client, unsettled.map((u) => u.req));
+        const existing = await this.existingMessages(
+          client,
+          unsettled.map((u) => u.req),
+        );
         for (const { req, i } of unsettled) {
           const found = existing.get(`${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`);
           const locked = byOrd.get(i + 1)?.members_version;
@@ -653,7 +707,9 @@ export class PostgresStore implements Store {
           else if (locked != null) results[i] = { stale: true };
         }
       }
-      return results.map((value, i) => (value ? { ok: true, value } : { ok: false, error: new Error(`chat ${requests[i]!.chatId} does not exist`) }));
+      return results.map((value, i) =>
+        value ? { ok: true, value } : { ok: false, error: new Error(`chat ${requests[i]!.chatId} does not exist`) },
+      );
     } catch (err) {
       if ((err as { code?: string }).code === undefined) broken ??= err as Error; // a connection failure, not an SQL error
       throw err;
@@ -670,7 +726,6 @@ export class PostgresStore implements Store {
     );
     return new Map(rows.map((m) => [`${m.chat_id}\u0000${m.sender_id}\u0000${m.client_msg_id}`, m]));
   }
-
 
   async getMessage(messageId: string): Promise<StoredMessage | null> {
     return (await this.getMessages([messageId]))[0] ?? null;
@@ -690,10 +745,12 @@ export class PostgresStore implements Store {
   async history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }): Promise<StoredMessage[]> {
     const upper = opts.before ?? Number.MAX_SAFE_INTEGER;
     if (opts.after !== undefined) {
-      return this.messages(
-        `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4`,
-        [chatId, Math.max(opts.after, opts.minSeq), upper, opts.limit],
-      );
+      return this.messages(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4`, [
+        chatId,
+        Math.max(opts.after, opts.minSeq),
+        upper,
+        opts.limit,
+      ]);
     }
     return this.messages(
       `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4) page
@@ -704,7 +761,10 @@ export class PostgresStore implements Store {
 
   async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<StoredMessage[]> {
     return this.messages(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq ASC LIMIT $4`, [
-      chatId, afterSeq, uptoSeq, limit,
+      chatId,
+      afterSeq,
+      uptoSeq,
+      limit,
     ]);
   }
 
@@ -788,12 +848,17 @@ export class PostgresStore implements Store {
     const d = [...devices.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((e) => e[1]);
     const mm = [...members.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((e) => e[1]);
     const { rows } = await this.cursorPool.query<MemberCursorRow>(CURSOR_SQL, [
-      d.map((x) => x[0]), d.map((x) => x[1]), d.map((x) => x[2]),
-      mm.map((x) => x[0]), mm.map((x) => x[1]), mm.map((x) => x[2]), mm.map((x) => x[3]), mm.map((x) => x[4]),
+      d.map((x) => x[0]),
+      d.map((x) => x[1]),
+      d.map((x) => x[2]),
+      mm.map((x) => x[0]),
+      mm.map((x) => x[1]),
+      mm.map((x) => x[2]),
+      mm.map((x) => x[3]),
+      mm.map((x) => x[4]),
     ]);
     return rows;
   }
-
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
     const firstMark = (kind: number) =>

@@ -27,15 +27,37 @@ const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_i
 
 function toUser(r: Row | undefined): UserRecord | null {
   if (!r) return null;
-  return { id: r.id, username: r.username, displayName: r.display_name, passwordHash: r.password_hash, createdAt: r.created_at, lastSeen: r.last_seen };
+  return {
+    id: r.id,
+    username: r.username,
+    displayName: r.display_name,
+    passwordHash: r.password_hash,
+    createdAt: r.created_at,
+    lastSeen: r.last_seen,
+  };
 }
 function toChat(r: Row | undefined): ChatRecord | null {
   if (!r) return null;
-  return { id: r.id, kind: r.kind, name: r.name, createdBy: r.created_by, createdAt: r.created_at, lastSeq: r.last_seq, membersVersion: r.members_version };
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    lastSeq: r.last_seq,
+    membersVersion: r.members_version,
+  };
 }
 function toMember(r: Row | undefined): MemberRecord | null {
   if (!r) return null;
-  return { userId: r.user_id, role: r.role, joinedSeq: r.joined_seq, joinedAt: r.joined_at, deliveredSeq: r.delivered_seq, readSeq: r.read_seq };
+  return {
+    userId: r.user_id,
+    role: r.role,
+    joinedSeq: r.joined_seq,
+    joinedAt: r.joined_at,
+    deliveredSeq: r.delivered_seq,
+    readSeq: r.read_seq,
+  };
 }
 
 interface QueuedWrite {
@@ -147,7 +169,9 @@ export class SqliteStore implements Store {
       setMemberDelivered: db.prepare('UPDATE chat_members SET delivered_seq = ? WHERE chat_id = ? AND user_id = ?'),
       setMemberRead: db.prepare('UPDATE chat_members SET read_seq = ? WHERE chat_id = ? AND user_id = ?'),
       insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
-      firstMark: db.prepare('SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1'),
+      firstMark: db.prepare(
+        'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
+      ),
       search: db.prepare(
         `SELECT ${MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2')} FROM messages_fts f
          JOIN messages m ON m.rowid = f.rowid
@@ -298,7 +322,16 @@ export class SqliteStore implements Store {
     const bumped = this.stmts.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
     if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
     const seq = bumped.last_seq as number;
-    this.stmts.insertMessage.run(req.messageId, req.chatId, seq, req.senderId, req.senderDeviceId, req.clientMsgId, req.content, req.createdAt);
+    this.stmts.insertMessage.run(
+      req.messageId,
+      req.chatId,
+      seq,
+      req.senderId,
+      req.senderDeviceId,
+      req.clientMsgId,
+      req.content,
+      req.createdAt,
+    );
     return { duplicate: false, message: storedMessage(req, seq), membersVersion };
   }
 
@@ -327,7 +360,11 @@ export class SqliteStore implements Store {
     return ((this.stmts.deviceCursor.get(deviceId, chatId) as Row | undefined)?.delivered_seq as number | undefined) ?? 0;
   }
   async pendingChats(deviceId: string, userId: string): Promise<PendingChat[]> {
-    return (this.stmts.pendingChats.all(deviceId, userId) as Row[]).map((r) => ({ chatId: r.chat_id, afterSeq: r.after_seq, lastSeq: r.last_seq }));
+    return (this.stmts.pendingChats.all(deviceId, userId) as Row[]).map((r) => ({
+      chatId: r.chat_id,
+      afterSeq: r.after_seq,
+      lastSeq: r.last_seq,
+    }));
   }
   async latestBySender(chatId: string, afterSeq: number, uptoSeq: number, exceptUser: string) {
     return this.stmts.latestBySender.all(chatId, afterSeq, uptoSeq, exceptUser) as StoredMessage[];
@@ -360,7 +397,9 @@ export class SqliteStore implements Store {
   }
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
-    const members = (this.stmts.members.all(message.chat_id) as Row[]).filter((r) => r.user_id !== message.sender_id && r.joined_seq < message.seq);
+    const members = (this.stmts.members.all(message.chat_id) as Row[]).filter(
+      (r) => r.user_id !== message.sender_id && r.joined_seq < message.seq,
+    );
     const markAt = (userId: string, kind: number): number | null =>
       ((this.stmts.firstMark.get(message.chat_id, userId, kind, message.seq) as Row | undefined)?.at as number | undefined) ?? null;
     return members.map((r) => ({
@@ -376,7 +415,13 @@ export class SqliteStore implements Store {
       for (const m of g.members) this.stmts.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
     });
   }
-  async addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number): Promise<{ added: string[] } | MembershipRefusal> {
+  async addMembers(
+    chatId: string,
+    actorId: string,
+    userIds: string[],
+    at: number,
+    maxMembers: number,
+  ): Promise<{ added: string[] } | MembershipRefusal> {
     // Checked and applied in one write: the single writer serializes every change.
     return this.write(() => {
       const chat = this.stmts.chatById.get(chatId) as Row | undefined;
@@ -400,7 +445,7 @@ export class SqliteStore implements Store {
       if (!actor) return 'no_such_group' as const;
       if (actorId !== userId && actor.role !== 'admin') return 'forbidden' as const;
       if (this.stmts.deleteMember.run(chatId, userId).changes === 0) return 'not_a_member' as const;
-      const rest = (this.stmts.members.all(chatId) as Row[]);
+      const rest = this.stmts.members.all(chatId) as Row[];
       // Members come oldest first: the oldest becomes admin when none is left.
       if (rest.length > 0 && !rest.some((m) => m.role === 'admin')) this.stmts.setRole.run('admin', chatId, rest[0]!.user_id);
       this.stmts.bumpMembersVersion.run(chatId);

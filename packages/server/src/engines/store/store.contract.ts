@@ -68,7 +68,10 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal(r1!.message!.seq, 1);
       assert.equal(r1!.duplicate, false);
       const many = await Promise.all(Array.from({ length: 50 }, () => store.append([req(chatId, b.id)])));
-      assert.deepEqual(many.map((r) => r[0]!.message!.seq).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 2));
+      assert.deepEqual(
+        many.map((r) => r[0]!.message!.seq).sort((x, y) => x - y),
+        Array.from({ length: 50 }, (_, i) => i + 2),
+      );
       const [dup] = await store.append([{ ...first, messageId: uid('m') }]);
       assert.equal(dup!.duplicate, true);
       assert.equal(dup!.message!.message_id, first.messageId);
@@ -82,14 +85,29 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       await store.append([first]);
       for (let i = 0; i < 9; i++) await store.append([req(chatId, a.id, { content: `m${i + 2}` })]);
       const latest = await store.history(chatId, { limit: 3, minSeq: 0 });
-      assert.deepEqual(latest.map((m) => m.seq), [8, 9, 10]);
+      assert.deepEqual(
+        latest.map((m) => m.seq),
+        [8, 9, 10],
+      );
       const before = await store.history(chatId, { before: 8, limit: 3, minSeq: 0 });
-      assert.deepEqual(before.map((m) => m.seq), [5, 6, 7]);
+      assert.deepEqual(
+        before.map((m) => m.seq),
+        [5, 6, 7],
+      );
       const afterPage = await store.history(chatId, { after: 2, limit: 3, minSeq: 0 });
-      assert.deepEqual(afterPage.map((m) => m.seq), [3, 4, 5]);
+      assert.deepEqual(
+        afterPage.map((m) => m.seq),
+        [3, 4, 5],
+      );
       const hidden = await store.history(chatId, { limit: 50, minSeq: 6 });
-      assert.deepEqual(hidden.map((m) => m.seq), [7, 8, 9, 10]);
-      assert.deepEqual((await store.range(chatId, 4, 6, 10)).map((m) => m.seq), [5, 6]);
+      assert.deepEqual(
+        hidden.map((m) => m.seq),
+        [7, 8, 9, 10],
+      );
+      assert.deepEqual(
+        (await store.range(chatId, 4, 6, 10)).map((m) => m.seq),
+        [5, 6],
+      );
     });
 
     test('a device is owed what is above its cursor, and a new device only what comes after it', async () => {
@@ -124,7 +142,10 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.deepEqual(await store.receipts(m1), [{ userId: b.id, deliveredAt: 100, readAt: 200 }]);
       assert.deepEqual(await store.receipts(m3), [{ userId: b.id, deliveredAt: 200, readAt: 200 }]);
       const latest = await store.latestBySender(chatId, 0, 3, b.id);
-      assert.deepEqual(latest.map((m) => m.seq), [3]);
+      assert.deepEqual(
+        latest.map((m) => m.seq),
+        [3],
+      );
       const rows = await store.listChats(b.id);
       assert.equal(rows.find((r) => r.chat.id === chatId)?.unreadCount, 0);
       assert.equal((await store.listChats(a.id)).find((r) => r.chat.id === chatId)?.lastMessage?.seq, 3);
@@ -135,7 +156,16 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       const b = await user(store);
       const c = await user(store);
       const chatId = `g:${uid('g')}`;
-      await store.createGroup({ chatId, name: 'team', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      await store.createGroup({
+        chatId,
+        name: 'team',
+        createdBy: a.id,
+        createdAt: 1,
+        members: [
+          { userId: a.id, role: 'admin' },
+          { userId: b.id, role: 'member' },
+        ],
+      });
       await store.append([req(chatId, a.id), req(chatId, b.id)]);
       assert.deepEqual(await store.addMembers(chatId, a.id, [c.id, b.id], 5, 1024), { added: [c.id] });
       const cm = await store.getMember(chatId, c.id);
@@ -148,14 +178,29 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal(await store.getMember(chatId, b.id), null);
       await store.renameGroup(chatId, 'renamed');
       assert.equal((await store.getChat(chatId))?.name, 'renamed');
-      assert.deepEqual((await store.getMembers(chatId)).map((m) => [m.userId, m.role]), [[a.id, 'admin'], [c.id, 'member']]);
+      assert.deepEqual(
+        (await store.getMembers(chatId)).map((m) => [m.userId, m.role]),
+        [
+          [a.id, 'admin'],
+          [c.id, 'member'],
+        ],
+      );
     });
 
     test('membership changes are checked in the store: admins only, the size cap, a group always keeps an admin', async () => {
       const [a, b, c, d] = [await user(store), await user(store), await user(store), await user(store)];
       const outsider = await user(store);
       const chatId = `g:${uid('g')}`;
-      await store.createGroup({ chatId, name: 'g', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      await store.createGroup({
+        chatId,
+        name: 'g',
+        createdBy: a.id,
+        createdAt: 1,
+        members: [
+          { userId: a.id, role: 'admin' },
+          { userId: b.id, role: 'member' },
+        ],
+      });
       assert.equal(await store.addMembers(chatId, b.id, [c.id], 2, 1024), 'forbidden');
       assert.equal(await store.addMembers(chatId, outsider.id, [c.id], 2, 1024), 'no_such_group');
       assert.equal(await store.addMembers(`g:${uid('none')}`, a.id, [c.id], 2, 1024), 'no_such_group');
@@ -165,7 +210,13 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal(await store.removeMember(chatId, outsider.id, outsider.id), 'no_such_group');
       // The last admin leaves: the oldest remaining member becomes admin in the same write.
       assert.equal(await store.removeMember(chatId, a.id, a.id), 'removed');
-      assert.deepEqual((await store.getMembers(chatId)).map((m) => [m.userId, m.role]), [[b.id, 'admin'], [c.id, 'member']]);
+      assert.deepEqual(
+        (await store.getMembers(chatId)).map((m) => [m.userId, m.role]),
+        [
+          [b.id, 'admin'],
+          [c.id, 'member'],
+        ],
+      );
       // Two leave at once: whatever the order, someone is left as admin.
       const both = await Promise.all([store.removeMember(chatId, b.id, b.id), store.removeMember(chatId, c.id, c.id)]);
       assert.deepEqual(both, ['removed', 'removed']);
@@ -175,7 +226,16 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
     test('an append checked against an old membership version is checked again: a removed sender stores nothing, a member is stored', async () => {
       const [a, b, c] = [await user(store), await user(store), await user(store)];
       const chatId = `g:${uid('g')}`;
-      await store.createGroup({ chatId, name: 'g', createdBy: a.id, createdAt: 1, members: [{ userId: a.id, role: 'admin' }, { userId: b.id, role: 'member' }] });
+      await store.createGroup({
+        chatId,
+        name: 'g',
+        createdBy: a.id,
+        createdAt: 1,
+        members: [
+          { userId: a.id, role: 'admin' },
+          { userId: b.id, role: 'member' },
+        ],
+      });
       const v0 = (await store.getMembership(chatId))!;
       assert.deepEqual(v0.members.map((m) => m.userId).sort(), [a.id, b.id].sort());
       const [ok] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
@@ -183,7 +243,10 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal(await store.removeMember(chatId, a.id, b.id), 'removed');
       const v1 = (await store.getMembership(chatId))!;
       assert.notEqual(v1.version, v0.version);
-      assert.deepEqual(v1.members.map((m) => m.userId), [a.id]);
+      assert.deepEqual(
+        v1.members.map((m) => m.userId),
+        [a.id],
+      );
       // b was checked against v0 and removed since: refused, no seq taken.
       const [refused] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
       assert.equal(refused!.notMember, true);
@@ -196,14 +259,17 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal(await store.getMembership(`g:${uid('none')}`), null);
     });
 
-    test('search finds words and prefixes in the caller\'s chats only, newest first', async () => {
+    test("search finds words and prefixes in the caller's chats only, newest first", async () => {
       const { a, b, chatId, first } = await dm();
       const word = `zebra${counter}q`;
       await store.append([{ ...first, content: `the ${word} crossing` }]);
       await store.append([req(chatId, b.id, { content: `another ${word}` })]);
       const stranger = await user(store);
       const hits = await store.search(a.id, [word.slice(0, 6)], { limit: 10 });
-      assert.deepEqual(hits.map((m) => m.seq), [2, 1]);
+      assert.deepEqual(
+        hits.map((m) => m.seq),
+        [2, 1],
+      );
       assert.deepEqual(await store.search(stranger.id, [word], { limit: 10 }), []);
       assert.equal((await store.search(a.id, [word, 'crossing'], { chatId, limit: 10 })).length, 1);
     });

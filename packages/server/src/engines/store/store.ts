@@ -182,18 +182,36 @@ export interface Store {
 
   advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance>;
   /** Moves the read cursor (and the delivered cursors with it: what was read was delivered). */
-  advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<{ read: CursorAdvance; delivered: CursorAdvance }>;
+  advanceRead(
+    deviceId: string,
+    userId: string,
+    chatId: string,
+    seq: number,
+    at: number,
+  ): Promise<{ read: CursorAdvance; delivered: CursorAdvance }>;
   /** Per recipient (every member but the sender): when the message was delivered and read. */
   receipts(message: StoredMessage): Promise<ReceiptRow[]>;
 
-  createGroup(group: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }): Promise<void>;
+  createGroup(group: {
+    chatId: string;
+    name: string;
+    createdBy: string;
+    createdAt: number;
+    members: { userId: string; role: Role }[];
+  }): Promise<void>;
   /**
    * The actor (an admin) adds users, all in one transaction under the chat's lock: never
    * past maxMembers, however many nodes add at once. Answers the ids actually added.
    * A refusal names why: the actor is no member (no_such_group), not an admin, or the
    * group would grow past maxMembers.
    */
-  addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number): Promise<{ added: string[] } | MembershipRefusal>;
+  addMembers(
+    chatId: string,
+    actorId: string,
+    userIds: string[],
+    at: number,
+    maxMembers: number,
+  ): Promise<{ added: string[] } | MembershipRefusal>;
   /**
    * An admin removes anyone, a member removes itself. If no admin is left, the oldest
    * remaining member becomes one, in the same transaction, so concurrent leaves can never
