@@ -10,7 +10,7 @@ import { Messaging } from './core/messaging.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
 import { Search } from './core/search.js';
-import { MEMBERS_TOPIC } from './engines/bus/bus.js';
+import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { WsGateway } from './gateway/ws-gateway.js';
@@ -125,13 +125,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await announce();
   const heartbeat = setInterval(announce, 2_000);
   heartbeat.unref();
-  // Every node hears of every membership change (the gateway routes it to `access`).
-  await bus.subscribe(MEMBERS_TOPIC);
-  // Events published while the bus was down are lost: membership changes among them, so
-  // every cached member list goes; every device reconnects and replays.
-  engines.onBusReconnect(() => {
-    log.warn('bus reconnected: forgetting cached memberships, asking sockets to reconnect and replay');
-    access.invalidateAll();
+  // Every node hears of every membership change.
+  await followMembershipChanges(bus, access);
+  // Events published while the bus was down are lost: every device reconnects and replays.
+  bus.onReconnect(() => {
+    log.warn('bus reconnected: asking sockets to reconnect and replay');
     ws.resync();
   });
   ready = true;
@@ -182,11 +180,7 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
   const engines = await createEngines(config);
   const access = new ChatAccess(engines.store);
   const delivery = createDelivery(engines, config, access, createMetrics(), log);
-  engines.bus.onEvent((topic, event) => {
-    if (topic === MEMBERS_TOPIC && event.chatId) access.invalidate(event.chatId);
-  });
-  await engines.bus.subscribe(MEMBERS_TOPIC);
-  engines.onBusReconnect(() => access.invalidateAll());
+  await followMembershipChanges(engines.bus, access);
   delivery.consumeFanout();
   log.info({ node: engines.nodeName }, 'fan-out worker running');
   return {
@@ -199,6 +193,18 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
       await engines.closeShared();
     },
   };
+}
+
+/**
+ * Keeps `access` in line with membership changes made anywhere: each change drops the
+ * chat's cached members; a bus reconnect (changes may have been missed) drops them all.
+ */
+async function followMembershipChanges(bus: Bus, access: ChatAccess): Promise<void> {
+  bus.onEvent((topic, event) => {
+    if (topic === MEMBERS_TOPIC && event.kind === 'members-changed') access.invalidate(event.chatId);
+  });
+  bus.onReconnect(() => access.invalidateAll());
+  await bus.subscribe(MEMBERS_TOPIC);
 }
 
 /** The delivery path as both a server and a lone worker wire it. */

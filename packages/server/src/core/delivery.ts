@@ -60,6 +60,7 @@ export class Delivery {
 
   private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
     const event: BusEvent = {
+      kind: 'message',
       frame: job.frame,
       chatId: job.chatId,
       seq: job.seq,
@@ -95,10 +96,10 @@ export class Delivery {
   }
 
   /** Sends a frame to every online device of the given users (minus `exceptDevice`). */
-  async toUsers(userIds: string[], frame: ServerFrame, opts: Omit<BusEvent, 'frame'> = {}): Promise<void> {
+  async toUsers(userIds: string[], frame: ServerFrame, opts: { exceptDevice?: string } = {}): Promise<void> {
     if (userIds.length === 0) return;
     try {
-      await this.deps.bus.publish(userIds.map(userTopic), { frame: JSON.stringify(frame), ...opts });
+      await this.deps.bus.publish(userIds.map(userTopic), { kind: 'frame', frame: JSON.stringify(frame), ...opts });
     } catch (err) {
       // During a bus outage this fires for every event: count it, log it quietly.
       this.deps.metrics.busPublishFailures.inc();
@@ -114,7 +115,7 @@ export class Delivery {
    */
   async membershipChanged(chatId: string): Promise<void> {
     try {
-      await this.deps.bus.publish([MEMBERS_TOPIC], { frame: '', chatId });
+      await this.deps.bus.publish([MEMBERS_TOPIC], { kind: 'members-changed', chatId });
     } catch (err) {
       this.deps.metrics.busPublishFailures.inc();
       this.deps.log.warn({ err, chat_id: chatId }, 'membership change not broadcast; appends still check it');
@@ -123,6 +124,6 @@ export class Delivery {
 
   /** Closes a device's sockets wherever they are (logout). */
   async closeDevice(userId: string, deviceId: string, code: number, reason: string): Promise<void> {
-    await this.deps.bus.publish([userTopic(userId)], { frame: '', closeDevice: { deviceId, code, reason } });
+    await this.deps.bus.publish([userTopic(userId)], { kind: 'close-device', deviceId, code, reason });
   }
 }

@@ -69,13 +69,13 @@ export class Presence {
   }
 
   private async announce(frame: PresenceFrame): Promise<void> {
-    await this.deps.bus.publish([presenceTopic(frame.user_id)], { frame: JSON.stringify(frame) });
+    await this.deps.bus.publish([presenceTopic(frame.user_id)], { kind: 'frame', frame: JSON.stringify(frame) });
   }
 
   /** A presence change from any node, for the local sockets watching that user. */
   onBusEvent(userId: string, event: BusEvent): void {
     const set = this.watchers.get(userId);
-    if (!set) return;
+    if (!set || event.kind !== 'frame') return;
     this.told.set(userId, (JSON.parse(event.frame) as PresenceFrame).online);
     for (const w of set) w.write(event.frame);
   }
@@ -132,7 +132,7 @@ export class Presence {
         const id = watched[i]!;
         if (this.told.get(id) === online[i]) continue;
         const frame = await this.frameFor(id);
-        this.onBusEvent(id, { frame: JSON.stringify(frame) });
+        this.onBusEvent(id, { kind: 'frame', frame: JSON.stringify(frame) });
       }
     } catch (err) {
       this.deps.log.warn({ err }, 'presence heartbeat failed');

@@ -13,8 +13,6 @@ export interface Engines {
   registry: NodeRegistry;
   /** Snowflake node id (0..1023), unique among live nodes. */
   snowflakeNodeId: number;
-  /** Called when the shared bus lost and regained its connection (events in between are lost). */
-  onBusReconnect(cb: () => void): void;
   /** Closes whatever connections the engines share (after each engine's own close). */
   closeShared(): Promise<void>;
   /** This node's name in shared state (presence entries, node registry). */
@@ -40,7 +38,6 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
     snowflakeNodeId: config.nodeId ?? 0,
-    onBusReconnect: () => {},
     closeShared: async () => {},
   };
 }
@@ -93,7 +90,6 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
     nodeName,
     snowflakeNodeId,
-    onBusReconnect: (cb) => bus.onReconnect(cb),
     closeShared: async () => {
       redis.disconnect();
     },

@@ -1,6 +1,9 @@
 import { WebSocket } from 'ws';
 import { CloseCode, type ServerFrame } from '@switchboard/protocol';
 import type { BusEvent } from '../engines/bus/bus.js';
+
+type MessageEvent = Extract<BusEvent, { kind: 'message' }>;
+type FrameEvent = Extract<BusEvent, { kind: 'frame' }>;
 import type { StoredMessage } from '../engines/store/store.js';
 import type { Metrics } from '../util/metrics.js';
 
@@ -39,7 +42,7 @@ export class Connection {
   private readonly lastSeq = new Map<string, number>();
   /** Seqs of this device's own messages above lastSeq: never sent here, so the position skips them. */
   private readonly ownAhead = new Map<string, Set<number>>();
-  private held: BusEvent[] | null = [];
+  private held: MessageEvent[] | null = [];
   private corked = false;
   private readonly highWater: number;
 
@@ -110,8 +113,8 @@ export class Connection {
   }
 
   /** A bus event for this device. */
-  deliver(event: BusEvent): void {
-    if (event.chatId === undefined || event.seq === undefined) {
+  deliver(event: MessageEvent | FrameEvent): void {
+    if (event.kind === 'frame') {
       this.write(event.frame);
       return;
     }

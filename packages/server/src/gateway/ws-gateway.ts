@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
-import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
+import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Store } from '../engines/store/store.js';
 import type { Accounts } from '../core/accounts.js';
 import type { ChatAccess } from '../core/chat-access.js';
@@ -51,7 +51,6 @@ export class WsGateway {
     deps.bus.onEvent((topic, event) => {
       if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
       else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
-      else if (topic === MEMBERS_TOPIC && event.chatId) deps.access.invalidate(event.chatId);
     });
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(deps.config.pingIntervalMs, deps.config.presenceTimeoutMs) / 2));
     this.sweeper.unref();
@@ -185,17 +184,15 @@ export class WsGateway {
   private onUserEvent(userId: string, event: BusEvent): void {
     const set = this.byUser.get(userId);
     if (!set) return;
-    if (event.messageId && event.senderId && event.chatId && event.seq !== undefined) {
+    if (event.kind === 'close-device') {
+      for (const conn of set) if (conn.deviceId === event.deviceId) conn.close(event.code, event.reason);
+      return;
+    }
+    if (event.kind === 'members-changed') return;
+    if (event.kind === 'message') {
       this.deps.messaging.remember({ message_id: event.messageId, chat_id: event.chatId, seq: event.seq, sender_id: event.senderId });
     }
-    for (const conn of set) {
-      if (event.closeDevice) {
-        if (conn.deviceId === event.closeDevice.deviceId) conn.close(event.closeDevice.code, event.closeDevice.reason);
-        continue;
-      }
-      if (event.exceptDevice === conn.deviceId) continue;
-      conn.deliver(event);
-    }
+    for (const conn of set) if (event.exceptDevice !== conn.deviceId) conn.deliver(event);
   }
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {

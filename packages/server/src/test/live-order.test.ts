@@ -37,6 +37,7 @@ describe('live delivery when events arrive out of order', () => {
   /** Publishes one stored message on the bus to the user, as the committing node would. */
   async function publish(to: TestUser, m: StoredMessage): Promise<void> {
     await srv.server.engines.bus.publish([userTopic(to.user_id)], {
+      kind: 'message',
       frame: JSON.stringify({ type: 'new_message', ...m }),
       chatId: m.chat_id,
       seq: m.seq,

@@ -46,7 +46,7 @@ function recorder(bus: Bus) {
   };
 }
 
-const event = (frame = '{"type":"new_message"}'): BusEvent => ({ frame });
+const event = (frame = '{"type":"new_message"}'): BusEvent => ({ kind: 'frame', frame });
 
 export function runBusContract(name: string, open: () => Promise<BusPair>): void {
   describe(`${name} bus contract`, () => {
@@ -66,7 +66,7 @@ export function runBusContract(name: string, open: () => Promise<BusPair>): void
       await pair.b.subscribe(topic);
       assert.deepEqual(await pair.a.publish([topic], event('hello')), [1]);
       await got.until(1);
-      assert.deepEqual(got.seen, [{ topic, event: { frame: 'hello' } }]);
+      assert.deepEqual(got.seen, [{ topic, event: { kind: 'frame', frame: 'hello' } }]);
     });
 
     test('after unsubscribe the topic counts 0 and nothing arrives', async () => {
@@ -109,16 +109,29 @@ export function runBusContract(name: string, open: () => Promise<BusPair>): void
       const topic = `user:${topicId()}`;
       await pair.b.subscribe(topic);
       const full: BusEvent = {
+        kind: 'message',
         frame: JSON.stringify({ type: 'new_message', text: 'héllo "quoted" \n 👋' }),
         chatId: 'g:1',
         seq: 42,
+        messageId: 'm-1',
+        senderId: 'u-1',
         redeliver: true,
         exceptDevice: 'dev-1',
-        closeDevice: { deviceId: 'dev-2', code: 4001, reason: 'logged out' },
       };
       await pair.a.publish([topic], full);
       await got.until(1);
       assert.deepEqual(got.seen[0]?.event, full);
+    });
+
+    test('every handler added gets every event', async () => {
+      const first = recorder(pair.b);
+      const second = recorder(pair.b);
+      const topic = `user:${topicId()}`;
+      await pair.b.subscribe(topic);
+      await pair.a.publish([topic], { kind: 'members-changed', chatId: 'g:7' });
+      await first.until(1);
+      await second.until(1);
+      assert.deepEqual(second.seen[0]?.event, { kind: 'members-changed', chatId: 'g:7' });
     });
 
     test('publishing to no topics resolves with no counts', async () => {

@@ -2,8 +2,10 @@
  * The bus seam: routes events to the node(s) that hold interested sockets, with no
  * global connection table. Topics: `user:{id}` (a node subscribes while it holds at
  * least one of that user's sockets), `presence:{id}` (while one of its sockets
- * watches that user) and MEMBERS_TOPIC (always). Delivery is at most once and best effort: anything that must
- * not be lost is in the store, and a device that misses a bus event gets it by replay.
+ * watches that user) and MEMBERS_TOPIC (every node and worker, always). Delivery is at
+ * most once and best effort: anything that must not be lost is in the store, and a device
+ * that misses a bus event gets it by replay; a lost connection is reported (onReconnect)
+ * so the node can make good what it missed.
  * Implementations: InProcessBus (embedded); RedisBus (sharded pub/sub) for clusters.
  */
 
@@ -12,29 +14,39 @@ export const userTopic = (userId: string): string => `user:${userId}`;
 export const MEMBERS_TOPIC = 'chat-members';
 export const presenceTopic = (userId: string): string => `presence:${userId}`;
 
-/** What travels on the bus: a frame already encoded once, plus which devices should get it. */
-export interface BusEvent {
-  /** The JSON text of a server frame, encoded once for every recipient. */
-  frame: string;
-  /** For new_message: chat and seq, so a socket can keep per-chat order and drop duplicates. */
-  chatId?: string;
-  seq?: number;
-  /** For new_message: which message and whose, so the node that delivers it can take its acks without a store read. */
-  messageId?: string;
-  senderId?: string;
-  /** A repeated send: write it even to sockets that already had it (they did not acknowledge it). */
-  redeliver?: boolean;
-  /** Do not deliver to this device (the sender's own socket). */
-  exceptDevice?: string;
-  /** Close that device's sockets with this code instead of delivering a frame (logout). */
-  closeDevice?: { deviceId: string; code: number; reason: string };
-}
+/** What travels on the bus: one of four kinds, each with exactly the fields it needs. */
+export type BusEvent =
+  /** A committed message for a user's devices. chat and seq let a socket keep per-chat order and drop duplicates; messageId and senderId let the node delivering it take its acks without a store read. */
+  | {
+      kind: 'message';
+      /** The new_message frame's JSON text, encoded once for every recipient. */
+      frame: string;
+      chatId: string;
+      seq: number;
+      messageId: string;
+      senderId: string;
+      /** Not for this device (the sender's own socket). */
+      exceptDevice?: string;
+      /** A repeated send: write it even to sockets that already had it (they did not acknowledge it). */
+      redeliver?: boolean;
+    }
+  /** Any other frame for a user's devices (receipts, read_sync, typing, group updates) or for a presence watcher. */
+  | { kind: 'frame'; frame: string; exceptDevice?: string }
+  /** Close that device's sockets with this code (logout, revoked session). */
+  | { kind: 'close-device'; deviceId: string; code: number; reason: string }
+  /** On MEMBERS_TOPIC: the chat's membership changed; drop cached copies. */
+  | { kind: 'members-changed'; chatId: string };
 
 export type BusHandler = (topic: string, event: BusEvent) => void;
 
 export interface Bus {
-  /** Called for every event published to a topic this node is subscribed to. */
+  /** Adds a handler, called for every event published to a topic this node is subscribed to. */
   onEvent(handler: BusHandler): void;
+  /**
+   * Adds a callback run when the bus's connection came back after a loss and every topic
+   * is subscribed again: events published meanwhile were lost. Never called in-process.
+   */
+  onReconnect(callback: () => void): void;
   subscribe(topic: string): Promise<void>;
   unsubscribe(topic: string): Promise<void>;
   /**

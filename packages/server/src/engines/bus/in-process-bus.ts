@@ -6,11 +6,13 @@ import type { Bus, BusEvent, BusHandler } from './bus.js';
  */
 export class InProcessBus implements Bus {
   private readonly subscribed = new Set<string>();
-  private handler: BusHandler = () => {};
+  private readonly handlers: BusHandler[] = [];
 
   onEvent(handler: BusHandler): void {
-    this.handler = handler;
+    this.handlers.push(handler);
   }
+  /** One process has no connection to lose. */
+  onReconnect(): void {}
   async subscribe(topic: string): Promise<void> {
     this.subscribed.add(topic);
   }
@@ -20,7 +22,7 @@ export class InProcessBus implements Bus {
   async publish(topics: string[], event: BusEvent): Promise<number[]> {
     return topics.map((topic) => {
       if (!this.subscribed.has(topic)) return 0;
-      this.handler(topic, event);
+      for (const handler of this.handlers) handler(topic, event);
       return 1;
     });
   }

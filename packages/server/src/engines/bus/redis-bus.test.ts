@@ -38,7 +38,7 @@ if (unavailable) {
       await new Promise((resolve) => setTimeout(resolve, 100)); // let the clients see the socket close
 
       const started = Date.now();
-      await assert.rejects(a.publish(['user:kept'], { frame: 'lost' }));
+      await assert.rejects(a.publish(['user:kept'], { kind: 'frame', frame: 'lost' }));
       assert.ok(Date.now() - started < 500, 'publish must fail fast, not wait for Redis');
 
       // Changes made during the outage are kept in the node's own record.
@@ -52,7 +52,7 @@ if (unavailable) {
       let counts: number[] = [];
       for (let i = 0; i < 100; i++) {
         try {
-          counts = await a.publish(['user:kept', 'user:dropped', 'user:added-while-down'], { frame: 'after' });
+          counts = await a.publish(['user:kept', 'user:dropped', 'user:added-while-down'], { kind: 'frame', frame: 'after' });
           break;
         } catch {
           await new Promise((resolve) => setTimeout(resolve, 50));

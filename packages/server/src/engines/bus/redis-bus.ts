@@ -53,7 +53,7 @@ export interface RedisBusOptions {
  */
 export class RedisBus implements Bus {
   private readonly reconnectCallbacks: (() => void)[] = [];
-  private handler: BusHandler = () => {};
+  private readonly handlers: BusHandler[] = [];
   private readonly subscriptions: Subscriptions;
 
   private constructor(
@@ -111,7 +111,7 @@ export class RedisBus implements Bus {
   }
 
   onEvent(handler: BusHandler): void {
-    this.handler = handler;
+    this.handlers.push(handler);
   }
 
   /** Runs after the subscriber came back from a disconnect and every topic is subscribed again. */
@@ -148,7 +148,7 @@ export class RedisBus implements Bus {
     } catch {
       return; // not ours (another writer on the channel); nothing sensible to do with it
     }
-    this.handler(channel.slice(this.prefix.length), event);
+    for (const handler of this.handlers) handler(channel.slice(this.prefix.length), event);
   }
 }
 

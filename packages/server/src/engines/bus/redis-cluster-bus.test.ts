@@ -57,7 +57,7 @@ if (missing) {
         'presence:ünïcode 👋',
       ];
       for (const topic of topics) await b.subscribe(topic);
-      const counts = await a.publish(topics, { frame: 'x' });
+      const counts = await a.publish(topics, { kind: 'frame', frame: 'x' });
       assert.deepEqual(
         counts,
         topics.map(() => 1),
@@ -109,7 +109,7 @@ if (missing) {
       await reconnected;
       await sleep(50);
       assert.equal(reconnects, 1);
-      assert.deepEqual(await a.publish(topics, { frame: 'after' }), [1, 1, 1]);
+      assert.deepEqual(await a.publish(topics, { kind: 'frame', frame: 'after' }), [1, 1, 1]);
     });
 
     test('a master restart: publishes to its slots fail, other shards go on, then everything comes back', async (t) => {
@@ -134,9 +134,9 @@ if (missing) {
       t.after(() => cluster.startNode(0).catch(() => undefined)); // whatever happens, leave the cluster whole
       await cluster.stopNode(0);
       await sleep(100);
-      await assert.rejects(a.publish([kept], { frame: 'lost' }));
+      await assert.rejects(a.publish([kept], { kind: 'frame', frame: 'lost' }));
       // The other shards are not affected.
-      assert.deepEqual(await a.publish([elsewhere], { frame: 'during' }), [1]);
+      assert.deepEqual(await a.publish([elsewhere], { kind: 'frame', frame: 'during' }), [1]);
 
       // Changes made during the outage are kept in the node's own record.
       await b.subscribe(added);
@@ -147,7 +147,7 @@ if (missing) {
       let counts: number[] = [];
       for (let i = 0; i < 100; i++) {
         try {
-          counts = await a.publish([kept, dropped, added], { frame: 'after' });
+          counts = await a.publish([kept, dropped, added], { kind: 'frame', frame: 'after' });
           break;
         } catch {
           await sleep(50);
@@ -191,12 +191,12 @@ if (missing) {
       let moved = false;
       void reconnected.then(() => (moved = true));
       for (let i = 0; i < 200 && !moved; i++) {
-        await b.publish([topic], { frame: 'nudge' }).catch(() => undefined);
+        await b.publish([topic], { kind: 'frame', frame: 'nudge' }).catch(() => undefined);
         await sleep(50);
       }
       await reconnected;
       received.length = 0;
-      assert.deepEqual(await a.publish([topic, staying], { frame: 'after' }), [1, 1]);
+      assert.deepEqual(await a.publish([topic, staying], { kind: 'frame', frame: 'after' }), [1, 1]);
       for (let i = 0; i < 50 && received.length < 2; i++) await sleep(20);
       assert.deepEqual([...received].sort(), [staying, topic].sort());
       assert.equal(reconnects, 1);
