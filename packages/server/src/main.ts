@@ -35,7 +35,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const now = Date.now;
   const engines = await createEngines(config);
   const ids = new Snowflake(engines.snowflakeNodeId);
-  const { store, bus, fanout } = engines;
+  const { store, bus } = engines;
 
   const access = new ChatAccess(store);
   const delivery = createDelivery(engines, config, access, metrics, log);
@@ -53,14 +53,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250 });
   const chats = new Chats(store);
-  // The gateway is created below; presence asks it for this node's users on each heartbeat.
-  let gateway: WsGateway | null = null;
   const presence = new Presence({
     store,
     presenceStore: engines.presenceStore,
     bus,
     nodeId: engines.nodeName,
-    localUsers: () => gateway?.localUsers() ?? [],
+    // Asked on each heartbeat, which starts (presence.start()) only once `ws` exists.
+    localUsers: (): string[] => ws.localUsers(),
     heartbeatMs: Math.max(50, Math.floor(config.presenceTimeoutMs / 3)),
     now,
     log,
@@ -83,7 +82,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
     isReady: () => ready,
   });
-  const ws = (gateway = new WsGateway({
+  const ws: WsGateway = new WsGateway({
     store,
     bus,
     accounts,
@@ -98,8 +97,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       presenceTimeoutMs: config.presenceTimeoutMs,
       pingIntervalMs: config.pingIntervalMs,
       typingPerSecond: config.typingPerSecond,
+      shutdownGraceMs: config.shutdownGraceMs,
     },
-  }));
+  });
+  presence.start();
+  ws.start();
 
   const http = createServer((req, res) => void api.handle(req, res));
   http.on('upgrade', (req, socket, head) => {
@@ -147,16 +149,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         clearInterval(heartbeat);
         await engines.registry.deregister(engines.nodeName).catch(() => {});
         http.close();
-        await ws.drain(config.shutdownGraceMs);
-        presence.close();
-        await messaging.flushDelivered();
-        await receipts.close();
-        await fanout.close();
-        await bus.close();
-        await engines.presenceStore.close();
-        await store.close();
-        await engines.registry.close();
-        await engines.closeShared();
+        // In order: no new sockets and frames, then the work they left (held acks, receipt
+        // frames), then the engines.
+        for (const part of [ws, presence, messaging, receipts, engines]) await part.close();
         http.closeAllConnections();
         log.info('stopped');
       })()),
@@ -184,14 +179,7 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
   delivery.consumeFanout();
   log.info({ node: engines.nodeName }, 'fan-out worker running');
   return {
-    stop: async () => {
-      await engines.fanout.close();
-      await engines.bus.close();
-      await engines.presenceStore.close();
-      await engines.store.close();
-      await engines.registry.close();
-      await engines.closeShared();
-    },
+    stop: () => engines.close(),
   };
 }
 

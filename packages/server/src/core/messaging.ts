@@ -167,6 +167,11 @@ export class Messaging {
     }
   }
 
+  /** At shutdown: writes the acks still held. */
+  close(): Promise<void> {
+    return this.flushDelivered();
+  }
+
   /** Writes every held group ack now (on a timer, before a device's replay, at shutdown). */
   async flushDelivered(): Promise<void> {
     if (this.heldTimer) clearTimeout(this.heldTimer);

@@ -36,10 +36,13 @@ export class Presence {
   private readonly watchers = new Map<string, Set<PresenceWatcher>>();
   /** Last state told to local watchers, so the heartbeat can spot users whose node died. */
   private readonly told = new Map<string, boolean>();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: PresenceDeps) {
-    this.timer = setInterval(() => void this.heartbeat(), deps.heartbeatMs);
+  constructor(private readonly deps: PresenceDeps) {}
+
+  /** Starts the heartbeat that keeps this node's users online and notices nodes that died. */
+  start(): void {
+    this.timer ??= setInterval(() => void this.heartbeat(), this.deps.heartbeatMs);
     this.timer.unref();
   }
 
@@ -139,7 +142,7 @@ export class Presence {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.timer);
   }
 }

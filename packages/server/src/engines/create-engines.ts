@@ -13,8 +13,8 @@ export interface Engines {
   registry: NodeRegistry;
   /** Snowflake node id (0..1023), unique among live nodes. */
   snowflakeNodeId: number;
-  /** Closes whatever connections the engines share (after each engine's own close). */
-  closeShared(): Promise<void>;
+  /** Closes every engine, in an order that lets each finish its work: fan-out, bus, presence, store, registry, shared connections. */
+  close(): Promise<void>;
   /** This node's name in shared state (presence entries, node registry). */
   nodeName: string;
   mode: 'embedded' | 'cluster';
@@ -29,8 +29,8 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
   const { InProcessFanoutQueue } = await import('./fanout-queue/in-process-fanout-queue.js');
   const { InMemoryPresenceStore } = await import('./presence-store/in-memory-presence-store.js');
   const { SingleNodeRegistry } = await import('./node-registry/single-node-registry.js');
-  return {
-    mode: 'embedded',
+  const engines = {
+    mode: 'embedded' as const,
     store: new SqliteStore(config.dataDir),
     bus: new InProcessBus(),
     fanout: new InProcessFanoutQueue(config.fanoutQueueCapacity),
@@ -38,8 +38,8 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
     snowflakeNodeId: config.nodeId ?? 0,
-    closeShared: async () => {},
   };
+  return { ...engines, close: () => closeInOrder(engines) };
 }
 
 /**
@@ -81,8 +81,8 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   // (One key, so one slot on a cluster.)
   const snowflakeNodeId = config.nodeId ?? (await redis.incr(`${prefix}snowflake-node`)) % 1024;
   const bus = await RedisBus.connect({ url: target, channelPrefix: prefix });
-  return {
-    mode: 'cluster',
+  const engines = {
+    mode: 'cluster' as const,
     store,
     bus,
     fanout: new RedisStreamFanoutQueue({ redis, consumer: nodeName, keyPrefix: prefix }),
@@ -90,8 +90,21 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
     nodeName,
     snowflakeNodeId,
-    closeShared: async () => {
-      redis.disconnect();
+  };
+  return {
+    ...engines,
+    close: async () => {
+      await closeInOrder(engines);
+      redis.disconnect(); // shared by the fan-out queue, presence and the registry
     },
   };
+}
+
+/** Fan-out first (its jobs publish on the bus), the store after everything that writes to it. */
+async function closeInOrder(engines: Omit<Engines, 'close'>): Promise<void> {
+  await engines.fanout.close();
+  await engines.bus.close();
+  await engines.presenceStore.close();
+  await engines.store.close();
+  await engines.registry.close();
 }

@@ -30,6 +30,8 @@ export interface WsGatewayDeps {
     presenceTimeoutMs: number;
     pingIntervalMs: number;
     typingPerSecond: number;
+    /** How long close() waits for sockets to go after asking them to reconnect. */
+    shutdownGraceMs: number;
   };
 }
 
@@ -44,7 +46,7 @@ export class WsGateway {
   /** Users whose topic this node is subscribed to, and the pending change per user. */
   private readonly subscribed = new Set<string>();
   private readonly subscriptions = new Map<string, Promise<void>>();
-  private readonly sweeper: NodeJS.Timeout;
+  private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
 
   constructor(private readonly deps: WsGatewayDeps) {
@@ -52,7 +54,12 @@ export class WsGateway {
       if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
       else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(deps.config.pingIntervalMs, deps.config.presenceTimeoutMs) / 2));
+  }
+
+  /** Starts the sweeper that pings quiet sockets and closes silent ones. */
+  start(): void {
+    const { pingIntervalMs, presenceTimeoutMs } = this.deps.config;
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(pingIntervalMs, presenceTimeoutMs) / 2));
     this.sweeper.unref();
   }
 
@@ -316,7 +323,8 @@ export class WsGateway {
   }
 
   /** Graceful shutdown: refuse new sockets, close open ones with "reconnect". */
-  async drain(graceMs: number): Promise<void> {
+  async close(): Promise<void> {
+    const graceMs = this.deps.config.shutdownGraceMs;
     this.draining = true;
     clearInterval(this.sweeper);
     const all = [...this.byUser.values()].flatMap((s) => [...s]);
