@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import type { ServerConfig } from './config.js';
 import { Accounts } from './core/accounts.js';
+import { Backlog } from './core/backlog.js';
 import { ChatAccess } from './core/chat-access.js';
 import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
@@ -69,7 +70,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   let ready = false;
   const api = createHttpApi({
-    store,
     accounts,
     chats,
     delivery,
@@ -83,7 +83,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isReady: () => ready,
   });
   const ws: WsGateway = new WsGateway({
-    store,
+    backlog: new Backlog({ store, messaging }),
     bus,
     accounts,
     access,

@@ -63,6 +63,16 @@ export class Accounts {
     return this.deps.store.deviceByTokenHash(hashToken(token));
   }
 
+  /** A user by id, or null. */
+  user(userId: string): Promise<UserRecord | null> {
+    return this.deps.store.getUser(userId);
+  }
+
+  /** A user by exact username, or null. */
+  userByUsername(username: string): Promise<UserRecord | null> {
+    return this.deps.store.getUserByUsername(username);
+  }
+
   async logout(device: DeviceRecord): Promise<void> {
     await this.deps.store.revokeDevice(device.id, this.deps.now());
   }

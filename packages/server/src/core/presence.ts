@@ -6,9 +6,9 @@ import type { Logger } from '../util/logger.js';
 
 type PresenceFrame = Extract<ServerFrame, { type: 'presence' }>;
 
+/** A socket watching users' presence: whose it is, and how to hand it a frame. */
 export interface PresenceWatcher {
   readonly userId: string;
-  readonly presenceWatch: Set<string>;
   sendFrame(frame: ServerFrame): void;
   write(text: string): void;
 }
@@ -34,6 +34,8 @@ export interface PresenceDeps {
  */
 export class Presence {
   private readonly watchers = new Map<string, Set<PresenceWatcher>>();
+  /** The other direction: whom each watcher watches. */
+  private readonly watching = new Map<PresenceWatcher, Set<string>>();
   /** Last state told to local watchers, so the heartbeat can spot users whose node died. */
   private readonly told = new Map<string, boolean>();
   private timer: NodeJS.Timeout | undefined;
@@ -86,14 +88,16 @@ export class Presence {
   /** Watches each user the socket may see and answers a presence frame for every id asked. */
   async subscribe(watcher: PresenceWatcher, userIds: string[], max: number): Promise<'too_many' | 'ok'> {
     const unique = [...new Set(userIds)];
-    if (watcher.presenceWatch.size + unique.filter((id) => !watcher.presenceWatch.has(id)).length > max) return 'too_many';
+    let watched = this.watching.get(watcher);
+    if ((watched?.size ?? 0) + unique.filter((id) => !watched?.has(id)).length > max) return 'too_many';
     for (const id of unique) {
       if (!(await this.mayWatch(watcher.userId, id))) {
         // Users one shares no chat with look offline, with no last_seen.
         watcher.sendFrame({ type: 'presence', user_id: id, online: false, last_seen: null });
         continue;
       }
-      watcher.presenceWatch.add(id);
+      if (!watched) this.watching.set(watcher, (watched = new Set()));
+      watched.add(id);
       let set = this.watchers.get(id);
       if (!set) {
         this.watchers.set(id, (set = new Set()));
@@ -108,8 +112,9 @@ export class Presence {
   }
 
   unsubscribe(watcher: PresenceWatcher, userIds: string[]): void {
+    const watched = this.watching.get(watcher);
     for (const id of userIds) {
-      watcher.presenceWatch.delete(id);
+      watched?.delete(id);
       const set = this.watchers.get(id);
       set?.delete(watcher);
       if (set && set.size === 0) {
@@ -118,10 +123,12 @@ export class Presence {
         void this.deps.bus.unsubscribe(presenceTopic(id)).catch(() => {});
       }
     }
+    if (watched?.size === 0) this.watching.delete(watcher);
   }
 
+  /** The watcher's socket closed: it watches no one any more. */
   dropWatcher(watcher: PresenceWatcher): void {
-    this.unsubscribe(watcher, [...watcher.presenceWatch]);
+    this.unsubscribe(watcher, [...(this.watching.get(watcher) ?? [])]);
   }
 
   /** Renews this node's users; re-checks watched users so a dead node's users are seen going offline. */

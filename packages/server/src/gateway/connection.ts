@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import { CloseCode, type ServerFrame } from '@switchboard/protocol';
+import { BACKLOG_PAGE } from '../core/backlog.js';
 import type { BusEvent } from '../engines/bus/bus.js';
 
 type MessageEvent = Extract<BusEvent, { kind: 'message' }>;
@@ -9,8 +10,6 @@ import type { Metrics } from '../util/metrics.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
-/** Messages read from the store per page of a gap fill. */
-const FILL_PAGE = 500;
 
 export interface ConnectionOptions {
   maxBufferBytes: number;
@@ -33,7 +32,6 @@ export interface ConnectionOptions {
 export class Connection {
   lastActivity = Date.now();
   closed = false;
-  readonly presenceWatch = new Set<string>();
   /** Ordered sends: each send_message is admitted after the previous one was queued. */
   sendChain: Promise<void> = Promise.resolve();
   typingTokens = 0;
@@ -147,9 +145,9 @@ export class Connection {
     try {
       let from = after;
       for (;;) {
-        const page = await this.opts.fetchRange(chatId, from, upto, FILL_PAGE);
+        const page = await this.opts.fetchRange(chatId, from, upto, BACKLOG_PAGE);
         await this.replayMessages(chatId, page);
-        if (page.length < FILL_PAGE || this.closed) break;
+        if (page.length < BACKLOG_PAGE || this.closed) break;
         from = page[page.length - 1]!.seq;
       }
       // The store's answer is complete up to `upto` (whatever this member may not see

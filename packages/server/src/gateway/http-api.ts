@@ -10,7 +10,7 @@ import {
   RenameGroupBody,
   UNSTORABLE_TEXT_MESSAGE,
 } from '@switchboard/protocol';
-import type { DeviceRecord, Store } from '../engines/store/store.js';
+import type { DeviceRecord } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
 import type { Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
@@ -23,7 +23,6 @@ import type { Metrics } from '../util/metrics.js';
 import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
 
 export interface HttpApiDeps {
-  store: Store;
   accounts: Accounts;
   chats: Chats;
   delivery: Delivery;
@@ -51,7 +50,7 @@ function textParam(url: URL, name: string): string | null {
 
 /** The REST side of the gateway (PROTOCOL.md "Accounts and sessions", "Chats"), plus ops endpoints. */
 export function createHttpApi(deps: HttpApiDeps) {
-  const { store, accounts, chats, presence, groups, search } = deps;
+  const { accounts, chats, presence, groups, search } = deps;
   const router = new Router();
 
   const auth = async (req: IncomingMessage): Promise<DeviceRecord> => {
@@ -97,7 +96,7 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('GET', '/v1/users/me', async (req, res) => {
       const device = await auth(req);
-      const user = await store.getUser(device.userId);
+      const user = await accounts.user(device.userId);
       if (!user) throw new ApiError(404, 'not_found');
       sendJson(res, 200, userView(user));
     })
@@ -105,12 +104,12 @@ export function createHttpApi(deps: HttpApiDeps) {
       await auth(req);
       const username = textParam(url, 'username');
       if (!username) throw new ApiError(400, 'invalid_request', 'username is required');
-      const user = await store.getUserByUsername(username);
+      const user = await accounts.userByUsername(username);
       sendJson(res, 200, { users: user ? [userView(user)] : [] });
     })
     .on('GET', '/v1/users/:id/presence', async (req, res, [id]) => {
       const device = await auth(req);
-      if (!(await store.getUser(id!))) throw new ApiError(404, 'not_found');
+      if (!(await accounts.user(id!))) throw new ApiError(404, 'not_found');
       if (!(await presence.mayWatch(device.userId, id!))) {
         sendJson(res, 200, { user_id: id, online: false, last_seen: null });
         return;
@@ -120,7 +119,7 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('GET', '/v1/users/:id', async (req, res, [id]) => {
       await auth(req);
-      const user = await store.getUser(id!);
+      const user = await accounts.user(id!);
       if (!user) throw new ApiError(404, 'not_found');
       sendJson(res, 200, userView(user));
     })

@@ -3,8 +3,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
 import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
-import type { Store } from '../engines/store/store.js';
 import type { Accounts } from '../core/accounts.js';
+import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
 import { FrameError } from '../core/errors.js';
@@ -16,7 +16,7 @@ import { bearerToken } from './http-util.js';
 import { Connection } from './connection.js';
 
 export interface WsGatewayDeps {
-  store: Store;
+  backlog: Backlog;
   bus: Bus;
   accounts: Accounts;
   access: ChatAccess;
@@ -124,13 +124,7 @@ export class WsGateway {
     const conn = new Connection(ws, userId, deviceId, {
       maxBufferBytes: this.deps.config.maxSocketBufferBytes,
       metrics,
-      // A gap fill reads only what the member may see: nothing from before it (re)joined.
-      fetchRange: async (chatId, after, upto, limit) => {
-        const member = await this.deps.store.getMember(chatId, userId);
-        if (!member) return [];
-        const from = after ?? (await this.deps.store.deviceCursor(deviceId, chatId));
-        return this.deps.store.range(chatId, Math.max(from, member.joinedSeq), upto, limit);
-      },
+      fetchRange: (chatId, after, upto, limit) => this.deps.backlog.visible(userId, deviceId, chatId, after, upto, limit),
       onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
     });
     metrics.connections.inc();
@@ -158,13 +152,11 @@ export class WsGateway {
 
   /** Sends everything this device is owed (above its cursors), then sync_complete. */
   private async replay(conn: Connection): Promise<void> {
-    const { store } = this.deps;
-    // Acks this node still holds must reach the cursors before they are read.
-    await this.deps.messaging.flushDelivered();
-    for (const pending of await store.pendingChats(conn.deviceId, conn.userId)) {
+    const { backlog } = this.deps;
+    for (const pending of await backlog.pendingChats(conn.deviceId, conn.userId)) {
       let after = pending.afterSeq;
       while (after < pending.lastSeq && !conn.closed) {
-        const page = await store.range(pending.chatId, after, pending.lastSeq, 500);
+        const page = await backlog.page(pending, after);
         if (page.length === 0) break;
         await conn.replayMessages(pending.chatId, page);
         after = page[page.length - 1]!.seq;
