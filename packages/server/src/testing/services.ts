@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { isCluster, openRedis } from '../engines/redis-connection.js';
 import { freePort, sleep } from './harness.js';
 
 /*
- * Real Redis and PostgreSQL for cluster tests. Each test run gets its own redis-server
+ * Every real service the tests use, in one place: the shared Redis of the engine suites
+ * (with a key prefix per run and a clean-up), private redis-server processes and Redis
+ * Clusters, and PostgreSQL schemas. Real Redis and PostgreSQL for cluster tests. Each test run gets its own redis-server
  * process (so a test may stop and restart it without disturbing anyone) and its own
  * PostgreSQL schema. Without them the tests skip with the reason printed, unless
  * SWITCHBOARD_REQUIRE_SERVICES=1, which turns a missing service into a failure.
@@ -32,6 +35,75 @@ async function postgresUnreachable(): Promise<string | null> {
     return `PostgreSQL at ${pgBaseUrl.replace(/\/\/[^@]*@/, '//***@')} is unreachable (${(err as Error).message})`;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/** The shared Redis the engine suites use (they never stop it): REDIS_URL or the local one. */
+export const testRedisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A fresh key and channel prefix, `sbtest:{pid}:{random}:`, so runs sharing a Redis never see each other's keys. */
+export function uniquePrefix(): string {
+  return `sbtest:${process.pid}:${randomBytes(4).toString('hex')}:`;
+}
+
+/** Why the Redis engine suites cannot run here (Redis at `url` does not answer PING), or null. Throws instead when services are required. */
+export async function redisUnavailable(url = testRedisUrl): Promise<string | null> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  let cause = '';
+  probe.on('error', (err: Error) => (cause = err.message)); // connect() rejects with a vaguer message
+  let reason: string | null = null;
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (err) {
+    reason = `Redis at ${url} is unreachable (${cause || (err as Error).message}); start it or set REDIS_URL`;
+  } finally {
+    probe.disconnect();
+  }
+  return requireOrSkip(reason, 'the Redis suites');
+}
+
+/** Deletes every key under the prefix (SCAN, not KEYS, so a shared Redis is not stalled). */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = openRedis(url, { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  try {
+    const servers = isCluster(client) ? (await clusterReady(client), client.nodes('master')) : [client];
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length === 0) continue;
+        const pipeline = server.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        await pipeline.exec();
+      } while (cursor !== '0');
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Resolves once a cluster client has its slot map and node connections. */
+function clusterReady(client: { status: string; once(event: string, cb: (...args: unknown[]) => void): unknown }): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('end', () => reject(new Error('Redis Cluster connection ended')));
+  });
+}
+
+/** The port of the master owning each of the 16,384 slots, as one node of a Redis Cluster tells it (CLUSTER SLOTS). */
+export async function clusterSlotPorts(nodeUrl: string): Promise<number[]> {
+  const redis = new Redis(nodeUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const ranges = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+    const ports = new Array<number>(16384).fill(0);
+    for (const [start, end, [, port]] of ranges) for (let slot = start; slot <= end; slot++) ports[slot] = Number(port);
+    return ports;
+  } finally {
+    redis.disconnect();
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { privateRedis, redisUnavailable, testRedisUrl, uniquePrefix } from '../redis-for-tests.js';
+import { startRedis, redisUnavailable, testRedisUrl, uniquePrefix } from '../../testing/services.js';
 import { runBusContract } from './bus.contract.js';
 import { RedisBus } from './redis-bus.js';
 
@@ -22,7 +22,7 @@ if (unavailable) {
   const noServerBinary = spawnSync('redis-server', ['--version']).error ? 'redis-server is not on PATH' : false;
   describe('redis bus through a Redis outage', { skip: noServerBinary }, () => {
     test('publish rejects quickly while Redis is down; topics come back and onReconnect fires after', async (t) => {
-      const redis = await privateRedis();
+      const redis = await startRedis();
       t.after(() => redis.stop());
       const a = await RedisBus.connect({ url: redis.url });
       const b = await RedisBus.connect({ url: redis.url });

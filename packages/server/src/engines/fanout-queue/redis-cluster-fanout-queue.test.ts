@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { redisClusterMissing, startRedisCluster } from '../../testing/services.js';
-import { clusterSlotPorts, deleteKeys, uniquePrefix } from '../redis-for-tests.js';
+import { clusterSlotPorts, deleteKeys, redisClusterMissing, startRedisCluster, uniquePrefix } from '../../testing/services.js';
 import { slotOf } from '../redis-connection.js';
 import type { FanoutJob } from './fanout-queue.js';
 import { runFanoutQueueContract } from './fanout-queue.contract.js';

@@ -1,4 +1,4 @@
-import { deleteKeys, uniquePrefix } from '../redis-for-tests.js';
+import { deleteKeys, uniquePrefix } from '../../testing/services.js';
 import type { runFanoutQueueContract } from './fanout-queue.contract.js';
 import { partitionOf, RedisStreamFanoutQueue } from './redis-stream-fanout-queue.js';
 

@@ -1,4 +1,4 @@
-import { redisUnavailable, testRedisUrl } from '../redis-for-tests.js';
+import { redisUnavailable, testRedisUrl } from '../../testing/services.js';
 import { runFanoutQueueContract } from './fanout-queue.contract.js';
 import { redisStreamContractSetup } from './redis-stream-contract-setup.js';
 

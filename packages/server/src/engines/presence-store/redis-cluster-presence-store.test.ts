@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { redisClusterMissing, startRedisCluster } from '../../testing/services.js';
-import { clusterSlotPorts, deleteKeys, uniquePrefix } from '../redis-for-tests.js';
+import { clusterSlotPorts, deleteKeys, redisClusterMissing, startRedisCluster, uniquePrefix } from '../../testing/services.js';
 import { slotOf } from '../redis-connection.js';
 import { runPresenceStoreContract } from './presence-store.contract.js';
 import { RedisPresenceStore } from './redis-presence-store.js';

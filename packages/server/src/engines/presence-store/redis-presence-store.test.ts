@@ -1,4 +1,4 @@
-import { deleteKeys, redisUnavailable, testRedisUrl, uniquePrefix } from '../redis-for-tests.js';
+import { deleteKeys, redisUnavailable, testRedisUrl, uniquePrefix } from '../../testing/services.js';
 import { runPresenceStoreContract } from './presence-store.contract.js';
 import { RedisPresenceStore } from './redis-presence-store.js';
 
