@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Message } from '@switchboard/protocol';
 import { http, sleep, type TestSocket } from '../testing/harness.js';
+import { waitUntil } from '../testing/poll.js';
 
 /*
  * Helpers shared by the delivery acceptance tests (durable ack, idempotency, order,
@@ -16,15 +17,7 @@ export function clientMsgId(): string {
   return randomUUID();
 }
 
-/** Polls until cond() is true; fails with label (and the detail, if given) after timeoutMs. */
-export async function waitUntil(cond: () => boolean, timeoutMs: number, label: string, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}${detail ? `: ${detail()}` : ''}`);
-    await sleep(5);
-  }
-}
+export { waitUntil } from '../testing/poll.js';
 
 /** Waits for the first recorded frame (from index `from`) matching pred and returns it. */
 export async function waitForFrame(

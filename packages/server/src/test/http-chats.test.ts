@@ -2,6 +2,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
+import { pollUntil } from '../testing/poll.js';
 
 /*
  * Acceptance tests for chat history, the chat list and receipts over HTTP (PROTOCOL.md,
@@ -26,18 +27,6 @@ async function newUser(displayName: string): Promise<TestUser & { display_name: 
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const dev = await login(srv.baseUrl, username, password);
   return { ...dev, username, password, display_name: displayName };
-}
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await fn();
-    if (ok(last)) return last;
-    if (Date.now() > deadline)
-      assert.fail(`${what}: condition not met within ${timeoutMs} ms; last value ${JSON.stringify(last).slice(0, 2000)}`);
-    await sleep(50);
-  }
 }
 
 /** Pipelines sends and waits for every ack_sent (acks may arrive in any order). */
@@ -328,7 +317,7 @@ describe('GET /v1/chats', () => {
 
     // Bob reads up to the 8th message: read_seq moves there and 4 remain unread.
     sb.send({ type: 'ack_read', chat_id: ab, last_read_message_id: toBob[7]!.message_id });
-    bobList = await until(
+    bobList = await pollUntil(
       'bob read_seq after ack_read',
       () => http(srv.baseUrl, 'GET', '/v1/chats', { token: bob.token }),
       (r) => r.body?.chats?.[0]?.read_seq === toBob[7]!.seq,
@@ -352,7 +341,7 @@ describe('GET /v1/chats', () => {
 
     // Reading the whole chat clears it.
     sb.send({ type: 'ack_read', chat_id: ab, last_read_message_id: reply[0]!.message_id });
-    await until(
+    await pollUntil(
       'bob unread 0',
       () => http(srv.baseUrl, 'GET', '/v1/chats', { token: bob.token }),
       (r) => r.body?.chats?.[0]?.unread_count === 0 && r.body.chats[0].read_seq === reply[0]!.seq,
@@ -379,7 +368,7 @@ describe('GET /v1/chats', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const so = await open(owner);
     const [m] = await sendMany(so, created.body.chat_id, ['first meeting on friday']);
-    const list = await until(
+    const list = await pollUntil(
       'group in member list',
       () => http(srv.baseUrl, 'GET', '/v1/chats', { token: member.token }),
       (r) => (r.body?.chats ?? []).some((c: any) => c.chat_id === created.body.chat_id && c.last_seq === m!.seq),
@@ -414,7 +403,7 @@ describe('GET /v1/messages/{message_id}/receipts', () => {
     const nm = sb.all('new_message').find((f) => f.message_id === m!.message_id);
     assert.ok(nm, 'the message was replayed to bob on connect');
     sb.send({ type: 'ack_delivered', message_id: nm.message_id });
-    const r1 = await until(
+    const r1 = await pollUntil(
       'delivered_at set',
       () => http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(m!.message_id)}/receipts`, { token: alice.token }),
       (r) => typeof r.body?.receipts?.[0]?.delivered_at === 'number',
@@ -425,7 +414,7 @@ describe('GET /v1/messages/{message_id}/receipts', () => {
     assert.equal(r1.body.receipts[0].read_at, null);
 
     sb.send({ type: 'ack_read', chat_id: dm, last_read_message_id: m!.message_id });
-    const r2 = await until(
+    const r2 = await pollUntil(
       'read_at set',
       () => http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(m!.message_id)}/receipts`, { token: alice.token }),
       (r) => typeof r.body?.receipts?.[0]?.read_at === 'number',

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { CloseCode, directChatId } from '@switchboard/protocol';
 import { http, registerUser, sleep, startServerProcess, suiteServer, tempDir, TestSocket, type TestUser } from '../testing/harness.js';
+import { pollUntil } from '../testing/poll.js';
 
 /*
  * Operational acceptance tests: health and readiness probes, Prometheus metrics,
@@ -12,16 +13,6 @@ import { http, registerUser, sleep, startServerProcess, suiteServer, tempDir, Te
  */
 
 const timeout = (ms: number) => sleep(ms).then(() => -1);
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not met within ${timeoutMs} ms; last ${JSON.stringify(v).slice(0, 500)}`);
-    await sleep(50);
-  }
-}
 
 // ---------- Prometheus text parsing ----------
 
@@ -105,7 +96,7 @@ describe('probes and metrics', () => {
       sb.send({ type: 'ack_delivered', message_id: nm.message_id });
     }
 
-    const m2 = await until(
+    const m2 = await pollUntil(
       'metrics reflect 3 sends and deliveries',
       () => scrape(srv.baseUrl),
       (m) =>
@@ -122,7 +113,7 @@ describe('probes and metrics', () => {
     sa.terminate();
     sb.terminate();
     await Promise.all([sa.closed, sb.closed]);
-    await until(
+    await pollUntil(
       'connections drop after close',
       () => scrape(srv.baseUrl),
       (m) => sum(m, connections) <= sum(m1, connections) - 2,
@@ -214,7 +205,7 @@ describe('slow consumers', () => {
         sa.send({ type: 'send_message', chat_id: dm, client_msg_id: id, content: `${n}:${body}` });
       }
       const wanted = new Set(ids);
-      await until(
+      await pollUntil(
         'acks for a batch',
         async () =>
           sa.all('ack_sent').filter((f) => wanted.has(f.client_msg_id)).length +

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { FanoutJob, FanoutQueue, FanoutWorker } from './fanout-queue.js';
+import { waitUntil } from '../../testing/poll.js';
 
 /*
  * The fan-out queue contract: every FanoutQueue runs this suite
@@ -46,14 +47,6 @@ const job = (chatId: string, seq: number): FanoutJob => ({
   frame: JSON.stringify({ type: 'new_message', chatId, seq }),
 });
 
-async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const startAll = (h: FanoutHarness, worker: FanoutWorker) => {
   for (const q of new Set([h.a, h.b])) q.start(worker);
 };
@@ -71,7 +64,7 @@ export function runFanoutQueueContract(
       startAll(h, async (j) => void seen.push(j.messageId));
       const jobs = Array.from({ length: 60 }, (_, i) => job(chat('once'), i));
       await Promise.all(jobs.map((j, i) => (i % 2 ? h.a : h.b).enqueue(j)));
-      await eventually(() => seen.length >= jobs.length, 'all jobs handled');
+      await waitUntil(() => seen.length >= jobs.length, 10_000, 'all jobs handled', undefined, 10);
       await new Promise((resolve) => setTimeout(resolve, 100)); // room for a duplicate to show up
       assert.deepEqual([...seen].sort(), jobs.map((j) => j.messageId).sort());
     });
@@ -91,7 +84,7 @@ export function runFanoutQueueContract(
       for (let seq = 1; seq <= perChat; seq++) {
         for (const [i, c] of chats.entries()) await (i % 2 ? h.a : h.b).enqueue(job(c, seq));
       }
-      await eventually(() => chats.every((c) => (byChat.get(c)?.length ?? 0) >= perChat), 'every chat finished');
+      await waitUntil(() => chats.every((c) => (byChat.get(c)?.length ?? 0) >= perChat), 10_000, 'every chat finished', undefined, 10);
       const expected = Array.from({ length: perChat }, (_, i) => i + 1);
       for (const c of chats) assert.deepEqual(byChat.get(c), expected, `order of ${c}`);
     });
@@ -112,10 +105,10 @@ export function runFanoutQueueContract(
       await h.a.enqueue(job(slow, 1));
       await h.a.enqueue(job(other, 1));
       await h.b.enqueue(job(other, 2));
-      await eventually(() => done.length === 2, 'the other chat finished while the slow one waits');
+      await waitUntil(() => done.length === 2, 10_000, 'the other chat finished while the slow one waits', undefined, 10);
       assert.deepEqual(done, [`${other}#1`, `${other}#2`]);
       release();
-      await eventually(() => done.length === 3, 'the slow chat finished once released');
+      await waitUntil(() => done.length === 3, 10_000, 'the slow chat finished once released', undefined, 10);
     });
 
     test('enqueue waits while the queue is full', { skip: !features.backpressure && 'bounded by MAXLEN, not by waiting' }, async (t) => {
@@ -146,7 +139,7 @@ export function runFanoutQueueContract(
       });
       const c = chat('closing');
       await h.a.enqueue(job(c, 1));
-      await eventually(() => h.a.depth() + h.b.depth() > 0 || finished.length > 0, 'the job was taken');
+      await waitUntil(() => h.a.depth() + h.b.depth() > 0 || finished.length > 0, 10_000, 'the job was taken', undefined, 10);
       await Promise.all([...new Set([h.a, h.b])].map((q) => q.close()));
       assert.deepEqual(finished, [1]);
     });
@@ -164,10 +157,10 @@ export function runFanoutQueueContract(
         await new Promise(() => {});
       });
       for (let seq = 1; seq <= 5; seq++) await h.a.enqueue(job(c, seq));
-      await eventually(() => aTook, 'the doomed consumer took the chat');
+      await waitUntil(() => aTook, 10_000, 'the doomed consumer took the chat', undefined, 10);
       h.crash(h.a);
       h.b.start(async (j) => void order.push(j.seq));
-      await eventually(() => order.length >= 5, 'the survivor finished every job');
+      await waitUntil(() => order.length >= 5, 10_000, 'the survivor finished every job', undefined, 10);
       assert.deepEqual(order, [1, 2, 3, 4, 5]);
     });
   });
