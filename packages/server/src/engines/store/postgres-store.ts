@@ -3,7 +3,6 @@ import type { PoolClient } from 'pg';
 import type {
   AppendRequest,
   AppendResult,
-  ChatKind,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -19,6 +18,7 @@ import type {
   UserRecord,
 } from './store.js';
 import { storedMessage } from './store.js';
+import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
@@ -80,66 +80,12 @@ const pgTypes = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
-const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at';
-const M_MESSAGE_COLS = MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2');
-
 type Tx = Pick<PoolClient, 'query'>;
 
-interface UserRow {
-  id: string;
-  username: string;
-  display_name: string;
-  password_hash: string;
-  created_at: number;
-  last_seen: number | null;
-}
-interface ChatRow {
-  id: string;
-  kind: ChatKind;
-  name: string | null;
-  created_by: string | null;
-  created_at: number;
-  last_seq: number;
-  members_version: number;
-}
-interface MemberRow {
-  user_id: string;
-  role: Role;
-  joined_seq: number;
-  joined_at: number;
-  delivered_seq: number;
-  read_seq: number;
-}
 interface ChatListQueryRow extends ChatRow, MemberRow {
   unread: number;
   last_message: StoredMessage | null;
 }
-
-const toUser = (r: UserRow): UserRecord => ({
-  id: r.id,
-  username: r.username,
-  displayName: r.display_name,
-  passwordHash: r.password_hash,
-  createdAt: r.created_at,
-  lastSeen: r.last_seen,
-});
-const toChat = (r: ChatRow): ChatRecord => ({
-  id: r.id,
-  kind: r.kind,
-  name: r.name,
-  createdBy: r.created_by,
-  createdAt: r.created_at,
-  lastSeq: r.last_seq,
-  membersVersion: r.members_version,
-});
-const toMember = (r: MemberRow): MemberRecord => ({
-  userId: r.user_id,
-  role: r.role,
-  joinedSeq: r.joined_seq,
-  joinedAt: r.joined_at,
-  deliveredSeq: r.delivered_seq,
-  readSeq: r.read_seq,
-});
 
 /**
  * Where a write takes its row locks, for ordering the writes of a batch. Rank 0 is a

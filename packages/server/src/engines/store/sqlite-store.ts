@@ -19,46 +19,14 @@ import type {
   UserRecord,
 } from './store.js';
 import { storedMessage } from './store.js';
+import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 
 type Row = Record<string, any>;
 
-const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at';
-
-function toUser(r: Row | undefined): UserRecord | null {
-  if (!r) return null;
-  return {
-    id: r.id,
-    username: r.username,
-    displayName: r.display_name,
-    passwordHash: r.password_hash,
-    createdAt: r.created_at,
-    lastSeen: r.last_seen,
-  };
-}
-function toChat(r: Row | undefined): ChatRecord | null {
-  if (!r) return null;
-  return {
-    id: r.id,
-    kind: r.kind,
-    name: r.name,
-    createdBy: r.created_by,
-    createdAt: r.created_at,
-    lastSeq: r.last_seq,
-    membersVersion: r.members_version,
-  };
-}
-function toMember(r: Row | undefined): MemberRecord | null {
-  if (!r) return null;
-  return {
-    userId: r.user_id,
-    role: r.role,
-    joinedSeq: r.joined_seq,
-    joinedAt: r.joined_at,
-    deliveredSeq: r.delivered_seq,
-    readSeq: r.read_seq,
-  };
-}
+const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as UserRow) : null);
+const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
+const memberOrNull = (r: Row | undefined): MemberRecord | null => (r ? toMember(r as MemberRow) : null);
 
 interface QueuedWrite {
   run: () => unknown;
@@ -173,7 +141,7 @@ export class SqliteStore implements Store {
         'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
       ),
       search: db.prepare(
-        `SELECT ${MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2')} FROM messages_fts f
+        `SELECT ${M_MESSAGE_COLS} FROM messages_fts f
          JOIN messages m ON m.rowid = f.rowid
          JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
          WHERE messages_fts MATCH ? AND (? IS NULL OR m.chat_id = ?)
@@ -247,10 +215,10 @@ export class SqliteStore implements Store {
     });
   }
   async getUser(id: string) {
-    return toUser(this.stmts.userById.get(id) as Row | undefined);
+    return userOrNull(this.stmts.userById.get(id) as Row | undefined);
   }
   async getUserByUsername(username: string) {
-    return toUser(this.stmts.userByName.get(username) as Row | undefined);
+    return userOrNull(this.stmts.userByName.get(username) as Row | undefined);
   }
   async missingUsers(ids: string[]): Promise<string[]> {
     return ids.filter((id) => !this.stmts.userById.get(id));
@@ -274,13 +242,13 @@ export class SqliteStore implements Store {
   }
 
   async getChat(chatId: string) {
-    return toChat(this.stmts.chatById.get(chatId) as Row | undefined);
+    return chatOrNull(this.stmts.chatById.get(chatId) as Row | undefined);
   }
   async getMember(chatId: string, userId: string) {
-    return toMember(this.stmts.member.get(chatId, userId) as Row | undefined);
+    return memberOrNull(this.stmts.member.get(chatId, userId) as Row | undefined);
   }
   async getMembers(chatId: string) {
-    return (this.stmts.members.all(chatId) as Row[]).map((r) => toMember(r)!);
+    return (this.stmts.members.all(chatId) as MemberRow[]).map(toMember);
   }
   async getMembership(chatId: string): Promise<Membership | null> {
     // One thread, no write in between: the two reads see the same state.
@@ -289,8 +257,8 @@ export class SqliteStore implements Store {
   }
   async listChats(userId: string): Promise<ChatListRow[]> {
     return (this.stmts.listChats.all(userId) as Row[]).map((r) => ({
-      chat: toChat(r)!,
-      member: toMember(r)!,
+      chat: toChat(r as ChatRow),
+      member: toMember(r as MemberRow),
       lastMessage: r.last_seq > r.joined_seq ? ((this.stmts.lastMessage.get(r.id) as StoredMessage | undefined) ?? null) : null,
       unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
     }));
