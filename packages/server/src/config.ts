@@ -17,7 +17,7 @@ const ConfigSchema = z.object({
   /** ws URL handed out by POST /v1/sessions; default derived from the request's Host header. */
   publicWsUrl: z.string().optional(),
   /** Snowflake node id (0..1023), unique among live nodes. Default: 0 embedded; in a cluster, allocated from Redis at start. */
-  nodeId: z.number().int().min(0).max(1023).optional(),
+  snowflakeNodeId: z.number().int().min(0).max(1023).optional(),
   /** Prefix of every Redis key and channel, so deployments (or test runs) can share a Redis. Default sb:. */
   redisPrefix: z.string().default('sb:'),
   /** A socket is offline after this long without a frame or pong (ms). Default 30000. */
@@ -88,7 +88,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     dataDir: env.DATA_DIR || undefined,
     logLevel: env.LOG_LEVEL || undefined,
     publicWsUrl: env.PUBLIC_WS_URL || undefined,
-    nodeId: envNumber(env.NODE_ID),
+    snowflakeNodeId: envNumber(env.NODE_ID),
     fanoutThreshold: envNumber(env.FANOUT_THRESHOLD),
     fanoutWorker:
       env.FANOUT_WORKER === undefined || env.FANOUT_WORKER === '' ? undefined : env.FANOUT_WORKER !== '0' && env.FANOUT_WORKER !== 'false',

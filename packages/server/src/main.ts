@@ -58,7 +58,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     store,
     presenceStore: engines.presenceStore,
     bus,
-    nodeId: engines.nodeName,
+    nodeName: engines.nodeName,
     // Asked on each heartbeat, which starts (presence.start()) only once `ws` exists.
     localUsers: (): string[] => ws.localUsers(),
     heartbeatMs: Math.max(50, Math.floor(config.presenceTimeoutMs / 3)),
@@ -122,7 +122,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ownWsUrl = config.publicWsUrl ?? `ws://${advertisedHost(config.host)}:${port}/v1/ws`;
   const announce = () =>
     engines.registry
-      .heartbeat({ nodeId: engines.nodeName, wsUrl: ownWsUrl, connections: ws.connectionCount() })
+      .heartbeat({ nodeName: engines.nodeName, wsUrl: ownWsUrl, connections: ws.connectionCount() })
       .catch((err) => log.warn({ err }, 'node heartbeat failed'));
   await announce();
   const heartbeat = setInterval(announce, 2_000);

@@ -17,7 +17,7 @@ export interface PresenceDeps {
   store: Store;
   presenceStore: PresenceStore;
   bus: Bus;
-  nodeId: string;
+  nodeName: string;
   /** The users with a socket on this node (heartbeat renews them). */
   localUsers: () => string[];
   heartbeatMs: number;
@@ -61,13 +61,13 @@ export class Presence {
 
   /** The first socket of a user on this node opened. */
   async userArrived(userId: string): Promise<void> {
-    const wasOffline = await this.deps.presenceStore.setOnline(userId, this.deps.nodeId);
+    const wasOffline = await this.deps.presenceStore.setOnline(userId, this.deps.nodeName);
     if (wasOffline) await this.announce({ type: 'presence', user_id: userId, online: true, last_seen: this.deps.now() });
   }
 
   /** The last socket of a user on this node closed. */
   async userLeft(userId: string): Promise<void> {
-    if (!(await this.deps.presenceStore.setOffline(userId, this.deps.nodeId))) return;
+    if (!(await this.deps.presenceStore.setOffline(userId, this.deps.nodeName))) return;
     const at = this.deps.now();
     await this.deps.store.setLastSeen(userId, at);
     await this.announce({ type: 'presence', user_id: userId, online: false, last_seen: at });
@@ -134,7 +134,7 @@ export class Presence {
   /** Renews this node's users; re-checks watched users so a dead node's users are seen going offline. */
   private async heartbeat(): Promise<void> {
     try {
-      await this.deps.presenceStore.refresh(this.deps.localUsers(), this.deps.nodeId);
+      await this.deps.presenceStore.refresh(this.deps.localUsers(), this.deps.nodeName);
       const watched = [...this.watchers.keys()];
       if (watched.length === 0) return;
       const online = await this.deps.presenceStore.isOnline(watched);

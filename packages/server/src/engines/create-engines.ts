@@ -37,7 +37,7 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
     presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
-    snowflakeNodeId: config.nodeId ?? 0,
+    snowflakeNodeId: config.snowflakeNodeId ?? 0,
   };
   return { ...engines, close: () => closeInOrder(engines) };
 }
@@ -79,7 +79,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const store = await PostgresStore.open(databaseUrl);
   // Snowflake ids must not collide between live nodes: take the next of 1,024 slots.
   // (One key, so one slot on a cluster.)
-  const snowflakeNodeId = config.nodeId ?? (await redis.incr(`${prefix}snowflake-node`)) % 1024;
+  const snowflakeNodeId = config.snowflakeNodeId ?? (await redis.incr(`${prefix}snowflake-node`)) % 1024;
   const bus = await RedisBus.connect({ url: target, channelPrefix: prefix });
   const engines = {
     mode: 'cluster' as const,

@@ -6,7 +6,7 @@
  * RedisNodeRegistry for clusters.
  */
 export interface NodeInfo {
-  nodeId: string;
+  nodeName: string;
   wsUrl: string;
   connections: number;
   /** When the node last said it was alive (ms since epoch). */
@@ -17,7 +17,7 @@ export interface NodeRegistry {
   /** Announces or refreshes this node. */
   heartbeat(info: Omit<NodeInfo, 'heartbeatAt'>): Promise<void>;
   /** Removes this node at once (graceful drain). */
-  deregister(nodeId: string): Promise<void>;
+  deregister(nodeName: string): Promise<void>;
   /** Live nodes, least loaded first. */
   liveNodes(): Promise<NodeInfo[]>;
   close(): Promise<void>;

@@ -23,11 +23,11 @@ export class RedisNodeRegistry implements NodeRegistry {
   }
 
   async heartbeat(info: Omit<NodeInfo, 'heartbeatAt'>): Promise<void> {
-    await this.redis.hset(this.key, info.nodeId, JSON.stringify({ ...info, heartbeatAt: this.now() }));
+    await this.redis.hset(this.key, info.nodeName, JSON.stringify({ ...info, heartbeatAt: this.now() }));
   }
 
-  async deregister(nodeId: string): Promise<void> {
-    await this.redis.hdel(this.key, nodeId);
+  async deregister(nodeName: string): Promise<void> {
+    await this.redis.hdel(this.key, nodeName);
   }
 
   async liveNodes(): Promise<NodeInfo[]> {
@@ -41,7 +41,7 @@ export class RedisNodeRegistry implements NodeRegistry {
       else dead.push(id);
     }
     if (dead.length > 0) await this.redis.hdel(this.key, ...dead);
-    return live.sort((a, b) => a.connections - b.connections || a.nodeId.localeCompare(b.nodeId));
+    return live.sort((a, b) => a.connections - b.connections || a.nodeName.localeCompare(b.nodeName));
   }
 
   async close(): Promise<void> {}

@@ -21,20 +21,20 @@ export class InMemoryPresenceStore implements PresenceStore {
     return nodes;
   }
 
-  async setOnline(userId: string, nodeId: string): Promise<boolean> {
+  async setOnline(userId: string, nodeName: string): Promise<boolean> {
     const wasOffline = this.live(userId) === undefined;
     let nodes = this.entries.get(userId);
     if (!nodes) this.entries.set(userId, (nodes = new Map()));
-    nodes.set(nodeId, this.now() + this.ttlMs);
+    nodes.set(nodeName, this.now() + this.ttlMs);
     return wasOffline;
   }
-  async setOffline(userId: string, nodeId: string): Promise<boolean> {
-    this.entries.get(userId)?.delete(nodeId);
+  async setOffline(userId: string, nodeName: string): Promise<boolean> {
+    this.entries.get(userId)?.delete(nodeName);
     return this.live(userId) === undefined;
   }
-  async refresh(userIds: string[], nodeId: string): Promise<void> {
+  async refresh(userIds: string[], nodeName: string): Promise<void> {
     const until = this.now() + this.ttlMs;
-    for (const id of userIds) this.entries.get(id)?.set(nodeId, until);
+    for (const id of userIds) this.entries.get(id)?.set(nodeName, until);
   }
   async isOnline(userIds: string[]): Promise<boolean[]> {
     return userIds.map((id) => this.live(id) !== undefined);

@@ -8,11 +8,11 @@
  */
 export interface PresenceStore {
   /** This node now holds a socket of the user. Resolves true if the user was offline everywhere before. */
-  setOnline(userId: string, nodeId: string): Promise<boolean>;
+  setOnline(userId: string, nodeName: string): Promise<boolean>;
   /** This node holds no socket of the user any more. Resolves true if the user is now offline everywhere. */
-  setOffline(userId: string, nodeId: string): Promise<boolean>;
+  setOffline(userId: string, nodeName: string): Promise<boolean>;
   /** Heartbeat: renews this node's entries for the users it holds. */
-  refresh(userIds: string[], nodeId: string): Promise<void>;
+  refresh(userIds: string[], nodeName: string): Promise<void>;
   isOnline(userIds: string[]): Promise<boolean[]>;
   close(): Promise<void>;
 }

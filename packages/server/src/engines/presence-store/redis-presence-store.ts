@@ -21,7 +21,7 @@ export interface RedisPresenceStoreOptions {
  * Read-and-write in one step, so two nodes bringing the same user online at once cannot
  * both miss each other (both would announce "came online", or neither). Inline because
  * a .lua file would need copying next to the compiled output.
- * KEYS[1] presence key; ARGV: now, expiry, nodeId, ttlMs. Returns the live count before.
+ * KEYS[1] presence key; ARGV: now, expiry, nodeName, ttlMs. Returns the live count before.
  */
 const SET_ONLINE = `
 local before = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
@@ -30,7 +30,7 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return before`;
 
-/** KEYS[1] presence key; ARGV: now, nodeId. Returns the live count after removing the node. */
+/** KEYS[1] presence key; ARGV: now, nodeName. Returns the live count after removing the node. */
 const SET_OFFLINE = `
 redis.call('ZREM', KEYS[1], ARGV[2])
 local left = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
@@ -80,18 +80,18 @@ export class RedisPresenceStore implements PresenceStore {
     return `${this.prefix}presence:${userId}`;
   }
 
-  async setOnline(userId: string, nodeId: string): Promise<boolean> {
+  async setOnline(userId: string, nodeName: string): Promise<boolean> {
     const now = this.now();
-    const before = await this.redis.eval(SET_ONLINE, 1, this.key(userId), now, now + this.ttlMs, nodeId, this.ttlMs);
+    const before = await this.redis.eval(SET_ONLINE, 1, this.key(userId), now, now + this.ttlMs, nodeName, this.ttlMs);
     return Number(before) === 0;
   }
 
-  async setOffline(userId: string, nodeId: string): Promise<boolean> {
-    const left = await this.redis.eval(SET_OFFLINE, 1, this.key(userId), this.now(), nodeId);
+  async setOffline(userId: string, nodeName: string): Promise<boolean> {
+    const left = await this.redis.eval(SET_OFFLINE, 1, this.key(userId), this.now(), nodeName);
     return Number(left) === 0;
   }
 
-  async refresh(userIds: string[], nodeId: string): Promise<void> {
+  async refresh(userIds: string[], nodeName: string): Promise<void> {
     if (userIds.length === 0) return;
     const now = this.now();
     const replies = await pipelineBySlot(
@@ -100,7 +100,7 @@ export class RedisPresenceStore implements PresenceStore {
       (id) => this.key(id),
       (pipeline, id) => {
         const key = this.key(id);
-        pipeline.zadd(key, now + this.ttlMs, nodeId);
+        pipeline.zadd(key, now + this.ttlMs, nodeName);
         pipeline.zremrangebyscore(key, '-inf', now); // dead nodes' members, so the set stays small
         pipeline.pexpire(key, this.ttlMs);
       },
