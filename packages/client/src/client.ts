@@ -3,6 +3,8 @@ import type { ChatSummary, GroupView, Message, Receipt, ServerFrame, ServerFrame
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
+import { AckBatcher } from './ack-batcher.js';
+import { Outbox } from './outbox.js';
 import { requestJson, query, trimSlash, wsUrlFor, SwitchboardHttpError, type FetchLike } from './http.js';
 import { defaultWebSocket, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
@@ -73,13 +75,6 @@ export class ClientClosedError extends Error {
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed';
 
-interface PendingSend {
-  frame: { type: 'send_message'; chat_id: string; client_msg_id: string; content: string };
-  resolve: (ack: AckSent) => void;
-  reject: (err: Error) => void;
-}
-
-const MAX_IDS_PER_ACK = 1000;
 const MAX_IDS_PER_PRESENCE_FRAME = 1000;
 
 /**
@@ -122,9 +117,8 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   private lastFrameAt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
-  private ackQueue: string[] = [];
-  private readonly pending = new Map<string, PendingSend>();
+  private readonly acks = new AckBatcher((frame) => this.sendFrame(frame));
+  private readonly outbox = new Outbox();
   private readonly pendingReads = new Map<string, string>();
   private readonly watched = new Set<string>();
   private readonly dedup = new SeqDeduper();
@@ -186,7 +180,7 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
 
   /** Sends not yet acknowledged, oldest first (e.g. to persist an outbox). */
   pendingSends(): { chat_id: string; client_msg_id: string; content: string }[] {
-    return [...this.pending.values()].map(({ frame }) => ({
+    return this.outbox.frames().map((frame) => ({
       chat_id: frame.chat_id,
       client_msg_id: frame.client_msg_id,
       content: frame.content,
@@ -316,9 +310,7 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   send(chatId: string, content: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
     const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
-    const existing = this.pending.get(clientMsgId);
-    if (existing) return new Promise((resolve, reject) => this.chainPending(existing, resolve, reject));
-    if (content.length > MAX_CONTENT_CHARS) {
+    if (content.length > MAX_CONTENT_CHARS && !this.outbox.has(clientMsgId)) {
       // Refused here: a frame over 1 MiB would close the socket (1009), and resending it
       // after every reconnect would loop forever.
       return Promise.reject(
@@ -330,17 +322,11 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
         }),
       );
     }
+    const queued = this.outbox.has(clientMsgId);
     const frame = { type: 'send_message' as const, chat_id: chatId, client_msg_id: clientMsgId, content };
-    return new Promise<AckSent>((resolve, reject) => {
-      this.pending.set(clientMsgId, { frame, resolve, reject });
-      if (this._state === 'open') this.sendFrame(frame);
-    });
-  }
-
-  private chainPending(p: PendingSend, resolve: (a: AckSent) => void, reject: (e: Error) => void): void {
-    const { resolve: r0, reject: j0 } = p;
-    p.resolve = (a) => (r0(a), resolve(a));
-    p.reject = (e) => (j0(e), reject(e));
+    const acked = this.outbox.add(frame);
+    if (!queued && this._state === 'open') this.sendFrame(frame);
+    return acked;
   }
 
   /** Marks a chat read up to and including messageId (sent when connected; the latest per chat is kept while offline). */
@@ -430,7 +416,7 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     for (const [chatId, messageId] of this.pendingReads)
       this.sendFrame({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
     this.pendingReads.clear();
-    for (const p of this.pending.values()) this.sendFrame(p.frame);
+    for (const frame of this.outbox.frames()) this.sendFrame(frame);
     const waiters = this.connectWaiters;
     this.connectWaiters = [];
     for (const w of waiters) w.resolve();
@@ -466,17 +452,12 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     this.emit('frame', frame);
     switch (frame.type) {
       case 'new_message':
-        if (this.autoAck) this.queueAck(frame.message_id);
+        if (this.autoAck) this.acks.add(frame.message_id);
         if (this.dedup.accept(frame.chat_id, frame.seq)) this.emit('message', frame);
         break;
-      case 'ack_sent': {
-        const p = this.pending.get(frame.client_msg_id);
-        if (p) {
-          this.pending.delete(frame.client_msg_id);
-          p.resolve(frame);
-        }
+      case 'ack_sent':
+        this.outbox.acked(frame);
         break;
-      }
       case 'error':
         this.onErrorFrame(frame);
         break;
@@ -506,8 +487,8 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   }
 
   private onErrorFrame(frame: ErrorFrame): void {
-    const p = frame.client_msg_id !== undefined ? this.pending.get(frame.client_msg_id) : undefined;
-    if (!p) {
+    const clientMsgId = frame.client_msg_id;
+    if (clientMsgId === undefined || !this.outbox.has(clientMsgId)) {
       this.emit('error', frame);
       return;
     }
@@ -515,38 +496,22 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
       // Still pending: try again later (a reconnect in between resends it anyway).
       // Note: a later send may overtake this one.
       const retry = Math.max(50, frame.retry_after_ms ?? 1000);
+      const sent = this.outbox.frame(clientMsgId);
       unref(
         setTimeout(() => {
-          if (this.pending.get(p.frame.client_msg_id) === p && this._state === 'open') this.sendFrame(p.frame);
+          if (this.outbox.frame(clientMsgId) === sent && sent && this._state === 'open') this.sendFrame(sent);
         }, retry),
       );
       return;
     }
-    this.pending.delete(p.frame.client_msg_id);
-    p.reject(new SendError(frame));
-  }
-
-  private queueAck(messageId: string): void {
-    this.ackQueue.push(messageId);
-    // A timer, not a microtask: a replay arrives as many socket events, and one timer
-    // turn collects all that arrived together into one frame.
-    if (this.ackTimer === undefined) this.ackTimer = setTimeout(() => this.flushAcks(), 0);
-  }
-
-  private flushAcks(): void {
-    this.ackTimer = undefined;
-    const ids = this.ackQueue;
-    this.ackQueue = [];
-    for (let i = 0; i < ids.length; i += MAX_IDS_PER_ACK) {
-      this.sendFrame({ type: 'ack_delivered', message_ids: ids.slice(i, i + MAX_IDS_PER_ACK) });
-    }
+    this.outbox.refused(clientMsgId, new SendError(frame));
   }
 
   private onSocketClosed(code: number, reason: string, wasOpen: boolean): void {
     this.ws = null;
     this.clearSocketTimers();
     // Acks not yet written are lost with the socket; the server redelivers those messages.
-    this.ackQueue = [];
+    this.acks.clear();
     if (this._state === 'closed') return;
     if (!shouldReconnect(code)) {
       this.stop(code, reason, new ClientClosedError(`session ended (close code ${code})`));
@@ -597,9 +562,7 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
 
   private clearSocketTimers(): void {
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
-    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
     this.pingTimer = undefined;
-    this.ackTimer = undefined;
   }
 
   /** Stops for good: no reconnect, pending sends and connect() callers rejected. */
@@ -609,11 +572,9 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.clearSocketTimers();
-    this.ackQueue = [];
+    this.acks.clear();
     this.ws = null;
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(err);
+    this.outbox.rejectAll(err);
     const waiters = this.connectWaiters;
     this.connectWaiters = [];
     for (const w of waiters) w.reject(err);

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { AckBatcher } from './ack-batcher.js';
+import { Outbox } from './outbox.js';
+
+const send = (id: string, content = 'x') => ({ type: 'send_message' as const, chat_id: 'dm:a:b', client_msg_id: id, content });
+const ack = (id: string, seq: number) => ({
+  type: 'ack_sent' as const,
+  client_msg_id: id,
+  message_id: `m${seq}`,
+  chat_id: 'dm:a:b',
+  seq,
+  created_at: 1,
+});
+
+describe('Outbox', () => {
+  test('keeps pending sends in the order they were made until each is settled', async () => {
+    const box = new Outbox();
+    const one = box.add(send('c1'));
+    const two = box.add(send('c2'));
+    box.add(send('c3')).catch(() => {});
+    assert.deepEqual(
+      box.frames().map((f) => f.client_msg_id),
+      ['c1', 'c2', 'c3'],
+    );
+    box.acked(ack('c2', 8));
+    assert.equal((await two).seq, 8);
+    assert.deepEqual(
+      box.frames().map((f) => f.client_msg_id),
+      ['c1', 'c3'],
+    );
+    assert.equal(box.refused('c3', new Error('no')), true);
+    assert.equal(box.refused('c3', new Error('again')), false);
+    box.acked(ack('c1', 7));
+    assert.equal((await one).seq, 7);
+    assert.deepEqual(box.frames(), []);
+  });
+
+  test('the same client_msg_id again joins the pending send; closing rejects everything', async () => {
+    const box = new Outbox();
+    const first = box.add(send('c1', 'hello'));
+    const again = box.add(send('c1', 'ignored'));
+    assert.equal(box.frames().length, 1);
+    assert.equal(box.frame('c1')?.content, 'hello');
+    box.acked(ack('c1', 3));
+    assert.deepEqual([(await first).seq, (await again).seq], [3, 3]);
+    const lost = box.add(send('c2'));
+    box.rejectAll(new Error('closed'));
+    await assert.rejects(lost, /closed/);
+  });
+});
+
+describe('AckBatcher', () => {
+  test('ids added in one turn leave in one frame; large bursts in frames of 1,000', async () => {
+    const frames: string[][] = [];
+    const acks = new AckBatcher((f) => frames.push(f.message_ids));
+    for (let i = 0; i < 2500; i++) acks.add(`m${i}`);
+    assert.equal(frames.length, 0, 'nothing before the timer turn');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(
+      frames.map((f) => f.length),
+      [1000, 1000, 500],
+    );
+    acks.add('late');
+    acks.clear();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(frames.length, 3, 'cleared ids are not sent');
+  });
+});
