@@ -26,7 +26,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['packages/*/src/**/*.ts'],
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    // Each package's sources and, where they are a project of their own, its tests.
+    languageOptions: {
+      parserOptions: { project: ['packages/*/tsconfig.json', 'packages/*/tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       // Type-aware: a promise nobody awaits, catches or marks `void` loses its errors.
       '@typescript-eslint/no-floating-promises': [
