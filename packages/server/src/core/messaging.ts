@@ -82,7 +82,7 @@ export class Messaging {
       createDirectWith: target.createDirectWith,
       membersVersion: target.membersVersion,
     };
-    return { ack: this.append(sender, request, target, onCommitted) };
+    return { ack: this.append(request, target, onCommitted) };
   }
 
   /**
@@ -91,7 +91,7 @@ export class Messaging {
    * the new membership: the cached members are stale, and the message goes to the
    * members of the version it was stored under.
    */
-  private async append(sender: Sender, request: AppendRequest, target: ChatTarget, onCommitted?: (ack: AckSent) => void): Promise<AckSent> {
+  private async append(request: AppendRequest, target: ChatTarget, onCommitted?: (ack: AckSent) => void): Promise<AckSent> {
     const [result] = await this.deps.store.append([request]);
     if (result!.notMember) {
       this.deps.access.invalidate(request.chatId);
