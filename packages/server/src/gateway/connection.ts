@@ -90,6 +90,11 @@ export class Connection {
   /** This device's own message was committed at `seq` in `chatId` (its ack_sent is going out). */
   noteOwnMessage(chatId: string, seq: number): void {
     const last = this.lastSeq.get(chatId);
+    // The device's own first message of a new chat: nothing below it, the position starts there.
+    if (last === undefined && seq === 1) {
+      this.lastSeq.set(chatId, 1);
+      return;
+    }
     // Untracked chats have no gap check yet; positions at or below are already passed.
     if (last === undefined || seq <= last) return;
     let ahead = this.ownAhead.get(chatId);
@@ -125,7 +130,8 @@ export class Connection {
       if (event.redeliver) this.writeMessage(event.frame);
       return;
     }
-    if (last === undefined || event.seq > last + 1) {
+    // Seq 1 of a chat new to this socket has nothing below it: no store read needed.
+    if ((last === undefined && event.seq > 1) || (last !== undefined && event.seq > last + 1)) {
       // A chat new to this socket, or a gap (events from several nodes can arrive out of
       // order): whatever this device is owed below this seq comes from the store first.
       this.held = [event];
