@@ -30,7 +30,7 @@ export class Chats {
   }
 
   /** The caller's membership, or 403 not_a_member (also for chats that do not exist: no probing). */
-  async requireMember(userId: string, chatId: string): Promise<MemberRecord> {
+  async memberOrForbidden(userId: string, chatId: string): Promise<MemberRecord> {
     const parsed = parseChatId(chatId);
     const member = parsed ? await this.store.getMember(chatId, userId) : null;
     if (member) return member;
@@ -45,7 +45,7 @@ export class Chats {
   }
 
   async history(userId: string, chatId: string, q: { after?: number; before?: number; limit?: number }) {
-    const member = await this.requireMember(userId, chatId);
+    const member = await this.memberOrForbidden(userId, chatId);
     const limit = q.limit ?? HISTORY_LIMIT_DEFAULT;
     const page = await this.store.history(chatId, { after: q.after, before: q.before, limit, minSeq: member.joinedSeq });
     const messages = await this.withStatus(userId, chatId, page);

@@ -53,13 +53,13 @@ export class Groups {
 
   /** The group as its members see it; 404 for everyone else (no probing). */
   async get(userId: string, groupId: string): Promise<GroupView> {
-    await this.requireMember(userId, groupId);
+    await this.memberOrNotFound(userId, groupId);
     return this.view(groupId);
   }
 
   async addMembers(actorId: string, groupId: string, userIds: string[]): Promise<GroupView> {
     const wanted = [...new Set(userIds)];
-    await this.requireMember(actorId, groupId);
+    await this.memberOrNotFound(actorId, groupId);
     await this.requireUsers(wanted);
     const chatId = groupChatId(groupId);
     // Checked and applied in the store's transaction, under the chat's lock: admins adding
@@ -91,7 +91,7 @@ export class Groups {
   }
 
   async rename(actorId: string, groupId: string, name: string): Promise<GroupView> {
-    const actor = await this.requireMember(actorId, groupId);
+    const actor = await this.memberOrNotFound(actorId, groupId);
     if (actor.role !== 'admin') throw new ApiError(403, 'forbidden', 'only admins can rename the group');
     await this.deps.store.renameGroup(groupChatId(groupId), name);
     const view = await this.view(groupId);
@@ -104,7 +104,8 @@ export class Groups {
     return view;
   }
 
-  private async requireMember(userId: string, groupId: string): Promise<MemberRecord> {
+  /** The caller's membership of the group; 404 for everyone else (the protocol's answer for groups: no probing). */
+  private async memberOrNotFound(userId: string, groupId: string): Promise<MemberRecord> {
     const member = await this.deps.store.getMember(groupChatId(groupId), userId);
     if (!member) throw new ApiError(404, 'not_found', 'no such group');
     return member;
