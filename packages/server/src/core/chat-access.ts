@@ -4,6 +4,8 @@ import { FrameError } from './errors.js';
 
 /** How long a cached member list is used at most (ms). */
 const CACHE_TTL_MS = 30_000;
+/** A list read this recently is trusted when a user is missing from it (ms). */
+const RECHECK_MS = 1_000;
 
 export interface ChatTarget {
   chatId: string;
@@ -107,10 +109,15 @@ export class ChatAccess {
     return entry;
   }
 
-  /** The members of a group, re-read once when the user is not among the cached ones. */
+  /**
+   * The members of a group, re-read when the user is not among the cached ones (a member
+   * just added elsewhere whose broadcast has not arrived) — at most once per RECHECK_MS
+   * per chat, so a non-member's frames cannot turn into a store read each.
+   */
   private async groupEntry(chatId: string, userId: string): Promise<Members> {
     const entry = await this.entry(chatId);
-    return entry.set.has(userId) ? entry : this.entry(chatId, true);
+    if (entry.set.has(userId) || this.now() - entry.readAt < RECHECK_MS) return entry;
+    return this.entry(chatId, true);
   }
 
   /** The chat a user may send to, or a FrameError (chat_not_found / not_a_member). */

@@ -57,6 +57,8 @@ const APPEND_INTERVAL_MS = 4;
 const CURSOR_INTERVAL_MS = 20;
 /** Appends or cursor moves per statement. */
 const MAX_ITEMS_PER_STATEMENT = 1000;
+/** Characters of content per append statement. */
+const MAX_CONTENT_PER_STATEMENT = 4_000_000;
 /** Writes per batch transaction: bounds how long one transaction holds its row locks. */
 const MAX_WRITES_PER_BATCH = 500;
 /** Rounds of re-checking sends whose chat's membership changed under them, before giving up. */
@@ -107,8 +109,6 @@ function compareKeys(a: LockKey, b: LockKey): number {
 interface QueuedWrite {
   key: LockKey;
   run: (tx: Tx) => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
 }
 
 function isRetryable(err: unknown): boolean {
@@ -156,11 +156,16 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly appendPool: pg.Pool;
   private readonly cursorPool: pg.Pool;
-  private queue: QueuedWrite[] = [];
-  private flushScheduled = false;
-  private committing: Promise<void> | null = null;
+  /** The rarer writes (accounts, devices, membership): any statements, one transaction per batch. */
+  private readonly writes = new WriteBatcher<QueuedWrite, unknown>((batch) => this.commitBatch(batch), {
+    maxItems: MAX_WRITES_PER_BATCH,
+    minIntervalMs: 0,
+  });
   private readonly appends = new WriteBatcher<AppendRequest, AppendResult>((batch) => this.appendBatch(batch), {
     maxItems: MAX_ITEMS_PER_STATEMENT,
+    // 1,000 maximum-size sends would be 100 M characters in one statement.
+    maxWeight: MAX_CONTENT_PER_STATEMENT,
+    weight: (req) => req.content.length,
     minIntervalMs: APPEND_INTERVAL_MS,
   });
   private readonly cursors = new WriteBatcher<CursorMove, CursorMoved>((batch) => this.cursorBatch(batch), {
@@ -209,11 +214,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.appends.drain(), this.cursors.drain()]);
-    while (this.committing || this.queue.length > 0) {
-      if (this.committing) await this.committing;
-      else this.startBatch();
-    }
+    await Promise.all([this.appends.drain(), this.cursors.drain(), this.writes.drain()]);
     await this.endPools();
   }
 
@@ -225,41 +226,15 @@ export class PostgresStore implements Store {
 
   /** Queues a write for the next batch transaction. */
   private write<T>(key: LockKey, run: (tx: Tx) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ key, run, resolve: resolve as (v: unknown) => void, reject });
-      this.scheduleFlush();
-    });
+    return this.writes.add({ key, run }) as Promise<T>;
   }
 
-  /** Flushes at the end of this event-loop turn, so writes arriving together share a batch. */
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.committing) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (!this.committing && this.queue.length > 0) this.startBatch();
-    });
-  }
-
-  private startBatch(): void {
-    const batch = this.queue.splice(0, MAX_WRITES_PER_BATCH);
-    this.committing = this.commitBatch(batch).finally(() => {
-      this.committing = null;
-      if (this.queue.length > 0) this.scheduleFlush();
-    });
-  }
-
-  /** Commits one batch and settles every write in it; never throws. */
-  private async commitBatch(batch: QueuedWrite[]): Promise<void> {
-    // A stable sort: writes with equal keys (one chat's appends) keep their queue order.
-    const ordered = [...batch].sort((a, b) => compareKeys(a.key, b.key));
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      for (const w of batch) w.reject(err);
-      return;
-    }
+  /** Commits one batch; answers each write's outcome, in batch order. Rejects (every write fails) when the transaction itself does. */
+  private async commitBatch(batch: QueuedWrite[]): Promise<Outcome<unknown>[]> {
+    // A stable sort: writes with equal keys keep their queue order.
+    const order = batch.map((w, i) => ({ w, i })).sort((a, b) => compareKeys(a.w.key, b.w.key));
+    const ordered = order.map((o) => o.w);
+    const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
       let outcomes = await this.runTogether(client, ordered);
@@ -269,17 +244,15 @@ export class PostgresStore implements Store {
       }
       this.commitStats.commits++;
       this.commitStats.writes += ordered.length;
-      ordered.forEach((w, i) => {
-        const o = outcomes[i]!;
-        if (o.ok) w.resolve(o.value);
-        else w.reject(o.error);
-      });
+      const inBatchOrder = new Array<Outcome<unknown>>(batch.length);
+      order.forEach(({ i }, k) => (inBatchOrder[i] = outcomes[k]!));
+      return inBatchOrder;
     } catch (err) {
       // BEGIN, a savepoint command or COMMIT failed (or the connection did): nothing in
-      // this batch is known to be durable. A resend is safe: appends are idempotent.
+      // this batch is known to be durable.
       broken = err instanceof Error ? err : new Error(String(err));
       await client.query('ROLLBACK').catch(() => undefined);
-      for (const w of batch) w.reject(err);
+      throw err;
     } finally {
       client.release(broken);
     }

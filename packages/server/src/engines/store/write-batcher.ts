@@ -1,9 +1,12 @@
 /** What one item of a batch came to. */
 export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
-export interface WriteBatcherOptions {
+export interface WriteBatcherOptions<T> {
   /** Most items handed to one run. */
   maxItems: number;
+  /** Most total weight (e.g. bytes of content) handed to one run; one item always goes, however heavy. */
+  maxWeight?: number;
+  weight?: (item: T) => number;
   /**
    * Least time between the starts of two runs (ms). Under load, items gather for this
    * long and share one statement and one commit; a lone item after a quiet spell still
@@ -25,7 +28,7 @@ export class WriteBatcher<T, R> {
 
   constructor(
     private readonly run: (items: T[]) => Promise<Outcome<R>[]>,
-    private readonly opts: WriteBatcherOptions,
+    private readonly opts: WriteBatcherOptions<T>,
   ) {}
 
   add(item: T): Promise<R> {
@@ -56,8 +59,21 @@ export class WriteBatcher<T, R> {
     else setTimeout(fire, wait);
   }
 
+  /** How many queued items the next run takes: up to maxItems and maxWeight, at least one. */
+  private takeCount(): number {
+    const { maxItems, maxWeight, weight } = this.opts;
+    const limit = Math.min(maxItems, this.queue.length);
+    if (maxWeight === undefined || !weight) return limit;
+    let total = 0;
+    for (let n = 0; n < limit; n++) {
+      total += weight(this.queue[n]!.item);
+      if (total > maxWeight && n > 0) return n;
+    }
+    return limit;
+  }
+
   private start(): void {
-    const batch = this.queue.splice(0, this.opts.maxItems);
+    const batch = this.queue.splice(0, this.takeCount());
     this.lastStart = Date.now();
     this.running = this.run(batch.map((b) => b.item))
       .then(
