@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { freshPgSchema, postgresMissing } from '../../testing/services.js';
 import { runStoreContract } from './store.contract.js';
 import { PostgresStore, prefixQuery } from './postgres-store.js';
-import type { AppendRequest } from './store.js';
+import type { AppendRequest, Role } from './store.js';
 
 /*
  * Runs against DATABASE_URL (default: a local PostgreSQL). Each run gets a fresh schema,
@@ -54,6 +54,14 @@ if (reason) {
       await drop();
     });
 
+    /** A group created through node A; the first member is its creator. */
+    async function group(...members: [string, Role][]): Promise<string> {
+      const chatId = `g:${uid('g')}`;
+      const roles = members.map(([userId, role]) => ({ userId, role }));
+      await nodeA.createGroup({ chatId, name: 'g', createdBy: members[0]![0], createdAt: 1, members: roles });
+      return chatId;
+    }
+
     async function twoUsers() {
       const a = { id: uid('ua'), username: uid('a'), displayName: 'a', passwordHash: 'x', createdAt: 1 };
       const b = { id: uid('ub'), username: uid('b'), displayName: 'b', passwordHash: 'x', createdAt: 1 };
@@ -63,17 +71,7 @@ if (reason) {
 
     test('concurrent appends to one chat from two nodes get seqs 1..400 with no gaps or duplicates', async () => {
       const { a, b } = await twoUsers();
-      const chatId = `g:${uid('g')}`;
-      await nodeA.createGroup({
-        chatId,
-        name: 'g',
-        createdBy: a.id,
-        createdAt: 1,
-        members: [
-          { userId: a.id, role: 'admin' },
-          { userId: b.id, role: 'member' },
-        ],
-      });
+      const chatId = await group([a.id, 'admin'], [b.id, 'member']);
       const pending: Promise<number>[] = [];
       // 20 rounds of 10 sends per node, a turn apart: many batches on each node, interleaved.
       for (let round = 0; round < 20; round++) {
@@ -152,14 +150,7 @@ if (reason) {
 
     test('three admins on different nodes adding at once never grow a group past the cap', async () => {
       const admins = await users(3);
-      const chatId = `g:${uid('g')}`;
-      await nodeA.createGroup({
-        chatId,
-        name: 'g',
-        createdBy: admins[0]!,
-        createdAt: 1,
-        members: admins.map((userId) => ({ userId, role: 'admin' as const })),
-      });
+      const chatId = await group(...admins.map((id) => [id, 'admin'] as [string, Role]));
       const batches = await Promise.all([users(40), users(40), users(40)]);
       const nodes = [nodeA, nodeB, nodeA];
       const outcomes = await Promise.all(batches.map((ids, i) => nodes[i]!.addMembers(chatId, admins[i]!, ids, 2, 100)));
@@ -172,19 +163,7 @@ if (reason) {
     test('two admins on different nodes leaving at once leave the group with an admin', async () => {
       for (let round = 0; round < 5; round++) {
         const [x, y, z, w] = await users(4);
-        const chatId = `g:${uid('g')}`;
-        await nodeA.createGroup({
-          chatId,
-          name: 'g',
-          createdBy: x!,
-          createdAt: 1,
-          members: [
-            { userId: x!, role: 'admin' },
-            { userId: y!, role: 'admin' },
-            { userId: z!, role: 'member' },
-            { userId: w!, role: 'member' },
-          ],
-        });
+        const chatId = await group([x!, 'admin'], [y!, 'admin'], [z!, 'member'], [w!, 'member']);
         assert.deepEqual(await Promise.all([nodeA.removeMember(chatId, x!, x!), nodeB.removeMember(chatId, y!, y!)]), [
           'removed',
           'removed',
@@ -197,17 +176,7 @@ if (reason) {
 
     test('sends checked on one node before a removal on another: the removed sender is refused, the others keep their order', async () => {
       const [x, y] = await users(2);
-      const chatId = `g:${uid('g')}`;
-      await nodeA.createGroup({
-        chatId,
-        name: 'g',
-        createdBy: x!,
-        createdAt: 1,
-        members: [
-          { userId: x!, role: 'admin' },
-          { userId: y!, role: 'member' },
-        ],
-      });
+      const chatId = await group([x!, 'admin'], [y!, 'member']);
       const checked = (await nodeB.getMembership(chatId))!.version;
       assert.equal(await nodeA.removeMember(chatId, x!, y!), 'removed');
       const now = (await nodeA.getMembership(chatId))!.version;

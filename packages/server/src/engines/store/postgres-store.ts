@@ -173,7 +173,7 @@ export class PostgresStore implements Store {
     minIntervalMs: CURSOR_INTERVAL_MS,
   });
   /** Transactions committed and writes in them, for metrics and benchmarks. */
-  readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0, appendBatches: 0, cursorBatches: 0 };
+  readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
@@ -510,7 +510,6 @@ export class PostgresStore implements Store {
    * place before every later send of this node.
    */
   private async appendBatch(batch: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
-    this.commitStats.appendBatches++;
     // The same send twice in one batch: the later copy answers as a duplicate of the first.
     const firstOf = new Map<string, number>();
     const unique: AppendRequest[] = [];
@@ -735,7 +734,6 @@ export class PostgresStore implements Store {
   }
 
   private async cursorBatch(batch: CursorMove[], attempt = 1): Promise<Outcome<CursorMoved>[]> {
-    this.commitStats.cursorBatches++;
     try {
       const rows = await this.cursorStatement(batch);
       return settleCursorMoves(batch, rows).map((value) => ({ ok: true, value }));

@@ -16,6 +16,14 @@ async function user(store: Store, name = uid('u')) {
   return u as Exclude<typeof u, 'username_taken'>;
 }
 
+/** A group `g:…` the first user created (admin) with the others as members; answers its chat id. */
+async function group(store: Store, admin: string, members: string[], name = 'g'): Promise<string> {
+  const chatId = `g:${uid('g')}`;
+  const roles = [{ userId: admin, role: 'admin' as const }, ...members.map((userId) => ({ userId, role: 'member' as const }))];
+  await store.createGroup({ chatId, name, createdBy: admin, createdAt: 1, members: roles });
+  return chatId;
+}
+
 function req(chatId: string, senderId: string, over: Partial<AppendRequest> = {}): AppendRequest {
   return {
     messageId: uid('m'),
@@ -155,17 +163,7 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       const a = await user(store);
       const b = await user(store);
       const c = await user(store);
-      const chatId = `g:${uid('g')}`;
-      await store.createGroup({
-        chatId,
-        name: 'team',
-        createdBy: a.id,
-        createdAt: 1,
-        members: [
-          { userId: a.id, role: 'admin' },
-          { userId: b.id, role: 'member' },
-        ],
-      });
+      const chatId = await group(store, a.id, [b.id], 'team');
       await store.append([req(chatId, a.id), req(chatId, b.id)]);
       assert.deepEqual(await store.addMembers(chatId, a.id, [c.id, b.id], 5, 1024), { added: [c.id] });
       const cm = await store.getMember(chatId, c.id);
@@ -190,17 +188,7 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
     test('membership changes are checked in the store: admins only, the size cap, a group always keeps an admin', async () => {
       const [a, b, c, d] = [await user(store), await user(store), await user(store), await user(store)];
       const outsider = await user(store);
-      const chatId = `g:${uid('g')}`;
-      await store.createGroup({
-        chatId,
-        name: 'g',
-        createdBy: a.id,
-        createdAt: 1,
-        members: [
-          { userId: a.id, role: 'admin' },
-          { userId: b.id, role: 'member' },
-        ],
-      });
+      const chatId = await group(store, a.id, [b.id], 'g');
       assert.equal(await store.addMembers(chatId, b.id, [c.id], 2, 1024), 'forbidden');
       assert.equal(await store.addMembers(chatId, outsider.id, [c.id], 2, 1024), 'no_such_group');
       assert.equal(await store.addMembers(`g:${uid('none')}`, a.id, [c.id], 2, 1024), 'no_such_group');
@@ -225,17 +213,7 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
 
     test('an append checked against an old membership version is checked again: a removed sender stores nothing, a member is stored', async () => {
       const [a, b, c] = [await user(store), await user(store), await user(store)];
-      const chatId = `g:${uid('g')}`;
-      await store.createGroup({
-        chatId,
-        name: 'g',
-        createdBy: a.id,
-        createdAt: 1,
-        members: [
-          { userId: a.id, role: 'admin' },
-          { userId: b.id, role: 'member' },
-        ],
-      });
+      const chatId = await group(store, a.id, [b.id], 'g');
       const v0 = (await store.getMembership(chatId))!;
       assert.deepEqual(v0.members.map((m) => m.userId).sort(), [a.id, b.id].sort());
       const [ok] = await store.append([req(chatId, b.id, { membersVersion: v0.version })]);
