@@ -6,6 +6,7 @@ import { cliEntry, http, registerUser, seedUsers, sleep, TestSocket, type Server
 import { PostgresStore } from '../engines/store/postgres-store.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
 import { startBalancer, startNode, testPrefix } from '../testing/cluster.js';
+import { crossNodeMessage } from '../testing/cross-node.js';
 
 /*
  * Three real server processes on one Redis and one PostgreSQL: every cross-node path
@@ -35,25 +36,8 @@ describe('cluster: three nodes', { skip: missing ?? false }, () => {
   });
 
   test('a message sent on node A reaches the recipient devices on nodes B and C, and ticks come back', async () => {
-    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
-    const alice = await registerUser(a.baseUrl, 'alice');
-    const bob = await registerUser(b.baseUrl, 'bob');
-    const bob2 = await (await import('../testing/harness.js')).login(c.baseUrl, bob.username, bob.password);
-    const chat = directChatId(alice.user_id, bob.user_id);
-    const sa = await TestSocket.connectSynced(a.wsUrl, alice.token);
-    const sb = await TestSocket.connectSynced(b.wsUrl, bob.token);
-    const sc = await TestSocket.connectSynced(c.wsUrl, bob2.token);
-
-    const ack = await sa.sendMessage(chat, 'across the cluster');
-    assert.equal(ack.type, 'ack_sent');
-    const onB = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
-    const onC = await sc.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
-    assert.equal(onB.content, 'across the cluster');
-    assert.equal(onC.seq, ack.seq);
-
-    sb.send({ type: 'ack_delivered', message_id: ack.message_id });
-    const delivered = await sa.nextWhere((f) => f.type === 'status_update' && f.status === 'delivered');
-    assert.equal(delivered.user_id, bob.user_id);
+    const c = nodes[2]!;
+    const { alice, bob, chat, ack, sa, sb, sc } = await crossNodeMessage(nodes, '');
 
     sc.send({ type: 'ack_read', chat_id: chat, last_read_message_id: ack.message_id });
     const sync = await sb.nextWhere((f) => f.type === 'read_sync');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, TestSocket, type ServerProcess } from '../testing/harness.js';
+import { http, registerUser, TestSocket, type ServerProcess } from '../testing/harness.js';
 import {
   clusterServicesMissing,
   freshPgSchema,
@@ -10,6 +9,7 @@ import {
   type TestRedisCluster,
 } from '../testing/services.js';
 import { startNode, testPrefix } from '../testing/cluster.js';
+import { crossNodeMessage } from '../testing/cross-node.js';
 import { openRedis } from '../engines/redis-connection.js';
 import { partitionOf } from '../engines/fanout-queue/redis-stream-fanout-queue.js';
 
@@ -43,25 +43,7 @@ describe('cluster on a Redis Cluster: three nodes', { skip: missing ?? false }, 
   });
 
   test('a message sent on node A reaches the recipient on nodes B and C, and the tick comes back', async () => {
-    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
-    const alice = await registerUser(a.baseUrl, 'rc_alice');
-    const bob = await registerUser(b.baseUrl, 'rc_bob');
-    const bob2 = await login(c.baseUrl, bob.username, bob.password);
-    const chat = directChatId(alice.user_id, bob.user_id);
-    const sa = await TestSocket.connectSynced(a.wsUrl, alice.token);
-    const sb = await TestSocket.connectSynced(b.wsUrl, bob.token);
-    const sc = await TestSocket.connectSynced(c.wsUrl, bob2.token);
-
-    const ack = await sa.sendMessage(chat, 'across the Redis Cluster');
-    assert.equal(ack.type, 'ack_sent');
-    const onB = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
-    const onC = await sc.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
-    assert.equal(onB.content, 'across the Redis Cluster');
-    assert.equal(onC.seq, ack.seq);
-
-    sb.send({ type: 'ack_delivered', message_id: ack.message_id });
-    const delivered = await sa.nextWhere((f) => f.type === 'status_update' && f.status === 'delivered');
-    assert.equal(delivered.user_id, bob.user_id);
+    const { sa, sb, sc } = await crossNodeMessage(nodes, 'rc_');
     await Promise.all([sa.close(), sb.close(), sc.close()]);
   });
 
