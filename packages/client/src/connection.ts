@@ -1,0 +1,484 @@
+import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS } from '@switchboard/protocol';
+import type { ServerFrame, ServerFrameOf } from '@switchboard/protocol';
+import { TypedEmitter } from './emitter.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { SeqDeduper } from './dedup.js';
+import { AckBatcher } from './ack-batcher.js';
+import { Outbox } from './outbox.js';
+import { trimSlash, wsUrlFor, SwitchboardHttpError, type FetchLike } from './http.js';
+import type { SessionApi } from './rest.js';
+import { defaultWebSocket, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+
+export type NewMessageEvent = ServerFrameOf<'new_message'>;
+export type AckSent = ServerFrameOf<'ack_sent'>;
+export type ErrorFrame = ServerFrameOf<'error'>;
+
+export interface ClientEvents {
+  /** A new message (duplicates already dropped). */
+  message: NewMessageEvent;
+  /** Delivered / read ticks for this user's own messages. */
+  status: ServerFrameOf<'status_update'>;
+  /** This user read a chat on another device. */
+  read_sync: ServerFrameOf<'read_sync'>;
+  typing: ServerFrameOf<'typing'>;
+  presence: ServerFrameOf<'presence'>;
+  group_update: ServerFrameOf<'group_update'>;
+  /** Everything owed from before this connect has arrived. */
+  sync_complete: ServerFrameOf<'sync_complete'>;
+  /** An error frame that does not answer one of this client's pending sends. */
+  error: ErrorFrame;
+  /** The socket is open; `reconnect` is false only for the first connection. */
+  connected: { reconnect: boolean };
+  /** The socket closed (or a connection attempt failed). */
+  disconnected: { code: number; reason: string; willReconnect: boolean; retryInMs?: number };
+  /** Every frame from the server, before any other event (for logging and debugging). */
+  frame: ServerFrame;
+}
+
+export interface SwitchboardClientOptions {
+  /** HTTP base URL, e.g. https://chat.example.com. */
+  baseUrl: string;
+  token: string;
+  /** WebSocket URL (the session's ws_url). Default: derived from baseUrl. */
+  wsUrl?: string;
+  userId?: string;
+  deviceId?: string;
+  /** WebSocket constructor. Default: globalThis.WebSocket (browsers, Node 22+); pass `ws`'s on Node 20. */
+  WebSocket?: WebSocketConstructor;
+  /** fetch implementation. Default: globalThis.fetch. */
+  fetch?: FetchLike;
+  /** Reconnect backoff. Default base 250 ms, cap 10 s, full jitter. */
+  backoff?: BackoffOptions;
+  /** Keep-alive ping period in ms. Default 15000. */
+  pingIntervalMs?: number;
+  /** Drop and reconnect a socket that has been silent this long (ms). Default 3 × pingIntervalMs. */
+  staleAfterMs?: number;
+  /** Send ack_delivered for received messages. Default true. */
+  autoAck?: boolean;
+  /** Random source for jitter (tests). Default Math.random. */
+  random?: () => number;
+}
+
+/** Rejection of `send` when the server answered with an error frame. */
+export class SendError extends Error {
+  override readonly name = 'SendError';
+  readonly code: string;
+  constructor(readonly frame: ErrorFrame) {
+    super(`${frame.code}: ${frame.message}`);
+    this.code = frame.code;
+  }
+}
+
+/** Rejection of `send` (and `connect`) when the client stopped for good. */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError';
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed';
+
+const MAX_IDS_PER_PRESENCE_FRAME = 1000;
+
+/**
+ * The socket half of the client: one WebSocket kept open, and what rides on it.
+ *
+ * Reliability, in one place:
+ * - Reconnects with exponential backoff and full jitter whenever the socket closes with a
+ *   code for which `shouldReconnect` is true; a 4100 (session revoked) stops it for good,
+ *   and so does a failed handshake when GET /v1/users/me then answers 401 (a browser
+ *   cannot see the HTTP 401 of a refused upgrade).
+ * - Before every reconnect the client asks GET /v1/sessions/current for a fresh ws_url,
+ *   so after a 4000 ("reconnect, possibly elsewhere") or a dead node it lands on a live
+ *   node of the cluster; when that call fails it keeps the old URL.
+ * - Sends that have not been acknowledged are resent after every reconnect with the same
+ *   client_msg_id, in their original order; the server is idempotent on client_msg_id,
+ *   so a send that did commit before the connection broke is acknowledged, not doubled.
+ * - Every received message is acknowledged (ack_delivered, batched per burst), duplicates
+ *   included, and duplicates are dropped before the `message` event (see SeqDeduper).
+ * - A ping every 15 s keeps presence alive; a socket silent for 3 periods is replaced.
+ */
+export class SocketSession extends TypedEmitter<ClientEvents> {
+  readonly baseUrl: string;
+  /** Where the socket connects; refreshed from GET /v1/sessions/current before each reconnect. */
+  wsUrl: string;
+  readonly userId: string | undefined;
+  readonly deviceId: string | undefined;
+  private token: string;
+  private readonly WS: WebSocketConstructor | undefined;
+  private readonly backoff: BackoffOptions;
+  private readonly pingIntervalMs: number;
+  private readonly staleAfterMs: number;
+  private readonly autoAck: boolean;
+  private readonly random: () => number;
+
+  private ws: WebSocketLike | null = null;
+  private _state: ConnectionState = 'idle';
+  private everConnected = false;
+  private attempt = 0;
+  private lastFrameAt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly acks = new AckBatcher((frame) => this.sendFrame(frame));
+  private readonly outbox = new Outbox();
+  private readonly pendingReads = new Map<string, string>();
+  private readonly watched = new Set<string>();
+  private readonly dedup = new SeqDeduper();
+  private connectWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  constructor(
+    opts: SwitchboardClientOptions,
+    /** The REST calls the socket needs: who am I (is the token still good) and where to connect. */
+    protected readonly api: SessionApi,
+  ) {
+    super();
+    this.baseUrl = trimSlash(opts.baseUrl);
+    this.wsUrl = opts.wsUrl ?? wsUrlFor(opts.baseUrl);
+    this.token = opts.token;
+    this.userId = opts.userId;
+    this.deviceId = opts.deviceId;
+    this.WS = opts.WebSocket ?? defaultWebSocket();
+    this.backoff = opts.backoff ?? {};
+    this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
+    this.staleAfterMs = opts.staleAfterMs ?? 3 * this.pingIntervalMs;
+    this.autoAck = opts.autoAck ?? true;
+    this.random = opts.random ?? Math.random;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** Sends not yet acknowledged, oldest first (e.g. to persist an outbox). */
+  pendingSends(): { chat_id: string; client_msg_id: string; content: string }[] {
+    return this.outbox.frames().map((frame) => ({
+      chat_id: frame.chat_id,
+      client_msg_id: frame.client_msg_id,
+      content: frame.content,
+    }));
+  }
+
+  /** Highest seq received in a chat on this client (the duplicate-drop mark). */
+  lastSeq(chatId: string): number | undefined {
+    return this.dedup.lastSeq(chatId);
+  }
+
+  // ---- socket ----
+
+  /** Opens the socket (reconnecting until it opens); resolves once it is open. */
+  connect(): Promise<void> {
+    if (this._state === 'open') return Promise.resolve();
+    const p = new Promise<void>((resolve, reject) => this.connectWaiters.push({ resolve, reject }));
+    if (this._state === 'idle' || this._state === 'closed') {
+      this._state = 'connecting';
+      this.openSocket();
+    }
+    return p;
+  }
+
+  /** Closes the socket and stops reconnecting. Unacknowledged sends are rejected. */
+  async close(): Promise<void> {
+    if (this._state === 'closed') return;
+    const ws = this.ws;
+    this.stop(1000, 'client closed', new ClientClosedError('client closed'));
+    if (ws && ws.readyState <= OPEN) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        ws.onclose = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        ws.onerror = () => {};
+        try {
+          ws.close(1000, 'client closed');
+        } catch {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+  }
+
+  /**
+   * Sends a text message. Resolves with the ack_sent frame once the server has stored it;
+   * rejects with SendError when the server refuses it. While disconnected the send waits
+   * and goes out (in order) after the next connect.
+   */
+  send(chatId: string, content: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+    if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
+    const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
+    if (content.length > MAX_CONTENT_CHARS && !this.outbox.has(clientMsgId)) {
+      // Refused here: a frame over 1 MiB would close the socket (1009), and resending it
+      // after every reconnect would loop forever.
+      return Promise.reject(
+        new SendError({
+          type: 'error',
+          code: 'content_too_long',
+          message: `content is longer than ${MAX_CONTENT_CHARS} characters`,
+          client_msg_id: clientMsgId,
+        }),
+      );
+    }
+    const queued = this.outbox.has(clientMsgId);
+    const frame = { type: 'send_message' as const, chat_id: chatId, client_msg_id: clientMsgId, content };
+    const acked = this.outbox.add(frame);
+    if (!queued && this._state === 'open') this.sendFrame(frame);
+    return acked;
+  }
+
+  /** Marks a chat read up to and including messageId (sent when connected; the latest per chat is kept while offline). */
+  markRead(chatId: string, messageId: string): void {
+    const frame = { type: 'ack_read' as const, chat_id: chatId, last_read_message_id: messageId };
+    if (this._state === 'open') this.sendFrame(frame);
+    else this.pendingReads.set(chatId, messageId);
+  }
+
+  /** Typing indicator; dropped when not connected (it is ephemeral). */
+  typing(chatId: string, state: 'composing' | 'paused'): void {
+    if (this._state === 'open') this.sendFrame({ type: 'typing', chat_id: chatId, state });
+  }
+
+  /** Watches users' presence; renewed automatically after reconnects. */
+  subscribePresence(userIds: string[]): void {
+    const fresh = userIds.filter((id) => !this.watched.has(id));
+    for (const id of fresh) this.watched.add(id);
+    if (this._state === 'open' && fresh.length) this.sendPresence('presence_subscribe', fresh);
+  }
+
+  unsubscribePresence(userIds: string[]): void {
+    const gone = userIds.filter((id) => this.watched.delete(id));
+    if (this._state === 'open' && gone.length) this.sendPresence('presence_unsubscribe', gone);
+  }
+
+  private sendPresence(type: 'presence_subscribe' | 'presence_unsubscribe', ids: string[]): void {
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_PRESENCE_FRAME) {
+      this.sendFrame({ type, user_ids: ids.slice(i, i + MAX_IDS_PER_PRESENCE_FRAME) });
+    }
+  }
+
+  private sendFrame(frame: object): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return;
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // The close event follows; pending sends are resent after the reconnect.
+    }
+  }
+
+  private openSocket(): void {
+    this.reconnectTimer = undefined;
+    if (!this.WS) {
+      this.stop(1006, 'no WebSocket implementation', new Error('no WebSocket constructor: pass options.WebSocket'));
+      return;
+    }
+    this._state = 'connecting';
+    const sep = this.wsUrl.includes('?') ? '&' : '?';
+    const url = `${this.wsUrl}${sep}access_token=${encodeURIComponent(this.token)}`;
+    let ws: WebSocketLike;
+    try {
+      ws = new this.WS(url);
+    } catch {
+      this.onSocketClosed(1006, 'connect failed', false);
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      opened = true;
+      this.onOpen();
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      if (typeof ev.data === 'string') this.onText(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.onSocketClosed(ev.code, ev.reason, opened);
+    };
+    ws.onerror = () => {
+      // Always followed by close.
+    };
+  }
+
+  private onOpen(): void {
+    this._state = 'open';
+    this.lastFrameAt = Date.now();
+    const reconnect = this.everConnected;
+    this.everConnected = true;
+    this.pingTimer = unref(setInterval(() => this.keepAlive(), this.pingIntervalMs));
+    // Restore state before anything new can be sent, so resends keep their order.
+    if (this.watched.size) this.sendPresence('presence_subscribe', [...this.watched]);
+    for (const [chatId, messageId] of this.pendingReads)
+      this.sendFrame({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
+    this.pendingReads.clear();
+    for (const frame of this.outbox.frames()) this.sendFrame(frame);
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w.resolve();
+    this.emit('connected', { reconnect });
+  }
+
+  private keepAlive(): void {
+    const ws = this.ws;
+    if (!ws || this._state !== 'open') return;
+    if (Date.now() - this.lastFrameAt > this.staleAfterMs) {
+      // Half-open connection: stop waiting for a close that may never come.
+      this.ws = null;
+      try {
+        ws.close(CloseCode.idleTimeout, 'no traffic');
+      } catch {
+        /* already closing */
+      }
+      this.onSocketClosed(CloseCode.idleTimeout, 'no traffic from server', true);
+      return;
+    }
+    this.sendFrame({ type: 'ping' });
+  }
+
+  private onText(text: string): void {
+    this.lastFrameAt = Date.now();
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(text) as ServerFrame;
+    } catch {
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null || typeof frame.type !== 'string') return;
+    this.emit('frame', frame);
+    switch (frame.type) {
+      case 'new_message':
+        if (this.autoAck) this.acks.add(frame.message_id);
+        if (this.dedup.accept(frame.chat_id, frame.seq)) this.emit('message', frame);
+        break;
+      case 'ack_sent':
+        this.outbox.acked(frame);
+        break;
+      case 'error':
+        this.onErrorFrame(frame);
+        break;
+      case 'status_update':
+        this.emit('status', frame);
+        break;
+      case 'read_sync':
+        this.emit('read_sync', frame);
+        break;
+      case 'typing':
+        this.emit('typing', frame);
+        break;
+      case 'presence':
+        this.emit('presence', frame);
+        break;
+      case 'group_update':
+        this.emit('group_update', frame);
+        break;
+      case 'sync_complete':
+        // The connection works end to end: the next outage starts from a short delay again.
+        this.attempt = 0;
+        this.emit('sync_complete', frame);
+        break;
+      case 'pong':
+        break;
+    }
+  }
+
+  private onErrorFrame(frame: ErrorFrame): void {
+    const clientMsgId = frame.client_msg_id;
+    if (clientMsgId === undefined || !this.outbox.has(clientMsgId)) {
+      this.emit('error', frame);
+      return;
+    }
+    if (frame.code === 'rate_limited') {
+      // Still pending: try again later (a reconnect in between resends it anyway).
+      // Note: a later send may overtake this one.
+      const retry = Math.max(50, frame.retry_after_ms ?? 1000);
+      const sent = this.outbox.frame(clientMsgId);
+      unref(
+        setTimeout(() => {
+          if (this.outbox.frame(clientMsgId) === sent && sent && this._state === 'open') this.sendFrame(sent);
+        }, retry),
+      );
+      return;
+    }
+    this.outbox.refused(clientMsgId, new SendError(frame));
+  }
+
+  private onSocketClosed(code: number, reason: string, wasOpen: boolean): void {
+    this.ws = null;
+    this.clearSocketTimers();
+    // Acks not yet written are lost with the socket; the server redelivers those messages.
+    this.acks.clear();
+    if (this._state === 'closed') return;
+    if (!shouldReconnect(code)) {
+      this.stop(code, reason, new ClientClosedError(`session ended (close code ${code})`));
+      return;
+    }
+    if (!wasOpen) {
+      // A refused upgrade looks the same as a network failure from here; ask over HTTP.
+      this._state = 'waiting';
+      void this.tokenRejected().then((rejected) => {
+        if (this._state !== 'waiting' || this.reconnectTimer !== undefined) return;
+        if (rejected) this.stop(CloseCode.sessionRevoked, 'token rejected', new ClientClosedError('token rejected (401)'));
+        else this.scheduleReconnect(code, reason);
+      });
+      return;
+    }
+    this.scheduleReconnect(code, reason);
+  }
+
+  private async tokenRejected(): Promise<boolean> {
+    try {
+      await this.api.me();
+      return false;
+    } catch (err) {
+      return err instanceof SwitchboardHttpError && err.status === 401;
+    }
+  }
+
+  private scheduleReconnect(code: number, reason: string): void {
+    const delay = backoffDelay(this.attempt++, this.backoff, this.random);
+    this._state = 'waiting';
+    this.reconnectTimer = setTimeout(() => void this.refreshWsUrl().then(() => this.openSocket()), delay);
+    this.emit('disconnected', { code, reason, willReconnect: true, retryInMs: delay });
+  }
+
+  /**
+   * Asks the server where to connect now: in a cluster the node this client was on may
+   * be draining (4000) or dead, and the least-loaded live node is handed out. Failing
+   * that (the server is unreachable), the old URL is kept and the backoff goes on.
+   */
+  private async refreshWsUrl(): Promise<void> {
+    try {
+      const current = await this.api.currentSession();
+      if (typeof current.ws_url === 'string' && current.ws_url) this.wsUrl = current.ws_url;
+    } catch {
+      /* keep the old URL */
+    }
+  }
+
+  private clearSocketTimers(): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  /** Stops for good: no reconnect, pending sends and connect() callers rejected. */
+  private stop(code: number, reason: string, err: Error): void {
+    const wasClosed = this._state === 'closed';
+    this._state = 'closed';
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.clearSocketTimers();
+    this.acks.clear();
+    this.ws = null;
+    this.outbox.rejectAll(err);
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w.reject(err);
+    if (!wasClosed) this.emit('disconnected', { code, reason, willReconnect: false });
+  }
+}
+
+/** Lets Node exit while only client timers remain (no-op in browsers). */
+function unref<T>(timer: T): T {
+  if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref();
+  return timer;
+}

@@ -1,0 +1,111 @@
+import type { ChatSummary, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import { requestJson, query, trimSlash, type FetchLike } from './http.js';
+
+/** What the socket half needs from REST (see SocketSession). */
+export interface SessionApi {
+  me(): Promise<UserView>;
+  currentSession(): Promise<{ ws_url?: string }>;
+}
+
+/** Creates an account (PROTOCOL.md POST /v1/users); no session needed. */
+export function register(
+  baseUrl: string,
+  body: { username: string; password: string; display_name?: string },
+  opts: { fetch?: FetchLike } = {},
+): Promise<UserView> {
+  return requestJson<UserView>(baseUrl, 'POST', '/v1/users', { body, fetch: opts.fetch });
+}
+
+/** Logs in, creating a device (POST /v1/sessions). */
+export function login(
+  baseUrl: string,
+  body: { username: string; password: string; device_name?: string },
+  opts: { fetch?: FetchLike } = {},
+): Promise<SessionView> {
+  return requestJson<SessionView>(baseUrl, 'POST', '/v1/sessions', { body, fetch: opts.fetch });
+}
+
+/** Every REST call of one session (PROTOCOL.md "Accounts and sessions", "Chats"), one method per endpoint. */
+export class SwitchboardApi implements SessionApi {
+  readonly baseUrl: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly token: string,
+    private readonly fetchImpl?: FetchLike,
+  ) {
+    this.baseUrl = trimSlash(baseUrl);
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return requestJson<T>(this.baseUrl, method, path, { token: this.token, body, fetch: this.fetchImpl });
+  }
+
+  me(): Promise<UserView> {
+    return this.request('GET', '/v1/users/me');
+  }
+
+  currentSession(): Promise<{ ws_url?: string }> {
+    return this.request('GET', '/v1/sessions/current');
+  }
+
+  /** Ends this session on the server: the token stops working at once. */
+  async endSession(): Promise<void> {
+    await this.request('DELETE', '/v1/sessions/current');
+  }
+
+  getUser(userId: string): Promise<UserView> {
+    return this.request('GET', `/v1/users/${encodeURIComponent(userId)}`);
+  }
+
+  /** Exact username lookup; null when there is no such user. */
+  async findUser(username: string): Promise<UserView | null> {
+    const res = await this.request<{ users: UserView[] }>('GET', `/v1/users${query({ username })}`);
+    return res.users[0] ?? null;
+  }
+
+  async chats(): Promise<ChatSummary[]> {
+    return (await this.request<{ chats: ChatSummary[] }>('GET', '/v1/chats')).chats;
+  }
+
+  history(
+    chatId: string,
+    opts: { after?: number; before?: number; limit?: number } = {},
+  ): Promise<{ messages: Message[]; next_cursor: number | string | null }> {
+    return this.request('GET', `/v1/chats/${encodeURIComponent(chatId)}/messages${query(opts)}`);
+  }
+
+  receipts(messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {
+    return this.request('GET', `/v1/messages/${encodeURIComponent(messageId)}/receipts`);
+  }
+
+  async search(q: string, opts: { chatId?: string; limit?: number } = {}): Promise<Message[]> {
+    const res = await this.request<{ messages: Message[] }>('GET', `/v1/search${query({ q, chat_id: opts.chatId, limit: opts.limit })}`);
+    return res.messages;
+  }
+
+  presence(userId: string): Promise<{ user_id: string; online: boolean; last_seen: number | null }> {
+    return this.request('GET', `/v1/users/${encodeURIComponent(userId)}/presence`);
+  }
+
+  createGroup(name: string, memberIds: string[]): Promise<GroupView> {
+    return this.request('POST', '/v1/groups', { name, member_ids: memberIds });
+  }
+
+  getGroup(groupId: string): Promise<GroupView> {
+    return this.request('GET', `/v1/groups/${encodeURIComponent(groupId)}`);
+  }
+
+  addMembers(groupId: string, userIds: string[]): Promise<GroupView> {
+    return this.request('POST', `/v1/groups/${encodeURIComponent(groupId)}/members`, { user_ids: userIds });
+  }
+
+  async removeMember(groupId: string, userId: string): Promise<void> {
+    await this.request('DELETE', `/v1/groups/${encodeURIComponent(groupId)}/members/${encodeURIComponent(userId)}`);
+  }
+
+  async renameGroup(groupId: string, name: string): Promise<GroupView> {
+    const group = await this.request<GroupView | undefined>('PATCH', `/v1/groups/${encodeURIComponent(groupId)}`, { name });
+    return group ?? this.getGroup(groupId);
+  }
+}
