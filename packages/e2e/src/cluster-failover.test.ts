@@ -12,7 +12,7 @@ import {
   testPrefix,
   type TestRedis,
 } from '@switchboard/server/testing/cluster';
-import { SwitchboardClient, type AckSent } from './index.js';
+import { SwitchboardClient, type AckSent } from '@switchboard/client';
 
 /*
  * The SDK on a three-node cluster behind a load balancer, under steady traffic:

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { startTestServer, startServerProcess, freePort, tempDir, sleep } from '@switchboard/server/testing';
 import { directChatId, type SessionView } from '@switchboard/protocol';
-import { SwitchboardClient, type NewMessageEvent, type AckSent } from './index.js';
+import { SwitchboardClient, type NewMessageEvent, type AckSent } from '@switchboard/client';
 
 /*
  * The SDK against a real server: reconnect and resend across restarts and crashes,
