@@ -8,7 +8,7 @@ import { PostgresStore } from '../engines/store/postgres-store.js';
 import { cliEntry, http, registerUser, sleep, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
 import { startBalancer, startNode, testPrefix } from '../testing/cluster.js';
-import { assertNoFrameWithin, fetchHistory, waitForFrame, waitUntil } from './delivery-support.js';
+import { assertNoFrameWithin, fetchHistory, waitUntil } from './delivery-support.js';
 
 /*
  * Guarantee 8 across a cluster: three nodes and a separate fan-out worker on one Redis
@@ -72,7 +72,7 @@ describe('cluster: membership is the same on every node at once', { skip: missin
     for (const s of sockets) acks.push(await s.sendMessage(chatId, 'warming up'));
     for (const [i, s] of sockets.entries()) {
       for (const [j, ack] of acks.entries()) {
-        if (i !== j) await waitForFrame(s, (f) => f.type === 'new_message' && f.message_id === ack.message_id, 15_000, 'warm-up message');
+        if (i !== j) await s.waitFor((f) => f.type === 'new_message' && f.message_id === ack.message_id, 15_000, 'warm-up message');
       }
     }
   }
@@ -103,7 +103,7 @@ describe('cluster: membership is the same on every node at once', { skip: missin
 
       const after = await so.sendMessage(group.chat_id, 'after the removal');
       assert.equal(after.type, 'ack_sent');
-      await waitForFrame(sw, (f) => f.type === 'new_message' && f.message_id === after.message_id, 15_000, 'the message on the watcher');
+      await sw.waitFor((f) => f.type === 'new_message' && f.message_id === after.message_id, 15_000, 'the message on the watcher');
       await assertNoFrameWithin(
         sv,
         (f) => f.type === 'new_message' && f.message_id === after.message_id,
@@ -150,11 +150,11 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       assert.equal(added.status, 200);
       const first = await sn.sendMessage(group.chat_id, 'hello, I am new');
       assert.equal(first.type, 'ack_sent', JSON.stringify(first));
-      await waitForFrame(so, (f) => f.type === 'new_message' && f.message_id === first.message_id, 15_000);
-      await waitForFrame(sm, (f) => f.type === 'new_message' && f.message_id === first.message_id, 15_000);
+      await so.waitFor((f) => f.type === 'new_message' && f.message_id === first.message_id, 15_000);
+      await sm.waitFor((f) => f.type === 'new_message' && f.message_id === first.message_id, 15_000);
 
       const fromC = await sm.sendMessage(group.chat_id, 'welcome');
-      await waitForFrame(sn, (f) => f.type === 'new_message' && f.message_id === fromC.message_id, 15_000, 'a message sent after joining');
+      await sn.waitFor((f) => f.type === 'new_message' && f.message_id === fromC.message_id, 15_000, 'a message sent after joining');
       assert.ok(!sn.all('new_message').some((f) => f.content === 'warming up'), 'nothing from before joining');
       await Promise.all([so.close(), sm.close(), sn.close()]);
     });

@@ -7,8 +7,7 @@ import { waitUntil } from '../testing/poll.js';
 /*
  * Helpers shared by the delivery acceptance tests (durable ack, idempotency, order,
  * offline backlog, redelivery, devices, receipts). They look at the frames a TestSocket
- * recorded (not at its nextWhere cursor), so a test can wait for one kind of frame
- * without skipping past frames of another kind.
+ * recorded (TestSocket.waitFor, not its nextWhere cursor).
  */
 
 export type Frame = Record<string, any> & { type: string };
@@ -19,44 +18,10 @@ export function clientMsgId(): string {
 
 export { waitUntil } from '../testing/poll.js';
 
-/** Waits for the first recorded frame (from index `from`) matching pred and returns it. */
-export async function waitForFrame(
-  sock: TestSocket,
-  pred: (f: Frame) => boolean,
-  timeoutMs = 5000,
-  label = 'frame',
-  from = 0,
-): Promise<Frame> {
-  let found: Frame | undefined;
-  await waitUntil(
-    () => {
-      const frames = sock.frames as Frame[];
-      for (let i = from; i < frames.length; i++) {
-        if (pred(frames[i]!)) {
-          found = frames[i];
-          return true;
-        }
-      }
-      return false;
-    },
-    timeoutMs,
-    label,
-    () => `last frames: ${JSON.stringify(sock.frames.slice(-5))}`,
-  );
-  return found!;
-}
-
-/** Index of the first recorded frame (from index `from`) matching pred, or -1. */
-export function indexOfFrame(sock: TestSocket, pred: (f: Frame) => boolean, from = 0): number {
-  const frames = sock.frames as Frame[];
-  for (let i = from; i < frames.length; i++) if (pred(frames[i]!)) return i;
-  return -1;
-}
-
 /** Waits for the first sync_complete recorded at or after index `from`; returns its index. */
 export async function waitForSyncComplete(sock: TestSocket, timeoutMs = 10_000, from = 0): Promise<number> {
-  await waitForFrame(sock, (f) => f.type === 'sync_complete', timeoutMs, 'sync_complete', from);
-  return indexOfFrame(sock, (f) => f.type === 'sync_complete', from);
+  const f = await sock.waitFor((x) => x.type === 'sync_complete', timeoutMs, 'sync_complete', from);
+  return sock.frames.indexOf(f, from);
 }
 
 /** new_message frames of one chat recorded in [from, to). */
@@ -204,7 +169,7 @@ export async function assertNoFrameWithin(
   from = 0,
 ): Promise<void> {
   await sleep(ms);
-  const i = indexOfFrame(sock, pred, from);
+  const i = sock.indexOf(pred, from);
   assert.equal(i, -1, `unexpected ${label}: ${i >= 0 ? JSON.stringify(sock.frames[i]) : ''}`);
 }
 
@@ -215,5 +180,5 @@ export async function assertNoFrameWithin(
 export async function roundTrip(sock: TestSocket, timeoutMs = 5000): Promise<void> {
   const from = sock.frames.length;
   sock.send({ type: 'ping' });
-  await waitForFrame(sock, (f) => f.type === 'pong', timeoutMs, 'pong', from);
+  await sock.waitFor((f) => f.type === 'pong', timeoutMs, 'pong', from);
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { login, registerUser, suiteServer } from '../testing/harness.js';
-import { assertNoFrameWithin, dedupe, newMessages, waitForFrame, waitForSyncComplete } from './delivery-support.js';
+import { assertNoFrameWithin, dedupe, newMessages, waitForSyncComplete } from './delivery-support.js';
 
 /*
  * Devices: every device of every member gets every message committed after its session
@@ -59,12 +59,7 @@ describe('devices', () => {
       ['b2', sb2],
       ['a2', sa2],
     ] as const) {
-      const f = await waitForFrame(
-        sock,
-        (x) => x.type === 'new_message' && x.message_id === ack.message_id,
-        5000,
-        `new_message on ${name}`,
-      );
+      const f = await sock.waitFor((x) => x.type === 'new_message' && x.message_id === ack.message_id, 5000, `new_message on ${name}`);
       assert.equal(f.chat_id, chatId, name);
       assert.equal(f.seq, ack.seq, name);
       assert.equal(f.sender_id, a1.user_id, name);
@@ -87,12 +82,7 @@ describe('devices', () => {
       ['a2', sa2],
       ['b1', sb1],
     ] as const) {
-      const f = await waitForFrame(
-        sock,
-        (x) => x.type === 'new_message' && x.message_id === back.message_id,
-        5000,
-        `new_message on ${name}`,
-      );
+      const f = await sock.waitFor((x) => x.type === 'new_message' && x.message_id === back.message_id, 5000, `new_message on ${name}`);
       assert.equal(f.sender_id, b1.user_id, name);
       assert.equal(f.sender_device_id, b2.device_id, name);
       assert.equal(f.seq, ack.seq + 1, name);

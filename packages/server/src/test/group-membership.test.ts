@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, seedUsers, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
-import { assertNoFrameWithin, fetchHistory, roundTrip, waitForFrame, waitForMessages, type Frame } from './delivery-support.js';
+import { assertNoFrameWithin, fetchHistory, roundTrip, waitForMessages, type Frame } from './delivery-support.js';
 
 /*
  * Group chats: creation, membership and roles (PROTOCOL.md "Chats"), group_update frames,
@@ -70,7 +70,7 @@ describe('group membership', () => {
       [sb, 'b'],
       [sc, 'c'],
     ] as const) {
-      const f = await waitForFrame(s!, groupUpdate(g.group_id, 'created'), 5000, `created frame at ${who}`);
+      const f = await s!.waitFor(groupUpdate(g.group_id, 'created'), 5000, `created frame at ${who}`);
       assert.equal(f.chat_id, g.chat_id);
       assert.equal(f.name, 'Hikers');
       assert.deepEqual(sorted(f.user_ids), sorted([a!.user_id, b!.user_id, c!.user_id]), `created frame user_ids at ${who}`);
@@ -163,7 +163,7 @@ describe('group membership', () => {
       [sc, fromC, 'c'],
       [sd, 0, 'd (the added member)'],
     ] as const) {
-      const f = await waitForFrame(s!, groupUpdate(g.group_id, 'member_added'), 5000, `member_added at ${who}`, from);
+      const f = await s!.waitFor(groupUpdate(g.group_id, 'member_added'), 5000, `member_added at ${who}`, from);
       assert.deepEqual(sorted(f.user_ids), sorted([d!.user_id, e!.user_id]), `member_added user_ids at ${who}`);
       assert.equal(f.chat_id, g.chat_id);
       assert.equal(f.name, 'Team');
@@ -181,7 +181,7 @@ describe('group membership', () => {
       [sc, 'c'],
       [sd, 'd'],
     ] as const) {
-      const f = await waitForFrame(s!, groupUpdate(g.group_id, 'renamed'), 5000, `renamed at ${who}`);
+      const f = await s!.waitFor(groupUpdate(g.group_id, 'renamed'), 5000, `renamed at ${who}`);
       assert.equal(f.name, 'Dream Team');
       assert.equal(f.chat_id, g.chat_id);
     }
@@ -197,7 +197,7 @@ describe('group membership', () => {
       [sc, beforeRemoveC, 'c (the removed member)'],
       [sd, 0, 'd'],
     ] as const) {
-      const f = await waitForFrame(s!, groupUpdate(g.group_id, 'member_removed'), 5000, `member_removed at ${who}`, from);
+      const f = await s!.waitFor(groupUpdate(g.group_id, 'member_removed'), 5000, `member_removed at ${who}`, from);
       assert.deepEqual(f.user_ids, [c!.user_id]);
     }
     assert.equal((await getGroup(c!, g.group_id)).status, 404, 'a removed member no longer sees the group');
@@ -206,10 +206,9 @@ describe('group membership', () => {
     const beforeLeaveA = sa!.frames.length;
     const left = await removeMember(d!, g.group_id, d!.user_id);
     assert.equal(left.status, 204, JSON.stringify(left.body));
-    const f = await waitForFrame(sa!, groupUpdate(g.group_id, 'member_removed'), 5000, 'member_removed (leave) at a', beforeLeaveA);
+    const f = await sa!.waitFor(groupUpdate(g.group_id, 'member_removed'), 5000, 'member_removed (leave) at a', beforeLeaveA);
     assert.deepEqual(f.user_ids, [d!.user_id]);
-    await waitForFrame(
-      sd!,
+    await sd!.waitFor(
       (x) => groupUpdate(g.group_id, 'member_removed')(x) && x.user_ids.includes(d!.user_id),
       5000,
       'member_removed at the leaver',
@@ -221,7 +220,7 @@ describe('group membership', () => {
     assert.notEqual((await addMembers(c!, g.group_id, [c!.user_id])).status, 200);
     // Once c is gone, later events are not sent to it.
     await rename(a!, g.group_id, 'After c');
-    await waitForFrame(sb!, (x) => groupUpdate(g.group_id, 'renamed')(x) && x.name === 'After c', 5000, 'second rename at b');
+    await sb!.waitFor((x) => groupUpdate(g.group_id, 'renamed')(x) && x.name === 'After c', 5000, 'second rename at b');
     await assertNoFrameWithin(
       sc!,
       (x) => x.type === 'group_update' && x.group_id === g.group_id && x.event !== 'member_removed' && x.name === 'After c',
@@ -265,7 +264,7 @@ describe('group membership', () => {
 
     const fromC = sc!.frames.length;
     assert.equal((await removeMember(a!, g.group_id, c!.user_id)).status, 204);
-    await waitForFrame(sc!, groupUpdate(g.group_id, 'member_removed'), 5000, 'member_removed at c', fromC);
+    await sc!.waitFor(groupUpdate(g.group_id, 'member_removed'), 5000, 'member_removed at c', fromC);
 
     const m2 = await send(sa!, g.chat_id, 'after removal secret');
     const m3 = await send(sb!, g.chat_id, 'after removal second');
@@ -332,7 +331,7 @@ describe('group membership', () => {
     await waitForMessages(sb!, g.chat_id, [early[0]!.message_id]);
 
     assert.equal((await addMembers(a!, g.group_id, [d!.user_id])).status, 200);
-    await waitForFrame(sd!, groupUpdate(g.group_id, 'member_added'), 5000, 'member_added at d');
+    await sd!.waitFor(groupUpdate(g.group_id, 'member_added'), 5000, 'member_added at d');
     {
       const hist = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(g.chat_id)}/messages`, { token: d!.token });
       assert.equal(hist.status, 200, JSON.stringify(hist.body));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { http, login, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
-import { fetchHistory, makeItems, roundTrip, sendPipelined, waitForFrame, waitForMessages, type Frame } from './delivery-support.js';
+import { fetchHistory, makeItems, roundTrip, sendPipelined, waitForMessages, type Frame } from './delivery-support.js';
 
 /*
  * Receipts in groups: one receipt per recipient (every member but the sender), a
@@ -66,8 +66,7 @@ describe('group receipts', () => {
     const t0 = Date.now();
     sb!.send({ type: 'ack_delivered', message_ids: [m1.message_id, m2.message_id] });
     for (const s of [sa!, sa2!]) {
-      const f = await waitForFrame(
-        s,
+      const f = await s.waitFor(
         (x) => x.type === 'status_update' && x.user_id === b!.user_id && x.status === 'delivered',
         3000,
         'delivered from b',
@@ -92,22 +91,19 @@ describe('group receipts', () => {
     sc!.send({ type: 'ack_read', chat_id: g.chat_id, last_read_message_id: m2.message_id });
     sd!.send({ type: 'ack_delivered', message_id: m1.message_id });
     {
-      const read = await waitForFrame(
-        sa!,
+      const read = await sa!.waitFor(
         (x) => x.type === 'status_update' && x.user_id === c!.user_id && x.status === 'read',
         3000,
         'read from c',
       );
       assert.equal(read.message_id, m2.message_id);
-      const dl = await waitForFrame(
-        sa!,
+      const dl = await sa!.waitFor(
         (x) => x.type === 'status_update' && x.user_id === d!.user_id && x.status === 'delivered',
         3000,
         'delivered from d',
       );
       assert.equal(dl.message_id, m1.message_id);
-      await waitForFrame(
-        sa!,
+      await sa!.waitFor(
         (x) => x.type === 'status_update' && x.user_id === c!.user_id && x.status === 'delivered',
         3000,
         'delivered from c (implied by read)',
@@ -167,9 +163,9 @@ describe('group receipts', () => {
 
     const lastFor = (userId: string, status: string) => (f: Frame) =>
       f.type === 'status_update' && f.user_id === userId && f.status === status && f.message_id === last.message_id;
-    await waitForFrame(sa!, lastFor(b!.user_id, 'delivered'), 3000, 'delivered for the last message from b', from);
-    await waitForFrame(sa!, lastFor(b!.user_id, 'read'), 3000, 'read for the last message from b', from);
-    await waitForFrame(sa!, lastFor(c!.user_id, 'delivered'), 3000, 'delivered for the last message from c', from);
+    await sa!.waitFor(lastFor(b!.user_id, 'delivered'), 3000, 'delivered for the last message from b', from);
+    await sa!.waitFor(lastFor(b!.user_id, 'read'), 3000, 'read for the last message from b', from);
+    await sa!.waitFor(lastFor(c!.user_id, 'delivered'), 3000, 'delivered for the last message from c', from);
     await sleep(700); // past a few coalescing windows: count everything that came
 
     const bDelivered = statusFrames(sa!, g.chat_id, b!.user_id, 'delivered', from);
@@ -206,18 +202,8 @@ describe('group receipts', () => {
     const b2 = await sb!.sendMessage(g.chat_id, 'b two');
     await waitForMessages(sc!, g.chat_id, [a1.message_id, b1.message_id, a2.message_id, b2.message_id]);
     sc!.send({ type: 'ack_read', chat_id: g.chat_id, last_read_message_id: b2.message_id });
-    const toA = await waitForFrame(
-      sa!,
-      (f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read',
-      3000,
-      'read at a',
-    );
-    const toB = await waitForFrame(
-      sb!,
-      (f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read',
-      3000,
-      'read at b',
-    );
+    const toA = await sa!.waitFor((f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read', 3000, 'read at a');
+    const toB = await sb!.waitFor((f) => f.type === 'status_update' && f.user_id === c!.user_id && f.status === 'read', 3000, 'read at b');
     assert.equal(toA.message_id, a2.message_id, 'a hears of its own latest message');
     assert.equal(toB.message_id, b2.message_id, 'b hears of its own latest message');
     await sleep(400);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { registerUser, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
-import { clientMsgId, fetchHistory, newMessages, waitForFrame, waitForSyncComplete, waitUntil, type Frame } from './delivery-support.js';
+import { clientMsgId, fetchHistory, newMessages, waitForSyncComplete, waitUntil, type Frame } from './delivery-support.js';
 
 /*
  * Guarantee 2, idempotent send: the same sender, chat_id and client_msg_id make one
@@ -11,13 +11,7 @@ import { clientMsgId, fetchHistory, newMessages, waitForFrame, waitForSyncComple
  */
 
 function ackFor(sock: TestSocket, cid: string, from = 0, timeoutMs = 5000): Promise<Frame> {
-  return waitForFrame(
-    sock,
-    (f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === cid,
-    timeoutMs,
-    `ack for ${cid}`,
-    from,
-  );
+  return sock.waitFor((f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === cid, timeoutMs, `ack for ${cid}`, from);
 }
 
 function sendFrame(chatId: string, cid: string, content: string) {
@@ -105,17 +99,11 @@ describe('idempotent send', () => {
     const cid = clientMsgId();
     const ack = await sa.sendMessage(chatId, 'please ack', cid);
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
-    await waitForFrame(sb, (f) => f.type === 'new_message' && f.message_id === ack.message_id, 5000, 'first delivery');
+    await sb.waitFor((f) => f.type === 'new_message' && f.message_id === ack.message_id, 5000, 'first delivery');
     const from = sb.frames.length;
     sa.send(sendFrame(chatId, cid, 'please ack'));
     await ackFor(sa, cid, sa.frames.indexOf(ack) + 1);
-    const again = await waitForFrame(
-      sb,
-      (f) => f.type === 'new_message' && f.client_msg_id === cid,
-      5000,
-      'delivery of the repeated send',
-      from,
-    );
+    const again = await sb.waitFor((f) => f.type === 'new_message' && f.client_msg_id === cid, 5000, 'delivery of the repeated send', from);
     assert.equal(again.message_id, ack.message_id);
     assert.equal(again.seq, ack.seq);
     sa.terminate();
@@ -128,7 +116,7 @@ describe('idempotent send', () => {
     const cid = clientMsgId();
     const ack = await sa.sendMessage(chatId, 'not acked', cid);
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
-    await waitForFrame(sb, (f) => f.type === 'new_message' && f.message_id === ack.message_id, 5000, 'first delivery');
+    await sb.waitFor((f) => f.type === 'new_message' && f.message_id === ack.message_id, 5000, 'first delivery');
     sb.terminate();
     await sb.closed;
     const from = sa.frames.length;

@@ -2,15 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, registerUser, suiteServer } from '../testing/harness.js';
-import {
-  assertNoFrameWithin,
-  dedupe,
-  fetchHistory,
-  newMessages,
-  waitForFrame,
-  waitForSyncComplete,
-  type Frame,
-} from './delivery-support.js';
+import { assertNoFrameWithin, dedupe, fetchHistory, newMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /* A direct chat with oneself (notes to self) is allowed: dm:A:A. */
 
@@ -29,8 +21,7 @@ describe('notes to self', () => {
     assert.equal(first.type, 'ack_sent', JSON.stringify(first));
     assert.equal(first.chat_id, chatId);
     assert.equal(first.seq, 1);
-    const mirrored = await waitForFrame(
-      s2,
+    const mirrored = await s2.waitFor(
       (f) => f.type === 'new_message' && f.message_id === first.message_id,
       5000,
       'new_message on the other device',
@@ -43,8 +34,7 @@ describe('notes to self', () => {
     const second = await s2.sendMessage(chatId, 'and the eggs');
     assert.equal(second.type, 'ack_sent', JSON.stringify(second));
     assert.equal(second.seq, 2);
-    const back = await waitForFrame(
-      s1,
+    const back = await s1.waitFor(
       (f) => f.type === 'new_message' && f.message_id === second.message_id,
       5000,
       'new_message back on the first device',

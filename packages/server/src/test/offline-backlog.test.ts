@@ -2,16 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { registerUser, suiteServer } from '../testing/harness.js';
-import {
-  assertGapFreeFrom,
-  dedupe,
-  indexOfFrame,
-  makeItems,
-  newMessages,
-  sendPipelined,
-  waitForSyncComplete,
-  type Frame,
-} from './delivery-support.js';
+import { assertGapFreeFrom, dedupe, makeItems, newMessages, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
  * Guarantee 5, offline: a device that was offline gets everything owed to it, in order,
@@ -61,7 +52,7 @@ describe('offline backlog', () => {
       assert.equal(f.sender_id, a.user_id);
     }
     assert.equal(
-      indexOfFrame(sb, (f: Frame) => f.type === 'sync_complete', syncAt + 1),
+      sb.indexOf((f: Frame) => f.type === 'sync_complete', syncAt + 1),
       -1,
       'sync_complete is sent once',
     );

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, seedUsers, sleep, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
-import { assertNoFrameWithin, roundTrip, waitForFrame, type Frame } from './delivery-support.js';
+import { assertNoFrameWithin, roundTrip, type Frame } from './delivery-support.js';
 
 /*
  * Presence (guarantee 7): online while any device has a live socket; a clean close is
@@ -38,14 +38,14 @@ describe('presence', () => {
     const watcher = await open(a!);
 
     watcher.send({ type: 'presence_subscribe', user_ids: [b!.user_id] });
-    const initial = await waitForFrame(watcher, presenceOf(b!.user_id), 2000, 'immediate presence frame');
+    const initial = await watcher.waitFor(presenceOf(b!.user_id), 2000, 'immediate presence frame');
     assert.equal(initial.online, false);
     assert.ok(initial.last_seen === null || typeof initial.last_seen === 'number', JSON.stringify(initial));
 
     // b connects: online.
     let from = watcher.frames.length;
     const b1 = await open(b!);
-    const on = await waitForFrame(watcher, presenceOf(b!.user_id), 2000, 'online frame', from);
+    const on = await watcher.waitFor(presenceOf(b!.user_id), 2000, 'online frame', from);
     assert.equal(on.online, true, JSON.stringify(on));
     {
       const res = await getPresence(a!, b!.user_id);
@@ -66,7 +66,7 @@ describe('presence', () => {
     from = watcher.frames.length;
     const closedAt = Date.now();
     await b2.close();
-    const off = await waitForFrame(watcher, presenceOf(b!.user_id), 1000, 'offline frame right after a clean close', from);
+    const off = await watcher.waitFor(presenceOf(b!.user_id), 1000, 'offline frame right after a clean close', from);
     const tookMs = Date.now() - closedAt;
     assert.equal(off.online, false);
     assert.equal(typeof off.last_seen, 'number', JSON.stringify(off));
@@ -82,7 +82,7 @@ describe('presence', () => {
     // A new subscription answers the same at once.
     const watcher2 = await open(a!);
     watcher2.send({ type: 'presence_subscribe', user_ids: [b!.user_id] });
-    const again = await waitForFrame(watcher2, presenceOf(b!.user_id), 2000, 'presence frame on a second subscribe');
+    const again = await watcher2.waitFor(presenceOf(b!.user_id), 2000, 'presence frame on a second subscribe');
     assert.deepEqual({ online: again.online, last_seen: again.last_seen }, { online: false, last_seen: off.last_seen });
 
     // Unsubscribed: no more frames.
@@ -91,7 +91,7 @@ describe('presence', () => {
     from = watcher2.frames.length;
     const from1 = watcher.frames.length;
     const b3 = await open(b!);
-    await waitForFrame(watcher, presenceOf(b!.user_id, true), 2000, 'online again at the still-subscribed socket', from1);
+    await watcher.waitFor(presenceOf(b!.user_id, true), 2000, 'online again at the still-subscribed socket', from1);
     await assertNoFrameWithin(watcher2, presenceOf(b!.user_id), 300, 'presence frame after unsubscribe', from);
     await b3.close();
   });
@@ -107,21 +107,15 @@ describe('presence', () => {
     const silentSock = await open(silent!);
     const idleSock = await open(idle!);
     watcher.send({ type: 'presence_subscribe', user_ids: [silent!.user_id, idle!.user_id] });
-    await waitForFrame(watcher, presenceOf(silent!.user_id, true), 2000, 'silent user online');
-    await waitForFrame(watcher, presenceOf(idle!.user_id, true), 2000, 'idle user online');
+    await watcher.waitFor(presenceOf(silent!.user_id, true), 2000, 'silent user online');
+    await watcher.waitFor(presenceOf(idle!.user_id, true), 2000, 'idle user online');
     await sleep(PING_INTERVAL_MS * 2); // both have answered pings for a while
 
     // Stop reading the silent socket: the ws client can no longer see (or answer) pings.
     const from = watcher.frames.length;
     const droppedAt = Date.now();
     (silentSock.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    const off = await waitForFrame(
-      watcher,
-      presenceOf(silent!.user_id, false),
-      PRESENCE_TIMEOUT_MS + 2500,
-      'offline after a silent drop',
-      from,
-    );
+    const off = await watcher.waitFor(presenceOf(silent!.user_id, false), PRESENCE_TIMEOUT_MS + 2500, 'offline after a silent drop', from);
     const took = Date.now() - droppedAt;
     console.log(`# silent drop seen offline after ${took} ms (presence timeout ${PRESENCE_TIMEOUT_MS} ms)`);
     assert.ok(
@@ -139,7 +133,7 @@ describe('presence', () => {
     assert.equal((await getPresence(watcherUser!, idle!.user_id)).body.online, true);
     assert.equal(idleSock.closeCode, null, 'the idle socket was not closed');
     idleSock.send({ type: 'ping' });
-    await waitForFrame(idleSock, (f) => f.type === 'pong', 2000, 'pong on the idle socket');
+    await idleSock.waitFor((f) => f.type === 'pong', 2000, 'pong on the idle socket');
     silentSock.terminate();
   });
 
@@ -149,7 +143,7 @@ describe('presence', () => {
     const strangerSock = await open(stranger!);
     const watcher = await open(a!);
     watcher.send({ type: 'presence_subscribe', user_ids: [stranger!.user_id, friend!.user_id] });
-    const s1 = await waitForFrame(watcher, presenceOf(stranger!.user_id), 2000, 'presence of a stranger');
+    const s1 = await watcher.waitFor(presenceOf(stranger!.user_id), 2000, 'presence of a stranger');
     assert.deepEqual({ online: s1.online, last_seen: s1.last_seen }, { online: false, last_seen: null });
     {
       const res = await getPresence(a!, stranger!.user_id);
@@ -180,7 +174,7 @@ describe('presence', () => {
     const sock = await open(w!);
 
     sock.send({ type: 'presence_subscribe', user_ids: ids });
-    const err = await waitForFrame(sock, (f) => f.type === 'error', 3000, 'error for 1,001 ids');
+    const err = await sock.waitFor((f) => f.type === 'error', 3000, 'error for 1,001 ids');
     console.log(`# 1,001 ids: error ${err.code}: ${err.message}`);
     assert.equal(typeof err.code, 'string');
     await roundTrip(sock);
@@ -197,13 +191,13 @@ describe('presence', () => {
     // One more on top of the 1,000 is refused; after an unsubscribe there is room.
     let mark = sock.frames.length;
     sock.send({ type: 'presence_subscribe', user_ids: [ids[1000]!] });
-    const err2 = await waitForFrame(sock, (f) => f.type === 'error', 3000, 'error for the 1,001st watched user', mark);
+    const err2 = await sock.waitFor((f) => f.type === 'error', 3000, 'error for the 1,001st watched user', mark);
     assert.equal(typeof err2.code, 'string');
     assert.equal(sock.frames.slice(mark).filter(presenceOf(ids[1000]!)).length, 0);
     sock.send({ type: 'presence_unsubscribe', user_ids: [ids[0]!] });
     mark = sock.frames.length;
     sock.send({ type: 'presence_subscribe', user_ids: [ids[1000]!] });
-    await waitForFrame(sock, presenceOf(ids[1000]!), 3000, 'presence after making room', mark);
+    await sock.waitFor(presenceOf(ids[1000]!), 3000, 'presence after making room', mark);
     assert.equal(sock.frames.slice(mark).filter((f) => f.type === 'error').length, 0);
     assert.equal(sock.closeCode, null, 'the socket stays open');
   });

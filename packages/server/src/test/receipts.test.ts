@@ -2,15 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, registerUser, suiteServer, type TestUser } from '../testing/harness.js';
-import {
-  fetchHistory,
-  makeItems,
-  sendPipelined,
-  waitForFrame,
-  waitForMessages,
-  waitForSyncComplete,
-  type Frame,
-} from './delivery-support.js';
+import { fetchHistory, makeItems, sendPipelined, waitForMessages, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
  * Guarantee 6, receipts: ack_delivered and ack_read are cursors; the sender's devices get
@@ -99,8 +91,7 @@ describe('receipts', () => {
       ['a1', sa1],
       ['a2', sa2],
     ] as const) {
-      const su = await waitForFrame(
-        sock,
+      const su = await sock.waitFor(
         (f) => f.type === 'status_update' && f.status === 'delivered' && f.seq === 3,
         5000,
         `status_update delivered of seq 3 on ${name}`,
@@ -130,8 +121,7 @@ describe('receipts', () => {
       ['a1', sa1, readFromA1],
       ['a2', sa2, readFromA2],
     ] as const) {
-      const su = await waitForFrame(
-        sock,
+      const su = await sock.waitFor(
         (f) => f.type === 'status_update' && f.status === 'read' && f.seq === 2,
         5000,
         `status_update read of seq 2 on ${name}`,
@@ -143,7 +133,7 @@ describe('receipts', () => {
       assert.equal(su.seq, 2, name);
       assert.equal(typeof su.at, 'number', name);
     }
-    const rs = await waitForFrame(sb2, (f) => f.type === 'read_sync', 5000, 'read_sync on b2', readFromB2);
+    const rs = await sb2.waitFor((f) => f.type === 'read_sync', 5000, 'read_sync on b2', readFromB2);
     assert.deepEqual({ type: rs.type, chat_id: rs.chat_id, read_seq: rs.read_seq }, { type: 'read_sync', chat_id: chatId, read_seq: 2 });
 
     for (const m of [m1, m2]) {
@@ -169,11 +159,10 @@ describe('receipts', () => {
     const fromB1 = sb1.frames.length;
     const fromA1 = sa1.frames.length;
     sb2.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: m3.message_id });
-    const rs1 = await waitForFrame(sb1, (f) => f.type === 'read_sync', 5000, 'read_sync on b1', fromB1);
+    const rs1 = await sb1.waitFor((f) => f.type === 'read_sync', 5000, 'read_sync on b1', fromB1);
     assert.equal(rs1.chat_id, chatId);
     assert.equal(rs1.read_seq, 3);
-    const su = await waitForFrame(
-      sa1,
+    const su = await sa1.waitFor(
       (f) => f.type === 'status_update' && f.status === 'read' && f.seq === 3,
       5000,
       'status_update read of seq 3',
@@ -199,7 +188,7 @@ describe('receipts', () => {
     const sb2 = await open(b2);
     await waitForMessages(sb2, chatId, [ack.message_id]);
     sb2.send({ type: 'ack_delivered', message_ids: [ack.message_id] });
-    const su = await waitForFrame(sa, (f) => f.type === 'status_update' && f.status === 'delivered', 5000, 'status_update delivered');
+    const su = await sa.waitFor((f) => f.type === 'status_update' && f.status === 'delivered', 5000, 'status_update delivered');
     assert.equal(su.message_id, ack.message_id);
     assert.equal(su.user_id, b1.user_id);
     const [r] = (await receipts(a, ack.message_id)).receipts;

@@ -9,7 +9,6 @@ import {
   newMessages,
   roundTrip,
   sendPipelined,
-  waitForFrame,
   waitForMessages,
   waitForSyncComplete,
   type Frame,
@@ -47,8 +46,7 @@ describe('redelivery until ack_delivered', () => {
   async function ackTakenIn(sa: TestSocket, sb: TestSocket, lastAcked: Frame): Promise<void> {
     await roundTrip(sb);
     try {
-      await waitForFrame(
-        sa,
+      await sa.waitFor(
         (f) => f.type === 'status_update' && f.status === 'delivered' && f.seq >= lastAcked.seq,
         3000,
         'status_update delivered',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
 import { http, login, sleep, suiteServer, type TestUser } from '../testing/harness.js';
-import { assertNoFrameWithin, roundTrip, waitForFrame, type Frame } from './delivery-support.js';
+import { assertNoFrameWithin, roundTrip, type Frame } from './delivery-support.js';
 
 /*
  * Typing indicators: relayed to the other members' online devices, never to the sender,
@@ -34,20 +34,20 @@ describe('typing', () => {
       [b1, 'b1'],
       [b2, 'b2'],
     ] as const) {
-      const f = await waitForFrame(s, typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, `typing at ${who}`);
+      const f = await s.waitFor(typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, `typing at ${who}`);
       assert.deepEqual(f, { type: 'typing', chat_id: g.chat_id, user_id: a!.user_id, state: 'composing' });
     }
     a1.send({ type: 'typing', chat_id: g.chat_id, state: 'paused' });
-    await waitForFrame(b1, typingFrom(g.chat_id, a!.user_id, 'paused'), 2000, 'paused at b1');
-    await waitForFrame(b2, typingFrom(g.chat_id, a!.user_id, 'paused'), 2000, 'paused at b2');
+    await b1.waitFor(typingFrom(g.chat_id, a!.user_id, 'paused'), 2000, 'paused at b1');
+    await b2.waitFor(typingFrom(g.chat_id, a!.user_id, 'paused'), 2000, 'paused at b2');
     // Nothing back to the sender, nor to its other device; no error either.
     await assertNoFrameWithin(a1, (f) => f.type === 'typing' || f.type === 'error', 200, 'typing echo or error at the sender');
     assert.equal(a2.all('typing').length, 0, 'the sender’s other device gets no typing frame of its own user');
 
     // b typing reaches both of a's devices.
     b2.send({ type: 'typing', chat_id: g.chat_id, state: 'composing' });
-    await waitForFrame(a1, typingFrom(g.chat_id, b!.user_id, 'composing'), 2000, 'typing of b at a1');
-    await waitForFrame(a2, typingFrom(g.chat_id, b!.user_id, 'composing'), 2000, 'typing of b at a2');
+    await a1.waitFor(typingFrom(g.chat_id, b!.user_id, 'composing'), 2000, 'typing of b at a1');
+    await a2.waitFor(typingFrom(g.chat_id, b!.user_id, 'composing'), 2000, 'typing of b at a2');
     await assertNoFrameWithin(b2, typingFrom(g.chat_id, b!.user_id), 150, 'typing echo at b2');
     assert.equal(b1.all('typing').filter(typingFrom(g.chat_id, b!.user_id)).length, 0, 'no typing of b at b’s other device');
 
@@ -64,7 +64,7 @@ describe('typing', () => {
     assert.equal(c1.all('typing').length, 0, 'typing is not replayed');
     // ...but a device online now gets the next one.
     a1.send({ type: 'typing', chat_id: g.chat_id, state: 'composing' });
-    await waitForFrame(c1, typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, 'typing at c once online');
+    await c1.waitFor(typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, 'typing at c once online');
   });
 
   test('direct chats: relayed to the other user, not echoed', async () => {
@@ -74,7 +74,7 @@ describe('typing', () => {
     const ack = await sa.sendMessage(dm, 'hello');
     assert.equal(ack.type, 'ack_sent');
     sa.send({ type: 'typing', chat_id: dm, state: 'composing' });
-    const f = await waitForFrame(sb, typingFrom(dm, a!.user_id, 'composing'), 2000, 'typing in a direct chat');
+    const f = await sb.waitFor(typingFrom(dm, a!.user_id, 'composing'), 2000, 'typing in a direct chat');
     assert.deepEqual(f, { type: 'typing', chat_id: dm, user_id: a!.user_id, state: 'composing' });
     await assertNoFrameWithin(sa, (x) => x.type === 'typing' || x.type === 'error', 150, 'typing echo or error in a direct chat');
   });
@@ -87,7 +87,7 @@ describe('typing', () => {
     sa.send({ type: 'typing', chat_id: dm, state: 'composing' });
     await roundTrip(sa);
     assert.deepEqual(sa.all('error'), [], 'typing before the first message of a direct chat is answered with an error');
-    await waitForFrame(sb, typingFrom(dm, a!.user_id, 'composing'), 2000, 'typing in a direct chat before its first message');
+    await sb.waitFor(typingFrom(dm, a!.user_id, 'composing'), 2000, 'typing in a direct chat before its first message');
     // Typing stores nothing: the chat still has no message.
     const chats = await http(srv.baseUrl, 'GET', '/v1/chats', { token: b!.token });
     assert.ok(!(chats.body.chats as Frame[]).some((c) => c.chat_id === dm && c.last_seq > 0));
@@ -98,11 +98,11 @@ describe('typing', () => {
     const g = await group(a!, [b!]);
     const [sb, so] = await Promise.all([open(b!), open(outsider!)]);
     so.send({ type: 'typing', chat_id: g.chat_id, state: 'composing' });
-    const err = await waitForFrame(so, (f) => f.type === 'error', 2000, 'error for a non-member');
+    const err = await so.waitFor((f) => f.type === 'error', 2000, 'error for a non-member');
     assert.equal(err.code, 'not_a_member', JSON.stringify(err));
     // Someone else's direct chat.
     so.send({ type: 'typing', chat_id: directChatId(a!.user_id, b!.user_id), state: 'composing' });
-    const err2 = await waitForFrame(so, (f) => f.type === 'error', 2000, 'error for another pair’s direct chat');
+    const err2 = await so.waitFor((f) => f.type === 'error', 2000, 'error for another pair’s direct chat');
     assert.equal(err2.code, 'not_a_member', JSON.stringify(err2));
     await assertNoFrameWithin(sb, (f) => f.type === 'typing', 200, 'typing from a non-member');
 
@@ -115,16 +115,16 @@ describe('typing', () => {
     await roundTrip(sa);
     await assertNoFrameWithin(sb, (f) => f.type === 'typing', 200, 'typing to a removed member', mark);
     sb.send({ type: 'typing', chat_id: g.chat_id, state: 'composing' });
-    const err3 = await waitForFrame(sb, (f) => f.type === 'error', 2000, 'error for a removed member', mark);
+    const err3 = await sb.waitFor((f) => f.type === 'error', 2000, 'error for a removed member', mark);
     assert.equal(err3.code, 'not_a_member');
 
     // Bad state, missing chat_id.
     sa.send({ type: 'typing', chat_id: g.chat_id, state: 'shouting' });
-    const bad = await waitForFrame(sa, (f) => f.type === 'error', 2000, 'error for a bad state');
+    const bad = await sa.waitFor((f) => f.type === 'error', 2000, 'error for a bad state');
     assert.equal(bad.code, 'invalid_frame');
     const m2 = sa.frames.length;
     sa.send({ type: 'typing', state: 'composing' });
-    const bad2 = await waitForFrame(sa, (f) => f.type === 'error', 2000, 'error for a missing chat_id', m2);
+    const bad2 = await sa.waitFor((f) => f.type === 'error', 2000, 'error for a missing chat_id', m2);
     assert.equal(bad2.code, 'invalid_frame');
     assert.equal(sa.closeCode, null);
   });
@@ -158,7 +158,7 @@ describe('typing', () => {
     const mark = sb.frames.length;
     const errMark = sa.frames.length;
     sa.send({ type: 'typing', chat_id: g.chat_id, state: 'composing' });
-    await waitForFrame(sb, typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, 'typing after waiting', mark);
+    await sb.waitFor(typingFrom(g.chat_id, a!.user_id, 'composing'), 2000, 'typing after waiting', mark);
     await roundTrip(sa);
     assert.equal(sa.frames.slice(errMark).filter((f) => f.type === 'error').length, 0);
 

@@ -236,31 +236,43 @@ export class TestSocket {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  /** Waits for the next frame (after the last one returned by next/nextWhere) matching pred. */
-  nextWhere(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame'): Promise<AnyFrame> {
-    for (let i = this.cursor; i < this.frames.length; i++) {
-      const f = this.frames[i]!;
-      if (pred(f)) {
-        this.cursor = i + 1;
-        return Promise.resolve(f);
-      }
-    }
+  /**
+   * The one way tests wait for frames: resolves with the first frame recorded at index
+   * `from` or later (default: any frame so far) that matches pred, as soon as it arrives.
+   * It does not move the next()/nextWhere() cursor, so a test can wait for one kind of
+   * frame without skipping past frames of another kind.
+   */
+  waitFor(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame', from = 0): Promise<AnyFrame> {
+    const i = this.indexOf(pred, from);
+    if (i >= 0) return Promise.resolve(this.frames[i]!);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${label}; got: ${JSON.stringify(this.frames.slice(-5))}`));
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${label}; last frames: ${JSON.stringify(this.frames.slice(-5))}`));
       }, timeoutMs);
       const waiter = {
         pred,
-        from: this.frames.length,
+        from: Math.max(from, this.frames.length),
         resolve: (f: AnyFrame) => {
           clearTimeout(timer);
-          this.cursor = this.frames.indexOf(f) + 1;
           resolve(f);
         },
       };
       this.waiters.push(waiter);
     });
+  }
+
+  /** Index of the first recorded frame at `from` or later matching pred, or -1. */
+  indexOf(pred: (f: AnyFrame) => boolean, from = 0): number {
+    for (let i = from; i < this.frames.length; i++) if (pred(this.frames[i]!)) return i;
+    return -1;
+  }
+
+  /** Waits for the next frame after the last one next()/nextWhere() returned that matches pred, and moves past it. */
+  async nextWhere(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame'): Promise<AnyFrame> {
+    const f = await this.waitFor(pred, timeoutMs, label, this.cursor);
+    this.cursor = this.frames.indexOf(f, this.cursor) + 1;
+    return f;
   }
 
   next(type: ServerFrame['type'], timeoutMs = 5000): Promise<AnyFrame> {
