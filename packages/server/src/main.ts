@@ -53,7 +53,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250 });
-  const chats = new Chats(store);
+  const chats = new Chats(store, access);
   const presence = new Presence({
     store,
     presenceStore: engines.presenceStore,

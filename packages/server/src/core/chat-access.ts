@@ -1,5 +1,5 @@
 import { parseChatId } from '@switchboard/protocol';
-import type { Store } from '../engines/store/store.js';
+import type { MemberRecord, Store } from '../engines/store/store.js';
 import { FrameError } from './errors.js';
 
 /** How long a cached member list is used at most (ms). */
@@ -142,6 +142,23 @@ export class ChatAccess {
     }
     if (!entry.set.has(userId)) throw new FrameError('not_a_member', 'you are not a member of this chat');
     return { chatId, kind: 'group', memberIds: entry.ids, membersVersion: entry.version };
+  }
+
+  /**
+   * The user's membership of a chat read fresh from the store (REST reads: history,
+   * receipts, group views), or null. A direct chat exists implicitly: before its first
+   * message either of its two users is a member of an empty chat, as long as the other
+   * user exists. Callers turn null into their endpoint's answer (403 or 404).
+   */
+  async membership(userId: string, chatId: string): Promise<MemberRecord | null> {
+    const parsed = parseChatId(chatId);
+    if (!parsed) return null;
+    const member = await this.store.getMember(chatId, userId);
+    if (member || parsed.kind !== 'direct' || !parsed.userIds.includes(userId)) return member;
+    if (await this.store.getChat(chatId)) return null;
+    const other = parsed.userIds[0] === userId ? parsed.userIds[1] : parsed.userIds[0];
+    if ((await this.store.missingUsers([other])).length > 0) return null;
+    return { userId, role: 'member', joinedSeq: 0, joinedAt: 0, deliveredSeq: 0, readSeq: 0 };
   }
 
   /** True when the user is a current member of the chat. */

@@ -1,10 +1,14 @@
 import { HISTORY_LIMIT_DEFAULT, parseChatId, type ChatSummary, type Message, type Receipt } from '@switchboard/protocol';
 import type { MemberRecord, Store, StoredMessage } from '../engines/store/store.js';
+import type { ChatAccess } from './chat-access.js';
 import { ApiError } from './errors.js';
 
 /** Read-side views of chats: the chat list, history with ticks, receipts. */
 export class Chats {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly access: ChatAccess,
+  ) {}
 
   async list(userId: string): Promise<ChatSummary[]> {
     const rows = await this.store.listChats(userId);
@@ -31,17 +35,9 @@ export class Chats {
 
   /** The caller's membership, or 403 not_a_member (also for chats that do not exist: no probing). */
   async memberOrForbidden(userId: string, chatId: string): Promise<MemberRecord> {
-    const parsed = parseChatId(chatId);
-    const member = parsed ? await this.store.getMember(chatId, userId) : null;
-    if (member) return member;
-    // A direct chat exists implicitly: before its first message it is empty, not forbidden.
-    if (parsed?.kind === 'direct' && parsed.userIds.includes(userId) && !(await this.store.getChat(chatId))) {
-      const other = parsed.userIds[0] === userId ? parsed.userIds[1] : parsed.userIds[0];
-      if ((await this.store.missingUsers([other])).length === 0) {
-        return { userId, role: 'member', joinedSeq: 0, joinedAt: 0, deliveredSeq: 0, readSeq: 0 };
-      }
-    }
-    throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
+    const member = await this.access.membership(userId, chatId);
+    if (!member) throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
+    return member;
   }
 
   async history(userId: string, chatId: string, q: { after?: number; before?: number; limit?: number }) {

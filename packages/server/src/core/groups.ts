@@ -106,7 +106,7 @@ export class Groups {
 
   /** The caller's membership of the group; 404 for everyone else (the protocol's answer for groups: no probing). */
   private async memberOrNotFound(userId: string, groupId: string): Promise<MemberRecord> {
-    const member = await this.deps.store.getMember(groupChatId(groupId), userId);
+    const member = await this.deps.access.membership(userId, groupChatId(groupId));
     if (!member) throw new ApiError(404, 'not_found', 'no such group');
     return member;
   }
