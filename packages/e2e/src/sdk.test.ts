@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
-import { startTestServer, startServerProcess, freePort, tempDir, sleep } from '@switchboard/server/testing';
+import { startTestServer, startServerProcess, freePort, tempDir, sleep, waitUntil } from '@switchboard/server/testing';
 import { directChatId, type SessionView } from '@switchboard/protocol';
 import { SwitchboardClient, type NewMessageEvent, type AckSent } from '@switchboard/client';
 
@@ -40,14 +40,6 @@ async function connected(c: SwitchboardClient): Promise<void> {
   const synced = c.waitFor('sync_complete', { timeoutMs: 10_000 });
   await c.connect();
   await synced;
-}
-
-async function until(pred: () => boolean, timeoutMs = 10_000, label = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await sleep(20);
-  }
 }
 
 function countBy<T>(items: T[], key: (t: T) => string): Map<string, number> {
@@ -101,7 +93,7 @@ test('sends made while the server restarts are acknowledged once each after reco
     for (const n of perSend.values()) assert.equal(n, 1, 'each send acknowledged exactly once');
     assert.equal(alice.pendingSends().length, 0);
 
-    await until(() => bobGot.length >= 6, 10_000, 'bob to receive 6 messages');
+    await waitUntil(() => bobGot.length >= 6, 10_000, 'bob to receive 6 messages');
     await sleep(300); // room for any duplicate to show up
     assert.deepEqual(
       bobGot.map((m) => m.content),
@@ -148,7 +140,7 @@ test('sends in flight when the server process is killed are stored and shown exa
       texts.map((_, i) => i + 1),
       'each send has one seq, in order',
     );
-    await until(() => daveGot.length >= texts.length, 15_000, 'dave to receive every message');
+    await waitUntil(() => daveGot.length >= texts.length, 15_000, 'dave to receive every message');
     await sleep(300);
     assert.deepEqual(
       daveGot.map((m) => m.content),
@@ -184,7 +176,7 @@ test('a redelivered message is dropped as a duplicate but acknowledged', async (
     await connected(frank);
     await erin.send(chatId, 'one');
     await erin.send(chatId, 'two');
-    await until(() => shown.length === 2, 5000, 'two messages');
+    await waitUntil(() => shown.length === 2, 5000, 'two messages');
     const resynced = frank.waitFor('sync_complete', { timeoutMs: 10_000 });
     tracked.sockets.at(-1)!.terminate();
     await resynced;

@@ -9,6 +9,7 @@ import type { ServerFrame } from '@switchboard/protocol';
 import { startServer, type RunningServer } from '../main.js';
 import { loadConfig, type ServerConfig } from '../config.js';
 import type { Store } from '../engines/store/store.js';
+export { waitUntil, pollUntil } from './poll.js';
 
 /*
  * Test support: real servers (in this process or as a child process) and raw socket

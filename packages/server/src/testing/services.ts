@@ -7,6 +7,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { isCluster, openRedis } from '../engines/redis-connection.js';
 import { freePort, sleep } from './harness.js';
+import { pollUntil } from './poll.js';
 
 /*
  * Every real service the tests use, in one place: the shared Redis of the engine suites
@@ -326,23 +327,22 @@ async function waitForClusterOk(url: string, masters: number): Promise<void> {
   );
 }
 
-/** Retries `check` on a fresh connection to `url` every 50 ms until it resolves or the time is up. */
+/** Retries `check` on a fresh connection to `url` until it resolves or the time is up. */
 async function waitFor(url: string, check: (r: Redis) => Promise<unknown>, timeoutMs: number, message: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const attempt = async (): Promise<string> => {
     const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
     r.on('error', () => {});
     try {
       await r.connect();
       await check(r);
-      return;
+      return 'ok';
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${message} (${(err as Error).message})`, { cause: err });
-      await sleep(50);
+      return (err as Error).message;
     } finally {
       r.disconnect();
     }
-  }
+  };
+  await pollUntil(message, attempt, (answer) => answer === 'ok', timeoutMs);
 }
 
 /** A fresh PostgreSQL schema and a connection string whose sessions use it. */
