@@ -96,3 +96,34 @@ describe('durable acknowledgement (SIGKILL)', () => {
     await assertAcksDurable(proc, reader2, chatId, new Map([...firstAcks, ...secondAcks]));
   });
 });
+
+describe('search index after SIGKILL', () => {
+  const dataDir = tempDir('switchboard-durable-search-');
+  let proc: ServerProcess | undefined;
+  after(async () => {
+    await proc?.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // Messages are indexed for search after their commit, not inside it: a kill between the
+  // two must not leave an acknowledged message unsearchable.
+  test('every message acknowledged before the kill is found by search after the restart', async () => {
+    proc = await startServerProcess({ dataDir });
+    const a = await registerUser(proc.baseUrl, 'srcha');
+    const b = await registerUser(proc.baseUrl, 'srchb');
+    const chatId = directChatId(a.user_id, b.user_id);
+    const acks = await sendAndKill(proc, a, chatId, SENDS, 60, 'zebracrossing');
+    proc = await startServerProcess({ dataDir });
+    const reader = await login(proc.baseUrl, b.username, b.password, 'after-crash');
+    const res = await fetch(`${proc.baseUrl}/v1/search?q=zebracrossing&limit=100&chat_id=${encodeURIComponent(chatId)}`, {
+      headers: { authorization: `Bearer ${reader.token}` },
+    });
+    assert.equal(res.status, 200);
+    const found = new Set(((await res.json()) as { messages: Frame[] }).messages.map((m) => m.message_id));
+    const history = await fetchHistory(proc.baseUrl, reader.token, chatId);
+    assert.ok(history.length >= acks.size);
+    const expected = Math.min(100, history.length);
+    assert.equal(found.size, expected, `search found ${found.size} of the ${history.length} stored messages (limit 100)`);
+    for (const m of history.slice(-expected)) assert.ok(found.has(m.message_id), `message seq ${m.seq} is not found by search`);
+  });
+});

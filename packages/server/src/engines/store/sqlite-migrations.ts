@@ -80,4 +80,10 @@ export const sqliteMigrations: string[] = [
   /* 2: membership versions (see the PostgreSQL migration of the same number) */ `
   ALTER TABLE chats ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
   `,
+  /* 3: search indexing off the acknowledgement path (SqliteStore.indexForSearch) */ `
+  DROP TRIGGER messages_fts_insert;
+  -- Messages up to last_rowid are in messages_fts; the trigger indexed everything so far.
+  CREATE TABLE search_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
+  INSERT INTO search_progress (id, last_rowid) VALUES (1, (SELECT COALESCE(MAX(rowid), 0) FROM messages));
+  `,
 ];

@@ -24,6 +24,9 @@ import { sqliteMigrations } from './sqlite-migrations.js';
 
 type Row = Record<string, any>;
 
+/** How soon after an append its message is indexed for search (ms). */
+const SEARCH_INDEX_DELAY_MS = 200;
+
 const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as UserRow) : null);
 const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
 const memberOrNull = (r: Row | undefined): MemberRecord | null => (r ? toMember(r as MemberRow) : null);
@@ -45,6 +48,9 @@ export class SqliteStore implements Store {
   private queue: QueuedWrite[] = [];
   private flushScheduled = false;
   private readonly stmts;
+  /** Highest messages.rowid in the search index (search_progress), and whether an indexing write is due. */
+  private indexedRowid = 0;
+  private indexTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -55,6 +61,8 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.stmts = this.prepare();
+    this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
+    this.scheduleIndexing();
   }
 
   private migrate(): void {
@@ -140,6 +148,12 @@ export class SqliteStore implements Store {
       firstMark: db.prepare(
         'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
       ),
+      searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
+      setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
+      maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
+      indexForSearch: db.prepare(
+        'INSERT INTO messages_fts (rowid, content) SELECT rowid, content FROM messages WHERE rowid > ? AND rowid <= ? ORDER BY rowid',
+      ),
       search: db.prepare(
         `SELECT ${M_MESSAGE_COLS} FROM messages_fts f
          JOIN messages m ON m.rowid = f.rowid
@@ -203,8 +217,38 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.queue.length) this.flush();
+    if (this.indexTimer !== undefined) clearTimeout(this.indexTimer);
+    this.indexTimer = undefined;
+    void this.write(() => this.indexForSearch());
+    this.flush();
     this.db.close();
+  }
+
+  /*
+   * Search indexing is not part of an append's commit (an FTS5 insert per message made
+   * every acknowledgement wait for it): messages are indexed in bulk by a write that joins
+   * the group commit SEARCH_INDEX_DELAY_MS after an append, and by search() before it
+   * reads, so a search always sees every message acknowledged before it. Progress is a
+   * row committed with the index rows, so a crash leaves nothing unindexed for good.
+   */
+  private scheduleIndexing(): void {
+    this.indexTimer ??= setTimeout(() => {
+      this.indexTimer = undefined;
+      this.write(() => this.indexForSearch()).then(
+        (upto) => (this.indexedRowid = Math.max(this.indexedRowid, upto)),
+        () => this.scheduleIndexing(),
+      );
+    }, SEARCH_INDEX_DELAY_MS);
+  }
+
+  /** Indexes every message not yet in the index; answers the rowid indexed up to (known only once committed). */
+  private indexForSearch(): number {
+    const from = (this.stmts.searchProgress.get() as Row).last_rowid as number;
+    const upto = (this.stmts.maxRowid.get() as Row).r as number;
+    if (upto <= from) return from;
+    this.stmts.indexForSearch.run(from, upto);
+    this.stmts.setSearchProgress.run(upto);
+    return upto;
   }
 
   async createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'> {
@@ -268,7 +312,9 @@ export class SqliteStore implements Store {
   }
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    return Promise.all(requests.map((req) => this.write(() => this.appendOne(req))));
+    const results = Promise.all(requests.map((req) => this.write(() => this.appendOne(req))));
+    this.scheduleIndexing();
+    return results;
   }
 
   private appendOne(req: AppendRequest): AppendResult {
@@ -429,6 +475,9 @@ export class SqliteStore implements Store {
     // Quoted prefix terms: FTS5 syntax cannot come in through the words themselves.
     const match = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
     const chatId = opts.chatId ?? null;
+    if ((this.stmts.maxRowid.get() as Row).r > this.indexedRowid) {
+      this.indexedRowid = Math.max(this.indexedRowid, await this.write(() => this.indexForSearch()));
+    }
     return this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as StoredMessage[];
   }
 }
