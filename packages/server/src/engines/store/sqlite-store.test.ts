@@ -1,6 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { test } from 'node:test';
 import { runStoreContract } from './store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -8,4 +10,46 @@ runStoreContract('sqlite', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sb-sqlite-'));
   const store = new SqliteStore(dir);
   return { store, cleanup: async () => (await store.close(), rmSync(dir, { recursive: true, force: true })) };
+});
+
+test('sqlite: WAL checkpoints run on the checkpointer thread and keep the WAL from growing without bound', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-sqlite-wal-'));
+  const store = new SqliteStore(dir);
+  try {
+    const a = await store.createUser({ id: 'ua', username: 'wala', displayName: 'a', passwordHash: 'x', createdAt: 1 });
+    const b = await store.createUser({ id: 'ub', username: 'walb', displayName: 'b', passwordHash: 'x', createdAt: 1 });
+    assert.ok(typeof a === 'object' && typeof b === 'object');
+    const chatId = 'dm:ua:ub';
+    const content = 'x'.repeat(2000);
+    const wal = path.join(dir, 'switchboard.db-wal');
+    const round = async (r: number) => {
+      const sends = Array.from({ length: 2000 }, (_, i) => ({
+        messageId: `m${r}-${i}`,
+        chatId,
+        senderId: 'ua',
+        senderDeviceId: 'd',
+        clientMsgId: `c${r}-${i}`,
+        content,
+        createdAt: 1,
+        createDirectWith: ['ua', 'ub'],
+      }));
+      await store.append(sends);
+    };
+    await round(0);
+    const walAfterFirst = statSync(wal).size;
+    // Each round writes ~4 MB; without checkpoints resetting it the WAL would hold them all.
+    for (let r = 1; r <= 5; r++) {
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // a checkpoint interval
+      await round(r);
+    }
+    const walAtEnd = statSync(wal).size;
+    assert.ok(
+      walAtEnd < walAfterFirst * 3,
+      `the WAL grew from ${walAfterFirst} to ${walAtEnd} bytes over 5 more rounds: checkpoints are not resetting it`,
+    );
+    assert.equal((await store.getChat(chatId))?.lastSeq, 12_000);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -21,6 +21,7 @@ import type {
 import { storedMessage } from './store.js';
 import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 type Row = Record<string, any>;
 
@@ -51,10 +52,12 @@ export class SqliteStore implements Store {
   /** Highest messages.rowid in the search index (search_progress), and whether an indexing write is due. */
   private indexedRowid = 0;
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly checkpointer: SqliteCheckpointer;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(path.join(dataDir, 'switchboard.db'));
+    const file = path.join(dataDir, 'switchboard.db');
+    this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
@@ -63,6 +66,7 @@ export class SqliteStore implements Store {
     this.stmts = this.prepare();
     this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
     this.scheduleIndexing();
+    this.checkpointer = new SqliteCheckpointer(this.db, file);
   }
 
   private migrate(): void {
@@ -221,6 +225,7 @@ export class SqliteStore implements Store {
     this.indexTimer = undefined;
     void this.write(() => this.indexForSearch());
     this.flush();
+    await this.checkpointer.close();
     this.db.close();
   }
 

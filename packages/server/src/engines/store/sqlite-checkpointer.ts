@@ -1,0 +1,53 @@
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+
+/** How often the checkpointer copies the WAL back into the database (ms). */
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** After a checkpoint resets the WAL, its file is truncated to at most this many bytes. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/** SQLite's own default, restored when the checkpointer thread is gone. */
+const AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * Moves WAL checkpoints off the event loop (see sqlite-checkpoint-worker.ts): the writing
+ * connection stops checkpointing itself, and a worker thread checkpoints every second.
+ * Should the worker die, the writing connection checkpoints itself again, so the WAL
+ * stays bounded either way.
+ */
+export class SqliteCheckpointer {
+  private readonly worker: Worker;
+  private stopped = false;
+  /** Frames in the WAL at the last checkpoint (for metrics and tests). */
+  walFrames = 0;
+
+  constructor(db: Database.Database, file: string) {
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    db.pragma('wal_autocheckpoint = 0');
+    this.worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), {
+      workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS },
+    });
+    this.worker.unref();
+    this.worker.on('message', (m: { ok: boolean; walFrames?: number }) => {
+      if (m.ok) this.walFrames = m.walFrames ?? 0;
+    });
+    const fallBack = () => {
+      if (!this.stopped && db.open) db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+    };
+    this.worker.on('error', fallBack);
+    this.worker.on('exit', fallBack);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.worker.ref(); // keeps the process alive until the worker has closed its connection
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = new Promise<void>((resolve) => {
+      this.worker.once('exit', () => resolve());
+      timer = setTimeout(resolve, 2000); // a worker stuck in a checkpoint is terminated below
+    });
+    this.worker.postMessage('stop');
+    await exited;
+    clearTimeout(timer);
+    await this.worker.terminate().catch(() => undefined);
+  }
+}
