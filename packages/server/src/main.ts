@@ -52,7 +52,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     now,
   });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
-  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250 });
+  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250, directAckWindowMs: 30 });
   const chats = new Chats(store, access);
   const presence = new Presence({
     store,

@@ -22,6 +22,8 @@ export interface MessagingDeps {
   now: () => number;
   /** How long group delivered-acks are held to be written together (ms). */
   groupAckWindowMs: number;
+  /** How long direct-chat acks are held and merged before their cursor write (ms): short, since the sender watches for the tick. */
+  directAckWindowMs: number;
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
@@ -39,7 +41,9 @@ export class Messaging {
   private readonly recent = new Map<string, MessageRef>();
   /** Group acks waiting for the next write, by device and chat: the highest one each. */
   private readonly heldDelivered = new Map<string, { device: Sender; top: MessageRef; at: number }>();
+  /** When the held acks are written: the earliest deadline of any held kind. */
   private heldTimer: NodeJS.Timeout | null = null;
+  private heldDeadline = Infinity;
 
   constructor(private readonly deps: MessagingDeps) {}
 
@@ -142,9 +146,10 @@ export class Messaging {
 
   /**
    * ack_delivered: moves the device's cursor in each chat to the highest acknowledged
-   * seq. Direct chats write at once. Group acks are held for the receipt window and
-   * written together, one write per device and chat however many acks came: a member
-   * of a busy group acks every message, and receipts there are coalesced anyway. A held
+   * seq. Acks are held for a short window and written together, one write per device
+   * and chat however many acks came (a busy chat's member acks every message): groups
+   * for the receipt window, whose receipts are coalesced anyway, direct chats for a
+   * few tens of milliseconds, since their sender watches for the tick. A held
    * ack lost with the process only means a redelivery, which at-least-once allows; a
    * device's reconnect flushes them first (flushDelivered) so replay never repeats them.
    */
@@ -156,15 +161,19 @@ export class Messaging {
     for (const [chatId, top] of highest) {
       if (!(await this.deps.access.isMember(device.userId, chatId)))
         throw new FrameError('not_a_member', 'you are not a member of this chat');
-      if (kindOf(chatId) === 'direct') {
-        await this.writeDelivered(device, top, at);
-        continue;
-      }
       const key = `${device.deviceId}\u0000${chatId}`;
       const held = this.heldDelivered.get(key);
       if (!held || held.top.seq < top.seq) this.heldDelivered.set(key, { device, top, at });
-      this.heldTimer ??= setTimeout(() => void this.flushDelivered(), this.deps.groupAckWindowMs).unref();
+      this.flushWithin(kindOf(chatId) === 'direct' ? this.deps.directAckWindowMs : this.deps.groupAckWindowMs);
     }
+  }
+
+  private flushWithin(ms: number): void {
+    const deadline = this.deps.now() + ms;
+    if (this.heldTimer && this.heldDeadline <= deadline) return;
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldDeadline = deadline;
+    this.heldTimer = setTimeout(() => void this.flushDelivered(), ms).unref();
   }
 
   /** At shutdown: writes the acks still held. */
@@ -176,6 +185,7 @@ export class Messaging {
   async flushDelivered(): Promise<void> {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.heldTimer = null;
+    this.heldDeadline = Infinity;
     const held = [...this.heldDelivered.values()];
     this.heldDelivered.clear();
     await Promise.all(held.map((h) => this.writeDelivered(h.device, h.top, h.at).catch(() => {})));
