@@ -36,7 +36,7 @@ export interface ClusterReport {
 const CPU_REDIS = 'redis';
 const CPU_PG = 'postgres';
 
-async function startRedis(): Promise<{ port: number; url: string; proc: ChildProcess; stop(): Promise<void> }> {
+export async function startRedis(): Promise<{ port: number; url: string; proc: ChildProcess; stop(): Promise<void> }> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {

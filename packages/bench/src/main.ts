@@ -3,9 +3,11 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { printCluster, runCluster, type ClusterOptions } from './cluster.js';
+import { printCompare, runCompare, SYSTEMS, type CompareOptions, type SystemName } from './compare.js';
 import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
+import { writeCharts } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
 
 /*
@@ -14,7 +16,7 @@ import { attachServer, spawnServer, type SpawnOptions, type Target } from './ser
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -66,6 +68,12 @@ cluster (the pairs flags apply; defaults differ):
   --baseline S          seconds with the sockets connected but idle before the steps (default 5)
   --pairs N             (default 200)   --rates LIST (default 1000,1500,2000,2500,3000,4000)   --step-seconds S (default 8)
   --warmup-rate R       (default 1000)   --warmup-seconds S (default 5)
+
+compare (the pairs flags apply; defaults differ): Switchboard beside a bare ws relay and Socket.IO, same generator, fresh server each
+  --systems LIST        any of ws,socketio,socketio-2,switchboard,cluster-2 (default all five)
+  --p99 MS              pass rule: p99 send-to-receive at most MS (default 50)
+  --charts DIR          write SVG charts of the figures into DIR (e.g. docs/bench)
+  --pairs N             (default 500)   --rates LIST (default 2000,4000,6000,8000,10000,15000,20000,25000)   --step-seconds S (default 5)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -105,6 +113,9 @@ const { values: v, positionals } = parseArgs({
     nodes: { type: 'string' },
     'pg-url': { type: 'string' },
     baseline: { type: 'string' },
+    systems: { type: 'string' },
+    p99: { type: 'string' },
+    charts: { type: 'string' },
   },
 });
 
@@ -191,6 +202,18 @@ function clusterOptions(): ClusterOptions {
   };
 }
 
+function compareOptions(): CompareOptions {
+  if (v.url) throw new Error('compare spawns every system itself; --url does not apply');
+  const systems = (v.systems ?? SYSTEMS.join(',')).split(',').map((x) => x.trim()) as SystemName[];
+  for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${SYSTEMS.join(', ')}`);
+  return {
+    systems,
+    pgUrl: v['pg-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    p99LimitMs: num('p99', 50),
+    pairs: pairsOptions({ pairs: 500, rates: '2000,4000,6000,8000,10000,15000,20000,25000', stepSeconds: 5, warmupRate: 1000 }),
+  };
+}
+
 function spawnOptions(): SpawnOptions {
   return {
     nodeArgs: v['node-args'] ? v['node-args'].split(/\s+/).filter(Boolean) : [],
@@ -242,6 +265,16 @@ const scenarios: Record<string, Scenario> = {
         printGroup(r, log);
         return r;
       }),
+  },
+  compare: {
+    describe:
+      'Switchboard (embedded, 2-node cluster) beside a bare ws relay and Socket.IO (1 process, 2 on Redis): same load, knee and CPU per message',
+    run: async () => {
+      const r = await runCompare(compareOptions(), spawnOptions(), log);
+      printCompare(r, log);
+      if (v.charts) for (const f of await writeCharts(r, v.charts)) log(`chart: ${f}`);
+      return r;
+    },
   },
   cluster: {
     describe: 'pairs across nodes: K server nodes on one Redis + one PostgreSQL schema, the two users of each pair on different nodes',

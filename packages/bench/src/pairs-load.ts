@@ -1,4 +1,4 @@
-import WebSocket from 'ws';
+import { OPEN, openWire, type Transport, type Wire } from './wire.js';
 import { Samples } from './stats.js';
 
 /*
@@ -41,6 +41,8 @@ export interface GeneratorConfig {
   runId: string;
   connectTimeoutMs: number;
   localAddress?: string;
+  /** How the sockets connect (default ws; socket.io for its reference relay). */
+  transport?: Transport;
 }
 
 export interface StepResult {
@@ -88,7 +90,7 @@ export type GeneratorEvent =
 const now = () => performance.timeOrigin + performance.now();
 
 class Client {
-  ws!: WebSocket;
+  ws!: Wire;
   partner!: Client;
   pendingDelivered: string[] = [];
   flushQueued = false;
@@ -153,7 +155,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
   function flushDelivered(c: Client): void {
     c.flushQueued = false;
     const ids = c.pendingDelivered;
-    if (ids.length === 0 || c.ws.readyState !== WebSocket.OPEN) return;
+    if (ids.length === 0 || c.ws.readyState !== OPEN) return;
     c.pendingDelivered = [];
     for (let i = 0; i < ids.length; i += 1000) {
       const batch = ids.slice(i, i + 1000);
@@ -163,7 +165,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     }
   }
 
-  function onFrame(c: Client, data: WebSocket.RawData): void {
+  function onFrame(c: Client, data: { toString(): string }): void {
     const t = now();
     let f: any;
     try {
@@ -230,7 +232,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
 
   function connect(c: Client): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(c.spec.url, { perMessageDeflate: false, localAddress: cfg.localAddress });
+      const ws = openWire(cfg.transport ?? 'ws', c.spec.url, cfg.localAddress);
       c.ws = ws;
       const timer = setTimeout(() => {
         reject(new Error(`socket ${c.index}: no sync_complete within ${cfg.connectTimeoutMs} ms`));
@@ -286,7 +288,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     const readTimer = setInterval(() => {
       if (!cfg.receipts) return;
       for (const c of clients) {
-        if (c.latestId !== null && c.latestId !== c.latestReadSent && c.ws.readyState === WebSocket.OPEN) {
+        if (c.latestId !== null && c.latestId !== c.latestReadSent && c.ws.readyState === OPEN) {
           c.ws.send(JSON.stringify({ type: 'ack_read', chat_id: c.spec.chatId, last_read_message_id: c.latestId }));
           c.latestReadSent = c.latestId;
           totals.ackReadFrames++;
@@ -326,7 +328,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
             const sched = st.start + k * interval;
             const c = clients[rr % n]!;
             rr++;
-            if (c.ws.readyState === WebSocket.OPEN) {
+            if (c.ws.readyState === OPEN) {
               c.ws.send(
                 JSON.stringify({
                   type: 'send_message',

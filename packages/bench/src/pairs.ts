@@ -12,6 +12,7 @@ import {
 } from './pairs-load.js';
 import { readCpuMs, readRss, type Target } from './server.js';
 import { concat, fmtBytes, fmtInt, fmtMs, sleep, summarize, table, type Summary } from './stats.js';
+import type { Transport } from './wire.js';
 
 /*
  * `pairs`: N pairs of users, each user sending to its partner in their direct chat on an
@@ -75,6 +76,10 @@ export interface PairsHooks {
   counters?: () => Promise<Record<string, number>>;
   /** Seconds to hold the connected sockets idle before the first step, to measure background counter rates. */
   baselineSeconds?: number;
+  /** Sessions made up instead of registered (the reference relays have no accounts). */
+  sessions?: (count: number) => Session[];
+  /** How the generator's sockets connect (default ws). */
+  transport?: Transport;
 }
 
 export interface CounterWindow {
@@ -203,9 +208,11 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
   const tag = runTag();
   log(`pairs: registering ${users} users (one device each)...`);
   const t0 = performance.now();
-  const sessions = (
-    await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8, baseUrlFor: hooks.baseUrlFor })
-  ).map((s) => s[0]!);
+  const sessions = hooks.sessions
+    ? hooks.sessions(users)
+    : (await createUsers(target.baseUrl, { prefix: `bp${tag}`, count: users, concurrency: 8, baseUrlFor: hooks.baseUrlFor })).map(
+        (s) => s[0]!,
+      );
   const urlOf = (i: number) => (hooks.socketUrlFor ? hooks.socketUrlFor(i, sessions[i]!) : socketUrl(target.baseUrl, sessions[i]!));
   const regSeconds = (performance.now() - t0) / 1000;
   log(
@@ -256,6 +263,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       drainMs: opts.drainMs,
       runId: `${tag}g${g}`,
       connectTimeoutMs: 30_000,
+      transport: hooks.transport,
     });
   }
   const waitFor = async (cond: () => boolean, timeoutMs: number, what: string) => {

@@ -1,0 +1,74 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { CompareReport } from './compare.js';
+
+/*
+ * Charts of measured figures, rendered headless to SVG with Vega-Lite (no browser, no
+ * canvas): the bench's own numbers in, files for docs/BENCHMARKS.md out.
+ */
+
+async function render(spec: TopLevelSpec, file: string): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  writeFileSync(file, svg);
+  return file;
+}
+
+/** Latency (p50 and p99) against offered load per system, and CPU per message at each knee. */
+export async function writeCharts(r: CompareReport, dir: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const points = r.results.flatMap((x) =>
+    x.steps
+      .filter((s) => s.label !== 'warmup' && s.sentRate > 0)
+      .flatMap((s) => [
+        { system: x.system, offered: s.targetRate, percentile: 'p50', ms: s.latency.p50 },
+        { system: x.system, offered: s.targetRate, percentile: 'p99', ms: s.latency.p99 },
+      ]),
+  );
+  const o = r.options.pairs;
+  const latency: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: `Send-to-receive latency against offered load (${o.pairs} pairs, receipts ${o.receipts ? 'on' : 'off'})`,
+    width: 560,
+    height: 320,
+    data: { values: points },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'offered', type: 'quantitative', title: 'offered load (msg/s)' },
+      y: { field: 'ms', type: 'quantitative', title: 'latency (ms, log scale)', scale: { type: 'log' } },
+      color: { field: 'system', type: 'nominal' },
+      strokeDash: { field: 'percentile', type: 'nominal' },
+    },
+  };
+  const cpu: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Knee (highest step with p99 ≤ limit) and server CPU per message there',
+    width: 560,
+    height: 200,
+    data: {
+      values: r.results.map((x) => ({ system: x.system, knee: x.knee, us: Number.isFinite(x.cpuUsPerMsg) ? x.cpuUsPerMsg : 0 })),
+    },
+    hconcat: [
+      {
+        width: 260,
+        mark: 'bar',
+        encoding: {
+          y: { field: 'system', type: 'nominal', sort: null, title: null },
+          x: { field: 'knee', type: 'quantitative', title: 'knee (msg/s)' },
+        },
+      },
+      {
+        width: 260,
+        mark: 'bar',
+        encoding: {
+          y: { field: 'system', type: 'nominal', sort: null, title: null },
+          x: { field: 'us', type: 'quantitative', title: 'server CPU per message (µs)' },
+        },
+      },
+    ],
+  };
+  return [await render(latency, path.join(dir, 'compare-latency.svg')), await render(cpu, path.join(dir, 'compare-knee-cpu.svg'))];
+}
