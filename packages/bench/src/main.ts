@@ -7,7 +7,7 @@ import { printCompare, runCompare, SYSTEMS, type CompareOptions, type SystemName
 import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
-import { writeCharts } from './charts.js';
+import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
 
 /*
@@ -26,6 +26,7 @@ target:
   --keep-data           keep the spawned server's DATA_DIR
   --server-log          show the spawned server's stdout
   --json FILE           also write the figures as JSON
+  --charts DIR          compare, group, idle: also draw the figures as SVG charts into DIR (e.g. docs/bench)
 
 pairs:
   --pairs N             pairs of users (default 50)
@@ -72,7 +73,6 @@ cluster (the pairs flags apply; defaults differ):
 compare (the pairs flags apply; defaults differ): Switchboard beside a bare ws relay and Socket.IO, same generator, fresh server each
   --systems LIST        any of ws,socketio,socketio-2,switchboard,cluster-2 (default all five)
   --p99 MS              pass rule: p99 send-to-receive at most MS (default 50)
-  --charts DIR          write SVG charts of the figures into DIR (e.g. docs/bench)
   --pairs N             (default 500)   --rates LIST (default 2000,4000,6000,8000,10000,15000,20000,25000)   --step-seconds S (default 5)
 `;
 
@@ -253,6 +253,7 @@ const scenarios: Record<string, Scenario> = {
       withTarget(async (t) => {
         const r = await runIdle(t, idleOptions(), log);
         printIdle(r, log);
+        if (v.charts) for (const f of await writeIdleChart(r, v.charts)) log(`chart: ${f}`);
         return r;
       }),
   },
@@ -263,6 +264,7 @@ const scenarios: Record<string, Scenario> = {
       withTarget(async (t) => {
         const r = await runGroup(t, groupOptions(), log);
         printGroup(r, log);
+        if (v.charts) for (const f of await writeGroupChart(r, v.charts)) log(`chart: ${f}`);
         return r;
       }),
   },
