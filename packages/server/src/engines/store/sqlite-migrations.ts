@@ -80,4 +80,7 @@ export const sqliteMigrations: string[] = [
   /* 2: membership versions (see the PostgreSQL migration of the same number) */ `
   ALTER TABLE chats ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
   `,
+  /* limits/sessions: when each device was last active (GET /v1/devices) */ `
+  ALTER TABLE devices ADD COLUMN last_active_at INTEGER;
+  `,
 ];
