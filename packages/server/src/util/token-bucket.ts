@@ -48,12 +48,12 @@ export class LocalBuckets {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** 0 when `cost` tokens were taken, else the ms to wait. */
-  take(key: string, cost = 1): number {
+  /** 0 when `cost` tokens were taken (given at least `need` were there), else the ms to wait. */
+  take(key: string, cost = 1, need = cost): number {
     const now = this.now();
     let state = this.buckets.get(key);
     if (!state) this.buckets.set(key, (state = { tokens: this.spec.capacity, at: now }));
-    return takeTokens(state, this.spec, now, cost, cost);
+    return takeTokens(state, this.spec, now, cost, need);
   }
 
   /** Forgets buckets that have filled up again: they hold nothing a fresh one would not. */
