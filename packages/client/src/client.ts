@@ -1,5 +1,15 @@
 import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS } from '@switchboard/protocol';
-import type { ChatSummary, GroupView, Message, Receipt, ServerFrame, ServerFrameOf, SessionView, UserView } from '@switchboard/protocol';
+import type {
+  ChatSummary,
+  DeviceView,
+  GroupView,
+  Message,
+  Receipt,
+  ServerFrame,
+  ServerFrameOf,
+  SessionView,
+  UserView,
+} from '@switchboard/protocol';
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
@@ -255,6 +265,16 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   async renameGroup(groupId: string, name: string): Promise<GroupView> {
     const group = await this.request<GroupView | undefined>('PATCH', `/v1/groups/${encodeURIComponent(groupId)}`, { name });
     return group ?? this.getGroup(groupId);
+  }
+
+  /** This user's live sessions (devices); `current` marks this one. */
+  async devices(): Promise<DeviceView[]> {
+    return (await this.request<{ devices: DeviceView[] }>('GET', '/v1/devices')).devices;
+  }
+
+  /** Ends another session of this user (its sockets close with 4100); 404 when the device is not this user's. */
+  async revokeDevice(deviceId: string): Promise<void> {
+    await this.request('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
   }
 
   /** Ends this device's session on the server and closes the client. */
