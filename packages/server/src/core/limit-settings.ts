@@ -29,7 +29,7 @@ export interface LimitSettings {
   socketsPerUser: number;
   /** Password hashes (scrypt) running at once on a node; the rest wait in line. */
   passwordHashConcurrency: number;
-  /** Logins and registrations that may wait for a hash at once; past it (or after 5 s in line) a request gets 429. */
+  /** Logins and registrations that may wait for a hash at once; past it (or after 15 s in line) a request gets 429. */
   passwordHashQueue: number;
 }
 
@@ -47,7 +47,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,
-  passwordHashQueue: 64,
+  passwordHashQueue: 512,
 };
 
 /** sendBytes → LIMIT_SEND_BYTES; passwordHashQueue → PASSWORD_HASH_QUEUE. */

@@ -286,3 +286,26 @@ describe('limits: TRUST_PROXY', () => {
 async function loginRaw(baseUrl: string, u: TestUser): Promise<TestUser> {
   return login(baseUrl, u.username, u.password, 'another');
 }
+
+describe('limits: bounded password hashing', () => {
+  // Real scrypt cost, one hash at a time, two waiting: a burst of logins overflows the line.
+  const { srv } = suiteServer({ scryptCost: 16_384, limits: { ...DEFAULT_LIMITS, passwordHashConcurrency: 1, passwordHashQueue: 2 } });
+
+  test('logins past the hashing queue get 429 at once instead of piling up; the next login works', async () => {
+    const u = await registerUser(srv.baseUrl, 'lhq');
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, () => post(srv.baseUrl, '/v1/sessions', { username: u.username, password: u.password })),
+    );
+    const statuses = burst.map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 201 || s === 429),
+      `statuses: ${statuses.join(',')}`,
+    );
+    assert.ok(statuses.includes(201), 'the ones in line are served');
+    const refused = burst.filter((r) => r.status === 429);
+    assert.ok(refused.length > 0, 'the overflow is refused');
+    for (const r of refused) assertRateLimitedHttp(r, 'a login past the queue');
+    const after = await post(srv.baseUrl, '/v1/sessions', { username: u.username, password: u.password });
+    assert.equal(after.status, 201, JSON.stringify(after.body));
+  });
+});
