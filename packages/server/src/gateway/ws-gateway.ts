@@ -15,6 +15,7 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import { bearerToken } from './http-util.js';
 import { Connection } from './connection.js';
+import { refusedByLimits } from './frame-limits.js';
 
 export interface WsGatewayDeps {
   backlog: Backlog;
@@ -215,23 +216,7 @@ export class WsGateway {
       return;
     }
     const parsed = parseClientFrame(data.toString());
-    // Sends count against the device's message and byte buckets, every other frame against its frame bucket.
-    const wait =
-      parsed.ok && parsed.frame.type === 'send_message'
-        ? this.deps.limits.sendWait(conn.deviceId, Buffer.byteLength(parsed.frame.content))
-        : this.deps.limits.frameWait(conn.deviceId);
-    if (wait > 0) {
-      const clientMsgId = parsed.ok
-        ? parsed.frame.type === 'send_message'
-          ? parsed.frame.client_msg_id
-          : undefined
-        : parsed.client_msg_id;
-      this.deps.metrics.frameErrors.inc({ code: 'rate_limited' });
-      const message = parsed.ok && parsed.frame.type === 'send_message' ? 'too many messages: slow down' : 'too many frames: slow down';
-      const frame = { type: 'error' as const, code: 'rate_limited', message, retry_after_ms: wait };
-      conn.sendFrame(clientMsgId === undefined ? frame : { ...frame, client_msg_id: clientMsgId });
-      return;
-    }
+    if (refusedByLimits(this.deps.limits, this.deps.metrics, conn, parsed)) return;
     if (!parsed.ok) {
       this.frameError(conn, new FrameError('invalid_frame', parsed.message), parsed.client_msg_id);
       return;
