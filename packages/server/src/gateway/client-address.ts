@@ -20,8 +20,9 @@ export function clientAddress(req: IncomingMessage, trustProxy: boolean): string
 }
 
 export function addressKey(address: string): string {
-  let a = address.toLowerCase().replace(/%.*$/, '');
+  let a = address.toLowerCase();
   if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
+  a = a.replace(/%.*$/, ''); // a zone id names a local interface, not the peer
   if (a.startsWith('::ffff:') && a.includes('.')) return a.slice(7);
   if (!a.includes(':')) return a;
   const [head = '', tail] = a.split('::');
