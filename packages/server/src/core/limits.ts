@@ -107,6 +107,8 @@ export class Limits {
   /** This node's sockets' places, refreshed until released. */
   private readonly held = new Map<string, { userKey: string; deviceKey: string }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Login attempts per username being checked on this node right now. */
+  private readonly pendingLogins = new Map<string, number>();
 
   constructor(private readonly deps: LimitsDeps) {
     const s = deps.settings;
@@ -160,21 +162,35 @@ export class Limits {
   /**
    * A login attempt: refused while the username or the address has too many recent
    * failures (checked before any password work); a failure (401) is counted against both.
+   * Attempts on one username still being checked on this node count as failures to come,
+   * so guesses sent all at once meet the limit too (a person signs in one device at a time).
    */
   async login<T>(address: string, username: string, attempt: () => Promise<T>): Promise<T> {
     if (!this.deps.enabled) return attempt();
     const { loginFailuresUser, loginFailuresAddress } = this.deps.settings;
     const userKey = `login:u:${username.toLowerCase()}`;
     const addressKey = `login:a:${address}`;
-    const [u, a] = await Promise.all([this.peek(userKey, loginFailuresUser), this.peek(addressKey, loginFailuresAddress)]);
-    if (u || a) throw new RateLimited(Math.max(u, a), 'too many failed logins: try again later');
+    const pending = this.pendingLogins.get(userKey) ?? 0;
+    if (pending + 1 > loginFailuresUser.capacity) throw new RateLimited(1000, 'too many logins at once for this account: try again later');
+    this.pendingLogins.set(userKey, pending + 1);
     try {
-      return await attempt();
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        await Promise.all([this.charge(userKey, loginFailuresUser), this.charge(addressKey, loginFailuresAddress)]);
+      const [u, a] = await Promise.all([
+        this.peek(userKey, loginFailuresUser, pending + 1),
+        this.peek(addressKey, loginFailuresAddress, 1),
+      ]);
+      if (u || a) throw new RateLimited(Math.max(u, a), 'too many failed logins: try again later');
+      try {
+        return await attempt();
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          await Promise.all([this.charge(userKey, loginFailuresUser), this.charge(addressKey, loginFailuresAddress)]);
+        }
+        throw err;
       }
-      throw err;
+    } finally {
+      const left = (this.pendingLogins.get(userKey) ?? 1) - 1;
+      if (left > 0) this.pendingLogins.set(userKey, left);
+      else this.pendingLogins.delete(userKey);
     }
   }
 
@@ -226,8 +242,8 @@ export class Limits {
     if (wait) throw new RateLimited(wait, message);
   }
 
-  private peek(key: string, spec: LimitSettings['sends']): Promise<number> {
-    return this.deps.store.take(key, spec, 0, 1).catch((err) => this.unavailable(err));
+  private peek(key: string, spec: LimitSettings['sends'], need: number): Promise<number> {
+    return this.deps.store.take(key, spec, 0, need).catch((err) => this.unavailable(err));
   }
 
   private async charge(key: string, spec: LimitSettings['sends']): Promise<void> {

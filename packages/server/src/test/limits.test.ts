@@ -132,6 +132,22 @@ describe('limits (defaults)', () => {
     assert.ok(unknownLimited, 'guessing an unknown username is throttled too');
   });
 
+  test('guesses sent all at once are throttled too', async () => {
+    const victim = await registerUser(srv.baseUrl, 'lpp');
+    const guesses = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        post(srv.baseUrl, '/v1/sessions', { username: victim.username, password: `parallel guess ${i}` }),
+      ),
+    );
+    const statuses = guesses.map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 401 || s === 429),
+      statuses.join(','),
+    );
+    assert.ok(statuses.filter((s) => s === 401).length <= DEFAULT_LIMITS.loginFailuresUser.capacity, `checked: ${statuses.join(',')}`);
+    for (const r of guesses.filter((g) => g.status === 429)) assertRateLimitedHttp(r, 'a parallel guess');
+  });
+
   test('a device may hold a bounded number of sockets; a closed socket frees its place', async () => {
     const u = await registerUser(srv.baseUrl, 'lsk');
     const sockets: WebSocket[] = [];
