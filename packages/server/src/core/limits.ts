@@ -118,10 +118,6 @@ export class Limits {
     this.frames = new LocalBuckets(s.frames);
   }
 
-  get enabled(): boolean {
-    return this.deps.enabled;
-  }
-
   /** Refreshes held socket places and forgets full local buckets. */
   start(): void {
     this.timer ??= setInterval(() => {
