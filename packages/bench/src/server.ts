@@ -71,6 +71,8 @@ export async function spawnServer(opts: SpawnOptions): Promise<Target> {
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     SCRYPT_COST: '1024',
+    // Load scenarios are one client doing the work of thousands: per-client limits would refuse them.
+    RATE_LIMITS: 'off',
     ...opts.env,
   };
   const proc = spawn(process.execPath, [...opts.nodeArgs, cliEntry, 'serve'], {

@@ -94,6 +94,22 @@ test('register, login, send and listen through the built binary', async () => {
     assert.match(history, /#1\] .* me: hello bob {2}✓✓/);
     assert.match(history, new RegExp(`#2\\] .* ${bn}: hi alice`));
 
+    // Sessions: a second device of Alice's is listed, then revoked from this one.
+    const otherHome = tempDir('sb-cli-alice2-');
+    try {
+      const other = envFor(otherHome, server.baseUrl);
+      assert.match(await sb(other, 'login', an, '--password', 'alice password', '--device-name', 'tablet'), /logged in as/);
+      const otherId = (JSON.parse(readFileSync(path.join(otherHome, 'session.json'), 'utf8')) as Record<string, string>).device_id!;
+      const listed = await sb(alice, 'devices');
+      assert.match(listed, new RegExp(`^\\* ${session.device_id} `, 'm'), 'this device is marked');
+      assert.match(listed, new RegExp(`^  ${otherId}  tablet `, 'm'));
+      assert.match(await sb(alice, 'devices', 'revoke', otherId), new RegExp(`revoked ${otherId}`));
+      await assert.rejects(sb(other, 'whoami'), /revoked/);
+      assert.doesNotMatch(await sb(alice, 'devices'), new RegExp(otherId));
+    } finally {
+      rmSync(otherHome, { recursive: true, force: true });
+    }
+
     assert.match(await sb(alice, 'logout'), /logged out/);
     assert.ok(!existsSync(saved));
     await assert.rejects(sb(alice, 'chats'), /not logged in/);

@@ -1,4 +1,4 @@
-import type { ChatSummary, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type { ChatSummary, DeviceView, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
 import type { FetchLike } from './http.js';
 import { login, register, SwitchboardApi } from './rest.js';
 import { SocketSession, type SwitchboardClientOptions } from './connection.js';
@@ -98,6 +98,13 @@ export class SwitchboardClient extends SocketSession {
   }
   renameGroup(groupId: string, name: string): Promise<GroupView> {
     return this.rest.renameGroup(groupId, name);
+  }
+
+  devices(): Promise<DeviceView[]> {
+    return this.rest.devices();
+  }
+  revokeDevice(deviceId: string): Promise<void> {
+    return this.rest.revokeDevice(deviceId);
   }
 
   /** Ends this device's session on the server and closes the client. */

@@ -1,4 +1,4 @@
-import type { ChatSummary, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type { ChatSummary, DeviceView, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
 import { requestJson, query, trimSlash, type FetchLike } from './http.js';
 
 /** What the socket half needs from REST (see SocketSession). */
@@ -107,5 +107,15 @@ export class SwitchboardApi implements SessionApi {
   async renameGroup(groupId: string, name: string): Promise<GroupView> {
     const group = await this.request<GroupView | undefined>('PATCH', `/v1/groups/${encodeURIComponent(groupId)}`, { name });
     return group ?? this.getGroup(groupId);
+  }
+
+  /** This user's live sessions (devices); `current` marks this one. */
+  async devices(): Promise<DeviceView[]> {
+    return (await this.request<{ devices: DeviceView[] }>('GET', '/v1/devices')).devices;
+  }
+
+  /** Ends another session of this user (its sockets close with 4100); 404 when the device is not this user's. */
+  async revokeDevice(deviceId: string): Promise<void> {
+    await this.request('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
   }
 }

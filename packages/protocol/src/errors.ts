@@ -18,6 +18,7 @@ export type HttpErrorCode =
   | 'not_found'
   | 'not_a_member'
   | 'group_too_large'
+  | 'rate_limited'
   | 'internal';
 
 /**

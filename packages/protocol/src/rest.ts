@@ -43,6 +43,15 @@ export interface SessionView {
   device_id: string;
   ws_url: string;
 }
+/** One entry of GET /v1/devices: a live session of the caller. */
+export interface DeviceView {
+  device_id: string;
+  name: string;
+  created_at: number;
+  last_active_at: number;
+  /** True for the device making the call. */
+  current: boolean;
+}
 export interface GroupView {
   group_id: string;
   chat_id: string;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_LIMITS, limitSettingsFromEnv, type LimitSettings } from './core/limit-settings.js';
 
 /*
  * Server configuration: validated once at start, then frozen. Every field documents
@@ -50,6 +51,12 @@ const ConfigSchema = z.object({
    */
   redisUrl: z.string().refine(validRedisUrls, 'expected a redis:// (or rediss://) URL, or a comma-separated list of them').optional(),
   databaseUrl: z.string().optional(),
+  /** RATE_LIMITS=off switches every per-client limit off (load tests). Default on. */
+  rateLimits: z.boolean().default(true),
+  /** TRUST_PROXY: take the client address from X-Forwarded-For (its last entry, the one the proxy added). Default off. */
+  trustProxy: z.boolean().default(false),
+  /** Each limit's setting (LIMIT_* variables; see core/limit-settings.ts). */
+  limits: z.custom<LimitSettings>((v) => typeof v === 'object' && v !== null).default(DEFAULT_LIMITS),
 });
 
 /** One `redis://` / `rediss://` URL (or bare `host:port`), or a comma-separated list of them. */
@@ -98,6 +105,11 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     redisPrefix: env.REDIS_PREFIX || undefined,
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
+    rateLimits:
+      env.RATE_LIMITS === undefined || env.RATE_LIMITS === '' ? undefined : !['off', '0', 'false'].includes(env.RATE_LIMITS.toLowerCase()),
+    trustProxy:
+      env.TRUST_PROXY === undefined || env.TRUST_PROXY === '' ? undefined : !['off', '0', 'false'].includes(env.TRUST_PROXY.toLowerCase()),
+    limits: limitSettingsFromEnv(env),
   };
   const merged: Record<string, unknown> = {};
   for (const [k, v] of Object.entries({ ...fromEnv, ...overrides })) if (v !== undefined) merged[k] = v;

@@ -7,6 +7,7 @@ import { ChatAccess } from './core/chat-access.js';
 import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
 import { Groups } from './core/groups.js';
+import { Limits } from './core/limits.js';
 import { Messaging } from './core/messaging.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
@@ -51,7 +52,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     membersOf: (chatId) => access.memberIds(chatId),
     now,
   });
-  const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
+  const limits = new Limits({ store: engines.rateLimits, settings: config.limits, enabled: config.rateLimits, log });
+  const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now, hashing: limits.hashing });
   const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250, directAckWindowMs: 30 });
   const chats = new Chats(store, access);
   const presence = new Presence({
@@ -76,6 +78,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     presence,
     groups,
     search,
+    limits,
+    trustProxy: config.trustProxy,
     metrics,
     log,
     publicWsUrl: config.publicWsUrl,
@@ -90,6 +94,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     messaging,
     delivery,
     presence,
+    limits,
     metrics,
     log,
     config: {
@@ -102,6 +107,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   presence.start();
   ws.start();
+  limits.start();
 
   const http = createServer((req, res) => void api.handle(req, res));
   http.on('upgrade', (req, socket, head) => {
@@ -151,7 +157,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         http.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
-        for (const part of [ws, presence, messaging, receipts, engines]) await part.close();
+        for (const part of [ws, limits, presence, messaging, receipts, engines]) await part.close();
         http.closeAllConnections();
         log.info('stopped');
       })()),

@@ -1,4 +1,4 @@
-import type { UserView } from '@switchboard/protocol';
+import type { DeviceView, UserView } from '@switchboard/protocol';
 import type { DeviceRecord, Store, UserRecord } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { ApiError } from './errors.js';
@@ -9,7 +9,12 @@ export interface AccountsDeps {
   ids: Snowflake;
   scryptCost: number;
   now: () => number;
+  /** Runs password hashes a few at a time (core/limits.ts BoundedWork); default: all at once. */
+  hashing?: { run<T>(job: () => Promise<T>): Promise<T> };
 }
+
+/** A device's last_active_at is written at most this often (it is a store write per authenticated call otherwise). */
+const TOUCH_EVERY_MS = 60_000;
 
 export function userView(u: UserRecord): UserView {
   return { user_id: u.id, username: u.username, display_name: u.displayName };
@@ -20,11 +25,18 @@ let dummyHash: Promise<string> | null = null;
 
 /** Users and device sessions. */
 export class Accounts {
+  /** When this node last wrote each device's activity. */
+  private readonly touched = new Map<string, number>();
+
   constructor(private readonly deps: AccountsDeps) {}
+
+  private hash<T>(job: () => Promise<T>): Promise<T> {
+    return this.deps.hashing ? this.deps.hashing.run(job) : job();
+  }
 
   async register(input: { username: string; password: string; display_name?: string }): Promise<UserRecord> {
     const { store, ids, now, scryptCost } = this.deps;
-    const passwordHash = await hashPassword(input.password, scryptCost);
+    const passwordHash = await this.hash(() => hashPassword(input.password, scryptCost));
     const created = await store.createUser({
       id: ids.next(),
       username: input.username,
@@ -45,10 +57,11 @@ export class Accounts {
     const user = await store.getUserByUsername(input.username);
     if (!user) {
       dummyHash ??= hashPassword('not a real password', scryptCost);
-      await verifyPassword(input.password, await dummyHash);
+      const dummy = await dummyHash;
+      await this.hash(() => verifyPassword(input.password, dummy));
       throw new ApiError(401, 'invalid_credentials', 'wrong username or password');
     }
-    if (!(await verifyPassword(input.password, user.passwordHash))) {
+    if (!(await this.hash(() => verifyPassword(input.password, user.passwordHash)))) {
       throw new ApiError(401, 'invalid_credentials', 'wrong username or password');
     }
     const token = newToken();
@@ -60,7 +73,38 @@ export class Accounts {
   /** The device a bearer token belongs to, or null when it is unknown or logged out. */
   async authenticate(token: string | undefined): Promise<DeviceRecord | null> {
     if (!token || token.length > 256) return null;
-    return this.deps.store.deviceByTokenHash(hashToken(token));
+    const device = await this.deps.store.deviceByTokenHash(hashToken(token));
+    if (device) this.touch(device.id);
+    return device;
+  }
+
+  /** Notes that the device is active: written to the store at most once a minute per device and node. */
+  touch(deviceId: string): void {
+    const now = this.deps.now();
+    const last = this.touched.get(deviceId);
+    if (last !== undefined && now - last < TOUCH_EVERY_MS) return;
+    if (this.touched.size >= 100_000) this.touched.clear(); // bounded; at worst a few extra writes
+    this.touched.set(deviceId, now);
+    // Best effort: a lost activity mark only makes last_active_at older.
+    this.deps.store.touchDevice(deviceId, now).catch(() => {});
+  }
+
+  /** The user's live sessions (GET /v1/devices); `current` marks the calling device. */
+  async devices(userId: string, currentDeviceId: string): Promise<DeviceView[]> {
+    return (await this.deps.store.listDevices(userId)).map((d) => ({
+      device_id: d.id,
+      name: d.name,
+      created_at: d.createdAt,
+      last_active_at: Math.max(d.createdAt, d.lastActiveAt ?? 0, this.touched.get(d.id) ?? 0),
+      current: d.id === currentDeviceId,
+    }));
+  }
+
+  /** Ends one of the user's sessions; 404 when the device is not the user's (or is already gone). */
+  async revokeDevice(userId: string, deviceId: string): Promise<void> {
+    if (!(await this.deps.store.revokeUserDevice(userId, deviceId, this.deps.now()))) {
+      throw new ApiError(404, 'not_found', 'no such device');
+    }
   }
 
   /** A user by id, or null. */

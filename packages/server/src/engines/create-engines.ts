@@ -3,6 +3,7 @@ import type { Bus } from './bus/bus.js';
 import type { FanoutQueue } from './fanout-queue/fanout-queue.js';
 import type { NodeRegistry } from './node-registry/node-registry.js';
 import type { PresenceStore } from './presence-store/presence-store.js';
+import type { RateLimitStore } from './rate-limit-store/rate-limit-store.js';
 import type { Store } from './store/store.js';
 
 export interface Engines {
@@ -11,6 +12,8 @@ export interface Engines {
   fanout: FanoutQueue;
   presenceStore: PresenceStore;
   registry: NodeRegistry;
+  /** Counters of the limits that must hold across nodes (limits/sessions). */
+  rateLimits: RateLimitStore;
   /** Snowflake node id (0..1023), unique among live nodes. */
   snowflakeNodeId: number;
   /** Closes every engine, in an order that lets each finish its work: fan-out, bus, presence, store, registry, shared connections. */
@@ -29,6 +32,7 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
   const { InProcessFanoutQueue } = await import('./fanout-queue/in-process-fanout-queue.js');
   const { InMemoryPresenceStore } = await import('./presence-store/in-memory-presence-store.js');
   const { SingleNodeRegistry } = await import('./node-registry/single-node-registry.js');
+  const { InMemoryRateLimitStore } = await import('./rate-limit-store/in-memory-rate-limit-store.js');
   const engines = {
     mode: 'embedded' as const,
     store: new SqliteStore(config.dataDir),
@@ -37,6 +41,7 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
     presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
+    rateLimits: new InMemoryRateLimitStore(),
     snowflakeNodeId: config.snowflakeNodeId ?? 0,
   };
   return { ...engines, close: () => closeInOrder(engines) };
@@ -56,6 +61,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const { RedisStreamFanoutQueue } = await import('./fanout-queue/redis-stream-fanout-queue.js');
   const { RedisPresenceStore } = await import('./presence-store/redis-presence-store.js');
   const { RedisNodeRegistry } = await import('./node-registry/redis-node-registry.js');
+  const { RedisRateLimitStore } = await import('./rate-limit-store/redis-rate-limit-store.js');
 
   const prefix = config.redisPrefix;
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -88,6 +94,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     fanout: new RedisStreamFanoutQueue({ redis, consumer: nodeName, keyPrefix: prefix }),
     presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
+    rateLimits: new RedisRateLimitStore({ redis, keyPrefix: prefix }),
     nodeName,
     snowflakeNodeId,
   };
@@ -95,7 +102,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     ...engines,
     close: async () => {
       await closeInOrder(engines);
-      redis.disconnect(); // shared by the fan-out queue, presence and the registry
+      redis.disconnect(); // shared by the fan-out queue, presence, the registry and the rate limits
     },
   };
 }
@@ -107,4 +114,5 @@ async function closeInOrder(engines: Omit<Engines, 'close'>): Promise<void> {
   await engines.presenceStore.close();
   await engines.store.close();
   await engines.registry.close();
+  await engines.rateLimits.close();
 }

@@ -16,10 +16,13 @@ import type { Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
 import { ApiError } from '../core/errors.js';
 import type { Groups } from '../core/groups.js';
+import { RateLimited, type Limits } from '../core/limits.js';
 import type { Presence } from '../core/presence.js';
 import type { Search } from '../core/search.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
+import { clientAddress } from './client-address.js';
+import { deviceRoutes } from './devices-api.js';
 import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
 
 export interface HttpApiDeps {
@@ -29,6 +32,9 @@ export interface HttpApiDeps {
   presence: Presence;
   groups: Groups;
   search: Search;
+  limits: Limits;
+  /** TRUST_PROXY: client addresses come from X-Forwarded-For. */
+  trustProxy: boolean;
   metrics: Metrics;
   log: Logger;
   publicWsUrl?: string;
@@ -50,7 +56,7 @@ function textParam(url: URL, name: string): string | null {
 
 /** The REST side of the gateway (PROTOCOL.md "Accounts and sessions", "Chats"), plus ops endpoints. */
 export function createHttpApi(deps: HttpApiDeps) {
-  const { accounts, chats, presence, groups, search } = deps;
+  const { accounts, chats, presence, groups, search, limits } = deps;
   const router = new Router();
 
   const auth = async (req: IncomingMessage): Promise<DeviceRecord> => {
@@ -76,11 +82,12 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('POST', '/v1/users', async (req, res) => {
       const body = await readBody(req, CreateUserBody);
+      await limits.register(clientAddress(req, deps.trustProxy));
       sendJson(res, 201, userView(await accounts.register(body)));
     })
     .on('POST', '/v1/sessions', async (req, res) => {
       const body = await readBody(req, CreateSessionBody);
-      const { token, user, device } = await accounts.login(body);
+      const { token, user, device } = await limits.login(clientAddress(req, deps.trustProxy), body.username, () => accounts.login(body));
       sendJson(res, 201, { token, user_id: user.id, device_id: device.id, ws_url: await wsUrlFor(req) });
     })
     .on('GET', '/v1/sessions/current', async (req, res) => {
@@ -143,7 +150,9 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('POST', '/v1/groups', async (req, res) => {
       const device = await auth(req);
-      sendJson(res, 201, await groups.create(device.userId, await readBody(req, CreateGroupBody)));
+      const body = await readBody(req, CreateGroupBody);
+      await limits.groupCreation(device.userId);
+      sendJson(res, 201, await groups.create(device.userId, body));
     })
     .on('GET', '/v1/groups/:id', async (req, res, [id]) => {
       const device = await auth(req);
@@ -151,14 +160,19 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('PATCH', '/v1/groups/:id', async (req, res, [id]) => {
       const device = await auth(req);
-      sendJson(res, 200, await groups.rename(device.userId, id!, (await readBody(req, RenameGroupBody)).name));
+      const body = await readBody(req, RenameGroupBody);
+      await limits.membershipChange(device.userId);
+      sendJson(res, 200, await groups.rename(device.userId, id!, body.name));
     })
     .on('POST', '/v1/groups/:id/members', async (req, res, [id]) => {
       const device = await auth(req);
-      sendJson(res, 200, await groups.addMembers(device.userId, id!, (await readBody(req, AddMembersBody)).user_ids));
+      const body = await readBody(req, AddMembersBody);
+      await limits.membershipChange(device.userId);
+      sendJson(res, 200, await groups.addMembers(device.userId, id!, body.user_ids));
     })
     .on('DELETE', '/v1/groups/:id/members/:user', async (req, res, [id, userId]) => {
       const device = await auth(req);
+      await limits.membershipChange(device.userId);
       await groups.removeMember(device.userId, id!, userId!);
       sendJson(res, 204);
     })
@@ -170,6 +184,8 @@ export function createHttpApi(deps: HttpApiDeps) {
       const limit = intParam(url, 'limit', { min: 1, max: 100, def: 20 })!;
       sendJson(res, 200, { messages: await search.search(device.userId, { text, chatId, limit }) });
     });
+
+  deviceRoutes(router, { accounts, delivery: deps.delivery, auth });
 
   return {
     router,
@@ -184,6 +200,7 @@ export function createHttpApi(deps: HttpApiDeps) {
         await found.handler(req, res, found.params, url);
       } catch (err) {
         if (res.headersSent) return;
+        if (err instanceof RateLimited) res.setHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
         if (err instanceof ApiError) {
           sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra });
         } else if (err instanceof URIError) {

@@ -8,12 +8,14 @@ import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
 import { FrameError } from '../core/errors.js';
+import { RateLimited, type Limits } from '../core/limits.js';
 import type { Messaging } from '../core/messaging.js';
 import type { Presence } from '../core/presence.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import { bearerToken } from './http-util.js';
 import { Connection } from './connection.js';
+import { refusedByLimits } from './frame-limits.js';
 
 export interface WsGatewayDeps {
   backlog: Backlog;
@@ -23,6 +25,7 @@ export interface WsGatewayDeps {
   messaging: Messaging;
   delivery: Delivery;
   presence: Presence;
+  limits: Limits;
   metrics: Metrics;
   log: Logger;
   config: {
@@ -116,6 +119,17 @@ export class WsGateway {
       return reject(503, '{"error":"internal"}');
     }
     if (!device) return reject(401, '{"error":"unauthorized"}');
+    let release: () => void;
+    try {
+      release = await this.deps.limits.openSocket(device.userId, device.id);
+    } catch (err) {
+      if (err instanceof RateLimited) return refuseLimited(socket, err);
+      this.deps.log.error({ err }, 'socket limit check failed');
+      return reject(503, '{"error":"internal"}');
+    }
+    // The raw socket closes however the upgrade ends (completed or not): its place is given back then.
+    socket.once('close', release);
+    if (socket.destroyed) return release();
     this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, device.userId, device.id));
   }
 
@@ -196,11 +210,13 @@ export class WsGateway {
 
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.lastActivity = Date.now();
+    this.deps.accounts.touch(conn.deviceId);
     if (isBinary) {
       conn.sendFrame({ type: 'error', code: 'invalid_frame', message: 'frames must be text (JSON)' });
       return;
     }
     const parsed = parseClientFrame(data.toString());
+    if (refusedByLimits(this.deps.limits, this.deps.metrics, conn, parsed)) return;
     if (!parsed.ok) {
       this.frameError(conn, new FrameError('invalid_frame', parsed.message), parsed.client_msg_id);
       return;
@@ -326,4 +342,12 @@ export class WsGateway {
     for (const conn of all) conn.ws.terminate();
     this.wss.close();
   }
+}
+
+/** A socket over a limit: HTTP 429 before the upgrade, like every HTTP limit. */
+function refuseLimited(socket: Duplex, err: RateLimited): void {
+  const body = JSON.stringify({ error: 'rate_limited', message: err.message, retry_after_ms: err.retryAfterMs });
+  socket.end(
+    `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: ${Math.max(1, Math.ceil(err.retryAfterMs / 1000))}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -166,7 +166,8 @@ describe('graceful shutdown', () => {
 });
 
 describe('slow consumers', () => {
-  const { srv, open, connect } = suiteServer({ maxSocketBufferBytes: 64 * 1024 });
+  // Megabytes from one device on purpose: a load test, so per-client limits are off (RATE_LIMITS=off).
+  const { srv, open, connect } = suiteServer({ maxSocketBufferBytes: 64 * 1024, rateLimits: false });
 
   it('closes a socket that stops reading with 4001 instead of buffering, and the device loses nothing', async () => {
     const alice: TestUser = await registerUser(srv.baseUrl, 'slow_a');

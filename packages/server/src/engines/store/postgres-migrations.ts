@@ -112,6 +112,9 @@ export const postgresMigrations: string[] = [
   /* 2: membership versions: an append commits only against the membership it was checked with */ `
   ALTER TABLE chats ADD COLUMN members_version bigint NOT NULL DEFAULT 0;
   `,
+  /* limits/sessions: when each device was last active (GET /v1/devices) */ `
+  ALTER TABLE devices ADD COLUMN last_active_at bigint;
+  `,
 ];
 
 /**

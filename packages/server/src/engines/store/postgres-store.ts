@@ -369,6 +369,37 @@ export class PostgresStore implements Store {
     );
   }
 
+  async listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      user_id: string;
+      name: string;
+      created_at: number;
+      last_active_at: number | null;
+    }>(
+      'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id',
+      [userId],
+    );
+    return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at }));
+  }
+
+  async revokeUserDevice(userId: string, deviceId: string, at: number): Promise<boolean> {
+    return this.write(['device', deviceId, 0, ''], async (tx) => {
+      const { rowCount } = await tx.query('UPDATE devices SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL', [
+        at,
+        deviceId,
+        userId,
+      ]);
+      return rowCount === 1;
+    });
+  }
+
+  async touchDevice(deviceId: string, at: number): Promise<void> {
+    await this.write(['device', deviceId, 0, ''], (tx) =>
+      tx.query('UPDATE devices SET last_active_at = $1 WHERE id = $2 AND COALESCE(last_active_at, 0) < $1', [at, deviceId]),
+    );
+  }
+
   // ---- chats and members ----
 
   async getChat(chatId: string): Promise<ChatRecord | null> {

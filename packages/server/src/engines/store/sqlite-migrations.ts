@@ -86,4 +86,7 @@ export const sqliteMigrations: string[] = [
   CREATE TABLE search_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL);
   INSERT INTO search_progress (id, last_rowid) VALUES (1, (SELECT COALESCE(MAX(rowid), 0) FROM messages));
   `,
+  /* 4: limits/sessions: when each device was last active (GET /v1/devices) */ `
+  ALTER TABLE devices ADD COLUMN last_active_at INTEGER;
+  `,
 ];

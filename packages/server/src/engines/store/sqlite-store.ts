@@ -94,6 +94,11 @@ export class SqliteStore implements Store {
       ),
       deviceByToken: db.prepare('SELECT id, user_id, name, created_at FROM devices WHERE token_hash = ? AND revoked_at IS NULL'),
       revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      liveDevices: db.prepare(
+        'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id',
+      ),
+      revokeUserDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL'),
+      touchDevice: db.prepare('UPDATE devices SET last_active_at = ? WHERE id = ? AND COALESCE(last_active_at, 0) < ?'),
       chatById: db.prepare('SELECT * FROM chats WHERE id = ?'),
       insertChat: db.prepare('INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES (?, ?, ?, ?, ?, 0, ?)'),
       member: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? AND user_id = ?'),
@@ -288,6 +293,21 @@ export class SqliteStore implements Store {
   }
   async revokeDevice(deviceId: string, at: number): Promise<void> {
     await this.write(() => this.stmts.revokeDevice.run(at, deviceId));
+  }
+  async listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
+    return (this.stmts.liveDevices.all(userId) as Row[]).map((r) => ({
+      id: r.id,
+      userId: r.user_id,
+      name: r.name,
+      createdAt: r.created_at,
+      lastActiveAt: r.last_active_at ?? null,
+    }));
+  }
+  async revokeUserDevice(userId: string, deviceId: string, at: number): Promise<boolean> {
+    return this.write(() => this.stmts.revokeUserDevice.run(at, deviceId, userId).changes === 1);
+  }
+  async touchDevice(deviceId: string, at: number): Promise<void> {
+    await this.write(() => this.stmts.touchDevice.run(at, deviceId, at));
   }
 
   async getChat(chatId: string) {

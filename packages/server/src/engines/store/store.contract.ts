@@ -70,6 +70,33 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal(await store.deviceByTokenHash(hash), null);
     });
 
+    test("a user's live devices are listed; a device is revoked only by its own user; activity only moves forward", async () => {
+      const u = await user(store);
+      const other = await user(store);
+      const phone = uid('d');
+      const laptop = uid('d');
+      const laptopHash = 'h' + uid('t');
+      await store.createDevice({ id: phone, userId: u.id, name: 'phone', createdAt: 10, tokenHash: 'h' + uid('t') });
+      await store.createDevice({ id: laptop, userId: u.id, name: 'laptop', createdAt: 20, tokenHash: laptopHash });
+      await store.createDevice({ id: uid('d'), userId: other.id, name: 'theirs', createdAt: 15, tokenHash: 'h' + uid('t') });
+      assert.deepEqual(await store.listDevices(u.id), [
+        { id: phone, userId: u.id, name: 'phone', createdAt: 10, lastActiveAt: null },
+        { id: laptop, userId: u.id, name: 'laptop', createdAt: 20, lastActiveAt: null },
+      ]);
+      await store.touchDevice(laptop, 500);
+      await store.touchDevice(laptop, 400);
+      assert.equal((await store.listDevices(u.id))[1]?.lastActiveAt, 500);
+      assert.equal(await store.revokeUserDevice(other.id, laptop, 600), false, "another user's device");
+      assert.equal((await store.deviceByTokenHash(laptopHash))?.id, laptop, 'still live');
+      assert.equal(await store.revokeUserDevice(u.id, laptop, 600), true);
+      assert.equal(await store.deviceByTokenHash(laptopHash), null, 'the token stops working');
+      assert.equal(await store.revokeUserDevice(u.id, laptop, 700), false, 'already revoked');
+      assert.deepEqual(
+        (await store.listDevices(u.id)).map((d) => d.id),
+        [phone],
+      );
+    });
+
     test('the first append creates the direct chat; seq is gap-free and idempotent on client_msg_id', async () => {
       const { a, b, chatId, first } = await dm();
       const [r1] = await store.append([first]);

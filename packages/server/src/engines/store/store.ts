@@ -156,6 +156,12 @@ export interface Store {
   createDevice(device: DeviceRecord & { tokenHash: string }): Promise<void>;
   deviceByTokenHash(tokenHash: string): Promise<DeviceRecord | null>;
   revokeDevice(deviceId: string, at: number): Promise<void>;
+  /** The user's live (not revoked) devices, oldest first; lastActiveAt null: not recorded since creation. */
+  listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]>;
+  /** Revokes the device if it is the user's and live; false otherwise (nothing changed). */
+  revokeUserDevice(userId: string, deviceId: string, at: number): Promise<boolean>;
+  /** Records that the device was active at `at` (never moves back). Callers throttle it: it is a write. */
+  touchDevice(deviceId: string, at: number): Promise<void>;
 
   getChat(chatId: string): Promise<ChatRecord | null>;
   getMember(chatId: string, userId: string): Promise<MemberRecord | null>;

@@ -1,0 +1,79 @@
+import type { BucketSpec } from '../util/token-bucket.js';
+
+/*
+ * Every per-client limit, its default and its environment variable. Defaults are set so
+ * that a person never meets them and a script always does (README "Limits" lists them).
+ * A bucket is `burst:perSecond` in the environment, e.g. LIMIT_SENDS=500:20.
+ */
+
+export interface LimitSettings {
+  /** Messages a device may send: a burst, then per second. Per node (a device's socket is on one node). */
+  sends: BucketSpec;
+  /** Bytes of message content (UTF-8) a device may send. Per node. */
+  sendBytes: BucketSpec;
+  /** Every other socket frame of a device (acks, typing, presence, ping, bad frames). Per node. */
+  frames: BucketSpec;
+  /** Failed logins per username. Shared by every node. */
+  loginFailuresUser: BucketSpec;
+  /** Failed logins per client address. Shared. */
+  loginFailuresAddress: BucketSpec;
+  /** Accounts created per client address. Shared. */
+  registrations: BucketSpec;
+  /** Groups a user creates. Shared. */
+  groupCreations: BucketSpec;
+  /** Member additions, removals and renames a user makes. Shared. */
+  membershipChanges: BucketSpec;
+  /** Open sockets per device. Shared. */
+  socketsPerDevice: number;
+  /** Open sockets per user (all devices). Shared. */
+  socketsPerUser: number;
+  /** Password hashes (scrypt) running at once on a node; the rest wait in line. */
+  passwordHashConcurrency: number;
+  /** Logins and registrations that may wait for a hash at once; past it (or after 15 s in line) a request gets 429. */
+  passwordHashQueue: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: LimitSettings = {
+  sends: { capacity: 500, perSecond: 20 },
+  sendBytes: { capacity: 2 * MiB, perSecond: MiB / 4 },
+  frames: { capacity: 2000, perSecond: 500 },
+  loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
+  loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
+  registrations: { capacity: 200, perSecond: 1 },
+  groupCreations: { capacity: 30, perSecond: 1 / 10 },
+  membershipChanges: { capacity: 300, perSecond: 2 },
+  socketsPerDevice: 10,
+  socketsPerUser: 50,
+  passwordHashConcurrency: 2,
+  passwordHashQueue: 512,
+};
+
+/** sendBytes → LIMIT_SEND_BYTES; passwordHashQueue → PASSWORD_HASH_QUEUE. */
+export function limitEnvName(name: keyof LimitSettings): string {
+  const snake = name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  return snake.startsWith('PASSWORD_') ? snake : `LIMIT_${snake}`;
+}
+
+/** The settings from LIMIT_* (and PASSWORD_HASH_*) variables over the defaults; throws on a malformed value. */
+export function limitSettingsFromEnv(env: NodeJS.ProcessEnv): LimitSettings {
+  const out: Record<string, unknown> = { ...DEFAULT_LIMITS };
+  for (const name of Object.keys(DEFAULT_LIMITS) as (keyof LimitSettings)[]) {
+    const envName = limitEnvName(name);
+    const raw = env[envName]?.trim();
+    if (!raw) continue;
+    if (typeof DEFAULT_LIMITS[name] === 'number') {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${envName}: expected a positive integer, got ${raw}`);
+      out[name] = n;
+    } else {
+      const m = /^(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)$/.exec(raw);
+      const capacity = Number(m?.[1]);
+      const perSecond = Number(m?.[2]);
+      if (!m || !(capacity >= 1) || !(perSecond > 0)) throw new Error(`${envName}: expected BURST:PER_SECOND (e.g. 500:20), got ${raw}`);
+      out[name] = { capacity, perSecond };
+    }
+  }
+  return out as unknown as LimitSettings;
+}

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import type { RateLimitStore } from '../engines/rate-limit-store/rate-limit-store.js';
+import type { Logger } from '../util/logger.js';
+import { LocalBuckets } from '../util/token-bucket.js';
+import { ApiError } from './errors.js';
+import type { LimitSettings } from './limit-settings.js';
+
+/** A request refused by a limit: HTTP 429 with Retry-After, or a `rate_limited` error frame. */
+export class RateLimited extends ApiError {
+  constructor(
+    readonly retryAfterMs: number,
+    message: string,
+  ) {
+    super(429, 'rate_limited', message, { retry_after_ms: retryAfterMs });
+  }
+}
+
+/** A socket slot lives this long without a refresh: a node that dies frees its sockets' places after it. */
+const SOCKET_SLOT_TTL_MS = 60_000;
+/**
+ * How long a login or registration may wait in line for a password hash. Generous: a
+ * hash costs ~50-150 ms of a core, and a burst of honest sign-ups (a class, a script
+ * seeding a test) must wait rather than fail; a flood past it is refused.
+ */
+const HASH_MAX_WAIT_MS = 15_000;
+
+/**
+ * Runs at most `concurrency` jobs at once (password hashes: scrypt is deliberately slow
+ * and memory-hungry, and shares libuv's small thread pool with file and DNS work). The
+ * rest wait in line; with `refuse`, a full line or a wait past `maxWaitMs` is refused
+ * (429) rather than letting a flood of logins hold everyone else's for minutes.
+ */
+export class BoundedWork {
+  private running = 0;
+  private readonly waiting: { start: () => void; timer?: NodeJS.Timeout }[] = [];
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly maxQueue: number,
+    private readonly maxWaitMs: number,
+    private readonly refuse: boolean,
+  ) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await job();
+    } finally {
+      this.release();
+    }
+  }
+
+  private acquire(): Promise<void> {
+    if (this.running < this.concurrency) {
+      this.running++;
+      return Promise.resolve();
+    }
+    const busy = () => new RateLimited(1000, 'the server is busy with other logins: try again shortly');
+    if (this.refuse && this.waiting.length >= this.maxQueue) return Promise.reject(busy());
+    return new Promise<void>((resolve, reject) => {
+      const entry: { start: () => void; timer?: NodeJS.Timeout } = { start: resolve };
+      if (this.refuse) {
+        entry.timer = setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(busy());
+        }, this.maxWaitMs);
+      }
+      this.waiting.push(entry);
+    });
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (!next) {
+      this.running--;
+      return;
+    }
+    // The finished job's place goes straight to the next in line.
+    clearTimeout(next.timer);
+    next.start();
+  }
+}
+
+export interface LimitsDeps {
+  /** Counters every node must agree on (Redis in a cluster). */
+  store: RateLimitStore;
+  settings: LimitSettings;
+  /** false: RATE_LIMITS=off, nothing is refused (password hashes still run a few at a time). */
+  enabled: boolean;
+  log: Logger;
+}
+
+/**
+ * Every per-client limit (PROTOCOL.md "Limits"; defaults and variables in
+ * limit-settings.ts). Socket frames are counted per device in this process: a device's
+ * socket lives on one node, and the check must cost nothing on the send path. Logins,
+ * registrations, group changes and socket counts go through the shared store, so they
+ * hold across nodes. If that store fails, the request is let through (and logged):
+ * Redis trouble must not lock every user out.
+ */
+export class Limits {
+  readonly hashing: BoundedWork;
+  private readonly sends: LocalBuckets;
+  private readonly sendBytes: LocalBuckets;
+  private readonly frames: LocalBuckets;
+  /** This node's sockets' places, refreshed until released. */
+  private readonly held = new Map<string, { userKey: string; deviceKey: string }>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Login attempts per username being checked on this node right now. */
+  private readonly pendingLogins = new Map<string, number>();
+
+  constructor(private readonly deps: LimitsDeps) {
+    const s = deps.settings;
+    this.hashing = new BoundedWork(s.passwordHashConcurrency, s.passwordHashQueue, HASH_MAX_WAIT_MS, deps.enabled);
+    this.sends = new LocalBuckets(s.sends);
+    this.sendBytes = new LocalBuckets(s.sendBytes);
+    this.frames = new LocalBuckets(s.frames);
+  }
+
+  /** Refreshes held socket places and forgets full local buckets. */
+  start(): void {
+    this.timer ??= setInterval(() => {
+      for (const b of [this.sends, this.sendBytes, this.frames]) b.sweep();
+      const slots = [...this.held.entries()].flatMap(([id, h]) => [
+        { key: h.userKey, id },
+        { key: h.deviceKey, id },
+      ]);
+      if (slots.length === 0) return;
+      this.deps.store
+        .refreshSlots(slots, SOCKET_SLOT_TTL_MS)
+        .catch((err) => this.deps.log.warn({ err }, 'refreshing socket places failed'));
+    }, SOCKET_SLOT_TTL_MS / 3);
+    this.timer.unref();
+  }
+
+  /** 0 when the device may send a message of `bytes` content bytes now, else the ms to wait. Nothing is taken when refused. */
+  sendWait(deviceId: string, bytes: number): number {
+    if (!this.deps.enabled) return 0;
+    const count = this.sends.take(deviceId, 0, 1);
+    const size = this.sendBytes.take(deviceId, 0, bytes);
+    if (count || size) return Math.max(count, size);
+    this.sends.take(deviceId, 1);
+    this.sendBytes.take(deviceId, bytes);
+    return 0;
+  }
+
+  /** 0 when the device may send another (non-message) frame now, else the ms to wait. */
+  frameWait(deviceId: string): number {
+    return this.deps.enabled ? this.frames.take(deviceId) : 0;
+  }
+
+  /** Before an account is created from `address`. */
+  async register(address: string): Promise<void> {
+    await this.check(`reg:a:${address}`, this.deps.settings.registrations, 'too many accounts created from this address');
+  }
+
+  /**
+   * A login attempt: refused while the username or the address has too many recent
+   * failures (checked before any password work); a failure (401) is counted against both.
+   * Attempts on one username still being checked on this node count as failures to come,
+   * so guesses sent all at once meet the limit too (a person signs in one device at a time).
+   */
+  async login<T>(address: string, username: string, attempt: () => Promise<T>): Promise<T> {
+    if (!this.deps.enabled) return attempt();
+    const { loginFailuresUser, loginFailuresAddress } = this.deps.settings;
+    const userKey = `login:u:${username.toLowerCase()}`;
+    const addressKey = `login:a:${address}`;
+    const pending = this.pendingLogins.get(userKey) ?? 0;
+    if (pending + 1 > loginFailuresUser.capacity) throw new RateLimited(1000, 'too many logins at once for this account: try again later');
+    this.pendingLogins.set(userKey, pending + 1);
+    try {
+      const [u, a] = await Promise.all([
+        this.peek(userKey, loginFailuresUser, pending + 1),
+        this.peek(addressKey, loginFailuresAddress, 1),
+      ]);
+      if (u || a) throw new RateLimited(Math.max(u, a), 'too many failed logins: try again later');
+      try {
+        return await attempt();
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          await Promise.all([this.charge(userKey, loginFailuresUser), this.charge(addressKey, loginFailuresAddress)]);
+        }
+        throw err;
+      }
+    } finally {
+      const left = (this.pendingLogins.get(userKey) ?? 1) - 1;
+      if (left > 0) this.pendingLogins.set(userKey, left);
+      else this.pendingLogins.delete(userKey);
+    }
+  }
+
+  async groupCreation(userId: string): Promise<void> {
+    await this.check(`grp:u:${userId}`, this.deps.settings.groupCreations, 'too many groups created: try again later');
+  }
+
+  async membershipChange(userId: string): Promise<void> {
+    await this.check(`mem:u:${userId}`, this.deps.settings.membershipChanges, 'too many membership changes: try again later');
+  }
+
+  /**
+   * Takes a place for a new socket of the device (and its user); answers the function
+   * that gives it back (call it when the socket closes). Refused past the caps.
+   */
+  async openSocket(userId: string, deviceId: string): Promise<() => void> {
+    if (!this.deps.enabled) return () => {};
+    const { store, settings, log } = this.deps;
+    const id = randomUUID();
+    const userKey = `sock:u:${userId}`;
+    const deviceKey = `sock:d:${deviceId}`;
+    try {
+      if (!(await store.acquireSlot(deviceKey, id, settings.socketsPerDevice, SOCKET_SLOT_TTL_MS))) {
+        throw new RateLimited(5000, `at most ${settings.socketsPerDevice} sockets per device`);
+      }
+      if (!(await store.acquireSlot(userKey, id, settings.socketsPerUser, SOCKET_SLOT_TTL_MS))) {
+        await store.releaseSlot(deviceKey, id);
+        throw new RateLimited(5000, `at most ${settings.socketsPerUser} sockets per user`);
+      }
+    } catch (err) {
+      if (err instanceof RateLimited) throw err;
+      log.warn({ err }, 'socket limit unavailable: letting the socket in');
+      return () => {};
+    }
+    this.held.set(id, { userKey, deviceKey });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held.delete(id);
+      // A place that cannot be given back now expires with its TTL.
+      void Promise.all([store.releaseSlot(deviceKey, id), store.releaseSlot(userKey, id)]).catch(() => {});
+    };
+  }
+
+  private async check(key: string, spec: LimitSettings['sends'], message: string): Promise<void> {
+    if (!this.deps.enabled) return;
+    const wait = await this.deps.store.take(key, spec).catch((err) => this.unavailable(err));
+    if (wait) throw new RateLimited(wait, message);
+  }
+
+  private peek(key: string, spec: LimitSettings['sends'], need: number): Promise<number> {
+    return this.deps.store.take(key, spec, 0, need).catch((err) => this.unavailable(err));
+  }
+
+  private async charge(key: string, spec: LimitSettings['sends']): Promise<void> {
+    await this.deps.store.take(key, spec, 1, 0).catch((err) => this.unavailable(err));
+  }
+
+  private unavailable(err: unknown): number {
+    this.deps.log.warn({ err }, 'rate-limit store unavailable: letting the request through');
+    return 0;
+  }
+
+  /** Stops the refresh; the store is an engine and closes with the engines. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,25 @@
+import type { ParseResult } from '@switchboard/protocol';
+import type { Limits } from '../core/limits.js';
+import type { Metrics } from '../util/metrics.js';
+import type { Connection } from './connection.js';
+
+/**
+ * Counts a frame against its device's buckets: a send against messages and content
+ * bytes, anything else (bad frames included) against frames. Over a limit, answers the
+ * frame with `rate_limited` (the send's client_msg_id included) and returns true: the
+ * frame is dropped before it does any work, so a refused send is neither stored nor acked.
+ */
+export function refusedByLimits(limits: Limits, metrics: Metrics, conn: Connection, parsed: ParseResult): boolean {
+  const send = parsed.ok && parsed.frame.type === 'send_message' ? parsed.frame : undefined;
+  const wait = send ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content)) : limits.frameWait(conn.deviceId);
+  if (wait === 0) return false;
+  const clientMsgId = send ? send.client_msg_id : parsed.ok ? undefined : parsed.client_msg_id;
+  metrics.frameErrors.inc({ code: 'rate_limited' });
+  const frame = {
+    type: 'error' as const,
+    code: 'rate_limited',
+    message: send ? 'too many messages: slow down' : 'too many frames: slow down',
+  };
+  conn.sendFrame({ ...frame, retry_after_ms: wait, ...(clientMsgId === undefined ? {} : { client_msg_id: clientMsgId }) });
+  return true;
+}
