@@ -41,13 +41,13 @@ export const DEFAULT_LIMITS: LimitSettings = {
   frames: { capacity: 2000, perSecond: 500 },
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
   loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
-  registrations: { capacity: 200, perSecond: 1 },
+  registrations: { capacity: 2000, perSecond: 1 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,
-  passwordHashQueue: 512,
+  passwordHashQueue: 2048,
 };
 
 /** sendBytes → LIMIT_SEND_BYTES; passwordHashQueue → PASSWORD_HASH_QUEUE. */

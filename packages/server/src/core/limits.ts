@@ -22,7 +22,7 @@ const SOCKET_SLOT_TTL_MS = 60_000;
  * hash costs ~50-150 ms of a core, and a burst of honest sign-ups (a class, a script
  * seeding a test) must wait rather than fail; a flood past it is refused.
  */
-const HASH_MAX_WAIT_MS = 15_000;
+const HASH_MAX_WAIT_MS = 30_000;
 
 /**
  * Runs at most `concurrency` jobs at once (password hashes: scrypt is deliberately slow
