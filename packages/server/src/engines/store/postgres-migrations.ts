@@ -112,6 +112,15 @@ export const postgresMigrations: string[] = [
   /* 2: membership versions: an append commits only against the membership it was checked with */ `
   ALTER TABLE chats ADD COLUMN members_version bigint NOT NULL DEFAULT 0;
   `,
+  /* push targets: one per device (see engines/store/push-targets.ts) */ `
+  CREATE TABLE push_targets (
+    device_id text PRIMARY KEY,
+    user_id text NOT NULL,
+    provider text NOT NULL,
+    data text NOT NULL
+  );
+  CREATE INDEX push_targets_user ON push_targets (user_id);
+  `,
 ];
 
 /**

@@ -80,4 +80,13 @@ export const sqliteMigrations: string[] = [
   /* 2: membership versions (see the PostgreSQL migration of the same number) */ `
   ALTER TABLE chats ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
   `,
+  /* push targets: one per device (see engines/store/push-targets.ts) */ `
+  CREATE TABLE push_targets (
+    device_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE INDEX push_targets_user ON push_targets (user_id);
+  `,
 ];
