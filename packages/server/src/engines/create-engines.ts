@@ -3,6 +3,7 @@ import type { Bus } from './bus/bus.js';
 import type { FanoutQueue } from './fanout-queue/fanout-queue.js';
 import type { NodeRegistry } from './node-registry/node-registry.js';
 import type { PresenceStore } from './presence-store/presence-store.js';
+import type { PushQueue } from './push-queue/push-queue.js';
 import type { Store } from './store/store.js';
 
 export interface Engines {
@@ -11,6 +12,9 @@ export interface Engines {
   fanout: FanoutQueue;
   presenceStore: PresenceStore;
   registry: NodeRegistry;
+  /** Push jobs, and which devices have an open socket (ids are device ids): see push/. */
+  pushQueue: PushQueue;
+  devicePresence: PresenceStore;
   /** Snowflake node id (0..1023), unique among live nodes. */
   snowflakeNodeId: number;
   /** Closes every engine, in an order that lets each finish its work: fan-out, bus, presence, store, registry, shared connections. */
@@ -29,12 +33,15 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
   const { InProcessFanoutQueue } = await import('./fanout-queue/in-process-fanout-queue.js');
   const { InMemoryPresenceStore } = await import('./presence-store/in-memory-presence-store.js');
   const { SingleNodeRegistry } = await import('./node-registry/single-node-registry.js');
+  const { InProcessPushQueue } = await import('./push-queue/in-process-push-queue.js');
   const engines = {
     mode: 'embedded' as const,
     store: new SqliteStore(config.dataDir),
     bus: new InProcessBus(),
     fanout: new InProcessFanoutQueue(config.fanoutQueueCapacity),
     presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),
+    pushQueue: new InProcessPushQueue(10_000),
+    devicePresence: new InMemoryPresenceStore(config.presenceTimeoutMs),
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
     snowflakeNodeId: config.snowflakeNodeId ?? 0,
@@ -56,6 +63,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const { RedisStreamFanoutQueue } = await import('./fanout-queue/redis-stream-fanout-queue.js');
   const { RedisPresenceStore } = await import('./presence-store/redis-presence-store.js');
   const { RedisNodeRegistry } = await import('./node-registry/redis-node-registry.js');
+  const { RedisStreamPushQueue } = await import('./push-queue/redis-stream-push-queue.js');
 
   const prefix = config.redisPrefix;
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -88,6 +96,9 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     fanout: new RedisStreamFanoutQueue({ redis, consumer: nodeName, keyPrefix: prefix }),
     presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
+    pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix }),
+    // Per device, in keys of their own: {prefix}device-presence:{deviceId}.
+    devicePresence: new RedisPresenceStore({ redis, keyPrefix: `${prefix}device-`, ttlMs: config.presenceTimeoutMs }),
     nodeName,
     snowflakeNodeId,
   };
@@ -103,8 +114,10 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
 /** Fan-out first (its jobs publish on the bus), the store after everything that writes to it. */
 async function closeInOrder(engines: Omit<Engines, 'close'>): Promise<void> {
   await engines.fanout.close();
+  await engines.pushQueue.close();
   await engines.bus.close();
   await engines.presenceStore.close();
+  await engines.devicePresence.close();
   await engines.store.close();
   await engines.registry.close();
 }
