@@ -177,6 +177,13 @@ export class PushDispatcher implements PushProvider {
         kind: 'transient' as const,
         detail: err.message,
       }));
+      // A dead target is deleted before it is counted: a count seen means it is gone.
+      if (outcome.kind === 'invalid') {
+        log.info({ provider, device_id: rec.deviceId, detail: outcome.detail }, 'push target is gone: removed');
+        await this.deps.store
+          .deletePushTarget(rec.deviceId, rec.target)
+          .catch((err) => log.warn({ err }, 'removing a dead push target failed'));
+      }
       metrics.sends.inc({ provider, outcome: outcome.kind });
       if (outcome.kind === 'transient') {
         const delay = Math.min(this.limits.maxDelayMs, Math.max(this.limits.backoffMs * 2 ** (attempt - 1), outcome.retryAfterMs ?? 0));
@@ -189,11 +196,6 @@ export class PushDispatcher implements PushProvider {
         }
         metrics.gaveUp.inc({ provider });
         log.warn({ provider, detail: outcome.detail, attempts: attempt }, 'push given up');
-      } else if (outcome.kind === 'invalid') {
-        log.info({ provider, device_id: rec.deviceId, detail: outcome.detail }, 'push target is gone: removed');
-        await this.deps.store
-          .deletePushTarget(rec.deviceId, rec.target)
-          .catch((err) => log.warn({ err }, 'removing a dead push target failed'));
       } else if (outcome.kind === 'config') {
         this.logConfigOnce(provider, outcome.detail);
       } else if (outcome.kind === 'rejected') {
