@@ -77,6 +77,8 @@ const ConfigSchema = z.object({
   fcmUrl: z.string().url().default('https://fcm.googleapis.com'),
   /** FCM service account JSON; FCM is off without one. */
   fcmServiceAccountFile: z.string().optional(),
+  /** Cluster: a push job held this long by a node is taken over by another (the node died). Default 60000. */
+  pushReclaimMs: z.number().int().min(1000).default(60_000),
 });
 
 /** One `redis://` / `rediss://` URL (or bare `host:port`), or a comma-separated list of them. */
@@ -141,6 +143,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     apnsTopic: env.APNS_TOPIC || undefined,
     fcmUrl: env.FCM_URL || undefined,
     fcmServiceAccountFile: env.FCM_SERVICE_ACCOUNT_FILE || undefined,
+    pushReclaimMs: envNumber(env.PUSH_RECLAIM_MS),
   };
   const merged: Record<string, unknown> = {};
   for (const [k, v] of Object.entries({ ...fromEnv, ...overrides })) if (v !== undefined) merged[k] = v;

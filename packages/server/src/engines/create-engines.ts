@@ -96,7 +96,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     fanout: new RedisStreamFanoutQueue({ redis, consumer: nodeName, keyPrefix: prefix }),
     presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
-    pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix }),
+    pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix, reclaimIdleMs: config.pushReclaimMs }),
     // Per device, in keys of their own: {prefix}device-presence:{deviceId}.
     devicePresence: new RedisPresenceStore({ redis, keyPrefix: `${prefix}device-`, ttlMs: config.presenceTimeoutMs }),
     nodeName,

@@ -75,6 +75,8 @@ export async function createPush(opts: {
     metrics: createPushMetrics(opts.metrics.registry),
     wakeups: opts.metrics.pushWakeups,
     log,
+    // A push (retries included) ends well before its job could be taken over by another node.
+    limits: { deadlineMs: Math.min(30_000, config.pushReclaimMs / 2), claimHoldMs: Math.min(45_000, (config.pushReclaimMs * 3) / 4) },
   });
   const registration = new PushRegistration({
     store: opts.store,

@@ -105,6 +105,8 @@ export interface Received {
   status: number;
   /** When the request arrived (ms). */
   at: number;
+  /** Web Push: the VAPID JWT's `sub` claim. */
+  vapidSub?: string;
 }
 
 export interface Scripted {
@@ -130,6 +132,8 @@ export class FakePushServices {
   tokenRequests = 0;
   /** Push requests that arrived and are not answered yet. */
   pending = 0;
+  /** The VAPID `sub` of each held Web Push request (tells which server sent it). */
+  readonly heldFrom: string[] = [];
   /** The server's VAPID public key, as GET /v1/push/webpush gives it: set by the test. */
   vapidPublicKey = '';
   readonly apnsKeyFile: string;
@@ -276,9 +280,11 @@ export class FakePushServices {
     let m: RegExpExecArray | null;
     if (req.method === 'POST' && (m = /^\/wp\/([\w-]+)$/.exec(url))) {
       const problems: string[] = [];
-      const payload = this.checkWebPush(m[1]!, req.headers, body, problems);
-      const status = await reply(this.answer(m[1]!), 201);
-      this.record({ provider: 'webpush', id: m[1]!, payload, headers: req.headers, problems, status, at });
+      const { payload, sub } = this.checkWebPush(m[1]!, req.headers, body, problems);
+      const answer = this.answer(m[1]!);
+      if (answer.hold) this.heldFrom.push(sub);
+      const status = await reply(answer, 201);
+      this.record({ provider: 'webpush', id: m[1]!, payload, headers: req.headers, problems, status, at, vapidSub: sub });
     } else if (req.method === 'POST' && (m = /^\/3\/device\/([0-9a-f]+)$/.exec(url))) {
       const problems: string[] = [];
       if (req.httpVersion !== '2.0') problems.push(`APNs is HTTP/2 only; got HTTP/${req.httpVersion}`);
@@ -336,11 +342,17 @@ export class FakePushServices {
     }
   }
 
-  private checkWebPush(id: string, headers: Record<string, any>, body: Buffer, problems: string[]): Record<string, any> {
+  private checkWebPush(
+    id: string,
+    headers: Record<string, any>,
+    body: Buffer,
+    problems: string[],
+  ): { payload: Record<string, any>; sub: string } {
+    let vapidSub = '';
     const sub = this.subscriptions.get(id);
     if (!sub) {
       problems.push('unknown subscription');
-      return {};
+      return { payload: {}, sub: vapidSub };
     }
     if (headers['content-encoding'] !== 'aes128gcm') problems.push(`content-encoding ${headers['content-encoding']}`);
     if (!/^\d+$/.test(String(headers.ttl ?? ''))) problems.push('TTL header');
@@ -359,13 +371,14 @@ export class FakePushServices {
         if (claims.aud !== this.origin) problems.push(`VAPID aud ${claims.aud}`);
         if (!(claims.exp > Date.now() / 1000 && claims.exp <= Date.now() / 1000 + 24 * 3600)) problems.push('VAPID exp');
         if (!/^(mailto:|https:)/.test(String(claims.sub))) problems.push('VAPID sub');
+        vapidSub = String(claims.sub);
       }
     }
     try {
-      return JSON.parse(decryptAes128gcm(body, sub.ecdh, sub.auth).toString('utf8'));
+      return { payload: JSON.parse(decryptAes128gcm(body, sub.ecdh, sub.auth).toString('utf8')), sub: vapidSub };
     } catch (err) {
       problems.push(`cannot decrypt: ${(err as Error).message}`);
-      return {};
+      return { payload: {}, sub: vapidSub };
     }
   }
 
