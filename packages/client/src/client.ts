@@ -1,5 +1,15 @@
 import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS } from '@switchboard/protocol';
-import type { ChatSummary, GroupView, Message, Receipt, ServerFrame, ServerFrameOf, SessionView, UserView } from '@switchboard/protocol';
+import type {
+  ChatSummary,
+  GroupView,
+  Message,
+  PushTargetBody,
+  Receipt,
+  ServerFrame,
+  ServerFrameOf,
+  SessionView,
+  UserView,
+} from '@switchboard/protocol';
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
@@ -158,6 +168,11 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
     return requestJson<SessionView>(baseUrl, 'POST', '/v1/sessions', { body, fetch: opts.fetch });
   }
 
+  /** The server's VAPID public key (base64url), for `PushManager.subscribe({applicationServerKey})`. */
+  static async webPushKey(baseUrl: string, opts: { fetch?: FetchLike } = {}): Promise<string> {
+    return (await requestJson<{ vapid_public_key: string }>(baseUrl, 'GET', '/v1/push/webpush', { fetch: opts.fetch })).vapid_public_key;
+  }
+
   /** A client for a session returned by `login`. */
   static fromSession(
     baseUrl: string,
@@ -255,6 +270,19 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
   async renameGroup(groupId: string, name: string): Promise<GroupView> {
     const group = await this.request<GroupView | undefined>('PATCH', `/v1/groups/${encodeURIComponent(groupId)}`, { name });
     return group ?? this.getGroup(groupId);
+  }
+
+  /**
+   * Registers this device's push target, replacing its earlier one: a Web Push
+   * subscription (`{provider:'webpush', subscription: sub.toJSON()}`), an APNs or an FCM token.
+   */
+  async registerPush(target: PushTargetBody): Promise<void> {
+    await this.request('PUT', '/v1/devices/current/push', target);
+  }
+
+  /** Removes this device's push target: no more pushes to it. */
+  async unregisterPush(): Promise<void> {
+    await this.request('DELETE', '/v1/devices/current/push');
   }
 
   /** Ends this device's session on the server and closes the client. */

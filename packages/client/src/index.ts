@@ -6,4 +6,14 @@ export { SeqDeduper } from './dedup.js';
 export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId } from '@switchboard/protocol';
-export type { Message, ChatSummary, GroupView, Receipt, SessionView, UserView, ServerFrame } from '@switchboard/protocol';
+export type {
+  Message,
+  ChatSummary,
+  GroupView,
+  Receipt,
+  SessionView,
+  UserView,
+  ServerFrame,
+  PushTargetBody,
+  PushPayload,
+} from '@switchboard/protocol';

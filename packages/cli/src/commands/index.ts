@@ -9,10 +9,24 @@ import { history } from './history.js';
 import { group } from './group.js';
 import { whoami } from './whoami.js';
 import { worker } from './worker.js';
+import { push } from './push.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
-export const commands: Record<string, Command> = { serve, worker, register, login, logout, send, listen, chats, history, group, whoami };
+export const commands: Record<string, Command> = {
+  serve,
+  worker,
+  register,
+  login,
+  logout,
+  send,
+  listen,
+  chats,
+  history,
+  group,
+  whoami,
+  push,
+};
 
 export function usage(): string {
   return `Usage: switchboard <command> [options]
@@ -33,6 +47,8 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   group create <name> <username...>
   group add <group_id> <username...> | group remove <group_id> <username>
   group rename <group_id> <name> | group show <group_id>
+  push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
+  push off | push key                                  this device's push target; the VAPID key
   logout
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
