@@ -39,7 +39,8 @@ export class EndpointAllowList {
     } catch {
       return 'endpoint is not a URL';
     }
-    if (url.protocol !== 'https:') return 'endpoint must be https';
+    // https only, unless the operator allowed a plain-http prefix on purpose (a local test service).
+    if (url.protocol !== 'https:' && !this.rules.some((r) => r.protocol === url.protocol)) return 'endpoint must be https';
     if (url.username || url.password) return 'endpoint must not carry credentials';
     const allowed = this.rules.some(
       (r) =>
