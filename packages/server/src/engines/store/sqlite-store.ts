@@ -241,7 +241,7 @@ export class SqliteStore implements Store {
   async revokeDevice(deviceId: string, at: number): Promise<void> {
     await this.write(() => {
       this.stmts.revokeDevice.run(at, deviceId);
-      this.db.prepare('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
+      this.pushStmt('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
     });
   }
 
@@ -438,33 +438,37 @@ export class SqliteStore implements Store {
 
   // ---- push targets ----
 
+  /** Push statements, prepared on first use and kept (pushTargets runs for every delivered message). */
+  private readonly pushStmts = new Map<string, Database.Statement>();
+  private pushStmt(sql: string): Database.Statement {
+    let stmt = this.pushStmts.get(sql);
+    if (!stmt) this.pushStmts.set(sql, (stmt = this.db.prepare(sql)));
+    return stmt;
+  }
+
   async setPushTarget(deviceId: string, userId: string, target: PushTarget): Promise<void> {
     const { provider, data } = encodePushTarget(target);
     await this.write(() =>
-      this.db
-        .prepare(
-          `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, ?, ? FROM devices
+      this.pushStmt(
+        `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, ?, ? FROM devices
            WHERE id = ? AND user_id = ? AND revoked_at IS NULL
            ON CONFLICT (device_id) DO UPDATE SET provider = excluded.provider, data = excluded.data`,
-        )
-        .run(provider, data, deviceId, userId),
+      ).run(provider, data, deviceId, userId),
     );
   }
   async deletePushTarget(deviceId: string, only?: PushTarget): Promise<void> {
     await this.write(() => {
-      if (!only) return this.db.prepare('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
+      if (!only) return this.pushStmt('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
       const { provider, data } = encodePushTarget(only);
-      return this.db.prepare('DELETE FROM push_targets WHERE device_id = ? AND provider = ? AND data = ?').run(deviceId, provider, data);
+      return this.pushStmt('DELETE FROM push_targets WHERE device_id = ? AND provider = ? AND data = ?').run(deviceId, provider, data);
     });
   }
   async pushTargets(userIds: string[]): Promise<PushTargetRecord[]> {
     if (userIds.length === 0) return [];
-    const rows = this.db
-      .prepare(
-        `SELECT p.device_id, p.user_id, p.provider, p.data FROM push_targets p JOIN devices d ON d.id = p.device_id
+    const rows = this.pushStmt(
+      `SELECT p.device_id, p.user_id, p.provider, p.data FROM push_targets p JOIN devices d ON d.id = p.device_id
          WHERE d.revoked_at IS NULL AND p.user_id IN (SELECT value FROM json_each(?))`,
-      )
-      .all(JSON.stringify(userIds)) as { device_id: string; user_id: string; provider: string; data: string }[];
+    ).all(JSON.stringify(userIds)) as { device_id: string; user_id: string; provider: string; data: string }[];
     return toPushTargets(rows);
   }
 }
