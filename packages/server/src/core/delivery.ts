@@ -22,7 +22,8 @@ export interface DeliveryDeps {
 
 /**
  * Gets events to users' devices: through the bus to whichever node holds their
- * sockets, a push wake-up when none does, and the fan-out queue for large groups.
+ * sockets, the push side (which wakes each recipient device without an open socket),
+ * and the fan-out queue for large groups.
  * Nothing here is needed for correctness of delivery: the store's cursors are, and
  * replay on connect makes good anything a live path missed.
  */
