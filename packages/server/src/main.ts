@@ -59,6 +59,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isOnline: (ids) => devices.isOnline(ids),
     metrics,
     log,
+  }).catch(async (err: unknown) => {
+    await engines.close(); // a push setting that cannot work stops the start: leave nothing open
+    throw err;
   });
   push.dispatcher.start();
   const delivery = createDelivery(engines, config, access, metrics, log, push.dispatcher);
