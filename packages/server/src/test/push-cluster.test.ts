@@ -94,7 +94,6 @@ describe('push in a cluster of three nodes', { skip: missing ?? false }, () => {
       for (const r of got) assert.deepEqual(r.problems, []);
     }
     assert.equal(fake.pushesTo(online.id).length, 0, 'bob’s connected device (node C) got none');
-    assert.ok(new Set(fake.pushesTo(web.id).map((r) => r.vapidSub)).size >= 1);
     for (const s of [sb, ...senders]) s.terminate();
   });
 
