@@ -1,6 +1,6 @@
-import type { ChatSummary, DeviceView, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
 import type { FetchLike } from './http.js';
-import { login, register, SwitchboardApi } from './rest.js';
+import { login, register, SwitchboardApi, webPushKey } from './rest.js';
 import { SocketSession, type SwitchboardClientOptions } from './connection.js';
 
 export { SendError, ClientClosedError } from './connection.js';
@@ -32,6 +32,11 @@ export class SwitchboardClient extends SocketSession {
     opts: { fetch?: FetchLike } = {},
   ): Promise<SessionView> {
     return login(baseUrl, body, opts);
+  }
+
+  /** The server's VAPID public key (base64url), for `PushManager.subscribe({applicationServerKey})`. */
+  static webPushKey(baseUrl: string, opts: { fetch?: FetchLike } = {}): Promise<string> {
+    return webPushKey(baseUrl, opts);
   }
 
   /** A client for a session returned by `login`. */
@@ -105,6 +110,13 @@ export class SwitchboardClient extends SocketSession {
   }
   revokeDevice(deviceId: string): Promise<void> {
     return this.rest.revokeDevice(deviceId);
+  }
+
+  registerPush(target: PushTargetBody): Promise<void> {
+    return this.rest.registerPush(target);
+  }
+  unregisterPush(): Promise<void> {
+    return this.rest.unregisterPush();
   }
 
   /** Ends this device's session on the server and closes the client. */

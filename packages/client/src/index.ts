@@ -8,4 +8,15 @@ export { SwitchboardApi, register, login, type SessionApi } from './rest.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId } from '@switchboard/protocol';
-export type { Message, ChatSummary, DeviceView, GroupView, Receipt, SessionView, UserView, ServerFrame } from '@switchboard/protocol';
+export type {
+  Message,
+  ChatSummary,
+  DeviceView,
+  GroupView,
+  Receipt,
+  SessionView,
+  UserView,
+  ServerFrame,
+  PushTargetBody,
+  PushPayload,
+} from '@switchboard/protocol';

@@ -1,4 +1,4 @@
-import type { ChatSummary, DeviceView, GroupView, Message, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
 import { requestJson, query, trimSlash, type FetchLike } from './http.js';
 
 /** What the socket half needs from REST (see SocketSession). */
@@ -23,6 +23,11 @@ export function login(
   opts: { fetch?: FetchLike } = {},
 ): Promise<SessionView> {
   return requestJson<SessionView>(baseUrl, 'POST', '/v1/sessions', { body, fetch: opts.fetch });
+}
+
+/** The server's VAPID public key (base64url), for `PushManager.subscribe({applicationServerKey})`; no session needed. */
+export async function webPushKey(baseUrl: string, opts: { fetch?: FetchLike } = {}): Promise<string> {
+  return (await requestJson<{ vapid_public_key: string }>(baseUrl, 'GET', '/v1/push/webpush', { fetch: opts.fetch })).vapid_public_key;
 }
 
 /** Every REST call of one session (PROTOCOL.md "Accounts and sessions", "Chats"), one method per endpoint. */
@@ -117,5 +122,18 @@ export class SwitchboardApi implements SessionApi {
   /** Ends another session of this user (its sockets close with 4100); 404 when the device is not this user's. */
   async revokeDevice(deviceId: string): Promise<void> {
     await this.request('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  /**
+   * Registers this device's push target, replacing its earlier one: a Web Push
+   * subscription (`{provider:'webpush', subscription: sub.toJSON()}`), an APNs or an FCM token.
+   */
+  async registerPush(target: PushTargetBody): Promise<void> {
+    await this.request('PUT', '/v1/devices/current/push', target);
+  }
+
+  /** Removes this device's push target: no more pushes to it. */
+  async unregisterPush(): Promise<void> {
+    await this.request('DELETE', '/v1/devices/current/push');
   }
 }

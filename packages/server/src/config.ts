@@ -57,6 +57,35 @@ const ConfigSchema = z.object({
   trustProxy: z.boolean().default(false),
   /** Each limit's setting (LIMIT_* variables; see core/limit-settings.ts). */
   limits: z.custom<LimitSettings>((v) => typeof v === 'object' && v !== null).default(DEFAULT_LIMITS),
+  // ---- push (PROTOCOL.md "Push notifications"; README "Push notifications") ----
+  /** PUSH_PREVIEW=on: pushes carry the sender's name and the first 100 characters. Default off. */
+  pushPreview: z.boolean().default(false),
+  /** URL prefixes a Web Push endpoint must start with (`https://*.host/` matches subdomains). Default: the browsers' push services. */
+  webpushAllowedEndpoints: z
+    .array(z.string())
+    .default([
+      'https://fcm.googleapis.com/',
+      'https://updates.push.services.mozilla.com/',
+      'https://web.push.apple.com/',
+      'https://*.notify.windows.com/',
+    ]),
+  /** VAPID key pair (base64url) and contact; unset: generated once (DATA_DIR, or shared through Redis in a cluster). */
+  vapidPublicKey: z.string().optional(),
+  vapidPrivateKey: z.string().optional(),
+  vapidSubject: z.string().default('mailto:push@switchboard.invalid'),
+  /** APNs endpoint for every target; unset: Apple's production or sandbox endpoint per target. */
+  apnsUrl: z.string().url().optional(),
+  /** APNs token key (.p8), its key id, the team id and the app's bundle id (apns-topic). APNs is off without a key. */
+  apnsKeyFile: z.string().optional(),
+  apnsKeyId: z.string().optional(),
+  apnsTeamId: z.string().optional(),
+  apnsTopic: z.string().optional(),
+  /** FCM endpoint. Default https://fcm.googleapis.com. */
+  fcmUrl: z.string().url().default('https://fcm.googleapis.com'),
+  /** FCM service account JSON; FCM is off without one. */
+  fcmServiceAccountFile: z.string().optional(),
+  /** Cluster: a push job held this long by a node is taken over by another (the node died). Default 60000. */
+  pushReclaimMs: z.number().int().min(1000).default(60_000),
 });
 
 /** One `redis://` / `rediss://` URL (or bare `host:port`), or a comma-separated list of them. */
@@ -110,6 +139,23 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     trustProxy:
       env.TRUST_PROXY === undefined || env.TRUST_PROXY === '' ? undefined : !['off', '0', 'false'].includes(env.TRUST_PROXY.toLowerCase()),
     limits: limitSettingsFromEnv(env),
+    pushPreview: env.PUSH_PREVIEW ? env.PUSH_PREVIEW === 'on' || env.PUSH_PREVIEW === '1' || env.PUSH_PREVIEW === 'true' : undefined,
+    webpushAllowedEndpoints: env.WEBPUSH_ALLOWED_ENDPOINTS
+      ? env.WEBPUSH_ALLOWED_ENDPOINTS.split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : undefined,
+    vapidPublicKey: env.VAPID_PUBLIC_KEY || undefined,
+    vapidPrivateKey: env.VAPID_PRIVATE_KEY || undefined,
+    vapidSubject: env.VAPID_SUBJECT || undefined,
+    apnsUrl: env.APNS_URL || undefined,
+    apnsKeyFile: env.APNS_KEY_FILE || undefined,
+    apnsKeyId: env.APNS_KEY_ID || undefined,
+    apnsTeamId: env.APNS_TEAM_ID || undefined,
+    apnsTopic: env.APNS_TOPIC || undefined,
+    fcmUrl: env.FCM_URL || undefined,
+    fcmServiceAccountFile: env.FCM_SERVICE_ACCOUNT_FILE || undefined,
+    pushReclaimMs: envNumber(env.PUSH_RECLAIM_MS),
   };
   const merged: Record<string, unknown> = {};
   for (const [k, v] of Object.entries({ ...fromEnv, ...overrides })) if (v !== undefined) merged[k] = v;

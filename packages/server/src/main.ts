@@ -16,7 +16,11 @@ import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { WsGateway } from './gateway/ws-gateway.js';
-import { LogPushProvider } from './push/log-push-provider.js';
+import { DevicePresence } from './core/device-presence.js';
+import { PushDispatcher } from './push/dispatcher.js';
+import { createPushMetrics } from './push/metrics.js';
+import type { PushProvider } from './push/push-provider.js';
+import { createPush } from './push/setup.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { createMetrics, type Metrics } from './util/metrics.js';
 import { Snowflake } from './util/snowflake.js';
@@ -40,7 +44,28 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { store, bus } = engines;
 
   const access = new ChatAccess(store);
-  const delivery = createDelivery(engines, config, access, metrics, log);
+  const devices = new DevicePresence({
+    store: engines.devicePresence,
+    nodeName: engines.nodeName,
+    // Asked on each heartbeat, which starts only once `ws` exists.
+    localDevices: (): string[] => ws.localDevices(),
+    heartbeatMs: Math.max(50, Math.floor(config.presenceTimeoutMs / 3)),
+    log,
+  });
+  const push = await createPush({
+    config,
+    mode: engines.mode,
+    store,
+    queue: engines.pushQueue,
+    isOnline: (ids) => devices.isOnline(ids),
+    metrics,
+    log,
+  }).catch(async (err: unknown) => {
+    await engines.close(); // a push setting that cannot work stops the start: leave nothing open
+    throw err;
+  });
+  push.dispatcher.start();
+  const delivery = createDelivery(engines, config, access, metrics, log, push.dispatcher);
   // Embedded mode has no other worker: its in-process queue is always consumed here.
   if (config.fanoutWorker || engines.mode === 'embedded') delivery.consumeFanout();
   const receipts = new ReceiptNotifier({
@@ -85,6 +110,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     publicWsUrl: config.publicWsUrl,
     pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
     isReady: () => ready,
+    push: push.registration,
   });
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
@@ -95,6 +121,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     delivery,
     presence,
     limits,
+    devices,
     metrics,
     log,
     config: {
@@ -106,6 +133,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   presence.start();
+  devices.start();
   ws.start();
   limits.start();
 
@@ -157,7 +185,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         http.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
-        for (const part of [ws, limits, presence, messaging, receipts, engines]) await part.close();
+        for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, engines]) await part.close();
         http.closeAllConnections();
         log.info('stopped');
       })()),
@@ -180,7 +208,18 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
   const log = createLogger(config.logLevel);
   const engines = await createEngines(config);
   const access = new ChatAccess(engines.store);
-  const delivery = createDelivery(engines, config, access, createMetrics(), log);
+  const metrics = createMetrics();
+  // A worker only queues push jobs for the messages it fans out; the server nodes send them.
+  const push = new PushDispatcher({
+    store: engines.store,
+    queue: engines.pushQueue,
+    isOnline: async (ids) => ids.map(() => true),
+    senders: {},
+    preview: config.pushPreview,
+    metrics: createPushMetrics(metrics.registry),
+    log,
+  });
+  const delivery = createDelivery(engines, config, access, metrics, log, push);
   await followMembershipChanges(engines.bus, access);
   delivery.consumeFanout();
   log.info({ node: engines.nodeName }, 'fan-out worker running');
@@ -202,10 +241,17 @@ async function followMembershipChanges(bus: Bus, access: ChatAccess): Promise<vo
 }
 
 /** The delivery path as both a server and a lone worker wire it. */
-function createDelivery(engines: Engines, config: ServerConfig, access: ChatAccess, metrics: Metrics, log: Logger): Delivery {
+function createDelivery(
+  engines: Engines,
+  config: ServerConfig,
+  access: ChatAccess,
+  metrics: Metrics,
+  log: Logger,
+  push: PushProvider,
+): Delivery {
   return new Delivery({
     bus: engines.bus,
-    push: new LogPushProvider(log),
+    push,
     fanout: engines.fanout,
     fanoutThreshold: config.fanoutThreshold,
     recipientsOf: (chatId, seq, version) => access.recipients(chatId, seq, version),

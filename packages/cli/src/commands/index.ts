@@ -10,6 +10,7 @@ import { group } from './group.js';
 import { whoami } from './whoami.js';
 import { worker } from './worker.js';
 import { devices } from './devices.js';
+import { push } from './push.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
   group,
   whoami,
   devices,
+  push,
 };
 
 export function usage(): string {
@@ -49,6 +51,8 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   group rename <group_id> <name> | group show <group_id>
   devices                                              this account's sessions (* = this one)
   devices revoke <device_id>                           signs that device out
+  push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
+  push off | push key                                  this device's push target; the VAPID key
   logout
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.

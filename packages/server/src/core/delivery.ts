@@ -22,7 +22,8 @@ export interface DeliveryDeps {
 
 /**
  * Gets events to users' devices: through the bus to whichever node holds their
- * sockets, a push wake-up when none does, and the fan-out queue for large groups.
+ * sockets, the push side (which wakes each recipient device without an open socket),
+ * and the fan-out queue for large groups.
  * Nothing here is needed for correctness of delivery: the store's cursors are, and
  * replay on connect makes good anything a live path missed.
  */
@@ -78,17 +79,10 @@ export class Delivery {
   }
 
   private async publishSlice(job: FanoutJob, memberIds: string[], event: BusEvent): Promise<void> {
+    // Push decides per device, later and without holding anything up; a redelivery is no new message.
+    if (event.kind === 'message' && !event.redeliver) this.deps.push.messageCommitted({ ...job, userIds: memberIds });
     try {
-      const reached = await this.deps.bus.publish(memberIds.map(userTopic), event);
-      const wakes: Promise<void>[] = [];
-      reached.forEach((nodes, i) => {
-        const userId = memberIds[i]!;
-        if (nodes === 0 && userId !== job.senderId) {
-          this.deps.metrics.pushWakeups.inc();
-          wakes.push(this.deps.push.wake({ userId, chatId: job.chatId, messageId: job.messageId, senderId: job.senderId }));
-        }
-      });
-      await Promise.all(wakes);
+      await this.deps.bus.publish(memberIds.map(userTopic), event);
     } catch (err) {
       this.deps.metrics.busPublishFailures.inc();
       this.deps.log.debug({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; members will get it by replay');

@@ -4,6 +4,7 @@ import type { FanoutQueue } from './fanout-queue/fanout-queue.js';
 import type { NodeRegistry } from './node-registry/node-registry.js';
 import type { PresenceStore } from './presence-store/presence-store.js';
 import type { RateLimitStore } from './rate-limit-store/rate-limit-store.js';
+import type { PushQueue } from './push-queue/push-queue.js';
 import type { Store } from './store/store.js';
 
 export interface Engines {
@@ -14,6 +15,9 @@ export interface Engines {
   registry: NodeRegistry;
   /** Counters of the limits that must hold across nodes (limits/sessions). */
   rateLimits: RateLimitStore;
+  /** Push jobs, and which devices have an open socket (ids are device ids): see push/. */
+  pushQueue: PushQueue;
+  devicePresence: PresenceStore;
   /** Snowflake node id (0..1023), unique among live nodes. */
   snowflakeNodeId: number;
   /** Closes every engine, in an order that lets each finish its work: fan-out, bus, presence, store, registry, shared connections. */
@@ -33,12 +37,15 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
   const { InMemoryPresenceStore } = await import('./presence-store/in-memory-presence-store.js');
   const { SingleNodeRegistry } = await import('./node-registry/single-node-registry.js');
   const { InMemoryRateLimitStore } = await import('./rate-limit-store/in-memory-rate-limit-store.js');
+  const { InProcessPushQueue } = await import('./push-queue/in-process-push-queue.js');
   const engines = {
     mode: 'embedded' as const,
     store: new SqliteStore(config.dataDir),
     bus: new InProcessBus(),
     fanout: new InProcessFanoutQueue(config.fanoutQueueCapacity),
     presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),
+    pushQueue: new InProcessPushQueue(10_000),
+    devicePresence: new InMemoryPresenceStore(config.presenceTimeoutMs),
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
     rateLimits: new InMemoryRateLimitStore(),
@@ -62,6 +69,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const { RedisPresenceStore } = await import('./presence-store/redis-presence-store.js');
   const { RedisNodeRegistry } = await import('./node-registry/redis-node-registry.js');
   const { RedisRateLimitStore } = await import('./rate-limit-store/redis-rate-limit-store.js');
+  const { RedisStreamPushQueue } = await import('./push-queue/redis-stream-push-queue.js');
 
   const prefix = config.redisPrefix;
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -95,6 +103,9 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
     rateLimits: new RedisRateLimitStore({ redis, keyPrefix: prefix }),
+    pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix, reclaimIdleMs: config.pushReclaimMs }),
+    // Per device, in keys of their own: {prefix}device-presence:{deviceId}.
+    devicePresence: new RedisPresenceStore({ redis, keyPrefix: `${prefix}device-`, ttlMs: config.presenceTimeoutMs }),
     nodeName,
     snowflakeNodeId,
   };
@@ -110,8 +121,10 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
 /** Fan-out first (its jobs publish on the bus), the store after everything that writes to it. */
 async function closeInOrder(engines: Omit<Engines, 'close'>): Promise<void> {
   await engines.fanout.close();
+  await engines.pushQueue.close();
   await engines.bus.close();
   await engines.presenceStore.close();
+  await engines.devicePresence.close();
   await engines.store.close();
   await engines.registry.close();
   await engines.rateLimits.close();

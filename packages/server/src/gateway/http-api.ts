@@ -24,6 +24,8 @@ import type { Metrics } from '../util/metrics.js';
 import { clientAddress } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
 import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
+import type { PushRegistration } from '../push/registration.js';
+import { pushRoutes } from './push-routes.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -41,6 +43,8 @@ export interface HttpApiDeps {
   /** The ws URL of the least-loaded live node, or null to use this node's. */
   pickWsUrl: () => Promise<string | null>;
   isReady: () => boolean;
+  /** Push target registration (push-routes.ts); absent: no push routes. */
+  push?: PushRegistration;
 }
 
 /**
@@ -184,6 +188,7 @@ export function createHttpApi(deps: HttpApiDeps) {
       const limit = intParam(url, 'limit', { min: 1, max: 100, def: 20 })!;
       sendJson(res, 200, { messages: await search.search(device.userId, { text, chatId, limit }) });
     });
+  if (deps.push) pushRoutes(router, auth, deps.push);
 
   deviceRoutes(router, { accounts, delivery: deps.delivery, auth });
 

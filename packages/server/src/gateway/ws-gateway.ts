@@ -7,6 +7,7 @@ import type { Accounts } from '../core/accounts.js';
 import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
+import type { DevicePresence } from '../core/device-presence.js';
 import { FrameError } from '../core/errors.js';
 import { RateLimited, type Limits } from '../core/limits.js';
 import type { Messaging } from '../core/messaging.js';
@@ -26,6 +27,8 @@ export interface WsGatewayDeps {
   delivery: Delivery;
   presence: Presence;
   limits: Limits;
+  /** Per-device online marks (push decides on them); absent: none kept. */
+  devices?: DevicePresence;
   metrics: Metrics;
   log: Logger;
   config: {
@@ -96,6 +99,18 @@ export class WsGateway {
     return [...this.byUser.keys()];
   }
 
+  /** Devices with at least one socket on this node. */
+  localDevices(): string[] {
+    const ids = new Set<string>();
+    for (const set of this.byUser.values()) for (const conn of set) ids.add(conn.deviceId);
+    return [...ids];
+  }
+
+  private hasDevice(userId: string, deviceId: string): boolean {
+    for (const conn of this.byUser.get(userId) ?? []) if (conn.deviceId === deviceId) return true;
+    return false;
+  }
+
   connectionCount(): number {
     let n = 0;
     for (const set of this.byUser.values()) n += set.size;
@@ -147,10 +162,13 @@ export class WsGateway {
     ws.on('error', (err) => log.debug({ err, user_id: userId }, 'socket error'));
     ws.on('close', () => void this.closed(conn));
 
+    const firstOfDevice = !this.hasDevice(userId, deviceId);
     let set = this.byUser.get(userId);
     if (!set) this.byUser.set(userId, (set = new Set()));
     set.add(conn);
     try {
+      // Marked before replay: a device that has seen sync_complete is known to be online (no push).
+      if (firstOfDevice) await this.deps.devices?.arrived(deviceId).catch((err) => log.warn({ err }, 'device presence update failed'));
       if (set.size === 1) {
         void this.deps.presence.userArrived(userId).catch((err) => log.warn({ err }, 'presence update failed'));
       }
@@ -187,7 +205,11 @@ export class WsGateway {
     this.deps.metrics.connections.dec();
     this.deps.presence.dropWatcher(conn);
     const set = this.byUser.get(conn.userId);
-    if (set?.delete(conn) && set.size === 0) {
+    const removed = set?.delete(conn) ?? false;
+    if (removed && !this.hasDevice(conn.userId, conn.deviceId)) {
+      void this.deps.devices?.left(conn.deviceId).catch((err) => this.deps.log.warn({ err }, 'device presence update failed'));
+    }
+    if (removed && set!.size === 0) {
       this.byUser.delete(conn.userId);
       await this.syncSubscription(conn.userId).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
       await this.deps.presence.userLeft(conn.userId).catch((err) => this.deps.log.warn({ err }, 'presence update failed'));

@@ -1,15 +1,22 @@
 /*
- * The push seam: wakes a user none of whose devices is connected, so the app
- * reconnects and replays. A push carries no message content (the device fetches it
- * over the socket), so a lost push delays delivery but never loses a message.
+ * The push seam as core sees it: delivery tells it of every committed message and its
+ * recipients; it decides, later and elsewhere (push/dispatcher.ts), which devices have
+ * no open socket and wakes each through its provider. Telling it never waits for a
+ * provider, so a push never delays an acknowledgement, and a lost push delays delivery
+ * but loses nothing: the device replays from its cursors when it connects.
  */
-export interface WakeUp {
-  userId: string;
+export interface CommittedMessage {
   chatId: string;
+  seq: number;
   messageId: string;
   senderId: string;
+  senderDeviceId: string;
+  /** The encoded new_message frame (its content is read only for previews). */
+  frame: string;
+  /** Members the message was delivered to (the sender's user included or not). */
+  userIds: string[];
 }
 
 export interface PushProvider {
-  wake(wake: WakeUp): Promise<void>;
+  messageCommitted(message: CommittedMessage): void;
 }

@@ -115,6 +115,15 @@ export const postgresMigrations: string[] = [
   /* limits/sessions: when each device was last active (GET /v1/devices) */ `
   ALTER TABLE devices ADD COLUMN last_active_at bigint;
   `,
+  /* push targets: one per device (see engines/store/push-targets.ts) */ `
+  CREATE TABLE push_targets (
+    device_id text PRIMARY KEY,
+    user_id text NOT NULL,
+    provider text NOT NULL,
+    data text NOT NULL
+  );
+  CREATE INDEX push_targets_user ON push_targets (user_id);
+  `,
 ];
 
 /**

@@ -20,6 +20,7 @@ import type {
 import { storedMessage } from './store.js';
 import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
   APPEND_SQL,
@@ -364,9 +365,10 @@ export class PostgresStore implements Store {
   }
 
   async revokeDevice(deviceId: string, at: number): Promise<void> {
-    await this.write(['device', deviceId, 0, ''], (tx) =>
-      tx.query('UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, deviceId]),
-    );
+    await this.write(['device', deviceId, 0, ''], async (tx) => {
+      await tx.query('UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, deviceId]);
+      await tx.query('DELETE FROM push_targets WHERE device_id = $1', [deviceId]);
+    });
   }
 
   async listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
@@ -836,6 +838,44 @@ export class PostgresStore implements Store {
        ORDER BY m.created_at DESC, m.chat_id, m.seq DESC LIMIT $4`,
       [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit],
     );
+  }
+
+  // ---- push targets ----
+
+  async setPushTarget(deviceId: string, userId: string, target: PushTarget): Promise<void> {
+    const { provider, data } = encodePushTarget(target);
+    await this.write(['device', deviceId, 0, ''], (tx) =>
+      tx.query(
+        `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, $3, $4 FROM devices
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+         ON CONFLICT (device_id) DO UPDATE SET provider = EXCLUDED.provider, data = EXCLUDED.data`,
+        [deviceId, userId, provider, data],
+      ),
+    );
+  }
+
+  async deletePushTarget(deviceId: string, only?: PushTarget): Promise<void> {
+    const enc = only ? encodePushTarget(only) : null;
+    await this.write(['device', deviceId, 0, ''], (tx) =>
+      enc
+        ? tx.query('DELETE FROM push_targets WHERE device_id = $1 AND provider = $2 AND data = $3', [deviceId, enc.provider, enc.data])
+        : tx.query('DELETE FROM push_targets WHERE device_id = $1', [deviceId]),
+    );
+  }
+
+  async pushTargets(userIds: string[]): Promise<PushTargetRecord[]> {
+    if (userIds.length === 0) return [];
+    const { rows } = await this.pool.query<{ device_id: string; user_id: string; provider: string; data: string }>(
+      `SELECT p.device_id, p.user_id, p.provider, p.data FROM push_targets p JOIN devices d ON d.id = p.device_id
+       WHERE d.revoked_at IS NULL AND p.user_id = ANY($1::text[])`,
+      [userIds],
+    );
+    const out: PushTargetRecord[] = [];
+    for (const r of rows) {
+      const target = decodePushTarget(r.provider, r.data);
+      if (target) out.push({ deviceId: r.device_id, userId: r.user_id, target });
+    }
+    return out;
   }
 }
 

@@ -89,4 +89,13 @@ export const sqliteMigrations: string[] = [
   /* 4: limits/sessions: when each device was last active (GET /v1/devices) */ `
   ALTER TABLE devices ADD COLUMN last_active_at INTEGER;
   `,
+  /* 5: push targets: one per device (see engines/store/push-targets.ts) */ `
+  CREATE TABLE push_targets (
+    device_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE INDEX push_targets_user ON push_targets (user_id);
+  `,
 ];

@@ -22,6 +22,7 @@ import { storedMessage } from './store.js';
 import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 
 type Row = Record<string, any>;
 
@@ -292,7 +293,10 @@ export class SqliteStore implements Store {
     return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at } : null;
   }
   async revokeDevice(deviceId: string, at: number): Promise<void> {
-    await this.write(() => this.stmts.revokeDevice.run(at, deviceId));
+    await this.write(() => {
+      this.stmts.revokeDevice.run(at, deviceId);
+      this.pushStmt('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
+    });
   }
   async listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
     return (this.stmts.liveDevices.all(userId) as Row[]).map((r) => ({
@@ -505,4 +509,49 @@ export class SqliteStore implements Store {
     }
     return this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as StoredMessage[];
   }
+
+  // ---- push targets ----
+
+  /** Push statements, prepared on first use and kept (pushTargets runs for every delivered message). */
+  private readonly pushStmts = new Map<string, Database.Statement>();
+  private pushStmt(sql: string): Database.Statement {
+    let stmt = this.pushStmts.get(sql);
+    if (!stmt) this.pushStmts.set(sql, (stmt = this.db.prepare(sql)));
+    return stmt;
+  }
+
+  async setPushTarget(deviceId: string, userId: string, target: PushTarget): Promise<void> {
+    const { provider, data } = encodePushTarget(target);
+    await this.write(() =>
+      this.pushStmt(
+        `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, ?, ? FROM devices
+           WHERE id = ? AND user_id = ? AND revoked_at IS NULL
+           ON CONFLICT (device_id) DO UPDATE SET provider = excluded.provider, data = excluded.data`,
+      ).run(provider, data, deviceId, userId),
+    );
+  }
+  async deletePushTarget(deviceId: string, only?: PushTarget): Promise<void> {
+    await this.write(() => {
+      if (!only) return this.pushStmt('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
+      const { provider, data } = encodePushTarget(only);
+      return this.pushStmt('DELETE FROM push_targets WHERE device_id = ? AND provider = ? AND data = ?').run(deviceId, provider, data);
+    });
+  }
+  async pushTargets(userIds: string[]): Promise<PushTargetRecord[]> {
+    if (userIds.length === 0) return [];
+    const rows = this.pushStmt(
+      `SELECT p.device_id, p.user_id, p.provider, p.data FROM push_targets p JOIN devices d ON d.id = p.device_id
+         WHERE d.revoked_at IS NULL AND p.user_id IN (SELECT value FROM json_each(?))`,
+    ).all(JSON.stringify(userIds)) as { device_id: string; user_id: string; provider: string; data: string }[];
+    return toPushTargets(rows);
+  }
+}
+
+function toPushTargets(rows: { device_id: string; user_id: string; provider: string; data: string }[]): PushTargetRecord[] {
+  const out: PushTargetRecord[] = [];
+  for (const r of rows) {
+    const target = decodePushTarget(r.provider, r.data);
+    if (target) out.push({ deviceId: r.device_id, userId: r.user_id, target });
+  }
+  return out;
 }

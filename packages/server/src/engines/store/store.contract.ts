@@ -278,5 +278,42 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.deepEqual(await store.search(stranger.id, [word], { limit: 10 }), []);
       assert.equal((await store.search(a.id, [word, 'crossing'], { chatId, limit: 10 })).length, 1);
     });
+
+    test('push targets: one per device, replaced by the next, removed by delete (only the named one) and with the session', async () => {
+      const a = await user(store);
+      const b = await user(store);
+      const [phone, laptop, other] = [uid('d'), uid('d'), uid('d')];
+      for (const [id, userId] of [
+        [phone, a.id],
+        [laptop, a.id],
+        [other, b.id],
+      ] as const)
+        await store.createDevice({ id, userId, name: 'x', createdAt: 1, tokenHash: uid('t') });
+      const wp = { provider: 'webpush' as const, endpoint: 'https://push.example/1', p256dh: 'k', auth: 'a' };
+      const apns = { provider: 'apns' as const, token: 'ab'.repeat(32), environment: 'sandbox' as const };
+      const fcm = { provider: 'fcm' as const, token: 'tok:1' };
+      await store.setPushTarget(phone, a.id, wp);
+      await store.setPushTarget(phone, a.id, apns); // replaces the Web Push subscription
+      await store.setPushTarget(laptop, a.id, fcm);
+      await store.setPushTarget(other, b.id, wp);
+      await store.setPushTarget(other, a.id, fcm); // not a.id's device: nothing stored
+      const byDevice = (rows: Awaited<ReturnType<Store['pushTargets']>>) =>
+        Object.fromEntries(rows.map((r) => [r.deviceId, { userId: r.userId, target: r.target }]));
+      assert.deepEqual(byDevice(await store.pushTargets([a.id])), {
+        [phone]: { userId: a.id, target: apns },
+        [laptop]: { userId: a.id, target: fcm },
+      });
+      assert.deepEqual(byDevice(await store.pushTargets([b.id])), { [other]: { userId: b.id, target: wp } });
+
+      await store.deletePushTarget(laptop, { provider: 'fcm', token: 'an older token' }); // not the current one: kept
+      assert.equal((await store.pushTargets([a.id])).length, 2);
+      await store.deletePushTarget(laptop, fcm);
+      assert.deepEqual(Object.keys(byDevice(await store.pushTargets([a.id, b.id]))).sort(), [phone, other].sort());
+      await store.deletePushTarget(other);
+      await store.revokeDevice(phone, 2); // logout takes the target with it
+      assert.deepEqual(await store.pushTargets([a.id, b.id]), []);
+      await store.setPushTarget(phone, a.id, wp); // a revoked session cannot register
+      assert.deepEqual(await store.pushTargets([a.id]), []);
+    });
   });
 }

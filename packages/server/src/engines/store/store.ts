@@ -1,4 +1,5 @@
 import type { Message } from '@switchboard/protocol';
+import type { PushTarget, PushTargetRecord } from './push-targets.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -232,4 +233,12 @@ export interface Store {
    * a word of the message by prefix.
    */
   search(userId: string, terms: string[], opts: { chatId?: string; limit: number }): Promise<StoredMessage[]>;
+
+  // ---- push targets (push-targets.ts): one per device; revokeDevice removes it too ----
+  /** Stores the device's push target, replacing its earlier one. */
+  setPushTarget(deviceId: string, userId: string, target: PushTarget): Promise<void>;
+  /** Removes the device's target; with `only`, only if the device's target is still that one. */
+  deletePushTarget(deviceId: string, only?: PushTarget): Promise<void>;
+  /** The targets of these users' live devices. */
+  pushTargets(userIds: string[]): Promise<PushTargetRecord[]>;
 }

@@ -1,0 +1,169 @@
+import { openRedis, type RedisClient, type RedisTarget } from '../redis-connection.js';
+import type { PushJob, PushQueue } from './push-queue.js';
+
+export interface RedisStreamPushQueueOptions {
+  /** The shared connection for ordinary commands (not closed by close()). */
+  redis: RedisClient;
+  /** Where to open this queue's own connection for blocking reads. */
+  target: RedisTarget | string;
+  /** This consumer's name in the group: the node's name, unique among live nodes. */
+  consumer: string;
+  /** Put before every key. Zero value: `sb:`. */
+  keyPrefix?: string;
+  /** Approximate cap on the stream (XADD MAXLEN ~). Zero value: 100,000. */
+  maxLen?: number;
+  /** How long one blocking read waits. Zero value: 1,000 ms. */
+  blockMs?: number;
+  /**
+   * A job pending this long in a consumer's hands is taken over by another: the
+   * consumer died. Must exceed the time a live dispatcher spends on a batch (its
+   * deadline) plus its claim hold. Zero value: 60,000 ms.
+   */
+  reclaimIdleMs?: number;
+}
+
+const GROUP = 'push';
+const BATCH = 64;
+const DONE_MS = 24 * 3600_000;
+
+type StreamEntry = [id: string, fields: string[] | null];
+
+/**
+ * The cluster push queue: one Redis stream with one consumer group that every node
+ * reads, so each job goes to one node. A node that dies leaves its jobs pending; every
+ * node runs XAUTOCLAIM for jobs idle past reclaimIdleMs and handles them. A job handled
+ * twice pushes once per device: each push is claimed first (SET NX PX), and the claim
+ * becomes permanent once the push is done.
+ *
+ * Redis key model (prefix = keyPrefix):
+ *   {prefix}push-jobs                    STREAM  `job` = PushJob as JSON; group `push`
+ *   {prefix}push-sent:{message}:{device} STRING  `pending` (PX hold) or `done` (PX a day)
+ *   {prefix}shared:{name}                STRING  a value the first node set (the VAPID keys)
+ * Each command touches one key, so this runs on a Redis Cluster as it is (the stream
+ * lives on one slot: push jobs are small and one per message, not per member).
+ */
+export class RedisStreamPushQueue implements PushQueue {
+  private readonly redis: RedisClient;
+  private readonly key: string;
+  private readonly o: Required<Omit<RedisStreamPushQueueOptions, 'redis' | 'target'>>;
+  private reader: RedisClient | null = null;
+  private closed = false;
+  private running = 0;
+  private loop: Promise<void> | null = null;
+  private readonly slotFreed: (() => void)[] = [];
+
+  constructor(private readonly options: RedisStreamPushQueueOptions) {
+    this.redis = options.redis;
+    this.o = {
+      consumer: options.consumer,
+      keyPrefix: options.keyPrefix ?? 'sb:',
+      maxLen: options.maxLen ?? 100_000,
+      blockMs: options.blockMs ?? 1_000,
+      reclaimIdleMs: options.reclaimIdleMs ?? 60_000,
+    };
+    this.key = `${this.o.keyPrefix}push-jobs`;
+  }
+
+  async enqueue(job: PushJob): Promise<boolean> {
+    await this.redis.xadd(this.key, 'MAXLEN', '~', this.o.maxLen, '*', 'job', JSON.stringify(job));
+    return true;
+  }
+
+  start(handle: (jobs: PushJob[]) => Promise<void>, concurrency: number): void {
+    if (this.loop) return;
+    this.reader = openRedis(this.options.target, { maxRetriesPerRequest: null });
+    this.reader.on('error', () => {}); // the read loop retries
+    this.loop = this.run(handle, Math.max(1, concurrency));
+  }
+
+  private async run(handle: (jobs: PushJob[]) => Promise<void>, concurrency: number): Promise<void> {
+    let groupReady = false;
+    let nextReclaim = 0;
+    while (!this.closed) {
+      try {
+        if (!groupReady) {
+          await this.redis.xgroup('CREATE', this.key, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+            if (!String(err.message).startsWith('BUSYGROUP')) throw err;
+          });
+          groupReady = true;
+        }
+        while (this.running >= concurrency && !this.closed) await new Promise<void>((r) => this.slotFreed.push(r));
+        if (this.closed) break;
+        if (Date.now() >= nextReclaim) {
+          nextReclaim = Date.now() + Math.max(1_000, this.o.reclaimIdleMs / 4);
+          const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, this.o.reclaimIdleMs, '0-0', 'COUNT', BATCH)) as [
+            string,
+            StreamEntry[],
+          ];
+          if (reply[1].length > 0) {
+            this.dispatch(handle, reply[1]);
+            continue;
+          }
+        }
+        const read = (await this.reader!.xreadgroup(
+          'GROUP',
+          GROUP,
+          this.o.consumer,
+          'COUNT',
+          BATCH,
+          'BLOCK',
+          this.o.blockMs,
+          'STREAMS',
+          this.key,
+          '>',
+        )) as [string, StreamEntry[]][] | null;
+        const entries = read?.[0]?.[1] ?? [];
+        if (entries.length > 0) this.dispatch(handle, entries);
+      } catch (err) {
+        if (this.closed) break;
+        if (String((err as Error).message).startsWith('NOGROUP')) groupReady = false; // the stream was deleted (a flushed Redis)
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /** Runs a batch; acknowledges it once handled (a handler that threw leaves it for XAUTOCLAIM). */
+  private dispatch(handle: (jobs: PushJob[]) => Promise<void>, entries: StreamEntry[]): void {
+    const ids = entries.map(([id]) => id);
+    const jobs: PushJob[] = [];
+    for (const [, fields] of entries) {
+      const at = fields?.indexOf('job') ?? -1;
+      if (fields && at >= 0) jobs.push(JSON.parse(fields[at + 1]!) as PushJob);
+    }
+    this.running++;
+    void handle(jobs)
+      .then(() => this.redis.xack(this.key, GROUP, ...ids))
+      .catch(() => {})
+      .finally(() => {
+        this.running--;
+        this.slotFreed.shift()?.();
+      });
+  }
+
+  async claim(messageId: string, deviceId: string, holdMs: number): Promise<boolean> {
+    return (await this.redis.set(this.sentKey(messageId, deviceId), 'pending', 'PX', holdMs, 'NX')) === 'OK';
+  }
+
+  async done(messageId: string, deviceId: string): Promise<void> {
+    await this.redis.set(this.sentKey(messageId, deviceId), 'done', 'PX', DONE_MS);
+  }
+
+  private sentKey(messageId: string, deviceId: string): string {
+    return `${this.o.keyPrefix}push-sent:${messageId}:${deviceId}`;
+  }
+
+  async shared(name: string, candidate: string): Promise<string> {
+    const key = `${this.o.keyPrefix}shared:${name}`;
+    await this.redis.set(key, candidate, 'NX');
+    return (await this.redis.get(key)) ?? candidate;
+  }
+
+  /** Stops reading; waits for batches under way (bounded by the dispatcher's deadline). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.slotFreed.splice(0)) wake();
+    this.reader?.disconnect();
+    await this.loop;
+    while (this.running > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+}
