@@ -1,0 +1,26 @@
+import { render } from 'preact';
+import { AppState } from './app-state.js';
+import { Root } from './ui.js';
+import './styles.css';
+
+// One state object; every change re-renders from the root, at most once per frame.
+const root = document.getElementById('root')!;
+let queued = false;
+const app: AppState = new AppState(location.origin, () => {
+  if (queued) return;
+  queued = true;
+  requestAnimationFrame(draw);
+});
+function draw(): void {
+  queued = false;
+  render(<Root app={app} />, root);
+}
+// requestAnimationFrame does not run in a hidden tab; a timer makes sure state still lands.
+setInterval(() => queued && draw(), 500);
+try {
+  app.start();
+} catch (err) {
+  // Never a blank page: say what went wrong.
+  root.textContent = `Switchboard could not start: ${err instanceof Error ? err.message : String(err)}`;
+}
+draw();
