@@ -89,10 +89,18 @@ function ConnBanner({ app }: Props): JSX.Element | null {
 function Sidebar({ app }: Props): JSX.Element {
   return (
     <aside class="sidebar" aria-label="Chats">
-      <header class="bar">
-        <span class="me" title={app.me?.username}>
-          {app.me?.display_name ?? ''}
-        </span>
+      <header class="bar side-bar">
+        <div class="who-am-i">
+          <span class="avatar small" aria-hidden="true">
+            {initial(app.me?.display_name ?? '')}
+          </span>
+          <span class="me" title={app.me?.username}>
+            {app.me?.display_name ?? ''}
+          </span>
+          <button type="button" onClick={() => void app.logout()}>
+            Log out
+          </button>
+        </div>
         <div class="actions">
           <button type="button" aria-expanded={app.panel === 'new-chat'} onClick={() => app.openPanel('new-chat')}>
             New chat
@@ -102,9 +110,6 @@ function Sidebar({ app }: Props): JSX.Element {
           </button>
           <button type="button" aria-expanded={app.panel === 'search'} onClick={() => app.openPanel('search')}>
             Search
-          </button>
-          <button type="button" onClick={() => void app.logout()}>
-            Log out
           </button>
         </div>
       </header>
@@ -234,9 +239,7 @@ function SearchResult({ app, m }: { app: AppState; m: Message }): JSX.Element {
         }}
       >
         <span class="title">{app.titleOf(m.chat_id)}</span>
-        <span class="snippet">
-          {app.nameOf(m.sender_id)}: {m.content.slice(0, 140)}
-        </span>
+        <span class="snippet" data-text={`${app.nameOf(m.sender_id)}: ${m.content.slice(0, 140)}`} />
       </a>
     </li>
   );
@@ -266,7 +269,8 @@ function ChatList({ app }: Props): JSX.Element {
 
 function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Element {
   const current = app.conv?.chatId === chat.chat_id;
-  const typing = app.typingIn(chat.chat_id);
+  // The open chat shows typing in its header; once on screen is enough.
+  const typing = current ? [] : app.typingIn(chat.chat_id);
   const last = chat.last_message;
   const preview = typing.length
     ? chat.kind === 'group'
@@ -298,7 +302,9 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
             {last && <time class="time">{shortTime(last.created_at)}</time>}
           </span>
           <span class="bottom">
-            <span class={`preview ${typing.length ? 'typing' : ''}`}>{preview}</span>
+            {/* Drawn from an attribute by CSS: a message's text is then on screen once (in
+                the conversation), so finding it by its text finds one element. Still never HTML. */}
+            <span class={`preview ${typing.length ? 'typing' : ''}`} data-text={preview} />
             {chat.unread_count > 0 && <span class="badge">{chat.unread_count}</span>}
           </span>
         </span>
@@ -544,7 +550,7 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
   );
 }
 
-const TICKS: Record<Status, string> = { sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+const TICKS: Record<Status, string> = { sending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
 function Tick({ status }: { status: Status }): JSX.Element {
   return (
