@@ -51,7 +51,7 @@ export interface Conversation {
   read: Map<string, number>;
 }
 
-export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'search';
+export type Panel = null | 'new-chat' | 'new-group' | 'group-info';
 export type ConnState = 'connecting' | 'online' | 'reconnecting';
 
 export const PAGE = 50;
@@ -140,6 +140,9 @@ export class AppState {
   /** chat → user → typing until (ms). */
   typing = new Map<string, Map<string, number>>();
   searchResults: Message[] | null = null;
+  searchQuery = '';
+  searchError: string | null = null;
+  private searchSeq = 0;
   notice: string | null = null;
   /** Own sends not yet acknowledged, in order (persisted). */
   outbox: PendingSend[] = [];
@@ -701,7 +704,7 @@ export class AppState {
     };
     this.conv = conv;
     this.convToken++;
-    if (this.panel !== 'search') this.panel = null;
+    this.panel = null;
     if (this.watchedPeer && this.watchedPeer !== peerId) this.client?.unsubscribePresence([this.watchedPeer]);
     this.watchedPeer = peerId && peerId !== this.userId ? peerId : null;
     if (this.watchedPeer) this.client?.subscribePresence([this.watchedPeer]);
@@ -857,7 +860,6 @@ export class AppState {
   openPanel(p: Panel): void {
     this.panel = this.panel === p ? null : p;
     this.panelError = null;
-    this.searchResults = null;
     this.changed();
   }
 
@@ -948,15 +950,26 @@ export class AppState {
     });
   }
 
-  search(q: string): Promise<void> {
-    return this.task(async () => {
-      if (!q.trim()) {
-        this.searchResults = null;
-        return;
-      }
-      this.searchResults = await this.client!.search(q.trim(), { limit: 50 });
-      this.ensureUsers(this.searchResults.map((m) => m.sender_id));
-    });
+  /** Searches every chat of the user; an empty query goes back to the chat list. */
+  async search(q: string): Promise<void> {
+    this.searchQuery = q;
+    const mine = ++this.searchSeq;
+    if (!q.trim() || !this.client) {
+      this.searchResults = null;
+      this.searchError = null;
+      this.changed();
+      return;
+    }
+    try {
+      const results = await this.client.search(q.trim(), { limit: 50 });
+      if (mine !== this.searchSeq) return;
+      this.searchResults = results;
+      this.searchError = null;
+      this.ensureUsers(results.map((m) => m.sender_id));
+    } catch (err) {
+      if (mine === this.searchSeq) this.onRequestError(err, (m) => (this.searchError = m));
+    }
+    this.changed();
   }
 
   titleOf(chatId: string): string {

@@ -108,9 +108,6 @@ function Sidebar({ app }: Props): JSX.Element {
           <button type="button" aria-expanded={app.panel === 'new-group'} onClick={() => app.openPanel('new-group')}>
             New group
           </button>
-          <button type="button" aria-expanded={app.panel === 'search'} onClick={() => app.openPanel('search')}>
-            Search
-          </button>
         </div>
       </header>
       <ConnBanner app={app} />
@@ -124,8 +121,8 @@ function Sidebar({ app }: Props): JSX.Element {
       )}
       {app.panel === 'new-chat' && <NewChat app={app} />}
       {app.panel === 'new-group' && <NewGroup app={app} />}
-      {app.panel === 'search' && <SearchPanel app={app} />}
-      <ChatList app={app} />
+      <SearchBox app={app} />
+      {app.searchResults || app.searchError ? <SearchResults app={app} /> : <ChatList app={app} />}
     </aside>
   );
 }
@@ -195,36 +192,54 @@ function PanelError({ app }: Props): JSX.Element | null {
   ) : null;
 }
 
-function SearchPanel({ app }: Props): JSX.Element {
-  const [q, setQ] = useState('');
-  const results = app.searchResults;
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Always on top of the chat list, as in every chat app; results replace the list while there is a query. */
+function SearchBox({ app }: Props): JSX.Element {
+  const [q, setQ] = useState(app.searchQuery);
+  const run = (value: string, delay: number) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => void app.search(value), delay);
+  };
   return (
-    <div class="panel">
-      <form
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void app.search(q);
+    <form
+      class="search"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        run(q, 0);
+      }}
+    >
+      <input
+        type="search"
+        aria-label="Search"
+        placeholder="Search messages"
+        value={q}
+        onInput={(e) => {
+          setQ(e.currentTarget.value);
+          run(e.currentTarget.value, 300);
         }}
-      >
-        <label>
-          Find in chats
-          <input type="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
-        </label>
-        <button type="submit" disabled={app.panelBusy}>
-          Find
-        </button>
-      </form>
-      <PanelError app={app} />
-      {results && (
-        <ul class="results" aria-label="Search results">
-          {results.length === 0 && <li class="muted">No messages found.</li>}
-          {results.map((m) => (
-            <SearchResult key={m.message_id} app={app} m={m} />
-          ))}
-        </ul>
+      />
+    </form>
+  );
+}
+
+function SearchResults({ app }: Props): JSX.Element {
+  const results = app.searchResults ?? [];
+  return (
+    <nav aria-label="Search results" class="results-nav">
+      {app.searchError && (
+        <p class="error pad" role="alert">
+          {app.searchError}
+        </p>
       )}
-    </div>
+      <ul class="results">
+        {!app.searchError && results.length === 0 && <li class="muted pad">No messages found.</li>}
+        {results.map((m) => (
+          <SearchResult key={m.message_id} app={app} m={m} />
+        ))}
+      </ul>
+    </nav>
   );
 }
 
@@ -299,12 +314,12 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
         <span class="body">
           <span class="top">
             <span class="title">{title}</span>
-            {last && <time class="time">{shortTime(last.created_at)}</time>}
+            {last && <span class="time" data-text={shortTime(last.created_at)} />}
           </span>
           <span class="bottom">
             {/* Drawn from an attribute by CSS: a message's text is then on screen once (in
                 the conversation), so finding it by its text finds one element. Still never HTML. */}
-            <span class={`preview ${typing.length ? 'typing' : ''}`} data-text={preview} />
+            {typing.length ? <span class="preview typing">{preview}</span> : <span class="preview" data-text={preview} />}
             {chat.unread_count > 0 && <span class="badge">{chat.unread_count}</span>}
           </span>
         </span>

@@ -262,10 +262,8 @@ describe('web client', { skip: skip ?? false }, () => {
       await a!.page.getByRole('button', { name: 'Remove gwen' }).click();
       await c!.page.getByText('You are no longer a member').waitFor();
 
-      await b!.page.getByRole('button', { name: 'Search' }).click();
-      await b!.page.getByLabel('Find in chats').fill('welcome');
-      await b!.page.getByRole('button', { name: 'Find' }).click();
-      await b!.page.getByRole('list', { name: 'Search results' }).getByRole('link').first().click();
+      await b!.page.getByRole('searchbox', { name: 'Search' }).fill('welcome');
+      await b!.page.getByRole('navigation', { name: 'Search results' }).getByRole('link').first().click();
       await b!.page.locator('li.msg.highlight').filter({ hasText: 'welcome to the trio' }).waitFor();
     } finally {
       for (const x of [a, b, c]) await x?.ctx.close();
