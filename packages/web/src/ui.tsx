@@ -317,9 +317,13 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
             {last && <span class="time" data-text={shortTime(last.created_at)} />}
           </span>
           <span class="bottom">
-            {/* Drawn from an attribute by CSS: a message's text is then on screen once (in
-                the conversation), so finding it by its text finds one element. Still never HTML. */}
-            {typing.length ? <span class="preview typing">{preview}</span> : <span class="preview" data-text={preview} />}
+            {/* The open chat's last message is on screen in the conversation: its preview is
+                drawn from an attribute by CSS so that the text is findable once, not twice. */}
+            {current && !typing.length ? (
+              <span class="preview" data-text={preview} />
+            ) : (
+              <span class={`preview ${typing.length ? 'typing' : ''}`}>{preview}</span>
+            )}
             {chat.unread_count > 0 && <span class="badge">{chat.unread_count}</span>}
           </span>
         </span>

@@ -116,6 +116,7 @@ describe('web client', { skip: skip ?? false }, () => {
       const chat = b.page.getByRole('link', { name: 'alice' });
       await chat.waitFor();
       await chat.locator('.badge').filter({ hasText: /^1$/ }).waitFor();
+      await chat.getByText('hello bob').waitFor(); // the last message, in the list
       await chat.click();
       await messages(b.page, 'hello bob').waitFor();
       // A message's text is on screen once (the chat list draws its preview apart).
