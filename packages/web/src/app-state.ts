@@ -721,6 +721,7 @@ export class AppState {
       if (this.conv !== conv) return;
       conv.group = g;
       conv.title = g.name;
+      conv.removed = !g.members.some((m) => m.user_id === this.userId);
       this.ensureUsers(g.members.map((m) => m.user_id));
       this.changed();
     } catch (err) {

@@ -227,7 +227,7 @@ function SearchBox({ app }: Props): JSX.Element {
 function SearchResults({ app }: Props): JSX.Element {
   const results = app.searchResults ?? [];
   return (
-    <nav aria-label="Search results" class="results-nav">
+    <nav aria-label="Results" class="results-nav">
       {app.searchError && (
         <p class="error pad" role="alert">
           {app.searchError}
@@ -295,7 +295,8 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
       ? `${last.sender_id === app.userId ? 'You: ' : chat.kind === 'group' ? `${app.nameOf(last.sender_id)}: ` : ''}${last.content.slice(0, 100)}`
       : 'No messages yet';
   const title = chat.title || 'Chat';
-  const label = chat.unread_count > 0 ? `${title}, ${chat.unread_count} unread` : title;
+  // Not "unread" nor "messages": a label must not contain another control's name ("read", "Message").
+  const label = chat.unread_count > 0 ? `${title} (${chat.unread_count} new)` : title;
   return (
     <li>
       <a

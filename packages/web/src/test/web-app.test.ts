@@ -262,10 +262,21 @@ describe('web client', { skip: skip ?? false }, () => {
       await b!.page.getByRole('link', { name: 'Trio rebooted' }).waitFor();
       await a!.page.getByRole('button', { name: 'Remove gwen' }).click();
       await c!.page.getByText('You are no longer a member').waitFor();
+      await a!.page.getByLabel('Add member').fill('gwen');
+      await a!.page.getByRole('button', { name: 'Add', exact: true }).click();
+      await c!.page.getByLabel('Message').waitFor();
+      await send(c!.page, 'back again');
+      await messages(a!.page, 'back again').waitFor();
 
       await b!.page.getByRole('searchbox', { name: 'Search' }).fill('welcome');
-      await b!.page.getByRole('navigation', { name: 'Search results' }).getByRole('link').first().click();
+      await b!.page.getByRole('navigation', { name: 'Results' }).getByRole('link').first().click();
       await b!.page.locator('li.msg.highlight').filter({ hasText: 'welcome to the trio' }).waitFor();
+
+      await b!.page.getByRole('button', { name: 'Group info' }).click();
+      await b!.page.getByRole('button', { name: 'Leave group' }).click();
+      await b!.page.getByRole('searchbox', { name: 'Search' }).fill('');
+      await b!.page.getByRole('link', { name: 'Trio rebooted' }).waitFor({ state: 'detached' });
+      await a!.page.getByRole('list', { name: 'Members' }).getByText('gus', { exact: true }).waitFor({ state: 'detached' });
     } finally {
       for (const x of [a, b, c]) await x?.ctx.close();
     }
