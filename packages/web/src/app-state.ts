@@ -81,7 +81,7 @@ export function describeError(err: unknown): string {
         return s ? `Too many attempts. Try again in ${s} s.` : 'Too many attempts. Try again in a moment.';
       }
       case 'invalid_request':
-        return typeof body.message === 'string' ? capitalize(body.message) + '.' : 'That was not accepted.';
+        return typeof body.message === 'string' ? sentence(body.message) : 'That was not accepted.';
       case 'not_found':
         return 'Not found.';
     }
@@ -93,8 +93,9 @@ export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
+function sentence(s: string): string {
+  const t = s.charAt(0).toUpperCase() + s.slice(1);
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 
 /** A UUID without crypto.randomUUID, which only secure contexts have (plain http on a LAN is not one). */
@@ -326,6 +327,7 @@ export class AppState {
     } catch {
       // Offline or already revoked: the session is forgotten here all the same.
     }
+    if (this.session) saveOutbox(this.session.device_id, []);
     this.endSession(null, true);
   }
 

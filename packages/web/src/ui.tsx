@@ -372,7 +372,7 @@ function ConversationView({ app, conv }: { app: AppState; conv: Conversation }):
       </header>
       {app.panel === 'group-info' && conv.group && <GroupInfo app={app} conv={conv} />}
       <MessageList app={app} conv={conv} pending={app.pendingIn(conv.chatId)} />
-      {conv.removed ? <p class="muted pad center">You are no longer a member of this group.</p> : <Composer app={app} conv={conv} />}
+      {conv.removed ? <p class="muted pad center">You are no longer a member of this group.</p> : <Composer key={conv.chatId} app={app} conv={conv} />}
     </section>
   );
 }
@@ -610,7 +610,6 @@ function Composer({ app, conv }: { app: AppState; conv: Conversation }): JSX.Ele
             send();
           }
         }}
-        key={conv.chatId}
       />
       <button type="submit" class="primary send" disabled={!text.trim()}>
         Send
