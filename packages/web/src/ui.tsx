@@ -372,7 +372,7 @@ function ConversationView({ app, conv }: { app: AppState; conv: Conversation }):
       </header>
       {app.panel === 'group-info' && conv.group && <GroupInfo app={app} conv={conv} />}
       <MessageList app={app} conv={conv} pending={app.pendingIn(conv.chatId)} />
-      {conv.removed ? <p class="muted pad center">You are no longer a member of this group.</p> : <Composer key={conv.chatId} app={app} conv={conv} />}
+      {conv.removed ? <p class="muted pad center">You are no longer a member of this group.</p> : <Composer key={conv.chatId} app={app} />}
     </section>
   );
 }
@@ -580,7 +580,8 @@ function Tick({ status }: { status: Status }): JSX.Element {
   );
 }
 
-function Composer({ app, conv }: { app: AppState; conv: Conversation }): JSX.Element {
+/** One per chat (keyed by it), so a draft does not follow you into another chat. */
+function Composer({ app }: Props): JSX.Element {
   const [text, setText] = useState('');
   const send = () => {
     if (app.send(text)) setText('');
