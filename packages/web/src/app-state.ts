@@ -148,6 +148,8 @@ export class AppState {
   /** Own sends not yet acknowledged, in order (persisted). */
   outbox: PendingSend[] = [];
   failed = new Map<string, string>();
+  /** Every send this tab has made or taken over, so that saving never drops another tab's. */
+  private knownSends = new Set<string>();
 
   private client: SwitchboardClient | null = null;
   private tabs: BroadcastChannel | null = null;
@@ -297,6 +299,7 @@ export class AppState {
     this.scheduleRefresh(0);
     // Sends typed before a reload (or a crash) and never acknowledged go out again, same ids.
     this.outbox = loadOutbox(s.device_id);
+    for (const p of this.outbox) this.knownSends.add(p.client_msg_id);
     for (const p of this.outbox) this.dispatch(p);
     this.route(false);
     this.changed();
@@ -576,7 +579,8 @@ export class AppState {
     if (!conv || !this.client || conv.removed || !text.trim()) return false;
     const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
     this.outbox.push(p);
-    saveOutbox(this.session!.device_id, this.outbox);
+    this.knownSends.add(p.client_msg_id);
+    this.persistOutbox();
     this.dispatch(p);
     this.stopTyping();
     if (conv.hasNewer) void this.loadLatest(conv);
@@ -617,7 +621,14 @@ export class AppState {
 
   private dropPending(clientMsgId: string): void {
     this.outbox = this.outbox.filter((x) => x.client_msg_id !== clientMsgId);
-    if (this.session) saveOutbox(this.session.device_id, this.outbox);
+    this.persistOutbox();
+  }
+
+  /** Saves this tab's pending sends, keeping those another tab of this device saved (tabs share the key). */
+  private persistOutbox(): void {
+    if (!this.session) return;
+    const others = loadOutbox(this.session.device_id).filter((p) => !this.knownSends.has(p.client_msg_id));
+    saveOutbox(this.session.device_id, [...others, ...this.outbox]);
   }
 
   /** Forgets a send the server refused. */

@@ -190,6 +190,22 @@ describe('web client', () => {
       await b.page.reload();
       await messages(b.page, 'in the tunnel 2').waitFor();
       assert.equal(await messages(b.page, 'in the tunnel 1').count(), 1);
+
+      // Typed offline, then the tab is closed: the next tab sends it (kept in localStorage).
+      await a.ctx.setOffline(true);
+      await send(a.page, 'typed before closing');
+      await messages(a.page, 'typed before closing').getByRole('img', { name: 'sending' }).waitFor();
+      await a.page.close();
+      await a.ctx.setOffline(false);
+      const again = await a.ctx.newPage();
+      await again.goto('/');
+      await b.page.getByRole('link', { name: 'olive' }).click();
+      await messages(b.page, 'typed before closing').waitFor({ timeout: 20_000 });
+      await again.getByRole('link', { name: 'oscar' }).click();
+      await messages(again, 'typed before closing')
+        .getByRole('img', { name: /^(sent|delivered|read)$/ })
+        .waitFor();
+      assert.equal(await messages(b.page, 'typed before closing').count(), 1);
     } finally {
       await a.ctx.close();
       await b.ctx.close();
