@@ -14,6 +14,10 @@ const app: AppState = new AppState(location.origin, () => {
 function draw(): void {
   queued = false;
   render(<Root app={app} />, root);
+  // The tab's title counts unread messages, as a person glancing at the tab bar expects.
+  const unread = app.phase === 'app' ? app.chats.reduce((n, c) => n + c.unread_count, 0) : 0;
+  const title = unread ? `(${unread}) Switchboard` : 'Switchboard';
+  if (document.title !== title) document.title = title;
 }
 // requestAnimationFrame does not run in a hidden tab; a timer makes sure state still lands.
 setInterval(() => queued && draw(), 500);

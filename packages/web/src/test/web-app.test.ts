@@ -120,6 +120,7 @@ describe('web client', () => {
       await chat.waitFor();
       await chat.locator('.badge').filter({ hasText: /^1$/ }).waitFor();
       await chat.getByText('hello bob').waitFor(); // the last message, in the list
+      assert.equal(await b.page.title(), '(1) Switchboard');
       await chat.click();
       await messages(b.page, 'hello bob').waitFor();
       // A message's text is on screen once (the chat list draws its preview apart).
