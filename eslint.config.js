@@ -25,7 +25,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['packages/*/src/**/*.ts'],
+    files: ['packages/*/src/**/*.{ts,tsx}'],
     // Each package's sources and, where they are a project of their own, its tests.
     languageOptions: {
       parserOptions: { project: ['packages/*/tsconfig.json', 'packages/*/tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
@@ -76,8 +76,8 @@ export default tseslint.config(
   },
   {
     // Packages a browser loads: no Node built-ins (tests may use them).
-    files: ['packages/protocol/src/**/*.ts', 'packages/client/src/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.test-support.ts'],
+    files: ['packages/protocol/src/**/*.ts', 'packages/client/src/**/*.ts', 'packages/web/src/**/*.{ts,tsx}'],
+    ignores: ['**/*.test.ts', '**/*.test-support.ts', 'packages/web/src/test/**'],
     rules: {
       'no-restricted-imports': restrict([
         {

@@ -15,6 +15,7 @@ import { Search } from './core/search.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
+import { createStaticFiles } from './gateway/static-files.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
 import { PushDispatcher } from './push/dispatcher.js';
@@ -137,7 +138,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   ws.start();
   limits.start();
 
-  const http = createServer((req, res) => void api.handle(req, res));
+  // The web client at / (GET/HEAD paths that are no API route); the API answers the rest.
+  const web = createStaticFiles();
+  if (!web.available) log.warn({ dir: web.dir }, 'web client not built (run npm run build): serving the API only');
+  const isWebPath = (method: string, url: string): boolean => {
+    if (method !== 'GET' && method !== 'HEAD') return false;
+    const pathname = url.split('?')[0] ?? '/';
+    return pathname !== '/v1' && !pathname.startsWith('/v1/') && api.router.match(method, pathname) === null;
+  };
+  const http = createServer(
+    (req, res) => void (isWebPath(req.method ?? 'GET', req.url ?? '/') ? web.serve(req, res) : api.handle(req, res)),
+  );
   http.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/ws') {

@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { http, startTestServer, TestSocket, type TestServer } from '@switchboard/server/testing';
+import { eventually, launch, login, messages, newPage, register, repoRoot, send, skipReason, startChat, webDist } from './support.js';
+
+/*
+ * The web client end to end: a real server serving the built app, real headless Chromium,
+ * people's steps by role and label. Users get plain names: each run has a fresh server.
+ */
+
+const skip = skipReason();
+if (skip) console.log(`web client browser tests skipped: ${skip}`);
+// Each test skips (and is counted as skipped) rather than the suite vanishing.
+const opts = { skip: skip ?? false };
+
+/** A raw GET (no URL normalisation, unlike fetch), for the traversal checks. */
+function rawGet(port: number, rawPath: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: rawPath, method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('web client', () => {
+  let srv: TestServer;
+  let browser: Browser;
+
+  before(async () => {
+    if (skip) return;
+    srv = await startTestServer();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.stop();
+  });
+
+  test('the server serves the app: caching, content types, SPA fallback, no traversal, ≤100 KB of JS gzipped', opts, async () => {
+    const index = await rawGet(srv.port, '/');
+    assert.equal(index.status, 200);
+    assert.match(String(index.headers['content-type']), /^text\/html/);
+    assert.equal(index.headers['cache-control'], 'no-cache');
+    const scripts = [...index.body.matchAll(/<script[^>]+src="([^"]+)"/g)].map((m) => m[1]!);
+    const preloads = [...index.body.matchAll(/<link[^>]+rel="modulepreload"[^>]+href="([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(scripts.length > 0, 'index.html loads a script');
+    let gzipped = 0;
+    for (const src of [...scripts, ...preloads]) {
+      const res = await rawGet(srv.port, src);
+      assert.equal(res.status, 200, src);
+      assert.match(String(res.headers['content-type']), /^text\/javascript/);
+      assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable');
+      gzipped += gzipSync(readFileSync(path.join(webDist, src))).length;
+    }
+    console.log(`JavaScript of the first page: ${(gzipped / 1024).toFixed(1)} KB gzipped`);
+    assert.ok(gzipped <= 100 * 1024, `first-page JS is ${gzipped} bytes gzipped`);
+
+    const deep = await rawGet(srv.port, '/chat/dm%3Aa%3Ab?seq=3');
+    assert.equal(deep.status, 200);
+    assert.equal(deep.body, index.body, 'a client-side route answers index.html');
+    for (const p of [
+      '/../../../package.json',
+      '/%2e%2e/%2e%2e/%2e%2e/package.json',
+      '/assets/..%2f..%2f..%2f..%2fpackage.json',
+      '/..%5c..%5cpackage.json',
+    ]) {
+      const res = await rawGet(srv.port, p);
+      assert.ok(!res.body.includes('"workspaces"'), `${p} must not leave the web root`);
+    }
+    assert.equal((await rawGet(srv.port, '/assets/missing-123.js')).status, 404);
+    const api = await http(srv.baseUrl, 'GET', '/v1/nothing');
+    assert.equal(api.status, 404);
+    assert.equal(api.body.error, 'not_found');
+    assert.equal((await http(srv.baseUrl, 'GET', '/healthz')).body.status, 'ok');
+  });
+
+  test('bad input and failures show a message: taken username, wrong password, server unreachable', opts, async () => {
+    const { ctx, page } = await newPage(browser, srv.baseUrl);
+    try {
+      await register(page, 'dora');
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByLabel('Username').fill('dora');
+      await page.getByLabel('Password').fill('another password');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await page.getByRole('alert').filter({ hasText: 'taken' }).waitFor();
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Wrong username or password' }).waitFor();
+      await page.route('**/v1/sessions', (route) => route.abort('connectionrefused'));
+      await page.getByLabel('Password').fill('correct horse battery');
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Cannot reach the server' }).waitFor();
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  test('two people chat: ticks go to read, typing and presence show, a reload keeps the session, text stays text', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'alice');
+      await register(b.page, 'bob');
+      await startChat(a.page, 'bob');
+      await send(a.page, 'hello bob');
+      await messages(a.page, 'hello bob')
+        .getByRole('img', { name: /^(sent|delivered)$/ })
+        .waitFor();
+
+      // Bob's list shows Alice's chat with one unread; opening it reads it.
+      const chat = b.page.getByRole('link', { name: 'alice' });
+      await chat.waitFor();
+      await chat.locator('.badge').filter({ hasText: /^1$/ }).waitFor();
+      await chat.getByText('hello bob').waitFor(); // the last message, in the list
+      assert.equal(await b.page.title(), '(1) Switchboard');
+      await chat.click();
+      await messages(b.page, 'hello bob').waitFor();
+      // A message's text is on screen once (the chat list draws its preview apart).
+      await b.page.getByText('hello bob').waitFor();
+      await messages(a.page, 'hello bob').getByRole('img', { name: 'read' }).waitFor();
+      await b.page.getByRole('link', { name: 'alice' }).locator('.badge').waitFor({ state: 'detached' });
+      await a.page.getByText('online', { exact: true }).waitFor();
+
+      await b.page.getByLabel('Message').pressSequentially('typing now', { delay: 20 });
+      await a.page.getByText('typing…').first().waitFor();
+      await b.page.getByRole('button', { name: 'Send' }).click();
+      await messages(a.page, 'typing now').waitFor();
+
+      const html = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
+      await send(a.page, html);
+      await messages(b.page, html).waitFor();
+      assert.equal(await b.page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+      assert.equal(await b.page.locator('.messages b, .messages img').count(), 0, 'no markup from a message reaches the DOM');
+
+      await a.page.reload();
+      await a.page.getByRole('button', { name: 'Log out' }).waitFor();
+      await messages(a.page, 'hello bob').getByRole('img', { name: 'read' }).waitFor();
+      assert.equal(await a.page.getByLabel('Password').count(), 0, 'still logged in after a reload');
+
+      mkdirSync(path.join(repoRoot, 'docs'), { recursive: true });
+      await send(b.page, 'Looks good, see you at 8?');
+      await messages(a.page, 'Looks good, see you at 8?').waitFor();
+      await send(a.page, 'Perfect, see you there');
+      await messages(a.page, 'Perfect, see you there').getByRole('img', { name: 'read' }).waitFor();
+      await a.page.screenshot({ path: path.join(repoRoot, 'docs/screenshot.png') });
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
+  test('offline and back: what was typed meanwhile is delivered exactly once', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'olive');
+      await register(b.page, 'oscar');
+      await startChat(a.page, 'oscar');
+      await send(a.page, 'before the tunnel');
+      await b.page.getByRole('link', { name: 'olive' }).click();
+      await messages(b.page, 'before the tunnel').waitFor();
+
+      await a.ctx.setOffline(true);
+      await a.page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
+      await send(a.page, 'in the tunnel 1');
+      await send(a.page, 'in the tunnel 2');
+      await messages(a.page, 'in the tunnel 2').getByRole('img', { name: 'sending' }).waitFor();
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(await messages(b.page, 'in the tunnel 1').count(), 0, 'nothing leaves while offline');
+      await a.ctx.setOffline(false);
+
+      await messages(b.page, 'in the tunnel 2').waitFor({ timeout: 20_000 });
+      await messages(a.page, 'in the tunnel 2')
+        .getByRole('img', { name: /^(sent|delivered|read)$/ })
+        .waitFor();
+      await a.page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor({ state: 'detached' });
+      await new Promise((r) => setTimeout(r, 500));
+      for (const page of [a.page, b.page]) {
+        assert.equal(await messages(page, 'in the tunnel 1').count(), 1);
+        assert.equal(await messages(page, 'in the tunnel 2').count(), 1);
+      }
+      // And the server stored each once.
+      await b.page.reload();
+      await messages(b.page, 'in the tunnel 2').waitFor();
+      assert.equal(await messages(b.page, 'in the tunnel 1').count(), 1);
+
+      // Typed offline, then the tab is closed: the next tab sends it (kept in localStorage).
+      await a.ctx.setOffline(true);
+      await send(a.page, 'typed before closing');
+      await messages(a.page, 'typed before closing').getByRole('img', { name: 'sending' }).waitFor();
+      await a.page.close();
+      await a.ctx.setOffline(false);
+      const again = await a.ctx.newPage();
+      await again.goto('/');
+      await b.page.getByRole('link', { name: 'olive' }).click();
+      await messages(b.page, 'typed before closing').waitFor({ timeout: 20_000 });
+      await again.getByRole('link', { name: 'oscar' }).click();
+      await messages(again, 'typed before closing')
+        .getByRole('img', { name: /^(sent|delivered|read)$/ })
+        .waitFor();
+      assert.equal(await messages(b.page, 'typed before closing').count(), 1);
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
+  test('10,000 messages: the latest page shows at once, scrolling up loads older ones, the page keeps a window', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'hana');
+      const other = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: 'hugo', password: 'correct horse battery' } });
+      const hugo = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username: 'hugo', password: 'correct horse battery' } });
+      const hana = await http(srv.baseUrl, 'GET', `/v1/users?username=hana`, { token: hugo.body.token });
+      const chatId = `dm:${[other.body.user_id, hana.body.users[0].user_id].sort().join(':')}`;
+      const sock = await TestSocket.connectSynced(srv.wsUrl, hugo.body.token);
+      const total = 10_000;
+      for (let i = 1; i <= total; i++)
+        sock.send({ type: 'send_message', chat_id: chatId, client_msg_id: `bulk-${i}`, content: `bulk ${i}` });
+      await sock.nextWhere((f) => f.type === 'ack_sent' && f.client_msg_id === `bulk-${total}`, 120_000, 'the last ack');
+      await sock.close();
+
+      await a.page.getByRole('link', { name: 'hugo' }).click();
+      await messages(a.page, `bulk ${total}`).waitFor();
+      const log = a.page.getByRole('log', { name: 'Chat history' });
+      assert.ok((await log.locator('li.msg').count()) <= 200);
+      assert.equal(await messages(a.page, 'bulk 1').count(), 0);
+
+      // Scroll up page by page: older messages arrive, the page never holds more than the window.
+      const target = `bulk ${total - 400}`;
+      let most = 0;
+      await eventually(
+        async () => {
+          await log.evaluate((el) => (el.scrollTop = 0));
+          most = Math.max(most, await log.locator('li.msg').count());
+          return (await messages(a.page, target).count()) === 1;
+        },
+        60_000,
+        'older pages to load',
+      );
+      assert.ok(most <= 200, `the page held ${most} messages`);
+      assert.equal(await messages(a.page, `bulk ${total}`).count(), 0, 'the newest page was dropped from the page');
+      await a.page.getByRole('button', { name: 'Jump to latest' }).click();
+      await messages(a.page, `bulk ${total}`).waitFor();
+    } finally {
+      await a.ctx.close();
+    }
+  });
+
+  test('a group of three: create, everyone chats, ticks, rename, members; search jumps to a message', opts, async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => newPage(browser, srv.baseUrl)));
+    try {
+      await register(a!.page, 'gina');
+      await register(b!.page, 'gus');
+      await register(c!.page, 'gwen');
+      await a!.page.getByRole('button', { name: 'New group' }).click();
+      await a!.page.getByLabel('Group name').fill('Trio');
+      await a!.page.getByLabel('Members').fill('gus, gwen');
+      await a!.page.getByRole('button', { name: 'Create group' }).click();
+      await send(a!.page, 'welcome to the trio');
+      for (const p of [b!.page, c!.page]) {
+        await p.getByRole('link', { name: 'Trio' }).click();
+        await messages(p, 'welcome to the trio').waitFor();
+      }
+      await messages(a!.page, 'welcome to the trio').getByRole('img', { name: 'read' }).waitFor();
+      await send(c!.page, 'gwen here');
+      await messages(a!.page, 'gwen here').waitFor();
+      await messages(b!.page, 'gwen here').getByText('gwen', { exact: true }).waitFor();
+
+      await a!.page.getByRole('button', { name: 'Group info' }).click();
+      await a!.page.getByRole('list', { name: 'Members' }).getByText('gwen', { exact: true }).waitFor();
+      await a!.page.getByRole('textbox', { name: 'Group name' }).fill('Trio rebooted');
+      await a!.page.getByRole('button', { name: 'Rename' }).click();
+      await b!.page.getByRole('link', { name: 'Trio rebooted' }).waitFor();
+      await a!.page.getByRole('button', { name: 'Remove gwen' }).click();
+      await c!.page.getByText('You are no longer a member').waitFor();
+      await a!.page.getByLabel('Add member').fill('gwen');
+      await a!.page.getByRole('button', { name: 'Add', exact: true }).click();
+      await c!.page.getByLabel('Message').waitFor();
+      await send(c!.page, 'back again');
+      await messages(a!.page, 'back again').waitFor();
+
+      await b!.page.getByRole('searchbox', { name: 'Search' }).fill('welcome');
+      await b!.page.getByRole('navigation', { name: 'Results' }).getByRole('link').first().click();
+      await b!.page.locator('li.msg.highlight').filter({ hasText: 'welcome to the trio' }).waitFor();
+
+      await b!.page.getByRole('button', { name: 'Group info' }).click();
+      await b!.page.getByRole('button', { name: 'Leave group' }).click();
+      await b!.page.getByRole('searchbox', { name: 'Search' }).fill('');
+      await b!.page.getByRole('link', { name: 'Trio rebooted' }).waitFor({ state: 'detached' });
+      await a!.page.getByRole('list', { name: 'Members' }).getByText('gus', { exact: true }).waitFor({ state: 'detached' });
+    } finally {
+      for (const x of [a, b, c]) await x?.ctx.close();
+    }
+  });
+
+  test('two tabs and two devices of one user stay in sync; a revoked session returns to the login form', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    const other = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'tara');
+      await register(b.page, 'tom');
+      const tab2 = await b.ctx.newPage();
+      await tab2.goto('/');
+      await tab2.getByRole('button', { name: 'Log out' }).waitFor();
+      await login(other.page, 'tom');
+      await startChat(a.page, 'tom');
+      await send(a.page, 'one for both tabs');
+      for (const p of [b.page, tab2, other.page])
+        await p.getByRole('link', { name: 'tara' }).locator('.badge').filter({ hasText: /^1$/ }).waitFor();
+
+      await b.page.getByRole('link', { name: 'tara' }).click();
+      await messages(b.page, 'one for both tabs').waitFor();
+      for (const p of [tab2, other.page]) await p.getByRole('link', { name: 'tara' }).locator('.badge').waitFor({ state: 'detached' });
+
+      // Sent from one tab, shown in the other.
+      await send(b.page, 'from tab one');
+      await tab2.getByRole('link', { name: 'tara' }).click();
+      await messages(tab2, 'from tab one').waitFor();
+
+      const token = await other.page.evaluate(() => JSON.parse(localStorage.getItem('switchboard.session') ?? '{}').token as string);
+      assert.equal((await http(srv.baseUrl, 'DELETE', '/v1/sessions/current', { token })).status, 204);
+      await other.page
+        .getByRole('alert')
+        .filter({ hasText: /log in again/i })
+        .waitFor();
+      await other.page.getByRole('button', { name: 'Log in' }).waitFor();
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+      await other.ctx.close();
+    }
+  });
+});
