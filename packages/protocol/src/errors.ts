@@ -20,6 +20,7 @@ export type HttpErrorCode =
   | 'not_a_member'
   | 'group_too_large'
   | 'too_large'
+  | 'rate_limited'
   | 'internal';
 
 /**

@@ -7,13 +7,16 @@ import { ChatAccess } from './core/chat-access.js';
 import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
 import { Groups } from './core/groups.js';
+import { Media } from './core/media.js';
 import { Messaging } from './core/messaging.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
 import { Search } from './core/search.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
+import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
+import { addMediaRoutes } from './gateway/media-routes.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { LogPushProvider } from './push/log-push-provider.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -52,7 +55,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     now,
   });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now });
-  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250 });
+  const media = new Media({
+    store,
+    files: await createMediaStore(config),
+    ids,
+    now,
+    log,
+    config: {
+      maxBytes: config.mediaMaxBytes,
+      dailyQuotaBytes: config.mediaDailyQuotaBytes,
+      uploadTtlMs: config.mediaUploadTtlMs,
+      downloadTtlMs: config.mediaDownloadTtlMs,
+      orphanAgeMs: config.mediaOrphanAgeMs,
+      sweepIntervalMs: config.mediaSweepIntervalMs,
+    },
+  });
+  if (engines.mode === 'cluster' && !config.s3Bucket) log.warn("cluster mode without S3_BUCKET: media is kept on this node's disk only");
+  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250, media });
   const chats = new Chats(store);
   const presence = new Presence({
     store,
@@ -82,6 +101,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
     isReady: () => ready,
   });
+  addMediaRoutes(api.router, { accounts, media, publicUrl: config.publicUrl });
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
     bus,
@@ -102,6 +122,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   presence.start();
   ws.start();
+  media.start();
 
   const http = createServer((req, res) => void api.handle(req, res));
   http.on('upgrade', (req, socket, head) => {
@@ -151,7 +172,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         http.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
-        for (const part of [ws, presence, messaging, receipts, engines]) await part.close();
+        for (const part of [ws, presence, messaging, receipts, media, engines]) await part.close();
         http.closeAllConnections();
         log.info('stopped');
       })()),

@@ -404,7 +404,12 @@ export class PostgresStore implements Store {
       [userId],
     );
     // row_to_json renders bigint columns as JSON numbers, so last_message arrives typed.
-    return rows.map((r) => ({ chat: toChat(r), member: toMember(r), lastMessage: r.last_message && toMessage(r.last_message), unreadCount: r.unread }));
+    return rows.map((r) => ({
+      chat: toChat(r),
+      member: toMember(r),
+      lastMessage: r.last_message && toMessage(r.last_message),
+      unreadCount: r.unread,
+    }));
   }
 
   async shareAChat(a: string, b: string): Promise<boolean> {

@@ -19,7 +19,18 @@ import type {
   UserRecord,
 } from './store.js';
 import { storedMessage } from './store.js';
-import { M_MESSAGE_COLS, MESSAGE_COLS, attachmentsColumn, toChat, toMember, toMessage, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
+import {
+  M_MESSAGE_COLS,
+  MESSAGE_COLS,
+  attachmentsColumn,
+  toChat,
+  toMember,
+  toMessage,
+  toUser,
+  type ChatRow,
+  type MemberRow,
+  type UserRow,
+} from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 
