@@ -18,6 +18,12 @@ export interface MediaTarget {
   b: { baseUrl: string; wsUrl: string };
   /** The largest upload the servers were configured to accept. */
   maxBytes: number;
+  /**
+   * Whether the store itself refuses an upload of the wrong length. The embedded store and
+   * real S3 do (the signature covers Content-Length); s3rver does not check signed headers,
+   * so there the server's size check at send time refuses the attachment and deletes the object.
+   */
+  storeEnforcesSize: boolean;
   stop(): Promise<void>;
 }
 
@@ -185,7 +191,7 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
 
     const created = await createUpload(t.a.baseUrl, alice, { content_type: 'application/octet-stream', size: 1000 });
     const answer = await rawPut(created.body.upload_url, created.body.upload_headers, randomBytes(1000 + 64 * 1024));
-    assert.ok(answer === 'cut' || answer >= 400, `an over-long upload is refused (got ${answer})`);
+    if (t.storeEnforcesSize) assert.ok(answer === 'cut' || answer >= 400, `an over-long upload is refused (got ${answer})`);
     const send = await sendWith(sa, dm, 'too long', [{ media_id: created.body.media_id }]);
     assert.equal(send.code, 'invalid_attachment');
     assert.equal((await download(t.a.baseUrl, alice, created.body.media_id)).status, 404, 'nothing was kept');

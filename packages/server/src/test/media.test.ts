@@ -7,6 +7,6 @@ describe('media: embedded, files on disk', () => {
   mediaSuite(async () => {
     const srv = await startTestServer({ ...suiteMediaConfig });
     const node = { baseUrl: srv.baseUrl, wsUrl: srv.wsUrl };
-    return { a: node, b: node, maxBytes: suiteMediaConfig.mediaMaxBytes, stop: () => srv.stop() };
+    return { a: node, b: node, maxBytes: suiteMediaConfig.mediaMaxBytes, storeEnforcesSize: true, stop: () => srv.stop() };
   });
 });
