@@ -6,6 +6,7 @@ import { SeqDeduper } from './dedup.js';
 import { AckBatcher } from './ack-batcher.js';
 import { Outbox } from './outbox.js';
 import { requestJson, query, trimSlash, wsUrlFor, SwitchboardHttpError, type FetchLike } from './http.js';
+import { downloadMedia, mediaLink, uploadMedia, type MediaData, type UploadOptions } from './media.js';
 import { defaultWebSocket, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 export type NewMessageEvent = ServerFrameOf<'new_message'>;
@@ -307,7 +308,11 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
    * rejects with SendError when the server refuses it. While disconnected the send waits
    * and goes out (in order) after the next connect.
    */
-  send(chatId: string, content: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+  send(
+    chatId: string,
+    content: string,
+    opts: { clientMsgId?: string; attachments?: (string | { media_id: string })[] } = {},
+  ): Promise<AckSent> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
     const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
     if (content.length > MAX_CONTENT_CHARS && !this.outbox.has(clientMsgId)) {
@@ -323,10 +328,34 @@ export class SwitchboardClient extends TypedEmitter<ClientEvents> {
       );
     }
     const queued = this.outbox.has(clientMsgId);
-    const frame = { type: 'send_message' as const, chat_id: chatId, client_msg_id: clientMsgId, content };
+    const attachments = opts.attachments?.map((a) => (typeof a === 'string' ? { media_id: a } : { media_id: a.media_id }));
+    const frame = {
+      type: 'send_message' as const,
+      chat_id: chatId,
+      client_msg_id: clientMsgId,
+      content,
+      ...(attachments?.length ? { attachments } : {}),
+    };
     const acked = this.outbox.add(frame);
     if (!queued && this._state === 'open') this.sendFrame(frame);
     return acked;
+  }
+
+  // ---- media ----
+
+  /** Uploads a file (a Blob is streamed); resolves with the media id to pass in send's `attachments`. */
+  uploadMedia(data: MediaData, opts: UploadOptions): Promise<string> {
+    return uploadMedia(this.baseUrl, this.token, data, opts);
+  }
+
+  /** A short-lived URL serving the media, for places that cannot send a token (an <img src>, a download link). */
+  async mediaUrl(mediaId: string): Promise<string> {
+    return (await mediaLink(this.baseUrl, this.token, mediaId)).url;
+  }
+
+  /** The media's bytes, as a streaming Response; `range` (e.g. "bytes=0-99") asks for part of it. */
+  downloadMedia(mediaId: string, opts: { range?: string } = {}): Promise<Response> {
+    return downloadMedia(this.baseUrl, this.token, mediaId, opts);
   }
 
   /** Marks a chat read up to and including messageId (sent when connected; the latest per chat is kept while offline). */

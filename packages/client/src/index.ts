@@ -4,6 +4,7 @@ export { TypedEmitter, type Listener } from './emitter.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { SeqDeduper } from './dedup.js';
 export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
+export type { MediaData, UploadOptions } from './media.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId } from '@switchboard/protocol';
-export type { Message, ChatSummary, GroupView, Receipt, SessionView, UserView, ServerFrame } from '@switchboard/protocol';
+export type { Attachment, Message, ChatSummary, GroupView, Receipt, SessionView, UserView, ServerFrame } from '@switchboard/protocol';
