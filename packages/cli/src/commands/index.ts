@@ -9,10 +9,24 @@ import { history } from './history.js';
 import { group } from './group.js';
 import { whoami } from './whoami.js';
 import { worker } from './worker.js';
+import { download } from './download.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
-export const commands: Record<string, Command> = { serve, worker, register, login, logout, send, listen, chats, history, group, whoami };
+export const commands: Record<string, Command> = {
+  serve,
+  worker,
+  register,
+  login,
+  logout,
+  send,
+  listen,
+  chats,
+  history,
+  group,
+  whoami,
+  download,
+};
 
 export function usage(): string {
   return `Usage: switchboard <command> [options]
@@ -27,6 +41,8 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   login <username> [--password P] [--device-name X]   saves the session
   whoami
   send <username|@username|chat_id> <text...>         prints the ack with seq
+       [--file F]... [--type MIME]                     attach files (text may then be empty)
+  download <media_id> [-o FILE|-]                      saves an attachment (ids are shown by listen/history)
   listen [--json]                                      prints messages and ticks
   chats
   history <username|chat_id> [--limit N] [--before SEQ] [--after SEQ]
