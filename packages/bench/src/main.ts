@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { printCluster, runCluster, type ClusterOptions } from './cluster.js';
 import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
+import { printMedia, runMedia } from './media.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
 
@@ -14,7 +15,7 @@ import { attachServer, spawnServer, type SpawnOptions, type Target } from './ser
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|media] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -66,6 +67,10 @@ cluster (the pairs flags apply; defaults differ):
   --baseline S          seconds with the sockets connected but idle before the steps (default 5)
   --pairs N             (default 200)   --rates LIST (default 1000,1500,2000,2500,3000,4000)   --step-seconds S (default 8)
   --warmup-rate R       (default 1000)   --warmup-seconds S (default 5)
+
+media:
+  --clients C           clients uploading, then downloading, one file each, all at once (default 20)
+  --file-mb MB          file size in MB (10^6 bytes; default 50)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -105,6 +110,8 @@ const { values: v, positionals } = parseArgs({
     nodes: { type: 'string' },
     'pg-url': { type: 'string' },
     baseline: { type: 'string' },
+    clients: { type: 'string' },
+    'file-mb': { type: 'string' },
   },
 });
 
@@ -240,6 +247,15 @@ const scenarios: Record<string, Scenario> = {
       withTarget(async (t) => {
         const r = await runGroup(t, groupOptions(), log);
         printGroup(r, log);
+        return r;
+      }),
+  },
+  media: {
+    describe: 'C clients upload a file each at once, send it on, and the recipients download it at once: MB/s and server RSS',
+    run: () =>
+      withTarget(async (t) => {
+        const r = await runMedia(t, { clients: Math.max(1, num('clients', 20)), fileBytes: Math.round(num('file-mb', 50) * 1e6) }, log);
+        printMedia(r, log);
         return r;
       }),
   },
