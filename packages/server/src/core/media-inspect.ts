@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import sharp from 'sharp';
 import { THUMBNAIL_MAX_PX } from '@switchboard/protocol';
 
@@ -34,17 +33,6 @@ export function servedType(declared: string, head: Buffer): string {
   const base = baseType(declared);
   if (!IMAGE_TYPES.has(base)) return declared;
   return sniffImage(head) === base ? base : OCTET;
-}
-
-export async function readHead(file: string, bytes = 16): Promise<Buffer> {
-  const handle = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(bytes);
-    const { bytesRead } = await handle.read(buf, 0, bytes, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
 }
 
 export interface ImageFacts {

@@ -5,7 +5,7 @@ import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { ApiError, FrameError } from './errors.js';
-import { baseType, inspectImage, readHead, servedType, sniffImage } from './media-inspect.js';
+import { baseType, inspectImage, servedType, sniffImage } from './media-inspect.js';
 
 export interface MediaConfig {
   /** Largest upload accepted (bytes); past it POST /v1/media answers 413 too_large. */
@@ -122,34 +122,50 @@ export class Media {
   /** What the bytes are: inspected on first send and kept. */
   private async infoOf(m: MediaRecord): Promise<MediaInfo> {
     if (m.info) return m.info;
-    const info = await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
-      const head = await readHead(file);
-      const served = servedType(m.contentType, head);
-      if (sniffImage(head) === null || served !== baseType(m.contentType)) return { servedType: served };
-      const facts = await inspectImage(file, served);
-      if (!facts) return { servedType: served };
-      let thumbnail: Thumbnail | undefined;
-      if (facts.thumbnail) {
-        const t = facts.thumbnail;
-        const thumbId = this.deps.ids.next();
-        await this.deps.files.put(thumbId, t.body, t.contentType);
-        await this.deps.store.media.create({
-          id: thumbId,
-          ownerId: m.ownerId,
-          contentType: t.contentType,
-          size: t.body.length,
-          filename: null,
-          createdAt: this.deps.now(),
-          parentId: m.id,
-          attached: false,
-          info: { servedType: t.contentType, width: t.width, height: t.height },
-        });
-        thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
-      }
-      return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
-    });
+    const head = await this.head(m);
+    const served = servedType(m.contentType, head);
+    // Only an image that is what it claims is read whole (a remote store copies it to a temp file for sharp).
+    const info =
+      sniffImage(head) === null || served !== baseType(m.contentType)
+        ? { servedType: served }
+        : await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
+            const facts = await inspectImage(file, served);
+            if (!facts) return { servedType: served };
+            let thumbnail: Thumbnail | undefined;
+            if (facts.thumbnail) {
+              const t = facts.thumbnail;
+              const thumbId = this.deps.ids.next();
+              await this.deps.files.put(thumbId, t.body, t.contentType);
+              await this.deps.store.media.create({
+                id: thumbId,
+                ownerId: m.ownerId,
+                contentType: t.contentType,
+                size: t.body.length,
+                filename: null,
+                createdAt: this.deps.now(),
+                parentId: m.id,
+                attached: false,
+                info: { servedType: t.contentType, width: t.width, height: t.height },
+              });
+              thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
+            }
+            return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
+          });
     await this.deps.store.media.setInfo(m.id, info);
     return info;
+  }
+
+  /** The first bytes of a media (its magic number), read as a range: never the whole object. */
+  private async head(m: MediaRecord): Promise<Buffer> {
+    if (m.size === 0) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.deps.files.read(m.id, { start: 0, end: Math.min(m.size, 16) - 1 })) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** The Content-Type a media is served with. */
+  private async servedTypeOf(m: MediaRecord): Promise<string> {
+    return m.info?.servedType ?? servedType(m.contentType, await this.head(m));
   }
 
   /**
@@ -177,8 +193,7 @@ export class Media {
     if (!m) return null;
     const size = await this.deps.files.stat(m.id);
     if (size === null) return null;
-    const contentType =
-      m.info?.servedType ?? (await this.deps.files.withFile(m.id, async (f) => servedType(m.contentType, await readHead(f))));
+    const contentType = await this.servedTypeOf(m);
     const disposition = dispositionFor(contentType, m.filename);
     if (!this.deps.files.redirects) return { key: m.id, size, contentType, disposition };
     const expiresAt = this.deps.now() + this.deps.config.downloadTtlMs;
@@ -189,8 +204,7 @@ export class Media {
   async link(userId: string, mediaId: string, baseUrl: string): Promise<{ url: string; expires_at: number } | null> {
     const m = await this.visible(userId, mediaId);
     if (!m || (await this.deps.files.stat(m.id)) === null) return null;
-    const contentType =
-      m.info?.servedType ?? (await this.deps.files.withFile(m.id, async (f) => servedType(m.contentType, await readHead(f))));
+    const contentType = await this.servedTypeOf(m);
     const expiresAt = this.deps.now() + this.deps.config.downloadTtlMs;
     const url = await this.deps.files.downloadUrl(m.id, {
       contentType,

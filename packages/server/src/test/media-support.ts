@@ -140,6 +140,16 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     assert.equal((await download(t.a.baseUrl, bob, 'no-such-media')).status, 404);
   });
 
+  test('a device that was offline gets the attachments in its replay', async () => {
+    await sb.close();
+    const id = await upload(t.a.baseUrl, alice, randomBytes(2000), 'text/plain', 'while-away.txt');
+    const ack = await sendWith(sa, dm, 'while you were away', [{ media_id: id }]);
+    assert.equal(ack.type, 'ack_sent');
+    sb = await TestSocket.connectSynced(t.b.wsUrl, bob.token);
+    const replayed = sb.frames.find((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    assert.deepEqual(replayed?.attachments, [{ media_id: id, content_type: 'text/plain', size: 2000, filename: 'while-away.txt' }]);
+  });
+
   test('a member who joined after the message does not see its media; one who was there does', async () => {
     const g = await http(t.a.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: 'photos', member_ids: [bob.user_id] } });
     assert.equal(g.status, 201);
