@@ -22,7 +22,7 @@ const contentType = storableText()
 export const CreateMediaBody = z.object({
   content_type: contentType,
   // Any size is accepted here; past the server's limit it answers 413 too_large.
-  size: z.number().int().min(1),
+  size: z.number().int().min(0),
   filename: storableText().min(1).max(255).optional(),
 });
 export type CreateMediaBody = z.infer<typeof CreateMediaBody>;

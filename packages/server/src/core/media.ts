@@ -192,7 +192,8 @@ export class Media {
     const m = await this.visible(userId, mediaId);
     if (!m) return null;
     const size = await this.deps.files.stat(m.id);
-    if (size === null) return null;
+    // Only a whole upload of the declared size exists (a store that does not enforce the signed length may hold another).
+    if (size !== m.size) return null;
     const contentType = await this.servedTypeOf(m);
     const disposition = dispositionFor(contentType, m.filename);
     if (!this.deps.files.redirects) return { key: m.id, size, contentType, disposition };
@@ -203,7 +204,7 @@ export class Media {
   /** A short-lived URL serving the media (for clients that cannot send a token, such as an <img>). */
   async link(userId: string, mediaId: string, baseUrl: string): Promise<{ url: string; expires_at: number } | null> {
     const m = await this.visible(userId, mediaId);
-    if (!m || (await this.deps.files.stat(m.id)) === null) return null;
+    if (!m || (await this.deps.files.stat(m.id)) !== m.size) return null;
     const contentType = await this.servedTypeOf(m);
     const expiresAt = this.deps.now() + this.deps.config.downloadTtlMs;
     const url = await this.deps.files.downloadUrl(m.id, {

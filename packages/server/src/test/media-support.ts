@@ -198,6 +198,12 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     assert.equal(big.status, 413);
     assert.equal(big.body.error, 'too_large');
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: -1 })).status, 400);
+    assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'not a type', size: 5 })).status, 400);
+    // An empty file is a file.
+    const empty = await upload(t.a.baseUrl, alice, Buffer.alloc(0), 'text/plain', 'empty.txt');
+    assert.equal((await sendWith(sa, dm, 'nothing in it', [{ media_id: empty }])).type, 'ack_sent');
+    const got = await download(t.b.baseUrl, bob, empty);
+    assert.deepEqual([got.status, got.body.length], [200, 0]);
 
     const created = await createUpload(t.a.baseUrl, alice, { content_type: 'application/octet-stream', size: 1000 });
     const answer = await rawPut(created.body.upload_url, created.body.upload_headers, randomBytes(1000 + 64 * 1024));

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { link, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -91,12 +91,8 @@ export class LocalMediaStore implements MediaStore {
     const file = this.file(key);
     // Opened before returning, so a missing file fails here rather than mid-response.
     const handle = await open(file, 'r');
-    return createReadStream('', { fd: handle.fd, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}) }).on(
-      'close',
-      () => {
-        void handle.close().catch(() => {});
-      },
-    );
+    // The stream owns the handle and closes it when done (never the raw fd twice: a reused fd may be a socket by then).
+    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
   }
 
   withFile<T>(key: string, fn: (path: string) => Promise<T>): Promise<T> {
