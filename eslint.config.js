@@ -16,6 +16,9 @@ const concreteEngines = [
   '**/engines/*/in-memory-*.js',
   '**/engines/*/single-node-*.js',
   '**/engines/bus/shard-subscriptions.js',
+  '**/engines/media-store/local-*.js',
+  '**/engines/media-store/s3-*.js',
+  '**/engines/media-store/create-media-store.js',
 ];
 
 const restrict = (patterns) => ['error', { patterns }];

@@ -6,6 +6,7 @@ import { printCluster, runCluster, type ClusterOptions } from './cluster.js';
 import { printCompare, runCompare, SYSTEMS, type CompareOptions, type SystemName } from './compare.js';
 import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
+import { printMedia, runMedia } from './media.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
@@ -16,7 +17,7 @@ import { attachServer, spawnServer, type SpawnOptions, type Target } from './ser
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -74,6 +75,9 @@ compare (the pairs flags apply; defaults differ): Switchboard beside a bare ws r
   --systems LIST        any of ws,socketio,socketio-2,switchboard,cluster-2 (default all five)
   --p99 MS              pass rule: p99 send-to-receive at most MS (default 50)
   --pairs N             (default 500)   --rates LIST (default 2000,4000,6000,8000,10000,15000,20000,25000)   --step-seconds S (default 5)
+media:
+  --clients C           clients uploading, then downloading, one file each, all at once (default 20)
+  --file-mb MB          file size in MB (10^6 bytes; default 50)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -116,6 +120,8 @@ const { values: v, positionals } = parseArgs({
     systems: { type: 'string' },
     p99: { type: 'string' },
     charts: { type: 'string' },
+    clients: { type: 'string' },
+    'file-mb': { type: 'string' },
   },
 });
 
@@ -277,6 +283,15 @@ const scenarios: Record<string, Scenario> = {
       if (v.charts) for (const f of await writeCharts(r, v.charts)) log(`chart: ${f}`);
       return r;
     },
+  },
+  media: {
+    describe: 'C clients upload a file each at once, send it on, and the recipients download it at once: MB/s and server RSS',
+    run: () =>
+      withTarget(async (t) => {
+        const r = await runMedia(t, { clients: Math.max(1, num('clients', 20)), fileBytes: Math.round(num('file-mb', 50) * 1e6) }, log);
+        printMedia(r, log);
+        return r;
+      }),
   },
   cluster: {
     describe: 'pairs across nodes: K server nodes on one Redis + one PostgreSQL schema, the two users of each pair on different nodes',

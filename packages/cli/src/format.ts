@@ -5,9 +5,17 @@ export function time(ms: number): string {
 }
 
 /** One line per message: `[chat] time sender: text`. */
-export function messageLine(m: Pick<Message, 'chat_id' | 'seq' | 'created_at' | 'content'>, sender: string, mine = false): string {
+export function messageLine(
+  m: Pick<Message, 'chat_id' | 'seq' | 'created_at' | 'content' | 'attachments'>,
+  sender: string,
+  mine = false,
+): string {
   const content = m.content.replace(/\n/g, '\n    ');
-  return `[${m.chat_id} #${m.seq}] ${time(m.created_at)} ${mine ? 'me' : sender}: ${content}`;
+  // One line per attachment, with the id `switchboard download` takes.
+  const files = (m.attachments ?? []).map(
+    (a) => `\n    [file ${a.filename ?? 'unnamed'} ${a.content_type} ${a.size} B${a.width ? ` ${a.width}x${a.height}` : ''}] ${a.media_id}`,
+  );
+  return `[${m.chat_id} #${m.seq}] ${time(m.created_at)} ${mine ? 'me' : sender}: ${content}${files.join('')}`;
 }
 
 export const TICKS = { sent: '✓', delivered: '✓✓', read: '✓✓ read' } as const;

@@ -1,5 +1,6 @@
 import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
 import type { FetchLike } from './http.js';
+import type { MediaData, UploadOptions } from './media.js';
 import { login, register, SwitchboardApi, webPushKey } from './rest.js';
 import { SocketSession, type SwitchboardClientOptions } from './connection.js';
 
@@ -117,6 +118,16 @@ export class SwitchboardClient extends SocketSession {
   }
   unregisterPush(): Promise<void> {
     return this.rest.unregisterPush();
+  }
+
+  uploadMedia(data: MediaData, opts: UploadOptions): Promise<string> {
+    return this.rest.uploadMedia(data, opts);
+  }
+  mediaUrl(mediaId: string): Promise<string> {
+    return this.rest.mediaUrl(mediaId);
+  }
+  downloadMedia(mediaId: string, opts: { range?: string } = {}): Promise<Response> {
+    return this.rest.downloadMedia(mediaId, opts);
   }
 
   /** Ends this device's session on the server and closes the client. */

@@ -202,7 +202,11 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
    * rejects with SendError when the server refuses it. While disconnected the send waits
    * and goes out (in order) after the next connect.
    */
-  send(chatId: string, content: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+  send(
+    chatId: string,
+    content: string,
+    opts: { clientMsgId?: string; attachments?: (string | { media_id: string })[] } = {},
+  ): Promise<AckSent> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
     const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
     if (content.length > MAX_CONTENT_CHARS && !this.outbox.has(clientMsgId)) {
@@ -218,7 +222,14 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
       );
     }
     const queued = this.outbox.has(clientMsgId);
-    const frame = { type: 'send_message' as const, chat_id: chatId, client_msg_id: clientMsgId, content };
+    const attachments = opts.attachments?.map((a) => (typeof a === 'string' ? { media_id: a } : { media_id: a.media_id }));
+    const frame = {
+      type: 'send_message' as const,
+      chat_id: chatId,
+      client_msg_id: clientMsgId,
+      content,
+      ...(attachments?.length ? { attachments } : {}),
+    };
     const acked = this.outbox.add(frame);
     if (!queued && this._state === 'open') this.sendFrame(frame);
     return acked;

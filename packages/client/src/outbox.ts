@@ -3,7 +3,13 @@ import type { ServerFrame } from '@switchboard/protocol';
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
 
 /** A send_message frame as the outbox keeps it. */
-export type SendFrame = { type: 'send_message'; chat_id: string; client_msg_id: string; content: string };
+export type SendFrame = {
+  type: 'send_message';
+  chat_id: string;
+  client_msg_id: string;
+  content: string;
+  attachments?: { media_id: string }[];
+};
 
 interface PendingSend {
   frame: SendFrame;

@@ -1,5 +1,6 @@
 import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
 import { requestJson, query, trimSlash, type FetchLike } from './http.js';
+import { downloadMedia, mediaLink, uploadMedia, type MediaData, type UploadOptions } from './media.js';
 
 /** What the socket half needs from REST (see SocketSession). */
 export interface SessionApi {
@@ -135,5 +136,20 @@ export class SwitchboardApi implements SessionApi {
   /** Removes this device's push target: no more pushes to it. */
   async unregisterPush(): Promise<void> {
     await this.request('DELETE', '/v1/devices/current/push');
+  }
+
+  /** Uploads a file (a Blob is streamed); resolves with the media id to pass in send's `attachments`. */
+  uploadMedia(data: MediaData, opts: UploadOptions): Promise<string> {
+    return uploadMedia(this.baseUrl, this.token, data, opts);
+  }
+
+  /** A short-lived URL serving the media, for places that cannot send a token (an <img src>, a download link). */
+  async mediaUrl(mediaId: string): Promise<string> {
+    return (await mediaLink(this.baseUrl, this.token, mediaId)).url;
+  }
+
+  /** The media's bytes, as a streaming Response; `range` (e.g. "bytes=0-99") asks for part of it. */
+  downloadMedia(mediaId: string, opts: { range?: string } = {}): Promise<Response> {
+    return downloadMedia(this.baseUrl, this.token, mediaId, opts);
   }
 }

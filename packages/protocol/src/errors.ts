@@ -4,6 +4,7 @@ export const SocketErrorCode = {
   notAMember: 'not_a_member',
   chatNotFound: 'chat_not_found',
   contentTooLong: 'content_too_long',
+  invalidAttachment: 'invalid_attachment',
   rateLimited: 'rate_limited',
   internal: 'internal',
 } as const;
@@ -18,6 +19,7 @@ export type HttpErrorCode =
   | 'not_found'
   | 'not_a_member'
   | 'group_too_large'
+  | 'too_large'
   | 'rate_limited'
   | 'internal';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
+import { AttachmentRefs, type Attachment } from './media.js';
 import { storableText } from './text.js';
 
 /*
@@ -17,6 +18,7 @@ export const SendMessageFrame = z.object({
   chat_id: id,
   client_msg_id: id,
   content,
+  attachments: AttachmentRefs.optional(),
 });
 export const AckDeliveredFrame = z
   .object({
@@ -99,6 +101,8 @@ export interface Message {
   client_msg_id: string;
   content: string;
   created_at: number;
+  /** Present when the message has attachments (see media.ts). */
+  attachments?: Attachment[];
   status?: 'sent' | 'delivered' | 'read';
 }
 

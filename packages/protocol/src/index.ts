@@ -5,3 +5,4 @@ export * from './frames.js';
 export * from './rest.js';
 export * from './text.js';
 export * from './push.js';
+export * from './media.js';

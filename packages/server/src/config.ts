@@ -86,6 +86,37 @@ const ConfigSchema = z.object({
   fcmServiceAccountFile: z.string().optional(),
   /** Cluster: a push job held this long by a node is taken over by another (the node died). Default 60000. */
   pushReclaimMs: z.number().int().min(1000).default(60_000),
+  // ---- media (README "Media") ----
+  /** This server's public base URL (e.g. https://chat.example.com), for upload URLs that point back at it. Default: from the request's Host header. */
+  publicUrl: z.string().url().optional(),
+  /** Largest upload accepted, in bytes (MEDIA_MAX_BYTES). Default 64 MiB. */
+  mediaMaxBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
+  /** Bytes a user may upload per 24 hours (MEDIA_DAILY_QUOTA_BYTES); 0, or RATE_LIMITS=off, turns it off. Default 2 GiB. */
+  mediaDailyQuotaBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(2 * 1024 * 1024 * 1024),
+  /** How long an upload URL works, in ms (MEDIA_UPLOAD_TTL_MS). Default 1 hour. */
+  mediaUploadTtlMs: z.number().int().positive().default(3_600_000),
+  /** How long a download URL works, in ms (MEDIA_DOWNLOAD_TTL_MS). Default 5 minutes. */
+  mediaDownloadTtlMs: z.number().int().positive().default(300_000),
+  /** Uploads never attached to a message are deleted once this old, in ms (MEDIA_ORPHAN_AGE_MS). Default 24 hours. */
+  mediaOrphanAgeMs: z.number().int().positive().default(86_400_000),
+  /** How often the orphan sweeper runs, in ms (MEDIA_SWEEP_INTERVAL_MS). Default 10 minutes. */
+  mediaSweepIntervalMs: z.number().int().positive().default(600_000),
+  /** S3-compatible media store (S3_BUCKET set selects it; otherwise files go under DATA_DIR/media). */
+  s3Bucket: z.string().optional(),
+  s3Endpoint: z.string().url().optional(),
+  s3Region: z.string().default('us-east-1'),
+  s3AccessKeyId: z.string().optional(),
+  s3SecretAccessKey: z.string().optional(),
+  s3ForcePathStyle: z.boolean().default(false),
+  s3Prefix: z.string().optional(),
 });
 
 /** One `redis://` / `rediss://` URL (or bare `host:port`), or a comma-separated list of them. */
@@ -156,6 +187,20 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     fcmUrl: env.FCM_URL || undefined,
     fcmServiceAccountFile: env.FCM_SERVICE_ACCOUNT_FILE || undefined,
     pushReclaimMs: envNumber(env.PUSH_RECLAIM_MS),
+    publicUrl: env.PUBLIC_URL || undefined,
+    mediaMaxBytes: envNumber(env.MEDIA_MAX_BYTES),
+    mediaDailyQuotaBytes: env.RATE_LIMITS === 'off' ? 0 : envNumber(env.MEDIA_DAILY_QUOTA_BYTES),
+    mediaUploadTtlMs: envNumber(env.MEDIA_UPLOAD_TTL_MS),
+    mediaDownloadTtlMs: envNumber(env.MEDIA_DOWNLOAD_TTL_MS),
+    mediaOrphanAgeMs: envNumber(env.MEDIA_ORPHAN_AGE_MS),
+    mediaSweepIntervalMs: envNumber(env.MEDIA_SWEEP_INTERVAL_MS),
+    s3Bucket: env.S3_BUCKET || undefined,
+    s3Endpoint: env.S3_ENDPOINT || undefined,
+    s3Region: env.S3_REGION || undefined,
+    s3AccessKeyId: env.S3_ACCESS_KEY_ID || undefined,
+    s3SecretAccessKey: env.S3_SECRET_ACCESS_KEY || undefined,
+    s3ForcePathStyle: env.S3_FORCE_PATH_STYLE ? env.S3_FORCE_PATH_STYLE === 'true' || env.S3_FORCE_PATH_STYLE === '1' : undefined,
+    s3Prefix: env.S3_PREFIX || undefined,
   };
   const merged: Record<string, unknown> = {};
   for (const [k, v] of Object.entries({ ...fromEnv, ...overrides })) if (v !== undefined) merged[k] = v;

@@ -8,14 +8,17 @@ import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
 import { Groups } from './core/groups.js';
 import { Limits } from './core/limits.js';
+import { Media } from './core/media.js';
 import { Messaging } from './core/messaging.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
 import { Search } from './core/search.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
+import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { createStaticFiles } from './gateway/static-files.js';
+import { addMediaRoutes } from './gateway/media-routes.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
 import { PushDispatcher } from './push/dispatcher.js';
@@ -80,7 +83,34 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const limits = new Limits({ store: engines.rateLimits, settings: config.limits, enabled: config.rateLimits, log });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now, hashing: limits.hashing });
-  const messaging = new Messaging({ store, access, delivery, receipts, ids, metrics, now, groupAckWindowMs: 250, directAckWindowMs: 30 });
+  const media = new Media({
+    store,
+    files: await createMediaStore(config),
+    ids,
+    now,
+    log,
+    config: {
+      maxBytes: config.mediaMaxBytes,
+      dailyQuotaBytes: config.mediaDailyQuotaBytes,
+      uploadTtlMs: config.mediaUploadTtlMs,
+      downloadTtlMs: config.mediaDownloadTtlMs,
+      orphanAgeMs: config.mediaOrphanAgeMs,
+      sweepIntervalMs: config.mediaSweepIntervalMs,
+    },
+  });
+  if (engines.mode === 'cluster' && !config.s3Bucket) log.warn("cluster mode without S3_BUCKET: media is kept on this node's disk only");
+  const messaging = new Messaging({
+    store,
+    access,
+    delivery,
+    receipts,
+    ids,
+    metrics,
+    now,
+    groupAckWindowMs: 250,
+    directAckWindowMs: 30,
+    media,
+  });
   const chats = new Chats(store, access);
   const presence = new Presence({
     store,
@@ -113,6 +143,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isReady: () => ready,
     push: push.registration,
   });
+  addMediaRoutes(api.router, { accounts, media, publicUrl: config.publicUrl });
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
     bus,
@@ -137,6 +168,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   devices.start();
   ws.start();
   limits.start();
+  media.start();
 
   // The web client at / (GET/HEAD paths that are no API route); the API answers the rest.
   const web = createStaticFiles();
@@ -196,7 +228,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         http.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
-        for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, engines]) await part.close();
+        for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, media, engines]) await part.close();
         http.closeAllConnections();
         log.info('stopped');
       })()),

@@ -11,6 +11,7 @@ import { whoami } from './whoami.js';
 import { worker } from './worker.js';
 import { devices } from './devices.js';
 import { push } from './push.js';
+import { download } from './download.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -28,6 +29,7 @@ export const commands: Record<string, Command> = {
   whoami,
   devices,
   push,
+  download,
 };
 
 export function usage(): string {
@@ -43,6 +45,8 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   login <username> [--password P] [--device-name X]   saves the session
   whoami
   send <username|@username|chat_id> <text...>         prints the ack with seq
+       [--file F]... [--type MIME]                     attach files (text may then be empty)
+  download <media_id> [-o FILE|-]                      saves an attachment (ids are shown by listen/history)
   listen [--json]                                      prints messages and ticks
   chats
   history <username|chat_id> [--limit N] [--before SEQ] [--after SEQ]

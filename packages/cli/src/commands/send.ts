@@ -1,19 +1,41 @@
+import { openAsBlob } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SendError } from '@switchboard/client';
 import { sessionClient, resolveChat, httpCall } from '../context.js';
 import { TICKS } from '../format.js';
 import { CliError } from '../errors.js';
 
-/** `switchboard send <to> <text...>`: waits for ack_sent and prints it. */
+/** Content types by file extension, for --file without --type. */
+const TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.pdf': 'application/pdf',
+  '.txt': 'text/plain',
+  '.mp4': 'video/mp4',
+  '.mp3': 'audio/mpeg',
+  '.zip': 'application/zip',
+};
+
+/** `switchboard send <to> [--file F]... <text...>`: uploads the files, waits for ack_sent and prints it. */
 export async function send(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { timeout: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+      file: { type: 'string', short: 'f', multiple: true },
+      type: { type: 'string' },
+    },
   });
   const [to, ...words] = positionals;
   const text = words.join(' ');
-  if (!to || !text) throw new CliError('usage: switchboard send <username|chat_id> <text...>');
+  const files = values.file ?? [];
+  if (!to || (!text && files.length === 0)) throw new CliError('usage: switchboard send <username|chat_id> [--file F]... <text...>');
   const { client, session } = sessionClient();
   const chatId = await httpCall('send', () => resolveChat(client, session, to));
   const timeoutMs = Number(values.timeout ?? 15_000);
@@ -25,7 +47,16 @@ export async function send(args: string[]): Promise<number> {
     if (!d.willReconnect && d.code !== 1000) process.stderr.write(`switchboard: disconnected (${d.code} ${d.reason})\n`);
   });
   try {
-    const ackPromise = client.send(chatId, text);
+    const attachments: string[] = [];
+    for (const file of files) {
+      // A file-backed Blob: fetch streams it from disk, never reading it whole into memory.
+      const blob = await openAsBlob(file).catch(() => {
+        throw new CliError(`cannot read ${file}`);
+      });
+      const contentType = values.type ?? TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+      attachments.push(await httpCall('upload', () => client.uploadMedia(blob, { contentType, filename: path.basename(file) })));
+    }
+    const ackPromise = client.send(chatId, text, { attachments });
     await client.connect();
     const ack = await ackPromise;
     if (values.json) process.stdout.write(JSON.stringify(ack) + '\n');

@@ -5,6 +5,7 @@ import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess, ChatTarget } from './chat-access.js';
 import type { Delivery } from './delivery.js';
 import { FrameError } from './errors.js';
+import type { Media } from './media.js';
 import type { ReceiptNotifier } from './receipt-notifier.js';
 
 export interface Sender {
@@ -24,6 +25,8 @@ export interface MessagingDeps {
   groupAckWindowMs: number;
   /** How long direct-chat acks are held and merged before their cursor write (ms): short, since the sender watches for the tick. */
   directAckWindowMs: number;
+  /** Checks and prepares attachments; without it a send with attachments is refused. */
+  media?: Pick<Media, 'prepareAttachments'>;
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
@@ -71,12 +74,21 @@ export class Messaging {
    * message is durable; live delivery follows without holding the ack.
    */
   async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
-    if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
+    // With attachments the content may be empty (a photo without a caption).
+    const refs = frame.attachments?.length ? frame.attachments : undefined;
+    if (frame.content.length === 0 && !refs) throw new FrameError('invalid_frame', 'content must not be empty');
     if (frame.content.length > MAX_CONTENT_CHARS)
       throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
+    const messageId = this.deps.ids.next();
+    let attachments;
+    if (refs) {
+      if (!this.deps.media) throw new FrameError('invalid_attachment', 'this server takes no attachments');
+      attachments = await this.deps.media.prepareAttachments(sender.userId, refs, messageId);
+    }
     const request: AppendRequest = {
-      messageId: this.deps.ids.next(),
+      messageId,
+      ...(attachments ? { attachments } : {}),
       chatId: target.chatId,
       senderId: sender.userId,
       senderDeviceId: sender.deviceId,

@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { attachmentsColumn } from './rows.js';
 import type { AppendRequest, CursorAdvance } from './store.js';
 
 /*
@@ -11,7 +12,7 @@ import type { AppendRequest, CursorAdvance } from './store.js';
 type Tx = Pick<PoolClient, 'query'>;
 
 /**
- * A batch of appends in one statement. $1..$8 are parallel arrays, one element per send
+ * A batch of appends in one statement. $1..$9 are parallel arrays, one element per send
  * in queue order (ord). Sends already stored are skipped (fresh); the chats of the rest
  * are locked in id order (locked: FOR UPDATE returns the row as the lock holder left it);
  * a chat whose membership version differs from what every one of its sends was checked
@@ -24,8 +25,8 @@ type Tx = Pick<PoolClient, 'query'>;
  */
 export const APPEND_SQL = `
 WITH req AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[])
-    WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, ord)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[])
+    WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, attachments, ord)
 ), fresh AS MATERIALIZED (
   SELECT r.* FROM req r
   LEFT JOIN LATERAL (
@@ -46,8 +47,8 @@ WITH req AS (
 ), numbered AS (
   SELECT f.*, b.base + row_number() OVER (PARTITION BY f.chat_id ORDER BY f.ord) AS seq FROM fresh f JOIN bumped b ON b.id = f.chat_id
 ), stored AS (
-  INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at)
-  SELECT chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at FROM numbered
+  INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, attachments)
+  SELECT chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, attachments FROM numbered
 ), indexed AS (
   INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
 )
@@ -63,6 +64,7 @@ export function appendParams(requests: AppendRequest[]): unknown[] {
     requests.map((r) => r.content),
     requests.map((r) => r.createdAt),
     requests.map((r) => r.membersVersion ?? null),
+    requests.map((r) => attachmentsColumn(r.attachments)),
   ];
 }
 

@@ -124,6 +124,28 @@ export const postgresMigrations: string[] = [
   );
   CREATE INDEX push_targets_user ON push_targets (user_id);
   `,
+  /* media: uploads, the messages that carried them, and a message's attachments (JSON text) */ `
+  ALTER TABLE messages ADD COLUMN attachments text;
+  CREATE TABLE media (
+    id text PRIMARY KEY,
+    owner_id text NOT NULL,
+    content_type text NOT NULL,
+    size bigint NOT NULL,
+    filename text,
+    created_at bigint NOT NULL,
+    parent_id text,
+    attached boolean NOT NULL DEFAULT false,
+    info text
+  );
+  CREATE INDEX media_owner ON media (owner_id, created_at);
+  CREATE INDEX media_orphans ON media (created_at) WHERE NOT attached;
+  CREATE INDEX media_parent ON media (parent_id) WHERE parent_id IS NOT NULL;
+  CREATE TABLE media_refs (
+    media_id text NOT NULL,
+    message_id text NOT NULL,
+    PRIMARY KEY (media_id, message_id)
+  );
+  `,
 ];
 
 /**

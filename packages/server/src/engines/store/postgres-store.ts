@@ -18,7 +18,8 @@ import type {
   UserRecord,
 } from './store.js';
 import { storedMessage } from './store.js';
-import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
+import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toMessage, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
+import { PostgresMediaIndex } from './postgres-media.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
@@ -175,6 +176,7 @@ export class PostgresStore implements Store {
   });
   /** Transactions committed and writes in them, for metrics and benchmarks. */
   readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
+  readonly media: PostgresMediaIndex;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
@@ -190,6 +192,7 @@ export class PostgresStore implements Store {
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
+    this.media = new PostgresMediaIndex(this.pool);
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.
@@ -434,7 +437,12 @@ export class PostgresStore implements Store {
       [userId],
     );
     // row_to_json renders bigint columns as JSON numbers, so last_message arrives typed.
-    return rows.map((r) => ({ chat: toChat(r), member: toMember(r), lastMessage: r.last_message, unreadCount: r.unread }));
+    return rows.map((r) => ({
+      chat: toChat(r),
+      member: toMember(r),
+      lastMessage: r.last_message && toMessage(r.last_message),
+      unreadCount: r.unread,
+    }));
   }
 
   async shareAChat(a: string, b: string): Promise<boolean> {
@@ -675,7 +683,7 @@ export class PostgresStore implements Store {
        JOIN messages m ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`,
       [requests.map((r) => r.chatId), requests.map((r) => r.senderId), requests.map((r) => r.clientMsgId)],
     );
-    return new Map(rows.map((m) => [`${m.chat_id}\u0000${m.sender_id}\u0000${m.client_msg_id}`, m]));
+    return new Map(rows.map(toMessage).map((m) => [`${m.chat_id}\u0000${m.sender_id}\u0000${m.client_msg_id}`, m]));
   }
 
   async getMessage(messageId: string): Promise<StoredMessage | null> {
@@ -689,7 +697,7 @@ export class PostgresStore implements Store {
       `SELECT ${M_MESSAGE_COLS} FROM message_ids i JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = ANY($1::text[])`,
       [ids],
     );
-    const byId = new Map(rows.map((m) => [m.message_id, m]));
+    const byId = new Map(rows.map(toMessage).map((m) => [m.message_id, m]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
@@ -752,7 +760,7 @@ export class PostgresStore implements Store {
   }
 
   private async messages(text: string, values: unknown[]): Promise<StoredMessage[]> {
-    return (await this.pool.query<StoredMessage>(text, values)).rows;
+    return (await this.pool.query<StoredMessage>(text, values)).rows.map(toMessage);
   }
 
   // ---- cursors and receipts ----

@@ -1,4 +1,5 @@
-import type { ChatKind, ChatRecord, MemberRecord, Role, UserRecord } from './store.js';
+import type { Attachment } from '@switchboard/protocol';
+import type { ChatKind, ChatRecord, MemberRecord, Role, StoredMessage, UserRecord } from './store.js';
 
 /*
  * What both stores share about their tables: the column names are the same in SQLite and
@@ -6,7 +7,7 @@ import type { ChatKind, ChatRecord, MemberRecord, Role, UserRecord } from './sto
  */
 
 /** A stored message's columns, named as the protocol's Message fields. */
-export const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at';
+export const MESSAGE_COLS = 'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments';
 /** The same, qualified with the table alias `m`. */
 export const M_MESSAGE_COLS = MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2');
 
@@ -61,3 +62,22 @@ export const toMember = (r: MemberRow): MemberRecord => ({
   deliveredSeq: r.delivered_seq,
   readSeq: r.read_seq,
 });
+
+/**
+ * A message row as read with MESSAGE_COLS → the protocol's shape: `attachments` (a JSON
+ * text column, "media" migration) parsed, and left out when the message has none.
+ */
+export function toMessage(row: unknown): StoredMessage {
+  const r = row as StoredMessage & { attachments?: Attachment[] | string | null };
+  if (r.attachments === null || r.attachments === undefined) {
+    delete r.attachments;
+  } else if (typeof r.attachments === 'string') {
+    r.attachments = JSON.parse(r.attachments) as Attachment[];
+  }
+  return r;
+}
+
+/** What the attachments column holds for an append. */
+export function attachmentsColumn(attachments: Attachment[] | undefined): string | null {
+  return attachments && attachments.length > 0 ? JSON.stringify(attachments) : null;
+}

@@ -98,4 +98,26 @@ export const sqliteMigrations: string[] = [
   );
   CREATE INDEX push_targets_user ON push_targets (user_id);
   `,
+  /* 6: media: uploads, the messages that carried them, and a message's attachments (JSON) */ `
+  ALTER TABLE messages ADD COLUMN attachments TEXT;
+  CREATE TABLE media (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    filename TEXT,
+    created_at INTEGER NOT NULL,
+    parent_id TEXT,
+    attached INTEGER NOT NULL DEFAULT 0,
+    info TEXT
+  );
+  CREATE INDEX media_owner ON media (owner_id, created_at);
+  CREATE INDEX media_orphans ON media (created_at) WHERE attached = 0;
+  CREATE INDEX media_parent ON media (parent_id) WHERE parent_id IS NOT NULL;
+  CREATE TABLE media_refs (
+    media_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (media_id, message_id)
+  ) WITHOUT ROWID;
+  `,
 ];

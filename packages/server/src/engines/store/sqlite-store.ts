@@ -19,7 +19,19 @@ import type {
   UserRecord,
 } from './store.js';
 import { storedMessage } from './store.js';
-import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
+import {
+  M_MESSAGE_COLS,
+  MESSAGE_COLS,
+  attachmentsColumn,
+  toChat,
+  toMember,
+  toMessage,
+  toUser,
+  type ChatRow,
+  type MemberRow,
+  type UserRow,
+} from './rows.js';
+import { SqliteMediaIndex } from './sqlite-media.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
@@ -31,6 +43,8 @@ const SEARCH_INDEX_DELAY_MS = 200;
 
 const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as UserRow) : null);
 const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
+/** A message row (or none) in the protocol's shape. */
+const optionalMessage = (r: unknown): StoredMessage | null => (r ? toMessage(r) : null);
 const memberOrNull = (r: Row | undefined): MemberRecord | null => (r ? toMember(r as MemberRow) : null);
 
 interface QueuedWrite {
@@ -54,6 +68,7 @@ export class SqliteStore implements Store {
   private indexedRowid = 0;
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
+  readonly media: SqliteMediaIndex;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -68,6 +83,7 @@ export class SqliteStore implements Store {
     this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
     this.scheduleIndexing();
     this.checkpointer = new SqliteCheckpointer(this.db, file);
+    this.media = new SqliteMediaIndex(this.db, (run) => this.write(run));
   }
 
   private migrate(): void {
@@ -125,7 +141,7 @@ export class SqliteStore implements Store {
       existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
       bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq'),
       insertMessage: db.prepare(
-        'INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       messageById: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE id = ?`),
       lastMessage: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT 1`),
@@ -332,7 +348,7 @@ export class SqliteStore implements Store {
     return (this.stmts.listChats.all(userId) as Row[]).map((r) => ({
       chat: toChat(r as ChatRow),
       member: toMember(r as MemberRow),
-      lastMessage: r.last_seq > r.joined_seq ? ((this.stmts.lastMessage.get(r.id) as StoredMessage | undefined) ?? null) : null,
+      lastMessage: r.last_seq > r.joined_seq ? optionalMessage(this.stmts.lastMessage.get(r.id)) : null,
       unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
     }));
   }
@@ -347,7 +363,7 @@ export class SqliteStore implements Store {
   }
 
   private appendOne(req: AppendRequest): AppendResult {
-    const existing = this.stmts.existing.get(req.chatId, req.senderId, req.clientMsgId) as StoredMessage | undefined;
+    const existing = optionalMessage(this.stmts.existing.get(req.chatId, req.senderId, req.clientMsgId));
     if (existing) return { message: existing, duplicate: true };
     if (req.createDirectWith && !this.stmts.chatById.get(req.chatId)) {
       this.stmts.insertChat.run(req.chatId, 'direct', null, req.senderId, req.createdAt, req.createdAt);
@@ -374,17 +390,18 @@ export class SqliteStore implements Store {
       req.clientMsgId,
       req.content,
       req.createdAt,
+      attachmentsColumn(req.attachments),
     );
     return { duplicate: false, message: storedMessage(req, seq), membersVersion };
   }
 
   async getMessage(messageId: string) {
-    return (this.stmts.messageById.get(messageId) as StoredMessage | undefined) ?? null;
+    return optionalMessage(this.stmts.messageById.get(messageId));
   }
   async getMessages(messageIds: string[]) {
     const out: StoredMessage[] = [];
     for (const id of new Set(messageIds)) {
-      const m = this.stmts.messageById.get(id) as StoredMessage | undefined;
+      const m = optionalMessage(this.stmts.messageById.get(id));
       if (m) out.push(m);
     }
     return out;
@@ -392,12 +409,12 @@ export class SqliteStore implements Store {
   async history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }) {
     const upper = opts.before ?? Number.MAX_SAFE_INTEGER;
     if (opts.after !== undefined) {
-      return this.stmts.historyAfter.all(chatId, Math.max(opts.after, opts.minSeq), upper, opts.limit) as StoredMessage[];
+      return (this.stmts.historyAfter.all(chatId, Math.max(opts.after, opts.minSeq), upper, opts.limit) as unknown[]).map(toMessage);
     }
-    return this.stmts.historyBefore.all(chatId, opts.minSeq, upper, opts.limit) as StoredMessage[];
+    return (this.stmts.historyBefore.all(chatId, opts.minSeq, upper, opts.limit) as unknown[]).map(toMessage);
   }
   async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number) {
-    return this.stmts.range.all(chatId, afterSeq, uptoSeq, limit) as StoredMessage[];
+    return (this.stmts.range.all(chatId, afterSeq, uptoSeq, limit) as unknown[]).map(toMessage);
   }
   async deviceCursor(deviceId: string, chatId: string): Promise<number> {
     return ((this.stmts.deviceCursor.get(deviceId, chatId) as Row | undefined)?.delivered_seq as number | undefined) ?? 0;
@@ -410,7 +427,7 @@ export class SqliteStore implements Store {
     }));
   }
   async latestBySender(chatId: string, afterSeq: number, uptoSeq: number, exceptUser: string) {
-    return this.stmts.latestBySender.all(chatId, afterSeq, uptoSeq, exceptUser) as StoredMessage[];
+    return (this.stmts.latestBySender.all(chatId, afterSeq, uptoSeq, exceptUser) as unknown[]).map(toMessage);
   }
 
   private moveDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): CursorAdvance {
@@ -507,7 +524,7 @@ export class SqliteStore implements Store {
     if ((this.stmts.maxRowid.get() as Row).r > this.indexedRowid) {
       this.indexedRowid = Math.max(this.indexedRowid, await this.write(() => this.indexForSearch()));
     }
-    return this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as StoredMessage[];
+    return (this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as unknown[]).map(toMessage);
   }
 
   // ---- push targets ----

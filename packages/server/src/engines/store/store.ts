@@ -1,5 +1,6 @@
-import type { Message } from '@switchboard/protocol';
+import type { Attachment, Message } from '@switchboard/protocol';
 import type { PushTarget, PushTargetRecord } from './push-targets.js';
+import type { MediaIndex } from './media-index.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -73,6 +74,8 @@ export interface AppendRequest {
   clientMsgId: string;
   content: string;
   createdAt: number;
+  /** Checked by core/media.ts before the append; stored with the message. */
+  attachments?: Attachment[];
   /** For a direct chat that may not exist yet: its members, so the first append creates it. */
   createDirectWith?: string[];
   /**
@@ -97,6 +100,7 @@ export function storedMessage(req: AppendRequest, seq: number): StoredMessage {
     client_msg_id: req.clientMsgId,
     content: req.content,
     created_at: req.createdAt,
+    ...(req.attachments?.length ? { attachments: req.attachments } : {}),
   };
 }
 
@@ -145,6 +149,9 @@ export interface ReceiptRow {
 
 export interface Store {
   close(): Promise<void>;
+
+  /** Uploaded files and which messages carried them ("media" migration). */
+  readonly media: MediaIndex;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;

@@ -1,0 +1,272 @@
+import { MAX_ATTACHMENTS, type Attachment, type CreateMediaBody, type CreateMediaResponse, type Thumbnail } from '@switchboard/protocol';
+import type { MediaStore } from '../engines/media-store/media-store.js';
+import type { MediaInfo, MediaRecord } from '../engines/store/media-index.js';
+import type { Store } from '../engines/store/store.js';
+import type { Logger } from '../util/logger.js';
+import type { Snowflake } from '../util/snowflake.js';
+import { ApiError, FrameError } from './errors.js';
+import { baseType, inspectImage, servedType, sniffImage } from './media-inspect.js';
+
+export interface MediaConfig {
+  /** Largest upload accepted (bytes); past it POST /v1/media answers 413 too_large. */
+  maxBytes: number;
+  /** Bytes a user may declare in uploads per 24 hours; 0: no limit. */
+  dailyQuotaBytes: number;
+  /** How long an upload URL works (ms). */
+  uploadTtlMs: number;
+  /** How long a download URL (a redirect's target) works (ms). */
+  downloadTtlMs: number;
+  /** Uploads never attached are deleted once this old (ms). */
+  orphanAgeMs: number;
+  /** How often the sweeper looks for them (ms). */
+  sweepIntervalMs: number;
+}
+
+export interface MediaDeps {
+  store: Store;
+  files: MediaStore;
+  ids: Snowflake;
+  now: () => number;
+  log: Logger;
+  config: MediaConfig;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Orphans deleted per sweep round. */
+const SWEEP_BATCH = 500;
+/** Types shown inline by a browser without running anything; every other type is served as a download. */
+const INLINE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif', 'text/plain', 'application/pdf']);
+
+/** How a fetch of a media is answered: a redirect to a short-lived URL, or the bytes from here. */
+export type MediaFetch = { redirect: string } | { key: string; size: number; contentType: string; disposition: string };
+
+/**
+ * The media rules (PROTOCOL.md "Media"): who may upload what, what a message may
+ * attach, who may fetch what, and the cleanup of uploads never sent.
+ */
+export class Media {
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
+
+  constructor(private readonly deps: MediaDeps) {}
+
+  get files(): MediaStore {
+    return this.deps.files;
+  }
+
+  /** POST /v1/media: records the upload and hands out where to send the bytes. */
+  async createUpload(userId: string, body: CreateMediaBody, baseUrl: string): Promise<CreateMediaResponse> {
+    const { config, now } = this.deps;
+    if (body.size > config.maxBytes) throw new ApiError(413, 'too_large', `media is limited to ${config.maxBytes} bytes`);
+    const at = now();
+    if (config.dailyQuotaBytes > 0) {
+      const usage = await this.deps.store.media.usageSince(userId, at - DAY_MS);
+      if (usage.bytes + body.size > config.dailyQuotaBytes) {
+        // The window frees up as the oldest upload in it turns a day old.
+        const retryAfterMs = Math.max(1000, (usage.oldest ?? at) + DAY_MS - at);
+        throw new ApiError(429, 'rate_limited', `daily upload quota of ${config.dailyQuotaBytes} bytes reached`, {
+          retry_after_ms: retryAfterMs,
+        });
+      }
+    }
+    const id = this.deps.ids.next();
+    await this.deps.store.media.create({
+      id,
+      ownerId: userId,
+      contentType: body.content_type,
+      size: body.size,
+      filename: body.filename ?? null,
+      createdAt: at,
+      parentId: null,
+      attached: false,
+      info: null,
+    });
+    const expiresAt = at + config.uploadTtlMs;
+    const target = await this.deps.files.uploadTarget(id, { contentType: body.content_type, size: body.size, expiresAt, baseUrl });
+    return { media_id: id, upload_url: target.url, upload_method: target.method, upload_headers: target.headers, expires_at: expiresAt };
+  }
+
+  /**
+   * A send's attachments: each uploaded by the sender and complete at its declared size,
+   * at most MAX_ATTACHMENTS; images measured and thumbnailed (once per media). Records
+   * that `messageId` carries them before the message is appended. Anything wrong:
+   * invalid_attachment, and nothing is stored.
+   */
+  async prepareAttachments(senderId: string, refs: { media_id: string }[], messageId: string): Promise<Attachment[]> {
+    const refuse = (why: string) => new FrameError('invalid_attachment', why);
+    if (refs.length > MAX_ATTACHMENTS) throw refuse(`at most ${MAX_ATTACHMENTS} attachments per message`);
+    const ids = refs.map((r) => r.media_id);
+    if (new Set(ids).size !== ids.length) throw refuse('an attachment is named twice');
+    const found = new Map((await this.deps.store.media.get(ids)).map((m) => [m.id, m]));
+    const records: MediaRecord[] = [];
+    for (const id of ids) {
+      const m = found.get(id);
+      // Someone else's media looks exactly like one that does not exist.
+      if (!m || m.ownerId !== senderId || m.parentId !== null) throw refuse(`no media ${id} uploaded by you`);
+      records.push(m);
+    }
+    const sizes = await Promise.all(records.map((m) => this.deps.files.stat(m.id)));
+    for (const [i, m] of records.entries()) {
+      if (sizes[i] === null) throw refuse(`media ${m.id}: the upload is not complete`);
+      if (sizes[i] !== m.size) {
+        // A store that does not enforce the signed length (see README) kept a wrong upload: drop it, the client may upload again.
+        await this.deps.files.delete([m.id]).catch(() => {});
+        throw refuse(`media ${m.id}: uploaded ${sizes[i]} bytes, declared ${m.size}`);
+      }
+    }
+    const infos = await Promise.all(records.map((m) => this.infoOf(m)));
+    if ((await this.deps.store.media.attach(ids, messageId)) !== ids.length) throw refuse('an attachment was deleted');
+    return records.map((m, i) => attachmentView(m, infos[i]!));
+  }
+
+  /** What the bytes are: inspected on first send and kept. */
+  private async infoOf(m: MediaRecord): Promise<MediaInfo> {
+    if (m.info) return m.info;
+    const head = await this.head(m);
+    const served = servedType(m.contentType, head);
+    // Only an image that is what it claims is read whole (a remote store copies it to a temp file for sharp).
+    const info =
+      sniffImage(head) === null || served !== baseType(m.contentType)
+        ? { servedType: served }
+        : await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
+            const facts = await inspectImage(file, served);
+            if (!facts) return { servedType: served };
+            let thumbnail: Thumbnail | undefined;
+            if (facts.thumbnail) {
+              const t = facts.thumbnail;
+              const thumbId = this.deps.ids.next();
+              await this.deps.files.put(thumbId, t.body, t.contentType);
+              await this.deps.store.media.create({
+                id: thumbId,
+                ownerId: m.ownerId,
+                contentType: t.contentType,
+                size: t.body.length,
+                filename: null,
+                createdAt: this.deps.now(),
+                parentId: m.id,
+                attached: false,
+                info: { servedType: t.contentType, width: t.width, height: t.height },
+              });
+              thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
+            }
+            return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
+          });
+    await this.deps.store.media.setInfo(m.id, info);
+    return info;
+  }
+
+  /** The first bytes of a media (its magic number), read as a range: never the whole object. */
+  private async head(m: MediaRecord): Promise<Buffer> {
+    if (m.size === 0) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.deps.files.read(m.id, { start: 0, end: Math.min(m.size, 16) - 1 })) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** The Content-Type a media is served with. */
+  private async servedTypeOf(m: MediaRecord): Promise<string> {
+    return m.info?.servedType ?? servedType(m.contentType, await this.head(m));
+  }
+
+  /**
+   * The media if `userId` may fetch it: its uploader, or a member of a chat where a
+   * message carried it, from that message on (a member who joined later does not see
+   * it). Thumbnails follow their original. Null otherwise: the caller answers 404.
+   */
+  async visible(userId: string, mediaId: string): Promise<MediaRecord | null> {
+    const [m] = await this.deps.store.media.get([mediaId]);
+    if (!m) return null;
+    const original = m.parentId ? (await this.deps.store.media.get([m.parentId]))[0] : m;
+    if (!original) return null;
+    if (original.ownerId === userId) return m;
+    const messageIds = await this.deps.store.media.messagesOf(original.id);
+    for (const message of await this.deps.store.getMessages(messageIds)) {
+      const member = await this.deps.store.getMember(message.chat_id, userId);
+      if (member && member.joinedSeq < message.seq) return m;
+    }
+    return null;
+  }
+
+  /** GET /v1/media/{id}: null when the caller may not see it or its bytes are not there (404). */
+  async fetch(userId: string, mediaId: string, baseUrl: string): Promise<MediaFetch | null> {
+    const m = await this.visible(userId, mediaId);
+    if (!m) return null;
+    const size = await this.deps.files.stat(m.id);
+    // Only a whole upload of the declared size exists (a store that does not enforce the signed length may hold another).
+    if (size !== m.size) return null;
+    const contentType = await this.servedTypeOf(m);
+    const disposition = dispositionFor(contentType, m.filename);
+    if (!this.deps.files.redirects) return { key: m.id, size, contentType, disposition };
+    const expiresAt = this.deps.now() + this.deps.config.downloadTtlMs;
+    return { redirect: await this.deps.files.downloadUrl(m.id, { contentType, disposition, expiresAt, baseUrl }) };
+  }
+
+  /** A short-lived URL serving the media (for clients that cannot send a token, such as an <img>). */
+  async link(userId: string, mediaId: string, baseUrl: string): Promise<{ url: string; expires_at: number } | null> {
+    const m = await this.visible(userId, mediaId);
+    if (!m || (await this.deps.files.stat(m.id)) !== m.size) return null;
+    const contentType = await this.servedTypeOf(m);
+    const expiresAt = this.deps.now() + this.deps.config.downloadTtlMs;
+    const url = await this.deps.files.downloadUrl(m.id, {
+      contentType,
+      disposition: dispositionFor(contentType, m.filename),
+      expiresAt,
+      baseUrl,
+    });
+    return { url, expires_at: expiresAt };
+  }
+
+  /**
+   * Deletes uploads never attached once older than orphanAgeMs (their bytes too). Safe
+   * on every node at once: the store hands each record to one sweeper only.
+   */
+  sweep(): Promise<number> {
+    this.sweeping ??= (async () => {
+      let total = 0;
+      try {
+        for (;;) {
+          const taken = await this.deps.store.media.takeOrphans(this.deps.now() - this.deps.config.orphanAgeMs, SWEEP_BATCH);
+          if (taken.length === 0) break;
+          await this.deps.files.delete(taken.map((m) => m.id));
+          total += taken.length;
+        }
+        if (total > 0) this.deps.log.info({ deleted: total }, 'media sweep: deleted uploads never sent');
+        return total;
+      } finally {
+        this.sweeping = null;
+      }
+    })();
+    return this.sweeping;
+  }
+
+  start(): void {
+    this.sweepTimer = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.deps.log.warn({ err }, 'media sweep failed'));
+    }, this.deps.config.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.sweeping?.catch(() => {});
+    await this.deps.files.close();
+  }
+}
+
+function attachmentView(m: MediaRecord, info: MediaInfo): Attachment {
+  return {
+    media_id: m.id,
+    content_type: info.servedType,
+    size: m.size,
+    filename: m.filename,
+    ...(info.width !== undefined && info.height !== undefined ? { width: info.width, height: info.height } : {}),
+    ...(info.thumbnail ? { thumbnail: info.thumbnail } : {}),
+  };
+}
+
+/** Inline only for types a browser shows without running anything; a download for everything else (html, svg, js, xml...). */
+export function dispositionFor(contentType: string, filename: string | null): string {
+  const kind = INLINE_TYPES.has(baseType(contentType)) || /^(video|audio)\//.test(baseType(contentType)) ? 'inline' : 'attachment';
+  const encoded = encodeURIComponent(filename ?? '').replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return filename ? `${kind}; filename*=UTF-8''${encoded}` : kind;
+}

@@ -1,0 +1,20 @@
+import type { ServerConfig } from '../../config.js';
+import type { MediaStore } from './media-store.js';
+
+/** Configuration → media store: S3 when S3_BUCKET is set (imported lazily), else files under DATA_DIR/media. */
+export async function createMediaStore(config: ServerConfig): Promise<MediaStore> {
+  if (config.s3Bucket) {
+    const { S3MediaStore } = await import('./s3-media-store.js');
+    return new S3MediaStore({
+      bucket: config.s3Bucket,
+      endpoint: config.s3Endpoint,
+      region: config.s3Region,
+      accessKeyId: config.s3AccessKeyId,
+      secretAccessKey: config.s3SecretAccessKey,
+      forcePathStyle: config.s3ForcePathStyle,
+      prefix: config.s3Prefix,
+    });
+  }
+  const { LocalMediaStore } = await import('./local-media-store.js');
+  return new LocalMediaStore(config.dataDir);
+}
