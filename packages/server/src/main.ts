@@ -14,6 +14,7 @@ import { Search } from './core/search.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createHttpApi } from './gateway/http-api.js';
+import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { LogPushProvider } from './push/log-push-provider.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -24,6 +25,8 @@ export interface RunningServer {
   /** The bound TCP port (useful when configured with port 0). */
   port: number;
   config: ServerConfig;
+  /** The internal metrics listener's port (METRICS_PORT), or null when there is none. */
+  metricsPort: number | null;
   engines: Engines;
   /** Graceful stop: refuse new work, close sockets with "reconnect", flush commits, close engines. */
   stop(): Promise<void>;
@@ -81,6 +84,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     publicWsUrl: config.publicWsUrl,
     pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
     isReady: () => ready,
+    metricsToken: config.metricsToken,
   });
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
@@ -98,12 +102,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       pingIntervalMs: config.pingIntervalMs,
       typingPerSecond: config.typingPerSecond,
       shutdownGraceMs: config.shutdownGraceMs,
+      stalledSocketTimeoutMs: config.stalledSocketTimeoutMs,
     },
   });
   presence.start();
   ws.start();
 
   const http = createServer((req, res) => void api.handle(req, res));
+  applyHttpLimits(http, {
+    maxConnections: config.maxConnections,
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+  });
   http.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/ws') {
@@ -117,6 +127,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     http.once('error', reject);
     http.listen(config.port, config.host, () => resolve());
   });
+  const metricsListener =
+    config.metricsPort === undefined ? null : await startMetricsListener(metrics, config.metricsPort, config.metricsHost, log);
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const ownWsUrl = config.publicWsUrl ?? `ws://${advertisedHost(config.host)}:${port}/v1/ws`;
@@ -138,8 +150,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   log.info({ port, host: config.host, mode: engines.mode, data_dir: config.dataDir }, 'listening');
 
   let stopping: Promise<void> | null = null;
+  const metricsAddress = metricsListener?.address();
   return {
     port,
+    metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : null,
     config,
     engines,
     stop: () =>
@@ -149,6 +163,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         clearInterval(heartbeat);
         await engines.registry.deregister(engines.nodeName).catch(() => {});
         http.close();
+        metricsListener?.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
         for (const part of [ws, presence, messaging, receipts, engines]) await part.close();

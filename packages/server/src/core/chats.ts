@@ -72,8 +72,10 @@ export class Chats {
 
   async receipts(userId: string, messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {
     const message = await this.store.getMessage(messageId);
-    // A non-member learns nothing, not even that the message exists.
-    if (!message || !(await this.store.getMember(message.chat_id, userId))) throw new ApiError(404, 'not_found', 'no such message');
+    // A non-member learns nothing, not even that the message exists; nor does a member
+    // about messages from before it (re)joined, which its history does not show either.
+    const member = message ? await this.store.getMember(message.chat_id, userId) : null;
+    if (!message || !member || message.seq <= member.joinedSeq) throw new ApiError(404, 'not_found', 'no such message');
     const rows = await this.store.receipts(message);
     return {
       message_id: message.message_id,

@@ -20,6 +20,7 @@ import type { Presence } from '../core/presence.js';
 import type { Search } from '../core/search.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
+import { metricsAuthorized } from './ops-listeners.js';
 import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
 
 export interface HttpApiDeps {
@@ -35,6 +36,8 @@ export interface HttpApiDeps {
   /** The ws URL of the least-loaded live node, or null to use this node's. */
   pickWsUrl: () => Promise<string | null>;
   isReady: () => boolean;
+  /** Opens GET /metrics here (bearer); unset: 404, as if the endpoint did not exist. */
+  metricsToken?: string;
 }
 
 /**
@@ -70,7 +73,8 @@ export function createHttpApi(deps: HttpApiDeps) {
   router
     .on('GET', '/healthz', async (_req, res) => sendJson(res, 200, { status: 'ok' }))
     .on('GET', '/readyz', async (_req, res) => sendJson(res, deps.isReady() ? 200 : 503, { ready: deps.isReady() }))
-    .on('GET', '/metrics', async (_req, res) => {
+    .on('GET', '/metrics', async (req, res) => {
+      if (!metricsAuthorized(req, deps.metricsToken)) throw new ApiError(404, 'not_found', 'no such endpoint');
       const text = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
     })

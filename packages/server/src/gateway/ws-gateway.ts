@@ -32,6 +32,8 @@ export interface WsGatewayDeps {
     typingPerSecond: number;
     /** How long close() waits for sockets to go after asking them to reconnect. */
     shutdownGraceMs: number;
+    /** A socket that does not read for this long (ms; buffer over the high-water mark) is closed with 4001. */
+    stalledSocketTimeoutMs: number;
   };
 }
 
@@ -58,8 +60,8 @@ export class WsGateway {
 
   /** Starts the sweeper that pings quiet sockets and closes silent ones. */
   start(): void {
-    const { pingIntervalMs, presenceTimeoutMs } = this.deps.config;
-    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(pingIntervalMs, presenceTimeoutMs) / 2));
+    const { pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs } = this.deps.config;
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs) / 2));
     this.sweeper.unref();
   }
 
@@ -123,6 +125,7 @@ export class WsGateway {
     const { log, metrics } = this.deps;
     const conn = new Connection(ws, userId, deviceId, {
       maxBufferBytes: this.deps.config.maxSocketBufferBytes,
+      stalledTimeoutMs: this.deps.config.stalledSocketTimeoutMs,
       metrics,
       fetchRange: (chatId, after, upto, limit) => this.deps.backlog.visible(userId, deviceId, chatId, after, upto, limit),
       onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
@@ -294,6 +297,7 @@ export class WsGateway {
     const { pingIntervalMs, presenceTimeoutMs } = this.deps.config;
     for (const set of this.byUser.values()) {
       for (const conn of set) {
+        conn.checkStalled(now);
         const quiet = now - conn.lastActivity;
         if (quiet > presenceTimeoutMs) {
           conn.closed = true;

@@ -35,6 +35,15 @@ import {
 
 /** Connections per node for reads and the rarer writes (accounts, devices, membership). */
 const POOL_SIZE = 10;
+/**
+ * Bounds on one statement and on waiting for a connection (ms): a slow query (a search
+ * over a huge chat) fails instead of holding a connection of the pool forever, and a
+ * request that cannot get a connection fails instead of queueing without end. Writes
+ * get longer: a batch of 1,000 appends is one statement. Migrations run without a bound.
+ */
+const READ_STATEMENT_TIMEOUT_MS = 10_000;
+const WRITE_STATEMENT_TIMEOUT_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 /** Appends get connections of their own (one batch runs at a time; the second covers a reconnect). */
 const APPEND_POOL_SIZE = 2;
 /** Cursor writes get a pool of their own, whose sessions commit without waiting for the WAL flush. */
@@ -176,16 +185,26 @@ export class PostgresStore implements Store {
   readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
 
   constructor(connectionString: string) {
-    this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
+    this.pool = new pg.Pool({
+      connectionString,
+      max: POOL_SIZE,
+      types: pgTypes,
+      statement_timeout: READ_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     this.appendPool = new pg.Pool({
       ...withOptions(connectionString, GENERIC_PLANS),
       max: APPEND_POOL_SIZE,
+      statement_timeout: WRITE_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
     this.cursorPool = new pg.Pool({
       ...withOptions(connectionString, `${GENERIC_PLANS} -c synchronous_commit=off`),
       max: CURSOR_POOL_SIZE,
+      statement_timeout: WRITE_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
@@ -202,7 +221,9 @@ export class PostgresStore implements Store {
     try {
       const client = await store.pool.connect();
       try {
+        await client.query('SET statement_timeout = 0');
         await migratePostgres(client);
+        await client.query(`SET statement_timeout = ${READ_STATEMENT_TIMEOUT_MS}`);
       } finally {
         client.release();
       }

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type {
@@ -21,6 +20,7 @@ import type {
 import { storedMessage } from './store.js';
 import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
+import { privateDir, privateFile, tightenFiles } from './private-files.js';
 
 type Row = Record<string, any>;
 
@@ -47,9 +47,12 @@ export class SqliteStore implements Store {
   private readonly stmts;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(path.join(dataDir, 'switchboard.db'));
+    privateDir(dataDir);
+    const file = path.join(dataDir, 'switchboard.db');
+    privateFile(file);
+    this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    tightenFiles([`${file}-wal`, `${file}-shm`]);
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');

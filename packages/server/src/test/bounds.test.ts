@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { directChatId } from '@switchboard/protocol';
+import { http, registerUser, startTestServer, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
+import { pollUntil } from '../testing/poll.js';
+import { clientMsgId, dedupe, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
+
+/*
+ * Issue 9 (bounds): what one client can make the server hold, and what it can see.
+ * Every test talks to a real server over real sockets.
+ */
+
+const METRICS_TOKEN = 'bounds-test-metrics-token';
+
+async function metricValue(baseUrl: string, name: string): Promise<number> {
+  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  assert.equal(res.status, 200);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(/\s+/).at(-1)) : 0;
+}
+
+/** 100,000 control characters: stored as 100,000 characters, 600 KB as JSON. */
+const CONTROL_CONTENT = '\u0001'.repeat(100_000);
+
+/** Sends `n` messages of `content` from `sock` into `chatId` (pipelined), answering their acks in seq order. */
+async function fill(sock: TestSocket, chatId: string, n: number, content: string): Promise<Frame[]> {
+  const items = Array.from({ length: n }, () => ({ client_msg_id: clientMsgId(), content }));
+  const acks = await sendPipelined(sock, chatId, items, { window: 16, timeoutMs: 120_000 });
+  return [...acks.values()].sort((a, b) => a.seq - b.seq);
+}
+
+/** A raw socket that stops reading as soon as it is open (the kernel buffers fill, then the server's). */
+async function connectNonReading(wsUrl: string, token: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` } });
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  ws.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => {
+      ws.pause();
+      resolve();
+    });
+    ws.once('error', reject);
+  });
+  return { ws, closed };
+}
+
+describe('file modes', () => {
+  test('the data folder is created 0700 and the database files 0600', { skip: process.platform === 'win32' }, async () => {
+    const srv = await startTestServer({ dataDir: path.join((await import('node:os')).tmpdir(), `sb-modes-${process.pid}-${Date.now()}`) });
+    try {
+      const u = await registerUser(srv.baseUrl, 'modes');
+      assert.ok(u.token);
+      assert.equal(statSync(srv.dataDir).mode & 0o777, 0o700, 'data folder');
+      for (const name of ['switchboard.db', 'switchboard.db-wal', 'switchboard.db-shm']) {
+        assert.equal(statSync(path.join(srv.dataDir, name)).mode & 0o777, 0o600, name);
+      }
+    } finally {
+      await srv.stop();
+      (await import('node:fs')).rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('metrics exposure', () => {
+  test('/metrics on the public listener answers 404 without the bearer token; the internal listener serves it', async () => {
+    const srv = await startTestServer({ metricsToken: METRICS_TOKEN, metricsPort: 0 });
+    try {
+      assert.equal((await fetch(`${srv.baseUrl}/metrics`)).status, 404);
+      const wrong = await fetch(`${srv.baseUrl}/metrics`, { headers: { authorization: 'Bearer not-the-metrics-token!!' } });
+      assert.equal(wrong.status, 404);
+      const user = await registerUser(srv.baseUrl, 'metr');
+      const asUser = await fetch(`${srv.baseUrl}/metrics`, { headers: { authorization: `Bearer ${user.token}` } });
+      assert.equal(asUser.status, 404, 'a user session token is not the metrics token');
+      const right = await fetch(`${srv.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      assert.equal(right.status, 200);
+      assert.match(await right.text(), /switchboard_connections/);
+      const port = srv.server.metricsPort;
+      assert.ok(port, 'internal listener started');
+      const internal = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(internal.status, 200);
+      assert.match(await internal.text(), /switchboard_connections/);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/chats`)).status, 404, 'the internal listener serves nothing else');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('without METRICS_TOKEN, /metrics is not served on the public listener at all', async () => {
+    const srv = await startTestServer();
+    try {
+      assert.equal((await fetch(`${srv.baseUrl}/metrics`)).status, 404);
+      assert.equal((await fetch(`${srv.baseUrl}/metrics`, { headers: { authorization: 'Bearer ' } })).status, 404);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('receipts follow joined_seq', () => {
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
+
+  test('a member added later sees no receipts of messages from before it joined', async () => {
+    const [admin, early, late] = await Promise.all(['rja', 'rje', 'rjl'].map((p) => registerUser(srv.baseUrl, p)));
+    const group = await http(srv.baseUrl, 'POST', '/v1/groups', { token: admin!.token, body: { name: 'g', member_ids: [early!.user_id] } });
+    assert.equal(group.status, 201);
+    const sa = await open(admin!);
+    const before = await sa.sendMessage(group.body.chat_id, 'before the late member joined');
+    assert.equal(before.type, 'ack_sent');
+    const added = await http(srv.baseUrl, 'POST', `/v1/groups/${group.body.group_id}/members`, {
+      token: admin!.token,
+      body: { user_ids: [late!.user_id] },
+    });
+    assert.equal(added.status, 200);
+    const after = await sa.sendMessage(group.body.chat_id, 'after');
+    const receiptsOf = (u: TestUser, id: string) => http(srv.baseUrl, 'GET', `/v1/messages/${id}/receipts`, { token: u.token });
+    assert.equal((await receiptsOf(early!, before.message_id)).status, 200, 'an early member sees them');
+    assert.equal((await receiptsOf(late!, before.message_id)).status, 404, 'hidden like the message itself');
+    const visible = await receiptsOf(late!, after.message_id);
+    assert.equal(visible.status, 200);
+    assert.deepEqual(visible.body.receipts.map((r: { user_id: string }) => r.user_id).sort(), [early!.user_id, late!.user_id].sort());
+  });
+});
+
+describe('a socket that does not read', () => {
+  const { srv, open } = suiteServer({ stalledSocketTimeoutMs: 1500, metricsToken: METRICS_TOKEN }, { synced: waitForSyncComplete });
+
+  test('is closed (4001) within the stall bound during replay, and a reading reconnect gets everything', async () => {
+    const [alice, bob] = await Promise.all([registerUser(srv.baseUrl, 'nra'), registerUser(srv.baseUrl, 'nrb')]);
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await open(alice);
+    // 50 x 600 KB of JSON: far more than the kernel's socket buffers hold.
+    const acks = await fill(sa, dm, 50, CONTROL_CONTENT);
+    const closesBefore = await metricValue(srv.baseUrl, 'switchboard_slow_consumer_closes_total');
+    const started = Date.now();
+    const stalled = await connectNonReading(srv.wsUrl, bob.token);
+    await pollUntil(
+      'the server closes the non-reading socket',
+      () => metricValue(srv.baseUrl, 'switchboard_slow_consumer_closes_total'),
+      (n) => n > closesBefore,
+      15_000,
+    );
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs < 10_000, `closed after ${tookMs} ms`);
+    // The server cuts the connection a moment after its close frame: reading again, the client sees it end.
+    stalled.ws.resume();
+    const code = await stalled.closed;
+    assert.ok(code === 4001 || code === 1006, `close code ${code}`);
+
+    // Nothing was acknowledged, so a device that reads gets the whole backlog in order.
+    const sb = await TestSocket.connect(srv.wsUrl, bob.token);
+    await waitForSyncComplete(sb, 60_000);
+    const got = dedupe(sb.frames.filter((f) => f.type === 'new_message' && f.chat_id === dm) as Frame[]);
+    assert.deepEqual(
+      got.map((f) => f.seq),
+      acks.map((a) => a.seq),
+    );
+    sb.terminate();
+  });
+});
+
+describe('live messages held during a replay', () => {
+  const { srv, open } = suiteServer({ stalledSocketTimeoutMs: 60_000 }, { synced: waitForSyncComplete });
+
+  test('past the bound are dropped and read back from the store: the device still gets every message once, in order', async () => {
+    const [alice, bob, carol] = await Promise.all(['hla', 'hlb', 'hlc'].map((p) => registerUser(srv.baseUrl, p)));
+    const big = directChatId(alice!.user_id, bob!.user_id);
+    const busy = directChatId(carol!.user_id, bob!.user_id);
+    const [sa, sc] = await Promise.all([open(alice!), open(carol!)]);
+    const backlog = await fill(sa, big, 40, CONTROL_CONTENT);
+    // Bob connects and stops reading: his replay stalls on the backlog while carol sends.
+    const slow = await connectNonReading(srv.wsUrl, bob!.token);
+    const frames: Frame[] = [];
+    slow.ws.on('message', (data) => frames.push(JSON.parse(data.toString()) as Frame));
+    const live = await fill(sc, busy, 1500, 'live while bob replays');
+    slow.ws.resume();
+    await pollUntil(
+      'bob has every message',
+      async () => frames.length,
+      () => frames.some((f) => f.type === 'sync_complete') && dedupe(frames.filter((f) => f.chat_id === busy)).length >= live.length,
+      60_000,
+    );
+    const busySeqs = frames.filter((f) => f.type === 'new_message' && f.chat_id === busy).map((f) => f.seq as number);
+    assert.deepEqual(
+      busySeqs,
+      live.map((a) => a.seq),
+      'each live message once, in seq order',
+    );
+    const bigSeqs = frames.filter((f) => f.type === 'new_message' && f.chat_id === big).map((f) => f.seq as number);
+    assert.deepEqual(
+      bigSeqs,
+      backlog.map((a) => a.seq),
+    );
+    slow.ws.terminate();
+  });
+});
