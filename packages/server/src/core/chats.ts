@@ -1,13 +1,38 @@
 import { HISTORY_LIMIT_DEFAULT, parseChatId, type ChatSummary, type Message, type Receipt } from '@switchboard/protocol';
 import type { MemberRecord, Store, StoredMessage } from '../engines/store/store.js';
 import { ApiError } from './errors.js';
+import { fitFromBack, fitFromFront } from './response-budget.js';
+
+/** GET /v1/chats page size: default (a normal user's every chat in one page) and maximum. */
+export const CHATS_PAGE_DEFAULT = 500;
+export const CHATS_PAGE_MAX = 1000;
+
+/** A chat list cursor names the last row of a page: its last_at and chat id, opaque to clients. */
+function encodeChatCursor(lastAt: number, chatId: string): string {
+  return Buffer.from(`${lastAt}.${chatId}`).toString('base64url');
+}
+
+function decodeChatCursor(cursor: string): { lastAt: number; chatId: string } {
+  const m = /^(\d{1,16})\.(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw new ApiError(400, 'invalid_request', 'cursor is not one this server gave');
+  return { lastAt: Number(m[1]), chatId: m[2]! };
+}
 
 /** Read-side views of chats: the chat list, history with ticks, receipts. */
 export class Chats {
   constructor(private readonly store: Store) {}
 
-  async list(userId: string): Promise<ChatSummary[]> {
-    const rows = await this.store.listChats(userId);
+  /**
+   * One page of the caller's chats, most recent first; next_cursor continues it, and is
+   * left out on the last page (so the answer of a user with few chats is exactly the
+   * protocol's `{chats}`). A page ends at `limit` chats or at the response byte budget. Chats whose
+   * last message moves them to the front while a client pages are seen on its next read.
+   */
+  async list(userId: string, q: { limit?: number; cursor?: string } = {}): Promise<{ chats: ChatSummary[]; next_cursor?: string }> {
+    const limit = q.limit ?? CHATS_PAGE_DEFAULT;
+    const after = q.cursor ? decodeChatCursor(q.cursor) : undefined;
+    // One more than asked: tells whether another page follows.
+    const rows = await this.store.listChats(userId, { limit: limit + 1, after });
     const out: ChatSummary[] = [];
     for (const row of rows) {
       let title = row.chat.name ?? '';
@@ -25,8 +50,13 @@ export class Chats {
         read_seq: Math.max(row.member.readSeq, row.member.joinedSeq),
         unread_count: row.unreadCount,
       });
+      if (out.length === limit) break;
     }
-    return out;
+    const fit = fitFromFront(out);
+    const chats = out.slice(0, fit);
+    const more = fit < out.length || rows.length > limit;
+    const last = rows[chats.length - 1];
+    return more && last ? { chats, next_cursor: encodeChatCursor(last.lastAt, last.chat.id) } : { chats };
   }
 
   /** The caller's membership, or 403 not_a_member (also for chats that do not exist: no probing). */
@@ -48,10 +78,15 @@ export class Chats {
     const member = await this.memberOrForbidden(userId, chatId);
     const limit = q.limit ?? HISTORY_LIMIT_DEFAULT;
     const page = await this.store.history(chatId, { after: q.after, before: q.before, limit, minSeq: member.joinedSeq });
-    const messages = await this.withStatus(userId, chatId, page);
+    const all = await this.withStatus(userId, chatId, page);
+    // Past the byte budget the page stops early: forward pages keep their oldest
+    // messages, backward pages their newest, and next_cursor continues from there.
+    const forward = q.after !== undefined;
+    const fit = forward ? fitFromFront(all) : fitFromBack(all);
+    const messages = forward ? all.slice(0, fit) : all.slice(all.length - fit);
     // Forward paging continues after the last seq; backward paging continues before the first.
     let next_cursor: number | null = null;
-    if (page.length === limit) next_cursor = q.after !== undefined ? page[page.length - 1]!.seq : page[0]!.seq;
+    if (page.length === limit || fit < all.length) next_cursor = forward ? messages[messages.length - 1]!.seq : messages[0]!.seq;
     return { messages, next_cursor };
   }
 

@@ -12,7 +12,7 @@ import {
 } from '@switchboard/protocol';
 import type { DeviceRecord } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
-import type { Chats } from '../core/chats.js';
+import { CHATS_PAGE_MAX, type Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
 import { ApiError } from '../core/errors.js';
 import type { Groups } from '../core/groups.js';
@@ -127,9 +127,11 @@ export function createHttpApi(deps: HttpApiDeps) {
       if (!user) throw new ApiError(404, 'not_found');
       sendJson(res, 200, userView(user));
     })
-    .on('GET', '/v1/chats', async (req, res) => {
+    .on('GET', '/v1/chats', async (req, res, _p, url) => {
       const device = await auth(req);
-      sendJson(res, 200, { chats: await chats.list(device.userId) });
+      const limit = intParam(url, 'limit', { min: 1, max: CHATS_PAGE_MAX });
+      const cursor = textParam(url, 'cursor') || undefined;
+      sendJson(res, 200, await chats.list(device.userId, { limit, cursor }));
     })
     .on('GET', '/v1/chats/:id/messages', async (req, res, [chatId], url) => {
       const device = await auth(req);

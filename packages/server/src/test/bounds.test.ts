@@ -196,3 +196,88 @@ describe('live messages held during a replay', () => {
     slow.ws.terminate();
   });
 });
+
+describe('responses bounded in bytes', () => {
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
+
+  async function page(u: TestUser, chatId: string, q: string) {
+    const res = await fetch(`${srv.baseUrl}/v1/chats/${encodeURIComponent(chatId)}/messages?${q}`, {
+      headers: { authorization: `Bearer ${u.token}` },
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text.slice(0, 200));
+    return { bytes: Buffer.byteLength(text), body: JSON.parse(text) as { messages: Frame[]; next_cursor: number | null } };
+  }
+
+  test('a history page of control-character messages stops at the byte budget with a next_cursor that resumes it', async () => {
+    const [alice, bob] = await Promise.all([registerUser(srv.baseUrl, 'hba'), registerUser(srv.baseUrl, 'hbb')]);
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await open(alice);
+    const acks = await fill(sa, dm, 20, CONTROL_CONTENT); // 12 MB of JSON in all
+    const want = acks.map((a) => a.seq);
+
+    // Backward (the latest first), as a client opening the chat does.
+    const seen: number[] = [];
+    let q = 'limit=200';
+    for (let i = 0; i < 20; i++) {
+      const { bytes, body } = await page(bob, dm, q);
+      assert.ok(bytes < 5 * 1024 * 1024, `page of ${bytes} bytes`);
+      assert.ok(body.messages.length > 0 && body.messages.length < 20, `${body.messages.length} messages in a page`);
+      for (const m of body.messages) assert.equal(m.content, CONTROL_CONTENT);
+      seen.unshift(...body.messages.map((m) => m.seq as number));
+      if (body.next_cursor === null) break;
+      assert.equal(body.next_cursor, body.messages[0]!.seq);
+      q = `limit=200&before=${body.next_cursor}`;
+    }
+    assert.deepEqual(seen, want, 'backward pages cover the chat once, in order');
+
+    // Forward, as a client catching up does.
+    const forward: number[] = [];
+    q = 'limit=200&after=0';
+    for (let i = 0; i < 20; i++) {
+      const { bytes, body } = await page(bob, dm, q);
+      assert.ok(bytes < 5 * 1024 * 1024, `page of ${bytes} bytes`);
+      forward.push(...body.messages.map((m) => m.seq as number));
+      if (body.next_cursor === null) break;
+      assert.equal(body.next_cursor, body.messages.at(-1)!.seq);
+      q = `limit=200&after=${body.next_cursor}`;
+    }
+    assert.deepEqual(forward, want, 'forward pages cover the chat once, in order');
+  });
+
+  test('GET /v1/chats pages with ?limit= and ?cursor=, most recent first; by default everything in one page', async () => {
+    const owner = await registerUser(srv.baseUrl, 'cpo');
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const g = await http(srv.baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name: `g${i}`, member_ids: [] } });
+      assert.equal(g.status, 201);
+      ids.push(g.body.chat_id);
+    }
+    const all = await http(srv.baseUrl, 'GET', '/v1/chats', { token: owner.token });
+    assert.equal(all.status, 200);
+    assert.equal(all.body.chats.length, 7);
+    assert.equal(all.body.next_cursor, undefined, 'no next_cursor on the last page');
+    const order = all.body.chats.map((c: { chat_id: string }) => c.chat_id);
+    assert.deepEqual([...order].sort(), [...ids].sort());
+
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 10; i++) {
+      const res: { status: number; body: { chats: { chat_id: string }[]; next_cursor?: string } } = await http(
+        srv.baseUrl,
+        'GET',
+        `/v1/chats?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        { token: owner.token },
+      );
+      assert.equal(res.status, 200);
+      assert.ok(res.body.chats.length <= 3);
+      paged.push(...res.body.chats.map((c) => c.chat_id));
+      cursor = res.body.next_cursor ?? null;
+      if (cursor === null) break;
+    }
+    assert.deepEqual(paged, order, 'the pages together are the one-page list');
+    assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats?cursor=bm9wZQ', { token: owner.token })).status, 400);
+    assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats?limit=0', { token: owner.token })).status, 400);
+    assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats?limit=1001', { token: owner.token })).status, 400);
+  });
+});

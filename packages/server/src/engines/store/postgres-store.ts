@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import type {
   AppendRequest,
   AppendResult,
+  ChatListPage,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -94,6 +95,7 @@ const pgTypes = {
 type Tx = Pick<PoolClient, 'query'>;
 
 interface ChatListQueryRow extends ChatRow, MemberRow {
+  last_at: number;
   unread: number;
   last_message: StoredMessage | null;
 }
@@ -409,7 +411,7 @@ export class PostgresStore implements Store {
     return rows.map(toMember);
   }
 
-  async listChats(userId: string): Promise<ChatListRow[]> {
+  async listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]> {
     const { rows } = await this.pool.query<ChatListQueryRow>(
       `SELECT c.*, cm.user_id, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq,
          (SELECT row_to_json(lm) FROM (
@@ -418,11 +420,18 @@ export class PostgresStore implements Store {
          (SELECT count(*) FROM messages m
             WHERE m.chat_id = c.id AND m.seq > GREATEST(cm.read_seq, cm.joined_seq) AND m.sender_id <> cm.user_id) AS unread
        FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-       WHERE cm.user_id = $1 ORDER BY c.last_at DESC, c.id`,
-      [userId],
+       WHERE cm.user_id = $1 AND ($2::bigint IS NULL OR c.last_at < $2 OR (c.last_at = $2 AND c.id > $3))
+       ORDER BY c.last_at DESC, c.id LIMIT $4`,
+      [userId, page?.after?.lastAt ?? null, page?.after?.chatId ?? null, page?.limit ?? null],
     );
     // row_to_json renders bigint columns as JSON numbers, so last_message arrives typed.
-    return rows.map((r) => ({ chat: toChat(r), member: toMember(r), lastMessage: r.last_message, unreadCount: r.unread }));
+    return rows.map((r) => ({
+      chat: toChat(r),
+      lastAt: r.last_at,
+      member: toMember(r),
+      lastMessage: r.last_message,
+      unreadCount: r.unread,
+    }));
   }
 
   async shareAChat(a: string, b: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import type {
   AppendRequest,
   AppendResult,
+  ChatListPage,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -101,7 +102,8 @@ export class SqliteStore implements Store {
       listChats: db.prepare(
         `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id
          FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-         WHERE cm.user_id = ? ORDER BY c.last_at DESC, c.id`,
+         WHERE cm.user_id = ? AND (? IS NULL OR c.last_at < ? OR (c.last_at = ? AND c.id > ?))
+         ORDER BY c.last_at DESC, c.id LIMIT ?`,
       ),
       unread: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ?'),
       shareAChat: db.prepare(
@@ -258,9 +260,13 @@ export class SqliteStore implements Store {
     const chat = this.stmts.chatById.get(chatId) as Row | undefined;
     return chat ? { version: chat.members_version, members: await this.getMembers(chatId) } : null;
   }
-  async listChats(userId: string): Promise<ChatListRow[]> {
-    return (this.stmts.listChats.all(userId) as Row[]).map((r) => ({
+  async listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]> {
+    const at = page?.after?.lastAt ?? null;
+    const id = page?.after?.chatId ?? null;
+    // LIMIT -1: no limit.
+    return (this.stmts.listChats.all(userId, at, at, at, id, page?.limit ?? -1) as Row[]).map((r) => ({
       chat: toChat(r as ChatRow),
+      lastAt: r.last_at as number,
       member: toMember(r as MemberRow),
       lastMessage: r.last_seq > r.joined_seq ? ((this.stmts.lastMessage.get(r.id) as StoredMessage | undefined) ?? null) : null,
       unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
