@@ -113,9 +113,12 @@ export class Delivery {
    * each node's socket buffer before any client can hear of the change; a node whose bus
    * connection is down forgets every copy when it comes back (see main.ts).
    */
-  async membershipChanged(chatId: string): Promise<void> {
+  async membershipChanged(chatId: string, removed?: string[]): Promise<void> {
     try {
-      await this.deps.bus.publish([MEMBERS_TOPIC], { kind: 'members-changed', chatId });
+      await this.deps.bus.publish(
+        [MEMBERS_TOPIC],
+        removed ? { kind: 'members-changed', chatId, removed } : { kind: 'members-changed', chatId },
+      );
     } catch (err) {
       this.deps.metrics.busPublishFailures.inc();
       this.deps.log.warn({ err, chat_id: chatId }, 'membership change not broadcast; appends still check it');

@@ -84,7 +84,7 @@ export class Groups {
     const outcome = await this.deps.store.removeMember(chatId, actorId, userId);
     if (outcome === 'not_a_member') throw new ApiError(404, 'not_found', 'that user is not a member');
     if (outcome !== 'removed') throw refusal(outcome, 'only admins can remove other members');
-    await this.membershipChanged(chatId);
+    await this.membershipChanged(chatId, [userId]);
     const view = await this.view(groupId);
     // The removed user hears of its removal too; after this it receives nothing from the group.
     await this.announce(view, 'member_removed', [userId], [...view.members.map((m) => m.user_id), userId]);
@@ -112,9 +112,9 @@ export class Groups {
   }
 
   /** Every node and fan-out worker forgets its copy of the members before the change is answered. */
-  private async membershipChanged(chatId: string): Promise<void> {
+  private async membershipChanged(chatId: string, removed?: string[]): Promise<void> {
     this.deps.access.invalidate(chatId);
-    await this.deps.delivery.membershipChanged(chatId);
+    await this.deps.delivery.membershipChanged(chatId, removed);
   }
 
   private async requireUsers(userIds: string[]): Promise<void> {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
-import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
+import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Accounts } from '../core/accounts.js';
 import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
@@ -55,6 +55,7 @@ export class WsGateway {
     deps.bus.onEvent((topic, event) => {
       if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
       else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
+      else if (topic === MEMBERS_TOPIC && event.kind === 'members-changed' && event.removed) deps.presence.membersLeft(event.removed);
     });
   }
 

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { directChatId } from '@switchboard/protocol';
-import { http, registerUser, startTestServer, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
+import { http, registerUser, seedUsers, startTestServer, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
 import { pollUntil } from '../testing/poll.js';
-import { clientMsgId, dedupe, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
+import { assertNoFrameWithin, clientMsgId, dedupe, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
  * Issue 9 (bounds): what one client can make the server hold, and what it can see.
@@ -279,5 +279,74 @@ describe('responses bounded in bytes', () => {
     assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats?cursor=bm9wZQ', { token: owner.token })).status, 400);
     assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats?limit=0', { token: owner.token })).status, 400);
     assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats?limit=1001', { token: owner.token })).status, 400);
+  });
+});
+
+describe('presence follows membership', () => {
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
+
+  test('a burst of presence_subscribe frames cannot watch more than 1,000 users', async () => {
+    const watcher = await registerUser(srv.baseUrl, 'pbw');
+    const others = await seedUsers(srv, 1100, 'pb');
+    // Two groups (a group holds at most 1,024): the watcher shares a chat with all 1,100.
+    for (const part of [others.slice(0, 550), others.slice(550)]) {
+      const g = await http(srv.baseUrl, 'POST', '/v1/groups', {
+        token: watcher.token,
+        body: { name: 'many', member_ids: part.map((u) => u.user_id) },
+      });
+      assert.equal(g.status, 201);
+    }
+    const sock = await open(watcher);
+    const from = sock.frames.length;
+    for (let i = 0; i < 4; i++) {
+      sock.send({ type: 'presence_subscribe', user_ids: others.slice(i * 275, (i + 1) * 275).map((u) => u.user_id) });
+    }
+    await pollUntil(
+      'answers to the burst',
+      async () => sock.frames.slice(from),
+      (fs) => fs.filter((f) => f.type === 'presence').length + fs.filter((f) => f.type === 'error').length * 275 >= 1100,
+      30_000,
+    );
+    const frames = sock.frames.slice(from);
+    const errors = frames.filter((f) => f.type === 'error');
+    assert.equal(errors.length, 1, 'the frame that would pass 1,000 is refused');
+    assert.equal(errors[0]!.code, 'invalid_frame');
+    assert.equal(new Set(frames.filter((f) => f.type === 'presence').map((f) => f.user_id)).size, 825);
+    sock.send({ type: 'ping' });
+    await sock.next('pong');
+  });
+
+  test('a watcher who no longer shares a chat with the watched user stops getting its presence', async () => {
+    const [alice, bob] = await Promise.all([registerUser(srv.baseUrl, 'pla'), registerUser(srv.baseUrl, 'plb')]);
+    const g = await http(srv.baseUrl, 'POST', '/v1/groups', { token: alice.token, body: { name: 'shared', member_ids: [bob.user_id] } });
+    assert.equal(g.status, 201);
+    const sa = await open(alice);
+    sa.send({ type: 'presence_subscribe', user_ids: [bob.user_id] });
+    const first = await sa.nextWhere((f) => f.type === 'presence' && f.user_id === bob.user_id);
+    assert.equal(first.online, false);
+    const sb = await open(bob);
+    await sa.nextWhere((f) => f.type === 'presence' && f.user_id === bob.user_id && f.online === true);
+    sb.terminate();
+    await sa.nextWhere((f) => f.type === 'presence' && f.user_id === bob.user_id && f.online === false && f.last_seen !== null);
+
+    // Bob leaves the only chat they share: alice is told he looks offline, with no last_seen...
+    assert.equal(
+      (await http(srv.baseUrl, 'DELETE', `/v1/groups/${g.body.group_id}/members/${bob.user_id}`, { token: bob.token })).status,
+      204,
+    );
+    await sa.nextWhere((f) => f.type === 'presence' && f.user_id === bob.user_id && f.online === false && f.last_seen === null);
+    // ...and hears nothing of him afterwards.
+    const mark = sa.frames.length;
+    const again = await open(bob);
+    await assertNoFrameWithin(
+      sa,
+      (f) => f.type === 'presence' && f.user_id === bob.user_id,
+      600,
+      'presence of a user no longer shared',
+      mark,
+    );
+    again.terminate();
+    const rest = await http(srv.baseUrl, 'GET', `/v1/users/${bob.user_id}/presence`, { token: alice.token });
+    assert.deepEqual(rest.body, { user_id: bob.user_id, online: false, last_seen: null });
   });
 });
