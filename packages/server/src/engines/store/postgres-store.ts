@@ -828,11 +828,18 @@ export class PostgresStore implements Store {
   async search(userId: string, terms: string[], opts: { chatId?: string; limit: number }): Promise<StoredMessage[]> {
     if (terms.length === 0) return [];
     // The tsquery text is a parameter, never SQL; prefixQuery keeps it to quoted prefix terms.
+    // Chat by chat (LATERAL): each of the caller's chats is searched through its own
+    // (chat_id, seq) index range, newest first, at most `limit` rows each, so the cost
+    // follows the caller's chats, never every user's matches (and the read pool's
+    // statement_timeout bounds it).
     return this.messages(
-      `SELECT ${M_MESSAGE_COLS} FROM messages m
-       JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = $1 AND m.seq > cm.joined_seq
-       WHERE m.search @@ to_tsquery('simple', $2) AND ($3::text IS NULL OR m.chat_id = $3)
-       ORDER BY m.created_at DESC, m.chat_id, m.seq DESC LIMIT $4`,
+      `SELECT hit.* FROM chat_members cm
+       CROSS JOIN LATERAL (
+         SELECT ${M_MESSAGE_COLS} FROM messages m
+         WHERE m.chat_id = cm.chat_id AND m.seq > cm.joined_seq AND m.search @@ to_tsquery('simple', $2)
+         ORDER BY m.seq DESC LIMIT $4) hit
+       WHERE cm.user_id = $1 AND ($3::text IS NULL OR cm.chat_id = $3)
+       ORDER BY hit.created_at DESC, hit.chat_id, hit.seq DESC LIMIT $4`,
       [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit],
     );
   }

@@ -80,4 +80,19 @@ export const sqliteMigrations: string[] = [
   /* 2: membership versions (see the PostgreSQL migration of the same number) */ `
   ALTER TABLE chats ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
   `,
+  /*
+   * 3 (bounds, issue 9): search inside the caller's chats only. The index gets the chat as
+   * a column (its id as one token: ':' becomes 'x'), so a query names the caller's chats
+   * and FTS5 intersects them with the words in its own doclists, instead of finding every
+   * user's matches and filtering them by membership afterwards; prefix indexes make the
+   * (always prefix) terms cheap. Contentless: the text is read from messages by rowid.
+   */ `
+  DROP TRIGGER messages_fts_insert;
+  DROP TABLE messages_fts;
+  CREATE VIRTUAL TABLE messages_fts USING fts5(content, chat, content='', prefix='2 3', tokenize='unicode61 remove_diacritics 2');
+  INSERT INTO messages_fts(rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages;
+  CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, content, chat) VALUES (new.rowid, new.content, replace(new.chat_id, ':', 'x'));
+  END;
+  `,
 ];

@@ -25,6 +25,9 @@ import { privateDir, privateFile, tightenFiles } from './private-files.js';
 
 type Row = Record<string, any>;
 
+/** Chats named in one search statement. */
+const SEARCH_CHATS_PER_QUERY = 200;
+
 const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as UserRow) : null);
 const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
 const memberOrNull = (r: Row | undefined): MemberRecord | null => (r ? toMember(r as MemberRow) : null);
@@ -145,12 +148,14 @@ export class SqliteStore implements Store {
       firstMark: db.prepare(
         'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
       ),
+      memberChats: db.prepare('SELECT chat_id FROM chat_members WHERE user_id = ?'),
+      // The MATCH names the chats (see migration 3): only their entries are looked at.
       search: db.prepare(
-        `SELECT ${M_MESSAGE_COLS} FROM messages_fts f
+        `SELECT m.rowid AS _rowid, ${M_MESSAGE_COLS} FROM messages_fts f
          JOIN messages m ON m.rowid = f.rowid
          JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
-         WHERE messages_fts MATCH ? AND (? IS NULL OR m.chat_id = ?)
-         ORDER BY m.rowid DESC LIMIT ?`,
+         WHERE messages_fts MATCH ?
+         ORDER BY f.rowid DESC LIMIT ?`,
       ),
     };
   }
@@ -433,11 +438,31 @@ export class SqliteStore implements Store {
     await this.write(() => this.stmts.renameChat.run(name, chatId));
   }
 
+  /**
+   * Searches the caller's chats a set at a time (SEARCH_CHATS_PER_QUERY per statement,
+   * each with the answer's LIMIT), yielding to the event loop between sets: better-sqlite3
+   * runs a statement synchronously, so this bounds how long one search holds the loop
+   * to one set's work, and the whole search's cost to the caller's own chats.
+   */
   async search(userId: string, terms: string[], opts: { chatId?: string; limit: number }) {
     if (terms.length === 0) return [];
     // Quoted prefix terms: FTS5 syntax cannot come in through the words themselves.
-    const match = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
-    const chatId = opts.chatId ?? null;
-    return this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as StoredMessage[];
+    const words = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
+    const chats = opts.chatId ? [opts.chatId] : (this.stmts.memberChats.all(userId) as Row[]).map((r) => r.chat_id as string);
+    let found: (StoredMessage & { _rowid: number })[] = [];
+    for (let i = 0; i < chats.length; i += SEARCH_CHATS_PER_QUERY) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      // Chat ids are letters, digits and ':' (parseChatId), so each is one quoted token.
+      const set = chats
+        .slice(i, i + SEARCH_CHATS_PER_QUERY)
+        .map((c) => `"${c.replaceAll(':', 'x').replaceAll('"', '')}"`)
+        .join(' OR ');
+      const rows = this.stmts.search.all(userId, `chat : (${set}) AND (${words})`, opts.limit) as (StoredMessage & { _rowid: number })[];
+      found = found
+        .concat(rows)
+        .sort((a, b) => b._rowid - a._rowid)
+        .slice(0, opts.limit);
+    }
+    return found.map(({ _rowid, ...m }) => m);
   }
 }
