@@ -66,7 +66,11 @@ export class Messaging {
    * caller that chains sends keeps their order) with `ack`, which resolves once the
    * message is durable; live delivery follows without holding the ack.
    */
-  async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
+  async send(
+    sender: Sender,
+    frame: SendMessage,
+    onCommitted?: (ack: AckSent) => void,
+  ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
     if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
     if (frame.content.length > MAX_CONTENT_CHARS)
       throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
@@ -82,7 +86,8 @@ export class Messaging {
       createDirectWith: target.createDirectWith,
       membersVersion: target.membersVersion,
     };
-    return { ack: this.append(request, target, onCommitted) };
+    // queued: the message goes through the fan-out queue, whose room the ack waits for.
+    return { ack: this.append(request, target, onCommitted), queued: this.deps.delivery.usesQueue(target.memberIds.length) };
   }
 
   /**
@@ -103,15 +108,15 @@ export class Messaging {
       this.deps.access.invalidate(request.chatId);
       memberIds = await this.deps.access.recipients(request.chatId, stored.message.seq, stored.membersVersion);
     }
-    return this.committed(stored, memberIds, stored.membersVersion ?? target.membersVersion, onCommitted);
+    const ack = this.committed(stored, onCommitted);
+    // A large group's fan-out job must be accepted by the (bounded) queue before the
+    // ack goes out: when the queue is full, senders wait here instead of piling up jobs.
+    const membersVersion = stored.membersVersion ?? target.membersVersion;
+    if (!stored.duplicate) await this.deps.delivery.admit(stored.message, memberIds, { membersVersion });
+    return ack;
   }
 
-  private committed(
-    { message, duplicate }: { message: StoredMessage; duplicate: boolean },
-    memberIds: string[],
-    membersVersion: number | undefined,
-    onCommitted?: (ack: AckSent) => void,
-  ): AckSent {
+  private committed({ message, duplicate }: { message: StoredMessage; duplicate: boolean }, onCommitted?: (ack: AckSent) => void): AckSent {
     const ack: AckSent = {
       type: 'ack_sent',
       client_msg_id: message.client_msg_id,
@@ -127,7 +132,6 @@ export class Messaging {
     } else {
       this.deps.metrics.messagesSent.inc();
       this.remember(message);
-      void this.deps.delivery.message(message, memberIds, { membersVersion });
     }
     return ack;
   }

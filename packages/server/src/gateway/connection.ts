@@ -17,6 +17,14 @@ const REPLAY_HIGH_WATER = 1024 * 1024;
  */
 const MAX_HELD_EVENTS = 1000;
 const MAX_HELD_BYTES = 4 * 1024 * 1024;
+/**
+ * Sends in flight per socket (read, not yet answered): past the high mark the socket is
+ * not read any more until answers bring it down to the low one. A client pipelining
+ * sends faster than they commit (or than a full fan-out queue admits them) waits in
+ * TCP, not in this process's memory.
+ */
+const SENDS_IN_FLIGHT_HIGH = 256;
+const SENDS_IN_FLIGHT_LOW = 128;
 /** A socket closed as too slow is cut this long after the close frame (ms): it is not reading it. */
 const SLOW_CLOSE_GRACE_MS = 1000;
 
@@ -59,6 +67,8 @@ export class Connection {
   private stalledSince: number | null = null;
   private corked = false;
   private readonly highWater: number;
+  private sendsInFlight = 0;
+  private readingPaused = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -100,6 +110,24 @@ export class Connection {
       this.corked = false;
       socket.uncork();
     });
+  }
+
+  /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
+  sendStarted(): void {
+    this.sendsInFlight++;
+    if (this.sendsInFlight >= SENDS_IN_FLIGHT_HIGH && !this.readingPaused) {
+      this.readingPaused = true;
+      this.ws.pause();
+    }
+  }
+
+  /** A send was answered (ack or error): reading resumes once few enough are in flight. */
+  sendSettled(): void {
+    this.sendsInFlight--;
+    if (this.readingPaused && this.sendsInFlight <= SENDS_IN_FLIGHT_LOW) {
+      this.readingPaused = false;
+      this.ws.resume();
+    }
   }
 
   /** This device's own message was committed at `seq` in `chatId` (its ack_sent is going out). */

@@ -213,18 +213,27 @@ export class WsGateway {
     if (frame.type === 'send_message') {
       const sender = { userId: conn.userId, deviceId: conn.deviceId };
       const started = process.hrtime.bigint();
+      conn.sendStarted();
       // Admit sends one after another so their seq follows the order they were sent in.
       conn.sendChain = conn.sendChain.then(async () => {
         try {
-          const { ack } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
+          const { ack, queued } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
           ack.then(
             (a) => {
+              conn.sendSettled();
               this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
               conn.sendFrame(a);
             },
-            (err) => this.frameError(conn, err, frame.client_msg_id),
+            (err) => {
+              conn.sendSettled();
+              this.frameError(conn, err, frame.client_msg_id);
+            },
           );
+          // A large group's send holds this socket's next sends until the fan-out queue
+          // took it: each socket waits for room at most once, so waiters stay bounded.
+          if (queued) await ack.catch(() => undefined);
         } catch (err) {
+          conn.sendSettled();
           this.frameError(conn, err, frame.client_msg_id);
         }
       });

@@ -350,3 +350,33 @@ describe('presence follows membership', () => {
     assert.deepEqual(rest.body, { user_id: bob.user_id, online: false, last_seen: null });
   });
 });
+
+describe('fan-out backpressure', () => {
+  // Every group goes through a one-job queue: sends wait for it, and nothing is lost.
+  const { srv, open } = suiteServer({ fanoutThreshold: 1, fanoutQueueCapacity: 1 }, { synced: waitForSyncComplete });
+
+  test('senders bursting into a full fan-out queue get every ack, later, and members every message in order', async () => {
+    const [admin, m1, m2] = await Promise.all(['fba', 'fb1', 'fb2'].map((p) => registerUser(srv.baseUrl, p)));
+    const g = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: admin!.token,
+      body: { name: 'fan', member_ids: [m1!.user_id, m2!.user_id] },
+    });
+    assert.equal(g.status, 201);
+    const [sa, s1, s2] = await Promise.all([open(admin!), open(m1!), open(m2!)]);
+    const items = Array.from({ length: 600 }, (_, i) => ({ client_msg_id: clientMsgId(), content: `burst ${i}` }));
+    const acks = [...(await sendPipelined(sa, g.body.chat_id, items, { timeoutMs: 60_000 })).values()].sort((a, b) => a.seq - b.seq);
+    assert.equal(acks.length, 600);
+    for (const s of [s1, s2]) {
+      await pollUntil(
+        'members get the burst',
+        async () => s.frames.filter((f) => f.type === 'new_message').length,
+        (n) => n >= 600,
+        30_000,
+      );
+      assert.deepEqual(
+        s.frames.filter((f) => f.type === 'new_message').map((f) => f.seq),
+        acks.map((a) => a.seq),
+      );
+    }
+  });
+});
