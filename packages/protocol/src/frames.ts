@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
 import { storableText } from './text.js';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from './json-depth.js';
 
 /*
  * Socket frames. Client frames are validated with zod schemas (the same library the
@@ -66,6 +67,7 @@ export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; messag
 /** Parses one text frame from a client. Never throws. */
 export function parseClientFrame(text: string): ParseResult {
   let raw: unknown;
+  if (!jsonDepthWithin(text)) return { ok: false, message: `frame nests deeper than ${MAX_JSON_DEPTH}` };
   try {
     raw = JSON.parse(text);
   } catch {

@@ -4,3 +4,4 @@ export * from './ids.js';
 export * from './frames.js';
 export * from './rest.js';
 export * from './text.js';
+export * from './json-depth.js';

@@ -380,3 +380,22 @@ describe('fan-out backpressure', () => {
     }
   });
 });
+
+describe('deep nesting (found by the fuzzer)', () => {
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
+
+  test('a frame or body nesting past 32 levels is refused before it is parsed; the socket stays open', async () => {
+    const u = await registerUser(srv.baseUrl, 'deep');
+    const sock = await open(u);
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+    sock.send(`{"type":"presence_subscribe","user_ids":${deep}}`);
+    const err = await sock.next('error');
+    assert.equal(err.code, 'invalid_frame');
+    assert.match(err.message, /nests deeper/);
+    sock.send({ type: 'ping' });
+    await sock.next('pong');
+    const res = await http(srv.baseUrl, 'POST', '/v1/groups', { token: u.token, rawBody: `{"name":"x","member_ids":${deep}}` });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, 'invalid_request');
+  });
+});
