@@ -80,7 +80,9 @@ export function parseClientFrame(text: string): ParseResult {
   const clientMsgId = typeof obj.client_msg_id === 'string' ? obj.client_msg_id : undefined;
   const type = obj.type;
   if (typeof type !== 'string' || !Object.hasOwn(clientFrameSchemas, type)) {
-    return { ok: false, message: `unknown frame type: ${String(type).slice(0, 64)}`, client_msg_id: clientMsgId };
+    // Not String(type): an object such as {"toString":1} throws when turned into a string.
+    const shown = typeof type === 'string' ? type.slice(0, 64) : typeof type;
+    return { ok: false, message: `unknown frame type: ${shown}`, client_msg_id: clientMsgId };
   }
   const schema = clientFrameSchemas[type as ClientFrameType];
   const parsed = schema.safeParse(raw);

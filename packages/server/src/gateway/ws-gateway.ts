@@ -132,7 +132,14 @@ export class WsGateway {
       onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
     });
     metrics.connections.inc();
-    ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      // A throw here would escape the ws event and end the process: answer it instead.
+      try {
+        this.onFrame(conn, data, isBinary);
+      } catch (err) {
+        this.frameError(conn, err);
+      }
+    });
     ws.on('pong', () => (conn.lastActivity = Date.now()));
     ws.on('error', (err) => log.debug({ err, user_id: userId }, 'socket error'));
     ws.on('close', () => void this.closed(conn));

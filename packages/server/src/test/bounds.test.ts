@@ -399,3 +399,20 @@ describe('deep nesting (found by the fuzzer)', () => {
     assert.equal(res.body.error, 'invalid_request');
   });
 });
+
+describe('frames whose type cannot be turned into a string (found by the fuzzer)', () => {
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
+
+  test('{"type":{"toString":1}} gets an invalid_frame error and the server and socket carry on', async () => {
+    const u = await registerUser(srv.baseUrl, 'tostr');
+    const sock = await open(u);
+    for (const text of ['{"type":{"toString":1}}', '{"type":{"toString":1,"valueOf":2}}', '{"type":["a",{"toString":null}]}']) {
+      sock.send(text);
+      const err = await sock.next('error');
+      assert.equal(err.code, 'invalid_frame');
+    }
+    sock.send({ type: 'ping' });
+    await sock.next('pong');
+    assert.equal((await fetch(`${srv.baseUrl}/healthz`)).status, 200);
+  });
+});
