@@ -1,7 +1,7 @@
 import type { UserView } from '@switchboard/protocol';
 import type { DeviceRecord, Store, UserRecord } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
 import { hashPassword, hashToken, newToken, verifyPassword } from './passwords.js';
 
 export interface AccountsDeps {
@@ -32,7 +32,7 @@ export class Accounts {
       passwordHash,
       createdAt: now(),
     });
-    if (created === 'username_taken') throw new ApiError(409, 'username_taken', 'that username is taken');
+    if (created === 'username_taken') throw new DomainError('username_taken', 'that username is taken');
     return created;
   }
 
@@ -46,10 +46,10 @@ export class Accounts {
     if (!user) {
       dummyHash ??= hashPassword('not a real password', scryptCost);
       await verifyPassword(input.password, await dummyHash);
-      throw new ApiError(401, 'invalid_credentials', 'wrong username or password');
+      throw new DomainError('invalid_credentials', 'wrong username or password');
     }
     if (!(await verifyPassword(input.password, user.passwordHash))) {
-      throw new ApiError(401, 'invalid_credentials', 'wrong username or password');
+      throw new DomainError('invalid_credentials', 'wrong username or password');
     }
     const token = newToken();
     const device: DeviceRecord = { id: ids.next(), userId: user.id, name: input.device_name ?? 'device', createdAt: now() };

@@ -1,6 +1,6 @@
 import { HISTORY_LIMIT_DEFAULT, parseChatId, type ChatSummary, type Message, type Receipt } from '@switchboard/protocol';
 import type { MemberRecord, Store, StoredMessage } from '../engines/store/store.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
 import { fitFromBack, fitFromFront } from './response-budget.js';
 
 /** GET /v1/chats page size: default (a normal user's every chat in one page) and maximum. */
@@ -14,7 +14,7 @@ function encodeChatCursor(lastAt: number, chatId: string): string {
 
 function decodeChatCursor(cursor: string): { lastAt: number; chatId: string } {
   const m = /^(\d{1,16})\.(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m) throw new ApiError(400, 'invalid_request', 'cursor is not one this server gave');
+  if (!m) throw new DomainError('invalid_request', 'cursor is not one this server gave');
   return { lastAt: Number(m[1]), chatId: m[2]! };
 }
 
@@ -71,7 +71,7 @@ export class Chats {
         return { userId, role: 'member', joinedSeq: 0, joinedAt: 0, deliveredSeq: 0, readSeq: 0 };
       }
     }
-    throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
+    throw new DomainError('not_a_member', 'you are not a member of this chat');
   }
 
   async history(userId: string, chatId: string, q: { after?: number; before?: number; limit?: number }) {
@@ -110,7 +110,7 @@ export class Chats {
     // A non-member learns nothing, not even that the message exists; nor does a member
     // about messages from before it (re)joined, which its history does not show either.
     const member = message ? await this.store.getMember(message.chat_id, userId) : null;
-    if (!message || !member || message.seq <= member.joinedSeq) throw new ApiError(404, 'not_found', 'no such message');
+    if (!message || !member || message.seq <= member.joinedSeq) throw new DomainError('not_found', 'no such message');
     const rows = await this.store.receipts(message);
     return {
       message_id: message.message_id,

@@ -4,7 +4,7 @@ import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess, ChatTarget } from './chat-access.js';
 import type { Delivery } from './delivery.js';
-import { FrameError } from './errors.js';
+import { DomainError } from './errors.js';
 import type { ReceiptNotifier } from './receipt-notifier.js';
 
 export interface Sender {
@@ -71,9 +71,9 @@ export class Messaging {
     frame: SendMessage,
     onCommitted?: (ack: AckSent) => void,
   ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
-    if (frame.content.length === 0) throw new FrameError('invalid_frame', 'content must not be empty');
+    if (frame.content.length === 0) throw new DomainError('invalid_frame', 'content must not be empty');
     if (frame.content.length > MAX_CONTENT_CHARS)
-      throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
+      throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
     const request: AppendRequest = {
       messageId: this.deps.ids.next(),
@@ -100,7 +100,7 @@ export class Messaging {
     const [result] = await this.deps.store.append([request]);
     if (result!.notMember) {
       this.deps.access.invalidate(request.chatId);
-      throw new FrameError('not_a_member', 'you are not a member of this chat');
+      throw new DomainError('not_a_member', 'you are not a member of this chat');
     }
     const stored = result as Extract<AppendResult, { message: StoredMessage }>;
     let memberIds = target.memberIds;
@@ -159,7 +159,7 @@ export class Messaging {
     const at = this.deps.now();
     for (const [chatId, top] of highest) {
       if (!(await this.deps.access.isMember(device.userId, chatId)))
-        throw new FrameError('not_a_member', 'you are not a member of this chat');
+        throw new DomainError('not_a_member', 'you are not a member of this chat');
       if (kindOf(chatId) === 'direct') {
         await this.writeDelivered(device, top, at);
         continue;
@@ -193,9 +193,10 @@ export class Messaging {
   /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */
   async ackRead(device: Sender, chatId: string, lastReadMessageId: string): Promise<void> {
     if (!(await this.deps.access.isMember(device.userId, chatId)))
-      throw new FrameError('not_a_member', 'you are not a member of this chat');
+      throw new DomainError('not_a_member', 'you are not a member of this chat');
     const [message] = await this.locate([lastReadMessageId]);
-    if (!message || message.chat_id !== chatId) throw new FrameError('invalid_frame', 'last_read_message_id is not a message of this chat');
+    if (!message || message.chat_id !== chatId)
+      throw new DomainError('invalid_frame', 'last_read_message_id is not a message of this chat');
     const at = this.deps.now();
     const { read, delivered } = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
     const kind = kindOf(chatId);

@@ -14,7 +14,8 @@ import type { DeviceRecord } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
 import { CHATS_PAGE_MAX, type Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
-import { ApiError } from '../core/errors.js';
+import { ApiError, DomainError } from '../core/errors.js';
+import { httpStatusOf } from './error-map.js';
 import type { Groups } from '../core/groups.js';
 import type { Presence } from '../core/presence.js';
 import type { Search } from '../core/search.js';
@@ -190,8 +191,8 @@ export function createHttpApi(deps: HttpApiDeps) {
         await found.handler(req, res, found.params, url);
       } catch (err) {
         if (res.headersSent) return;
-        if (err instanceof ApiError) {
-          sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra });
+        if (err instanceof DomainError) {
+          sendJson(res, httpStatusOf(err), { error: err.code, message: err.message, ...err.extra });
         } else if (err instanceof URIError) {
           sendJson(res, 400, { error: 'invalid_request', message: 'malformed URL' });
         } else {

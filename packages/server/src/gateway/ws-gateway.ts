@@ -7,7 +7,8 @@ import type { Accounts } from '../core/accounts.js';
 import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
-import { FrameError } from '../core/errors.js';
+import { DomainError } from '../core/errors.js';
+import { frameErrorOf } from './error-map.js';
 import type { Messaging } from '../core/messaging.js';
 import type { Presence } from '../core/presence.js';
 import type { Logger } from '../util/logger.js';
@@ -213,7 +214,7 @@ export class WsGateway {
     }
     const parsed = parseClientFrame(data.toString());
     if (!parsed.ok) {
-      this.frameError(conn, new FrameError('invalid_frame', parsed.message), parsed.client_msg_id);
+      this.frameError(conn, new DomainError('invalid_frame', parsed.message), parsed.client_msg_id);
       return;
     }
     const frame = parsed.frame;
@@ -266,7 +267,7 @@ export class WsGateway {
         return this.typing(conn, frame.chat_id, frame.state);
       case 'presence_subscribe': {
         const result = await this.deps.presence.subscribe(conn, frame.user_ids, MAX_PRESENCE_WATCH);
-        if (result === 'too_many') throw new FrameError('invalid_frame', `a socket may watch at most ${MAX_PRESENCE_WATCH} users`);
+        if (result === 'too_many') throw new DomainError('invalid_frame', `a socket may watch at most ${MAX_PRESENCE_WATCH} users`);
         return;
       }
       case 'presence_unsubscribe':
@@ -294,18 +295,12 @@ export class WsGateway {
   }
 
   private frameError(conn: Connection, err: unknown, clientMsgId?: string): void {
-    let code = 'internal';
-    let message = 'internal error';
-    if (err instanceof FrameError) {
-      code = err.code;
-      message = err.message;
-    } else {
-      this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
-    }
+    const known = frameErrorOf(err);
+    if (!known) this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
+    const { code, message, extra } = known ?? { code: 'internal', message: 'internal error' };
     this.deps.metrics.frameErrors.inc({ code });
-    conn.sendFrame(
-      clientMsgId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, client_msg_id: clientMsgId },
-    );
+    const frame = { type: 'error' as const, code, message, ...extra };
+    conn.sendFrame(clientMsgId === undefined ? frame : { ...frame, client_msg_id: clientMsgId });
   }
 
   /** Pings quiet sockets; closes those silent past the presence timeout. */
