@@ -7,6 +7,7 @@ import { printCompare, runCompare, SYSTEMS, type CompareOptions, type SystemName
 import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printMedia, runMedia } from './media.js';
+import { printFuzz, runFuzz } from './fuzz.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
@@ -17,7 +18,7 @@ import { attachServer, spawnServer, type SpawnOptions, type Target } from './ser
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|fuzz] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -63,6 +64,12 @@ group:
   --size BYTES          content padding (default 64)
   --drain S             seconds to wait for the last member after each rate (default 30)
   --pause S             idle seconds between rates (default 2)
+
+fuzz (random and mutated frames and HTTP requests at a live server; exits 1 on any crash or error):
+  --throws N            frames and requests to throw (default 100000)
+  --seed S              fast-check seed (default: the time)
+  --fuzz-sockets K      fuzzing sockets at once (default 4)
+  --http-share F        share of throws that are HTTP requests (default 0.1)
 
 cluster (the pairs flags apply; defaults differ):
   --nodes K             server nodes (default 2; every pair's two users on different nodes) on one private redis-server and a fresh PostgreSQL schema
@@ -122,6 +129,10 @@ const { values: v, positionals } = parseArgs({
     charts: { type: 'string' },
     clients: { type: 'string' },
     'file-mb': { type: 'string' },
+    throws: { type: 'string' },
+    seed: { type: 'string' },
+    'fuzz-sockets': { type: 'string' },
+    'http-share': { type: 'string' },
   },
 });
 
@@ -292,6 +303,41 @@ const scenarios: Record<string, Scenario> = {
         printMedia(r, log);
         return r;
       }),
+  },
+  fuzz: {
+    describe: 'random and mutated frames and HTTP requests (fast-check) at a live server while two other users keep messaging',
+    run: async () => {
+      const opts = spawnOptions();
+      // Per-client limits would answer most throws with rate_limited: off, as for load tests.
+      opts.env = { RATE_LIMITS: 'off', ...opts.env };
+      const target = v.url ? await attachServer(v.url, v.pid ? Number(v.pid) : null) : await spawnServer(opts);
+      log(`server: ${target.describe}`);
+      try {
+        const pid = target.pid;
+        const r = await runFuzz({
+          baseUrl: target.baseUrl,
+          throws: num('throws', 100_000),
+          seed: num('seed', Date.now() % 1_000_000_000),
+          sockets: Math.max(1, num('fuzz-sockets', 4)),
+          httpShare: Math.min(1, num('http-share', 0.1)),
+          alive: async () => {
+            if (pid === null) return true;
+            try {
+              process.kill(pid, 0);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          log,
+        });
+        printFuzz(r, log);
+        if (r.crashes > 0 || r.errors.length > 0) process.exitCode = 1;
+        return r;
+      } finally {
+        await target.stop();
+      }
+    },
   },
   cluster: {
     describe: 'pairs across nodes: K server nodes on one Redis + one PostgreSQL schema, the two users of each pair on different nodes',

@@ -75,6 +75,9 @@ export class SwitchboardClient extends SocketSession {
   chats(): Promise<ChatSummary[]> {
     return this.rest.chats();
   }
+  chatsPage(opts: { limit?: number; cursor?: string } = {}): Promise<{ chats: ChatSummary[]; next_cursor?: string | null }> {
+    return this.rest.chatsPage(opts);
+  }
   history(
     chatId: string,
     opts: { after?: number; before?: number; limit?: number } = {},

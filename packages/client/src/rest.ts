@@ -70,8 +70,22 @@ export class SwitchboardApi implements SessionApi {
     return res.users[0] ?? null;
   }
 
+  /** Every chat of the user, most recent first: follows the server's pages (next_cursor) to the end. */
   async chats(): Promise<ChatSummary[]> {
-    return (await this.request<{ chats: ChatSummary[] }>('GET', '/v1/chats')).chats;
+    const all: ChatSummary[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.chatsPage({ cursor });
+      all.push(...page.chats);
+      // The last page (and a server without paging) has no next_cursor.
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return all;
+  }
+
+  /** One page of GET /v1/chats (`limit` 1..1000, default 500); `next_cursor` is absent on the last one. */
+  chatsPage(opts: { limit?: number; cursor?: string } = {}): Promise<{ chats: ChatSummary[]; next_cursor?: string | null }> {
+    return this.request('GET', `/v1/chats${query(opts)}`);
   }
 
   history(

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
 import { AttachmentRefs, type Attachment } from './media.js';
 import { storableText } from './text.js';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from './json-depth.js';
 
 /*
  * Socket frames. Client frames are validated with zod schemas (the same library the
@@ -68,6 +69,7 @@ export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; messag
 /** Parses one text frame from a client. Never throws. */
 export function parseClientFrame(text: string): ParseResult {
   let raw: unknown;
+  if (!jsonDepthWithin(text)) return { ok: false, message: `frame nests deeper than ${MAX_JSON_DEPTH}` };
   try {
     raw = JSON.parse(text);
   } catch {
@@ -80,7 +82,9 @@ export function parseClientFrame(text: string): ParseResult {
   const clientMsgId = typeof obj.client_msg_id === 'string' ? obj.client_msg_id : undefined;
   const type = obj.type;
   if (typeof type !== 'string' || !Object.hasOwn(clientFrameSchemas, type)) {
-    return { ok: false, message: `unknown frame type: ${String(type).slice(0, 64)}`, client_msg_id: clientMsgId };
+    // Not String(type): an object such as {"toString":1} throws when turned into a string.
+    const shown = typeof type === 'string' ? type.slice(0, 64) : typeof type;
+    return { ok: false, message: `unknown frame type: ${shown}`, client_msg_id: clientMsgId };
   }
   const schema = clientFrameSchemas[type as ClientFrameType];
   const parsed = schema.safeParse(raw);

@@ -6,3 +6,4 @@ export * from './rest.js';
 export * from './text.js';
 export * from './push.js';
 export * from './media.js';
+export * from './json-depth.js';

@@ -49,6 +49,19 @@ const ConfigSchema = z.object({
    * list of Redis Cluster seed nodes (`redis://h1:7000,redis://h2:7000`); see
    * engines/redis-connection.ts.
    */
+  // ---- bounds (issue 9): see docs/protocol-notes.md "Bounds" ----
+  /** A socket whose outbound buffer stays over the replay high-water mark this long (ms) is closed with 4001. Default 30000. */
+  stalledSocketTimeoutMs: z.number().int().positive().default(30_000),
+  /** Open TCP connections (HTTP and sockets) the listener accepts; more are refused at once. Default 100000. */
+  maxConnections: z.number().int().positive().default(100_000),
+  /** HTTP: time to receive a request's headers / the whole request (ms). Defaults 15000 / 120000. */
+  httpHeadersTimeoutMs: z.number().int().positive().default(15_000),
+  httpRequestTimeoutMs: z.number().int().positive().default(120_000),
+  /** Bearer token that opens GET /metrics on the public listener; unset: /metrics answers 404 there. */
+  metricsToken: z.string().min(16).optional(),
+  /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
+  metricsPort: z.number().int().min(0).max(65535).optional(),
+  metricsHost: z.string().default('127.0.0.1'),
   redisUrl: z.string().refine(validRedisUrls, 'expected a redis:// (or rediss://) URL, or a comma-separated list of them').optional(),
   databaseUrl: z.string().optional(),
   /** RATE_LIMITS=off switches every per-client limit off (load tests). Default on. */
@@ -163,6 +176,13 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
     scryptCost: envNumber(env.SCRYPT_COST),
     redisPrefix: env.REDIS_PREFIX || undefined,
+    stalledSocketTimeoutMs: envNumber(env.STALLED_SOCKET_TIMEOUT_MS),
+    maxConnections: envNumber(env.MAX_CONNECTIONS),
+    httpHeadersTimeoutMs: envNumber(env.HTTP_HEADERS_TIMEOUT_MS),
+    httpRequestTimeoutMs: envNumber(env.HTTP_REQUEST_TIMEOUT_MS),
+    metricsToken: env.METRICS_TOKEN || undefined,
+    metricsPort: envNumber(env.METRICS_PORT),
+    metricsHost: env.METRICS_HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     rateLimits:

@@ -19,6 +19,7 @@ import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
+import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
 import { PushDispatcher } from './push/dispatcher.js';
@@ -33,6 +34,8 @@ export interface RunningServer {
   /** The bound TCP port (useful when configured with port 0). */
   port: number;
   config: ServerConfig;
+  /** The internal metrics listener's port (METRICS_PORT), or null when there is none. */
+  metricsPort: number | null;
   engines: Engines;
   /** Graceful stop: refuse new work, close sockets with "reconnect", flush commits, close engines. */
   stop(): Promise<void>;
@@ -142,6 +145,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
     isReady: () => ready,
     push: push.registration,
+    metricsToken: config.metricsToken,
   });
   addMediaRoutes(api.router, { accounts, media, publicUrl: config.publicUrl });
   const ws: WsGateway = new WsGateway({
@@ -162,6 +166,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       pingIntervalMs: config.pingIntervalMs,
       typingPerSecond: config.typingPerSecond,
       shutdownGraceMs: config.shutdownGraceMs,
+      stalledSocketTimeoutMs: config.stalledSocketTimeoutMs,
     },
   });
   presence.start();
@@ -181,6 +186,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const http = createServer(
     (req, res) => void (isWebPath(req.method ?? 'GET', req.url ?? '/') ? web.serve(req, res) : api.handle(req, res)),
   );
+  applyHttpLimits(http, {
+    maxConnections: config.maxConnections,
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+  });
   http.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/ws') {
@@ -194,6 +204,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     http.once('error', reject);
     http.listen(config.port, config.host, () => resolve());
   });
+  const metricsListener =
+    config.metricsPort === undefined ? null : await startMetricsListener(metrics, config.metricsPort, config.metricsHost, log);
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const ownWsUrl = config.publicWsUrl ?? `ws://${advertisedHost(config.host)}:${port}/v1/ws`;
@@ -215,8 +227,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   log.info({ port, host: config.host, mode: engines.mode, data_dir: config.dataDir }, 'listening');
 
   let stopping: Promise<void> | null = null;
+  const metricsAddress = metricsListener?.address();
   return {
     port,
+    metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : null,
     config,
     engines,
     stop: () =>
@@ -226,6 +240,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         clearInterval(heartbeat);
         await engines.registry.deregister(engines.nodeName).catch(() => {});
         http.close();
+        metricsListener?.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
         for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, media, engines]) await part.close();

@@ -1,7 +1,7 @@
 import type { DeviceView, UserView } from '@switchboard/protocol';
 import type { DeviceRecord, Store, UserRecord } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
 import { hashPassword, hashToken, newToken, verifyPassword } from './passwords.js';
 
 export interface AccountsDeps {
@@ -44,7 +44,7 @@ export class Accounts {
       passwordHash,
       createdAt: now(),
     });
-    if (created === 'username_taken') throw new ApiError(409, 'username_taken', 'that username is taken');
+    if (created === 'username_taken') throw new DomainError('username_taken', 'that username is taken');
     return created;
   }
 
@@ -59,10 +59,10 @@ export class Accounts {
       dummyHash ??= hashPassword('not a real password', scryptCost);
       const dummy = await dummyHash;
       await this.hash(() => verifyPassword(input.password, dummy));
-      throw new ApiError(401, 'invalid_credentials', 'wrong username or password');
+      throw new DomainError('invalid_credentials', 'wrong username or password');
     }
     if (!(await this.hash(() => verifyPassword(input.password, user.passwordHash)))) {
-      throw new ApiError(401, 'invalid_credentials', 'wrong username or password');
+      throw new DomainError('invalid_credentials', 'wrong username or password');
     }
     const token = newToken();
     const device: DeviceRecord = { id: ids.next(), userId: user.id, name: input.device_name ?? 'device', createdAt: now() };
@@ -103,7 +103,7 @@ export class Accounts {
   /** Ends one of the user's sessions; 404 when the device is not the user's (or is already gone). */
   async revokeDevice(userId: string, deviceId: string): Promise<void> {
     if (!(await this.deps.store.revokeUserDevice(userId, deviceId, this.deps.now()))) {
-      throw new ApiError(404, 'not_found', 'no such device');
+      throw new DomainError('not_found', 'no such device');
     }
   }
 

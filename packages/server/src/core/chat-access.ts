@@ -1,6 +1,6 @@
 import { parseChatId } from '@switchboard/protocol';
 import type { MemberRecord, Store } from '../engines/store/store.js';
-import { FrameError } from './errors.js';
+import { DomainError } from './errors.js';
 
 /** How long a cached member list is used at most (ms). */
 const CACHE_TTL_MS = 30_000;
@@ -120,27 +120,27 @@ export class ChatAccess {
     return this.entry(chatId, true);
   }
 
-  /** The chat a user may send to, or a FrameError (chat_not_found / not_a_member). */
+  /** The chat a user may send to, or a DomainError (chat_not_found / not_a_member). */
   async forSend(userId: string, chatId: string): Promise<ChatTarget> {
     const parsed = parseChatId(chatId);
-    if (!parsed) throw new FrameError('chat_not_found', `no such chat: ${chatId.slice(0, 80)}`);
+    if (!parsed) throw new DomainError('chat_not_found', `no such chat: ${chatId.slice(0, 80)}`);
     if (parsed.kind === 'direct') {
       const [a, b] = parsed.userIds;
-      if (userId !== a && userId !== b) throw new FrameError('not_a_member', 'you are not a member of this chat');
+      if (userId !== a && userId !== b) throw new DomainError('not_a_member', 'you are not a member of this chat');
       const cached = this.members.get(chatId);
       if (cached) return { chatId, kind: 'direct', memberIds: cached.ids };
       const chat = await this.store.getChat(chatId);
       if (chat) return { chatId, kind: 'direct', memberIds: await this.memberIds(chatId) };
       const other = userId === a ? b : a;
-      if ((await this.store.missingUsers([other])).length > 0) throw new FrameError('chat_not_found', 'no such user');
+      if ((await this.store.missingUsers([other])).length > 0) throw new DomainError('chat_not_found', 'no such user');
       const memberIds = a === b ? [a] : [a, b];
       return { chatId, kind: 'direct', memberIds, createDirectWith: memberIds };
     }
     const entry = await this.groupEntry(chatId, userId);
     if (entry.ids.length === 0) {
-      throw new FrameError((await this.store.getChat(chatId)) ? 'not_a_member' : 'chat_not_found', 'no such chat');
+      throw new DomainError((await this.store.getChat(chatId)) ? 'not_a_member' : 'chat_not_found', 'no such chat');
     }
-    if (!entry.set.has(userId)) throw new FrameError('not_a_member', 'you are not a member of this chat');
+    if (!entry.set.has(userId)) throw new DomainError('not_a_member', 'you are not a member of this chat');
     return { chatId, kind: 'group', memberIds: entry.ids, membersVersion: entry.version };
   }
 

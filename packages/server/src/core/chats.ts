@@ -1,7 +1,23 @@
 import { HISTORY_LIMIT_DEFAULT, parseChatId, type ChatSummary, type Message, type Receipt } from '@switchboard/protocol';
 import type { MemberRecord, Store, StoredMessage } from '../engines/store/store.js';
 import type { ChatAccess } from './chat-access.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
+import { fitFromBack, fitFromFront } from './response-budget.js';
+
+/** GET /v1/chats page size: default (a normal user's every chat in one page) and maximum. */
+export const CHATS_PAGE_DEFAULT = 500;
+export const CHATS_PAGE_MAX = 1000;
+
+/** A chat list cursor names the last row of a page: its last_at and chat id, opaque to clients. */
+function encodeChatCursor(lastAt: number, chatId: string): string {
+  return Buffer.from(`${lastAt}.${chatId}`).toString('base64url');
+}
+
+function decodeChatCursor(cursor: string): { lastAt: number; chatId: string } {
+  const m = /^(\d{1,16})\.(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw new DomainError('invalid_request', 'cursor is not one this server gave');
+  return { lastAt: Number(m[1]), chatId: m[2]! };
+}
 
 /** Read-side views of chats: the chat list, history with ticks, receipts. */
 export class Chats {
@@ -10,8 +26,17 @@ export class Chats {
     private readonly access: ChatAccess,
   ) {}
 
-  async list(userId: string): Promise<ChatSummary[]> {
-    const rows = await this.store.listChats(userId);
+  /**
+   * One page of the caller's chats, most recent first; next_cursor continues it, and is
+   * left out on the last page (so the answer of a user with few chats is exactly the
+   * protocol's `{chats}`). A page ends at `limit` chats or at the response byte budget. Chats whose
+   * last message moves them to the front while a client pages are seen on its next read.
+   */
+  async list(userId: string, q: { limit?: number; cursor?: string } = {}): Promise<{ chats: ChatSummary[]; next_cursor?: string }> {
+    const limit = q.limit ?? CHATS_PAGE_DEFAULT;
+    const after = q.cursor ? decodeChatCursor(q.cursor) : undefined;
+    // One more than asked: tells whether another page follows.
+    const rows = await this.store.listChats(userId, { limit: limit + 1, after });
     const out: ChatSummary[] = [];
     for (const row of rows) {
       let title = row.chat.name ?? '';
@@ -29,14 +54,19 @@ export class Chats {
         read_seq: Math.max(row.member.readSeq, row.member.joinedSeq),
         unread_count: row.unreadCount,
       });
+      if (out.length === limit) break;
     }
-    return out;
+    const fit = fitFromFront(out);
+    const chats = out.slice(0, fit);
+    const more = fit < out.length || rows.length > limit;
+    const last = rows[chats.length - 1];
+    return more && last ? { chats, next_cursor: encodeChatCursor(last.lastAt, last.chat.id) } : { chats };
   }
 
   /** The caller's membership, or 403 not_a_member (also for chats that do not exist: no probing). */
   async memberOrForbidden(userId: string, chatId: string): Promise<MemberRecord> {
     const member = await this.access.membership(userId, chatId);
-    if (!member) throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
+    if (!member) throw new DomainError('not_a_member', 'you are not a member of this chat');
     return member;
   }
 
@@ -44,10 +74,15 @@ export class Chats {
     const member = await this.memberOrForbidden(userId, chatId);
     const limit = q.limit ?? HISTORY_LIMIT_DEFAULT;
     const page = await this.store.history(chatId, { after: q.after, before: q.before, limit, minSeq: member.joinedSeq });
-    const messages = await this.withStatus(userId, chatId, page);
+    const all = await this.withStatus(userId, chatId, page);
+    // Past the byte budget the page stops early: forward pages keep their oldest
+    // messages, backward pages their newest, and next_cursor continues from there.
+    const forward = q.after !== undefined;
+    const fit = forward ? fitFromFront(all) : fitFromBack(all);
+    const messages = forward ? all.slice(0, fit) : all.slice(all.length - fit);
     // Forward paging continues after the last seq; backward paging continues before the first.
     let next_cursor: number | null = null;
-    if (page.length === limit) next_cursor = q.after !== undefined ? page[page.length - 1]!.seq : page[0]!.seq;
+    if (page.length === limit || fit < all.length) next_cursor = forward ? messages[messages.length - 1]!.seq : messages[0]!.seq;
     return { messages, next_cursor };
   }
 
@@ -68,8 +103,10 @@ export class Chats {
 
   async receipts(userId: string, messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {
     const message = await this.store.getMessage(messageId);
-    // A non-member learns nothing, not even that the message exists.
-    if (!message || !(await this.store.getMember(message.chat_id, userId))) throw new ApiError(404, 'not_found', 'no such message');
+    // A non-member learns nothing, not even that the message exists; nor does a member
+    // about messages from before it (re)joined, which its history does not show either.
+    const member = message ? await this.store.getMember(message.chat_id, userId) : null;
+    if (!message || !member || message.seq <= member.joinedSeq) throw new DomainError('not_found', 'no such message');
     const rows = await this.store.receipts(message);
     return {
       message_id: message.message_id,

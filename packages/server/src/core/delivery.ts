@@ -30,6 +30,11 @@ export interface DeliveryDeps {
 export class Delivery {
   constructor(private readonly deps: DeliveryDeps) {}
 
+  /** Whether a message to this many members goes through the fan-out queue. */
+  usesQueue(memberCount: number): boolean {
+    return memberCount > this.deps.fanoutThreshold;
+  }
+
   /** Makes this process a fan-out worker: it takes jobs from the queue and delivers them. */
   consumeFanout(): void {
     this.deps.fanout.start(async (job) => this.fanOut(job, await this.deps.recipientsOf(job.chatId, job.seq, job.membersVersion)));
@@ -41,6 +46,23 @@ export class Delivery {
    * (membersVersion), which a fan-out worker elsewhere uses to find them again.
    */
   async message(message: StoredMessage, memberIds: string[], opts: { redeliver?: boolean; membersVersion?: number } = {}): Promise<void> {
+    await (
+      await this.admit(message, memberIds, opts)
+    ).done;
+  }
+
+  /**
+   * Starts delivering a committed message; resolves once it is handed over: at once for
+   * a small chat (published directly), once the fan-out queue accepted the job for a
+   * large one. The sender's ack waits for this, so a full queue slows senders instead of
+   * piling up their jobs. `done` settles when the direct publish finished. Never rejects:
+   * a job the queue refuses (FanoutQueueFullError) reaches the members by replay.
+   */
+  async admit(
+    message: StoredMessage,
+    memberIds: string[],
+    opts: { redeliver?: boolean; membersVersion?: number } = {},
+  ): Promise<{ done: Promise<void> }> {
     const frame: ServerFrame = { type: 'new_message', ...message };
     const job: FanoutJob = {
       chatId: message.chat_id,
@@ -51,12 +73,13 @@ export class Delivery {
       frame: JSON.stringify(frame),
       membersVersion: opts.membersVersion,
     };
-    if (memberIds.length <= this.deps.fanoutThreshold || opts.redeliver) return this.fanOut(job, memberIds, opts.redeliver);
+    if (memberIds.length <= this.deps.fanoutThreshold || opts.redeliver) return { done: this.fanOut(job, memberIds, opts.redeliver) };
     try {
       await this.deps.fanout.enqueue(job);
     } catch (err) {
       this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'fan-out enqueue failed; members will get it by replay');
     }
+    return { done: Promise.resolve() };
   }
 
   private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
@@ -107,9 +130,12 @@ export class Delivery {
    * each node's socket buffer before any client can hear of the change; a node whose bus
    * connection is down forgets every copy when it comes back (see main.ts).
    */
-  async membershipChanged(chatId: string): Promise<void> {
+  async membershipChanged(chatId: string, removed?: string[]): Promise<void> {
     try {
-      await this.deps.bus.publish([MEMBERS_TOPIC], { kind: 'members-changed', chatId });
+      await this.deps.bus.publish(
+        [MEMBERS_TOPIC],
+        removed ? { kind: 'members-changed', chatId, removed } : { kind: 'members-changed', chatId },
+      );
     } catch (err) {
       this.deps.metrics.busPublishFailures.inc();
       this.deps.log.warn({ err, chat_id: chatId }, 'membership change not broadcast; appends still check it');

@@ -1,23 +1,38 @@
-import type { HttpErrorCode } from '@switchboard/protocol';
+import type { HttpErrorCode, SocketErrorCode } from '@switchboard/protocol';
 
-/** An error with an HTTP status and a stable code; the gateway turns it into a response. */
-export class ApiError extends Error {
+/** Every error code the protocol names (REST bodies and `error` frames); docs/errors.md lists when each happens. */
+export type ErrorCode = HttpErrorCode | SocketErrorCode;
+
+/**
+ * What core raises when a request breaks a rule: the protocol's error code and a message
+ * for people, never a transport detail. The gateway alone turns it into an HTTP status
+ * (gateway/error-map.ts) or an `error` frame.
+ */
+export class DomainError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: HttpErrorCode,
+    readonly code: ErrorCode,
     message?: string,
+    /** Fields added to the answer (e.g. `user_ids` of unknown users, `retry_after_ms`). */
     readonly extra?: Record<string, unknown>,
   ) {
     super(message ?? code);
   }
 }
 
-/** An error answering a socket frame; the gateway turns it into an `error` frame. */
-export class FrameError extends Error {
+/** The same as DomainError; the name socket code has always used. */
+export class FrameError extends DomainError {}
+
+/**
+ * An HTTP-level condition the gateway answers itself with a status of its own choosing
+ * (a body over 1 MiB: 413, a method the path does not take: 405). Core does not use it.
+ */
+export class ApiError extends DomainError {
   constructor(
-    readonly code: string,
-    message: string,
+    readonly status: number,
+    code: HttpErrorCode,
+    message?: string,
+    extra?: Record<string, unknown>,
   ) {
-    super(message);
+    super(code, message, extra);
   }
 }

@@ -3,17 +3,17 @@ import type { MemberRecord, MembershipRefusal, Store } from '../engines/store/st
 import type { Snowflake } from '../util/snowflake.js';
 import type { ChatAccess } from './chat-access.js';
 import type { Delivery } from './delivery.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
 
 /** A refusal from the store as the HTTP answer. */
-function refusal(outcome: MembershipRefusal, forbidden: string): ApiError {
+function refusal(outcome: MembershipRefusal, forbidden: string): DomainError {
   switch (outcome) {
     case 'forbidden':
-      return new ApiError(403, 'forbidden', forbidden);
+      return new DomainError('forbidden', forbidden);
     case 'too_large':
-      return new ApiError(422, 'group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
+      return new DomainError('group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
     default:
-      return new ApiError(404, 'not_found', 'no such group');
+      return new DomainError('not_found', 'no such group');
   }
 }
 
@@ -34,8 +34,7 @@ export class Groups {
   async create(creatorId: string, input: { name: string; member_ids: string[] }): Promise<GroupView> {
     const { store, ids, now } = this.deps;
     const memberIds = [...new Set([creatorId, ...input.member_ids])];
-    if (memberIds.length > MAX_GROUP_MEMBERS)
-      throw new ApiError(422, 'group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
+    if (memberIds.length > MAX_GROUP_MEMBERS) throw new DomainError('group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
     await this.requireUsers(memberIds);
     const groupId = ids.next();
     const chatId = groupChatId(groupId);
@@ -82,9 +81,9 @@ export class Groups {
   async removeMember(actorId: string, groupId: string, userId: string): Promise<void> {
     const chatId = groupChatId(groupId);
     const outcome = await this.deps.store.removeMember(chatId, actorId, userId);
-    if (outcome === 'not_a_member') throw new ApiError(404, 'not_found', 'that user is not a member');
+    if (outcome === 'not_a_member') throw new DomainError('not_found', 'that user is not a member');
     if (outcome !== 'removed') throw refusal(outcome, 'only admins can remove other members');
-    await this.membershipChanged(chatId);
+    await this.membershipChanged(chatId, [userId]);
     const view = await this.view(groupId);
     // The removed user hears of its removal too; after this it receives nothing from the group.
     await this.announce(view, 'member_removed', [userId], [...view.members.map((m) => m.user_id), userId]);
@@ -92,7 +91,7 @@ export class Groups {
 
   async rename(actorId: string, groupId: string, name: string): Promise<GroupView> {
     const actor = await this.memberOrNotFound(actorId, groupId);
-    if (actor.role !== 'admin') throw new ApiError(403, 'forbidden', 'only admins can rename the group');
+    if (actor.role !== 'admin') throw new DomainError('forbidden', 'only admins can rename the group');
     await this.deps.store.renameGroup(groupChatId(groupId), name);
     const view = await this.view(groupId);
     await this.announce(
@@ -107,26 +106,25 @@ export class Groups {
   /** The caller's membership of the group; 404 for everyone else (the protocol's answer for groups: no probing). */
   private async memberOrNotFound(userId: string, groupId: string): Promise<MemberRecord> {
     const member = await this.deps.access.membership(userId, groupChatId(groupId));
-    if (!member) throw new ApiError(404, 'not_found', 'no such group');
+    if (!member) throw new DomainError('not_found', 'no such group');
     return member;
   }
 
   /** Every node and fan-out worker forgets its copy of the members before the change is answered. */
-  private async membershipChanged(chatId: string): Promise<void> {
+  private async membershipChanged(chatId: string, removed?: string[]): Promise<void> {
     this.deps.access.invalidate(chatId);
-    await this.deps.delivery.membershipChanged(chatId);
+    await this.deps.delivery.membershipChanged(chatId, removed);
   }
 
   private async requireUsers(userIds: string[]): Promise<void> {
     const missing = await this.deps.store.missingUsers(userIds);
-    if (missing.length > 0)
-      throw new ApiError(404, 'not_found', `unknown users: ${missing.slice(0, 20).join(', ')}`, { user_ids: missing });
+    if (missing.length > 0) throw new DomainError('not_found', `unknown users: ${missing.slice(0, 20).join(', ')}`, { user_ids: missing });
   }
 
   private async view(groupId: string): Promise<GroupView> {
     const chatId = groupChatId(groupId);
     const chat = await this.deps.store.getChat(chatId);
-    if (!chat || chat.kind !== 'group') throw new ApiError(404, 'not_found', 'no such group');
+    if (!chat || chat.kind !== 'group') throw new DomainError('not_found', 'no such group');
     const members = await this.deps.store.getMembers(chatId);
     return {
       group_id: groupId,

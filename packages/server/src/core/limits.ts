@@ -2,16 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { RateLimitStore } from '../engines/rate-limit-store/rate-limit-store.js';
 import type { Logger } from '../util/logger.js';
 import { LocalBuckets } from '../util/token-bucket.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
 import type { LimitSettings } from './limit-settings.js';
 
 /** A request refused by a limit: HTTP 429 with Retry-After, or a `rate_limited` error frame. */
-export class RateLimited extends ApiError {
+export class RateLimited extends DomainError {
   constructor(
     readonly retryAfterMs: number,
     message: string,
   ) {
-    super(429, 'rate_limited', message, { retry_after_ms: retryAfterMs });
+    super('rate_limited', message, { retry_after_ms: retryAfterMs });
   }
 }
 
@@ -178,7 +178,7 @@ export class Limits {
       try {
         return await attempt();
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) {
+        if (err instanceof DomainError && err.code === 'invalid_credentials') {
           await Promise.all([this.charge(userKey, loginFailuresUser), this.charge(addressKey, loginFailuresAddress)]);
         }
         throw err;

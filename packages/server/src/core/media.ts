@@ -4,7 +4,7 @@ import type { MediaInfo, MediaRecord } from '../engines/store/media-index.js';
 import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
-import { ApiError, FrameError } from './errors.js';
+import { DomainError } from './errors.js';
 import { baseType, inspectImage, servedType, sniffImage } from './media-inspect.js';
 
 export interface MediaConfig {
@@ -57,14 +57,14 @@ export class Media {
   /** POST /v1/media: records the upload and hands out where to send the bytes. */
   async createUpload(userId: string, body: CreateMediaBody, baseUrl: string): Promise<CreateMediaResponse> {
     const { config, now } = this.deps;
-    if (body.size > config.maxBytes) throw new ApiError(413, 'too_large', `media is limited to ${config.maxBytes} bytes`);
+    if (body.size > config.maxBytes) throw new DomainError('too_large', `media is limited to ${config.maxBytes} bytes`);
     const at = now();
     if (config.dailyQuotaBytes > 0) {
       const usage = await this.deps.store.media.usageSince(userId, at - DAY_MS);
       if (usage.bytes + body.size > config.dailyQuotaBytes) {
         // The window frees up as the oldest upload in it turns a day old.
         const retryAfterMs = Math.max(1000, (usage.oldest ?? at) + DAY_MS - at);
-        throw new ApiError(429, 'rate_limited', `daily upload quota of ${config.dailyQuotaBytes} bytes reached`, {
+        throw new DomainError('rate_limited', `daily upload quota of ${config.dailyQuotaBytes} bytes reached`, {
           retry_after_ms: retryAfterMs,
         });
       }
@@ -93,7 +93,7 @@ export class Media {
    * invalid_attachment, and nothing is stored.
    */
   async prepareAttachments(senderId: string, refs: { media_id: string }[], messageId: string): Promise<Attachment[]> {
-    const refuse = (why: string) => new FrameError('invalid_attachment', why);
+    const refuse = (why: string) => new DomainError('invalid_attachment', why);
     if (refs.length > MAX_ATTACHMENTS) throw refuse(`at most ${MAX_ATTACHMENTS} attachments per message`);
     const ids = refs.map((r) => r.media_id);
     if (new Set(ids).size !== ids.length) throw refuse('an attachment is named twice');

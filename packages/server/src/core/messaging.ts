@@ -4,7 +4,7 @@ import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess, ChatTarget } from './chat-access.js';
 import type { Delivery } from './delivery.js';
-import { FrameError } from './errors.js';
+import { DomainError } from './errors.js';
 import type { Media } from './media.js';
 import type { ReceiptNotifier } from './receipt-notifier.js';
 
@@ -73,17 +73,21 @@ export class Messaging {
    * caller that chains sends keeps their order) with `ack`, which resolves once the
    * message is durable; live delivery follows without holding the ack.
    */
-  async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
+  async send(
+    sender: Sender,
+    frame: SendMessage,
+    onCommitted?: (ack: AckSent) => void,
+  ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
     // With attachments the content may be empty (a photo without a caption).
     const refs = frame.attachments?.length ? frame.attachments : undefined;
-    if (frame.content.length === 0 && !refs) throw new FrameError('invalid_frame', 'content must not be empty');
+    if (frame.content.length === 0 && !refs) throw new DomainError('invalid_frame', 'content must not be empty');
     if (frame.content.length > MAX_CONTENT_CHARS)
-      throw new FrameError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
+      throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
     const messageId = this.deps.ids.next();
     let attachments;
     if (refs) {
-      if (!this.deps.media) throw new FrameError('invalid_attachment', 'this server takes no attachments');
+      if (!this.deps.media) throw new DomainError('invalid_attachment', 'this server takes no attachments');
       attachments = await this.deps.media.prepareAttachments(sender.userId, refs, messageId);
     }
     const request: AppendRequest = {
@@ -98,7 +102,8 @@ export class Messaging {
       createDirectWith: target.createDirectWith,
       membersVersion: target.membersVersion,
     };
-    return { ack: this.append(request, target, onCommitted) };
+    // queued: the message goes through the fan-out queue, whose room the ack waits for.
+    return { ack: this.append(request, target, onCommitted), queued: this.deps.delivery.usesQueue(target.memberIds.length) };
   }
 
   /**
@@ -111,7 +116,7 @@ export class Messaging {
     const [result] = await this.deps.store.append([request]);
     if (result!.notMember) {
       this.deps.access.invalidate(request.chatId);
-      throw new FrameError('not_a_member', 'you are not a member of this chat');
+      throw new DomainError('not_a_member', 'you are not a member of this chat');
     }
     const stored = result as Extract<AppendResult, { message: StoredMessage }>;
     let memberIds = target.memberIds;
@@ -119,15 +124,15 @@ export class Messaging {
       this.deps.access.invalidate(request.chatId);
       memberIds = await this.deps.access.recipients(request.chatId, stored.message.seq, stored.membersVersion);
     }
-    return this.committed(stored, memberIds, stored.membersVersion ?? target.membersVersion, onCommitted);
+    const ack = this.committed(stored, onCommitted);
+    // A large group's fan-out job must be accepted by the (bounded) queue before the
+    // ack goes out: when the queue is full, senders wait here instead of piling up jobs.
+    const membersVersion = stored.membersVersion ?? target.membersVersion;
+    if (!stored.duplicate) await this.deps.delivery.admit(stored.message, memberIds, { membersVersion });
+    return ack;
   }
 
-  private committed(
-    { message, duplicate }: { message: StoredMessage; duplicate: boolean },
-    memberIds: string[],
-    membersVersion: number | undefined,
-    onCommitted?: (ack: AckSent) => void,
-  ): AckSent {
+  private committed({ message, duplicate }: { message: StoredMessage; duplicate: boolean }, onCommitted?: (ack: AckSent) => void): AckSent {
     const ack: AckSent = {
       type: 'ack_sent',
       client_msg_id: message.client_msg_id,
@@ -143,7 +148,6 @@ export class Messaging {
     } else {
       this.deps.metrics.messagesSent.inc();
       this.remember(message);
-      void this.deps.delivery.message(message, memberIds, { membersVersion });
     }
     return ack;
   }
@@ -172,7 +176,7 @@ export class Messaging {
     const at = this.deps.now();
     for (const [chatId, top] of highest) {
       if (!(await this.deps.access.isMember(device.userId, chatId)))
-        throw new FrameError('not_a_member', 'you are not a member of this chat');
+        throw new DomainError('not_a_member', 'you are not a member of this chat');
       const key = `${device.deviceId}\u0000${chatId}`;
       const held = this.heldDelivered.get(key);
       if (!held || held.top.seq < top.seq) this.heldDelivered.set(key, { device, top, at });
@@ -211,9 +215,10 @@ export class Messaging {
   /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */
   async ackRead(device: Sender, chatId: string, lastReadMessageId: string): Promise<void> {
     if (!(await this.deps.access.isMember(device.userId, chatId)))
-      throw new FrameError('not_a_member', 'you are not a member of this chat');
+      throw new DomainError('not_a_member', 'you are not a member of this chat');
     const [message] = await this.locate([lastReadMessageId]);
-    if (!message || message.chat_id !== chatId) throw new FrameError('invalid_frame', 'last_read_message_id is not a message of this chat');
+    if (!message || message.chat_id !== chatId)
+      throw new DomainError('invalid_frame', 'last_read_message_id is not a message of this chat');
     const at = this.deps.now();
     const { read, delivered } = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
     const kind = kindOf(chatId);

@@ -85,19 +85,31 @@ export class Presence {
     for (const w of set) w.write(event.frame);
   }
 
-  /** Watches each user the socket may see and answers a presence frame for every id asked. */
+  /**
+   * Watches each user the socket may see and answers a presence frame for every id asked.
+   * The ids count against `max` at once, before any check is awaited, so a burst of
+   * frames cannot each pass the bound before the others are applied.
+   */
   async subscribe(watcher: PresenceWatcher, userIds: string[], max: number): Promise<'too_many' | 'ok'> {
     const unique = [...new Set(userIds)];
     let watched = this.watching.get(watcher);
-    if ((watched?.size ?? 0) + unique.filter((id) => !watched?.has(id)).length > max) return 'too_many';
+    if (!watched) this.watching.set(watcher, (watched = new Set()));
+    const fresh = unique.filter((id) => !watched.has(id));
+    if (watched.size + fresh.length > max) {
+      if (watched.size === 0) this.watching.delete(watcher);
+      return 'too_many';
+    }
+    for (const id of fresh) watched.add(id);
     for (const id of unique) {
-      if (!(await this.mayWatch(watcher.userId, id))) {
+      const may = await this.mayWatch(watcher.userId, id);
+      // The socket closed (dropWatcher) or unsubscribed meanwhile: nothing more to do.
+      if (this.watching.get(watcher) !== watched || !watched.has(id)) continue;
+      if (!may) {
         // Users one shares no chat with look offline, with no last_seen.
+        this.unsubscribe(watcher, [id]);
         watcher.sendFrame({ type: 'presence', user_id: id, online: false, last_seen: null });
         continue;
       }
-      if (!watched) this.watching.set(watcher, (watched = new Set()));
-      watched.add(id);
       let set = this.watchers.get(id);
       if (!set) {
         this.watchers.set(id, (set = new Set()));
@@ -124,6 +136,33 @@ export class Presence {
       }
     }
     if (watched?.size === 0) this.watching.delete(watcher);
+  }
+
+  /**
+   * Users left a chat: every local watch between them and someone else is checked again,
+   * and a pair that shares no chat any more ends (the watcher is told the user looks
+   * offline, as to anyone who shares no chat).
+   */
+  membersLeft(userIds: string[]): void {
+    const left = new Set(userIds);
+    const pairs: [PresenceWatcher, string][] = [];
+    for (const [watcher, watched] of this.watching) {
+      for (const id of watched) if (left.has(id) || left.has(watcher.userId)) pairs.push([watcher, id]);
+    }
+    void this.recheck(pairs).catch((err) => this.deps.log.warn({ err }, 'presence re-check failed'));
+  }
+
+  private async recheck(pairs: [PresenceWatcher, string][]): Promise<void> {
+    const verdicts = new Map<string, Promise<boolean>>();
+    for (const [watcher, id] of pairs) {
+      const key = `${watcher.userId}\u0000${id}`;
+      let may = verdicts.get(key);
+      if (!may) verdicts.set(key, (may = this.mayWatch(watcher.userId, id)));
+      if (await may) continue;
+      if (!this.watching.get(watcher)?.has(id)) continue;
+      this.unsubscribe(watcher, [id]);
+      watcher.sendFrame({ type: 'presence', user_id: id, online: false, last_seen: null });
+    }
   }
 
   /** The watcher's socket closed: it watches no one any more. */

@@ -1,6 +1,7 @@
 import type { Message } from '@switchboard/protocol';
 import type { Store } from '../engines/store/store.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
+import { fitFromFront } from './response-budget.js';
 
 /**
  * Turns user text into search terms: only runs of letters and digits survive, so
@@ -22,7 +23,9 @@ export class Search {
 
   async search(userId: string, q: { text: string; chatId?: string; limit: number }): Promise<Message[]> {
     if (q.chatId && !(await this.store.getMember(q.chatId, userId)))
-      throw new ApiError(403, 'not_a_member', 'you are not a member of this chat');
-    return this.store.search(userId, searchTerms(q.text), { chatId: q.chatId, limit: q.limit });
+      throw new DomainError('not_a_member', 'you are not a member of this chat');
+    const found = await this.store.search(userId, searchTerms(q.text), { chatId: q.chatId, limit: q.limit });
+    // Newest first, cut at the response budget (search has no cursor: ask with a narrower query).
+    return found.slice(0, fitFromFront(found));
   }
 }

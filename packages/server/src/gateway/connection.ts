@@ -10,9 +10,28 @@ import type { Metrics } from '../util/metrics.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
+/**
+ * Live messages held while a replay or gap fill runs: past either bound the rest are
+ * dropped and read back from the store once the replay is done (the log is the queue),
+ * so a socket that replays slowly cannot make this node hold a busy group's traffic.
+ */
+const MAX_HELD_EVENTS = 1000;
+const MAX_HELD_BYTES = 4 * 1024 * 1024;
+/**
+ * Sends in flight per socket (read, not yet answered): past the high mark the socket is
+ * not read any more until answers bring it down to the low one. A client pipelining
+ * sends faster than they commit (or than a full fan-out queue admits them) waits in
+ * TCP, not in this process's memory.
+ */
+const SENDS_IN_FLIGHT_HIGH = 256;
+const SENDS_IN_FLIGHT_LOW = 128;
+/** A socket closed as too slow is cut this long after the close frame (ms): it is not reading it. */
+const SLOW_CLOSE_GRACE_MS = 1000;
 
 export interface ConnectionOptions {
   maxBufferBytes: number;
+  /** A socket whose outbound buffer stays over the replay high-water mark this long (ms) is closed as too slow. */
+  stalledTimeoutMs: number;
   metrics: Metrics;
   /**
    * Reads the chat's messages this member may see in (after, upto], at most `limit`,
@@ -41,8 +60,15 @@ export class Connection {
   /** Seqs of this device's own messages above lastSeq: never sent here, so the position skips them. */
   private readonly ownAhead = new Map<string, Set<number>>();
   private held: MessageEvent[] | null = [];
+  private heldBytes = 0;
+  /** Chats whose held messages were dropped (held past its bounds): the highest seq dropped, to read back from the store. */
+  private dropped = new Map<string, number>();
+  /** Since when the outbound buffer has been over the high-water mark (ms), or null. */
+  private stalledSince: number | null = null;
   private corked = false;
   private readonly highWater: number;
+  private sendsInFlight = 0;
+  private readingPaused = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -63,8 +89,7 @@ export class Connection {
   write(text: string): void {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
     if (this.ws.bufferedAmount > this.opts.maxBufferBytes) {
-      this.opts.metrics.slowConsumerCloses.inc();
-      this.close(CloseCode.slowConsumer, 'too slow: reconnect to resume');
+      this.closeSlow();
       return;
     }
     this.cork();
@@ -85,6 +110,24 @@ export class Connection {
       this.corked = false;
       socket.uncork();
     });
+  }
+
+  /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
+  sendStarted(): void {
+    this.sendsInFlight++;
+    if (this.sendsInFlight >= SENDS_IN_FLIGHT_HIGH && !this.readingPaused) {
+      this.readingPaused = true;
+      this.ws.pause();
+    }
+  }
+
+  /** A send was answered (ack or error): reading resumes once few enough are in flight. */
+  sendSettled(): void {
+    this.sendsInFlight--;
+    if (this.readingPaused && this.sendsInFlight <= SENDS_IN_FLIGHT_LOW) {
+      this.readingPaused = false;
+      this.ws.resume();
+    }
   }
 
   /** This device's own message was committed at `seq` in `chatId` (its ack_sent is going out). */
@@ -122,7 +165,7 @@ export class Connection {
       return;
     }
     if (this.held) {
-      this.held.push(event);
+      this.hold(event);
       return;
     }
     const last = this.position(event.chatId);
@@ -147,18 +190,37 @@ export class Connection {
     this.write(text);
   }
 
+  /** Holds a live message during a replay or gap fill, within MAX_HELD_EVENTS / MAX_HELD_BYTES. */
+  private hold(event: MessageEvent): void {
+    const held = this.held!;
+    const dropping = this.dropped.size > 0 || held.length >= MAX_HELD_EVENTS || this.heldBytes + event.frame.length > MAX_HELD_BYTES;
+    if (!dropping) {
+      held.push(event);
+      this.heldBytes += event.frame.length;
+      return;
+    }
+    // Once dropping, every later message is dropped too, so what is held stays below
+    // what is dropped in each chat and the store read after the release continues it.
+    this.dropped.set(event.chatId, Math.max(this.dropped.get(event.chatId) ?? 0, event.seq));
+  }
+
+  /** Writes what the store has for the chat in (after, upto] and moves the position to upto. */
+  private async fill(chatId: string, after: number | null, upto: number): Promise<void> {
+    let from = after;
+    for (;;) {
+      const page = await this.opts.fetchRange(chatId, from, upto, BACKLOG_PAGE);
+      await this.replayMessages(chatId, page);
+      if (page.length < BACKLOG_PAGE || this.closed) break;
+      from = page[page.length - 1]!.seq;
+    }
+    // The store's answer is complete up to `upto` (whatever this member may not see
+    // is not in it), so the position moves there even when nothing came back.
+    this.lastSeq.set(chatId, Math.max(this.lastSeq.get(chatId) ?? 0, upto));
+  }
+
   private async fillGap(chatId: string, after: number | null, upto: number): Promise<void> {
     try {
-      let from = after;
-      for (;;) {
-        const page = await this.opts.fetchRange(chatId, from, upto, BACKLOG_PAGE);
-        await this.replayMessages(chatId, page);
-        if (page.length < BACKLOG_PAGE || this.closed) break;
-        from = page[page.length - 1]!.seq;
-      }
-      // The store's answer is complete up to `upto` (whatever this member may not see
-      // is not in it), so the position moves there even when nothing came back.
-      this.lastSeq.set(chatId, Math.max(this.lastSeq.get(chatId) ?? 0, upto));
+      await this.fill(chatId, after, upto);
     } catch (err) {
       // Cannot fill the gap now: let the device reconnect and replay from its cursor.
       this.opts.onError(err);
@@ -184,29 +246,89 @@ export class Connection {
     }
   }
 
-  /** Marks the replay done: releases live messages held meanwhile, in order. */
+  /** Marks the replay done: releases live messages held meanwhile, in order, then reads back any that were dropped. */
   release(): void {
     const held = this.held ?? [];
+    const dropped = this.dropped;
     this.held = null;
+    this.heldBytes = 0;
+    this.dropped = new Map();
     for (const e of held) this.deliver(e);
+    if (dropped.size === 0 || this.closed) return;
+    if (this.held) {
+      // A released message started a gap fill: its release reads these back.
+      for (const [chatId, seq] of dropped) this.dropped.set(chatId, Math.max(this.dropped.get(chatId) ?? 0, seq));
+      return;
+    }
+    this.held = [];
+    void this.refill(dropped);
   }
 
-  /** Resolves once the socket's outbound buffer is down to a quarter of the replay high-water mark. */
+  /** Reads dropped live messages back from the store, holding new ones meanwhile. */
+  private async refill(chats: Map<string, number>): Promise<void> {
+    try {
+      for (const [chatId, upto] of chats) {
+        const last = this.position(chatId);
+        if (last !== undefined && last >= upto) continue;
+        await this.fill(chatId, last ?? null, upto);
+        if (this.closed) return;
+      }
+    } catch (err) {
+      this.opts.onError(err);
+      this.close(CloseCode.reconnect, 'resync: reconnect');
+      return;
+    }
+    this.release();
+  }
+
+  /**
+   * Called periodically: a socket whose outbound buffer has stayed over the high-water
+   * mark for stalledTimeoutMs is not reading; it is closed (4001) instead of holding its
+   * buffer for ever.
+   */
+  checkStalled(now: number): void {
+    if (this.closed) return;
+    if (this.ws.bufferedAmount <= this.highWater) {
+      this.stalledSince = null;
+      return;
+    }
+    this.stalledSince ??= now;
+    if (now - this.stalledSince >= this.opts.stalledTimeoutMs) this.closeSlow();
+  }
+
+  private closeSlow(): void {
+    if (this.closed) return;
+    this.opts.metrics.slowConsumerCloses.inc();
+    this.close(CloseCode.slowConsumer, 'too slow: reconnect to resume', SLOW_CLOSE_GRACE_MS);
+  }
+
+  /**
+   * Resolves once the socket's outbound buffer is down to a quarter of the replay
+   * high-water mark, or once the socket is closed as too slow: a peer that does not read
+   * for stalledTimeoutMs is closed, so the wait (and its timer) is bounded.
+   */
   drained(): Promise<void> {
+    const deadline = Date.now() + this.opts.stalledTimeoutMs;
     return new Promise((resolve) => {
       const check = () => {
-        if (this.closed || this.ws.bufferedAmount <= this.highWater / 4) resolve();
-        else setTimeout(check, 5);
+        if (this.closed || this.ws.bufferedAmount <= this.highWater / 4) return resolve();
+        if (Date.now() >= deadline) {
+          this.closeSlow();
+          return resolve();
+        }
+        setTimeout(check, 5);
       };
       check();
     });
   }
 
-  close(code: number, reason: string): void {
+  close(code: number, reason: string, graceMs = 5000): void {
     if (this.closed) return;
     this.closed = true;
+    this.held = null;
+    this.dropped.clear();
     this.ws.close(code, reason);
     // A peer that stopped reading never completes the close handshake: cut it loose.
-    setTimeout(() => this.ws.terminate(), 5000).unref();
+    setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
 }

@@ -12,9 +12,10 @@ import {
 } from '@switchboard/protocol';
 import type { DeviceRecord } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
-import type { Chats } from '../core/chats.js';
+import { CHATS_PAGE_MAX, type Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
-import { ApiError } from '../core/errors.js';
+import { ApiError, DomainError } from '../core/errors.js';
+import { httpStatusOf } from './error-map.js';
 import type { Groups } from '../core/groups.js';
 import { RateLimited, type Limits } from '../core/limits.js';
 import type { Presence } from '../core/presence.js';
@@ -23,6 +24,7 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import { clientAddress } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
+import { metricsAuthorized } from './ops-listeners.js';
 import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
 import type { PushRegistration } from '../push/registration.js';
 import { pushRoutes } from './push-routes.js';
@@ -45,6 +47,8 @@ export interface HttpApiDeps {
   isReady: () => boolean;
   /** Push target registration (push-routes.ts); absent: no push routes. */
   push?: PushRegistration;
+  /** Opens GET /metrics here (bearer); unset: 404, as if the endpoint did not exist. */
+  metricsToken?: string;
 }
 
 /**
@@ -80,7 +84,8 @@ export function createHttpApi(deps: HttpApiDeps) {
   router
     .on('GET', '/healthz', async (_req, res) => sendJson(res, 200, { status: 'ok' }))
     .on('GET', '/readyz', async (_req, res) => sendJson(res, deps.isReady() ? 200 : 503, { ready: deps.isReady() }))
-    .on('GET', '/metrics', async (_req, res) => {
+    .on('GET', '/metrics', async (req, res) => {
+      if (!metricsAuthorized(req, deps.metricsToken)) throw new ApiError(404, 'not_found', 'no such endpoint');
       const text = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
     })
@@ -134,9 +139,11 @@ export function createHttpApi(deps: HttpApiDeps) {
       if (!user) throw new ApiError(404, 'not_found');
       sendJson(res, 200, userView(user));
     })
-    .on('GET', '/v1/chats', async (req, res) => {
+    .on('GET', '/v1/chats', async (req, res, _p, url) => {
       const device = await auth(req);
-      sendJson(res, 200, { chats: await chats.list(device.userId) });
+      const limit = intParam(url, 'limit', { min: 1, max: CHATS_PAGE_MAX });
+      const cursor = textParam(url, 'cursor') || undefined;
+      sendJson(res, 200, await chats.list(device.userId, { limit, cursor }));
     })
     .on('GET', '/v1/chats/:id/messages', async (req, res, [chatId], url) => {
       const device = await auth(req);
@@ -206,8 +213,8 @@ export function createHttpApi(deps: HttpApiDeps) {
       } catch (err) {
         if (res.headersSent) return;
         if (err instanceof RateLimited) res.setHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
-        if (err instanceof ApiError) {
-          sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra });
+        if (err instanceof DomainError) {
+          sendJson(res, httpStatusOf(err), { error: err.code, message: err.message, ...err.extra });
         } else if (err instanceof URIError) {
           sendJson(res, 400, { error: 'invalid_request', message: 'malformed URL' });
         } else {

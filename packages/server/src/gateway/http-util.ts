@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { MAX_JSON_DEPTH, jsonDepthWithin } from '@switchboard/protocol';
 import { ApiError } from '../core/errors.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -30,8 +31,10 @@ export async function readBody<S extends z.ZodType>(req: IncomingMessage, schema
     chunks.push(chunk as Buffer);
   }
   let raw: unknown;
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!jsonDepthWithin(text)) throw new ApiError(400, 'invalid_request', `body nests deeper than ${MAX_JSON_DEPTH}`);
   try {
-    raw = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+    raw = JSON.parse(text || 'null');
   } catch {
     throw new ApiError(400, 'invalid_request', 'body is not valid JSON');
   }

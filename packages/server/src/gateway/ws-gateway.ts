@@ -2,14 +2,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
-import { userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
+import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Accounts } from '../core/accounts.js';
 import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
 import type { DevicePresence } from '../core/device-presence.js';
-import { FrameError } from '../core/errors.js';
+import { DomainError } from '../core/errors.js';
 import { RateLimited, type Limits } from '../core/limits.js';
+import { frameErrorOf } from './error-map.js';
 import type { Messaging } from '../core/messaging.js';
 import type { Presence } from '../core/presence.js';
 import type { Logger } from '../util/logger.js';
@@ -38,6 +39,8 @@ export interface WsGatewayDeps {
     typingPerSecond: number;
     /** How long close() waits for sockets to go after asking them to reconnect. */
     shutdownGraceMs: number;
+    /** A socket that does not read for this long (ms; buffer over the high-water mark) is closed with 4001. */
+    stalledSocketTimeoutMs: number;
   };
 }
 
@@ -59,13 +62,14 @@ export class WsGateway {
     deps.bus.onEvent((topic, event) => {
       if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
       else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
+      else if (topic === MEMBERS_TOPIC && event.kind === 'members-changed' && event.removed) deps.presence.membersLeft(event.removed);
     });
   }
 
   /** Starts the sweeper that pings quiet sockets and closes silent ones. */
   start(): void {
-    const { pingIntervalMs, presenceTimeoutMs } = this.deps.config;
-    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(pingIntervalMs, presenceTimeoutMs) / 2));
+    const { pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs } = this.deps.config;
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs) / 2));
     this.sweeper.unref();
   }
 
@@ -152,12 +156,20 @@ export class WsGateway {
     const { log, metrics } = this.deps;
     const conn = new Connection(ws, userId, deviceId, {
       maxBufferBytes: this.deps.config.maxSocketBufferBytes,
+      stalledTimeoutMs: this.deps.config.stalledSocketTimeoutMs,
       metrics,
       fetchRange: (chatId, after, upto, limit) => this.deps.backlog.visible(userId, deviceId, chatId, after, upto, limit),
       onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
     });
     metrics.connections.inc();
-    ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      // A throw here would escape the ws event and end the process: answer it instead.
+      try {
+        this.onFrame(conn, data, isBinary);
+      } catch (err) {
+        this.frameError(conn, err);
+      }
+    });
     ws.on('pong', () => (conn.lastActivity = Date.now()));
     ws.on('error', (err) => log.debug({ err, user_id: userId }, 'socket error'));
     ws.on('close', () => void this.closed(conn));
@@ -240,25 +252,34 @@ export class WsGateway {
     const parsed = parseClientFrame(data.toString());
     if (refusedByLimits(this.deps.limits, this.deps.metrics, conn, parsed)) return;
     if (!parsed.ok) {
-      this.frameError(conn, new FrameError('invalid_frame', parsed.message), parsed.client_msg_id);
+      this.frameError(conn, new DomainError('invalid_frame', parsed.message), parsed.client_msg_id);
       return;
     }
     const frame = parsed.frame;
     if (frame.type === 'send_message') {
       const sender = { userId: conn.userId, deviceId: conn.deviceId };
       const started = process.hrtime.bigint();
+      conn.sendStarted();
       // Admit sends one after another so their seq follows the order they were sent in.
       conn.sendChain = conn.sendChain.then(async () => {
         try {
-          const { ack } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
+          const { ack, queued } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
           ack.then(
             (a) => {
+              conn.sendSettled();
               this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
               conn.sendFrame(a);
             },
-            (err) => this.frameError(conn, err, frame.client_msg_id),
+            (err) => {
+              conn.sendSettled();
+              this.frameError(conn, err, frame.client_msg_id);
+            },
           );
+          // A large group's send holds this socket's next sends until the fan-out queue
+          // took it: each socket waits for room at most once, so waiters stay bounded.
+          if (queued) await ack.catch(() => undefined);
         } catch (err) {
+          conn.sendSettled();
           this.frameError(conn, err, frame.client_msg_id);
         }
       });
@@ -284,7 +305,7 @@ export class WsGateway {
         return this.typing(conn, frame.chat_id, frame.state);
       case 'presence_subscribe': {
         const result = await this.deps.presence.subscribe(conn, frame.user_ids, MAX_PRESENCE_WATCH);
-        if (result === 'too_many') throw new FrameError('invalid_frame', `a socket may watch at most ${MAX_PRESENCE_WATCH} users`);
+        if (result === 'too_many') throw new DomainError('invalid_frame', `a socket may watch at most ${MAX_PRESENCE_WATCH} users`);
         return;
       }
       case 'presence_unsubscribe':
@@ -312,18 +333,12 @@ export class WsGateway {
   }
 
   private frameError(conn: Connection, err: unknown, clientMsgId?: string): void {
-    let code = 'internal';
-    let message = 'internal error';
-    if (err instanceof FrameError) {
-      code = err.code;
-      message = err.message;
-    } else {
-      this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
-    }
+    const known = frameErrorOf(err);
+    if (!known) this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
+    const { code, message, extra } = known ?? { code: 'internal', message: 'internal error' };
     this.deps.metrics.frameErrors.inc({ code });
-    conn.sendFrame(
-      clientMsgId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, client_msg_id: clientMsgId },
-    );
+    const frame = { type: 'error' as const, code, message, ...extra };
+    conn.sendFrame(clientMsgId === undefined ? frame : { ...frame, client_msg_id: clientMsgId });
   }
 
   /** Pings quiet sockets; closes those silent past the presence timeout. */
@@ -332,6 +347,7 @@ export class WsGateway {
     const { pingIntervalMs, presenceTimeoutMs } = this.deps.config;
     for (const set of this.byUser.values()) {
       for (const conn of set) {
+        conn.checkStalled(now);
         const quiet = now - conn.lastActivity;
         if (quiet > presenceTimeoutMs) {
           conn.closed = true;

@@ -55,15 +55,18 @@ function findMetric(metrics: Metrics, expected: string, type: string, pattern: R
   );
 }
 
+/** /metrics on the public listener needs the bearer token (METRICS_TOKEN); the suites here set this one. */
+const METRICS_TOKEN = 'ops-test-metrics-token';
+
 async function scrape(baseUrl: string): Promise<Metrics> {
-  const res = await fetch(`${baseUrl}/metrics`);
+  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
   return parseMetrics(await res.text());
 }
 
 describe('probes and metrics', () => {
-  const { srv, open } = suiteServer();
+  const { srv, open } = suiteServer({ metricsToken: METRICS_TOKEN });
 
   it('GET /healthz and GET /readyz answer 200 without auth', async () => {
     assert.equal((await fetch(`${srv.baseUrl}/healthz`)).status, 200);
@@ -167,7 +170,7 @@ describe('graceful shutdown', () => {
 
 describe('slow consumers', () => {
   // Megabytes from one device on purpose: a load test, so per-client limits are off (RATE_LIMITS=off).
-  const { srv, open, connect } = suiteServer({ maxSocketBufferBytes: 64 * 1024, rateLimits: false });
+  const { srv, open, connect } = suiteServer({ maxSocketBufferBytes: 64 * 1024, rateLimits: false, metricsToken: METRICS_TOKEN });
 
   it('closes a socket that stops reading with 4001 instead of buffering, and the device loses nothing', async () => {
     const alice: TestUser = await registerUser(srv.baseUrl, 'slow_a');

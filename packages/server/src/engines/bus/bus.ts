@@ -35,7 +35,8 @@ export type BusEvent =
   /** Close that device's sockets with this code (logout, revoked session). */
   | { kind: 'close-device'; deviceId: string; code: number; reason: string }
   /** On MEMBERS_TOPIC: the chat's membership changed; drop cached copies. */
-  | { kind: 'members-changed'; chatId: string };
+  /** removed: users who left the chat in this change (presence re-checks whom they may watch). */
+  | { kind: 'members-changed'; chatId: string; removed?: string[] };
 
 export type BusHandler = (topic: string, event: BusEvent) => void;
 

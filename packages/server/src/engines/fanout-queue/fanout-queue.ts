@@ -19,6 +19,13 @@ export interface FanoutJob {
 
 export type FanoutWorker = (job: FanoutJob) => Promise<void>;
 
+/** enqueue() refused a job: the queue is full and so many senders already wait that one more may not. */
+export class FanoutQueueFullError extends Error {
+  constructor() {
+    super('fan-out queue full');
+  }
+}
+
 export interface FanoutQueue {
   /** Resolves once the job is accepted; waits while the queue is full (backpressure). */
   enqueue(job: FanoutJob): Promise<void>;

@@ -1,9 +1,11 @@
-import type { FanoutJob, FanoutQueue, FanoutWorker } from './fanout-queue.js';
+import { FanoutQueueFullError, type FanoutJob, type FanoutQueue, type FanoutWorker } from './fanout-queue.js';
 
 /**
  * The embedded fan-out queue: one FIFO lane per chat (order per chat), lanes drained
- * concurrently, and a bound on jobs held in memory: enqueue() waits for room, so a
- * burst slows senders instead of growing the heap.
+ * concurrently, and bounds on memory: at most `capacity` jobs held, and at most
+ * `maxWaiting` enqueue() calls waiting for room (each holds its encoded frame); past
+ * that, enqueue() fails at once with FanoutQueueFullError instead of queueing. A burst
+ * slows senders (their acks wait for room) instead of growing the heap.
  */
 export class InProcessFanoutQueue implements FanoutQueue {
   private readonly lanes = new Map<string, FanoutJob[]>();
@@ -12,7 +14,10 @@ export class InProcessFanoutQueue implements FanoutQueue {
   private worker: FanoutWorker | null = null;
   private idle: (() => void)[] = [];
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly maxWaiting = capacity,
+  ) {}
 
   start(worker: FanoutWorker): void {
     this.worker = worker;
@@ -24,7 +29,10 @@ export class InProcessFanoutQueue implements FanoutQueue {
   }
 
   async enqueue(job: FanoutJob): Promise<void> {
-    while (this.held >= this.capacity) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    while (this.held >= this.capacity) {
+      if (this.waitingForRoom.length >= this.maxWaiting) throw new FanoutQueueFullError();
+      await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    }
     this.held++;
     const lane = this.lanes.get(job.chatId);
     if (lane) {

@@ -3,6 +3,7 @@ import type { PoolClient } from 'pg';
 import type {
   AppendRequest,
   AppendResult,
+  ChatListPage,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -37,6 +38,15 @@ import {
 
 /** Connections per node for reads and the rarer writes (accounts, devices, membership). */
 const POOL_SIZE = 10;
+/**
+ * Bounds on one statement and on waiting for a connection (ms): a slow query (a search
+ * over a huge chat) fails instead of holding a connection of the pool forever, and a
+ * request that cannot get a connection fails instead of queueing without end. Writes
+ * get longer: a batch of 1,000 appends is one statement. Migrations run without a bound.
+ */
+const READ_STATEMENT_TIMEOUT_MS = 10_000;
+const WRITE_STATEMENT_TIMEOUT_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 /** Appends get connections of their own (one batch runs at a time; the second covers a reconnect). */
 const APPEND_POOL_SIZE = 2;
 /** Cursor writes get a pool of their own, whose sessions commit without waiting for the WAL flush. */
@@ -87,6 +97,7 @@ const pgTypes = {
 type Tx = Pick<PoolClient, 'query'>;
 
 interface ChatListQueryRow extends ChatRow, MemberRow {
+  last_at: number;
   unread: number;
   last_message: StoredMessage | null;
 }
@@ -179,16 +190,26 @@ export class PostgresStore implements Store {
   readonly media: PostgresMediaIndex;
 
   constructor(connectionString: string) {
-    this.pool = new pg.Pool({ connectionString, max: POOL_SIZE, types: pgTypes });
+    this.pool = new pg.Pool({
+      connectionString,
+      max: POOL_SIZE,
+      types: pgTypes,
+      statement_timeout: READ_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     this.appendPool = new pg.Pool({
       ...withOptions(connectionString, GENERIC_PLANS),
       max: APPEND_POOL_SIZE,
+      statement_timeout: WRITE_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
     this.cursorPool = new pg.Pool({
       ...withOptions(connectionString, `${GENERIC_PLANS} -c synchronous_commit=off`),
       max: CURSOR_POOL_SIZE,
+      statement_timeout: WRITE_STATEMENT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       maxLifetimeSeconds: WRITE_CONNECTION_LIFETIME_S,
       types: pgTypes,
     });
@@ -206,7 +227,9 @@ export class PostgresStore implements Store {
     try {
       const client = await store.pool.connect();
       try {
+        await client.query('SET statement_timeout = 0');
         await migratePostgres(client);
+        await client.query(`SET statement_timeout = ${READ_STATEMENT_TIMEOUT_MS}`);
       } finally {
         client.release();
       }
@@ -424,7 +447,7 @@ export class PostgresStore implements Store {
     return rows.map(toMember);
   }
 
-  async listChats(userId: string): Promise<ChatListRow[]> {
+  async listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]> {
     const { rows } = await this.pool.query<ChatListQueryRow>(
       `SELECT c.*, cm.user_id, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq,
          (SELECT row_to_json(lm) FROM (
@@ -433,12 +456,14 @@ export class PostgresStore implements Store {
          (SELECT count(*) FROM messages m
             WHERE m.chat_id = c.id AND m.seq > GREATEST(cm.read_seq, cm.joined_seq) AND m.sender_id <> cm.user_id) AS unread
        FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-       WHERE cm.user_id = $1 ORDER BY c.last_at DESC, c.id`,
-      [userId],
+       WHERE cm.user_id = $1 AND ($2::bigint IS NULL OR c.last_at < $2 OR (c.last_at = $2 AND c.id > $3))
+       ORDER BY c.last_at DESC, c.id LIMIT $4`,
+      [userId, page?.after?.lastAt ?? null, page?.after?.chatId ?? null, page?.limit ?? null],
     );
     // row_to_json renders bigint columns as JSON numbers, so last_message arrives typed.
     return rows.map((r) => ({
       chat: toChat(r),
+      lastAt: r.last_at,
       member: toMember(r),
       lastMessage: r.last_message && toMessage(r.last_message),
       unreadCount: r.unread,
@@ -839,11 +864,18 @@ export class PostgresStore implements Store {
   async search(userId: string, terms: string[], opts: { chatId?: string; limit: number }): Promise<StoredMessage[]> {
     if (terms.length === 0) return [];
     // The tsquery text is a parameter, never SQL; prefixQuery keeps it to quoted prefix terms.
+    // Chat by chat (LATERAL): each of the caller's chats is searched through its own
+    // (chat_id, seq) index range, newest first, at most `limit` rows each, so the cost
+    // follows the caller's chats, never every user's matches (and the read pool's
+    // statement_timeout bounds it).
     return this.messages(
-      `SELECT ${M_MESSAGE_COLS} FROM messages m
-       JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = $1 AND m.seq > cm.joined_seq
-       WHERE m.search @@ to_tsquery('simple', $2) AND ($3::text IS NULL OR m.chat_id = $3)
-       ORDER BY m.created_at DESC, m.chat_id, m.seq DESC LIMIT $4`,
+      `SELECT hit.* FROM chat_members cm
+       CROSS JOIN LATERAL (
+         SELECT ${M_MESSAGE_COLS} FROM messages m
+         WHERE m.chat_id = cm.chat_id AND m.seq > cm.joined_seq AND m.search @@ to_tsquery('simple', $2)
+         ORDER BY m.seq DESC LIMIT $4) hit
+       WHERE cm.user_id = $1 AND ($3::text IS NULL OR cm.chat_id = $3)
+       ORDER BY hit.created_at DESC, hit.chat_id, hit.seq DESC LIMIT $4`,
       [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit],
     );
   }

@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   AppendRequest,
   AppendResult,
+  ChatListPage,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -34,12 +34,16 @@ import {
 import { SqliteMediaIndex } from './sqlite-media.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { privateDir, privateFile, tightenFiles } from './private-files.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 
 type Row = Record<string, any>;
 
 /** How soon after an append its message is indexed for search (ms). */
 const SEARCH_INDEX_DELAY_MS = 200;
+
+/** Chats named in one search statement. */
+const SEARCH_CHATS_PER_QUERY = 200;
 
 const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as UserRow) : null);
 const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
@@ -71,10 +75,12 @@ export class SqliteStore implements Store {
   readonly media: SqliteMediaIndex;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
+    privateDir(dataDir);
     const file = path.join(dataDir, 'switchboard.db');
+    privateFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    tightenFiles([`${file}-wal`, `${file}-shm`]);
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
@@ -132,7 +138,8 @@ export class SqliteStore implements Store {
       listChats: db.prepare(
         `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id
          FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-         WHERE cm.user_id = ? ORDER BY c.last_at DESC, c.id`,
+         WHERE cm.user_id = ? AND (? IS NULL OR c.last_at < ? OR (c.last_at = ? AND c.id > ?))
+         ORDER BY c.last_at DESC, c.id LIMIT ?`,
       ),
       unread: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ?'),
       shareAChat: db.prepare(
@@ -178,14 +185,17 @@ export class SqliteStore implements Store {
       setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
       maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
       indexForSearch: db.prepare(
-        'INSERT INTO messages_fts (rowid, content) SELECT rowid, content FROM messages WHERE rowid > ? AND rowid <= ? ORDER BY rowid',
+        `INSERT INTO messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
+         WHERE rowid > ? AND rowid <= ? ORDER BY rowid`,
       ),
+      memberChats: db.prepare('SELECT chat_id FROM chat_members WHERE user_id = ?'),
+      // The MATCH names the chats (see migration 3): only their entries are looked at.
       search: db.prepare(
-        `SELECT ${M_MESSAGE_COLS} FROM messages_fts f
+        `SELECT m.rowid AS _rowid, ${M_MESSAGE_COLS} FROM messages_fts f
          JOIN messages m ON m.rowid = f.rowid
          JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
-         WHERE messages_fts MATCH ? AND (? IS NULL OR m.chat_id = ?)
-         ORDER BY m.rowid DESC LIMIT ?`,
+         WHERE messages_fts MATCH ?
+         ORDER BY f.rowid DESC LIMIT ?`,
       ),
     };
   }
@@ -344,9 +354,13 @@ export class SqliteStore implements Store {
     const chat = this.stmts.chatById.get(chatId) as Row | undefined;
     return chat ? { version: chat.members_version, members: await this.getMembers(chatId) } : null;
   }
-  async listChats(userId: string): Promise<ChatListRow[]> {
-    return (this.stmts.listChats.all(userId) as Row[]).map((r) => ({
+  async listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]> {
+    const at = page?.after?.lastAt ?? null;
+    const id = page?.after?.chatId ?? null;
+    // LIMIT -1: no limit.
+    return (this.stmts.listChats.all(userId, at, at, at, id, page?.limit ?? -1) as Row[]).map((r) => ({
       chat: toChat(r as ChatRow),
+      lastAt: r.last_at as number,
       member: toMember(r as MemberRow),
       lastMessage: r.last_seq > r.joined_seq ? optionalMessage(this.stmts.lastMessage.get(r.id)) : null,
       unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
@@ -516,15 +530,35 @@ export class SqliteStore implements Store {
     await this.write(() => this.stmts.renameChat.run(name, chatId));
   }
 
+  /**
+   * Searches the caller's chats a set at a time (SEARCH_CHATS_PER_QUERY per statement,
+   * each with the answer's LIMIT), yielding to the event loop between sets: better-sqlite3
+   * runs a statement synchronously, so this bounds how long one search holds the loop
+   * to one set's work, and the whole search's cost to the caller's own chats.
+   */
   async search(userId: string, terms: string[], opts: { chatId?: string; limit: number }) {
     if (terms.length === 0) return [];
     // Quoted prefix terms: FTS5 syntax cannot come in through the words themselves.
-    const match = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
-    const chatId = opts.chatId ?? null;
     if ((this.stmts.maxRowid.get() as Row).r > this.indexedRowid) {
       this.indexedRowid = Math.max(this.indexedRowid, await this.write(() => this.indexForSearch()));
     }
-    return (this.stmts.search.all(userId, match, chatId, chatId, opts.limit) as unknown[]).map(toMessage);
+    const words = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
+    const chats = opts.chatId ? [opts.chatId] : (this.stmts.memberChats.all(userId) as Row[]).map((r) => r.chat_id as string);
+    let found: (StoredMessage & { _rowid: number })[] = [];
+    for (let i = 0; i < chats.length; i += SEARCH_CHATS_PER_QUERY) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      // Chat ids are letters, digits and ':' (parseChatId), so each is one quoted token.
+      const set = chats
+        .slice(i, i + SEARCH_CHATS_PER_QUERY)
+        .map((c) => `"${c.replaceAll(':', 'x').replaceAll('"', '')}"`)
+        .join(' OR ');
+      const rows = this.stmts.search.all(userId, `chat : (${set}) AND (${words})`, opts.limit) as (StoredMessage & { _rowid: number })[];
+      found = found
+        .concat(rows)
+        .sort((a, b) => b._rowid - a._rowid)
+        .slice(0, opts.limit);
+    }
+    return found.map(({ _rowid, ...m }) => toMessage(m));
   }
 
   // ---- push targets ----

@@ -121,9 +121,16 @@ export type MembershipRefusal = 'no_such_group' | 'forbidden' | 'too_large' | 'n
 
 export interface ChatListRow {
   chat: ChatRecord;
+  /** When the chat last had a message (or was created): the list's order, and its page cursor. */
+  lastAt: number;
   member: MemberRecord;
   lastMessage: StoredMessage | null;
   unreadCount: number;
+}
+
+export interface ChatListPage {
+  limit: number;
+  after?: { lastAt: number; chatId: string };
 }
 
 export interface CursorAdvance {
@@ -176,7 +183,11 @@ export interface Store {
   getMembers(chatId: string): Promise<MemberRecord[]>;
   /** The chat's members and the version they belong to, read together; null for no such chat. */
   getMembership(chatId: string): Promise<Membership | null>;
-  listChats(userId: string): Promise<ChatListRow[]>;
+  /**
+   * The user's chats, most recent first (last_at descending, then chat id). A page: at
+   * most `limit` rows, starting after the row `after` names (keyset paging); no page: all.
+   */
+  listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]>;
   /** True when the two users share at least one chat. */
   shareAChat(a: string, b: string): Promise<boolean>;
 

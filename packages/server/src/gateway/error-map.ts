@@ -1,0 +1,37 @@
+import { ApiError, DomainError, type ErrorCode } from '../core/errors.js';
+
+/*
+ * The one place domain errors become transport answers: an HTTP status per code (the
+ * protocol's, where it names one), and the code itself in `error` frames. docs/errors.md
+ * lists every code once.
+ */
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  invalid_frame: 400,
+  content_too_long: 400,
+  username_taken: 409,
+  invalid_credentials: 401,
+  unauthorized: 401,
+  forbidden: 403,
+  not_a_member: 403,
+  not_found: 404,
+  chat_not_found: 404,
+  group_too_large: 422,
+  too_large: 413,
+  invalid_attachment: 400,
+  rate_limited: 429,
+  internal: 500,
+};
+
+/** The HTTP status answering an error: the gateway's own choice for ApiError, else the code's. */
+export function httpStatusOf(err: DomainError): number {
+  if (err instanceof ApiError) return err.status;
+  return HTTP_STATUS[err.code] ?? 500;
+}
+
+/** The `error` frame's code and message for anything a frame's handling threw (null: unexpected, log it). */
+export function frameErrorOf(err: unknown): { code: ErrorCode; message: string; extra?: Record<string, unknown> } | null {
+  if (err instanceof DomainError) return { code: err.code, message: err.message, extra: err.extra };
+  return null;
+}
