@@ -17,7 +17,7 @@ import type { Delivery } from '../core/delivery.js';
 import { ApiError, DomainError } from '../core/errors.js';
 import { httpStatusOf } from './error-map.js';
 import type { Groups } from '../core/groups.js';
-import { RateLimited, type Limits } from '../core/limits.js';
+import type { Limits } from '../core/limits.js';
 import type { Presence } from '../core/presence.js';
 import type { Search } from '../core/search.js';
 import type { Logger } from '../util/logger.js';
@@ -212,8 +212,10 @@ export function createHttpApi(deps: HttpApiDeps) {
         await found.handler(req, res, found.params, url);
       } catch (err) {
         if (res.headersSent) return;
-        if (err instanceof RateLimited) res.setHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
         if (err instanceof DomainError) {
+          // Every limit (PROTOCOL.md "Limits"): the body's retry_after_ms, and Retry-After in whole seconds.
+          const retry = err.code === 'rate_limited' ? err.extra?.retry_after_ms : undefined;
+          if (typeof retry === 'number') res.setHeader('retry-after', String(Math.max(1, Math.ceil(retry / 1000))));
           sendJson(res, httpStatusOf(err), { error: err.code, message: err.message, ...err.extra });
         } else if (err instanceof URIError) {
           sendJson(res, 400, { error: 'invalid_request', message: 'malformed URL' });

@@ -52,13 +52,7 @@ export function addMediaRoutes(router: Router, deps: MediaRouteDeps): void {
     .on('POST', '/v1/media', async (req, res) => {
       const device = await auth(req);
       const body = await readBody(req, CreateMediaBody);
-      try {
-        sendJson(res, 201, await media.createUpload(device.userId, body, baseUrl(req)));
-      } catch (err) {
-        const retry = err instanceof ApiError ? err.extra?.retry_after_ms : undefined;
-        if (typeof retry === 'number') res.setHeader('retry-after', String(Math.ceil(retry / 1000)));
-        throw err;
-      }
+      sendJson(res, 201, await media.createUpload(device.userId, body, baseUrl(req)));
     })
     .on('GET', '/v1/media/:id', async (req, res, [id]) => get(req, res, id!))
     .on('HEAD', '/v1/media/:id', async (req, res, [id]) => get(req, res, id!))
