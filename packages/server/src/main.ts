@@ -26,6 +26,7 @@ import { PushDispatcher } from './push/dispatcher.js';
 import { createPushMetrics } from './push/metrics.js';
 import type { PushProvider } from './push/push-provider.js';
 import { createPush } from './push/setup.js';
+import { PushTargetOwners } from './push/target-owners.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { createMetrics, type Metrics } from './util/metrics.js';
 import { Snowflake } from './util/snowflake.js';
@@ -59,6 +60,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     heartbeatMs: Math.max(50, Math.floor(config.presenceTimeoutMs / 3)),
     log,
   });
+  const pushOwners = new PushTargetOwners(store);
   const push = await createPush({
     config,
     mode: engines.mode,
@@ -67,6 +69,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isOnline: (ids) => devices.isOnline(ids),
     metrics,
     log,
+    owners: pushOwners,
+    announce: async (userId) => {
+      pushOwners.added(userId);
+      await engines.bus.publish([MEMBERS_TOPIC], { kind: 'push-target-added', userId });
+    },
   }).catch(async (err: unknown) => {
     await engines.close(); // a push setting that cannot work stops the start: leave nothing open
     throw err;
@@ -217,7 +224,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const heartbeat = setInterval(announce, 2_000);
   heartbeat.unref();
   // Every node hears of every membership change.
-  await followMembershipChanges(bus, access);
+  await followBroadcasts(bus, access, pushOwners);
   // Events published while the bus was down are lost: every device reconnects and replays.
   bus.onReconnect(() => {
     log.warn('bus reconnected: asking sockets to reconnect and replay');
@@ -268,7 +275,9 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
   const access = new ChatAccess(engines.store);
   const metrics = createMetrics();
   // A worker only queues push jobs for the messages it fans out; the server nodes send them.
+  const pushOwners = new PushTargetOwners(engines.store);
   const push = new PushDispatcher({
+    owners: pushOwners,
     store: engines.store,
     queue: engines.pushQueue,
     isOnline: async (ids) => ids.map(() => true),
@@ -278,7 +287,7 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
     log,
   });
   const delivery = createDelivery(engines, config, access, metrics, log, push);
-  await followMembershipChanges(engines.bus, access);
+  await followBroadcasts(engines.bus, access, pushOwners);
   delivery.consumeFanout();
   log.info({ node: engines.nodeName }, 'fan-out worker running');
   return {
@@ -287,14 +296,20 @@ export async function startWorker(config: ServerConfig): Promise<RunningWorker> 
 }
 
 /**
- * Keeps `access` in line with membership changes made anywhere: each change drops the
- * chat's cached members; a bus reconnect (changes may have been missed) drops them all.
+ * Keeps each node's caches in line with changes made anywhere: a membership change drops
+ * the chat's cached members, a push registration the user's cached "has no target"; a bus
+ * reconnect (changes may have been missed) drops them all.
  */
-async function followMembershipChanges(bus: Bus, access: ChatAccess): Promise<void> {
+async function followBroadcasts(bus: Bus, access: ChatAccess, pushOwners: PushTargetOwners): Promise<void> {
   bus.onEvent((topic, event) => {
-    if (topic === MEMBERS_TOPIC && event.kind === 'members-changed') access.invalidate(event.chatId);
+    if (topic !== MEMBERS_TOPIC) return;
+    if (event.kind === 'members-changed') access.invalidate(event.chatId);
+    else if (event.kind === 'push-target-added') pushOwners.added(event.userId);
   });
-  bus.onReconnect(() => access.invalidateAll());
+  bus.onReconnect(() => {
+    access.invalidateAll();
+    pushOwners.addedAnywhere();
+  });
   await bus.subscribe(MEMBERS_TOPIC);
 }
 

@@ -235,7 +235,7 @@ export class WsGateway {
       for (const conn of set) if (conn.deviceId === event.deviceId) conn.close(event.code, event.reason);
       return;
     }
-    if (event.kind === 'members-changed') return;
+    if (event.kind === 'members-changed' || event.kind === 'push-target-added') return; // broadcasts, not for sockets
     if (event.kind === 'message') {
       this.deps.messaging.remember({ message_id: event.messageId, chat_id: event.chatId, seq: event.seq, sender_id: event.senderId });
     }

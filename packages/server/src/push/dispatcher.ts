@@ -4,6 +4,7 @@ import type { PushProviderName, PushTargetRecord } from '../engines/store/push-t
 import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { PushMetrics } from './metrics.js';
+import type { PushTargetOwners } from './target-owners.js';
 import type { SendOutcome, PushSender } from './outcome.js';
 import { chatCollapseKey, pushPayload, PREVIEW_CHARS } from './payload.js';
 import type { CommittedMessage, PushProvider } from './push-provider.js';
@@ -22,6 +23,8 @@ export interface PushDispatcherDeps {
   wakeups?: { inc(): void };
   log: Logger;
   limits?: Partial<PushLimits>;
+  /** Which users have push targets at all; absent: every message becomes a job. */
+  owners?: PushTargetOwners;
 }
 
 export interface PushLimits {
@@ -80,8 +83,23 @@ export class PushDispatcher implements PushProvider {
   }
 
   messageCommitted(m: CommittedMessage): void {
-    const userIds = m.userIds.filter((id) => id !== m.senderId);
-    if (userIds.length === 0 || this.closed) return;
+    const recipients = m.userIds.filter((id) => id !== m.senderId);
+    if (recipients.length === 0 || this.closed) return;
+    const owners = this.deps.owners;
+    if (!owners) return this.enqueue(m, recipients);
+    // Only users with a push target make a job: most messages cost no queue write at all.
+    owners.withTargets(recipients).then(
+      (userIds) => {
+        if (userIds.length > 0) this.enqueue(m, userIds);
+      },
+      (err: unknown) => {
+        this.deps.log.warn({ err, chat_id: m.chatId }, 'push target owners unknown; queueing for every recipient');
+        this.enqueue(m, recipients);
+      },
+    );
+  }
+
+  private enqueue(m: CommittedMessage, userIds: string[]): void {
     const job: PushJob = {
       chatId: m.chatId,
       seq: m.seq,

@@ -11,6 +11,8 @@ export interface PushRegistrationDeps {
   /** Why a provider cannot be used (not configured), or absent when it can. */
   unavailable: { apns?: string; fcm?: string };
   vapidPublicKey: string;
+  /** Tells every node this user now has a target (push/target-owners.ts). */
+  announce?: (userId: string) => Promise<void>;
 }
 
 const bad = (message: string) => new ApiError(400, 'invalid_request', message);
@@ -25,6 +27,8 @@ export class PushRegistration {
 
   async register(device: { id: string; userId: string }, body: PushTargetBody): Promise<void> {
     await this.deps.store.setPushTarget(device.id, device.userId, this.target(body));
+    // Before the answer: every node must stop treating this user as one without targets.
+    await this.deps.announce?.(device.userId);
   }
 
   async unregister(device: { id: string }): Promise<void> {

@@ -13,6 +13,7 @@ import type { PushSender } from './outcome.js';
 import { PushRegistration } from './registration.js';
 import { loadVapidKeys } from './vapid.js';
 import { WebPushSender } from './webpush-sender.js';
+import type { PushTargetOwners } from './target-owners.js';
 
 export interface Push {
   dispatcher: PushDispatcher;
@@ -32,6 +33,10 @@ export async function createPush(opts: {
   isOnline: (deviceIds: string[]) => Promise<boolean[]>;
   metrics: Metrics;
   log: Logger;
+  /** Which users have push targets (shared with the bus wiring that keeps it fresh). */
+  owners: PushTargetOwners;
+  /** Tells every node a user registered a target, before the registration answers. */
+  announce: (userId: string) => Promise<void>;
 }): Promise<Push> {
   const { config, log } = opts;
   const vapid = await loadVapidKeys({
@@ -75,6 +80,7 @@ export async function createPush(opts: {
     metrics: createPushMetrics(opts.metrics.registry),
     wakeups: opts.metrics.pushWakeups,
     log,
+    owners: opts.owners,
     // A push (retries included) ends well before its job could be taken over by another node.
     limits: { deadlineMs: Math.min(30_000, config.pushReclaimMs / 2), claimHoldMs: Math.min(45_000, (config.pushReclaimMs * 3) / 4) },
   });
@@ -83,6 +89,7 @@ export async function createPush(opts: {
     allowList: new EndpointAllowList(config.webpushAllowedEndpoints),
     unavailable,
     vapidPublicKey: vapid.publicKey,
+    announce: opts.announce,
   });
   return { dispatcher, registration };
 }

@@ -97,6 +97,33 @@ describe('push in a cluster of three nodes', { skip: missing ?? false }, () => {
     for (const s of [sb, ...senders]) s.terminate();
   });
 
+  test('a registration on one node is seen at once by the others, even those that just found the user had no target', async () => {
+    const [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
+    const carol = await registerUser(a.baseUrl, 'carol');
+    const dave = await registerUser(b.baseUrl, 'dave');
+    const chat = directChatId(carol.user_id, dave.user_id);
+    const senders = await Promise.all(
+      nodes.map(async (n, i) =>
+        TestSocket.connectSynced(n.wsUrl, (i === 0 ? carol : await login(n.baseUrl, carol.username, carol.password)).token),
+      ),
+    );
+    // Messages committed on every node while dave has no target: each node notes "none".
+    for (const s of senders) await s.sendMessage(chat, 'before dave registers');
+    const sub = fake.newSubscription();
+    assert.equal((await put(c.baseUrl, dave, { provider: 'webpush', subscription: sub })).status, 204);
+    // dave has no socket: the next message from any node must wake him, at once.
+    const acks = [];
+    for (const s of senders) acks.push(await s.sendMessage(chat, 'after dave registered'));
+    for (const ack of acks) {
+      await fake.waitFor(
+        (r) => r.id === sub.id && r.payload.message_id === ack.message_id && r.status < 300,
+        15_000,
+        `push for seq ${ack.seq}`,
+      );
+    }
+    for (const s of senders) s.terminate();
+  });
+
   test('a node that dies while pushing does not lose the wake-up: another node takes the job over', async () => {
     const alice = await registerUser(nodes[0]!.baseUrl, 'alice');
     const bob = await registerUser(nodes[1]!.baseUrl, 'bob');

@@ -14,7 +14,7 @@ export const userTopic = (userId: string): string => `user:${userId}`;
 export const MEMBERS_TOPIC = 'chat-members';
 export const presenceTopic = (userId: string): string => `presence:${userId}`;
 
-/** What travels on the bus: one of four kinds, each with exactly the fields it needs. */
+/** What travels on the bus: one of five kinds, each with exactly the fields it needs. */
 export type BusEvent =
   /** A committed message for a user's devices. chat and seq let a socket keep per-chat order and drop duplicates; messageId and senderId let the node delivering it take its acks without a store read. */
   | {
@@ -36,7 +36,9 @@ export type BusEvent =
   | { kind: 'close-device'; deviceId: string; code: number; reason: string }
   /** On MEMBERS_TOPIC: the chat's membership changed; drop cached copies. */
   /** removed: users who left the chat in this change (presence re-checks whom they may watch). */
-  | { kind: 'members-changed'; chatId: string; removed?: string[] };
+  | { kind: 'members-changed'; chatId: string; removed?: string[] }
+  /** On MEMBERS_TOPIC: a user registered a push target; nodes read its targets again (push/target-owners.ts). */
+  | { kind: 'push-target-added'; userId: string };
 
 export type BusHandler = (topic: string, event: BusEvent) => void;
 
