@@ -56,7 +56,7 @@ const ConfigSchema = z.object({
   maxConnections: z.number().int().positive().default(100_000),
   /** HTTP: time to receive a request's headers / the whole request (ms). Defaults 15000 / 120000. */
   httpHeadersTimeoutMs: z.number().int().positive().default(15_000),
-  httpRequestTimeoutMs: z.number().int().positive().default(120_000),
+  httpRequestTimeoutMs: z.number().int().positive().default(300_000),
   /** Bearer token that opens GET /metrics on the public listener; unset: /metrics answers 404 there. */
   metricsToken: z.string().min(16).optional(),
   /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
