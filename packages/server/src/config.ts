@@ -209,7 +209,9 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     pushReclaimMs: envNumber(env.PUSH_RECLAIM_MS),
     publicUrl: env.PUBLIC_URL || undefined,
     mediaMaxBytes: envNumber(env.MEDIA_MAX_BYTES),
-    mediaDailyQuotaBytes: env.RATE_LIMITS === 'off' ? 0 : envNumber(env.MEDIA_DAILY_QUOTA_BYTES),
+    // RATE_LIMITS=off lifts the upload quota like every other per-client limit (any spelling rateLimits accepts).
+    mediaDailyQuotaBytes:
+      env.RATE_LIMITS && ['off', '0', 'false'].includes(env.RATE_LIMITS.toLowerCase()) ? 0 : envNumber(env.MEDIA_DAILY_QUOTA_BYTES),
     mediaUploadTtlMs: envNumber(env.MEDIA_UPLOAD_TTL_MS),
     mediaDownloadTtlMs: envNumber(env.MEDIA_DOWNLOAD_TTL_MS),
     mediaOrphanAgeMs: envNumber(env.MEDIA_ORPHAN_AGE_MS),

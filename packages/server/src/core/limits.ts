@@ -110,6 +110,11 @@ export class Limits {
   /** Login attempts per username being checked on this node right now. */
   private readonly pendingLogins = new Map<string, number>();
 
+  /** False with RATE_LIMITS=off: every limit lets everything through. */
+  get enabled(): boolean {
+    return this.deps.enabled;
+  }
+
   constructor(private readonly deps: LimitsDeps) {
     const s = deps.settings;
     this.hashing = new BoundedWork(s.passwordHashConcurrency, s.passwordHashQueue, HASH_MAX_WAIT_MS, deps.enabled);

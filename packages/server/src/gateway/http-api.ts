@@ -220,7 +220,8 @@ export function createHttpApi(deps: HttpApiDeps) {
         } else if (err instanceof URIError) {
           sendJson(res, 400, { error: 'invalid_request', message: 'malformed URL' });
         } else {
-          deps.log.error({ err, url: req.url }, 'request failed');
+          // The path only: a signed media URL's query is a credential.
+          deps.log.error({ err, path: (req.url ?? '').split('?')[0] }, 'request failed');
           sendJson(res, 500, { error: 'internal', message: 'internal error' });
         }
       }

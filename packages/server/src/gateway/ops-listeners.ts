@@ -11,14 +11,8 @@ import { bearerToken } from './http-util.js';
  * default) for a scraper that cannot send a token.
  */
 
-/**
- * True when the request may read /metrics on the public listener: it carries the metrics
- * bearer token (constant-time compare), or it comes straight from this host (a loopback
- * peer and no proxy header: a Prometheus or an operator on the machine itself). Anything
- * that came through a proxy, or from another host, needs the token.
- */
+/** True when the request carries the metrics bearer token (constant-time compare). */
 export function metricsAuthorized(req: IncomingMessage, token: string | undefined): boolean {
-  if (fromThisHost(req)) return true;
   if (!token) return false;
   const given = Buffer.from(bearerToken(req) ?? '');
   const want = Buffer.from(token);
@@ -67,12 +61,4 @@ export async function startMetricsListener(metrics: Metrics, port: number, host:
     server.listen(port, host, () => resolve());
   });
   return server;
-}
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
-
-function fromThisHost(req: IncomingMessage): boolean {
-  const h = req.headers;
-  if (h['x-forwarded-for'] !== undefined || h['forwarded'] !== undefined || h['x-real-ip'] !== undefined) return false;
-  return LOOPBACK.test(req.socket.remoteAddress ?? '');
 }

@@ -245,11 +245,10 @@ export class WsGateway {
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.lastActivity = Date.now();
     this.deps.accounts.touch(conn.deviceId);
-    if (isBinary) {
-      conn.sendFrame({ type: 'error', code: 'invalid_frame', message: 'frames must be text (JSON)' });
-      return;
-    }
-    const parsed = parseClientFrame(data.toString());
+    // Binary frames count against the frame limit like any other bad frame.
+    const parsed: ReturnType<typeof parseClientFrame> = isBinary
+      ? { ok: false, message: 'frames must be text (JSON)' }
+      : parseClientFrame(data.toString());
     if (refusedByLimits(this.deps.limits, this.deps.metrics, conn, parsed)) return;
     if (!parsed.ok) {
       this.frameError(conn, new DomainError('invalid_frame', parsed.message), parsed.client_msg_id);
@@ -315,6 +314,13 @@ export class WsGateway {
   }
 
   private async typing(conn: Connection, chatId: string, state: 'composing' | 'paused'): Promise<void> {
+    // RATE_LIMITS=off switches this limit off too.
+    if (this.deps.limits.enabled && this.typingRefused(conn)) return;
+    await this.typingAllowed(conn, chatId, state);
+  }
+
+  /** The per-socket typing bucket: answers rate_limited and true when the frame is refused. */
+  private typingRefused(conn: Connection): boolean {
     // Token bucket per socket: typingPerSecond tokens a second, a burst of as many.
     const now = Date.now();
     const rate = this.deps.config.typingPerSecond;
@@ -323,9 +329,13 @@ export class WsGateway {
     if (conn.typingTokens < 1) {
       const retry = Math.ceil(((1 - conn.typingTokens) / rate) * 1000);
       conn.sendFrame({ type: 'error', code: 'rate_limited', message: 'too many typing frames', retry_after_ms: retry });
-      return;
+      return true;
     }
     conn.typingTokens -= 1;
+    return false;
+  }
+
+  private async typingAllowed(conn: Connection, chatId: string, state: 'composing' | 'paused'): Promise<void> {
     // The same access rule as sending (a direct chat exists before its first message).
     const target = await this.deps.access.forSend(conn.userId, chatId);
     const others = target.memberIds.filter((id) => id !== conn.userId);

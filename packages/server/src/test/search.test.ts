@@ -112,6 +112,21 @@ describe('search', () => {
     assert.equal((await http(srv.baseUrl, 'GET', '/v1/search?q=banana')).status, 401);
   });
 
+  test('words match message text only, never the chat a message is in (dm, g, chat ids)', async () => {
+    for (const q of ['dm', 'd', 'g', 'gx', 'dmx']) {
+      const found = await contents(a, { q });
+      assert.ok(
+        found.every((text) =>
+          text
+            .toLowerCase()
+            .split(/[^a-z0-9]+/)
+            .some((w) => w.startsWith(q)),
+        ),
+        `q=${q} found messages without such a word: ${JSON.stringify(found)}`,
+      );
+    }
+  });
+
   test('limit caps the results, newest kept', async () => {
     assert.deepEqual(await contents(a, { q: 'banana', limit: '2' }), ['ripe mangoes and a banana', 'Who brought the BANANA bread?']);
     assert.deepEqual(await contents(a, { q: 'banana', limit: '1', chat_id: dmAB }), ['bananas are yellow']);

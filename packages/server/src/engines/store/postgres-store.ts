@@ -418,6 +418,8 @@ export class PostgresStore implements Store {
         deviceId,
         userId,
       ]);
+      // A revoked session's push credentials go with it, as on logout.
+      if (rowCount === 1) await tx.query('DELETE FROM push_targets WHERE device_id = $1', [deviceId]);
       return rowCount === 1;
     });
   }

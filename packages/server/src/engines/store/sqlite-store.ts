@@ -334,7 +334,12 @@ export class SqliteStore implements Store {
     }));
   }
   async revokeUserDevice(userId: string, deviceId: string, at: number): Promise<boolean> {
-    return this.write(() => this.stmts.revokeUserDevice.run(at, deviceId, userId).changes === 1);
+    return this.write(() => {
+      if (this.stmts.revokeUserDevice.run(at, deviceId, userId).changes !== 1) return false;
+      // A revoked session's push credentials go with it, as on logout.
+      this.pushStmt('DELETE FROM push_targets WHERE device_id = ?').run(deviceId);
+      return true;
+    });
   }
   async touchDevice(deviceId: string, at: number): Promise<void> {
     await this.write(() => this.stmts.touchDevice.run(at, deviceId, at));
@@ -552,7 +557,9 @@ export class SqliteStore implements Store {
         .slice(i, i + SEARCH_CHATS_PER_QUERY)
         .map((c) => `"${c.replaceAll(':', 'x').replaceAll('"', '')}"`)
         .join(' OR ');
-      const rows = this.stmts.search.all(userId, `chat : (${set}) AND (${words})`, opts.limit) as (StoredMessage & { _rowid: number })[];
+      const rows = this.stmts.search.all(userId, `chat : (${set}) AND content : (${words})`, opts.limit) as (StoredMessage & {
+        _rowid: number;
+      })[];
       found = found
         .concat(rows)
         .sort((a, b) => b._rowid - a._rowid)
