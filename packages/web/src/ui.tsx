@@ -604,30 +604,46 @@ function Attachments({ app, list }: { app: AppState; list: Attachment[] }): JSX.
   );
 }
 
-/** A short-lived URL for a media id, once fetched (null until then). */
-function useMediaUrl(app: AppState, mediaId: string): string | null {
+/**
+ * A short-lived URL for a media id, once fetched (null until then), and a refresh for it:
+ * links call it on hover and focus (before a click), images when loading fails, so that a
+ * page left open past the URL's expiry still opens the file.
+ */
+function useMediaUrl(app: AppState, mediaId: string): [string | null, () => void] {
   const [url, setUrl] = useState<string | null>(null);
-  useEffect(() => {
-    let live = true;
-    app.mediaUrl(mediaId).then(
-      (u) => live && setUrl(u),
+  const [live] = useState(() => ({ on: true }));
+  const refresh = () =>
+    void app.mediaUrl(mediaId).then(
+      (u) => live.on && setUrl(u),
       () => {},
     );
+  useEffect(() => {
+    live.on = true;
+    refresh();
     return () => {
-      live = false;
+      live.on = false;
     };
   }, [mediaId]);
-  return url;
+  return [url, refresh];
 }
 
 function AttachedImage({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
   const name = a.filename ?? 'Image';
   const thumb = a.thumbnail;
-  const src = useMediaUrl(app, thumb?.media_id ?? a.media_id);
-  const full = useMediaUrl(app, a.media_id);
-  const img = <img class="thumb" alt={name} src={src ?? undefined} width={thumb?.width ?? a.width} height={thumb?.height ?? a.height} />;
+  const [src, refreshSrc] = useMediaUrl(app, thumb?.media_id ?? a.media_id);
+  const [full, refreshFull] = useMediaUrl(app, a.media_id);
+  const img = (
+    <img
+      class="thumb"
+      alt={name}
+      src={src ?? undefined}
+      width={thumb?.width ?? a.width}
+      height={thumb?.height ?? a.height}
+      onError={refreshSrc}
+    />
+  );
   return full ? (
-    <a href={full} target="_blank" rel="noopener noreferrer" class="image">
+    <a href={full} target="_blank" rel="noopener noreferrer" class="image" onMouseEnter={refreshFull} onFocus={refreshFull}>
       {img}
     </a>
   ) : (
@@ -637,9 +653,9 @@ function AttachedImage({ app, a }: { app: AppState; a: Attachment }): JSX.Elemen
 
 function AttachedFile({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
   const name = a.filename ?? 'File';
-  const url = useMediaUrl(app, a.media_id);
+  const [url, refresh] = useMediaUrl(app, a.media_id);
   return (
-    <a class="file" href={url ?? undefined} download={name} rel="noopener noreferrer">
+    <a class="file" href={url ?? undefined} download={name} rel="noopener noreferrer" onMouseEnter={refresh} onFocus={refresh}>
       <svg aria-hidden="true" viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2">
         <path d="M14 3H6v18h12V7z M14 3v4h4" />
       </svg>
