@@ -313,10 +313,24 @@ describe('web client', () => {
       await register(a.page, 'uma');
       await register(b.page, 'vic');
       await startChat(a.page, 'vic');
+      // Uploads held back until their progress bars have been seen (the bytes still go to the real server).
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      await a.page.route(
+        (url) => url.pathname.startsWith('/v1/media'),
+        async (route) => {
+          if (route.request().method() !== 'POST') await held;
+          await route.continue();
+        },
+      );
       await a.page.getByLabel('Attach').setInputFiles([
         { name: 'dot <i>.png', mimeType: 'image/png', buffer: png },
         { name: 'notes.txt', mimeType: 'text/plain', buffer: text },
       ]);
+      await a.page.getByRole('progressbar', { name: 'Uploading notes.txt' }).waitFor();
+      await a.page.getByRole('progressbar', { name: 'Uploading dot <i>.png' }).waitFor();
+      assert.equal(await a.page.getByRole('button', { name: 'Send' }).isDisabled(), true, 'no send while uploading');
+      release();
       await a.page.getByRole('button', { name: 'Remove notes.txt' }).waitFor();
       await a.page.getByRole('button', { name: 'Remove dot <i>.png' }).waitFor();
       await send(a.page, 'look at this');
