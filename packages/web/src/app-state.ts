@@ -1,6 +1,7 @@
 import { SwitchboardClient, SwitchboardHttpError, SendError, directChatId } from '@switchboard/client';
-import type { ChatSummary, GroupView, Message, NewMessageEvent, UserView } from '@switchboard/client';
+import type { Attachment, ChatSummary, GroupView, Message, NewMessageEvent, UserView } from '@switchboard/client';
 import { loadOutbox, loadSession, saveOutbox, saveSession, SESSION_STORAGE_KEY, type PendingSend, type StoredSession } from './session.js';
+import { disablePush, enablePush, pushEnabled, pushUnsupportedReason, type PushState } from './push.js';
 import { AppWebSocket, dropSockets } from './socket.js';
 
 /*
@@ -23,6 +24,7 @@ export interface Msg {
   /** Own messages: from history, or `sending`/`failed` before the ack. */
   status?: Status;
   error?: string;
+  attachments?: Attachment[];
 }
 
 export interface Conversation {
@@ -117,6 +119,7 @@ function toMsg(m: Message | NewMessageEvent): Msg {
     content: m.content,
     created_at: m.created_at,
     status: 'status' in m ? m.status : undefined,
+    attachments: m.attachments,
   };
 }
 
@@ -239,6 +242,16 @@ export class AppState {
     this.me = { user_id: s.user_id, username: s.username, display_name: s.username };
     const client = SwitchboardClient.fromSession(this.baseUrl, s, { WebSocket: AppWebSocket, backoff: { baseMs: 250, capMs: 4000 } });
     this.client = client;
+    if (this.push !== 'unsupported')
+      void pushEnabled().then(
+        (on) => {
+          if (this.client === client && on && this.push === 'off') {
+            this.push = 'on';
+            this.changed();
+          }
+        },
+        () => {},
+      );
     client.on('connected', () => this.setConn('online'));
     client.on('disconnected', (e) => {
       if (this.client !== client || this.leaving) return;
@@ -571,13 +584,15 @@ export class AppState {
         content: p.content,
         created_at: p.created_at,
         error: this.failed.get(p.client_msg_id),
+        attachments: p.attachments,
       }));
   }
 
-  send(text: string): boolean {
+  send(text: string, attachments: Attachment[] = []): boolean {
     const conv = this.conv;
-    if (!conv || !this.client || conv.removed || !text.trim()) return false;
+    if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length)) return false;
     const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
+    if (attachments.length) p.attachments = attachments;
     this.outbox.push(p);
     this.knownSends.add(p.client_msg_id);
     this.persistOutbox();
@@ -592,7 +607,8 @@ export class AppState {
   private dispatch(p: PendingSend): void {
     const client = this.client;
     if (!client) return;
-    client.send(p.chat_id, p.content, { clientMsgId: p.client_msg_id }).then(
+    const attachments = p.attachments?.map((a) => a.media_id);
+    client.send(p.chat_id, p.content, { clientMsgId: p.client_msg_id, ...(attachments ? { attachments } : {}) }).then(
       (ack) => {
         this.dropPending(p.client_msg_id);
         const message: Message = {
@@ -604,6 +620,7 @@ export class AppState {
           client_msg_id: p.client_msg_id,
           content: p.content,
           created_at: ack.created_at,
+          ...(p.attachments ? { attachments: p.attachments } : {}),
         };
         this.tabs?.postMessage({ t: 'sent', message } satisfies TabSignal);
         this.onMessage(message);
@@ -629,6 +646,75 @@ export class AppState {
     if (!this.session) return;
     const others = loadOutbox(this.session.device_id).filter((p) => !this.knownSends.has(p.client_msg_id));
     saveOutbox(this.session.device_id, [...others, ...this.outbox]);
+  }
+
+  /**
+   * Uploads a file (PROTOCOL.md "Media": POST /v1/media, then the bytes to its upload URL)
+   * with XMLHttpRequest, whose upload progress fetch cannot report. Resolves with the
+   * attachment as this client shows it until the server's own copy (with a thumbnail) comes.
+   */
+  async uploadFile(file: File, onProgress: (loaded: number, total: number) => void): Promise<Attachment> {
+    const token = this.session?.token;
+    if (!token) throw new Error('Not logged in.');
+    const contentType = file.type || 'application/octet-stream';
+    const res = await fetch(`${this.baseUrl}/v1/media`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ content_type: contentType, size: file.size, ...(file.name ? { filename: file.name.slice(0, 255) } : {}) }),
+    });
+    if (!res.ok) throw new Error(res.status === 413 ? 'The file is too large for this server.' : `Upload refused (HTTP ${res.status}).`);
+    const target = (await res.json()) as {
+      media_id: string;
+      upload_url: string;
+      upload_method: string;
+      upload_headers: Record<string, string>;
+    };
+    await new Promise<void>((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(target.upload_method, target.upload_url);
+      for (const [k, v] of Object.entries(target.upload_headers)) xhr.setRequestHeader(k, v);
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(new Error(`Upload failed (HTTP ${xhr.status}).`)));
+      xhr.onerror = () => reject(new Error('Upload failed: cannot reach the server.'));
+      xhr.send(file);
+    });
+    onProgress(file.size, file.size);
+    return { media_id: target.media_id, content_type: contentType, size: file.size, filename: file.name || null };
+  }
+
+  private mediaUrls = new Map<string, { url: Promise<string>; at: number }>();
+
+  /** A short-lived URL for a media id (an <img src>, a download link); fetched again after a minute. */
+  mediaUrl(mediaId: string): Promise<string> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('Not logged in.'));
+    const hit = this.mediaUrls.get(mediaId);
+    if (hit && Date.now() - hit.at < 60_000) return hit.url;
+    const url = client.mediaUrl(mediaId);
+    this.mediaUrls.set(mediaId, { url, at: Date.now() });
+    url.catch(() => this.mediaUrls.delete(mediaId));
+    return url;
+  }
+
+  /** Browser notifications (Web Push): 'unsupported' with pushUnsupported saying why. */
+  push: PushState = pushUnsupportedReason() ? 'unsupported' : 'off';
+  readonly pushUnsupported = pushUnsupportedReason();
+
+  async togglePush(): Promise<void> {
+    const client = this.client;
+    if (!client || this.push === 'busy' || this.push === 'unsupported') return;
+    const was = this.push;
+    this.push = 'busy';
+    this.changed();
+    try {
+      if (was === 'on') await disablePush(client);
+      else await enablePush(this.baseUrl, client);
+      this.push = was === 'on' ? 'off' : 'on';
+    } catch (err) {
+      this.push = was;
+      this.notice = `Notifications: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    this.changed();
   }
 
   /** Forgets a send the server refused. */

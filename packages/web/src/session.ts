@@ -1,4 +1,4 @@
-import type { SessionView } from '@switchboard/client';
+import type { Attachment, SessionView } from '@switchboard/client';
 
 /*
  * What survives a reload: the session (so a person stays logged in) and the sends not yet
@@ -17,6 +17,8 @@ export interface PendingSend {
   client_msg_id: string;
   content: string;
   created_at: number;
+  /** Files already uploaded, sent with the text. */
+  attachments?: Attachment[];
 }
 
 function read<T>(key: string): T | null {

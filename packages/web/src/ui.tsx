@@ -1,6 +1,6 @@
 import { Component, createRef, type JSX } from 'preact';
-import { useState } from 'preact/hooks';
-import type { ChatSummary, Message } from '@switchboard/client';
+import { useEffect, useState } from 'preact/hooks';
+import type { Attachment, ChatSummary, Message } from '@switchboard/client';
 import type { AppState, Conversation, Msg, Status } from './app-state.js';
 
 /*
@@ -108,6 +108,7 @@ function Sidebar({ app }: Props): JSX.Element {
           <button type="button" aria-expanded={app.panel === 'new-group'} onClick={() => app.openPanel('new-group')}>
             New group
           </button>
+          <PushButton app={app} />
         </div>
       </header>
       <ConnBanner app={app} />
@@ -124,6 +125,24 @@ function Sidebar({ app }: Props): JSX.Element {
       <SearchBox app={app} />
       {app.searchResults || app.searchError ? <SearchResults app={app} /> : <ChatList app={app} />}
     </aside>
+  );
+}
+
+/** Browser notifications opt-in; disabled, with the reason as its description, where the browser cannot. */
+function PushButton({ app }: Props): JSX.Element {
+  if (app.push === 'unsupported')
+    return (
+      <button type="button" disabled aria-describedby="push-why" title={app.pushUnsupported ?? ''}>
+        Enable notifications
+        <span id="push-why" class="visually-hidden">
+          {app.pushUnsupported}
+        </span>
+      </button>
+    );
+  return (
+    <button type="button" disabled={app.push === 'busy'} onClick={() => void app.togglePush()}>
+      {app.push === 'on' ? 'Disable notifications' : 'Enable notifications'}
+    </button>
   );
 }
 
@@ -254,7 +273,7 @@ function SearchResult({ app, m }: { app: AppState; m: Message }): JSX.Element {
         }}
       >
         <span class="title">{app.titleOf(m.chat_id)}</span>
-        <span class="snippet" data-text={`${app.nameOf(m.sender_id)}: ${m.content.slice(0, 140)}`} />
+        <span class="snippet" data-text={`${app.nameOf(m.sender_id)}: ${oneLine(m).slice(0, 140)}`} />
       </a>
     </li>
   );
@@ -292,7 +311,7 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
       ? `${app.nameOf(typing[0]!)} is typing…`
       : 'typing…'
     : last
-      ? `${last.sender_id === app.userId ? 'You: ' : chat.kind === 'group' ? `${app.nameOf(last.sender_id)}: ` : ''}${last.content.slice(0, 100)}`
+      ? `${last.sender_id === app.userId ? 'You: ' : chat.kind === 'group' ? `${app.nameOf(last.sender_id)}: ` : ''}${oneLine(last).slice(0, 100)}`
       : 'No messages yet';
   const title = chat.title || 'Chat';
   // Not "unread" nor "messages": a label must not contain another control's name ("read", "Message").
@@ -553,7 +572,8 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       data-seq={m.seq ?? undefined}
     >
       {!mine && conv.kind === 'group' && <span class="sender">{app.nameOf(m.sender_id)}</span>}
-      <span class="text">{m.content}</span>
+      {m.attachments?.length ? <Attachments app={app} list={m.attachments} /> : null}
+      {m.content && <span class="text">{m.content}</span>}
       <span class="meta">
         <time dateTime={new Date(m.created_at).toISOString()}>{clock(m.created_at)}</time>
         {status && <Tick status={status} />}
@@ -570,6 +590,80 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
   );
 }
 
+function isInlineImage(a: Attachment): boolean {
+  return !!a.thumbnail || /^image\/(png|jpeg|webp|gif)$/.test(a.content_type);
+}
+
+function Attachments({ app, list }: { app: AppState; list: Attachment[] }): JSX.Element {
+  return (
+    <ul class="attachments">
+      {list.map((a) => (
+        <li key={a.media_id}>{isInlineImage(a) ? <AttachedImage app={app} a={a} /> : <AttachedFile app={app} a={a} />}</li>
+      ))}
+    </ul>
+  );
+}
+
+/**
+ * A short-lived URL for a media id, once fetched (null until then), and a refresh for it:
+ * links call it on hover and focus (before a click), images when loading fails, so that a
+ * page left open past the URL's expiry still opens the file.
+ */
+function useMediaUrl(app: AppState, mediaId: string): [string | null, () => void] {
+  const [url, setUrl] = useState<string | null>(null);
+  const [live] = useState(() => ({ on: true }));
+  const refresh = () =>
+    void app.mediaUrl(mediaId).then(
+      (u) => live.on && setUrl(u),
+      () => {},
+    );
+  useEffect(() => {
+    live.on = true;
+    refresh();
+    return () => {
+      live.on = false;
+    };
+  }, [mediaId]);
+  return [url, refresh];
+}
+
+function AttachedImage({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
+  const name = a.filename ?? 'Image';
+  const thumb = a.thumbnail;
+  const [src, refreshSrc] = useMediaUrl(app, thumb?.media_id ?? a.media_id);
+  const [full, refreshFull] = useMediaUrl(app, a.media_id);
+  const img = (
+    <img
+      class="thumb"
+      alt={name}
+      src={src ?? undefined}
+      width={thumb?.width ?? a.width}
+      height={thumb?.height ?? a.height}
+      onError={refreshSrc}
+    />
+  );
+  return full ? (
+    <a href={full} target="_blank" rel="noopener noreferrer" class="image" onMouseEnter={refreshFull} onFocus={refreshFull}>
+      {img}
+    </a>
+  ) : (
+    img
+  );
+}
+
+function AttachedFile({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
+  const name = a.filename ?? 'File';
+  const [url, refresh] = useMediaUrl(app, a.media_id);
+  return (
+    <a class="file" href={url ?? undefined} download={name} rel="noopener noreferrer" onMouseEnter={refresh} onFocus={refresh}>
+      <svg aria-hidden="true" viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2">
+        <path d="M14 3H6v18h12V7z M14 3v4h4" />
+      </svg>
+      <span class="name">{name}</span> <span class="muted small">{fileSize(a.size)}</span>
+    </a>
+  );
+}
+
 const TICKS: Record<Status, string> = { sending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
 function Tick({ status }: { status: Status }): JSX.Element {
@@ -581,10 +675,34 @@ function Tick({ status }: { status: Status }): JSX.Element {
 }
 
 /** One per chat (keyed by it), so a draft does not follow you into another chat. */
+type Staged = { id: number; name: string; loaded: number; total: number; att?: Attachment; error?: string };
+let stagedSeq = 0;
+
 function Composer({ app }: Props): JSX.Element {
   const [text, setText] = useState('');
+  const [files, setFiles] = useState<Staged[]>([]);
+  const update = (id: number, patch: Partial<Staged>) => setFiles((list) => list.map((f) => (f.id === id ? { ...f, ...patch } : f)));
+  const attach = (picked: File[]) => {
+    for (const file of picked) {
+      const id = ++stagedSeq;
+      setFiles((list) => [...list, { id, name: file.name || 'File', loaded: 0, total: file.size }]);
+      app
+        .uploadFile(file, (loaded, total) => update(id, { loaded, total }))
+        .then(
+          (att) => update(id, { att }),
+          (err: unknown) => update(id, { error: err instanceof Error ? err.message : String(err) }),
+        );
+    }
+  };
+  const uploading = files.some((f) => !f.att && !f.error);
+  const ready = files.flatMap((f) => (f.att ? [f.att] : []));
+  const canSend = !uploading && (!!text.trim() || ready.length > 0);
   const send = () => {
-    if (app.send(text)) setText('');
+    if (!canSend) return;
+    if (app.send(text, ready)) {
+      setText('');
+      setFiles([]);
+    }
   };
   return (
     <form
@@ -594,6 +712,54 @@ function Composer({ app }: Props): JSX.Element {
         send();
       }}
     >
+      {files.length > 0 && (
+        <ul class="staged" aria-label="Files to send">
+          {files.map((f) => (
+            <li key={f.id}>
+              <span class="name">{f.name}</span>
+              {f.error ? (
+                <span class="error small" role="alert">
+                  {f.error}
+                </span>
+              ) : f.att ? (
+                <span class="muted small">{fileSize(f.total)}</span>
+              ) : (
+                <progress aria-label={`Uploading ${f.name}`} max={f.total || 1} value={f.loaded} />
+              )}
+              {(f.att || f.error) && (
+                <button type="button" class="link" onClick={() => setFiles((list) => list.filter((x) => x.id !== f.id))}>
+                  Remove {f.name}
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <label class="attach" title="Attach">
+        <svg
+          aria-hidden="true"
+          viewBox="0 0 24 24"
+          width="22"
+          height="22"
+          fill="none"
+          stroke="currentColor"
+          stroke-width="2"
+          stroke-linecap="round"
+        >
+          <path d="M21 11.5l-8.5 8.5a5.5 5.5 0 0 1-7.8-7.8l9-9a3.7 3.7 0 0 1 5.2 5.2l-9 9a1.8 1.8 0 0 1-2.6-2.6l8.3-8.3" />
+        </svg>
+        <input
+          type="file"
+          multiple
+          aria-label="Attach"
+          class="visually-hidden"
+          onChange={(e) => {
+            const picked = Array.from(e.currentTarget.files ?? []);
+            e.currentTarget.value = '';
+            attach(picked);
+          }}
+        />
+      </label>
       <textarea
         aria-label="Message"
         placeholder="Type a message"
@@ -612,7 +778,7 @@ function Composer({ app }: Props): JSX.Element {
           }
         }}
       />
-      <button type="submit" class="primary send" disabled={!text.trim()}>
+      <button type="submit" class="primary send" disabled={!canSend}>
         Send
       </button>
     </form>
@@ -620,6 +786,20 @@ function Composer({ app }: Props): JSX.Element {
 }
 
 // ---- formatting ----
+
+/** A message as one line of text (a list preview, a search result): its text, or what it carries. */
+function oneLine(m: Message): string {
+  if (m.content) return m.content;
+  const first = m.attachments?.[0];
+  if (!first) return '';
+  return first.filename ?? (first.content_type.startsWith('image/') ? 'Photo' : 'File');
+}
+
+function fileSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
 
 function initial(title: string): string {
   return (Array.from(title.trim())[0] ?? '?').toUpperCase();

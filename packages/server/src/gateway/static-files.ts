@@ -8,7 +8,8 @@ import { gzipSync } from 'node:zlib';
 /*
  * The web client (packages/web, built by Vite) served at `/` by every node, embedded or
  * cluster. Hashed assets (Vite names them by content under /assets/) are immutable for a
- * year; index.html is `no-cache` so a deploy is picked up at the next load. Any other
+ * year; index.html and the service worker (/sw.js) are `no-cache` so a deploy is picked up
+ * at the next load. Any other
  * path that is not an API route answers index.html (the app routes in the browser).
  */
 
@@ -133,7 +134,7 @@ export function createStaticFiles(dir: string = defaultWebDir): StaticFiles {
       if (entry) {
         const cacheControl = isHashedAsset
           ? 'public, max-age=31536000, immutable'
-          : file.endsWith('.html')
+          : file.endsWith('.html') || pathname === '/sw.js'
             ? 'no-cache'
             : 'public, max-age=3600';
         return write(req, res, file, entry, cacheControl);

@@ -50,6 +50,7 @@ describe('web client files', () => {
     writeFileSync(path.join(dir, 'assets/index-abc123.js'), `console.log(${JSON.stringify('x'.repeat(4000))});`);
     writeFileSync(path.join(dir, 'assets/index-abc123.css'), 'body{}');
     writeFileSync(path.join(dir, 'robots.txt'), 'User-agent: *');
+    writeFileSync(path.join(dir, 'sw.js'), "self.addEventListener('push', () => {});");
     const { server, port } = await serve(dir);
     try {
       const index = await raw(port, '/');
@@ -71,6 +72,11 @@ describe('web client files', () => {
       const robots = await raw(port, '/robots.txt');
       assert.equal(robots.headers['content-type'], 'text/plain; charset=utf-8');
       assert.equal(robots.headers['cache-control'], 'public, max-age=3600');
+      // The service worker: a script, never cached without a check (browsers compare it on every registration).
+      const sw = await raw(port, '/sw.js');
+      assert.equal(sw.status, 200);
+      assert.equal(sw.headers['content-type'], 'text/javascript; charset=utf-8');
+      assert.equal(sw.headers['cache-control'], 'no-cache');
 
       // Client-side routes get the app; a missing asset is a plain 404, not HTML.
       const route = await raw(port, '/chat/dm%3A1%3A2?seq=4');

@@ -303,6 +303,85 @@ describe('web client', () => {
     }
   });
 
+  test('attachments: a photo with a caption and a text file are uploaded with progress, shown inline and downloadable', opts, async () => {
+    // A valid 1×1 PNG; the server measures and thumbnails it.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    const text = Buffer.from('plain notes <b>not html</b>\nline two\n', 'utf8');
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'uma');
+      await register(b.page, 'vic');
+      await startChat(a.page, 'vic');
+      // Uploads held back until their progress bars have been seen (the bytes still go to the real server).
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      await a.page.route(
+        (url) => url.pathname.startsWith('/v1/media'),
+        async (route) => {
+          if (route.request().method() !== 'POST') await held;
+          await route.continue();
+        },
+      );
+      await a.page.getByLabel('Attach').setInputFiles([
+        { name: 'dot <i>.png', mimeType: 'image/png', buffer: png },
+        { name: 'notes.txt', mimeType: 'text/plain', buffer: text },
+      ]);
+      await a.page.getByRole('progressbar', { name: 'Uploading notes.txt' }).waitFor();
+      await a.page.getByRole('progressbar', { name: 'Uploading dot <i>.png' }).waitFor();
+      assert.equal(await a.page.getByRole('button', { name: 'Send' }).isDisabled(), true, 'no send while uploading');
+      release();
+      await a.page.getByRole('button', { name: 'Remove notes.txt' }).waitFor();
+      await a.page.getByRole('button', { name: 'Remove dot <i>.png' }).waitFor();
+      await send(a.page, 'look at this');
+      await messages(a.page, 'look at this')
+        .getByRole('img', { name: /^(sent|delivered|read)$/ })
+        .waitFor();
+
+      await b.page.getByRole('link', { name: /uma/ }).click();
+      const row = messages(b.page, 'look at this');
+      const img = row.getByRole('img', { name: 'dot <i>.png', exact: true });
+      await img.waitFor();
+      await eventually(
+        () => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0),
+        15_000,
+        'thumbnail',
+      );
+      const link = row.getByRole('link', { name: /notes\.txt/ });
+      await link.waitFor();
+      const href = await link.getAttribute('href');
+      assert.ok(href, 'the download link has an href');
+      const res = await fetch(new URL(href, srv.baseUrl));
+      assert.equal(res.status, 200);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), text);
+      // File names are text: nothing of them became markup.
+      assert.equal(await row.locator('i').count(), 0);
+      // The sender sees the same, from its own upload.
+      await messages(a.page, 'look at this')
+        .getByRole('link', { name: /notes\.txt/ })
+        .waitFor();
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
+  test('notifications: the service worker is served fresh as a script, and the opt-in button is there', opts, async () => {
+    const sw = await rawGet(srv.port, '/sw.js');
+    assert.equal(sw.status, 200);
+    assert.match(String(sw.headers['content-type']), /^text\/javascript/);
+    assert.equal(sw.headers['cache-control'], 'no-cache');
+    assert.match(sw.body, /addEventListener\('push'/);
+    assert.match(sw.body, /notificationclick/);
+    const { ctx, page } = await newPage(browser, srv.baseUrl);
+    try {
+      await register(page, 'wes');
+      await page.getByRole('button', { name: /notifications/ }).waitFor();
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('two tabs and two devices of one user stay in sync; a revoked session returns to the login form', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
