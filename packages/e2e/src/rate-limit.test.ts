@@ -14,7 +14,7 @@ import { SwitchboardClient } from '@switchboard/client';
 test('sends refused with rate_limited are resent after retry_after_ms and each is stored once', async () => {
   const dataDir = tempDir();
   // A burst of 5, then 10 a second: 30 sends at once meet it.
-  const proc = await startServerProcess({ dataDir, env: { LIMIT_SENDS: '5:10' } });
+  const proc = await startServerProcess({ dataDir, env: { LIMIT_SENDS: '5:10', METRICS_TOKEN: 'test-metrics-token-0123456789' } });
   const password = 'correct horse battery';
   const names = [`rl_a_${process.pid}`, `rl_b_${process.pid}`];
   for (const username of names) await SwitchboardClient.register(proc.baseUrl, { username, password });
@@ -30,7 +30,9 @@ test('sends refused with rate_limited are resent after retry_after_ms and each i
     const acks = await Promise.all(texts.map((t) => sender.send(chatId, t)));
     assert.equal(new Set(acks.map((x) => x.message_id)).size, texts.length, 'one message per send');
 
-    const metrics = await (await fetch(`${proc.baseUrl}/metrics`)).text();
+    const metrics = await (
+      await fetch(`${proc.baseUrl}/metrics`, { headers: { authorization: 'Bearer test-metrics-token-0123456789' } })
+    ).text();
     const refused = Number(/switchboard_frame_errors_total\{code="rate_limited"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     assert.ok(refused > 0, 'the server refused some sends on the way');
 

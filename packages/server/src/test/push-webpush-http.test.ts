@@ -7,6 +7,9 @@ import { http, registerUser, startTestServer, TestSocket, type TestServer } from
 import { pollUntil } from '../testing/poll.js';
 import { decryptAes128gcm } from '../testing/push-services.js';
 
+/** /metrics needs its token on the public listener. */
+const METRICS_TOKEN = 'test-metrics-token-0123456789';
+
 /*
  * Web Push to a plain-http endpoint the operator allowed on purpose (WEBPUSH_ALLOWED_ENDPOINTS
  * naming an http:// prefix, as a local test service would), and redirects: never followed.
@@ -28,7 +31,10 @@ before(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   port = (receiver.address() as { port: number }).port;
-  srv = await startTestServer({ webpushAllowedEndpoints: [`http://127.0.0.1:${port}/push/`, `http://127.0.0.1:${port}/moved/`] });
+  srv = await startTestServer({
+    webpushAllowedEndpoints: [`http://127.0.0.1:${port}/push/`, `http://127.0.0.1:${port}/moved/`],
+    metricsToken: METRICS_TOKEN,
+  });
 });
 after(async () => {
   await srv.stop();
@@ -83,7 +89,7 @@ test('an allowed http endpoint gets the encrypted push; a redirect is not follow
     seq: toBob.seq,
   });
   // carol's push service answered 301: refused as it is, never followed.
-  const metrics = async () => (await fetch(`${srv.baseUrl}/metrics`)).text();
+  const metrics = async () => (await fetch(`${srv.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   await pollUntil('the redirect counted as refused', metrics, (t) =>
     /switchboard_push_sends_total\{provider="webpush",outcome="rejected"\} 1/.test(t),
   );

@@ -22,9 +22,12 @@ import { FakePushServices, makeTestCa, opensslMissing, type Received, type TestC
  */
 const missing = opensslMissing();
 
+/** /metrics needs its token on the public listener. */
+const METRICS_TOKEN = 'test-metrics-token-0123456789';
+
 async function pushServer(ca: TestCa, fake: FakePushServices, env: Record<string, string> = {}) {
   const dataDir = tempDir();
-  const srv = await startServerProcess({ dataDir, env: { ...fake.env(), NODE_EXTRA_CA_CERTS: ca.caFile, ...env } });
+  const srv = await startServerProcess({ dataDir, env: { ...fake.env(), NODE_EXTRA_CA_CERTS: ca.caFile, METRICS_TOKEN, ...env } });
   const key = await http(srv.baseUrl, 'GET', '/v1/push/webpush');
   assert.equal(key.status, 200);
   fake.vapidPublicKey = key.body.vapid_public_key;
@@ -223,7 +226,7 @@ describe('push notifications', { skip: missing ?? false }, () => {
       answered.map((r) => r.status),
       [201, 410, 404, 410, 400, 400, 404, 400],
     );
-    const metrics = () => fetch(`${base}/metrics`).then((r) => r.text());
+    const metrics = () => fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).then((r) => r.text());
     const invalid = (text: string) =>
       [...text.matchAll(/^switchboard_push_sends_total\{provider="\w+",outcome="invalid"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
     await pollUntil('dead targets removed', metrics, (text) => invalid(text) >= 7);
