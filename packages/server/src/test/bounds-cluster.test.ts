@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, registerUser, TestSocket, type ServerProcess } from '../testing/harness.js';
-import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
-import { startNode, testPrefix } from '../testing/cluster.js';
+import { http, registerUser, TestSocket } from '../testing/harness.js';
+import { clusterServicesMissing } from '../testing/services.js';
+import { clusterSuite } from '../testing/cluster.js';
 import { assertNoFrameWithin, clientMsgId, sendPipelined, waitForSyncComplete, type Frame } from './delivery-support.js';
 
 /*
@@ -14,22 +14,7 @@ import { assertNoFrameWithin, clientMsgId, sendPipelined, waitForSyncComplete, t
 const missing = await clusterServicesMissing();
 
 describe('cluster: bounds', { skip: missing ?? false }, () => {
-  let redis: TestRedis;
-  let pgSchema: { url: string; drop: () => Promise<void> };
-  const nodes: ServerProcess[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-    pgSchema = await freshPgSchema();
-    const prefix = testPrefix();
-    nodes.push(...(await Promise.all([0, 1].map(() => startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix })))));
-  });
-
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
-    await redis?.stop();
-    await pgSchema?.drop();
-  });
+  const { nodes } = clusterSuite(2);
 
   test('chat list pages, history stops at the byte budget, search sees only the caller’s chats', async () => {
     const [a, b, c] = [nodes[0]!, nodes[1]!, nodes[0]!];

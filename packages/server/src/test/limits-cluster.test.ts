@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { CloseCode } from '@switchboard/protocol';
 import { DEFAULT_LIMITS } from '../core/limit-settings.js';
 import { http, login, registerUser, TestSocket, type ServerProcess } from '../testing/harness.js';
-import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
-import { startNode, testPrefix } from '../testing/cluster.js';
+import { clusterServicesMissing } from '../testing/services.js';
+import { clusterSuite } from '../testing/cluster.js';
 
 /*
  * Two real server processes on one Redis and one PostgreSQL: a device revoked through
@@ -14,24 +14,7 @@ import { startNode, testPrefix } from '../testing/cluster.js';
 const missing = await clusterServicesMissing();
 
 describe('cluster: sessions and limits across nodes', { skip: missing ?? false }, () => {
-  let redis: TestRedis;
-  let pgSchema: { url: string; drop: () => Promise<void> };
-  const nodes: ServerProcess[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-    pgSchema = await freshPgSchema();
-    const prefix = testPrefix();
-    const env = { LIMIT_SOCKETS_PER_USER: '2' };
-    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env }));
-    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env }));
-  });
-
-  after(async () => {
-    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
-    await redis?.stop();
-    await pgSchema?.drop();
-  });
+  const { nodes } = clusterSuite(2, { env: { LIMIT_SOCKETS_PER_USER: '2' } });
 
   test('a device revoked through node A has its socket on node B closed with 4100', async () => {
     const [a, b] = nodes as [ServerProcess, ServerProcess];

@@ -3,7 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import { freePort, startServerProcess, type ServerProcess } from './harness.js';
+import { freshPgSchema, startRedis, type TestRedis } from './services.js';
 
 /** Starts a cluster node (`switchboard serve` with REDIS_URL + DATABASE_URL) on a fixed port. */
 export async function startNode(opts: {
@@ -74,3 +76,28 @@ export async function startBalancer(backendPorts: () => number[]): Promise<{ por
 }
 
 export { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from './services.js';
+
+/**
+ * Before/after hooks of a cluster suite: a private redis-server, a fresh PostgreSQL schema
+ * and `count` nodes on them (the first migrates the schema, the others start together
+ * after it), killed and dropped afterwards. Call it inside `describe`.
+ */
+export function clusterSuite(count: number, opts: { env?: Record<string, string> } = {}): { nodes: ServerProcess[] } {
+  const nodes: ServerProcess[] = [];
+  let redis: TestRedis | undefined;
+  let pg: { url: string; drop: () => Promise<void> } | undefined;
+  before(async () => {
+    redis = await startRedis();
+    pg = await freshPgSchema();
+    const start = () => startNode({ redisUrl: redis!.url, databaseUrl: pg!.url, prefix, env: opts.env });
+    const prefix = testPrefix();
+    nodes.push(await start());
+    nodes.push(...(await Promise.all(Array.from({ length: count - 1 }, start))));
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')));
+    await redis?.stop();
+    await pg?.drop();
+  });
+  return { nodes };
+}
