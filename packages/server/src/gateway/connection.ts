@@ -53,6 +53,8 @@ export class Connection {
   closed = false;
   /** Ordered sends: each send_message is admitted after the previous one was queued. */
   sendChain: Promise<void> = Promise.resolve();
+  /** This socket's read cursor writes not yet stored: a pong waits for them (see ws-gateway.ts). */
+  readsStored: Promise<void> = Promise.resolve();
   typingTokens = 0;
   typingRefillAt = 0;
 

@@ -291,6 +291,9 @@ export class WsGateway {
     const device = { userId: conn.userId, deviceId: conn.deviceId };
     switch (frame.type) {
       case 'ping':
+        // A ping is a barrier: its pong follows the storing of every earlier ack_read of
+        // this socket, so a client can read its own read position back right after it.
+        await conn.readsStored;
         conn.sendFrame({ type: 'pong' });
         return;
       case 'ack_delivered': {
@@ -298,8 +301,11 @@ export class WsGateway {
         if (frame.message_id) ids.push(frame.message_id);
         return this.deps.messaging.ackDelivered(device, ids);
       }
-      case 'ack_read':
-        return this.deps.messaging.ackRead(device, frame.chat_id, frame.last_read_message_id);
+      case 'ack_read': {
+        const stored = this.deps.messaging.ackRead(device, frame.chat_id, frame.last_read_message_id);
+        conn.readsStored = Promise.all([conn.readsStored, stored.catch(() => undefined)]).then(() => undefined);
+        return stored;
+      }
       case 'typing':
         return this.typing(conn, frame.chat_id, frame.state);
       case 'presence_subscribe': {

@@ -95,6 +95,26 @@ describe('durable acknowledgement (SIGKILL)', () => {
     const reader2 = await login(proc.baseUrl, b.username, b.password, 'after-second-crash');
     await assertAcksDurable(proc, reader2, chatId, new Map([...firstAcks, ...secondAcks]));
   });
+
+  // The writer thread commits whatever arrived while it was busy in one transaction: with
+  // 2,000 sends pipelined, a kill after 500 acks lands while it is committing a batch.
+  test('a kill while the writer thread is committing a batch loses nothing acknowledged', async () => {
+    const dir = tempDir('switchboard-durable-batch-');
+    let server: ServerProcess | undefined;
+    try {
+      server = await startServerProcess({ dataDir: dir, env: { RATE_LIMITS: 'off' } });
+      const a = await registerUser(server.baseUrl, 'durc');
+      const b = await registerUser(server.baseUrl, 'durd');
+      const chatId = directChatId(a.user_id, b.user_id);
+      const acks = await sendAndKill(server, a, chatId, 2000, 500, 'batch');
+      server = await startServerProcess({ dataDir: dir });
+      const reader = await login(server.baseUrl, b.username, b.password, 'after-batch-crash');
+      await assertAcksDurable(server, reader, chatId, acks);
+    } finally {
+      await server?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('search index after SIGKILL', () => {

@@ -1,18 +1,15 @@
 import { Worker } from 'node:worker_threads';
-import type Database from 'better-sqlite3';
 
 /** How often the checkpointer copies the WAL back into the database (ms). */
 const CHECKPOINT_INTERVAL_MS = 1000;
-/** After a checkpoint resets the WAL, its file is truncated to at most this many bytes. */
-const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 /** SQLite's own default, restored when the checkpointer thread is gone. */
-const AUTOCHECKPOINT_PAGES = 1000;
+export const AUTOCHECKPOINT_PAGES = 1000;
 
 /**
- * Moves WAL checkpoints off the event loop (see sqlite-checkpoint-worker.ts): the writing
- * connection stops checkpointing itself, and a worker thread checkpoints every second.
- * Should the worker die, the writing connection checkpoints itself again, so the WAL
- * stays bounded either way.
+ * Moves WAL checkpoints out of the commits (see sqlite-checkpoint-worker.ts): the writing
+ * connection does not checkpoint itself (wal_autocheckpoint=0, set by the writer thread),
+ * and this worker thread checkpoints every second. Should it die, `onGone` has the
+ * writing connection checkpoint itself again, so the WAL stays bounded either way.
  */
 export class SqliteCheckpointer {
   private readonly worker: Worker;
@@ -20,9 +17,7 @@ export class SqliteCheckpointer {
   /** Frames in the WAL at the last checkpoint (for metrics and tests). */
   walFrames = 0;
 
-  constructor(db: Database.Database, file: string) {
-    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
-    db.pragma('wal_autocheckpoint = 0');
+  constructor(file: string, onGone: () => void) {
     this.worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), {
       workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS },
     });
@@ -31,7 +26,7 @@ export class SqliteCheckpointer {
       if (m.ok) this.walFrames = m.walFrames ?? 0;
     });
     const fallBack = () => {
-      if (!this.stopped && db.open) db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+      if (!this.stopped) onGone();
     };
     this.worker.on('error', fallBack);
     this.worker.on('exit', fallBack);

@@ -1,0 +1,293 @@
+import type Database from 'better-sqlite3';
+import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
+import { storedMessage } from './store.js';
+import { MESSAGE_COLS, attachmentsColumn, toMessage } from './rows.js';
+import { encodePushTarget, type PushTarget } from './push-targets.js';
+import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
+
+/*
+ * Every write of the embedded store, as named operations on plain data. They run on the
+ * writer thread (sqlite-writer-worker.ts), which owns the only write connection; the
+ * store on the event loop sends them there in batches and reads on its own connection.
+ * Arguments and answers cross a thread, so they are structured-clonable: no closures,
+ * no class instances.
+ */
+
+type Row = Record<string, any>;
+
+export function sqliteWriteOps(db: Database.Database) {
+  const s = {
+    insertUser: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+    userByName: db.prepare('SELECT 1 FROM users WHERE username = ?'),
+    setLastSeen: db.prepare('UPDATE users SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?'),
+    insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+    // A new device is owed only what comes after it: start its cursors at each chat's end.
+    initDeviceCursors: db.prepare(
+      `INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
+       SELECT ?, c.id, c.last_seq FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = ?`,
+    ),
+    revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revokeUserDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL'),
+    touchDevice: db.prepare('UPDATE devices SET last_active_at = ? WHERE id = ? AND COALESCE(last_active_at, 0) < ?'),
+    chatById: db.prepare('SELECT * FROM chats WHERE id = ?'),
+    insertChat: db.prepare('INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES (?, ?, ?, ?, ?, 0, ?)'),
+    member: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? AND user_id = ?'),
+    members: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id'),
+    insertMember: db.prepare(
+      `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, user_id) DO NOTHING`,
+    ),
+    deleteMember: db.prepare('DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?'),
+    setRole: db.prepare('UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?'),
+    bumpMembersVersion: db.prepare('UPDATE chats SET members_version = members_version + 1 WHERE id = ?'),
+    memberCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE chat_id = ?'),
+    renameChat: db.prepare('UPDATE chats SET name = ? WHERE id = ?'),
+    existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
+    bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq'),
+    insertMessage: db.prepare(
+      'INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    upsertDeviceCursor: db.prepare(
+      `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
+       ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq)`,
+    ),
+    setMemberDelivered: db.prepare('UPDATE chat_members SET delivered_seq = ? WHERE chat_id = ? AND user_id = ?'),
+    setMemberRead: db.prepare('UPDATE chat_members SET read_seq = ? WHERE chat_id = ? AND user_id = ?'),
+    insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
+    searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
+    setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
+    maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
+    indexForSearch: db.prepare(
+      `INSERT INTO messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
+       WHERE rowid > ? AND rowid <= ? ORDER BY rowid`,
+    ),
+    setPushTarget: db.prepare(
+      `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, ?, ? FROM devices
+         WHERE id = ? AND user_id = ? AND revoked_at IS NULL
+         ON CONFLICT (device_id) DO UPDATE SET provider = excluded.provider, data = excluded.data`,
+    ),
+    deletePushTargets: db.prepare('DELETE FROM push_targets WHERE device_id = ?'),
+    deletePushTarget: db.prepare('DELETE FROM push_targets WHERE device_id = ? AND provider = ? AND data = ?'),
+    insertMedia: db.prepare(
+      `INSERT INTO media (id, owner_id, content_type, size, filename, created_at, parent_id, attached, info)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    setMediaInfo: db.prepare('UPDATE media SET info = ? WHERE id = ?'),
+    mediaRef: db.prepare('INSERT OR IGNORE INTO media_refs (media_id, message_id) VALUES (?, ?)'),
+    markAttached: db.prepare('UPDATE media SET attached = 1 WHERE id = ? OR parent_id = ?'),
+    mediaExists: db.prepare('SELECT 1 FROM media WHERE id = ?'),
+    orphans: db.prepare('SELECT * FROM media WHERE attached = 0 AND created_at < ? AND parent_id IS NULL ORDER BY created_at LIMIT ?'),
+    thumbsOf: db.prepare('SELECT * FROM media WHERE parent_id = ?'),
+    deleteMedia: db.prepare('DELETE FROM media WHERE id = ?'),
+  };
+
+  const moveDelivered = (deviceId: string, userId: string, chatId: string, seq: number, at: number): CursorAdvance => {
+    s.upsertDeviceCursor.run(deviceId, chatId, seq);
+    const m = s.member.get(chatId, userId) as Row | undefined;
+    const from = (m?.delivered_seq as number | undefined) ?? 0;
+    if (!m || seq <= from) return { chatId, userId, from, to: from };
+    s.setMemberDelivered.run(seq, chatId, userId);
+    s.insertMark.run(chatId, userId, 0, seq, at);
+    return { chatId, userId, from, to: seq };
+  };
+
+  return {
+    createUser(user: Omit<UserRecord, 'lastSeen'>): UserRecord | 'username_taken' {
+      if (s.userByName.get(user.username)) return 'username_taken';
+      s.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);
+      return { ...user, lastSeen: null };
+    },
+    setLastSeen(userId: string, at: number): void {
+      s.setLastSeen.run(at, userId);
+    },
+    createDevice(d: DeviceRecord & { tokenHash: string }): void {
+      s.insertDevice.run(d.id, d.userId, d.name, d.tokenHash, d.createdAt);
+      s.initDeviceCursors.run(d.id, d.userId);
+    },
+    revokeDevice(deviceId: string, at: number): void {
+      s.revokeDevice.run(at, deviceId);
+      s.deletePushTargets.run(deviceId);
+    },
+    revokeUserDevice(userId: string, deviceId: string, at: number): boolean {
+      if (s.revokeUserDevice.run(at, deviceId, userId).changes !== 1) return false;
+      // A revoked session's push credentials go with it, as on logout.
+      s.deletePushTargets.run(deviceId);
+      return true;
+    },
+    touchDevice(deviceId: string, at: number): void {
+      s.touchDevice.run(at, deviceId, at);
+    },
+
+    append(req: AppendRequest): AppendResult {
+      const existing = s.existing.get(req.chatId, req.senderId, req.clientMsgId);
+      if (existing) return { message: toMessage(existing), duplicate: true };
+      if (req.createDirectWith && !s.chatById.get(req.chatId)) {
+        s.insertChat.run(req.chatId, 'direct', null, req.senderId, req.createdAt, req.createdAt);
+        for (const userId of new Set(req.createDirectWith)) s.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0);
+      }
+      let membersVersion: number | undefined;
+      if (req.membersVersion !== undefined) {
+        // The single writer serializes this with every membership change: check it now.
+        const chat = s.chatById.get(req.chatId) as Row | undefined;
+        membersVersion = chat?.members_version as number | undefined;
+        if (chat && membersVersion !== req.membersVersion && !s.member.get(req.chatId, req.senderId)) return { notMember: true };
+      }
+      const bumped = s.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
+      if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
+      const seq = bumped.last_seq as number;
+      s.insertMessage.run(
+        req.messageId,
+        req.chatId,
+        seq,
+        req.senderId,
+        req.senderDeviceId,
+        req.clientMsgId,
+        req.content,
+        req.createdAt,
+        attachmentsColumn(req.attachments),
+      );
+      return { duplicate: false, message: storedMessage(req, seq), membersVersion };
+    },
+
+    advanceDelivered: moveDelivered,
+    advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number): { delivered: CursorAdvance; read: CursorAdvance } {
+      const delivered = moveDelivered(deviceId, userId, chatId, seq, at);
+      const m = s.member.get(chatId, userId) as Row | undefined;
+      const from = (m?.read_seq as number | undefined) ?? 0;
+      if (!m || seq <= from) return { delivered, read: { chatId, userId, from, to: from } };
+      s.setMemberRead.run(seq, chatId, userId);
+      s.insertMark.run(chatId, userId, 1, seq, at);
+      return { delivered, read: { chatId, userId, from, to: seq } };
+    },
+
+    createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }): void {
+      s.insertChat.run(g.chatId, 'group', g.name, g.createdBy, g.createdAt, g.createdAt);
+      for (const m of g.members) s.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
+    },
+    // Checked and applied in one write: the single writer serializes every change.
+    addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number): { added: string[] } | MembershipRefusal {
+      const chat = s.chatById.get(chatId) as Row | undefined;
+      const actor = s.member.get(chatId, actorId) as Row | undefined;
+      if (!chat || !actor) return 'no_such_group';
+      if (actor.role !== 'admin') return 'forbidden';
+      const fresh = [...new Set(userIds)].filter((id) => !s.member.get(chatId, id));
+      const count = (s.memberCount.get(chatId) as Row).n as number;
+      if (count + fresh.length > maxMembers) return 'too_large';
+      for (const userId of fresh) {
+        // A member added now is owed only what is sent after joining.
+        s.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq);
+      }
+      if (fresh.length > 0) s.bumpMembersVersion.run(chatId);
+      return { added: fresh };
+    },
+    removeMember(chatId: string, actorId: string, userId: string): 'removed' | MembershipRefusal {
+      const actor = s.member.get(chatId, actorId) as Row | undefined;
+      if (!actor) return 'no_such_group';
+      if (actorId !== userId && actor.role !== 'admin') return 'forbidden';
+      if (s.deleteMember.run(chatId, userId).changes === 0) return 'not_a_member';
+      const rest = s.members.all(chatId) as Row[];
+      // Members come oldest first: the oldest becomes admin when none is left.
+      if (rest.length > 0 && !rest.some((m) => m.role === 'admin')) s.setRole.run('admin', chatId, rest[0]!.user_id);
+      s.bumpMembersVersion.run(chatId);
+      return 'removed';
+    },
+    renameGroup(chatId: string, name: string): void {
+      s.renameChat.run(name, chatId);
+    },
+
+    /** Indexes every message not yet in the search index; answers the rowid indexed up to (known only once committed). */
+    indexForSearch(): number {
+      const from = (s.searchProgress.get() as Row).last_rowid as number;
+      const upto = (s.maxRowid.get() as Row).r as number;
+      if (upto <= from) return from;
+      s.indexForSearch.run(from, upto);
+      s.setSearchProgress.run(upto);
+      return upto;
+    },
+
+    setPushTarget(deviceId: string, userId: string, target: PushTarget): void {
+      const { provider, data } = encodePushTarget(target);
+      s.setPushTarget.run(provider, data, deviceId, userId);
+    },
+    deletePushTarget(deviceId: string, only?: PushTarget): void {
+      if (!only) {
+        s.deletePushTargets.run(deviceId);
+        return;
+      }
+      const { provider, data } = encodePushTarget(only);
+      s.deletePushTarget.run(deviceId, provider, data);
+    },
+
+    createMedia(m: MediaRecord): void {
+      s.insertMedia.run(
+        m.id,
+        m.ownerId,
+        m.contentType,
+        m.size,
+        m.filename,
+        m.createdAt,
+        m.parentId,
+        m.attached ? 1 : 0,
+        m.info ? JSON.stringify(m.info) : null,
+      );
+    },
+    setMediaInfo(id: string, info: MediaInfo): void {
+      s.setMediaInfo.run(JSON.stringify(info), id);
+    },
+    attachMedia(mediaIds: string[], messageId: string): number {
+      let found = 0;
+      for (const id of new Set(mediaIds)) {
+        if (!s.mediaExists.get(id)) continue;
+        found++;
+        s.mediaRef.run(id, messageId);
+        s.markAttached.run(id, id);
+      }
+      return found;
+    },
+    takeMediaOrphans(before: number, limit: number): MediaRecord[] {
+      const taken: MediaRecord[] = [];
+      for (const row of s.orphans.all(before, limit) as MediaRow[]) {
+        for (const r of [row, ...(s.thumbsOf.all(row.id) as MediaRow[])]) {
+          s.deleteMedia.run(r.id);
+          taken.push(toMediaRecord(r));
+        }
+      }
+      return taken;
+    },
+  };
+}
+
+export type SqliteWriteOps = ReturnType<typeof sqliteWriteOps>;
+export type SqliteWriteName = keyof SqliteWriteOps;
+
+/** One write as it crosses to the writer thread. */
+export interface SqliteWriteCall {
+  op: SqliteWriteName;
+  args: unknown[];
+}
+
+/** What one write came to: its answer, or the message of what it threw. */
+export type SqliteWriteOutcome = { ok: true; value: unknown } | { ok: false; error: { message: string; code?: string } };
+
+/**
+ * One transaction for the whole batch. Writes rarely fail, so the batch first runs
+ * without savepoints; if one throws, that attempt is rolled back and the batch runs
+ * again with each write in its own savepoint, so the failure fails only itself.
+ */
+export function commitWrites(db: Database.Database, ops: SqliteWriteOps, calls: SqliteWriteCall[]): SqliteWriteOutcome[] {
+  const run = (c: SqliteWriteCall) => (ops[c.op] as (...a: unknown[]) => unknown)(...c.args);
+  try {
+    return db.transaction(() => calls.map((c): SqliteWriteOutcome => ({ ok: true, value: run(c) })))();
+  } catch {
+    return db.transaction(() =>
+      calls.map((c): SqliteWriteOutcome => {
+        try {
+          return { ok: true, value: db.transaction(() => run(c))() };
+        } catch (err) {
+          const e = err as { message?: string; code?: string };
+          return { ok: false, error: { message: String(e?.message ?? err), code: e?.code } };
+        }
+      }),
+    )();
+  }
+}
