@@ -18,17 +18,7 @@ import type {
   StoredMessage,
   UserRecord,
 } from './store.js';
-import {
-  M_MESSAGE_COLS,
-  MESSAGE_COLS,
-  toChat,
-  toMember,
-  toMessage,
-  toUser,
-  type ChatRow,
-  type MemberRow,
-  type UserRow,
-} from './rows.js';
+import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toMessage, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';

@@ -10,9 +10,7 @@ import { commitWrites, sqliteWriteOps, type SqliteWriteCall } from './sqlite-wri
  */
 
 export type WriterRequest =
-  | { kind: 'batch'; id: number; calls: SqliteWriteCall[] }
-  | { kind: 'autocheckpoint'; pages: number }
-  | { kind: 'close' };
+  { kind: 'batch'; id: number; calls: SqliteWriteCall[] } | { kind: 'autocheckpoint'; pages: number } | { kind: 'close' };
 
 export type WriterReply =
   | { kind: 'batch'; id: number; outcomes: ReturnType<typeof commitWrites> }

@@ -150,7 +150,13 @@ export function sqliteWriteOps(db: Database.Database) {
     },
 
     advanceDelivered: moveDelivered,
-    advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number): { delivered: CursorAdvance; read: CursorAdvance } {
+    advanceRead(
+      deviceId: string,
+      userId: string,
+      chatId: string,
+      seq: number,
+      at: number,
+    ): { delivered: CursorAdvance; read: CursorAdvance } {
       const delivered = moveDelivered(deviceId, userId, chatId, seq, at);
       const m = s.member.get(chatId, userId) as Row | undefined;
       const from = (m?.read_seq as number | undefined) ?? 0;
@@ -160,12 +166,24 @@ export function sqliteWriteOps(db: Database.Database) {
       return { delivered, read: { chatId, userId, from, to: seq } };
     },
 
-    createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }): void {
+    createGroup(g: {
+      chatId: string;
+      name: string;
+      createdBy: string;
+      createdAt: number;
+      members: { userId: string; role: Role }[];
+    }): void {
       s.insertChat.run(g.chatId, 'group', g.name, g.createdBy, g.createdAt, g.createdAt);
       for (const m of g.members) s.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
     },
     // Checked and applied in one write: the single writer serializes every change.
-    addMembers(chatId: string, actorId: string, userIds: string[], at: number, maxMembers: number): { added: string[] } | MembershipRefusal {
+    addMembers(
+      chatId: string,
+      actorId: string,
+      userIds: string[],
+      at: number,
+      maxMembers: number,
+    ): { added: string[] } | MembershipRefusal {
       const chat = s.chatById.get(chatId) as Row | undefined;
       const actor = s.member.get(chatId, actorId) as Row | undefined;
       if (!chat || !actor) return 'no_such_group';
