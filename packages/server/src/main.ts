@@ -154,7 +154,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     push: push.registration,
     metricsToken: config.metricsToken,
   });
-  addMediaRoutes(api.router, { accounts, media, publicUrl: config.publicUrl });
+  addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl });
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
     bus,

@@ -13,6 +13,10 @@ export interface LimitSettings {
   sendBytes: BucketSpec;
   /** Every other socket frame of a device (acks, typing, presence, ping, bad frames). Per node. */
   frames: BucketSpec;
+  /** Authenticated HTTP requests of a device (history, search, chats, media...). Per node. */
+  requests: BucketSpec;
+  /** Uploads (POST /v1/media) a user starts, whatever their size (the daily quota counts bytes). Shared. */
+  mediaUploads: BucketSpec;
   /** Failed logins per username. Shared by every node. */
   loginFailuresUser: BucketSpec;
   /** Failed logins per client address. Shared. */
@@ -39,6 +43,8 @@ export const DEFAULT_LIMITS: LimitSettings = {
   sends: { capacity: 500, perSecond: 20 },
   sendBytes: { capacity: 2 * MiB, perSecond: MiB / 4 },
   frames: { capacity: 2000, perSecond: 500 },
+  requests: { capacity: 1000, perSecond: 50 },
+  mediaUploads: { capacity: 200, perSecond: 1 / 2 },
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
   loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
   registrations: { capacity: 2000, perSecond: 1 },

@@ -104,6 +104,7 @@ export class Limits {
   private readonly sends: LocalBuckets;
   private readonly sendBytes: LocalBuckets;
   private readonly frames: LocalBuckets;
+  private readonly requests: LocalBuckets;
   /** This node's sockets' places, refreshed until released. */
   private readonly held = new Map<string, { userKey: string; deviceKey: string }>();
   private timer: NodeJS.Timeout | undefined;
@@ -121,12 +122,13 @@ export class Limits {
     this.sends = new LocalBuckets(s.sends);
     this.sendBytes = new LocalBuckets(s.sendBytes);
     this.frames = new LocalBuckets(s.frames);
+    this.requests = new LocalBuckets(s.requests);
   }
 
   /** Refreshes held socket places and forgets full local buckets. */
   start(): void {
     this.timer ??= setInterval(() => {
-      for (const b of [this.sends, this.sendBytes, this.frames]) b.sweep();
+      for (const b of [this.sends, this.sendBytes, this.frames, this.requests]) b.sweep();
       const slots = [...this.held.entries()].flatMap(([id, h]) => [
         { key: h.userKey, id },
         { key: h.deviceKey, id },
@@ -153,6 +155,22 @@ export class Limits {
   /** 0 when the device may send another (non-message) frame now, else the ms to wait. */
   frameWait(deviceId: string): number {
     return this.deps.enabled ? this.frames.take(deviceId) : 0;
+  }
+
+  /**
+   * An authenticated HTTP request of the device: refused past its bucket. Per node, like
+   * frames: a device's requests usually reach one node, and a flood spread over many
+   * nodes is still bounded by each.
+   */
+  request(deviceId: string): void {
+    if (!this.deps.enabled) return;
+    const wait = this.requests.take(deviceId);
+    if (wait) throw new RateLimited(wait, 'too many requests from this device: try again later');
+  }
+
+  /** Before an upload is started: tiny uploads are cheap in bytes but not in rows and objects. */
+  async mediaUpload(userId: string): Promise<void> {
+    await this.check(`upl:u:${userId}`, this.deps.settings.mediaUploads, 'too many uploads: try again later');
   }
 
   /** Before an account is created from `address`. */

@@ -10,7 +10,6 @@ import {
   RenameGroupBody,
   UNSTORABLE_TEXT_MESSAGE,
 } from '@switchboard/protocol';
-import type { DeviceRecord } from '../engines/store/store.js';
 import { userView, type Accounts } from '../core/accounts.js';
 import { CHATS_PAGE_MAX, type Chats } from '../core/chats.js';
 import type { Delivery } from '../core/delivery.js';
@@ -25,9 +24,10 @@ import type { Metrics } from '../util/metrics.js';
 import { clientAddress } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
 import { metricsAuthorized } from './ops-listeners.js';
-import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
+import { Router, intParam, readBody, sendJson } from './http-util.js';
 import type { PushRegistration } from '../push/registration.js';
 import { pushRoutes } from './push-routes.js';
+import { requestAuthenticator } from './request-auth.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -67,11 +67,7 @@ export function createHttpApi(deps: HttpApiDeps) {
   const { accounts, chats, presence, groups, search, limits } = deps;
   const router = new Router();
 
-  const auth = async (req: IncomingMessage): Promise<DeviceRecord> => {
-    const device = await accounts.authenticate(bearerToken(req));
-    if (!device) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required');
-    return device;
-  };
+  const auth = requestAuthenticator(accounts, limits);
 
   const wsUrlFor = async (req: IncomingMessage): Promise<string> => {
     const picked = await deps.pickWsUrl().catch(() => null);

@@ -3,10 +3,11 @@ import { CreateMediaBody } from '@switchboard/protocol';
 import type { Accounts } from '../core/accounts.js';
 import { ApiError } from '../core/errors.js';
 import type { Media } from '../core/media.js';
-import type { DeviceRecord } from '../engines/store/store.js';
 import { serveBytes } from '../engines/media-store/http-bytes.js';
 import { LOCAL_FILES_PATH, LOCAL_UPLOAD_PATH } from '../engines/media-store/media-store.js';
-import { bearerToken, readBody, sendJson, type Router } from './http-util.js';
+import type { Limits } from '../core/limits.js';
+import { readBody, sendJson, type Router } from './http-util.js';
+import { requestAuthenticator } from './request-auth.js';
 
 /*
  * The media endpoints (PROTOCOL.md "Media"): POST /v1/media, GET /v1/media/{id}, plus
@@ -17,18 +18,15 @@ import { bearerToken, readBody, sendJson, type Router } from './http-util.js';
 
 export interface MediaRouteDeps {
   accounts: Accounts;
+  limits: Limits;
   media: Media;
   /** This server's public base URL (PUBLIC_URL); default: from the request's Host header. */
   publicUrl?: string;
 }
 
 export function addMediaRoutes(router: Router, deps: MediaRouteDeps): void {
-  const { accounts, media } = deps;
-  const auth = async (req: IncomingMessage): Promise<DeviceRecord> => {
-    const device = await accounts.authenticate(bearerToken(req));
-    if (!device) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required');
-    return device;
-  };
+  const { media } = deps;
+  const auth = requestAuthenticator(deps.accounts, deps.limits);
   const baseUrl = (req: IncomingMessage): string => {
     if (deps.publicUrl) return deps.publicUrl.replace(/\/+$/, '');
     const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
@@ -52,6 +50,7 @@ export function addMediaRoutes(router: Router, deps: MediaRouteDeps): void {
     .on('POST', '/v1/media', async (req, res) => {
       const device = await auth(req);
       const body = await readBody(req, CreateMediaBody);
+      await deps.limits.mediaUpload(device.userId);
       sendJson(res, 201, await media.createUpload(device.userId, body, baseUrl(req)));
     })
     .on('GET', '/v1/media/:id', async (req, res, [id]) => get(req, res, id!))

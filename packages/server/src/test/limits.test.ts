@@ -193,6 +193,8 @@ describe('limits (small, one at a time)', () => {
         ...DEFAULT_LIMITS,
         registrations: small,
         frames: { capacity: 20, perSecond: 0.5 },
+        requests: { capacity: 30, perSecond: 0.01 },
+        mediaUploads: small,
         groupCreations: small,
         membershipChanges: small,
         socketsPerUser: 3,
@@ -225,6 +227,29 @@ describe('limits (small, one at a time)', () => {
       token: (await login(srv.baseUrl, name(0), 'correct horse battery')).token,
     });
     assert.deepEqual(taken.body.users, [], 'the refused registration created nothing');
+  });
+
+  test('authenticated HTTP requests are limited per device; another device reads on', async () => {
+    const [a, b] = [await seeded('lhr'), await seeded('lhs')];
+    for (let i = 0; i < 30; i++) {
+      const r = await http(srv.baseUrl, 'GET', '/v1/chats', { token: a.token });
+      assert.equal(r.status, 200, `request ${i}: ${r.status}`);
+    }
+    const res = await fetch(`${srv.baseUrl}/v1/chats`, { headers: { authorization: `Bearer ${a.token}` } });
+    const body = await res.json();
+    assertRateLimitedHttp({ status: res.status, body, retryAfter: res.headers.get('retry-after') }, 'a request past the limit');
+    assert.equal((await http(srv.baseUrl, 'GET', '/v1/chats', { token: b.token })).status, 200, 'another device is not affected');
+  });
+
+  test('uploads started per user are limited, whatever their size', async () => {
+    const [a, b] = [await seeded('lup'), await seeded('luq')];
+    const body = { content_type: 'application/pdf', size: 1, filename: 'x.pdf' };
+    for (let i = 0; i < small.capacity; i++) {
+      const r = await post(srv.baseUrl, '/v1/media', body, {}, a.token);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    assertRateLimitedHttp(await post(srv.baseUrl, '/v1/media', body, {}, a.token), 'an upload past the limit');
+    assert.equal((await post(srv.baseUrl, '/v1/media', body, {}, b.token)).status, 201, 'another user uploads');
   });
 
   test('socket frames other than sends are limited per device', async () => {
