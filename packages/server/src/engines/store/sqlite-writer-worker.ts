@@ -1,12 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { commitWrites, sqliteWriteOps, type SqliteWriteCall } from './sqlite-writes.js';
+import { commitWrites, sqliteWriteOps, type SqliteWriteCall, type SqliteWriteName, type SqliteWriteOutcome } from './sqlite-writes.js';
 
 /*
  * The embedded store's writer thread: it owns the only connection that writes, so the
  * commits (statements, fsync) of every send and cursor move run beside the event loop,
- * not on it. Each message is one batch and one transaction; the answer goes back only
- * after COMMIT returned, with synchronous=FULL, so it is on disk by then.
+ * not on it. A batch is answered only after COMMIT returned, with synchronous=FULL, so
+ * it is on disk by then.
  */
 
 export type WriterRequest =
@@ -27,46 +27,96 @@ db.pragma('wal_autocheckpoint = 0');
 const ops = sqliteWriteOps(db);
 const port = parentPort!;
 
-/*
- * Batches that arrive while a commit runs are committed together: each batch is still
- * answered on its own, but they share one transaction and one fsync (group commit across
- * batches, so the event loop never waits to hand over the next one).
+/**
+ * Writes nobody waits on in order to be answered (receipt cursors, activity times, the
+ * search index) go in a lane of their own, committed BACKGROUND_CHUNK at a time and only
+ * when no other write waits: a large group's members acknowledge a message together, and
+ * a thousand cursor moves in one transaction would otherwise hold the next send's commit
+ * (and so its ack_sent) for tens of milliseconds. A cursor move is never about a message
+ * that is not committed yet, so taking it after later sends changes nothing it answers.
  */
-let waiting: { id: number; calls: SqliteWriteCall[] }[] = [];
+const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
+  'advanceDelivered',
+  'advanceRead',
+  'touchDevice',
+  'setLastSeen',
+  'indexForSearch',
+]);
+const BACKGROUND_CHUNK = 256;
+
+interface Batch {
+  id: number;
+  outcomes: SqliteWriteOutcome[];
+  left: number;
+  failed?: { message: string; code?: string };
+}
+interface Entry {
+  batch: Batch;
+  index: number;
+  call: SqliteWriteCall;
+}
+
+/*
+ * Writes that arrive while a commit runs are committed together (group commit across
+ * batches, so the event loop never waits to hand over the next one); each batch is
+ * answered once all its writes are.
+ */
+let urgent: Entry[] = [];
+let background: Entry[] = [];
 let scheduled = false;
 
-function commitWaiting(): void {
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  // Every message already queued on the port is delivered before this runs.
+  setImmediate(commitNext);
+}
+
+function commitNext(): void {
   scheduled = false;
-  const batches = waiting;
-  waiting = [];
-  const calls = batches.flatMap((b) => b.calls);
+  let entries: Entry[];
+  if (urgent.length > 0) {
+    entries = urgent;
+    urgent = [];
+  } else {
+    entries = background.splice(0, BACKGROUND_CHUNK);
+  }
+  if (entries.length > 0) commit(entries);
+  if (urgent.length > 0 || background.length > 0) schedule();
+}
+
+function commit(entries: Entry[]): void {
   try {
-    const outcomes = commitWrites(db, ops, calls);
-    let at = 0;
-    for (const b of batches) {
-      port.postMessage({ kind: 'batch', id: b.id, outcomes: outcomes.slice(at, at + b.calls.length) } satisfies WriterReply);
-      at += b.calls.length;
-    }
+    const outcomes = commitWrites(
+      db,
+      ops,
+      entries.map((e) => e.call),
+    );
+    entries.forEach((e, i) => (e.batch.outcomes[e.index] = outcomes[i]!));
   } catch (err) {
-    // The commit itself failed (disk full, I/O error): nothing in these batches is durable.
+    // The commit itself failed (disk full, I/O error): nothing of it is durable.
     const e = err as { message?: string; code?: string };
-    const failed = { message: String(e?.message ?? err), code: e?.code };
-    for (const b of batches) port.postMessage({ kind: 'batch', id: b.id, failed } satisfies WriterReply);
+    for (const entry of entries) entry.batch.failed ??= { message: String(e?.message ?? err), code: e?.code };
+  }
+  for (const { batch } of entries) {
+    if (--batch.left > 0) continue;
+    const reply: WriterReply = batch.failed
+      ? { kind: 'batch', id: batch.id, failed: batch.failed }
+      : { kind: 'batch', id: batch.id, outcomes: batch.outcomes };
+    port.postMessage(reply);
   }
 }
 
 port.on('message', (msg: WriterRequest) => {
   if (msg.kind === 'batch') {
-    waiting.push(msg);
-    if (!scheduled) {
-      scheduled = true;
-      // Every message already queued on the port is delivered before this runs.
-      setImmediate(commitWaiting);
-    }
+    const batch: Batch = { id: msg.id, outcomes: new Array(msg.calls.length), left: msg.calls.length };
+    if (batch.left === 0) port.postMessage({ kind: 'batch', id: msg.id, outcomes: [] } satisfies WriterReply);
+    msg.calls.forEach((call, index) => (BACKGROUND_OPS.has(call.op) ? background : urgent).push({ batch, index, call }));
+    schedule();
   } else if (msg.kind === 'autocheckpoint') {
     db.pragma(`wal_autocheckpoint = ${msg.pages}`);
   } else {
-    if (waiting.length > 0) commitWaiting();
+    while (urgent.length > 0 || background.length > 0) commitNext();
     db.close();
     port.close();
   }
