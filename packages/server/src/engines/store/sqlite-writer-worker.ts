@@ -62,7 +62,7 @@ interface Entry {
  * answered once all its writes are.
  */
 let urgent: Entry[] = [];
-let background: Entry[] = [];
+const background: Entry[] = [];
 let scheduled = false;
 
 function schedule(): void {
