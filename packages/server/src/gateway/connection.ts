@@ -38,8 +38,8 @@ export interface ConnectionOptions {
    * ascending; `after` null: from this device's delivered cursor (a chat this socket has
    * not had a message of yet).
    */
-  fetchRange: (chatId: string, afterSeq: number | null, uptoSeq: number, limit: number) => Promise<StoredMessage[]>;
-  onError: (err: unknown) => void;
+  fetchRange: (conn: Connection, chatId: string, afterSeq: number | null, uptoSeq: number, limit: number) => Promise<StoredMessage[]>;
+  onError: (conn: Connection, err: unknown) => void;
 }
 
 /**
@@ -48,23 +48,26 @@ export interface ConnectionOptions {
  * fill) runs are held and released after it, and anything at or below the last seq
  * sent for a chat is dropped.
  */
+/** Where a socket's promise chains start: one settled promise for all of them (memory per idle socket). */
+const SETTLED: Promise<void> = Promise.resolve();
+
 export class Connection {
   lastActivity = Date.now();
   closed = false;
   /** Ordered sends: each send_message is admitted after the previous one was queued. */
-  sendChain: Promise<void> = Promise.resolve();
+  sendChain: Promise<void> = SETTLED;
   /** This socket's read cursor writes not yet stored: a pong waits for them (see ws-gateway.ts). */
-  readsStored: Promise<void> = Promise.resolve();
+  readsStored: Promise<void> = SETTLED;
   typingTokens = 0;
   typingRefillAt = 0;
 
   private readonly lastSeq = new Map<string, number>();
   /** Seqs of this device's own messages above lastSeq: never sent here, so the position skips them. */
-  private readonly ownAhead = new Map<string, Set<number>>();
+  private ownAhead: Map<string, Set<number>> | null = null;
   private held: MessageEvent[] | null = [];
   private heldBytes = 0;
   /** Chats whose held messages were dropped (held past its bounds): the highest seq dropped, to read back from the store. */
-  private dropped = new Map<string, number>();
+  private dropped: Map<string, number> | null = null;
   /** Since when the outbound buffer has been over the high-water mark (ms), or null. */
   private stalledSince: number | null = null;
   private corked = false;
@@ -142,6 +145,7 @@ export class Connection {
     }
     // Untracked chats have no gap check yet; positions at or below are already passed.
     if (last === undefined || seq <= last) return;
+    this.ownAhead ??= new Map();
     let ahead = this.ownAhead.get(chatId);
     if (!ahead) this.ownAhead.set(chatId, (ahead = new Set()));
     if (ahead.size >= 1000) ahead.clear(); // never filled: at worst the next message does a gap fill
@@ -152,10 +156,11 @@ export class Connection {
   /** The last seq this socket is past in a chat, moving over own messages right above it. */
   private position(chatId: string): number | undefined {
     let last = this.lastSeq.get(chatId);
-    const ahead = this.ownAhead.get(chatId);
+    const ahead = this.ownAhead?.get(chatId);
     if (last === undefined || !ahead) return last;
     while (ahead.delete(last + 1)) last++;
-    if (ahead.size === 0) this.ownAhead.delete(chatId);
+    if (ahead.size === 0) this.ownAhead!.delete(chatId);
+    if (this.ownAhead!.size === 0) this.ownAhead = null;
     this.lastSeq.set(chatId, last);
     return last;
   }
@@ -195,7 +200,7 @@ export class Connection {
   /** Holds a live message during a replay or gap fill, within MAX_HELD_EVENTS / MAX_HELD_BYTES. */
   private hold(event: MessageEvent): void {
     const held = this.held!;
-    const dropping = this.dropped.size > 0 || held.length >= MAX_HELD_EVENTS || this.heldBytes + event.frame.length > MAX_HELD_BYTES;
+    const dropping = this.dropped !== null || held.length >= MAX_HELD_EVENTS || this.heldBytes + event.frame.length > MAX_HELD_BYTES;
     if (!dropping) {
       held.push(event);
       this.heldBytes += event.frame.length;
@@ -203,6 +208,7 @@ export class Connection {
     }
     // Once dropping, every later message is dropped too, so what is held stays below
     // what is dropped in each chat and the store read after the release continues it.
+    this.dropped ??= new Map();
     this.dropped.set(event.chatId, Math.max(this.dropped.get(event.chatId) ?? 0, event.seq));
   }
 
@@ -210,7 +216,7 @@ export class Connection {
   private async fill(chatId: string, after: number | null, upto: number): Promise<void> {
     let from = after;
     for (;;) {
-      const page = await this.opts.fetchRange(chatId, from, upto, BACKLOG_PAGE);
+      const page = await this.opts.fetchRange(this, chatId, from, upto, BACKLOG_PAGE);
       await this.replayMessages(chatId, page);
       if (page.length < BACKLOG_PAGE || this.closed) break;
       from = page[page.length - 1]!.seq;
@@ -225,7 +231,7 @@ export class Connection {
       await this.fill(chatId, after, upto);
     } catch (err) {
       // Cannot fill the gap now: let the device reconnect and replay from its cursor.
-      this.opts.onError(err);
+      this.opts.onError(this, err);
       this.close(CloseCode.reconnect, 'resync: reconnect');
       return;
     }
@@ -254,12 +260,13 @@ export class Connection {
     const dropped = this.dropped;
     this.held = null;
     this.heldBytes = 0;
-    this.dropped = new Map();
+    this.dropped = null;
     for (const e of held) this.deliver(e);
-    if (dropped.size === 0 || this.closed) return;
+    if (!dropped || this.closed) return;
     if (this.held) {
       // A released message started a gap fill: its release reads these back.
-      for (const [chatId, seq] of dropped) this.dropped.set(chatId, Math.max(this.dropped.get(chatId) ?? 0, seq));
+      const into = (this.dropped ??= new Map());
+      for (const [chatId, seq] of dropped) into.set(chatId, Math.max(into.get(chatId) ?? 0, seq));
       return;
     }
     this.held = [];
@@ -276,7 +283,7 @@ export class Connection {
         if (this.closed) return;
       }
     } catch (err) {
-      this.opts.onError(err);
+      this.opts.onError(this, err);
       this.close(CloseCode.reconnect, 'resync: reconnect');
       return;
     }
@@ -328,7 +335,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.held = null;
-    this.dropped.clear();
+    this.dropped = null;
     this.ws.close(code, reason);
     // A peer that stopped reading never completes the close handshake: cut it loose.
     setTimeout(() => this.ws.terminate(), graceMs).unref();

@@ -16,7 +16,7 @@ import type { Presence } from '../core/presence.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import { bearerToken } from './http-util.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionOptions } from './connection.js';
 import { refusedByLimits } from './frame-limits.js';
 
 export interface WsGatewayDeps {
@@ -57,8 +57,51 @@ export class WsGateway {
   private readonly subscriptions = new Map<string, Promise<void>>();
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
+  /*
+   * What every socket shares: its connection options and its listeners. An idle socket's
+   * memory is mostly the socket itself; closures per socket would add to it for nothing.
+   */
+  private readonly connections = new WeakMap<WebSocket, Connection>();
+  private readonly connectionOptions: ConnectionOptions;
+  private readonly socketListeners;
 
   constructor(private readonly deps: WsGatewayDeps) {
+    const { log, metrics, config } = deps;
+    this.connectionOptions = {
+      maxBufferBytes: config.maxSocketBufferBytes,
+      stalledTimeoutMs: config.stalledSocketTimeoutMs,
+      metrics,
+      fetchRange: (conn, chatId, after, upto, limit) => deps.backlog.visible(conn.userId, conn.deviceId, chatId, after, upto, limit),
+      onError: (conn, err) => log.error({ err, user_id: conn.userId }, 'connection error'),
+    };
+    const connections = this.connections;
+    const onFrame = (conn: Connection, data: RawData, isBinary: boolean) => {
+      // A throw here would escape the ws event and end the process: answer it instead.
+      try {
+        this.onFrame(conn, data, isBinary);
+      } catch (err) {
+        this.frameError(conn, err);
+      }
+    };
+    const closed = (conn: Connection) => void this.closed(conn);
+    this.socketListeners = {
+      message(this: WebSocket, data: RawData, isBinary: boolean) {
+        const conn = connections.get(this);
+        if (conn) onFrame(conn, data, isBinary);
+      },
+      pong(this: WebSocket) {
+        const conn = connections.get(this);
+        if (conn) conn.lastActivity = Date.now();
+      },
+      error(this: WebSocket, err: Error) {
+        log.debug({ err, user_id: connections.get(this)?.userId }, 'socket error');
+      },
+      close(this: WebSocket) {
+        const conn = connections.get(this);
+        if (conn) closed(conn);
+      },
+    };
+
     deps.bus.onEvent((topic, event) => {
       if (topic.startsWith('user:')) this.onUserEvent(topic.slice(5), event);
       else if (topic.startsWith('presence:')) deps.presence.onBusEvent(topic.slice(9), event);
@@ -154,25 +197,14 @@ export class WsGateway {
 
   private async open(ws: WebSocket, userId: string, deviceId: string): Promise<void> {
     const { log, metrics } = this.deps;
-    const conn = new Connection(ws, userId, deviceId, {
-      maxBufferBytes: this.deps.config.maxSocketBufferBytes,
-      stalledTimeoutMs: this.deps.config.stalledSocketTimeoutMs,
-      metrics,
-      fetchRange: (chatId, after, upto, limit) => this.deps.backlog.visible(userId, deviceId, chatId, after, upto, limit),
-      onError: (err) => log.error({ err, user_id: userId }, 'connection error'),
-    });
+    const conn = new Connection(ws, userId, deviceId, this.connectionOptions);
+    this.connections.set(ws, conn);
     metrics.connections.inc();
-    ws.on('message', (data, isBinary) => {
-      // A throw here would escape the ws event and end the process: answer it instead.
-      try {
-        this.onFrame(conn, data, isBinary);
-      } catch (err) {
-        this.frameError(conn, err);
-      }
-    });
-    ws.on('pong', () => (conn.lastActivity = Date.now()));
-    ws.on('error', (err) => log.debug({ err, user_id: userId }, 'socket error'));
-    ws.on('close', () => void this.closed(conn));
+    // Shared listeners (they find the connection by its socket): no closures per socket.
+    ws.on('message', this.socketListeners.message);
+    ws.on('pong', this.socketListeners.pong);
+    ws.on('error', this.socketListeners.error);
+    ws.on('close', this.socketListeners.close);
 
     const firstOfDevice = !this.hasDevice(userId, deviceId);
     let set = this.byUser.get(userId);
