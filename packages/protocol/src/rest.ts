@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_GROUP_MEMBERS, USERNAME_RE } from './limits.js';
-import { storableText } from './text.js';
+import { charCount, storableText } from './text.js';
 
 /*
  * REST request bodies, validated with the same library as socket frames. Every string that
@@ -11,7 +11,12 @@ const userId = storableText().min(1).max(128);
 
 export const CreateUserBody = z.object({
   username: z.string().regex(USERNAME_RE, 'username must be 3 to 32 of a-z 0-9 _ .'),
-  password: z.string().min(8, 'password must be at least 8 characters').max(256),
+  // Characters, not UTF-16 code units (PROTOCOL.md "8 to 256 characters"): an emoji counts once.
+  password: z
+    .string()
+    .max(512)
+    .refine((p) => charCount(p) >= 8, 'password must be at least 8 characters')
+    .refine((p) => charCount(p) <= 256, 'password must be at most 256 characters'),
   display_name: storableText().min(1).max(64).optional(),
 });
 export const CreateSessionBody = z.object({

@@ -25,3 +25,29 @@ export function isStorableText(s: string): boolean {
 export function storableText() {
   return z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
 }
+
+/**
+ * How many characters (Unicode code points) `s` holds. PROTOCOL.md's lengths ("content
+ * 1..100,000 characters", "password: 8 to 256 characters") count characters, not UTF-16
+ * code units: an emoji is one character, though `.length` counts it twice.
+ */
+export function charCount(s: string): number {
+  let n = s.length;
+  // Each valid surrogate pair is one character in two code units; lone halves are refused elsewhere.
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** True when `s` has more than `max` characters (code points); counts only when `.length` cannot tell. */
+export function overChars(s: string, max: number): boolean {
+  return s.length > max && charCount(s) > max;
+}

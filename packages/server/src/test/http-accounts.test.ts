@@ -135,6 +135,25 @@ describe('POST /v1/users', () => {
     });
   }
 
+  it('counts password length in characters: 8 and 256 emoji are accepted, 4 emoji (8 code units) are too short', async () => {
+    const emoji = '\u{1F511}'; // one character, two UTF-16 code units
+    for (const password of [emoji.repeat(8), emoji.repeat(256)]) {
+      const username = uniqueName('pwe');
+      const res = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password } });
+      assert.equal(res.status, 201, `${password.length / 2} emoji: ${JSON.stringify(res.body)}`);
+      const s = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username, password } });
+      assert.equal(s.status, 201, JSON.stringify(s.body));
+    }
+    assertInvalidRequest(
+      await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName('pwe'), password: emoji.repeat(4) } }),
+      '4 emoji',
+    );
+    assertInvalidRequest(
+      await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName('pwe'), password: emoji.repeat(257) } }),
+      '257 emoji',
+    );
+  });
+
   const badPasswords: [string, unknown][] = [
     ['too short (7)', '1234567'],
     ['empty', ''],
