@@ -19,9 +19,11 @@ export const CreateUserBody = z.object({
     .refine((p) => charCount(p) <= 256, 'password must be at most 256 characters'),
   display_name: storableText().min(1).max(64).optional(),
 });
+// Generous bounds: a username or password that cannot be right is a wrong login (401), not a
+// malformed request; the bounds only keep what the limiter keys on and scrypt hashes small.
 export const CreateSessionBody = z.object({
-  username: storableText().max(64),
-  password: z.string().max(256),
+  username: storableText().max(256),
+  password: z.string().max(1024),
   device_name: storableText().max(64).optional(),
 });
 // member_ids may exceed the limit here; the server answers 422 group_too_large for that.

@@ -252,6 +252,18 @@ describe('POST /v1/sessions', () => {
     assert.equal(res.body?.error, 'invalid_credentials');
   });
 
+  it('answers 401 invalid_credentials, not 400, for a username or password no account can have', async () => {
+    // Over-long names and passwords cannot match an account: a wrong login, like any other.
+    for (const body of [
+      { username: 'n'.repeat(100), password: 'whatever123' },
+      { username, password: 'p'.repeat(300) },
+    ]) {
+      const res = await http(srv.baseUrl, 'POST', '/v1/sessions', { body });
+      assert.equal(res.status, 401, JSON.stringify(res.body));
+      assert.equal(res.body?.error, 'invalid_credentials');
+    }
+  });
+
   it('gives each login its own device_id and token, all usable at once', async () => {
     const a = await login(srv.baseUrl, username, password, 'phone');
     const b = await login(srv.baseUrl, username, password, 'phone');
