@@ -21,8 +21,12 @@ const contentType = storableText()
 
 export const CreateMediaBody = z.object({
   content_type: contentType,
-  // Any size is accepted here; past the server's limit it answers 413 too_large.
-  size: z.number().int().min(0),
+  // Any size is accepted here; past the server's limit it answers 413 too_large. Not .int():
+  // that also refuses integers past 2^53 (400), where the protocol's answer is 413.
+  size: z
+    .number()
+    .min(0)
+    .refine((n) => Number.isInteger(n), 'size must be an integer'),
   filename: storableText().min(1).max(255).optional(),
 });
 export type CreateMediaBody = z.infer<typeof CreateMediaBody>;

@@ -197,6 +197,12 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     const big = await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: t.maxBytes + 1 });
     assert.equal(big.status, 413);
     assert.equal(big.body.error, 'too_large');
+    // Sizes past 2^53 are still sizes past the limit: 413, not 400.
+    for (const size of [2 ** 53, 1e300]) {
+      const huge = await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size });
+      assert.deepEqual([huge.status, huge.body.error], [413, 'too_large'], `size ${size}`);
+    }
+    assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: 1.5 })).status, 400);
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: -1 })).status, 400);
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'not a type', size: 5 })).status, 400);
     // An empty file is a file.
