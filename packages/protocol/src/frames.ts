@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
 import { AttachmentRefs, type Attachment } from './media.js';
-import { storableText } from './text.js';
+import { optional, storableText } from './text.js';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from './json-depth.js';
 
 /*
@@ -19,7 +19,7 @@ export const SendMessageFrame = z.object({
   chat_id: id,
   client_msg_id: id,
   content,
-  attachments: AttachmentRefs.optional(),
+  attachments: optional(AttachmentRefs),
 });
 export const AckDeliveredFrame = z
   .object({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_GROUP_MEMBERS, USERNAME_RE } from './limits.js';
-import { charCount, storableText } from './text.js';
+import { charCount, optional, storableText } from './text.js';
 
 /*
  * REST request bodies, validated with the same library as socket frames. Every string that
@@ -17,14 +17,14 @@ export const CreateUserBody = z.object({
     .max(512)
     .refine((p) => charCount(p) >= 8, 'password must be at least 8 characters')
     .refine((p) => charCount(p) <= 256, 'password must be at most 256 characters'),
-  display_name: storableText().min(1).max(64).optional(),
+  display_name: optional(storableText().min(1).max(64)),
 });
 // Generous bounds: a username or password that cannot be right is a wrong login (401), not a
 // malformed request; the bounds only keep what the limiter keys on and scrypt hashes small.
 export const CreateSessionBody = z.object({
   username: storableText().max(256),
   password: z.string().max(1024),
-  device_name: storableText().max(64).optional(),
+  device_name: optional(storableText().max(64)),
 });
 // member_ids may exceed the limit here; the server answers 422 group_too_large for that.
 export const CreateGroupBody = z.object({

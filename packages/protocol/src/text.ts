@@ -16,6 +16,14 @@ const UNSTORABLE_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\ud
 
 export const UNSTORABLE_TEXT_MESSAGE = 'must not contain NUL (U+0000) or an unpaired UTF-16 surrogate';
 
+/**
+ * An optional field that a client may also send as `null` (what JSON encoders write for
+ * "none"): both mean absent, and the parsed value is `undefined` either way.
+ */
+export function optional<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => v ?? undefined, schema.optional());
+}
+
 /** True when `s` has no NUL and every surrogate in it is half of a valid pair. */
 export function isStorableText(s: string): boolean {
   return !UNSTORABLE_RE.test(s);

@@ -77,6 +77,13 @@ describe('POST /v1/users', () => {
     const res = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password: 'correct horse battery' } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assertUserView(res.body, { username, display_name: username });
+    // null is what JSON encoders write for "none": the same as leaving the field out.
+    const other = uniqueName('bob');
+    const res2 = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username: other, password: 'correct horse battery', display_name: null },
+    });
+    assert.equal(res2.status, 201, JSON.stringify(res2.body));
+    assertUserView(res2.body, { username: other, display_name: other });
   });
 
   it('accepts the boundaries: 3 and 32 character usernames of a-z 0-9 _ . and 8 / 256 character passwords', async () => {
@@ -237,6 +244,8 @@ describe('POST /v1/sessions', () => {
     const res = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username, password } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.user_id, userId);
+    const withNull = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username, password, device_name: null } });
+    assert.equal(withNull.status, 201, JSON.stringify(withNull.body));
   });
 
   it('answers 401 invalid_credentials for a wrong password', async () => {

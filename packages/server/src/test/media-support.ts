@@ -203,6 +203,8 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
       assert.deepEqual([huge.status, huge.body.error], [413, 'too_large'], `size ${size}`);
     }
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: 1.5 })).status, 400);
+    // filename: null is no filename, as if left out.
+    assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'text/plain', size: 1, filename: null })).status, 201);
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: -1 })).status, 400);
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'not a type', size: 5 })).status, 400);
     // An empty file is a file.
