@@ -89,6 +89,14 @@ export function createHttpApi(deps: HttpApiDeps) {
       const text = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
     })
+    .on('GET', '/v1/ws', async (req, res, _p, url) => {
+      // A plain GET (no Upgrade) of the socket's path: the same 401 as the upgrade for a bad
+      // token, and for a good one 426, naming the upgrade it needs (RFC 9110 15.5.22).
+      const token = bearerToken(req) ?? url.searchParams.get('access_token') ?? undefined;
+      if (!(await accounts.authenticate(token))) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required');
+      res.setHeader('upgrade', 'websocket');
+      sendJson(res, 426, { error: 'invalid_request', message: 'GET /v1/ws upgrades to a WebSocket: send Upgrade: websocket' });
+    })
     .on('POST', '/v1/users', async (req, res) => {
       const body = await readBody(req, CreateUserBody);
       await limits.register(clientAddress(req, deps.trustProxy));

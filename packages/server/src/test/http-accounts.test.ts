@@ -426,6 +426,21 @@ describe('the socket handshake', () => {
     assert.equal(await upgradeStatus(srv.wsUrl), 401);
   });
 
+  it('answers a plain GET /v1/ws (no upgrade) like the upgrade: 401 without a valid token, else 426', async () => {
+    const wsPath = `${srv.baseUrl}/v1/ws`;
+    for (const init of [{}, { headers: { authorization: 'Bearer not-a-token' } }]) {
+      const res = await fetch(wsPath, init);
+      assert.equal(res.status, 401);
+      assert.equal(((await res.json()) as { error: string }).error, 'unauthorized');
+    }
+    assert.equal((await fetch(`${wsPath}?access_token=not-a-token`)).status, 401);
+    const ok = await fetch(wsPath, { headers: { authorization: `Bearer ${user.token}` } });
+    assert.equal(ok.status, 426);
+    assert.equal(ok.headers.get('upgrade'), 'websocket');
+    await ok.body?.cancel();
+    assert.equal((await fetch(`${wsPath}?access_token=${encodeURIComponent(user.token)}`)).status, 426);
+  });
+
   it('accepts the Authorization header', async () => {
     assert.equal(await upgradeStatus(srv.wsUrl, { authorization: `Bearer ${user.token}` }), 101);
     const sock = await open(user);
