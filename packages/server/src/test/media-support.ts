@@ -253,22 +253,24 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     }
   });
 
-  test('a file declared image/png that is no PNG gets no thumbnail and is served as octet-stream; HTML is a download', async () => {
+  test('a file declared image/png that is no PNG gets no dimensions or thumbnail and is served as declared, nosniff; HTML is a download', async () => {
     const fake = Buffer.from('<html><script>alert(1)</script></html>');
     const id = await upload(t.a.baseUrl, alice, fake, 'image/png', 'cat.png');
     const html = await upload(t.a.baseUrl, alice, fake, 'text/html', 'page.html');
     const ack = await sendWith(sa, dm, 'look', [{ media_id: id }, { media_id: html }]);
     assert.equal(ack.type, 'ack_sent');
     const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    // PROTOCOL.md: the attachment's content_type and the bytes' Content-Type are the media's own.
     assert.deepEqual(live.attachments[0], {
       media_id: id,
-      content_type: 'application/octet-stream',
+      content_type: 'image/png',
       size: fake.length,
       filename: 'cat.png',
     });
     const got = await download(t.b.baseUrl, bob, id);
     assert.equal(got.status, 200);
-    assert.equal(got.headers.get('content-type'), 'application/octet-stream');
+    assert.equal(got.headers.get('content-type'), 'image/png');
+    if (!got.redirected) assert.equal(got.headers.get('x-content-type-options'), 'nosniff', 'never sniffed into HTML');
     assert.ok(got.body.equals(fake));
     const page = await download(t.b.baseUrl, bob, html);
     assert.equal(page.headers.get('content-type'), 'text/html');
