@@ -51,6 +51,9 @@ export interface HttpApiDeps {
   metricsToken?: string;
 }
 
+/** The most results one search answers (larger limits are capped to it). */
+const SEARCH_LIMIT_MAX = 100;
+
 /**
  * A text query parameter (null when absent). Like body strings it must be storable text:
  * a NUL (%00) is refused with 400 rather than reaching a store that cannot hold it.
@@ -200,7 +203,8 @@ export function createHttpApi(deps: HttpApiDeps) {
       const text = textParam(url, 'q') ?? '';
       if (text.length > 1000) throw new ApiError(400, 'invalid_request', 'q is over 1000 characters');
       const chatId = textParam(url, 'chat_id') || undefined;
-      const limit = intParam(url, 'limit', { min: 1, max: 100, def: 20 })!;
+      // PROTOCOL.md gives search no maximum: a larger limit is capped at 100, not refused.
+      const limit = Math.min(SEARCH_LIMIT_MAX, intParam(url, 'limit', { min: 1, max: Number.MAX_SAFE_INTEGER, def: 20 })!);
       sendJson(res, 200, { messages: await search.search(device.userId, { text, chatId, limit }) });
     });
   if (deps.push) pushRoutes(router, auth, deps.push);
