@@ -14,7 +14,6 @@ export const CreateUserBody = z.object({
   // Characters, not UTF-16 code units (PROTOCOL.md "8 to 256 characters"): an emoji counts once.
   password: z
     .string()
-    .max(512)
     .refine((p) => charCount(p) >= 8, 'password must be at least 8 characters')
     .refine((p) => charCount(p) <= 256, 'password must be at most 256 characters'),
   display_name: optional(storableText().min(1).max(64)),
