@@ -174,6 +174,8 @@ export class WsGateway {
       }
     });
     ws.on('pong', () => (conn.lastActivity = Date.now()));
+    // A client's own ping is a frame it sent too (guarantee 7): it keeps the socket alive.
+    ws.on('ping', () => (conn.lastActivity = Date.now()));
     ws.on('error', (err) => log.debug({ err, user_id: userId }, 'socket error'));
     ws.on('close', () => void this.closed(conn));
 

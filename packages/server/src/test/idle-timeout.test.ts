@@ -46,3 +46,20 @@ test('a socket that stays silent and answers no ping is closed with 4002 within 
     assert.ok(r.took <= PRESENCE_TIMEOUT_MS + 800, `socket ${i} closed after ${r.took} ms: within 800 ms of the timeout`);
   }
 });
+
+test('a socket that only sends WebSocket pings (control frames) is heard from and stays open', async () => {
+  const [u] = await users(1, 'pinger');
+  const ws = new WebSocket(srv.wsUrl, { headers: { authorization: `Bearer ${u!.token}` }, autoPong: false });
+  let closeCode: number | null = null;
+  ws.on('close', (code) => (closeCode = code));
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const timer = setInterval(() => ws.ping(), 1000);
+  try {
+    await sleep(PRESENCE_TIMEOUT_MS + 1500);
+    assert.equal(closeCode, null, 'still open past the presence timeout');
+    assert.equal(ws.readyState, WebSocket.OPEN);
+  } finally {
+    clearInterval(timer);
+    ws.terminate();
+  }
+});
