@@ -25,7 +25,8 @@ export const AckDeliveredFrame = z
   .object({
     type: z.literal('ack_delivered'),
     message_id: id.optional(),
-    message_ids: z.array(id).min(1).max(1000).optional(),
+    // Up to a whole offline backlog (guarantee 5: 10,000 messages) acknowledged in one frame.
+    message_ids: z.array(id).min(1).max(10_000).optional(),
   })
   .refine((f) => f.message_id !== undefined || f.message_ids !== undefined, {
     message: 'message_id or message_ids is required',
