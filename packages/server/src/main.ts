@@ -108,7 +108,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       sweepIntervalMs: config.mediaSweepIntervalMs,
     },
   });
-  if (engines.mode === 'cluster' && !config.s3Bucket) log.warn("cluster mode without S3_BUCKET: media is kept on this node's disk only");
+  if (engines.mode === 'cluster' && !config.s3Bucket) log.info('cluster mode without S3_BUCKET: media bytes are kept in PostgreSQL');
   const messaging = new Messaging({
     store,
     access,
