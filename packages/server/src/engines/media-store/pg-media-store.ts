@@ -65,7 +65,11 @@ export class PgMediaStore implements MediaStore {
   ) {}
 
   static async open(connectionString: string): Promise<PgMediaStore> {
-    const pool = new pg.Pool({ connectionString, max: 4 });
+    // Bounded like the store's pools: a request fails (500) rather than hang while PostgreSQL is away.
+    const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 10_000, statement_timeout: 30_000 });
+    // An idle connection that dies (PostgreSQL restarting, a network cut) is dropped by the
+    // pool; unhandled, its 'error' event would end the process. The next query reconnects.
+    pool.on('error', () => {});
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
