@@ -4,7 +4,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startTestServer, startServerProcess, cliEntry, tempDir, sleep } from '@switchboard/server/testing';
+import { startTestServer, startServerProcess, cliEntry, tempDir, sleep, freePort } from '@switchboard/server/testing';
 
 /* The built `switchboard` binary against a real server, as a user would run it. */
 
@@ -156,6 +156,73 @@ test('serve starts from flags and exits 0 on SIGTERM', async () => {
     assert.equal(res.status, 200);
     assert.equal(await proc.kill('SIGTERM'), 0);
   } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('under npm start, the server stops when npm is killed outright (SIGKILL) instead of living on as an orphan', async () => {
+  const dataDir = tempDir('sb-cli-orphan-');
+  const port = await freePort();
+  // A stand-in for npm: a parent that runs the start script's command through sh (which
+  // execs node) with npm's lifecycle variable, and prints the server's pid.
+  const parentCode = `
+    const { spawn } = require('node:child_process');
+    const child = spawn('sh', ['-c', 'exec "$0" "$1" serve', process.execPath, ${JSON.stringify(cliEntry)}], { stdio: 'inherit' });
+    console.log(child.pid);
+    setInterval(() => {}, 1e9);
+  `;
+  const parent = spawn(process.execPath, ['-e', parentCode], {
+    env: {
+      ...process.env,
+      npm_lifecycle_event: 'start',
+      REDIS_URL: '',
+      DATABASE_URL: '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      SCRYPT_COST: '1024',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let serverPid = 0;
+  try {
+    serverPid = await new Promise<number>((resolve, reject) => {
+      parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+      parent.once('exit', () => reject(new Error('parent exited early')));
+    });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) break;
+      assert.ok(Date.now() < deadline, 'server did not become healthy');
+      await sleep(100);
+    }
+    parent.kill('SIGKILL');
+    const gone = Date.now() + 10_000;
+    while (alive(serverPid) && Date.now() < gone) await sleep(100);
+    assert.equal(alive(serverPid), false, 'the orphaned server stopped');
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'the port is free again');
+  } finally {
+    parent.kill('SIGKILL');
+    if (serverPid) {
+      try {
+        process.kill(serverPid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -1,4 +1,4 @@
-import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS } from '@switchboard/protocol';
+import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS, overChars } from '@switchboard/protocol';
 import type { ServerFrame, ServerFrameOf } from '@switchboard/protocol';
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -209,7 +209,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   ): Promise<AckSent> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
     const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
-    if (content.length > MAX_CONTENT_CHARS && !this.outbox.has(clientMsgId)) {
+    if (overChars(content, MAX_CONTENT_CHARS) && !this.outbox.has(clientMsgId)) {
       // Refused here: a frame over 1 MiB would close the socket (1009), and resending it
       // after every reconnect would loop forever.
       return Promise.reject(

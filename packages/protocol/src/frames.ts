@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
 import { AttachmentRefs, type Attachment } from './media.js';
-import { storableText } from './text.js';
+import { optional, storableText } from './text.js';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from './json-depth.js';
 
 /*
@@ -19,13 +19,14 @@ export const SendMessageFrame = z.object({
   chat_id: id,
   client_msg_id: id,
   content,
-  attachments: AttachmentRefs.optional(),
+  attachments: optional(AttachmentRefs),
 });
 export const AckDeliveredFrame = z
   .object({
     type: z.literal('ack_delivered'),
     message_id: id.optional(),
-    message_ids: z.array(id).min(1).max(1000).optional(),
+    // Up to a whole offline backlog (guarantee 5: 10,000 messages) acknowledged in one frame.
+    message_ids: z.array(id).min(1).max(10_000).optional(),
   })
   .refine((f) => f.message_id !== undefined || f.message_ids !== undefined, {
     message: 'message_id or message_ids is required',

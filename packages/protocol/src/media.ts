@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from './text.js';
+import { optional, storableText } from './text.js';
 
 /*
  * Media (PROTOCOL.md "Media"): files travel beside messages. The client asks for an
@@ -21,9 +21,13 @@ const contentType = storableText()
 
 export const CreateMediaBody = z.object({
   content_type: contentType,
-  // Any size is accepted here; past the server's limit it answers 413 too_large.
-  size: z.number().int().min(0),
-  filename: storableText().min(1).max(255).optional(),
+  // Any size is accepted here; past the server's limit it answers 413 too_large. Not .int():
+  // that also refuses integers past 2^53 (400), where the protocol's answer is 413.
+  size: z
+    .number()
+    .min(0)
+    .refine((n) => Number.isInteger(n), 'size must be an integer'),
+  filename: optional(storableText().min(1).max(255)),
 });
 export type CreateMediaBody = z.infer<typeof CreateMediaBody>;
 

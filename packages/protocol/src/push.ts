@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { optional } from './text.js';
 
 /*
  * Push targets (PROTOCOL.md "Push notifications"): the body of PUT /v1/devices/current/push.
@@ -35,7 +36,7 @@ export const ApnsTargetBody = z.object({
     .min(32)
     .max(200)
     .regex(/^[0-9a-fA-F]+$/, 'must be hex'),
-  environment: z.enum(['production', 'sandbox']).optional(),
+  environment: optional(z.enum(['production', 'sandbox'])),
 });
 
 export const FcmTargetBody = z.object({

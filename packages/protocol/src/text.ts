@@ -16,6 +16,14 @@ const UNSTORABLE_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\ud
 
 export const UNSTORABLE_TEXT_MESSAGE = 'must not contain NUL (U+0000) or an unpaired UTF-16 surrogate';
 
+/**
+ * An optional field that a client may also send as `null` (what JSON encoders write for
+ * "none"): both mean absent, and the parsed value is `undefined` either way.
+ */
+export function optional<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => v ?? undefined, schema.optional());
+}
+
 /** True when `s` has no NUL and every surrogate in it is half of a valid pair. */
 export function isStorableText(s: string): boolean {
   return !UNSTORABLE_RE.test(s);
@@ -24,4 +32,30 @@ export function isStorableText(s: string): boolean {
 /** A zod string that refuses text the stores cannot hold (see isStorableText); chain min/max after it. */
 export function storableText() {
   return z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
+}
+
+/**
+ * How many characters (Unicode code points) `s` holds. PROTOCOL.md's lengths ("content
+ * 1..100,000 characters", "password: 8 to 256 characters") count characters, not UTF-16
+ * code units: an emoji is one character, though `.length` counts it twice.
+ */
+export function charCount(s: string): number {
+  let n = s.length;
+  // Each valid surrogate pair is one character in two code units; lone halves are refused elsewhere.
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** True when `s` has more than `max` characters (code points); counts only when `.length` cannot tell. */
+export function overChars(s: string, max: number): boolean {
+  return s.length > max && charCount(s) > max;
 }

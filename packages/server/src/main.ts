@@ -108,7 +108,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       sweepIntervalMs: config.mediaSweepIntervalMs,
     },
   });
-  if (engines.mode === 'cluster' && !config.s3Bucket) log.warn("cluster mode without S3_BUCKET: media is kept on this node's disk only");
+  if (engines.mode === 'cluster' && !config.s3Bucket) log.info('cluster mode without S3_BUCKET: media bytes are kept in PostgreSQL');
   const messaging = new Messaging({
     store,
     access,
@@ -149,7 +149,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metrics,
     log,
     publicWsUrl: config.publicWsUrl,
-    pickWsUrl: async () => (await engines.registry.liveNodes())[0]?.wsUrl ?? null,
+    pickWsUrl: async () => {
+      const best = (await engines.registry.liveNodes())[0];
+      // This node, advertised by a guessed host name (no PUBLIC_WS_URL, wildcard HOST): the
+      // address the client just reached it at (null here: from the request) is surer.
+      if (best?.nodeName === engines.nodeName && !config.publicWsUrl && isWildcardHost(config.host)) return null;
+      return best?.wsUrl ?? null;
+    },
     isReady: () => ready,
     push: push.registration,
     metricsToken: config.metricsToken,
@@ -258,8 +264,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 }
 
 /** The host to put in this node's ws URL: the listen address, unless it is a wildcard. */
+function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
 function advertisedHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::' || host === '') return hostname();
+  if (isWildcardHost(host)) return hostname();
   return host.includes(':') ? `[${host}]` : host;
 }
 

@@ -50,6 +50,15 @@ export async function serve(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // Under `npm start` (which execs this process), npm is the parent and passes SIGTERM on.
+  // If npm is killed outright (SIGKILL, which it cannot pass on), this process is orphaned:
+  // stop too, instead of holding the port and the data folder for a server nobody runs.
+  if (process.env.npm_lifecycle_event === 'start') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) shutdown('the parent process (npm start) exited');
+    }, 250).unref();
+  }
   return new Promise<number>(() => {
     /* runs until a signal */
   });

@@ -59,6 +59,8 @@ export class Groups {
   async addMembers(actorId: string, groupId: string, userIds: string[]): Promise<GroupView> {
     const wanted = [...new Set(userIds)];
     await this.memberOrNotFound(actorId, groupId);
+    // More distinct ids than a group holds can never fit: answered before looking them up.
+    if (wanted.length > MAX_GROUP_MEMBERS) throw new DomainError('group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
     await this.requireUsers(wanted);
     const chatId = groupChatId(groupId);
     // Checked and applied in the store's transaction, under the chat's lock: admins adding

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { servedType, sniffImage } from './media-inspect.js';
+import { isVerifiedImage, servedType, sniffImage } from './media-inspect.js';
 import { dispositionFor } from './media.js';
 
 test('magic numbers decide what an image upload is served as', () => {
@@ -13,8 +13,12 @@ test('magic numbers decide what an image upload is served as', () => {
   assert.equal(sniffImage(Buffer.from('<svg')), null);
   assert.equal(servedType('image/png', png), 'image/png');
   assert.equal(servedType('IMAGE/PNG', png), 'image/png');
-  assert.equal(servedType('image/png', jpeg), 'application/octet-stream');
-  assert.equal(servedType('image/jpeg', Buffer.from('<html>')), 'application/octet-stream');
+  // Not what was declared: served as declared all the same (and never measured or thumbnailed).
+  assert.equal(servedType('image/png', jpeg), 'image/png');
+  assert.equal(servedType('image/jpeg', Buffer.from('<html>')), 'image/jpeg');
+  assert.equal(isVerifiedImage('image/png', png), true);
+  assert.equal(isVerifiedImage('image/png', jpeg), false);
+  assert.equal(isVerifiedImage('image/gif', png), false, 'only the measured types are verified');
   assert.equal(servedType('text/plain; charset=utf-8', png), 'text/plain; charset=utf-8', 'other types are served as declared');
 });
 

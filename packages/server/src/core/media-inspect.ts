@@ -2,13 +2,13 @@ import sharp from 'sharp';
 import { THUMBNAIL_MAX_PX } from '@switchboard/protocol';
 
 /*
- * What the bytes of an upload really are. Content types are checked against the bytes'
- * magic numbers, never trusted: a file declared image/png that is not a PNG is served as
- * application/octet-stream and gets no thumbnail. Images are decoded by sharp (libvips),
- * which runs on libuv's thread pool, off the event loop.
+ * What the bytes of an upload really are. A declared image type is checked against the
+ * bytes' magic number before anything decodes them: a file declared image/png that is not
+ * a PNG gets no dimensions and no thumbnail. It is still served as declared (PROTOCOL.md:
+ * "with the media's Content-Type"), with nosniff like every media, so a browser never
+ * runs it as anything else. Images are decoded by sharp (libvips), which runs on libuv's
+ * thread pool, off the event loop.
  */
-
-const OCTET = 'application/octet-stream';
 
 /** Images larger than this many pixels are measured but not decoded (a decompression bomb costs no memory). */
 export const MAX_THUMBNAIL_INPUT_PIXELS = 50_000_000;
@@ -28,11 +28,15 @@ export function baseType(contentType: string): string {
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
 
-/** The type to serve for a declared type, given the file's first bytes. */
-export function servedType(declared: string, head: Buffer): string {
+/** True when the declared type is an image type the server measures and the first bytes are that format. */
+export function isVerifiedImage(declared: string, head: Buffer): boolean {
   const base = baseType(declared);
-  if (!IMAGE_TYPES.has(base)) return declared;
-  return sniffImage(head) === base ? base : OCTET;
+  return IMAGE_TYPES.has(base) && sniffImage(head) === base;
+}
+
+/** The type to serve for a declared type: as declared (a verified image's bare type, lower case). */
+export function servedType(declared: string, head: Buffer): string {
+  return isVerifiedImage(declared, head) ? baseType(declared) : declared;
 }
 
 export interface ImageFacts {

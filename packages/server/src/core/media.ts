@@ -5,7 +5,7 @@ import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
-import { baseType, inspectImage, servedType, sniffImage } from './media-inspect.js';
+import { baseType, inspectImage, isVerifiedImage, servedType } from './media-inspect.js';
 
 export interface MediaConfig {
   /** Largest upload accepted (bytes); past it POST /v1/media answers 413 too_large. */
@@ -125,32 +125,31 @@ export class Media {
     const head = await this.head(m);
     const served = servedType(m.contentType, head);
     // Only an image that is what it claims is read whole (a remote store copies it to a temp file for sharp).
-    const info =
-      sniffImage(head) === null || served !== baseType(m.contentType)
-        ? { servedType: served }
-        : await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
-            const facts = await inspectImage(file, served);
-            if (!facts) return { servedType: served };
-            let thumbnail: Thumbnail | undefined;
-            if (facts.thumbnail) {
-              const t = facts.thumbnail;
-              const thumbId = this.deps.ids.next();
-              await this.deps.files.put(thumbId, t.body, t.contentType);
-              await this.deps.store.media.create({
-                id: thumbId,
-                ownerId: m.ownerId,
-                contentType: t.contentType,
-                size: t.body.length,
-                filename: null,
-                createdAt: this.deps.now(),
-                parentId: m.id,
-                attached: false,
-                info: { servedType: t.contentType, width: t.width, height: t.height },
-              });
-              thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
-            }
-            return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
-          });
+    const info = !isVerifiedImage(m.contentType, head)
+      ? { servedType: served }
+      : await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
+          const facts = await inspectImage(file, served);
+          if (!facts) return { servedType: served };
+          let thumbnail: Thumbnail | undefined;
+          if (facts.thumbnail) {
+            const t = facts.thumbnail;
+            const thumbId = this.deps.ids.next();
+            await this.deps.files.put(thumbId, t.body, t.contentType);
+            await this.deps.store.media.create({
+              id: thumbId,
+              ownerId: m.ownerId,
+              contentType: t.contentType,
+              size: t.body.length,
+              filename: null,
+              createdAt: this.deps.now(),
+              parentId: m.id,
+              attached: false,
+              info: { servedType: t.contentType, width: t.width, height: t.height },
+            });
+            thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
+          }
+          return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
+        });
     await this.deps.store.media.setInfo(m.id, info);
     return info;
   }

@@ -1,4 +1,4 @@
-import { MAX_CONTENT_CHARS, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
+import { MAX_CONTENT_CHARS, overChars, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
 import type { AppendRequest, AppendResult, MessageRef, Store, StoredMessage } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
@@ -81,7 +81,8 @@ export class Messaging {
     // With attachments the content may be empty (a photo without a caption).
     const refs = frame.attachments?.length ? frame.attachments : undefined;
     if (frame.content.length === 0 && !refs) throw new DomainError('invalid_frame', 'content must not be empty');
-    if (frame.content.length > MAX_CONTENT_CHARS)
+    // Characters (code points), as PROTOCOL.md counts them: 100,000 emoji fit.
+    if (overChars(frame.content, MAX_CONTENT_CHARS))
       throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
     const messageId = this.deps.ids.next();

@@ -53,6 +53,8 @@ const SETTLED: Promise<void> = Promise.resolve();
 
 export class Connection {
   lastActivity = Date.now();
+  /** When the sweeper last pinged this socket (0: not since it was last heard from). */
+  lastPing = 0;
   closed = false;
   /** Ordered sends: each send_message is admitted after the previous one was queued. */
   sendChain: Promise<void> = SETTLED;

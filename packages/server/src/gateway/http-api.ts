@@ -24,7 +24,7 @@ import type { Metrics } from '../util/metrics.js';
 import { clientAddress } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
 import { metricsAuthorized } from './ops-listeners.js';
-import { Router, intParam, readBody, sendJson } from './http-util.js';
+import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
 import type { PushRegistration } from '../push/registration.js';
 import { pushRoutes } from './push-routes.js';
 import { requestAuthenticator } from './request-auth.js';
@@ -50,6 +50,9 @@ export interface HttpApiDeps {
   /** Opens GET /metrics here (bearer); unset: 404, as if the endpoint did not exist. */
   metricsToken?: string;
 }
+
+/** The most results one search answers (larger limits are capped to it). */
+const SEARCH_LIMIT_MAX = 100;
 
 /**
  * A text query parameter (null when absent). Like body strings it must be storable text:
@@ -84,6 +87,14 @@ export function createHttpApi(deps: HttpApiDeps) {
       if (!metricsAuthorized(req, deps.metricsToken)) throw new ApiError(404, 'not_found', 'no such endpoint');
       const text = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
+    })
+    .on('GET', '/v1/ws', async (req, res, _p, url) => {
+      // A plain GET (no Upgrade) of the socket's path: the same 401 as the upgrade for a bad
+      // token, and for a good one 426, naming the upgrade it needs (RFC 9110 15.5.22).
+      const token = bearerToken(req) ?? url.searchParams.get('access_token') ?? undefined;
+      if (!(await accounts.authenticate(token))) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required');
+      res.setHeader('upgrade', 'websocket');
+      sendJson(res, 426, { error: 'invalid_request', message: 'GET /v1/ws upgrades to a WebSocket: send Upgrade: websocket' });
     })
     .on('POST', '/v1/users', async (req, res) => {
       const body = await readBody(req, CreateUserBody);
@@ -188,7 +199,8 @@ export function createHttpApi(deps: HttpApiDeps) {
       const text = textParam(url, 'q') ?? '';
       if (text.length > 1000) throw new ApiError(400, 'invalid_request', 'q is over 1000 characters');
       const chatId = textParam(url, 'chat_id') || undefined;
-      const limit = intParam(url, 'limit', { min: 1, max: 100, def: 20 })!;
+      // PROTOCOL.md gives search no maximum: a larger limit is capped at 100, not refused.
+      const limit = Math.min(SEARCH_LIMIT_MAX, intParam(url, 'limit', { min: 1, max: Number.MAX_SAFE_INTEGER, def: 20 })!);
       sendJson(res, 200, { messages: await search.search(device.userId, { text, chatId, limit }) });
     });
   if (deps.push) pushRoutes(router, auth, deps.push);

@@ -89,7 +89,7 @@ export class WsGateway {
         const conn = connections.get(this);
         if (conn) onFrame(conn, data, isBinary);
       },
-      pong(this: WebSocket) {
+      heard(this: WebSocket) {
         const conn = connections.get(this);
         if (conn) conn.lastActivity = Date.now();
       },
@@ -112,7 +112,10 @@ export class WsGateway {
   /** Starts the sweeper that pings quiet sockets and closes silent ones. */
   start(): void {
     const { pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs } = this.deps.config;
-    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, Math.min(pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs) / 2));
+    // At most every 500 ms: a silent socket is seen offline within ~0.5 s of the presence
+    // timeout (guarantee 7: online only while heard from within the last 30 s), not 5 s late.
+    const every = Math.min(1000, pingIntervalMs, presenceTimeoutMs, stalledSocketTimeoutMs) / 2;
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(50, every));
     this.sweeper.unref();
   }
 
@@ -202,7 +205,9 @@ export class WsGateway {
     metrics.connections.inc();
     // Shared listeners (they find the connection by its socket): no closures per socket.
     ws.on('message', this.socketListeners.message);
-    ws.on('pong', this.socketListeners.pong);
+    ws.on('pong', this.socketListeners.heard);
+    // A client's own ping is a frame it sent too (guarantee 7): it keeps the socket alive.
+    ws.on('ping', this.socketListeners.heard);
     ws.on('error', this.socketListeners.error);
     ws.on('close', this.socketListeners.close);
 
@@ -399,8 +404,17 @@ export class WsGateway {
         const quiet = now - conn.lastActivity;
         if (quiet > presenceTimeoutMs) {
           conn.closed = true;
+          // 4002 (docs/protocol-notes.md), best effort: a peer this quiet is likely gone, so
+          // the socket is cut at once rather than after a close handshake (offline now).
+          try {
+            conn.ws.close(CloseCode.idleTimeout, 'idle: no frame or pong within the presence timeout');
+          } catch {
+            /* socket already closing */
+          }
           conn.ws.terminate();
-        } else if (quiet > pingIntervalMs) {
+        } else if (quiet > pingIntervalMs && now - Math.max(conn.lastPing, conn.lastActivity) > pingIntervalMs) {
+          // Once per ping interval, not on every sweep.
+          conn.lastPing = now;
           try {
             conn.ws.ping();
           } catch {

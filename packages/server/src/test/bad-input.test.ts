@@ -186,6 +186,47 @@ describe('content limits', () => {
     assert.equal(ack2.type, 'ack_sent', JSON.stringify(ack2).slice(0, 300));
   });
 
+  it('counts characters, not UTF-16 code units: 100,000 emoji fit, 100,001 are content_too_long', async () => {
+    // Fresh users: their own send-bytes bucket (the emoji frames are ~400 KB each).
+    const [u, v] = [await registerUser(srv.baseUrl, 'bad_e'), await registerUser(srv.baseUrl, 'bad_f')];
+    const s = await open(u);
+    const chat = directChatId(u.user_id, v.user_id);
+    const emoji = '\u{1F600}'; // one character, two UTF-16 code units
+    const ack = await s.sendMessage(chat, emoji.repeat(100_000));
+    assert.equal(ack.type, 'ack_sent', JSON.stringify(ack).slice(0, 300));
+    const err = await expectError(
+      s,
+      { type: 'send_message', chat_id: chat, client_msg_id: 'emoji-too-long', content: emoji.repeat(100_001) },
+      'content_too_long',
+      '100,001 emoji',
+    );
+    assert.equal(err.client_msg_id, 'emoji-too-long');
+    const res = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chat)}/messages`, { token: v.token });
+    assert.equal(res.body.messages.length, 1);
+    assert.equal(res.body.messages[0].content, emoji.repeat(100_000), 'stored unchanged');
+  });
+
+  it('takes attachments: null as no attachments (an empty content is still refused)', async () => {
+    const [u, v] = [await registerUser(srv.baseUrl, 'bad_n'), await registerUser(srv.baseUrl, 'bad_m')];
+    const s = await open(u);
+    const chat = directChatId(u.user_id, v.user_id);
+    s.send({ type: 'send_message', chat_id: chat, client_msg_id: 'null-att', content: 'plain', attachments: null });
+    const ack = await s.nextWhere((f) => f.client_msg_id === 'null-att', 5000, 'answer to attachments: null');
+    assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+    const err = await expectError(
+      s,
+      { type: 'send_message', chat_id: chat, client_msg_id: 'null-att-empty', content: '', attachments: null },
+      'invalid_frame',
+      'empty content, attachments: null',
+    );
+    assert.equal(err.client_msg_id, 'null-att-empty');
+    const res = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chat)}/messages`, { token: v.token });
+    assert.deepEqual(
+      res.body.messages.map((m: any) => [m.content, 'attachments' in m]),
+      [['plain', false]],
+    );
+  });
+
   it('answers content_too_long carrying client_msg_id to 100,001 characters, and stays open', async () => {
     const err = await expectError(
       sa,

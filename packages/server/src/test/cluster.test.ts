@@ -151,6 +151,42 @@ describe('cluster: three nodes', { skip: missing ?? false }, () => {
   });
 });
 
+describe('cluster: a node listening on every address, without PUBLIC_WS_URL', { skip: missing ?? false }, () => {
+  let redis: TestRedis;
+  let pgSchema: { url: string; drop: () => Promise<void> };
+  let node: ServerProcess;
+
+  before(async () => {
+    redis = await startRedis();
+    pgSchema = await freshPgSchema();
+    // As an operator (or an acceptance test) starts it: HOST 0.0.0.0 and no PUBLIC_WS_URL.
+    node = await startNode({
+      redisUrl: redis.url,
+      databaseUrl: pgSchema.url,
+      prefix: testPrefix(),
+      env: { HOST: '0.0.0.0', PUBLIC_WS_URL: '' },
+    });
+  });
+
+  after(async () => {
+    await node?.kill('SIGKILL');
+    await redis?.stop();
+    await pgSchema?.drop();
+  });
+
+  test('hands out itself at the address the client reached it at, not at a guessed host name', async () => {
+    const u = await registerUser(node.baseUrl, 'wild');
+    // registerUser logged in through POST /v1/sessions: the same answer as GET /v1/sessions/current.
+    const current = await http(node.baseUrl, 'GET', '/v1/sessions/current', { token: u.token });
+    assert.equal(current.body.ws_url, node.wsUrl);
+    const login = await http(node.baseUrl, 'POST', '/v1/sessions', { body: { username: u.username, password: u.password } });
+    assert.equal(login.status, 201);
+    assert.equal(login.body.ws_url, node.wsUrl);
+    const sock = await TestSocket.connectSynced(login.body.ws_url, login.body.token);
+    await sock.close();
+  });
+});
+
 describe('cluster: PostgreSQL goes away', { skip: missing ?? false }, () => {
   let redis: TestRedis;
   let pgSchema: { url: string; drop: () => Promise<void> };

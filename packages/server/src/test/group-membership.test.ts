@@ -475,6 +475,13 @@ describe('group membership', () => {
     const tooBig = await http(srv.baseUrl, 'POST', '/v1/groups', { token: creator!.token, body: { name: 'Too big', member_ids: ids } });
     assert.equal(tooBig.status, 422, `1,025 members: ${tooBig.status} ${JSON.stringify(tooBig.body).slice(0, 200)}`);
     assert.equal(tooBig.body.error, 'group_too_large');
+    // However long the list: still 422, not a 400 for the list's length.
+    const many = [...ids, ...Array.from({ length: 5000 }, (_, i) => `${9_000_000_000 + i}`)];
+    const wayTooBig = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: creator!.token,
+      body: { name: 'Way too big', member_ids: many },
+    });
+    assert.deepEqual([wayTooBig.status, wayTooBig.body.error], [422, 'group_too_large']);
 
     // Exactly 1,024 (1,023 + the creator) is allowed, duplicates do not count twice.
     const full = ids.slice(0, 1023);
@@ -489,6 +496,8 @@ describe('group membership', () => {
     const more = await addMembers(creator!, ok.body.group_id, [ids[1023]!]);
     assert.equal(more.status, 422, JSON.stringify(more.body).slice(0, 200));
     assert.equal(more.body.error, 'group_too_large');
+    const manyMore = await addMembers(creator!, ok.body.group_id, many);
+    assert.deepEqual([manyMore.status, manyMore.body.error], [422, 'group_too_large']);
     // Re-adding existing members to a full group is not growth.
     const same = await addMembers(creator!, ok.body.group_id, [ids[0]!]);
     assert.equal(same.status, 200, JSON.stringify(same.body).slice(0, 200));

@@ -77,6 +77,13 @@ describe('POST /v1/users', () => {
     const res = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password: 'correct horse battery' } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assertUserView(res.body, { username, display_name: username });
+    // null is what JSON encoders write for "none": the same as leaving the field out.
+    const other = uniqueName('bob');
+    const res2 = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username: other, password: 'correct horse battery', display_name: null },
+    });
+    assert.equal(res2.status, 201, JSON.stringify(res2.body));
+    assertUserView(res2.body, { username: other, display_name: other });
   });
 
   it('accepts the boundaries: 3 and 32 character usernames of a-z 0-9 _ . and 8 / 256 character passwords', async () => {
@@ -134,6 +141,25 @@ describe('POST /v1/users', () => {
       assertInvalidRequest(res, `username ${label}`);
     });
   }
+
+  it('counts password length in characters: 8 and 256 emoji are accepted, 4 emoji (8 code units) are too short', async () => {
+    const emoji = '\u{1F511}'; // one character, two UTF-16 code units
+    for (const password of [emoji.repeat(8), emoji.repeat(256)]) {
+      const username = uniqueName('pwe');
+      const res = await http(srv.baseUrl, 'POST', '/v1/users', { body: { username, password } });
+      assert.equal(res.status, 201, `${password.length / 2} emoji: ${JSON.stringify(res.body)}`);
+      const s = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username, password } });
+      assert.equal(s.status, 201, JSON.stringify(s.body));
+    }
+    assertInvalidRequest(
+      await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName('pwe'), password: emoji.repeat(4) } }),
+      '4 emoji',
+    );
+    assertInvalidRequest(
+      await http(srv.baseUrl, 'POST', '/v1/users', { body: { username: uniqueName('pwe'), password: emoji.repeat(257) } }),
+      '257 emoji',
+    );
+  });
 
   const badPasswords: [string, unknown][] = [
     ['too short (7)', '1234567'],
@@ -218,6 +244,8 @@ describe('POST /v1/sessions', () => {
     const res = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username, password } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.user_id, userId);
+    const withNull = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username, password, device_name: null } });
+    assert.equal(withNull.status, 201, JSON.stringify(withNull.body));
   });
 
   it('answers 401 invalid_credentials for a wrong password', async () => {
@@ -231,6 +259,18 @@ describe('POST /v1/sessions', () => {
     const res = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username: uniqueName('nobody'), password: 'whatever123' } });
     assert.equal(res.status, 401, JSON.stringify(res.body));
     assert.equal(res.body?.error, 'invalid_credentials');
+  });
+
+  it('answers 401 invalid_credentials, not 400, for a username or password no account can have', async () => {
+    // Over-long names and passwords cannot match an account: a wrong login, like any other.
+    for (const body of [
+      { username: 'n'.repeat(100), password: 'whatever123' },
+      { username, password: 'p'.repeat(300) },
+    ]) {
+      const res = await http(srv.baseUrl, 'POST', '/v1/sessions', { body });
+      assert.equal(res.status, 401, JSON.stringify(res.body));
+      assert.equal(res.body?.error, 'invalid_credentials');
+    }
   });
 
   it('gives each login its own device_id and token, all usable at once', async () => {
@@ -384,6 +424,21 @@ describe('the socket handshake', () => {
 
   it('refuses a missing token with HTTP 401 before the upgrade', async () => {
     assert.equal(await upgradeStatus(srv.wsUrl), 401);
+  });
+
+  it('answers a plain GET /v1/ws (no upgrade) like the upgrade: 401 without a valid token, else 426', async () => {
+    const wsPath = `${srv.baseUrl}/v1/ws`;
+    for (const init of [{}, { headers: { authorization: 'Bearer not-a-token' } }]) {
+      const res = await fetch(wsPath, init);
+      assert.equal(res.status, 401);
+      assert.equal(((await res.json()) as { error: string }).error, 'unauthorized');
+    }
+    assert.equal((await fetch(`${wsPath}?access_token=not-a-token`)).status, 401);
+    const ok = await fetch(wsPath, { headers: { authorization: `Bearer ${user.token}` } });
+    assert.equal(ok.status, 426);
+    assert.equal(ok.headers.get('upgrade'), 'websocket');
+    await ok.body?.cancel();
+    assert.equal((await fetch(`${wsPath}?access_token=${encodeURIComponent(user.token)}`)).status, 426);
   });
 
   it('accepts the Authorization header', async () => {

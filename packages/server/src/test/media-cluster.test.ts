@@ -39,3 +39,34 @@ describe('media: cluster, files in S3 (s3rver)', { skip: missing ?? false }, () 
     };
   });
 });
+
+/*
+ * A cluster as PROTOCOL.md starts one (REDIS_URL and DATABASE_URL, nothing else): the
+ * bytes go to PostgreSQL, so a file uploaded through one node is sent, checked and served
+ * through the other.
+ */
+describe('media: cluster without S3, files in PostgreSQL', { skip: missing ?? false }, () => {
+  mediaSuite(async () => {
+    const [redis, pg] = await Promise.all([startRedis(), freshPgSchema()]);
+    const env = {
+      MEDIA_MAX_BYTES: String(suiteMediaConfig.mediaMaxBytes),
+      MEDIA_ORPHAN_AGE_MS: String(suiteMediaConfig.mediaOrphanAgeMs),
+      MEDIA_SWEEP_INTERVAL_MS: String(suiteMediaConfig.mediaSweepIntervalMs),
+    };
+    const prefix = testPrefix();
+    const nodes: ServerProcess[] = [];
+    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
+    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
+    const [a, b] = nodes.map((n) => ({ baseUrl: n.baseUrl, wsUrl: n.wsUrl }));
+    return {
+      a: a!,
+      b: b!,
+      maxBytes: suiteMediaConfig.mediaMaxBytes,
+      storeEnforcesSize: true,
+      stop: async () => {
+        await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
+        await Promise.all([redis.stop(), pg.drop()]);
+      },
+    };
+  });
+});

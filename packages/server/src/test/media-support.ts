@@ -197,6 +197,14 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     const big = await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: t.maxBytes + 1 });
     assert.equal(big.status, 413);
     assert.equal(big.body.error, 'too_large');
+    // Sizes past 2^53 are still sizes past the limit: 413, not 400.
+    for (const size of [2 ** 53, 1e300]) {
+      const huge = await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size });
+      assert.deepEqual([huge.status, huge.body.error], [413, 'too_large'], `size ${size}`);
+    }
+    assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: 1.5 })).status, 400);
+    // filename: null is no filename, as if left out.
+    assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'text/plain', size: 1, filename: null })).status, 201);
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'video/mp4', size: -1 })).status, 400);
     assert.equal((await createUpload(t.a.baseUrl, alice, { content_type: 'not a type', size: 5 })).status, 400);
     // An empty file is a file.
@@ -245,22 +253,24 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     }
   });
 
-  test('a file declared image/png that is no PNG gets no thumbnail and is served as octet-stream; HTML is a download', async () => {
+  test('a file declared image/png that is no PNG gets no dimensions or thumbnail and is served as declared, nosniff; HTML is a download', async () => {
     const fake = Buffer.from('<html><script>alert(1)</script></html>');
     const id = await upload(t.a.baseUrl, alice, fake, 'image/png', 'cat.png');
     const html = await upload(t.a.baseUrl, alice, fake, 'text/html', 'page.html');
     const ack = await sendWith(sa, dm, 'look', [{ media_id: id }, { media_id: html }]);
     assert.equal(ack.type, 'ack_sent');
     const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    // PROTOCOL.md: the attachment's content_type and the bytes' Content-Type are the media's own.
     assert.deepEqual(live.attachments[0], {
       media_id: id,
-      content_type: 'application/octet-stream',
+      content_type: 'image/png',
       size: fake.length,
       filename: 'cat.png',
     });
     const got = await download(t.b.baseUrl, bob, id);
     assert.equal(got.status, 200);
-    assert.equal(got.headers.get('content-type'), 'application/octet-stream');
+    assert.equal(got.headers.get('content-type'), 'image/png');
+    if (!got.redirected) assert.equal(got.headers.get('x-content-type-options'), 'nosniff', 'never sniffed into HTML');
     assert.ok(got.body.equals(fake));
     const page = await download(t.b.baseUrl, bob, html);
     assert.equal(page.headers.get('content-type'), 'text/html');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../config.js';
-import { registerUser } from '../testing/harness.js';
+import { registerUser, sleep } from '../testing/harness.js';
 import { startTestServer } from '../testing/harness.js';
-import { createUpload, mediaSuite, suiteMediaConfig } from './media-support.js';
+import { createUpload, download, mediaSuite, suiteMediaConfig, upload, type Uploaded } from './media-support.js';
 
 /* Media in embedded mode: files under DATA_DIR/media, uploads and downloads served by the server itself. */
 describe('media: embedded, files on disk', () => {
@@ -41,5 +41,36 @@ describe('media: the daily upload quota', () => {
     assert.equal(loadConfig({}, { RATE_LIMITS: 'off', MEDIA_DAILY_QUOTA_BYTES: '5' }).mediaDailyQuotaBytes, 0);
     assert.equal(loadConfig({}, { MEDIA_DAILY_QUOTA_BYTES: '5' }).mediaDailyQuotaBytes, 5);
     assert.equal(loadConfig({}, {}).mediaMaxBytes, 64 * 1024 * 1024);
+  });
+});
+
+describe('media: URLs stop working at expires_at', () => {
+  test('an upload URL used after its expires_at stores nothing; a download link stops too, the API still serves', async () => {
+    const srv = await startTestServer({ mediaUploadTtlMs: 1000, mediaDownloadTtlMs: 1000 });
+    try {
+      const alice = await registerUser(srv.baseUrl, 'expiry');
+      const bytes = Buffer.from('late bytes');
+      const created = await createUpload(srv.baseUrl, alice, { content_type: 'text/plain', size: bytes.length });
+      assert.equal(created.status, 201);
+      const up = created.body as Uploaded;
+      assert.ok(up.expires_at > Date.now() && up.expires_at <= Date.now() + 1000, `expires_at ${up.expires_at}`);
+      await sleep(Math.max(0, up.expires_at - Date.now()) + 100);
+      const late = await fetch(up.upload_url, { method: up.upload_method, headers: up.upload_headers, body: bytes });
+      assert.ok(late.status >= 400 && late.status < 500, `a late upload is refused (got ${late.status})`);
+      assert.equal((await download(srv.baseUrl, alice, up.media_id)).status, 404, 'nothing was stored');
+
+      // A link (GET /v1/media/{id}/link) works until its expires_at, then no more.
+      const id = await upload(srv.baseUrl, alice, bytes, 'text/plain');
+      const link = await fetch(`${srv.baseUrl}/v1/media/${id}/link`, { headers: { authorization: `Bearer ${alice.token}` } });
+      const { url, expires_at } = (await link.json()) as { url: string; expires_at: number };
+      assert.equal((await fetch(url)).status, 200);
+      await sleep(Math.max(0, expires_at - Date.now()) + 100);
+      const stale = await fetch(url);
+      assert.ok(stale.status >= 400 && stale.status < 500, `an expired link is refused (got ${stale.status})`);
+      const fresh = await download(srv.baseUrl, alice, id);
+      assert.deepEqual([fresh.status, fresh.body.toString()], [200, 'late bytes'], 'the API still serves it with a token');
+    } finally {
+      await srv.stop();
+    }
   });
 });

@@ -114,6 +114,19 @@ describe('redelivery until ack_delivered', () => {
     s.terminate();
   });
 
+  test('takes a message_ids array as long as a 10,000-message backlog in one frame (unknown ids ignored)', async () => {
+    const { b, chatId, sa, sb, acks } = await setup(5);
+    const unknown = Array.from({ length: 10_000 - acks.length }, (_, i) => String(9_000_000_000_000 + i));
+    sb.send({ type: 'ack_delivered', message_ids: [...unknown, ...acks.map((f) => f.message_id)] });
+    await ackTakenIn(sa, sb, acks[acks.length - 1]!);
+    assert.equal(sb.frames.filter((f) => f.type === 'error').length, 0, 'no error frame');
+    sb.terminate();
+    await sb.closed;
+    const { s, syncAt } = await reconnectAndSync(b);
+    assert.deepEqual(newMessages(s, chatId, 0, syncAt), [], 'acknowledged messages delivered again');
+    s.terminate();
+  });
+
   test('after acking a middle message redelivers only the later ones', async () => {
     const { b, chatId, sa, sb, acks } = await setup(5);
     const middle = acks[2]!;

@@ -4,8 +4,9 @@ import type { Readable } from 'node:stream';
 /*
  * The media-store seam: where the bytes of uploaded files live. Implementations:
  * LocalMediaStore (embedded: files under DATA_DIR/media, served by this server through
- * short-lived HMAC-signed URLs) and S3MediaStore (any S3-compatible store: pre-signed
- * URLs, the bytes never pass through the chat nodes). Contract: media-store.contract.ts.
+ * short-lived HMAC-signed URLs), S3MediaStore (any S3-compatible store: pre-signed
+ * URLs, the bytes never pass through the chat nodes) and PgMediaStore (a cluster without
+ * S3: the bytes in PostgreSQL, so every node serves every file). Contract: media-store.contract.ts.
  *
  * Guarantees every implementation gives:
  * - An upload URL accepts exactly the declared size: more bytes are refused (nothing
@@ -43,7 +44,7 @@ export interface DownloadOptions {
 }
 
 export interface MediaStore {
-  readonly kind: 'local' | 's3';
+  readonly kind: 'local' | 's3' | 'postgres';
   /** True when GET /v1/media/{id} should redirect to downloadUrl rather than serve the bytes itself. */
   readonly redirects: boolean;
   uploadTarget(key: string, opts: { contentType: string; size: number; expiresAt: number; baseUrl: string }): Promise<UploadTarget>;

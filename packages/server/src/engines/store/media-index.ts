@@ -9,7 +9,7 @@ import type { Thumbnail } from '@switchboard/protocol';
 
 /** What inspecting the bytes found (done once, when the media is first sent). */
 export interface MediaInfo {
-  /** The Content-Type served: the declared one, or application/octet-stream when the bytes are not what was declared. */
+  /** The Content-Type served: the declared one (a verified image's bare type). Older records may hold application/octet-stream. */
   servedType: string;
   width?: number;
   height?: number;
