@@ -46,6 +46,8 @@ export class SqliteWriter {
   private startedAt = 0;
   private autocheckpointPages: number | null = null;
   private closed: Promise<void> | null = null;
+  /** Between a thread's death and its replacement: writes wait in the queue. */
+  private down = false;
 
   constructor(private readonly file: string) {
     this.start();
@@ -70,7 +72,7 @@ export class SqliteWriter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       while (this.inFlight.size > 0 || this.queue.length > 0) {
-        if (this.queue.length > 0) this.send();
+        if (this.queue.length > 0 && !this.down) this.send();
         await new Promise((resolve) => setImmediate(resolve));
       }
       this.closing = true;
@@ -83,6 +85,7 @@ export class SqliteWriter {
   }
 
   private start(): void {
+    this.down = false;
     this.startedAt = Date.now();
     const worker = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), {
       workerData: { file: this.file, journalSizeLimit: JOURNAL_SIZE_LIMIT },
@@ -99,6 +102,7 @@ export class SqliteWriter {
   }
 
   private restart(): void {
+    this.down = true;
     for (const batch of this.inFlight.values()) {
       for (const p of batch) p.reject(new Error('the writer thread stopped before answering; the write may not be stored'));
     }
@@ -115,14 +119,14 @@ export class SqliteWriter {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.down) return;
     this.scheduled = true;
     // setImmediate: writes queued in the same turn of the event loop share the batch. It
     // goes at once, even with another batch in flight: the thread commits whatever has
     // arrived while it was busy in one transaction.
     setImmediate(() => {
       this.scheduled = false;
-      if (this.queue.length > 0) this.send();
+      if (this.queue.length > 0 && !this.down) this.send();
     });
   }
 

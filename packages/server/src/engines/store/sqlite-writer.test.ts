@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { SqliteStore } from './sqlite-store.js';
+
+/*
+ * The writer thread behind SqliteStore: a failing write fails alone, and a thread that
+ * dies is replaced (what it had not answered is refused; what comes after is stored).
+ */
+
+const user = (id: string) => ({ id, username: `n${id}`, displayName: id, passwordHash: 'x', createdAt: 1 });
+const send = (i: number, chatId = 'dm:ua:ub') => ({
+  messageId: `m${i}`,
+  chatId,
+  senderId: 'ua',
+  senderDeviceId: 'd',
+  clientMsgId: `c${i}`,
+  content: `hello ${i}`,
+  createdAt: i,
+  createDirectWith: ['ua', 'ub'],
+});
+
+async function withStore(run: (store: SqliteStore, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-writer-'));
+  const store = new SqliteStore(dir);
+  try {
+    await run(store, dir);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('sqlite writer: a write that fails in a batch fails alone; the rest of its batch commits', async () => {
+  await withStore(async (store) => {
+    await Promise.all([store.createUser(user('ua')), store.createUser(user('ub'))]);
+    // Same turn, same batch: the second append names a chat that does not exist (no createDirectWith).
+    const results = await Promise.allSettled([
+      store.append([send(1)]),
+      store.append([{ ...send(2), chatId: 'g:404', createDirectWith: undefined }]),
+      store.append([send(3)]),
+    ]);
+    assert.equal(results[0].status, 'fulfilled');
+    assert.equal(results[1].status, 'rejected');
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /does not exist/);
+    assert.equal(results[2].status, 'fulfilled');
+    assert.deepEqual(
+      (await store.range('dm:ua:ub', 0, 10, 10)).map((m) => m.seq),
+      [1, 2],
+    );
+  });
+});
+
+test('sqlite writer: a writer thread that dies is replaced; later writes are stored', async () => {
+  await withStore(async (store) => {
+    await Promise.all([store.createUser(user('ua')), store.createUser(user('ub'))]);
+    await store.append([send(1)]);
+    // The thread as the store holds it (private): terminated as a crash would end it.
+    const { writer } = store as unknown as { writer: { worker: { terminate(): Promise<number> } } };
+    await writer.worker.terminate();
+    const [after] = await store.append([send(2)]);
+    assert.equal((after as { message?: { seq: number } }).message?.seq, 2, 'seq goes on from the committed state');
+    assert.equal((await store.getChat('dm:ua:ub'))?.lastSeq, 2);
+  });
+});
