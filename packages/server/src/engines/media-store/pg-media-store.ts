@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,22 +7,10 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { serveBytes } from './http-bytes.js';
-import {
-  LOCAL_FILES_PATH,
-  LOCAL_UPLOAD_PATH,
-  type ByteRange,
-  type DownloadOptions,
-  type MediaStore,
-  type UploadTarget,
-} from './media-store.js';
-
-/** Keys are media ids: letters, digits, `_` and `-`. */
-const KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
+import type { ByteRange, DownloadOptions, MediaStore, UploadTarget } from './media-store.js';
+import { SignedUrls, TooLarge, checkKey } from './signed-urls.js';
 /** Bytes per stored row: big enough to be few rows, small enough to hold one in memory per upload. */
 const CHUNK = 1024 * 1024;
-
-class TooLarge extends Error {}
 
 /*
  * Tables of their own, created here (not in the store's migrations): only a cluster
@@ -59,10 +47,14 @@ export class PgMediaStore implements MediaStore {
   readonly kind = 'postgres' as const;
   readonly redirects = false;
 
+  private readonly urls: SignedUrls;
+
   private constructor(
     private readonly pool: pg.Pool,
-    private readonly secret: Buffer,
-  ) {}
+    secret: Buffer,
+  ) {
+    this.urls = new SignedUrls(secret);
+  }
 
   static async open(connectionString: string): Promise<PgMediaStore> {
     // Bounded like the store's pools: a request fails (500) rather than hang while PostgreSQL is away.
@@ -89,29 +81,12 @@ export class PgMediaStore implements MediaStore {
     }
   }
 
-  private sign(parts: (string | number)[]): string {
-    return createHmac('sha256', this.secret).update(parts.join('\n')).digest('base64url');
-  }
-
-  private verify(parts: (string | number)[], sig: string | null): boolean {
-    if (!sig) return false;
-    const want = Buffer.from(this.sign(parts));
-    const got = Buffer.from(sig);
-    return want.length === got.length && timingSafeEqual(want, got);
-  }
-
   async uploadTarget(key: string, opts: { contentType: string; size: number; expiresAt: number; baseUrl: string }): Promise<UploadTarget> {
-    checkKey(key);
-    const sig = this.sign(['PUT', key, opts.size, opts.expiresAt]);
-    const q = new URLSearchParams({ size: String(opts.size), expires: String(opts.expiresAt), sig });
-    return { url: `${opts.baseUrl}${LOCAL_UPLOAD_PATH}${key}?${q}`, method: 'PUT', headers: { 'content-type': opts.contentType } };
+    return this.urls.uploadTarget(key, opts);
   }
 
   async downloadUrl(key: string, opts: DownloadOptions): Promise<string> {
-    checkKey(key);
-    const sig = this.sign(['GET', key, opts.expiresAt, opts.contentType, opts.disposition]);
-    const q = new URLSearchParams({ expires: String(opts.expiresAt), type: opts.contentType, disposition: opts.disposition, sig });
-    return `${opts.baseUrl}${LOCAL_FILES_PATH}${key}?${q}`;
+    return this.urls.downloadUrl(key, opts);
   }
 
   private async object(key: string): Promise<{ uploadId: string; size: number } | null> {
@@ -197,30 +172,13 @@ export class PgMediaStore implements MediaStore {
     if (uploadIds.length > 0) await this.pool.query('DELETE FROM media_blob_chunks WHERE upload_id = ANY($1::text[])', [uploadIds]);
   }
 
-  /** Answers this store's signed URLs (PUT uploads, GET/HEAD downloads) on any node; false for any other path. */
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-    if (url.pathname.startsWith(LOCAL_UPLOAD_PATH)) {
-      await this.handleUpload(req, res, url.pathname.slice(LOCAL_UPLOAD_PATH.length), url.searchParams);
-      return true;
-    }
-    if (url.pathname.startsWith(LOCAL_FILES_PATH)) {
-      await this.handleDownload(req, res, url.pathname.slice(LOCAL_FILES_PATH.length), url.searchParams);
-      return true;
-    }
-    return false;
+  /** Answers this store's signed URLs (see signed-urls.ts) on any node; false for any other path. */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    return this.urls.handle(req, res, url, this);
   }
 
-  private async handleUpload(req: IncomingMessage, res: ServerResponse, key: string, q: URLSearchParams): Promise<void> {
-    const size = Number(q.get('size'));
-    const expires = Number(q.get('expires'));
-    if (req.method !== 'PUT') return refuse(res, 405, 'invalid_request', 'uploads are PUT');
-    if (!KEY_RE.test(key) || !this.verify(['PUT', key, q.get('size') ?? '', q.get('expires') ?? ''], q.get('sig')))
-      return refuse(res, 403, 'forbidden', 'bad upload signature');
-    if (!(expires > Date.now())) return refuse(res, 403, 'forbidden', 'upload URL expired');
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > size) return refuse(res, 413, 'too_large', `this upload takes exactly ${size} bytes`);
-    if ((await this.stat(key)) !== null) return refuse(res, 409, 'invalid_request', 'already uploaded');
-
+  /** Streams an upload into 1 MiB rows under an upload id; it becomes the object only when whole. */
+  async receive(key: string, size: number, body: IncomingMessage): Promise<{ received: number; stored: boolean }> {
     const uploadId = randomBytes(12).toString('hex');
     let received = 0;
     let idx = 0;
@@ -254,50 +212,13 @@ export class PgMediaStore implements MediaStore {
       final: (done) => void flush().then(() => done(), done),
     });
     try {
-      await pipeline(req, sink);
+      await pipeline(body, sink);
     } catch (err) {
       await this.dropChunks([uploadId]).catch(() => {});
-      if (err instanceof TooLarge) return refuse(res, 413, 'too_large', `this upload takes exactly ${size} bytes`, true);
-      // The client went away mid-upload (or the database failed): nothing is kept.
-      res.destroy();
-      return;
+      throw err;
     }
-    if (received !== size) {
-      await this.dropChunks([uploadId]).catch(() => {});
-      return refuse(res, 400, 'invalid_request', `received ${received} of ${size} bytes`);
-    }
-    if (!(await this.commit(key, uploadId, size))) {
-      await this.dropChunks([uploadId]).catch(() => {});
-      return refuse(res, 409, 'invalid_request', 'already uploaded');
-    }
-    res.writeHead(201, { 'content-length': 0 }).end();
+    const stored = received === size && (await this.commit(key, uploadId, size));
+    if (!stored) await this.dropChunks([uploadId]).catch(() => {});
+    return { received, stored };
   }
-
-  private async handleDownload(req: IncomingMessage, res: ServerResponse, key: string, q: URLSearchParams): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'invalid_request', 'downloads are GET');
-    const expires = Number(q.get('expires'));
-    const contentType = q.get('type') ?? '';
-    const disposition = q.get('disposition') ?? '';
-    if (!KEY_RE.test(key) || !this.verify(['GET', key, q.get('expires') ?? '', contentType, disposition], q.get('sig')))
-      return refuse(res, 403, 'forbidden', 'bad download signature');
-    if (!(expires > Date.now())) return refuse(res, 403, 'forbidden', 'download URL expired');
-    const size = await this.stat(key);
-    if (size === null) return refuse(res, 404, 'not_found', 'no such media');
-    await serveBytes(req, res, { size, contentType, disposition, open: (range) => this.read(key, range) });
-  }
-}
-
-function checkKey(key: string): void {
-  if (!KEY_RE.test(key)) throw new Error(`bad media key: ${key}`);
-}
-
-function refuse(res: ServerResponse, status: number, error: string, message: string, close = false): void {
-  const text = JSON.stringify({ error, message });
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  };
-  // The rest of a refused body is not read: close rather than leave it in the socket.
-  if (close) headers.connection = 'close';
-  res.writeHead(status, headers).end(text);
 }
