@@ -12,32 +12,35 @@ import { mediaSuite, suiteMediaConfig } from './media-support.js';
  */
 const missing = await clusterServicesMissing();
 
+/** Two nodes on a private Redis and a fresh schema, with `extra` services (S3) and their environment. */
+async function twoNodes(extra: { env: Record<string, string>; stop: () => Promise<void> }, storeEnforcesSize: boolean) {
+  const [redis, pg] = await Promise.all([startRedis(), freshPgSchema()]);
+  const env = {
+    ...extra.env,
+    MEDIA_MAX_BYTES: String(suiteMediaConfig.mediaMaxBytes),
+    MEDIA_ORPHAN_AGE_MS: String(suiteMediaConfig.mediaOrphanAgeMs),
+    MEDIA_SWEEP_INTERVAL_MS: String(suiteMediaConfig.mediaSweepIntervalMs),
+  };
+  const prefix = testPrefix();
+  const nodes: ServerProcess[] = [];
+  // The first node migrates the schema; the second starts after it.
+  nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
+  nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
+  const [a, b] = nodes.map((n) => ({ baseUrl: n.baseUrl, wsUrl: n.wsUrl }));
+  return {
+    a: a!,
+    b: b!,
+    maxBytes: suiteMediaConfig.mediaMaxBytes,
+    storeEnforcesSize,
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
+      await Promise.all([redis.stop(), pg.drop(), extra.stop()]);
+    },
+  };
+}
+
 describe('media: cluster, files in S3 (s3rver)', { skip: missing ?? false }, () => {
-  mediaSuite(async () => {
-    const [redis, pg, s3] = await Promise.all([startRedis(), freshPgSchema(), startS3()]);
-    const env = {
-      ...s3.env,
-      MEDIA_MAX_BYTES: String(suiteMediaConfig.mediaMaxBytes),
-      MEDIA_ORPHAN_AGE_MS: String(suiteMediaConfig.mediaOrphanAgeMs),
-      MEDIA_SWEEP_INTERVAL_MS: String(suiteMediaConfig.mediaSweepIntervalMs),
-    };
-    const prefix = testPrefix();
-    const nodes: ServerProcess[] = [];
-    // The first node migrates the schema; the second starts after it.
-    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
-    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
-    const [a, b] = nodes.map((n) => ({ baseUrl: n.baseUrl, wsUrl: n.wsUrl }));
-    return {
-      a: a!,
-      b: b!,
-      maxBytes: suiteMediaConfig.mediaMaxBytes,
-      storeEnforcesSize: false,
-      stop: async () => {
-        await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
-        await Promise.all([redis.stop(), pg.drop(), s3.stop()]);
-      },
-    };
-  });
+  mediaSuite(async () => twoNodes(await startS3(), false));
 });
 
 /*
@@ -46,27 +49,5 @@ describe('media: cluster, files in S3 (s3rver)', { skip: missing ?? false }, () 
  * through the other.
  */
 describe('media: cluster without S3, files in PostgreSQL', { skip: missing ?? false }, () => {
-  mediaSuite(async () => {
-    const [redis, pg] = await Promise.all([startRedis(), freshPgSchema()]);
-    const env = {
-      MEDIA_MAX_BYTES: String(suiteMediaConfig.mediaMaxBytes),
-      MEDIA_ORPHAN_AGE_MS: String(suiteMediaConfig.mediaOrphanAgeMs),
-      MEDIA_SWEEP_INTERVAL_MS: String(suiteMediaConfig.mediaSweepIntervalMs),
-    };
-    const prefix = testPrefix();
-    const nodes: ServerProcess[] = [];
-    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
-    nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pg.url, prefix, env }));
-    const [a, b] = nodes.map((n) => ({ baseUrl: n.baseUrl, wsUrl: n.wsUrl }));
-    return {
-      a: a!,
-      b: b!,
-      maxBytes: suiteMediaConfig.mediaMaxBytes,
-      storeEnforcesSize: true,
-      stop: async () => {
-        await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
-        await Promise.all([redis.stop(), pg.drop()]);
-      },
-    };
-  });
+  mediaSuite(async () => twoNodes({ env: {}, stop: async () => {} }, true));
 });

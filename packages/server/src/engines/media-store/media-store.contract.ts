@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { MediaStore } from './media-store.js';
 
@@ -15,6 +16,27 @@ export interface OpenedMediaStore {
   /** s3rver does not check signed headers, so it cannot refuse a wrong length (README "Media"). */
   enforcesSize: boolean;
   cleanup(): Promise<void>;
+}
+
+/** A store whose URLs point at this server (local, PostgreSQL), answered over real HTTP as the gateway answers them. */
+export async function servedByHttp(store: MediaStore, cleanup: () => Promise<void>): Promise<OpenedMediaStore> {
+  const http = createServer((req, res) => {
+    void store.handle!(req, res, new URL(req.url ?? '/', 'http://x')).then((mine) => {
+      if (!mine) res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as { port: number };
+  return {
+    store,
+    baseUrl: `http://127.0.0.1:${port}`,
+    enforcesSize: true,
+    cleanup: async () => {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+      await cleanup();
+    },
+  };
 }
 
 let n = 0;
