@@ -48,6 +48,27 @@ export interface ConnectionOptions {
  * fill) runs are held and released after it, and anything at or below the last seq
  * sent for a chat is dropped.
  */
+interface CorkableSocket {
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * Connections whose socket was corked in this tick, uncorked together by one nextTick: a
+ * fan-out to a thousand sockets schedules one callback, not a thousand.
+ */
+let corkedNow: Connection[] = [];
+
+function uncorkAll(): void {
+  const corked = corkedNow;
+  corkedNow = [];
+  for (const conn of corked) conn.uncork();
+}
+
+function rawSocket(ws: WebSocket): CorkableSocket | undefined {
+  return (ws as unknown as { _socket?: CorkableSocket })._socket;
+}
+
 /** Where a socket's promise chains start: one settled promise for all of them (memory per idle socket). */
 const SETTLED: Promise<void> = Promise.resolve();
 
@@ -109,14 +130,17 @@ export class Connection {
    */
   private cork(): void {
     if (this.corked) return;
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    const socket = rawSocket(this.ws);
     if (!socket) return;
     this.corked = true;
     socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    if (corkedNow.push(this) === 1) process.nextTick(uncorkAll);
+  }
+
+  /** Lets what was written this tick go (see uncorkAll). */
+  uncork(): void {
+    this.corked = false;
+    rawSocket(this.ws)?.uncork();
   }
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
