@@ -11,7 +11,11 @@ export interface LimitSettings {
   sends: BucketSpec;
   /** Bytes of message content (UTF-8) a device may send. Per node. */
   sendBytes: BucketSpec;
-  /** Every other socket frame of a device (acks, typing, presence, ping, bad frames). Per node. */
+  /**
+   * Every other socket frame of a device (acks, typing, presence, ping, bad frames); an
+   * ack_delivered takes one token per 100 ids it names. The burst lets a client that acks
+   * a 10,000-message backlog one message at a time do so. Per node.
+   */
   frames: BucketSpec;
   /** Authenticated HTTP requests of a device (history, search, chats, media...). Per node. */
   requests: BucketSpec;
@@ -42,7 +46,7 @@ const MiB = 1024 * 1024;
 export const DEFAULT_LIMITS: LimitSettings = {
   sends: { capacity: 500, perSecond: 20 },
   sendBytes: { capacity: 2 * MiB, perSecond: MiB / 4 },
-  frames: { capacity: 2000, perSecond: 500 },
+  frames: { capacity: 10_000, perSecond: 500 },
   requests: { capacity: 1000, perSecond: 50 },
   mediaUploads: { capacity: 200, perSecond: 1 / 2 },
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },

@@ -152,9 +152,10 @@ export class Limits {
     return 0;
   }
 
-  /** 0 when the device may send another (non-message) frame now, else the ms to wait. */
-  frameWait(deviceId: string): number {
-    return this.deps.enabled ? this.frames.take(deviceId) : 0;
+  /** 0 when the device may send another (non-message) frame of `cost` tokens now, else the ms to wait. */
+  frameWait(deviceId: string, cost = 1): number {
+    // Never more than a full bucket, or a frame that heavy could never pass.
+    return this.deps.enabled ? this.frames.take(deviceId, Math.min(cost, this.deps.settings.frames.capacity)) : 0;
   }
 
   /**

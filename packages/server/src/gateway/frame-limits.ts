@@ -11,7 +11,7 @@ import type { Connection } from './connection.js';
  */
 export function refusedByLimits(limits: Limits, metrics: Metrics, conn: Connection, parsed: ParseResult): boolean {
   const send = parsed.ok && parsed.frame.type === 'send_message' ? parsed.frame : undefined;
-  const wait = send ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content)) : limits.frameWait(conn.deviceId);
+  const wait = send ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content)) : limits.frameWait(conn.deviceId, frameCost(parsed));
   if (wait === 0) return false;
   const clientMsgId = send ? send.client_msg_id : parsed.ok ? undefined : parsed.client_msg_id;
   metrics.frameErrors.inc({ code: 'rate_limited' });
@@ -22,4 +22,14 @@ export function refusedByLimits(limits: Limits, metrics: Metrics, conn: Connecti
   };
   conn.sendFrame({ ...frame, retry_after_ms: wait, ...(clientMsgId === undefined ? {} : { client_msg_id: clientMsgId }) });
   return true;
+}
+
+/** Message ids one frame token pays for: an ack of a whole backlog costs what its lookups cost, not one frame. */
+const IDS_PER_TOKEN = 100;
+
+/** Tokens a non-send frame takes from the frames bucket. */
+function frameCost(parsed: ParseResult): number {
+  if (!parsed.ok || parsed.frame.type !== 'ack_delivered') return 1;
+  const ids = (parsed.frame.message_ids?.length ?? 0) + (parsed.frame.message_id ? 1 : 0);
+  return Math.max(1, Math.ceil(ids / IDS_PER_TOKEN));
 }

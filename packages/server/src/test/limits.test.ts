@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { directChatId } from '@switchboard/protocol';
 import { DEFAULT_LIMITS } from '../core/limit-settings.js';
 import { http, login, registerUser, seedUsers, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
-import { clientMsgId, fetchHistory, waitForSyncComplete, waitUntil, type Frame } from './delivery-support.js';
+import { clientMsgId, fetchHistory, roundTrip, waitForSyncComplete, waitUntil, type Frame } from './delivery-support.js';
 
 /*
  * PROTOCOL.md "Limits", over real sockets and HTTP: a flood is refused with rate_limited
@@ -182,6 +182,27 @@ describe('limits (defaults)', () => {
     } finally {
       for (const ws of sockets) ws.terminate();
     }
+  });
+});
+
+describe('limits (defaults): acks', () => {
+  const { srv, open } = suiteServer({}, { synced: waitForSyncComplete });
+
+  test('a client that acks a backlog of 5,000 one message at a time is not refused; one frame naming 10,000 ids costs 100 tokens', async () => {
+    const [u] = await seedUsers(srv, 1, 'lak');
+    const s = await open(u!);
+    // Ids of no message: the acks do nothing, but each is a frame counted like any ack.
+    for (let i = 0; i < 5000; i++) s.send({ type: 'ack_delivered', message_id: `9${String(i).padStart(17, '0')}` });
+    await roundTrip(s, 20_000);
+    assert.equal(s.all('error').length, 0, `refused: ${JSON.stringify(s.all('error')[0])}`);
+    const ids = Array.from({ length: 10_000 }, (_, i) => `8${String(i).padStart(17, '0')}`);
+    for (let i = 0; i < 80; i++) s.send({ type: 'ack_delivered', message_ids: ids });
+    await roundTrip(s, 20_000);
+    const refused = s.all('error');
+    assert.ok(
+      refused.length > 0 && refused.every((e) => e.code === 'rate_limited'),
+      `80 frames of 10,000 ids (8,000 tokens, about 5,000 left): ${refused.length} refused`,
+    );
   });
 });
 
