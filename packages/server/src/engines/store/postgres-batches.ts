@@ -102,13 +102,16 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
  * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device
  * and chat), member cursors ($4..$8, one row per chat and member: delivered, read, at).
  * Member rows are locked in key order (old) before they move, and only forward; a mark
- * is logged for each cursor that moved. Answers the member cursors as they were before.
+ * is logged for each cursor that moved. A device cursor already at or past its move is
+ * not rewritten (a read ack usually follows the delivered ack of the same message: no new
+ * row version, no WAL). Answers the member cursors as they were before.
  */
 export const CURSOR_SQL = `
 WITH devices AS (
   INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
   SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-  ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = GREATEST(device_cursors.delivered_seq, excluded.delivered_seq)
+  ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = excluded.delivered_seq
+  WHERE excluded.delivered_seq > device_cursors.delivered_seq
 ), req AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
 ), old AS (
