@@ -67,6 +67,8 @@ export class RedisBus implements Bus {
   /** Channels to announce again (after a reconnect) before the reconnect callbacks run. */
   private readonly unannounced = new Set<string>();
   private announcing: Promise<void> | null = null;
+  /** Bumped by every reconnect: an announcement sent before the latest one does not count. */
+  private reconnects = 0;
   private announceTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Events handed to the handlers without Redis, and barriers waited for: for tests and benchmarks. */
@@ -205,6 +207,7 @@ export class RedisBus implements Bus {
   /** Subscriptions are back after a loss: announce every channel again, then run the callbacks. */
   private resubscribed(): void {
     this.sole.reset();
+    this.reconnects++;
     for (const channel of this.sole.tracked()) this.unannounced.add(channel);
     void this.announceAll();
   }
@@ -212,16 +215,21 @@ export class RedisBus implements Bus {
   /** Announces every channel still owed an announcement, retrying until all are; then runs the reconnect callbacks once. */
   private announceAll(): Promise<void> {
     return (this.announcing ??= (async () => {
+      const reconnects = this.reconnects;
       const channels = [...this.unannounced];
       const results = await Promise.allSettled(channels.map((c) => this.sole.announce(c)));
-      results.forEach((r, i) => r.status === 'fulfilled' && this.unannounced.delete(channels[i]!));
+      // Lost and back again meanwhile: every channel is owed a new announcement.
+      if (this.reconnects === reconnects) results.forEach((r, i) => r.status === 'fulfilled' && this.unannounced.delete(channels[i]!));
       this.announcing = null;
       if (this.closed) return;
       if (this.unannounced.size > 0) {
-        this.announceTimer ??= setTimeout(() => {
-          this.announceTimer = null;
-          void this.announceAll();
-        }, 250);
+        this.announceTimer ??= setTimeout(
+          () => {
+            this.announceTimer = null;
+            void this.announceAll();
+          },
+          this.reconnects === reconnects ? 250 : 0,
+        );
         return;
       }
       for (const callback of this.reconnectCallbacks) callback();
