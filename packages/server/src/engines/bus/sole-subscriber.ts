@@ -59,7 +59,7 @@ export class SoleSubscriber {
     return [...this.channels.keys()];
   }
 
-  /** Whether the last check found no other subscriber; confirm with `confirmSolo` before acting on it. */
+  /** Whether the last check found no other subscriber; the caller acts on it only after a barrier, and asks again then. */
   isSolo(channel: string): boolean {
     return this.channels.get(channel)?.solo === true;
   }
