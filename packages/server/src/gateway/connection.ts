@@ -24,6 +24,8 @@ const MAX_HELD_BYTES = 4 * 1024 * 1024;
  * TCP, not in this process's memory.
  */
 const SENDS_IN_FLIGHT_HIGH = 256;
+/** Live messages parked per chat while this device's own sends to it are in flight (past it: a gap fill). */
+const MAX_PARKED_PER_CHAT = 256;
 const SENDS_IN_FLIGHT_LOW = 128;
 /** A socket closed as too slow is cut this long after the close frame (ms): it is not reading it. */
 const SLOW_CLOSE_GRACE_MS = 1000;
@@ -96,6 +98,10 @@ export class Connection {
   private corked = false;
   private readonly highWater: number;
   private sendsInFlight = 0;
+  /** This device's sends in flight per chat: a gap below a live message may be one of them. */
+  private readonly ownInFlight = new Map<string, number>();
+  /** Live messages waiting for this device's own sends in their chat to be acknowledged. */
+  private readonly parked = new Map<string, MessageEvent[]>();
   private readingPaused = false;
 
   constructor(
@@ -144,7 +150,8 @@ export class Connection {
   }
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
-  sendStarted(): void {
+  sendStarted(chatId: string): void {
+    this.ownInFlight.set(chatId, (this.ownInFlight.get(chatId) ?? 0) + 1);
     this.sendsInFlight++;
     if (this.sendsInFlight >= SENDS_IN_FLIGHT_HIGH && !this.readingPaused) {
       this.readingPaused = true;
@@ -153,12 +160,23 @@ export class Connection {
   }
 
   /** A send was answered (ack or error): reading resumes once few enough are in flight. */
-  sendSettled(): void {
+  sendSettled(chatId: string): void {
     this.sendsInFlight--;
     if (this.readingPaused && this.sendsInFlight <= SENDS_IN_FLIGHT_LOW) {
       this.readingPaused = false;
       this.ws.resume();
     }
+    const left = (this.ownInFlight.get(chatId) ?? 1) - 1;
+    if (left > 0) {
+      this.ownInFlight.set(chatId, left);
+      return;
+    }
+    this.ownInFlight.delete(chatId);
+    // Its own seqs are known now (noteOwnMessage ran at the commit): what still looks like a gap is one.
+    const parked = this.parked.get(chatId);
+    if (!parked) return;
+    this.parked.delete(chatId);
+    for (const e of parked.sort((x, y) => x.seq - y.seq)) this.deliver(e);
   }
 
   /** This device's own message was committed at `seq` in `chatId` (its ack_sent is going out). */
@@ -205,6 +223,17 @@ export class Connection {
     if (last !== undefined && event.seq <= last) {
       if (event.redeliver) this.writeMessage(event.frame);
       return;
+    }
+    // A gap while this device's own sends to the chat are in flight is usually those sends
+    // (committed, not yet acknowledged here: another node's publish overtook the ack):
+    // wait for their acks instead of reading the store.
+    if (last !== undefined && event.seq > last + 1 && this.ownInFlight.has(event.chatId)) {
+      let parked = this.parked.get(event.chatId);
+      if (!parked) this.parked.set(event.chatId, (parked = []));
+      if (parked.length < MAX_PARKED_PER_CHAT) {
+        parked.push(event);
+        return;
+      }
     }
     // Seq 1 of a chat new to this socket has nothing below it: no store read needed.
     if ((last === undefined && event.seq > 1) || (last !== undefined && event.seq > last + 1)) {

@@ -295,19 +295,19 @@ export class WsGateway {
     if (frame.type === 'send_message') {
       const sender = { userId: conn.userId, deviceId: conn.deviceId };
       const started = process.hrtime.bigint();
-      conn.sendStarted();
+      conn.sendStarted(frame.chat_id);
       // Admit sends one after another so their seq follows the order they were sent in.
       conn.sendChain = conn.sendChain.then(async () => {
         try {
           const { ack, queued } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
           ack.then(
             (a) => {
-              conn.sendSettled();
+              conn.sendSettled(frame.chat_id);
               this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
               conn.sendFrame(a);
             },
             (err) => {
-              conn.sendSettled();
+              conn.sendSettled(frame.chat_id);
               this.frameError(conn, err, frame.client_msg_id);
             },
           );
@@ -315,7 +315,7 @@ export class WsGateway {
           // took it: each socket waits for room at most once, so waiters stay bounded.
           if (queued) await ack.catch(() => undefined);
         } catch (err) {
-          conn.sendSettled();
+          conn.sendSettled(frame.chat_id);
           this.frameError(conn, err, frame.client_msg_id);
         }
       });

@@ -82,7 +82,10 @@ export { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } fro
  * and `count` nodes on them (the first migrates the schema, the others start together
  * after it), killed and dropped afterwards. Call it inside `describe`.
  */
-export function clusterSuite(count: number, opts: { env?: Record<string, string> } = {}): { nodes: ServerProcess[] } {
+export function clusterSuite(
+  count: number,
+  opts: { env?: Record<string, string> } = {},
+): { nodes: ServerProcess[]; redisUrl: () => string } {
   const nodes: ServerProcess[] = [];
   let redis: TestRedis | undefined;
   let pg: { url: string; drop: () => Promise<void> } | undefined;
@@ -99,5 +102,5 @@ export function clusterSuite(count: number, opts: { env?: Record<string, string>
     await redis?.stop();
     await pg?.drop();
   });
-  return { nodes };
+  return { nodes, redisUrl: () => redis!.url };
 }

@@ -18,6 +18,59 @@ if (unavailable) {
     return { a, b, cleanup: async () => void (await Promise.all([a.close(), b.close()])) };
   });
 
+  describe('redis bus: a topic only this node subscribes', () => {
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+    const connect = (channelPrefix: string) => RedisBus.connect({ url: testRedisUrl, channelPrefix });
+
+    test('is delivered to this node without Redis, and through Redis again once another node subscribes and until it leaves', async (t) => {
+      const prefix = uniquePrefix();
+      const a = await connect(prefix);
+      const b = await connect(prefix);
+      t.after(async () => void (await Promise.all([a.close(), b.close()])));
+      const onA: string[] = [];
+      const onB: string[] = [];
+      a.onEvent((_, e) => e.kind === 'frame' && onA.push(e.frame));
+      b.onEvent((_, e) => e.kind === 'frame' && onB.push(e.frame));
+      const topic = 'user:solo';
+
+      await a.subscribe(topic);
+      await settle(); // a's check of whether it is alone ends after its subscribe
+      assert.deepEqual(await a.publish([topic], { kind: 'frame', frame: '1' }), [1]);
+      assert.deepEqual(onA, ['1']);
+      assert.equal(a.stats.local, 1, 'handed over locally');
+
+      // b's subscribe resolves only once a has been told: a's next publish goes through Redis to both.
+      await b.subscribe(topic);
+      assert.deepEqual(await a.publish([topic], { kind: 'frame', frame: '2' }), [2]);
+      await settle();
+      assert.deepEqual(onA, ['1', '2']);
+      assert.deepEqual(onB, ['2']);
+      assert.equal(a.stats.local, 1);
+
+      // b leaves: a checks again and is alone.
+      await b.unsubscribe(topic);
+      for (let i = 0; i < 50 && a.stats.local === 1; i++) {
+        await a.publish([topic], { kind: 'frame', frame: 'x' });
+        await settle();
+      }
+      assert.ok(a.stats.local > 1, 'local again after the other node left');
+      assert.deepEqual(onB, ['2']);
+    });
+
+    test('closes and broadcasts always go through Redis', async (t) => {
+      const a = await connect(uniquePrefix());
+      t.after(() => a.close());
+      const seen: string[] = [];
+      a.onEvent((_, e) => seen.push(e.kind));
+      await a.subscribe('user:c');
+      await a.publish(['user:c'], { kind: 'close-device', deviceId: 'd', code: 4100, reason: 'r' });
+      await a.publish(['user:c'], { kind: 'members-changed', chatId: 'g:1' });
+      for (let i = 0; i < 50 && seen.length < 2; i++) await settle();
+      assert.deepEqual(seen, ['close-device', 'members-changed']);
+      assert.equal(a.stats.local, 0);
+    });
+  });
+
   // The outage test stops and restarts a redis-server of its own, never the shared one.
   const noServerBinary = spawnSync('redis-server', ['--version']).error ? 'redis-server is not on PATH' : false;
   describe('redis bus through a Redis outage', { skip: noServerBinary }, () => {

@@ -1,7 +1,9 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { awaitReady, closeRedis, detectRedisTarget, isCluster, openRedis, type RedisTarget } from '../redis-connection.js';
 import type { Bus, BusEvent, BusHandler } from './bus.js';
+import { PingBarrier } from './ping-barrier.js';
 import { ShardSubscriptions, type Subscriptions, type SubscriptionEvents } from './shard-subscriptions.js';
+import { SoleSubscriber } from './sole-subscriber.js';
 
 export interface RedisBusOptions {
   /**
@@ -50,11 +52,27 @@ export interface RedisBusOptions {
  * what they missed by replay from the store. On a cluster the same holds per shard: a
  * lost shard connection (node restart, failover, a slot moved to another master) has its
  * channels subscribed again on the slot's current owner, then the callbacks run.
+ *
+ * Local delivery (sole-subscriber.ts): a `message` or `frame` event for a channel this node
+ * is the only subscriber of is handed to the handlers here, without Redis (after a PING
+ * barrier on the subscriber connection, which is what keeps it from racing another node's
+ * subscribe + replay). `subscribe` announces the node on the channel before it resolves;
+ * after a reconnect every channel is announced again before the callbacks run.
  */
 export class RedisBus implements Bus {
   private readonly reconnectCallbacks: (() => void)[] = [];
   private readonly handlers: BusHandler[] = [];
   private readonly subscriptions: Subscriptions;
+  private readonly sole: SoleSubscriber;
+  /** Channels to announce again (after a reconnect) before the reconnect callbacks run. */
+  private readonly unannounced = new Set<string>();
+  private announcing: Promise<void> | null = null;
+  /** Bumped by every reconnect: an announcement sent before the latest one does not count. */
+  private reconnects = 0;
+  private announceTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Events handed to the handlers without Redis, and barriers waited for: for tests and benchmarks. */
+  readonly stats = { local: 0, barriers: 0 };
 
   private constructor(
     private readonly publisher: Redis | Cluster,
@@ -62,10 +80,16 @@ export class RedisBus implements Bus {
     private readonly prefix: string,
   ) {
     this.subscriptions = makeSubscriptions({
-      message: (channel, message) => this.deliver(channel, message),
-      reconnected: () => {
-        for (const callback of this.reconnectCallbacks) callback();
+      message: (channel, message) => {
+        if (!this.sole.handle(channel, message)) this.deliver(channel, message);
       },
+      reconnected: () => this.resubscribed(),
+      // Hellos sent meanwhile are gone: nothing known about other subscribers holds any more.
+      lost: () => this.sole.reset(),
+    });
+    this.sole = new SoleSubscriber({
+      publish: async (channel, payload) => Number(await this.publisher.spublish(channel, payload)),
+      barrier: (channel) => this.subscriptions.barrier(channel),
     });
     // ioredis logs unhandled 'error' events loudly; the state is visible through publish() failures.
     publisher.on('error', () => {});
@@ -119,25 +143,97 @@ export class RedisBus implements Bus {
     this.reconnectCallbacks.push(callback);
   }
 
-  subscribe(topic: string): Promise<void> {
-    return this.subscriptions.add(this.prefix + topic);
+  /**
+   * Subscribes, then announces this node on the channel (see the class comment). If the
+   * announcement fails while the subscription is live, the subscription is undone and
+   * this rejects: another node may be delivering that topic locally and would not know
+   * of this one. While the subscriber is down it resolves, as before: the reconnect
+   * announces every channel before the reconnect callbacks run.
+   */
+  async subscribe(topic: string): Promise<void> {
+    const channel = this.prefix + topic;
+    await this.subscriptions.add(channel);
+    this.sole.track(channel);
+    try {
+      await this.sole.announce(channel);
+    } catch (err) {
+      if (!this.subscriptions.isLive(channel)) return;
+      this.sole.forget(channel);
+      await this.subscriptions.remove(channel).catch(() => undefined);
+      throw err;
+    }
   }
 
-  unsubscribe(topic: string): Promise<void> {
-    return this.subscriptions.remove(this.prefix + topic);
+  async unsubscribe(topic: string): Promise<void> {
+    const channel = this.prefix + topic;
+    this.sole.forget(channel);
+    this.unannounced.delete(channel);
+    await this.subscriptions.remove(channel);
+    await this.sole.leave(channel);
   }
 
   async publish(topics: string[], event: BusEvent): Promise<number[]> {
     if (topics.length === 0) return [];
-    const payload = JSON.stringify(event);
+    // Only store-backed messages and best-effort frames go locally; closes and broadcasts always take Redis.
+    const mayBeLocal = event.kind === 'message' || event.kind === 'frame';
+    const local = mayBeLocal ? topics.map((topic) => this.sole.isSolo(this.prefix + topic)) : [];
+    let payload: string | undefined;
     // Auto-pipelined (see connect()): the SPUBLISH commands of this call, and of every other
     // publish in the same turn, leave in one write per shard.
-    const counts = await Promise.all(topics.map((topic) => this.publisher.spublish(this.prefix + topic, payload)));
-    return counts.map(Number);
+    const remote = async (topic: string) => Number(await this.publisher.spublish(this.prefix + topic, (payload ??= JSON.stringify(event))));
+    return Promise.all(topics.map((topic, i) => (local[i] ? this.publishLocally(topic, event, remote) : remote(topic))));
+  }
+
+  /** Hands the event to this node's handlers if, after the barrier, no other node subscribes the topic; otherwise publishes it. */
+  private async publishLocally(topic: string, event: BusEvent, remote: (topic: string) => Promise<number>): Promise<number> {
+    const channel = this.prefix + topic;
+    this.stats.barriers++;
+    const confirmed = await this.subscriptions.barrier(channel).then(
+      () => this.sole.isSolo(channel),
+      () => false,
+    );
+    if (!confirmed) return remote(topic);
+    this.stats.local++;
+    for (const handler of this.handlers) handler(topic, event);
+    return 1;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.announceTimer) clearTimeout(this.announceTimer);
     await Promise.all([this.subscriptions.close(), closeRedis(this.publisher)]);
+  }
+
+  /** Subscriptions are back after a loss: announce every channel again, then run the callbacks. */
+  private resubscribed(): void {
+    this.sole.reset();
+    this.reconnects++;
+    for (const channel of this.sole.tracked()) this.unannounced.add(channel);
+    void this.announceAll();
+  }
+
+  /** Announces every channel still owed an announcement, retrying until all are; then runs the reconnect callbacks once. */
+  private announceAll(): Promise<void> {
+    return (this.announcing ??= (async () => {
+      const reconnects = this.reconnects;
+      const channels = [...this.unannounced];
+      const results = await Promise.allSettled(channels.map((c) => this.sole.announce(c)));
+      // Lost and back again meanwhile: every channel is owed a new announcement.
+      if (this.reconnects === reconnects) results.forEach((r, i) => r.status === 'fulfilled' && this.unannounced.delete(channels[i]!));
+      this.announcing = null;
+      if (this.closed) return;
+      if (this.unannounced.size > 0) {
+        this.announceTimer ??= setTimeout(
+          () => {
+            this.announceTimer = null;
+            void this.announceAll();
+          },
+          this.reconnects === reconnects ? 250 : 0,
+        );
+        return;
+      }
+      for (const callback of this.reconnectCallbacks) callback();
+    })());
   }
 
   private deliver(channel: string, message: string): void {
@@ -155,13 +251,16 @@ export class RedisBus implements Bus {
 /** Subscriptions on a single Redis: one connection that reconnects forever. */
 class SingleRedisSubscriptions implements Subscriptions {
   private readonly channels = new Set<string>();
+  private readonly barrierPing: PingBarrier;
   private closed = false;
 
   constructor(
     private readonly subscriber: Redis,
     private readonly events: SubscriptionEvents,
   ) {
+    this.barrierPing = new PingBarrier(subscriber);
     subscriber.on('smessage', (channel: string, message: string) => events.message(channel, message));
+    subscriber.on('close', () => events.lost());
     // connect() awaited the first 'ready' before this listener existed, so every 'ready'
     // seen here is a reconnect: that is where lost subscriptions come back.
     subscriber.on('ready', () => void this.resubscribe());
@@ -186,6 +285,14 @@ class SingleRedisSubscriptions implements Subscriptions {
     } catch (err) {
       if (this.subscriber.status === 'ready') throw err;
     }
+  }
+
+  isLive(channel: string): boolean {
+    return this.channels.has(channel) && this.subscriber.status === 'ready';
+  }
+
+  barrier(channel: string): Promise<void> {
+    return this.barrierPing.wait(channel);
   }
 
   async close(): Promise<void> {

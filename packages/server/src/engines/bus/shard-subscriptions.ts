@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { nodeConnection, refreshSlots, slotOf, slotOwner } from '../redis-connection.js';
+import { PingBarrier } from './ping-barrier.js';
 
 /** What a subscriptions holder reports to the bus. */
 export interface SubscriptionEvents {
@@ -7,12 +8,18 @@ export interface SubscriptionEvents {
   message(channel: string, message: string): void;
   /** Subscriptions had been lost (events in between are gone) and every wanted channel is subscribed again. */
   reconnected(): void;
+  /** Some subscription may have lapsed (a connection dropped, a slot moved): events may be missed from now on. */
+  lost(): void;
 }
 
 /** The bus's subscriber side: a record of wanted channels, kept subscribed. */
 export interface Subscriptions {
   add(channel: string): Promise<void>;
   remove(channel: string): Promise<void>;
+  /** Whether the channel is subscribed on a connection that is up now. */
+  isLive(channel: string): boolean;
+  /** Resolves once every message Redis sent on the channel before this call was handed to `message`; rejects when that cannot be known. */
+  barrier(channel: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -21,6 +28,7 @@ interface NodeSubscriber {
   ready: Promise<void>;
   /** Channels confirmed subscribed on this connection. */
   channels: Set<string>;
+  barrier: PingBarrier;
 }
 
 /** Reply errors that mean "ask again, elsewhere or later", not a refusal. */
@@ -86,6 +94,7 @@ export class ShardSubscriptions implements Subscriptions {
       // reconnect callbacks have devices replay whatever was missed meanwhile.
       this.pending.add(channel);
       this.lost = true;
+      this.events.lost();
       this.scheduleHeal(0);
     }
   }
@@ -105,6 +114,17 @@ export class ShardSubscriptions implements Subscriptions {
     } catch (err) {
       if (sub.redis.status === 'ready' && !isConnectionTrouble(err)) throw err;
     }
+  }
+
+  isLive(channel: string): boolean {
+    const node = this.placed.get(channel);
+    return node !== undefined && this.conns.get(node)?.redis.status === 'ready';
+  }
+
+  barrier(channel: string): Promise<void> {
+    const node = this.placed.get(channel);
+    const sub = node === undefined ? undefined : this.conns.get(node);
+    return sub ? sub.barrier.wait(channel) : Promise.reject(new Error(`${channel} is not subscribed on a live connection`));
   }
 
   async close(): Promise<void> {
@@ -181,7 +201,7 @@ export class ShardSubscriptions implements Subscriptions {
     });
     redis.on('error', () => {});
     redis.on('smessage', (channel: string, message: string) => this.events.message(channel, message));
-    const sub: NodeSubscriber = { redis, channels: new Set(), ready: redis.connect() };
+    const sub: NodeSubscriber = { redis, channels: new Set(), ready: redis.connect(), barrier: new PingBarrier(redis) };
     sub.ready.catch(() => undefined);
     redis.once('end', () => this.dropped(node, sub));
     this.conns.set(node, sub);
@@ -197,6 +217,7 @@ export class ShardSubscriptions implements Subscriptions {
     }
     sub.channels.clear();
     this.lost = true;
+    this.events.lost();
     this.scheduleHeal(0);
   }
 
@@ -223,6 +244,7 @@ export class ShardSubscriptions implements Subscriptions {
     }
     if (moved) {
       this.lost = true;
+      this.events.lost();
       this.scheduleHeal(0);
     }
   }

@@ -118,6 +118,25 @@ if (reason) {
       assert.equal((await nodeA.getChat(chatId))?.lastSeq, 2);
     });
 
+    test('a repeated send in a batch of fresh ones: answered as the duplicate it is, the others stored gap-free', async () => {
+      const { a, b } = await twoUsers();
+      const chatId = `dm:${a.id}:${b.id}`;
+      const [first] = await nodeA.append([req(chatId, a.id, { createDirectWith: [a.id, b.id] })]);
+      const again = { ...req(chatId, a.id), clientMsgId: first!.message!.client_msg_id };
+      // The batch's first statement leaves out the duplicate probe: the repeat fails it and the batch runs again with the probe.
+      const results = await nodeA.append([req(chatId, b.id), again, req(chatId, a.id)]);
+      assert.deepEqual(
+        results.map((r) => [r.duplicate, r.message!.seq]),
+        [
+          [false, 2],
+          [true, 1],
+          [false, 3],
+        ],
+      );
+      assert.equal(results[1]!.message!.message_id, first!.message!.message_id);
+      assert.equal((await nodeA.getChat(chatId))?.lastSeq, 3);
+    });
+
     test('a failing write fails alone in its batch', async () => {
       const { a, b } = await twoUsers();
       const chatId = `dm:${a.id}:${b.id}`;

@@ -25,6 +25,7 @@ import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
+  APPEND_FAST_SQL,
   APPEND_SQL,
   CURSOR_SQL,
   appendParams,
@@ -635,9 +636,12 @@ export class PostgresStore implements Store {
   private async appendUnique(requests: AppendRequest[], attempt = 1): Promise<Outcome<RawAppend>[]> {
     if (requests.length === 0) return [];
     try {
-      return await this.appendStatement(requests);
+      // First without the duplicate probe: a repeated send fails the statement (unique
+      // violation, retryable) and the next attempt probes.
+      return await this.appendStatement(requests, attempt > 1);
     } catch (error) {
-      if (attempt < WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, attempt + 1);
+      // The probe-less first attempt does not count against the tries a race gets.
+      if (attempt <= WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, attempt + 1);
       // Not an SQL error (the connection failed): every send of the batch fails; they are
       // idempotent, so the clients' resends are safe. Running them one by one would only
       // wait out the same failure once per send.
@@ -650,20 +654,21 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async appendStatement(requests: AppendRequest[]): Promise<Outcome<RawAppend>[]> {
+  private async appendStatement(requests: AppendRequest[], probe: boolean): Promise<Outcome<RawAppend>[]> {
     const client = await this.appendPool.connect();
     let broken: Error | undefined;
+    const sql = probe ? APPEND_SQL : APPEND_FAST_SQL;
     try {
       const creating = requests.filter((r) => r.createDirectWith);
       let rows: AppendRow[];
       if (creating.length === 0) {
-        rows = (await client.query<AppendRow>(APPEND_SQL, appendParams(requests))).rows;
+        rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
       } else {
         // The first message of a direct chat creates it, in the same transaction.
         await client.query('BEGIN');
         try {
           await createDirectChats(client, creating);
-          rows = (await client.query<AppendRow>(APPEND_SQL, appendParams(requests))).rows;
+          rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK').catch((e: Error) => (broken = e));
