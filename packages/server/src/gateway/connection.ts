@@ -99,9 +99,9 @@ export class Connection {
   private readonly highWater: number;
   private sendsInFlight = 0;
   /** This device's sends in flight per chat: a gap below a live message may be one of them. */
-  private readonly ownInFlight = new Map<string, number>();
+  private ownInFlight: Map<string, number> | null = null;
   /** Live messages waiting for this device's own sends in their chat to be acknowledged. */
-  private readonly parked = new Map<string, MessageEvent[]>();
+  private parked: Map<string, MessageEvent[]> | null = null;
   private readingPaused = false;
 
   constructor(
@@ -151,6 +151,7 @@ export class Connection {
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
   sendStarted(chatId: string): void {
+    this.ownInFlight ??= new Map();
     this.ownInFlight.set(chatId, (this.ownInFlight.get(chatId) ?? 0) + 1);
     this.sendsInFlight++;
     if (this.sendsInFlight >= SENDS_IN_FLIGHT_HIGH && !this.readingPaused) {
@@ -166,16 +167,18 @@ export class Connection {
       this.readingPaused = false;
       this.ws.resume();
     }
-    const left = (this.ownInFlight.get(chatId) ?? 1) - 1;
+    const left = (this.ownInFlight?.get(chatId) ?? 1) - 1;
     if (left > 0) {
-      this.ownInFlight.set(chatId, left);
+      this.ownInFlight!.set(chatId, left);
       return;
     }
-    this.ownInFlight.delete(chatId);
+    this.ownInFlight?.delete(chatId);
+    if (this.ownInFlight?.size === 0) this.ownInFlight = null;
     // Its own seqs are known now (noteOwnMessage ran at the commit): what still looks like a gap is one.
-    const parked = this.parked.get(chatId);
+    const parked = this.parked?.get(chatId);
     if (!parked) return;
-    this.parked.delete(chatId);
+    this.parked!.delete(chatId);
+    if (this.parked!.size === 0) this.parked = null;
     for (const e of parked.sort((x, y) => x.seq - y.seq)) this.deliver(e);
   }
 
@@ -227,7 +230,8 @@ export class Connection {
     // A gap while this device's own sends to the chat are in flight is usually those sends
     // (committed, not yet acknowledged here: another node's publish overtook the ack):
     // wait for their acks instead of reading the store.
-    if (last !== undefined && event.seq > last + 1 && this.ownInFlight.has(event.chatId)) {
+    if (last !== undefined && event.seq > last + 1 && this.ownInFlight?.has(event.chatId)) {
+      this.parked ??= new Map();
       let parked = this.parked.get(event.chatId);
       if (!parked) this.parked.set(event.chatId, (parked = []));
       if (parked.length < MAX_PARKED_PER_CHAT) {
