@@ -38,7 +38,7 @@ export class SqliteWriteError extends Error {
 export class SqliteWriter {
   private worker!: Worker;
   private queue: Pending[] = [];
-  /** Batches handed to the thread and not yet answered, by id (answered in order). */
+  /** Batches handed to the thread and not yet answered, by id (a batch of cursor moves may be answered after a later one). */
   private readonly inFlight = new Map<number, Pending[]>();
   private nextId = 1;
   private scheduled = false;
