@@ -2,6 +2,8 @@ import { Worker } from 'node:worker_threads';
 
 /** How often the checkpointer copies the WAL back into the database (ms). */
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** WAL frames (pages) past which the checkpointer forces the WAL to start over (about 32 MB at 4 KiB pages). */
+const RESTART_FRAMES = 8192;
 /** SQLite's own default, restored when the checkpointer thread is gone. */
 export const AUTOCHECKPOINT_PAGES = 1000;
 
@@ -19,7 +21,7 @@ export class SqliteCheckpointer {
 
   constructor(file: string, onGone: () => void) {
     this.worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), {
-      workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS },
+      workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: RESTART_FRAMES },
     });
     this.worker.unref();
     this.worker.on('message', (m: { ok: boolean; walFrames?: number }) => {

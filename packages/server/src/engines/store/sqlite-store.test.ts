@@ -53,3 +53,51 @@ test('sqlite: WAL checkpoints run on the checkpointer thread and keep the WAL fr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('sqlite: under writes that never pause (and reads beside them) the WAL still starts over', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-sqlite-walrun-'));
+  const store = new SqliteStore(dir);
+  try {
+    await store.createUser({ id: 'ua', username: 'runa', displayName: 'a', passwordHash: 'x', createdAt: 1 });
+    await store.createUser({ id: 'ub', username: 'runb', displayName: 'b', passwordHash: 'x', createdAt: 1 });
+    const chatId = 'dm:ua:ub';
+    const wal = path.join(dir, 'switchboard.db-wal');
+    const content = 'y'.repeat(1000);
+    let largest = 0;
+    let n = 0;
+    const until = Date.now() + 8000;
+    // One batch always in flight and one queued: the writer never waits, as under sustained load.
+    const writer = async () => {
+      while (Date.now() < until) {
+        const sends = Array.from({ length: 100 }, () => {
+          const i = n++;
+          return {
+            messageId: `w${i}`,
+            chatId,
+            senderId: 'ua',
+            senderDeviceId: 'd',
+            clientMsgId: `w${i}`,
+            content,
+            createdAt: i,
+            createDirectWith: ['ua', 'ub'],
+          };
+        });
+        await store.append(sends);
+        largest = Math.max(largest, statSync(wal).size);
+      }
+    };
+    const reader = async () => {
+      while (Date.now() < until) {
+        await store.range(chatId, Math.max(0, n - 50), n, 50);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    await Promise.all([writer(), writer(), reader()]);
+    // 8,192 frames (32 MB) then a RESTART: without it the WAL holds every page written (hundreds of MB here).
+    assert.ok(largest < 96 * 1024 * 1024, `the WAL reached ${(largest / 1024 / 1024).toFixed(0)} MB over ${n} messages`);
+    assert.equal((await store.getChat(chatId))?.lastSeq, n);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

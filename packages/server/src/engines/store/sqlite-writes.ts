@@ -291,21 +291,26 @@ export type SqliteWriteOutcome = { ok: true; value: unknown } | { ok: false; err
  * One transaction for the whole batch. Writes rarely fail, so the batch first runs
  * without savepoints; if one throws, that attempt is rolled back and the batch runs
  * again with each write in its own savepoint, so the failure fails only itself.
+ * BEGIN IMMEDIATE: the write lock is taken first, waiting (busy_timeout) while a RESTART
+ * checkpoint holds it; a deferred transaction that had read first would instead fail at
+ * once with SQLITE_BUSY when the checkpoint had moved the WAL under its snapshot.
  */
 export function commitWrites(db: Database.Database, ops: SqliteWriteOps, calls: SqliteWriteCall[]): SqliteWriteOutcome[] {
   const run = (c: SqliteWriteCall) => (ops[c.op] as (...a: unknown[]) => unknown)(...c.args);
   try {
-    return db.transaction(() => calls.map((c): SqliteWriteOutcome => ({ ok: true, value: run(c) })))();
+    return db.transaction(() => calls.map((c): SqliteWriteOutcome => ({ ok: true, value: run(c) }))).immediate();
   } catch {
-    return db.transaction(() =>
-      calls.map((c): SqliteWriteOutcome => {
-        try {
-          return { ok: true, value: db.transaction(() => run(c))() };
-        } catch (err) {
-          const e = err as { message?: string; code?: string };
-          return { ok: false, error: { message: String(e?.message ?? err), code: e?.code } };
-        }
-      }),
-    )();
+    return db
+      .transaction(() =>
+        calls.map((c): SqliteWriteOutcome => {
+          try {
+            return { ok: true, value: db.transaction(() => run(c))() };
+          } catch (err) {
+            const e = err as { message?: string; code?: string };
+            return { ok: false, error: { message: String(e?.message ?? err), code: e?.code } };
+          }
+        }),
+      )
+      .immediate();
   }
 }
