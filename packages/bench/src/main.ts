@@ -11,6 +11,7 @@ import { printFuzz, runFuzz } from './fuzz.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
+import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
 
 /*
  * `npm run bench -- [scenario] [flags]`: scenario is pairs, idle, group, cluster or all (default: pairs
@@ -365,6 +366,7 @@ async function main(): Promise<void> {
   log(
     `machine: ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`,
   );
+  log(`machine: ${describeWakeupCost(await probeWakeupCost())}`);
   log(`started: ${new Date().toISOString()}`);
   const results: unknown[] = [];
   for (const n of order) {

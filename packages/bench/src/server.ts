@@ -140,7 +140,12 @@ export function readCpuMs(pid: number | null): number {
   }
 }
 
-/** Total CPU time (ms) of every process whose command name is `comm` (e.g. all `postgres` processes), or NaN. */
+/**
+ * Total CPU time (ms) of every process whose command name is `comm` (e.g. all `postgres`
+ * processes), or NaN. The time of children that exited and were reaped is counted too
+ * (cutime/cstime of their parent): PostgreSQL backends come and go with the pools'
+ * connections, and without it their CPU vanished from the sum when they exited.
+ */
 export function readCpuMsByName(comm: string): number {
   let total = 0;
   let found = false;
@@ -158,7 +163,8 @@ export function readCpuMsByName(comm: string): number {
       const close = stat.lastIndexOf(')');
       if (stat.slice(open + 1, close) !== comm) continue;
       const rest = stat.slice(close + 2).split(' ');
-      total += ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+      // utime, stime, cutime, cstime: fields 14-17.
+      total += ((Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) * 1000) / CLK_TCK;
       found = true;
     } catch {
       /* exited meanwhile */
