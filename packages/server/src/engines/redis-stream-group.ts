@@ -32,7 +32,7 @@ export function jobOf<T>(fields: string[] | null): T | null {
 export class StreamGroup {
   constructor(
     private readonly redis: RedisClient,
-    readonly key: string,
+    private readonly key: string,
     private readonly group: string,
     private readonly consumer: string,
   ) {}
