@@ -10,6 +10,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from '../redis-connection.js';
+import { addJob, jobOf, StreamGroup, type StreamEntry } from '../redis-stream-group.js';
 import type { FanoutJob, FanoutQueue, FanoutWorker } from './fanout-queue.js';
 
 export interface RedisStreamFanoutQueueOptions {
@@ -57,9 +58,6 @@ export function partitionOf(chatId: string, partitions: number): number {
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 /** Delete the lease only if it is ours, never a successor's. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-type StreamEntry = [id: string, fields: string[] | null];
-type StreamReply = [key: string, entries: StreamEntry[]][] | null;
 
 /**
  * The cluster fan-out queue: Redis streams with one consumer group, partitioned by chat.
@@ -141,7 +139,7 @@ export class RedisStreamFanoutQueue implements FanoutQueue {
   async enqueue(job: FanoutJob): Promise<void> {
     const key = this.streamKey(partitionOf(job.chatId, this.o.partitions));
     this.enqueuing++;
-    const added = this.redis.xadd(key, 'MAXLEN', '~', this.o.maxLenPerPartition, '*', 'job', JSON.stringify(job));
+    const added = addJob(this.redis, key, this.o.maxLenPerPartition, job);
     this.enqueues.add(added);
     try {
       await added;
@@ -301,6 +299,7 @@ class PartitionReader {
   private blockingNode: string | null = null;
   private blocked = false;
   private done: Promise<void> = Promise.resolve();
+  private readonly group: StreamGroup;
 
   constructor(
     private readonly redis: RedisClient,
@@ -309,6 +308,7 @@ class PartitionReader {
     private readonly handle: (job: FanoutJob) => Promise<void>,
   ) {
     this.leaseUntil = Date.now() + o.leaseMs;
+    this.group = new StreamGroup(redis, key, GROUP, o.consumer);
   }
 
   run(): Promise<void> {
@@ -364,55 +364,25 @@ class PartitionReader {
   }
 
   private async loop(): Promise<void> {
-    while (this.go()) {
-      try {
-        await this.ensureGroup();
+    // After Redis trouble, start over from the claim: the pending list is where work resumes.
+    await this.group.keepReading(
+      () => this.go(),
+      async () => {
         await this.claimPending();
         // My pending list, oldest first: what earlier holders (and I) read and never acked.
-        while (this.go() && (await this.handleBatch(await this.read('0'))) > 0);
+        while (this.go() && (await this.handleBatch(await this.group.read('0', this.o.batch))) > 0);
         while (this.go()) await this.handleBatch(await this.readNew());
-      } catch {
-        if (this.stopping) break;
-        await new Promise((resolve) => setTimeout(resolve, 500).unref()); // Redis trouble: retry from the pending list
-      }
-    }
+      },
+    );
     this.blocking?.disconnect();
-  }
-
-  private async ensureGroup(): Promise<void> {
-    try {
-      // From 0, not $: jobs enqueued before any worker existed must still be done.
-      await this.redis.xgroup('CREATE', this.key, GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
-    }
   }
 
   /** Moves every pending entry of the partition, whoever's it was, to this consumer. */
   private async claimPending(): Promise<void> {
     let cursor = '0-0';
     do {
-      const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, 0, cursor, 'COUNT', this.o.batch, 'JUSTID')) as [
-        string,
-        ...unknown[],
-      ];
-      cursor = reply[0];
+      cursor = await this.group.claimIds(0, cursor, this.o.batch);
     } while (cursor !== '0-0' && this.go());
-  }
-
-  /** This consumer's pending entries from the start (no BLOCK: answers at once). */
-  private async read(from: '0'): Promise<StreamEntry[]> {
-    const reply = (await this.redis.xreadgroup(
-      'GROUP',
-      GROUP,
-      this.o.consumer,
-      'COUNT',
-      this.o.batch,
-      'STREAMS',
-      this.key,
-      from,
-    )) as StreamReply;
-    return reply?.[0]?.[1] ?? [];
   }
 
   /** New entries, waiting up to blockMs; BLOCK holds its connection, so each partition has its own. */
@@ -421,19 +391,7 @@ class PartitionReader {
       const blocking = this.blocking ?? (await this.openBlocking());
       if (!this.go()) return [];
       this.blocked = true;
-      const reply = (await blocking.xreadgroup(
-        'GROUP',
-        GROUP,
-        this.o.consumer,
-        'COUNT',
-        this.o.batch,
-        'BLOCK',
-        this.o.blockMs,
-        'STREAMS',
-        this.key,
-        '>',
-      )) as StreamReply;
-      return reply?.[0]?.[1] ?? [];
+      return await this.group.read('>', this.o.batch, { via: blocking, ms: this.o.blockMs });
     } catch (err) {
       // Start over on a fresh connection (on a cluster: to the slot's current owner).
       this.blocking?.disconnect();
@@ -473,27 +431,15 @@ class PartitionReader {
     try {
       for (const [id, fields] of entries) {
         if (!this.go()) return entries.length; // the rest stay pending for whoever holds the partition next
-        const job = decode(fields);
+        const job = jobOf<FanoutJob>(fields);
         if (job) await this.handle(job);
         if (this.halted) return entries.length;
-        await this.redis.xack(this.key, GROUP, id);
+        await this.group.ack(id);
         this.inMemory--;
       }
       return entries.length;
     } finally {
       this.inMemory = 0;
     }
-  }
-}
-
-/** The job from an entry's fields; null for an entry trimmed away (MAXLEN) or not ours, which is acked and skipped. */
-function decode(fields: string[] | null): FanoutJob | null {
-  if (!fields) return null;
-  const at = fields.indexOf('job');
-  if (at < 0 || at + 1 >= fields.length) return null;
-  try {
-    return JSON.parse(fields[at + 1]!) as FanoutJob;
-  } catch {
-    return null;
   }
 }

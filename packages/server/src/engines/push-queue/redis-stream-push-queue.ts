@@ -1,4 +1,5 @@
 import { openRedis, type RedisClient, type RedisTarget } from '../redis-connection.js';
+import { addJob, jobOf, StreamGroup, type StreamEntry } from '../redis-stream-group.js';
 import type { PushJob, PushQueue } from './push-queue.js';
 
 export interface RedisStreamPushQueueOptions {
@@ -26,8 +27,6 @@ const GROUP = 'push';
 const BATCH = 64;
 const DONE_MS = 24 * 3600_000;
 
-type StreamEntry = [id: string, fields: string[] | null];
-
 /**
  * The cluster push queue: one Redis stream with one consumer group that every node
  * reads, so each job goes to one node. A node that dies leaves its jobs pending; every
@@ -45,6 +44,7 @@ type StreamEntry = [id: string, fields: string[] | null];
 export class RedisStreamPushQueue implements PushQueue {
   private readonly redis: RedisClient;
   private readonly key: string;
+  private readonly group: StreamGroup;
   private readonly o: Required<Omit<RedisStreamPushQueueOptions, 'redis' | 'target'>>;
   private reader: RedisClient | null = null;
   private closed = false;
@@ -62,10 +62,11 @@ export class RedisStreamPushQueue implements PushQueue {
       reclaimIdleMs: options.reclaimIdleMs ?? 60_000,
     };
     this.key = `${this.o.keyPrefix}push-jobs`;
+    this.group = new StreamGroup(this.redis, this.key, GROUP, this.o.consumer);
   }
 
   async enqueue(job: PushJob): Promise<boolean> {
-    await this.redis.xadd(this.key, 'MAXLEN', '~', this.o.maxLen, '*', 'job', JSON.stringify(job));
+    await addJob(this.redis, this.key, this.o.maxLen, job);
     return true;
   }
 
@@ -77,62 +78,36 @@ export class RedisStreamPushQueue implements PushQueue {
   }
 
   private async run(handle: (jobs: PushJob[]) => Promise<void>, concurrency: number): Promise<void> {
-    let groupReady = false;
     let nextReclaim = 0;
-    while (!this.closed) {
-      try {
-        if (!groupReady) {
-          await this.redis.xgroup('CREATE', this.key, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
-            if (!String(err.message).startsWith('BUSYGROUP')) throw err;
-          });
-          groupReady = true;
-        }
-        while (this.running >= concurrency && !this.closed) await new Promise<void>((r) => this.slotFreed.push(r));
-        if (this.closed) break;
-        if (Date.now() >= nextReclaim) {
-          nextReclaim = Date.now() + Math.max(1_000, this.o.reclaimIdleMs / 4);
-          const reply = (await this.redis.xautoclaim(this.key, GROUP, this.o.consumer, this.o.reclaimIdleMs, '0-0', 'COUNT', BATCH)) as [
-            string,
-            StreamEntry[],
-          ];
-          if (reply[1].length > 0) {
-            this.dispatch(handle, reply[1]);
-            continue;
+    await this.group.keepReading(
+      () => !this.closed,
+      async () => {
+        while (!this.closed) {
+          while (this.running >= concurrency && !this.closed) await new Promise<void>((r) => this.slotFreed.push(r));
+          if (this.closed) break;
+          if (Date.now() >= nextReclaim) {
+            nextReclaim = Date.now() + Math.max(1_000, this.o.reclaimIdleMs / 4);
+            // One batch per period: a dead node's backlog is taken over a batch at a time, between reads of new jobs.
+            const [, stale] = await this.group.claim(this.o.reclaimIdleMs, '0-0', BATCH);
+            if (stale.length > 0) {
+              this.dispatch(handle, stale);
+              continue;
+            }
           }
+          const entries = await this.group.read('>', BATCH, { via: this.reader!, ms: this.o.blockMs });
+          if (entries.length > 0) this.dispatch(handle, entries);
         }
-        const read = (await this.reader!.xreadgroup(
-          'GROUP',
-          GROUP,
-          this.o.consumer,
-          'COUNT',
-          BATCH,
-          'BLOCK',
-          this.o.blockMs,
-          'STREAMS',
-          this.key,
-          '>',
-        )) as [string, StreamEntry[]][] | null;
-        const entries = read?.[0]?.[1] ?? [];
-        if (entries.length > 0) this.dispatch(handle, entries);
-      } catch (err) {
-        if (this.closed) break;
-        if (String((err as Error).message).startsWith('NOGROUP')) groupReady = false; // the stream was deleted (a flushed Redis)
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+      },
+    );
   }
 
   /** Runs a batch; acknowledges it once handled (a handler that threw leaves it for XAUTOCLAIM). */
   private dispatch(handle: (jobs: PushJob[]) => Promise<void>, entries: StreamEntry[]): void {
     const ids = entries.map(([id]) => id);
-    const jobs: PushJob[] = [];
-    for (const [, fields] of entries) {
-      const at = fields?.indexOf('job') ?? -1;
-      if (fields && at >= 0) jobs.push(JSON.parse(fields[at + 1]!) as PushJob);
-    }
+    const jobs = entries.map(([, fields]) => jobOf<PushJob>(fields)).filter((job) => job !== null);
     this.running++;
     void handle(jobs)
-      .then(() => this.redis.xack(this.key, GROUP, ...ids))
+      .then(() => this.group.ack(...ids))
       .catch(() => {})
       .finally(() => {
         this.running--;
