@@ -196,12 +196,14 @@ describe('limits (defaults): acks', () => {
     await roundTrip(s, 20_000);
     assert.equal(s.all('error').length, 0, `refused: ${JSON.stringify(s.all('error')[0])}`);
     const ids = Array.from({ length: 10_000 }, (_, i) => `8${String(i).padStart(17, '0')}`);
-    for (let i = 0; i < 80; i++) s.send({ type: 'ack_delivered', message_ids: ids });
+    // 15,000 tokens: more than the bucket holds even full, with 10 s of refill to spare,
+    // so a slow machine parsing the frames does not refill its way past the limit.
+    for (let i = 0; i < 150; i++) s.send({ type: 'ack_delivered', message_ids: ids });
     await roundTrip(s, 20_000);
     const refused = s.all('error');
     assert.ok(
       refused.length > 0 && refused.every((e) => e.code === 'rate_limited'),
-      `80 frames of 10,000 ids (8,000 tokens, about 5,000 left): ${refused.length} refused`,
+      `150 frames of 10,000 ids (15,000 tokens; the bucket holds 10,000 and refills 500/s): ${refused.length} refused`,
     );
   });
 });
