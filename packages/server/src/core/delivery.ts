@@ -8,6 +8,14 @@ import type { Metrics } from '../util/metrics.js';
 
 /** Members published to per turn of the event loop in a large fan-out. */
 const FANOUT_SLICE = 128;
+/**
+ * A message publish that fails is tried again this many times, the waits doubling from
+ * PUBLISH_RETRY_MS (about 3 s in all): the publisher's connection can drop while every
+ * subscriber's stays up, and then no node resyncs its sockets, so an online recipient
+ * would not get the message until its next reconnect.
+ */
+const PUBLISH_RETRIES = 5;
+const PUBLISH_RETRY_MS = 100;
 
 export interface DeliveryDeps {
   bus: Bus;
@@ -108,8 +116,24 @@ export class Delivery {
       await this.deps.bus.publish(memberIds.map(userTopic), event);
     } catch (err) {
       this.deps.metrics.busPublishFailures.inc();
-      this.deps.log.debug({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; members will get it by replay');
+      this.deps.log.debug({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; trying again');
+      // In the background: an outage holds up neither the fan-out worker nor the sender.
+      void this.republish(job, memberIds, event);
     }
+  }
+
+  /** Tries a failed message publish again (see PUBLISH_RETRIES). Sockets drop what they already had, so a repeat is harmless. */
+  private async republish(job: FanoutJob, memberIds: string[], event: BusEvent): Promise<void> {
+    for (let attempt = 0; attempt < PUBLISH_RETRIES; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, PUBLISH_RETRY_MS * 2 ** attempt).unref());
+      try {
+        await this.deps.bus.publish(memberIds.map(userTopic), event);
+        return;
+      } catch {
+        this.deps.metrics.busPublishFailures.inc();
+      }
+    }
+    this.deps.log.debug({ chat_id: job.chatId, seq: job.seq }, 'live delivery failed; members will get it by replay');
   }
 
   /** Sends a frame to every online device of the given users (minus `exceptDevice`). */

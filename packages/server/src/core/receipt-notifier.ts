@@ -70,18 +70,20 @@ export class ReceiptNotifier {
     // Members of one burst mostly share (from, to): ask the store once per distinct range.
     const ranges = new Map<string, Promise<MessageRef[]>>();
     const shared = new Map<string, { ref: MessageRef; status: Status; userIds: string[] }>();
-    const sizes = new Map<string, Promise<number>>();
+    const memberSets = new Map<string, Promise<Set<string>>>();
     try {
       for (const { status, advance } of batch) {
-        let size = sizes.get(advance.chatId);
-        if (!size) sizes.set(advance.chatId, (size = this.deps.membersOf(advance.chatId).then((m) => m.length)));
+        let membersNow = memberSets.get(advance.chatId);
+        if (!membersNow) memberSets.set(advance.chatId, (membersNow = this.deps.membersOf(advance.chatId).then((m) => new Set(m))));
+        const members = await membersNow;
         // Small groups: one frame per member (user_id is that member); large: shared frames.
-        const share = (await size) > this.deps.shareAbove;
+        const share = members.size > this.deps.shareAbove;
         const rangeKey = `${advance.chatId}\u0000${advance.from}\u0000${advance.to}`;
         let latest = ranges.get(rangeKey);
         if (!latest) ranges.set(rangeKey, (latest = this.deps.store.latestBySender(advance.chatId, advance.from, advance.to, '')));
         for (const ref of await latest) {
           if (ref.sender_id === advance.userId) continue; // nobody is told about reading their own message
+          if (!members.has(ref.sender_id)) continue; // a sender removed since learns nothing of the group (guarantee 8)
           const key = share ? `${ref.message_id}\u0000${status}` : `${ref.message_id}\u0000${status}\u0000${advance.userId}`;
           const entry = shared.get(key);
           if (entry) entry.userIds.push(advance.userId);

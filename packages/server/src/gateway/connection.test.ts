@@ -50,3 +50,29 @@ test('a live message right above this device own send in flight waits for its ac
   conn.deliver(message(5));
   assert.equal(reads, 1);
 });
+
+test('parked messages are bounded per socket like held ones (4 MB), not only per chat', async () => {
+  const { ws } = fakeSocket();
+  let reads = 0;
+  const conn = new Connection(ws, 'a', 'dev-a', {
+    maxBufferBytes: 1 << 20,
+    stalledTimeoutMs: 30_000,
+    metrics: createMetrics(),
+    fetchRange: async () => (reads++, []),
+    onError: () => {},
+  });
+  conn.release();
+  // A client keeps a send in flight in each of many chats, each with a gap below the
+  // partner's (large) messages: every one of them would be parked, 256 per chat.
+  const big = 'x'.repeat(64 * 1024);
+  const chats = Array.from({ length: 8 }, (_, i) => `dm:a:p${i}`);
+  for (const chat of chats) {
+    conn.deliver({ kind: 'message', frame: '{}', chatId: chat, seq: 1, messageId: `${chat}-1`, senderId: 'p' });
+    conn.sendStarted(chat);
+  }
+  for (let seq = 3; seq < 3 + 40; seq++)
+    for (const chat of chats) conn.deliver({ kind: 'message', frame: big, chatId: chat, seq, messageId: `${chat}-${seq}`, senderId: 'p' });
+  // 8 chats x 40 x 64 KiB = 20 MiB live messages: past 4 MiB they are read from the store instead.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(reads >= 1, `store reads: ${reads}`);
+});

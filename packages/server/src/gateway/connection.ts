@@ -102,6 +102,9 @@ export class Connection {
   private ownInFlight: Map<string, number> | null = null;
   /** Live messages waiting for this device's own sends in their chat to be acknowledged. */
   private parked: Map<string, MessageEvent[]> | null = null;
+  /** All parked messages and their frames' length: within the bounds of held ones (MAX_HELD_EVENTS, MAX_HELD_BYTES). */
+  private parkedCount = 0;
+  private parkedBytes = 0;
   private readingPaused = false;
 
   constructor(
@@ -179,6 +182,10 @@ export class Connection {
     if (!parked) return;
     this.parked!.delete(chatId);
     if (this.parked!.size === 0) this.parked = null;
+    for (const e of parked) {
+      this.parkedCount--;
+      this.parkedBytes -= e.frame.length;
+    }
     for (const e of parked.sort((x, y) => x.seq - y.seq)) this.deliver(e);
   }
 
@@ -234,8 +241,14 @@ export class Connection {
       this.parked ??= new Map();
       let parked = this.parked.get(event.chatId);
       if (!parked) this.parked.set(event.chatId, (parked = []));
-      if (parked.length < MAX_PARKED_PER_CHAT) {
+      if (
+        parked.length < MAX_PARKED_PER_CHAT &&
+        this.parkedCount < MAX_HELD_EVENTS &&
+        this.parkedBytes + event.frame.length <= MAX_HELD_BYTES
+      ) {
         parked.push(event);
+        this.parkedCount++;
+        this.parkedBytes += event.frame.length;
         return;
       }
     }
