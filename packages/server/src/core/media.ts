@@ -115,7 +115,13 @@ export class Media {
       }
     }
     const infos = await Promise.all(records.map((m) => this.infoOf(m)));
-    if ((await this.deps.store.media.attach(ids, messageId)) !== ids.length) throw refuse('an attachment was deleted');
+    // Attached before the append, so a sweep cannot take what the message will name. When the
+    // append then stores no message `messageId` (not a member any more, a duplicate of an
+    // earlier client_msg_id, a failure, a crash), the media stays pending and the sweeper
+    // counts it never attached once no stored message carries it (MediaIndex.takeOrphans).
+    // Not undone here: a crash between attach and append would leave the same state, and the
+    // sweep rule covers every case, a repeated send of the same media included.
+    if ((await this.deps.store.media.attach(ids, messageId, this.deps.now())) !== ids.length) throw refuse('an attachment was deleted');
     return records.map((m, i) => attachmentView(m, infos[i]!));
   }
 
@@ -216,13 +222,17 @@ export class Media {
   }
 
   /**
-   * Deletes uploads never attached once older than orphanAgeMs (their bytes too). Safe
-   * on every node at once: the store hands each record to one sweeper only.
+   * Deletes uploads never attached once older than orphanAgeMs (their bytes too), and
+   * those only named by sends that stored no message, once orphanAgeMs past that send
+   * (MediaIndex.takeOrphans). Settles first the media a stored message carries, so the
+   * pending ones stay few. Safe on every node at once: the store hands each record to one
+   * sweeper only.
    */
   sweep(): Promise<number> {
     this.sweeping ??= (async () => {
       let total = 0;
       try {
+        while ((await this.deps.store.media.settle(this.deps.now() - this.deps.config.orphanAgeMs, SWEEP_BATCH)) === SWEEP_BATCH);
         for (;;) {
           const taken = await this.deps.store.media.takeOrphans(this.deps.now() - this.deps.config.orphanAgeMs, SWEEP_BATCH);
           if (taken.length === 0) break;

@@ -78,8 +78,13 @@ function rawPut(url: string, headers: Record<string, string>, body: Buffer): Pro
   });
 }
 
-async function sendWith(sock: TestSocket, chatId: string, content: string, attachments: { media_id: string }[]) {
-  const clientMsgId = randomUUID();
+async function sendWith(
+  sock: TestSocket,
+  chatId: string,
+  content: string,
+  attachments: { media_id: string }[],
+  clientMsgId = randomUUID(),
+) {
   sock.send({ type: 'send_message', chat_id: chatId, client_msg_id: clientMsgId, content, attachments });
   return sock.nextWhere((f) => (f.type === 'ack_sent' || f.type === 'error') && f.client_msg_id === clientMsgId, 20_000, 'send answer');
 }
@@ -290,6 +295,41 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     }
     assert.equal((await sendWith(sa, dm, 'late', [{ media_id: orphan }])).code, 'invalid_attachment');
     assert.equal((await download(t.b.baseUrl, bob, kept)).status, 200);
+  });
+
+  test('a repeated send keeps the media its message carries; media only named by a repeat of a send without it is swept', async () => {
+    // A retry (same client_msg_id, same media): the stored message keeps it.
+    const kept = await upload(t.a.baseUrl, alice, randomBytes(100), 'text/plain', 'kept.txt');
+    const retried = randomUUID();
+    const first = await sendWith(sa, dm, 'with a file', [{ media_id: kept }], retried);
+    assert.equal(first.type, 'ack_sent', JSON.stringify(first));
+    const again = await sendWith(sa, dm, 'with a file', [{ media_id: kept }], retried);
+    assert.deepEqual([again.type, again.message_id], ['ack_sent', first.message_id]);
+
+    // A repeat of a send that carried no media, now naming one: the stored message is the
+    // first, so nothing stored carries the media and the sweeper takes it (PROTOCOL.md:
+    // "Media never attached to a message may be deleted a day after upload").
+    const plain = randomUUID();
+    const stored = await sendWith(sa, dm, 'no file', [], plain);
+    assert.equal(stored.type, 'ack_sent');
+    const dropped = await upload(t.a.baseUrl, alice, randomBytes(100), 'text/plain', 'dropped.txt');
+    const repeat = await sendWith(sa, dm, 'no file', [{ media_id: dropped }], plain);
+    assert.deepEqual([repeat.type, repeat.message_id], ['ack_sent', stored.message_id]);
+    assert.equal((await download(t.a.baseUrl, alice, dropped)).status, 200, 'the uploader may fetch it until it is swept');
+
+    // The suite's servers sweep uploads older than 4 s every 250 ms; the retry above is older than the repeat.
+    const deadline = Date.now() + 15_000;
+    while ((await download(t.a.baseUrl, alice, dropped)).status !== 404) {
+      assert.ok(Date.now() < deadline, 'media named only by a send that stored nothing was not swept');
+      await sleep(200);
+    }
+    assert.equal((await sendWith(sa, dm, 'late', [{ media_id: dropped }])).code, 'invalid_attachment');
+    const got = await download(t.b.baseUrl, bob, kept);
+    assert.equal(got.status, 200, 'the retried media stays');
+    const [message] = (await history(t.b.baseUrl, bob, dm)).filter((m) => m.message_id === first.message_id);
+    assert.deepEqual(message.attachments, [{ media_id: kept, content_type: 'text/plain', size: 100, filename: 'kept.txt' }]);
+    const [plainMessage] = (await history(t.b.baseUrl, bob, dm)).filter((m) => m.message_id === stored.message_id);
+    assert.equal(plainMessage.attachments, undefined);
   });
 }
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../config.js';
-import { registerUser, sleep } from '../testing/harness.js';
+import { http, registerUser, sleep, TestSocket } from '../testing/harness.js';
 import { startTestServer } from '../testing/harness.js';
 import { createUpload, download, mediaSuite, suiteMediaConfig, upload, type Uploaded } from './media-support.js';
 
@@ -70,6 +71,37 @@ describe('media: URLs stop working at expires_at', () => {
       const fresh = await download(srv.baseUrl, alice, id);
       assert.deepEqual([fresh.status, fresh.body.toString()], [200, 'late bytes'], 'the API still serves it with a token');
     } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('media: a send the store refuses after its attach', () => {
+  test('the attachment of a send refused with not_a_member is swept like one never sent', async () => {
+    const srv = await startTestServer({ ...suiteMediaConfig });
+    let sa: TestSocket | undefined;
+    try {
+      const [alice, bob] = [await registerUser(srv.baseUrl, 'refused'), await registerUser(srv.baseUrl, 'refused')];
+      const g = await http(srv.baseUrl, 'POST', '/v1/groups', { token: bob.token, body: { name: 'g', member_ids: [alice.user_id] } });
+      assert.equal(g.status, 201);
+      sa = await TestSocket.connectSynced(srv.wsUrl, alice.token);
+      assert.equal((await sa.sendMessage(g.body.chat_id, 'hello')).type, 'ack_sent', 'the members are cached');
+      // Removed in the store only, as through another node whose broadcast has not come:
+      // the send passes the cached check and is refused by the append, after its attach.
+      assert.equal(await srv.server.engines.store.removeMember(g.body.chat_id, bob.user_id, alice.user_id), 'removed');
+      const id = await upload(srv.baseUrl, alice, Buffer.from('never delivered'), 'text/plain');
+      const clientMsgId = randomUUID();
+      sa.send({ type: 'send_message', chat_id: g.body.chat_id, client_msg_id: clientMsgId, content: '', attachments: [{ media_id: id }] });
+      const refused = await sa.nextWhere((f) => f.type === 'error' || (f.type === 'ack_sent' && f.client_msg_id === clientMsgId));
+      assert.deepEqual([refused.type, refused.code], ['error', 'not_a_member']);
+      // The suite's settings: swept once 4 s old, every 250 ms.
+      const deadline = Date.now() + 15_000;
+      while ((await download(srv.baseUrl, alice, id)).status !== 404) {
+        assert.ok(Date.now() < deadline, 'the attachment of the refused send was not swept');
+        await sleep(200);
+      }
+    } finally {
+      await sa?.close();
       await srv.stop();
     }
   });

@@ -1,8 +1,8 @@
 import type { Thumbnail } from '@switchboard/protocol';
 
 /*
- * The store's media part ("media" migration): which files were uploaded, by whom, what
- * inspection found in them, and which messages carried them. The bytes live in the
+ * The store's media part ("media" migration, and "media pending" after it): which files
+ * were uploaded, by whom, what inspection found in them, and which messages carried them. The bytes live in the
  * media store (engines/media-store); this is the index both stores keep beside messages.
  * Implementations: sqlite-media.ts, postgres-media.ts; contract: media-index.contract.ts.
  */
@@ -27,7 +27,10 @@ export interface MediaRecord {
   createdAt: number;
   /** A thumbnail's original (access follows the original's); null for uploads. */
   parentId: string | null;
-  /** Sent in some message (or the thumbnail of one that was): never swept. */
+  /**
+   * Named by some send (or the thumbnail of media that was). Swept only when no stored
+   * message carries it, long after that send (takeOrphans).
+   */
   attached: boolean;
   /** Null until inspected. */
   info: MediaInfo | null;
@@ -42,17 +45,33 @@ export interface MediaIndex {
    * Records that message `messageId` carries these media and marks them (and their
    * thumbnails) attached, in one transaction. Answers how many of them still existed:
    * a sweep that took one first makes it fewer than asked, and the send is refused.
-   * Written before the append: a reference to a message that was never stored grants nothing.
+   * Written before the append (so a sweep cannot delete what a message being stored names):
+   * a reference to a message that was never stored grants nothing (Media.visible reads the
+   * message). An original not yet known to be in a stored message is left pending since
+   * `at` (the latest such attach): see settle and takeOrphans.
    */
-  attach(mediaIds: string[], messageId: string): Promise<number>;
+  attach(mediaIds: string[], messageId: string, at: number): Promise<number>;
   /** Ids of the messages that carried the media (those never stored included). */
   messagesOf(mediaId: string): Promise<string[]>;
   /** Bytes the user declared in uploads created at or after `since`, and when the oldest of those was. */
   usageSince(userId: string, since: number): Promise<{ bytes: number; oldest: number | null }>;
   /**
-   * Removes up to `limit` records never attached and created before `before` (their
-   * thumbnails included) and answers them, so the caller deletes their bytes. Each
-   * record is answered to one caller only, however many nodes sweep at once.
+   * Up to `limit` media pending since before `before` that a stored message carries: no
+   * longer pending, so they are never swept nor looked at again (messages are never
+   * deleted). Answers how many. Keeps the pending media few: those attached in the last
+   * orphan age, and those whose send was never stored.
+   */
+  settle(before: number, limit: number): Promise<number>;
+  /**
+   * Removes up to `limit` uploads created before `before` (their thumbnails besides, and
+   * their refs) that count as never attached, and answers them, so the caller deletes
+   * their bytes: those never attached, and those pending since before `before` that no
+   * stored message carries. The second kind is the send whose append did not store the
+   * message after its attach (the sender was no longer a member; a duplicate of an earlier
+   * client_msg_id, stored under another message id; a store failure or a crash between
+   * the two): it never will, since an append follows its attach within moments, and a
+   * later attach moves `pending since` on. Each record is answered to one caller only,
+   * however many nodes sweep at once.
    */
   takeOrphans(before: number, limit: number): Promise<MediaRecord[]>;
 }

@@ -146,6 +146,17 @@ export const postgresMigrations: string[] = [
     PRIMARY KEY (media_id, message_id)
   );
   `,
+  /*
+   * media pending (see media-index.ts attach, settle, takeOrphans): an original attached by
+   * a send not yet known to be stored, since when. Media attached before this migration is
+   * checked once too (a send refused or stored under another id left it attached for good),
+   * pending from now: a node still on the previous version may be between an attach and
+   * its append.
+   */ `
+  ALTER TABLE media ADD COLUMN pending_since bigint;
+  UPDATE media SET pending_since = floor(extract(epoch FROM now()) * 1000)::bigint WHERE attached AND parent_id IS NULL;
+  CREATE INDEX media_pending ON media (pending_since) WHERE pending_since IS NOT NULL;
+  `,
 ];
 
 /**

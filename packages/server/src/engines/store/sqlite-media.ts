@@ -38,8 +38,8 @@ export class SqliteMediaIndex implements MediaIndex {
     await this.writer.write('setMediaInfo', id, info);
   }
 
-  attach(mediaIds: string[], messageId: string): Promise<number> {
-    return this.writer.write('attachMedia', mediaIds, messageId);
+  attach(mediaIds: string[], messageId: string, at: number): Promise<number> {
+    return this.writer.write('attachMedia', mediaIds, messageId, at);
   }
 
   async messagesOf(mediaId: string): Promise<string[]> {
@@ -49,6 +49,10 @@ export class SqliteMediaIndex implements MediaIndex {
   async usageSince(userId: string, since: number): Promise<{ bytes: number; oldest: number | null }> {
     const r = this.stmts.usage.get(userId, since) as { bytes: number; oldest: number | null };
     return { bytes: r.bytes, oldest: r.oldest };
+  }
+
+  settle(before: number, limit: number): Promise<number> {
+    return this.writer.write('settleMedia', before, limit);
   }
 
   takeOrphans(before: number, limit: number): Promise<MediaRecord[]> {

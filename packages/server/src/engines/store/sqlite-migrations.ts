@@ -133,4 +133,14 @@ export const sqliteMigrations: string[] = [
   INSERT INTO messages_fts(rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages;
   UPDATE search_progress SET last_rowid = (SELECT COALESCE(MAX(rowid), 0) FROM messages);
   `,
+  /*
+   * 8: media pending (see media-index.ts attach, settle, takeOrphans): an original attached
+   * by a send not yet known to be stored, since when. Media attached before this migration
+   * is checked once too (a send refused or stored under another id left it attached for
+   * good); 0, as no send is under way while the embedded store migrates.
+   */ `
+  ALTER TABLE media ADD COLUMN pending_since INTEGER;
+  UPDATE media SET pending_since = 0 WHERE attached = 1 AND parent_id IS NULL;
+  CREATE INDEX media_pending ON media (pending_since) WHERE pending_since IS NOT NULL;
+  `,
 ];

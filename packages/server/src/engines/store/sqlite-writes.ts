@@ -15,6 +15,9 @@ import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from '
 
 type Row = Record<string, any>;
 
+/** Some stored message carries media m. */
+const STORED = 'EXISTS (SELECT 1 FROM media_refs r JOIN messages g ON g.id = r.message_id WHERE r.media_id = m.id)';
+
 export function sqliteWriteOps(db: Database.Database) {
   const s = {
     insertUser: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
@@ -74,11 +77,26 @@ export function sqliteWriteOps(db: Database.Database) {
     ),
     setMediaInfo: db.prepare('UPDATE media SET info = ? WHERE id = ?'),
     mediaRef: db.prepare('INSERT OR IGNORE INTO media_refs (media_id, message_id) VALUES (?, ?)'),
-    markAttached: db.prepare('UPDATE media SET attached = 1 WHERE id = ? OR parent_id = ?'),
+    // SET reads the row as it was: an original a stored message already carries (attached, not pending) stays settled.
+    markAttached: db.prepare(
+      `UPDATE media SET attached = 1,
+         pending_since = CASE WHEN id = @id AND (attached = 0 OR pending_since IS NOT NULL) THEN MAX(COALESCE(pending_since, @at), @at)
+           ELSE pending_since END
+       WHERE id = @id OR parent_id = @id`,
+    ),
     mediaExists: db.prepare('SELECT 1 FROM media WHERE id = ?'),
+    settleMedia: db.prepare(
+      `UPDATE media SET pending_since = NULL WHERE id IN (
+         SELECT id FROM media m WHERE pending_since < ? AND parent_id IS NULL AND ${STORED} ORDER BY pending_since LIMIT ?)`,
+    ),
     orphans: db.prepare('SELECT * FROM media WHERE attached = 0 AND created_at < ? AND parent_id IS NULL ORDER BY created_at LIMIT ?'),
+    unsent: db.prepare(
+      `SELECT * FROM media m WHERE pending_since < @before AND created_at < @before AND parent_id IS NULL AND NOT ${STORED}
+       ORDER BY pending_since LIMIT @limit`,
+    ),
     thumbsOf: db.prepare('SELECT * FROM media WHERE parent_id = ?'),
     deleteMedia: db.prepare('DELETE FROM media WHERE id = ?'),
+    deleteMediaRefs: db.prepare('DELETE FROM media_refs WHERE media_id = ?'),
   };
 
   const moveDelivered = (deviceId: string, userId: string, chatId: string, seq: number, at: number): CursorAdvance => {
@@ -252,23 +270,30 @@ export function sqliteWriteOps(db: Database.Database) {
     setMediaInfo(id: string, info: MediaInfo): void {
       s.setMediaInfo.run(JSON.stringify(info), id);
     },
-    attachMedia(mediaIds: string[], messageId: string): number {
+    attachMedia(mediaIds: string[], messageId: string, at: number): number {
       let found = 0;
       for (const id of new Set(mediaIds)) {
         if (!s.mediaExists.get(id)) continue;
         found++;
         s.mediaRef.run(id, messageId);
-        s.markAttached.run(id, id);
+        s.markAttached.run({ id, at });
       }
       return found;
     },
+    settleMedia(before: number, limit: number): number {
+      return s.settleMedia.run(before, limit).changes;
+    },
+    /** The writer is the only one: what is read here is what is deleted (see media-index.ts takeOrphans). */
     takeMediaOrphans(before: number, limit: number): MediaRecord[] {
+      const never = s.orphans.all(before, limit) as MediaRow[];
+      const unsent = limit > never.length ? (s.unsent.all({ before, limit: limit - never.length }) as MediaRow[]) : [];
       const taken: MediaRecord[] = [];
-      for (const row of s.orphans.all(before, limit) as MediaRow[]) {
+      for (const row of [...never, ...unsent]) {
         for (const r of [row, ...(s.thumbsOf.all(row.id) as MediaRow[])]) {
           s.deleteMedia.run(r.id);
           taken.push(toMediaRecord(r));
         }
+        s.deleteMediaRefs.run(row.id);
       }
       return taken;
     },
