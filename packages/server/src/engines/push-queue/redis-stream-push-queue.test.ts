@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { openRedis, type RedisClient } from '../redis-connection.js';
+import { StreamGroup } from '../redis-stream-group.js';
 import { deleteKeys, redisUnavailable, testRedisUrl, uniquePrefix } from '../../testing/services.js';
 import { pollUntil, waitUntil } from '../../testing/poll.js';
 import type { PushJob } from './push-queue.js';
@@ -104,5 +105,45 @@ describe('redis stream push queue', { skip: unavailable ?? false }, () => {
     await new Promise((r) => setTimeout(r, 1_500));
     assert.equal(attempts, 3);
     assert.deepEqual(warnings, []);
+  });
+
+  test('a dead consumer’s backlog of 1,000 jobs is taken over within a few reclaim periods, not 1,000/64', async () => {
+    const prefix = fresh();
+    const key = `${prefix}push-jobs`;
+    const n = 1_000;
+    const pipeline = redis.pipeline();
+    for (let seq = 1; seq <= n; seq++) pipeline.xadd(key, '*', 'job', JSON.stringify(job(seq)));
+    await pipeline.exec();
+    // A consumer that read every job and died: all of them pending in its hands, never acked.
+    const dead = new StreamGroup(redis, key, 'push', 'dead-node');
+    await dead.create();
+    assert.equal((await dead.read('>', n)).length, n);
+
+    const reclaimIdleMs = 300;
+    const seen = new Set<number>();
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const queue = makeQueue(prefix, reclaimIdleMs);
+    const started = Date.now();
+    queue.start(async (jobs) => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      await new Promise((r) => setTimeout(r, 5)); // a handler that takes a little time
+      for (const j of jobs) seen.add(j.seq);
+      inFlight--;
+    }, 4);
+    // One reclaim period is 1 s here: one batch of 64 per period would take 16 s.
+    await waitUntil(
+      () => seen.size === n,
+      6_000,
+      'the whole backlog handled',
+      () => `${seen.size} of ${n} after ${Date.now() - started} ms`,
+    );
+    assert.ok(mostInFlight <= 4, `at most the concurrency in flight (${mostInFlight})`);
+    await pollUntil(
+      'all acked',
+      () => pendingCount(prefix),
+      (count) => count === 0,
+      3_000,
+    );
   });
 });

@@ -38,9 +38,10 @@ const MAX_DELIVERIES = 5;
 /**
  * The cluster push queue: one Redis stream with one consumer group that every node
  * reads, so each job goes to one node. A node that dies leaves its jobs pending; every
- * node runs XAUTOCLAIM for jobs idle past reclaimIdleMs and handles them. A job handed
- * out MAX_DELIVERIES times (its handler failed each time) is acked and logged: a dead
- * letter, not retried forever. A job handled twice pushes once per device: each push is claimed first (SET NX PX), and the claim
+ * node runs XAUTOCLAIM for jobs idle past reclaimIdleMs and handles them, page after page
+ * while it has free slots. A job handed out MAX_DELIVERIES times (its handler failed each
+ * time) is acked and logged: a dead letter, not retried forever. A job handled twice
+ * pushes once per device: each push is claimed first (SET NX PX), and the claim
  * becomes permanent once the push is done.
  *
  * Redis key model (prefix = keyPrefix):
@@ -88,21 +89,34 @@ export class RedisStreamPushQueue implements PushQueue {
 
   private async run(handle: (jobs: PushJob[]) => Promise<void>, concurrency: number): Promise<void> {
     let nextReclaim = 0;
+    // Where the reclaim pass under way goes on (XAUTOCLAIM's cursor); null between passes.
+    let cursor: string | null = null;
+    let readTurn = false;
     await this.group.keepReading(
       () => !this.closed,
       async () => {
         while (!this.closed) {
           while (this.running >= concurrency && !this.closed) await new Promise<void>((r) => this.slotFreed.push(r));
           if (this.closed) break;
-          if (Date.now() >= nextReclaim) {
+          if (cursor === null && Date.now() >= nextReclaim) {
             nextReclaim = Date.now() + Math.max(1_000, this.o.reclaimIdleMs / 4);
-            // One batch per period: a dead node's backlog is taken over a batch at a time, between reads of new jobs.
-            const [, stale] = await this.group.claim(this.o.reclaimIdleMs, '0-0', BATCH);
+            cursor = '0-0';
+          }
+          // A pass goes through the whole pending list, a page per free slot, so a dead
+          // node's backlog is taken over as fast as batches finish (still at most
+          // `concurrency` batches in memory), taking turns with reads of new jobs.
+          if (cursor !== null && !readTurn) {
+            const [next, stale] = await this.group.claim(this.o.reclaimIdleMs, cursor, BATCH);
+            cursor = next === '0-0' ? null : next;
+            readTurn = true;
             const live = await this.withoutDeadLetters(stale);
             if (live.length > 0) this.dispatch(handle, live);
-            if (stale.length > 0) continue;
+            continue;
           }
-          const entries = await this.group.read('>', BATCH, { via: this.reader!, ms: this.o.blockMs });
+          readTurn = false;
+          // Mid-pass, only what is already there: a blocking wait would slow the pass down.
+          const block = cursor === null ? { via: this.reader!, ms: this.o.blockMs } : undefined;
+          const entries = await this.group.read('>', BATCH, block);
           if (entries.length > 0) this.dispatch(handle, entries);
         }
       },
