@@ -47,7 +47,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const log = createLogger(config.logLevel);
   const metrics = createMetrics();
   const now = Date.now;
-  const engines = await createEngines(config);
+  const engines = await createEngines(config, log);
   const ids = new Snowflake(engines.snowflakeNodeId);
   const { store, bus } = engines;
 
@@ -281,7 +281,7 @@ export interface RunningWorker {
 export async function startWorker(config: ServerConfig): Promise<RunningWorker> {
   if (!config.redisUrl || !config.databaseUrl) throw new Error('a fan-out worker needs cluster mode: set REDIS_URL and DATABASE_URL');
   const log = createLogger(config.logLevel);
-  const engines = await createEngines(config);
+  const engines = await createEngines(config, log);
   const access = new ChatAccess(engines.store);
   const metrics = createMetrics();
   // A worker only queues push jobs for the messages it fans out; the server nodes send them.

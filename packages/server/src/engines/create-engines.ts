@@ -6,6 +6,7 @@ import type { PresenceStore } from './presence-store/presence-store.js';
 import type { RateLimitStore } from './rate-limit-store/rate-limit-store.js';
 import type { PushQueue } from './push-queue/push-queue.js';
 import type { Store } from './store/store.js';
+import type { Logger } from '../util/logger.js';
 
 export interface Engines {
   store: Store;
@@ -27,9 +28,12 @@ export interface Engines {
   mode: 'embedded' | 'cluster';
 }
 
-/** Configuration → engine implementations. Drivers are imported lazily so embedded mode never loads pg or ioredis. */
-export async function createEngines(config: ServerConfig): Promise<Engines> {
-  if (config.redisUrl && config.databaseUrl) return createClusterEngines(config, config.redisUrl, config.databaseUrl);
+/**
+ * Configuration → engine implementations. Drivers are imported lazily so embedded mode
+ * never loads pg or ioredis. `log` gets what an engine drops for good (push dead letters).
+ */
+export async function createEngines(config: ServerConfig, log: Logger): Promise<Engines> {
+  if (config.redisUrl && config.databaseUrl) return createClusterEngines(config, config.redisUrl, config.databaseUrl, log);
   if (config.redisUrl || config.databaseUrl) throw new Error('cluster mode needs both REDIS_URL and DATABASE_URL');
   const { SqliteStore } = await import('./store/sqlite-store.js');
   const { InProcessBus } = await import('./bus/in-process-bus.js');
@@ -59,7 +63,7 @@ export async function createEngines(config: ServerConfig): Promise<Engines> {
  * REDIS_URL may be one Redis, one node of a Redis Cluster, or a comma-separated list of
  * cluster seeds: redis-connection.ts decides which, once, here.
  */
-async function createClusterEngines(config: ServerConfig, redisUrl: string, databaseUrl: string): Promise<Engines> {
+async function createClusterEngines(config: ServerConfig, redisUrl: string, databaseUrl: string, log: Logger): Promise<Engines> {
   const { awaitReady, detectRedisTarget, openRedis, redactRedisUrl } = await import('./redis-connection.js');
   const { hostname } = await import('node:os');
   const { randomBytes } = await import('node:crypto');
@@ -103,7 +107,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
     rateLimits: new RedisRateLimitStore({ redis, keyPrefix: prefix }),
-    pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix, reclaimIdleMs: config.pushReclaimMs }),
+    pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix, reclaimIdleMs: config.pushReclaimMs, log }),
     // Per device, in keys of their own: {prefix}device-presence:{deviceId}.
     devicePresence: new RedisPresenceStore({ redis, keyPrefix: `${prefix}device-`, ttlMs: config.presenceTimeoutMs }),
     nodeName,

@@ -83,6 +83,24 @@ export class StreamGroup {
     return reply[0];
   }
 
+  /**
+   * How many times each entry (of this group) was handed to a consumer: the first read
+   * counts one, each claim one more. XPENDING's extended form, one range per id, in one
+   * pipeline (one key: one slot on a cluster). 0 for an entry no longer pending.
+   */
+  async deliveries(ids: string[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.xpending(this.key, this.group, id, id, 1);
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [err, rows] = replies[i] ?? [new Error('no reply from XPENDING'), null];
+      if (err) throw err;
+      const row = (rows as [id: string, consumer: string, idleMs: number, deliveries: number][])[0];
+      return row ? Number(row[3]) : 0;
+    });
+  }
+
   /** XACK: the entries are done and leave the pending list (no one will claim them again). */
   async ack(...ids: string[]): Promise<void> {
     await this.redis.xack(this.key, this.group, ...ids);

@@ -21,17 +21,27 @@ export interface RedisStreamPushQueueOptions {
    * deadline) plus its claim hold. Zero value: 60,000 ms.
    */
   reclaimIdleMs?: number;
+  /** Where a job given up on (a dead letter) is reported. Zero value: nowhere. */
+  log?: { warn(fields: object, message: string): void };
 }
 
 const GROUP = 'push';
 const BATCH = 64;
 const DONE_MS = 24 * 3600_000;
+/**
+ * Times a job is handed out (its first read, then each takeover) before it is given up:
+ * enough for transient failures (a store or Redis blip) and a dead node or two, while a
+ * job that always fails stops costing every node work each reclaim period.
+ */
+const MAX_DELIVERIES = 5;
 
 /**
  * The cluster push queue: one Redis stream with one consumer group that every node
  * reads, so each job goes to one node. A node that dies leaves its jobs pending; every
- * node runs XAUTOCLAIM for jobs idle past reclaimIdleMs and handles them. A job handled
- * twice pushes once per device: each push is claimed first (SET NX PX), and the claim
+ * node runs XAUTOCLAIM for jobs idle past reclaimIdleMs and handles them, page after page
+ * while it has free slots. A job handed out MAX_DELIVERIES times (its handler failed each
+ * time) is acked and logged: a dead letter, not retried forever. A job handled twice
+ * pushes once per device: each push is claimed first (SET NX PX), and the claim
  * becomes permanent once the push is done.
  *
  * Redis key model (prefix = keyPrefix):
@@ -45,7 +55,7 @@ export class RedisStreamPushQueue implements PushQueue {
   private readonly redis: RedisClient;
   private readonly key: string;
   private readonly group: StreamGroup;
-  private readonly o: Required<Omit<RedisStreamPushQueueOptions, 'redis' | 'target'>>;
+  private readonly o: Required<Omit<RedisStreamPushQueueOptions, 'redis' | 'target' | 'log'>>;
   private reader: RedisClient | null = null;
   private closed = false;
   private running = 0;
@@ -79,26 +89,59 @@ export class RedisStreamPushQueue implements PushQueue {
 
   private async run(handle: (jobs: PushJob[]) => Promise<void>, concurrency: number): Promise<void> {
     let nextReclaim = 0;
+    // Where the reclaim pass under way goes on (XAUTOCLAIM's cursor); null between passes.
+    let cursor: string | null = null;
+    let readTurn = false;
     await this.group.keepReading(
       () => !this.closed,
       async () => {
         while (!this.closed) {
           while (this.running >= concurrency && !this.closed) await new Promise<void>((r) => this.slotFreed.push(r));
           if (this.closed) break;
-          if (Date.now() >= nextReclaim) {
+          if (cursor === null && Date.now() >= nextReclaim) {
             nextReclaim = Date.now() + Math.max(1_000, this.o.reclaimIdleMs / 4);
-            // One batch per period: a dead node's backlog is taken over a batch at a time, between reads of new jobs.
-            const [, stale] = await this.group.claim(this.o.reclaimIdleMs, '0-0', BATCH);
-            if (stale.length > 0) {
-              this.dispatch(handle, stale);
-              continue;
-            }
+            cursor = '0-0';
           }
-          const entries = await this.group.read('>', BATCH, { via: this.reader!, ms: this.o.blockMs });
+          // A pass goes through the whole pending list, a page per free slot, so a dead
+          // node's backlog is taken over as fast as batches finish (still at most
+          // `concurrency` batches in memory), taking turns with reads of new jobs.
+          if (cursor !== null && !readTurn) {
+            const [next, stale] = await this.group.claim(this.o.reclaimIdleMs, cursor, BATCH);
+            cursor = next === '0-0' ? null : next;
+            readTurn = true;
+            const live = await this.withoutDeadLetters(stale);
+            if (live.length > 0) this.dispatch(handle, live);
+            continue;
+          }
+          readTurn = false;
+          // Mid-pass, only what is already there: a blocking wait would slow the pass down.
+          const block = cursor === null ? { via: this.reader!, ms: this.o.blockMs } : undefined;
+          const entries = await this.group.read('>', BATCH, block);
           if (entries.length > 0) this.dispatch(handle, entries);
         }
       },
     );
+  }
+
+  /**
+   * The claimed entries minus those handed out MAX_DELIVERIES times already (each time
+   * it failed, or its node died): those are acked and logged, dead letters. Otherwise a
+   * job that always fails would stay pending and be taken over again every period.
+   */
+  private async withoutDeadLetters(entries: StreamEntry[]): Promise<StreamEntry[]> {
+    if (entries.length === 0) return entries;
+    const counts = await this.group.deliveries(entries.map(([id]) => id));
+    const dead = entries.filter((_, i) => counts[i]! > MAX_DELIVERIES);
+    if (dead.length === 0) return entries;
+    await this.group.ack(...dead.map(([id]) => id));
+    for (const [id, fields] of dead) {
+      const job = jobOf<PushJob>(fields);
+      this.options.log?.warn(
+        { stream_id: id, message_id: job?.messageId, chat_id: job?.chatId, attempts: MAX_DELIVERIES },
+        'push job failed every attempt: dropped (dead letter); its devices get the message when they connect',
+      );
+    }
+    return entries.filter((_, i) => counts[i]! <= MAX_DELIVERIES);
   }
 
   /** Runs a batch; acknowledges it once handled (a handler that threw leaves it for XAUTOCLAIM). */
