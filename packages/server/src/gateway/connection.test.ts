@@ -11,6 +11,20 @@ function fakeSocket() {
   return { ws: ws as unknown as WebSocket, sent };
 }
 
+/** A connection on a fake socket whose store reads (gap fills) are counted in `store.reads`. */
+function connectionCountingReads() {
+  const { ws, sent } = fakeSocket();
+  const store = { reads: 0 };
+  const conn = new Connection(ws, 'a', 'dev-a', {
+    maxBufferBytes: 1 << 20,
+    stalledTimeoutMs: 30_000,
+    metrics: createMetrics(),
+    fetchRange: async () => (store.reads++, []),
+    onError: () => {},
+  });
+  return { sent, conn, store };
+}
+
 const message = (seq: number) => ({
   kind: 'message' as const,
   frame: JSON.stringify({ type: 'new_message', chat_id: 'dm:a:b', seq }),
@@ -21,15 +35,7 @@ const message = (seq: number) => ({
 });
 
 test('a live message right above this device own send in flight waits for its ack instead of reading the store', () => {
-  const { ws, sent } = fakeSocket();
-  let reads = 0;
-  const conn = new Connection(ws, 'a', 'dev-a', {
-    maxBufferBytes: 1 << 20,
-    stalledTimeoutMs: 30_000,
-    metrics: createMetrics(),
-    fetchRange: async () => (reads++, []),
-    onError: () => {},
-  });
+  const { sent, conn, store } = connectionCountingReads();
   conn.release(); // the connect-time replay is done
   conn.deliver(message(1));
   assert.equal(sent.length, 1);
@@ -44,23 +50,15 @@ test('a live message right above this device own send in flight waits for its ac
     sent.map((s) => (JSON.parse(s) as { seq: number }).seq),
     [1, 3],
   );
-  assert.equal(reads, 0, 'no store read');
+  assert.equal(store.reads, 0, 'no store read');
 
   // With nothing of its own in flight, a gap is filled from the store.
   conn.deliver(message(5));
-  assert.equal(reads, 1);
+  assert.equal(store.reads, 1);
 });
 
 test('parked messages are bounded per socket like held ones (4 MB), not only per chat', async () => {
-  const { ws } = fakeSocket();
-  let reads = 0;
-  const conn = new Connection(ws, 'a', 'dev-a', {
-    maxBufferBytes: 1 << 20,
-    stalledTimeoutMs: 30_000,
-    metrics: createMetrics(),
-    fetchRange: async () => (reads++, []),
-    onError: () => {},
-  });
+  const { conn, store } = connectionCountingReads();
   conn.release();
   // A client keeps a send in flight in each of many chats, each with a gap below the
   // partner's (large) messages: every one of them would be parked, 256 per chat.
@@ -74,5 +72,5 @@ test('parked messages are bounded per socket like held ones (4 MB), not only per
     for (const chat of chats) conn.deliver({ kind: 'message', frame: big, chatId: chat, seq, messageId: `${chat}-${seq}`, senderId: 'p' });
   // 8 chats x 40 x 64 KiB = 20 MiB live messages: past 4 MiB they are read from the store instead.
   await new Promise((resolve) => setImmediate(resolve));
-  assert.ok(reads >= 1, `store reads: ${reads}`);
+  assert.ok(store.reads >= 1, `store reads: ${store.reads}`);
 });
