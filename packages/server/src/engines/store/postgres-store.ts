@@ -664,8 +664,9 @@ export class PostgresStore implements Store {
       // own: both users' first messages often come at once through different nodes, and
       // in one transaction with the append the second node's whole batch (every other
       // send of that node) waited for the first node's commit. Alone, the create waits at
-      // most for the other node's create. An append that then fails leaves the chat
-      // without messages: it exists anyway for both users (ChatAccess.membership).
+      // most for the other node's create. Only a store failure between the two (the
+      // sender and the other user were checked before) leaves the chat without messages:
+      // then listed, empty, for both users, who can already message each other anyway.
       if (creating.length > 0) {
         await createDirectChats(client, creating);
         this.commitStats.commits++;
