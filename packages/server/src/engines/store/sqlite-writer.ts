@@ -48,6 +48,8 @@ export class SqliteWriter {
   private closed: Promise<void> | null = null;
   /** Between a thread's death and its replacement: writes wait in the queue. */
   private down = false;
+  /** close() waiting for the next answer (or a new thread) to look again at what is left. */
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly file: string) {
     this.start();
@@ -73,7 +75,7 @@ export class SqliteWriter {
     this.closed ??= (async () => {
       while (this.inFlight.size > 0 || this.queue.length > 0) {
         if (this.queue.length > 0 && !this.down) this.send();
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
       }
       this.closing = true;
       this.worker.ref(); // until the thread has closed its connection
@@ -111,6 +113,7 @@ export class SqliteWriter {
     setTimeout(() => {
       this.start();
       this.schedule();
+      this.wakeWaiters();
     }, pause);
   }
 
@@ -139,10 +142,17 @@ export class SqliteWriter {
     this.post({ kind: 'batch', id, calls: batch.map((p) => p.call) });
   }
 
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
   private settle(reply: WriterReply): void {
     const batch = this.inFlight.get(reply.id);
     if (!batch) return;
     this.inFlight.delete(reply.id);
+    this.wakeWaiters();
     if (this.inFlight.size === 0) this.worker.unref();
     if ('failed' in reply) {
       const err = new SqliteWriteError(reply.failed.message, reply.failed.code);
