@@ -47,6 +47,13 @@ export class Messaging {
   /** When the held acks are written: the earliest deadline of any held kind. */
   private heldTimer: NodeJS.Timeout | null = null;
   private heldDeadline = Infinity;
+  /**
+   * Per device, its latest send: once it is queued the next one may be checked and
+   * queued, once its ack settled the next ack may go. Without this a repeated send (no
+   * delivery to admit) or one whose membership changed answers a tick sooner or later
+   * than its neighbours in the same store batch, and an ack overtook an earlier one.
+   */
+  private readonly lastSend = new Map<string, { queued: Promise<void>; settled: Promise<void> }>();
 
   constructor(private readonly deps: MessagingDeps) {}
 
@@ -69,11 +76,34 @@ export class Messaging {
   }
 
   /**
-   * Checks a send and queues its append. Resolves as soon as the append is queued (so a
-   * caller that chains sends keeps their order) with `ack`, which resolves once the
-   * message is durable; live delivery follows without holding the ack.
+   * Checks a send and queues its append. Resolves as soon as the append is queued with
+   * `ack`, which resolves once the message is durable; live delivery follows without
+   * holding the ack. One device's sends are queued, and acknowledged, in the order they
+   * came (guarantee 3), whatever the checks before the store (media) or the answers
+   * after it (a repeat, a membership change) wait for.
    */
   async send(
+    sender: Sender,
+    frame: SendMessage,
+    onCommitted?: (ack: AckSent) => void,
+  ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
+    const deviceId = sender.deviceId;
+    const previous = this.lastSend.get(deviceId);
+    const queuing = previous ? previous.queued.then(() => this.queue(sender, frame, onCommitted)) : this.queue(sender, frame, onCommitted);
+    const ack = queuing.then(async ({ ack: own }) => {
+      own.catch(() => {}); // answered below, after the earlier sends' acks
+      await previous?.settled;
+      return own;
+    });
+    const entry = { queued: queuing.then(noop, noop), settled: ack.then(noop, noop) };
+    this.lastSend.set(deviceId, entry);
+    void entry.settled.then(() => {
+      if (this.lastSend.get(deviceId) === entry) this.lastSend.delete(deviceId);
+    });
+    return { ack, queued: (await queuing).queued };
+  }
+
+  private async queue(
     sender: Sender,
     frame: SendMessage,
     onCommitted?: (ack: AckSent) => void,
@@ -234,6 +264,8 @@ export class Messaging {
     }
   }
 }
+
+function noop(): void {}
 
 function kindOf(chatId: string): 'direct' | 'group' {
   return parseChatId(chatId)?.kind ?? 'direct';

@@ -13,6 +13,7 @@ import {
   waitForSyncComplete,
   type Frame,
 } from './delivery-support.js';
+import { attachmentsAmongPlainSends, everyDeviceSendsAtOnce, resendsAmongNewSends } from './order-support.js';
 
 /*
  * Guarantee 3, order: seq is assigned at commit, strictly increasing and gap-free within
@@ -122,5 +123,41 @@ describe('message order', () => {
       const want = [...others.values()].map((f) => f.seq).sort((x, y) => x - y);
       assert.deepEqual(got, want, `new_message seqs on ${name}`);
     }
+  });
+});
+
+/*
+ * Guarantee 3 for one device (PROTOCOL.md): what a device sends to a chat takes seqs in
+ * the order it sent it, and its ack_sent frames come in that order. Every device sends
+ * everything at once without waiting for acks, while the others do the same and
+ * acknowledge what they receive (the store then has cursor writes to make between the
+ * appends), round after round: an ack that overtakes an earlier one shows up within a
+ * round or two. The same checks run on a two-node cluster (order-cluster.test.ts).
+ */
+describe('one device’s sends keep their order', () => {
+  const { srv, open } = suiteServer({ rateLimits: false }, { synced: waitForSyncComplete });
+  const ROUNDS = 8;
+  const PER_DEVICE = 200;
+
+  test('four devices sending into one chat at once each get their acks in send order, with increasing seqs', async () => {
+    const a1 = await registerUser(srv.baseUrl, 'pa');
+    const b1 = await registerUser(srv.baseUrl, 'pb');
+    const [a2, b2] = await Promise.all([
+      login(srv.baseUrl, a1.username, a1.password, 'a2'),
+      login(srv.baseUrl, b1.username, b1.password, 'b2'),
+    ]);
+    await everyDeviceSendsAtOnce(await Promise.all([a1, a2, b1, b2].map(open)), directChatId(a1.user_id, b1.user_id), ROUNDS, PER_DEVICE);
+  });
+
+  test('answers a device’s repeated sends among its new ones in the order it sent them', async () => {
+    const a = await registerUser(srv.baseUrl, 'ra');
+    const b = await registerUser(srv.baseUrl, 'rb');
+    await resendsAmongNewSends(await open(a), await open(b), directChatId(a.user_id, b.user_id), ROUNDS);
+  });
+
+  test('a send with attachments keeps its place before the plain sends that follow it', async () => {
+    const a = await registerUser(srv.baseUrl, 'ma');
+    const b = await registerUser(srv.baseUrl, 'mb');
+    await attachmentsAmongPlainSends(srv.baseUrl, a, await open(a), await open(b), directChatId(a.user_id, b.user_id));
   });
 });

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { commitWrites, sqliteWriteOps, type SqliteWriteCall, type SqliteWriteName, type SqliteWriteOutcome } from './sqlite-writes.js';
+import { BACKGROUND_OPS, commitWrites, sqliteWriteOps, type SqliteWriteCall, type SqliteWriteOutcome } from './sqlite-writes.js';
 
 /*
  * The embedded store's writer thread: it owns the only connection that writes, so the
@@ -27,21 +27,11 @@ db.pragma('wal_autocheckpoint = 0');
 const ops = sqliteWriteOps(db);
 const port = parentPort!;
 
-/**
- * Writes nobody waits on in order to be answered (receipt cursors, activity times, the
- * search index) go in a lane of their own, committed BACKGROUND_CHUNK at a time and only
- * when no other write waits: a large group's members acknowledge a message together, and
- * a thousand cursor moves in one transaction would otherwise hold the next send's commit
- * (and so its ack_sent) for tens of milliseconds. A cursor move is never about a message
- * that is not committed yet, so taking it after later sends changes nothing it answers.
+/*
+ * Background writes (BACKGROUND_OPS: cursors, activity times, the search index) are
+ * committed BACKGROUND_CHUNK at a time and only when no other write waits; the event
+ * loop's side sends them in batches of their own (sqlite-writer.ts).
  */
-const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
-  'advanceDelivered',
-  'advanceRead',
-  'touchDevice',
-  'setLastSeen',
-  'indexForSearch',
-]);
 const BACKGROUND_CHUNK = 256;
 
 interface Batch {

@@ -65,3 +65,23 @@ test('sqlite writer: a writer thread that dies is replaced; later writes are sto
     assert.equal((await store.getChat('dm:ua:ub'))?.lastSeq, 2);
   });
 });
+
+test('sqlite writer: an append is answered before later appends even when a background write went in its turn', async () => {
+  await withStore(async (store) => {
+    await Promise.all([store.createUser(user('ua')), store.createUser(user('ub'))]);
+    await store.append([send(0)]);
+    const answered: number[] = [];
+    // Same turn: an append and a write the thread commits only when nothing else waits.
+    const first = store.append([send(1)]).then(() => answered.push(1));
+    const touched = store.touchDevice('no-such-device', Date.now());
+    // Then a new append every turn, so the thread always has other writes waiting.
+    let i = 2;
+    while (answered.length === 0 && i < 400) {
+      const n = i++;
+      void store.append([send(n)]).then(() => answered.push(n));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all([first, touched]);
+    assert.equal(answered[0], 1, `answered first: ${answered.slice(0, 5).join(', ')}`);
+  });
+});

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { SqliteWriteCall, SqliteWriteName, SqliteWriteOps } from './sqlite-writes.js';
+import { BACKGROUND_OPS, type SqliteWriteCall, type SqliteWriteName, type SqliteWriteOps } from './sqlite-writes.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer-worker.js';
 
 /** After a checkpoint resets the WAL, its file is truncated to at most this many bytes. */
@@ -134,12 +134,21 @@ export class SqliteWriter {
   }
 
   private send(): void {
-    const batch = this.queue;
+    // Background writes go in a batch of their own. The thread answers a batch once all
+    // of it is committed, and commits background writes only when nothing else waits: an
+    // append sharing a batch with one was answered after appends queued behind it (so,
+    // with two senders in a chat, a device's acks came out of order: guarantee 3).
+    const urgent: Pending[] = [];
+    const background: Pending[] = [];
+    for (const p of this.queue) (BACKGROUND_OPS.has(p.call.op) ? background : urgent).push(p);
     this.queue = [];
-    const id = this.nextId++;
-    this.inFlight.set(id, batch);
     this.worker.ref(); // an idle writer does not keep the process alive; one with a batch out does
-    this.post({ kind: 'batch', id, calls: batch.map((p) => p.call) });
+    for (const batch of [urgent, background]) {
+      if (batch.length === 0) continue;
+      const id = this.nextId++;
+      this.inFlight.set(id, batch);
+      this.post({ kind: 'batch', id, calls: batch.map((p) => p.call) });
+    }
   }
 
   private wakeWaiters(): void {

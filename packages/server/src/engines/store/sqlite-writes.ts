@@ -304,6 +304,22 @@ export type SqliteWriteOps = ReturnType<typeof sqliteWriteOps>;
 export type SqliteWriteName = keyof SqliteWriteOps;
 
 /** One write as it crosses to the writer thread. */
+/**
+ * Writes nobody waits on in order to be answered (receipt cursors, activity times, the
+ * search index): the writer thread commits them in a lane of their own, only when no
+ * other write waits: a large group's members acknowledge a message together, and a
+ * thousand cursor moves in one transaction would otherwise hold the next send's commit
+ * (and so its ack_sent) for tens of milliseconds. A cursor move is never about a message
+ * that is not committed yet, so taking it after later sends changes nothing it answers.
+ */
+export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
+  'advanceDelivered',
+  'advanceRead',
+  'touchDevice',
+  'setLastSeen',
+  'indexForSearch',
+]);
+
 export interface SqliteWriteCall {
   op: SqliteWriteName;
   args: unknown[];
