@@ -1,10 +1,11 @@
+import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { login, registerUser, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
+import { http, login, registerUser, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
 import { clusterServicesMissing } from '../testing/services.js';
 import { clusterSuite } from '../testing/cluster.js';
 import { waitForSyncComplete } from './delivery-support.js';
-import { attachmentsAmongPlainSends, everyDeviceSendsAtOnce, resendsAmongNewSends } from './order-support.js';
+import { attachmentsAmongPlainSends, everyDeviceSendsAtOnce, membershipChurnUnderSends, resendsAmongNewSends } from './order-support.js';
 
 /*
  * Guarantee 3 for one device on two real server processes (PostgreSQL, Redis): the
@@ -62,6 +63,29 @@ describe('cluster: one device’s sends keep their order', { skip: missing ?? fa
     } finally {
       sa.terminate();
       sb.terminate();
+    }
+  });
+
+  test('a member’s acks keep their order while another node changes the group’s membership under its sends', async () => {
+    const [n1, n2] = nodes as [ServerProcess, ServerProcess];
+    const [admin, a, ...extra] = await Promise.all(Array.from({ length: 5 }, (_, i) => registerUser(n2.baseUrl, `cg${i}`)));
+    const created = await http(n2.baseUrl, 'POST', '/v1/groups', {
+      token: admin!.token,
+      body: { name: 'churn', member_ids: [a!.user_id] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const sa = await open(n1, a!);
+    try {
+      await membershipChurnUnderSends(
+        n2.baseUrl,
+        admin!,
+        created.body,
+        extra.map((u) => u.user_id),
+        sa,
+        6,
+      );
+    } finally {
+      sa.terminate();
     }
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { sleep, type TestSocket, type TestUser } from '../testing/harness.js';
+import { http, sleep, type TestSocket, type TestUser } from '../testing/harness.js';
 import { assertGapFreeFrom, clientMsgId, waitUntil, type Frame } from './delivery-support.js';
 import { upload } from './media-support.js';
 
@@ -172,4 +172,48 @@ export async function attachmentsAmongPlainSends(
   } finally {
     for (const stop of stops) stop();
   }
+}
+
+/**
+ * One member sends into a group all at once, round after round, while its admin adds and
+ * removes a member over and over (about 50 changes a second): sends checked against the membership before a change
+ * are stored under the new one, and their recipients looked up again before their ack.
+ * Their acks must still come in send order.
+ */
+export async function membershipChurnUnderSends(
+  baseUrl: string,
+  admin: TestUser,
+  group: { group_id: string; chat_id: string },
+  extraIds: string[],
+  sa: TestSocket,
+  rounds: number,
+): Promise<void> {
+  const stop = ackDeliveredAsReceived(sa);
+  let sending = true;
+  let changes = 0;
+  const churn = (async () => {
+    for (let i = 0; sending; i++) {
+      const id = extraIds[i % extraIds.length]!;
+      const path = `/v1/groups/${encodeURIComponent(group.group_id)}/members`;
+      const added = await http(baseUrl, 'POST', path, { token: admin.token, body: { user_ids: [id] } });
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+      const removed = await http(baseUrl, 'DELETE', `${path}/${encodeURIComponent(id)}`, { token: admin.token });
+      assert.equal(removed.status, 204, JSON.stringify(removed.body));
+      changes += 2;
+      // Paced: a change every few milliseconds from another node can keep a send's
+      // membership check stale for every round the store retries it (then it fails).
+      await sleep(20);
+    }
+  })();
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const frames = plainSends(group.chat_id, 200, `round ${round}`);
+      assertAckedInSendOrder(frames, await sendAllAtOnce(sa, frames, { burst: 10 }), `round ${round}`);
+    }
+  } finally {
+    sending = false;
+    stop();
+    await churn;
+  }
+  assert.ok(changes > 0, 'the membership changed while the device sent');
 }

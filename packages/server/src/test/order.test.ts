@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { login, registerUser, suiteServer } from '../testing/harness.js';
+import { http, login, registerUser, suiteServer } from '../testing/harness.js';
 import {
   assertGapFreeFrom,
   dedupe,
@@ -13,7 +13,7 @@ import {
   waitForSyncComplete,
   type Frame,
 } from './delivery-support.js';
-import { attachmentsAmongPlainSends, everyDeviceSendsAtOnce, resendsAmongNewSends } from './order-support.js';
+import { attachmentsAmongPlainSends, everyDeviceSendsAtOnce, membershipChurnUnderSends, resendsAmongNewSends } from './order-support.js';
 
 /*
  * Guarantee 3, order: seq is assigned at commit, strictly increasing and gap-free within
@@ -159,5 +159,22 @@ describe('one device’s sends keep their order', () => {
     const a = await registerUser(srv.baseUrl, 'ma');
     const b = await registerUser(srv.baseUrl, 'mb');
     await attachmentsAmongPlainSends(srv.baseUrl, a, await open(a), await open(b), directChatId(a.user_id, b.user_id));
+  });
+
+  test('a member’s acks keep their order while the group’s membership changes under its sends', async () => {
+    const [admin, a, ...extra] = await Promise.all(Array.from({ length: 5 }, (_, i) => registerUser(srv.baseUrl, `g${i}`)));
+    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: admin!.token,
+      body: { name: 'churn', member_ids: [a!.user_id] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await membershipChurnUnderSends(
+      srv.baseUrl,
+      admin!,
+      created.body,
+      extra.map((u) => u.user_id),
+      await open(a!),
+      ROUNDS,
+    );
   });
 });
