@@ -53,6 +53,9 @@ export class Chats {
         last_message: row.lastMessage ? await this.withStatus(userId, row.chat.id, [row.lastMessage]).then((m) => m[0]!) : null,
         read_seq: Math.max(row.member.readSeq, row.member.joinedSeq),
         unread_count: row.unreadCount,
+        muted_until: null,
+        archived: false,
+        pinned: false,
       });
       if (out.length === limit) break;
     }
