@@ -5,6 +5,10 @@ export const SocketErrorCode = {
   chatNotFound: 'chat_not_found',
   contentTooLong: 'content_too_long',
   invalidAttachment: 'invalid_attachment',
+  /** A reply_to, mentions entry or target message not in the chat or not visible to the caller. */
+  invalidReference: 'invalid_reference',
+  /** Not allowed to change that message, or its time window has passed. */
+  forbidden: 'forbidden',
   rateLimited: 'rate_limited',
   internal: 'internal',
 } as const;
@@ -19,6 +23,7 @@ export type HttpErrorCode =
   | 'not_found'
   | 'not_a_member'
   | 'group_too_large'
+  | 'too_many_pinned'
   | 'too_large'
   | 'rate_limited'
   | 'internal';

@@ -31,6 +31,19 @@ describe('parseClientFrame', () => {
       { type: 'presence_subscribe', user_ids: ['a'] },
       { type: 'presence_unsubscribe', user_ids: ['a'] },
       { type: 'ping' },
+      {
+        type: 'send_message',
+        chat_id: 'g:1',
+        client_msg_id: 'c2',
+        content: 'hi @b',
+        reply_to: 'm1',
+        mentions: ['b'],
+        forwarded: true,
+      },
+      { type: 'edit_message', chat_id: 'g:1', client_msg_id: 'c3', message_id: 'm1', content: 'fixed' },
+      { type: 'delete_message', chat_id: 'g:1', client_msg_id: 'c4', message_id: 'm1' },
+      { type: 'react', chat_id: 'g:1', client_msg_id: 'c5', message_id: 'm1', emoji: '👍🏽' },
+      { type: 'react', chat_id: 'g:1', client_msg_id: 'c6', message_id: 'm1', emoji: '' },
     ];
     for (const f of frames) {
       const r = parseClientFrame(JSON.stringify(f));
@@ -68,5 +81,17 @@ describe('parseClientFrame', () => {
     const many = Array.from({ length: 1001 }, (_, i) => `u${i}`);
     assert.equal(parseClientFrame(JSON.stringify({ type: 'presence_subscribe', user_ids: many })).ok, false);
     assert.equal(parseClientFrame(JSON.stringify({ type: 'presence_subscribe', user_ids: many.slice(0, 1000) })).ok, true);
+  });
+
+  test('lifecycle frames are bounded: 50 mentions, a 32-byte emoji, a target message', () => {
+    const many = Array.from({ length: 51 }, (_, i) => `u${i}`);
+    const send = { type: 'send_message', chat_id: 'g:1', client_msg_id: 'c', content: 'x' };
+    assert.equal(parseClientFrame(JSON.stringify({ ...send, mentions: many })).ok, false);
+    assert.equal(parseClientFrame(JSON.stringify({ ...send, mentions: many.slice(0, 50) })).ok, true);
+    const react = { type: 'react', chat_id: 'g:1', client_msg_id: 'c', message_id: 'm1' };
+    assert.equal(parseClientFrame(JSON.stringify({ ...react, emoji: '😀'.repeat(8) })).ok, true, '32 bytes');
+    const long = parseClientFrame(JSON.stringify({ ...react, emoji: '😀'.repeat(8) + 'a' }));
+    assert.ok(!long.ok && long.client_msg_id === 'c', '33 bytes is refused and names the change');
+    assert.equal(parseClientFrame(JSON.stringify({ type: 'delete_message', chat_id: 'g:1', client_msg_id: 'c' })).ok, false);
   });
 });

@@ -3,6 +3,7 @@ import { MAX_PRESENCE_WATCH } from './limits.js';
 import { AttachmentRefs, type Attachment } from './media.js';
 import { optional, storableText } from './text.js';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from './json-depth.js';
+import { Emoji, MAX_MENTIONS, type LifecycleAction, type ReactionSummary, type ReplyRef } from './lifecycle.js';
 
 /*
  * Socket frames. Client frames are validated with zod schemas (the same library the
@@ -20,6 +21,34 @@ export const SendMessageFrame = z.object({
   client_msg_id: id,
   content,
   attachments: optional(AttachmentRefs),
+  /** The message_id of a message of the same chat that this one answers. */
+  reply_to: optional(id),
+  /** Members of the chat this message mentions (pushed even where they muted the chat). */
+  mentions: optional(z.array(id).max(MAX_MENTIONS)),
+  forwarded: optional(z.boolean()),
+});
+/** Replaces the text of one's own earlier message (PROTOCOL.md "Message lifecycle"). */
+export const EditMessageFrame = z.object({
+  type: z.literal('edit_message'),
+  chat_id: id,
+  client_msg_id: id,
+  message_id: id,
+  content,
+});
+/** Deletes a message for everyone. */
+export const DeleteMessageFrame = z.object({
+  type: z.literal('delete_message'),
+  chat_id: id,
+  client_msg_id: id,
+  message_id: id,
+});
+/** Sets (or, with "", takes back) the caller's one reaction to a message. */
+export const ReactFrame = z.object({
+  type: z.literal('react'),
+  chat_id: id,
+  client_msg_id: id,
+  message_id: id,
+  emoji: Emoji,
 });
 export const AckDeliveredFrame = z
   .object({
@@ -53,6 +82,9 @@ export const PingFrame = z.object({ type: z.literal('ping') });
 
 export const clientFrameSchemas = {
   send_message: SendMessageFrame,
+  edit_message: EditMessageFrame,
+  delete_message: DeleteMessageFrame,
+  react: ReactFrame,
   ack_delivered: AckDeliveredFrame,
   ack_read: AckReadFrame,
   typing: TypingFrame,
@@ -64,6 +96,11 @@ export const clientFrameSchemas = {
 export type ClientFrameType = keyof typeof clientFrameSchemas;
 export type ClientFrame = { [K in ClientFrameType]: z.infer<(typeof clientFrameSchemas)[K]> }[ClientFrameType];
 export type SendMessage = z.infer<typeof SendMessageFrame>;
+export type EditMessage = z.infer<typeof EditMessageFrame>;
+export type DeleteMessage = z.infer<typeof DeleteMessageFrame>;
+export type React = z.infer<typeof ReactFrame>;
+/** The client frames that change an earlier message; each takes the chat's next seq. */
+export type ChangeFrame = EditMessage | DeleteMessage | React;
 
 export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; message: string; client_msg_id?: string };
 
@@ -108,11 +145,42 @@ export interface Message {
   created_at: number;
   /** Present when the message has attachments (see media.ts). */
   attachments?: Attachment[];
+  /** The message this one answers (PROTOCOL.md "Message lifecycle"). */
+  reply_to?: ReplyRef;
+  mentions?: string[];
+  forwarded?: true;
+  /** When the text was last edited. */
+  edited_at?: number;
+  /** Deleted for everyone: content is "" and nothing else of it is kept. */
+  deleted?: true;
+  /** Present when anyone reacted: one entry per emoji. */
+  reactions?: ReactionSummary[];
   status?: 'sent' | 'delivered' | 'read';
 }
 
+/**
+ * An edit, delete or reaction: its own message_id, seq and client_msg_id (it is an entry of the
+ * chat's log), the message it changes, and what changed. A delete carries no content; a
+ * reaction carries the emoji ("" when taken back).
+ */
+export interface MessageUpdate {
+  message_id: string;
+  chat_id: string;
+  seq: number;
+  sender_id: string;
+  sender_device_id: string;
+  client_msg_id: string;
+  created_at: number;
+  target_message_id: string;
+  action: LifecycleAction;
+  content?: string;
+  emoji?: string;
+}
+
 export type ServerFrame =
-  | ({ type: 'new_message' } & Omit<Message, 'status'>)
+  | ({ type: 'new_message' } & Omit<Message, 'status' | 'edited_at' | 'deleted' | 'reactions'>)
+  | ({ type: 'message_update' } & MessageUpdate)
+  | { type: 'chat_settings'; chat_id: string; muted_until: number | null; archived: boolean; pinned: boolean }
   | { type: 'ack_sent'; client_msg_id: string; message_id: string; chat_id: string; seq: number; created_at: number }
   | {
       type: 'status_update';

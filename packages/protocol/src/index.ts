@@ -7,3 +7,4 @@ export * from './text.js';
 export * from './push.js';
 export * from './media.js';
 export * from './json-depth.js';
+export * from './lifecycle.js';

@@ -71,6 +71,10 @@ export interface ChatSummary {
   last_message: import('./frames.js').Message | null;
   read_seq: number;
   unread_count: number;
+  /** Per-user chat settings (PROTOCOL.md "Chat settings"). */
+  muted_until: number | null;
+  archived: boolean;
+  pinned: boolean;
 }
 export interface Receipt {
   user_id: string;

@@ -18,6 +18,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   chat_not_found: 404,
   group_too_large: 422,
+  too_many_pinned: 422,
+  invalid_reference: 422,
   too_large: 413,
   invalid_attachment: 400,
   rate_limited: 429,
