@@ -106,13 +106,44 @@ export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; messag
 
 /** Parses one text frame from a client. Never throws. */
 export function parseClientFrame(text: string): ParseResult {
-  let raw: unknown;
+  const raw = parseJson(text);
+  if (!raw.ok) return raw;
+  if (Array.isArray(raw.value)) return { ok: false, message: 'a JSON array of frames needs a socket opened with ?batch=1' };
+  return validateClientFrame(raw.value);
+}
+
+/** Most frames one JSON array may carry on a `?batch=1` socket (PROTOCOL.md "Batching"). */
+export const MAX_BATCH_FRAMES = 100;
+
+/**
+ * Parses one text message from a client that may be a JSON array of frames (a socket opened
+ * with `?batch=1`): one result per frame, in order. An array over MAX_BATCH_FRAMES, or an
+ * empty one, is refused whole (one failed result). Without `batch` an array is refused.
+ * Never throws.
+ */
+export function parseClientFrames(text: string, batch: boolean): ParseResult[] {
+  const raw = parseJson(text);
+  if (!raw.ok) return [raw];
+  if (!Array.isArray(raw.value)) return [validateClientFrame(raw.value)];
+  if (!batch) return [{ ok: false, message: 'a JSON array of frames needs a socket opened with ?batch=1' }];
+  if (raw.value.length === 0) return [{ ok: false, message: 'a batch must hold at least one frame' }];
+  if (raw.value.length > MAX_BATCH_FRAMES) {
+    return [{ ok: false, message: `a batch holds at most ${MAX_BATCH_FRAMES} frames (this one ${raw.value.length}); nothing in it was handled` }];
+  }
+  return raw.value.map(validateClientFrame);
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; message: string } {
   if (!jsonDepthWithin(text)) return { ok: false, message: `frame nests deeper than ${MAX_JSON_DEPTH}` };
   try {
-    raw = JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
     return { ok: false, message: 'frame is not valid JSON' };
   }
+}
+
+/** Checks one decoded client frame against its type's schema. Never throws. */
+function validateClientFrame(raw: unknown): ParseResult {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, message: 'frame must be a JSON object' };
   }

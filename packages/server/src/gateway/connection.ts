@@ -87,6 +87,8 @@ export class Connection {
   readsStored: Promise<void> = SETTLED;
   typingTokens = 0;
   typingRefillAt = 0;
+  /** Opened with ?batch=1: the client may send JSON arrays of frames (PROTOCOL.md "Batching"). */
+  batch = false;
 
   private readonly lastSeq = new Map<string, number>();
   /** Seqs of this device's own messages above lastSeq: never sent here, so the position skips them. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { CloseCode, MAX_FRAME_BYTES, parseClientFrame } from '@switchboard/protocol';
+import { CloseCode, MAX_FRAME_BYTES, parseClientFrames, type ParseResult } from '@switchboard/protocol';
 import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Accounts } from '../core/accounts.js';
 import type { Backlog } from '../core/backlog.js';
@@ -211,12 +211,15 @@ export class WsGateway {
     // The raw socket closes however the upgrade ends (completed or not): its place is given back then.
     socket.once('close', release);
     if (socket.destroyed) return release();
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, device.userId, device.id));
+    // ?batch=1: the client may send JSON arrays of frames (PROTOCOL.md "Batching").
+    const batch = new URL(req.url ?? '/', 'http://x').searchParams.get('batch') === '1';
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, device.userId, device.id, batch));
   }
 
-  private async open(ws: WebSocket, userId: string, deviceId: string): Promise<void> {
+  private async open(ws: WebSocket, userId: string, deviceId: string, batch: boolean): Promise<void> {
     const { log, metrics } = this.deps;
     const conn = new Connection(ws, userId, deviceId, this.connectionOptions);
+    conn.batch = batch;
     this.connections.set(ws, conn);
     metrics.connections.inc();
     // Shared listeners (they find the connection by its socket): no closures per socket.
@@ -305,10 +308,11 @@ export class WsGateway {
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.lastActivity = Date.now();
     // Binary frames count against the frame limit like any other bad frame.
-    const parsed: ReturnType<typeof parseClientFrame> = isBinary
-      ? { ok: false, message: 'frames must be text (JSON)' }
-      : parseClientFrame(data.toString());
-    this.frames.handle(conn, parsed);
+    const parsed: ParseResult[] = isBinary
+      ? [{ ok: false, message: 'frames must be text (JSON)' }]
+      : parseClientFrames(data.toString(), conn.batch);
+    // A batch's frames are handled in order, each as if it came alone (limits included).
+    for (const one of parsed) this.frames.handle(conn, one);
   }
 
   private frameError(conn: FrameSocket, err: unknown, clientMsgId?: string): void {

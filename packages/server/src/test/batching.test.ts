@@ -1,0 +1,106 @@
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { directChatId, MAX_BATCH_FRAMES } from '@switchboard/protocol';
+import { http, registerUser, suiteServer, TestSocket, type TestUser } from '../testing/harness.js';
+
+/*
+ * PROTOCOL.md "Batching": a socket opened with ?batch=1 may send a JSON array of client
+ * frames (at most 100), handled in order as if each came alone; a longer one is refused whole
+ * with invalid_frame. Without ?batch=1 an array is refused.
+ */
+
+const { srv, ready, open, track } = suiteServer();
+let alice: TestUser;
+let bob: TestUser;
+
+before(async () => {
+  await ready();
+  alice = await registerUser(srv.baseUrl, 'batch_a');
+  bob = await registerUser(srv.baseUrl, 'batch_b');
+});
+
+async function openBatch(u: TestUser): Promise<TestSocket> {
+  const sock = track(await TestSocket.connect(`${srv.wsUrl}?batch=1`, u.token));
+  await sock.next('sync_complete', 10_000);
+  return sock;
+}
+
+async function history(u: TestUser, chatId: string): Promise<Array<Record<string, any>>> {
+  const res = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages?limit=200`, { token: u.token });
+  assert.equal(res.status, 200);
+  return res.body.messages;
+}
+
+describe('batching', () => {
+  it('handles an array of frames in order, each answered as if sent alone', async () => {
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await openBatch(alice);
+    const sb = await open(bob);
+    const frames = Array.from({ length: 5 }, (_, i) => ({ type: 'send_message', chat_id: dm, client_msg_id: `b-in-order-${i}`, content: `m${i}` }));
+    sa.send([...frames, { type: 'ping' }]);
+    const acks = [];
+    for (let i = 0; i < 5; i++) acks.push(await sa.next('ack_sent', 5000));
+    assert.deepEqual(
+      acks.map((a) => a.client_msg_id),
+      frames.map((f) => f.client_msg_id),
+    );
+    for (let i = 1; i < acks.length; i++) assert.ok(acks[i]!.seq > acks[i - 1]!.seq, 'seqs follow the batch order');
+    // The ping was handled too (its pong may come before the acks: a ping waits for no send).
+    assert.ok(sa.frames.some((f) => f.type === 'pong'), 'the ping in the batch was answered');
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await sb.next('new_message', 5000));
+    assert.deepEqual(
+      got.map((m) => m.content),
+      ['m0', 'm1', 'm2', 'm3', 'm4'],
+    );
+  });
+
+  it('answers a bad frame inside a batch on its own and handles the others', async () => {
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await openBatch(alice);
+    sa.send([
+      { type: 'send_message', chat_id: dm, client_msg_id: 'b-mixed-1', content: 'first' },
+      { type: 'send_message', chat_id: dm, client_msg_id: 'b-mixed-bad' },
+      { type: 'send_message', chat_id: dm, client_msg_id: 'b-mixed-2', content: 'second' },
+    ]);
+    const err = await sa.next('error', 5000);
+    assert.equal(err.code, 'invalid_frame');
+    assert.equal(err.client_msg_id, 'b-mixed-bad');
+    const a1 = await sa.next('ack_sent', 5000);
+    const a2 = await sa.next('ack_sent', 5000);
+    assert.deepEqual([a1.client_msg_id, a2.client_msg_id], ['b-mixed-1', 'b-mixed-2']);
+  });
+
+  it(`refuses an array of more than ${MAX_BATCH_FRAMES} frames whole, storing none of it`, async () => {
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await openBatch(alice);
+    const frames = Array.from({ length: MAX_BATCH_FRAMES + 1 }, (_, i) => ({
+      type: 'send_message',
+      chat_id: dm,
+      client_msg_id: `b-long-${i}`,
+      content: `long ${i}`,
+    }));
+    sa.send(frames);
+    const err = await sa.next('error', 5000);
+    assert.equal(err.code, 'invalid_frame');
+    sa.send({ type: 'ping' });
+    await sa.next('pong', 5000);
+    assert.equal(sa.frames.filter((f) => f.type === 'ack_sent' && String(f.client_msg_id).startsWith('b-long-')).length, 0);
+    const stored = (await history(alice, dm)).filter((m) => String(m.client_msg_id).startsWith('b-long-'));
+    assert.deepEqual(stored, [], 'nothing of the refused batch was stored');
+    // Exactly the maximum is fine.
+    sa.send(frames.slice(0, MAX_BATCH_FRAMES));
+    for (let i = 0; i < MAX_BATCH_FRAMES; i++) assert.equal((await sa.next('ack_sent', 10_000)).client_msg_id, `b-long-${i}`);
+  });
+
+  it('refuses an array on a socket opened without ?batch=1', async () => {
+    const sa = await open(alice);
+    sa.send([{ type: 'ping' }]);
+    const err = await sa.next('error', 5000);
+    assert.equal(err.code, 'invalid_frame');
+    assert.match(err.message, /batch=1/);
+    sa.send({ type: 'ping' });
+    await sa.next('pong', 5000);
+    assert.equal(sa.frames.filter((f) => f.type === 'pong').length, 1, 'the array held a ping that was not answered');
+  });
+});
