@@ -128,7 +128,9 @@ export function parseClientFrames(text: string, batch: boolean): ParseResult[] {
   if (!batch) return [{ ok: false, message: 'a JSON array of frames needs a socket opened with ?batch=1' }];
   if (raw.value.length === 0) return [{ ok: false, message: 'a batch must hold at least one frame' }];
   if (raw.value.length > MAX_BATCH_FRAMES) {
-    return [{ ok: false, message: `a batch holds at most ${MAX_BATCH_FRAMES} frames (this one ${raw.value.length}); nothing in it was handled` }];
+    return [
+      { ok: false, message: `a batch holds at most ${MAX_BATCH_FRAMES} frames (this one ${raw.value.length}); nothing in it was handled` },
+    ];
   }
   return raw.value.map(validateClientFrame);
 }

@@ -36,7 +36,12 @@ describe('batching', () => {
     const dm = directChatId(alice.user_id, bob.user_id);
     const sa = await openBatch(alice);
     const sb = await open(bob);
-    const frames = Array.from({ length: 5 }, (_, i) => ({ type: 'send_message', chat_id: dm, client_msg_id: `b-in-order-${i}`, content: `m${i}` }));
+    const frames = Array.from({ length: 5 }, (_, i) => ({
+      type: 'send_message',
+      chat_id: dm,
+      client_msg_id: `b-in-order-${i}`,
+      content: `m${i}`,
+    }));
     sa.send([...frames, { type: 'ping' }]);
     const acks = [];
     for (let i = 0; i < 5; i++) acks.push(await sa.next('ack_sent', 5000));
@@ -46,7 +51,10 @@ describe('batching', () => {
     );
     for (let i = 1; i < acks.length; i++) assert.ok(acks[i]!.seq > acks[i - 1]!.seq, 'seqs follow the batch order');
     // The ping was handled too (its pong may come before the acks: a ping waits for no send).
-    assert.ok(sa.frames.some((f) => f.type === 'pong'), 'the ping in the batch was answered');
+    assert.ok(
+      sa.frames.some((f) => f.type === 'pong'),
+      'the ping in the batch was answered',
+    );
     const got = [];
     for (let i = 0; i < 5; i++) got.push(await sb.next('new_message', 5000));
     assert.deepEqual(
