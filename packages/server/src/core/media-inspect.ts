@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { THUMBNAIL_MAX_PX } from '@switchboard/protocol';
+import { baseType } from './media-types.js';
 
 /*
  * What the bytes of an upload really are. A declared image type is checked against the
@@ -19,11 +20,6 @@ export function sniffImage(head: Buffer): 'image/jpeg' | 'image/png' | 'image/we
   if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
   if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP') return 'image/webp';
   return null;
-}
-
-/** The bare MIME type (no parameters), lower case. */
-export function baseType(contentType: string): string {
-  return contentType.split(';')[0]!.trim().toLowerCase();
 }
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);

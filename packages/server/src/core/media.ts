@@ -5,7 +5,8 @@ import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
-import { baseType, inspectImage, isVerifiedImage, servedType } from './media-inspect.js';
+import { inspectImage, isVerifiedImage, servedType } from './media-inspect.js';
+import { isInline, normalizeType, safeType } from './media-types.js';
 
 export interface MediaConfig {
   /** Largest upload accepted (bytes); past it POST /v1/media answers 413 too_large. */
@@ -34,8 +35,6 @@ export interface MediaDeps {
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Orphans deleted per sweep round. */
 const SWEEP_BATCH = 500;
-/** Types shown inline by a browser without running anything; every other type is served as a download. */
-const INLINE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif', 'text/plain', 'application/pdf']);
 
 /** How a fetch of a media is answered: a redirect to a short-lived URL, or the bytes from here. */
 export type MediaFetch = { redirect: string } | { key: string; size: number; contentType: string; disposition: string };
@@ -57,6 +56,9 @@ export class Media {
   /** POST /v1/media: records the upload and hands out where to send the bytes. */
   async createUpload(userId: string, body: CreateMediaBody, baseUrl: string): Promise<CreateMediaResponse> {
     const { config, now } = this.deps;
+    const type = normalizeType(body.content_type);
+    if (!type)
+      throw new DomainError('invalid_request', 'content_type must be a MIME type like image/png (type/subtype, optional parameters)');
     if (body.size > config.maxBytes) throw new DomainError('too_large', `media is limited to ${config.maxBytes} bytes`);
     const at = now();
     if (config.dailyQuotaBytes > 0) {
@@ -73,7 +75,7 @@ export class Media {
     await this.deps.store.media.create({
       id,
       ownerId: userId,
-      contentType: body.content_type,
+      contentType: type,
       size: body.size,
       filename: body.filename ?? null,
       createdAt: at,
@@ -82,7 +84,7 @@ export class Media {
       info: null,
     });
     const expiresAt = at + config.uploadTtlMs;
-    const target = await this.deps.files.uploadTarget(id, { contentType: body.content_type, size: body.size, expiresAt, baseUrl });
+    const target = await this.deps.files.uploadTarget(id, { contentType: type, size: body.size, expiresAt, baseUrl });
     return { media_id: id, upload_url: target.url, upload_method: target.method, upload_headers: target.headers, expires_at: expiresAt };
   }
 
@@ -168,9 +170,9 @@ export class Media {
     return Buffer.concat(chunks);
   }
 
-  /** The Content-Type a media is served with. */
+  /** The Content-Type a media is served with (safeType: a record stored before types were checked may hold anything). */
   private async servedTypeOf(m: MediaRecord): Promise<string> {
-    return m.info?.servedType ?? servedType(m.contentType, await this.head(m));
+    return safeType(m.info?.servedType ?? servedType(m.contentType, await this.head(m)));
   }
 
   /**
@@ -275,7 +277,7 @@ function attachmentView(m: MediaRecord, info: MediaInfo): Attachment {
 
 /** Inline only for types a browser shows without running anything; a download for everything else (html, svg, js, xml...). */
 export function dispositionFor(contentType: string, filename: string | null): string {
-  const kind = INLINE_TYPES.has(baseType(contentType)) || /^(video|audio)\//.test(baseType(contentType)) ? 'inline' : 'attachment';
+  const kind = isInline(contentType) ? 'inline' : 'attachment';
   const encoded = encodeURIComponent(filename ?? '').replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return filename ? `${kind}; filename*=UTF-8''${encoded}` : kind;
 }
