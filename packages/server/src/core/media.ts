@@ -5,8 +5,9 @@ import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
-import { inspectImage, isVerifiedImage, servedType } from './media-inspect.js';
+import { inspectImage, isVerifiedImage, servedType, type ThumbnailLimits } from './media-inspect.js';
 import { isInline, normalizeType, safeType } from './media-types.js';
+import { WorkQueue } from './work-queue.js';
 
 export interface MediaConfig {
   /** Largest upload accepted (bytes); past it POST /v1/media answers 413 too_large. */
@@ -21,6 +22,10 @@ export interface MediaConfig {
   orphanAgeMs: number;
   /** How often the sweeper looks for them (ms). */
   sweepIntervalMs: number;
+  /** How many sends may name one media (refs, counted per send); past it the attachment is refused. */
+  maxRefs: number;
+  /** What an image may cost to thumbnail; past it the image is sent without a thumbnail (media-inspect.ts). */
+  thumbnails: ThumbnailLimits;
 }
 
 export interface MediaDeps {
@@ -33,6 +38,8 @@ export interface MediaDeps {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Images waiting for a thumbnail past which one more is sent without (and may get one when sent again). */
+const THUMBNAILS_WAITING = 32;
 /** Orphans deleted per sweep round. */
 const SWEEP_BATCH = 500;
 
@@ -46,8 +53,12 @@ export type MediaFetch = { redirect: string } | { key: string; size: number; con
 export class Media {
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<number> | null = null;
+  /** Thumbnails made one (or a few) at a time per server: each may hold a decoded image of up to maxDecodeBytes. */
+  private readonly thumbnails: WorkQueue;
 
-  constructor(private readonly deps: MediaDeps) {}
+  constructor(private readonly deps: MediaDeps) {
+    this.thumbnails = new WorkQueue(deps.config.thumbnails.concurrency, THUMBNAILS_WAITING);
+  }
 
   get files(): MediaStore {
     return this.deps.files;
@@ -116,6 +127,10 @@ export class Media {
         throw refuse(`media ${m.id}: uploaded ${sizes[i]} bytes, declared ${m.size}`);
       }
     }
+    // Bounded so that checking who may fetch a media stays cheap (Media.visible walks its refs).
+    for (const [id, n] of await this.deps.store.media.refCounts(ids))
+      if (n >= this.deps.config.maxRefs)
+        throw refuse(`media ${id} was already sent in ${this.deps.config.maxRefs} messages, the most one media may be: upload it again`);
     const infos = await Promise.all(records.map((m) => this.infoOf(m)));
     // Attached before the append, so a sweep cannot take what the message will name. When the
     // append then stores no message `messageId` (not a member any more, a duplicate of an
@@ -127,39 +142,64 @@ export class Media {
     return records.map((m, i) => attachmentView(m, infos[i]!));
   }
 
-  /** What the bytes are: inspected on first send and kept. */
+  /**
+   * What the bytes are: inspected on first send and kept. An image is measured and
+   * thumbnailed best-effort, through the thumbnail queue: one past the limits gets its
+   * header's dimensions and no thumbnail, and when the queue is full it is sent without
+   * either (not kept, so a later send tries again). Either way the send goes through.
+   */
   private async infoOf(m: MediaRecord): Promise<MediaInfo> {
     if (m.info) return m.info;
     const head = await this.head(m);
     const served = servedType(m.contentType, head);
     // Only an image that is what it claims is read whole (a remote store copies it to a temp file for sharp).
-    const info = !isVerifiedImage(m.contentType, head)
-      ? { servedType: served }
-      : await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
-          const facts = await inspectImage(file, served);
-          if (!facts) return { servedType: served };
-          let thumbnail: Thumbnail | undefined;
-          if (facts.thumbnail) {
-            const t = facts.thumbnail;
-            const thumbId = this.deps.ids.next();
-            await this.deps.files.put(thumbId, t.body, t.contentType);
-            await this.deps.store.media.create({
-              id: thumbId,
-              ownerId: m.ownerId,
-              contentType: t.contentType,
-              size: t.body.length,
-              filename: null,
-              createdAt: this.deps.now(),
-              parentId: m.id,
-              attached: false,
-              info: { servedType: t.contentType, width: t.width, height: t.height },
-            });
-            thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
-          }
-          return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
-        });
+    if (!isVerifiedImage(m.contentType, head)) return this.keepInfo(m, { servedType: served });
+    const measured = this.thumbnails.tryRun(() => this.deps.files.withFile(m.id, (file) => this.measure(m, file, served)));
+    if (!measured) {
+      this.deps.log.warn({ mediaId: m.id }, 'thumbnail queue full: image sent without a thumbnail');
+      return { servedType: served };
+    }
+    let info: MediaInfo;
+    try {
+      info = await measured;
+    } catch (err) {
+      // The store failed to copy the bytes or keep the thumbnail: the file goes without, as when the queue is full.
+      this.deps.log.warn({ err, mediaId: m.id }, 'thumbnail failed: image sent without a thumbnail');
+      return { servedType: served };
+    }
+    return this.keepInfo(m, info);
+  }
+
+  private async keepInfo(m: MediaRecord, info: MediaInfo): Promise<MediaInfo> {
     await this.deps.store.media.setInfo(m.id, info);
     return info;
+  }
+
+  /** Dimensions and a thumbnail (stored as a media of its own) of an image in a local file. */
+  private async measure(m: MediaRecord, file: string, served: string): Promise<MediaInfo> {
+    const facts = await inspectImage(file, served, this.deps.config.thumbnails);
+    if (!facts) return { servedType: served };
+    if (facts.skipped)
+      this.deps.log.info({ mediaId: m.id, width: facts.width, height: facts.height, why: facts.skipped }, 'image sent without a thumbnail');
+    let thumbnail: Thumbnail | undefined;
+    if (facts.thumbnail) {
+      const t = facts.thumbnail;
+      const thumbId = this.deps.ids.next();
+      await this.deps.files.put(thumbId, t.body, t.contentType);
+      await this.deps.store.media.create({
+        id: thumbId,
+        ownerId: m.ownerId,
+        contentType: t.contentType,
+        size: t.body.length,
+        filename: null,
+        createdAt: this.deps.now(),
+        parentId: m.id,
+        attached: false,
+        info: { servedType: t.contentType, width: t.width, height: t.height },
+      });
+      thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
+    }
+    return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
   }
 
   /** The first bytes of a media (its magic number), read as a range: never the whole object. */
@@ -186,12 +226,8 @@ export class Media {
     const original = m.parentId ? (await this.deps.store.media.get([m.parentId]))[0] : m;
     if (!original) return null;
     if (original.ownerId === userId) return m;
-    const messageIds = await this.deps.store.media.messagesOf(original.id);
-    for (const message of await this.deps.store.getMessages(messageIds)) {
-      const member = await this.deps.store.getMember(message.chat_id, userId);
-      if (member && member.joinedSeq < message.seq) return m;
-    }
-    return null;
+    // One indexed query, however many messages carry the media (at most maxRefs).
+    return (await this.deps.store.media.visibleTo(original.id, userId)) ? m : null;
   }
 
   /** GET /v1/media/{id}: null when the caller may not see it or its bytes are not there (404). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { crc32, deflateSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
 import { directChatId, THUMBNAIL_MAX_PX } from '@switchboard/protocol';
@@ -76,6 +77,54 @@ function rawPut(url: string, headers: Record<string, string>, body: Buffer): Pro
     req.on('error', () => resolve('cut'));
     req.end(body);
   });
+}
+
+/**
+ * A PNG of width x height pixels, all zero, written by hand: a header that says how much
+ * memory decoding takes, and a zlib stream of zeros that deflates ~1000:1 (a decompression
+ * bomb). `bits` per sample, `colorType` 6 is RGBA (4 samples), 2 is RGB (3); `interlaced` is Adam7.
+ */
+export function zeroPng(width: number, height: number, opts: { bits: 8 | 16; colorType: 2 | 6; interlaced: boolean }): Buffer {
+  const pixelBytes = ((opts.colorType === 6 ? 4 : 3) * opts.bits) / 8;
+  // Each scanline is a filter byte and its pixels; Adam7 sends seven smaller images (passes).
+  const passes = opts.interlaced
+    ? [
+        [0, 0, 8, 8],
+        [4, 0, 8, 8],
+        [0, 4, 4, 8],
+        [2, 0, 4, 4],
+        [0, 2, 2, 4],
+        [1, 0, 2, 2],
+        [0, 1, 1, 2],
+      ]
+    : [[0, 0, 1, 1]];
+  let raw = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const w = Math.ceil((width - x0!) / dx!);
+    const h = Math.ceil((height - y0!) / dy!);
+    if (w > 0 && h > 0) raw += h * (1 + w * pixelBytes);
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const b = Buffer.alloc(12 + data.length);
+    b.writeUInt32BE(data.length, 0);
+    b.write(type, 4, 'latin1');
+    data.copy(b, 8);
+    b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+    return b;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = opts.bits;
+  ihdr[9] = opts.colorType;
+  ihdr[12] = opts.interlaced ? 1 : 0;
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(raw), { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 async function sendWith(
@@ -258,6 +307,67 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     }
   });
 
+  test('images too costly to decode are sent without a thumbnail, with the dimensions from their header; the server keeps serving; a normal image still gets one', async () => {
+    // 128 MB of decoded pixels from ~125 KB (interlaced, 16-bit RGBA: the decoder holds it all), and 27 Mpx of 8-bit RGB.
+    const bombs = [
+      { width: 4000, height: 4000, png: zeroPng(4000, 4000, { bits: 16, colorType: 6, interlaced: true }) },
+      { width: 6000, height: 4500, png: zeroPng(6000, 4500, { bits: 8, colorType: 2, interlaced: false }) },
+    ];
+    const ids: string[] = [];
+    for (const b of bombs) ids.push(await upload(t.a.baseUrl, alice, b.png, 'image/png', 'bomb.png'));
+    const bombSend = sendWith(
+      sa,
+      dm,
+      'bombs',
+      ids.map((media_id) => ({ media_id })),
+    );
+    // Meanwhile the other member keeps talking (from a second device, so sb's frames are read in order below).
+    const sc = await TestSocket.connectSynced(t.b.wsUrl, bob.token);
+    const chatter = await sendWith(sc, dm, 'still here?', []);
+    await sc.close();
+    assert.equal(chatter.type, 'ack_sent');
+    const ack = await bombSend;
+    assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+    const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    assert.deepEqual(
+      live.attachments,
+      bombs.map((b, i) => ({
+        media_id: ids[i],
+        content_type: 'image/png',
+        size: b.png.length,
+        filename: 'bomb.png',
+        width: b.width,
+        height: b.height,
+      })),
+      'no thumbnail',
+    );
+    const got = await download(t.b.baseUrl, bob, ids[0]!);
+    assert.equal(got.status, 200);
+    assert.ok(got.body.equals(bombs[0]!.png), 'the file itself is served');
+
+    const normal = await sharp({ create: { width: 1200, height: 900, channels: 4, background: { r: 1, g: 2, b: 3, alpha: 1 } } })
+      .png()
+      .toBuffer();
+    const id = await upload(t.a.baseUrl, alice, normal, 'image/png', 'normal.png');
+    const sent = await sendWith(sa, dm, 'normal', [{ media_id: id }]);
+    assert.equal(sent.type, 'ack_sent');
+    const msg = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === sent.message_id);
+    assert.deepEqual([msg.attachments[0].thumbnail?.width, msg.attachments[0].thumbnail?.height], [320, 240]);
+  });
+
+  test('one media is carried by at most the configured number of messages; past it the send is refused, earlier ones still serve it', async () => {
+    const id = await upload(t.a.baseUrl, alice, randomBytes(50), 'text/plain', 'again.txt');
+    for (let i = 0; i < suiteMediaConfig.mediaMaxRefs; i++)
+      assert.equal((await sendWith(sa, dm, `copy ${i}`, [{ media_id: id }])).type, 'ack_sent');
+    const refused = await sendWith(sa, dm, 'one too many', [{ media_id: id }]);
+    assert.deepEqual([refused.type, refused.code], ['error', 'invalid_attachment']);
+    assert.match(refused.message, new RegExp(`already sent in ${suiteMediaConfig.mediaMaxRefs} messages`));
+    assert.equal((await download(t.b.baseUrl, bob, id)).status, 200, 'the member still fetches it');
+    assert.equal((await download(t.a.baseUrl, carol, id)).status, 404, 'an outsider still does not');
+    const fresh = await upload(t.a.baseUrl, alice, randomBytes(50), 'text/plain');
+    assert.equal((await sendWith(sa, dm, 'a new upload', [{ media_id: fresh }])).type, 'ack_sent', 'other media are unaffected');
+  });
+
   test('a file declared image/png that is no PNG gets no dimensions or thumbnail and is served as declared, nosniff; HTML is a download', async () => {
     const fake = Buffer.from('<html><script>alert(1)</script></html>');
     const id = await upload(t.a.baseUrl, alice, fake, 'image/png', 'cat.png');
@@ -390,4 +500,6 @@ export const suiteMediaConfig = {
   mediaMaxBytes: 8 * 1024 * 1024,
   mediaOrphanAgeMs: 4_000,
   mediaSweepIntervalMs: 250,
+  /** Low, so the cap is reached in a few sends (the tests above send one media at most 3 times otherwise). */
+  mediaMaxRefs: 4,
 } as const;
