@@ -8,6 +8,7 @@ import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printMedia, runMedia } from './media.js';
 import { printFuzz, runFuzz } from './fuzz.js';
+import { printMediaBombs, runMediaBombs } from './media-bombs.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
@@ -19,7 +20,7 @@ import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|fuzz] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|fuzz] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -86,6 +87,10 @@ compare (the pairs flags apply; defaults differ): Switchboard beside a bare ws r
 media:
   --clients C           clients uploading, then downloading, one file each, all at once (default 20)
   --file-mb MB          file size in MB (10^6 bytes; default 50)
+media-bombs (decode bombs: server RSS; fetch time of a file carried by many messages):
+  --bombs N             7070 x 7070 16-bit interlaced PNGs, sent four to a message (default 8)
+  --refs R              messages carrying one file (default 1000, MEDIA_MAX_REFS' default)
+  --fetches F           timed GET /v1/media per caller (default 200)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -134,6 +139,9 @@ const { values: v, positionals } = parseArgs({
     seed: { type: 'string' },
     'fuzz-sockets': { type: 'string' },
     'http-share': { type: 'string' },
+    bombs: { type: 'string' },
+    refs: { type: 'string' },
+    fetches: { type: 'string' },
   },
 });
 
@@ -302,6 +310,19 @@ const scenarios: Record<string, Scenario> = {
       withTarget(async (t) => {
         const r = await runMedia(t, { clients: Math.max(1, num('clients', 20)), fileBytes: Math.round(num('file-mb', 50) * 1e6) }, log);
         printMedia(r, log);
+        return r;
+      }),
+  },
+  'media-bombs': {
+    describe: 'decode-bomb PNGs sent four to a message (server RSS), then one file carried by R messages (GET /v1/media time)',
+    run: () =>
+      withTarget(async (t) => {
+        const r = await runMediaBombs(
+          t,
+          { bombs: Math.max(1, num('bombs', 8)), refs: Math.max(1, num('refs', 1000)), fetches: Math.max(1, num('fetches', 200)) },
+          log,
+        );
+        printMediaBombs(r, log);
         return r;
       }),
   },

@@ -127,6 +127,18 @@ const ConfigSchema = z.object({
   mediaOrphanAgeMs: z.number().int().positive().default(86_400_000),
   /** How often the orphan sweeper runs, in ms (MEDIA_SWEEP_INTERVAL_MS). Default 10 minutes. */
   mediaSweepIntervalMs: z.number().int().positive().default(600_000),
+  /** How many messages may carry one media (MEDIA_MAX_REFS); past it the send answers invalid_attachment. Default 1000. */
+  mediaMaxRefs: z.number().int().positive().default(1000),
+  /** Images with more pixels get no thumbnail (MEDIA_THUMBNAIL_MAX_PIXELS). Default 24,000,000. */
+  mediaThumbnailMaxPixels: z.number().int().positive().default(24_000_000),
+  /** Images whose decoding would take more memory get no thumbnail (MEDIA_THUMBNAIL_MAX_DECODE_BYTES). Default 100 MiB. */
+  mediaThumbnailMaxDecodeBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(100 * 1024 * 1024),
+  /** Thumbnails one server makes at once (MEDIA_THUMBNAIL_CONCURRENCY). Default 1. */
+  mediaThumbnailConcurrency: z.number().int().min(1).max(16).default(1),
   /** S3-compatible media store (S3_BUCKET set selects it; otherwise files go under DATA_DIR/media). */
   s3Bucket: z.string().optional(),
   s3Endpoint: z.string().url().optional(),
@@ -223,6 +235,10 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     mediaDownloadTtlMs: envNumber(env.MEDIA_DOWNLOAD_TTL_MS),
     mediaOrphanAgeMs: envNumber(env.MEDIA_ORPHAN_AGE_MS),
     mediaSweepIntervalMs: envNumber(env.MEDIA_SWEEP_INTERVAL_MS),
+    mediaMaxRefs: envNumber(env.MEDIA_MAX_REFS),
+    mediaThumbnailMaxPixels: envNumber(env.MEDIA_THUMBNAIL_MAX_PIXELS),
+    mediaThumbnailMaxDecodeBytes: envNumber(env.MEDIA_THUMBNAIL_MAX_DECODE_BYTES),
+    mediaThumbnailConcurrency: envNumber(env.MEDIA_THUMBNAIL_CONCURRENCY),
     s3Bucket: env.S3_BUCKET || undefined,
     s3Endpoint: env.S3_ENDPOINT || undefined,
     s3Region: env.S3_REGION || undefined,

@@ -109,6 +109,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       downloadTtlMs: config.mediaDownloadTtlMs,
       orphanAgeMs: config.mediaOrphanAgeMs,
       sweepIntervalMs: config.mediaSweepIntervalMs,
+      maxRefs: config.mediaMaxRefs,
+      thumbnails: {
+        maxPixels: config.mediaThumbnailMaxPixels,
+        maxDecodeBytes: config.mediaThumbnailMaxDecodeBytes,
+        concurrency: config.mediaThumbnailConcurrency,
+      },
     },
   });
   if (engines.mode === 'cluster' && !config.s3Bucket) log.info('cluster mode without S3_BUCKET: media bytes are kept in PostgreSQL');

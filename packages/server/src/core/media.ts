@@ -5,7 +5,9 @@ import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
-import { baseType, inspectImage, isVerifiedImage, servedType } from './media-inspect.js';
+import { inspectImage, isVerifiedImage, servedType, type ThumbnailLimits } from './media-inspect.js';
+import { isInline, normalizeType, safeType } from './media-types.js';
+import { WorkQueue } from './work-queue.js';
 
 export interface MediaConfig {
   /** Largest upload accepted (bytes); past it POST /v1/media answers 413 too_large. */
@@ -20,6 +22,10 @@ export interface MediaConfig {
   orphanAgeMs: number;
   /** How often the sweeper looks for them (ms). */
   sweepIntervalMs: number;
+  /** How many sends may name one media (refs, counted per send); past it the attachment is refused. */
+  maxRefs: number;
+  /** What an image may cost to thumbnail; past it the image is sent without a thumbnail (media-inspect.ts). */
+  thumbnails: ThumbnailLimits;
 }
 
 export interface MediaDeps {
@@ -32,10 +38,10 @@ export interface MediaDeps {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Images waiting for a thumbnail past which one more is sent without (and may get one when sent again). */
+const THUMBNAILS_WAITING = 32;
 /** Orphans deleted per sweep round. */
 const SWEEP_BATCH = 500;
-/** Types shown inline by a browser without running anything; every other type is served as a download. */
-const INLINE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/avif', 'text/plain', 'application/pdf']);
 
 /** How a fetch of a media is answered: a redirect to a short-lived URL, or the bytes from here. */
 export type MediaFetch = { redirect: string } | { key: string; size: number; contentType: string; disposition: string };
@@ -47,8 +53,12 @@ export type MediaFetch = { redirect: string } | { key: string; size: number; con
 export class Media {
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<number> | null = null;
+  /** Thumbnails made one (or a few) at a time per server: each may hold a decoded image of up to maxDecodeBytes. */
+  private readonly thumbnails: WorkQueue;
 
-  constructor(private readonly deps: MediaDeps) {}
+  constructor(private readonly deps: MediaDeps) {
+    this.thumbnails = new WorkQueue(deps.config.thumbnails.concurrency, THUMBNAILS_WAITING);
+  }
 
   get files(): MediaStore {
     return this.deps.files;
@@ -57,6 +67,9 @@ export class Media {
   /** POST /v1/media: records the upload and hands out where to send the bytes. */
   async createUpload(userId: string, body: CreateMediaBody, baseUrl: string): Promise<CreateMediaResponse> {
     const { config, now } = this.deps;
+    const type = normalizeType(body.content_type);
+    if (!type)
+      throw new DomainError('invalid_request', 'content_type must be a MIME type like image/png (type/subtype, optional parameters)');
     if (body.size > config.maxBytes) throw new DomainError('too_large', `media is limited to ${config.maxBytes} bytes`);
     const at = now();
     if (config.dailyQuotaBytes > 0) {
@@ -73,7 +86,7 @@ export class Media {
     await this.deps.store.media.create({
       id,
       ownerId: userId,
-      contentType: body.content_type,
+      contentType: type,
       size: body.size,
       filename: body.filename ?? null,
       createdAt: at,
@@ -82,7 +95,7 @@ export class Media {
       info: null,
     });
     const expiresAt = at + config.uploadTtlMs;
-    const target = await this.deps.files.uploadTarget(id, { contentType: body.content_type, size: body.size, expiresAt, baseUrl });
+    const target = await this.deps.files.uploadTarget(id, { contentType: type, size: body.size, expiresAt, baseUrl });
     return { media_id: id, upload_url: target.url, upload_method: target.method, upload_headers: target.headers, expires_at: expiresAt };
   }
 
@@ -114,6 +127,10 @@ export class Media {
         throw refuse(`media ${m.id}: uploaded ${sizes[i]} bytes, declared ${m.size}`);
       }
     }
+    // Bounded so that checking who may fetch a media stays cheap (Media.visible walks its refs).
+    for (const [id, n] of await this.deps.store.media.refCounts(ids))
+      if (n >= this.deps.config.maxRefs)
+        throw refuse(`media ${id} was already sent in ${this.deps.config.maxRefs} messages, the most one media may be: upload it again`);
     const infos = await Promise.all(records.map((m) => this.infoOf(m)));
     // Attached before the append, so a sweep cannot take what the message will name. When the
     // append then stores no message `messageId` (not a member any more, a duplicate of an
@@ -125,39 +142,64 @@ export class Media {
     return records.map((m, i) => attachmentView(m, infos[i]!));
   }
 
-  /** What the bytes are: inspected on first send and kept. */
+  /**
+   * What the bytes are: inspected on first send and kept. An image is measured and
+   * thumbnailed best-effort, through the thumbnail queue: one past the limits gets its
+   * header's dimensions and no thumbnail, and when the queue is full it is sent without
+   * either (not kept, so a later send tries again). Either way the send goes through.
+   */
   private async infoOf(m: MediaRecord): Promise<MediaInfo> {
     if (m.info) return m.info;
     const head = await this.head(m);
     const served = servedType(m.contentType, head);
     // Only an image that is what it claims is read whole (a remote store copies it to a temp file for sharp).
-    const info = !isVerifiedImage(m.contentType, head)
-      ? { servedType: served }
-      : await this.deps.files.withFile(m.id, async (file): Promise<MediaInfo> => {
-          const facts = await inspectImage(file, served);
-          if (!facts) return { servedType: served };
-          let thumbnail: Thumbnail | undefined;
-          if (facts.thumbnail) {
-            const t = facts.thumbnail;
-            const thumbId = this.deps.ids.next();
-            await this.deps.files.put(thumbId, t.body, t.contentType);
-            await this.deps.store.media.create({
-              id: thumbId,
-              ownerId: m.ownerId,
-              contentType: t.contentType,
-              size: t.body.length,
-              filename: null,
-              createdAt: this.deps.now(),
-              parentId: m.id,
-              attached: false,
-              info: { servedType: t.contentType, width: t.width, height: t.height },
-            });
-            thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
-          }
-          return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
-        });
+    if (!isVerifiedImage(m.contentType, head)) return this.keepInfo(m, { servedType: served });
+    const measured = this.thumbnails.tryRun(() => this.deps.files.withFile(m.id, (file) => this.measure(m, file, served)));
+    if (!measured) {
+      this.deps.log.warn({ mediaId: m.id }, 'thumbnail queue full: image sent without a thumbnail');
+      return { servedType: served };
+    }
+    let info: MediaInfo;
+    try {
+      info = await measured;
+    } catch (err) {
+      // The store failed to copy the bytes or keep the thumbnail: the file goes without, as when the queue is full.
+      this.deps.log.warn({ err, mediaId: m.id }, 'thumbnail failed: image sent without a thumbnail');
+      return { servedType: served };
+    }
+    return this.keepInfo(m, info);
+  }
+
+  private async keepInfo(m: MediaRecord, info: MediaInfo): Promise<MediaInfo> {
     await this.deps.store.media.setInfo(m.id, info);
     return info;
+  }
+
+  /** Dimensions and a thumbnail (stored as a media of its own) of an image in a local file. */
+  private async measure(m: MediaRecord, file: string, served: string): Promise<MediaInfo> {
+    const facts = await inspectImage(file, served, this.deps.config.thumbnails);
+    if (!facts) return { servedType: served };
+    if (facts.skipped)
+      this.deps.log.info({ mediaId: m.id, width: facts.width, height: facts.height, why: facts.skipped }, 'image sent without a thumbnail');
+    let thumbnail: Thumbnail | undefined;
+    if (facts.thumbnail) {
+      const t = facts.thumbnail;
+      const thumbId = this.deps.ids.next();
+      await this.deps.files.put(thumbId, t.body, t.contentType);
+      await this.deps.store.media.create({
+        id: thumbId,
+        ownerId: m.ownerId,
+        contentType: t.contentType,
+        size: t.body.length,
+        filename: null,
+        createdAt: this.deps.now(),
+        parentId: m.id,
+        attached: false,
+        info: { servedType: t.contentType, width: t.width, height: t.height },
+      });
+      thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
+    }
+    return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
   }
 
   /** The first bytes of a media (its magic number), read as a range: never the whole object. */
@@ -168,9 +210,9 @@ export class Media {
     return Buffer.concat(chunks);
   }
 
-  /** The Content-Type a media is served with. */
+  /** The Content-Type a media is served with (safeType: a record stored before types were checked may hold anything). */
   private async servedTypeOf(m: MediaRecord): Promise<string> {
-    return m.info?.servedType ?? servedType(m.contentType, await this.head(m));
+    return safeType(m.info?.servedType ?? servedType(m.contentType, await this.head(m)));
   }
 
   /**
@@ -184,12 +226,8 @@ export class Media {
     const original = m.parentId ? (await this.deps.store.media.get([m.parentId]))[0] : m;
     if (!original) return null;
     if (original.ownerId === userId) return m;
-    const messageIds = await this.deps.store.media.messagesOf(original.id);
-    for (const message of await this.deps.store.getMessages(messageIds)) {
-      const member = await this.deps.store.getMember(message.chat_id, userId);
-      if (member && member.joinedSeq < message.seq) return m;
-    }
-    return null;
+    // One indexed query, however many messages carry the media (at most maxRefs).
+    return (await this.deps.store.media.visibleTo(original.id, userId)) ? m : null;
   }
 
   /** GET /v1/media/{id}: null when the caller may not see it or its bytes are not there (404). */
@@ -275,7 +313,7 @@ function attachmentView(m: MediaRecord, info: MediaInfo): Attachment {
 
 /** Inline only for types a browser shows without running anything; a download for everything else (html, svg, js, xml...). */
 export function dispositionFor(contentType: string, filename: string | null): string {
-  const kind = INLINE_TYPES.has(baseType(contentType)) || /^(video|audio)\//.test(baseType(contentType)) ? 'inline' : 'attachment';
+  const kind = isInline(contentType) ? 'inline' : 'attachment';
   const encoded = encodeURIComponent(filename ?? '').replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return filename ? `${kind}; filename*=UTF-8''${encoded}` : kind;
 }

@@ -20,6 +20,7 @@ async function twoNodes(extra: { env: Record<string, string>; stop: () => Promis
     MEDIA_MAX_BYTES: String(suiteMediaConfig.mediaMaxBytes),
     MEDIA_ORPHAN_AGE_MS: String(suiteMediaConfig.mediaOrphanAgeMs),
     MEDIA_SWEEP_INTERVAL_MS: String(suiteMediaConfig.mediaSweepIntervalMs),
+    MEDIA_MAX_REFS: String(suiteMediaConfig.mediaMaxRefs),
   };
   const prefix = testPrefix();
   const nodes: ServerProcess[] = [];

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
 import { directChatId, THUMBNAIL_MAX_PX } from '@switchboard/protocol';
 import { http, registerUser, sleep, TestSocket, type TestUser } from '../testing/harness.js';
+import { zeroPng } from '../testing/zero-png.js';
 
 /*
  * The media behaviour (PROTOCOL.md "Media") as a suite every media store runs: embedded
@@ -258,6 +259,67 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     }
   });
 
+  test('images too costly to decode are sent without a thumbnail, with the dimensions from their header; the server keeps serving; a normal image still gets one', async () => {
+    // 128 MB of decoded pixels from ~125 KB (interlaced, 16-bit RGBA: the decoder holds it all), and 27 Mpx of 8-bit RGB.
+    const bombs = [
+      { width: 4000, height: 4000, png: zeroPng(4000, 4000, { bits: 16, colorType: 6, interlaced: true }) },
+      { width: 6000, height: 4500, png: zeroPng(6000, 4500, { bits: 8, colorType: 2, interlaced: false }) },
+    ];
+    const ids: string[] = [];
+    for (const b of bombs) ids.push(await upload(t.a.baseUrl, alice, b.png, 'image/png', 'bomb.png'));
+    const bombSend = sendWith(
+      sa,
+      dm,
+      'bombs',
+      ids.map((media_id) => ({ media_id })),
+    );
+    // Meanwhile the other member keeps talking (from a second device, so sb's frames are read in order below).
+    const sc = await TestSocket.connectSynced(t.b.wsUrl, bob.token);
+    const chatter = await sendWith(sc, dm, 'still here?', []);
+    await sc.close();
+    assert.equal(chatter.type, 'ack_sent');
+    const ack = await bombSend;
+    assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+    const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+    assert.deepEqual(
+      live.attachments,
+      bombs.map((b, i) => ({
+        media_id: ids[i],
+        content_type: 'image/png',
+        size: b.png.length,
+        filename: 'bomb.png',
+        width: b.width,
+        height: b.height,
+      })),
+      'no thumbnail',
+    );
+    const got = await download(t.b.baseUrl, bob, ids[0]!);
+    assert.equal(got.status, 200);
+    assert.ok(got.body.equals(bombs[0]!.png), 'the file itself is served');
+
+    const normal = await sharp({ create: { width: 1200, height: 900, channels: 4, background: { r: 1, g: 2, b: 3, alpha: 1 } } })
+      .png()
+      .toBuffer();
+    const id = await upload(t.a.baseUrl, alice, normal, 'image/png', 'normal.png');
+    const sent = await sendWith(sa, dm, 'normal', [{ media_id: id }]);
+    assert.equal(sent.type, 'ack_sent');
+    const msg = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === sent.message_id);
+    assert.deepEqual([msg.attachments[0].thumbnail?.width, msg.attachments[0].thumbnail?.height], [320, 240]);
+  });
+
+  test('one media is carried by at most the configured number of messages; past it the send is refused, earlier ones still serve it', async () => {
+    const id = await upload(t.a.baseUrl, alice, randomBytes(50), 'text/plain', 'again.txt');
+    for (let i = 0; i < suiteMediaConfig.mediaMaxRefs; i++)
+      assert.equal((await sendWith(sa, dm, `copy ${i}`, [{ media_id: id }])).type, 'ack_sent');
+    const refused = await sendWith(sa, dm, 'one too many', [{ media_id: id }]);
+    assert.deepEqual([refused.type, refused.code], ['error', 'invalid_attachment']);
+    assert.match(refused.message, new RegExp(`already sent in ${suiteMediaConfig.mediaMaxRefs} messages`));
+    assert.equal((await download(t.b.baseUrl, bob, id)).status, 200, 'the member still fetches it');
+    assert.equal((await download(t.a.baseUrl, carol, id)).status, 404, 'an outsider still does not');
+    const fresh = await upload(t.a.baseUrl, alice, randomBytes(50), 'text/plain');
+    assert.equal((await sendWith(sa, dm, 'a new upload', [{ media_id: fresh }])).type, 'ack_sent', 'other media are unaffected');
+  });
+
   test('a file declared image/png that is no PNG gets no dimensions or thumbnail and is served as declared, nosniff; HTML is a download', async () => {
     const fake = Buffer.from('<html><script>alert(1)</script></html>');
     const id = await upload(t.a.baseUrl, alice, fake, 'image/png', 'cat.png');
@@ -281,6 +343,58 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     assert.equal(page.headers.get('content-type'), 'text/html');
     assert.match(page.headers.get('content-disposition') ?? '', /^attachment/);
     if (!page.redirected) assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+  });
+
+  test('a content type that does not parse is refused; the rest are kept as type/subtype (and a text charset); only safe types are inline', async () => {
+    // `text/plain;, text/html` was served inline and Chromium rendered it as HTML; a control character made every fetch a 500.
+    for (const bad of [
+      'text/plain;, text/html',
+      'text/plain; x=\u0001',
+      'text/plain\n;x=y',
+      'text/plain; charset',
+      'text/plain, text/html',
+    ]) {
+      const r = await createUpload(t.a.baseUrl, alice, { content_type: bad, size: 5 });
+      assert.deepEqual([r.status, r.body.error], [400, 'invalid_request'], JSON.stringify(bad));
+    }
+    const cases = [
+      { declared: 'Text/Plain; Charset="UTF-8"; format=flowed', stored: 'text/plain; charset=utf-8', inline: true },
+      { declared: 'IMAGE/SVG+XML; charset=utf-8', stored: 'image/svg+xml', inline: false },
+      { declared: 'text/html;charset=utf-8', stored: 'text/html; charset=utf-8', inline: false },
+      { declared: 'application/pdf; name=x', stored: 'application/pdf', inline: true },
+      { declared: 'application/xml', stored: 'application/xml', inline: false },
+    ];
+    for (const c of cases) {
+      const id = await upload(t.a.baseUrl, alice, Buffer.from('<svg onload="alert(1)"/>'), c.declared, 'f');
+      const ack = await sendWith(sa, dm, c.declared, [{ media_id: id }]);
+      assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+      const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+      assert.equal(live.attachments[0].content_type, c.stored, c.declared);
+      const disposition = c.inline ? "inline; filename*=UTF-8''f" : "attachment; filename*=UTF-8''f";
+      // Straight from the API (or the store it redirects to), and through a link.
+      const direct = await fetch(`${t.b.baseUrl}/v1/media/${id}`, {
+        headers: { authorization: `Bearer ${bob.token}` },
+        redirect: 'manual',
+      });
+      const link = await http(t.b.baseUrl, 'GET', `/v1/media/${id}/link`, { token: bob.token });
+      for (const res of [direct, await fetch(link.body.url)]) {
+        let got = res;
+        if (res.status === 302) {
+          const location = new URL(res.headers.get('location')!);
+          if (location.searchParams.has('X-Amz-Signature')) {
+            // The bucket answers with the server's headers, not the ones stored with the object.
+            assert.equal(location.searchParams.get('response-content-type'), c.stored);
+            assert.equal(location.searchParams.get('response-content-disposition'), disposition);
+          }
+          got = await fetch(location);
+        }
+        assert.equal(got.status, 200, c.declared);
+        assert.equal(got.headers.get('content-type'), c.stored, c.declared);
+        assert.equal(got.headers.get('content-disposition'), disposition, c.declared);
+        await got.arrayBuffer();
+      }
+      if (direct.status === 302) assert.ok(new URL(link.body.url).searchParams.has('X-Amz-Signature'), 'a link is presigned too');
+    }
   });
 
   test('an upload never sent is deleted by the sweeper; a sent one stays', async () => {
@@ -338,4 +452,6 @@ export const suiteMediaConfig = {
   mediaMaxBytes: 8 * 1024 * 1024,
   mediaOrphanAgeMs: 4_000,
   mediaSweepIntervalMs: 250,
+  /** Low, so the cap is reached in a few sends (the tests above send one media at most 3 times otherwise). */
+  mediaMaxRefs: 4,
 } as const;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../config.js';
 import { http, registerUser, sleep, TestSocket } from '../testing/harness.js';
@@ -102,6 +104,41 @@ describe('media: a send the store refuses after its attach', () => {
       }
     } finally {
       await sa?.close();
+      await srv.stop();
+    }
+  });
+});
+
+describe('media: a record stored before content types were checked', () => {
+  test('a stored type Node refuses in a header is served as an application/octet-stream download, not a 500, every time', async () => {
+    const srv = await startTestServer({});
+    try {
+      const alice = await registerUser(srv.baseUrl, 'legacy');
+      // As an older version stored it (its check let control characters through after a `;`).
+      const id = `legacy${randomUUID().replace(/-/g, '')}`;
+      writeFileSync(path.join(srv.dataDir, 'media', 'objects', id), 'old bytes');
+      await srv.server.engines.store.media.create({
+        id,
+        ownerId: alice.user_id,
+        contentType: 'text/html; x=\u0001',
+        size: 9,
+        filename: 'old.html',
+        createdAt: Date.now(),
+        parentId: null,
+        attached: false,
+        info: null,
+      });
+      for (let i = 0; i < 3; i++) {
+        const got = await download(srv.baseUrl, alice, id);
+        assert.equal(got.status, 200);
+        assert.equal(got.headers.get('content-type'), 'application/octet-stream');
+        assert.equal(got.headers.get('content-disposition'), "attachment; filename*=UTF-8''old.html");
+        assert.equal(got.body.toString(), 'old bytes');
+      }
+      const link = await http(srv.baseUrl, 'GET', `/v1/media/${id}/link`, { token: alice.token });
+      const viaLink = await fetch(link.body.url);
+      assert.deepEqual([viaLink.status, viaLink.headers.get('content-type')], [200, 'application/octet-stream']);
+    } finally {
       await srv.stop();
     }
   });

@@ -65,7 +65,13 @@ export async function serveBytes(
     return;
   }
   const body = await opts.open(range ?? undefined);
-  res.writeHead(status, { ...headers, 'content-length': length });
+  try {
+    res.writeHead(status, { ...headers, 'content-length': length });
+  } catch (err) {
+    // A header Node refuses: the opened stream (a file handle) must not outlive the request.
+    (body as NodeJS.ReadableStream & { destroy(): void }).destroy();
+    throw err;
+  }
   await pipeline(body, res).catch(() => {
     // The client went away mid-body: nothing to answer any more.
     res.destroy();

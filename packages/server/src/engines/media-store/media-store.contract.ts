@@ -73,6 +73,24 @@ export function runMediaStoreContract(name: string, open: () => Promise<OpenedMe
       assert.ok(copy.equals(bytes));
     });
 
+    test("withFile's copy of a remote object is readable by this user only (0600 in a 0700 folder), and removed after", async () => {
+      const k = key();
+      assert.ok((await put(k, randomBytes(1000)))?.ok);
+      const { stat } = await import('node:fs/promises');
+      const path = await import('node:path');
+      const seen = await s.store.withFile(k, async (file) => ({
+        file,
+        mode: (await stat(file)).mode & 0o777,
+        dir: (await stat(path.dirname(file))).mode & 0o777,
+      }));
+      if (s.store.kind !== 'local') {
+        // The local store hands over the object itself, under DATA_DIR.
+        assert.equal(seen.mode.toString(8), '600');
+        assert.equal(seen.dir.toString(8), '700');
+        await assert.rejects(stat(seen.file), 'the copy is gone');
+      }
+    });
+
     test('a download URL serves the bytes with the given type and disposition, honouring Range', async () => {
       const k = key();
       const bytes = randomBytes(5000);

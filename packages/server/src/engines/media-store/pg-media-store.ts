@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { ByteRange, DownloadOptions, MediaStore, UploadTarget } from './media-store.js';
 import { SignedUrls, TooLarge, checkKey } from './signed-urls.js';
+import { withTempCopy } from './temp-copy.js';
 /** Bytes per stored row: big enough to be few rows, small enough to hold one in memory per upload. */
 const CHUNK = 1024 * 1024;
 
@@ -124,14 +121,7 @@ export class PgMediaStore implements MediaStore {
   }
 
   async withFile<T>(key: string, fn: (path: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(path.join(tmpdir(), 'sb-media-'));
-    const file = path.join(dir, 'object');
-    try {
-      await pipeline(await this.read(key), createWriteStream(file));
-      return await fn(file);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    return withTempCopy(await this.read(key), fn);
   }
 
   async put(key: string, body: Buffer): Promise<void> {

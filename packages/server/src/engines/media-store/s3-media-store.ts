@@ -1,13 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ByteRange, DownloadOptions, MediaStore, UploadTarget } from './media-store.js';
+import { withTempCopy } from './temp-copy.js';
 
 export interface S3Options {
   /** Endpoint URL of an S3-compatible store; unset for AWS S3 itself. */
@@ -100,13 +95,7 @@ export class S3MediaStore implements MediaStore {
   }
 
   async withFile<T>(key: string, fn: (path: string) => Promise<T>): Promise<T> {
-    const file = path.join(tmpdir(), `switchboard-media-${randomBytes(8).toString('hex')}`);
-    try {
-      await pipeline(await this.read(key), createWriteStream(file));
-      return await fn(file);
-    } finally {
-      await rm(file, { force: true });
-    }
+    return withTempCopy(await this.read(key), fn);
   }
 
   async put(key: string, body: Buffer, contentType: string): Promise<void> {

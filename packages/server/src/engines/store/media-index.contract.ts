@@ -65,6 +65,42 @@ export function runMediaIndexContract(name: string, open: () => Promise<{ store:
       assert.equal(rt.attached, true);
     });
 
+    test('visibleTo: a member of a chat where a stored message carries the media, from their join on; refCounts counts every send', async () => {
+      const [u1, u2, u3, out] = [uid('id'), uid('id'), uid('id'), uid('id')];
+      for (const id of [u1, u2, u3, out])
+        await store.createUser({ id, username: id.slice(0, 32), displayName: id, passwordHash: 'x', createdAt: 1 });
+      const chatId = `g:${uid('g')}`;
+      await store.createGroup({
+        chatId,
+        name: 'g',
+        createdBy: u1,
+        createdAt: 1,
+        members: [
+          { userId: u1, role: 'admin' },
+          { userId: u2, role: 'member' },
+        ],
+      });
+      const m = media(u1);
+      await store.media.create(m);
+      const send = async (messageId: string) => {
+        assert.equal(await store.media.attach([m.id], messageId, 10), 1);
+        const base = { chatId, senderId: u1, senderDeviceId: 'd', createdAt: 10, clientMsgId: uid('c'), content: 'x' };
+        const [r] = await store.append([{ ...base, messageId }]);
+        assert.ok(r!.message);
+      };
+      // Named by a send whose message was never stored: grants nothing.
+      await store.media.attach([m.id], uid('msg'), 5);
+      assert.equal(await store.media.visibleTo(m.id, u2), false, 'no stored message carries it yet');
+      await send(uid('msg'));
+      assert.deepEqual([await store.media.visibleTo(m.id, u2), await store.media.visibleTo(m.id, out)], [true, false]);
+      assert.deepEqual(await store.addMembers(chatId, u1, [u3], 20, 1024), { added: [u3] });
+      assert.equal(await store.media.visibleTo(m.id, u3), false, 'joined after the message');
+      await send(uid('msg'));
+      assert.equal(await store.media.visibleTo(m.id, u3), true, 'sent again after the join');
+      assert.equal(await store.media.visibleTo('no-such-media', u2), false);
+      assert.deepEqual([...(await store.media.refCounts([m.id, 'never-sent', m.id]))], [[m.id, 3]]);
+    });
+
     test('usage counts the bytes a user declared since a time, thumbnails aside', async () => {
       const owner = uid('u');
       await store.media.create(media(owner, { size: 10, createdAt: 500 }));

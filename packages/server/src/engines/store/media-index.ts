@@ -53,6 +53,15 @@ export interface MediaIndex {
   attach(mediaIds: string[], messageId: string, at: number): Promise<number>;
   /** Ids of the messages that carried the media (those never stored included). */
   messagesOf(mediaId: string): Promise<string[]>;
+  /**
+   * Whether a stored message carries the media in a chat `userId` is a member of, sent
+   * after the user joined (seq above their joined_seq). One indexed query: it walks the
+   * media's refs (at most MEDIA_MAX_REFS, Media.prepareAttachments) and probes the
+   * message and the membership by primary key, whatever else the chats hold.
+   */
+  visibleTo(mediaId: string, userId: string): Promise<boolean>;
+  /** How many sends named each of these media (refs, stored or not); media never sent are left out. */
+  refCounts(mediaIds: string[]): Promise<Map<string, number>>;
   /** Bytes the user declared in uploads created at or after `since`, and when the oldest of those was. */
   usageSince(userId: string, since: number): Promise<{ bytes: number; oldest: number | null }>;
   /**

@@ -57,6 +57,29 @@ export class PostgresMediaIndex implements MediaIndex {
     return rows.map((r) => r.message_id);
   }
 
+  async visibleTo(mediaId: string, userId: string): Promise<boolean> {
+    // message_ids, not messages: one primary-key probe instead of one per partition.
+    const { rows } = await this.pool.query<{ visible: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM media_refs r
+         JOIN message_ids i ON i.id = r.message_id
+         JOIN chat_members c ON c.chat_id = i.chat_id AND c.user_id = $2
+         WHERE r.media_id = $1 AND i.seq > c.joined_seq
+       ) AS visible`,
+      [mediaId, userId],
+    );
+    return rows[0]?.visible === true;
+  }
+
+  async refCounts(mediaIds: string[]): Promise<Map<string, number>> {
+    if (mediaIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<{ media_id: string; n: number }>(
+      'SELECT media_id, count(*)::int AS n FROM media_refs WHERE media_id = ANY($1::text[]) GROUP BY media_id',
+      [[...new Set(mediaIds)]],
+    );
+    return new Map(rows.map((r) => [r.media_id, r.n]));
+  }
+
   async usageSince(userId: string, since: number): Promise<{ bytes: number; oldest: number | null }> {
     const { rows } = await this.pool.query<{ bytes: string; oldest: string | null }>(
       `SELECT COALESCE(SUM(size), 0)::text AS bytes, MIN(created_at)::text AS oldest FROM media

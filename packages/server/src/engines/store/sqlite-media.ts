@@ -16,6 +16,13 @@ export class SqliteMediaIndex implements MediaIndex {
     this.stmts = {
       byId: db.prepare('SELECT * FROM media WHERE id = ?'),
       messagesOf: db.prepare('SELECT message_id FROM media_refs WHERE media_id = ?'),
+      visibleTo: db.prepare(
+        `SELECT 1 FROM media_refs r
+         JOIN messages g ON g.id = r.message_id
+         JOIN chat_members c ON c.chat_id = g.chat_id AND c.user_id = ?
+         WHERE r.media_id = ? AND g.seq > c.joined_seq LIMIT 1`,
+      ),
+      refCount: db.prepare('SELECT count(*) AS n FROM media_refs WHERE media_id = ?'),
       usage: db.prepare(
         `SELECT COALESCE(SUM(size), 0) AS bytes, MIN(created_at) AS oldest FROM media
          WHERE owner_id = ? AND created_at >= ? AND parent_id IS NULL`,
@@ -44,6 +51,19 @@ export class SqliteMediaIndex implements MediaIndex {
 
   async messagesOf(mediaId: string): Promise<string[]> {
     return (this.stmts.messagesOf.all(mediaId) as { message_id: string }[]).map((r) => r.message_id);
+  }
+
+  async visibleTo(mediaId: string, userId: string): Promise<boolean> {
+    return this.stmts.visibleTo.get(userId, mediaId) !== undefined;
+  }
+
+  async refCounts(mediaIds: string[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const id of new Set(mediaIds)) {
+      const { n } = this.stmts.refCount.get(id) as { n: number };
+      if (n > 0) counts.set(id, n);
+    }
+    return counts;
   }
 
   async usageSince(userId: string, since: number): Promise<{ bytes: number; oldest: number | null }> {
