@@ -104,6 +104,30 @@ describe('web client', () => {
     }
   });
 
+  test('the socket opens with a single-use ticket: no token in its URL, a new ticket on every connect', opts, async () => {
+    const { ctx, page } = await newPage(browser, srv.baseUrl);
+    try {
+      const urls: string[] = [];
+      page.on('websocket', (ws) => urls.push(ws.url()));
+      await register(page, 'tina');
+      await eventually(async () => urls.length >= 1, 15_000, 'the socket');
+      await page.reload();
+      await page.getByRole('button', { name: 'Log out' }).waitFor();
+      await eventually(async () => urls.length >= 2, 15_000, 'the socket after a reload');
+      const token = await page.evaluate(
+        () => (JSON.parse(localStorage.getItem('switchboard.session') ?? '{}') as { token?: string }).token,
+      );
+      assert.ok(token, 'logged in');
+      for (const url of urls) {
+        assert.match(url, /\/v1\/ws\?ticket=[\w-]{32,}$/);
+        assert.ok(!url.includes(token) && !url.includes(encodeURIComponent(token)) && !url.includes('access_token'), `token in ${url}`);
+      }
+      assert.notEqual(urls[0], urls[1], 'a ticket is used once');
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('two people chat: ticks go to read, typing and presence show, a reload keeps the session, text stays text', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
