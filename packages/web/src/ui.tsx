@@ -1,6 +1,6 @@
 import { Component, createRef, type JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { Attachment, ChatSummary, Message } from '@switchboard/client';
+import { withoutBidiControls, type Attachment, type ChatSummary, type Message } from '@switchboard/client';
 import type { AppState, Conversation, Msg, Status } from './app-state.js';
 
 /*
@@ -430,7 +430,7 @@ function GroupInfo({ app, conv }: { app: AppState; conv: Conversation }): JSX.El
             </span>
             {admin && m.user_id !== app.userId && (
               <button type="button" class="link" disabled={app.panelBusy} onClick={() => void app.removeMember(m.user_id)}>
-                Remove <bdi>{app.nameOf(m.user_id)}</bdi>
+                Remove {app.nameOf(m.user_id)}
               </button>
             )}
           </li>
@@ -713,7 +713,7 @@ function Composer({ app }: Props): JSX.Element {
   const attach = (picked: File[]) => {
     for (const file of picked) {
       const id = ++stagedSeq;
-      setFiles((list) => [...list, { id, name: file.name || 'File', loaded: 0, total: file.size }]);
+      setFiles((list) => [...list, { id, name: withoutBidiControls(file.name) || 'File', loaded: 0, total: file.size }]);
       app
         .uploadFile(file, (loaded, total) => update(id, { loaded, total }))
         .then(

@@ -168,6 +168,17 @@ describe('web client', () => {
       assert.deepEqual(await page.locator('.conv-bar .sub bdi').allTextContents(), [dana, 'You']);
       await page.getByRole('button', { name: 'Group info' }).click();
       await page.getByRole('list', { name: 'Members' }).locator('bdi', { hasText: dana }).waitFor();
+      // A file named with a right-to-left override ("invoice\u202Efdp.exe" reads "invoiceexe.pdf") is sent without it.
+      await page
+        .getByLabel('Attach')
+        .setInputFiles([{ name: 'invoice\u202Efdp.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') }]);
+      await page.getByRole('button', { name: 'Remove invoicefdp.exe' }).waitFor();
+      await send(page, 'the invoice');
+      const file = messages(page, 'the invoice').getByRole('link', { name: /invoicefdp\.exe/ });
+      await file.waitFor();
+      assert.equal(await file.locator('.name > bdi').textContent(), 'invoicefdp.exe');
+      assert.equal(await file.getAttribute('download'), 'invoicefdp.exe');
+
       // No name or body is drawn outside its isolate.
       assert.equal(await page.locator('li.msg .sender').evaluate((e) => e.childNodes.length), 1);
     } finally {
