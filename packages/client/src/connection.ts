@@ -286,7 +286,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private openSocket(): void {
+  /** `prefetched`: the ticket already asked for (a reconnect asks while it refreshes ws_url). */
+  private openSocket(prefetched?: Promise<string | null>): void {
     this.reconnectTimer = undefined;
     if (!this.WS) {
       this.stop(1006, 'no WebSocket implementation', new Error('no WebSocket constructor: pass options.WebSocket'));
@@ -300,8 +301,14 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
       this.startSocket(() => new WithOptions(this.wsUrl, { headers: { authorization: `Bearer ${this.token}` } }));
       return;
     }
-    void this.socketUrl().then(
-      (url) => {
+    void (prefetched ?? this.ticket()).then(
+      (t) => {
+        // Without a ticket (a server that has none): the token in the query, as before tickets.
+        const sep = this.wsUrl.includes('?') ? '&' : '?';
+        const url =
+          t === null
+            ? `${this.wsUrl}${sep}access_token=${encodeURIComponent(this.token)}`
+            : `${this.wsUrl}${sep}ticket=${encodeURIComponent(t)}`;
         if (attempt === this.opening && this._state === 'connecting') this.startSocket(() => new this.WS!(url));
       },
       (err: unknown) => {
@@ -314,21 +321,18 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   }
 
   /**
-   * The URL to open: with a fresh single-use ticket, so the token never appears in a URL
-   * (proxies and access logs keep URLs). `?access_token=` only for a server that has no
-   * tickets (404) or an api without them.
+   * A fresh single-use ticket for the socket URL, so the token never appears in a URL
+   * (proxies and access logs keep URLs); null for a server without tickets (404) or an api
+   * without them, which then get `?access_token=`.
    */
-  private async socketUrl(): Promise<string> {
-    const sep = this.wsUrl.includes('?') ? '&' : '?';
-    if (this.api.wsTicket) {
-      try {
-        const { ticket } = await this.api.wsTicket();
-        return `${this.wsUrl}${sep}ticket=${encodeURIComponent(ticket)}`;
-      } catch (err) {
-        if (!(err instanceof SwitchboardHttpError && err.status === 404)) throw err;
-      }
+  private async ticket(): Promise<string | null> {
+    if (!this.api.wsTicket) return null;
+    try {
+      return (await this.api.wsTicket()).ticket;
+    } catch (err) {
+      if (err instanceof SwitchboardHttpError && err.status === 404) return null;
+      throw err;
     }
-    return `${this.wsUrl}${sep}access_token=${encodeURIComponent(this.token)}`;
   }
 
   private startSocket(create: () => WebSocketLike): void {
@@ -496,7 +500,13 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private scheduleReconnect(code: number, reason: string): void {
     const delay = backoffDelay(this.attempt++, this.backoff, this.random);
     this._state = 'waiting';
-    this.reconnectTimer = setTimeout(() => void this.refreshWsUrl().then(() => this.openSocket()), delay);
+    this.reconnectTimer = setTimeout(() => {
+      // The ticket is asked for alongside the fresh ws_url, not after it: a reconnect costs no
+      // extra round trip (a ticket from any node works on every node of a cluster).
+      const ticket = this.authHeader ? undefined : this.ticket();
+      ticket?.catch(() => {}); // handled by openSocket
+      void this.refreshWsUrl().then(() => this.openSocket(ticket));
+    }, delay);
     this.emit('disconnected', { code, reason, willReconnect: true, retryInMs: delay });
   }
 
