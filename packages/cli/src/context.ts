@@ -10,10 +10,10 @@ export function serverUrl(flag: string | undefined): string {
   return flag ?? process.env.SWITCHBOARD_SERVER ?? DEFAULT_SERVER;
 }
 
-/** A client for the saved session (Node 20 has no global WebSocket: use ws's). */
+/** A client for the saved session (Node 20 has no global WebSocket: use ws's, which sends the token as a header). */
 export function sessionClient(): { client: SwitchboardClient; session: SavedSession } {
   const session = loadSession();
-  const client = SwitchboardClient.fromSession(session.server, session, { WebSocket });
+  const client = SwitchboardClient.fromSession(session.server, session, { WebSocket, authHeader: true });
   return { client, session };
 }
 

@@ -45,6 +45,13 @@ export interface SwitchboardClientOptions {
   deviceId?: string;
   /** WebSocket constructor. Default: globalThis.WebSocket (browsers, Node 22+); pass `ws`'s on Node 20. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Send the token in an `Authorization` header on the upgrade, for a constructor that takes
+   * `ws`'s options (`new WebSocket(url, { headers })`: Node with the `ws` package). Default
+   * false: each connect first fetches a single-use ticket (POST /v1/ws-tickets) and opens
+   * `?ticket=`, since a browser cannot set headers and a token in a URL ends up in proxy logs.
+   */
+  authHeader?: boolean;
   /** fetch implementation. Default: globalThis.fetch. */
   fetch?: FetchLike;
   /** Reconnect backoff. Default base 250 ms, cap 10 s, full jitter. */
@@ -104,6 +111,9 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   readonly deviceId: string | undefined;
   private token: string;
   private readonly WS: WebSocketConstructor | undefined;
+  private readonly authHeader: boolean;
+  /** Counts connect attempts, so a ticket that arrives after close() or a newer attempt opens nothing. */
+  private opening = 0;
   private readonly backoff: BackoffOptions;
   private readonly pingIntervalMs: number;
   private readonly staleAfterMs: number;
@@ -136,6 +146,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     this.userId = opts.userId;
     this.deviceId = opts.deviceId;
     this.WS = opts.WebSocket ?? defaultWebSocket();
+    this.authHeader = opts.authHeader ?? false;
     this.backoff = opts.backoff ?? {};
     this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
     this.staleAfterMs = opts.staleAfterMs ?? 3 * this.pingIntervalMs;
@@ -275,18 +286,59 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private openSocket(): void {
+  /** `prefetched`: the ticket already asked for (a reconnect asks while it refreshes ws_url). */
+  private openSocket(prefetched?: Promise<string | null>): void {
     this.reconnectTimer = undefined;
     if (!this.WS) {
       this.stop(1006, 'no WebSocket implementation', new Error('no WebSocket constructor: pass options.WebSocket'));
       return;
     }
     this._state = 'connecting';
-    const sep = this.wsUrl.includes('?') ? '&' : '?';
-    const url = `${this.wsUrl}${sep}access_token=${encodeURIComponent(this.token)}`;
+    const attempt = ++this.opening;
+    if (this.authHeader) {
+      // `ws`'s constructor takes (url, options); the browser's would read options as protocols.
+      const WithOptions = this.WS as unknown as new (url: string, options: { headers: Record<string, string> }) => WebSocketLike;
+      this.startSocket(() => new WithOptions(this.wsUrl, { headers: { authorization: `Bearer ${this.token}` } }));
+      return;
+    }
+    void (prefetched ?? this.ticket()).then(
+      (t) => {
+        // Without a ticket (a server that has none): the token in the query, as before tickets.
+        const sep = this.wsUrl.includes('?') ? '&' : '?';
+        const url =
+          t === null
+            ? `${this.wsUrl}${sep}access_token=${encodeURIComponent(this.token)}`
+            : `${this.wsUrl}${sep}ticket=${encodeURIComponent(t)}`;
+        if (attempt === this.opening && this._state === 'connecting') this.startSocket(() => new this.WS!(url));
+      },
+      (err: unknown) => {
+        if (attempt !== this.opening || this._state !== 'connecting') return;
+        if (err instanceof SwitchboardHttpError && err.status === 401) {
+          this.stop(CloseCode.sessionRevoked, 'token rejected', new ClientClosedError('token rejected (401)'));
+        } else this.onSocketClosed(1006, 'socket ticket request failed', false);
+      },
+    );
+  }
+
+  /**
+   * A fresh single-use ticket for the socket URL, so the token never appears in a URL
+   * (proxies and access logs keep URLs); null for a server without tickets (404) or an api
+   * without them, which then get `?access_token=`.
+   */
+  private async ticket(): Promise<string | null> {
+    if (!this.api.wsTicket) return null;
+    try {
+      return (await this.api.wsTicket()).ticket;
+    } catch (err) {
+      if (err instanceof SwitchboardHttpError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  private startSocket(create: () => WebSocketLike): void {
     let ws: WebSocketLike;
     try {
-      ws = new this.WS(url);
+      ws = create();
     } catch {
       this.onSocketClosed(1006, 'connect failed', false);
       return;
@@ -448,7 +500,13 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private scheduleReconnect(code: number, reason: string): void {
     const delay = backoffDelay(this.attempt++, this.backoff, this.random);
     this._state = 'waiting';
-    this.reconnectTimer = setTimeout(() => void this.refreshWsUrl().then(() => this.openSocket()), delay);
+    this.reconnectTimer = setTimeout(() => {
+      // The ticket is asked for alongside the fresh ws_url, not after it: a reconnect costs no
+      // extra round trip (a ticket from any node works on every node of a cluster).
+      const ticket = this.authHeader ? undefined : this.ticket();
+      ticket?.catch(() => {}); // handled by openSocket
+      void this.refreshWsUrl().then(() => this.openSocket(ticket));
+    }, delay);
     this.emit('disconnected', { code, reason, willReconnect: true, retryInMs: delay });
   }
 

@@ -70,4 +70,25 @@ export function fakeFetch(status: number, body: unknown): FetchLike {
   return async () => ({ status, ok: status >= 200 && status < 300, text: async () => JSON.stringify(body) });
 }
 
+/**
+ * A fetch that plays the server's REST side for the socket: POST /v1/ws-tickets answers
+ * ticket-1, ticket-2, ... (logged in `tickets`), other paths as `routes` says (default 200 {}).
+ */
+export function ticketFetch(routes: Record<string, [number, unknown]> = {}): FetchLike & { tickets: string[]; calls: string[] } {
+  const tickets: string[] = [];
+  const calls: string[] = [];
+  const fn = async (input: string, init?: { method?: string }) => {
+    const path = new URL(input).pathname;
+    const key = `${init?.method ?? 'GET'} ${path}`;
+    calls.push(key);
+    let [status, body] = routes[key] ?? [200, {}];
+    if (key === 'POST /v1/ws-tickets' && !routes[key]) {
+      tickets.push(`ticket-${tickets.length + 1}`);
+      [status, body] = [201, { ticket: tickets[tickets.length - 1], expires_at: Date.now() + 30_000 }];
+    }
+    return { status, ok: status >= 200 && status < 300, text: async () => JSON.stringify(body) };
+  };
+  return Object.assign(fn, { tickets, calls });
+}
+
 export const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));

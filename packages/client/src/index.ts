@@ -8,7 +8,7 @@ export type { MediaData, UploadOptions } from './media.js';
 export { SwitchboardApi, register, login, type SessionApi } from './rest.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
-export { directChatId, groupChatId } from '@switchboard/protocol';
+export { directChatId, groupChatId, hasBidiControl, withoutBidiControls } from '@switchboard/protocol';
 export type {
   Attachment,
   Message,

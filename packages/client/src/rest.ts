@@ -6,6 +6,8 @@ import { downloadMedia, mediaLink, uploadMedia, type MediaData, type UploadOptio
 export interface SessionApi {
   me(): Promise<UserView>;
   currentSession(): Promise<{ ws_url?: string }>;
+  /** A single-use socket ticket (POST /v1/ws-tickets); absent: the socket URL carries the token. */
+  wsTicket?(): Promise<{ ticket: string; expires_at: number }>;
 }
 
 /** Creates an account (PROTOCOL.md POST /v1/users); no session needed. */
@@ -53,6 +55,11 @@ export class SwitchboardApi implements SessionApi {
 
   currentSession(): Promise<{ ws_url?: string }> {
     return this.request('GET', '/v1/sessions/current');
+  }
+
+  /** A single-use ticket for opening the socket without the token in its URL (valid 30 s). */
+  wsTicket(): Promise<{ ticket: string; expires_at: number }> {
+    return this.request('POST', '/v1/ws-tickets');
   }
 
   /** Ends this session on the server: the token stops working at once. */

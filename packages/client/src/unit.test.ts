@@ -4,7 +4,7 @@ import { TypedEmitter } from './emitter.js';
 import { backoffDelay } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
 import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
-import { fakeNetwork, fakeFetch, tick } from './fake-socket.test-support.js';
+import { fakeNetwork, fakeFetch, tick, ticketFetch } from './fake-socket.test-support.js';
 
 function newMessage(chatId: string, seq: number, id = `m${chatId}-${seq}`) {
   return {
@@ -25,7 +25,7 @@ function client(net: ReturnType<typeof fakeNetwork>, extra: Partial<ConstructorP
     baseUrl: 'http://example.test/',
     token: 'tok en',
     WebSocket: net.WebSocket,
-    fetch: fakeFetch(200, {}),
+    fetch: ticketFetch(),
     random: () => 0,
     ...extra,
   });
@@ -88,12 +88,14 @@ test('seq deduper drops at or below the per-chat mark and allows gaps', () => {
   assert.equal(d.lastSeq('c1'), 3);
 });
 
-test('connects with access_token in the query and emits typed events', async () => {
+test('connects with a fresh single-use ticket in the query, never the token, and emits typed events', async () => {
   const net = fakeNetwork();
-  const c = client(net);
+  const fetch = ticketFetch();
+  const c = client(net, { fetch, backoff: { baseMs: 1, capMs: 1 } });
   const p = c.connect();
   const s = await net.next();
-  assert.equal(s.url, 'ws://example.test/v1/ws?access_token=tok%20en');
+  assert.equal(s.url, 'ws://example.test/v1/ws?ticket=ticket-1');
+  assert.ok(!s.url.includes('tok'), 'no token in the socket URL');
   s.open();
   await p;
   const events: string[] = [];
@@ -249,13 +251,78 @@ test('does not reconnect after 4100 and rejects pending sends', async () => {
 
 test('stops when a refused handshake turns out to be a rejected token', async () => {
   const net = fakeNetwork();
-  const c = client(net, { fetch: fakeFetch(401, { error: 'unauthorized' }) });
+  const c = client(net, { fetch: ticketFetch({ 'GET /v1/users/me': [401, { error: 'unauthorized' }] }) });
   const p = c.connect();
   const s = await net.next();
   s.serverClose(1006);
   await assert.rejects(p, ClientClosedError);
   assert.equal(c.state, 'closed');
   assert.equal(net.sockets.length, 1);
+});
+
+test('stops without opening a socket when the ticket request says the token is rejected', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { fetch: fakeFetch(401, { error: 'unauthorized' }) });
+  await assert.rejects(c.connect(), ClientClosedError);
+  assert.equal(c.state, 'closed');
+  assert.equal(net.sockets.length, 0);
+});
+
+test('each reconnect asks for a new ticket; a failed ticket request is retried; a server without tickets gets access_token', async () => {
+  const net = fakeNetwork();
+  const fetch = ticketFetch();
+  const c = client(net, { fetch, backoff: { baseMs: 1, capMs: 1 } });
+  const p = c.connect();
+  const s1 = await net.next();
+  s1.open();
+  await p;
+  s1.serverClose(1006);
+  const s2 = await net.next();
+  assert.equal(s2.url, 'ws://example.test/v1/ws?ticket=ticket-2');
+  await c.close();
+
+  let failures = 1;
+  const flaky = ticketFetch();
+  const flakyFetch: typeof flaky = Object.assign(async (input: string, init?: { method?: string }) => {
+    if (init?.method === 'POST' && failures-- > 0) throw new TypeError('fetch failed');
+    return flaky(input, init);
+  }, flaky);
+  const c2 = client(net, { fetch: flakyFetch, backoff: { baseMs: 1, capMs: 1 } });
+  const p2 = c2.connect();
+  const s3 = await net.next();
+  assert.equal(s3.url, 'ws://example.test/v1/ws?ticket=ticket-1', 'the retry fetched a ticket');
+  s3.open();
+  await p2;
+  await c2.close();
+
+  const old = client(net, { fetch: ticketFetch({ 'POST /v1/ws-tickets': [404, { error: 'not_found' }] }) });
+  const p3 = old.connect();
+  const s4 = await net.next();
+  assert.equal(s4.url, 'ws://example.test/v1/ws?access_token=tok%20en');
+  s4.open();
+  await p3;
+  await old.close();
+});
+
+test('authHeader: the token goes in an Authorization header (the ws package), not in the URL', async () => {
+  const seen: { url: string; options: unknown }[] = [];
+  const net = fakeNetwork();
+  class WithOptions extends (net.WebSocket as unknown as new (url: string) => import('./fake-socket.test-support.js').FakeSocket) {
+    constructor(url: string, options?: unknown) {
+      super(url);
+      seen.push({ url, options });
+    }
+  }
+  const fetch = ticketFetch();
+  const c = client(net, { WebSocket: WithOptions, authHeader: true, fetch });
+  const p = c.connect();
+  const s = await net.next();
+  assert.equal(s.url, 'ws://example.test/v1/ws');
+  assert.deepEqual(seen[0]!.options, { headers: { authorization: 'Bearer tok en' } });
+  assert.deepEqual(fetch.tickets, [], 'no ticket fetched');
+  s.open();
+  await p;
+  await c.close();
 });
 
 test('pings while connected and replaces a silent socket', async () => {

@@ -335,3 +335,50 @@ test('logout revokes the session: the client stops and does not reconnect', asyn
     await server.stop();
   }
 });
+
+test('the socket URL carries a fresh single-use ticket, never the token; authHeader sends the token in a header instead', async () => {
+  const server = await startTestServer();
+  const [a, b] = [await account(server.baseUrl, 'tix'), await account(server.baseUrl, 'tiy')];
+  const urls: string[] = [];
+  const sockets: WebSocket[] = [];
+  class Recording extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      urls.push(url);
+      sockets.push(this);
+    }
+  }
+  const viaTicket = makeClient(server.baseUrl, a, { WebSocket: Recording });
+  const viaHeader = makeClient(server.baseUrl, b, { authHeader: true });
+  try {
+    await connected(viaTicket);
+    await connected(viaHeader);
+    assert.equal(urls.length, 1);
+    assert.match(urls[0]!, /\/v1\/ws\?ticket=[\w-]{32,}$/);
+    assert.ok(!urls[0]!.includes(encodeURIComponent(a.token)) && !urls[0]!.includes(a.token), 'no token in the socket URL');
+    // The ticket is spent: the same URL opens nothing now.
+    const reused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(urls[0]!);
+      ws.once('open', () => (ws.terminate(), resolve(101)));
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('error', () => resolve(-1));
+    });
+    assert.equal(reused, 401);
+
+    const got = viaHeader.waitFor('message', { timeoutMs: 10_000 });
+    await viaTicket.send(directChatId(a.user_id, b.user_id), 'hello over a ticket');
+    assert.equal((await got).content, 'hello over a ticket');
+
+    // A dropped socket comes back on a new ticket.
+    const back = viaTicket.waitFor('connected', { timeoutMs: 10_000 });
+    sockets[0]!.terminate();
+    assert.equal((await back).reconnect, true);
+    assert.equal(urls.length, 2);
+    assert.match(urls[1]!, /\?ticket=/);
+    assert.notEqual(urls[1], urls[0]);
+  } finally {
+    await viaTicket.close();
+    await viaHeader.close();
+    await server.stop();
+  }
+});

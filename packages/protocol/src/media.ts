@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { optional, storableText } from './text.js';
+import { nameText, optional, storableText } from './text.js';
 
 /*
  * Media (PROTOCOL.md "Media"): files travel beside messages. The client asks for an
@@ -27,7 +27,7 @@ export const CreateMediaBody = z.object({
     .number()
     .min(0)
     .refine((n) => Number.isInteger(n), 'size must be an integer'),
-  filename: optional(storableText().min(1).max(255)),
+  filename: optional(nameText().min(1).max(255)),
 });
 export type CreateMediaBody = z.infer<typeof CreateMediaBody>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { USERNAME_RE } from './limits.js';
-import { charCount, optional, storableText } from './text.js';
+import { charCount, nameText, optional, storableText } from './text.js';
 
 /*
  * REST request bodies, validated with the same library as socket frames. Every string that
@@ -16,25 +16,25 @@ export const CreateUserBody = z.object({
     .string()
     .refine((p) => charCount(p) >= 8, 'password must be at least 8 characters')
     .refine((p) => charCount(p) <= 256, 'password must be at most 256 characters'),
-  display_name: optional(storableText().min(1).max(64)),
+  display_name: optional(nameText().min(1).max(64)),
 });
 // Generous bounds: a username or password that cannot be right is a wrong login (401), not a
 // malformed request; the bounds only keep what the limiter keys on and scrypt hashes small.
 export const CreateSessionBody = z.object({
   username: storableText().max(256),
   password: z.string().max(1024),
-  device_name: optional(storableText().max(64)),
+  device_name: optional(nameText().max(64)),
 });
 // Any number of ids (the 1 MiB body bounds them): past 1,024 members the answer is the
 // protocol's 422 group_too_large, not a 400 for a long list.
 export const CreateGroupBody = z.object({
-  name: storableText().min(1).max(128),
+  name: nameText().min(1).max(128),
   member_ids: z.array(userId),
 });
 export const AddMembersBody = z.object({
   user_ids: z.array(userId).min(1),
 });
-export const RenameGroupBody = z.object({ name: storableText().min(1).max(128) });
+export const RenameGroupBody = z.object({ name: nameText().min(1).max(128) });
 
 export interface UserView {
   user_id: string;

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import {
   AddMembersBody,
   CreateGroupBody,
+  CreateMediaBody,
+  hasBidiControl,
+  withoutBidiControls,
   CreateSessionBody,
   CreateUserBody,
   RenameGroupBody,
@@ -198,5 +201,30 @@ describe('REST bodies with unstorable text', () => {
       CreateSessionBody.parse({ username: 'alice', password: 'x', device_name: `phone ${EMOJI}` }).device_name,
       `phone ${EMOJI}`,
     );
+  });
+});
+
+describe('bidirectional controls in names', () => {
+  const controls = ['\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'];
+
+  it('hasBidiControl finds each Bidi_Control character and nothing else', () => {
+    for (const c of controls) assert.equal(hasBidiControl(`a${c}b`), true, c.charCodeAt(0).toString(16));
+    for (const s of ['plain', 'שלום', 'مرحبا', EMOJI, '\u200b zero width space', '\u2060 word joiner', 'tab\t'])
+      assert.equal(hasBidiControl(s), false, s);
+  });
+
+  it('withoutBidiControls strips them all, leaving the rest', () => {
+    assert.equal(withoutBidiControls(`invoice\u202Efdp.exe`), 'invoicefdp.exe');
+    assert.equal(withoutBidiControls(controls.join('x')), 'x'.repeat(controls.length - 1));
+  });
+
+  it('name fields refuse them; message content keeps them', () => {
+    assert.equal(CreateUserBody.safeParse({ username: 'abc', password: 'password1', display_name: 'a\u202eb' }).success, false);
+    assert.equal(CreateSessionBody.safeParse({ username: 'abc', password: 'x', device_name: 'a\u2066b' }).success, false);
+    assert.equal(CreateGroupBody.safeParse({ name: 'a\u200fb', member_ids: [] }).success, false);
+    assert.equal(RenameGroupBody.safeParse({ name: 'a\u061cb' }).success, false);
+    assert.equal(CreateMediaBody.safeParse({ content_type: 'text/plain', size: 1, filename: 'a\u202eb' }).success, false);
+    const f = parseClientFrame(JSON.stringify({ type: 'send_message', chat_id: 'dm:a:b', client_msg_id: 'c', content: 'a\u202eb' }));
+    assert.equal(f.ok, true);
   });
 });

@@ -34,6 +34,38 @@ export function storableText() {
   return z.string().refine(isStorableText, { message: UNSTORABLE_TEXT_MESSAGE });
 }
 
+/*
+ * Names (display names, device names, group names, media file names) must not carry
+ * Unicode Bidi_Control characters: U+202E (RIGHT-TO-LEFT OVERRIDE) turns
+ * `invoice\u202Efdp.exe` into what reads as "invoiceexe.pdf", and the other embeddings,
+ * isolates and marks can reorder a name just as well. A name is a label, not prose, so the
+ * server refuses them (400 invalid_request) rather than guessing which were meant; clients
+ * that take a name they did not type (a file's name from the OS) strip them first with
+ * withoutBidiControls. Message content may carry them (right-to-left text needs them);
+ * clients isolate it instead (`dir="auto"`, `<bdi>`).
+ */
+const BIDI_CONTROLS = '\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069';
+const BIDI_CONTROL_RE = new RegExp(`[${BIDI_CONTROLS}]`);
+const BIDI_CONTROLS_RE = new RegExp(`[${BIDI_CONTROLS}]`, 'g');
+
+export const BIDI_CONTROL_MESSAGE =
+  'must not contain bidirectional control characters (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069): they can make a name read as another';
+
+/** True when `s` holds a Unicode Bidi_Control character (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069). */
+export function hasBidiControl(s: string): boolean {
+  return BIDI_CONTROL_RE.test(s);
+}
+
+/** `s` without its Bidi_Control characters (for names a client did not type, such as a file's). */
+export function withoutBidiControls(s: string): string {
+  return s.replace(BIDI_CONTROLS_RE, '');
+}
+
+/** A zod string for a name: storable text without bidirectional controls; chain min/max after it. */
+export function nameText() {
+  return storableText().refine((s) => !hasBidiControl(s), { message: BIDI_CONTROL_MESSAGE });
+}
+
 /**
  * How many characters (Unicode code points) `s` holds. PROTOCOL.md's lengths ("content
  * 1..100,000 characters", "password: 8 to 256 characters") count characters, not UTF-16

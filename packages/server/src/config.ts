@@ -37,6 +37,8 @@ const ConfigSchema = z.object({
   fanoutWorker: z.boolean().default(true),
   /** Bound on queued fan-out jobs; senders wait when it is full. Default 10000. */
   fanoutQueueCapacity: z.number().int().positive().default(10_000),
+  /** How long a socket ticket (POST /v1/ws-tickets) stays valid, in ms (WS_TICKET_TTL_MS). Default 30000. */
+  wsTicketTtlMs: z.number().int().positive().default(30_000),
   /** Typing frames allowed per socket per second. Default 5. */
   typingPerSecond: z.number().positive().default(5),
   /** scrypt cost (N). Default 16384; tests may lower it. */
@@ -191,6 +193,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
       env.FANOUT_WORKER === undefined || env.FANOUT_WORKER === '' ? undefined : env.FANOUT_WORKER !== '0' && env.FANOUT_WORKER !== 'false',
     presenceTimeoutMs: envNumber(env.PRESENCE_TIMEOUT_MS),
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
+    wsTicketTtlMs: envNumber(env.WS_TICKET_TTL_MS),
     scryptCost: envNumber(env.SCRYPT_COST),
     redisPrefix: env.REDIS_PREFIX || undefined,
     stalledSocketTimeoutMs: envNumber(env.STALLED_SOCKET_TIMEOUT_MS),

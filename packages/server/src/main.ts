@@ -15,6 +15,7 @@ import { ChatSettings } from './core/chat-settings.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
 import { Search } from './core/search.js';
+import { WsTickets } from './core/ws-tickets.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createMediaStore } from './engines/media-store/create-media-store.js';
@@ -158,6 +159,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const groups = new Groups({ store, access, delivery, ids, now });
   const search = new Search(store);
+  const tickets = new WsTickets({ tickets: engines.wsTickets, store, ttlMs: config.wsTicketTtlMs, now });
 
   let ready = false;
   const api = createHttpApi({
@@ -169,6 +171,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     groups,
     search,
     limits,
+    tickets,
     trustProxy: config.trustProxy,
     metrics,
     log,
@@ -189,6 +192,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     backlog: new Backlog({ store, messaging }),
     bus,
     accounts,
+    tickets,
     access,
     messaging,
     changes,

@@ -1,4 +1,4 @@
-import { SwitchboardClient, SwitchboardHttpError, SendError, directChatId } from '@switchboard/client';
+import { SwitchboardClient, SwitchboardHttpError, SendError, directChatId, withoutBidiControls } from '@switchboard/client';
 import type { Attachment, ChatSummary, GroupView, Message, NewMessageEvent, UserView } from '@switchboard/client';
 import { loadOutbox, loadSession, saveOutbox, saveSession, SESSION_STORAGE_KEY, type PendingSend, type StoredSession } from './session.js';
 import { disablePush, enablePush, pushEnabled, pushUnsupportedReason, type PushState } from './push.js';
@@ -657,10 +657,12 @@ export class AppState {
     const token = this.session?.token;
     if (!token) throw new Error('Not logged in.');
     const contentType = file.type || 'application/octet-stream';
+    // The server refuses names with bidirectional controls (a look-alike "invoice\u202Efdp.exe"); this name came from the OS, so drop them.
+    const filename = withoutBidiControls(file.name).slice(0, 255);
     const res = await fetch(`${this.baseUrl}/v1/media`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ content_type: contentType, size: file.size, ...(file.name ? { filename: file.name.slice(0, 255) } : {}) }),
+      body: JSON.stringify({ content_type: contentType, size: file.size, ...(filename ? { filename } : {}) }),
     });
     if (!res.ok) throw new Error(res.status === 413 ? 'The file is too large for this server.' : `Upload refused (HTTP ${res.status}).`);
     const target = (await res.json()) as {
@@ -679,7 +681,7 @@ export class AppState {
       xhr.send(file);
     });
     onProgress(file.size, file.size);
-    return { media_id: target.media_id, content_type: contentType, size: file.size, filename: file.name || null };
+    return { media_id: target.media_id, content_type: contentType, size: file.size, filename: filename || null };
   }
 
   private mediaUrls = new Map<string, { url: Promise<string>; at: number }>();

@@ -1,6 +1,6 @@
 import { Component, createRef, type JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { Attachment, ChatSummary, Message } from '@switchboard/client';
+import { withoutBidiControls, type Attachment, type ChatSummary, type Message } from '@switchboard/client';
 import type { AppState, Conversation, Msg, Status } from './app-state.js';
 
 /*
@@ -95,7 +95,7 @@ function Sidebar({ app }: Props): JSX.Element {
             {initial(app.me?.display_name ?? '')}
           </span>
           <span class="me" title={app.me?.username}>
-            {app.me?.display_name ?? ''}
+            <bdi>{app.me?.display_name ?? ''}</bdi>
           </span>
           <button type="button" onClick={() => void app.logout()}>
             Log out
@@ -272,8 +272,10 @@ function SearchResult({ app, m }: { app: AppState; m: Message }): JSX.Element {
           void app.openChat(m.chat_id, { seq: m.seq });
         }}
       >
-        <span class="title">{app.titleOf(m.chat_id)}</span>
-        <span class="snippet" data-text={`${app.nameOf(m.sender_id)}: ${oneLine(m).slice(0, 140)}`} />
+        <span class="title">
+          <bdi>{app.titleOf(m.chat_id)}</bdi>
+        </span>
+        <span class="snippet" dir="auto" data-text={`${app.nameOf(m.sender_id)}: ${oneLine(m).slice(0, 140)}`} />
       </a>
     </li>
   );
@@ -333,16 +335,20 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
         </span>
         <span class="body">
           <span class="top">
-            <span class="title">{title}</span>
+            <span class="title">
+              <bdi>{title}</bdi>
+            </span>
             {last && <span class="time" data-text={shortTime(last.created_at)} />}
           </span>
           <span class="bottom">
             {/* The open chat's last message is on screen in the conversation: its preview is
                 drawn from an attribute by CSS so that the text is findable once, not twice. */}
             {current && !typing.length ? (
-              <span class="preview" data-text={preview} />
+              <span class="preview" dir="auto" data-text={preview} />
             ) : (
-              <span class={`preview ${typing.length ? 'typing' : ''}`}>{preview}</span>
+              <span class={`preview ${typing.length ? 'typing' : ''}`} dir="auto">
+                {preview}
+              </span>
             )}
             {chat.unread_count > 0 && <span class="badge">{chat.unread_count}</span>}
           </span>
@@ -355,7 +361,14 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
 function Welcome({ app }: Props): JSX.Element {
   return (
     <div class="welcome">
-      <h2>Welcome{app.me ? `, ${app.me.display_name}` : ''}</h2>
+      <h2>
+        Welcome
+        {app.me && (
+          <>
+            , <bdi>{app.me.display_name}</bdi>
+          </>
+        )}
+      </h2>
       <p class="muted">Pick a chat, or start one with “New chat”.</p>
     </div>
   );
@@ -363,13 +376,15 @@ function Welcome({ app }: Props): JSX.Element {
 
 function ConversationView({ app, conv }: { app: AppState; conv: Conversation }): JSX.Element {
   const typing = app.typingIn(conv.chatId);
-  let subtitle = '';
-  if (typing.length) subtitle = conv.kind === 'group' ? `${typing.map((id) => app.nameOf(id)).join(', ')} typing…` : 'typing…';
+  // Names each in <bdi>: one right-to-left name must not reorder the list around it.
+  const names = (ids: string[]) => ids.map((id, i) => [i > 0 ? ', ' : '', <bdi key={id}>{app.nameOf(id)}</bdi>]);
+  let subtitle: string | JSX.Element[] = '';
+  if (typing.length) subtitle = conv.kind === 'group' ? ([...names(typing).flat(), ' typing…'] as JSX.Element[]) : 'typing…';
   else if (conv.kind === 'direct' && conv.peerId && conv.peerId !== app.userId) {
     const p = app.presence.get(conv.peerId);
     subtitle = p ? (p.online ? 'online' : p.last_seen ? `last seen ${lastSeen(p.last_seen)}` : '') : '';
   } else if (conv.kind === 'group' && conv.group) {
-    subtitle = conv.group.members.map((m) => app.nameOf(m.user_id)).join(', ');
+    subtitle = names(conv.group.members.map((m) => m.user_id)).flat() as JSX.Element[];
   } else if (conv.peerId === app.userId) subtitle = 'notes to self';
   return (
     <section class="conversation" aria-label={`Conversation with ${conv.title}`}>
@@ -378,7 +393,9 @@ function ConversationView({ app, conv }: { app: AppState; conv: Conversation }):
           ‹
         </button>
         <div class="who">
-          <h2>{conv.title || '…'}</h2>
+          <h2>
+            <bdi>{conv.title || '…'}</bdi>
+          </h2>
           <p class={`sub ${typing.length ? 'typing' : ''}`} aria-live="polite">
             {subtitle}
           </p>
@@ -408,7 +425,7 @@ function GroupInfo({ app, conv }: { app: AppState; conv: Conversation }): JSX.El
         {group.members.map((m) => (
           <li key={m.user_id}>
             <span>
-              {app.nameOf(m.user_id)}
+              <bdi>{app.nameOf(m.user_id)}</bdi>
               {m.role === 'admin' && <span class="muted"> · admin</span>}
             </span>
             {admin && m.user_id !== app.userId && (
@@ -571,9 +588,17 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       data-key={m.key}
       data-seq={m.seq ?? undefined}
     >
-      {!mine && conv.kind === 'group' && <span class="sender">{app.nameOf(m.sender_id)}</span>}
+      {!mine && conv.kind === 'group' && (
+        <span class="sender">
+          <bdi>{app.nameOf(m.sender_id)}</bdi>
+        </span>
+      )}
       {m.attachments?.length ? <Attachments app={app} list={m.attachments} /> : null}
-      {m.content && <span class="text">{m.content}</span>}
+      {m.content && (
+        <span class="text" dir="auto">
+          {m.content}
+        </span>
+      )}
       <span class="meta">
         <time dateTime={new Date(m.created_at).toISOString()}>{clock(m.created_at)}</time>
         {status && <Tick status={status} />}
@@ -659,7 +684,10 @@ function AttachedFile({ app, a }: { app: AppState; a: Attachment }): JSX.Element
       <svg aria-hidden="true" viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2">
         <path d="M14 3H6v18h12V7z M14 3v4h4" />
       </svg>
-      <span class="name">{name}</span> <span class="muted small">{fileSize(a.size)}</span>
+      <span class="name">
+        <bdi>{name}</bdi>
+      </span>{' '}
+      <span class="muted small">{fileSize(a.size)}</span>
     </a>
   );
 }
@@ -685,7 +713,7 @@ function Composer({ app }: Props): JSX.Element {
   const attach = (picked: File[]) => {
     for (const file of picked) {
       const id = ++stagedSeq;
-      setFiles((list) => [...list, { id, name: file.name || 'File', loaded: 0, total: file.size }]);
+      setFiles((list) => [...list, { id, name: withoutBidiControls(file.name) || 'File', loaded: 0, total: file.size }]);
       app
         .uploadFile(file, (loaded, total) => update(id, { loaded, total }))
         .then(
@@ -716,7 +744,9 @@ function Composer({ app }: Props): JSX.Element {
         <ul class="staged" aria-label="Files to send">
           {files.map((f) => (
             <li key={f.id}>
-              <span class="name">{f.name}</span>
+              <span class="name">
+                <bdi>{f.name}</bdi>
+              </span>
               {f.error ? (
                 <span class="error small" role="alert">
                   {f.error}

@@ -6,6 +6,7 @@ import type { PresenceStore } from './presence-store/presence-store.js';
 import type { RateLimitStore } from './rate-limit-store/rate-limit-store.js';
 import type { PushQueue } from './push-queue/push-queue.js';
 import type { Store } from './store/store.js';
+import type { WsTicketStore } from './ws-ticket-store/ws-ticket-store.js';
 import type { Logger } from '../util/logger.js';
 
 export interface Engines {
@@ -19,6 +20,8 @@ export interface Engines {
   /** Push jobs, and which devices have an open socket (ids are device ids): see push/. */
   pushQueue: PushQueue;
   devicePresence: PresenceStore;
+  /** Single-use socket tickets (POST /v1/ws-tickets), redeemable on any node. */
+  wsTickets: WsTicketStore;
   /** Snowflake node id (0..1023), unique among live nodes. */
   snowflakeNodeId: number;
   /** Closes every engine, in an order that lets each finish its work: fan-out, bus, presence, store, registry, shared connections. */
@@ -42,6 +45,7 @@ export async function createEngines(config: ServerConfig, log: Logger): Promise<
   const { SingleNodeRegistry } = await import('./node-registry/single-node-registry.js');
   const { InMemoryRateLimitStore } = await import('./rate-limit-store/in-memory-rate-limit-store.js');
   const { InProcessPushQueue } = await import('./push-queue/in-process-push-queue.js');
+  const { InMemoryWsTicketStore } = await import('./ws-ticket-store/in-memory-ws-ticket-store.js');
   const engines = {
     mode: 'embedded' as const,
     store: new SqliteStore(config.dataDir),
@@ -53,6 +57,7 @@ export async function createEngines(config: ServerConfig, log: Logger): Promise<
     nodeName: 'embedded',
     registry: new SingleNodeRegistry(),
     rateLimits: new InMemoryRateLimitStore(),
+    wsTickets: new InMemoryWsTicketStore(),
     snowflakeNodeId: config.snowflakeNodeId ?? 0,
   };
   return { ...engines, close: () => closeInOrder(engines) };
@@ -74,6 +79,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const { RedisNodeRegistry } = await import('./node-registry/redis-node-registry.js');
   const { RedisRateLimitStore } = await import('./rate-limit-store/redis-rate-limit-store.js');
   const { RedisStreamPushQueue } = await import('./push-queue/redis-stream-push-queue.js');
+  const { RedisWsTicketStore } = await import('./ws-ticket-store/redis-ws-ticket-store.js');
 
   const prefix = config.redisPrefix;
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -107,6 +113,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     presenceStore: new RedisPresenceStore({ redis, keyPrefix: prefix, ttlMs: config.presenceTimeoutMs }),
     registry: new RedisNodeRegistry(redis, { prefix, ttlMs: 10_000 }),
     rateLimits: new RedisRateLimitStore({ redis, keyPrefix: prefix }),
+    wsTickets: new RedisWsTicketStore({ redis, keyPrefix: prefix }),
     pushQueue: new RedisStreamPushQueue({ redis, target, consumer: nodeName, keyPrefix: prefix, reclaimIdleMs: config.pushReclaimMs, log }),
     // Per device, in keys of their own: {prefix}device-presence:{deviceId}.
     devicePresence: new RedisPresenceStore({ redis, keyPrefix: `${prefix}device-`, ttlMs: config.presenceTimeoutMs }),
@@ -117,7 +124,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     ...engines,
     close: async () => {
       await closeInOrder(engines);
-      redis.disconnect(); // shared by the fan-out queue, presence, the registry and the rate limits
+      redis.disconnect(); // shared by the fan-out queue, presence, the registry, the rate limits and the tickets
     },
   };
 }
@@ -132,4 +139,5 @@ async function closeInOrder(engines: Omit<Engines, 'close'>): Promise<void> {
   await engines.store.close();
   await engines.registry.close();
   await engines.rateLimits.close();
+  await engines.wsTickets.close();
 }

@@ -26,10 +26,13 @@ import type { Metrics } from '../util/metrics.js';
 import { clientAddress } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
 import { metricsAuthorized } from './ops-listeners.js';
-import { Router, bearerToken, intParam, readBody, sendJson } from './http-util.js';
+import { Router, intParam, readBody, sendJson } from './http-util.js';
 import type { PushRegistration } from '../push/registration.js';
 import { pushRoutes } from './push-routes.js';
 import { requestAuthenticator } from './request-auth.js';
+import type { WsTickets } from '../core/ws-tickets.js';
+import { socketDevice } from './socket-auth.js';
+import { wsTicketRoutes } from './ws-ticket-routes.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -40,6 +43,8 @@ export interface HttpApiDeps {
   groups: Groups;
   search: Search;
   limits: Limits;
+  /** Socket tickets: POST /v1/ws-tickets, and GET /v1/ws?ticket= answered like the upgrade. */
+  tickets: WsTickets;
   /** TRUST_PROXY: client addresses come from X-Forwarded-For. */
   trustProxy: boolean;
   metrics: Metrics;
@@ -91,11 +96,12 @@ export function createHttpApi(deps: HttpApiDeps) {
       const text = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text);
     })
-    .on('GET', '/v1/ws', async (req, res, _p, url) => {
+    .on('GET', '/v1/ws', async (req, res) => {
       // A plain GET (no Upgrade) of the socket's path: the same 401 as the upgrade for a bad
-      // token, and for a good one 426, naming the upgrade it needs (RFC 9110 15.5.22).
-      const token = bearerToken(req) ?? url.searchParams.get('access_token') ?? undefined;
-      if (!(await accounts.authenticate(token))) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required');
+      // token or ticket, and for a good one 426, naming the upgrade it needs (RFC 9110 15.5.22).
+      if (!(await socketDevice(req, accounts, deps.tickets))) {
+        throw new ApiError(401, 'unauthorized', 'a valid bearer token or socket ticket is required');
+      }
       res.setHeader('upgrade', 'websocket');
       sendJson(res, 426, { error: 'invalid_request', message: 'GET /v1/ws upgrades to a WebSocket: send Upgrade: websocket' });
     })
@@ -214,6 +220,7 @@ export function createHttpApi(deps: HttpApiDeps) {
   if (deps.push) pushRoutes(router, auth, deps.push);
 
   deviceRoutes(router, { accounts, delivery: deps.delivery, auth });
+  wsTicketRoutes(router, auth, deps.tickets);
 
   return {
     router,

@@ -14,7 +14,8 @@ import type { Messaging } from '../core/messaging.js';
 import type { Presence } from '../core/presence.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
-import { bearerToken } from './http-util.js';
+import type { WsTickets } from '../core/ws-tickets.js';
+import { socketDevice } from './socket-auth.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { FrameDispatcher } from '../core/frames/registry.js';
 import type { FrameSocket } from '../core/frames/types.js';
@@ -24,6 +25,8 @@ export interface WsGatewayDeps {
   backlog: Backlog;
   bus: Bus;
   accounts: Accounts;
+  /** Redeems `?ticket=` on the upgrade. */
+  tickets: WsTickets;
   access: ChatAccess;
   messaging: Messaging;
   /** Edits, deletes and reactions. */
@@ -192,9 +195,7 @@ export class WsGateway {
     if (this.draining) return reject(503, '{"error":"unavailable"}');
     let device;
     try {
-      device = await this.deps.accounts.authenticate(
-        bearerToken(req) ?? new URL(req.url ?? '/', 'http://x').searchParams.get('access_token') ?? undefined,
-      );
+      device = await socketDevice(req, this.deps.accounts, this.deps.tickets);
     } catch (err) {
       this.deps.log.error({ err }, 'authenticating an upgrade failed');
       return reject(503, '{"error":"internal"}');

@@ -223,7 +223,7 @@ export class PushDispatcher implements PushProvider {
       }));
       // A dead target is deleted before it is counted: a count seen means it is gone.
       if (outcome.kind === 'invalid') {
-        log.info({ provider, device_id: rec.deviceId, detail: outcome.detail }, 'push target is gone: removed');
+        log.info({ provider, device_id: rec.deviceId, detail: outcome.detail }, 'push target is gone or no longer allowed: removed');
         await this.deps.store
           .deletePushTarget(rec.deviceId, rec.target)
           .catch((err) => log.warn({ err }, 'removing a dead push target failed'));

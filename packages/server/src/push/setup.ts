@@ -47,7 +47,9 @@ export async function createPush(opts: {
     mode: opts.mode,
     shared: (name, candidate) => opts.queue.shared(name, candidate),
   });
-  const senders: Partial<Record<PushProviderName, PushSender<any>>> = { webpush: new WebPushSender(vapid) };
+  // One list for registration and sending: a target stored under a wider list is not pushed to.
+  const allowList = new EndpointAllowList(config.webpushAllowedEndpoints);
+  const senders: Partial<Record<PushProviderName, PushSender<any>>> = { webpush: new WebPushSender(vapid, allowList) };
   const unavailable: { apns?: string; fcm?: string } = {};
 
   const apns = apnsSettings(config);
@@ -86,7 +88,7 @@ export async function createPush(opts: {
   });
   const registration = new PushRegistration({
     store: opts.store,
-    allowList: new EndpointAllowList(config.webpushAllowedEndpoints),
+    allowList,
     unavailable,
     vapidPublicKey: vapid.publicKey,
     announce: opts.announce,

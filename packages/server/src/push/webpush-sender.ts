@@ -2,7 +2,7 @@ import webpush from 'web-push';
 import type { PushPayload } from '@switchboard/protocol';
 import type { PushTarget } from '../engines/store/push-targets.js';
 import { retryAfterMs, type PushContext, type PushSender, type SendOutcome } from './outcome.js';
-import { redactEndpoint } from './endpoints.js';
+import { redactEndpoint, type EndpointAllowList } from './endpoints.js';
 import type { VapidKeys } from './vapid.js';
 
 type WebPushTarget = Extract<PushTarget, { provider: 'webpush' }>;
@@ -16,14 +16,21 @@ const TIMEOUT_MS = 10_000;
  * per RFC 8291 (aes128gcm) and the VAPID header per RFC 8292. It is sent with fetch, not
  * the library's own https.request: a timeout on the whole request, redirects never
  * followed (a 3xx is a refusal), keep-alive per push service, and a plain-http endpoint
- * works when the operator allowed one (a local test service). The endpoint was checked
- * against the allow-list when it was registered; logs name its origin only.
+ * works when the operator allowed one (a local test service). The endpoint is checked
+ * against the allow-list when it is registered and again before every push: a target
+ * stored before the operator narrowed WEBPUSH_ALLOWED_ENDPOINTS is never contacted, it is
+ * answered `invalid` (so the dispatcher logs and deletes it). Logs name its origin only.
  */
 export class WebPushSender implements PushSender<WebPushTarget> {
-  constructor(private readonly vapid: VapidKeys) {}
+  constructor(
+    private readonly vapid: VapidKeys,
+    private readonly allowList: EndpointAllowList,
+  ) {}
 
   async send(target: WebPushTarget, payload: PushPayload, ctx: PushContext): Promise<SendOutcome> {
     const where = redactEndpoint(target.endpoint);
+    const refused = this.allowList.check(target.endpoint);
+    if (refused) return { kind: 'invalid', detail: `${where}: not contacted, ${refused}` };
     let request: webpush.RequestDetails;
     try {
       request = webpush.generateRequestDetails(

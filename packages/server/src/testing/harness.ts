@@ -226,6 +226,18 @@ export class TestSocket {
     return sock;
   }
 
+  /** Connects to `url` as given (a `?ticket=` socket) and waits for open; a refused upgrade rejects with its status. */
+  static async connectUrl(url: string): Promise<TestSocket> {
+    const ws = new WebSocket(url);
+    const sock = new TestSocket(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+    return sock;
+  }
+
   /** Connects and waits for sync_complete. */
   static async connectSynced(wsUrl: string, token: string, timeoutMs = 10_000): Promise<TestSocket> {
     const sock = await TestSocket.connect(wsUrl, token);

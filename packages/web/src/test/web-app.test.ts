@@ -104,6 +104,88 @@ describe('web client', () => {
     }
   });
 
+  test('the socket opens with a single-use ticket: no token in its URL, a new ticket on every connect', opts, async () => {
+    const { ctx, page } = await newPage(browser, srv.baseUrl);
+    try {
+      const urls: string[] = [];
+      page.on('websocket', (ws) => urls.push(ws.url()));
+      await register(page, 'tina');
+      await eventually(async () => urls.length >= 1, 15_000, 'the socket');
+      await page.reload();
+      await page.getByRole('button', { name: 'Log out' }).waitFor();
+      await eventually(async () => urls.length >= 2, 15_000, 'the socket after a reload');
+      const token = await page.evaluate(
+        () => (JSON.parse(localStorage.getItem('switchboard.session') ?? '{}') as { token?: string }).token,
+      );
+      assert.ok(token, 'logged in');
+      for (const url of urls) {
+        assert.match(url, /\/v1\/ws\?ticket=[\w-]{32,}$/);
+        assert.ok(!url.includes(token) && !url.includes(encodeURIComponent(token)) && !url.includes('access_token'), `token in ${url}`);
+      }
+      assert.notEqual(urls[0], urls[1], 'a ticket is used once');
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  test('user text is isolated: names in <bdi>, message bodies with dir="auto"', opts, async () => {
+    // Dana's display name is Hebrew: unisolated, it would reorder the text drawn next to it.
+    const dana = 'דנה';
+    const reg = await http(srv.baseUrl, 'POST', '/v1/users', {
+      body: { username: 'dana', password: 'correct horse battery', display_name: dana },
+    });
+    assert.equal(reg.status, 201, JSON.stringify(reg.body));
+    const session = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username: 'dana', password: 'correct horse battery' } });
+    const { ctx, page } = await newPage(browser, srv.baseUrl);
+    try {
+      await register(page, 'omar');
+      assert.equal(await page.locator('.me bdi').textContent(), 'omar');
+      const omar = (await http(srv.baseUrl, 'GET', '/v1/users?username=omar', { token: session.body.token })).body.users[0];
+      const group = await http(srv.baseUrl, 'POST', '/v1/groups', {
+        token: session.body.token,
+        body: { name: 'צוות', member_ids: [omar.user_id] },
+      });
+      assert.equal(group.status, 201);
+      const sock = await TestSocket.connectSynced(srv.wsUrl, session.body.token);
+      try {
+        const ack = await sock.sendMessage(group.body.chat_id, 'שלום, omar!');
+        assert.equal(ack.type, 'ack_sent');
+      } finally {
+        sock.terminate();
+      }
+      await page.getByRole('link', { name: /צוות/ }).click();
+      await messages(page, 'שלום, omar!').waitFor();
+      await send(page, 'hi dana');
+      await messages(page, 'hi dana').waitFor();
+
+      // Every message body decides its own direction; every name is its own isolate.
+      const bodies = page.locator('li.msg .text');
+      assert.equal(await bodies.count(), 2);
+      assert.deepEqual(await bodies.evaluateAll((els) => els.map((e) => e.getAttribute('dir'))), ['auto', 'auto']);
+      assert.equal(await page.locator('li.msg .sender > bdi').textContent(), dana);
+      assert.equal(await page.locator('.conv-bar h2 > bdi').textContent(), 'צוות');
+      assert.equal(await page.locator('.chats .title > bdi').first().textContent(), 'צוות');
+      assert.deepEqual(await page.locator('.conv-bar .sub bdi').allTextContents(), [dana, 'You']);
+      await page.getByRole('button', { name: 'Group info' }).click();
+      await page.getByRole('list', { name: 'Members' }).locator('bdi', { hasText: dana }).waitFor();
+      // A file named with a right-to-left override ("invoice\u202Efdp.exe" reads "invoiceexe.pdf") is sent without it.
+      await page
+        .getByLabel('Attach')
+        .setInputFiles([{ name: 'invoice\u202Efdp.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') }]);
+      await page.getByRole('button', { name: 'Remove invoicefdp.exe' }).waitFor();
+      await send(page, 'the invoice');
+      const file = messages(page, 'the invoice').getByRole('link', { name: /invoicefdp\.exe/ });
+      await file.waitFor();
+      assert.equal(await file.locator('.name > bdi').textContent(), 'invoicefdp.exe');
+      assert.equal(await file.getAttribute('download'), 'invoicefdp.exe');
+
+      // No name or body is drawn outside its isolate.
+      assert.equal(await page.locator('li.msg .sender').evaluate((e) => e.childNodes.length), 1);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test('two people chat: ticks go to read, typing and presence show, a reload keeps the session, text stays text', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
