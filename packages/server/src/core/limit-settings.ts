@@ -21,8 +21,13 @@ export interface LimitSettings {
   requests: BucketSpec;
   /** Uploads (POST /v1/media) a user starts, whatever their size (the daily quota counts bytes). Shared. */
   mediaUploads: BucketSpec;
-  /** Failed logins per username. Shared by every node. */
+  /** Failed logins per username from one client address; past it that address is refused for that username. Shared by every node. */
   loginFailuresUser: BucketSpec;
+  /**
+   * Failed logins per username from every address together; past it the username's logins
+   * are delayed (at most 3 s), never refused, so nobody can lock another user out. Shared.
+   */
+  loginSlowdownUser: BucketSpec;
   /** Failed logins per client address. Shared. */
   loginFailuresAddress: BucketSpec;
   /** Accounts created per client address. Shared. */
@@ -50,6 +55,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
   requests: { capacity: 1000, perSecond: 50 },
   mediaUploads: { capacity: 200, perSecond: 1 / 2 },
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
+  loginSlowdownUser: { capacity: 100, perSecond: 1 / 5 },
   loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
   registrations: { capacity: 2000, perSecond: 1 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },

@@ -23,6 +23,8 @@ const SOCKET_SLOT_TTL_MS = 60_000;
  * seeding a test) must wait rather than fail; a flood past it is refused.
  */
 const HASH_MAX_WAIT_MS = 30_000;
+/** The longest a login waits while its username is under attack from many addresses (a delay, never a refusal). */
+const LOGIN_SLOWDOWN_MAX_MS = 3_000;
 
 /**
  * Runs at most `concurrency` jobs at once (password hashes: scrypt is deliberately slow
@@ -108,7 +110,7 @@ export class Limits {
   /** This node's sockets' places, refreshed until released. */
   private readonly held = new Map<string, { userKey: string; deviceKey: string }>();
   private timer: NodeJS.Timeout | undefined;
-  /** Login attempts per username being checked on this node right now. */
+  /** Login attempts per (address, username) being checked on this node right now. */
   private readonly pendingLogins = new Map<string, number>();
 
   /** False with RATE_LIMITS=off: every limit lets everything through. */
@@ -180,37 +182,49 @@ export class Limits {
   }
 
   /**
-   * A login attempt: refused while the username or the address has too many recent
-   * failures (checked before any password work); a failure (401) is counted against both.
-   * Attempts on one username still being checked on this node count as failures to come,
-   * so guesses sent all at once meet the limit too (a person signs in one device at a time).
+   * A login attempt. Refused (checked before any password work) while this address has
+   * too many recent failures for this username, or for any username; a failure (401) is
+   * counted against both. Failures are not refused per username alone: that would let
+   * anyone lock anyone out. Failures for the username from every address together only
+   * slow its logins down (up to LOGIN_SLOWDOWN_MAX_MS before the answer): the owner, from
+   * an address that has not failed, still gets in. Attempts on one username from one
+   * address still being checked on this node count as failures to come, so guesses sent
+   * all at once meet the limit too (a person signs in one device at a time).
    */
   async login<T>(address: string, username: string, attempt: () => Promise<T>): Promise<T> {
     if (!this.deps.enabled) return attempt();
-    const { loginFailuresUser, loginFailuresAddress } = this.deps.settings;
-    const userKey = `login:u:${username.toLowerCase()}`;
+    const { loginFailuresUser, loginFailuresAddress, loginSlowdownUser } = this.deps.settings;
+    const name = username.toLowerCase();
+    const pairKey = `login:ua:${address}:${name}`;
     const addressKey = `login:a:${address}`;
-    const pending = this.pendingLogins.get(userKey) ?? 0;
+    const userKey = `login:u:${name}`;
+    const pending = this.pendingLogins.get(pairKey) ?? 0;
     if (pending + 1 > loginFailuresUser.capacity) throw new RateLimited(1000, 'too many logins at once for this account: try again later');
-    this.pendingLogins.set(userKey, pending + 1);
+    this.pendingLogins.set(pairKey, pending + 1);
     try {
-      const [u, a] = await Promise.all([
-        this.peek(userKey, loginFailuresUser, pending + 1),
+      const [p, a, u] = await Promise.all([
+        this.peek(pairKey, loginFailuresUser, pending + 1),
         this.peek(addressKey, loginFailuresAddress, 1),
+        this.peek(userKey, loginSlowdownUser, 1),
       ]);
-      if (u || a) throw new RateLimited(Math.max(u, a), 'too many failed logins: try again later');
+      if (p || a) throw new RateLimited(Math.max(p, a), 'too many failed logins: try again later');
+      if (u) await new Promise((resolve) => setTimeout(resolve, Math.min(u, LOGIN_SLOWDOWN_MAX_MS)));
       try {
         return await attempt();
       } catch (err) {
         if (err instanceof DomainError && err.code === 'invalid_credentials') {
-          await Promise.all([this.charge(userKey, loginFailuresUser), this.charge(addressKey, loginFailuresAddress)]);
+          await Promise.all([
+            this.charge(pairKey, loginFailuresUser),
+            this.charge(addressKey, loginFailuresAddress),
+            this.charge(userKey, loginSlowdownUser),
+          ]);
         }
         throw err;
       }
     } finally {
-      const left = (this.pendingLogins.get(userKey) ?? 1) - 1;
-      if (left > 0) this.pendingLogins.set(userKey, left);
-      else this.pendingLogins.delete(userKey);
+      const left = (this.pendingLogins.get(pairKey) ?? 1) - 1;
+      if (left > 0) this.pendingLogins.set(pairKey, left);
+      else this.pendingLogins.delete(pairKey);
     }
   }
 

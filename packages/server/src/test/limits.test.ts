@@ -347,6 +347,39 @@ describe('limits: TRUST_PROXY', () => {
   });
 });
 
+describe('limits: failed logins cannot lock the owner out', () => {
+  // Username-wide failures past 9 only slow the username's logins down (never refuse them).
+  const { srv } = suiteServer({ trustProxy: true, limits: { ...DEFAULT_LIMITS, loginSlowdownUser: { capacity: 9, perSecond: 0.01 } } });
+
+  test('guesses from address A get A 429 for that username; the right password from address B logs in (201)', async () => {
+    const bob = await registerUser(srv.baseUrl, 'llo');
+    const fromA = { 'x-forwarded-for': '198.51.100.1' };
+    let limited: Awaited<ReturnType<typeof post>> | undefined;
+    for (let i = 0; i < 100 && !limited; i++) {
+      const r = await post(srv.baseUrl, '/v1/sessions', { username: bob.username, password: `wrong ${i}` }, fromA);
+      if (r.status === 429) limited = r;
+      else assert.equal(r.status, 401, JSON.stringify(r.body));
+    }
+    assert.ok(limited, 'address A was never throttled');
+    assertRateLimitedHttp(limited, 'a guess from A past the limit');
+    assertRateLimitedHttp(
+      await post(srv.baseUrl, '/v1/sessions', { username: bob.username, password: bob.password }, fromA),
+      'the right password from A (the guesser must not learn it works)',
+    );
+    const fromB = await post(
+      srv.baseUrl,
+      '/v1/sessions',
+      { username: bob.username, password: bob.password },
+      { 'x-forwarded-for': '198.51.100.2' },
+    );
+    assert.equal(fromB.status, 201, `the owner from address B: ${JSON.stringify(fromB.body)}`);
+    // A's block is per username: A may still log another account in.
+    const other = await registerUser(srv.baseUrl, 'llp');
+    const otherFromA = await post(srv.baseUrl, '/v1/sessions', { username: other.username, password: other.password }, fromA);
+    assert.equal(otherFromA.status, 201, JSON.stringify(otherFromA.body));
+  });
+});
+
 async function loginRaw(baseUrl: string, u: TestUser): Promise<TestUser> {
   return login(baseUrl, u.username, u.password, 'another');
 }
