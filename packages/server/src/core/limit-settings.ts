@@ -11,6 +11,10 @@ export interface LimitSettings {
   sends: BucketSpec;
   /** Bytes of message content (UTF-8) a device may send. Per node. */
   sendBytes: BucketSpec;
+  /** Messages a user may send from all its devices together (per node: beside the per-device bucket). */
+  userSends: BucketSpec;
+  /** Bytes of message content a user may send from all its devices together. Per node. */
+  userSendBytes: BucketSpec;
   /**
    * Every other socket frame of a device (acks, typing, presence, ping, bad frames); an
    * ack_delivered takes one token per 100 ids it names. The burst lets a client that acks
@@ -51,6 +55,8 @@ const MiB = 1024 * 1024;
 export const DEFAULT_LIMITS: LimitSettings = {
   sends: { capacity: 500, perSecond: 20 },
   sendBytes: { capacity: 2 * MiB, perSecond: MiB / 4 },
+  userSends: { capacity: 1000, perSecond: 40 },
+  userSendBytes: { capacity: 4 * MiB, perSecond: MiB / 2 },
   frames: { capacity: 10_000, perSecond: 500 },
   requests: { capacity: 1000, perSecond: 50 },
   mediaUploads: { capacity: 200, perSecond: 1 / 2 },

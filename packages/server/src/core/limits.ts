@@ -105,6 +105,8 @@ export class Limits {
   readonly hashing: BoundedWork;
   private readonly sends: LocalBuckets;
   private readonly sendBytes: LocalBuckets;
+  private readonly userSends: LocalBuckets;
+  private readonly userSendBytes: LocalBuckets;
   private readonly frames: LocalBuckets;
   private readonly requests: LocalBuckets;
   /** This node's sockets' places, refreshed until released. */
@@ -123,6 +125,8 @@ export class Limits {
     this.hashing = new BoundedWork(s.passwordHashConcurrency, s.passwordHashQueue, HASH_MAX_WAIT_MS, deps.enabled);
     this.sends = new LocalBuckets(s.sends);
     this.sendBytes = new LocalBuckets(s.sendBytes);
+    this.userSends = new LocalBuckets(s.userSends);
+    this.userSendBytes = new LocalBuckets(s.userSendBytes);
     this.frames = new LocalBuckets(s.frames);
     this.requests = new LocalBuckets(s.requests);
   }
@@ -130,7 +134,7 @@ export class Limits {
   /** Refreshes held socket places and forgets full local buckets. */
   start(): void {
     this.timer ??= setInterval(() => {
-      for (const b of [this.sends, this.sendBytes, this.frames, this.requests]) b.sweep();
+      for (const b of [this.sends, this.sendBytes, this.userSends, this.userSendBytes, this.frames, this.requests]) b.sweep();
       const slots = [...this.held.entries()].flatMap(([id, h]) => [
         { key: h.userKey, id },
         { key: h.deviceKey, id },
@@ -143,14 +147,24 @@ export class Limits {
     this.timer.unref();
   }
 
-  /** 0 when the device may send a message of `bytes` content bytes now, else the ms to wait. Nothing is taken when refused. */
-  sendWait(deviceId: string, bytes: number): number {
+  /**
+   * 0 when the device may send a message of `bytes` content bytes now, else the ms to wait.
+   * Counted per device and per user (so a user's many devices do not multiply its rate).
+   * Nothing is taken when refused.
+   */
+  sendWait(userId: string, deviceId: string, bytes: number): number {
     if (!this.deps.enabled) return 0;
-    const count = this.sends.take(deviceId, 0, 1);
-    const size = this.sendBytes.take(deviceId, 0, bytes);
-    if (count || size) return Math.max(count, size);
+    const wait = Math.max(
+      this.sends.take(deviceId, 0, 1),
+      this.sendBytes.take(deviceId, 0, bytes),
+      this.userSends.take(userId, 0, 1),
+      this.userSendBytes.take(userId, 0, bytes),
+    );
+    if (wait) return wait;
     this.sends.take(deviceId, 1);
     this.sendBytes.take(deviceId, bytes);
+    this.userSends.take(userId, 1);
+    this.userSendBytes.take(userId, bytes);
     return 0;
   }
 

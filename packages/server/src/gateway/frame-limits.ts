@@ -11,7 +11,9 @@ import type { Connection } from './connection.js';
  */
 export function refusedByLimits(limits: Limits, metrics: Metrics, conn: Connection, parsed: ParseResult): boolean {
   const send = parsed.ok && parsed.frame.type === 'send_message' ? parsed.frame : undefined;
-  const wait = send ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content)) : limits.frameWait(conn.deviceId, frameCost(parsed));
+  const wait = send
+    ? limits.sendWait(conn.userId, conn.deviceId, Buffer.byteLength(send.content))
+    : limits.frameWait(conn.deviceId, frameCost(parsed));
   if (wait === 0) return false;
   const clientMsgId = send ? send.client_msg_id : parsed.ok ? undefined : parsed.client_msg_id;
   metrics.frameErrors.inc({ code: 'rate_limited' });
