@@ -2,6 +2,7 @@ import type { DeviceView, UserView } from '@switchboard/protocol';
 import type { DeviceRecord, Store, UserRecord } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
+import type { HashLane } from './hash-queue.js';
 import { hashPassword, hashToken, needsRehash, newToken, verifyPassword } from './passwords.js';
 
 export interface AccountsDeps {
@@ -13,8 +14,8 @@ export interface AccountsDeps {
   maxDevices?: number;
   /** SESSION_IDLE_DAYS (or SESSION_IDLE_MS): a session unused this long (ms) is over. Default 90 days. */
   sessionIdleMs?: number;
-  /** Runs password hashes a few at a time (core/limits.ts BoundedWork); default: all at once. */
-  hashing?: { run<T>(job: () => Promise<T>): Promise<T> };
+  /** Runs password hashes a few at a time, logins first (core/hash-queue.ts); default: all at once. */
+  hashing?: { run<T>(job: () => Promise<T>, lane?: HashLane): Promise<T> };
 }
 
 /** A device's last_active_at is written at most this often (it is a store write per authenticated call otherwise). */
@@ -38,13 +39,13 @@ export class Accounts {
 
   constructor(private readonly deps: AccountsDeps) {}
 
-  private hash<T>(job: () => Promise<T>): Promise<T> {
-    return this.deps.hashing ? this.deps.hashing.run(job) : job();
+  private hash<T>(job: () => Promise<T>, lane: HashLane = 'login'): Promise<T> {
+    return this.deps.hashing ? this.deps.hashing.run(job, lane) : job();
   }
 
   async register(input: { username: string; password: string; display_name?: string }): Promise<UserRecord> {
     const { store, ids, now, scryptCost } = this.deps;
-    const passwordHash = await this.hash(() => hashPassword(input.password, scryptCost));
+    const passwordHash = await this.hash(() => hashPassword(input.password, scryptCost), 'registration');
     const created = await store.createUser({
       id: ids.next(),
       username: input.username,

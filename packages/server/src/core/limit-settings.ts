@@ -46,8 +46,13 @@ export interface LimitSettings {
   socketsPerUser: number;
   /** Password hashes (scrypt) running at once on a node; the rest wait in line. */
   passwordHashConcurrency: number;
-  /** Logins and registrations that may wait for a hash at once; past it (or after 15 s in line) a request gets 429. */
+  /** Logins that may wait for a hash at once; past it (or after 30 s in line) a login gets 429. */
   passwordHashQueue: number;
+  /**
+   * Registrations that may wait for a hash at once, in a line of their own (they use at
+   * most half the running hashes, and a waiting login goes first); past it, 429.
+   */
+  passwordHashQueueRegistrations: number;
 }
 
 const MiB = 1024 * 1024;
@@ -63,13 +68,14 @@ export const DEFAULT_LIMITS: LimitSettings = {
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
   loginSlowdownUser: { capacity: 100, perSecond: 1 / 5 },
   loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
-  registrations: { capacity: 2000, perSecond: 1 },
+  registrations: { capacity: 30, perSecond: 1 / 20 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,
   passwordHashQueue: 2048,
+  passwordHashQueueRegistrations: 64,
 };
 
 /** sendBytes → LIMIT_SEND_BYTES; passwordHashQueue → PASSWORD_HASH_QUEUE. */

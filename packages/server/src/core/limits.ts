@@ -3,6 +3,7 @@ import type { RateLimitStore } from '../engines/rate-limit-store/rate-limit-stor
 import type { Logger } from '../util/logger.js';
 import { LocalBuckets } from '../util/token-bucket.js';
 import { DomainError } from './errors.js';
+import { HashQueue } from './hash-queue.js';
 import type { LimitSettings } from './limit-settings.js';
 
 /** A request refused by a limit: HTTP 429 with Retry-After, or a `rate_limited` error frame. */
@@ -26,64 +27,6 @@ const HASH_MAX_WAIT_MS = 30_000;
 /** The longest a login waits while its username is under attack from many addresses (a delay, never a refusal). */
 const LOGIN_SLOWDOWN_MAX_MS = 3_000;
 
-/**
- * Runs at most `concurrency` jobs at once (password hashes: scrypt is deliberately slow
- * and memory-hungry, and shares libuv's small thread pool with file and DNS work). The
- * rest wait in line; with `refuse`, a full line or a wait past `maxWaitMs` is refused
- * (429) rather than letting a flood of logins hold everyone else's for minutes.
- */
-export class BoundedWork {
-  private running = 0;
-  private readonly waiting: { start: () => void; timer?: NodeJS.Timeout }[] = [];
-
-  constructor(
-    private readonly concurrency: number,
-    private readonly maxQueue: number,
-    private readonly maxWaitMs: number,
-    private readonly refuse: boolean,
-  ) {}
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    await this.acquire();
-    try {
-      return await job();
-    } finally {
-      this.release();
-    }
-  }
-
-  private acquire(): Promise<void> {
-    if (this.running < this.concurrency) {
-      this.running++;
-      return Promise.resolve();
-    }
-    const busy = () => new RateLimited(1000, 'the server is busy with other logins: try again shortly');
-    if (this.refuse && this.waiting.length >= this.maxQueue) return Promise.reject(busy());
-    return new Promise<void>((resolve, reject) => {
-      const entry: { start: () => void; timer?: NodeJS.Timeout } = { start: resolve };
-      if (this.refuse) {
-        entry.timer = setTimeout(() => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(busy());
-        }, this.maxWaitMs);
-      }
-      this.waiting.push(entry);
-    });
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (!next) {
-      this.running--;
-      return;
-    }
-    // The finished job's place goes straight to the next in line.
-    clearTimeout(next.timer);
-    next.start();
-  }
-}
-
 export interface LimitsDeps {
   /** Counters every node must agree on (Redis in a cluster). */
   store: RateLimitStore;
@@ -102,7 +45,7 @@ export interface LimitsDeps {
  * Redis trouble must not lock every user out.
  */
 export class Limits {
-  readonly hashing: BoundedWork;
+  readonly hashing: HashQueue;
   private readonly sends: LocalBuckets;
   private readonly sendBytes: LocalBuckets;
   private readonly userSends: LocalBuckets;
@@ -122,7 +65,12 @@ export class Limits {
 
   constructor(private readonly deps: LimitsDeps) {
     const s = deps.settings;
-    this.hashing = new BoundedWork(s.passwordHashConcurrency, s.passwordHashQueue, HASH_MAX_WAIT_MS, deps.enabled);
+    this.hashing = new HashQueue(
+      s.passwordHashConcurrency,
+      { login: s.passwordHashQueue, registration: s.passwordHashQueueRegistrations },
+      HASH_MAX_WAIT_MS,
+      deps.enabled,
+    );
     this.sends = new LocalBuckets(s.sends);
     this.sendBytes = new LocalBuckets(s.sendBytes);
     this.userSends = new LocalBuckets(s.userSends);

@@ -406,3 +406,44 @@ describe('limits: bounded password hashing', () => {
     assert.equal(after.status, 201, JSON.stringify(after.body));
   });
 });
+
+describe('limits: registrations do not starve logins', () => {
+  // Short lines (20 logins, 8 sign-ups), so a flood that shared the logins' line would overflow it at once.
+  const { srv } = suiteServer({
+    trustProxy: true,
+    scryptCost: 4096,
+    limits: { ...DEFAULT_LIMITS, passwordHashQueue: 20, passwordHashQueueRegistrations: 8 },
+  });
+
+  test('during a flood of sign-ups from many addresses, logins succeed (201); the flood past its own line gets 429', async () => {
+    const u = await registerUser(srv.baseUrl, 'lrs');
+    // 6 addresses x 10 sign-ups, each address within its registration burst: only the hashing holds them back.
+    const flood = Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        post(
+          srv.baseUrl,
+          '/v1/users',
+          { username: `lrf_${process.pid}_${i}`, password: 'correct horse battery' },
+          { 'x-forwarded-for': `192.0.2.${i % 6}` },
+        ),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 5; i++) {
+      const r = await post(
+        srv.baseUrl,
+        '/v1/sessions',
+        { username: u.username, password: u.password },
+        { 'x-forwarded-for': '198.51.100.9' },
+      );
+      assert.equal(r.status, 201, `login ${i} during the flood: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    const statuses = (await flood).map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 201 || s === 429),
+      statuses.join(','),
+    );
+    assert.ok(statuses.includes(201), 'sign-ups in their line are served');
+    for (const r of (await flood).filter((f) => f.status === 429)) assertRateLimitedHttp(r, 'a sign-up past its line');
+  });
+});
