@@ -41,8 +41,29 @@ const ConfigSchema = z.object({
   wsTicketTtlMs: z.number().int().positive().default(30_000),
   /** Typing frames allowed per socket per second. Default 5. */
   typingPerSecond: z.number().positive().default(5),
-  /** scrypt cost (N). Default 16384; tests may lower it. */
-  scryptCost: z.number().int().min(2).default(16_384),
+  /**
+   * scrypt cost N for new password hashes (r=8, p=1). Default 131072 (2^17, OWASP's
+   * guidance; ~128 MiB per hash running). Hashes made at a lower N are redone at the next
+   * successful login. Tests lower it (the harness uses 1024) so that thousands of users are quick.
+   */
+  scryptCost: z
+    .number()
+    .int()
+    .min(2)
+    .max(2 ** 20)
+    .refine((n) => (n & (n - 1)) === 0, 'a power of two')
+    .default(2 ** 17),
+  /** MAX_DEVICES_PER_USER: live sessions per user; a login past it ends the least recently active one. Default 100. */
+  maxDevicesPerUser: z.number().int().min(1).max(1000).default(100),
+  /**
+   * A session not used for this long (ms) is over: its token answers 401. From
+   * SESSION_IDLE_DAYS (default 90), or SESSION_IDLE_MS, meant for tests, which wins.
+   */
+  sessionIdleMs: z
+    .number()
+    .int()
+    .positive()
+    .default(90 * 86_400_000),
   /** How long SIGTERM waits for in-flight work (ms). Default 5000. */
   shutdownGraceMs: z.number().int().positive().default(5_000),
   /**
@@ -179,6 +200,10 @@ function envNumber(v: string | undefined): number | undefined {
   return n;
 }
 
+function daysToMs(days: number | undefined): number | undefined {
+  return days === undefined ? undefined : Math.round(days * 86_400_000);
+}
+
 /** Builds the config from overrides (CLI flags) over environment variables over defaults. */
 export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const fromEnv = {
@@ -195,6 +220,8 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
     wsTicketTtlMs: envNumber(env.WS_TICKET_TTL_MS),
     scryptCost: envNumber(env.SCRYPT_COST),
+    maxDevicesPerUser: envNumber(env.MAX_DEVICES_PER_USER),
+    sessionIdleMs: envNumber(env.SESSION_IDLE_MS) ?? daysToMs(envNumber(env.SESSION_IDLE_DAYS)),
     redisPrefix: env.REDIS_PREFIX || undefined,
     stalledSocketTimeoutMs: envNumber(env.STALLED_SOCKET_TIMEOUT_MS),
     maxConnections: envNumber(env.MAX_CONNECTIONS),

@@ -95,7 +95,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     now,
   });
   const limits = new Limits({ store: engines.rateLimits, settings: config.limits, enabled: config.rateLimits, log });
-  const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now, hashing: limits.hashing });
+  const accounts = new Accounts({
+    store,
+    ids,
+    scryptCost: config.scryptCost,
+    now,
+    hashing: limits.hashing,
+    maxDevices: config.maxDevicesPerUser,
+    sessionIdleMs: config.sessionIdleMs,
+  });
   const files = await createMediaStore(config);
   const media = new Media({
     store,
@@ -187,7 +195,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     push: push.registration,
     metricsToken: config.metricsToken,
   });
-  addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl });
+  addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
     bus,

@@ -2,19 +2,28 @@ import type { DeviceView, UserView } from '@switchboard/protocol';
 import type { DeviceRecord, Store, UserRecord } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
-import { hashPassword, hashToken, newToken, verifyPassword } from './passwords.js';
+import type { HashLane } from './hash-queue.js';
+import { hashPassword, hashToken, needsRehash, newToken, verifyPassword } from './passwords.js';
 
 export interface AccountsDeps {
   store: Store;
   ids: Snowflake;
   scryptCost: number;
   now: () => number;
-  /** Runs password hashes a few at a time (core/limits.ts BoundedWork); default: all at once. */
-  hashing?: { run<T>(job: () => Promise<T>): Promise<T> };
+  /** MAX_DEVICES_PER_USER: past it a login ends the user's least recently active session. Default 100. */
+  maxDevices?: number;
+  /** SESSION_IDLE_DAYS (or SESSION_IDLE_MS): a session unused this long (ms) is over. Default 90 days. */
+  sessionIdleMs?: number;
+  /** Runs password hashes a few at a time, logins first (core/hash-queue.ts); default: all at once. */
+  hashing?: { run<T>(job: () => Promise<T>, lane?: HashLane): Promise<T> };
 }
 
 /** A device's last_active_at is written at most this often (it is a store write per authenticated call otherwise). */
 const TOUCH_EVERY_MS = 60_000;
+/** The most sessions GET /v1/devices lists (and MAX_DEVICES_PER_USER may be): the list is one answer, not paged. */
+export const DEVICES_LIST_MAX = 1000;
+const DEFAULT_MAX_DEVICES = 100;
+const DEFAULT_SESSION_IDLE_MS = 90 * 86_400_000;
 
 export function userView(u: UserRecord): UserView {
   return { user_id: u.id, username: u.username, display_name: u.displayName };
@@ -30,13 +39,13 @@ export class Accounts {
 
   constructor(private readonly deps: AccountsDeps) {}
 
-  private hash<T>(job: () => Promise<T>): Promise<T> {
-    return this.deps.hashing ? this.deps.hashing.run(job) : job();
+  private hash<T>(job: () => Promise<T>, lane: HashLane = 'login'): Promise<T> {
+    return this.deps.hashing ? this.deps.hashing.run(job, lane) : job();
   }
 
   async register(input: { username: string; password: string; display_name?: string }): Promise<UserRecord> {
     const { store, ids, now, scryptCost } = this.deps;
-    const passwordHash = await this.hash(() => hashPassword(input.password, scryptCost));
+    const passwordHash = await this.hash(() => hashPassword(input.password, scryptCost), 'registration');
     const created = await store.createUser({
       id: ids.next(),
       username: input.username,
@@ -48,11 +57,37 @@ export class Accounts {
     return created;
   }
 
+  private get maxDevices(): number {
+    return this.deps.maxDevices ?? DEFAULT_MAX_DEVICES;
+  }
+
+  private get idleMs(): number {
+    return this.deps.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+  }
+
+  /** Activity is written at most once a minute, or more often when sessions expire sooner (tests). */
+  private get touchEveryMs(): number {
+    return Math.min(TOUCH_EVERY_MS, Math.max(1, Math.floor(this.idleMs / 4)));
+  }
+
+  /** When the device was last seen active: by the store, or by this node (its write may not have landed). */
+  private lastActive(d: DeviceRecord & { lastActiveAt: number | null }): number {
+    return Math.max(d.createdAt, d.lastActiveAt ?? 0, this.touched.get(d.id) ?? 0);
+  }
+
+  private expired(d: DeviceRecord & { lastActiveAt: number | null }): boolean {
+    return this.deps.now() - this.lastActive(d) > this.idleMs;
+  }
+
+  /**
+   * A new session. `revoked`: the sessions this login ended, idle past SESSION_IDLE_DAYS or,
+   * past MAX_DEVICES_PER_USER, the least recently active (the caller closes their sockets).
+   */
   async login(input: {
     username: string;
     password: string;
     device_name?: string;
-  }): Promise<{ token: string; user: UserRecord; device: DeviceRecord }> {
+  }): Promise<{ token: string; user: UserRecord; device: DeviceRecord; revoked: string[] }> {
     const { store, ids, now, scryptCost } = this.deps;
     const user = await store.getUserByUsername(input.username);
     if (!user) {
@@ -64,17 +99,44 @@ export class Accounts {
     if (!(await this.hash(() => verifyPassword(input.password, user.passwordHash)))) {
       throw new DomainError('invalid_credentials', 'wrong username or password');
     }
+    if (needsRehash(user.passwordHash, scryptCost)) {
+      // Hashed under an older, cheaper setting: this login has the password, so store it at today's cost.
+      // Best effort: a busy hashing queue or a failed write leaves the old hash, rehashed at a later login.
+      await this.hash(() => hashPassword(input.password, scryptCost))
+        .then((fresh) => store.setPasswordHash(user.id, user.passwordHash, fresh))
+        .catch(() => {});
+    }
     const token = newToken();
     const device: DeviceRecord = { id: ids.next(), userId: user.id, name: input.device_name ?? 'device', createdAt: now() };
     await store.createDevice({ ...device, tokenHash: hashToken(token) });
-    return { token, user, device };
+    return { token, user, device, revoked: await this.trimDevices(user.id, device.id) };
   }
 
-  /** The device a bearer token belongs to, or null when it is unknown or logged out. */
+  /** Ends the user's idle sessions and, past the cap, the least recently active ones (never `keep`). */
+  private async trimDevices(userId: string, keep: string): Promise<string[]> {
+    const live = await this.deps.store.listDevices(userId, DEVICES_LIST_MAX);
+    const others = live.filter((d) => d.id !== keep).sort((a, b) => this.lastActive(a) - this.lastActive(b));
+    const over = Math.max(0, others.length + 1 - this.maxDevices);
+    const ending = others.filter((d, i) => i < over || this.expired(d));
+    const revoked: string[] = [];
+    for (const d of ending) {
+      if (await this.deps.store.revokeUserDevice(userId, d.id, this.deps.now())) revoked.push(d.id);
+    }
+    return revoked;
+  }
+
+  /** The device a bearer token belongs to, or null when it is unknown, logged out or idle past SESSION_IDLE_DAYS. */
   async authenticate(token: string | undefined): Promise<DeviceRecord | null> {
     if (!token || token.length > 256) return null;
-    const device = await this.deps.store.deviceByTokenHash(hashToken(token));
-    if (device) this.touch(device.id);
+    const found = await this.deps.store.deviceByTokenHash(hashToken(token));
+    if (!found) return null;
+    const { lastActiveAt: _l, ...device } = found;
+    if (this.expired(found)) {
+      // Over for good: revoked, so it leaves GET /v1/devices and its push target goes too.
+      await this.deps.store.revokeDevice(device.id, this.deps.now()).catch(() => {});
+      return null;
+    }
+    this.touch(device.id);
     return device;
   }
 
@@ -82,22 +144,28 @@ export class Accounts {
   touch(deviceId: string): void {
     const now = this.deps.now();
     const last = this.touched.get(deviceId);
-    if (last !== undefined && now - last < TOUCH_EVERY_MS) return;
+    if (last !== undefined && now - last < this.touchEveryMs) return;
     if (this.touched.size >= 100_000) this.touched.clear(); // bounded; at worst a few extra writes
     this.touched.set(deviceId, now);
     // Best effort: a lost activity mark only makes last_active_at older.
     this.deps.store.touchDevice(deviceId, now).catch(() => {});
   }
 
-  /** The user's live sessions (GET /v1/devices); `current` marks the calling device. */
+  /**
+   * The user's live sessions (GET /v1/devices), oldest first, at most DEVICES_LIST_MAX
+   * (MAX_DEVICES_PER_USER keeps a user under it); `current` marks the calling device.
+   * Sessions idle past SESSION_IDLE_DAYS are over, though not yet marked so: left out.
+   */
   async devices(userId: string, currentDeviceId: string): Promise<DeviceView[]> {
-    return (await this.deps.store.listDevices(userId)).map((d) => ({
-      device_id: d.id,
-      name: d.name,
-      created_at: d.createdAt,
-      last_active_at: Math.max(d.createdAt, d.lastActiveAt ?? 0, this.touched.get(d.id) ?? 0),
-      current: d.id === currentDeviceId,
-    }));
+    return (await this.deps.store.listDevices(userId, DEVICES_LIST_MAX))
+      .filter((d) => !this.expired(d))
+      .map((d) => ({
+        device_id: d.id,
+        name: d.name,
+        created_at: d.createdAt,
+        last_active_at: this.lastActive(d),
+        current: d.id === currentDeviceId,
+      }));
   }
 
   /** Ends one of the user's sessions; 404 when the device is not the user's (or is already gone). */

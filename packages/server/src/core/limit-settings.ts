@@ -11,6 +11,10 @@ export interface LimitSettings {
   sends: BucketSpec;
   /** Bytes of message content (UTF-8) a device may send. Per node. */
   sendBytes: BucketSpec;
+  /** Messages a user may send from all its devices together (per node: beside the per-device bucket). */
+  userSends: BucketSpec;
+  /** Bytes of message content a user may send from all its devices together. Per node. */
+  userSendBytes: BucketSpec;
   /**
    * Every other socket frame of a device (acks, typing, presence, ping, bad frames); an
    * ack_delivered takes one token per 100 ids it names. The burst lets a client that acks
@@ -21,8 +25,13 @@ export interface LimitSettings {
   requests: BucketSpec;
   /** Uploads (POST /v1/media) a user starts, whatever their size (the daily quota counts bytes). Shared. */
   mediaUploads: BucketSpec;
-  /** Failed logins per username. Shared by every node. */
+  /** Failed logins per username from one client address; past it that address is refused for that username. Shared by every node. */
   loginFailuresUser: BucketSpec;
+  /**
+   * Failed logins per username from every address together; past it the username's logins
+   * are delayed (at most 3 s), never refused, so nobody can lock another user out. Shared.
+   */
+  loginSlowdownUser: BucketSpec;
   /** Failed logins per client address. Shared. */
   loginFailuresAddress: BucketSpec;
   /** Accounts created per client address. Shared. */
@@ -37,8 +46,13 @@ export interface LimitSettings {
   socketsPerUser: number;
   /** Password hashes (scrypt) running at once on a node; the rest wait in line. */
   passwordHashConcurrency: number;
-  /** Logins and registrations that may wait for a hash at once; past it (or after 15 s in line) a request gets 429. */
+  /** Logins that may wait for a hash at once; past it (or after 30 s in line) a login gets 429. */
   passwordHashQueue: number;
+  /**
+   * Registrations that may wait for a hash at once, in a line of their own (they use at
+   * most half the running hashes, and a waiting login goes first); past it, 429.
+   */
+  passwordHashQueueRegistrations: number;
 }
 
 const MiB = 1024 * 1024;
@@ -46,18 +60,22 @@ const MiB = 1024 * 1024;
 export const DEFAULT_LIMITS: LimitSettings = {
   sends: { capacity: 500, perSecond: 20 },
   sendBytes: { capacity: 2 * MiB, perSecond: MiB / 4 },
+  userSends: { capacity: 1000, perSecond: 40 },
+  userSendBytes: { capacity: 4 * MiB, perSecond: MiB / 2 },
   frames: { capacity: 10_000, perSecond: 500 },
   requests: { capacity: 1000, perSecond: 50 },
   mediaUploads: { capacity: 200, perSecond: 1 / 2 },
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
+  loginSlowdownUser: { capacity: 100, perSecond: 1 / 5 },
   loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
-  registrations: { capacity: 2000, perSecond: 1 },
+  registrations: { capacity: 30, perSecond: 1 / 20 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,
   passwordHashQueue: 2048,
+  passwordHashQueueRegistrations: 64,
 };
 
 /** sendBytes → LIMIT_SEND_BYTES; passwordHashQueue → PASSWORD_HASH_QUEUE. */

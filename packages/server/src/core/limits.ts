@@ -3,6 +3,7 @@ import type { RateLimitStore } from '../engines/rate-limit-store/rate-limit-stor
 import type { Logger } from '../util/logger.js';
 import { LocalBuckets } from '../util/token-bucket.js';
 import { DomainError } from './errors.js';
+import { HashQueue } from './hash-queue.js';
 import type { LimitSettings } from './limit-settings.js';
 
 /** A request refused by a limit: HTTP 429 with Retry-After, or a `rate_limited` error frame. */
@@ -23,64 +24,8 @@ const SOCKET_SLOT_TTL_MS = 60_000;
  * seeding a test) must wait rather than fail; a flood past it is refused.
  */
 const HASH_MAX_WAIT_MS = 30_000;
-
-/**
- * Runs at most `concurrency` jobs at once (password hashes: scrypt is deliberately slow
- * and memory-hungry, and shares libuv's small thread pool with file and DNS work). The
- * rest wait in line; with `refuse`, a full line or a wait past `maxWaitMs` is refused
- * (429) rather than letting a flood of logins hold everyone else's for minutes.
- */
-export class BoundedWork {
-  private running = 0;
-  private readonly waiting: { start: () => void; timer?: NodeJS.Timeout }[] = [];
-
-  constructor(
-    private readonly concurrency: number,
-    private readonly maxQueue: number,
-    private readonly maxWaitMs: number,
-    private readonly refuse: boolean,
-  ) {}
-
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    await this.acquire();
-    try {
-      return await job();
-    } finally {
-      this.release();
-    }
-  }
-
-  private acquire(): Promise<void> {
-    if (this.running < this.concurrency) {
-      this.running++;
-      return Promise.resolve();
-    }
-    const busy = () => new RateLimited(1000, 'the server is busy with other logins: try again shortly');
-    if (this.refuse && this.waiting.length >= this.maxQueue) return Promise.reject(busy());
-    return new Promise<void>((resolve, reject) => {
-      const entry: { start: () => void; timer?: NodeJS.Timeout } = { start: resolve };
-      if (this.refuse) {
-        entry.timer = setTimeout(() => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(busy());
-        }, this.maxWaitMs);
-      }
-      this.waiting.push(entry);
-    });
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (!next) {
-      this.running--;
-      return;
-    }
-    // The finished job's place goes straight to the next in line.
-    clearTimeout(next.timer);
-    next.start();
-  }
-}
+/** The longest a login waits while its username is under attack from many addresses (a delay, never a refusal). */
+const LOGIN_SLOWDOWN_MAX_MS = 3_000;
 
 export interface LimitsDeps {
   /** Counters every node must agree on (Redis in a cluster). */
@@ -100,15 +45,17 @@ export interface LimitsDeps {
  * Redis trouble must not lock every user out.
  */
 export class Limits {
-  readonly hashing: BoundedWork;
+  readonly hashing: HashQueue;
   private readonly sends: LocalBuckets;
   private readonly sendBytes: LocalBuckets;
+  private readonly userSends: LocalBuckets;
+  private readonly userSendBytes: LocalBuckets;
   private readonly frames: LocalBuckets;
   private readonly requests: LocalBuckets;
   /** This node's sockets' places, refreshed until released. */
   private readonly held = new Map<string, { userKey: string; deviceKey: string }>();
   private timer: NodeJS.Timeout | undefined;
-  /** Login attempts per username being checked on this node right now. */
+  /** Login attempts per (address, username) being checked on this node right now. */
   private readonly pendingLogins = new Map<string, number>();
 
   /** False with RATE_LIMITS=off: every limit lets everything through. */
@@ -118,9 +65,16 @@ export class Limits {
 
   constructor(private readonly deps: LimitsDeps) {
     const s = deps.settings;
-    this.hashing = new BoundedWork(s.passwordHashConcurrency, s.passwordHashQueue, HASH_MAX_WAIT_MS, deps.enabled);
+    this.hashing = new HashQueue(
+      s.passwordHashConcurrency,
+      { login: s.passwordHashQueue, registration: s.passwordHashQueueRegistrations },
+      HASH_MAX_WAIT_MS,
+      deps.enabled,
+    );
     this.sends = new LocalBuckets(s.sends);
     this.sendBytes = new LocalBuckets(s.sendBytes);
+    this.userSends = new LocalBuckets(s.userSends);
+    this.userSendBytes = new LocalBuckets(s.userSendBytes);
     this.frames = new LocalBuckets(s.frames);
     this.requests = new LocalBuckets(s.requests);
   }
@@ -128,7 +82,7 @@ export class Limits {
   /** Refreshes held socket places and forgets full local buckets. */
   start(): void {
     this.timer ??= setInterval(() => {
-      for (const b of [this.sends, this.sendBytes, this.frames, this.requests]) b.sweep();
+      for (const b of [this.sends, this.sendBytes, this.userSends, this.userSendBytes, this.frames, this.requests]) b.sweep();
       const slots = [...this.held.entries()].flatMap(([id, h]) => [
         { key: h.userKey, id },
         { key: h.deviceKey, id },
@@ -141,14 +95,24 @@ export class Limits {
     this.timer.unref();
   }
 
-  /** 0 when the device may send a message of `bytes` content bytes now, else the ms to wait. Nothing is taken when refused. */
-  sendWait(deviceId: string, bytes: number): number {
+  /**
+   * 0 when the device may send a message of `bytes` content bytes now, else the ms to wait.
+   * Counted per device and per user (so a user's many devices do not multiply its rate).
+   * Nothing is taken when refused.
+   */
+  sendWait(userId: string, deviceId: string, bytes: number): number {
     if (!this.deps.enabled) return 0;
-    const count = this.sends.take(deviceId, 0, 1);
-    const size = this.sendBytes.take(deviceId, 0, bytes);
-    if (count || size) return Math.max(count, size);
+    const wait = Math.max(
+      this.sends.take(deviceId, 0, 1),
+      this.sendBytes.take(deviceId, 0, bytes),
+      this.userSends.take(userId, 0, 1),
+      this.userSendBytes.take(userId, 0, bytes),
+    );
+    if (wait) return wait;
     this.sends.take(deviceId, 1);
     this.sendBytes.take(deviceId, bytes);
+    this.userSends.take(userId, 1);
+    this.userSendBytes.take(userId, bytes);
     return 0;
   }
 
@@ -180,37 +144,49 @@ export class Limits {
   }
 
   /**
-   * A login attempt: refused while the username or the address has too many recent
-   * failures (checked before any password work); a failure (401) is counted against both.
-   * Attempts on one username still being checked on this node count as failures to come,
-   * so guesses sent all at once meet the limit too (a person signs in one device at a time).
+   * A login attempt. Refused (checked before any password work) while this address has
+   * too many recent failures for this username, or for any username; a failure (401) is
+   * counted against both. Failures are not refused per username alone: that would let
+   * anyone lock anyone out. Failures for the username from every address together only
+   * slow its logins down (up to LOGIN_SLOWDOWN_MAX_MS before the answer): the owner, from
+   * an address that has not failed, still gets in. Attempts on one username from one
+   * address still being checked on this node count as failures to come, so guesses sent
+   * all at once meet the limit too (a person signs in one device at a time).
    */
   async login<T>(address: string, username: string, attempt: () => Promise<T>): Promise<T> {
     if (!this.deps.enabled) return attempt();
-    const { loginFailuresUser, loginFailuresAddress } = this.deps.settings;
-    const userKey = `login:u:${username.toLowerCase()}`;
+    const { loginFailuresUser, loginFailuresAddress, loginSlowdownUser } = this.deps.settings;
+    const name = username.toLowerCase();
+    const pairKey = `login:ua:${address}:${name}`;
     const addressKey = `login:a:${address}`;
-    const pending = this.pendingLogins.get(userKey) ?? 0;
+    const userKey = `login:u:${name}`;
+    const pending = this.pendingLogins.get(pairKey) ?? 0;
     if (pending + 1 > loginFailuresUser.capacity) throw new RateLimited(1000, 'too many logins at once for this account: try again later');
-    this.pendingLogins.set(userKey, pending + 1);
+    this.pendingLogins.set(pairKey, pending + 1);
     try {
-      const [u, a] = await Promise.all([
-        this.peek(userKey, loginFailuresUser, pending + 1),
+      const [p, a, u] = await Promise.all([
+        this.peek(pairKey, loginFailuresUser, pending + 1),
         this.peek(addressKey, loginFailuresAddress, 1),
+        this.peek(userKey, loginSlowdownUser, 1),
       ]);
-      if (u || a) throw new RateLimited(Math.max(u, a), 'too many failed logins: try again later');
+      if (p || a) throw new RateLimited(Math.max(p, a), 'too many failed logins: try again later');
+      if (u) await new Promise((resolve) => setTimeout(resolve, Math.min(u, LOGIN_SLOWDOWN_MAX_MS)));
       try {
         return await attempt();
       } catch (err) {
         if (err instanceof DomainError && err.code === 'invalid_credentials') {
-          await Promise.all([this.charge(userKey, loginFailuresUser), this.charge(addressKey, loginFailuresAddress)]);
+          await Promise.all([
+            this.charge(pairKey, loginFailuresUser),
+            this.charge(addressKey, loginFailuresAddress),
+            this.charge(userKey, loginSlowdownUser),
+          ]);
         }
         throw err;
       }
     } finally {
-      const left = (this.pendingLogins.get(userKey) ?? 1) - 1;
-      if (left > 0) this.pendingLogins.set(userKey, left);
-      else this.pendingLogins.delete(userKey);
+      const left = (this.pendingLogins.get(pairKey) ?? 1) - 1;
+      if (left > 0) this.pendingLogins.set(pairKey, left);
+      else this.pendingLogins.delete(pairKey);
     }
   }
 

@@ -14,6 +14,15 @@ export async function hashPassword(password: string, cost: number): Promise<stri
   return `scrypt$${cost}$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
+/**
+ * Whether a stored hash is weaker than what `cost` asks for now (an older, cheaper
+ * setting): the login that proves the password rehashes it. A stronger one is kept.
+ */
+export function needsRehash(stored: string, cost: number): boolean {
+  const [scheme, n, r, p] = stored.split('$');
+  return scheme === 'scrypt' && (Number(n) < cost || Number(r) < 8 || Number(p) < 1);
+}
+
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;

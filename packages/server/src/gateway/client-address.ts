@@ -19,6 +19,19 @@ export function clientAddress(req: IncomingMessage, trustProxy: boolean): string
   return addressKey(address);
 }
 
+/**
+ * Whether the client reached us over TLS, as far as we can tell: with TRUST_PROXY, the
+ * proxy's X-Forwarded-Proto: https (its last entry, like X-Forwarded-For); without it
+ * the header is the client's own claim and is ignored (a URL we hand back, ws_url or a
+ * media link, must not take its scheme from whoever asks).
+ */
+export function forwardedHttps(req: IncomingMessage, trustProxy: boolean): boolean {
+  if (!trustProxy) return false;
+  const header = req.headers['x-forwarded-proto'];
+  const last = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').at(-1)?.trim().toLowerCase();
+  return last === 'https';
+}
+
 export function addressKey(address: string): string {
   let a = address.toLowerCase();
   if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);

@@ -23,7 +23,7 @@ import type { Presence } from '../core/presence.js';
 import type { Search } from '../core/search.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress, forwardedHttps } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
 import { metricsAuthorized } from './ops-listeners.js';
 import { Router, intParam, readBody, sendJson } from './http-util.js';
@@ -84,7 +84,7 @@ export function createHttpApi(deps: HttpApiDeps) {
     const picked = await deps.pickWsUrl().catch(() => null);
     if (picked) return picked;
     if (deps.publicWsUrl) return deps.publicWsUrl;
-    const proto = req.headers['x-forwarded-proto'] === 'https' ? 'wss' : 'ws';
+    const proto = forwardedHttps(req, deps.trustProxy) ? 'wss' : 'ws';
     return `${proto}://${req.headers.host ?? 'localhost'}/v1/ws`;
   };
 
@@ -112,7 +112,15 @@ export function createHttpApi(deps: HttpApiDeps) {
     })
     .on('POST', '/v1/sessions', async (req, res) => {
       const body = await readBody(req, CreateSessionBody);
-      const { token, user, device } = await limits.login(clientAddress(req, deps.trustProxy), body.username, () => accounts.login(body));
+      const { token, user, device, revoked } = await limits.login(clientAddress(req, deps.trustProxy), body.username, () =>
+        accounts.login(body),
+      );
+      // Sessions this login ended (past MAX_DEVICES_PER_USER, or idle): their sockets close as on DELETE /v1/devices.
+      for (const id of revoked) {
+        await deps.delivery
+          .closeDevice(user.id, id, CloseCode.sessionRevoked, 'session ended: too many devices')
+          .catch((err) => deps.log.warn({ err, device_id: id }, 'closing an ended session failed'));
+      }
       sendJson(res, 201, { token, user_id: user.id, device_id: device.id, ws_url: await wsUrlFor(req) });
     })
     .on('GET', '/v1/sessions/current', async (req, res) => {

@@ -8,6 +8,7 @@ import { LOCAL_FILES_PATH, LOCAL_UPLOAD_PATH } from '../engines/media-store/medi
 import type { Limits } from '../core/limits.js';
 import { readBody, sendJson, type Router } from './http-util.js';
 import { requestAuthenticator } from './request-auth.js';
+import { forwardedHttps } from './client-address.js';
 
 /*
  * The media endpoints (PROTOCOL.md "Media"): POST /v1/media, GET /v1/media/{id}, plus
@@ -22,6 +23,8 @@ export interface MediaRouteDeps {
   media: Media;
   /** This server's public base URL (PUBLIC_URL); default: from the request's Host header. */
   publicUrl?: string;
+  /** TRUST_PROXY: only then is X-Forwarded-Proto believed. */
+  trustProxy?: boolean;
 }
 
 export function addMediaRoutes(router: Router, deps: MediaRouteDeps): void {
@@ -29,7 +32,7 @@ export function addMediaRoutes(router: Router, deps: MediaRouteDeps): void {
   const auth = requestAuthenticator(deps.accounts, deps.limits);
   const baseUrl = (req: IncomingMessage): string => {
     if (deps.publicUrl) return deps.publicUrl.replace(/\/+$/, '');
-    const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
+    const proto = forwardedHttps(req, deps.trustProxy ?? false) ? 'https' : 'http';
     return `${proto}://${req.headers.host ?? 'localhost'}`;
   };
 

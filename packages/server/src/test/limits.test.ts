@@ -347,6 +347,39 @@ describe('limits: TRUST_PROXY', () => {
   });
 });
 
+describe('limits: failed logins cannot lock the owner out', () => {
+  // Username-wide failures past 9 only slow the username's logins down (never refuse them).
+  const { srv } = suiteServer({ trustProxy: true, limits: { ...DEFAULT_LIMITS, loginSlowdownUser: { capacity: 9, perSecond: 0.01 } } });
+
+  test('guesses from address A get A 429 for that username; the right password from address B logs in (201)', async () => {
+    const bob = await registerUser(srv.baseUrl, 'llo');
+    const fromA = { 'x-forwarded-for': '198.51.100.1' };
+    let limited: Awaited<ReturnType<typeof post>> | undefined;
+    for (let i = 0; i < 100 && !limited; i++) {
+      const r = await post(srv.baseUrl, '/v1/sessions', { username: bob.username, password: `wrong ${i}` }, fromA);
+      if (r.status === 429) limited = r;
+      else assert.equal(r.status, 401, JSON.stringify(r.body));
+    }
+    assert.ok(limited, 'address A was never throttled');
+    assertRateLimitedHttp(limited, 'a guess from A past the limit');
+    assertRateLimitedHttp(
+      await post(srv.baseUrl, '/v1/sessions', { username: bob.username, password: bob.password }, fromA),
+      'the right password from A (the guesser must not learn it works)',
+    );
+    const fromB = await post(
+      srv.baseUrl,
+      '/v1/sessions',
+      { username: bob.username, password: bob.password },
+      { 'x-forwarded-for': '198.51.100.2' },
+    );
+    assert.equal(fromB.status, 201, `the owner from address B: ${JSON.stringify(fromB.body)}`);
+    // A's block is per username: A may still log another account in.
+    const other = await registerUser(srv.baseUrl, 'llp');
+    const otherFromA = await post(srv.baseUrl, '/v1/sessions', { username: other.username, password: other.password }, fromA);
+    assert.equal(otherFromA.status, 201, JSON.stringify(otherFromA.body));
+  });
+});
+
 async function loginRaw(baseUrl: string, u: TestUser): Promise<TestUser> {
   return login(baseUrl, u.username, u.password, 'another');
 }
@@ -371,5 +404,46 @@ describe('limits: bounded password hashing', () => {
     for (const r of refused) assertRateLimitedHttp(r, 'a login past the queue');
     const after = await post(srv.baseUrl, '/v1/sessions', { username: u.username, password: u.password });
     assert.equal(after.status, 201, JSON.stringify(after.body));
+  });
+});
+
+describe('limits: registrations do not starve logins', () => {
+  // Short lines (20 logins, 8 sign-ups), so a flood that shared the logins' line would overflow it at once.
+  const { srv } = suiteServer({
+    trustProxy: true,
+    scryptCost: 4096,
+    limits: { ...DEFAULT_LIMITS, passwordHashQueue: 20, passwordHashQueueRegistrations: 8 },
+  });
+
+  test('during a flood of sign-ups from many addresses, logins succeed (201); the flood past its own line gets 429', async () => {
+    const u = await registerUser(srv.baseUrl, 'lrs');
+    // 6 addresses x 10 sign-ups, each address within its registration burst: only the hashing holds them back.
+    const flood = Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        post(
+          srv.baseUrl,
+          '/v1/users',
+          { username: `lrf_${process.pid}_${i}`, password: 'correct horse battery' },
+          { 'x-forwarded-for': `192.0.2.${i % 6}` },
+        ),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 5; i++) {
+      const r = await post(
+        srv.baseUrl,
+        '/v1/sessions',
+        { username: u.username, password: u.password },
+        { 'x-forwarded-for': '198.51.100.9' },
+      );
+      assert.equal(r.status, 201, `login ${i} during the flood: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    const statuses = (await flood).map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 201 || s === 429),
+      statuses.join(','),
+    );
+    assert.ok(statuses.includes(201), 'sign-ups in their line are served');
+    for (const r of (await flood).filter((f) => f.status === 429)) assertRateLimitedHttp(r, 'a sign-up past its line');
   });
 });

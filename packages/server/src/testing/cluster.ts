@@ -85,7 +85,7 @@ export { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } fro
 export function clusterSuite(
   count: number,
   opts: { env?: Record<string, string> } = {},
-): { nodes: ServerProcess[]; redisUrl: () => string } {
+): { nodes: ServerProcess[]; redisUrl: () => string; databaseUrl: () => string } {
   const nodes: ServerProcess[] = [];
   let redis: TestRedis | undefined;
   let pg: { url: string; drop: () => Promise<void> } | undefined;
@@ -102,5 +102,5 @@ export function clusterSuite(
     await redis?.stop();
     await pg?.drop();
   });
-  return { nodes, redisUrl: () => redis!.url };
+  return { nodes, redisUrl: () => redis!.url, databaseUrl: () => pg!.url };
 }

@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import type { ServerFrame } from '@switchboard/protocol';
 import { startServer, type RunningServer } from '../main.js';
 import { loadConfig, type ServerConfig } from '../config.js';
+import { DEFAULT_LIMITS } from '../core/limit-settings.js';
 import type { Store } from '../engines/store/store.js';
 export { waitUntil, pollUntil } from './poll.js';
 
@@ -32,10 +33,19 @@ export interface TestServer {
   server: RunningServer;
 }
 
+/**
+ * Tests register many users from one address (127.0.0.1), which the default registration
+ * limit (a burst of 30) would refuse: test servers allow far more unless a test sets its
+ * own limits (limits.test.ts tests the registration limit itself). Likewise password
+ * hashes cost N=1024 rather than the default 2^17, so thousands of users are quick.
+ */
+const TEST_REGISTRATIONS = { capacity: 100_000, perSecond: 1000 };
+
 /** Starts a server in this process on a free port with a fresh data dir (unless given). */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
-  const config = loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', scryptCost: 1024, ...overrides, dataDir }, {});
+  const limits = { ...DEFAULT_LIMITS, registrations: TEST_REGISTRATIONS };
+  const config = loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', scryptCost: 1024, limits, ...overrides, dataDir }, {});
   const server = await startServer(config);
   return {
     server,
@@ -74,6 +84,7 @@ export async function startServerProcess(opts: { dataDir: string; port?: number;
       DATA_DIR: opts.dataDir,
       LOG_LEVEL: 'warn',
       SCRYPT_COST: '1024',
+      LIMIT_REGISTRATIONS: `${TEST_REGISTRATIONS.capacity}:${TEST_REGISTRATIONS.perSecond}`,
       ...opts.env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],

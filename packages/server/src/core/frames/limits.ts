@@ -13,7 +13,7 @@ export function refusedByLimits(limits: Limits, metrics: Metrics, conn: FrameSoc
   // Sends and changes (each an entry of a chat's log) count as messages.
   const send = parsed.ok && LOGGED.has(parsed.frame.type) ? (parsed.frame as { client_msg_id: string; content?: string }) : undefined;
   const wait = send
-    ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content ?? ''))
+    ? limits.sendWait(conn.userId, conn.deviceId, Buffer.byteLength(send.content ?? ''))
     : limits.frameWait(conn.deviceId, frameCost(parsed));
   if (wait === 0) return false;
   const clientMsgId = send ? send.client_msg_id : parsed.ok ? undefined : parsed.client_msg_id;

@@ -381,6 +381,12 @@ export class PostgresStore implements Store {
     );
   }
 
+  async setPasswordHash(userId: string, from: string, to: string): Promise<void> {
+    await this.write(['user', userId, 0, ''], (tx) =>
+      tx.query('UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [to, userId, from]),
+    );
+  }
+
   async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
     await this.write(['device', d.id, 0, ''], async (tx) => {
       await tx.query('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
@@ -399,13 +405,16 @@ export class PostgresStore implements Store {
     });
   }
 
-  async deviceByTokenHash(tokenHash: string): Promise<DeviceRecord | null> {
-    const { rows } = await this.pool.query<{ id: string; user_id: string; name: string; created_at: number }>(
-      'SELECT id, user_id, name, created_at FROM devices WHERE token_hash = $1 AND revoked_at IS NULL',
-      [tokenHash],
-    );
+  async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null }) | null> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      user_id: string;
+      name: string;
+      created_at: number;
+      last_active_at: number | null;
+    }>('SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE token_hash = $1 AND revoked_at IS NULL', [tokenHash]);
     const r = rows[0];
-    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at } : null;
+    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at } : null;
   }
 
   async revokeDevice(deviceId: string, at: number): Promise<void> {
@@ -415,7 +424,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  async listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
+  async listDevices(userId: string, limit: number): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
     const { rows } = await this.pool.query<{
       id: string;
       user_id: string;
@@ -423,8 +432,8 @@ export class PostgresStore implements Store {
       created_at: number;
       last_active_at: number | null;
     }>(
-      'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id',
-      [userId],
+      'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id LIMIT $2',
+      [userId, limit],
     );
     return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at }));
   }

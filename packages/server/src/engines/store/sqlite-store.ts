@@ -115,9 +115,11 @@ export class SqliteStore implements Store {
     return {
       userById: db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
-      deviceByToken: db.prepare('SELECT id, user_id, name, created_at FROM devices WHERE token_hash = ? AND revoked_at IS NULL'),
+      deviceByToken: db.prepare(
+        'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE token_hash = ? AND revoked_at IS NULL',
+      ),
       liveDevices: db.prepare(
-        'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id',
+        'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id LIMIT ?',
       ),
       chatById: db.prepare('SELECT * FROM chats WHERE id = ?'),
       member: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? AND user_id = ?'),
@@ -219,19 +221,22 @@ export class SqliteStore implements Store {
   async setLastSeen(userId: string, at: number): Promise<void> {
     await this.writer.write('setLastSeen', userId, at);
   }
+  async setPasswordHash(userId: string, from: string, to: string): Promise<void> {
+    await this.writer.write('setPasswordHash', userId, from, to);
+  }
 
   async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
     await this.writer.write('createDevice', d);
   }
-  async deviceByTokenHash(tokenHash: string): Promise<DeviceRecord | null> {
+  async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null }) | null> {
     const r = this.stmts.deviceByToken.get(tokenHash) as Row | undefined;
-    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at } : null;
+    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at ?? null } : null;
   }
   async revokeDevice(deviceId: string, at: number): Promise<void> {
     await this.writer.write('revokeDevice', deviceId, at);
   }
-  async listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
-    return (this.stmts.liveDevices.all(userId) as Row[]).map((r) => ({
+  async listDevices(userId: string, limit: number): Promise<(DeviceRecord & { lastActiveAt: number | null })[]> {
+    return (this.stmts.liveDevices.all(userId, limit) as Row[]).map((r) => ({
       id: r.id,
       userId: r.user_id,
       name: r.name,

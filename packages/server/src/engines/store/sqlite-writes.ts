@@ -24,6 +24,7 @@ export function sqliteWriteOps(db: Database.Database) {
     insertUser: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
     userByName: db.prepare('SELECT 1 FROM users WHERE username = ?'),
     setLastSeen: db.prepare('UPDATE users SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?'),
+    setPasswordHash: db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
     // A new device is owed only what comes after it: start its cursors at each chat's end.
     initDeviceCursors: db.prepare(
@@ -121,6 +122,9 @@ export function sqliteWriteOps(db: Database.Database) {
     },
     setLastSeen(userId: string, at: number): void {
       s.setLastSeen.run(at, userId);
+    },
+    setPasswordHash(userId: string, from: string, to: string): void {
+      s.setPasswordHash.run(to, userId, from);
     },
     createDevice(d: DeviceRecord & { tokenHash: string }): void {
       s.insertDevice.run(d.id, d.userId, d.name, d.tokenHash, d.createdAt);

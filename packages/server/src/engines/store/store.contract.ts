@@ -81,22 +81,32 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       await store.createDevice({ id: phone, userId: u.id, name: 'phone', createdAt: 10, tokenHash: 'h' + uid('t') });
       await store.createDevice({ id: laptop, userId: u.id, name: 'laptop', createdAt: 20, tokenHash: laptopHash });
       await store.createDevice({ id: uid('d'), userId: other.id, name: 'theirs', createdAt: 15, tokenHash: 'h' + uid('t') });
-      assert.deepEqual(await store.listDevices(u.id), [
+      assert.deepEqual(await store.listDevices(u.id, 100), [
         { id: phone, userId: u.id, name: 'phone', createdAt: 10, lastActiveAt: null },
         { id: laptop, userId: u.id, name: 'laptop', createdAt: 20, lastActiveAt: null },
       ]);
       await store.touchDevice(laptop, 500);
       await store.touchDevice(laptop, 400);
-      assert.equal((await store.listDevices(u.id))[1]?.lastActiveAt, 500);
+      assert.equal((await store.listDevices(u.id, 100))[1]?.lastActiveAt, 500);
       assert.equal(await store.revokeUserDevice(other.id, laptop, 600), false, "another user's device");
       assert.equal((await store.deviceByTokenHash(laptopHash))?.id, laptop, 'still live');
       assert.equal(await store.revokeUserDevice(u.id, laptop, 600), true);
       assert.equal(await store.deviceByTokenHash(laptopHash), null, 'the token stops working');
       assert.equal(await store.revokeUserDevice(u.id, laptop, 700), false, 'already revoked');
       assert.deepEqual(
-        (await store.listDevices(u.id)).map((d) => d.id),
+        (await store.listDevices(u.id, 100)).map((d) => d.id),
         [phone],
       );
+      assert.equal((await store.listDevices(u.id, 1)).length, 1, 'the list is bounded');
+      assert.equal((await store.deviceByTokenHash(laptopHash)) ?? null, null);
+    });
+
+    test('a password hash is replaced only if it is still the one the caller read', async () => {
+      const u = await user(store);
+      await store.setPasswordHash(u.id, u.passwordHash, 'scrypt$new');
+      assert.equal((await store.getUser(u.id))?.passwordHash, 'scrypt$new');
+      await store.setPasswordHash(u.id, u.passwordHash, 'scrypt$stale');
+      assert.equal((await store.getUser(u.id))?.passwordHash, 'scrypt$new', 'a stale rehash changes nothing');
     });
 
     test('the first append creates the direct chat; seq is gap-free and idempotent on client_msg_id', async () => {

@@ -246,13 +246,16 @@ export interface Store {
   /** The ids among those given that do not exist. */
   missingUsers(ids: string[]): Promise<string[]>;
   setLastSeen(userId: string, at: number): Promise<void>;
+  /** Replaces the user's password hash if it is still `from` (a rehash at a higher cost must not undo another change). */
+  setPasswordHash(userId: string, from: string, to: string): Promise<void>;
 
   /** Creates a device session; it is owed only messages committed after this call. */
   createDevice(device: DeviceRecord & { tokenHash: string }): Promise<void>;
-  deviceByTokenHash(tokenHash: string): Promise<DeviceRecord | null>;
+  /** The live device of a token, with when it was last recorded active (null: not since creation). */
+  deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null }) | null>;
   revokeDevice(deviceId: string, at: number): Promise<void>;
-  /** The user's live (not revoked) devices, oldest first; lastActiveAt null: not recorded since creation. */
-  listDevices(userId: string): Promise<(DeviceRecord & { lastActiveAt: number | null })[]>;
+  /** The user's live (not revoked) devices, oldest first, at most `limit`; lastActiveAt null: not recorded since creation. */
+  listDevices(userId: string, limit: number): Promise<(DeviceRecord & { lastActiveAt: number | null })[]>;
   /** Revokes the device if it is the user's and live; false otherwise (nothing changed). */
   revokeUserDevice(userId: string, deviceId: string, at: number): Promise<boolean>;
   /** Records that the device was active at `at` (never moves back). Callers throttle it: it is a write. */
