@@ -82,6 +82,8 @@ const ConfigSchema = z.object({
   httpRequestTimeoutMs: z.number().int().positive().default(300_000),
   /** Bearer token that opens GET /metrics on the public listener; unset: /metrics answers 404 there. */
   metricsToken: z.string().min(16).optional(),
+  /** ADMIN_TOKEN: opens /v1/admin/ (PROTOCOL.md "Operators"); at least 32 characters. Unset: every admin call answers 404. */
+  adminToken: z.string().min(32, 'ADMIN_TOKEN must be at least 32 characters').optional(),
   /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().default('127.0.0.1'),
@@ -228,6 +230,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     httpHeadersTimeoutMs: envNumber(env.HTTP_HEADERS_TIMEOUT_MS),
     httpRequestTimeoutMs: envNumber(env.HTTP_REQUEST_TIMEOUT_MS),
     metricsToken: env.METRICS_TOKEN || undefined,
+    adminToken: env.ADMIN_TOKEN || undefined,
     metricsPort: envNumber(env.METRICS_PORT),
     metricsHost: env.METRICS_HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,
