@@ -103,6 +103,7 @@ export class WsGateway {
       }
     };
     const closed = (conn: Connection) => void this.closed(conn);
+    const accounts = this.deps.accounts;
     this.socketListeners = {
       message(this: WebSocket, data: RawData, isBinary: boolean) {
         const conn = connections.get(this);
@@ -110,7 +111,10 @@ export class WsGateway {
       },
       heard(this: WebSocket) {
         const conn = connections.get(this);
-        if (conn) conn.lastActivity = Date.now();
+        if (!conn) return;
+        conn.lastActivity = Date.now();
+        // A socket that only listens (answers pings) is a session in use: it must not expire idle.
+        accounts.touch(conn.deviceId);
       },
       error(this: WebSocket, err: Error) {
         log.debug({ err, user_id: connections.get(this)?.userId }, 'socket error');

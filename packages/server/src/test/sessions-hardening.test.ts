@@ -39,8 +39,8 @@ describe('sessions: a cap on devices per user', () => {
 });
 
 describe('sessions: idle sessions expire', () => {
-  // SESSION_IDLE_MS (for tests; SESSION_IDLE_DAYS otherwise): 1.5 s here.
-  const { srv } = suiteServer({ sessionIdleMs: 1500 });
+  // SESSION_IDLE_MS (for tests; SESSION_IDLE_DAYS otherwise): 1.5 s here; silent sockets are pinged every 300 ms.
+  const { srv, connect } = suiteServer({ sessionIdleMs: 1500, pingIntervalMs: 300 });
 
   test('a token unused for longer than the idle time answers 401 (HTTP and socket); one in use stays alive', async () => {
     const idle = await registerUser(srv.baseUrl, 'sid');
@@ -58,6 +58,15 @@ describe('sessions: idle sessions expire', () => {
       [busy.device_id],
       'the expired session is not listed',
     );
+  });
+
+  test('a socket that only listens (answers the server’s pings) keeps its session alive', async () => {
+    const u = await registerUser(srv.baseUrl, 'sil');
+    const sock = await connect(u);
+    await sock.next('sync_complete', 10_000);
+    await sleep(2500);
+    assert.equal(sock.closeCode, null);
+    assert.equal((await http(srv.baseUrl, 'GET', '/v1/users/me', { token: u.token })).status, 200, 'the listening session');
   });
 });
 
