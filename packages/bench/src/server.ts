@@ -70,7 +70,7 @@ export async function spawnServer(opts: SpawnOptions): Promise<Target> {
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
-    SCRYPT_COST: '1024',
+    PASSWORD_HASH_KIB: '1024',
     // Load scenarios are one client doing the work of thousands: per-client limits would refuse them.
     RATE_LIMITS: 'off',
     ...opts.env,

@@ -181,7 +181,7 @@ test('under npm start, the server stops when npm is killed outright (SIGKILL) in
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
-      SCRYPT_COST: '1024',
+      PASSWORD_HASH_KIB: '1024',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -42,7 +42,7 @@ describe('cluster failover with the SDK', { skip: missing ?? false }, () => {
     redis = await startRedis();
     pgSchema = await freshPgSchema();
     const prefix = testPrefix();
-    const env = { SCRYPT_COST: '2' };
+    const env = { PASSWORD_HASH_KIB: '64' };
     nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env }));
     nodes.push(...(await Promise.all([1, 2].map(() => startNode({ redisUrl: redis.url, databaseUrl: pgSchema.url, prefix, env })))));
     balancer = await startBalancer(() => nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null).map((n) => n.port));

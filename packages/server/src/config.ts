@@ -42,17 +42,17 @@ const ConfigSchema = z.object({
   /** Typing frames allowed per socket per second. Default 5. */
   typingPerSecond: z.number().positive().default(5),
   /**
-   * scrypt cost N for new password hashes (r=8, p=1). Default 131072 (2^17, OWASP's
-   * guidance; ~128 MiB per hash running). Hashes made at a lower N are redone at the next
-   * successful login. Tests lower it (the harness uses 1024) so that thousands of users are quick.
+   * PASSWORD_HASH_KIB: argon2id memory (KiB) for new password hashes (t=2, p=1). Default
+   * 19456 (19 MiB, OWASP's guidance). Hashes made with less (or with scrypt, before argon2id)
+   * are redone at the next successful login. Tests lower it (the harness uses 1024) so that
+   * thousands of users are quick.
    */
-  scryptCost: z
+  passwordHashKib: z
     .number()
     .int()
-    .min(2)
-    .max(2 ** 20)
-    .refine((n) => (n & (n - 1)) === 0, 'a power of two')
-    .default(2 ** 17),
+    .min(64)
+    .max(4 * 1024 * 1024)
+    .default(19_456),
   /** MAX_DEVICES_PER_USER: live sessions per user; a login past it ends the least recently active one. Default 100. */
   maxDevicesPerUser: z.number().int().min(1).max(1000).default(100),
   /**
@@ -221,7 +221,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     presenceTimeoutMs: envNumber(env.PRESENCE_TIMEOUT_MS),
     pingIntervalMs: envNumber(env.PING_INTERVAL_MS),
     wsTicketTtlMs: envNumber(env.WS_TICKET_TTL_MS),
-    scryptCost: envNumber(env.SCRYPT_COST),
+    passwordHashKib: envNumber(env.PASSWORD_HASH_KIB),
     maxDevicesPerUser: envNumber(env.MAX_DEVICES_PER_USER),
     sessionIdleMs: envNumber(env.SESSION_IDLE_MS) ?? daysToMs(envNumber(env.SESSION_IDLE_DAYS)),
     redisPrefix: env.REDIS_PREFIX || undefined,

@@ -98,7 +98,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const accounts = new Accounts({
     store,
     ids,
-    scryptCost: config.scryptCost,
+    passwordHashKib: config.passwordHashKib,
     now,
     hashing: limits.hashing,
     maxDevices: config.maxDevicesPerUser,

@@ -8,7 +8,7 @@ import { hashPassword, hashToken, needsRehash, newToken, verifyPassword } from '
 export interface AccountsDeps {
   store: Store;
   ids: Snowflake;
-  scryptCost: number;
+  passwordHashKib: number;
   now: () => number;
   /** MAX_DEVICES_PER_USER: past it a login ends the user's least recently active session. Default 100. */
   maxDevices?: number;
@@ -44,8 +44,8 @@ export class Accounts {
   }
 
   async register(input: { username: string; password: string; display_name?: string }): Promise<UserRecord> {
-    const { store, ids, now, scryptCost } = this.deps;
-    const passwordHash = await this.hash(() => hashPassword(input.password, scryptCost), 'registration');
+    const { store, ids, now, passwordHashKib } = this.deps;
+    const passwordHash = await this.hash(() => hashPassword(input.password, passwordHashKib), 'registration');
     const created = await store.createUser({
       id: ids.next(),
       username: input.username,
@@ -88,10 +88,10 @@ export class Accounts {
     password: string;
     device_name?: string;
   }): Promise<{ token: string; user: UserRecord; device: DeviceRecord; revoked: string[] }> {
-    const { store, ids, now, scryptCost } = this.deps;
+    const { store, ids, now, passwordHashKib } = this.deps;
     const user = await store.getUserByUsername(input.username);
     if (!user) {
-      dummyHash ??= hashPassword('not a real password', scryptCost);
+      dummyHash ??= hashPassword('not a real password', passwordHashKib);
       const dummy = await dummyHash;
       await this.hash(() => verifyPassword(input.password, dummy));
       throw new DomainError('invalid_credentials', 'wrong username or password');
@@ -99,10 +99,10 @@ export class Accounts {
     if (!(await this.hash(() => verifyPassword(input.password, user.passwordHash)))) {
       throw new DomainError('invalid_credentials', 'wrong username or password');
     }
-    if (needsRehash(user.passwordHash, scryptCost)) {
+    if (needsRehash(user.passwordHash, passwordHashKib)) {
       // Hashed under an older, cheaper setting: this login has the password, so store it at today's cost.
       // Best effort: a busy hashing queue or a failed write leaves the old hash, rehashed at a later login.
-      await this.hash(() => hashPassword(input.password, scryptCost))
+      await this.hash(() => hashPassword(input.password, passwordHashKib))
         .then((fresh) => store.setPasswordHash(user.id, user.passwordHash, fresh))
         .catch(() => {});
     }

@@ -68,14 +68,17 @@ export const DEFAULT_LIMITS: LimitSettings = {
   loginFailuresUser: { capacity: 10, perSecond: 1 / 20 },
   loginSlowdownUser: { capacity: 100, perSecond: 1 / 5 },
   loginFailuresAddress: { capacity: 50, perSecond: 1 / 2 },
-  registrations: { capacity: 30, perSecond: 1 / 20 },
+  // Enough for one address (an office, a test client) to create a full 1,024-member group's
+  // accounts, then one every 2 s. Registrations cannot starve logins whatever the burst:
+  // they hash in a lane of their own (hash-queue.ts).
+  registrations: { capacity: 1100, perSecond: 1 / 2 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,
   passwordHashQueue: 2048,
-  passwordHashQueueRegistrations: 64,
+  passwordHashQueueRegistrations: 512,
 };
 
 /** sendBytes → LIMIT_SEND_BYTES; passwordHashQueue → PASSWORD_HASH_QUEUE. */

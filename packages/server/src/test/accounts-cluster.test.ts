@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
 import { CloseCode } from '@switchboard/protocol';
-import { hashPassword } from '../core/passwords.js';
+import { legacyScryptHash } from '../core/passwords.js';
 import { http, login, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
 import { clusterServicesMissing } from '../testing/services.js';
 import { clusterSuite } from '../testing/cluster.js';
@@ -26,7 +26,7 @@ async function post(baseUrl: string, path: string, body: unknown, headers: Recor
 
 describe('cluster: accounts and sessions hardening', { skip: missing ?? false }, () => {
   const { nodes, databaseUrl } = clusterSuite(2, {
-    env: { TRUST_PROXY: '1', LIMIT_LOGIN_SLOWDOWN_USER: '9:0.01', MAX_DEVICES_PER_USER: '3', SCRYPT_COST: '2048' },
+    env: { TRUST_PROXY: '1', LIMIT_LOGIN_SLOWDOWN_USER: '9:0.01', MAX_DEVICES_PER_USER: '3', PASSWORD_HASH_KIB: '2048' },
   });
   /** One query on the nodes' PostgreSQL schema. */
   const sql = async (text: string, values: unknown[] = []) => {
@@ -100,13 +100,13 @@ describe('cluster: accounts and sessions hardening', { skip: missing ?? false },
     assert.notEqual(row?.revoked_at, null, 'the expired session is marked revoked');
   });
 
-  test('a hash made at a lower scrypt cost is rehashed at the current cost by the next login', async () => {
+  test('a scrypt hash from before argon2id is rehashed as argon2id at the current cost by the next login', async () => {
     const [a, b] = nodes as [ServerProcess, ServerProcess];
     const u = await registerUser(a.baseUrl, 'crh');
-    await sql('UPDATE users SET password_hash = $1 WHERE id = $2', [await hashPassword(u.password, 1024), u.user_id]);
+    await sql('UPDATE users SET password_hash = $1 WHERE id = $2', [await legacyScryptHash(u.password, 1024), u.user_id]);
     await login(b.baseUrl, u.username, u.password);
     const [row] = await sql('SELECT password_hash FROM users WHERE id = $1', [u.user_id]);
-    assert.match(String(row?.password_hash), /^scrypt\$2048\$8\$1\$/, 'rehashed at N=2048');
+    assert.match(String(row?.password_hash), /^\$argon2id\$v=19\$m=2048,t=2,p=1\$/, 'rehashed as argon2id at m=2048');
     await login(a.baseUrl, u.username, u.password);
   });
 });

@@ -385,8 +385,8 @@ async function loginRaw(baseUrl: string, u: TestUser): Promise<TestUser> {
 }
 
 describe('limits: bounded password hashing', () => {
-  // Real scrypt cost, one hash at a time, two waiting: a burst of logins overflows the line.
-  const { srv } = suiteServer({ scryptCost: 16_384, limits: { ...DEFAULT_LIMITS, passwordHashConcurrency: 1, passwordHashQueue: 2 } });
+  // A real hashing cost (16 MiB argon2id), one hash at a time, two waiting: a burst of logins overflows the line.
+  const { srv } = suiteServer({ passwordHashKib: 16_384, limits: { ...DEFAULT_LIMITS, passwordHashConcurrency: 1, passwordHashQueue: 2 } });
 
   test('logins past the hashing queue get 429 at once instead of piling up; the next login works', async () => {
     const u = await registerUser(srv.baseUrl, 'lhq');
@@ -411,7 +411,7 @@ describe('limits: registrations do not starve logins', () => {
   // Short lines (20 logins, 8 sign-ups), so a flood that shared the logins' line would overflow it at once.
   const { srv } = suiteServer({
     trustProxy: true,
-    scryptCost: 4096,
+    passwordHashKib: 4096,
     limits: { ...DEFAULT_LIMITS, passwordHashQueue: 20, passwordHashQueueRegistrations: 8 },
   });
 

@@ -102,15 +102,15 @@ describe('sessions: a user send bucket beside the device one', () => {
 });
 
 describe('passwords: old hashes are upgraded at login', () => {
-  const { srv } = suiteServer({ scryptCost: 2048 });
+  const { srv } = suiteServer({ passwordHashKib: 2048 });
 
   test('a hash made at a lower cost is rehashed at the current cost by the next login; the password still works', async () => {
-    // seedUsers stores scrypt N=1024 hashes straight into the store: an account from before the cost went up.
+    // seedUsers stores argon2id m=1024 hashes straight into the store: an account from before the cost went up.
     const [u] = await seedUsers(srv, 1, 'srh');
     const store = srv.server.engines.store;
-    assert.match((await store.getUserByUsername(u!.username))!.passwordHash, /^scrypt\$1024\$8\$1\$/);
+    assert.match((await store.getUserByUsername(u!.username))!.passwordHash, /^\$argon2id\$v=19\$m=1024,t=2,p=1\$/);
     await login(srv.baseUrl, u!.username, u!.password);
-    assert.match((await store.getUserByUsername(u!.username))!.passwordHash, /^scrypt\$2048\$8\$1\$/, 'rehashed at N=2048');
+    assert.match((await store.getUserByUsername(u!.username))!.passwordHash, /^\$argon2id\$v=19\$m=2048,t=2,p=1\$/, 'rehashed at m=2048');
     await login(srv.baseUrl, u!.username, u!.password);
     const wrong = await http(srv.baseUrl, 'POST', '/v1/sessions', { body: { username: u!.username, password: 'not it' } });
     assert.equal(wrong.status, 401);

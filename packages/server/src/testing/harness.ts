@@ -45,7 +45,7 @@ const TEST_REGISTRATIONS = { capacity: 100_000, perSecond: 1000 };
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
   const limits = { ...DEFAULT_LIMITS, registrations: TEST_REGISTRATIONS };
-  const config = loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', scryptCost: 1024, limits, ...overrides, dataDir }, {});
+  const config = loadConfig({ port: 0, host: '127.0.0.1', logLevel: 'silent', passwordHashKib: 1024, limits, ...overrides, dataDir }, {});
   const server = await startServer(config);
   return {
     server,
@@ -83,7 +83,7 @@ export async function startServerProcess(opts: { dataDir: string; port?: number;
       HOST: '127.0.0.1',
       DATA_DIR: opts.dataDir,
       LOG_LEVEL: 'warn',
-      SCRYPT_COST: '1024',
+      PASSWORD_HASH_KIB: '1024',
       LIMIT_REGISTRATIONS: `${TEST_REGISTRATIONS.capacity}:${TEST_REGISTRATIONS.perSecond}`,
       ...opts.env,
     },
