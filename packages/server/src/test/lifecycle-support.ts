@@ -405,6 +405,37 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     );
   });
 
+  test('a device’s sends and changes, pipelined, take seqs and get acks in the order it sent them', async () => {
+    const [a, b] = await users(2, 'lord');
+    const chatId = await group(a!, [b!]);
+    const sa = await open(a!, 1);
+    const m0 = await send(sa, chatId, 'target');
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      for (const frame of [
+        { type: 'send_message', chat_id: chatId, content: `n${i}` },
+        { type: 'react', chat_id: chatId, message_id: m0.message_id, emoji: i % 2 ? '👍' : '🎉' },
+        { type: 'edit_message', chat_id: chatId, message_id: m0.message_id, content: `target ${i}` },
+      ]) {
+        const id = randomUUID();
+        ids.push(id);
+        sa.send({ ...frame, client_msg_id: id });
+      }
+    }
+    await sa.waitFor((f) => f.type === 'ack_sent' && f.client_msg_id === ids[ids.length - 1], 15_000, 'last ack');
+    const acks = sa.frames.filter((f) => f.type === 'ack_sent' && ids.includes(f.client_msg_id));
+    assert.deepEqual(
+      acks.map((f) => f.client_msg_id),
+      ids,
+      'acks in send order',
+    );
+    assert.deepEqual(
+      acks.map((f) => f.seq),
+      ids.map((_, i) => m0.seq + 1 + i),
+      'seqs in send order, gap-free',
+    );
+  });
+
   test('unread counts and last_message count messages only; last_seq counts changes', async () => {
     const [a, b] = await users(2, 'lunr');
     const chatId = directChatId(a!.user_id, b!.user_id);
