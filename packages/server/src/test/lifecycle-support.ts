@@ -135,6 +135,12 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     const word = `alpha${Date.now().toString(36)}`;
     const fresh = `omega${Date.now().toString(36)}`;
     const m = await send(sa1, chatId, `original ${word}`);
+    // Found before the edit: the search index holds the original text, which the edit must replace.
+    const before = await http(node(0).baseUrl, 'GET', `/v1/search?q=${word}`, { token: b!.token });
+    assert.deepEqual(
+      (before.body.messages as Message[]).map((x) => x.message_id),
+      [m.message_id],
+    );
     const editId = randomUUID();
     const ack = await act(sa2, { type: 'edit_message', chat_id: chatId, message_id: m.message_id, content: `better ${fresh}` }, editId);
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
