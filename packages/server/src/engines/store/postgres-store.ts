@@ -44,6 +44,7 @@ import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
   APPEND_FAST_SQL,
   APPEND_SQL,
+  appendWithReplies,
   CURSOR_SQL,
   appendParams,
   createDirectChats,
@@ -699,7 +700,9 @@ export class PostgresStore implements Store {
         await createDirectChats(client, creating);
         this.commitStats.commits++;
       }
-      const rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
+      const rows = requests.some((r) => r.replyTo)
+        ? await appendWithReplies<AppendRow>(client, sql, requests)
+        : (await client.query<AppendRow>(sql, appendParams(requests))).rows;
       this.commitStats.commits++;
       this.commitStats.writes += requests.length;
       const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
