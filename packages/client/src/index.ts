@@ -1,5 +1,16 @@
 export { SwitchboardClient, SendError, ClientClosedError } from './client.js';
-export type { ClientEvents, SwitchboardClientOptions, NewMessageEvent, AckSent, ErrorFrame, ConnectionState } from './client.js';
+export type {
+  ClientEvents,
+  SwitchboardClientOptions,
+  NewMessageEvent,
+  AckSent,
+  ErrorFrame,
+  ConnectionState,
+  MessageUpdateEvent,
+  ChatSettingsEvent,
+  SendOptions,
+} from './client.js';
+export { applyMessageUpdate, withReaction, MessageCache, type LifecycleFields } from './message-cache.js';
 export { TypedEmitter, type Listener } from './emitter.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { SeqDeduper } from './dedup.js';
@@ -8,7 +19,16 @@ export type { MediaData, UploadOptions } from './media.js';
 export { SwitchboardApi, register, login, type SessionApi } from './rest.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
-export { directChatId, groupChatId } from '@switchboard/protocol';
+export {
+  directChatId,
+  groupChatId,
+  DEFAULT_EDIT_WINDOW_S,
+  DEFAULT_DELETE_WINDOW_S,
+  MAX_MENTIONS,
+  MAX_PINNED_CHATS,
+  MAX_EMOJI_BYTES,
+  REPLY_PREVIEW_CHARS,
+} from '@switchboard/protocol';
 export type {
   Attachment,
   Message,
@@ -21,4 +41,9 @@ export type {
   ServerFrame,
   PushTargetBody,
   PushPayload,
+  MessageUpdate,
+  ReactionSummary,
+  ReplyRef,
+  ChatSettingsBody,
+  ChatSettingsView,
 } from '@switchboard/protocol';
