@@ -99,6 +99,11 @@ const ConfigSchema = z.object({
   fcmServiceAccountFile: z.string().optional(),
   /** Cluster: a push job held this long by a node is taken over by another (the node died). Default 60000. */
   pushReclaimMs: z.number().int().min(1000).default(60_000),
+  // ---- message lifecycle (PROTOCOL.md "Message lifecycle") ----
+  /** How long after sending its sender may edit a message, in seconds (EDIT_WINDOW_S). Default 900. */
+  editWindowS: z.number().min(0).default(900),
+  /** How long after sending its sender may delete a message for everyone, in seconds (DELETE_WINDOW_S). Default 172800. */
+  deleteWindowS: z.number().min(0).default(172_800),
   // ---- media (README "Media") ----
   /** This server's public base URL (e.g. https://chat.example.com), for upload URLs that point back at it. Default: from the request's Host header. */
   publicUrl: z.string().url().optional(),
@@ -207,6 +212,8 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     fcmUrl: env.FCM_URL || undefined,
     fcmServiceAccountFile: env.FCM_SERVICE_ACCOUNT_FILE || undefined,
     pushReclaimMs: envNumber(env.PUSH_RECLAIM_MS),
+    editWindowS: envNumber(env.EDIT_WINDOW_S),
+    deleteWindowS: envNumber(env.DELETE_WINDOW_S),
     publicUrl: env.PUBLIC_URL || undefined,
     mediaMaxBytes: envNumber(env.MEDIA_MAX_BYTES),
     // RATE_LIMITS=off lifts the upload quota like every other per-client limit (any spelling rateLimits accepts).

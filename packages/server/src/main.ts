@@ -10,6 +10,8 @@ import { Groups } from './core/groups.js';
 import { Limits } from './core/limits.js';
 import { Media } from './core/media.js';
 import { Messaging } from './core/messaging.js';
+import { MessageChanges } from './core/message-changes.js';
+import { ChatSettings } from './core/chat-settings.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
 import { Search } from './core/search.js';
@@ -93,9 +95,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const limits = new Limits({ store: engines.rateLimits, settings: config.limits, enabled: config.rateLimits, log });
   const accounts = new Accounts({ store, ids, scryptCost: config.scryptCost, now, hashing: limits.hashing });
+  const files = await createMediaStore(config);
   const media = new Media({
     store,
-    files: await createMediaStore(config),
+    files,
     ids,
     now,
     log,
@@ -109,7 +112,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   if (engines.mode === 'cluster' && !config.s3Bucket) log.info('cluster mode without S3_BUCKET: media bytes are kept in PostgreSQL');
-  const messaging = new Messaging({
+  const changes = new MessageChanges({
+    store,
+    access,
+    delivery,
+    ids,
+    metrics,
+    log,
+    now,
+    files,
+    editWindowMs: config.editWindowS * 1000,
+    deleteWindowMs: config.deleteWindowS * 1000,
+    remember: (e) => messaging.remember(e),
+  });
+  const messaging: Messaging = new Messaging({
+    references: (userId, frame, memberIds) => changes.references(userId, frame, memberIds),
     store,
     access,
     delivery,
@@ -140,6 +157,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const api = createHttpApi({
     accounts,
     chats,
+    chatSettings: new ChatSettings({ store, delivery }),
     delivery,
     presence,
     groups,
@@ -167,6 +185,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     accounts,
     access,
     messaging,
+    changes,
     delivery,
     presence,
     limits,

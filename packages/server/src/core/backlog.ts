@@ -1,4 +1,4 @@
-import type { PendingChat, Store, StoredMessage } from '../engines/store/store.js';
+import type { LogEntry, PendingChat, Store } from '../engines/store/store.js';
 import type { Messaging } from './messaging.js';
 
 /** Messages read from the store per page of a replay or a gap fill. */
@@ -21,8 +21,8 @@ export class Backlog {
     return this.deps.store.pendingChats(deviceId, userId);
   }
 
-  /** A page of a pending chat's backlog: (after, upto], ascending. */
-  page(chat: PendingChat, after: number): Promise<StoredMessage[]> {
+  /** A page of a pending chat's backlog (messages as they are now, and changes): (after, upto], ascending. */
+  page(chat: PendingChat, after: number): Promise<LogEntry[]> {
     return this.deps.store.range(chat.chatId, after, chat.lastSeq, BACKLOG_PAGE);
   }
 
@@ -31,14 +31,7 @@ export class Backlog {
    * from before it (re)joined, nothing at all once it left. `after` null: from the
    * device's delivered cursor (a chat its socket has not had a message of yet).
    */
-  async visible(
-    userId: string,
-    deviceId: string,
-    chatId: string,
-    after: number | null,
-    upto: number,
-    limit: number,
-  ): Promise<StoredMessage[]> {
+  async visible(userId: string, deviceId: string, chatId: string, after: number | null, upto: number, limit: number): Promise<LogEntry[]> {
     const member = await this.deps.store.getMember(chatId, userId);
     if (!member) return [];
     const from = after ?? (await this.deps.store.deviceCursor(deviceId, chatId));

@@ -158,7 +158,17 @@ export class ChatAccess {
     if (await this.store.getChat(chatId)) return null;
     const other = parsed.userIds[0] === userId ? parsed.userIds[1] : parsed.userIds[0];
     if ((await this.store.missingUsers([other])).length > 0) return null;
-    return { userId, role: 'member', joinedSeq: 0, joinedAt: 0, deliveredSeq: 0, readSeq: 0 };
+    return {
+      userId,
+      role: 'member',
+      joinedSeq: 0,
+      joinedAt: 0,
+      deliveredSeq: 0,
+      readSeq: 0,
+      mutedUntil: null,
+      archived: false,
+      pinned: false,
+    };
   }
 
   /** True when the user is a current member of the chat. */

@@ -1,5 +1,5 @@
 import { HISTORY_LIMIT_DEFAULT, parseChatId, type ChatSummary, type Message, type Receipt } from '@switchboard/protocol';
-import type { MemberRecord, Store, StoredMessage } from '../engines/store/store.js';
+import { isUpdate, type MemberRecord, type Store, type StoredMessage } from '../engines/store/store.js';
 import type { ChatAccess } from './chat-access.js';
 import { DomainError } from './errors.js';
 import { fitFromBack, fitFromFront } from './response-budget.js';
@@ -8,15 +8,19 @@ import { fitFromBack, fitFromFront } from './response-budget.js';
 export const CHATS_PAGE_DEFAULT = 500;
 export const CHATS_PAGE_MAX = 1000;
 
-/** A chat list cursor names the last row of a page: its last_at and chat id, opaque to clients. */
-function encodeChatCursor(lastAt: number, chatId: string): string {
-  return Buffer.from(`${lastAt}.${chatId}`).toString('base64url');
+/**
+ * A chat list cursor names the last row of a page: whether it is pinned (pinned chats come
+ * first), its last_at and chat id, opaque to clients. Cursors without the pinned mark
+ * (given before pinning existed) continue among unpinned chats.
+ */
+function encodeChatCursor(pinned: boolean, lastAt: number, chatId: string): string {
+  return Buffer.from(`${pinned ? 'p.' : ''}${lastAt}.${chatId}`).toString('base64url');
 }
 
-function decodeChatCursor(cursor: string): { lastAt: number; chatId: string } {
-  const m = /^(\d{1,16})\.(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
+function decodeChatCursor(cursor: string): { pinned: boolean; lastAt: number; chatId: string } {
+  const m = /^(p\.)?(\d{1,16})\.(.+)$/s.exec(Buffer.from(cursor, 'base64url').toString());
   if (!m) throw new DomainError('invalid_request', 'cursor is not one this server gave');
-  return { lastAt: Number(m[1]), chatId: m[2]! };
+  return { pinned: m[1] !== undefined, lastAt: Number(m[2]), chatId: m[3]! };
 }
 
 /** Read-side views of chats: the chat list, history with ticks, receipts. */
@@ -53,9 +57,9 @@ export class Chats {
         last_message: row.lastMessage ? await this.withStatus(userId, row.chat.id, [row.lastMessage]).then((m) => m[0]!) : null,
         read_seq: Math.max(row.member.readSeq, row.member.joinedSeq),
         unread_count: row.unreadCount,
-        muted_until: null,
-        archived: false,
-        pinned: false,
+        muted_until: row.member.mutedUntil,
+        archived: row.member.archived,
+        pinned: row.member.pinned,
       });
       if (out.length === limit) break;
     }
@@ -63,7 +67,7 @@ export class Chats {
     const chats = out.slice(0, fit);
     const more = fit < out.length || rows.length > limit;
     const last = rows[chats.length - 1];
-    return more && last ? { chats, next_cursor: encodeChatCursor(last.lastAt, last.chat.id) } : { chats };
+    return more && last ? { chats, next_cursor: encodeChatCursor(last.member.pinned, last.lastAt, last.chat.id) } : { chats };
   }
 
   /** The caller's membership, or 403 not_a_member (also for chats that do not exist: no probing). */
@@ -89,8 +93,9 @@ export class Chats {
     return { messages, next_cursor };
   }
 
-  /** Adds `status` to the caller's own messages: delivered/read by every other member. */
-  async withStatus(userId: string, chatId: string, page: StoredMessage[]): Promise<Message[]> {
+  /** Adds `reactions`, and `status` to the caller's own messages: delivered/read by every other member. */
+  async withStatus(userId: string, chatId: string, stored: StoredMessage[]): Promise<Message[]> {
+    const page = await withReactions(this.store, stored);
     if (!page.some((m) => m.sender_id === userId)) return page;
     const members = await this.store.getMembers(chatId);
     const others = members.filter((m) => m.userId !== userId);
@@ -105,7 +110,9 @@ export class Chats {
   }
 
   async receipts(userId: string, messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {
-    const message = await this.store.getMessage(messageId);
+    const entry = await this.store.getMessage(messageId);
+    // Receipts are for messages: a change (edit, delete, reaction) has none of its own.
+    const message = entry && !isUpdate(entry) ? entry : null;
     // A non-member learns nothing, not even that the message exists; nor does a member
     // about messages from before it (re)joined, which its history does not show either.
     const member = message ? await this.store.getMember(message.chat_id, userId) : null;
@@ -117,4 +124,16 @@ export class Chats {
       receipts: rows.map((r) => ({ user_id: r.userId, delivered_at: r.deliveredAt, read_at: r.readAt })),
     };
   }
+}
+
+/** The messages with their reactions (one read for the page), as history, search and last_message show them. */
+export async function withReactions(store: Pick<Store, 'reactions'>, page: StoredMessage[]): Promise<StoredMessage[]> {
+  const live = page.filter((m) => !m.deleted).map((m) => m.message_id);
+  if (live.length === 0) return page;
+  const reactions = await store.reactions(live);
+  if (reactions.size === 0) return page;
+  return page.map((m) => {
+    const r = reactions.get(m.message_id);
+    return r ? { ...m, reactions: r } : m;
+  });
 }

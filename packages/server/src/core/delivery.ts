@@ -1,7 +1,7 @@
 import type { ServerFrame } from '@switchboard/protocol';
 import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { FanoutJob, FanoutQueue } from '../engines/fanout-queue/fanout-queue.js';
-import type { StoredMessage } from '../engines/store/store.js';
+import { entryFrame, isUpdate, type LogEntry } from '../engines/store/store.js';
 import type { PushProvider } from '../push/push-provider.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
@@ -53,7 +53,7 @@ export class Delivery {
    * rejects: live delivery is best effort. `memberIds` are the members at the commit
    * (membersVersion), which a fan-out worker elsewhere uses to find them again.
    */
-  async message(message: StoredMessage, memberIds: string[], opts: { redeliver?: boolean; membersVersion?: number } = {}): Promise<void> {
+  async message(message: LogEntry, memberIds: string[], opts: { redeliver?: boolean; membersVersion?: number } = {}): Promise<void> {
     await (
       await this.admit(message, memberIds, opts)
     ).done;
@@ -67,11 +67,12 @@ export class Delivery {
    * a job the queue refuses (FanoutQueueFullError) reaches the members by replay.
    */
   async admit(
-    message: StoredMessage,
+    message: LogEntry,
     memberIds: string[],
     opts: { redeliver?: boolean; membersVersion?: number } = {},
   ): Promise<{ done: Promise<void> }> {
-    const frame: ServerFrame = { type: 'new_message', ...message };
+    // A change (edit, delete, reaction) travels exactly like a message, as a message_update.
+    const frame: ServerFrame = entryFrame(message);
     const job: FanoutJob = {
       chatId: message.chat_id,
       seq: message.seq,
@@ -80,6 +81,7 @@ export class Delivery {
       senderDeviceId: message.sender_device_id,
       frame: JSON.stringify(frame),
       membersVersion: opts.membersVersion,
+      ...(isUpdate(message) ? { change: true } : {}),
     };
     if (memberIds.length <= this.deps.fanoutThreshold || opts.redeliver) return { done: this.fanOut(job, memberIds, opts.redeliver) };
     try {
@@ -100,6 +102,7 @@ export class Delivery {
       senderId: job.senderId,
       exceptDevice: job.senderDeviceId,
       redeliver,
+      ...(job.change ? { change: true } : {}),
     };
     // Large groups go out in slices, yielding between them, so one fan-out cannot hold
     // the event loop (and every other socket) for its whole length.
@@ -110,8 +113,9 @@ export class Delivery {
   }
 
   private async publishSlice(job: FanoutJob, memberIds: string[], event: BusEvent): Promise<void> {
-    // Push decides per device, later and without holding anything up; a redelivery is no new message.
-    if (event.kind === 'message' && !event.redeliver) this.deps.push.messageCommitted({ ...job, userIds: memberIds });
+    // Push decides per device, later and without holding anything up; a redelivery is no new
+    // message, and a change (edit, delete, reaction) wakes nobody: it reaches devices when they connect.
+    if (event.kind === 'message' && !event.redeliver && !job.change) this.deps.push.messageCommitted({ ...job, userIds: memberIds });
     try {
       await this.deps.bus.publish(memberIds.map(userTopic), event);
     } catch (err) {

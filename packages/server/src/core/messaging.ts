@@ -1,11 +1,20 @@
 import { MAX_CONTENT_CHARS, overChars, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
-import type { AppendRequest, AppendResult, MessageRef, Store, StoredMessage } from '../engines/store/store.js';
+import {
+  isUpdate,
+  type LogEntry,
+  type AppendRequest,
+  type AppendResult,
+  type MessageRef,
+  type Store,
+  type StoredMessage,
+} from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess, ChatTarget } from './chat-access.js';
 import type { Delivery } from './delivery.js';
 import { DomainError } from './errors.js';
 import type { Media } from './media.js';
+import type { MessageChanges } from './message-changes.js';
 import type { ReceiptNotifier } from './receipt-notifier.js';
 
 export interface Sender {
@@ -23,6 +32,8 @@ export interface MessagingDeps {
   now: () => number;
   /** How long group delivered-acks are held to be written together (ms). */
   groupAckWindowMs: number;
+  /** Checks a send's reply_to and mentions (MessageChanges.references); without it, sends carrying them are refused. */
+  references?: MessageChanges['references'];
   /** How long direct-chat acks are held and merged before their cursor write (ms): short, since the sender watches for the tick. */
   directAckWindowMs: number;
   /** Checks and prepares attachments; without it a send with attachments is refused. */
@@ -51,9 +62,21 @@ export class Messaging {
   constructor(private readonly deps: MessagingDeps) {}
 
   /** Notes where a message sits: it was committed here, or is being delivered to a socket here (its acks will come here). */
-  remember(m: MessageRef): void {
+  remember(m: MessageRef | LogEntry): void {
     if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
-    this.recent.set(m.message_id, { message_id: m.message_id, chat_id: m.chat_id, seq: m.seq, sender_id: m.sender_id });
+    const change = ('change' in m && m.change === true) || 'action' in m;
+    this.recent.set(m.message_id, {
+      message_id: m.message_id,
+      chat_id: m.chat_id,
+      seq: m.seq,
+      sender_id: m.sender_id,
+      ...(change ? { change } : {}),
+    });
+  }
+
+  private references(userId: string, frame: SendMessage, memberIds: string[]) {
+    if (!this.deps.references) throw new DomainError('invalid_reference', 'this server takes no replies or mentions');
+    return this.deps.references(userId, frame, memberIds);
   }
 
   private async locate(messageIds: string[]): Promise<MessageRef[]> {
@@ -64,7 +87,8 @@ export class Messaging {
       if (ref) found.push(ref);
       else missing.push(id);
     }
-    if (missing.length > 0) found.push(...(await this.deps.store.getMessages(missing)));
+    if (missing.length > 0)
+      for (const e of await this.deps.store.getMessages(missing)) found.push(isUpdate(e) ? { ...e, change: true } : e);
     return found;
   }
 
@@ -79,17 +103,19 @@ export class Messaging {
     onCommitted?: (ack: AckSent) => void,
   ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
     // With attachments the content may be empty (a photo without a caption).
-    const refs = frame.attachments?.length ? frame.attachments : undefined;
-    if (frame.content.length === 0 && !refs) throw new DomainError('invalid_frame', 'content must not be empty');
+    const files = frame.attachments?.length ? frame.attachments : undefined;
+    if (frame.content.length === 0 && !files) throw new DomainError('invalid_frame', 'content must not be empty');
     // Characters (code points), as PROTOCOL.md counts them: 100,000 emoji fit.
     if (overChars(frame.content, MAX_CONTENT_CHARS))
       throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
+    const refs =
+      frame.reply_to !== undefined || frame.mentions?.length ? await this.references(sender.userId, frame, target.memberIds) : {};
     const messageId = this.deps.ids.next();
     let attachments;
-    if (refs) {
+    if (files) {
       if (!this.deps.media) throw new DomainError('invalid_attachment', 'this server takes no attachments');
-      attachments = await this.deps.media.prepareAttachments(sender.userId, refs, messageId);
+      attachments = await this.deps.media.prepareAttachments(sender.userId, files, messageId);
     }
     const request: AppendRequest = {
       messageId,
@@ -99,6 +125,8 @@ export class Messaging {
       senderDeviceId: sender.deviceId,
       clientMsgId: frame.client_msg_id,
       content: frame.content,
+      ...refs,
+      ...(frame.forwarded ? { forwarded: true } : {}),
       createdAt: this.deps.now(),
       createDirectWith: target.createDirectWith,
       membersVersion: target.membersVersion,

@@ -52,7 +52,7 @@ export class ReceiptNotifier {
     }
     try {
       const latest =
-        top && top.seq === advance.to && top.sender_id !== advance.userId
+        top && !top.change && top.seq === advance.to && top.sender_id !== advance.userId
           ? [top]
           : await this.deps.store.latestBySender(advance.chatId, advance.from, advance.to, advance.userId);
       await Promise.all(latest.map((m) => this.send(frame(m, status, advance.userId, [advance.userId], at))));

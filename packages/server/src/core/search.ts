@@ -1,4 +1,5 @@
 import type { Message } from '@switchboard/protocol';
+import { withReactions } from './chats.js';
 import type { Store } from '../engines/store/store.js';
 import { DomainError } from './errors.js';
 import { fitFromFront } from './response-budget.js';
@@ -24,7 +25,10 @@ export class Search {
   async search(userId: string, q: { text: string; chatId?: string; limit: number }): Promise<Message[]> {
     if (q.chatId && !(await this.store.getMember(q.chatId, userId)))
       throw new DomainError('not_a_member', 'you are not a member of this chat');
-    const found = await this.store.search(userId, searchTerms(q.text), { chatId: q.chatId, limit: q.limit });
+    const found = await withReactions(
+      this.store,
+      await this.store.search(userId, searchTerms(q.text), { chatId: q.chatId, limit: q.limit }),
+    );
     // Newest first, cut at the response budget (search has no cursor: ask with a narrower query).
     return found.slice(0, fitFromFront(found));
   }

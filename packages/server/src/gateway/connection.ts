@@ -5,7 +5,7 @@ import type { BusEvent } from '../engines/bus/bus.js';
 
 type MessageEvent = Extract<BusEvent, { kind: 'message' }>;
 type FrameEvent = Extract<BusEvent, { kind: 'frame' }>;
-import type { StoredMessage } from '../engines/store/store.js';
+import { entryFrame, type LogEntry } from '../engines/store/store.js';
 import type { Metrics } from '../util/metrics.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
@@ -40,7 +40,7 @@ export interface ConnectionOptions {
    * ascending; `after` null: from this device's delivered cursor (a chat this socket has
    * not had a message of yet).
    */
-  fetchRange: (conn: Connection, chatId: string, afterSeq: number | null, uptoSeq: number, limit: number) => Promise<StoredMessage[]>;
+  fetchRange: (conn: Connection, chatId: string, afterSeq: number | null, uptoSeq: number, limit: number) => Promise<LogEntry[]>;
   onError: (conn: Connection, err: unknown) => void;
 }
 
@@ -81,6 +81,8 @@ export class Connection {
   closed = false;
   /** Ordered sends: each send_message is admitted after the previous one was queued. */
   sendChain: Promise<void> = SETTLED;
+  /** Settles once this socket's latest send is durable or refused (core/frames/change-message.ts waits for it). */
+  lastCommit: Promise<unknown> = SETTLED;
   /** This socket's read cursor writes not yet stored: a pong waits for them (see ws-gateway.ts). */
   readsStored: Promise<void> = SETTLED;
   typingTokens = 0;
@@ -310,8 +312,8 @@ export class Connection {
     this.release();
   }
 
-  /** Writes replayed messages of one chat (ascending), pausing while the socket is backed up. */
-  async replayMessages(chatId: string, messages: StoredMessage[]): Promise<void> {
+  /** Writes replayed log entries of one chat (ascending: messages and changes), pausing while the socket is backed up. */
+  async replayMessages(chatId: string, messages: LogEntry[]): Promise<void> {
     for (const m of messages) {
       if (this.closed) return;
       const last = this.lastSeq.get(chatId) ?? 0;
@@ -321,7 +323,7 @@ export class Connection {
       }
       this.lastSeq.set(chatId, m.seq);
       this.opts.metrics.messagesDelivered.inc();
-      this.ws.send(JSON.stringify({ type: 'new_message', ...m }));
+      this.ws.send(JSON.stringify(entryFrame(m)));
       if (this.ws.bufferedAmount > this.highWater) await this.drained();
     }
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   AddMembersBody,
+  ChatSettingsBody,
   CloseCode,
   CreateGroupBody,
   CreateSessionBody,
@@ -12,6 +13,7 @@ import {
 } from '@switchboard/protocol';
 import { userView, type Accounts } from '../core/accounts.js';
 import { CHATS_PAGE_MAX, type Chats } from '../core/chats.js';
+import type { ChatSettings } from '../core/chat-settings.js';
 import type { Delivery } from '../core/delivery.js';
 import { ApiError, DomainError } from '../core/errors.js';
 import { httpStatusOf } from './error-map.js';
@@ -32,6 +34,7 @@ import { requestAuthenticator } from './request-auth.js';
 export interface HttpApiDeps {
   accounts: Accounts;
   chats: Chats;
+  chatSettings: ChatSettings;
   delivery: Delivery;
   presence: Presence;
   groups: Groups;
@@ -161,6 +164,11 @@ export function createHttpApi(deps: HttpApiDeps) {
         limit: intParam(url, 'limit', { min: 1, max: HISTORY_LIMIT_MAX }),
       };
       sendJson(res, 200, await chats.history(device.userId, chatId!, q));
+    })
+    .on('PATCH', '/v1/chats/:id/settings', async (req, res, [chatId]) => {
+      const device = await auth(req);
+      const body = await readBody(req, ChatSettingsBody);
+      sendJson(res, 200, await deps.chatSettings.update(device.userId, device.id, chatId!, body));
     })
     .on('GET', '/v1/messages/:id/receipts', async (req, res, [id]) => {
       const device = await auth(req);

@@ -1,14 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { CloseCode, MAX_FRAME_BYTES, MAX_PRESENCE_WATCH, parseClientFrame, type ClientFrame } from '@switchboard/protocol';
+import { CloseCode, MAX_FRAME_BYTES, parseClientFrame } from '@switchboard/protocol';
 import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { Accounts } from '../core/accounts.js';
 import type { Backlog } from '../core/backlog.js';
 import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
 import type { DevicePresence } from '../core/device-presence.js';
-import { DomainError } from '../core/errors.js';
 import { RateLimited, type Limits } from '../core/limits.js';
 import { frameErrorOf } from './error-map.js';
 import type { Messaging } from '../core/messaging.js';
@@ -17,7 +16,9 @@ import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import { bearerToken } from './http-util.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { refusedByLimits } from './frame-limits.js';
+import { FrameDispatcher } from '../core/frames/registry.js';
+import type { FrameSocket } from '../core/frames/types.js';
+import type { MessageChanges } from '../core/message-changes.js';
 
 export interface WsGatewayDeps {
   backlog: Backlog;
@@ -25,6 +26,8 @@ export interface WsGatewayDeps {
   accounts: Accounts;
   access: ChatAccess;
   messaging: Messaging;
+  /** Edits, deletes and reactions. */
+  changes: MessageChanges;
   delivery: Delivery;
   presence: Presence;
   limits: Limits;
@@ -64,9 +67,22 @@ export class WsGateway {
   private readonly connections = new WeakMap<WebSocket, Connection>();
   private readonly connectionOptions: ConnectionOptions;
   private readonly socketListeners;
+  private readonly frames: FrameDispatcher;
 
   constructor(private readonly deps: WsGatewayDeps) {
     const { log, metrics, config } = deps;
+    this.frames = new FrameDispatcher({
+      accounts: deps.accounts,
+      access: deps.access,
+      messaging: deps.messaging,
+      changes: deps.changes,
+      delivery: deps.delivery,
+      presence: deps.presence,
+      limits: deps.limits,
+      metrics,
+      config: { typingPerSecond: config.typingPerSecond },
+      fail: (socket, err, clientMsgId) => this.frameError(socket, err, clientMsgId),
+    });
     this.connectionOptions = {
       maxBufferBytes: config.maxSocketBufferBytes,
       stalledTimeoutMs: config.stalledSocketTimeoutMs,
@@ -274,118 +290,28 @@ export class WsGateway {
     }
     if (event.kind === 'members-changed' || event.kind === 'push-target-added') return; // broadcasts, not for sockets
     if (event.kind === 'message') {
-      this.deps.messaging.remember({ message_id: event.messageId, chat_id: event.chatId, seq: event.seq, sender_id: event.senderId });
+      this.deps.messaging.remember({
+        message_id: event.messageId,
+        chat_id: event.chatId,
+        seq: event.seq,
+        sender_id: event.senderId,
+        ...(event.change ? { change: true } : {}),
+      });
     }
     for (const conn of set) if (event.exceptDevice !== conn.deviceId) conn.deliver(event);
   }
 
+  /** Parses a frame and hands it to core's dispatcher (core/frames): one handler per frame type. */
   private onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
     conn.lastActivity = Date.now();
-    this.deps.accounts.touch(conn.deviceId);
     // Binary frames count against the frame limit like any other bad frame.
     const parsed: ReturnType<typeof parseClientFrame> = isBinary
       ? { ok: false, message: 'frames must be text (JSON)' }
       : parseClientFrame(data.toString());
-    if (refusedByLimits(this.deps.limits, this.deps.metrics, conn, parsed)) return;
-    if (!parsed.ok) {
-      this.frameError(conn, new DomainError('invalid_frame', parsed.message), parsed.client_msg_id);
-      return;
-    }
-    const frame = parsed.frame;
-    if (frame.type === 'send_message') {
-      const sender = { userId: conn.userId, deviceId: conn.deviceId };
-      const started = process.hrtime.bigint();
-      conn.sendStarted(frame.chat_id);
-      // Admit sends one after another so their seq follows the order they were sent in.
-      conn.sendChain = conn.sendChain.then(async () => {
-        try {
-          const { ack, queued } = await this.deps.messaging.send(sender, frame, (a) => conn.noteOwnMessage(a.chat_id, a.seq));
-          ack.then(
-            (a) => {
-              conn.sendSettled(frame.chat_id);
-              this.deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-              conn.sendFrame(a);
-            },
-            (err) => {
-              conn.sendSettled(frame.chat_id);
-              this.frameError(conn, err, frame.client_msg_id);
-            },
-          );
-          // A large group's send holds this socket's next sends until the fan-out queue
-          // took it: each socket waits for room at most once, so waiters stay bounded.
-          if (queued) await ack.catch(() => undefined);
-        } catch (err) {
-          conn.sendSettled(frame.chat_id);
-          this.frameError(conn, err, frame.client_msg_id);
-        }
-      });
-      return;
-    }
-    this.handle(conn, frame).catch((err) => this.frameError(conn, err));
+    this.frames.handle(conn, parsed);
   }
 
-  private async handle(conn: Connection, frame: Exclude<ClientFrame, { type: 'send_message' }>): Promise<void> {
-    const device = { userId: conn.userId, deviceId: conn.deviceId };
-    switch (frame.type) {
-      case 'ping':
-        // A ping is a barrier: its pong follows the storing of every earlier ack_read of
-        // this socket, so a client can read its own read position back right after it.
-        await conn.readsStored;
-        conn.sendFrame({ type: 'pong' });
-        return;
-      case 'ack_delivered': {
-        const ids = frame.message_ids ?? [];
-        if (frame.message_id) ids.push(frame.message_id);
-        return this.deps.messaging.ackDelivered(device, ids);
-      }
-      case 'ack_read': {
-        const stored = this.deps.messaging.ackRead(device, frame.chat_id, frame.last_read_message_id);
-        conn.readsStored = Promise.all([conn.readsStored, stored.catch(() => undefined)]).then(() => undefined);
-        return stored;
-      }
-      case 'typing':
-        return this.typing(conn, frame.chat_id, frame.state);
-      case 'presence_subscribe': {
-        const result = await this.deps.presence.subscribe(conn, frame.user_ids, MAX_PRESENCE_WATCH);
-        if (result === 'too_many') throw new DomainError('invalid_frame', `a socket may watch at most ${MAX_PRESENCE_WATCH} users`);
-        return;
-      }
-      case 'presence_unsubscribe':
-        this.deps.presence.unsubscribe(conn, frame.user_ids);
-        return;
-    }
-  }
-
-  private async typing(conn: Connection, chatId: string, state: 'composing' | 'paused'): Promise<void> {
-    // RATE_LIMITS=off switches this limit off too.
-    if (this.deps.limits.enabled && this.typingRefused(conn)) return;
-    await this.typingAllowed(conn, chatId, state);
-  }
-
-  /** The per-socket typing bucket: answers rate_limited and true when the frame is refused. */
-  private typingRefused(conn: Connection): boolean {
-    // Token bucket per socket: typingPerSecond tokens a second, a burst of as many.
-    const now = Date.now();
-    const rate = this.deps.config.typingPerSecond;
-    conn.typingTokens = Math.min(rate, conn.typingTokens + ((now - conn.typingRefillAt) / 1000) * rate);
-    conn.typingRefillAt = now;
-    if (conn.typingTokens < 1) {
-      const retry = Math.ceil(((1 - conn.typingTokens) / rate) * 1000);
-      conn.sendFrame({ type: 'error', code: 'rate_limited', message: 'too many typing frames', retry_after_ms: retry });
-      return true;
-    }
-    conn.typingTokens -= 1;
-    return false;
-  }
-
-  private async typingAllowed(conn: Connection, chatId: string, state: 'composing' | 'paused'): Promise<void> {
-    // The same access rule as sending (a direct chat exists before its first message).
-    const target = await this.deps.access.forSend(conn.userId, chatId);
-    const others = target.memberIds.filter((id) => id !== conn.userId);
-    await this.deps.delivery.toUsers(others, { type: 'typing', chat_id: chatId, user_id: conn.userId, state });
-  }
-
-  private frameError(conn: Connection, err: unknown, clientMsgId?: string): void {
+  private frameError(conn: FrameSocket, err: unknown, clientMsgId?: string): void {
     const known = frameErrorOf(err);
     if (!known) this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
     const { code, message, extra } = known ?? { code: 'internal', message: 'internal error' };

@@ -109,6 +109,11 @@ export class PushDispatcher implements PushProvider {
       userIds,
     };
     if (this.deps.preview) job.content = String((JSON.parse(m.frame) as { content?: unknown }).content ?? '').slice(0, PREVIEW_CHARS * 2);
+    // Parsed only when the frame names mentions (most do not): a mention wakes even a muted chat.
+    if (m.frame.includes('"mentions":')) {
+      const mentions = (JSON.parse(m.frame) as { mentions?: unknown }).mentions;
+      if (Array.isArray(mentions)) job.mentions = mentions.filter((id): id is string => typeof id === 'string' && userIds.includes(id));
+    }
     this.deps.queue.enqueue(job).then(
       (queued) => {
         if (!queued) this.deps.metrics.jobsDropped.inc();
@@ -126,7 +131,8 @@ export class PushDispatcher implements PushProvider {
   }
 
   /** One batch of jobs: which devices to wake, then each push with its retries. */
-  async handle(jobs: PushJob[]): Promise<void> {
+  async handle(batch: PushJob[]): Promise<void> {
+    const jobs = await this.withoutMuted(batch);
     const users = [...new Set(jobs.flatMap((j) => j.userIds))];
     const byUser = new Map<string, PushTargetRecord[]>();
     for (const t of await this.deps.store.pushTargets(users)) {
@@ -160,6 +166,26 @@ export class PushDispatcher implements PushProvider {
           };
           await this.push(job, rec, pushPayload(job, preview), badge);
         }),
+    );
+  }
+
+  /**
+   * The jobs without the users who muted their chat (muted_until in the future), unless the
+   * message mentions them (PROTOCOL.md "Chat settings"): one store read per job, off the
+   * sender's path. Should the read fail, the push goes out (a wake too many, not one lost).
+   */
+  private async withoutMuted(jobs: PushJob[]): Promise<PushJob[]> {
+    const now = Date.now();
+    return Promise.all(
+      jobs.map(async (job) => {
+        const muted = await this.deps.store.mutedMembers(job.chatId, job.userIds, now).catch((err: unknown) => {
+          this.deps.log.warn({ err, chat_id: job.chatId }, 'mute settings unknown; pushing as if unmuted');
+          return [];
+        });
+        if (muted.length === 0) return job;
+        const skip = new Set(muted.filter((id) => !job.mentions?.includes(id)));
+        return { ...job, userIds: job.userIds.filter((id) => !skip.has(id)) };
+      }),
     );
   }
 

@@ -29,6 +29,8 @@ export type BusEvent =
       exceptDevice?: string;
       /** A repeated send: write it even to sockets that already had it (they did not acknowledge it). */
       redeliver?: boolean;
+      /** A message_update (edit, delete, reaction) rather than a new_message. */
+      change?: boolean;
     }
   /** Any other frame for a user's devices (receipts, read_sync, typing, group updates) or for a presence watcher. */
   | { kind: 'frame'; frame: string; exceptDevice?: string }

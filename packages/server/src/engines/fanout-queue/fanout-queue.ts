@@ -11,8 +11,10 @@ export interface FanoutJob {
   messageId: string;
   senderId: string;
   senderDeviceId: string;
-  /** The encoded new_message frame. The worker looks up the members itself (jobs stay small). */
+  /** The encoded new_message (or message_update) frame. The worker looks up the members itself (jobs stay small). */
   frame: string;
+  /** An edit, delete or reaction (message_update): delivered like a message, but wakes nobody by push. */
+  change?: boolean;
   /** The chat's membership version at the commit: the worker reads the members again if it knows an older one. */
   membersVersion?: number;
 }

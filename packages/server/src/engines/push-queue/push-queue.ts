@@ -22,6 +22,8 @@ export interface PushJob {
   userIds: string[];
   /** The message's content, only when previews are on. */
   content?: string;
+  /** Users the message mentions: pushed even where they muted the chat. */
+  mentions?: string[];
 }
 
 export interface PushQueue {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Attachment } from '@switchboard/protocol';
 import type { MediaRecord } from './media-index.js';
-import type { Store } from './store.js';
+import type { Store, StoredMessage } from './store.js';
 
 /*
  * The contract of the store's media part (media-index.ts) and of attachments on stored
@@ -185,7 +185,7 @@ export function runMediaIndexContract(name: string, open: () => Promise<{ store:
       assert.deepEqual((await store.media.get(ids)).map((m) => m.id).sort(), [kept.id, keptThumb.id, later.id, fresh.id].sort());
       assert.deepEqual(await store.media.messagesOf(refused.id), [], 'its refs went with it');
       assert.equal(await store.media.attach([dup.id], 'late', 5_000_000), 0, 'a swept upload cannot be attached');
-      assert.deepEqual((await store.getMessage(first.messageId))?.attachments, [view(kept)]);
+      assert.deepEqual(((await store.getMessage(first.messageId)) as StoredMessage | null)?.attachments, [view(kept)]);
     });
 
     test('settle: media a stored message carries is no longer pending, and stays settled when sent again', async () => {
@@ -245,8 +245,8 @@ export function runMediaIndexContract(name: string, open: () => Promise<{ store:
       assert.deepEqual(withFiles!.message!.attachments, attachments);
       assert.equal('attachments' in plain!.message!, false);
       const reads = [
-        await store.getMessage(withFiles!.message!.message_id),
-        (await store.range(chatId, 0, 10, 10))[0],
+        (await store.getMessage(withFiles!.message!.message_id)) as StoredMessage | null,
+        (await store.range(chatId, 0, 10, 10))[0] as StoredMessage | undefined,
         (await store.history(chatId, { limit: 10, minSeq: 0 }))[0],
       ];
       for (const m of reads) assert.deepEqual(m?.attachments, attachments);
@@ -257,7 +257,7 @@ export function runMediaIndexContract(name: string, open: () => Promise<{ store:
       assert.deepEqual(again[0]!.message!.attachments, attachments);
       const last = (await store.listChats(u2)).find((c) => c.chat.id === chatId)!.lastMessage!;
       assert.equal('attachments' in last, false, 'the last message is the plain one');
-      assert.equal((await store.range(chatId, 1, 10, 10))[0]!.attachments, undefined);
+      assert.equal(((await store.range(chatId, 1, 10, 10))[0] as StoredMessage).attachments, undefined);
     });
   });
 }

@@ -157,6 +157,30 @@ export const postgresMigrations: string[] = [
   UPDATE media SET pending_since = floor(extract(epoch FROM now()) * 1000)::bigint WHERE attached AND parent_id IS NULL;
   CREATE INDEX media_pending ON media (pending_since) WHERE pending_since IS NOT NULL;
   `,
+  /* message lifecycle: changes in the chat's log, the message as it is now, reactions, chat settings (see SQLite migration 9) */ `
+  ALTER TABLE messages ADD COLUMN kind text NOT NULL DEFAULT 'message';
+  ALTER TABLE messages ADD COLUMN target_id text;
+  ALTER TABLE messages ADD COLUMN emoji text;
+  ALTER TABLE messages ADD COLUMN reply_to_id text;
+  ALTER TABLE messages ADD COLUMN reply_sender_id text;
+  ALTER TABLE messages ADD COLUMN reply_preview text;
+  ALTER TABLE messages ADD COLUMN mentions text;
+  ALTER TABLE messages ADD COLUMN forwarded boolean NOT NULL DEFAULT false;
+  ALTER TABLE messages ADD COLUMN edited_at bigint;
+  ALTER TABLE messages ADD COLUMN deleted boolean NOT NULL DEFAULT false;
+  CREATE INDEX messages_target ON messages (chat_id, target_id) WHERE target_id IS NOT NULL;
+  CREATE INDEX messages_reply_to ON messages (chat_id, reply_to_id) WHERE reply_to_id IS NOT NULL;
+  CREATE TABLE reactions (
+    message_id text NOT NULL,
+    user_id text NOT NULL,
+    emoji text NOT NULL,
+    at bigint NOT NULL,
+    PRIMARY KEY (message_id, user_id)
+  );
+  ALTER TABLE chat_members ADD COLUMN muted_until bigint;
+  ALTER TABLE chat_members ADD COLUMN archived boolean NOT NULL DEFAULT false;
+  ALTER TABLE chat_members ADD COLUMN pinned boolean NOT NULL DEFAULT false;
+  `,
 ];
 
 /**

@@ -1,9 +1,14 @@
 import pg from 'pg';
+import type { ReactionSummary } from '@switchboard/protocol';
 import type { PoolClient } from 'pg';
 import type {
   AppendRequest,
   AppendResult,
+  ChangeRequest,
+  ChangeResult,
   ChatListPage,
+  ChatSettingsPatch,
+  LogEntry,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -19,8 +24,20 @@ import type {
   UserRecord,
 } from './store.js';
 import { storedMessage } from './store.js';
-import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toMessage, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
+import {
+  M_MESSAGE_COLS,
+  MESSAGE_COLS,
+  toChat,
+  toEntry,
+  toMember,
+  toMessage,
+  toUser,
+  type ChatRow,
+  type MemberRow,
+  type UserRow,
+} from './rows.js';
 import { PostgresMediaIndex } from './postgres-media.js';
+import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
@@ -452,16 +469,18 @@ export class PostgresStore implements Store {
 
   async listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]> {
     const { rows } = await this.pool.query<ChatListQueryRow>(
-      `SELECT c.*, cm.user_id, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq,
+      `SELECT c.*, cm.user_id, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.muted_until, cm.archived, cm.pinned,
          (SELECT row_to_json(lm) FROM (
             SELECT ${MESSAGE_COLS} FROM messages m
-            WHERE m.chat_id = c.id AND c.last_seq > cm.joined_seq ORDER BY m.seq DESC LIMIT 1) lm) AS last_message,
+            WHERE m.chat_id = c.id AND m.seq > cm.joined_seq AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) lm) AS last_message,
          (SELECT count(*) FROM messages m
-            WHERE m.chat_id = c.id AND m.seq > GREATEST(cm.read_seq, cm.joined_seq) AND m.sender_id <> cm.user_id) AS unread
+            WHERE m.chat_id = c.id AND m.seq > GREATEST(cm.read_seq, cm.joined_seq) AND m.sender_id <> cm.user_id
+              AND m.kind = 'message') AS unread
        FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-       WHERE cm.user_id = $1 AND ($2::bigint IS NULL OR c.last_at < $2 OR (c.last_at = $2 AND c.id > $3))
-       ORDER BY c.last_at DESC, c.id LIMIT $4`,
-      [userId, page?.after?.lastAt ?? null, page?.after?.chatId ?? null, page?.limit ?? null],
+       WHERE cm.user_id = $1 AND ($2::bigint IS NULL OR cm.pinned < $5
+         OR (cm.pinned = $5 AND (c.last_at < $2 OR (c.last_at = $2 AND c.id > $3))))
+       ORDER BY cm.pinned DESC, c.last_at DESC, c.id LIMIT $4`,
+      [userId, page?.after?.lastAt ?? null, page?.after?.chatId ?? null, page?.limit ?? null, page?.after?.pinned ?? false],
     );
     // row_to_json renders bigint columns as JSON numbers, so last_message arrives typed.
     return rows.map((r) => ({
@@ -715,52 +734,67 @@ export class PostgresStore implements Store {
     return new Map(rows.map(toMessage).map((m) => [`${m.chat_id}\u0000${m.sender_id}\u0000${m.client_msg_id}`, m]));
   }
 
-  async getMessage(messageId: string): Promise<StoredMessage | null> {
+  async getMessage(messageId: string): Promise<LogEntry | null> {
     return (await this.getMessages([messageId]))[0] ?? null;
   }
 
-  async getMessages(messageIds: string[]): Promise<StoredMessage[]> {
+  async getMessages(messageIds: string[]): Promise<LogEntry[]> {
     const ids = [...new Set(messageIds)];
     if (ids.length === 0) return [];
-    const { rows } = await this.pool.query<StoredMessage>(
+    const { rows } = await this.pool.query(
       `SELECT ${M_MESSAGE_COLS} FROM message_ids i JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = ANY($1::text[])`,
       [ids],
     );
-    const byId = new Map(rows.map(toMessage).map((m) => [m.message_id, m]));
+    const byId = new Map(rows.map(toEntry).map((m) => [m.message_id, m]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   async history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }): Promise<StoredMessage[]> {
     const upper = opts.before ?? Number.MAX_SAFE_INTEGER;
     if (opts.after !== undefined) {
-      return this.messages(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4`, [
-        chatId,
-        Math.max(opts.after, opts.minSeq),
-        upper,
-        opts.limit,
-      ]);
+      return this.messages(
+        `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 AND kind = 'message' ORDER BY seq ASC LIMIT $4`,
+        [chatId, Math.max(opts.after, opts.minSeq), upper, opts.limit],
+      );
     }
     return this.messages(
-      `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4) page
-       ORDER BY seq ASC`,
+      `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 AND kind = 'message'
+         ORDER BY seq DESC LIMIT $4) page ORDER BY seq ASC`,
       [chatId, opts.minSeq, upper, opts.limit],
     );
   }
 
-  async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<StoredMessage[]> {
-    return this.messages(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq ASC LIMIT $4`, [
-      chatId,
-      afterSeq,
-      uptoSeq,
-      limit,
-    ]);
+  async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<LogEntry[]> {
+    const { rows } = await this.pool.query(
+      `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq ASC LIMIT $4`,
+      [chatId, afterSeq, uptoSeq, limit],
+    );
+    return rows.map(toEntry);
+  }
+
+  // ---- message lifecycle (postgres-lifecycle.ts) ----
+
+  async applyChange(request: ChangeRequest): Promise<ChangeResult> {
+    return this.write(['chat', request.chatId, 0, ''], (tx) => applyChangePg(tx, request));
+  }
+
+  async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
+    return reactionsPg(this.pool, messageIds);
+  }
+
+  async setChatSettings(userId: string, chatId: string, patch: ChatSettingsPatch, maxPinned: number) {
+    return this.write(['user', userId, 0, ''], (tx) => setChatSettingsPg(tx, userId, chatId, patch, maxPinned));
+  }
+
+  async mutedMembers(chatId: string, userIds: string[], at: number): Promise<string[]> {
+    return mutedMembersPg(this.pool, chatId, userIds, at);
   }
 
   async latestBySender(chatId: string, afterSeq: number, uptoSeq: number, exceptUser: string): Promise<StoredMessage[]> {
     return this.messages(
       `SELECT * FROM (
          SELECT DISTINCT ON (sender_id) ${MESSAGE_COLS} FROM messages
-         WHERE chat_id = $1 AND seq > $2 AND seq <= $3 AND sender_id <> $4 ORDER BY sender_id, seq DESC) latest
+         WHERE chat_id = $1 AND seq > $2 AND seq <= $3 AND sender_id <> $4 AND kind = 'message' ORDER BY sender_id, seq DESC) latest
        ORDER BY seq ASC`,
       [chatId, afterSeq, uptoSeq, exceptUser],
     );
@@ -876,7 +910,7 @@ export class PostgresStore implements Store {
       `SELECT hit.* FROM chat_members cm
        CROSS JOIN LATERAL (
          SELECT ${M_MESSAGE_COLS} FROM messages m
-         WHERE m.chat_id = cm.chat_id AND m.seq > cm.joined_seq AND m.search @@ to_tsquery('simple', $2)
+         WHERE m.chat_id = cm.chat_id AND m.seq > cm.joined_seq AND m.search @@ to_tsquery('simple', $2) AND m.kind = 'message'
          ORDER BY m.seq DESC LIMIT $4) hit
        WHERE cm.user_id = $1 AND ($3::text IS NULL OR cm.chat_id = $3)
        ORDER BY hit.created_at DESC, hit.chat_id, hit.seq DESC LIMIT $4`,

@@ -143,4 +143,36 @@ export const sqliteMigrations: string[] = [
   UPDATE media SET pending_since = 0 WHERE attached = 1 AND parent_id IS NULL;
   CREATE INDEX media_pending ON media (pending_since) WHERE pending_since IS NOT NULL;
   `,
+  /*
+   * 9: message lifecycle (PROTOCOL.md "Message lifecycle"). The chat's log holds changes too:
+   * a row of kind edit/delete/react takes the chat's next seq like a message (so idempotency,
+   * order, replay and acknowledgements need no second mechanism) and names its target; the
+   * target row itself holds the message as it is now (content, edited_at, deleted), so
+   * history reads one row per message. Reactions: one row per (message, user), aggregated
+   * per page. Replies keep the quoted message's id, sender and preview in columns, so a
+   * delete can empty every preview quoting it. Chat settings are the member's own.
+   */ `
+  ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+  ALTER TABLE messages ADD COLUMN target_id TEXT;
+  ALTER TABLE messages ADD COLUMN emoji TEXT;
+  ALTER TABLE messages ADD COLUMN reply_to_id TEXT;
+  ALTER TABLE messages ADD COLUMN reply_sender_id TEXT;
+  ALTER TABLE messages ADD COLUMN reply_preview TEXT;
+  ALTER TABLE messages ADD COLUMN mentions TEXT;
+  ALTER TABLE messages ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+  ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX messages_target ON messages (target_id) WHERE target_id IS NOT NULL;
+  CREATE INDEX messages_reply_to ON messages (reply_to_id) WHERE reply_to_id IS NOT NULL;
+  CREATE TABLE reactions (
+    message_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, user_id)
+  ) WITHOUT ROWID;
+  ALTER TABLE chat_members ADD COLUMN muted_until INTEGER;
+  ALTER TABLE chat_members ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE chat_members ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

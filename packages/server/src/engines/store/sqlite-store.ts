@@ -1,9 +1,14 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { ReactionSummary } from '@switchboard/protocol';
 import type {
   AppendRequest,
   AppendResult,
+  ChangeRequest,
+  ChangeResult,
   ChatListPage,
+  ChatSettingsPatch,
+  LogEntry,
   ChatListRow,
   ChatRecord,
   CursorAdvance,
@@ -18,8 +23,20 @@ import type {
   StoredMessage,
   UserRecord,
 } from './store.js';
-import { M_MESSAGE_COLS, MESSAGE_COLS, toChat, toMember, toMessage, toUser, type ChatRow, type MemberRow, type UserRow } from './rows.js';
+import {
+  M_MESSAGE_COLS,
+  MESSAGE_COLS,
+  toChat,
+  toEntry,
+  toMember,
+  toMessage,
+  toUser,
+  type ChatRow,
+  type MemberRow,
+  type UserRow,
+} from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
+import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteWriter } from './sqlite-writer.js';
@@ -38,6 +55,7 @@ const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as U
 const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
 /** A message row (or none) in the protocol's shape. */
 const optionalMessage = (r: unknown): StoredMessage | null => (r ? toMessage(r) : null);
+const optionalEntry = (r: unknown): LogEntry | null => (r ? toEntry(r) : null);
 const memberOrNull = (r: Row | undefined): MemberRecord | null => (r ? toMember(r as MemberRow) : null);
 
 /**
@@ -58,6 +76,7 @@ export class SqliteStore implements Store {
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
   readonly media: SqliteMediaIndex;
+  private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
     privateDir(dataDir);
@@ -73,6 +92,7 @@ export class SqliteStore implements Store {
     // From here on this connection only reads: every write goes through the writer thread.
     this.db.pragma('query_only = ON');
     this.stmts = this.prepare();
+    this.lifecycle = sqliteLifecycleReads(this.db);
     this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
     this.writer = new SqliteWriter(file);
     this.scheduleIndexing();
@@ -102,21 +122,29 @@ export class SqliteStore implements Store {
       chatById: db.prepare('SELECT * FROM chats WHERE id = ?'),
       member: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? AND user_id = ?'),
       members: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id'),
+      // Pinned chats first (PROTOCOL.md "Chat settings"), then the most recent.
       listChats: db.prepare(
-        `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id
+        `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id, cm.muted_until, cm.archived, cm.pinned
          FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
-         WHERE cm.user_id = ? AND (? IS NULL OR c.last_at < ? OR (c.last_at = ? AND c.id > ?))
-         ORDER BY c.last_at DESC, c.id LIMIT ?`,
+         WHERE cm.user_id = @user AND (@at IS NULL OR cm.pinned < @pinned
+           OR (cm.pinned = @pinned AND (c.last_at < @at OR (c.last_at = @at AND c.id > @id))))
+         ORDER BY cm.pinned DESC, c.last_at DESC, c.id LIMIT @limit`,
       ),
-      unread: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ?'),
+      // Messages only: edits, deletes and reactions are never unread.
+      unread: db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ? AND kind = 'message'`),
       shareAChat: db.prepare(
         'SELECT 1 FROM chat_members a JOIN chat_members b ON a.chat_id = b.chat_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1',
       ),
       messageById: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE id = ?`),
-      lastMessage: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT 1`),
-      historyAfter: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?`),
+      lastMessage: db.prepare(
+        `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND kind = 'message' ORDER BY seq DESC LIMIT 1`,
+      ),
+      historyAfter: db.prepare(
+        `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq < ? AND kind = 'message' ORDER BY seq ASC LIMIT ?`,
+      ),
       historyBefore: db.prepare(
-        `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC`,
+        `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq < ? AND kind = 'message'
+           ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC`,
       ),
       range: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND seq <= ? ORDER BY seq ASC LIMIT ?`),
       pendingChats: db.prepare(
@@ -130,7 +158,7 @@ export class SqliteStore implements Store {
       latestBySender: db.prepare(
         `SELECT ${MESSAGE_COLS} FROM messages WHERE rowid IN (
            SELECT rowid FROM (SELECT rowid, sender_id, MAX(seq) FROM messages
-             WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id != ? GROUP BY sender_id))`,
+             WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id != ? AND kind = 'message' GROUP BY sender_id))`,
       ),
       deviceCursor: db.prepare('SELECT delivered_seq FROM device_cursors WHERE device_id = ? AND chat_id = ?'),
       firstMark: db.prepare(
@@ -144,7 +172,7 @@ export class SqliteStore implements Store {
         `SELECT m.rowid AS _rowid, ${M_MESSAGE_COLS} FROM messages_fts f
          JOIN messages m ON m.rowid = f.rowid
          JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
-         WHERE messages_fts MATCH ?
+         WHERE messages_fts MATCH ? AND m.kind = 'message' AND m.deleted = 0
          ORDER BY f.rowid DESC LIMIT ?`,
       ),
     };
@@ -235,15 +263,21 @@ export class SqliteStore implements Store {
     })();
   }
   async listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]> {
-    const at = page?.after?.lastAt ?? null;
-    const id = page?.after?.chatId ?? null;
+    const after = page?.after;
+    const params = {
+      user: userId,
+      at: after?.lastAt ?? null,
+      pinned: after?.pinned ? 1 : 0,
+      id: after?.chatId ?? null,
+      limit: page?.limit ?? -1,
+    };
     // One read transaction, so each chat's last message and unread count match its row. LIMIT -1: no limit.
     return this.db.transaction(() =>
-      (this.stmts.listChats.all(userId, at, at, at, id, page?.limit ?? -1) as Row[]).map((r) => ({
+      (this.stmts.listChats.all(params) as Row[]).map((r) => ({
         chat: toChat(r as ChatRow),
         lastAt: r.last_at as number,
         member: toMember(r as MemberRow),
-        lastMessage: r.last_seq > r.joined_seq ? optionalMessage(this.stmts.lastMessage.get(r.id)) : null,
+        lastMessage: r.last_seq > r.joined_seq ? optionalMessage(this.stmts.lastMessage.get(r.id, r.joined_seq)) : null,
         unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
       })),
     )();
@@ -259,12 +293,12 @@ export class SqliteStore implements Store {
   }
 
   async getMessage(messageId: string) {
-    return optionalMessage(this.stmts.messageById.get(messageId));
+    return optionalEntry(this.stmts.messageById.get(messageId));
   }
   async getMessages(messageIds: string[]) {
-    const out: StoredMessage[] = [];
+    const out: LogEntry[] = [];
     for (const id of new Set(messageIds)) {
-      const m = optionalMessage(this.stmts.messageById.get(id));
+      const m = optionalEntry(this.stmts.messageById.get(id));
       if (m) out.push(m);
     }
     return out;
@@ -277,7 +311,22 @@ export class SqliteStore implements Store {
     return (this.stmts.historyBefore.all(chatId, opts.minSeq, upper, opts.limit) as unknown[]).map(toMessage);
   }
   async range(chatId: string, afterSeq: number, uptoSeq: number, limit: number) {
-    return (this.stmts.range.all(chatId, afterSeq, uptoSeq, limit) as unknown[]).map(toMessage);
+    return (this.stmts.range.all(chatId, afterSeq, uptoSeq, limit) as unknown[]).map(toEntry);
+  }
+
+  // ---- message lifecycle (sqlite-lifecycle.ts) ----
+
+  async applyChange(request: ChangeRequest): Promise<ChangeResult> {
+    return this.writer.write('applyChange', request);
+  }
+  async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
+    return this.lifecycle.reactions(messageIds);
+  }
+  async setChatSettings(userId: string, chatId: string, patch: ChatSettingsPatch, maxPinned: number) {
+    return this.writer.write('setChatSettings', userId, chatId, patch, maxPinned);
+  }
+  async mutedMembers(chatId: string, userIds: string[], at: number): Promise<string[]> {
+    return this.lifecycle.mutedMembers(chatId, userIds, at);
   }
   async deviceCursor(deviceId: string, chatId: string): Promise<number> {
     return ((this.stmts.deviceCursor.get(deviceId, chatId) as Row | undefined)?.delivered_seq as number | undefined) ?? 0;

@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
 import { storedMessage } from './store.js';
-import { MESSAGE_COLS, attachmentsColumn, toMessage } from './rows.js';
+import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
+import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { encodePushTarget, type PushTarget } from './push-targets.js';
 import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
 
@@ -48,8 +49,10 @@ export function sqliteWriteOps(db: Database.Database) {
     existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
     bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq'),
     insertMessage: db.prepare(
-      'INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
+         reply_to_id, reply_sender_id, reply_preview, mentions, forwarded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    quotedDeleted: db.prepare('SELECT deleted FROM messages WHERE id = ?'),
     upsertDeviceCursor: db.prepare(
       `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
        ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq)`,
@@ -62,7 +65,7 @@ export function sqliteWriteOps(db: Database.Database) {
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     indexForSearch: db.prepare(
       `INSERT INTO messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
-       WHERE rowid > ? AND rowid <= ? ORDER BY rowid`,
+       WHERE rowid > ? AND rowid <= ? AND kind = 'message' AND deleted = 0 ORDER BY rowid`,
     ),
     setPushTarget: db.prepare(
       `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, ?, ? FROM devices
@@ -110,6 +113,7 @@ export function sqliteWriteOps(db: Database.Database) {
   };
 
   return {
+    ...sqliteLifecycleOps(db),
     createUser(user: Omit<UserRecord, 'lastSeen'>): UserRecord | 'username_taken' {
       if (s.userByName.get(user.username)) return 'username_taken';
       s.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);
@@ -153,6 +157,11 @@ export function sqliteWriteOps(db: Database.Database) {
       const bumped = s.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
       if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
       const seq = bumped.last_seq as number;
+      // A quote of a message deleted since core read it shows no preview (the delete emptied the others).
+      const reply =
+        req.replyTo && (s.quotedDeleted.get(req.replyTo.message_id) as Row | undefined)?.deleted === 1
+          ? { ...req.replyTo, preview: '' }
+          : req.replyTo;
       s.insertMessage.run(
         req.messageId,
         req.chatId,
@@ -163,8 +172,13 @@ export function sqliteWriteOps(db: Database.Database) {
         req.content,
         req.createdAt,
         attachmentsColumn(req.attachments),
+        reply?.message_id ?? null,
+        reply?.sender_id ?? null,
+        reply?.preview ?? null,
+        mentionsColumn(req.mentions),
+        req.forwarded ? 1 : 0,
       );
-      return { duplicate: false, message: storedMessage(req, seq), membersVersion };
+      return { duplicate: false, message: storedMessage(reply ? { ...req, replyTo: reply } : req, seq), membersVersion };
     },
 
     advanceDelivered: moveDelivered,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
-import type { AppendRequest, Store } from './store.js';
+import type { AppendRequest, Store, StoredMessage } from './store.js';
 
 /*
  * The store contract: every Store implementation runs this same suite
@@ -172,8 +172,8 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.deepEqual(await store.pendingChats(dev, b.id), [{ chatId, afterSeq: 2, lastSeq: 3 }]);
       const { read, delivered } = await store.advanceRead(dev, b.id, chatId, 3, 200);
       assert.deepEqual([read.from, read.to, delivered.from, delivered.to], [0, 3, 2, 3]);
-      const m1 = (await store.range(chatId, 0, 1, 1))[0]!;
-      const m3 = (await store.range(chatId, 2, 3, 1))[0]!;
+      const m1 = (await store.range(chatId, 0, 1, 1))[0] as StoredMessage;
+      const m3 = (await store.range(chatId, 2, 3, 1))[0] as StoredMessage;
       assert.deepEqual(await store.receipts(m1), [{ userId: b.id, deliveredAt: 100, readAt: 200 }]);
       assert.deepEqual(await store.receipts(m3), [{ userId: b.id, deliveredAt: 200, readAt: 200 }]);
       const latest = await store.latestBySender(chatId, 0, 3, b.id);

@@ -1,4 +1,13 @@
-import type { Attachment, Message } from '@switchboard/protocol';
+import type {
+  Attachment,
+  ServerFrame,
+  ChatSettingsView,
+  LifecycleAction,
+  Message,
+  MessageUpdate,
+  ReactionSummary,
+  ReplyRef,
+} from '@switchboard/protocol';
 import type { PushTarget, PushTargetRecord } from './push-targets.js';
 import type { MediaIndex } from './media-index.js';
 
@@ -21,8 +30,26 @@ import type { MediaIndex } from './media-index.js';
 
 export type StoredMessage = Omit<Message, 'status'>;
 
+/** An edit, delete or reaction: an entry of the chat's log with its own seq (PROTOCOL.md "Message lifecycle"). */
+export type StoredUpdate = MessageUpdate;
+
+/** One entry of a chat's log: a message (as it is now) or a change to an earlier one. */
+export type LogEntry = StoredMessage | StoredUpdate;
+
+export function isUpdate(e: LogEntry): e is StoredUpdate {
+  return (e as StoredUpdate).action !== undefined;
+}
+
+/** The frame that carries a log entry to a device: new_message, or message_update for a change. */
+export function entryFrame(e: LogEntry): ServerFrame {
+  return isUpdate(e) ? { type: 'message_update', ...e } : { type: 'new_message', ...e };
+}
+
 /** Where a message sits, without its content: what acknowledgements and receipts need. */
-export type MessageRef = Pick<StoredMessage, 'message_id' | 'chat_id' | 'seq' | 'sender_id'>;
+export type MessageRef = Pick<StoredMessage, 'message_id' | 'chat_id' | 'seq' | 'sender_id'> & {
+  /** An edit, delete or reaction: acknowledging it moves cursors, but ticks name messages only. */
+  change?: boolean;
+};
 
 export interface UserRecord {
   id: string;
@@ -64,6 +91,10 @@ export interface MemberRecord {
   /** Highest seq any device of the member acknowledged. */
   deliveredSeq: number;
   readSeq: number;
+  /** The member's own chat settings (PATCH /v1/chats/{chat_id}/settings). */
+  mutedUntil: number | null;
+  archived: boolean;
+  pinned: boolean;
 }
 
 export interface AppendRequest {
@@ -76,6 +107,11 @@ export interface AppendRequest {
   createdAt: number;
   /** Checked by core/media.ts before the append; stored with the message. */
   attachments?: Attachment[];
+  /** Checked by core (a visible message of the chat); the store empties the preview if the quoted message is deleted. */
+  replyTo?: ReplyRef;
+  /** Checked by core: members of the chat, without repeats. */
+  mentions?: string[];
+  forwarded?: boolean;
   /** For a direct chat that may not exist yet: its members, so the first append creates it. */
   createDirectWith?: string[];
   /**
@@ -101,7 +137,51 @@ export function storedMessage(req: AppendRequest, seq: number): StoredMessage {
     content: req.content,
     created_at: req.createdAt,
     ...(req.attachments?.length ? { attachments: req.attachments } : {}),
+    ...(req.replyTo ? { reply_to: req.replyTo } : {}),
+    ...(req.mentions?.length ? { mentions: req.mentions } : {}),
+    ...(req.forwarded ? { forwarded: true as const } : {}),
   };
+}
+
+/**
+ * An edit, delete or reaction to append to the chat's log. The store checks it under the
+ * chat's lock (changeRefusal in change-rules.ts), with the target as it is at that moment,
+ * so two changes racing (an edit and a delete) are judged one after the other.
+ */
+export interface ChangeRequest {
+  messageId: string;
+  chatId: string;
+  senderId: string;
+  senderDeviceId: string;
+  clientMsgId: string;
+  createdAt: number;
+  targetId: string;
+  action: LifecycleAction;
+  /** edit: the new text. */
+  content?: string;
+  /** react: the emoji, "" to take one's reaction back. */
+  emoji?: string;
+  editWindowMs: number;
+  deleteWindowMs: number;
+}
+
+export type ChangeRefusal = 'not_a_member' | 'invalid_reference' | 'forbidden';
+
+export type ChangeResult =
+  /**
+   * Stored (or a repeat of an earlier entry with the same client_msg_id: duplicate). A
+   * delete answers the media that no stored message carries any more: the caller
+   * deletes their bytes from the media store after the commit.
+   */
+  | { entry: LogEntry; duplicate: boolean; erasedMedia: string[]; membersVersion?: number; refused?: undefined }
+  /** Refused: nothing was stored. */
+  | { refused: ChangeRefusal; entry?: undefined };
+
+/** PATCH /v1/chats/{chat_id}/settings: fields left out are kept. */
+export interface ChatSettingsPatch {
+  mutedUntil?: number | null;
+  archived?: boolean;
+  pinned?: boolean;
 }
 
 export type AppendResult =
@@ -130,7 +210,7 @@ export interface ChatListRow {
 
 export interface ChatListPage {
   limit: number;
-  after?: { lastAt: number; chatId: string };
+  after?: { pinned: boolean; lastAt: number; chatId: string };
 }
 
 export interface CursorAdvance {
@@ -184,7 +264,7 @@ export interface Store {
   /** The chat's members and the version they belong to, read together; null for no such chat. */
   getMembership(chatId: string): Promise<Membership | null>;
   /**
-   * The user's chats, most recent first (last_at descending, then chat id). A page: at
+   * The user's chats, pinned ones first, then most recent first (last_at descending, then chat id). A page: at
    * most `limit` rows, starting after the row `after` names (keyset paging); no page: all.
    */
   listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]>;
@@ -192,12 +272,29 @@ export interface Store {
   shareAChat(a: string, b: string): Promise<boolean>;
 
   append(requests: AppendRequest[]): Promise<AppendResult[]>;
-  getMessage(messageId: string): Promise<StoredMessage | null>;
-  getMessages(messageIds: string[]): Promise<StoredMessage[]>;
-  /** Ascending by seq; `after` pages forward, otherwise the latest `limit` below `before`. */
+  /** Log entries by id: messages as they are now, and changes. */
+  getMessage(messageId: string): Promise<LogEntry | null>;
+  getMessages(messageIds: string[]): Promise<LogEntry[]>;
+  /** Messages only (no changes), as they are now; ascending by seq; `after` pages forward, otherwise the latest `limit` below `before`. */
   history(chatId: string, opts: { after?: number; before?: number; limit: number; minSeq: number }): Promise<StoredMessage[]>;
-  /** Messages of a chat with afterSeq < seq <= uptoSeq, ascending, at most limit. */
-  range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<StoredMessage[]>;
+  /** The chat's log (messages as they are now, and changes) with afterSeq < seq <= uptoSeq, ascending, at most limit. */
+  range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<LogEntry[]>;
+  /** Appends an edit, delete or reaction (see ChangeRequest), applying it to its target in the same transaction. */
+  applyChange(request: ChangeRequest): Promise<ChangeResult>;
+  /** The reactions to these messages, per message id (messages without any are left out). */
+  reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>>;
+  /**
+   * Changes the member's settings of a chat; never more than maxPinned chats pinned per
+   * user, however many nodes change them at once.
+   */
+  setChatSettings(
+    userId: string,
+    chatId: string,
+    patch: ChatSettingsPatch,
+    maxPinned: number,
+  ): Promise<ChatSettingsView | 'not_a_member' | 'too_many_pinned'>;
+  /** Of these users, those who muted the chat until after `at`. */
+  mutedMembers(chatId: string, userIds: string[], at: number): Promise<string[]>;
   /** The device's delivered cursor in a chat (0 when it has none). */
   deviceCursor(deviceId: string, chatId: string): Promise<number>;
   /** Chats in which the device is owed messages (above max(device cursor, joined seq)). */

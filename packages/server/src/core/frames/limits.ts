@@ -1,7 +1,7 @@
 import type { ParseResult } from '@switchboard/protocol';
-import type { Limits } from '../core/limits.js';
-import type { Metrics } from '../util/metrics.js';
-import type { Connection } from './connection.js';
+import type { Limits } from '../limits.js';
+import type { Metrics } from '../../util/metrics.js';
+import type { FrameSocket } from './types.js';
 
 /**
  * Counts a frame against its device's buckets: a send against messages and content
@@ -9,9 +9,12 @@ import type { Connection } from './connection.js';
  * frame with `rate_limited` (the send's client_msg_id included) and returns true: the
  * frame is dropped before it does any work, so a refused send is neither stored nor acked.
  */
-export function refusedByLimits(limits: Limits, metrics: Metrics, conn: Connection, parsed: ParseResult): boolean {
-  const send = parsed.ok && parsed.frame.type === 'send_message' ? parsed.frame : undefined;
-  const wait = send ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content)) : limits.frameWait(conn.deviceId, frameCost(parsed));
+export function refusedByLimits(limits: Limits, metrics: Metrics, conn: FrameSocket, parsed: ParseResult): boolean {
+  // Sends and changes (each an entry of a chat's log) count as messages.
+  const send = parsed.ok && LOGGED.has(parsed.frame.type) ? (parsed.frame as { client_msg_id: string; content?: string }) : undefined;
+  const wait = send
+    ? limits.sendWait(conn.deviceId, Buffer.byteLength(send.content ?? ''))
+    : limits.frameWait(conn.deviceId, frameCost(parsed));
   if (wait === 0) return false;
   const clientMsgId = send ? send.client_msg_id : parsed.ok ? undefined : parsed.client_msg_id;
   metrics.frameErrors.inc({ code: 'rate_limited' });
@@ -23,6 +26,8 @@ export function refusedByLimits(limits: Limits, metrics: Metrics, conn: Connecti
   conn.sendFrame({ ...frame, retry_after_ms: wait, ...(clientMsgId === undefined ? {} : { client_msg_id: clientMsgId }) });
   return true;
 }
+
+const LOGGED = new Set(['send_message', 'edit_message', 'delete_message', 'react']);
 
 /** Message ids one frame token pays for: an ack of a whole backlog costs what its lookups cost, not one frame. */
 const IDS_PER_TOKEN = 100;

@@ -1,0 +1,202 @@
+import type { PoolClient } from 'pg';
+import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
+import { changeRefusal } from './change-rules.js';
+import { M_MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
+import type { ChangeRequest, ChangeResult, ChatSettingsPatch, Role } from './store.js';
+
+/*
+ * The cluster store's message lifecycle (PROTOCOL.md "Message lifecycle"), kept out of
+ * postgres-store.ts: an edit, delete or reaction appended to the chat's log and applied to
+ * its target in one transaction under the chat's row lock (the lock appends take too, so
+ * seqs stay gap-free and a change is judged against the target as it is then), and the
+ * per-member chat settings. The search column is generated from content, so an edit or an
+ * erasure updates the index with the row.
+ */
+
+type Tx = Pick<PoolClient, 'query'>;
+
+interface TargetRow {
+  chat_id: string;
+  kind: string;
+  seq: number;
+  sender_id: string;
+  created_at: number;
+  deleted: boolean;
+}
+
+/** One change, run inside a write transaction of PostgresStore. */
+export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeResult> {
+  const existing = async () =>
+    (
+      await tx.query(`SELECT ${M_MESSAGE_COLS} FROM messages m WHERE m.chat_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3`, [
+        req.chatId,
+        req.senderId,
+        req.clientMsgId,
+      ])
+    ).rows[0] as unknown;
+  const { rows: chats } = await tx.query<{ kind: 'direct' | 'group'; last_seq: number; members_version: number }>(
+    'SELECT kind, last_seq, members_version FROM chats WHERE id = $1 FOR UPDATE',
+    [req.chatId],
+  );
+  const repeat = await existing();
+  if (repeat) return { entry: toEntry(repeat), duplicate: true, erasedMedia: [] };
+  const chat = chats[0];
+  const { rows: members } = chat
+    ? await tx.query<{ role: Role; joined_seq: number }>('SELECT role, joined_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2', [
+        req.chatId,
+        req.senderId,
+      ])
+    : { rows: [] };
+  const { rows: targets } = await tx.query<TargetRow>(
+    `SELECT m.chat_id, m.kind, m.seq, m.sender_id, m.created_at, m.deleted FROM message_ids i
+     JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = $1`,
+    [req.targetId],
+  );
+  const member = members[0];
+  const target = targets[0];
+  const refusal = changeRefusal(
+    req,
+    chat?.kind ?? 'direct',
+    member ? { role: member.role, joinedSeq: member.joined_seq } : null,
+    target
+      ? {
+          chatId: target.chat_id,
+          kind: target.kind,
+          seq: target.seq,
+          senderId: target.sender_id,
+          createdAt: target.created_at,
+          deleted: target.deleted,
+        }
+      : null,
+  );
+  if (refusal) return { refused: refusal };
+  const seq = chat!.last_seq + 1;
+  const content = req.action === 'edit' ? (req.content ?? '') : '';
+  const emoji = req.action === 'react' ? (req.emoji ?? '') : null;
+  // A change takes the next seq but leaves last_at: an edit or a reaction does not move a chat up the list.
+  await tx.query(
+    `WITH bumped AS (UPDATE chats SET last_seq = $3 WHERE id = $2),
+       ids AS (INSERT INTO message_ids (id, chat_id, seq) VALUES ($1, $2, $3))
+     INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      req.messageId,
+      req.chatId,
+      seq,
+      req.senderId,
+      req.senderDeviceId,
+      req.clientMsgId,
+      content,
+      req.createdAt,
+      req.action,
+      req.targetId,
+      emoji,
+    ],
+  );
+  let erasedMedia: string[] = [];
+  const at = { chat: req.chatId, seq: target!.seq };
+  if (req.action === 'edit') {
+    await tx.query('UPDATE messages SET content = $3, edited_at = $4 WHERE chat_id = $1 AND seq = $2', [
+      at.chat,
+      at.seq,
+      content,
+      req.createdAt,
+    ]);
+  } else if (req.action === 'delete') {
+    erasedMedia = await erase(tx, req.chatId, target!.seq, req.targetId);
+  } else if (emoji) {
+    await tx.query(
+      `INSERT INTO reactions (message_id, user_id, emoji, at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (message_id, user_id) DO UPDATE SET emoji = excluded.emoji, at = excluded.at`,
+      [req.targetId, req.senderId, emoji, req.createdAt],
+    );
+  } else {
+    await tx.query('DELETE FROM reactions WHERE message_id = $1 AND user_id = $2', [req.targetId, req.senderId]);
+  }
+  return { entry: toEntry(await existing()), duplicate: false, erasedMedia, membersVersion: chat!.members_version };
+}
+
+/** Erases a deleted message's text, attachments, mentions, reactions, edits' text and previews quoting it; answers the media to delete. */
+async function erase(tx: Tx, chatId: string, seq: number, messageId: string): Promise<string[]> {
+  await tx.query(
+    `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
+       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true WHERE chat_id = $1 AND seq = $2`,
+    [chatId, seq],
+  );
+  await tx.query(
+    `UPDATE messages SET content = '', emoji = CASE WHEN kind = 'react' THEN '' ELSE emoji END
+     WHERE chat_id = $1 AND target_id = $2 AND kind IN ('edit', 'react')`,
+    [chatId, messageId],
+  );
+  await tx.query('DELETE FROM reactions WHERE message_id = $1', [messageId]);
+  await tx.query(`UPDATE messages SET reply_preview = '' WHERE chat_id = $1 AND reply_to_id = $2`, [chatId, messageId]);
+  // Media another stored message still carries stays (its bytes are that message's too).
+  const { rows } = await tx.query<{ id: string }>(
+    `WITH mine AS (
+       SELECT r.media_id FROM media_refs r WHERE r.message_id = $1
+         AND NOT EXISTS (
+           SELECT 1 FROM media_refs o JOIN message_ids i ON i.id = o.message_id JOIN messages g ON g.chat_id = i.chat_id AND g.seq = i.seq
+           WHERE o.media_id = r.media_id AND o.message_id <> $1 AND NOT g.deleted)
+     ), gone AS (
+       DELETE FROM media WHERE id IN (SELECT media_id FROM mine) OR parent_id IN (SELECT media_id FROM mine) RETURNING id
+     ), refs AS (
+       DELETE FROM media_refs WHERE media_id IN (SELECT media_id FROM mine) OR message_id = $1
+     )
+     SELECT id FROM gone`,
+    [messageId],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** PATCH settings for one member; the user's row is locked so concurrent pins (any node) count each other. */
+export async function setChatSettingsPg(
+  tx: Tx,
+  userId: string,
+  chatId: string,
+  patch: ChatSettingsPatch,
+  maxPinned: number,
+): Promise<ChatSettingsView | 'not_a_member' | 'too_many_pinned'> {
+  await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
+  const { rows } = await tx.query<{ muted_until: number | null; archived: boolean; pinned: boolean }>(
+    'SELECT muted_until, archived, pinned FROM chat_members WHERE chat_id = $1 AND user_id = $2',
+    [chatId, userId],
+  );
+  const m = rows[0];
+  if (!m) return 'not_a_member';
+  const view: ChatSettingsView = {
+    chat_id: chatId,
+    muted_until: patch.mutedUntil === undefined ? m.muted_until : patch.mutedUntil,
+    archived: patch.archived ?? m.archived,
+    pinned: patch.pinned ?? m.pinned,
+  };
+  if (view.pinned && !m.pinned) {
+    const { rows: count } = await tx.query<{ n: number }>('SELECT count(*) AS n FROM chat_members WHERE user_id = $1 AND pinned', [userId]);
+    if (Number(count[0]!.n) >= maxPinned) return 'too_many_pinned';
+  }
+  await tx.query('UPDATE chat_members SET muted_until = $3, archived = $4, pinned = $5 WHERE chat_id = $1 AND user_id = $2', [
+    chatId,
+    userId,
+    view.muted_until,
+    view.archived,
+    view.pinned,
+  ]);
+  return view;
+}
+
+export async function reactionsPg(db: Tx, messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
+  if (messageIds.length === 0) return new Map();
+  const { rows } = await db.query<ReactionRow>(
+    'SELECT message_id, user_id, emoji FROM reactions WHERE message_id = ANY($1::text[]) ORDER BY at, user_id',
+    [messageIds],
+  );
+  return summarizeReactions(rows);
+}
+
+export async function mutedMembersPg(db: Tx, chatId: string, userIds: string[], at: number): Promise<string[]> {
+  if (userIds.length === 0) return [];
+  const { rows } = await db.query<{ user_id: string }>(
+    'SELECT user_id FROM chat_members WHERE chat_id = $1 AND muted_until > $2 AND user_id = ANY($3::text[])',
+    [chatId, at, userIds],
+  );
+  return rows.map((r) => r.user_id);
+}

@@ -1,0 +1,191 @@
+import type Database from 'better-sqlite3';
+import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
+import { changeRefusal } from './change-rules.js';
+import { MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
+import type { ChangeRequest, ChangeResult, ChatSettingsPatch, Role } from './store.js';
+
+/*
+ * The embedded store's message lifecycle (PROTOCOL.md "Message lifecycle"): edits, deletes
+ * and reactions appended to the chat's log and applied to their target in the same write,
+ * and the per-member chat settings. Write ops run on the writer thread (sqlite-writes.ts
+ * merges them into its ops); reads run on the store's reading connection.
+ */
+
+type Row = Record<string, any>;
+
+export function sqliteLifecycleOps(db: Database.Database) {
+  const s = {
+    existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
+    chat: db.prepare('SELECT kind, members_version FROM chats WHERE id = ?'),
+    member: db.prepare('SELECT role, joined_seq, muted_until, archived, pinned FROM chat_members WHERE chat_id = ? AND user_id = ?'),
+    target: db.prepare('SELECT rowid, chat_id, kind, seq, sender_id, created_at, deleted, content FROM messages WHERE id = ?'),
+    // A change takes the next seq but leaves last_at: an edit or a reaction does not move a chat up the list.
+    bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq'),
+    insertChange: db.prepare(
+      `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    edit: db.prepare('UPDATE messages SET content = ?, edited_at = ? WHERE id = ?'),
+    searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
+    // The index is contentless: an entry is removed by naming exactly what was indexed.
+    ftsDelete: db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content, chat) VALUES ('delete', ?, ?, ?)`),
+    ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content, chat) VALUES (?, ?, ?)'),
+    erase: db.prepare(
+      `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
+         reply_preview = NULL, forwarded = 0, edited_at = NULL, deleted = 1 WHERE id = ?`,
+    ),
+    eraseEdits: db.prepare(`UPDATE messages SET content = '' WHERE target_id = ? AND kind = 'edit'`),
+    eraseReacts: db.prepare(`UPDATE messages SET emoji = '' WHERE target_id = ? AND kind = 'react'`),
+    dropReactions: db.prepare('DELETE FROM reactions WHERE message_id = ?'),
+    emptyPreviews: db.prepare(`UPDATE messages SET reply_preview = '' WHERE reply_to_id = ?`),
+    refsOf: db.prepare('SELECT media_id FROM media_refs WHERE message_id = ?'),
+    otherRefs: db.prepare(
+      'SELECT 1 FROM media_refs r JOIN messages g ON g.id = r.message_id WHERE r.media_id = ? AND r.message_id != ? AND g.deleted = 0 LIMIT 1',
+    ),
+    thumbsOf: db.prepare('SELECT id FROM media WHERE parent_id = ?'),
+    deleteMedia: db.prepare('DELETE FROM media WHERE id = ?'),
+    deleteRefs: db.prepare('DELETE FROM media_refs WHERE media_id = ?'),
+    dropRef: db.prepare('DELETE FROM media_refs WHERE media_id = ? AND message_id = ?'),
+    react: db.prepare(
+      `INSERT INTO reactions (message_id, user_id, emoji, at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (message_id, user_id) DO UPDATE SET emoji = excluded.emoji, at = excluded.at`,
+    ),
+    unreact: db.prepare('DELETE FROM reactions WHERE message_id = ? AND user_id = ?'),
+    pinnedCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE user_id = ? AND pinned = 1'),
+    setSettings: db.prepare('UPDATE chat_members SET muted_until = ?, archived = ?, pinned = ? WHERE chat_id = ? AND user_id = ?'),
+  };
+
+  /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
+  const erase = (target: Row): string[] => {
+    const id = target.id as string;
+    if ((target.rowid as number) <= ((s.searchProgress.get() as Row).last_rowid as number)) {
+      s.ftsDelete.run(target.rowid, target.content, chatToken(target.chat_id));
+    }
+    s.erase.run(id);
+    s.eraseEdits.run(id);
+    s.eraseReacts.run(id);
+    s.dropReactions.run(id);
+    s.emptyPreviews.run(id);
+    const gone: string[] = [];
+    for (const { media_id } of s.refsOf.all(id) as Row[]) {
+      // Media another stored message still carries stays (its bytes are that message's too).
+      if (s.otherRefs.get(media_id, id)) {
+        s.dropRef.run(media_id, id);
+        continue;
+      }
+      for (const t of s.thumbsOf.all(media_id) as Row[]) {
+        s.deleteMedia.run(t.id);
+        gone.push(t.id as string);
+      }
+      s.deleteMedia.run(media_id);
+      s.deleteRefs.run(media_id);
+      gone.push(media_id as string);
+    }
+    return gone;
+  };
+
+  return {
+    applyChange(req: ChangeRequest): ChangeResult {
+      const existing = s.existing.get(req.chatId, req.senderId, req.clientMsgId);
+      if (existing) return { entry: toEntry(existing), duplicate: true, erasedMedia: [] };
+      const chat = s.chat.get(req.chatId) as Row | undefined;
+      const member = chat ? (s.member.get(req.chatId, req.senderId) as Row | undefined) : undefined;
+      const target = s.target.get(req.targetId) as Row | undefined;
+      const refusal = changeRefusal(
+        req,
+        chat?.kind === 'group' ? 'group' : 'direct',
+        member ? { role: member.role as Role, joinedSeq: member.joined_seq as number } : null,
+        target
+          ? {
+              chatId: target.chat_id,
+              kind: target.kind,
+              seq: target.seq,
+              senderId: target.sender_id,
+              createdAt: target.created_at,
+              deleted: target.deleted === 1,
+            }
+          : null,
+      );
+      if (refusal) return { refused: refusal };
+      const seq = (s.bumpSeq.get(req.chatId) as Row).last_seq as number;
+      const content = req.action === 'edit' ? (req.content ?? '') : '';
+      const emoji = req.action === 'react' ? (req.emoji ?? '') : null;
+      s.insertChange.run(
+        req.messageId,
+        req.chatId,
+        seq,
+        req.senderId,
+        req.senderDeviceId,
+        req.clientMsgId,
+        content,
+        req.createdAt,
+        req.action,
+        req.targetId,
+        emoji,
+      );
+      let erasedMedia: string[] = [];
+      const t: Row = { ...target!, id: req.targetId };
+      if (req.action === 'edit') {
+        if ((t.rowid as number) <= ((s.searchProgress.get() as Row).last_rowid as number)) {
+          const chatTok = chatToken(t.chat_id);
+          s.ftsDelete.run(t.rowid, t.content, chatTok);
+          s.ftsInsert.run(t.rowid, content, chatTok);
+        }
+        s.edit.run(content, req.createdAt, req.targetId);
+      } else if (req.action === 'delete') {
+        erasedMedia = erase(t);
+      } else if (emoji) {
+        s.react.run(req.targetId, req.senderId, emoji, req.createdAt);
+      } else {
+        s.unreact.run(req.targetId, req.senderId);
+      }
+      const entry = toEntry(s.existing.get(req.chatId, req.senderId, req.clientMsgId));
+      return { entry, duplicate: false, erasedMedia, membersVersion: chat!.members_version as number };
+    },
+
+    setChatSettings(
+      userId: string,
+      chatId: string,
+      patch: ChatSettingsPatch,
+      maxPinned: number,
+    ): ChatSettingsView | 'not_a_member' | 'too_many_pinned' {
+      const m = s.member.get(chatId, userId) as Row | undefined;
+      if (!m) return 'not_a_member';
+      const view: ChatSettingsView = {
+        chat_id: chatId,
+        muted_until: patch.mutedUntil === undefined ? ((m.muted_until as number | null) ?? null) : patch.mutedUntil,
+        archived: patch.archived ?? m.archived === 1,
+        pinned: patch.pinned ?? m.pinned === 1,
+      };
+      // The single writer serializes every settings change: the count cannot move under this check.
+      if (view.pinned && m.pinned !== 1 && ((s.pinnedCount.get(userId) as Row).n as number) >= maxPinned) return 'too_many_pinned';
+      s.setSettings.run(view.muted_until, view.archived ? 1 : 0, view.pinned ? 1 : 0, chatId, userId);
+      return view;
+    },
+  };
+}
+
+/** The search index's chat column: the chat id as one token (sqlite-migrations.ts, 7). */
+export function chatToken(chatId: string): string {
+  return chatId.replaceAll(':', 'x');
+}
+
+/** Reads of the lifecycle on the store's reading connection. */
+export function sqliteLifecycleReads(db: Database.Database) {
+  const reactions = db.prepare(
+    'SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY at, user_id',
+  );
+  const muted = db.prepare(
+    'SELECT user_id FROM chat_members WHERE chat_id = ? AND muted_until > ? AND user_id IN (SELECT value FROM json_each(?))',
+  );
+  return {
+    reactions(messageIds: string[]): Map<string, ReactionSummary[]> {
+      if (messageIds.length === 0) return new Map();
+      return summarizeReactions(reactions.all(JSON.stringify(messageIds)) as ReactionRow[]);
+    },
+    mutedMembers(chatId: string, userIds: string[], at: number): string[] {
+      if (userIds.length === 0) return [];
+      return (muted.all(chatId, at, JSON.stringify(userIds)) as Row[]).map((r) => r.user_id as string);
+    },
+  };
+}
