@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { http, startTestServer, type TestServer } from '@switchboard/server/testing';
+import { eventually, launch, messages, newPage, register, send, skipReason, startChat } from './support.js';
+
+/*
+ * Messages that live, in the browser (PROTOCOL.md "Message lifecycle"): reply, react, edit,
+ * delete for everyone, "@" mentions, and pin / mute / archive in the chat list, each found by
+ * its accessible name, against a real server in real Chromium.
+ */
+
+const skip = skipReason();
+const opts = { skip: skip ?? false };
+
+/** Opens a message's "Message actions" menu (hovering first, as a person with a mouse does). */
+async function actions(page: Page, text: string) {
+  const row = messages(page, text);
+  await row.hover();
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  return page.getByRole('menu');
+}
+
+async function choose(page: Page, text: string, item: string): Promise<void> {
+  const menu = await actions(page, text);
+  await menu.getByRole('menuitem', { name: item, exact: true }).click();
+}
+
+const tokenOf = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem('switchboard.session') ?? '{}').token as string);
+
+describe('web client: messages that live', () => {
+  let srv: TestServer;
+  let browser: Browser;
+
+  before(async () => {
+    if (skip) return;
+    srv = await startTestServer();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.stop();
+  });
+
+  test('reply (the quote jumps to the message), react, edit, delete for everyone, @ mentions', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'lena');
+      await register(b.page, 'milo');
+      await startChat(a.page, 'milo');
+      await send(a.page, 'Dinner at 7?');
+      await b.page.getByRole('link', { name: 'lena' }).click();
+      await messages(b.page, 'Dinner at 7?').waitFor();
+
+      // Someone else's message offers no Edit and no Delete for everyone.
+      const theirs = await actions(b.page, 'Dinner at 7?');
+      assert.deepEqual(await theirs.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy']);
+      await b.page.keyboard.press('Escape');
+      await theirs.waitFor({ state: 'detached' });
+
+      // Reply: the composer says to whom; both sides show the quote above the answer.
+      await choose(b.page, 'Dinner at 7?', 'Reply');
+      await b.page.getByText('Replying to lena').waitFor();
+      await send(b.page, 'Sounds great, where?');
+      await b.page.getByText('Replying to lena').waitFor({ state: 'detached' });
+      await messages(b.page, 'Sounds great, where?').getByRole('button', { name: 'Quoted message from lena' }).waitFor();
+      const quote = messages(a.page, 'Sounds great, where?').getByRole('button', { name: 'Quoted message from You' });
+      await quote.waitFor();
+      assert.equal(await quote.locator('.quote-text').getAttribute('data-text'), 'Dinner at 7?');
+      await quote.click();
+      await a.page.locator('li.msg.highlight').filter({ hasText: 'Dinner at 7?' }).waitFor();
+
+      // React through the menu; the chip counts, and a click on it toggles one's own.
+      await choose(b.page, 'Dinner at 7?', 'React');
+      await b.page.getByRole('menu', { name: 'Reactions' }).getByRole('menuitem', { name: '👍' }).click();
+      const chip = (page: Page, name: string) => messages(page, 'Dinner at 7?').getByRole('button', { name, exact: true });
+      await chip(a.page, '👍 1').waitFor();
+      assert.equal(await chip(b.page, '👍 1').getAttribute('aria-pressed'), 'true', "milo's own reaction is marked");
+      await chip(a.page, '👍 1').click();
+      await chip(a.page, '👍 2').waitFor();
+      await chip(b.page, '👍 2').waitFor();
+      await chip(a.page, '👍 2').click();
+      await chip(b.page, '👍 1').waitFor();
+
+      // Edit one's own message: the composer holds its text; both sides show the new text, "edited".
+      await choose(a.page, 'Dinner at 7?', 'Edit');
+      const box = a.page.getByLabel('Message');
+      await eventually(async () => (await box.inputValue()) === 'Dinner at 7?', 5000, 'the text to edit in the composer');
+      await box.fill('Dinner at 8?');
+      await a.page.getByRole('button', { name: 'Save' }).click();
+      for (const page of [a.page, b.page]) {
+        await messages(page, 'Dinner at 8?').getByText('edited', { exact: true }).waitFor();
+        assert.equal(await messages(page, 'Dinner at 7?').count(), 0);
+      }
+      await messages(b.page, 'Dinner at 8?').getByRole('button', { name: '👍 1', exact: true }).waitFor(); // an edit keeps the reactions
+
+      // The menu works from the keyboard: Enter opens it on its first item, arrows move, Escape closes.
+      const row = messages(a.page, 'Sounds great, where?');
+      await row.getByRole('button', { name: 'Message actions' }).focus();
+      await a.page.keyboard.press('Enter');
+      await eventually(async () => (await a.page.evaluate(() => document.activeElement?.textContent)) === 'Reply', 5000, 'focus on Reply');
+      await a.page.keyboard.press('ArrowDown');
+      assert.equal(await a.page.evaluate(() => document.activeElement?.textContent), 'React');
+      await a.page.keyboard.press('Escape');
+      await a.page.getByRole('menu').waitFor({ state: 'detached' });
+
+      // Delete for everyone: the text goes on both sides, and so does the quote of it.
+      await choose(a.page, 'Dinner at 8?', 'Delete for everyone');
+      for (const page of [a.page, b.page]) {
+        await page.getByRole('log', { name: 'Chat history' }).getByText('This message was deleted', { exact: true }).waitFor();
+        await eventually(
+          async () =>
+            (await messages(page, 'Sounds great, where?').locator('.quote-text').getAttribute('data-text')) === 'This message was deleted',
+          10_000,
+          'the quote of the deleted message to go',
+        );
+        assert.equal(await page.getByText('Dinner at 8?').count(), 0);
+      }
+
+      // "@" completion: typing "@mi" offers milo; Enter takes it and the message carries the mention.
+      await box.pressSequentially('see you @mi');
+      await a.page.getByRole('listbox', { name: 'Mention' }).getByRole('option', { name: 'milo' }).waitFor();
+      await box.press('Enter');
+      await eventually(async () => (await box.inputValue()) === 'see you @milo ', 5000, 'the completed mention');
+      await box.pressSequentially('there');
+      await a.page.getByRole('button', { name: 'Send' }).click();
+      await messages(b.page, 'see you @milo there').waitFor();
+      const token = await tokenOf(b.page);
+      const me = await http(srv.baseUrl, 'GET', '/v1/users/me', { token });
+      const chats = await http(srv.baseUrl, 'GET', '/v1/chats', { token });
+      const page = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chats.body.chats[0].chat_id)}/messages`, { token });
+      const sent = (page.body.messages as { content: string; mentions?: string[] }[]).find((m) => m.content === 'see you @milo there');
+      assert.deepEqual(sent?.mentions, [me.body.user_id]);
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
+  test('the chat list: pin puts a chat on top, archive moves it to "Archived", mute marks it; all kept by the server', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    const c = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'pia');
+      await register(b.page, 'paul');
+      await register(c.page, 'petra');
+      await startChat(b.page, 'pia');
+      await send(b.page, 'from paul');
+      await startChat(c.page, 'pia');
+      await send(c.page, 'from petra');
+      const list = a.page.getByRole('navigation', { name: 'Chat list' });
+      const names = () => list.getByRole('link').allTextContents();
+      await eventually(async () => (await names()).length === 2 && (await names())[0]!.includes('petra'), 10_000, 'petra on top');
+
+      await a.page.getByRole('button', { name: 'Options for paul' }).click();
+      await a.page.getByRole('menuitem', { name: 'Pin', exact: true }).click();
+      await eventually(async () => (await names())[0]!.includes('paul'), 10_000, 'the pinned chat on top');
+      // A new message elsewhere does not push a pinned chat down.
+      await send(c.page, 'still me');
+      await a.page.getByRole('link', { name: /petra \(2 new\)/ }).waitFor();
+      assert.match((await names())[0]!, /paul/);
+
+      await a.page.getByRole('button', { name: 'Options for paul' }).click();
+      await a.page.getByRole('menuitem', { name: 'Mute', exact: true }).click();
+      await a.page.getByRole('link', { name: 'paul' }).locator('.flag[title="Muted"]').waitFor();
+
+      await a.page.getByRole('button', { name: /^Options for petra/ }).click();
+      await a.page.getByRole('menuitem', { name: 'Archive', exact: true }).click();
+      await a.page.getByRole('link', { name: /petra/ }).waitFor({ state: 'detached' });
+      await a.page.getByRole('button', { name: 'Archived (1)' }).click();
+      await a.page.getByRole('list', { name: 'Archived chats' }).getByRole('link', { name: /petra/ }).waitFor();
+
+      // The server keeps it: after a reload, the same list.
+      await a.page.reload();
+      await a.page.getByRole('button', { name: 'Archived (1)' }).waitFor();
+      assert.match((await names())[0]!, /paul/);
+      await a.page.getByRole('link', { name: 'paul' }).locator('.flag[title="Pinned"]').waitFor();
+      await a.page.getByRole('button', { name: 'Options for paul' }).click();
+      assert.deepEqual(await a.page.getByRole('menu').getByRole('menuitem').allTextContents(), ['Unpin', 'Unmute', 'Archive']);
+      await a.page.getByRole('menuitem', { name: 'Unpin', exact: true }).click();
+      await a.page.getByRole('link', { name: 'paul' }).locator('.flag[title="Pinned"]').waitFor({ state: 'detached' });
+    } finally {
+      for (const x of [a, b, c]) await x.ctx.close();
+    }
+  });
+});
