@@ -1,4 +1,4 @@
-import { applyMessageUpdate, DEFAULT_DELETE_WINDOW_S, DEFAULT_EDIT_WINDOW_S, REPLY_PREVIEW_CHARS } from '@switchboard/client';
+import { applyMessageUpdate } from '@switchboard/client';
 import type { ChatSettingsView, ChatSummary, GroupView, MessageUpdate, ReplyRef } from '@switchboard/client';
 import type { Conversation, Msg } from './app-state.js';
 
@@ -8,6 +8,15 @@ import type { Conversation, Msg } from './app-state.js';
  * message, chat settings (mute, archive, pin), and "@" mentions in the composer. Plain
  * functions over the app's state; AppState calls them and re-renders.
  */
+
+/*
+ * The server's default windows and the quote length (PROTOCOL.md). Restated, not imported from
+ * the protocol package: its lifecycle module also builds zod schemas at load, which the bundler
+ * must keep once anything of that module is used (+30 KB gzipped).
+ */
+const DEFAULT_EDIT_WINDOW_S = 900;
+const DEFAULT_DELETE_WINDOW_S = 172_800;
+const REPLY_PREVIEW_CHARS = 100;
 
 /** The quick reactions offered under "React". */
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'] as const;
