@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { http, startTestServer, type TestServer } from '@switchboard/server/testing';
-import { eventually, launch, messages, newPage, register, send, skipReason, startChat } from './support.js';
+import { eventually, launch, messages, newPage, register, repoRoot, send, skipReason, startChat } from './support.js';
 
 /*
  * Messages that live, in the browser (PROTOCOL.md "Message lifecycle"): reply, react, edit,
@@ -183,6 +184,47 @@ describe('web client: messages that live', () => {
       await a.page.getByRole('link', { name: 'paul' }).locator('.flag[title="Pinned"]').waitFor({ state: 'detached' });
     } finally {
       for (const x of [a, b, c]) await x.ctx.close();
+    }
+  });
+
+  test('docs/screenshot.png: a conversation with an edit, a reply and reactions', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'alice');
+      await register(b.page, 'bob');
+      await a.page.getByRole('button', { name: 'New group' }).click();
+      await a.page.getByLabel('Group name').fill('Book club');
+      await a.page.getByLabel('Members').fill('bob');
+      await a.page.getByRole('button', { name: 'Create group' }).click();
+      await send(a.page, 'Next month: The Left Hand of Darkness');
+      await startChat(b.page, 'alice');
+      await send(b.page, 'Are we still on for dinner tonight?');
+      await a.page.getByRole('link', { name: /^bob/ }).click();
+      await send(a.page, "Yes! I booked a table at Luigi's for 7:30");
+      await choose(a.page, "Yes! I booked a table at Luigi's for 7:30", 'Edit');
+      await a.page.getByLabel('Message').fill("Yes! I booked a table at Luigi's for 8:00");
+      await a.page.getByRole('button', { name: 'Save' }).click();
+      const booked = "Yes! I booked a table at Luigi's for 8:00";
+      await messages(b.page, booked).getByText('edited', { exact: true }).waitFor();
+      await choose(b.page, booked, 'React');
+      await b.page.getByRole('menu', { name: 'Reactions' }).getByRole('menuitem', { name: '👍' }).click();
+      await choose(b.page, booked, 'Reply');
+      await send(b.page, "Perfect, I'll pick you up at 7:45");
+      await messages(a.page, "Perfect, I'll pick you up at 7:45").waitFor();
+      await choose(a.page, "Perfect, I'll pick you up at 7:45", 'React');
+      await a.page.getByRole('menu', { name: 'Reactions' }).getByRole('menuitem', { name: '❤️' }).click();
+      await messages(b.page, "Perfect, I'll pick you up at 7:45").getByRole('button', { name: '❤️ 1' }).waitFor();
+      await messages(a.page, booked).getByRole('button', { name: '👍 1' }).waitFor();
+      await a.page.getByRole('button', { name: 'Options for bob' }).click();
+      await a.page.getByRole('menuitem', { name: 'Pin', exact: true }).click();
+      await a.page.getByRole('link', { name: 'bob' }).locator('.flag[title="Pinned"]').waitFor();
+      await a.page.mouse.move(500, 600); // nothing hovered, no focus ring on a menu button
+      await a.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+      await a.page.screenshot({ path: path.join(repoRoot, 'docs/screenshot.png') });
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
     }
   });
 });
