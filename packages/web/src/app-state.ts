@@ -73,6 +73,8 @@ export interface Conversation {
   read: Map<string, number>;
   /** Highest seq seen live (edits, deletes and reactions take seqs too), so they leave no false gap. */
   seenSeq: number;
+  /** Updates that came while a page was loading: applied again to it, as it may predate them. */
+  held: MessageUpdate[];
 }
 
 export type Panel = null | 'new-chat' | 'new-group' | 'group-info';
@@ -566,6 +568,7 @@ export class AppState {
       this.onRequestError(err);
     } finally {
       conv.loadingNewer = false;
+      this.applyHeld(conv);
       this.changed();
       this.markReadIfSeen();
     }
@@ -802,12 +805,20 @@ export class AppState {
   private onUpdate(u: MessageUpdate): void {
     applyToChats(this.chats, u);
     const conv = this.conv;
-    if (conv?.chatId === u.chat_id && !conv.loading) {
+    if (conv?.chatId === u.chat_id) {
+      if (conv.loading || conv.loadingOlder || conv.loadingNewer) conv.held.push(u);
       applyToConversation(conv, u);
       if (this.editing?.message_id === u.target_message_id && u.action === 'delete') this.editing = null;
       if (this.replyTo?.message_id === u.target_message_id && u.action === 'delete') this.replyTo = null;
     }
     this.changed();
+  }
+
+  /** Once no page of `conv` is loading: the updates that came meanwhile, applied again (they are idempotent). */
+  private applyHeld(conv: Conversation): void {
+    if (conv.loading || conv.loadingOlder || conv.loadingNewer || !conv.held.length) return;
+    for (const u of conv.held) applyToConversation(conv, u);
+    conv.held = [];
   }
 
   private onSettings(s: ChatSettingsView): void {
@@ -974,6 +985,7 @@ export class AppState {
       delivered: new Map(),
       read: new Map(),
       seenSeq: 0,
+      held: [],
     };
     this.conv = conv;
     this.convToken++;
@@ -1025,6 +1037,7 @@ export class AppState {
       this.onRequestError(err);
     } finally {
       conv.loading = false;
+      this.applyHeld(conv);
       conv.scrollToken++;
       this.changed();
       this.markReadIfSeen();
@@ -1048,6 +1061,7 @@ export class AppState {
       this.onRequestError(err);
     } finally {
       conv.loading = false;
+      this.applyHeld(conv);
       conv.scrollToken++;
       this.changed();
       this.markReadIfSeen();
@@ -1074,6 +1088,7 @@ export class AppState {
       this.onRequestError(err, (m) => (this.notice = m));
     } finally {
       conv.loadingOlder = false;
+      this.applyHeld(conv);
       this.changed();
     }
   }
@@ -1098,6 +1113,7 @@ export class AppState {
       this.onRequestError(err, (m) => (this.notice = m));
     } finally {
       conv.loadingNewer = false;
+      this.applyHeld(conv);
       this.changed();
       this.markReadIfSeen();
     }

@@ -187,6 +187,45 @@ describe('web client: messages that live', () => {
     }
   });
 
+  test('an edit that arrives while the chat is loading is applied to the page that was on its way', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'rita');
+      await register(b.page, 'rob');
+      await startChat(a.page, 'rob');
+      await send(a.page, 'meet at the station');
+      await b.page.getByRole('link', { name: /rita/ }).waitFor();
+      // Rob opens the chat; its history is answered before the edit, but reaches the page only after it.
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let fetched!: () => void;
+      const answered = new Promise<void>((r) => (fetched = r));
+      await b.page.route(
+        (url) => url.pathname.endsWith('/messages'),
+        async (route) => {
+          const response = await route.fetch();
+          fetched();
+          await gate;
+          await route.fulfill({ response });
+        },
+      );
+      await b.page.getByRole('link', { name: /rita/ }).click();
+      await answered;
+      await choose(a.page, 'meet at the station', 'Edit');
+      await a.page.getByLabel('Message').fill('meet at the bridge');
+      await a.page.getByRole('button', { name: 'Save' }).click();
+      // The update has reached rob's app (the chat list's preview shows it) while the page is still held.
+      await b.page.locator('.chat.current .preview[data-text="meet at the bridge"]').waitFor();
+      release();
+      await messages(b.page, 'meet at the bridge').getByText('edited', { exact: true }).waitFor();
+      assert.equal(await messages(b.page, 'meet at the station').count(), 0);
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
   test('docs/screenshot.png: a conversation with an edit, a reply and reactions', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
