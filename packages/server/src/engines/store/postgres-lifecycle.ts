@@ -41,6 +41,8 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
   const repeat = await existing();
   if (repeat) return { entry: toEntry(repeat), duplicate: true, erasedMedia: [] };
   const chat = chats[0];
+  // A direct chat without a message yet has nothing to change.
+  if (!chat) return { refused: 'invalid_reference' };
   const { rows: members } = chat
     ? await tx.query<{ role: Role; joined_seq: number }>('SELECT role, joined_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2', [
         req.chatId,

@@ -89,6 +89,8 @@ export function sqliteLifecycleOps(db: Database.Database) {
       const existing = s.existing.get(req.chatId, req.senderId, req.clientMsgId);
       if (existing) return { entry: toEntry(existing), duplicate: true, erasedMedia: [] };
       const chat = s.chat.get(req.chatId) as Row | undefined;
+      // A direct chat without a message yet has nothing to change.
+      if (!chat) return { refused: 'invalid_reference' };
       const member = chat ? (s.member.get(req.chatId, req.senderId) as Row | undefined) : undefined;
       const target = s.target.get(req.targetId) as Row | undefined;
       const refusal = changeRefusal(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
 import type { AppendRequest, Store, StoredMessage } from './store.js';
+import { runLifecycleContract } from './store-lifecycle.contract.js';
 
 /*
  * The store contract: every Store implementation runs this same suite
@@ -43,6 +44,7 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
     let cleanup: () => Promise<void>;
     before(async () => ({ store, cleanup } = await open()));
     after(async () => cleanup());
+    runLifecycleContract(() => store);
 
     async function dm() {
       const a = await user(store);
