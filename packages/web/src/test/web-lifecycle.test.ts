@@ -187,6 +187,38 @@ describe('web client: messages that live', () => {
     }
   });
 
+  test("in a group the admin may delete anyone's message for everyone; a member only their own", opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'ada');
+      await register(b.page, 'ben');
+      await a.page.getByRole('button', { name: 'New group' }).click();
+      await a.page.getByLabel('Group name').fill('Climbing');
+      await a.page.getByLabel('Members').fill('ben');
+      await a.page.getByRole('button', { name: 'Create group' }).click();
+      await send(a.page, 'Saturday at the crag?');
+      await b.page.getByRole('link', { name: 'Climbing' }).click();
+      await messages(b.page, 'Saturday at the crag?').waitFor();
+      await send(b.page, 'buy cheap watches here');
+      await messages(a.page, 'buy cheap watches here').waitFor();
+
+      const member = await actions(b.page, 'Saturday at the crag?');
+      assert.deepEqual(await member.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy']);
+      await b.page.keyboard.press('Escape');
+      const admin = await actions(a.page, 'buy cheap watches here');
+      assert.deepEqual(await admin.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Delete for everyone', 'Copy']);
+      await admin.getByRole('menuitem', { name: 'Delete for everyone' }).click();
+      for (const page of [a.page, b.page]) {
+        await page.getByRole('log', { name: 'Chat history' }).getByText('This message was deleted', { exact: true }).waitFor();
+        assert.equal(await page.getByText('buy cheap watches here').count(), 0);
+      }
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
   test('an edit that arrives while the chat is loading is applied to the page that was on its way', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
