@@ -71,8 +71,12 @@ export interface Conversation {
   /** Receipt cursors of the other members, from status_update. */
   delivered: Map<string, number>;
   read: Map<string, number>;
-  /** Highest seq seen live (edits, deletes and reactions take seqs too), so they leave no false gap. */
+  /**
+   * The chat's log as far as this page accounts for it without a gap (edits, deletes and
+   * reactions take seqs too, so they must not look like a gap), and the highest seq seen live.
+   */
   seenSeq: number;
+  liveSeq: number;
   /** Updates that came while a page was loading: applied again to it, as it may predate them. */
   held: MessageUpdate[];
 }
@@ -535,9 +539,8 @@ export class AppState {
   private insertLive(conv: Conversation, msg: Msg): void {
     if (conv.loading || conv.hasNewer || msg.seq === null) return;
     const last = conv.messages[conv.messages.length - 1];
-    const seen = Math.max(last?.seq ?? 0, conv.seenSeq);
-    conv.seenSeq = Math.max(conv.seenSeq, msg.seq);
-    if (last && last.seq !== null && msg.seq > seen + 1) {
+    const contiguous = this.noteSeq(conv, msg.seq);
+    if (last && last.seq !== null && !contiguous) {
       // A gap (e.g. what another tab of this device was sent): fetch it rather than skip it.
       void this.catchUp();
       return;
@@ -552,16 +555,28 @@ export class AppState {
     }
   }
 
+  /** Records a seq seen live in the open chat; false when it leaves a gap (something between was missed). */
+  private noteSeq(conv: Conversation, seq: number): boolean {
+    conv.liveSeq = Math.max(conv.liveSeq, seq);
+    const last = conv.messages[conv.messages.length - 1]?.seq ?? 0;
+    if (seq > Math.max(last, conv.seenSeq) + 1) return false;
+    conv.seenSeq = Math.max(conv.seenSeq, seq);
+    return true;
+  }
+
   /** Fetches what came after the newest message in the page (after a reconnect or a gap). */
   private async catchUp(): Promise<void> {
     const conv = this.conv;
     const client = this.client;
     if (!conv || !client || conv.loading || conv.hasNewer || conv.loadingNewer) return;
     const last = conv.messages[conv.messages.length - 1];
+    // Everything seen live so far was stored before this request: its answer fills any gap below.
+    const upTo = conv.liveSeq;
     conv.loadingNewer = true;
     try {
       const page = await client.history(conv.chatId, last?.seq ? { after: last.seq, limit: 200 } : { limit: PAGE });
       if (this.conv !== conv) return;
+      conv.seenSeq = Math.max(conv.seenSeq, upTo);
       for (const m of page.messages) this.insertLive(conv, toMsg(m));
       this.ensureUsers(page.messages.map((m) => m.sender_id));
     } catch (err) {
@@ -808,6 +823,7 @@ export class AppState {
     if (conv?.chatId === u.chat_id) {
       if (conv.loading || conv.loadingOlder || conv.loadingNewer) conv.held.push(u);
       applyToConversation(conv, u);
+      if (!this.noteSeq(conv, u.seq) && !conv.loading) void this.catchUp();
       if (this.editing?.message_id === u.target_message_id && u.action === 'delete') this.editing = null;
       if (this.replyTo?.message_id === u.target_message_id && u.action === 'delete') this.replyTo = null;
     }
@@ -985,6 +1001,7 @@ export class AppState {
       delivered: new Map(),
       read: new Map(),
       seenSeq: 0,
+      liveSeq: 0,
       held: [],
     };
     this.conv = conv;
@@ -1021,9 +1038,12 @@ export class AppState {
   /** The newest page: what opening a chat shows. */
   async loadLatest(conv: Conversation): Promise<void> {
     conv.loading = true;
+    // The chat's log as the list knew it before this request (changes included): the page covers it.
+    const upTo = Math.max(conv.liveSeq, this.chat(conv.chatId)?.last_seq ?? 0);
     try {
       const page = await this.client!.history(conv.chatId, { limit: PAGE });
       if (this.conv !== conv) return;
+      conv.seenSeq = Math.max(conv.seenSeq, upTo);
       conv.messages = page.messages.map(toMsg);
       conv.hasOlder = (page.messages[0]?.seq ?? 1) > 1 && page.messages.length >= PAGE;
       conv.hasNewer = false;

@@ -26,7 +26,6 @@ export const MUTED_FOREVER = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Applies an update to the open conversation; true when something on screen changed. */
 export function applyToConversation(conv: Conversation, u: MessageUpdate): boolean {
-  conv.seenSeq = Math.max(conv.seenSeq, u.seq);
   let changed = false;
   conv.messages = conv.messages.map((m) => {
     if (m.message_id === u.target_message_id) {

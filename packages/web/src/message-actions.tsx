@@ -130,8 +130,9 @@ export function MessageActions({ app, conv, m }: { app: AppState; conv: Conversa
           items.push({ label: 'Reply', run: () => app.startReply(m) });
           items.push({ label: 'React', run: () => setPicking(true), keepOpen: true });
         }
-        if (canEdit(m, app.userId)) items.push({ label: 'Edit', run: () => app.startEdit(m) });
-        if (canDelete(m, app.userId, conv)) items.push({ label: 'Delete for everyone', run: () => app.deleteForEveryone(m) });
+        if (!conv.removed && canEdit(m, app.userId)) items.push({ label: 'Edit', run: () => app.startEdit(m) });
+        if (!conv.removed && canDelete(m, app.userId, conv))
+          items.push({ label: 'Delete for everyone', run: () => app.deleteForEveryone(m) });
         if (!m.deleted && m.content) items.push({ label: 'Copy', run: () => void app.copyMessage(m) });
         return items;
       }}
