@@ -73,15 +73,15 @@ function clearQuotes(chat: Map<string, Message>, deletedId: string): void {
 
 /**
  * The messages this client has seen (received, sent, or loaded with `history`), per chat, to
- * apply updates to. Bounded: the newest `perChat` messages of the `chats` chats used last;
+ * apply updates to. Bounded: the `perChat` messages seen last in each of the `chats` chats used last;
  * an update whose target has left the cache is still reported, without the message.
  */
 export class MessageCache {
   private readonly byChat = new Map<string, Map<string, Message>>();
 
   constructor(
-    private readonly perChat = 500,
-    private readonly chats = 100,
+    private readonly perChat = 200,
+    private readonly chats = 50,
   ) {}
 
   /** Remembers a message (replacing an older copy of it). */
