@@ -19,16 +19,7 @@ export type { MediaData, UploadOptions } from './media.js';
 export { SwitchboardApi, register, login, type SessionApi } from './rest.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
-export {
-  directChatId,
-  groupChatId,
-  DEFAULT_EDIT_WINDOW_S,
-  DEFAULT_DELETE_WINDOW_S,
-  MAX_MENTIONS,
-  MAX_PINNED_CHATS,
-  MAX_EMOJI_BYTES,
-  REPLY_PREVIEW_CHARS,
-} from '@switchboard/protocol';
+export { directChatId, groupChatId } from '@switchboard/protocol';
 export type {
   Attachment,
   Message,

@@ -148,9 +148,9 @@ export function Quote({ app, m }: { app: AppState; m: Msg }): JSX.Element | null
   return (
     <button type="button" class="quote" onClick={() => app.jumpToMessage(q.message_id)}>
       <span class="visually-hidden">Quoted message from </span>
-      <span class="quote-name">{who}</span>
+      <bdi class="quote-name">{who}</bdi>
       {/* Drawn from an attribute (like list previews), so the quoted text is on screen as text once. */}
-      <span class={`quote-text ${q.preview ? '' : 'gone'}`} data-text={q.preview || 'This message was deleted'} />
+      <span class={`quote-text ${q.preview ? '' : 'gone'}`} dir="auto" data-text={q.preview || 'This message was deleted'} />
     </button>
   );
 }

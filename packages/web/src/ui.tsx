@@ -602,11 +602,23 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       data-key={m.key}
       data-seq={m.seq ?? undefined}
     >
-      {!mine && conv.kind === 'group' && <span class="sender">{app.nameOf(m.sender_id)}</span>}
+      {!mine && conv.kind === 'group' && (
+        <span class="sender">
+          <bdi>{app.nameOf(m.sender_id)}</bdi>
+        </span>
+      )}
       {m.forwarded && !m.deleted && <span class="forwarded">Forwarded</span>}
       <Quote app={app} m={m} />
       {m.attachments?.length ? <Attachments app={app} list={m.attachments} /> : null}
-      {m.deleted ? <span class="text deleted">This message was deleted</span> : m.content && <span class="text">{m.content}</span>}
+      {m.deleted ? (
+        <span class="text deleted">This message was deleted</span>
+      ) : (
+        m.content && (
+          <span class="text" dir="auto">
+            {m.content}
+          </span>
+        )
+      )}
       <span class="meta">
         {m.edited_at && !m.deleted && <span class="edited">edited</span>}
         <time dateTime={new Date(m.created_at).toISOString()}>{clock(m.created_at)}</time>
