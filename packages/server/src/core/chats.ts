@@ -41,6 +41,15 @@ export class Chats {
     const after = q.cursor ? decodeChatCursor(q.cursor) : undefined;
     // One more than asked: tells whether another page follows.
     const rows = await this.store.listChats(userId, { limit: limit + 1, after });
+    // Every last message's reactions in one read, not one per chat.
+    const lasts = new Map(
+      (
+        await withReactions(
+          this.store,
+          rows.flatMap((r) => (r.lastMessage ? [r.lastMessage] : [])),
+        )
+      ).map((m) => [m.message_id, m]),
+    );
     const out: ChatSummary[] = [];
     for (const row of rows) {
       let title = row.chat.name ?? '';
@@ -54,7 +63,9 @@ export class Chats {
         kind: row.chat.kind,
         title,
         last_seq: row.chat.lastSeq,
-        last_message: row.lastMessage ? await this.withStatus(userId, row.chat.id, [row.lastMessage]).then((m) => m[0]!) : null,
+        last_message: row.lastMessage
+          ? await this.withStatus(userId, row.chat.id, [lasts.get(row.lastMessage.message_id)!], { reacted: true }).then((m) => m[0]!)
+          : null,
         read_seq: Math.max(row.member.readSeq, row.member.joinedSeq),
         unread_count: row.unreadCount,
         muted_until: row.member.mutedUntil,
@@ -94,8 +105,8 @@ export class Chats {
   }
 
   /** Adds `reactions`, and `status` to the caller's own messages: delivered/read by every other member. */
-  async withStatus(userId: string, chatId: string, stored: StoredMessage[]): Promise<Message[]> {
-    const page = await withReactions(this.store, stored);
+  async withStatus(userId: string, chatId: string, stored: StoredMessage[], opts: { reacted?: boolean } = {}): Promise<Message[]> {
+    const page = opts.reacted ? stored : await withReactions(this.store, stored);
     if (!page.some((m) => m.sender_id === userId)) return page;
     const members = await this.store.getMembers(chatId);
     const others = members.filter((m) => m.userId !== userId);

@@ -85,8 +85,10 @@ export class MessageChanges {
     }
     const { entry, duplicate } = result;
     if (result.erasedMedia.length > 0) {
-      // After the commit: the message no longer names them. A failure leaves bytes no record points at (logged).
-      this.deps.files
+      // After the commit (the message no longer names them) and before the ack, so that an
+      // acknowledged delete has erased the bytes too. A failure leaves bytes no record
+      // points at: logged, and the delete still stands.
+      await this.deps.files
         .delete(result.erasedMedia)
         .catch((err: unknown) => this.deps.log.warn({ err, media_ids: result.erasedMedia }, 'erasing media bytes failed'));
     }

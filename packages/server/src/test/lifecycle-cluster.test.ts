@@ -20,7 +20,8 @@ describe('message lifecycle (cluster)', { skip: missing ?? false }, () => {
   before(async () => {
     [redis, schema] = await Promise.all([startRedis(), freshPgSchema()]);
     const prefix = testPrefix();
-    const env = { EDIT_WINDOW_S: String(WINDOW_S), DELETE_WINDOW_S: String(WINDOW_S), RATE_LIMITS: 'off' };
+    // FANOUT_THRESHOLD 2: group messages and changes go through the Redis fan-out queue.
+    const env = { EDIT_WINDOW_S: String(WINDOW_S), DELETE_WINDOW_S: String(WINDOW_S), RATE_LIMITS: 'off', FANOUT_THRESHOLD: '2' };
     nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: schema.url, prefix, env }));
     nodes.push(await startNode({ redisUrl: redis.url, databaseUrl: schema.url, prefix, env }));
     db = new pg.Pool({ connectionString: schema.url, max: 2 });

@@ -135,6 +135,12 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     const word = `alpha${Date.now().toString(36)}`;
     const fresh = `omega${Date.now().toString(36)}`;
     const m = await send(sa1, chatId, `original ${word}`);
+    // Found before the edit: the search index holds the original text, which the edit must replace.
+    const before = await http(node(0).baseUrl, 'GET', `/v1/search?q=${word}`, { token: b!.token });
+    assert.deepEqual(
+      (before.body.messages as Message[]).map((x) => x.message_id),
+      [m.message_id],
+    );
     const editId = randomUUID();
     const ack = await act(sa2, { type: 'edit_message', chat_id: chatId, message_id: m.message_id, content: `better ${fresh}` }, editId);
     assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
@@ -402,6 +408,37 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
       again.frames.filter((f) => f.type === 'new_message' || f.type === 'message_update'),
       [],
       'acknowledged changes are not replayed',
+    );
+  });
+
+  test('a device’s sends and changes, pipelined, take seqs and get acks in the order it sent them', async () => {
+    const [a, b] = await users(2, 'lord');
+    const chatId = await group(a!, [b!]);
+    const sa = await open(a!, 1);
+    const m0 = await send(sa, chatId, 'target');
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      for (const frame of [
+        { type: 'send_message', chat_id: chatId, content: `n${i}` },
+        { type: 'react', chat_id: chatId, message_id: m0.message_id, emoji: i % 2 ? '👍' : '🎉' },
+        { type: 'edit_message', chat_id: chatId, message_id: m0.message_id, content: `target ${i}` },
+      ]) {
+        const id = randomUUID();
+        ids.push(id);
+        sa.send({ ...frame, client_msg_id: id });
+      }
+    }
+    await sa.waitFor((f) => f.type === 'ack_sent' && f.client_msg_id === ids[ids.length - 1], 15_000, 'last ack');
+    const acks = sa.frames.filter((f) => f.type === 'ack_sent' && ids.includes(f.client_msg_id));
+    assert.deepEqual(
+      acks.map((f) => f.client_msg_id),
+      ids,
+      'acks in send order',
+    );
+    assert.deepEqual(
+      acks.map((f) => f.seq),
+      ids.map((_, i) => m0.seq + 1 + i),
+      'seqs in send order, gap-free',
     );
   });
 

@@ -8,9 +8,11 @@ import { lifecycleSuite, WINDOW_S, type RawRow } from './lifecycle-support.js';
 /*
  * The message lifecycle in embedded mode: one server, SQLite, media on local disk. Erasure
  * is checked in the database file and the media folder themselves, beside the server.
+ * FANOUT_THRESHOLD 2: group messages and changes go through the fan-out queue, direct
+ * chats are published at once.
  */
 describe('message lifecycle (embedded)', () => {
-  const { srv } = suiteServer({ editWindowS: WINDOW_S, deleteWindowS: WINDOW_S, rateLimits: false });
+  const { srv } = suiteServer({ editWindowS: WINDOW_S, deleteWindowS: WINDOW_S, rateLimits: false, fanoutThreshold: 2 });
   const db = () => new Database(path.join(srv.dataDir, 'switchboard.db'), { readonly: true });
   const read = <T>(fn: (d: Database.Database) => T): T => {
     const d = db();
