@@ -27,6 +27,12 @@ async function choose(page: Page, text: string, item: string): Promise<void> {
   await menu.getByRole('menuitem', { name: item, exact: true }).click();
 }
 
+/** "Edit" from a message's menu, once the composer holds its text (as a person waits to see it). */
+async function startEdit(page: Page, text: string): Promise<void> {
+  await choose(page, text, 'Edit');
+  await eventually(async () => (await page.getByLabel('Message').inputValue()) === text, 5000, 'the text to edit in the composer');
+}
+
 const tokenOf = (page: Page) => page.evaluate(() => JSON.parse(localStorage.getItem('switchboard.session') ?? '{}').token as string);
 
 describe('web client: messages that live', () => {
@@ -219,6 +225,33 @@ describe('web client: messages that live', () => {
     }
   });
 
+  test('a change made in one tab shows in the other tabs of the browser (one device: the server does not echo it)', opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'tess');
+      await register(b.page, 'theo');
+      await startChat(b.page, 'tess');
+      await send(b.page, 'did you get the tickets?');
+      const tab2 = await a.ctx.newPage();
+      await tab2.goto('/');
+      for (const page of [a.page, tab2]) {
+        await page.getByRole('link', { name: /theo/ }).click();
+        await messages(page, 'did you get the tickets?').waitFor();
+      }
+      await choose(a.page, 'did you get the tickets?', 'React');
+      await a.page.getByRole('menu', { name: 'Reactions' }).getByRole('menuitem', { name: '😂' }).click();
+      await messages(tab2, 'did you get the tickets?').getByRole('button', { name: '😂 1' }).waitFor();
+      await messages(b.page, 'did you get the tickets?').getByRole('button', { name: '😂 1' }).waitFor();
+      await tab2.getByRole('button', { name: 'Options for theo' }).click();
+      await tab2.getByRole('menuitem', { name: 'Pin', exact: true }).click();
+      await a.page.getByRole('link', { name: 'theo' }).locator('.flag[title="Pinned"]').waitFor();
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
   test('an edit that arrives while the chat is loading is applied to the page that was on its way', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
@@ -244,7 +277,7 @@ describe('web client: messages that live', () => {
       );
       await b.page.getByRole('link', { name: /rita/ }).click();
       await answered;
-      await choose(a.page, 'meet at the station', 'Edit');
+      await startEdit(a.page, 'meet at the station');
       await a.page.getByLabel('Message').fill('meet at the bridge');
       await a.page.getByRole('button', { name: 'Save' }).click();
       // The update has reached rob's app (the chat list's preview shows it) while the page is still held.
@@ -273,7 +306,7 @@ describe('web client: messages that live', () => {
       await send(b.page, 'Are we still on for dinner tonight?');
       await a.page.getByRole('link', { name: /^bob/ }).click();
       await send(a.page, "Yes! I booked a table at Luigi's for 7:30");
-      await choose(a.page, "Yes! I booked a table at Luigi's for 7:30", 'Edit');
+      await startEdit(a.page, "Yes! I booked a table at Luigi's for 7:30");
       await a.page.getByLabel('Message').fill("Yes! I booked a table at Luigi's for 8:00");
       await a.page.getByRole('button', { name: 'Save' }).click();
       const booked = "Yes! I booked a table at Luigi's for 8:00";
