@@ -71,8 +71,12 @@ describe('push: muted chats and mentions', { skip: missing ?? false }, () => {
       (await http(base, 'PATCH', `/v1/chats/${chatId}/settings`, { token: bob.token, body: { muted_until: null } })).status,
       200,
     );
+    // Unmuted: a change still wakes nobody, the next message does.
+    const lateReaction = await act({ type: 'react', chat_id: chatId, message_id: mention.message_id, emoji: '👀' });
     const loud = await act({ type: 'send_message', chat_id: chatId, content: 'unmuted now' });
     await pushed(loud.message_id);
+    const after = fake.pushesTo(sub.id).map((r) => r.payload.message_id);
+    assert.ok(!after.includes(lateReaction.message_id), `no push for a reaction: ${JSON.stringify(after)}`);
     sa.terminate();
   });
 });

@@ -180,6 +180,8 @@ export const postgresMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN muted_until bigint;
   ALTER TABLE chat_members ADD COLUMN archived boolean NOT NULL DEFAULT false;
   ALTER TABLE chat_members ADD COLUMN pinned boolean NOT NULL DEFAULT false;
+  -- A delete for everyone finds the media its message carried.
+  CREATE INDEX media_refs_message ON media_refs (message_id);
   `,
 ];
 

@@ -174,5 +174,7 @@ export const sqliteMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN muted_until INTEGER;
   ALTER TABLE chat_members ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE chat_members ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+  -- A delete for everyone finds the media its message carried.
+  CREATE INDEX media_refs_message ON media_refs (message_id);
   `,
 ];
