@@ -1,11 +1,32 @@
-import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type {
+  ChatSettingsBody,
+  ChatSettingsView,
+  ChatSummary,
+  DeviceView,
+  GroupView,
+  Message,
+  PushTargetBody,
+  Receipt,
+  SessionView,
+  UserView,
+} from '@switchboard/protocol';
 import type { FetchLike } from './http.js';
 import type { MediaData, UploadOptions } from './media.js';
 import { login, register, SwitchboardApi, webPushKey } from './rest.js';
 import { SocketSession, type SwitchboardClientOptions } from './connection.js';
 
 export { SendError, ClientClosedError } from './connection.js';
-export type { ClientEvents, SwitchboardClientOptions, NewMessageEvent, AckSent, ErrorFrame, ConnectionState } from './connection.js';
+export type {
+  ClientEvents,
+  SwitchboardClientOptions,
+  NewMessageEvent,
+  AckSent,
+  ErrorFrame,
+  ConnectionState,
+  MessageUpdateEvent,
+  ChatSettingsEvent,
+  SendOptions,
+} from './connection.js';
 
 /**
  * Switchboard client for browsers and Node: the socket session (connection.ts: reconnects,
@@ -78,11 +99,21 @@ export class SwitchboardClient extends SocketSession {
   chatsPage(opts: { limit?: number; cursor?: string } = {}): Promise<{ chats: ChatSummary[]; next_cursor?: string | null }> {
     return this.rest.chatsPage(opts);
   }
-  history(
+  /** A page of a chat's messages, as they now are; remembered so that later updates to them can be applied. */
+  async history(
     chatId: string,
     opts: { after?: number; before?: number; limit?: number } = {},
   ): Promise<{ messages: Message[]; next_cursor: number | string | null }> {
-    return this.rest.history(chatId, opts);
+    const page = await this.rest.history(chatId, opts);
+    this.remember(page.messages);
+    return page;
+  }
+  /**
+   * Changes this user's settings of a chat (PROTOCOL.md "Chat settings"): `muted_until` (a
+   * time, or null to unmute), `archived`, `pinned`; the other devices get a `chat_settings` event.
+   */
+  setChatSettings(chatId: string, settings: ChatSettingsBody): Promise<ChatSettingsView> {
+    return this.rest.setChatSettings(chatId, settings);
   }
   receipts(messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {
     return this.rest.receipts(messageId);

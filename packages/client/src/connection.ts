@@ -1,10 +1,11 @@
 import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS, overChars } from '@switchboard/protocol';
-import type { ServerFrame, ServerFrameOf } from '@switchboard/protocol';
+import type { Message, MessageUpdate, ServerFrame, ServerFrameOf } from '@switchboard/protocol';
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
 import { AckBatcher } from './ack-batcher.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type ChangeFrame, type OutboxFrame } from './outbox.js';
+import { MessageCache } from './message-cache.js';
 import { trimSlash, wsUrlFor, SwitchboardHttpError, type FetchLike } from './http.js';
 import type { SessionApi } from './rest.js';
 import { defaultWebSocket, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
@@ -12,6 +13,30 @@ import { defaultWebSocket, OPEN, type WebSocketConstructor, type WebSocketLike }
 export type NewMessageEvent = ServerFrameOf<'new_message'>;
 export type AckSent = ServerFrameOf<'ack_sent'>;
 export type ErrorFrame = ServerFrameOf<'error'>;
+export type ChatSettingsEvent = ServerFrameOf<'chat_settings'>;
+
+/**
+ * An edit, delete or reaction (PROTOCOL.md "Message lifecycle"): the update as it came, and
+ * its target as it now is, or null when this client has not seen the target (not received,
+ * sent or loaded with `history` since it started, or evicted from its cache).
+ */
+export interface MessageUpdateEvent {
+  update: MessageUpdate;
+  message: Message | null;
+  /** This device made the change (emitted once the server acknowledged it). */
+  own: boolean;
+}
+
+/** Options of `send`: attachments and the message lifecycle fields. */
+export interface SendOptions {
+  clientMsgId?: string;
+  attachments?: (string | { media_id: string })[];
+  /** The message_id of a message of the same chat this one answers. */
+  replyTo?: string;
+  /** User ids of members the message mentions (at most 50). */
+  mentions?: string[];
+  forwarded?: boolean;
+}
 
 export interface ClientEvents {
   /** A new message (duplicates already dropped). */
@@ -23,6 +48,13 @@ export interface ClientEvents {
   typing: ServerFrameOf<'typing'>;
   presence: ServerFrameOf<'presence'>;
   group_update: ServerFrameOf<'group_update'>;
+  /**
+   * An earlier message was edited, deleted for everyone or reacted to, by anyone, this
+   * device's own acknowledged changes included (duplicates dropped, like messages).
+   */
+  message_update: MessageUpdateEvent;
+  /** This user changed a chat's settings (mute, archive, pin) on another device. */
+  chat_settings: ChatSettingsEvent;
   /** Everything owed from before this connect has arrived. */
   sync_complete: ServerFrameOf<'sync_complete'>;
   /** An error frame that does not answer one of this client's pending sends. */
@@ -132,6 +164,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private readonly pendingReads = new Map<string, string>();
   private readonly watched = new Set<string>();
   private readonly dedup = new SeqDeduper();
+  private readonly cache = new MessageCache();
   private connectWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
   constructor(
@@ -160,11 +193,21 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
 
   /** Sends not yet acknowledged, oldest first (e.g. to persist an outbox). */
   pendingSends(): { chat_id: string; client_msg_id: string; content: string }[] {
-    return this.outbox.frames().map((frame) => ({
-      chat_id: frame.chat_id,
-      client_msg_id: frame.client_msg_id,
-      content: frame.content,
-    }));
+    return this.outbox
+      .frames()
+      .flatMap((frame) =>
+        frame.type === 'send_message' ? [{ chat_id: frame.chat_id, client_msg_id: frame.client_msg_id, content: frame.content }] : [],
+      );
+  }
+
+  /** A message as this client last saw it (received, sent, or loaded with `history`), with every update applied. */
+  cachedMessage(chatId: string, messageId: string): Message | undefined {
+    return this.cache.get(chatId, messageId);
+  }
+
+  /** Remembers messages loaded over REST, so that later updates to them can be applied (`history` does this). */
+  protected remember(messages: Message[]): void {
+    for (const m of messages) this.cache.put(m);
   }
 
   /** Highest seq received in a chat on this client (the duplicate-drop mark). */
@@ -213,11 +256,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
    * rejects with SendError when the server refuses it. While disconnected the send waits
    * and goes out (in order) after the next connect.
    */
-  send(
-    chatId: string,
-    content: string,
-    opts: { clientMsgId?: string; attachments?: (string | { media_id: string })[] } = {},
-  ): Promise<AckSent> {
+  send(chatId: string, content: string, opts: SendOptions = {}): Promise<AckSent> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
     const clientMsgId = opts.clientMsgId ?? crypto.randomUUID();
     if (overChars(content, MAX_CONTENT_CHARS) && !this.outbox.has(clientMsgId)) {
@@ -240,10 +279,76 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
       client_msg_id: clientMsgId,
       content,
       ...(attachments?.length ? { attachments } : {}),
+      ...(opts.replyTo ? { reply_to: opts.replyTo } : {}),
+      ...(opts.mentions?.length ? { mentions: [...new Set(opts.mentions)] } : {}),
+      ...(opts.forwarded ? { forwarded: true as const } : {}),
     };
     const acked = this.outbox.add(frame);
     if (!queued && this._state === 'open') this.sendFrame(frame);
     return acked;
+  }
+
+  /** Sends a reply to `messageId` (a message of the same chat): `send` with `replyTo`. */
+  reply(chatId: string, messageId: string, content: string, opts: Omit<SendOptions, 'replyTo'> = {}): Promise<AckSent> {
+    return this.send(chatId, content, { ...opts, replyTo: messageId });
+  }
+
+  /**
+   * Replaces the text of one of this user's messages (within the server's edit window).
+   * Resolves with the ack (the edit's own seq); rejects with SendError (`forbidden`,
+   * `invalid_reference`, `content_too_long`). Queued and resent like a send.
+   */
+  edit(chatId: string, messageId: string, content: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+    if (overChars(content, MAX_CONTENT_CHARS))
+      return Promise.reject(
+        new SendError({ type: 'error', code: 'content_too_long', message: `content is longer than ${MAX_CONTENT_CHARS} characters` }),
+      );
+    return this.change({ type: 'edit_message', chat_id: chatId, client_msg_id: '', message_id: messageId, content }, opts.clientMsgId);
+  }
+
+  /** Deletes a message for everyone: one's own within the delete window, or any as a group admin. */
+  deleteForEveryone(chatId: string, messageId: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+    return this.change({ type: 'delete_message', chat_id: chatId, client_msg_id: '', message_id: messageId }, opts.clientMsgId);
+  }
+
+  /** Sets this user's one reaction to a message, replacing an earlier one; `""` takes it back. */
+  react(chatId: string, messageId: string, emoji: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+    return this.change({ type: 'react', chat_id: chatId, client_msg_id: '', message_id: messageId, emoji }, opts.clientMsgId);
+  }
+
+  private change(frame: ChangeFrame, clientMsgId: string | undefined): Promise<AckSent> {
+    if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
+    frame.client_msg_id = clientMsgId ?? crypto.randomUUID();
+    const queued = this.outbox.has(frame.client_msg_id);
+    const acked = this.outbox.add(frame);
+    if (!queued && this._state === 'open') this.sendFrame(frame);
+    return acked;
+  }
+
+  /** What this device's own acknowledged send or change means for the message cache (and the app). */
+  private ownAcked(frame: OutboxFrame, ack: AckSent): void {
+    const own = {
+      chat_id: ack.chat_id,
+      sender_id: this.userId ?? '',
+      sender_device_id: this.deviceId ?? '',
+      client_msg_id: frame.client_msg_id,
+    };
+    if (frame.type === 'send_message') {
+      // What the server stored (a reply's quote excepted: only the server knows its preview).
+      const { type: _t, attachments: _a, reply_to: _r, ...rest } = frame;
+      this.cache.put({ ...rest, ...own, message_id: ack.message_id, seq: ack.seq, created_at: ack.created_at });
+      return;
+    }
+    const update: MessageUpdate = {
+      ...own,
+      message_id: ack.message_id,
+      seq: ack.seq,
+      created_at: ack.created_at,
+      target_message_id: frame.message_id,
+      action: frame.type === 'edit_message' ? 'edit' : frame.type === 'delete_message' ? 'delete' : 'react',
+      ...(frame.type === 'edit_message' ? { content: frame.content } : frame.type === 'react' ? { emoji: frame.emoji } : {}),
+    };
+    this.emit('message_update', { update, message: this.cache.apply(update) ?? null, own: true });
   }
 
   /** Marks a chat read up to and including messageId (sent when connected; the latest per chat is kept while offline). */
@@ -411,11 +516,29 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     switch (frame.type) {
       case 'new_message':
         if (this.autoAck) this.acks.add(frame.message_id);
-        if (this.dedup.accept(frame.chat_id, frame.seq)) this.emit('message', frame);
+        if (this.dedup.accept(frame.chat_id, frame.seq)) {
+          const { type: _t, ...message } = frame;
+          this.cache.put(message);
+          this.emit('message', frame);
+        }
         break;
-      case 'ack_sent':
+      case 'message_update':
+        // Delivered like a message: acknowledged, and in the same seq order (one dedup mark per chat).
+        if (this.autoAck) this.acks.add(frame.message_id);
+        if (this.dedup.accept(frame.chat_id, frame.seq)) {
+          const { type: _t, ...update } = frame;
+          this.emit('message_update', { update, message: this.cache.apply(update) ?? null, own: false });
+        }
+        break;
+      case 'chat_settings':
+        this.emit('chat_settings', frame);
+        break;
+      case 'ack_sent': {
+        const sent = this.outbox.frame(frame.client_msg_id);
         this.outbox.acked(frame);
+        if (sent) this.ownAcked(sent, frame);
         break;
+      }
       case 'error':
         this.onErrorFrame(frame);
         break;

@@ -1,5 +1,16 @@
 export { SwitchboardClient, SendError, ClientClosedError } from './client.js';
-export type { ClientEvents, SwitchboardClientOptions, NewMessageEvent, AckSent, ErrorFrame, ConnectionState } from './client.js';
+export type {
+  ClientEvents,
+  SwitchboardClientOptions,
+  NewMessageEvent,
+  AckSent,
+  ErrorFrame,
+  ConnectionState,
+  MessageUpdateEvent,
+  ChatSettingsEvent,
+  SendOptions,
+} from './client.js';
+export { applyMessageUpdate, withReaction, MessageCache, type LifecycleFields } from './message-cache.js';
 export { TypedEmitter, type Listener } from './emitter.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { SeqDeduper } from './dedup.js';
@@ -21,4 +32,9 @@ export type {
   ServerFrame,
   PushTargetBody,
   PushPayload,
+  MessageUpdate,
+  ReactionSummary,
+  ReplyRef,
+  ChatSettingsBody,
+  ChatSettingsView,
 } from '@switchboard/protocol';

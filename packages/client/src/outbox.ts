@@ -9,16 +9,27 @@ export type SendFrame = {
   client_msg_id: string;
   content: string;
   attachments?: { media_id: string }[];
+  reply_to?: string;
+  mentions?: string[];
+  forwarded?: true;
 };
 
+/** An edit, delete or reaction (PROTOCOL.md "Message lifecycle"): kept and resent exactly like a send. */
+export type ChangeFrame =
+  | { type: 'edit_message'; chat_id: string; client_msg_id: string; message_id: string; content: string }
+  | { type: 'delete_message'; chat_id: string; client_msg_id: string; message_id: string }
+  | { type: 'react'; chat_id: string; client_msg_id: string; message_id: string; emoji: string };
+
+export type OutboxFrame = SendFrame | ChangeFrame;
+
 interface PendingSend {
-  frame: SendFrame;
+  frame: OutboxFrame;
   resolve: (ack: AckSent) => void;
   reject: (err: Error) => void;
 }
 
 /**
- * Sends not yet acknowledged, by client_msg_id, in the order they were made: what is
+ * Sends (and changes: edits, deletes, reactions) not yet acknowledged, by client_msg_id, in the order they were made: what is
  * resent (in that order) after every reconnect, until an ack_sent or a refusal settles it.
  * Sending the same client_msg_id again while it is pending joins the first send.
  */
@@ -26,7 +37,7 @@ export class Outbox {
   private readonly pending = new Map<string, PendingSend>();
 
   /** Queues a send; resolves with its ack_sent. */
-  add(frame: SendFrame): Promise<AckSent> {
+  add(frame: OutboxFrame): Promise<AckSent> {
     const existing = this.pending.get(frame.client_msg_id);
     if (existing) {
       return new Promise((resolve, reject) => {
@@ -44,12 +55,12 @@ export class Outbox {
   }
 
   /** The frame of a pending send, to send it again. */
-  frame(clientMsgId: string): SendFrame | undefined {
+  frame(clientMsgId: string): OutboxFrame | undefined {
     return this.pending.get(clientMsgId)?.frame;
   }
 
   /** Every pending frame, oldest first. */
-  frames(): SendFrame[] {
+  frames(): OutboxFrame[] {
     return [...this.pending.values()].map((p) => p.frame);
   }
 

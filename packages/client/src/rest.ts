@@ -1,4 +1,15 @@
-import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type {
+  ChatSettingsBody,
+  ChatSettingsView,
+  ChatSummary,
+  DeviceView,
+  GroupView,
+  Message,
+  PushTargetBody,
+  Receipt,
+  SessionView,
+  UserView,
+} from '@switchboard/protocol';
 import { requestJson, query, trimSlash, type FetchLike } from './http.js';
 import { downloadMedia, mediaLink, uploadMedia, type MediaData, type UploadOptions } from './media.js';
 
@@ -100,6 +111,11 @@ export class SwitchboardApi implements SessionApi {
     opts: { after?: number; before?: number; limit?: number } = {},
   ): Promise<{ messages: Message[]; next_cursor: number | string | null }> {
     return this.request('GET', `/v1/chats/${encodeURIComponent(chatId)}/messages${query(opts)}`);
+  }
+
+  /** PATCH /v1/chats/{chat_id}/settings: 422 too_many_pinned past 10 pinned chats. */
+  setChatSettings(chatId: string, settings: ChatSettingsBody): Promise<ChatSettingsView> {
+    return this.request('PATCH', `/v1/chats/${encodeURIComponent(chatId)}/settings`, settings);
   }
 
   receipts(messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {

@@ -1,8 +1,21 @@
 import { SwitchboardClient, SwitchboardHttpError, SendError, directChatId, withoutBidiControls } from '@switchboard/client';
-import type { Attachment, ChatSummary, GroupView, Message, NewMessageEvent, UserView } from '@switchboard/client';
+import type {
+  Attachment,
+  ChatSettingsBody,
+  ChatSettingsView,
+  ChatSummary,
+  GroupView,
+  Message,
+  MessageUpdate,
+  NewMessageEvent,
+  ReactionSummary,
+  ReplyRef,
+  UserView,
+} from '@switchboard/client';
 import { loadOutbox, loadSession, saveOutbox, saveSession, SESSION_STORAGE_KEY, type PendingSend, type StoredSession } from './session.js';
 import { disablePush, enablePush, pushEnabled, pushUnsupportedReason, type PushState } from './push.js';
 import { AppWebSocket, dropSockets } from './socket.js';
+import { applySettings, applyToChats, applyToConversation, orderChats, replyRef } from './lifecycle.js';
 
 /*
  * The app's state and everything that changes it: one object, mutated here only, and a
@@ -25,6 +38,13 @@ export interface Msg {
   status?: Status;
   error?: string;
   attachments?: Attachment[];
+  /** Message lifecycle (PROTOCOL.md): the quoted message, mentions, and what changed it since. */
+  reply_to?: ReplyRef;
+  mentions?: string[];
+  forwarded?: true;
+  edited_at?: number;
+  deleted?: true;
+  reactions?: ReactionSummary[];
 }
 
 export interface Conversation {
@@ -51,6 +71,14 @@ export interface Conversation {
   /** Receipt cursors of the other members, from status_update. */
   delivered: Map<string, number>;
   read: Map<string, number>;
+  /**
+   * The chat's log as far as this page accounts for it without a gap (edits, deletes and
+   * reactions take seqs too, so they must not look like a gap), and the highest seq seen live.
+   */
+  seenSeq: number;
+  liveSeq: number;
+  /** Updates that came while a page was loading: applied again to it, as it may predate them. */
+  held: MessageUpdate[];
 }
 
 export type Panel = null | 'new-chat' | 'new-group' | 'group-info';
@@ -120,10 +148,20 @@ function toMsg(m: Message | NewMessageEvent): Msg {
     created_at: m.created_at,
     status: 'status' in m ? m.status : undefined,
     attachments: m.attachments,
+    reply_to: m.reply_to,
+    mentions: m.mentions,
+    forwarded: m.forwarded,
+    edited_at: 'edited_at' in m ? m.edited_at : undefined,
+    deleted: 'deleted' in m ? m.deleted : undefined,
+    reactions: 'reactions' in m ? m.reactions : undefined,
   };
 }
 
-type TabSignal = { t: 'read'; chat_id: string; read_seq: number } | { t: 'sent'; message: Message };
+type TabSignal =
+  | { t: 'read'; chat_id: string; read_seq: number }
+  | { t: 'sent'; message: Message }
+  | { t: 'update'; update: MessageUpdate }
+  | { t: 'settings'; settings: ChatSettingsView };
 
 export class AppState {
   phase: 'boot' | 'auth' | 'app' = 'boot';
@@ -151,6 +189,11 @@ export class AppState {
   /** Own sends not yet acknowledged, in order (persisted). */
   outbox: PendingSend[] = [];
   failed = new Map<string, string>();
+  /** The composer's reply target or the message being edited, in the open chat. */
+  replyTo: Msg | null = null;
+  editing: Msg | null = null;
+  /** The chat list shows the archived chats instead of the others. */
+  showArchived = false;
   /** Every send this tab has made or taken over, so that saving never drops another tab's. */
   private knownSends = new Set<string>();
 
@@ -275,6 +318,12 @@ export class AppState {
       this.changed();
     });
     client.on('read_sync', (f) => this.onReadSync(f.chat_id, f.read_seq));
+    client.on('message_update', (e) => {
+      // The server sends a device none of its own changes: its other tabs hear of them from it.
+      if (e.own) this.tabs?.postMessage({ t: 'update', update: e.update } satisfies TabSignal);
+      this.onUpdate(e.update);
+    });
+    client.on('chat_settings', (f) => this.onSettings(f));
     client.on('typing', (f) => {
       if (f.user_id === this.userId) return;
       let m = this.typing.get(f.chat_id);
@@ -305,6 +354,8 @@ export class AppState {
         const sig = ev.data;
         if (sig.t === 'read') this.onReadSync(sig.chat_id, sig.read_seq);
         else if (sig.t === 'sent') this.onMessage(sig.message);
+        else if (sig.t === 'update') this.onUpdate(sig.update);
+        else if (sig.t === 'settings') this.onSettings(sig.settings);
       };
     }
     void client.connect().catch(() => {});
@@ -467,7 +518,7 @@ export class AppState {
         chat.last_message = message as Message;
       }
       if (!mine && m.seq > chat.read_seq && m.seq > (this.readMarked.get(m.chat_id) ?? 0) && !(open && this.seeing())) chat.unread_count++;
-      this.chats = [chat, ...this.chats.filter((c) => c !== chat)];
+      this.chats = orderChats([chat, ...this.chats.filter((c) => c !== chat)]);
     }
     if (conv && open) {
       if (!mine) this.ensureUser(m.sender_id);
@@ -488,7 +539,8 @@ export class AppState {
   private insertLive(conv: Conversation, msg: Msg): void {
     if (conv.loading || conv.hasNewer || msg.seq === null) return;
     const last = conv.messages[conv.messages.length - 1];
-    if (last && last.seq !== null && msg.seq > last.seq + 1) {
+    const contiguous = this.noteSeq(conv, msg.seq);
+    if (last && last.seq !== null && !contiguous) {
       // A gap (e.g. what another tab of this device was sent): fetch it rather than skip it.
       void this.catchUp();
       return;
@@ -503,22 +555,35 @@ export class AppState {
     }
   }
 
+  /** Records a seq seen live in the open chat; false when it leaves a gap (something between was missed). */
+  private noteSeq(conv: Conversation, seq: number): boolean {
+    conv.liveSeq = Math.max(conv.liveSeq, seq);
+    const last = conv.messages[conv.messages.length - 1]?.seq ?? 0;
+    if (seq > Math.max(last, conv.seenSeq) + 1) return false;
+    conv.seenSeq = Math.max(conv.seenSeq, seq);
+    return true;
+  }
+
   /** Fetches what came after the newest message in the page (after a reconnect or a gap). */
   private async catchUp(): Promise<void> {
     const conv = this.conv;
     const client = this.client;
     if (!conv || !client || conv.loading || conv.hasNewer || conv.loadingNewer) return;
     const last = conv.messages[conv.messages.length - 1];
+    // Everything seen live so far was stored before this request: its answer fills any gap below.
+    const upTo = conv.liveSeq;
     conv.loadingNewer = true;
     try {
       const page = await client.history(conv.chatId, last?.seq ? { after: last.seq, limit: 200 } : { limit: PAGE });
       if (this.conv !== conv) return;
+      conv.seenSeq = Math.max(conv.seenSeq, upTo);
       for (const m of page.messages) this.insertLive(conv, toMsg(m));
       this.ensureUsers(page.messages.map((m) => m.sender_id));
     } catch (err) {
       this.onRequestError(err);
     } finally {
       conv.loadingNewer = false;
+      this.applyHeld(conv);
       this.changed();
       this.markReadIfSeen();
     }
@@ -585,14 +650,19 @@ export class AppState {
         created_at: p.created_at,
         error: this.failed.get(p.client_msg_id),
         attachments: p.attachments,
+        reply_to: p.reply_to,
+        mentions: p.mentions,
       }));
   }
 
-  send(text: string, attachments: Attachment[] = []): boolean {
+  send(text: string, attachments: Attachment[] = [], mentions: string[] = []): boolean {
     const conv = this.conv;
     if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length)) return false;
     const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
     if (attachments.length) p.attachments = attachments;
+    if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
+    if (mentions.length) p.mentions = mentions;
+    this.replyTo = null;
     this.outbox.push(p);
     this.knownSends.add(p.client_msg_id);
     this.persistOutbox();
@@ -608,7 +678,8 @@ export class AppState {
     const client = this.client;
     if (!client) return;
     const attachments = p.attachments?.map((a) => a.media_id);
-    client.send(p.chat_id, p.content, { clientMsgId: p.client_msg_id, ...(attachments ? { attachments } : {}) }).then(
+    const opts = { clientMsgId: p.client_msg_id, attachments, replyTo: p.reply_to?.message_id, mentions: p.mentions };
+    client.send(p.chat_id, p.content, opts).then(
       (ack) => {
         this.dropPending(p.client_msg_id);
         const message: Message = {
@@ -621,6 +692,8 @@ export class AppState {
           content: p.content,
           created_at: ack.created_at,
           ...(p.attachments ? { attachments: p.attachments } : {}),
+          ...(p.reply_to ? { reply_to: p.reply_to } : {}),
+          ...(p.mentions ? { mentions: p.mentions } : {}),
         };
         this.tabs?.postMessage({ t: 'sent', message } satisfies TabSignal);
         this.onMessage(message);
@@ -744,6 +817,133 @@ export class AppState {
     this.lastTypingSent = 0;
   }
 
+  // ---- message lifecycle: replies, edits, deletes, reactions; chat settings (lifecycle.ts) ----
+
+  private onUpdate(u: MessageUpdate): void {
+    applyToChats(this.chats, u);
+    const conv = this.conv;
+    if (conv?.chatId === u.chat_id) {
+      if (conv.loading || conv.loadingOlder || conv.loadingNewer) conv.held.push(u);
+      applyToConversation(conv, u);
+      if (!this.noteSeq(conv, u.seq) && !conv.loading) void this.catchUp();
+      if (this.editing?.message_id === u.target_message_id && u.action === 'delete') this.editing = null;
+      if (this.replyTo?.message_id === u.target_message_id && u.action === 'delete') this.replyTo = null;
+    }
+    this.changed();
+  }
+
+  /** Once no page of `conv` is loading: the updates that came meanwhile, applied again (they are idempotent). */
+  private applyHeld(conv: Conversation): void {
+    if (conv.loading || conv.loadingOlder || conv.loadingNewer || !conv.held.length) return;
+    for (const u of conv.held) applyToConversation(conv, u);
+    conv.held = [];
+  }
+
+  private onSettings(s: ChatSettingsView): void {
+    this.chats = applySettings(this.chats, s);
+    this.changed();
+  }
+
+  /** The composer answers `m` (a stored message of the open chat). */
+  startReply(m: Msg): void {
+    this.editing = null;
+    this.replyTo = m;
+    this.changed();
+  }
+
+  /** The composer edits `m` (one's own, within the edit window). */
+  startEdit(m: Msg): void {
+    this.replyTo = null;
+    this.editing = m;
+    this.changed();
+  }
+
+  cancelCompose(): void {
+    this.replyTo = null;
+    this.editing = null;
+    this.changed();
+  }
+
+  /** Saves the edit in progress; false (nothing sent) when the text is empty. */
+  saveEdit(text: string): boolean {
+    const m = this.editing;
+    if (!m?.message_id || !text.trim()) return false;
+    this.editing = null;
+    if (text !== m.content) this.change('Edit', (c) => c.edit(m.chat_id, m.message_id!, text));
+    this.changed();
+    return true;
+  }
+
+  deleteForEveryone(m: Msg): void {
+    if (m.message_id) this.change('Delete', (c) => c.deleteForEveryone(m.chat_id, m.message_id!));
+  }
+
+  /** Sets one's reaction; choosing the one one already has takes it back. */
+  react(m: Msg, emoji: string): void {
+    if (!m.message_id) return;
+    const mine = m.reactions?.find((r) => r.user_ids.includes(this.userId))?.emoji;
+    this.change('Reaction', (c) => c.react(m.chat_id, m.message_id!, mine === emoji ? '' : emoji));
+  }
+
+  /** Edits, deletes and reactions go through the SDK's outbox; the acknowledged change comes back as a message_update. */
+  private change(what: string, run: (c: SwitchboardClient) => Promise<unknown>): void {
+    const client = this.client;
+    if (!client) return;
+    run(client).catch((err: unknown) => {
+      if (client !== this.client || !(err instanceof SendError)) return;
+      this.notice = `${what} not saved: ${describeSendError(err.code)}`;
+      this.changed();
+    });
+  }
+
+  async copyMessage(m: Msg): Promise<void> {
+    try {
+      await navigator.clipboard.writeText(m.content);
+      this.notice = null;
+    } catch {
+      this.notice = 'Copying needs clipboard access; select the text instead.';
+    }
+    this.changed();
+  }
+
+  /** Scrolls to (and highlights) a message of the open chat, loading its page when it is not on screen. */
+  jumpToMessage(messageId: string): void {
+    const conv = this.conv;
+    if (!conv) return;
+    const here = conv.messages.find((m) => m.message_id === messageId);
+    const seq = here?.seq ?? this.client?.cachedMessage(conv.chatId, messageId)?.seq;
+    if (here && seq) {
+      conv.highlightSeq = seq;
+      conv.scrollToken++;
+      this.changed();
+    } else if (seq) void this.openChat(conv.chatId, { seq });
+    else {
+      this.notice = 'That message is no longer in this chat.';
+      this.changed();
+    }
+  }
+
+  /** Mute (for ever, or until a time; null unmutes), archive, pin: per user, on every device. */
+  async setChatSettings(chatId: string, body: ChatSettingsBody): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      const view = await client.setChatSettings(chatId, body);
+      this.tabs?.postMessage({ t: 'settings', settings: view } satisfies TabSignal);
+      this.onSettings(view);
+    } catch (err) {
+      this.onRequestError(err, (m) => {
+        this.notice = err instanceof SwitchboardHttpError && err.code === 'too_many_pinned' ? 'You can pin at most 10 chats.' : m;
+        this.changed();
+      });
+    }
+  }
+
+  toggleArchived(): void {
+    this.showArchived = !this.showArchived;
+    this.changed();
+  }
+
   // ---- opening a chat, paging ----
 
   /** Applies the URL: /chat/<id>?seq=N opens that chat (at that message). */
@@ -802,9 +1002,14 @@ export class AppState {
       removed: false,
       delivered: new Map(),
       read: new Map(),
+      seenSeq: 0,
+      liveSeq: 0,
+      held: [],
     };
     this.conv = conv;
     this.convToken++;
+    this.replyTo = null;
+    this.editing = null;
     this.panel = null;
     if (this.watchedPeer && this.watchedPeer !== peerId) this.client?.unsubscribePresence([this.watchedPeer]);
     this.watchedPeer = peerId && peerId !== this.userId ? peerId : null;
@@ -835,9 +1040,12 @@ export class AppState {
   /** The newest page: what opening a chat shows. */
   async loadLatest(conv: Conversation): Promise<void> {
     conv.loading = true;
+    // The chat's log as the list knew it before this request (changes included): the page covers it.
+    const upTo = Math.max(conv.liveSeq, this.chat(conv.chatId)?.last_seq ?? 0);
     try {
       const page = await this.client!.history(conv.chatId, { limit: PAGE });
       if (this.conv !== conv) return;
+      conv.seenSeq = Math.max(conv.seenSeq, upTo);
       conv.messages = page.messages.map(toMsg);
       conv.hasOlder = (page.messages[0]?.seq ?? 1) > 1 && page.messages.length >= PAGE;
       conv.hasNewer = false;
@@ -851,6 +1059,7 @@ export class AppState {
       this.onRequestError(err);
     } finally {
       conv.loading = false;
+      this.applyHeld(conv);
       conv.scrollToken++;
       this.changed();
       this.markReadIfSeen();
@@ -874,6 +1083,7 @@ export class AppState {
       this.onRequestError(err);
     } finally {
       conv.loading = false;
+      this.applyHeld(conv);
       conv.scrollToken++;
       this.changed();
       this.markReadIfSeen();
@@ -900,6 +1110,7 @@ export class AppState {
       this.onRequestError(err, (m) => (this.notice = m));
     } finally {
       conv.loadingOlder = false;
+      this.applyHeld(conv);
       this.changed();
     }
   }
@@ -924,6 +1135,7 @@ export class AppState {
       this.onRequestError(err, (m) => (this.notice = m));
     } finally {
       conv.loadingNewer = false;
+      this.applyHeld(conv);
       this.changed();
       this.markReadIfSeen();
     }
@@ -1095,6 +1307,10 @@ function describeSendError(code: string): string {
       return 'this chat does not exist.';
     case 'content_too_long':
       return 'the message is too long.';
+    case 'forbidden':
+      return 'that message can no longer be changed.';
+    case 'invalid_reference':
+      return 'that message is not in this chat.';
     default:
       return `the server refused it (${code}).`;
   }

@@ -1,4 +1,4 @@
-import type { Attachment, SessionView } from '@switchboard/client';
+import type { Attachment, ReplyRef, SessionView } from '@switchboard/client';
 
 /*
  * What survives a reload: the session (so a person stays logged in) and the sends not yet
@@ -19,6 +19,9 @@ export interface PendingSend {
   created_at: number;
   /** Files already uploaded, sent with the text. */
   attachments?: Attachment[];
+  /** The message this one answers (its quote as shown until the stored copy comes). */
+  reply_to?: ReplyRef;
+  mentions?: string[];
 }
 
 function read<T>(key: string): T | null {

@@ -1,7 +1,9 @@
 import { Component, createRef, type JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { withoutBidiControls, type Attachment, type ChatSummary, type Message } from '@switchboard/client';
 import type { AppState, Conversation, Msg, Status } from './app-state.js';
+import { ChatOptions, ComposeContext, MessageActions, Quote, Reactions } from './message-actions.js';
+import { isMuted, mentionCandidates, mentionQuery, mentionsIn, type Member } from './lifecycle.js';
 
 /*
  * The views. User content is only ever rendered as text nodes (JSX children and
@@ -292,13 +294,30 @@ function ChatList({ app }: Props): JSX.Element {
     );
   }
   if (app.chats.length === 0) return <p class="muted pad">No chats yet. Start one with “New chat”.</p>;
+  const archived = app.chats.filter((c) => c.archived);
   return (
-    <nav aria-label="Chat list">
+    <nav aria-label="Chat list" class="chat-list">
       <ul class="chats">
-        {app.chats.map((c) => (
-          <ChatItem key={c.chat_id} app={app} chat={c} />
-        ))}
+        {app.chats
+          .filter((c) => !c.archived)
+          .map((c) => (
+            <ChatItem key={c.chat_id} app={app} chat={c} />
+          ))}
       </ul>
+      {archived.length > 0 && (
+        <section class="archived">
+          <button type="button" class="archived-toggle" aria-expanded={app.showArchived} onClick={() => app.toggleArchived()}>
+            Archived ({archived.length})
+          </button>
+          {app.showArchived && (
+            <ul class="chats" aria-label="Archived chats">
+              {archived.map((c) => (
+                <ChatItem key={c.chat_id} app={app} chat={c} />
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
     </nav>
   );
 }
@@ -318,8 +337,9 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
   const title = chat.title || 'Chat';
   // Not "unread" nor "messages": a label must not contain another control's name ("read", "Message").
   const label = chat.unread_count > 0 ? `${title} (${chat.unread_count} new)` : title;
+  const muted = isMuted(chat);
   return (
-    <li>
+    <li class="chat-item">
       <a
         href={`/chat/${encodeURIComponent(chat.chat_id)}`}
         class={`chat ${current ? 'current' : ''}`}
@@ -350,10 +370,21 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
                 {preview}
               </span>
             )}
-            {chat.unread_count > 0 && <span class="badge">{chat.unread_count}</span>}
+            {muted && (
+              <span class="flag" title="Muted" aria-hidden="true">
+                🔕
+              </span>
+            )}
+            {chat.pinned && (
+              <span class="flag" title="Pinned" aria-hidden="true">
+                📌
+              </span>
+            )}
+            {chat.unread_count > 0 && <span class={`badge ${muted ? 'muted-badge' : ''}`}>{chat.unread_count}</span>}
           </span>
         </span>
       </a>
+      <ChatOptions app={app} chat={chat} title={title} />
     </li>
   );
 }
@@ -593,16 +624,25 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
           <bdi>{app.nameOf(m.sender_id)}</bdi>
         </span>
       )}
+      {m.forwarded && !m.deleted && <span class="forwarded">Forwarded</span>}
+      <Quote app={app} m={m} />
       {m.attachments?.length ? <Attachments app={app} list={m.attachments} /> : null}
-      {m.content && (
-        <span class="text" dir="auto">
-          {m.content}
-        </span>
+      {m.deleted ? (
+        <span class="text deleted">This message was deleted</span>
+      ) : (
+        m.content && (
+          <span class="text" dir="auto">
+            {m.content}
+          </span>
+        )
       )}
       <span class="meta">
+        {m.edited_at && !m.deleted && <span class="edited">edited</span>}
         <time dateTime={new Date(m.created_at).toISOString()}>{clock(m.created_at)}</time>
         {status && <Tick status={status} />}
       </span>
+      <Reactions app={app} m={m} />
+      {m.message_id !== null && <MessageActions app={app} conv={conv} m={m} />}
       {status === 'failed' && (
         <span class="error small">
           {m.error ?? 'Not sent.'}{' '}
@@ -706,9 +746,45 @@ function Tick({ status }: { status: Status }): JSX.Element {
 type Staged = { id: number; name: string; loaded: number; total: number; att?: Attachment; error?: string };
 let stagedSeq = 0;
 
+/** Who can be mentioned in the open chat: the group's other members, or the other person of a direct chat. */
+function mentionable(app: AppState): Member[] {
+  const conv = app.conv;
+  if (!conv) return [];
+  const ids = conv.group ? conv.group.members.map((m) => m.user_id) : conv.peerId ? [conv.peerId] : [];
+  return ids.filter((id) => id !== app.userId && app.users.has(id)).map((id) => ({ user_id: id, name: app.nameOf(id) }));
+}
+
 function Composer({ app }: Props): JSX.Element {
   const [text, setText] = useState('');
   const [files, setFiles] = useState<Staged[]>([]);
+  const [caret, setCaret] = useState(0);
+  const [chosen, setChosen] = useState<Member[]>([]);
+  const [active, setActive] = useState(0);
+  const [dismissed, setDismissed] = useState<number | null>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  const editing = app.editing;
+  // Entering edit mode puts the message's text in the box; leaving it empties the box.
+  useEffect(() => {
+    setText(editing ? editing.content : '');
+    if (editing) box.current?.focus();
+  }, [editing?.key]);
+  useEffect(() => {
+    if (app.replyTo) box.current?.focus();
+  }, [app.replyTo?.key]);
+  const q = editing ? null : mentionQuery(text, caret);
+  const candidates = q && q.start !== dismissed ? mentionCandidates(mentionable(app), q.query) : [];
+  const choose = (m: Member) => {
+    if (!q) return;
+    const next = `${text.slice(0, q.start)}@${m.name} ${text.slice(caret)}`;
+    const at = q.start + m.name.length + 2;
+    setText(next);
+    setChosen((list) => (list.some((x) => x.user_id === m.user_id) ? list : [...list, m]));
+    setActive(0);
+    requestAnimationFrame(() => {
+      box.current?.setSelectionRange(at, at);
+      setCaret(at);
+    });
+  };
   const update = (id: number, patch: Partial<Staged>) => setFiles((list) => list.map((f) => (f.id === id ? { ...f, ...patch } : f)));
   const attach = (picked: File[]) => {
     for (const file of picked) {
@@ -724,12 +800,17 @@ function Composer({ app }: Props): JSX.Element {
   };
   const uploading = files.some((f) => !f.att && !f.error);
   const ready = files.flatMap((f) => (f.att ? [f.att] : []));
-  const canSend = !uploading && (!!text.trim() || ready.length > 0);
+  const canSend = editing ? !!text.trim() : !uploading && (!!text.trim() || ready.length > 0);
   const send = () => {
     if (!canSend) return;
-    if (app.send(text, ready)) {
+    if (editing) {
+      if (app.saveEdit(text)) setText('');
+      return;
+    }
+    if (app.send(text, ready, mentionsIn(text, chosen))) {
       setText('');
       setFiles([]);
+      setChosen([]);
     }
   };
   return (
@@ -790,17 +871,67 @@ function Composer({ app }: Props): JSX.Element {
           }}
         />
       </label>
+      <ComposeContext app={app} />
+      {candidates.length > 0 && (
+        <ul class="mentions" role="listbox" id="mention-list" aria-label="Mention">
+          {candidates.map((m, i) => (
+            <li
+              key={m.user_id}
+              id={`mention-${m.user_id}`}
+              role="option"
+              aria-selected={i === active % candidates.length}
+              onMouseDown={(e) => {
+                e.preventDefault(); // keep the focus in the box
+                choose(m);
+              }}
+            >
+              {m.name}
+            </li>
+          ))}
+        </ul>
+      )}
       <textarea
+        ref={box}
         aria-label="Message"
         placeholder="Type a message"
         rows={1}
         value={text}
         maxLength={100000}
+        aria-autocomplete="list"
+        aria-controls={candidates.length > 0 ? 'mention-list' : undefined}
+        aria-activedescendant={candidates.length > 0 ? `mention-${candidates[active % candidates.length]!.user_id}` : undefined}
         onInput={(e) => {
           setText(e.currentTarget.value);
-          if (e.currentTarget.value) app.composing();
+          setCaret(e.currentTarget.selectionStart);
+          setDismissed(null);
+          if (e.currentTarget.value && !editing) app.composing();
         }}
+        onKeyUp={(e) => setCaret(e.currentTarget.selectionStart)}
+        onClick={(e) => setCaret(e.currentTarget.selectionStart)}
         onKeyDown={(e) => {
+          if (candidates.length > 0 && q) {
+            // "@" completion: arrows pick a member, Enter or Tab takes it, Escape closes the list.
+            if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+              e.preventDefault();
+              setActive((a) => (a + (e.key === 'ArrowDown' ? 1 : candidates.length - 1)) % candidates.length);
+              return;
+            }
+            if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+              e.preventDefault();
+              choose(candidates[active % candidates.length]!);
+              return;
+            }
+            if (e.key === 'Escape') {
+              e.preventDefault();
+              setDismissed(q.start);
+              return;
+            }
+          }
+          if (e.key === 'Escape' && (app.editing || app.replyTo)) {
+            e.preventDefault();
+            app.cancelCompose();
+            return;
+          }
           // Enter sends, Shift+Enter is a new line (as in every chat app on a keyboard).
           if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
             e.preventDefault();
@@ -809,7 +940,7 @@ function Composer({ app }: Props): JSX.Element {
         }}
       />
       <button type="submit" class="primary send" disabled={!canSend}>
-        Send
+        {editing ? 'Save' : 'Send'}
       </button>
     </form>
   );
@@ -819,6 +950,7 @@ function Composer({ app }: Props): JSX.Element {
 
 /** A message as one line of text (a list preview, a search result): its text, or what it carries. */
 function oneLine(m: Message): string {
+  if (m.deleted) return 'This message was deleted';
   if (m.content) return m.content;
   const first = m.attachments?.[0];
   if (!first) return '';

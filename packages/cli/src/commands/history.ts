@@ -36,7 +36,8 @@ export async function history(args: string[]): Promise<number> {
     }
     const mine = m.sender_id === session.user_id;
     const tick = mine && m.status ? `  ${TICKS[m.status]}` : '';
-    process.stdout.write(messageLine(m, await names.get(m.sender_id), mine) + tick + '\n');
+    const quoted = m.reply_to ? await names.get(m.reply_to.sender_id) : '';
+    process.stdout.write(messageLine(m, await names.get(m.sender_id), mine, quoted) + tick + '\n');
   }
   return 0;
 }

@@ -12,6 +12,8 @@ import { worker } from './worker.js';
 import { devices } from './devices.js';
 import { push } from './push.js';
 import { download } from './download.js';
+import { edit, del, react } from './lifecycle.js';
+import { mute, unmute, archive, unarchive, pin, unpin } from './chat-settings.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -30,6 +32,15 @@ export const commands: Record<string, Command> = {
   devices,
   push,
   download,
+  edit,
+  delete: del,
+  react,
+  mute,
+  unmute,
+  archive,
+  unarchive,
+  pin,
+  unpin,
 };
 
 export function usage(): string {
@@ -46,9 +57,15 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   whoami
   send <username|@username|chat_id> <text...>         prints the ack with seq
        [--file F]... [--type MIME]                     attach files (text may then be empty)
+       [--reply-to ID|#seq] [--mention USER]... [--forwarded]
+  edit <chat> <message_id|#seq> <text...>              your own message, within the edit window
+  delete <chat> <message_id|#seq>                      for everyone (yours, or any as a group admin)
+  react <chat> <message_id|#seq> <emoji> | --remove    one reaction per message; --remove takes it back
   download <media_id> [-o FILE|-]                      saves an attachment (ids are shown by listen/history)
   listen [--json]                                      prints messages and ticks
-  chats
+  chats [--archived]                                   pinned first; archived ones only with --archived
+  mute <chat> [--for 8h|1w|…] | unmute <chat>          no push for it (mentions still come through)
+  archive <chat> | unarchive <chat> | pin <chat> | unpin <chat>
   history <username|chat_id> [--limit N] [--before SEQ] [--after SEQ]
   group create <name> <username...>
   group add <group_id> <username...> | group remove <group_id> <username>

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { sessionClient } from '../context.js';
-import { messageLine, tickLine } from '../format.js';
+import { messageLine, tickLine, updateLine } from '../format.js';
+import { settingsText } from './chat-settings.js';
 import { NameCache } from '../names.js';
 
 /** `switchboard listen`: prints incoming messages and ticks, one line each, until Ctrl-C. */
@@ -22,7 +23,28 @@ export async function listen(args: string[]): Promise<number> {
       if (f.type !== 'pong') print(() => JSON.stringify(f));
     });
   } else {
-    client.on('message', (m) => print(async () => messageLine(m, await names.get(m.sender_id), m.sender_id === session.user_id)));
+    client.on('message', (m) =>
+      print(async () =>
+        messageLine(
+          m,
+          await names.get(m.sender_id),
+          m.sender_id === session.user_id,
+          m.reply_to ? await names.get(m.reply_to.sender_id) : '',
+        ),
+      ),
+    );
+    client.on('message_update', ({ update, message }) =>
+      print(async () =>
+        updateLine(
+          update,
+          update.sender_id === session.user_id ? 'me' : await names.get(update.sender_id),
+          message ? `#${message.seq}` : update.target_message_id,
+        ),
+      ),
+    );
+    client.on('chat_settings', (s) =>
+      print(() => `* ${s.chat_id} changed on another device: ${settingsText(s) || 'unmuted, not archived, not pinned'}`),
+    );
     client.on('status', (s) => print(async () => tickLine(s, await names.get(s.user_id))));
     client.on('group_update', (g) =>
       print(

@@ -5,6 +5,8 @@ import { SendError } from '@switchboard/client';
 import { sessionClient, resolveChat, httpCall } from '../context.js';
 import { TICKS } from '../format.js';
 import { CliError } from '../errors.js';
+import { userIdsOf } from '../names.js';
+import { resolveMessage } from './socket-call.js';
 
 /** Content types by file extension, for --file without --type. */
 const TYPES: Record<string, string> = {
@@ -30,12 +32,16 @@ export async function send(args: string[]): Promise<number> {
       json: { type: 'boolean' },
       file: { type: 'string', short: 'f', multiple: true },
       type: { type: 'string' },
+      'reply-to': { type: 'string' },
+      mention: { type: 'string', multiple: true },
+      forwarded: { type: 'boolean' },
     },
   });
   const [to, ...words] = positionals;
   const text = words.join(' ');
   const files = values.file ?? [];
-  if (!to || (!text && files.length === 0)) throw new CliError('usage: switchboard send <username|chat_id> [--file F]... <text...>');
+  if (!to || (!text && files.length === 0))
+    throw new CliError('usage: switchboard send <username|chat_id> [--file F]... [--reply-to ID|#seq] [--mention USER]... <text...>');
   const { client, session } = sessionClient();
   const chatId = await httpCall('send', () => resolveChat(client, session, to));
   const timeoutMs = Number(values.timeout ?? 15_000);
@@ -56,7 +62,9 @@ export async function send(args: string[]): Promise<number> {
       const contentType = values.type ?? TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
       attachments.push(await httpCall('upload', () => client.uploadMedia(blob, { contentType, filename: path.basename(file) })));
     }
-    const ackPromise = client.send(chatId, text, { attachments });
+    const replyTo = values['reply-to'] ? await httpCall('send', () => resolveMessage(client, chatId, values['reply-to']!)) : undefined;
+    const mentions = values.mention?.length ? await httpCall('send', () => userIdsOf(client, values.mention!)) : undefined;
+    const ackPromise = client.send(chatId, text, { attachments, replyTo, mentions, forwarded: values.forwarded });
     await client.connect();
     const ack = await ackPromise;
     if (values.json) process.stdout.write(JSON.stringify(ack) + '\n');
