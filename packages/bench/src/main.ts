@@ -9,6 +9,7 @@ import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printMedia, runMedia } from './media.js';
 import { printFuzz, runFuzz } from './fuzz.js';
 import { printMediaBombs, runMediaBombs } from './media-bombs.js';
+import { printHistory, runHistory } from './history.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
@@ -20,7 +21,7 @@ import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|fuzz] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|fuzz] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -91,6 +92,12 @@ media-bombs (decode bombs: server RSS; fetch time of a file carried by many mess
   --bombs N             7070 x 7070 16-bit interlaced PNGs, sent four to a message (default 8)
   --refs R              messages carrying one file (default 1000, MEDIA_MAX_REFS' default)
   --fetches F           timed GET /v1/media per caller (default 200)
+history (history paging of a plain chat beside one with edits and reactions):
+  --messages M          messages in each chat (default 10000)
+  --edited F            share of the busy chat's messages edited (default 0.2)
+  --reactions R         reactions in the busy chat (default 50000)
+  --members N           group members, every one writing (default 10)
+  --rounds K            times every page of each chat is read (default 5)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -142,6 +149,10 @@ const { values: v, positionals } = parseArgs({
     bombs: { type: 'string' },
     refs: { type: 'string' },
     fetches: { type: 'string' },
+    messages: { type: 'string' },
+    edited: { type: 'string' },
+    reactions: { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 
@@ -323,6 +334,25 @@ const scenarios: Record<string, Scenario> = {
           log,
         );
         printMediaBombs(r, log);
+        return r;
+      }),
+  },
+  history: {
+    describe: 'history paging: a plain chat beside one of the same size with edits and reactions (issue 20)',
+    run: () =>
+      withTarget(async (t) => {
+        const r = await runHistory(
+          t,
+          {
+            messages: Math.max(1, num('messages', 10_000)),
+            editedShare: Math.min(1, num('edited', 0.2)),
+            reactions: num('reactions', 50_000),
+            members: Math.max(2, num('members', 10)),
+            rounds: Math.max(1, num('rounds', 5)),
+          },
+          log,
+        );
+        printHistory(r, log);
         return r;
       }),
   },
