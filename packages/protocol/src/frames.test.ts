@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { directChatId, groupChatId, parseChatId, parseClientFrame } from './index.js';
+import { directChatId, groupChatId, MAX_BATCH_FRAMES, parseChatId, parseClientFrame, parseClientFrames } from './index.js';
 
 describe('chat ids', () => {
   test('a direct chat id is the same whichever user names it, in plain string order', () => {
@@ -60,7 +60,7 @@ describe('parseClientFrame', () => {
   test('refuses bad frames with a message, and names the send that failed', () => {
     const cases: [string, RegExp][] = [
       ['not json', /not valid JSON/],
-      ['[1,2]', /JSON object/],
+      ['[1,2]', /batch=1/],
       ['null', /JSON object/],
       ['{"type":"nope"}', /unknown frame type: nope/],
       ['{"type":"__proto__"}', /unknown frame type/],
@@ -93,5 +93,32 @@ describe('parseClientFrame', () => {
     const long = parseClientFrame(JSON.stringify({ ...react, emoji: '😀'.repeat(8) + 'a' }));
     assert.ok(!long.ok && long.client_msg_id === 'c', '33 bytes is refused and names the change');
     assert.equal(parseClientFrame(JSON.stringify({ type: 'delete_message', chat_id: 'g:1', client_msg_id: 'c' })).ok, false);
+  });
+});
+
+describe('parseClientFrames (batching)', () => {
+  test('a batch socket takes an array of frames, one result each, in order', () => {
+    const r = parseClientFrames(JSON.stringify([{ type: 'ping' }, { type: 'nope' }, { type: 'ping' }]), true);
+    assert.deepEqual(
+      r.map((x) => x.ok),
+      [true, false, true],
+    );
+  });
+  test('an array without ?batch=1, an empty one or one over the maximum is refused whole', () => {
+    assert.equal(parseClientFrames('[{"type":"ping"}]', false).length, 1);
+    assert.equal(parseClientFrames('[{"type":"ping"}]', false)[0]!.ok, false);
+    assert.equal(parseClientFrames('[]', true)[0]!.ok, false);
+    const long = JSON.stringify(Array.from({ length: MAX_BATCH_FRAMES + 1 }, () => ({ type: 'ping' })));
+    const refused = parseClientFrames(long, true);
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.ok, false);
+    assert.equal(
+      parseClientFrames(JSON.stringify(Array.from({ length: MAX_BATCH_FRAMES }, () => ({ type: 'ping' }))), true).length,
+      MAX_BATCH_FRAMES,
+    );
+  });
+  test('a single object is parsed as one frame either way', () => {
+    assert.equal(parseClientFrames('{"type":"ping"}', true)[0]!.ok, true);
+    assert.equal(parseClientFrames('{"type":"ping"}', false)[0]!.ok, true);
   });
 });
