@@ -181,6 +181,22 @@ export const postgresMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN archived boolean NOT NULL DEFAULT false;
   ALTER TABLE chat_members ADD COLUMN pinned boolean NOT NULL DEFAULT false;
   `,
+  /* operators: suspension, bots, deleted accounts, reports (see SQLite migration 10) */ `
+  ALTER TABLE users ADD COLUMN suspended boolean NOT NULL DEFAULT false;
+  ALTER TABLE users ADD COLUMN bot boolean NOT NULL DEFAULT false;
+  ALTER TABLE users ADD COLUMN deleted_at bigint;
+  CREATE INDEX messages_by_sender ON messages (sender_id, id) WHERE kind = 'message' AND NOT deleted;
+  CREATE TABLE reports (
+    id text PRIMARY KEY,
+    reporter_id text NOT NULL,
+    user_id text NOT NULL,
+    message_id text,
+    reason text NOT NULL,
+    note text,
+    created_at bigint NOT NULL
+  );
+  CREATE INDEX reports_order ON reports (created_at, id);
+  `,
 ];
 
 /**
