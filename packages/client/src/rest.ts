@@ -1,4 +1,14 @@
-import type { ChatSummary, DeviceView, GroupView, Message, PushTargetBody, Receipt, SessionView, UserView } from '@switchboard/protocol';
+import type {
+  ChatSummary,
+  DeviceView,
+  ReportReason,
+  GroupView,
+  Message,
+  PushTargetBody,
+  Receipt,
+  SessionView,
+  UserView,
+} from '@switchboard/protocol';
 import { requestJson, query, trimSlash, type FetchLike } from './http.js';
 import { downloadMedia, mediaLink, uploadMedia, type MediaData, type UploadOptions } from './media.js';
 
@@ -139,6 +149,14 @@ export class SwitchboardApi implements SessionApi {
   /** This user's live sessions (devices); `current` marks this one. */
   async devices(): Promise<DeviceView[]> {
     return (await this.request<{ devices: DeviceView[] }>('GET', '/v1/devices')).devices;
+  }
+
+  /**
+   * Reports a user one shares a chat with, or one of their messages one can see (POST /v1/reports);
+   * 404 otherwise. `note`: at most 1,000 characters.
+   */
+  report(body: { user_id: string; message_id?: string; reason: ReportReason; note?: string }): Promise<{ report_id: string }> {
+    return this.request('POST', '/v1/reports', body);
   }
 
   /** Ends another session of this user (its sockets close with 4100); 404 when the device is not this user's. */

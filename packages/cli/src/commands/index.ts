@@ -12,6 +12,7 @@ import { worker } from './worker.js';
 import { devices } from './devices.js';
 import { push } from './push.js';
 import { download } from './download.js';
+import { admin } from './admin.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -30,6 +31,7 @@ export const commands: Record<string, Command> = {
   devices,
   push,
   download,
+  admin,
 };
 
 export function usage(): string {
@@ -58,6 +60,11 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
   push off | push key                                  this device's push target; the VAPID key
   logout
+
+Operator (ADMIN_TOKEN in the environment, --server as above):
+  admin users [--prefix P] [--after C] [--limit N] | admin suspend|unsuspend <user_id>
+  admin delete-user <user_id> | admin delete-message <message_id>
+  admin reports [--after C] [--limit N] | admin bots create <username> [--display-name X]
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
 The session is stored in $SWITCHBOARD_HOME/session.json (default ~/.config/switchboard).
