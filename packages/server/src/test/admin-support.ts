@@ -134,6 +134,16 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal((await admin(a.baseUrl, 'POST', '/v1/admin/users/nobody/unsuspend')).status, 404);
   });
 
+  test('the store itself refuses the tokens of a suspended user (a session created while suspending)', async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const u = await registerUser(a.baseUrl, 'sst');
+    assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: u.token })).status, 200);
+    // Suspended without its sessions ended, as if a login had slipped in past the suspension.
+    await ctx.sql('UPDATE users SET suspended = (1 = 1) WHERE id = $1', [u.user_id]);
+    for (const n of [a, b]) assert.equal((await http(n.baseUrl, 'GET', '/v1/users/me', { token: u.token })).status, 401);
+    await assert.rejects(TestSocket.connect(b.wsUrl, u.token), /upgrade refused: 401/);
+  });
+
   test('DELETE /v1/admin/messages erases the message as a delete for everyone, with a message_update', async () => {
     const [a, b] = [ctx.a(), ctx.b()];
     const alice = await registerUser(a.baseUrl, 'dma');

@@ -21,9 +21,10 @@ describe('operators (embedded)', () => {
     a: () => node,
     b: () => node,
     sql: async (text, values = []) => {
-      const db = new Database(path.join(dataDir, 'switchboard.db'), { readonly: true });
+      const db = new Database(path.join(dataDir, 'switchboard.db'), { timeout: 5000 });
       try {
-        return db.prepare(text.replace(/\$\d+/g, '?')).all(...values) as Record<string, any>[];
+        const stmt = db.prepare(text.replace(/\$\d+/g, '?'));
+        return stmt.reader ? (stmt.all(...values) as Record<string, any>[]) : (stmt.run(...values), []);
       } finally {
         db.close();
       }
