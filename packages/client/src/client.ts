@@ -143,6 +143,10 @@ export class SwitchboardClient extends SocketSession {
   devices(): Promise<DeviceView[]> {
     return this.rest.devices();
   }
+  /** Reports a user or one of their messages to the server's operator (POST /v1/reports). */
+  report(body: Parameters<SwitchboardApi['report']>[0]): Promise<{ report_id: string }> {
+    return this.rest.report(body);
+  }
   revokeDevice(deviceId: string): Promise<void> {
     return this.rest.revokeDevice(deviceId);
   }

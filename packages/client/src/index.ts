@@ -17,6 +17,7 @@ export { SeqDeduper } from './dedup.js';
 export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
 export type { MediaData, UploadOptions } from './media.js';
 export { SwitchboardApi, register, login, type SessionApi } from './rest.js';
+export { SwitchboardAdmin } from './admin.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId, hasBidiControl, withoutBidiControls } from '@switchboard/protocol';
@@ -37,4 +38,7 @@ export type {
   ReplyRef,
   ChatSettingsBody,
   ChatSettingsView,
+  AdminUserView,
+  ReportView,
+  ReportReason,
 } from '@switchboard/protocol';

@@ -3,6 +3,7 @@ import type {
   ChatSettingsView,
   ChatSummary,
   DeviceView,
+  ReportReason,
   GroupView,
   Message,
   PushTargetBody,
@@ -155,6 +156,14 @@ export class SwitchboardApi implements SessionApi {
   /** This user's live sessions (devices); `current` marks this one. */
   async devices(): Promise<DeviceView[]> {
     return (await this.request<{ devices: DeviceView[] }>('GET', '/v1/devices')).devices;
+  }
+
+  /**
+   * Reports a user one shares a chat with, or one of their messages one can see (POST /v1/reports);
+   * 404 otherwise. `note`: at most 1,000 characters.
+   */
+  report(body: { user_id: string; message_id?: string; reason: ReportReason; note?: string }): Promise<{ report_id: string }> {
+    return this.request('POST', '/v1/reports', body);
   }
 
   /** Ends another session of this user (its sockets close with 4100); 404 when the device is not this user's. */

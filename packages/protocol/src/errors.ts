@@ -26,6 +26,8 @@ export type HttpErrorCode =
   | 'too_many_pinned'
   | 'too_large'
   | 'rate_limited'
+  /** A login to an account an operator suspended (403). */
+  | 'suspended'
   | 'internal';
 
 /**

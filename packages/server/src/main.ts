@@ -20,6 +20,8 @@ import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
+import { Operators } from './core/operators.js';
+import { Reports } from './core/reports.js';
 import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
@@ -194,6 +196,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isReady: () => ready,
     push: push.registration,
     metricsToken: config.metricsToken,
+    operators: new Operators({ store, ids, now, delivery, groups, changes, log }),
+    adminToken: config.adminToken,
+    reports: new Reports({ store, access, limits, ids, now }),
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
   const ws: WsGateway = new WsGateway({

@@ -14,6 +14,7 @@ import { push } from './push.js';
 import { download } from './download.js';
 import { edit, del, react } from './lifecycle.js';
 import { mute, unmute, archive, unarchive, pin, unpin } from './chat-settings.js';
+import { admin } from './admin.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -41,6 +42,7 @@ export const commands: Record<string, Command> = {
   unarchive,
   pin,
   unpin,
+  admin,
 };
 
 export function usage(): string {
@@ -75,6 +77,11 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
   push off | push key                                  this device's push target; the VAPID key
   logout
+
+Operator (ADMIN_TOKEN in the environment, --server as above):
+  admin users [--prefix P] [--after C] [--limit N] | admin suspend|unsuspend <user_id>
+  admin delete-user <user_id> | admin delete-message <message_id>
+  admin reports [--after C] [--limit N] | admin bots create <username> [--display-name X]
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
 The session is stored in $SWITCHBOARD_HOME/session.json (default ~/.config/switchboard).

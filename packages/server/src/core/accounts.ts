@@ -99,6 +99,8 @@ export class Accounts {
     if (!(await this.hash(() => verifyPassword(input.password, user.passwordHash)))) {
       throw new DomainError('invalid_credentials', 'wrong username or password');
     }
+    // Told only to whoever knows the password: a wrong one is the usual 401.
+    if (user.suspended) throw new DomainError('suspended', 'this account is suspended');
     if (needsRehash(user.passwordHash, passwordHashKib)) {
       // Hashed under an older, cheaper setting: this login has the password, so store it at today's cost.
       // Best effort: a busy hashing queue or a failed write leaves the old hash, rehashed at a later login.
@@ -130,8 +132,9 @@ export class Accounts {
     if (!token || token.length > 256) return null;
     const found = await this.deps.store.deviceByTokenHash(hashToken(token));
     if (!found) return null;
-    const { lastActiveAt: _l, ...device } = found;
-    if (this.expired(found)) {
+    const { lastActiveAt: _l, permanent, ...device } = found;
+    // A bot's token does not expire (POST /v1/admin/bots).
+    if (!permanent && this.expired(found)) {
       // Over for good: revoked, so it leaves GET /v1/devices and its push target goes too.
       await this.deps.store.revokeDevice(device.id, this.deps.now()).catch(() => {});
       return null;

@@ -40,6 +40,8 @@ export interface LimitSettings {
   groupCreations: BucketSpec;
   /** Member additions, removals and renames a user makes. Shared. */
   membershipChanges: BucketSpec;
+  /** Reports (POST /v1/reports) a user files. Shared. */
+  reports: BucketSpec;
   /** Open sockets per device. Shared. */
   socketsPerDevice: number;
   /** Open sockets per user (all devices). Shared. */
@@ -74,6 +76,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
   registrations: { capacity: 1100, perSecond: 1 / 2 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
+  reports: { capacity: 20, perSecond: 1 / 60 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,

@@ -194,6 +194,10 @@ export class Limits {
     await this.check(`grp:u:${userId}`, this.deps.settings.groupCreations, 'too many groups created: try again later');
   }
 
+  async report(userId: string): Promise<void> {
+    await this.check(`rep:u:${userId}`, this.deps.settings.reports, 'too many reports: try again later');
+  }
+
   async membershipChange(userId: string): Promise<void> {
     await this.check(`mem:u:${userId}`, this.deps.settings.membershipChanges, 'too many membership changes: try again later');
   }

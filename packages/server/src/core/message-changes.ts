@@ -111,6 +111,43 @@ export class MessageChanges {
     return ack;
   }
 
+  /**
+   * Delete for everyone by the operator (DELETE /v1/admin/messages, a deleted account):
+   * appended as the sender's own delete (sender_id: the message's sender, client_msg_id
+   * "operator-delete:ID", so a repeat stores nothing twice), erased and delivered as any
+   * delete. False: no such message; an already deleted one is done (true).
+   */
+  async operatorDelete(messageId: string): Promise<boolean> {
+    const target = await this.deps.store.getMessage(messageId);
+    if (!target || isUpdate(target)) return false;
+    if (target.deleted) return true;
+    const result = await this.deps.store.applyChange({
+      messageId: this.deps.ids.next(),
+      chatId: target.chat_id,
+      senderId: target.sender_id,
+      senderDeviceId: 'operator',
+      clientMsgId: `operator-delete:${messageId}`,
+      createdAt: this.deps.now(),
+      targetId: messageId,
+      action: 'delete',
+      editWindowMs: this.deps.editWindowMs,
+      deleteWindowMs: this.deps.deleteWindowMs,
+      byOperator: true,
+    });
+    // Refused: deleted meanwhile (forbidden) by someone else: done all the same.
+    if (result.refused) return result.refused === 'forbidden';
+    if (result.erasedMedia.length > 0) {
+      this.deps.files
+        .delete(result.erasedMedia)
+        .catch((err: unknown) => this.deps.log.warn({ err, media_ids: result.erasedMedia }, 'erasing media bytes failed'));
+    }
+    if (result.duplicate) return true;
+    this.deps.remember(result.entry);
+    const memberIds = await this.deps.access.recipients(result.entry.chat_id, result.entry.seq, result.membersVersion);
+    await this.deps.delivery.admit(result.entry, memberIds, { membersVersion: result.membersVersion });
+    return true;
+  }
+
   private async redeliver(entry: LogEntry): Promise<void> {
     const members = await this.deps.store.getMembers(entry.chat_id).catch(() => []);
     const owed = members.filter((m) => m.deliveredSeq < entry.seq || m.userId === entry.sender_id).map((m) => m.userId);

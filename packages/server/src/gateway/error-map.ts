@@ -23,6 +23,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   too_large: 413,
   invalid_attachment: 400,
   rate_limited: 429,
+  suspended: 403,
   internal: 500,
 };
 

@@ -33,6 +33,10 @@ import { requestAuthenticator } from './request-auth.js';
 import type { WsTickets } from '../core/ws-tickets.js';
 import { socketDevice } from './socket-auth.js';
 import { wsTicketRoutes } from './ws-ticket-routes.js';
+import { adminRoutes } from './admin-routes.js';
+import type { Operators } from '../core/operators.js';
+import { reportRoutes } from './report-routes.js';
+import type { Reports } from '../core/reports.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -57,6 +61,11 @@ export interface HttpApiDeps {
   push?: PushRegistration;
   /** Opens GET /metrics here (bearer); unset: 404, as if the endpoint did not exist. */
   metricsToken?: string;
+  /** The operator's API (admin-routes.ts), opened by ADMIN_TOKEN. */
+  operators?: Operators;
+  adminToken?: string;
+  /** POST /v1/reports (report-routes.ts). */
+  reports?: Reports;
 }
 
 /** The most results one search answers (larger limits are capped to it). */
@@ -229,6 +238,8 @@ export function createHttpApi(deps: HttpApiDeps) {
 
   deviceRoutes(router, { accounts, delivery: deps.delivery, auth });
   wsTicketRoutes(router, auth, deps.tickets);
+  if (deps.operators) adminRoutes(router, { operators: deps.operators, adminToken: deps.adminToken });
+  if (deps.reports) reportRoutes(router, { reports: deps.reports, auth });
 
   return {
     router,

@@ -36,6 +36,12 @@ export function changeRefusal(
   actor: ChangeActor | null,
   target: ChangeTarget | null,
 ): ChangeRefusal | null {
+  if (req.byOperator) {
+    // The operator sees every message and may erase any, once, wherever its sender is now.
+    if (req.action !== 'delete') return 'forbidden';
+    if (!target || target.chatId !== req.chatId || target.kind !== 'message') return 'invalid_reference';
+    return target.deleted ? 'forbidden' : null;
+  }
   if (!actor) return 'not_a_member';
   if (!target || target.chatId !== req.chatId || target.kind !== 'message' || target.seq <= actor.joinedSeq) return 'invalid_reference';
   if (target.deleted) return 'forbidden';

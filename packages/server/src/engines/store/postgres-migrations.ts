@@ -183,6 +183,22 @@ export const postgresMigrations: string[] = [
   -- A delete for everyone finds the media its message carried.
   CREATE INDEX media_refs_message ON media_refs (message_id);
   `,
+  /* operators: suspension, bots, deleted accounts, reports (see SQLite migration 10) */ `
+  ALTER TABLE users ADD COLUMN suspended boolean NOT NULL DEFAULT false;
+  ALTER TABLE users ADD COLUMN bot boolean NOT NULL DEFAULT false;
+  ALTER TABLE users ADD COLUMN deleted_at bigint;
+  CREATE INDEX messages_by_sender ON messages (sender_id, id) WHERE kind = 'message' AND NOT deleted;
+  CREATE TABLE reports (
+    id text PRIMARY KEY,
+    reporter_id text NOT NULL,
+    user_id text NOT NULL,
+    message_id text,
+    reason text NOT NULL,
+    note text,
+    created_at bigint NOT NULL
+  );
+  CREATE INDEX reports_order ON reports (created_at, id);
+  `,
 ];
 
 /**

@@ -37,6 +37,7 @@ import {
   type UserRow,
 } from './rows.js';
 import { PostgresMediaIndex } from './postgres-media.js';
+import { PostgresAdminStore } from './postgres-admin.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
@@ -207,6 +208,7 @@ export class PostgresStore implements Store {
   /** Transactions committed and writes in them, for metrics and benchmarks. */
   readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
   readonly media: PostgresMediaIndex;
+  readonly admin: PostgresAdminStore;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({
@@ -233,6 +235,7 @@ export class PostgresStore implements Store {
       types: pgTypes,
     });
     this.media = new PostgresMediaIndex(this.pool);
+    this.admin = new PostgresAdminStore(this.pool);
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.
@@ -360,7 +363,8 @@ export class PostgresStore implements Store {
   }
 
   async getUser(id: string): Promise<UserRecord | null> {
-    const { rows } = await this.pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id]);
+    // A deleted account is no user any more (its row stays for the ids its erased messages carry).
+    const { rows } = await this.pool.query<UserRow>('SELECT * FROM users WHERE id = $1 AND deleted_at IS NULL', [id]);
     return rows[0] ? toUser(rows[0]) : null;
   }
 
@@ -371,7 +375,7 @@ export class PostgresStore implements Store {
 
   async missingUsers(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1::text[])', [ids]);
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM users WHERE id = ANY($1::text[]) AND deleted_at IS NULL', [ids]);
     const found = new Set(rows.map((r) => r.id));
     return ids.filter((id) => !found.has(id));
   }
@@ -406,16 +410,23 @@ export class PostgresStore implements Store {
     });
   }
 
-  async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null }) | null> {
+  async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null; permanent?: boolean }) | null> {
     const { rows } = await this.pool.query<{
       id: string;
       user_id: string;
       name: string;
       created_at: number;
       last_active_at: number | null;
-    }>('SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE token_hash = $1 AND revoked_at IS NULL', [tokenHash]);
+      bot: boolean;
+    }>(
+      `SELECT d.id, d.user_id, d.name, d.created_at, d.last_active_at, u.bot FROM devices d JOIN users u ON u.id = d.user_id
+       WHERE d.token_hash = $1 AND d.revoked_at IS NULL AND NOT u.suspended AND u.deleted_at IS NULL`,
+      [tokenHash],
+    );
     const r = rows[0];
-    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at } : null;
+    if (!r) return null;
+    const d = { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at };
+    return r.bot ? { ...d, permanent: true } : d;
   }
 
   async revokeDevice(deviceId: string, at: number): Promise<void> {

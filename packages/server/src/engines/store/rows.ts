@@ -20,6 +20,9 @@ export interface UserRow {
   password_hash: string;
   created_at: number;
   last_seen: number | null;
+  /** Operators (migration 10): 0/1 in SQLite, booleans in PostgreSQL. */
+  suspended?: number | boolean;
+  bot?: number | boolean;
 }
 export interface ChatRow {
   id: string;
@@ -49,6 +52,8 @@ export const toUser = (r: UserRow): UserRecord => ({
   passwordHash: r.password_hash,
   createdAt: r.created_at,
   lastSeen: r.last_seen,
+  ...(r.suspended ? { suspended: true } : {}),
+  ...(r.bot ? { bot: true } : {}),
 });
 export const toChat = (r: ChatRow): ChatRecord => ({
   id: r.id,

@@ -177,4 +177,25 @@ export const sqliteMigrations: string[] = [
   -- A delete for everyone finds the media its message carried.
   CREATE INDEX media_refs_message ON media_refs (message_id);
   `,
+  /*
+   * 10: operators (PROTOCOL.md "Operators", "People" reports). A suspended user's tokens and
+   * logins are refused; a bot's token never idles out; a deleted account stays as a row
+   * (deleted_at, its username freed) so the ids its erased messages carry stay valid.
+   * messages_by_sender finds the messages a deleted user still has, in batches.
+   */ `
+  ALTER TABLE users ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE users ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE users ADD COLUMN deleted_at INTEGER;
+  CREATE INDEX messages_by_sender ON messages (sender_id, id) WHERE kind = 'message' AND deleted = 0;
+  CREATE TABLE reports (
+    id TEXT PRIMARY KEY,
+    reporter_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    message_id TEXT,
+    reason TEXT NOT NULL,
+    note TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX reports_order ON reports (created_at, id);
+  `,
 ];

@@ -36,6 +36,7 @@ import {
   type UserRow,
 } from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
+import { SqliteAdminStore } from './sqlite-admin.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -76,6 +77,7 @@ export class SqliteStore implements Store {
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
   readonly media: SqliteMediaIndex;
+  readonly admin: SqliteAdminStore;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -98,6 +100,7 @@ export class SqliteStore implements Store {
     this.scheduleIndexing();
     this.checkpointer = new SqliteCheckpointer(file, () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES));
     this.media = new SqliteMediaIndex(this.db, this.writer);
+    this.admin = new SqliteAdminStore(this.db, this.writer);
   }
 
   private migrate(): void {
@@ -113,10 +116,12 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     return {
-      userById: db.prepare('SELECT * FROM users WHERE id = ?'),
+      // A deleted account is no user any more (its row stays for the ids its erased messages carry).
+      userById: db.prepare('SELECT * FROM users WHERE id = ? AND deleted_at IS NULL'),
       userByName: db.prepare('SELECT * FROM users WHERE username = ?'),
       deviceByToken: db.prepare(
-        'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE token_hash = ? AND revoked_at IS NULL',
+        `SELECT d.id, d.user_id, d.name, d.created_at, d.last_active_at, u.bot FROM devices d JOIN users u ON u.id = d.user_id
+         WHERE d.token_hash = ? AND d.revoked_at IS NULL AND u.suspended = 0 AND u.deleted_at IS NULL`,
       ),
       liveDevices: db.prepare(
         'SELECT id, user_id, name, created_at, last_active_at FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id LIMIT ?',
@@ -228,9 +233,11 @@ export class SqliteStore implements Store {
   async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
     await this.writer.write('createDevice', d);
   }
-  async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null }) | null> {
+  async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null; permanent?: boolean }) | null> {
     const r = this.stmts.deviceByToken.get(tokenHash) as Row | undefined;
-    return r ? { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at ?? null } : null;
+    if (!r) return null;
+    const d = { id: r.id, userId: r.user_id, name: r.name, createdAt: r.created_at, lastActiveAt: r.last_active_at ?? null };
+    return r.bot ? { ...d, permanent: true } : d;
   }
   async revokeDevice(deviceId: string, at: number): Promise<void> {
     await this.writer.write('revokeDevice', deviceId, at);

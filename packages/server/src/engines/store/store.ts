@@ -10,6 +10,7 @@ import type {
 } from '@switchboard/protocol';
 import type { PushTarget, PushTargetRecord } from './push-targets.js';
 import type { MediaIndex } from './media-index.js';
+import type { AdminStore } from './admin-store.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -58,6 +59,10 @@ export interface UserRecord {
   passwordHash: string;
   createdAt: number;
   lastSeen: number | null;
+  /** Suspended by an operator: no logins, no tokens (PROTOCOL.md "Operators"). */
+  suspended?: boolean;
+  /** A bot (POST /v1/admin/bots): no password, a token that never idles out. */
+  bot?: boolean;
 }
 
 export interface DeviceRecord {
@@ -163,6 +168,11 @@ export interface ChangeRequest {
   emoji?: string;
   editWindowMs: number;
   deleteWindowMs: number;
+  /**
+   * A delete by the operator (DELETE /v1/admin/messages, a deleted account): allowed at any
+   * time, whoever senderId is now in the chat; senderId is the message's own sender.
+   */
+  byOperator?: boolean;
 }
 
 export type ChangeRefusal = 'not_a_member' | 'invalid_reference' | 'forbidden';
@@ -239,6 +249,8 @@ export interface Store {
 
   /** Uploaded files and which messages carried them ("media" migration). */
   readonly media: MediaIndex;
+  /** Operators' reads and writes: users, suspension, bots, deleted accounts, reports (admin-store.ts). */
+  readonly admin: AdminStore;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
@@ -251,8 +263,11 @@ export interface Store {
 
   /** Creates a device session; it is owed only messages committed after this call. */
   createDevice(device: DeviceRecord & { tokenHash: string }): Promise<void>;
-  /** The live device of a token, with when it was last recorded active (null: not since creation). */
-  deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null }) | null>;
+  /**
+   * The live device of a token, with when it was last recorded active (null: not since creation);
+   * null too when its user is suspended or deleted. `permanent`: a bot's, exempt from idle expiry.
+   */
+  deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null; permanent?: boolean }) | null>;
   revokeDevice(deviceId: string, at: number): Promise<void>;
   /** The user's live (not revoked) devices, oldest first, at most `limit`; lastActiveAt null: not recorded since creation. */
   listDevices(userId: string, limit: number): Promise<(DeviceRecord & { lastActiveAt: number | null })[]>;

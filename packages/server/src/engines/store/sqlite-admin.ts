@@ -1,0 +1,118 @@
+import type Database from 'better-sqlite3';
+import {
+  BOT_PASSWORD_HASH,
+  deletedUsername,
+  prefixChars,
+  toAdminUser,
+  toReport,
+  type AdminStore,
+  type AdminUserRecord,
+  type ReportCursor,
+  type ReportRecord,
+} from './admin-store.js';
+import type { SqliteWriter } from './sqlite-writer.js';
+import type { DeviceRecord, UserRecord } from './store.js';
+
+type Row = Record<string, any>;
+
+/** The operator's writes, run on the writer thread (merged into sqlite-writes.ts ops). */
+export function sqliteAdminOps(db: Database.Database) {
+  const s = {
+    user: db.prepare('SELECT id, deleted_at FROM users WHERE id = ?'),
+    userByName: db.prepare('SELECT 1 FROM users WHERE username = ?'),
+    setSuspended: db.prepare('UPDATE users SET suspended = ? WHERE id = ?'),
+    liveDevices: db.prepare('SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL'),
+    revokeAll: db.prepare('UPDATE devices SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL'),
+    dropPushTargets: db.prepare('DELETE FROM push_targets WHERE user_id = ?'),
+    markDeleted: db.prepare('UPDATE users SET deleted_at = ?, username = ?, suspended = 0 WHERE id = ?'),
+    insertBot: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at, bot) VALUES (?, ?, ?, ?, ?, 1)'),
+    insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+    insertReport: db.prepare(
+      'INSERT INTO reports (id, reporter_id, user_id, message_id, reason, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+  };
+  const endSessions = (userId: string, at: number): string[] => {
+    const ids = (s.liveDevices.all(userId) as Row[]).map((r) => r.id as string);
+    s.revokeAll.run(at, userId);
+    s.dropPushTargets.run(userId);
+    return ids;
+  };
+  return {
+    adminSetSuspended(userId: string, suspended: boolean, at: number): string[] | null {
+      const u = s.user.get(userId) as Row | undefined;
+      if (!u || u.deleted_at !== null) return null;
+      s.setSuspended.run(suspended ? 1 : 0, userId);
+      return suspended ? endSessions(userId, at) : [];
+    },
+    adminCreateBot(
+      user: Omit<UserRecord, 'lastSeen' | 'passwordHash' | 'bot' | 'suspended'>,
+      d: DeviceRecord & { tokenHash: string },
+    ): UserRecord | 'username_taken' {
+      if (s.userByName.get(user.username)) return 'username_taken';
+      s.insertBot.run(user.id, user.username, user.displayName, BOT_PASSWORD_HASH, user.createdAt);
+      // A new user is in no chat: no device cursors to start.
+      s.insertDevice.run(d.id, d.userId, d.name, d.tokenHash, d.createdAt);
+      return { ...user, passwordHash: BOT_PASSWORD_HASH, lastSeen: null, bot: true };
+    },
+    adminDeleteUser(userId: string, at: number): string[] | null {
+      const u = s.user.get(userId) as Row | undefined;
+      if (!u) return null;
+      if (u.deleted_at !== null) return [];
+      s.markDeleted.run(at, deletedUsername(userId), userId);
+      return endSessions(userId, at);
+    },
+    adminCreateReport(r: ReportRecord): void {
+      s.insertReport.run(r.id, r.reporterId, r.userId, r.messageId, r.reason, r.note, r.createdAt);
+    },
+  };
+}
+
+/** SqliteStore's admin side: reads on the store's reading connection, writes on its writer thread. */
+export class SqliteAdminStore implements AdminStore {
+  private readonly s;
+
+  constructor(
+    db: Database.Database,
+    private readonly writer: SqliteWriter,
+  ) {
+    this.s = {
+      users: db.prepare(
+        `SELECT id, username, display_name, created_at, suspended, bot FROM users
+         WHERE deleted_at IS NULL AND substr(username, 1, ?) = ? AND username > ? ORDER BY username LIMIT ?`,
+      ),
+      deleted: db.prepare('SELECT 1 FROM users WHERE id = ? AND deleted_at IS NOT NULL'),
+      undeleted: db.prepare(
+        `SELECT id, chat_id FROM messages WHERE sender_id = ? AND kind = 'message' AND deleted = 0 ORDER BY sender_id, id LIMIT ?`,
+      ),
+      reports: db.prepare('SELECT * FROM reports WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?'),
+    };
+  }
+
+  async listUsers(o: { prefix: string; after: string; limit: number }): Promise<AdminUserRecord[]> {
+    return (this.s.users.all(prefixChars(o.prefix), o.prefix, o.after, o.limit) as Row[]).map(toAdminUser);
+  }
+  setSuspended(userId: string, suspended: boolean, at: number): Promise<string[] | null> {
+    return this.writer.write('adminSetSuspended', userId, suspended, at);
+  }
+  createBot(
+    user: Omit<UserRecord, 'lastSeen' | 'passwordHash' | 'bot' | 'suspended'>,
+    device: DeviceRecord & { tokenHash: string },
+  ): Promise<UserRecord | 'username_taken'> {
+    return this.writer.write('adminCreateBot', user, device);
+  }
+  deleteUser(userId: string, at: number): Promise<string[] | null> {
+    return this.writer.write('adminDeleteUser', userId, at);
+  }
+  async isDeleted(userId: string): Promise<boolean> {
+    return this.s.deleted.get(userId) !== undefined;
+  }
+  async undeletedMessages(userId: string, limit: number): Promise<{ messageId: string; chatId: string }[]> {
+    return (this.s.undeleted.all(userId, limit) as Row[]).map((r) => ({ messageId: r.id, chatId: r.chat_id }));
+  }
+  async createReport(report: ReportRecord): Promise<void> {
+    await this.writer.write('adminCreateReport', report);
+  }
+  async listReports(o: { after?: ReportCursor; limit: number }): Promise<ReportRecord[]> {
+    return (this.s.reports.all(o.after?.createdAt ?? -1, o.after?.id ?? '', o.limit) as Row[]).map(toReport);
+  }
+}
