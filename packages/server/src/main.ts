@@ -20,6 +20,7 @@ import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
 import { createEngines, type Engines } from './engines/create-engines.js';
 import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
+import { People } from './core/people.js';
 import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
@@ -193,6 +194,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     isReady: () => ready,
     push: push.registration,
+    people: { people: new People({ store, media, bus, now }), limits },
     metricsToken: config.metricsToken,
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });

@@ -40,6 +40,8 @@ export interface LimitSettings {
   groupCreations: BucketSpec;
   /** Member additions, removals and renames a user makes. Shared. */
   membershipChanges: BucketSpec;
+  /** GET /v1/users?prefix= per device (PROTOCOL.md "People"): finding people, not listing them all. */
+  userSearches: BucketSpec;
   /** Open sockets per device. Shared. */
   socketsPerDevice: number;
   /** Open sockets per user (all devices). Shared. */
@@ -71,6 +73,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
   registrations: { capacity: 30, perSecond: 1 / 20 },
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
+  userSearches: { capacity: 30, perSecond: 1 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,

@@ -1,4 +1,4 @@
-import type { Attachment, LifecycleAction, ReactionSummary } from '@switchboard/protocol';
+import type { Attachment, AvatarView, LifecycleAction, ReactionSummary } from '@switchboard/protocol';
 import type { ChatKind, ChatRecord, LogEntry, MemberRecord, Role, StoredMessage, StoredUpdate, UserRecord } from './store.js';
 
 /*
@@ -20,6 +20,10 @@ export interface UserRow {
   password_hash: string;
   created_at: number;
   last_seen: number | null;
+  /** Added by the "people" migration. */
+  about?: string | null;
+  /** JSON of the AvatarView, or null. */
+  avatar?: string | null;
 }
 export interface ChatRow {
   id: string;
@@ -49,6 +53,8 @@ export const toUser = (r: UserRow): UserRecord => ({
   passwordHash: r.password_hash,
   createdAt: r.created_at,
   lastSeen: r.last_seen,
+  about: r.about ?? '',
+  avatar: r.avatar ? (JSON.parse(r.avatar) as AvatarView) : null,
 });
 export const toChat = (r: ChatRow): ChatRecord => ({
   id: r.id,

@@ -1,5 +1,6 @@
 import type {
   Attachment,
+  AvatarView,
   ServerFrame,
   ChatSettingsView,
   LifecycleAction,
@@ -10,6 +11,7 @@ import type {
 } from '@switchboard/protocol';
 import type { PushTarget, PushTargetRecord } from './push-targets.js';
 import type { MediaIndex } from './media-index.js';
+import type { PeopleStore } from './people.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -58,6 +60,9 @@ export interface UserRecord {
   passwordHash: string;
   createdAt: number;
   lastSeen: number | null;
+  /** PATCH /v1/users/me ("people" migration): '' and null until set. */
+  about?: string;
+  avatar?: AvatarView | null;
 }
 
 export interface DeviceRecord {
@@ -239,6 +244,8 @@ export interface Store {
 
   /** Uploaded files and which messages carried them ("media" migration). */
   readonly media: MediaIndex;
+  /** Profiles, contacts and blocks ("people" migration; people.ts). */
+  readonly people: PeopleStore;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
