@@ -12,6 +12,7 @@ import { worker } from './worker.js';
 import { devices } from './devices.js';
 import { push } from './push.js';
 import { download } from './download.js';
+import { block, contacts, profile, search, unblock } from './people.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -30,6 +31,11 @@ export const commands: Record<string, Command> = {
   devices,
   push,
   download,
+  profile,
+  search,
+  contacts,
+  block,
+  unblock,
 };
 
 export function usage(): string {
@@ -57,6 +63,10 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   devices revoke <device_id>                           signs that device out
   push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
   push off | push key                                  this device's push target; the VAPID key
+  profile [--display-name X] [--about TEXT] [--avatar IMAGE | --no-avatar]   shows / changes your profile
+  search <prefix> [--limit N]                          users whose username starts with it (3+ characters)
+  contacts | contacts add <username...> | contacts remove <username...>
+  block [<username...>] | unblock <username...>        without names: whom you blocked
   logout
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
