@@ -93,6 +93,30 @@ export class SwitchboardClient extends SocketSession {
   findUser(username: string): Promise<UserView | null> {
     return this.rest.findUser(username);
   }
+  updateProfile(patch: { displayName?: string; about?: string; avatarMediaId?: string | null }): Promise<UserView> {
+    return this.rest.updateProfile(patch);
+  }
+  searchUsers(prefix: string, opts: { limit?: number } = {}): Promise<UserView[]> {
+    return this.rest.searchUsers(prefix, opts);
+  }
+  addContact(userId: string): Promise<void> {
+    return this.rest.addContact(userId);
+  }
+  removeContact(userId: string): Promise<void> {
+    return this.rest.removeContact(userId);
+  }
+  contacts(): Promise<UserView[]> {
+    return this.rest.contacts();
+  }
+  block(userId: string): Promise<void> {
+    return this.rest.block(userId);
+  }
+  unblock(userId: string): Promise<void> {
+    return this.rest.unblock(userId);
+  }
+  listBlocked(): Promise<string[]> {
+    return this.rest.listBlocked();
+  }
   chats(): Promise<ChatSummary[]> {
     return this.rest.chats();
   }

@@ -89,6 +89,46 @@ export class SwitchboardApi implements SessionApi {
     return res.users[0] ?? null;
   }
 
+  // ---- people (PROTOCOL.md "People") ----
+
+  /** Changes one's profile; `avatarMediaId` an uploaded image (uploadMedia), null to clear it. */
+  updateProfile(patch: { displayName?: string; about?: string; avatarMediaId?: string | null }): Promise<UserView> {
+    const body: Record<string, unknown> = {};
+    if (patch.displayName !== undefined) body.display_name = patch.displayName;
+    if (patch.about !== undefined) body.about = patch.about;
+    if (patch.avatarMediaId !== undefined) body.avatar_media_id = patch.avatarMediaId;
+    return this.request('PATCH', '/v1/users/me', body);
+  }
+
+  /** Users whose username starts with `prefix` (at least 3 characters), in username order, at most `limit` (1..20, default 10). */
+  async searchUsers(prefix: string, opts: { limit?: number } = {}): Promise<UserView[]> {
+    return (await this.request<{ users: UserView[] }>('GET', `/v1/users${query({ prefix, limit: opts.limit })}`)).users;
+  }
+
+  async addContact(userId: string): Promise<void> {
+    await this.request('PUT', `/v1/users/me/contacts/${encodeURIComponent(userId)}`);
+  }
+
+  async removeContact(userId: string): Promise<void> {
+    await this.request('DELETE', `/v1/users/me/contacts/${encodeURIComponent(userId)}`);
+  }
+
+  async contacts(): Promise<UserView[]> {
+    return (await this.request<{ users: UserView[] }>('GET', '/v1/users/me/contacts')).users;
+  }
+
+  async block(userId: string): Promise<void> {
+    await this.request('PUT', `/v1/users/me/blocked/${encodeURIComponent(userId)}`);
+  }
+
+  async unblock(userId: string): Promise<void> {
+    await this.request('DELETE', `/v1/users/me/blocked/${encodeURIComponent(userId)}`);
+  }
+
+  async listBlocked(): Promise<string[]> {
+    return (await this.request<{ user_ids: string[] }>('GET', '/v1/users/me/blocked')).user_ids;
+  }
+
   /** Every chat of the user, most recent first: follows the server's pages (next_cursor) to the end. */
   async chats(): Promise<ChatSummary[]> {
     const all: ChatSummary[] = [];

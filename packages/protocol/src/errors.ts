@@ -9,6 +9,8 @@ export const SocketErrorCode = {
   invalidReference: 'invalid_reference',
   /** Not allowed to change that message, or its time window has passed. */
   forbidden: 'forbidden',
+  /** A send (or edit, reaction) in a direct chat with a user who blocked the sender. */
+  blocked: 'blocked',
   rateLimited: 'rate_limited',
   internal: 'internal',
 } as const;
@@ -24,6 +26,8 @@ export type HttpErrorCode =
   | 'not_a_member'
   | 'group_too_large'
   | 'too_many_pinned'
+  | 'too_many_contacts'
+  | 'too_many_blocked'
   | 'too_large'
   | 'rate_limited'
   /** A login to an account an operator suspended (403). */

@@ -9,3 +9,4 @@ export * from './media.js';
 export * from './json-depth.js';
 export * from './lifecycle.js';
 export * from './admin.js';
+export * from './people.js';

@@ -40,6 +40,10 @@ export interface UserView {
   user_id: string;
   username: string;
   display_name: string;
+  /** PATCH /v1/users/me: '' until set. */
+  about?: string;
+  /** null until set. */
+  avatar?: import('./people.js').AvatarView | null;
 }
 export interface SessionView {
   token: string;

@@ -22,6 +22,7 @@ import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { Operators } from './core/operators.js';
 import { Reports } from './core/reports.js';
+import { People } from './core/people.js';
 import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
@@ -195,6 +196,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     isReady: () => ready,
     push: push.registration,
+    people: { people: new People({ store, media, bus, now }), limits },
     metricsToken: config.metricsToken,
     operators: new Operators({ store, ids, now, delivery, groups, changes, log }),
     adminToken: config.adminToken,

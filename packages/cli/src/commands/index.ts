@@ -15,6 +15,7 @@ import { download } from './download.js';
 import { edit, del, react } from './lifecycle.js';
 import { mute, unmute, archive, unarchive, pin, unpin } from './chat-settings.js';
 import { admin } from './admin.js';
+import { block, contacts, profile, search, unblock } from './people.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -43,6 +44,11 @@ export const commands: Record<string, Command> = {
   pin,
   unpin,
   admin,
+  profile,
+  search,
+  contacts,
+  block,
+  unblock,
 };
 
 export function usage(): string {
@@ -76,6 +82,10 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   devices revoke <device_id>                           signs that device out
   push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
   push off | push key                                  this device's push target; the VAPID key
+  profile [--display-name X] [--about TEXT] [--avatar IMAGE | --no-avatar]   shows / changes your profile
+  search <prefix> [--limit N]                          users whose username starts with it (3+ characters)
+  contacts | contacts add <username...> | contacts remove <username...>
+  block [<username...>] | unblock <username...>        without names: whom you blocked
   logout
 
 Operator (ADMIN_TOKEN in the environment, --server as above):

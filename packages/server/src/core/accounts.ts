@@ -26,7 +26,7 @@ const DEFAULT_MAX_DEVICES = 100;
 const DEFAULT_SESSION_IDLE_MS = 90 * 86_400_000;
 
 export function userView(u: UserRecord): UserView {
-  return { user_id: u.id, username: u.username, display_name: u.displayName };
+  return { user_id: u.id, username: u.username, display_name: u.displayName, about: u.about ?? '', avatar: u.avatar ?? null };
 }
 
 // Verifying against a dummy hash for unknown users keeps login time the same either way.

@@ -171,6 +171,29 @@ export class ChatAccess {
     };
   }
 
+  /**
+   * PROTOCOL.md "Blocking": in a direct chat, a user the other one blocked is refused
+   * (`blocked`). Read from the store every time (an indexed probe), never cached, so a block
+   * holds on every node as soon as its PUT answered.
+   */
+  async refuseBlocked(userId: string, chatId: string): Promise<void> {
+    const parsed = parseChatId(chatId);
+    if (parsed?.kind !== 'direct') return;
+    const [a, b] = parsed.userIds;
+    const other = userId === a ? b : a;
+    if (other === userId) return;
+    if (await this.store.people.isBlocked(other, userId)) throw new DomainError('blocked', 'this user blocked you');
+  }
+
+  /** Of `userIds`, those who blocked `userId` or whom it blocked: they see none of its typing or presence. */
+  async withoutBlocks(userId: string, userIds: string[]): Promise<string[]> {
+    if (userIds.length === 0) return userIds;
+    const relations = await this.store.people.blockRelations(userId);
+    if (relations.length === 0) return userIds;
+    const skip = new Set(relations);
+    return userIds.filter((id) => !skip.has(id));
+  }
+
   /** True when the user is a current member of the chat. */
   async isMember(userId: string, chatId: string): Promise<boolean> {
     const parsed = parseChatId(chatId);

@@ -36,6 +36,7 @@ export class Groups {
     const memberIds = [...new Set([creatorId, ...input.member_ids])];
     if (memberIds.length > MAX_GROUP_MEMBERS) throw new DomainError('group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
     await this.requireUsers(memberIds);
+    await this.refuseBlockers(creatorId, memberIds);
     const groupId = ids.next();
     const chatId = groupChatId(groupId);
     await store.createGroup({
@@ -62,6 +63,7 @@ export class Groups {
     // More distinct ids than a group holds can never fit: answered before looking them up.
     if (wanted.length > MAX_GROUP_MEMBERS) throw new DomainError('group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
     await this.requireUsers(wanted);
+    await this.refuseBlockers(actorId, wanted);
     const chatId = groupChatId(groupId);
     // Checked and applied in the store's transaction, under the chat's lock: admins adding
     // at once on different nodes can never push the group past the cap.
@@ -116,6 +118,15 @@ export class Groups {
   private async membershipChanged(chatId: string, removed?: string[]): Promise<void> {
     this.deps.access.invalidate(chatId);
     await this.deps.delivery.membershipChanged(chatId, removed);
+  }
+
+  /** PROTOCOL.md "Blocking": a user cannot add someone who blocked it to a group (403 forbidden). */
+  private async refuseBlockers(actorId: string, userIds: string[]): Promise<void> {
+    const blockers = await this.deps.store.people.blockersAmong(
+      actorId,
+      userIds.filter((id) => id !== actorId),
+    );
+    if (blockers.length > 0) throw new DomainError('forbidden', 'a user you are adding blocked you', { user_ids: blockers });
   }
 
   private async requireUsers(userIds: string[]): Promise<void> {

@@ -42,6 +42,8 @@ export interface LimitSettings {
   membershipChanges: BucketSpec;
   /** Reports (POST /v1/reports) a user files. Shared. */
   reports: BucketSpec;
+  /** GET /v1/users?prefix= per device (PROTOCOL.md "People"): finding people, not listing them all. */
+  userSearches: BucketSpec;
   /** Open sockets per device. Shared. */
   socketsPerDevice: number;
   /** Open sockets per user (all devices). Shared. */
@@ -77,6 +79,7 @@ export const DEFAULT_LIMITS: LimitSettings = {
   groupCreations: { capacity: 30, perSecond: 1 / 10 },
   membershipChanges: { capacity: 300, perSecond: 2 },
   reports: { capacity: 20, perSecond: 1 / 60 },
+  userSearches: { capacity: 30, perSecond: 1 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,

@@ -198,6 +198,11 @@ export class Limits {
     await this.check(`rep:u:${userId}`, this.deps.settings.reports, 'too many reports: try again later');
   }
 
+  /** GET /v1/users?prefix=, per device. */
+  async userSearch(deviceId: string): Promise<void> {
+    await this.check(`usr:d:${deviceId}`, this.deps.settings.userSearches, 'too many user searches: try again later');
+  }
+
   async membershipChange(userId: string): Promise<void> {
     await this.check(`mem:u:${userId}`, this.deps.settings.membershipChanges, 'too many membership changes: try again later');
   }

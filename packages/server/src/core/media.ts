@@ -1,4 +1,12 @@
-import { MAX_ATTACHMENTS, type Attachment, type CreateMediaBody, type CreateMediaResponse, type Thumbnail } from '@switchboard/protocol';
+import {
+  MAX_ATTACHMENTS,
+  THUMBNAIL_TYPES,
+  type Attachment,
+  type AvatarView,
+  type CreateMediaBody,
+  type CreateMediaResponse,
+  type Thumbnail,
+} from '@switchboard/protocol';
 import type { MediaStore } from '../engines/media-store/media-store.js';
 import type { MediaInfo, MediaRecord } from '../engines/store/media-index.js';
 import type { Store } from '../engines/store/store.js';
@@ -143,6 +151,25 @@ export class Media {
   }
 
   /**
+   * PATCH /v1/users/me avatar_media_id: an image (image/jpeg, png or webp whose bytes are
+   * one) the user uploaded, complete. Measured and thumbnailed as a sent image is (once per
+   * media); thumbnail null when the thumbnail queue was full or the image past its limits.
+   */
+  async avatar(userId: string, mediaId: string): Promise<AvatarView> {
+    const refuse = (why: string) => new DomainError('invalid_request', `avatar_media_id: ${why}`);
+    const [m] = await this.deps.store.media.get([mediaId]);
+    if (!m || m.ownerId !== userId || m.parentId !== null) throw refuse(`no media ${mediaId} uploaded by you`);
+    if ((await this.deps.files.stat(m.id)) !== m.size) throw refuse('the upload is not complete');
+    if (
+      !(THUMBNAIL_TYPES as readonly string[]).includes(normalizeType(m.contentType) ?? '') ||
+      !isVerifiedImage(m.contentType, await this.head(m))
+    )
+      throw refuse('an avatar is an image/jpeg, image/png or image/webp');
+    const info = await this.infoOf(m);
+    return { media_id: m.id, thumbnail: info.thumbnail ?? null };
+  }
+
+  /**
    * What the bytes are: inspected on first send and kept. An image is measured and
    * thumbnailed best-effort, through the thumbnail queue: one past the limits gets its
    * header's dimensions and no thumbnail, and when the queue is full it is sent without
@@ -227,7 +254,9 @@ export class Media {
     if (!original) return null;
     if (original.ownerId === userId) return m;
     // One indexed query, however many messages carry the media (at most maxRefs).
-    return (await this.deps.store.media.visibleTo(original.id, userId)) ? m : null;
+    if (await this.deps.store.media.visibleTo(original.id, userId)) return m;
+    // Some user's current avatar (and its thumbnail): any signed-in user may fetch it (PROTOCOL.md "People").
+    return (await this.deps.store.people.isAvatar(original.id)) ? m : null;
   }
 
   /** GET /v1/media/{id}: null when the caller may not see it or its bytes are not there (404). */

@@ -54,9 +54,12 @@ export class Presence {
     return { type: 'presence', user_id: userId, online: online!, last_seen: lastSeen };
   }
 
-  /** May `viewer` see `target`'s presence? Only users who share a chat (or oneself). */
+  /** May `viewer` see `target`'s presence? Only users who share a chat (or oneself), and neither blocked the other. */
   async mayWatch(viewer: string, target: string): Promise<boolean> {
-    return viewer === target || this.deps.store.shareAChat(viewer, target);
+    if (viewer === target) return true;
+    const { people } = this.deps.store;
+    if ((await people.isBlocked(viewer, target)) || (await people.isBlocked(target, viewer))) return false;
+    return this.deps.store.shareAChat(viewer, target);
   }
 
   /** The first socket of a user on this node opened. */

@@ -29,6 +29,8 @@ import { metricsAuthorized } from './ops-listeners.js';
 import { Router, intParam, readBody, sendJson } from './http-util.js';
 import type { PushRegistration } from '../push/registration.js';
 import { pushRoutes } from './push-routes.js';
+import { peopleRoutes, searchUsers } from './people-routes.js';
+import type { People } from '../core/people.js';
 import { requestAuthenticator } from './request-auth.js';
 import type { WsTickets } from '../core/ws-tickets.js';
 import { socketDevice } from './socket-auth.js';
@@ -59,6 +61,8 @@ export interface HttpApiDeps {
   isReady: () => boolean;
   /** Push target registration (push-routes.ts); absent: no push routes. */
   push?: PushRegistration;
+  /** Profiles, prefix search, contacts and blocks (people-routes.ts). */
+  people?: { people: People; limits: Limits };
   /** Opens GET /metrics here (bearer); unset: 404, as if the endpoint did not exist. */
   metricsToken?: string;
   /** The operator's API (admin-routes.ts), opened by ADMIN_TOKEN. */
@@ -150,7 +154,9 @@ export function createHttpApi(deps: HttpApiDeps) {
       sendJson(res, 200, userView(user));
     })
     .on('GET', '/v1/users', async (req, res, _p, url) => {
-      await auth(req);
+      const device = await auth(req);
+      const prefix = url.searchParams.get('prefix');
+      if (prefix !== null && deps.people) return sendJson(res, 200, await searchUsers({ ...deps.people, auth }, device, prefix, url));
       const username = textParam(url, 'username');
       if (!username) throw new ApiError(400, 'invalid_request', 'username is required');
       const user = await accounts.userByUsername(username);
@@ -240,6 +246,7 @@ export function createHttpApi(deps: HttpApiDeps) {
   wsTicketRoutes(router, auth, deps.tickets);
   if (deps.operators) adminRoutes(router, { operators: deps.operators, adminToken: deps.adminToken });
   if (deps.reports) reportRoutes(router, { reports: deps.reports, auth });
+  if (deps.people) peopleRoutes(router, { ...deps.people, auth });
 
   return {
     router,

@@ -5,7 +5,11 @@ export const typing: FrameHandler<'typing'> = async (socket, frame, deps) => {
   if (deps.limits.enabled && refused(socket, deps.config.typingPerSecond)) return;
   // The same access rule as sending (a direct chat exists before its first message).
   const target = await deps.access.forSend(socket.userId, frame.chat_id);
-  const others = target.memberIds.filter((id) => id !== socket.userId);
+  // Two users where one blocked the other see none of each other's typing, in any chat.
+  const others = await deps.access.withoutBlocks(
+    socket.userId,
+    target.memberIds.filter((id) => id !== socket.userId),
+  );
   await deps.delivery.toUsers(others, { type: 'typing', chat_id: frame.chat_id, user_id: socket.userId, state: frame.state });
 };
 

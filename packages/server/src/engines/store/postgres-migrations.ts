@@ -183,7 +183,7 @@ export const postgresMigrations: string[] = [
   -- A delete for everyone finds the media its message carried.
   CREATE INDEX media_refs_message ON media_refs (message_id);
   `,
-  /* operators: suspension, bots, deleted accounts, reports (see SQLite migration 10) */ `
+  /* operators: suspension, bots, deleted accounts, reports (see SQLite migration 11) */ `
   ALTER TABLE users ADD COLUMN suspended boolean NOT NULL DEFAULT false;
   ALTER TABLE users ADD COLUMN bot boolean NOT NULL DEFAULT false;
   ALTER TABLE users ADD COLUMN deleted_at bigint;
@@ -198,6 +198,30 @@ export const postgresMigrations: string[] = [
     created_at bigint NOT NULL
   );
   CREATE INDEX reports_order ON reports (created_at, id);
+  `,
+  /*
+   * people: profile fields, contacts, blocks (see SQLite migration 11). Prefix search is a
+   * range on usernames in byte order: an index under the "C" collation serves both the
+   * range and the order, whatever the database's default collation.
+   */ `
+  ALTER TABLE users ADD COLUMN about text NOT NULL DEFAULT '';
+  ALTER TABLE users ADD COLUMN avatar text;
+  ALTER TABLE users ADD COLUMN avatar_media_id text;
+  CREATE INDEX users_avatar ON users (avatar_media_id) WHERE avatar_media_id IS NOT NULL;
+  CREATE INDEX users_username_c ON users ((username COLLATE "C"));
+  CREATE TABLE contacts (
+    user_id text NOT NULL,
+    contact_id text NOT NULL,
+    added_at bigint NOT NULL,
+    PRIMARY KEY (user_id, contact_id)
+  );
+  CREATE TABLE blocks (
+    user_id text NOT NULL,
+    blocked_id text NOT NULL,
+    blocked_at bigint NOT NULL,
+    PRIMARY KEY (user_id, blocked_id)
+  );
+  CREATE INDEX blocks_blocked ON blocks (blocked_id, user_id);
   `,
 ];
 

@@ -38,6 +38,7 @@ import {
 } from './rows.js';
 import { PostgresMediaIndex } from './postgres-media.js';
 import { PostgresAdminStore } from './postgres-admin.js';
+import { PostgresPeople } from './postgres-people.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
@@ -209,6 +210,7 @@ export class PostgresStore implements Store {
   readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
   readonly media: PostgresMediaIndex;
   readonly admin: PostgresAdminStore;
+  readonly people: PostgresPeople;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({
@@ -236,6 +238,7 @@ export class PostgresStore implements Store {
     });
     this.media = new PostgresMediaIndex(this.pool);
     this.admin = new PostgresAdminStore(this.pool);
+    this.people = new PostgresPeople(this.pool);
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.

@@ -1,4 +1,4 @@
-import type { Attachment, LifecycleAction, ReactionSummary } from '@switchboard/protocol';
+import type { Attachment, AvatarView, LifecycleAction, ReactionSummary } from '@switchboard/protocol';
 import type { ChatKind, ChatRecord, LogEntry, MemberRecord, Role, StoredMessage, StoredUpdate, UserRecord } from './store.js';
 
 /*
@@ -23,6 +23,10 @@ export interface UserRow {
   /** Operators (migration 10): 0/1 in SQLite, booleans in PostgreSQL. */
   suspended?: number | boolean;
   bot?: number | boolean;
+  /** Added by the "people" migration. */
+  about?: string | null;
+  /** JSON of the AvatarView, or null. */
+  avatar?: string | null;
 }
 export interface ChatRow {
   id: string;
@@ -54,6 +58,8 @@ export const toUser = (r: UserRow): UserRecord => ({
   lastSeen: r.last_seen,
   ...(r.suspended ? { suspended: true } : {}),
   ...(r.bot ? { bot: true } : {}),
+  about: r.about ?? '',
+  avatar: r.avatar ? (JSON.parse(r.avatar) as AvatarView) : null,
 });
 export const toChat = (r: ChatRow): ChatRecord => ({
   id: r.id,

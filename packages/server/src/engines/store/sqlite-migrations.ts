@@ -198,4 +198,28 @@ export const sqliteMigrations: string[] = [
   );
   CREATE INDEX reports_order ON reports (created_at, id);
   `,
+  /*
+   * 11: people (PROTOCOL.md "People"): profile fields, contacts, blocks. The avatar is kept
+   * as JSON ({media_id, thumbnail}) with its media id beside it, indexed for the media
+   * access check ("some user's current avatar"). Blocks are indexed both ways: who I
+   * blocked (the key) and who blocked me.
+   */ `
+  ALTER TABLE users ADD COLUMN about TEXT NOT NULL DEFAULT '';
+  ALTER TABLE users ADD COLUMN avatar TEXT;
+  ALTER TABLE users ADD COLUMN avatar_media_id TEXT;
+  CREATE INDEX users_avatar ON users (avatar_media_id) WHERE avatar_media_id IS NOT NULL;
+  CREATE TABLE contacts (
+    user_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, contact_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE blocks (
+    user_id TEXT NOT NULL,
+    blocked_id TEXT NOT NULL,
+    blocked_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, blocked_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX blocks_blocked ON blocks (blocked_id, user_id);
+  `,
 ];

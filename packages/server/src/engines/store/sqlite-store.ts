@@ -37,6 +37,7 @@ import {
 } from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
 import { SqliteAdminStore } from './sqlite-admin.js';
+import { SqlitePeople } from './sqlite-people.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -78,6 +79,7 @@ export class SqliteStore implements Store {
   private readonly checkpointer: SqliteCheckpointer;
   readonly media: SqliteMediaIndex;
   readonly admin: SqliteAdminStore;
+  readonly people: SqlitePeople;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -101,6 +103,7 @@ export class SqliteStore implements Store {
     this.checkpointer = new SqliteCheckpointer(file, () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES));
     this.media = new SqliteMediaIndex(this.db, this.writer);
     this.admin = new SqliteAdminStore(this.db, this.writer);
+    this.people = new SqlitePeople(this.db, this.writer);
   }
 
   private migrate(): void {

@@ -4,6 +4,7 @@ import { storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
 import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { sqliteAdminOps } from './sqlite-admin.js';
+import { sqlitePeopleOps } from './sqlite-people.js';
 import { encodePushTarget, type PushTarget } from './push-targets.js';
 import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
 
@@ -117,6 +118,7 @@ export function sqliteWriteOps(db: Database.Database) {
   return {
     ...sqliteLifecycleOps(db),
     ...sqliteAdminOps(db),
+    ...sqlitePeopleOps(db),
     createUser(user: Omit<UserRecord, 'lastSeen'>): UserRecord | 'username_taken' {
       if (s.userByName.get(user.username)) return 'username_taken';
       s.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);

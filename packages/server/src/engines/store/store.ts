@@ -1,5 +1,6 @@
 import type {
   Attachment,
+  AvatarView,
   ServerFrame,
   ChatSettingsView,
   LifecycleAction,
@@ -11,6 +12,7 @@ import type {
 import type { PushTarget, PushTargetRecord } from './push-targets.js';
 import type { MediaIndex } from './media-index.js';
 import type { AdminStore } from './admin-store.js';
+import type { PeopleStore } from './people.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -63,6 +65,9 @@ export interface UserRecord {
   suspended?: boolean;
   /** A bot (POST /v1/admin/bots): no password, a token that never idles out. */
   bot?: boolean;
+  /** PATCH /v1/users/me ("people" migration): '' and null until set. */
+  about?: string;
+  avatar?: AvatarView | null;
 }
 
 export interface DeviceRecord {
@@ -251,6 +256,8 @@ export interface Store {
   readonly media: MediaIndex;
   /** Operators' reads and writes: users, suspension, bots, deleted accounts, reports (admin-store.ts). */
   readonly admin: AdminStore;
+  /** Profiles, contacts and blocks ("people" migration; people.ts). */
+  readonly people: PeopleStore;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
