@@ -6,6 +6,7 @@ import { Backlog } from './core/backlog.js';
 import { ChatAccess } from './core/chat-access.js';
 import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
+import { ExternalAuth } from './core/external-auth.js';
 import { Groups } from './core/groups.js';
 import { Limits } from './core/limits.js';
 import { Media } from './core/media.js';
@@ -194,6 +195,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isReady: () => ready,
     push: push.registration,
     metricsToken: config.metricsToken,
+    externalAuth:
+      config.authJwtSecret || config.authJwksUrl
+        ? new ExternalAuth({
+            secret: config.authJwtSecret,
+            jwksUrl: config.authJwksUrl,
+            issuer: config.authJwtIssuer!,
+            audience: config.authJwtAudience!,
+          })
+        : undefined,
+    passwordLogin: config.passwordLogin,
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
   const ws: WsGateway = new WsGateway({

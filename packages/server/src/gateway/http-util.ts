@@ -38,6 +38,11 @@ export async function readBody<S extends z.ZodType>(req: IncomingMessage, schema
   } catch {
     throw new ApiError(400, 'invalid_request', 'body is not valid JSON');
   }
+  return validBody(raw, schema);
+}
+
+/** A parsed JSON body checked with a zod schema; 400 invalid_request naming the first problem. */
+export function validBody<S extends z.ZodType>(raw: unknown, schema: S): z.infer<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

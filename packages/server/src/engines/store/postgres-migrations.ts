@@ -181,6 +181,16 @@ export const postgresMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN archived boolean NOT NULL DEFAULT false;
   ALTER TABLE chat_members ADD COLUMN pinned boolean NOT NULL DEFAULT false;
   `,
+  /* external identities: users who sign in from the host app, by (iss, sub) (see SQLite migration 10) */ `
+  CREATE TABLE external_identities (
+    issuer text NOT NULL,
+    subject text NOT NULL,
+    user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  );
+  CREATE INDEX external_identities_user ON external_identities (user_id);
+  `,
 ];
 
 /**

@@ -37,6 +37,7 @@ import {
   type UserRow,
 } from './rows.js';
 import { PostgresMediaIndex } from './postgres-media.js';
+import { PostgresIdentities } from './postgres-identities.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
@@ -206,6 +207,7 @@ export class PostgresStore implements Store {
   /** Transactions committed and writes in them, for metrics and benchmarks. */
   readonly commitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
   readonly media: PostgresMediaIndex;
+  readonly identities: PostgresIdentities;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({
@@ -232,6 +234,7 @@ export class PostgresStore implements Store {
       types: pgTypes,
     });
     this.media = new PostgresMediaIndex(this.pool);
+    this.identities = new PostgresIdentities(this.pool);
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.

@@ -36,6 +36,7 @@ import {
   type UserRow,
 } from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
+import { SqliteIdentities } from './sqlite-identities.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -76,6 +77,7 @@ export class SqliteStore implements Store {
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
   readonly media: SqliteMediaIndex;
+  readonly identities: SqliteIdentities;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -98,6 +100,7 @@ export class SqliteStore implements Store {
     this.scheduleIndexing();
     this.checkpointer = new SqliteCheckpointer(file, () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES));
     this.media = new SqliteMediaIndex(this.db, this.writer);
+    this.identities = new SqliteIdentities(this.db, this.writer);
   }
 
   private migrate(): void {

@@ -3,6 +3,7 @@ import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, Membersh
 import { storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
 import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
+import { sqliteIdentityOps } from './sqlite-identities.js';
 import { encodePushTarget, type PushTarget } from './push-targets.js';
 import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
 
@@ -115,6 +116,7 @@ export function sqliteWriteOps(db: Database.Database) {
 
   return {
     ...sqliteLifecycleOps(db),
+    ...sqliteIdentityOps(db),
     createUser(user: Omit<UserRecord, 'lastSeen'>): UserRecord | 'username_taken' {
       if (s.userByName.get(user.username)) return 'username_taken';
       s.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);
