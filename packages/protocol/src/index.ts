@@ -8,3 +8,4 @@ export * from './push.js';
 export * from './media.js';
 export * from './json-depth.js';
 export * from './lifecycle.js';
+export * from './responses.js';

@@ -23,6 +23,7 @@ import { createMediaStore } from './engines/media-store/create-media-store.js';
 import { createHttpApi } from './gateway/http-api.js';
 import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
+import { apiDescriptionRoutes } from './gateway/openapi.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
@@ -42,6 +43,8 @@ export interface RunningServer {
   /** The internal metrics listener's port (METRICS_PORT), or null when there is none. */
   metricsPort: number | null;
   engines: Engines;
+  /** Every HTTP route the server registered (method and pattern, e.g. /v1/users/:id): the API description's test checks each is described. */
+  routes(): { method: string; pattern: string }[];
   /** Graceful stop: refuse new work, close sockets with "reconnect", flush commits, close engines. */
   stop(): Promise<void>;
 }
@@ -207,6 +210,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     passwordLogin: config.passwordLogin,
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
+  apiDescriptionRoutes(api.router);
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
     bus,
@@ -294,6 +298,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : null,
     config,
     engines,
+    routes: () => api.router.list(),
     stop: () =>
       (stopping ??= (async () => {
         ready = false;

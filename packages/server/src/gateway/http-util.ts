@@ -66,12 +66,17 @@ type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url
 
 /** A small method + path router: patterns like /v1/users/:id, params in order. */
 export class Router {
-  private readonly routes: { method: string; re: RegExp; handler: Handler }[] = [];
+  private readonly routes: { method: string; pattern: string; re: RegExp; handler: Handler }[] = [];
 
   on(method: string, pattern: string, handler: Handler): this {
     const re = new RegExp('^' + pattern.replace(/:[a-z_]+/g, '([^/]+)') + '$');
-    this.routes.push({ method, re, handler });
+    this.routes.push({ method, pattern, re, handler });
     return this;
+  }
+
+  /** Every registered route, as registered (the API description's test checks each is described). */
+  list(): { method: string; pattern: string }[] {
+    return this.routes.map(({ method, pattern }) => ({ method, pattern }));
   }
 
   /** Finds the route; 'method' when the path exists under another method. */
