@@ -12,7 +12,7 @@ import type {
 } from '@switchboard/protocol';
 import type { FetchLike } from './http.js';
 import type { MediaData, UploadOptions } from './media.js';
-import { login, register, SwitchboardApi, webPushKey } from './rest.js';
+import { login, loginWithAssertion, register, SwitchboardApi, webPushKey } from './rest.js';
 import { SocketSession, type SwitchboardClientOptions } from './connection.js';
 
 export { SendError, ClientClosedError } from './connection.js';
@@ -54,6 +54,15 @@ export class SwitchboardClient extends SocketSession {
     opts: { fetch?: FetchLike } = {},
   ): Promise<SessionView> {
     return login(baseUrl, body, opts);
+  }
+
+  /** Signs in with a JWT the host app signed for its user (the server needs AUTH_JWT_SECRET or AUTH_JWKS_URL). */
+  static loginWithAssertion(
+    baseUrl: string,
+    body: { assertion: string; device_name?: string },
+    opts: { fetch?: FetchLike } = {},
+  ): Promise<SessionView> {
+    return loginWithAssertion(baseUrl, body, opts);
   }
 
   /** The server's VAPID public key (base64url), for `PushManager.subscribe({applicationServerKey})`. */

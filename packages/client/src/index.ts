@@ -16,7 +16,7 @@ export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js
 export { SeqDeduper } from './dedup.js';
 export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
 export type { MediaData, UploadOptions } from './media.js';
-export { SwitchboardApi, register, login, type SessionApi } from './rest.js';
+export { SwitchboardApi, register, login, loginWithAssertion, type SessionApi } from './rest.js';
 export { SwitchboardAdmin } from './admin.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';

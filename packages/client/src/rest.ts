@@ -40,6 +40,18 @@ export function login(
   return requestJson<SessionView>(baseUrl, 'POST', '/v1/sessions', { body, fetch: opts.fetch });
 }
 
+/**
+ * Signs in with a token the host app signed (PROTOCOL.md "Signing in from your own app"),
+ * creating a device; the user is created at its first sign-in.
+ */
+export function loginWithAssertion(
+  baseUrl: string,
+  body: { assertion: string; device_name?: string },
+  opts: { fetch?: FetchLike } = {},
+): Promise<SessionView> {
+  return requestJson<SessionView>(baseUrl, 'POST', '/v1/sessions', { body, fetch: opts.fetch });
+}
+
 /** The server's VAPID public key (base64url), for `PushManager.subscribe({applicationServerKey})`; no session needed. */
 export async function webPushKey(baseUrl: string, opts: { fetch?: FetchLike } = {}): Promise<string> {
   return (await requestJson<{ vapid_public_key: string }>(baseUrl, 'GET', '/v1/push/webpush', { fetch: opts.fetch })).vapid_public_key;

@@ -10,3 +10,4 @@ export * from './json-depth.js';
 export * from './lifecycle.js';
 export * from './admin.js';
 export * from './people.js';
+export * from './responses.js';

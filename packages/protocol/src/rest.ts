@@ -25,6 +25,14 @@ export const CreateSessionBody = z.object({
   password: z.string().max(1024),
   device_name: optional(nameText().max(64)),
 });
+/**
+ * POST /v1/sessions with a token the host app signed (PROTOCOL.md "Signing in from your own
+ * app"). The bound only keeps what is parsed small; the server verifies the JWT itself.
+ */
+export const AssertionSessionBody = z.object({
+  assertion: z.string().min(1).max(16_384),
+  device_name: optional(nameText().max(64)),
+});
 // Any number of ids (the 1 MiB body bounds them): past 1,024 members the answer is the
 // protocol's 422 group_too_large, not a 400 for a long list.
 export const CreateGroupBody = z.object({

@@ -84,6 +84,19 @@ const ConfigSchema = z.object({
   metricsToken: z.string().min(16).optional(),
   /** ADMIN_TOKEN: opens /v1/admin/ (PROTOCOL.md "Operators"); at least 32 characters. Unset: every admin call answers 404. */
   adminToken: z.string().min(32, 'ADMIN_TOKEN must be at least 32 characters').optional(),
+  // ---- signing in from your own app (PROTOCOL.md "Signing in from your own app"; core/external-auth.ts) ----
+  /** AUTH_JWT_SECRET: HS256 key of the host app's assertions, at least 32 bytes. Unset: no HS256. */
+  authJwtSecret: z
+    .string()
+    .refine((s) => Buffer.byteLength(s) >= 32, 'AUTH_JWT_SECRET must be at least 32 bytes')
+    .optional(),
+  /** AUTH_JWKS_URL: the host app's public keys (RS256, ES256, EdDSA), fetched and cached. Unset: none. */
+  authJwksUrl: z.string().url('AUTH_JWKS_URL must be a URL').optional(),
+  /** AUTH_JWT_ISSUER / AUTH_JWT_AUDIENCE: the `iss` and `aud` an assertion must carry; required with either key source. */
+  authJwtIssuer: z.string().min(1).optional(),
+  authJwtAudience: z.string().min(1).optional(),
+  /** PASSWORD_LOGIN=off: no username/password registration or login (403 forbidden). Default on. */
+  passwordLogin: z.boolean().default(true),
   /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().default('127.0.0.1'),
@@ -231,6 +244,14 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     httpRequestTimeoutMs: envNumber(env.HTTP_REQUEST_TIMEOUT_MS),
     metricsToken: env.METRICS_TOKEN || undefined,
     adminToken: env.ADMIN_TOKEN || undefined,
+    authJwtSecret: env.AUTH_JWT_SECRET || undefined,
+    authJwksUrl: env.AUTH_JWKS_URL || undefined,
+    authJwtIssuer: env.AUTH_JWT_ISSUER || undefined,
+    authJwtAudience: env.AUTH_JWT_AUDIENCE || undefined,
+    passwordLogin:
+      env.PASSWORD_LOGIN === undefined || env.PASSWORD_LOGIN === ''
+        ? undefined
+        : !['off', '0', 'false'].includes(env.PASSWORD_LOGIN.toLowerCase()),
     metricsPort: envNumber(env.METRICS_PORT),
     metricsHost: env.METRICS_HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,
@@ -286,6 +307,11 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(`invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  // An assertion is only as good as the claims it is checked against: a key alone would accept any app's tokens.
+  const c = parsed.data;
+  if ((c.authJwtSecret || c.authJwksUrl) && (!c.authJwtIssuer || !c.authJwtAudience)) {
+    throw new Error('invalid configuration: AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE are both required with AUTH_JWT_SECRET or AUTH_JWKS_URL');
   }
   return Object.freeze({ ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) });
 }

@@ -6,6 +6,7 @@ import { Backlog } from './core/backlog.js';
 import { ChatAccess } from './core/chat-access.js';
 import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
+import { ExternalAuth } from './core/external-auth.js';
 import { Groups } from './core/groups.js';
 import { Limits } from './core/limits.js';
 import { Media } from './core/media.js';
@@ -25,6 +26,7 @@ import { Reports } from './core/reports.js';
 import { People } from './core/people.js';
 import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
+import { apiDescriptionRoutes } from './gateway/openapi.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
@@ -44,6 +46,8 @@ export interface RunningServer {
   /** The internal metrics listener's port (METRICS_PORT), or null when there is none. */
   metricsPort: number | null;
   engines: Engines;
+  /** Every HTTP route the server registered (method and pattern, e.g. /v1/users/:id): the API description's test checks each is described. */
+  routes(): { method: string; pattern: string }[];
   /** Graceful stop: refuse new work, close sockets with "reconnect", flush commits, close engines. */
   stop(): Promise<void>;
 }
@@ -201,8 +205,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     operators: new Operators({ store, ids, now, delivery, groups, changes, log }),
     adminToken: config.adminToken,
     reports: new Reports({ store, access, limits, ids, now }),
+    externalAuth:
+      config.authJwtSecret || config.authJwksUrl
+        ? new ExternalAuth({
+            secret: config.authJwtSecret,
+            jwksUrl: config.authJwksUrl,
+            issuer: config.authJwtIssuer!,
+            audience: config.authJwtAudience!,
+          })
+        : undefined,
+    passwordLogin: config.passwordLogin,
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
+  apiDescriptionRoutes(api.router);
   const ws: WsGateway = new WsGateway({
     backlog: new Backlog({ store, messaging }),
     bus,
@@ -290,6 +305,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : null,
     config,
     engines,
+    routes: () => api.router.list(),
     stop: () =>
       (stopping ??= (async () => {
         ready = false;

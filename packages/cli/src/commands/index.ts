@@ -62,6 +62,7 @@ Server:
 Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   register <username> [--display-name X] [--password P]
   login <username> [--password P] [--device-name X]   saves the session
+  login --assertion JWT [--device-name X]              signs in with a token your app signed (or $SWITCHBOARD_ASSERTION)
   whoami
   send <username|@username|chat_id> <text...>         prints the ack with seq
        [--file F]... [--type MIME]                     attach files (text may then be empty)

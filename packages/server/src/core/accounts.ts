@@ -4,6 +4,9 @@ import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
 import type { HashLane } from './hash-queue.js';
 import { hashPassword, hashToken, needsRehash, newToken, verifyPassword } from './passwords.js';
+import { NO_PASSWORD } from '../engines/store/identities.js';
+import type { ExternalClaims } from './external-auth.js';
+import { externalUserCandidates } from './external-users.js';
 
 export interface AccountsDeps {
   store: Store;
@@ -88,9 +91,10 @@ export class Accounts {
     password: string;
     device_name?: string;
   }): Promise<{ token: string; user: UserRecord; device: DeviceRecord; revoked: string[] }> {
-    const { store, ids, now, passwordHashKib } = this.deps;
+    const { store, passwordHashKib } = this.deps;
     const user = await store.getUserByUsername(input.username);
-    if (!user) {
+    // A user of the host app has no password: it fails like an unknown one, in the same time.
+    if (!user || user.passwordHash === NO_PASSWORD) {
       dummyHash ??= hashPassword('not a real password', passwordHashKib);
       const dummy = await dummyHash;
       await this.hash(() => verifyPassword(input.password, dummy));
@@ -108,10 +112,53 @@ export class Accounts {
         .then((fresh) => store.setPasswordHash(user.id, user.passwordHash, fresh))
         .catch(() => {});
     }
+    return this.openSession(user, input.device_name);
+  }
+
+  /** A new device session of the user (see login). */
+  private async openSession(
+    user: UserRecord,
+    deviceName: string | undefined,
+  ): Promise<{ token: string; user: UserRecord; device: DeviceRecord; revoked: string[] }> {
+    const { store, ids, now } = this.deps;
     const token = newToken();
-    const device: DeviceRecord = { id: ids.next(), userId: user.id, name: input.device_name ?? 'device', createdAt: now() };
+    const device: DeviceRecord = { id: ids.next(), userId: user.id, name: deviceName ?? 'device', createdAt: now() };
     await store.createDevice({ ...device, tokenHash: hashToken(token) });
     return { token, user, device, revoked: await this.trimDevices(user.id, device.id) };
+  }
+
+  /**
+   * A session for the host app's user (PROTOCOL.md "Signing in from your own app"; the
+   * assertion is already verified): the user of (iss, sub), created at the first sign-in
+   * with the app's preferred_username when valid and free, else a made-up one.
+   */
+  async loginExternal(
+    claims: ExternalClaims,
+    deviceName: string | undefined,
+  ): Promise<{ token: string; user: UserRecord; device: DeviceRecord; revoked: string[] }> {
+    const { store, ids, now } = this.deps;
+    const { identities } = store;
+    let user = await identities.userOf(claims.issuer, claims.subject);
+    if (!user) {
+      const { usernames, displayName } = externalUserCandidates(claims);
+      for (const username of usernames) {
+        const made = await identities.create(
+          { id: ids.next(), username, displayName: displayName ?? username, passwordHash: NO_PASSWORD, createdAt: now() },
+          claims.issuer,
+          claims.subject,
+        );
+        if (made !== 'username_taken') {
+          user = made;
+          break;
+        }
+        // Taken, perhaps by this very user signing in on another node at the same moment.
+        user = await identities.userOf(claims.issuer, claims.subject);
+        if (user) break;
+      }
+      if (!user) throw new Error('no free username found for a new external user');
+    }
+    if (user.suspended) throw new DomainError('suspended', 'this account is suspended');
+    return this.openSession(user, deviceName);
   }
 
   /** Ends the user's idle sessions and, past the cap, the least recently active ones (never `keep`). */

@@ -190,6 +190,24 @@ export class Limits {
     }
   }
 
+  /**
+   * A sign-in with the host app's assertion: refused while this address has too many recent
+   * failed logins (of either kind), and a bad assertion counts as a failed login of the address.
+   */
+  async assertionLogin<T>(address: string, attempt: () => Promise<T>): Promise<T> {
+    if (!this.deps.enabled) return attempt();
+    const { loginFailuresAddress } = this.deps.settings;
+    const addressKey = `login:a:${address}`;
+    const wait = await this.peek(addressKey, loginFailuresAddress, 1);
+    if (wait) throw new RateLimited(wait, 'too many failed logins: try again later');
+    try {
+      return await attempt();
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'invalid_credentials') await this.charge(addressKey, loginFailuresAddress);
+      throw err;
+    }
+  }
+
   async groupCreation(userId: string): Promise<void> {
     await this.check(`grp:u:${userId}`, this.deps.settings.groupCreations, 'too many groups created: try again later');
   }

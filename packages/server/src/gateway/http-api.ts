@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   AddMembersBody,
+  AssertionSessionBody,
   ChatSettingsBody,
   CloseCode,
   CreateGroupBody,
@@ -26,7 +27,9 @@ import type { Metrics } from '../util/metrics.js';
 import { clientAddress, forwardedHttps } from './client-address.js';
 import { deviceRoutes } from './devices-api.js';
 import { metricsAuthorized } from './ops-listeners.js';
-import { Router, intParam, readBody, sendJson } from './http-util.js';
+import { Router, intParam, readBody, sendJson, validBody } from './http-util.js';
+import type { ExternalAuth } from '../core/external-auth.js';
+import { z } from 'zod';
 import type { PushRegistration } from '../push/registration.js';
 import { pushRoutes } from './push-routes.js';
 import { peopleRoutes, searchUsers } from './people-routes.js';
@@ -70,7 +73,13 @@ export interface HttpApiDeps {
   adminToken?: string;
   /** POST /v1/reports (report-routes.ts). */
   reports?: Reports;
+  /** AUTH_JWT_SECRET / AUTH_JWKS_URL: POST /v1/sessions also takes an assertion; unset: every assertion is refused. */
+  externalAuth?: ExternalAuth;
+  /** PASSWORD_LOGIN=off: POST /v1/users and password logins answer 403 forbidden. Default true. */
+  passwordLogin?: boolean;
 }
+
+const PASSWORD_LOGIN_OFF = 'username/password sign-in is off on this server: sign in from the app (assertion)';
 
 /** The most results one search answers (larger limits are capped to it). */
 const SEARCH_LIMIT_MAX = 100;
@@ -119,15 +128,30 @@ export function createHttpApi(deps: HttpApiDeps) {
       sendJson(res, 426, { error: 'invalid_request', message: 'GET /v1/ws upgrades to a WebSocket: send Upgrade: websocket' });
     })
     .on('POST', '/v1/users', async (req, res) => {
+      if (deps.passwordLogin === false) throw new ApiError(403, 'forbidden', PASSWORD_LOGIN_OFF);
       const body = await readBody(req, CreateUserBody);
       await limits.register(clientAddress(req, deps.trustProxy));
       sendJson(res, 201, userView(await accounts.register(body)));
     })
     .on('POST', '/v1/sessions', async (req, res) => {
-      const body = await readBody(req, CreateSessionBody);
-      const { token, user, device, revoked } = await limits.login(clientAddress(req, deps.trustProxy), body.username, () =>
-        accounts.login(body),
-      );
+      const raw = await readBody(req, z.unknown());
+      const address = clientAddress(req, deps.trustProxy);
+      let session: Awaited<ReturnType<Accounts['login']>>;
+      if (typeof raw === 'object' && raw !== null && 'assertion' in raw) {
+        // Signing in from the host app (PROTOCOL.md): a token it signed instead of a password.
+        const body = validBody(raw, AssertionSessionBody);
+        const external = deps.externalAuth;
+        session = await limits.assertionLogin(address, async () => {
+          if (!external)
+            throw new DomainError('invalid_credentials', 'this server takes no assertions (AUTH_JWT_SECRET / AUTH_JWKS_URL unset)');
+          return accounts.loginExternal(await external.verify(body.assertion), body.device_name);
+        });
+      } else {
+        const body = validBody(raw, CreateSessionBody);
+        if (deps.passwordLogin === false) throw new ApiError(403, 'forbidden', PASSWORD_LOGIN_OFF);
+        session = await limits.login(address, body.username, () => accounts.login(body));
+      }
+      const { token, user, device, revoked } = session;
       // Sessions this login ended (past MAX_DEVICES_PER_USER, or idle): their sockets close as on DELETE /v1/devices.
       for (const id of revoked) {
         await deps.delivery

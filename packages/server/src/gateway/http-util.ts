@@ -38,6 +38,11 @@ export async function readBody<S extends z.ZodType>(req: IncomingMessage, schema
   } catch {
     throw new ApiError(400, 'invalid_request', 'body is not valid JSON');
   }
+  return validBody(raw, schema);
+}
+
+/** A parsed JSON body checked with a zod schema; 400 invalid_request naming the first problem. */
+export function validBody<S extends z.ZodType>(raw: unknown, schema: S): z.infer<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -61,12 +66,17 @@ type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url
 
 /** A small method + path router: patterns like /v1/users/:id, params in order. */
 export class Router {
-  private readonly routes: { method: string; re: RegExp; handler: Handler }[] = [];
+  private readonly routes: { method: string; pattern: string; re: RegExp; handler: Handler }[] = [];
 
   on(method: string, pattern: string, handler: Handler): this {
     const re = new RegExp('^' + pattern.replace(/:[a-z_]+/g, '([^/]+)') + '$');
-    this.routes.push({ method, re, handler });
+    this.routes.push({ method, pattern, re, handler });
     return this;
+  }
+
+  /** Every registered route, as registered (the API description's test checks each is described). */
+  list(): { method: string; pattern: string }[] {
+    return this.routes.map(({ method, pattern }) => ({ method, pattern }));
   }
 
   /** Finds the route; 'method' when the path exists under another method. */

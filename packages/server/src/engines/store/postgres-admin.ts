@@ -103,6 +103,8 @@ export class PostgresAdminStore implements AdminStore {
         deletedUsername(userId),
         userId,
       ]);
+      // A deleted account's host-app identity signs in to nothing: the next sign-in makes a new user.
+      await c.query('DELETE FROM external_identities WHERE user_id = $1', [userId]);
       return this.endSessions(c, userId, at);
     });
   }

@@ -223,6 +223,16 @@ export const postgresMigrations: string[] = [
   );
   CREATE INDEX blocks_blocked ON blocks (blocked_id, user_id);
   `,
+  /* external identities: users who sign in from the host app, by (iss, sub) (see SQLite migration 12) */ `
+  CREATE TABLE external_identities (
+    issuer text NOT NULL,
+    subject text NOT NULL,
+    user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  );
+  CREATE INDEX external_identities_user ON external_identities (user_id);
+  `,
 ];
 
 /**

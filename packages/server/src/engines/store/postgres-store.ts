@@ -39,6 +39,7 @@ import {
 import { PostgresMediaIndex } from './postgres-media.js';
 import { PostgresAdminStore } from './postgres-admin.js';
 import { PostgresPeople } from './postgres-people.js';
+import { PostgresIdentities } from './postgres-identities.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
@@ -211,6 +212,7 @@ export class PostgresStore implements Store {
   readonly media: PostgresMediaIndex;
   readonly admin: PostgresAdminStore;
   readonly people: PostgresPeople;
+  readonly identities: PostgresIdentities;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({
@@ -239,6 +241,7 @@ export class PostgresStore implements Store {
     this.media = new PostgresMediaIndex(this.pool);
     this.admin = new PostgresAdminStore(this.pool);
     this.people = new PostgresPeople(this.pool);
+    this.identities = new PostgresIdentities(this.pool);
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.

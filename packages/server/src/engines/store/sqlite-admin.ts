@@ -25,6 +25,8 @@ export function sqliteAdminOps(db: Database.Database) {
     revokeAll: db.prepare('UPDATE devices SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL'),
     dropPushTargets: db.prepare('DELETE FROM push_targets WHERE user_id = ?'),
     markDeleted: db.prepare('UPDATE users SET deleted_at = ?, username = ?, suspended = 0 WHERE id = ?'),
+    // A deleted account's host-app identity signs in to nothing: the next sign-in makes a new user.
+    dropIdentities: db.prepare('DELETE FROM external_identities WHERE user_id = ?'),
     insertBot: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at, bot) VALUES (?, ?, ?, ?, ?, 1)'),
     insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
     insertReport: db.prepare(
@@ -59,6 +61,7 @@ export function sqliteAdminOps(db: Database.Database) {
       if (!u) return null;
       if (u.deleted_at !== null) return [];
       s.markDeleted.run(at, deletedUsername(userId), userId);
+      s.dropIdentities.run(userId);
       return endSessions(userId, at);
     },
     adminCreateReport(r: ReportRecord): void {

@@ -222,4 +222,17 @@ export const sqliteMigrations: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX blocks_blocked ON blocks (blocked_id, user_id);
   `,
+  /*
+   * 12: users who sign in from the host app (PROTOCOL.md "Signing in from your own app"),
+   * known by the app's (iss, sub); unique, so one user per pair however many sign in at once.
+   */ `
+  CREATE TABLE external_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  ) WITHOUT ROWID;
+  CREATE INDEX external_identities_user ON external_identities (user_id);
+  `,
 ];

@@ -38,6 +38,7 @@ import {
 import { SqliteMediaIndex } from './sqlite-media.js';
 import { SqliteAdminStore } from './sqlite-admin.js';
 import { SqlitePeople } from './sqlite-people.js';
+import { SqliteIdentities } from './sqlite-identities.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -80,6 +81,7 @@ export class SqliteStore implements Store {
   readonly media: SqliteMediaIndex;
   readonly admin: SqliteAdminStore;
   readonly people: SqlitePeople;
+  readonly identities: SqliteIdentities;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -104,6 +106,7 @@ export class SqliteStore implements Store {
     this.media = new SqliteMediaIndex(this.db, this.writer);
     this.admin = new SqliteAdminStore(this.db, this.writer);
     this.people = new SqlitePeople(this.db, this.writer);
+    this.identities = new SqliteIdentities(this.db, this.writer);
   }
 
   private migrate(): void {

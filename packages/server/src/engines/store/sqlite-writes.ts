@@ -5,6 +5,7 @@ import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './ro
 import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { sqliteAdminOps } from './sqlite-admin.js';
 import { sqlitePeopleOps } from './sqlite-people.js';
+import { sqliteIdentityOps } from './sqlite-identities.js';
 import { encodePushTarget, type PushTarget } from './push-targets.js';
 import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
 
@@ -119,6 +120,7 @@ export function sqliteWriteOps(db: Database.Database) {
     ...sqliteLifecycleOps(db),
     ...sqliteAdminOps(db),
     ...sqlitePeopleOps(db),
+    ...sqliteIdentityOps(db),
     createUser(user: Omit<UserRecord, 'lastSeen'>): UserRecord | 'username_taken' {
       if (s.userByName.get(user.username)) return 'username_taken';
       s.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);

@@ -13,6 +13,7 @@ import type { PushTarget, PushTargetRecord } from './push-targets.js';
 import type { MediaIndex } from './media-index.js';
 import type { AdminStore } from './admin-store.js';
 import type { PeopleStore } from './people.js';
+import type { ExternalIdentities } from './identities.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -258,6 +259,8 @@ export interface Store {
   readonly admin: AdminStore;
   /** Profiles, contacts and blocks ("people" migration; people.ts). */
   readonly people: PeopleStore;
+  /** Users of the host app, by (issuer, subject) ("external identities" migration). */
+  readonly identities: ExternalIdentities;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
