@@ -48,9 +48,9 @@ export interface UserView {
   user_id: string;
   username: string;
   display_name: string;
-  /** PATCH /v1/users/me: '' until set. */
+  /** PATCH /v1/users/me: absent until set (and when set to ''). */
   about?: string;
-  /** null until set. */
+  /** Absent until set (and once cleared). */
   avatar?: import('./people.js').AvatarView | null;
 }
 export interface SessionView {

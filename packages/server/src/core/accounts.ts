@@ -28,8 +28,18 @@ export const DEVICES_LIST_MAX = 1000;
 const DEFAULT_MAX_DEVICES = 100;
 const DEFAULT_SESSION_IDLE_MS = 90 * 86_400_000;
 
+/**
+ * A user as the API shows it. `about` and `avatar` appear once set (PROTOCOL.md "People":
+ * users "then carry" them), so a user who never edited a profile reads exactly as before.
+ */
 export function userView(u: UserRecord): UserView {
-  return { user_id: u.id, username: u.username, display_name: u.displayName, about: u.about ?? '', avatar: u.avatar ?? null };
+  return {
+    user_id: u.id,
+    username: u.username,
+    display_name: u.displayName,
+    ...(u.about ? { about: u.about } : {}),
+    ...(u.avatar ? { avatar: u.avatar } : {}),
+  };
 }
 
 // Verifying against a dummy hash for unknown users keeps login time the same either way.

@@ -292,7 +292,7 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal(made.status, 201, JSON.stringify(made.body));
     const { user_id, token } = made.body;
     const me = await http(b.baseUrl, 'GET', '/v1/users/me', { token });
-    assert.deepEqual(me.body, { user_id, username, display_name: 'Helper', about: '', avatar: null });
+    assert.deepEqual(me.body, { user_id, username, display_name: 'Helper' });
     assert.equal((await admin(a.baseUrl, 'POST', '/v1/admin/bots', { username })).status, 409);
     assert.equal((await admin(a.baseUrl, 'POST', '/v1/admin/bots', { username: 'NO' })).status, 400);
     for (const password of ['', 'bot', 'anything at all']) {
