@@ -84,6 +84,12 @@ const ConfigSchema = z.object({
   metricsToken: z.string().min(16).optional(),
   /** ADMIN_TOKEN: opens /v1/admin/ (PROTOCOL.md "Operators"); at least 32 characters. Unset: every admin call answers 404. */
   adminToken: z.string().min(32, 'ADMIN_TOKEN must be at least 32 characters').optional(),
+  /** Webhook retries (PROTOCOL.md "Webhooks"): the first after WEBHOOK_RETRY_BASE_MS, doubling up to WEBHOOK_RETRY_MAX_MS, given up after WEBHOOK_RETRY_HOURS. */
+  webhookRetryBaseMs: z.number().int().min(1).max(10_000).default(5_000),
+  webhookRetryMaxMs: z.number().int().min(1).default(3_600_000),
+  webhookRetryHours: z.number().positive().default(24),
+  /** How often each node looks for webhook events that are due (ms). */
+  webhookPollMs: z.number().int().min(10).default(1_000),
   /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().default('127.0.0.1'),
@@ -231,6 +237,10 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     httpRequestTimeoutMs: envNumber(env.HTTP_REQUEST_TIMEOUT_MS),
     metricsToken: env.METRICS_TOKEN || undefined,
     adminToken: env.ADMIN_TOKEN || undefined,
+    webhookRetryBaseMs: envNumber(env.WEBHOOK_RETRY_BASE_MS),
+    webhookRetryMaxMs: envNumber(env.WEBHOOK_RETRY_MAX_MS),
+    webhookRetryHours: envNumber(env.WEBHOOK_RETRY_HOURS),
+    webhookPollMs: envNumber(env.WEBHOOK_POLL_MS),
     metricsPort: envNumber(env.METRICS_PORT),
     metricsHost: env.METRICS_HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,

@@ -33,6 +33,7 @@ import { requestAuthenticator } from './request-auth.js';
 import type { WsTickets } from '../core/ws-tickets.js';
 import { socketDevice } from './socket-auth.js';
 import { wsTicketRoutes } from './ws-ticket-routes.js';
+import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -57,6 +58,8 @@ export interface HttpApiDeps {
   push?: PushRegistration;
   /** Opens GET /metrics here (bearer); unset: 404, as if the endpoint did not exist. */
   metricsToken?: string;
+  /** The admin webhook calls (webhook-routes.ts). */
+  webhooks?: WebhookRouteDeps;
 }
 
 /** The most results one search answers (larger limits are capped to it). */
@@ -229,6 +232,7 @@ export function createHttpApi(deps: HttpApiDeps) {
 
   deviceRoutes(router, { accounts, delivery: deps.delivery, auth });
   wsTicketRoutes(router, auth, deps.tickets);
+  if (deps.webhooks) webhookRoutes(router, deps.webhooks);
 
   return {
     router,

@@ -1,3 +1,4 @@
+import { POSTGRES_WEBHOOK_MIGRATION } from './postgres-webhook-outbox.js';
 import type { PoolClient } from 'pg';
 
 /*
@@ -181,6 +182,8 @@ export const postgresMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN archived boolean NOT NULL DEFAULT false;
   ALTER TABLE chat_members ADD COLUMN pinned boolean NOT NULL DEFAULT false;
   `,
+  // webhooks: the webhook list and the outbox (postgres-webhook-outbox.ts)
+  POSTGRES_WEBHOOK_MIGRATION,
 ];
 
 /**

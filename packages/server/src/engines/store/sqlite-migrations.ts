@@ -1,3 +1,5 @@
+import { SQLITE_WEBHOOK_MIGRATION } from './sqlite-webhook-outbox.js';
+
 /*
  * Versioned schema for the embedded store. Each entry runs once, in order, inside a
  * transaction; PRAGMA user_version records how far a database has come.
@@ -175,4 +177,6 @@ export const sqliteMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE chat_members ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
   `,
+  // webhooks: the webhook list and the outbox (sqlite-webhook-outbox.ts)
+  SQLITE_WEBHOOK_MIGRATION,
 ];

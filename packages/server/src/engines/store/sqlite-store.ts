@@ -36,6 +36,7 @@ import {
   type UserRow,
 } from './rows.js';
 import { SqliteMediaIndex } from './sqlite-media.js';
+import { SqliteWebhookStore } from './sqlite-webhook-outbox.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -76,6 +77,7 @@ export class SqliteStore implements Store {
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
   readonly media: SqliteMediaIndex;
+  readonly webhooks: SqliteWebhookStore;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -98,6 +100,7 @@ export class SqliteStore implements Store {
     this.scheduleIndexing();
     this.checkpointer = new SqliteCheckpointer(file, () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES));
     this.media = new SqliteMediaIndex(this.db, this.writer);
+    this.webhooks = new SqliteWebhookStore(this.db, this.writer);
   }
 
   private migrate(): void {
@@ -207,7 +210,7 @@ export class SqliteStore implements Store {
   }
 
   async createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'> {
-    return this.writer.write('createUser', user);
+    return this.writer.write('createUser', user, this.webhooks.recording.has('user.created'));
   }
   async getUser(id: string) {
     return userOrNull(this.stmts.userById.get(id) as Row | undefined);
@@ -292,7 +295,7 @@ export class SqliteStore implements Store {
   }
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    const results = Promise.all(requests.map((req) => this.writer.write('append', req)));
+    const results = Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
     this.scheduleIndexing();
     return results;
   }
@@ -322,7 +325,7 @@ export class SqliteStore implements Store {
   // ---- message lifecycle (sqlite-lifecycle.ts) ----
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
-    return this.writer.write('applyChange', request);
+    return this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
   }
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
     return this.lifecycle.reactions(messageIds);
@@ -369,7 +372,7 @@ export class SqliteStore implements Store {
   }
 
   async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {
-    await this.writer.write('createGroup', g);
+    await this.writer.write('createGroup', g, this.webhooks.recording.has('group.updated'));
   }
   async addMembers(
     chatId: string,
@@ -378,13 +381,13 @@ export class SqliteStore implements Store {
     at: number,
     maxMembers: number,
   ): Promise<{ added: string[] } | MembershipRefusal> {
-    return this.writer.write('addMembers', chatId, actorId, userIds, at, maxMembers);
+    return this.writer.write('addMembers', chatId, actorId, userIds, at, maxMembers, this.webhooks.recording.has('group.updated'));
   }
   async removeMember(chatId: string, actorId: string, userId: string): Promise<'removed' | MembershipRefusal> {
-    return this.writer.write('removeMember', chatId, actorId, userId);
+    return this.writer.write('removeMember', chatId, actorId, userId, this.webhooks.recording.has('group.updated'), Date.now());
   }
   async renameGroup(chatId: string, name: string): Promise<void> {
-    await this.writer.write('renameGroup', chatId, name);
+    await this.writer.write('renameGroup', chatId, name, this.webhooks.recording.has('group.updated'), Date.now());
   }
 
   /**

@@ -10,6 +10,7 @@ import type {
 } from '@switchboard/protocol';
 import type { PushTarget, PushTargetRecord } from './push-targets.js';
 import type { MediaIndex } from './media-index.js';
+import type { WebhookStore } from './webhook-outbox.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -239,6 +240,8 @@ export interface Store {
 
   /** Uploaded files and which messages carried them ("media" migration). */
   readonly media: MediaIndex;
+  /** Webhooks and the outbox of their events (webhook-outbox.ts); the writes below record events in their own transaction. */
+  readonly webhooks: WebhookStore;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
