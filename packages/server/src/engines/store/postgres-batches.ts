@@ -1,7 +1,6 @@
 import type { PoolClient } from 'pg';
 import { attachmentsColumn, mentionsColumn } from './rows.js';
-import { storedMessage, type AppendRequest, type CursorAdvance } from './store.js';
-import { APPEND_WEBHOOK_CTE } from './postgres-webhook-outbox.js';
+import type { AppendRequest, CursorAdvance } from './store.js';
 
 /*
  * The set-based statements behind PostgresStore's hot writes: a batch of appends or of
@@ -29,7 +28,7 @@ type Tx = Pick<PoolClient, 'query'>;
  * (resends after a reconnect) and the probe is about a fifth of the statement's cost
  * (16 partitions' index scans set up per statement, one index lookup per send).
  */
-function appendSql(probe: boolean, webhook = false): string {
+function appendSql(probe: boolean): string {
   const fresh = probe
     ? `SELECT r.* FROM req r
   LEFT JOIN LATERAL (
@@ -71,18 +70,15 @@ WITH req AS (
   FROM numbered n
 ), indexed AS (
   INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
-)${webhook ? APPEND_WEBHOOK_CTE : ''}
+)
 SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
 }
 
 export const APPEND_SQL = appendSql(true);
 export const APPEND_FAST_SQL = appendSql(false);
-/** The same with each stored message's message.created event written to the webhook outbox ($15: the messages' JSON, seq unset). */
-export const APPEND_HOOK_SQL = appendSql(true, true);
-export const APPEND_HOOK_FAST_SQL = appendSql(false, true);
 
-export function appendParams(requests: AppendRequest[], webhook = false): unknown[] {
-  const params = [
+export function appendParams(requests: AppendRequest[]): unknown[] {
+  return [
     requests.map((r) => r.chatId),
     requests.map((r) => r.messageId),
     requests.map((r) => r.senderId),
@@ -98,8 +94,6 @@ export function appendParams(requests: AppendRequest[], webhook = false): unknow
     requests.map((r) => mentionsColumn(r.mentions)),
     requests.map((r) => r.forwarded === true),
   ];
-  if (webhook) params.push(requests.map((r) => JSON.stringify(storedMessage(r, 0))));
-  return params;
 }
 
 /**

@@ -39,14 +39,12 @@ import {
 import { PostgresMediaIndex } from './postgres-media.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
-import { PostgresWebhookStore, recordEventPg, recordGroupPg, recordMessagePg } from './postgres-webhook-outbox.js';
+import { PostgresWebhookStore, recordCreatedPg, recordEventPg, recordGroupPg, recordMessagePg } from './postgres-webhook-outbox.js';
 import { userData } from './sqlite-webhook-outbox.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
   APPEND_FAST_SQL,
-  APPEND_HOOK_FAST_SQL,
-  APPEND_HOOK_SQL,
   APPEND_SQL,
   CURSOR_SQL,
   appendParams,
@@ -700,8 +698,10 @@ export class PostgresStore implements Store {
   private async appendStatement(requests: AppendRequest[], probe: boolean): Promise<Outcome<RawAppend>[]> {
     const client = await this.appendPool.connect();
     let broken: Error | undefined;
+    const sql = probe ? APPEND_SQL : APPEND_FAST_SQL;
+    // With a webhook wanting message.created, the statement and the events share a transaction (two more round trips).
     const hook = this.webhooks.recording.has('message.created');
-    const sql = hook ? (probe ? APPEND_HOOK_SQL : APPEND_HOOK_FAST_SQL) : probe ? APPEND_SQL : APPEND_FAST_SQL;
+    let open = false;
     try {
       const creating = requests.filter((r) => r.createDirectWith);
       // The first message of a direct chat creates the chat first, in a statement of its
@@ -715,7 +715,11 @@ export class PostgresStore implements Store {
         await createDirectChats(client, creating);
         this.commitStats.commits++;
       }
-      const rows = (await client.query<AppendRow>(sql, appendParams(requests, hook))).rows;
+      if (hook) {
+        await client.query('BEGIN');
+        open = true;
+      }
+      const rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
       this.commitStats.commits++;
       this.commitStats.writes += requests.length;
       const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
@@ -739,11 +743,20 @@ export class PostgresStore implements Store {
           else if (locked != null) results[i] = { stale: true };
         }
       }
+      if (open) {
+        await recordCreatedPg(
+          client,
+          results.flatMap((r) => (r && 'message' in r && r.message && !r.duplicate ? [r.message] : [])),
+        );
+        await client.query('COMMIT');
+        open = false;
+      }
       return results.map((value, i) =>
         value ? { ok: true, value } : { ok: false, error: new Error(`chat ${requests[i]!.chatId} does not exist`) },
       );
     } catch (err) {
       if ((err as { code?: string }).code === undefined) broken ??= err as Error; // a connection failure, not an SQL error
+      if (open) await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release(broken);

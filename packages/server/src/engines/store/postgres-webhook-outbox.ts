@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { PoolClient } from 'pg';
 import { M_MESSAGE_COLS, toMessage } from './rows.js';
+import type { StoredMessage } from './store.js';
 import { groupData, toOutboxRow, toWebhook } from './sqlite-webhook-outbox.js';
 import { eventsColumn, type OutboxRow, type WebhookEventType, type WebhookRecord, type WebhookStore } from './webhook-outbox.js';
 
@@ -59,16 +60,17 @@ export async function recordGroupPg(tx: Tx, chatId: string, at: number) {
   await recordEventPg(tx, 'group.updated', groupData(chatId, rows[0].name, Number(rows[0].created_at), members), at);
 }
 
-/**
- * The append statement's outbox part (postgres-batches.ts appendSql with webhooks): each
- * stored message's event, its JSON made by the caller ($15, by ord) with the seq set here.
- */
-export const APPEND_WEBHOOK_CTE = `, hooked AS (
-  INSERT INTO webhook_outbox (event_id, webhook_id, type, created_at, data, next_at)
-  SELECT 'mc_' || n.id, w.id, 'message.created', n.created_at, jsonb_set(j.doc, '{seq}', to_jsonb(n.seq))::text, n.created_at
-  FROM numbered n JOIN unnest($15::jsonb[]) WITH ORDINALITY AS j(doc, ord) ON j.ord = n.ord
-  CROSS JOIN webhooks w WHERE w.events LIKE '%,message.created,%'
-)`;
+/** message.created for a batch of appends, in the append's transaction (PostgresStore.appendStatement). */
+export async function recordCreatedPg(tx: Tx, messages: StoredMessage[]) {
+  if (messages.length === 0) return;
+  await tx.query(
+    `INSERT INTO webhook_outbox (event_id, webhook_id, type, created_at, data, next_at)
+     SELECT e.id, w.id, 'message.created', e.at, e.data, e.at
+     FROM unnest($1::text[], $2::int8[], $3::text[]) AS e(id, at, data) CROSS JOIN webhooks w
+     WHERE w.events LIKE '%,message.created,%'`,
+    [messages.map((m) => `mc_${m.message_id}`), messages.map((m) => m.created_at), messages.map((m) => JSON.stringify(m))],
+  );
+}
 
 export class PostgresWebhookStore implements WebhookStore {
   recording: ReadonlySet<WebhookEventType> = new Set();
