@@ -12,6 +12,8 @@ import { worker } from './worker.js';
 import { devices } from './devices.js';
 import { push } from './push.js';
 import { download } from './download.js';
+import { adminWebhooks } from '../admin-webhooks.js';
+import { CliError } from '../errors.js';
 
 export type Command = (args: string[]) => Promise<number>;
 
@@ -30,6 +32,11 @@ export const commands: Record<string, Command> = {
   devices,
   push,
   download,
+  // Other admin subcommands join here (admin.ts).
+  admin: (args) => {
+    if (args[0] === 'webhooks') return adminWebhooks(args.slice(1));
+    throw new CliError('usage: switchboard admin webhooks [list | add URL [--events a,b] | remove ID]');
+  },
 };
 
 export function usage(): string {
@@ -58,6 +65,9 @@ Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   push webpush <endpoint> <p256dh> <auth> | push apns <token> [--sandbox] | push fcm <token>
   push off | push key                                  this device's push target; the VAPID key
   logout
+
+Operators (--admin-token T or $SWITCHBOARD_ADMIN_TOKEN):
+  admin webhooks [list | add <url> [--events a,b] | remove <webhook_id>]
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
 The session is stored in $SWITCHBOARD_HOME/session.json (default ~/.config/switchboard).
