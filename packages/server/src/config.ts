@@ -90,6 +90,8 @@ const ConfigSchema = z.object({
   webhookRetryHours: z.number().positive().default(24),
   /** How often each node looks for webhook events that are due (ms). */
   webhookPollMs: z.number().int().min(10).default(1_000),
+  /** How long a node's claim on a webhook event lasts before another node may take it over (a dead node's events). */
+  webhookLeaseMs: z.number().int().min(100).default(30_000),
   /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().default('127.0.0.1'),
@@ -241,6 +243,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     webhookRetryMaxMs: envNumber(env.WEBHOOK_RETRY_MAX_MS),
     webhookRetryHours: envNumber(env.WEBHOOK_RETRY_HOURS),
     webhookPollMs: envNumber(env.WEBHOOK_POLL_MS),
+    webhookLeaseMs: envNumber(env.WEBHOOK_LEASE_MS),
     metricsPort: envNumber(env.METRICS_PORT),
     metricsHost: env.METRICS_HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,

@@ -94,6 +94,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       retryMaxMs: config.webhookRetryMaxMs,
       retryHours: config.webhookRetryHours,
       pollMs: config.webhookPollMs,
+      leaseMs: config.webhookLeaseMs,
     },
   });
   await webhooks.start();

@@ -7,8 +7,6 @@ import type { Metrics } from '../util/metrics.js';
 
 /** A delivery not answered 2xx within this long failed (PROTOCOL.md "Webhooks"). */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
-/** A claimed row is this node's for this long: well past the timeout, so only a dead node's rows are taken over. */
-const LEASE_MS = 30_000;
 /** In flight at once per webhook, and in all: a slow receiver holds only its own slots. */
 const PER_WEBHOOK = 4;
 const TOTAL = 64;
@@ -20,6 +18,8 @@ export interface WebhookSettings {
   retryMaxMs: number;
   retryHours: number;
   pollMs: number;
+  /** A claimed row is this node's for this long: well past the timeout, so only a dead node's rows are taken over. */
+  leaseMs: number;
 }
 
 /** The signature header's value: HMAC-SHA256 with the secret over `t + "." + body`. */
@@ -93,7 +93,7 @@ export class WebhookDispatcher {
         const free = Math.min(PER_WEBHOOK - (this.inFlight.get(hook.id) ?? 0), TOTAL - this.total);
         if (free <= 0) continue;
         const now = this.deps.now();
-        const rows = await this.deps.store.claim(hook.id, now, now + LEASE_MS, free);
+        const rows = await this.deps.store.claim(hook.id, now, now + this.deps.settings.leaseMs, free);
         for (const row of rows) this.track(this.send(hook, row));
       }
     } catch (err) {

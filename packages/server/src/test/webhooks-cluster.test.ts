@@ -100,4 +100,46 @@ describe('cluster: webhooks', { skip: missing ?? false }, () => {
     assert.equal(receiver.of('group.updated')[0]!.data.group_id, group.group_id);
     assert.equal((await http(b.baseUrl, 'DELETE', `/v1/admin/webhooks/${hookId}`, { token: ADMIN_TOKEN })).status, 204);
   });
+
+  test('a node killed with events claimed: the other node takes them over once the lease ends', async () => {
+    const [a, b] = nodes as [ServerProcess, ServerProcess];
+    receiver.accepted.length = 0;
+    const hookId = await addWebhook(b.baseUrl, receiver);
+    await sleep(300);
+    receiver.failing = true;
+    const [x, y] = await Promise.all([registerUser(a.baseUrl, 'cwk'), registerUser(a.baseUrl, 'cwk')]);
+    const group = await createGroup(a.baseUrl, x, [y], 'before the kill');
+    const s = await TestSocket.connectSynced(a.wsUrl, x.token);
+    const sent: string[] = [];
+    try {
+      for (let i = 0; i < 6; i++) sent.push((await send(s, group.chat_id, `k${i}`)).message_id as string);
+    } finally {
+      s.terminate();
+    }
+    const refused = receiver.refused;
+    await pollUntil(
+      'attempts from both nodes',
+      async () => receiver.refused,
+      (n) => n >= refused + 20,
+    );
+    await a.kill('SIGKILL');
+    receiver.failing = false;
+    await pollUntil(
+      'every event through node B',
+      async () => receiver.unique().size,
+      (n) => n >= 9,
+      15_000,
+    );
+    await pollUntil('outbox emptied', outboxRows, (n) => n === 0);
+    assert.deepEqual(
+      receiver
+        .of('message.created')
+        .map((d) => d.data.message_id)
+        .sort(),
+      [...sent].sort(),
+    );
+    assert.equal(receiver.unique().size, 9);
+    assert.ok(receiver.accepted.every((d) => d.signed));
+    assert.equal((await http(b.baseUrl, 'DELETE', `/v1/admin/webhooks/${hookId}`, { token: ADMIN_TOKEN })).status, 204);
+  });
 });
