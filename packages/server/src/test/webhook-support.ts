@@ -6,7 +6,13 @@ import { http, TestSocket, type TestUser } from '../testing/harness.js';
 
 export const ADMIN_TOKEN = 'webhook-test-admin-token-0123456789abcdef';
 /** Small delays so retries happen within a test (WEBHOOK_RETRY_BASE_MS is meant for this). */
-export const FAST_WEBHOOKS = { WEBHOOK_POLL_MS: '50', WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_RETRY_MAX_MS: '500', WEBHOOK_LEASE_MS: '2000', ADMIN_TOKEN };
+export const FAST_WEBHOOKS = {
+  WEBHOOK_POLL_MS: '50',
+  WEBHOOK_RETRY_BASE_MS: '100',
+  WEBHOOK_RETRY_MAX_MS: '500',
+  WEBHOOK_LEASE_MS: '2000',
+  ADMIN_TOKEN,
+};
 
 export interface Delivery {
   id: string;
