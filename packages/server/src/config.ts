@@ -97,6 +97,14 @@ const ConfigSchema = z.object({
   authJwtAudience: z.string().min(1).optional(),
   /** PASSWORD_LOGIN=off: no username/password registration or login (403 forbidden). Default on. */
   passwordLogin: z.boolean().default(true),
+  /** Webhook retries (PROTOCOL.md "Webhooks"): the first after WEBHOOK_RETRY_BASE_MS, doubling up to WEBHOOK_RETRY_MAX_MS, given up after WEBHOOK_RETRY_HOURS. */
+  webhookRetryBaseMs: z.number().int().min(1).max(10_000).default(5_000),
+  webhookRetryMaxMs: z.number().int().min(1).default(3_600_000),
+  webhookRetryHours: z.number().positive().default(24),
+  /** How often each node looks for webhook events that are due (ms). */
+  webhookPollMs: z.number().int().min(10).default(1_000),
+  /** How long a node's claim on a webhook event lasts before another node may take it over (a dead node's events). */
+  webhookLeaseMs: z.number().int().min(100).default(30_000),
   /** An internal listener serving only GET /metrics, without a token (unset: none). Host defaults to 127.0.0.1. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().default('127.0.0.1'),
@@ -252,6 +260,11 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
       env.PASSWORD_LOGIN === undefined || env.PASSWORD_LOGIN === ''
         ? undefined
         : !['off', '0', 'false'].includes(env.PASSWORD_LOGIN.toLowerCase()),
+    webhookRetryBaseMs: envNumber(env.WEBHOOK_RETRY_BASE_MS),
+    webhookRetryMaxMs: envNumber(env.WEBHOOK_RETRY_MAX_MS),
+    webhookRetryHours: envNumber(env.WEBHOOK_RETRY_HOURS),
+    webhookPollMs: envNumber(env.WEBHOOK_POLL_MS),
+    webhookLeaseMs: envNumber(env.WEBHOOK_LEASE_MS),
     metricsPort: envNumber(env.METRICS_PORT),
     metricsHost: env.METRICS_HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,

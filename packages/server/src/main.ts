@@ -31,6 +31,7 @@ import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.j
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
 import { PushDispatcher } from './push/dispatcher.js';
+import { WebhookDispatcher } from './core/webhook-dispatcher.js';
 import { createPushMetrics } from './push/metrics.js';
 import type { PushProvider } from './push/push-provider.js';
 import { createPush } from './push/setup.js';
@@ -89,6 +90,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   });
   push.dispatcher.start();
+  const webhooks = new WebhookDispatcher({
+    store: store.webhooks,
+    bus,
+    metrics,
+    log,
+    now,
+    settings: {
+      retryBaseMs: config.webhookRetryBaseMs,
+      retryMaxMs: config.webhookRetryMaxMs,
+      retryHours: config.webhookRetryHours,
+      pollMs: config.webhookPollMs,
+      leaseMs: config.webhookLeaseMs,
+    },
+  });
+  await webhooks.start();
   const delivery = createDelivery(engines, config, access, metrics, log, push.dispatcher);
   // Embedded mode has no other worker: its in-process queue is always consumed here.
   if (config.fanoutWorker || engines.mode === 'embedded') delivery.consumeFanout();
@@ -215,6 +231,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           })
         : undefined,
     passwordLogin: config.passwordLogin,
+    webhooks: { store: store.webhooks, dispatcher: webhooks, adminToken: config.adminToken, now },
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
   apiDescriptionRoutes(api.router);
@@ -316,7 +333,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         metricsListener?.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
-        for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, media, engines]) await part.close();
+        for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, webhooks, media, engines])
+          await part.close();
         http.closeAllConnections();
         log.info('stopped');
       })()),

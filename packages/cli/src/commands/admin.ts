@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { adminWebhooks } from '../admin-webhooks.js';
 import { SwitchboardAdmin, SwitchboardHttpError } from '@switchboard/client';
 import { serverUrl, httpCall } from '../context.js';
 import { CliError } from '../errors.js';
@@ -106,11 +107,13 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
 
 export function adminUsage(): string {
   const lines = Object.values(SUBCOMMANDS).map((s) => `  switchboard admin ${s.usage}`);
+  lines.push('  switchboard admin webhooks [list | add URL [--events a,b] | remove ID]');
   return `usage (ADMIN_TOKEN in the environment; --server URL or $SWITCHBOARD_SERVER):\n${lines.join('\n')}`;
 }
 
 export async function admin(args: string[]): Promise<number> {
   const [name, ...rest] = args;
+  if (name === 'webhooks') return adminWebhooks(rest);
   const sub = name === undefined ? undefined : SUBCOMMANDS[name];
   if (!sub) throw new CliError(name === undefined ? adminUsage() : `unknown admin command "${name}"\n${adminUsage()}`);
   const { values, positionals } = parseArgs({

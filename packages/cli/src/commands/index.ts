@@ -93,6 +93,7 @@ Operator (ADMIN_TOKEN in the environment, --server as above):
   admin users [--prefix P] [--after C] [--limit N] | admin suspend|unsuspend <user_id>
   admin delete-user <user_id> | admin delete-message <message_id>
   admin reports [--after C] [--limit N] | admin bots create <username> [--display-name X]
+  admin webhooks [list | add <url> [--events a,b] | remove <webhook_id>]
 
 Passwords come from --password, $SWITCHBOARD_PASSWORD or a prompt.
 The session is stored in $SWITCHBOARD_HOME/session.json (default ~/.config/switchboard).

@@ -42,6 +42,7 @@ import { adminRoutes } from './admin-routes.js';
 import type { Operators } from '../core/operators.js';
 import { reportRoutes } from './report-routes.js';
 import type { Reports } from '../core/reports.js';
+import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -77,6 +78,8 @@ export interface HttpApiDeps {
   externalAuth?: ExternalAuth;
   /** PASSWORD_LOGIN=off: POST /v1/users and password logins answer 403 forbidden. Default true. */
   passwordLogin?: boolean;
+  /** The admin webhook calls (webhook-routes.ts). */
+  webhooks?: WebhookRouteDeps;
 }
 
 const PASSWORD_LOGIN_OFF = 'username/password sign-in is off on this server: sign in from the app (assertion)';
@@ -271,6 +274,7 @@ export function createHttpApi(deps: HttpApiDeps) {
   if (deps.operators) adminRoutes(router, { operators: deps.operators, adminToken: deps.adminToken });
   if (deps.reports) reportRoutes(router, { reports: deps.reports, auth });
   if (deps.people) peopleRoutes(router, { ...deps.people, auth });
+  if (deps.webhooks) webhookRoutes(router, deps.webhooks);
 
   return {
     router,

@@ -296,7 +296,7 @@ export class WsGateway {
       for (const conn of set) if (conn.deviceId === event.deviceId) conn.close(event.code, event.reason);
       return;
     }
-    if (event.kind === 'members-changed' || event.kind === 'push-target-added') return; // broadcasts, not for sockets
+    if (event.kind === 'members-changed' || event.kind === 'push-target-added' || event.kind === 'webhooks-changed') return; // broadcasts, not for sockets
     if (event.kind === 'message') {
       this.deps.messaging.remember({
         message_id: event.messageId,

@@ -44,6 +44,17 @@ export function createMetrics() {
       labelNames: ['code'],
       registers: [registry],
     }),
+    webhooksSent: new Counter({ name: 'switchboard_webhooks_sent_total', help: 'Webhook events delivered (2xx)', registers: [registry] }),
+    webhooksFailed: new Counter({
+      name: 'switchboard_webhooks_failed_total',
+      help: 'Webhook attempts that failed (not 2xx, timeout, unreachable); retried later',
+      registers: [registry],
+    }),
+    webhooksDropped: new Counter({
+      name: 'switchboard_webhooks_dropped_total',
+      help: 'Webhook events given up after retrying for WEBHOOK_RETRY_HOURS',
+      registers: [registry],
+    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

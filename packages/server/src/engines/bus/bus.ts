@@ -40,7 +40,9 @@ export type BusEvent =
   /** removed: users who left the chat in this change (presence re-checks whom they may watch). */
   | { kind: 'members-changed'; chatId: string; removed?: string[] }
   /** On MEMBERS_TOPIC: a user registered a push target; nodes read its targets again (push/target-owners.ts). */
-  | { kind: 'push-target-added'; userId: string };
+  | { kind: 'push-target-added'; userId: string }
+  /** On MEMBERS_TOPIC: a webhook was added or removed; nodes read the list again (core/webhook-dispatcher.ts). */
+  | { kind: 'webhooks-changed' };
 
 export type BusHandler = (topic: string, event: BusEvent) => void;
 

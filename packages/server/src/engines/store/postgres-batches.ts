@@ -77,32 +77,25 @@ SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord 
 export const APPEND_SQL = appendSql(true);
 
 /**
- * A batch holding replies: the append and an erasure of previews quoting messages deleted
- * meanwhile, in one transaction. The append statement's snapshot predates its wait for the
- * chats' locks, so a delete for everyone that committed during that wait is invisible to
- * its CASE; the second statement has a fresh snapshot (READ COMMITTED) and empties those
- * previews before anything commits, so no quote of a deleted message is ever stored.
+ * For a batch holding replies, run in the append's transaction after the append: empties the
+ * previews of replies whose quoted message was deleted meanwhile. The append statement's
+ * snapshot predates its wait for the chats' locks, so a delete for everyone that committed
+ * during that wait is invisible to its CASE; this statement has a fresh snapshot (READ
+ * COMMITTED) and runs before the commit, so no quote of a deleted message is ever stored.
  */
-export async function appendWithReplies<R extends object>(tx: Tx, sql: string, requests: AppendRequest[]): Promise<R[]> {
-  await tx.query('BEGIN');
-  try {
-    const rows = (await tx.query(sql, appendParams(requests))).rows as R[];
-    const replies = requests.filter((r) => r.replyTo);
-    await tx.query(
-      `UPDATE messages m SET reply_preview = ''
-       FROM unnest($1::text[], $2::text[]) AS r(chat_id, reply_to_id)
-       JOIN message_ids q ON q.id = r.reply_to_id
-       JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq AND qm.deleted
-       WHERE m.chat_id = r.chat_id AND m.reply_to_id = r.reply_to_id AND m.reply_preview <> ''`,
-      [replies.map((r) => r.chatId), replies.map((r) => r.replyTo!.message_id)],
-    );
-    await tx.query('COMMIT');
-    return rows;
-  } catch (err) {
-    await tx.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+export async function erasePreviewsOfDeleted(tx: Tx, requests: AppendRequest[]): Promise<void> {
+  const replies = requests.filter((r) => r.replyTo);
+  if (replies.length === 0) return;
+  await tx.query(
+    `UPDATE messages m SET reply_preview = ''
+     FROM unnest($1::text[], $2::text[]) AS r(chat_id, reply_to_id)
+     JOIN message_ids q ON q.id = r.reply_to_id
+     JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq AND qm.deleted
+     WHERE m.chat_id = r.chat_id AND m.reply_to_id = r.reply_to_id AND m.reply_preview <> ''`,
+    [replies.map((r) => r.chatId), replies.map((r) => r.replyTo!.message_id)],
+  );
 }
+
 export const APPEND_FAST_SQL = appendSql(false);
 
 export function appendParams(requests: AppendRequest[]): unknown[] {

@@ -1,3 +1,4 @@
+import { POSTGRES_WEBHOOK_MIGRATION } from './postgres-webhook-outbox.js';
 import type { PoolClient } from 'pg';
 
 /*
@@ -233,6 +234,8 @@ export const postgresMigrations: string[] = [
   );
   CREATE INDEX external_identities_user ON external_identities (user_id);
   `,
+  // webhooks: the webhook list and the outbox (postgres-webhook-outbox.ts)
+  POSTGRES_WEBHOOK_MIGRATION,
 ];
 
 /**

@@ -42,12 +42,14 @@ import { PostgresPeople } from './postgres-people.js';
 import { PostgresIdentities } from './postgres-identities.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { PostgresWebhookStore, recordCreatedPg, recordEventPg, recordGroupPg, recordMessagePg } from './postgres-webhook-outbox.js';
+import { userData } from './sqlite-webhook-outbox.js';
 import { decodePushTarget, encodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
 import {
   APPEND_FAST_SQL,
   APPEND_SQL,
-  appendWithReplies,
+  erasePreviewsOfDeleted,
   CURSOR_SQL,
   appendParams,
   createDirectChats,
@@ -213,6 +215,7 @@ export class PostgresStore implements Store {
   readonly admin: PostgresAdminStore;
   readonly people: PostgresPeople;
   readonly identities: PostgresIdentities;
+  readonly webhooks: PostgresWebhookStore;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({
@@ -242,6 +245,7 @@ export class PostgresStore implements Store {
     this.admin = new PostgresAdminStore(this.pool);
     this.people = new PostgresPeople(this.pool);
     this.identities = new PostgresIdentities(this.pool);
+    this.webhooks = new PostgresWebhookStore(this.pool);
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.
@@ -364,7 +368,9 @@ export class PostgresStore implements Store {
          ON CONFLICT (username) DO NOTHING`,
         [user.id, user.username, user.displayName, user.passwordHash, user.createdAt],
       );
-      return rowCount === 0 ? ('username_taken' as const) : { ...user, lastSeen: null };
+      if (rowCount === 0) return 'username_taken' as const;
+      if (this.webhooks.recording.has('user.created')) await recordEventPg(tx, 'user.created', userData(user), user.createdAt);
+      return { ...user, lastSeen: null };
     });
   }
 
@@ -528,16 +534,18 @@ export class PostgresStore implements Store {
   }
 
   async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {
-    await this.write(['chat', g.chatId, 0, ''], (tx) =>
-      tx.query(
+    const hook = this.webhooks.recording.has('group.updated');
+    await this.write(['chat', g.chatId, 0, ''], async (tx) => {
+      await tx.query(
         `WITH chat AS (
            INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES ($1, 'group', $2, $3, $4, 0, $4) RETURNING id)
          INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
          SELECT chat.id, m.user_id, m.role, 0, $4, 0, 0 FROM chat, unnest($5::text[], $6::text[]) AS m(user_id, role)
          ON CONFLICT (chat_id, user_id) DO NOTHING`,
         [g.chatId, g.name, g.createdBy, g.createdAt, g.members.map((m) => m.userId), g.members.map((m) => m.role)],
-      ),
-    );
+      );
+      if (hook) await recordGroupPg(tx, g.chatId, g.createdAt);
+    });
   }
 
   async getMembership(chatId: string): Promise<Membership | null> {
@@ -582,6 +590,7 @@ export class PostgresStore implements Store {
          UPDATE chats SET members_version = members_version + 1 WHERE id = $1`,
         [chatId, chat.last_seq, at, fresh],
       );
+      if (this.webhooks.recording.has('group.updated')) await recordGroupPg(tx, chatId, at);
       return { added: fresh };
     });
   }
@@ -604,12 +613,16 @@ export class PostgresStore implements Store {
          UPDATE chats SET members_version = members_version + 1 WHERE id = $1`,
         [chatId],
       );
+      if (this.webhooks.recording.has('group.updated')) await recordGroupPg(tx, chatId, Date.now());
       return 'removed';
     });
   }
 
   async renameGroup(chatId: string, name: string): Promise<void> {
-    await this.write(['chat', chatId, 0, ''], (tx) => tx.query('UPDATE chats SET name = $1 WHERE id = $2', [name, chatId]));
+    await this.write(['chat', chatId, 0, ''], async (tx) => {
+      await tx.query('UPDATE chats SET name = $1 WHERE id = $2', [name, chatId]);
+      if (this.webhooks.recording.has('group.updated')) await recordGroupPg(tx, chatId, Date.now());
+    });
   }
 
   // ---- messages ----
@@ -704,6 +717,10 @@ export class PostgresStore implements Store {
     const client = await this.appendPool.connect();
     let broken: Error | undefined;
     const sql = probe ? APPEND_SQL : APPEND_FAST_SQL;
+    // With a webhook wanting message.created, the statement and the events share a transaction (two more round trips).
+    const hook = this.webhooks.recording.has('message.created');
+    const replies = requests.some((r) => r.replyTo);
+    let open = false;
     try {
       const creating = requests.filter((r) => r.createDirectWith);
       // The first message of a direct chat creates the chat first, in a statement of its
@@ -717,9 +734,13 @@ export class PostgresStore implements Store {
         await createDirectChats(client, creating);
         this.commitStats.commits++;
       }
-      const rows = requests.some((r) => r.replyTo)
-        ? await appendWithReplies<AppendRow>(client, sql, requests)
-        : (await client.query<AppendRow>(sql, appendParams(requests))).rows;
+      // Replies and webhook events share the append's transaction (two more round trips).
+      if (hook || replies) {
+        await client.query('BEGIN');
+        open = true;
+      }
+      const rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
+      if (replies) await erasePreviewsOfDeleted(client, requests);
       this.commitStats.commits++;
       this.commitStats.writes += requests.length;
       const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
@@ -743,11 +764,20 @@ export class PostgresStore implements Store {
           else if (locked != null) results[i] = { stale: true };
         }
       }
+      if (open) {
+        await recordCreatedPg(
+          client,
+          results.flatMap((r) => (r && 'message' in r && r.message && !r.duplicate ? [r.message] : [])),
+        );
+        await client.query('COMMIT');
+        open = false;
+      }
       return results.map((value, i) =>
         value ? { ok: true, value } : { ok: false, error: new Error(`chat ${requests[i]!.chatId} does not exist`) },
       );
     } catch (err) {
       if ((err as { code?: string }).code === undefined) broken ??= err as Error; // a connection failure, not an SQL error
+      if (open) await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release(broken);
@@ -804,7 +834,12 @@ export class PostgresStore implements Store {
   // ---- message lifecycle (postgres-lifecycle.ts) ----
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
-    return this.write(['chat', request.chatId, 0, ''], (tx) => applyChangePg(tx, request));
+    return this.write(['chat', request.chatId, 0, ''], async (tx) => {
+      const result = await applyChangePg(tx, request);
+      if (result.entry && !result.duplicate && this.webhooks.recording.has('message.updated'))
+        await recordMessagePg(tx, 'message.updated', request.targetId, request.createdAt);
+      return result;
+    });
   }
 
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {

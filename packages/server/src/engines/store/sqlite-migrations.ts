@@ -1,3 +1,5 @@
+import { SQLITE_WEBHOOK_MIGRATION } from './sqlite-webhook-outbox.js';
+
 /*
  * Versioned schema for the embedded store. Each entry runs once, in order, inside a
  * transaction; PRAGMA user_version records how far a database has come.
@@ -235,4 +237,6 @@ export const sqliteMigrations: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX external_identities_user ON external_identities (user_id);
   `,
+  // webhooks: the webhook list and the outbox (sqlite-webhook-outbox.ts)
+  SQLITE_WEBHOOK_MIGRATION,
 ];

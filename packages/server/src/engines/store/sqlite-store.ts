@@ -39,6 +39,7 @@ import { SqliteMediaIndex } from './sqlite-media.js';
 import { SqliteAdminStore } from './sqlite-admin.js';
 import { SqlitePeople } from './sqlite-people.js';
 import { SqliteIdentities } from './sqlite-identities.js';
+import { SqliteWebhookStore } from './sqlite-webhook-outbox.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -82,6 +83,7 @@ export class SqliteStore implements Store {
   readonly admin: SqliteAdminStore;
   readonly people: SqlitePeople;
   readonly identities: SqliteIdentities;
+  readonly webhooks: SqliteWebhookStore;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -107,6 +109,7 @@ export class SqliteStore implements Store {
     this.admin = new SqliteAdminStore(this.db, this.writer);
     this.people = new SqlitePeople(this.db, this.writer);
     this.identities = new SqliteIdentities(this.db, this.writer);
+    this.webhooks = new SqliteWebhookStore(this.db, this.writer);
   }
 
   private migrate(): void {
@@ -218,7 +221,7 @@ export class SqliteStore implements Store {
   }
 
   async createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'> {
-    return this.writer.write('createUser', user);
+    return this.writer.write('createUser', user, this.webhooks.recording.has('user.created'));
   }
   async getUser(id: string) {
     return userOrNull(this.stmts.userById.get(id) as Row | undefined);
@@ -305,7 +308,7 @@ export class SqliteStore implements Store {
   }
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    const results = Promise.all(requests.map((req) => this.writer.write('append', req)));
+    const results = Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
     this.scheduleIndexing();
     return results;
   }
@@ -335,7 +338,7 @@ export class SqliteStore implements Store {
   // ---- message lifecycle (sqlite-lifecycle.ts) ----
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
-    return this.writer.write('applyChange', request);
+    return this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
   }
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
     return this.lifecycle.reactions(messageIds);
@@ -382,7 +385,7 @@ export class SqliteStore implements Store {
   }
 
   async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {
-    await this.writer.write('createGroup', g);
+    await this.writer.write('createGroup', g, this.webhooks.recording.has('group.updated'));
   }
   async addMembers(
     chatId: string,
@@ -391,13 +394,13 @@ export class SqliteStore implements Store {
     at: number,
     maxMembers: number,
   ): Promise<{ added: string[] } | MembershipRefusal> {
-    return this.writer.write('addMembers', chatId, actorId, userIds, at, maxMembers);
+    return this.writer.write('addMembers', chatId, actorId, userIds, at, maxMembers, this.webhooks.recording.has('group.updated'));
   }
   async removeMember(chatId: string, actorId: string, userId: string): Promise<'removed' | MembershipRefusal> {
-    return this.writer.write('removeMember', chatId, actorId, userId);
+    return this.writer.write('removeMember', chatId, actorId, userId, this.webhooks.recording.has('group.updated'), Date.now());
   }
   async renameGroup(chatId: string, name: string): Promise<void> {
-    await this.writer.write('renameGroup', chatId, name);
+    await this.writer.write('renameGroup', chatId, name, this.webhooks.recording.has('group.updated'), Date.now());
   }
 
   /**

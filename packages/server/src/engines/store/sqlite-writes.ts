@@ -8,6 +8,7 @@ import { sqlitePeopleOps } from './sqlite-people.js';
 import { sqliteIdentityOps } from './sqlite-identities.js';
 import { encodePushTarget, type PushTarget } from './push-targets.js';
 import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
+import { sqliteWebhookWrites, userData } from './sqlite-webhook-outbox.js';
 
 /*
  * Every write of the embedded store, as named operations on plain data. They run on the
@@ -116,14 +117,25 @@ export function sqliteWriteOps(db: Database.Database) {
     return { chatId, userId, from, to: seq };
   };
 
+  // Writes that cause a webhook event take `hook` (the store's recording set has the type) and record it in their transaction.
+  const hooks = sqliteWebhookWrites(db);
+  const lifecycle = sqliteLifecycleOps(db);
+
   return {
-    ...sqliteLifecycleOps(db),
+    ...lifecycle,
+    ...hooks.ops,
     ...sqliteAdminOps(db),
     ...sqlitePeopleOps(db),
     ...sqliteIdentityOps(db),
-    createUser(user: Omit<UserRecord, 'lastSeen'>): UserRecord | 'username_taken' {
+    applyChange(req: Parameters<typeof lifecycle.applyChange>[0], hook = false): ReturnType<typeof lifecycle.applyChange> {
+      const result = lifecycle.applyChange(req);
+      if (hook && result.entry && !result.duplicate) hooks.recordMessage('message.updated', req.targetId, req.createdAt);
+      return result;
+    },
+    createUser(user: Omit<UserRecord, 'lastSeen'>, hook = false): UserRecord | 'username_taken' {
       if (s.userByName.get(user.username)) return 'username_taken';
       s.insertUser.run(user.id, user.username, user.displayName, user.passwordHash, user.createdAt);
+      if (hook) hooks.record('user.created', userData(user), user.createdAt);
       return { ...user, lastSeen: null };
     },
     setLastSeen(userId: string, at: number): void {
@@ -150,7 +162,7 @@ export function sqliteWriteOps(db: Database.Database) {
       s.touchDevice.run(at, deviceId, at);
     },
 
-    append(req: AppendRequest): AppendResult {
+    append(req: AppendRequest, hook = false): AppendResult {
       const existing = s.existing.get(req.chatId, req.senderId, req.clientMsgId);
       if (existing) return { message: toMessage(existing), duplicate: true };
       if (req.createDirectWith && !s.chatById.get(req.chatId)) {
@@ -188,6 +200,7 @@ export function sqliteWriteOps(db: Database.Database) {
         mentionsColumn(req.mentions),
         req.forwarded ? 1 : 0,
       );
+      if (hook) hooks.recordMessage('message.created', req.messageId, req.createdAt, `mc_${req.messageId}`);
       return { duplicate: false, message: storedMessage(reply ? { ...req, replyTo: reply } : req, seq), membersVersion };
     },
 
@@ -208,15 +221,19 @@ export function sqliteWriteOps(db: Database.Database) {
       return { delivered, read: { chatId, userId, from, to: seq } };
     },
 
-    createGroup(g: {
-      chatId: string;
-      name: string;
-      createdBy: string;
-      createdAt: number;
-      members: { userId: string; role: Role }[];
-    }): void {
+    createGroup(
+      g: {
+        chatId: string;
+        name: string;
+        createdBy: string;
+        createdAt: number;
+        members: { userId: string; role: Role }[];
+      },
+      hook = false,
+    ): void {
       s.insertChat.run(g.chatId, 'group', g.name, g.createdBy, g.createdAt, g.createdAt);
       for (const m of g.members) s.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
+      if (hook) hooks.recordGroup(g.chatId, g.createdAt);
     },
     // Checked and applied in one write: the single writer serializes every change.
     addMembers(
@@ -225,6 +242,7 @@ export function sqliteWriteOps(db: Database.Database) {
       userIds: string[],
       at: number,
       maxMembers: number,
+      hook = false,
     ): { added: string[] } | MembershipRefusal {
       const chat = s.chatById.get(chatId) as Row | undefined;
       const actor = s.member.get(chatId, actorId) as Row | undefined;
@@ -238,9 +256,10 @@ export function sqliteWriteOps(db: Database.Database) {
         s.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq);
       }
       if (fresh.length > 0) s.bumpMembersVersion.run(chatId);
+      if (hook && fresh.length > 0) hooks.recordGroup(chatId, at);
       return { added: fresh };
     },
-    removeMember(chatId: string, actorId: string, userId: string): 'removed' | MembershipRefusal {
+    removeMember(chatId: string, actorId: string, userId: string, hook = false, at = 0): 'removed' | MembershipRefusal {
       const actor = s.member.get(chatId, actorId) as Row | undefined;
       if (!actor) return 'no_such_group';
       if (actorId !== userId && actor.role !== 'admin') return 'forbidden';
@@ -249,10 +268,12 @@ export function sqliteWriteOps(db: Database.Database) {
       // Members come oldest first: the oldest becomes admin when none is left.
       if (rest.length > 0 && !rest.some((m) => m.role === 'admin')) s.setRole.run('admin', chatId, rest[0]!.user_id);
       s.bumpMembersVersion.run(chatId);
+      if (hook) hooks.recordGroup(chatId, at);
       return 'removed';
     },
-    renameGroup(chatId: string, name: string): void {
+    renameGroup(chatId: string, name: string, hook = false, at = 0): void {
       s.renameChat.run(name, chatId);
+      if (hook) hooks.recordGroup(chatId, at);
     },
 
     /** Indexes every message not yet in the search index; answers the rowid indexed up to (known only once committed). */

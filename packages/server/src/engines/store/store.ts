@@ -14,6 +14,7 @@ import type { MediaIndex } from './media-index.js';
 import type { AdminStore } from './admin-store.js';
 import type { PeopleStore } from './people.js';
 import type { ExternalIdentities } from './identities.js';
+import type { WebhookStore } from './webhook-outbox.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -261,6 +262,8 @@ export interface Store {
   readonly people: PeopleStore;
   /** Users of the host app, by (issuer, subject) ("external identities" migration). */
   readonly identities: ExternalIdentities;
+  /** Webhooks and the outbox of their events (webhook-outbox.ts); the writes below record events in their own transaction. */
+  readonly webhooks: WebhookStore;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
