@@ -1,5 +1,5 @@
 import { CloseCode, parseChatId, type AdminUserView, type ReportView } from '@switchboard/protocol';
-import type { AdminUserRecord, ReportCursor, ReportRecord } from '../engines/store/admin-store.js';
+import { reportData, type AdminUserRecord, type ReportCursor, type ReportRecord } from '../engines/store/admin-store.js';
 import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
@@ -48,15 +48,7 @@ const adminUserView = (u: AdminUserRecord): AdminUserView => ({
   suspended: u.suspended,
 });
 
-export const reportView = (r: ReportRecord): ReportView => ({
-  report_id: r.id,
-  reporter_id: r.reporterId,
-  user_id: r.userId,
-  message_id: r.messageId,
-  reason: r.reason,
-  note: r.note,
-  created_at: r.createdAt,
-});
+export const reportView = (r: ReportRecord): ReportView => reportData(r);
 
 /**
  * The operator's calls (PROTOCOL.md "Operators"): the gateway checked ADMIN_TOKEN before

@@ -102,10 +102,15 @@ describe('webhooks (embedded)', () => {
         body: { name: 'renamed' },
       });
       assert.equal(renamed.status, 200);
+      const report = await http(server.baseUrl, 'POST', '/v1/reports', {
+        token: bob.token,
+        body: { user_id: alice.user_id, message_id: messageId, reason: 'spam', note: 'hooked' },
+      });
+      assert.equal(report.status, 201, JSON.stringify(report.body));
       await pollUntil(
         'all events',
         async () => receiver.unique().size,
-        (n) => n >= 6,
+        (n) => n >= 7,
       );
       for (const d of receiver.accepted) {
         assert.ok(d.signed, `signature of ${d.id}`);
@@ -135,6 +140,18 @@ describe('webhooks (embedded)', () => {
       );
       assert.equal(groups[0].group_id, group.group_id);
       assert.deepEqual(groups[0].members.map((m: any) => m.user_id).sort(), [alice.user_id, bob.user_id].sort());
+      const reports = receiver.of('report.created').map((d) => d.data);
+      assert.deepEqual(reports, [
+        {
+          report_id: report.body.report_id,
+          reporter_id: bob.user_id,
+          user_id: alice.user_id,
+          message_id: messageId,
+          reason: 'spam',
+          note: 'hooked',
+          created_at: reports[0]?.created_at,
+        },
+      ]);
     } finally {
       await http(server.baseUrl, 'DELETE', `/v1/admin/webhooks/${hookId}`, { token: ADMIN_TOKEN });
     }

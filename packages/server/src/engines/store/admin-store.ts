@@ -1,3 +1,4 @@
+import type { ReportView } from '@switchboard/protocol';
 import type { DeviceRecord, UserRecord } from './store.js';
 
 /*
@@ -25,6 +26,19 @@ export interface ReportRecord {
   reason: ReportReason;
   note: string | null;
   createdAt: number;
+}
+
+/** A report as the API shows it: the operator's listing and the `report.created` webhook event. */
+export function reportData(r: ReportRecord): ReportView {
+  return {
+    report_id: r.id,
+    reporter_id: r.reporterId,
+    user_id: r.userId,
+    message_id: r.messageId,
+    reason: r.reason,
+    note: r.note,
+    created_at: r.createdAt,
+  };
 }
 
 /** Where a report listing resumes: after this (created_at, id). */

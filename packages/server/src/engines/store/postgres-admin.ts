@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { recordEventPg } from './postgres-webhook-outbox.js';
 import {
   BOT_PASSWORD_HASH,
+  reportData,
   deletedUsername,
   prefixChars,
   toAdminUser,
@@ -122,11 +124,15 @@ export class PostgresAdminStore implements AdminStore {
     return rows.map((r) => ({ messageId: r.id, chatId: r.chat_id }));
   }
 
+  /** The report and its `report.created` webhook event, in one transaction. */
   async createReport(r: ReportRecord): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO reports (id, reporter_id, user_id, message_id, reason, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [r.id, r.reporterId, r.userId, r.messageId, r.reason, r.note, r.createdAt],
-    );
+    await this.tx(async (c) => {
+      await c.query(
+        'INSERT INTO reports (id, reporter_id, user_id, message_id, reason, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [r.id, r.reporterId, r.userId, r.messageId, r.reason, r.note, r.createdAt],
+      );
+      await recordEventPg(c, 'report.created', reportData(r), r.createdAt);
+    });
   }
 
   async listReports(o: { after?: ReportCursor; limit: number }): Promise<ReportRecord[]> {

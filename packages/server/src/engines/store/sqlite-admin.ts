@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import {
   BOT_PASSWORD_HASH,
+  reportData,
   deletedUsername,
   prefixChars,
   toAdminUser,
@@ -31,6 +33,11 @@ export function sqliteAdminOps(db: Database.Database) {
     insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
     insertReport: db.prepare(
       'INSERT INTO reports (id, reporter_id, user_id, message_id, reason, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    // report.created for every webhook that wants it, in the report's transaction (reports are rare: no recording check).
+    reportEvent: db.prepare(
+      `INSERT INTO webhook_outbox (event_id, webhook_id, type, created_at, data, next_at)
+       SELECT ?, id, 'report.created', ?, ?, ? FROM webhooks WHERE events LIKE '%,report.created,%'`,
     ),
   };
   const endSessions = (userId: string, at: number): string[] => {
@@ -65,7 +72,10 @@ export function sqliteAdminOps(db: Database.Database) {
       return endSessions(userId, at);
     },
     adminCreateReport(r: ReportRecord): void {
-      s.insertReport.run(r.id, r.reporterId, r.userId, r.messageId, r.reason, r.note, r.createdAt);
+      db.transaction(() => {
+        s.insertReport.run(r.id, r.reporterId, r.userId, r.messageId, r.reason, r.note, r.createdAt);
+        s.reportEvent.run(randomUUID(), r.createdAt, JSON.stringify(reportData(r)), r.createdAt);
+      })();
     },
   };
 }
