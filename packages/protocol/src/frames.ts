@@ -10,8 +10,10 @@ import { Emoji, MAX_MENTIONS, type LifecycleAction, type ReactionSummary, type R
  * REST bodies use); server frames are plain types, built by the server and trusted by clients.
  */
 
+/** The longest id a client may send (client_msg_id, chat and message ids). */
+export const MAX_CLIENT_MSG_ID_CHARS = 128;
 // Every string a client sends is stored or looked up: no NUL, no unpaired surrogate (text.ts).
-const id = storableText().min(1).max(128);
+const id = storableText().min(1).max(MAX_CLIENT_MSG_ID_CHARS);
 // Content length is checked by the server separately so that it can answer content_too_long.
 const content = storableText();
 

@@ -1,5 +1,6 @@
 import {
   MAX_CONTENT_CHARS,
+  MAX_CLIENT_MSG_ID_CHARS,
   REPLY_PREVIEW_CHARS,
   overChars,
   type ChangeFrame,
@@ -36,6 +37,13 @@ export interface MessageChangesDeps {
   /** Notes where a committed entry sits, for the acks that will name it (Messaging.remember). */
   remember: (e: LogEntry) => void;
 }
+
+/**
+ * The client_msg_id prefix of an operator's delete: longer than any client_msg_id a client
+ * may send (128 characters), so no entry of the sender's own can stand in for it (a repeat
+ * is found by (chat, sender, client_msg_id) before any rule is judged).
+ */
+const OPERATOR_KEY = 'operator-delete:'.padEnd(MAX_CLIENT_MSG_ID_CHARS + 1, '~');
 
 const REFUSALS: Record<ChangeRefusal, string> = {
   not_a_member: 'you are not a member of this chat',
@@ -116,7 +124,7 @@ export class MessageChanges {
   /**
    * Delete for everyone by the operator (DELETE /v1/admin/messages, a deleted account):
    * appended as the sender's own delete (sender_id: the message's sender, client_msg_id
-   * "operator-delete:ID", so a repeat stores nothing twice), erased and delivered as any
+   * OPERATOR_KEY + ID, so a repeat stores nothing twice), erased and delivered as any
    * delete. False: no such message; an already deleted one is done (true).
    */
   async operatorDelete(messageId: string): Promise<boolean> {
@@ -128,7 +136,7 @@ export class MessageChanges {
       chatId: target.chat_id,
       senderId: target.sender_id,
       senderDeviceId: 'operator',
-      clientMsgId: `operator-delete:${messageId}`,
+      clientMsgId: OPERATOR_KEY + messageId,
       createdAt: this.deps.now(),
       targetId: messageId,
       action: 'delete',

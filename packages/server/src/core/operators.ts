@@ -111,11 +111,17 @@ export class Operators {
         if (!(err instanceof DomainError && err.code === 'not_found')) throw err;
       });
     }
+    const tried = new Set<string>();
     for (;;) {
       const batch = await store.admin.undeletedMessages(userId, ERASE_BATCH);
       if (batch.length === 0) break;
       let progressed = false;
-      for (const m of batch) progressed = (await this.deps.changes.operatorDelete(m.messageId)) || progressed;
+      for (const m of batch) {
+        // A message met again after a delete that said "done" would only loop: count it once.
+        if (tried.has(m.messageId)) continue;
+        tried.add(m.messageId);
+        progressed = (await this.deps.changes.operatorDelete(m.messageId)) || progressed;
+      }
       if (!progressed) {
         // Nothing would change on another pass: stop rather than spin (logged for the operator).
         log.error({ user_id: userId, left: batch.length }, 'erasing a deleted account stopped: messages could not be deleted');

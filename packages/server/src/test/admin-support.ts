@@ -169,6 +169,29 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal((await admin(a.baseUrl, 'DELETE', '/v1/admin/messages/123456')).status, 404);
   });
 
+  test("a sender cannot keep its message from the operator's delete by taking the delete's client_msg_id first", async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const alice = await registerUser(a.baseUrl, 'dsa');
+    const bob = await registerUser(a.baseUrl, 'dsb');
+    const [id] = await dm(alice, bob, a.wsUrl, ['abuse to be erased']);
+    const chat = directChatId(alice.user_id, bob.user_id);
+    const sock = await TestSocket.connectSynced(a.wsUrl, alice.token);
+    try {
+      // The key an operator's delete used to take: a client may send any id of up to 128 characters.
+      for (const key of [`operator-delete:${id}`, `operator-delete:${id}`.padEnd(128, '~')]) {
+        sock.send({ type: 'send_message', chat_id: chat, client_msg_id: key, content: 'squatting' });
+        const ack = await sock.nextWhere((f) => f.type === 'ack_sent' && f.client_msg_id === key, 5000, 'ack');
+        assert.ok(ack.seq);
+      }
+    } finally {
+      sock.terminate();
+    }
+    assert.equal((await admin(b.baseUrl, 'DELETE', `/v1/admin/messages/${id}`)).status, 204);
+    const [row] = await ctx.sql('SELECT content, deleted FROM messages WHERE id = $1', [id]);
+    assert.equal(row?.content, '', 'the message is erased');
+    assert.ok(row?.deleted);
+  });
+
   test('DELETE /v1/admin/users: sessions end, it leaves its groups, every message is erased, the username is free', async () => {
     const [a, b] = [ctx.a(), ctx.b()];
     const carol = await registerUser(a.baseUrl, 'dlc');

@@ -100,11 +100,11 @@ export class PostgresAdminStore implements AdminStore {
       const { rows } = await c.query('SELECT deleted_at FROM users WHERE id = $1 FOR UPDATE', [userId]);
       if (!rows[0]) return null;
       if (rows[0].deleted_at !== null) return [];
-      await c.query('UPDATE users SET deleted_at = $1, username = $2, suspended = false WHERE id = $3', [
-        at,
-        deletedUsername(userId),
-        userId,
-      ]);
+      // The profile goes with the account (PROTOCOL.md "Operators": the account is gone); the row stays for message ids.
+      await c.query(
+        "UPDATE users SET deleted_at = $1, username = $2, suspended = false, display_name = '', about = '', avatar = NULL, avatar_media_id = NULL, password_hash = '!' WHERE id = $3",
+        [at, deletedUsername(userId), userId],
+      );
       // A deleted account's host-app identity signs in to nothing: the next sign-in makes a new user.
       await c.query('DELETE FROM external_identities WHERE user_id = $1', [userId]);
       return this.endSessions(c, userId, at);

@@ -60,7 +60,8 @@ export class PostgresPeople implements PeopleStore {
 
   async usersByPrefix(prefix: string, limit: number): Promise<UserRecord[]> {
     const { rows } = await this.pool.query<UserRow>(
-      `SELECT * FROM users WHERE username COLLATE "C" >= $1 AND username COLLATE "C" < $2 ORDER BY username COLLATE "C" LIMIT $3`,
+      `SELECT * FROM users WHERE username COLLATE "C" >= $1 AND username COLLATE "C" < $2 AND deleted_at IS NULL
+       ORDER BY username COLLATE "C" LIMIT $3`,
       [prefix, prefixEnd(prefix), limit],
     );
     return rows.map(toUser);

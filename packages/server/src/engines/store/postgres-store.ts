@@ -777,7 +777,11 @@ export class PostgresStore implements Store {
       );
     } catch (err) {
       if ((err as { code?: string }).code === undefined) broken ??= err as Error; // a connection failure, not an SQL error
-      if (open) await client.query('ROLLBACK').catch(() => undefined);
+      // A failed ROLLBACK means the connection is unusable: it must not go back to the pool.
+      if (open)
+        await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+          broken ??= rollbackErr as Error;
+        });
       throw err;
     } finally {
       client.release(broken);

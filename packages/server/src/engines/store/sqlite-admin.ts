@@ -26,7 +26,10 @@ export function sqliteAdminOps(db: Database.Database) {
     liveDevices: db.prepare('SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL'),
     revokeAll: db.prepare('UPDATE devices SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL'),
     dropPushTargets: db.prepare('DELETE FROM push_targets WHERE user_id = ?'),
-    markDeleted: db.prepare('UPDATE users SET deleted_at = ?, username = ?, suspended = 0 WHERE id = ?'),
+    // The profile goes with the account (PROTOCOL.md "Operators": the account is gone); the row stays for message ids.
+    markDeleted: db.prepare(
+      "UPDATE users SET deleted_at = ?, username = ?, suspended = 0, display_name = '', about = '', avatar = NULL, avatar_media_id = NULL, password_hash = '!' WHERE id = ?",
+    ),
     // A deleted account's host-app identity signs in to nothing: the next sign-in makes a new user.
     dropIdentities: db.prepare('DELETE FROM external_identities WHERE user_id = ?'),
     insertBot: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at, bot) VALUES (?, ?, ?, ?, ?, 1)'),

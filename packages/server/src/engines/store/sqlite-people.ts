@@ -88,7 +88,7 @@ export class SqlitePeople implements PeopleStore {
     private readonly writer: SqliteWriter,
   ) {
     this.s = {
-      byPrefix: db.prepare('SELECT * FROM users WHERE username >= ? AND username < ? ORDER BY username LIMIT ?'),
+      byPrefix: db.prepare('SELECT * FROM users WHERE username >= ? AND username < ? AND deleted_at IS NULL ORDER BY username LIMIT ?'),
       contacts: db.prepare('SELECT u.* FROM contacts c JOIN users u ON u.id = c.contact_id WHERE c.user_id = ? ORDER BY u.username'),
       blocked: db.prepare('SELECT blocked_id FROM blocks WHERE user_id = ? ORDER BY blocked_at, blocked_id'),
       isBlocked: db.prepare('SELECT 1 FROM blocks WHERE user_id = ? AND blocked_id = ?'),
