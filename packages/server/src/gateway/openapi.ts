@@ -477,26 +477,6 @@ const OPS: Op[] = [
     auth: 'none',
     ok: { status: 200, schema: p.VapidKeySchema, description: 'the key' },
   },
-  // ---- without WebSockets ----
-  {
-    method: 'get',
-    path: '/v1/events',
-    tag: 'socket',
-    summary: 'The socket over plain HTTP: Server-Sent Events (Accept: text/event-stream) or long polling (Accept: application/json)',
-    auth: 'bearer-or-ticket',
-    query: [{ name: 'stream_id', schema: str, description: 'long polling: the stream to read' }],
-    ok: { status: 200, schema: p.EventsResponseSchema, description: 'frames (long polling), or an event stream' },
-  },
-  {
-    method: 'post',
-    path: '/v1/events/{stream_id}',
-    tag: 'socket',
-    summary: 'Send client frames on a stream; their answers come on the stream',
-    auth: 'bearer-or-ticket',
-    body: [z.object({ type: z.string() }).describe('a client frame'), z.array(z.object({ type: z.string() }))],
-    ok: { status: 202, description: 'accepted' },
-    errors: [400, 404],
-  },
   // ---- operators (Authorization: Bearer ADMIN_TOKEN; every call 404 when ADMIN_TOKEN is unset) ----
   {
     method: 'get',

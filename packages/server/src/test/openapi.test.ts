@@ -33,6 +33,10 @@ describe('API description', () => {
     assert.ok(routes.length > 30, `the router lists its routes (${routes.length})`);
     const missing = routes.filter((r) => !described.has(`${r.method} ${shape(r.pattern)}`)).map((r) => `${r.method} ${r.pattern}`);
     assert.deepEqual(missing, [], `routes missing from GET /v1/openapi.json (describe them in gateway/openapi.ts): ${missing.join(', ')}`);
+    // And the other way: nothing is described that the server does not serve.
+    const registered = new Set(routes.map((r) => `${r.method} ${shape(r.pattern)}`));
+    const extra = [...described].filter((d) => !registered.has(d));
+    assert.deepEqual(extra, [], `described in GET /v1/openapi.json but not served: ${extra.join(', ')}`);
   });
 
   test('request bodies come from the schemas that validate them; answers and errors are described', async () => {
