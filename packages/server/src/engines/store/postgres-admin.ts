@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { recordEventPg } from './postgres-webhook-outbox.js';
+import { userData } from './sqlite-webhook-outbox.js';
 import {
   BOT_PASSWORD_HASH,
   reportData,
@@ -86,6 +87,7 @@ export class PostgresAdminStore implements AdminStore {
           d.tokenHash,
           d.createdAt,
         ]);
+        await recordEventPg(c, 'user.created', userData(user), user.createdAt);
         return { ...user, passwordHash: BOT_PASSWORD_HASH, lastSeen: null, bot: true };
       });
     } catch (err) {

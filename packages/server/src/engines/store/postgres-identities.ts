@@ -2,6 +2,8 @@ import type pg from 'pg';
 import type { UserRecord } from './store.js';
 import type { ExternalIdentities } from './identities.js';
 import { toUser, type UserRow } from './rows.js';
+import { recordEventPg } from './postgres-webhook-outbox.js';
+import { userData } from './sqlite-webhook-outbox.js';
 
 /**
  * PostgresStore's external identities. Rare writes (a user's first sign-in), so a plain
@@ -45,6 +47,8 @@ export class PostgresIdentities implements ExternalIdentities {
         if (!first) throw new Error('external identity vanished while being created');
         return first;
       }
+      // Rare writes: recorded for every webhook that wants it, without the recording-set shortcut.
+      await recordEventPg(client, 'user.created', userData(user), user.createdAt);
       await client.query('COMMIT');
       return { ...user, lastSeen: null };
     } catch (err) {

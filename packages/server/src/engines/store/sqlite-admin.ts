@@ -1,3 +1,4 @@
+import type { WebhookEventType } from './webhook-outbox.js';
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import {
@@ -90,6 +91,7 @@ export class SqliteAdminStore implements AdminStore {
   constructor(
     db: Database.Database,
     private readonly writer: SqliteWriter,
+    private readonly hooked: (type: WebhookEventType) => boolean = () => false,
   ) {
     this.s = {
       users: db.prepare(
@@ -114,7 +116,7 @@ export class SqliteAdminStore implements AdminStore {
     user: Omit<UserRecord, 'lastSeen' | 'passwordHash' | 'bot' | 'suspended'>,
     device: DeviceRecord & { tokenHash: string },
   ): Promise<UserRecord | 'username_taken'> {
-    return this.writer.write('adminCreateBot', user, device);
+    return this.writer.write('adminCreateBot', user, device, this.hooked('user.created'));
   }
   deleteUser(userId: string, at: number): Promise<string[] | null> {
     return this.writer.write('adminDeleteUser', userId, at);

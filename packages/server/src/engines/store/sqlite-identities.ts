@@ -3,6 +3,7 @@ import type { SqliteWriter } from './sqlite-writer.js';
 import type { UserRecord } from './store.js';
 import type { ExternalIdentities } from './identities.js';
 import { toUser, type UserRow } from './rows.js';
+import type { WebhookEventType } from './webhook-outbox.js';
 
 const USER_OF = `SELECT u.* FROM external_identities e JOIN users u ON u.id = e.user_id WHERE e.issuer = ? AND e.subject = ?`;
 
@@ -30,6 +31,7 @@ export class SqliteIdentities implements ExternalIdentities {
   constructor(
     db: Database.Database,
     private readonly writer: SqliteWriter,
+    private readonly hooked: (type: WebhookEventType) => boolean = () => false,
   ) {
     this.userOfStmt = db.prepare(USER_OF);
   }
@@ -40,6 +42,6 @@ export class SqliteIdentities implements ExternalIdentities {
   }
 
   create(user: Omit<UserRecord, 'lastSeen'>, issuer: string, subject: string): Promise<UserRecord | 'username_taken'> {
-    return this.writer.write('createExternalUser', user, issuer, subject);
+    return this.writer.write('createExternalUser', user, issuer, subject, this.hooked('user.created'));
   }
 }

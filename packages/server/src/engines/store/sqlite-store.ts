@@ -40,6 +40,7 @@ import { SqliteAdminStore } from './sqlite-admin.js';
 import { SqlitePeople } from './sqlite-people.js';
 import { SqliteIdentities } from './sqlite-identities.js';
 import { SqliteWebhookStore } from './sqlite-webhook-outbox.js';
+import type { WebhookEventType } from './webhook-outbox.js';
 import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
@@ -106,10 +107,11 @@ export class SqliteStore implements Store {
     this.scheduleIndexing();
     this.checkpointer = new SqliteCheckpointer(file, () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES));
     this.media = new SqliteMediaIndex(this.db, this.writer);
-    this.admin = new SqliteAdminStore(this.db, this.writer);
-    this.people = new SqlitePeople(this.db, this.writer);
-    this.identities = new SqliteIdentities(this.db, this.writer);
     this.webhooks = new SqliteWebhookStore(this.db, this.writer);
+    const hooked = (type: WebhookEventType) => this.webhooks.recording.has(type);
+    this.admin = new SqliteAdminStore(this.db, this.writer, hooked);
+    this.people = new SqlitePeople(this.db, this.writer);
+    this.identities = new SqliteIdentities(this.db, this.writer, hooked);
   }
 
   private migrate(): void {

@@ -120,13 +120,32 @@ export function sqliteWriteOps(db: Database.Database) {
   // Writes that cause a webhook event take `hook` (the store's recording set has the type) and record it in their transaction.
   const hooks = sqliteWebhookWrites(db);
   const lifecycle = sqliteLifecycleOps(db);
+  const identities = sqliteIdentityOps(db);
+  const admin = sqliteAdminOps(db);
 
   return {
     ...lifecycle,
     ...hooks.ops,
-    ...sqliteAdminOps(db),
+    ...admin,
     ...sqlitePeopleOps(db),
-    ...sqliteIdentityOps(db),
+    ...identities,
+    // Users made by a first sign-in from the host app, or by an operator as bots, are users like any other: user.created.
+    createExternalUser(
+      user: Omit<UserRecord, 'lastSeen'>,
+      issuer: string,
+      subject: string,
+      hook = false,
+    ): ReturnType<typeof identities.createExternalUser> {
+      const made = identities.createExternalUser(user, issuer, subject);
+      if (hook && made !== 'username_taken' && made.id === user.id) hooks.record('user.created', userData(made), made.createdAt);
+      return made;
+    },
+    adminCreateBot(...args: [...Parameters<typeof admin.adminCreateBot>, boolean?]): ReturnType<typeof admin.adminCreateBot> {
+      const [user, device, hook] = args;
+      const made = admin.adminCreateBot(user, device);
+      if (hook && made !== 'username_taken') hooks.record('user.created', userData(made), made.createdAt);
+      return made;
+    },
     applyChange(req: Parameters<typeof lifecycle.applyChange>[0], hook = false): ReturnType<typeof lifecycle.applyChange> {
       const result = lifecycle.applyChange(req);
       if (hook && result.entry && !result.duplicate) hooks.recordMessage('message.updated', req.targetId, req.createdAt);
