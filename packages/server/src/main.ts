@@ -307,9 +307,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   heartbeat.unref();
   // Every node hears of every membership change.
   await followBroadcasts(bus, access, pushOwners);
-  // Events published while the bus was down are lost: every device reconnects and replays.
+  // Events published while the bus was down are lost: every socket catches up from the store, staying open.
   bus.onReconnect(() => {
-    log.warn('bus reconnected: asking sockets to reconnect and replay');
+    log.warn('bus reconnected: sockets catch up from the store');
     ws.resync();
   });
   ready = true;

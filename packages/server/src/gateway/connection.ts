@@ -110,6 +110,8 @@ export class Connection {
   private parkedCount = 0;
   private parkedBytes = 0;
   private readingPaused = false;
+  /** A catch-up asked for while a replay or gap fill held live messages: it runs when that one releases them. */
+  private catchUpOwed: (() => Promise<void>) | null = null;
 
   constructor(
     readonly ws: WebSocket,
@@ -209,6 +211,11 @@ export class Connection {
     if (ahead.size >= 1000) ahead.clear(); // never filled: at worst the next message does a gap fill
     ahead.add(seq);
     this.position(chatId);
+  }
+
+  /** The last seq this socket is past in a chat (undefined: no message of it on this socket yet). */
+  positionIn(chatId: string): number | undefined {
+    return this.position(chatId);
   }
 
   /** The last seq this socket is past in a chat, moving over own messages right above it. */
@@ -330,8 +337,42 @@ export class Connection {
     }
   }
 
+  /**
+   * The bus may have lost events meant for this socket (its Redis connection dropped):
+   * hold live messages while `run` writes from the store what this device is owed, then
+   * release them. The socket stays open; run after any replay or gap fill in progress.
+   */
+  catchUp(run: () => Promise<void>): void {
+    if (this.closed) return;
+    if (this.held) {
+      this.catchUpOwed = run;
+      return;
+    }
+    this.held = [];
+    this.runCatchUp(run);
+  }
+
+  private runCatchUp(run: () => Promise<void>): void {
+    run().then(
+      () => this.release(),
+      (err) => {
+        // Cannot read the store now: fall back to a reconnect, which replays from the cursors.
+        this.opts.onError(this, err);
+        this.close(CloseCode.reconnect, 'resync: reconnect');
+      },
+    );
+  }
+
   /** Marks the replay done: releases live messages held meanwhile, in order, then reads back any that were dropped. */
   release(): void {
+    const owed = this.catchUpOwed;
+    if (owed && !this.closed) {
+      // Keep holding: the catch-up reads everything owed from the store, dropped messages included.
+      this.catchUpOwed = null;
+      this.dropped = null;
+      this.runCatchUp(owed);
+      return;
+    }
     const held = this.held ?? [];
     const dropped = this.dropped;
     this.held = null;

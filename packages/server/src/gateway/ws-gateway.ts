@@ -273,6 +273,20 @@ export class WsGateway {
     conn.sendFrame({ type: 'sync_complete' });
   }
 
+  /** Writes what the device is owed above its cursors that this socket has not had yet (no second sync_complete). */
+  private async catchUp(conn: Connection): Promise<void> {
+    const { backlog } = this.deps;
+    for (const pending of await backlog.pendingChats(conn.deviceId, conn.userId)) {
+      let after = Math.max(pending.afterSeq, conn.positionIn(pending.chatId) ?? 0);
+      while (after < pending.lastSeq && !conn.closed) {
+        const page = await backlog.page(pending, after);
+        if (page.length === 0) break;
+        await conn.replayMessages(pending.chatId, page);
+        after = page[page.length - 1]!.seq;
+      }
+    }
+  }
+
   private async closed(conn: Connection): Promise<void> {
     conn.closed = true;
     this.deps.metrics.connections.dec();
@@ -360,9 +374,13 @@ export class WsGateway {
     }
   }
 
-  /** Closes every socket with "reconnect": each device comes back and replays what it missed. */
+  /**
+   * The bus lost events (a Redis blip): every socket stays open and gets what it missed
+   * from the store, from its own position in each chat, as a gap fill does. At a million
+   * sockets a reconnect storm on top of an outage is what this avoids.
+   */
   resync(): void {
-    for (const set of this.byUser.values()) for (const conn of set) conn.close(CloseCode.reconnect, 'resync: reconnect');
+    for (const set of this.byUser.values()) for (const conn of set) conn.catchUp(() => this.catchUp(conn));
   }
 
   /** Graceful shutdown: refuse new sockets, close open ones with "reconnect". */

@@ -91,7 +91,8 @@ export async function startServerProcess(opts: { dataDir: string; port?: number;
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  // Generous: a loaded machine (parallel test files starting several nodes) can take a while to migrate and listen.
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server process exited with ${proc.exitCode}`);
     try {
