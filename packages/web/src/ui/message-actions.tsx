@@ -1,8 +1,8 @@
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ChatSummary } from '@switchboard/client';
-import type { AppState, Conversation, Msg } from './app-state.js';
-import { canDelete, canEdit, isMuted, MUTED_FOREVER, QUICK_REACTIONS } from './lifecycle.js';
+import type { AppState, Conversation, Msg } from '../app-state.js';
+import { canDelete, canEdit, isMuted, MUTED_FOREVER, QUICK_REACTIONS } from '../lifecycle.js';
 
 /*
  * Message lifecycle views: the "Message actions" menu of a message, the quote above a reply,
