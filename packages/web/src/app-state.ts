@@ -148,6 +148,8 @@ export class AppState extends MessageChangesState {
     }
     void client.connect().catch(() => {});
     void this.loadMe();
+    void this.loadBlocked();
+    void this.loadContacts();
     this.scheduleRefresh(0);
     // Sends typed before a reload (or a crash) and never acknowledged go out again, same ids.
     this.outbox = loadOutbox(s.device_id);
@@ -203,6 +205,10 @@ export class AppState extends MessageChangesState {
     this.panel = null;
     this.outbox = [];
     this.readMarked.clear();
+    this.contacts = null;
+    this.blocked = new Set();
+    this.peopleResults = null;
+    this.reportTarget = null;
     this.phase = 'auth';
     this.authError = message;
     if (location.pathname !== '/') history.replaceState(null, '', '/');

@@ -1,7 +1,7 @@
 import { SwitchboardHttpError } from '@switchboard/client';
 import type { ChatSettingsBody, ChatSettingsView, ChatSummary } from '@switchboard/client';
 import { applySettings } from '../lifecycle.js';
-import type { TabSignal } from './types.js';
+import { peerOf, type TabSignal } from './types.js';
 import { PeopleState } from './people.js';
 
 /* The chat list: loading it, unread counts, per-user chat settings (mute, archive, pin), and message search over it. */
@@ -24,6 +24,8 @@ export abstract class ChatListState extends PeopleState {
       const chats = await client.chats();
       if (client !== this.client) return;
       this.chats = chats;
+      // The other person of each direct chat near the top: the list shows their avatar (one GET each, so not for all).
+      this.ensureUsers(chats.slice(0, 100).flatMap((c) => (c.kind === 'direct' ? [peerOf(c.chat_id, this.userId)] : [])));
       this.chatsLoaded = true;
       this.chatsError = null;
       for (const c of chats) {

@@ -1,7 +1,7 @@
 import { SwitchboardHttpError } from '@switchboard/client';
 import { applyToConversation } from '../lifecycle.js';
 import { describeError } from './describe.js';
-import { MAX_WINDOW, PAGE, toMsg, type Conversation } from './types.js';
+import { MAX_WINDOW, PAGE, peerOf, toMsg, type Conversation } from './types.js';
 import { ChatListState } from './chat-list.js';
 
 /* The open conversation: routing (/chat/<id>?seq=N), opening and closing a chat, and its pages of history. */
@@ -42,10 +42,7 @@ export abstract class ConversationState extends ChatListState {
     const chat = this.chat(chatId);
     const group = chatId.startsWith('g:');
     let peerId: string | null = null;
-    if (!group) {
-      const ids = chatId.split(':').slice(1);
-      peerId = ids.find((id) => id !== this.userId) ?? ids[0] ?? null;
-    }
+    if (!group) peerId = peerOf(chatId, this.userId);
     const conv: Conversation = {
       chatId,
       kind: group ? 'group' : 'direct',
@@ -76,7 +73,9 @@ export abstract class ConversationState extends ChatListState {
     if (this.watchedPeer && this.watchedPeer !== peerId) this.client?.unsubscribePresence([this.watchedPeer]);
     this.watchedPeer = peerId && peerId !== this.userId ? peerId : null;
     if (this.watchedPeer) this.client?.subscribePresence([this.watchedPeer]);
-    if (peerId) this.ensureUser(peerId);
+    // Fetched anew: their name or avatar may have changed since the app last asked.
+    if (peerId) this.refreshUser(peerId);
+    this.reportTarget = null;
     if (group) void this.loadGroup(conv);
     this.changed();
     if (opts.seq) await this.loadAround(conv, opts.seq);

@@ -51,6 +51,8 @@ export function describeSendError(code: string): string {
       return 'the message is too long.';
     case 'forbidden':
       return 'that message can no longer be changed.';
+    case 'blocked':
+      return 'this person does not take your messages.';
     case 'invalid_reference':
       return 'that message is not in this chat.';
     default:

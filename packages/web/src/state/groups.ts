@@ -1,4 +1,4 @@
-import { directChatId } from '@switchboard/client';
+import { directChatId, type UserView } from '@switchboard/client';
 import { ConversationState } from './conversation.js';
 
 /* Starting chats ("New chat", "New group") and a group's administration ("Group info"). */
@@ -7,6 +7,15 @@ export abstract class GroupsState extends ConversationState {
   startChat(username: string): Promise<void> {
     return this.task(async () => {
       const user = await this.userNamed(username);
+      this.panel = null;
+      await this.openChat(directChatId(this.userId, user.user_id), { title: user.display_name });
+    });
+  }
+
+  /** Opens the direct chat with a user found by "New chat" or in the contacts. */
+  openDirect(user: UserView): Promise<void> {
+    return this.task(async () => {
+      this.users.set(user.user_id, user);
       this.panel = null;
       await this.openChat(directChatId(this.userId, user.user_id), { title: user.display_name });
     });

@@ -69,7 +69,7 @@ export interface Conversation {
   held: MessageUpdate[];
 }
 
-export type Panel = null | 'new-chat' | 'new-group' | 'group-info';
+export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'profile' | 'contacts';
 export type ConnState = 'connecting' | 'online' | 'reconnecting';
 
 export const PAGE = 50;
@@ -112,3 +112,9 @@ export type TabSignal =
   | { t: 'sent'; message: Message }
   | { t: 'update'; update: MessageUpdate }
   | { t: 'settings'; settings: ChatSettingsView };
+
+/** The other user of a direct chat (dm:<a>:<b>); oneself in notes to self. */
+export function peerOf(chatId: string, me: string): string {
+  const ids = chatId.split(':').slice(1);
+  return ids.find((id) => id !== me) ?? ids[0] ?? me;
+}

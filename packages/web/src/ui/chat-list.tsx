@@ -2,7 +2,9 @@ import type { JSX } from 'preact';
 import type { ChatSummary } from '@switchboard/client';
 import type { AppState } from '../app-state.js';
 import { isMuted } from '../lifecycle.js';
-import { initial, oneLine, shortTime } from './format.js';
+import { peerOf } from '../state/types.js';
+import { Avatar } from './avatar.js';
+import { oneLine, shortTime } from './format.js';
 import { ChatOptions } from './message-actions.js';
 
 /* The chat list: one row per chat, archived chats folded away. */
@@ -76,9 +78,7 @@ export function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): J
           void app.openChat(chat.chat_id);
         }}
       >
-        <span class="avatar" aria-hidden="true">
-          {initial(title)}
-        </span>
+        <Avatar app={app} userId={chat.kind === 'direct' ? peerOf(chat.chat_id, app.userId) : null} name={title} />
         <span class="body">
           <span class="top">
             <span class="title">

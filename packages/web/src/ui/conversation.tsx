@@ -4,8 +4,11 @@ import { Composer } from './composer.js';
 import { lastSeen } from './format.js';
 import { GroupInfo } from './group-info.js';
 import { MessageList } from './message-list.js';
+import { Avatar } from './avatar.js';
+import { BlockedNote, PeerActions, ReportForm } from './people.js';
+import { PanelError } from './sidebar.js';
 
-/* The open conversation: its header, the message list and the composer. */
+/* The open conversation: its header (with a direct chat's people controls), the message list and the composer. */
 
 export function ConversationView({ app, conv }: { app: AppState; conv: Conversation }): JSX.Element {
   const typing = app.typingIn(conv.chatId);
@@ -25,6 +28,7 @@ export function ConversationView({ app, conv }: { app: AppState; conv: Conversat
         <button type="button" class="back" aria-label="Back to chats" onClick={() => app.closeChat()}>
           ‹
         </button>
+        <Avatar app={app} userId={conv.kind === 'direct' ? conv.peerId : null} name={conv.title} />
         <div class="who">
           <h2>
             <bdi>{conv.title || '…'}</bdi>
@@ -38,8 +42,12 @@ export function ConversationView({ app, conv }: { app: AppState; conv: Conversat
             Group info
           </button>
         )}
+        <PeerActions app={app} conv={conv} />
       </header>
       {app.panel === 'group-info' && conv.group && <GroupInfo app={app} conv={conv} />}
+      <ReportForm app={app} />
+      {app.panel === null && !app.reportTarget && <PanelError app={app} />}
+      <BlockedNote app={app} conv={conv} />
       <MessageList app={app} conv={conv} pending={app.pendingIn(conv.chatId)} />
       {conv.removed ? <p class="muted pad center">You are no longer a member of this group.</p> : <Composer key={conv.chatId} app={app} />}
     </section>

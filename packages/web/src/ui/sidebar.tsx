@@ -2,10 +2,11 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { AppState } from '../app-state.js';
 import { ChatList } from './chat-list.js';
-import { initial } from './format.js';
 import { SearchBox, SearchResults } from './search.js';
+import { Avatar } from './avatar.js';
+import { ContactsPanel, NewChat, ProfilePanel } from './people.js';
 
-/* The left column: who is signed in, the actions (new chat, new group, notifications), and the chat list or search results under them. */
+/* The left column: who is signed in, the actions (new chat, new group, contacts, profile, notifications), and the chat list or search results under them. */
 
 type Props = { app: AppState };
 
@@ -14,9 +15,7 @@ export function Sidebar({ app }: Props): JSX.Element {
     <aside class="sidebar" aria-label="Chats">
       <header class="bar side-bar">
         <div class="who-am-i">
-          <span class="avatar small" aria-hidden="true">
-            {initial(app.me?.display_name ?? '')}
-          </span>
+          <Avatar app={app} userId={app.userId} name={app.me?.display_name ?? ''} small />
           <span class="me" title={app.me?.username}>
             <bdi>{app.me?.display_name ?? ''}</bdi>
           </span>
@@ -30,6 +29,12 @@ export function Sidebar({ app }: Props): JSX.Element {
           </button>
           <button type="button" aria-expanded={app.panel === 'new-group'} onClick={() => app.openPanel('new-group')}>
             New group
+          </button>
+          <button type="button" aria-expanded={app.panel === 'contacts'} onClick={() => app.openPanel('contacts')}>
+            Contacts
+          </button>
+          <button type="button" aria-expanded={app.panel === 'profile'} onClick={() => app.openPanel('profile')}>
+            Profile
           </button>
           <PushButton app={app} />
         </div>
@@ -45,6 +50,8 @@ export function Sidebar({ app }: Props): JSX.Element {
       )}
       {app.panel === 'new-chat' && <NewChat app={app} />}
       {app.panel === 'new-group' && <NewGroup app={app} />}
+      {app.panel === 'contacts' && <ContactsPanel app={app} />}
+      {app.panel === 'profile' && <ProfilePanel app={app} />}
       <SearchBox app={app} />
       {app.searchResults || app.searchError ? <SearchResults app={app} /> : <ChatList app={app} />}
     </aside>
@@ -66,29 +73,6 @@ export function PushButton({ app }: Props): JSX.Element {
     <button type="button" disabled={app.push === 'busy'} onClick={() => void app.togglePush()}>
       {app.push === 'on' ? 'Disable notifications' : 'Enable notifications'}
     </button>
-  );
-}
-
-export function NewChat({ app }: Props): JSX.Element {
-  const [username, setUsername] = useState('');
-  return (
-    <form
-      class="panel"
-      aria-label="New chat"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void app.startChat(username);
-      }}
-    >
-      <label>
-        Username
-        <input autocapitalize="none" spellcheck={false} value={username} onInput={(e) => setUsername(e.currentTarget.value)} required />
-      </label>
-      <PanelError app={app} />
-      <button type="submit" class="primary" disabled={app.panelBusy}>
-        Start chat
-      </button>
-    </form>
   );
 }
 
