@@ -45,7 +45,8 @@ export function ConversationView({ app, conv }: { app: AppState; conv: Conversat
         <PeerActions app={app} conv={conv} />
       </header>
       {app.panel === 'group-info' && conv.group && <GroupInfo app={app} conv={conv} />}
-      <ReportForm app={app} />
+      {/* Keyed: a new report starts blank. */}
+      {app.reportTarget && <ReportForm key={`${app.reportTarget.userId}:${app.reportTarget.messageId ?? ''}`} app={app} />}
       {app.panel === null && !app.reportTarget && <PanelError app={app} />}
       <BlockedNote app={app} conv={conv} />
       <MessageList app={app} conv={conv} pending={app.pendingIn(conv.chatId)} />
