@@ -6,7 +6,7 @@ import { fileSize } from './format.js';
 
 /* Attachments of a message: inline images and file links, on short-lived media URLs. */
 
-export function isInlineImage(a: Attachment): boolean {
+function isInlineImage(a: Attachment): boolean {
   return !!a.thumbnail || /^image\/(png|jpeg|webp|gif)$/.test(a.content_type);
 }
 
@@ -43,7 +43,7 @@ export function useMediaUrl(app: AppState, mediaId: string): [string | null, () 
   return [url, refresh];
 }
 
-export function AttachedImage({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
+function AttachedImage({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
   const name = a.filename ?? 'Image';
   const thumb = a.thumbnail;
   const [src, refreshSrc] = useMediaUrl(app, thumb?.media_id ?? a.media_id);
@@ -67,7 +67,7 @@ export function AttachedImage({ app, a }: { app: AppState; a: Attachment }): JSX
   );
 }
 
-export function AttachedFile({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
+function AttachedFile({ app, a }: { app: AppState; a: Attachment }): JSX.Element {
   const name = a.filename ?? 'File';
   const [url, refresh] = useMediaUrl(app, a.media_id);
   return (

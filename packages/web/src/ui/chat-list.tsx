@@ -50,7 +50,7 @@ export function ChatList({ app }: Props): JSX.Element {
   );
 }
 
-export function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Element {
+function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Element {
   const current = app.conv?.chatId === chat.chat_id;
   // The open chat shows typing in its header; once on screen is enough.
   const typing = current ? [] : app.typingIn(chat.chat_id);

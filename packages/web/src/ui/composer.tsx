@@ -11,11 +11,11 @@ import { ComposeContext } from './message-actions.js';
 type Props = { app: AppState };
 
 /** One per chat (keyed by it), so a draft does not follow you into another chat. */
-export type Staged = { id: number; name: string; loaded: number; total: number; att?: Attachment; error?: string };
+type Staged = { id: number; name: string; loaded: number; total: number; att?: Attachment; error?: string };
 let stagedSeq = 0;
 
 /** Who can be mentioned in the open chat: the group's other members, or the other person of a direct chat. */
-export function mentionable(app: AppState): Member[] {
+function mentionable(app: AppState): Member[] {
   const conv = app.conv;
   if (!conv) return [];
   const ids = conv.group ? conv.group.members.map((m) => m.user_id) : conv.peerId ? [conv.peerId] : [];

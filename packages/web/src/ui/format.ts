@@ -25,7 +25,7 @@ export function clock(t: number): string {
   return new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 
-export function sameDay(a: Date, b: Date): boolean {
+function sameDay(a: Date, b: Date): boolean {
   return a.toDateString() === b.toDateString();
 }
 

@@ -6,8 +6,8 @@ import { MessageActions, Quote, Reactions } from './message-actions.js';
 
 /* The messages of the open chat, one row each, with their ticks. */
 
-export type ListProps = { app: AppState; conv: Conversation; pending: Msg[] };
-export type Snapshot = { atBottom: boolean; anchorKey: string | null; anchorTop: number };
+type ListProps = { app: AppState; conv: Conversation; pending: Msg[] };
+type Snapshot = { atBottom: boolean; anchorKey: string | null; anchorTop: number };
 
 /**
  * The message list: a window of at most MAX_WINDOW messages. Scrolling near the top loads
@@ -109,7 +109,7 @@ export class MessageList extends Component<ListProps> {
   }
 }
 
-export function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Msg }): JSX.Element {
+function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Msg }): JSX.Element {
   const mine = m.sender_id === app.userId;
   const status = mine ? app.statusOf(conv, m) : null;
   return (
@@ -154,9 +154,9 @@ export function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation
   );
 }
 
-export const TICKS: Record<Status, string> = { sending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+const TICKS: Record<Status, string> = { sending: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
-export function Tick({ status }: { status: Status }): JSX.Element {
+function Tick({ status }: { status: Status }): JSX.Element {
   return (
     <span class={`tick ${status}`} role="img" aria-label={status} title={status}>
       {TICKS[status]}

@@ -23,7 +23,7 @@ export function Root({ app }: Props): JSX.Element {
   );
 }
 
-export function Login({ app }: Props): JSX.Element {
+function Login({ app }: Props): JSX.Element {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const submit = (create: boolean) => (e: Event) => {
@@ -77,7 +77,7 @@ export function Login({ app }: Props): JSX.Element {
   );
 }
 
-export function Welcome({ app }: Props): JSX.Element {
+function Welcome({ app }: Props): JSX.Element {
   return (
     <div class="welcome">
       <h2>

@@ -59,7 +59,7 @@ export function SearchResults({ app }: Props): JSX.Element {
   );
 }
 
-export function SearchResult({ app, m }: { app: AppState; m: Message }): JSX.Element {
+function SearchResult({ app, m }: { app: AppState; m: Message }): JSX.Element {
   return (
     <li>
       <a

@@ -59,7 +59,7 @@ export function Sidebar({ app }: Props): JSX.Element {
 }
 
 /** Browser notifications opt-in; disabled, with the reason as its description, where the browser cannot. */
-export function PushButton({ app }: Props): JSX.Element {
+function PushButton({ app }: Props): JSX.Element {
   if (app.push === 'unsupported')
     return (
       <button type="button" disabled aria-describedby="push-why" title={app.pushUnsupported ?? ''}>
@@ -76,7 +76,7 @@ export function PushButton({ app }: Props): JSX.Element {
   );
 }
 
-export function NewGroup({ app }: Props): JSX.Element {
+function NewGroup({ app }: Props): JSX.Element {
   const [name, setName] = useState('');
   const [members, setMembers] = useState('');
   return (
@@ -118,7 +118,7 @@ export function PanelError({ app }: Props): JSX.Element | null {
   ) : null;
 }
 
-export function ConnBanner({ app }: Props): JSX.Element | null {
+function ConnBanner({ app }: Props): JSX.Element | null {
   if (app.conn === 'online') return null;
   const text = app.conn === 'connecting' ? 'Connecting…' : 'Reconnecting…';
   return (
