@@ -1,6 +1,6 @@
 import { applyMessageUpdate } from '@switchboard/client';
 import type { ChatSettingsView, ChatSummary, GroupView, MessageUpdate, ReplyRef } from '@switchboard/client';
-import type { Conversation, Msg } from './app-state.js';
+import type { Conversation, Msg } from './state/types.js';
 
 /*
  * Message lifecycle in the web client (PROTOCOL.md "Message lifecycle"): what an edit, a

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { AppState } from './app-state.js';
-import { Root } from './ui.js';
+import { Root } from './ui/root.js';
 import './styles.css';
 
 // One state object; every change re-renders from the root, at most once per frame.

@@ -60,9 +60,9 @@ describe('web client: messages that live', () => {
       await b.page.getByRole('link', { name: 'lena' }).click();
       await messages(b.page, 'Dinner at 7?').waitFor();
 
-      // Someone else's message offers no Edit and no Delete for everyone.
+      // Someone else's message offers no Edit and no Delete for everyone, and can be reported.
       const theirs = await actions(b.page, 'Dinner at 7?');
-      assert.deepEqual(await theirs.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy']);
+      assert.deepEqual(await theirs.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy', 'Report']);
       await b.page.keyboard.press('Escape');
       await theirs.waitFor({ state: 'detached' });
 
@@ -210,10 +210,10 @@ describe('web client: messages that live', () => {
       await messages(a.page, 'buy cheap watches here').waitFor();
 
       const member = await actions(b.page, 'Saturday at the crag?');
-      assert.deepEqual(await member.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy']);
+      assert.deepEqual(await member.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy', 'Report']);
       await b.page.keyboard.press('Escape');
       const admin = await actions(a.page, 'buy cheap watches here');
-      assert.deepEqual(await admin.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Delete for everyone', 'Copy']);
+      assert.deepEqual(await admin.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Delete for everyone', 'Copy', 'Report']);
       await admin.getByRole('menuitem', { name: 'Delete for everyone' }).click();
       for (const page of [a.page, b.page]) {
         await page.getByRole('log', { name: 'Chat history' }).getByText('This message was deleted', { exact: true }).waitFor();

@@ -1,8 +1,8 @@
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ChatSummary } from '@switchboard/client';
-import type { AppState, Conversation, Msg } from './app-state.js';
-import { canDelete, canEdit, isMuted, MUTED_FOREVER, QUICK_REACTIONS } from './lifecycle.js';
+import type { AppState, Conversation, Msg } from '../app-state.js';
+import { canDelete, canEdit, isMuted, MUTED_FOREVER, QUICK_REACTIONS } from '../lifecycle.js';
 
 /*
  * Message lifecycle views: the "Message actions" menu of a message, the quote above a reply,
@@ -134,6 +134,8 @@ export function MessageActions({ app, conv, m }: { app: AppState; conv: Conversa
         if (!conv.removed && canDelete(m, app.userId, conv))
           items.push({ label: 'Delete for everyone', run: () => app.deleteForEveryone(m) });
         if (!m.deleted && m.content) items.push({ label: 'Copy', run: () => void app.copyMessage(m) });
+        if (m.sender_id !== app.userId && m.message_id)
+          items.push({ label: 'Report', run: () => app.startReport({ userId: m.sender_id, messageId: m.message_id! }) });
         return items;
       }}
     />

@@ -1,0 +1,266 @@
+import { SendError } from '@switchboard/client';
+import type { Attachment, Message, NewMessageEvent } from '@switchboard/client';
+import { loadOutbox, saveOutbox, type PendingSend } from '../session.js';
+import { orderChats, replyRef } from '../lifecycle.js';
+import { describeSendError } from './describe.js';
+import { MAX_WINDOW, PAGE, RANK, toMsg, uuid, type Conversation, type Msg, type Status, type TabSignal } from './types.js';
+import { uploadFile } from './upload.js';
+import { GroupsState } from './groups.js';
+
+/*
+ * Messages: live ones into the open chat and the list, reading, ticks, and one's own sends
+ * (the persisted outbox, resent with the same ids after a reload), attachments' media.
+ */
+
+export abstract class MessagesState extends GroupsState {
+  /** Every send this tab has made or taken over, so that saving never drops another tab's. */
+  protected knownSends = new Set<string>();
+  protected onMessage(m: NewMessageEvent | Message): void {
+    const mine = m.sender_id === this.userId;
+    const chat = this.chat(m.chat_id);
+    const conv = this.conv;
+    const open = conv?.chatId === m.chat_id;
+    this.typing.get(m.chat_id)?.delete(m.sender_id);
+    if (!chat) this.scheduleRefresh(0);
+    else {
+      if (m.seq > chat.last_seq) {
+        chat.last_seq = m.seq;
+        const { type: _t, ...message } = m as NewMessageEvent;
+        chat.last_message = message as Message;
+      }
+      if (!mine && m.seq > chat.read_seq && m.seq > (this.readMarked.get(m.chat_id) ?? 0) && !(open && this.seeing())) chat.unread_count++;
+      this.chats = orderChats([chat, ...this.chats.filter((c) => c !== chat)]);
+    }
+    if (conv && open) {
+      if (!mine) this.ensureUser(m.sender_id);
+      // Presence is only shown between people who share a chat: the first message makes one.
+      const p = this.watchedPeer ? this.presence.get(this.watchedPeer) : undefined;
+      if (this.watchedPeer && (!p || (!p.online && p.last_seen === null))) {
+        this.client?.unsubscribePresence([this.watchedPeer]);
+        this.client?.subscribePresence([this.watchedPeer]);
+      }
+      const msg = toMsg(m);
+      if (mine) msg.status = 'sent';
+      this.insertLive(conv, msg);
+    }
+    this.changed();
+    if (open) this.markReadIfSeen();
+  }
+
+  protected insertLive(conv: Conversation, msg: Msg): void {
+    if (conv.loading || conv.hasNewer || msg.seq === null) return;
+    const last = conv.messages[conv.messages.length - 1];
+    const contiguous = this.noteSeq(conv, msg.seq);
+    if (last && last.seq !== null && !contiguous) {
+      // A gap (e.g. what another tab of this device was sent): fetch it rather than skip it.
+      void this.catchUp();
+      return;
+    }
+    const at = conv.messages.findIndex((x) => x.seq !== null && x.seq >= msg.seq!);
+    if (at === -1) conv.messages.push(msg);
+    else if (conv.messages[at]!.seq === msg.seq) return;
+    else conv.messages.splice(at, 0, msg);
+    if (conv.messages.length > MAX_WINDOW) {
+      conv.messages.splice(0, conv.messages.length - MAX_WINDOW);
+      conv.hasOlder = true;
+    }
+  }
+
+  /** Records a seq seen live in the open chat; false when it leaves a gap (something between was missed). */
+  protected noteSeq(conv: Conversation, seq: number): boolean {
+    conv.liveSeq = Math.max(conv.liveSeq, seq);
+    const last = conv.messages[conv.messages.length - 1]?.seq ?? 0;
+    if (seq > Math.max(last, conv.seenSeq) + 1) return false;
+    conv.seenSeq = Math.max(conv.seenSeq, seq);
+    return true;
+  }
+
+  /** Fetches what came after the newest message in the page (after a reconnect or a gap). */
+  protected async catchUp(): Promise<void> {
+    const conv = this.conv;
+    const client = this.client;
+    if (!conv || !client || conv.loading || conv.hasNewer || conv.loadingNewer) return;
+    const last = conv.messages[conv.messages.length - 1];
+    // Everything seen live so far was stored before this request: its answer fills any gap below.
+    const upTo = conv.liveSeq;
+    conv.loadingNewer = true;
+    try {
+      const page = await client.history(conv.chatId, last?.seq ? { after: last.seq, limit: 200 } : { limit: PAGE });
+      if (this.conv !== conv) return;
+      conv.seenSeq = Math.max(conv.seenSeq, upTo);
+      for (const m of page.messages) this.insertLive(conv, toMsg(m));
+      this.ensureUsers(page.messages.map((m) => m.sender_id));
+    } catch (err) {
+      this.onRequestError(err);
+    } finally {
+      conv.loadingNewer = false;
+      this.applyHeld(conv);
+      this.changed();
+      this.markReadIfSeen();
+    }
+  }
+
+  /** Whether the person is looking at the newest messages of the open chat. */
+  protected seeing(): boolean {
+    const conv = this.conv;
+    return !!conv && !conv.loading && !conv.hasNewer && document.visibilityState === 'visible';
+  }
+
+  markReadIfSeen(): void {
+    const conv = this.conv;
+    const client = this.client;
+    if (!conv || !client || !this.seeing()) return;
+    const last = [...conv.messages].reverse().find((m) => m.message_id !== null && m.seq !== null);
+    if (!last) return;
+    const chat = this.chat(conv.chatId);
+    const marked = this.readMarked.get(conv.chatId) ?? 0;
+    if (chat && chat.unread_count > 0 && marked >= last.seq!) {
+      chat.unread_count = 0;
+      this.changed();
+    }
+    if (marked >= last.seq! || (chat && chat.read_seq >= last.seq! && chat.unread_count === 0)) return;
+    this.readMarked.set(conv.chatId, last.seq!);
+    client.markRead(conv.chatId, last.message_id!);
+    this.tabs?.postMessage({ t: 'read', chat_id: conv.chatId, read_seq: last.seq! } satisfies TabSignal);
+    if (chat) {
+      chat.read_seq = Math.max(chat.read_seq, last.seq!);
+      chat.unread_count = 0;
+    }
+    this.changed();
+  }
+
+  /** The tick of one of your messages in the open conversation. */
+  statusOf(conv: Conversation, m: Msg): Status {
+    if (m.seq === null) return this.failed.has(m.key) ? 'failed' : 'sending';
+    let status: Status = m.status ?? 'sent';
+    const recipients =
+      conv.kind === 'direct'
+        ? conv.peerId && conv.peerId !== this.userId
+          ? [conv.peerId]
+          : []
+        : (conv.group?.members.map((x) => x.user_id).filter((id) => id !== this.userId) ?? []);
+    if (recipients.length) {
+      const floor = (map: Map<string, number>) => Math.min(...recipients.map((id) => map.get(id) ?? 0));
+      const computed: Status = m.seq <= floor(conv.read) ? 'read' : m.seq <= floor(conv.delivered) ? 'delivered' : 'sent';
+      if (RANK[computed] > RANK[status]) status = computed;
+    }
+    return status;
+  }
+
+  /** Own sends of the open chat not yet stored. */
+  pendingIn(chatId: string): Msg[] {
+    return this.outbox
+      .filter((p) => p.chat_id === chatId)
+      .map((p) => ({
+        key: p.client_msg_id,
+        message_id: null,
+        seq: null,
+        chat_id: p.chat_id,
+        sender_id: this.userId,
+        content: p.content,
+        created_at: p.created_at,
+        error: this.failed.get(p.client_msg_id),
+        attachments: p.attachments,
+        reply_to: p.reply_to,
+        mentions: p.mentions,
+      }));
+  }
+
+  send(text: string, attachments: Attachment[] = [], mentions: string[] = []): boolean {
+    const conv = this.conv;
+    if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length)) return false;
+    const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
+    if (attachments.length) p.attachments = attachments;
+    if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
+    if (mentions.length) p.mentions = mentions;
+    this.replyTo = null;
+    this.outbox.push(p);
+    this.knownSends.add(p.client_msg_id);
+    this.persistOutbox();
+    this.dispatch(p);
+    this.stopTyping();
+    if (conv.hasNewer) void this.loadLatest(conv);
+    conv.scrollToken++;
+    this.changed();
+    return true;
+  }
+
+  protected dispatch(p: PendingSend): void {
+    const client = this.client;
+    if (!client) return;
+    const attachments = p.attachments?.map((a) => a.media_id);
+    const opts = { clientMsgId: p.client_msg_id, attachments, replyTo: p.reply_to?.message_id, mentions: p.mentions };
+    client.send(p.chat_id, p.content, opts).then(
+      (ack) => {
+        this.dropPending(p.client_msg_id);
+        const message: Message = {
+          message_id: ack.message_id,
+          chat_id: ack.chat_id,
+          seq: ack.seq,
+          sender_id: this.userId,
+          sender_device_id: this.session?.device_id ?? '',
+          client_msg_id: p.client_msg_id,
+          content: p.content,
+          created_at: ack.created_at,
+          ...(p.attachments ? { attachments: p.attachments } : {}),
+          ...(p.reply_to ? { reply_to: p.reply_to } : {}),
+          ...(p.mentions ? { mentions: p.mentions } : {}),
+        };
+        this.tabs?.postMessage({ t: 'sent', message } satisfies TabSignal);
+        this.onMessage(message);
+      },
+      (err: unknown) => {
+        if (client !== this.client) return; // closed: the persisted outbox resends it next time
+        if (err instanceof SendError) {
+          this.failed.set(p.client_msg_id, describeSendError(err.code));
+          this.notice = `Message not sent: ${describeSendError(err.code)}`;
+          this.changed();
+        }
+      },
+    );
+  }
+
+  protected dropPending(clientMsgId: string): void {
+    this.outbox = this.outbox.filter((x) => x.client_msg_id !== clientMsgId);
+    this.persistOutbox();
+  }
+
+  /** Saves this tab's pending sends, keeping those another tab of this device saved (tabs share the key). */
+  protected persistOutbox(): void {
+    if (!this.session) return;
+    const others = loadOutbox(this.session.device_id).filter((p) => !this.knownSends.has(p.client_msg_id));
+    saveOutbox(this.session.device_id, [...others, ...this.outbox]);
+  }
+
+  /**
+   * Uploads a file (PROTOCOL.md "Media": POST /v1/media, then the bytes to its upload URL)
+   * with XMLHttpRequest, whose upload progress fetch cannot report. Resolves with the
+
+  /** Uploads a file for an attachment (upload.ts), with progress. */
+  uploadFile(file: File, onProgress: (loaded: number, total: number) => void): Promise<Attachment> {
+    const token = this.session?.token;
+    if (!token) return Promise.reject(new Error('Not logged in.'));
+    return uploadFile(this.baseUrl, token, file, onProgress);
+  }
+
+  protected mediaUrls = new Map<string, { url: Promise<string>; at: number }>();
+
+  /** A short-lived URL for a media id (an <img src>, a download link); fetched again after a minute. */
+  mediaUrl(mediaId: string): Promise<string> {
+    const client = this.client;
+    if (!client) return Promise.reject(new Error('Not logged in.'));
+    const hit = this.mediaUrls.get(mediaId);
+    if (hit && Date.now() - hit.at < 60_000) return hit.url;
+    const url = client.mediaUrl(mediaId);
+    this.mediaUrls.set(mediaId, { url, at: Date.now() });
+    url.catch(() => this.mediaUrls.delete(mediaId));
+    return url;
+  }
+
+  /** Forgets a send the server refused. */
+  discardFailed(clientMsgId: string): void {
+    this.failed.delete(clientMsgId);
+    this.dropPending(clientMsgId);
+    this.changed();
+  }
+}
