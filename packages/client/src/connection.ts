@@ -573,7 +573,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
       this.emit('error', frame);
       return;
     }
-    if (frame.code === 'rate_limited') {
+    // rate_limited, or internal with retry_after_ms (the server's store is unreachable for now): nothing was stored.
+    if (frame.code === 'rate_limited' || (frame.code === 'internal' && typeof frame.retry_after_ms === 'number')) {
       // Still pending: try again later (a reconnect in between resends it anyway).
       // Note: a later send may overtake this one.
       const retry = Math.max(50, frame.retry_after_ms ?? 1000);

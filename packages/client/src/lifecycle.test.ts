@@ -249,6 +249,28 @@ test('a rate-limited change is sent again after retry_after_ms with the same fra
   await c.close();
 });
 
+test('a send answered internal with retry_after_ms (the store is unreachable) is sent again; internal without it fails the send', async () => {
+  const { c, s } = await connected();
+  const p = c.send(CHAT, 'while the database restarts');
+  const f = s.sentOf('send_message')[0]!;
+  s.receive({
+    type: 'error',
+    code: 'internal',
+    message: 'the message store is unavailable: try again',
+    retry_after_ms: 50,
+    client_msg_id: f.client_msg_id,
+  });
+  await tick(120);
+  assert.deepEqual(s.sentOf('send_message'), [f, f]);
+  s.receive({ type: 'ack_sent', client_msg_id: f.client_msg_id, message_id: 'm9', chat_id: CHAT, seq: 9, created_at: 1 });
+  assert.equal((await p).seq, 9);
+  const q = c.send(CHAT, 'a real failure');
+  const g = s.sentOf('send_message')[2]!;
+  s.receive({ type: 'error', code: 'internal', message: 'internal error', client_msg_id: g.client_msg_id });
+  await assert.rejects(q, (err) => err instanceof SendError && err.code === 'internal');
+  await c.close();
+});
+
 test('chat_settings frames become events; setChatSettings PATCHes the chat settings', async () => {
   const calls: { url: string; method?: string; body?: unknown }[] = [];
   const { c, s } = await connected({

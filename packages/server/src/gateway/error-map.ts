@@ -1,4 +1,5 @@
 import { ApiError, DomainError, type ErrorCode } from '../core/errors.js';
+import { isStoreUnavailable, STORE_RETRY_AFTER_MS } from '../engines/store/unavailable.js';
 
 /*
  * The one place domain errors become transport answers: an HTTP status per code (the
@@ -40,4 +41,14 @@ export function httpStatusOf(err: DomainError): number {
 export function frameErrorOf(err: unknown): { code: ErrorCode; message: string; extra?: Record<string, unknown> } | null {
   if (err instanceof DomainError) return { code: err.code, message: err.message, extra: err.extra };
   return null;
+}
+
+/**
+ * An error no rule explains: `internal`. While the store cannot be reached the answer
+ * says so and carries retry_after_ms, so clients resend by themselves (nothing was stored).
+ */
+export function unexpectedError(err: unknown): { code: ErrorCode; message: string; extra?: Record<string, unknown> } {
+  if (isStoreUnavailable(err))
+    return { code: 'internal', message: 'the message store is unavailable: try again', extra: { retry_after_ms: STORE_RETRY_AFTER_MS } };
+  return { code: 'internal', message: 'internal error' };
 }

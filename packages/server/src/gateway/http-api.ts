@@ -17,7 +17,7 @@ import { CHATS_PAGE_MAX, type Chats } from '../core/chats.js';
 import type { ChatSettings } from '../core/chat-settings.js';
 import type { Delivery } from '../core/delivery.js';
 import { ApiError, DomainError } from '../core/errors.js';
-import { httpStatusOf } from './error-map.js';
+import { httpStatusOf, unexpectedError } from './error-map.js';
 import type { Groups } from '../core/groups.js';
 import type { Limits } from '../core/limits.js';
 import type { Presence } from '../core/presence.js';
@@ -299,7 +299,9 @@ export function createHttpApi(deps: HttpApiDeps) {
         } else {
           // The path only: a signed media URL's query is a credential.
           deps.log.error({ err, path: (req.url ?? '').split('?')[0] }, 'request failed');
-          sendJson(res, 500, { error: 'internal', message: 'internal error' });
+          const { message, extra } = unexpectedError(err);
+          if (extra) res.setHeader('retry-after', String(Math.ceil(Number(extra.retry_after_ms) / 1000)));
+          sendJson(res, extra ? 503 : 500, { error: 'internal', message, ...extra });
         }
       }
     },

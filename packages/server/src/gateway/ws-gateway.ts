@@ -9,7 +9,7 @@ import type { ChatAccess } from '../core/chat-access.js';
 import type { Delivery } from '../core/delivery.js';
 import type { DevicePresence } from '../core/device-presence.js';
 import { RateLimited, type Limits } from '../core/limits.js';
-import { frameErrorOf } from './error-map.js';
+import { frameErrorOf, unexpectedError } from './error-map.js';
 import type { Messaging } from '../core/messaging.js';
 import type { Presence } from '../core/presence.js';
 import type { Logger } from '../util/logger.js';
@@ -337,7 +337,7 @@ export class WsGateway {
   private frameError(conn: FrameSocket, err: unknown, clientMsgId?: string): void {
     const known = frameErrorOf(err);
     if (!known) this.deps.log.error({ err, user_id: conn.userId }, 'frame failed');
-    const { code, message, extra } = known ?? { code: 'internal', message: 'internal error' };
+    const { code, message, extra } = known ?? unexpectedError(err);
     this.deps.metrics.frameErrors.inc({ code });
     const frame = { type: 'error' as const, code, message, ...extra };
     conn.sendFrame(clientMsgId === undefined ? frame : { ...frame, client_msg_id: clientMsgId });

@@ -212,7 +212,7 @@ describe('cluster: PostgreSQL goes away', { skip: missing ?? false }, () => {
     await pgSchema?.drop();
   });
 
-  test('sends fail with internal and are not acknowledged; once it is back they commit, nothing half-written', async () => {
+  test('sends fail with a retryable internal error and are not acknowledged; once it is back they commit, nothing half-written', async () => {
     const alice = await registerUser(node.baseUrl, 'pgdown_a');
     const bob = await registerUser(node.baseUrl, 'pgdown_b');
     const chat = directChatId(alice.user_id, bob.user_id);
@@ -226,6 +226,15 @@ describe('cluster: PostgreSQL goes away', { skip: missing ?? false }, () => {
     assert.equal(during.type, 'error', JSON.stringify(during));
     assert.equal(during.code, 'internal');
     assert.equal(during.client_msg_id, 'outage-1');
+    // Said to be worth retrying: the store is unreachable, nothing was stored.
+    assert.equal(during.retry_after_ms, 1000);
+    assert.match(String(during.message), /unavailable/);
+    const listing = await fetch(`${node.baseUrl}/v1/chats`, { headers: { authorization: `Bearer ${alice.token}` } });
+    const listed = (await listing.json()) as { error: string; retry_after_ms: number };
+    assert.equal(listing.status, 503, JSON.stringify(listed));
+    assert.equal(listed.error, 'internal');
+    assert.equal(listed.retry_after_ms, 1000);
+    assert.equal(listing.headers.get('retry-after'), '1');
     assert.equal(sa.all('ack_sent').filter((f) => f.client_msg_id === 'outage-1').length, 0, 'never acknowledged');
 
     pgDown = false;
