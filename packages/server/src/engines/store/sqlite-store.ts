@@ -5,6 +5,7 @@ import type {
   AppendRequest,
   AppendResult,
   ChangeRequest,
+  ExpiredBatch,
   ChangeResult,
   ChatListPage,
   ChatSettingsPatch,
@@ -336,6 +337,11 @@ export class SqliteStore implements Store {
   }
 
   // ---- message lifecycle (sqlite-lifecycle.ts) ----
+
+  /** On the writer thread's background lane: committed only when no send waits (sqlite-writes.ts BACKGROUND_OPS). */
+  async expireMessages(before: number, limit: number): Promise<ExpiredBatch> {
+    return this.writer.write('expireMessages', before, limit);
+  }
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
     return this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
