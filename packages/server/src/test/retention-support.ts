@@ -155,8 +155,15 @@ export function retentionSuite(target: () => RetentionTarget): void {
     const entry = (chats.body.chats as Frame[]).find((c) => c.chat_id === chatId)!;
     assert.equal(entry.last_message, null, 'an emptied chat has no last message');
     assert.equal(entry.unread_count, 0);
-    // The chat goes on: the next message takes the next seq.
-    const next = await send(sa, chatId, 'hello again');
+    // The chat goes on: the next message takes the next seq, and search finds it (the
+    // embedded store's rowids start again once every row has gone).
+    const again = `again${tag}`;
+    const next = await send(sa, chatId, `hello ${again}`);
     assert.ok((next.seq as number) > (new2.seq as number));
+    assert.deepEqual(await search(b, again), [next.message_id]);
+    assert.deepEqual(
+      (await fetchHistory(node(1).baseUrl, b.token, chatId)).map((m) => m.message_id),
+      [next.message_id],
+    );
   });
 }

@@ -58,6 +58,8 @@ export function sqliteLifecycleOps(db: Database.Database) {
     oldest: db.prepare('SELECT rowid, id, chat_id, kind, content, deleted, created_at FROM messages ORDER BY rowid LIMIT ?'),
     dropEntry: db.prepare('DELETE FROM messages WHERE rowid = ?'),
     dropRefsOf: db.prepare('DELETE FROM media_refs WHERE message_id = ?'),
+    maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
+    setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
   };
 
   /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
@@ -98,17 +100,30 @@ export function sqliteLifecycleOps(db: Database.Database) {
      * after them. A background op: one small transaction per call. `more`: a full batch was
      * old, so more may be waiting.
      */
-    expireMessages(before: number, limit: number): ExpiredBatch {
+    expireMessages(before: number, limit: number): ExpiredBatch & { searchProgress?: number } {
       const erasedMedia: string[] = [];
       let erased = 0;
+      let more = true;
       for (const row of s.oldest.all(limit) as Row[]) {
-        if ((row.created_at as number) >= before) return { erased, erasedMedia, more: false };
+        if ((row.created_at as number) >= before) {
+          more = false;
+          break;
+        }
         if (row.kind === 'message' && row.deleted === 0) erasedMedia.push(...erase(row));
         s.dropEntry.run(row.rowid);
         s.dropRefsOf.run(row.id);
         erased++;
       }
-      return { erased, erasedMedia, more: erased === limit };
+      if (erased < limit) more = false;
+      // With the newest rows gone (everything had expired), SQLite hands out their rowids
+      // again: the search progress comes down with them, or new messages would count as
+      // indexed and never be.
+      const top = (s.maxRowid.get() as Row).r as number;
+      if (erased > 0 && ((s.searchProgress.get() as Row).last_rowid as number) > top) {
+        s.setSearchProgress.run(top);
+        return { erased, erasedMedia, more, searchProgress: top };
+      }
+      return { erased, erasedMedia, more };
     },
 
     applyChange(req: ChangeRequest): ChangeResult {

@@ -340,7 +340,10 @@ export class SqliteStore implements Store {
 
   /** On the writer thread's background lane: committed only when no send waits (sqlite-writes.ts BACKGROUND_OPS). */
   async expireMessages(before: number, limit: number): Promise<ExpiredBatch> {
-    return this.writer.write('expireMessages', before, limit);
+    const { searchProgress, ...batch } = await this.writer.write('expireMessages', before, limit);
+    // The newest rows went, and their rowids will be handed out again: index those before searching.
+    if (searchProgress !== undefined) this.indexedRowid = Math.min(this.indexedRowid, searchProgress);
+    return batch;
   }
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
