@@ -9,6 +9,7 @@ import { Delivery } from './core/delivery.js';
 import { ExternalAuth } from './core/external-auth.js';
 import { Groups } from './core/groups.js';
 import { Limits } from './core/limits.js';
+import { Retention } from './core/retention.js';
 import { Media } from './core/media.js';
 import { Messaging } from './core/messaging.js';
 import { MessageChanges } from './core/message-changes.js';
@@ -263,6 +264,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   ws.start();
   limits.start();
   media.start();
+  const retention =
+    config.retentionMs === undefined
+      ? null
+      : new Retention({
+          store,
+          files,
+          log,
+          now,
+          config: {
+            maxAgeMs: config.retentionMs,
+            batch: config.retentionBatch,
+            pauseMs: config.retentionPauseMs,
+            intervalMs: config.retentionIntervalMs,
+          },
+        });
+  retention?.start();
 
   // The web client at / (GET/HEAD paths that are no API route); the API answers the rest.
   const web = createStaticFiles();
@@ -333,6 +350,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         metricsListener?.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
+        await retention?.close();
         for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, webhooks, media, engines])
           await part.close();
         http.closeAllConnections();

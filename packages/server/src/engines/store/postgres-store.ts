@@ -5,6 +5,7 @@ import type {
   AppendRequest,
   AppendResult,
   ChangeRequest,
+  ExpiredBatch,
   ChangeResult,
   ChatListPage,
   ChatSettingsPatch,
@@ -40,7 +41,7 @@ import { PostgresMediaIndex } from './postgres-media.js';
 import { PostgresAdminStore } from './postgres-admin.js';
 import { PostgresPeople } from './postgres-people.js';
 import { PostgresIdentities } from './postgres-identities.js';
-import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
+import { applyChangePg, expireMessagesPg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { PostgresWebhookStore, recordCreatedPg, recordEventPg, recordGroupPg, recordMessagePg } from './postgres-webhook-outbox.js';
 import { userData } from './sqlite-webhook-outbox.js';
@@ -844,6 +845,27 @@ export class PostgresStore implements Store {
         await recordMessagePg(tx, 'message.updated', request.targetId, request.createdAt);
       return result;
     });
+  }
+
+  /**
+   * Retention's batch, in a transaction of its own on the shared pool (not the group
+   * commit's): its row locks are on old messages no send touches.
+   */
+  async expireMessages(before: number, limit: number): Promise<ExpiredBatch | null> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await expireMessagesPg(client, before, limit);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      // A connection whose ROLLBACK failed goes out of the pool rather than back with a transaction open.
+      await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {

@@ -5,6 +5,7 @@ import type {
   AppendRequest,
   AppendResult,
   ChangeRequest,
+  ExpiredBatch,
   ChangeResult,
   ChatListPage,
   ChatSettingsPatch,
@@ -338,6 +339,14 @@ export class SqliteStore implements Store {
   }
 
   // ---- message lifecycle (sqlite-lifecycle.ts) ----
+
+  /** On the writer thread's background lane: committed only when no send waits (sqlite-writes.ts BACKGROUND_OPS). */
+  async expireMessages(before: number, limit: number): Promise<ExpiredBatch> {
+    const { searchProgress, ...batch } = await this.writer.write('expireMessages', before, limit);
+    // The newest rows went, and their rowids will be handed out again: index those before searching.
+    if (searchProgress !== undefined) this.indexedRowid = Math.min(this.indexedRowid, searchProgress);
+    return batch;
+  }
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
     return this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
