@@ -82,6 +82,21 @@ export interface Conversation {
 }
 
 export type Panel = null | 'new-chat' | 'new-group' | 'group-info';
+
+/**
+ * "Info" of one of your group messages: how many of its recipients have it and read it.
+ * Filled from GET receipts when opened, then from status_update counts (PROTOCOL.md
+ * guarantee 6); null counts while loading.
+ */
+export interface MessageInfo {
+  messageId: string;
+  chatId: string;
+  seq: number;
+  delivered: number | null;
+  read: number | null;
+  members: number | null;
+  error: string | null;
+}
 export type ConnState = 'connecting' | 'online' | 'reconnecting';
 
 export const PAGE = 50;
@@ -192,6 +207,9 @@ export class AppState {
   /** The composer's reply target or the message being edited, in the open chat. */
   replyTo: Msg | null = null;
   editing: Msg | null = null;
+  /** The open "Info" of one of your messages in the open chat. */
+  info: MessageInfo | null = null;
+  private infoTimer: ReturnType<typeof setTimeout> | undefined;
   /** The chat list shows the archived chats instead of the others. */
   showArchived = false;
   /** Every send this tab has made or taken over, so that saving never drops another tab's. */
@@ -313,8 +331,12 @@ export class AppState {
     client.on('status', (f) => {
       const c = this.conv;
       if (!c || c.chatId !== f.chat_id) return;
-      c.delivered.set(f.user_id, Math.max(c.delivered.get(f.user_id) ?? 0, f.seq));
-      if (f.status === 'read') c.read.set(f.user_id, Math.max(c.read.get(f.user_id) ?? 0, f.seq));
+      // A shared frame of a large group speaks for every member in user_ids.
+      for (const id of f.user_ids ?? [f.user_id]) {
+        c.delivered.set(id, Math.max(c.delivered.get(id) ?? 0, f.seq));
+        if (f.status === 'read') c.read.set(id, Math.max(c.read.get(id) ?? 0, f.seq));
+      }
+      this.onCounts(f);
       this.changed();
     });
     client.on('read_sync', (f) => this.onReadSync(f.chat_id, f.read_seq));
@@ -634,6 +656,66 @@ export class AppState {
       if (RANK[computed] > RANK[status]) status = computed;
     }
     return status;
+  }
+
+  // ---- message info ----
+
+  /** Opens (or closes, when open) the "Info" of one of your stored messages. */
+  toggleInfo(m: Msg): void {
+    if (m.message_id === null || m.seq === null) return;
+    if (this.info?.messageId === m.message_id) return this.closeInfo();
+    this.info = { messageId: m.message_id, chatId: m.chat_id, seq: m.seq, delivered: null, read: null, members: null, error: null };
+    this.changed();
+    void this.loadInfo();
+  }
+
+  closeInfo(): void {
+    clearTimeout(this.infoTimer);
+    this.info = null;
+    this.changed();
+  }
+
+  /** Counts each recipient's receipt (GET receipts): exact for this message whatever frames came. */
+  private async loadInfo(): Promise<void> {
+    const info = this.info;
+    if (!info || !this.client) return;
+    try {
+      const { receipts } = await this.client.receipts(info.messageId);
+      if (this.info !== info) return;
+      info.members = receipts.length;
+      info.delivered = receipts.filter((r) => r.delivered_at !== null).length;
+      info.read = receipts.filter((r) => r.read_at !== null).length;
+      info.error = null;
+    } catch (err) {
+      if (this.info === info) info.error = describeError(err);
+    }
+    this.changed();
+  }
+
+  /**
+   * A group status_update names a sender's latest message that someone got or read, with its
+   * counts: taken as they are for the message shown; one after it may have moved this one's
+   * counts too (cursors cover every earlier message), so they are fetched again, at most
+   * twice a second.
+   */
+  private onCounts(f: {
+    chat_id: string;
+    message_id: string;
+    seq: number;
+    delivered_count?: number;
+    read_count?: number;
+    member_count?: number;
+  }): void {
+    const info = this.info;
+    if (!info || info.chatId !== f.chat_id || f.seq < info.seq) return;
+    if (f.message_id === info.messageId && f.member_count !== undefined) {
+      info.delivered = f.delivered_count ?? info.delivered;
+      info.read = f.read_count ?? info.read;
+      info.members = f.member_count;
+    } else if (f.seq > info.seq) {
+      clearTimeout(this.infoTimer);
+      this.infoTimer = setTimeout(() => void this.loadInfo(), 500);
+    }
   }
 
   /** Own sends of the open chat not yet stored. */
@@ -1011,6 +1093,7 @@ export class AppState {
     this.replyTo = null;
     this.editing = null;
     this.panel = null;
+    this.info = null;
     if (this.watchedPeer && this.watchedPeer !== peerId) this.client?.unsubscribePresence([this.watchedPeer]);
     this.watchedPeer = peerId && peerId !== this.userId ? peerId : null;
     if (this.watchedPeer) this.client?.subscribePresence([this.watchedPeer]);

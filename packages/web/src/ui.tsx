@@ -2,7 +2,7 @@ import { Component, createRef, type JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { withoutBidiControls, type Attachment, type ChatSummary, type Message } from '@switchboard/client';
 import type { AppState, Conversation, Msg, Status } from './app-state.js';
-import { ChatOptions, ComposeContext, MessageActions, Quote, Reactions } from './message-actions.js';
+import { ChatOptions, ComposeContext, MessageActions, MessageInfoView, Quote, Reactions } from './message-actions.js';
 import { isMuted, mentionCandidates, mentionQuery, mentionsIn, type Member } from './lifecycle.js';
 
 /*
@@ -643,6 +643,7 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       </span>
       <Reactions app={app} m={m} />
       {m.message_id !== null && <MessageActions app={app} conv={conv} m={m} />}
+      {mine && <MessageInfoView app={app} m={m} />}
       {status === 'failed' && (
         <span class="error small">
           {m.error ?? 'Not sent.'}{' '}
