@@ -197,6 +197,11 @@ const ConfigSchema = z.object({
     .default(100 * 1024 * 1024),
   /** Thumbnails one server makes at once (MEDIA_THUMBNAIL_CONCURRENCY). Default 1. */
   mediaThumbnailConcurrency: z.number().int().min(1).max(16).default(1),
+  /**
+   * Where ffprobe, ffmpeg (video previews) and pdftoppm (PDF previews) are looked for when the
+   * server starts (MEDIA_TOOLS_PATH, PATH's form). Default: PATH. Without them videos and PDFs are plain files.
+   */
+  mediaToolsPath: z.string().default(process.env.PATH ?? ''),
   /** S3-compatible media store (S3_BUCKET set selects it; otherwise files go under DATA_DIR/media). */
   s3Bucket: z.string().optional(),
   s3Endpoint: z.string().url().optional(),
@@ -322,6 +327,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     mediaThumbnailMaxPixels: envNumber(env.MEDIA_THUMBNAIL_MAX_PIXELS),
     mediaThumbnailMaxDecodeBytes: envNumber(env.MEDIA_THUMBNAIL_MAX_DECODE_BYTES),
     mediaThumbnailConcurrency: envNumber(env.MEDIA_THUMBNAIL_CONCURRENCY),
+    mediaToolsPath: env.MEDIA_TOOLS_PATH,
     s3Bucket: env.S3_BUCKET || undefined,
     s3Endpoint: env.S3_ENDPOINT || undefined,
     s3Region: env.S3_REGION || undefined,

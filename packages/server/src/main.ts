@@ -16,6 +16,7 @@ import { MessageChanges } from './core/message-changes.js';
 import { ChatSettings } from './core/chat-settings.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
+import { findMediaTools } from './core/media-tools.js';
 import { Search } from './core/search.js';
 import { WsTickets } from './core/ws-tickets.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
@@ -129,12 +130,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     sessionIdleMs: config.sessionIdleMs,
   });
   const files = await createMediaStore(config);
+  const tools = findMediaTools(config.mediaToolsPath);
+  log.info(
+    { video: !!(tools.ffprobe && tools.ffmpeg), pdf: !!tools.pdftoppm },
+    'media previews: videos with ffprobe and ffmpeg, PDFs with pdftoppm, when found',
+  );
   const media = new Media({
     store,
     files,
     ids,
     now,
     log,
+    tools,
     config: {
       maxBytes: config.mediaMaxBytes,
       dailyQuotaBytes: config.mediaDailyQuotaBytes,

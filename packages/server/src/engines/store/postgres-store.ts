@@ -18,7 +18,9 @@ import type {
   Membership,
   MembershipRefusal,
   PendingChat,
+  ReceiptCounts,
   ReceiptRow,
+  MessageRef,
   Role,
   Store,
   StoredMessage,
@@ -985,6 +987,21 @@ export class PostgresStore implements Store {
       [message.chat_id, message.seq, message.sender_id],
     );
     return rows.map((r) => ({ userId: r.user_id, deliveredAt: r.delivered_at, readAt: r.read_at }));
+  }
+
+  async receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]> {
+    if (messages.length === 0) return [];
+    // One pass over the chat's member rows (its primary-key range) for all the messages.
+    const { rows } = await this.pool.query<{ i: number; delivered: string; read: string; members: string }>(
+      `SELECT m.i, count(cm.user_id) AS members,
+         count(cm.user_id) FILTER (WHERE cm.delivered_seq >= m.seq) AS delivered,
+         count(cm.user_id) FILTER (WHERE cm.read_seq >= m.seq) AS read
+       FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS m(seq, sender_id, i)
+       LEFT JOIN chat_members cm ON cm.chat_id = $1 AND cm.user_id <> m.sender_id AND cm.joined_seq < m.seq
+       GROUP BY m.i ORDER BY m.i`,
+      [chatId, messages.map((m) => m.seq), messages.map((m) => m.sender_id)],
+    );
+    return rows.map((r) => ({ delivered: Number(r.delivered), read: Number(r.read), members: Number(r.members) }));
   }
 
   // ---- search ----

@@ -261,6 +261,13 @@ export interface ReceiptRow {
   readAt: number | null;
 }
 
+/** How many of a message's recipients (members but the sender, there when it was sent) got and read it. */
+export interface ReceiptCounts {
+  delivered: number;
+  read: number;
+  members: number;
+}
+
 export interface Store {
   close(): Promise<void>;
 
@@ -361,6 +368,8 @@ export interface Store {
   ): Promise<{ read: CursorAdvance; delivered: CursorAdvance }>;
   /** Per recipient (every member but the sender): when the message was delivered and read. */
   receipts(message: StoredMessage): Promise<ReceiptRow[]>;
+  /** ReceiptCounts of each of these messages of one chat, in their order: one read of the chat's members. */
+  receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]>;
 
   createGroup(group: {
     chatId: string;
