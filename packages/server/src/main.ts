@@ -28,6 +28,7 @@ import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
 import { apiDescriptionRoutes } from './gateway/openapi.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
+import { EventStreams } from './gateway/event-streams.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
 import { PushDispatcher } from './push/dispatcher.js';
@@ -256,8 +257,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       typingPerSecond: config.typingPerSecond,
       shutdownGraceMs: config.shutdownGraceMs,
       stalledSocketTimeoutMs: config.stalledSocketTimeoutMs,
+      streamIdleMs: config.eventsIdleMs,
     },
   });
+  // GET /v1/events, POST /v1/events/{stream_id}: the socket over plain HTTP.
+  const events = new EventStreams({
+    gateway: ws,
+    accounts,
+    tickets,
+    limits,
+    bus,
+    nodeName: engines.nodeName,
+    liveNodes: async () => (await engines.registry.liveNodes()).map((n) => n.nodeName),
+    log,
+    config: { pollWaitMs: config.eventsPollWaitMs, idleMs: config.eventsIdleMs, commentMs: config.eventsCommentMs },
+  });
+  events.routes(api.router);
   presence.start();
   devices.start();
   ws.start();
@@ -331,6 +346,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await engines.registry.deregister(engines.nodeName).catch(() => {});
         http.close();
         metricsListener?.close();
+        events.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
         for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, webhooks, media, engines])
