@@ -344,6 +344,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         log.info('shutting down');
         clearInterval(heartbeat);
         await engines.registry.deregister(engines.nodeName).catch(() => {});
+        // Long-poll clients learn of the close in a poll's answer, while the listener still takes their next poll.
+        ws.closeStreams();
+        await events.told(Math.min(1000, config.shutdownGraceMs));
         http.close();
         metricsListener?.close();
         events.close();

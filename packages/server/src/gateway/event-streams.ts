@@ -74,6 +74,14 @@ export class EventStreams {
       .on('POST', '/v1/events/:stream_id', async (req, res, [streamId]) => this.post(req, res, streamId!));
   }
 
+  /** Waits (at most maxMs) until every closed long-poll stream has told its client, by a poll's answer. */
+  async told(maxMs: number): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    const waiting = () =>
+      [...this.streams.values()].some((e) => e.closedAt !== undefined && e.stream instanceof PollStream && !e.stream.told);
+    while (waiting() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+
   close(): void {
     clearInterval(this.sweeper);
     for (const finish of this.relayed.values()) finish({ kind: 'stream-batch', pollId: '', frames: [], closed: null, gone: true });

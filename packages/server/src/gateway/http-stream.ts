@@ -133,6 +133,8 @@ export class PollStream extends HttpStream {
   private flushScheduled = false;
   /** Set once closed: the next poll gets what was left and this. */
   closedWith: StreamClose | null = null;
+  /** A poll's answer carried closedWith. */
+  private closeTold = false;
 
   get bufferedAmount(): number {
     return this.queuedBytes;
@@ -191,6 +193,7 @@ export class PollStream extends HttpStream {
     this.queue = [];
     this.queuedBytes = 0;
     this.lastSeenAt = Date.now();
+    if (this.closedWith) this.closeTold = true;
     waiter.answer(frames, this.closedWith);
   }
 
@@ -216,9 +219,9 @@ export class PollStream extends HttpStream {
     if (this.readyState === TRANSPORT_OPEN) this.close(1006, 'terminated');
   }
 
-  /** A closed stream whose client has been told (or will not come back): it can be forgotten. */
+  /** A closed stream whose client has been told in a poll's answer: it can be forgotten. */
   get told(): boolean {
-    return this.closedWith !== null && this.queue.length === 0 && this.waiter === null;
+    return this.closeTold;
   }
 }
 

@@ -449,6 +449,17 @@ export class WsGateway {
     for (const set of this.byUser.values()) for (const conn of set) conn.close(CloseCode.reconnect, 'resync: reconnect');
   }
 
+  /**
+   * The first step of a shutdown, while HTTP still answers: no new connections, and every
+   * HTTP stream closed with "reconnect", so that a long-poll client is told in its poll's
+   * answer (or its next poll) rather than finding the listener gone.
+   */
+  closeStreams(): void {
+    this.draining = true;
+    for (const set of this.byUser.values())
+      for (const conn of set) if (conn.transport instanceof HttpStream) conn.close(CloseCode.reconnect, 'server shutting down: reconnect');
+  }
+
   /** Graceful shutdown: refuse new sockets, close open ones with "reconnect". */
   async close(): Promise<void> {
     const graceMs = this.deps.config.shutdownGraceMs;
