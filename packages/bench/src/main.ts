@@ -11,6 +11,7 @@ import { printFuzz, runFuzz } from './fuzz.js';
 import { printMediaBombs, runMediaBombs } from './media-bombs.js';
 import { printHistory, runHistory } from './history.js';
 import { printRetentionBench, runRetentionBench } from './retention.js';
+import { printEvents, runEvents, type EventsTransport } from './events.js';
 import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
@@ -22,7 +23,7 @@ import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|retention|fuzz] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|retention|events|fuzz] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -103,6 +104,11 @@ history (history paging of a plain chat beside one with edits and reactions):
   --reactions R         reactions in the busy chat (default 50000)
   --members N           group members, every one writing (default 10)
   --rounds K            times every page of each chat is read (default 5)
+events (delivery latency over the WebSocket, Server-Sent Events and long polling, same load):
+  --pairs N             pairs, one user on the transport under test, one on a WebSocket (default 20)
+  --rate R              messages/s each side of a pair sends (default 5)
+  --step-seconds S      seconds of sending per transport (default 10)
+  --transports LIST     any of websocket,sse,long-poll (default all three)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -160,6 +166,7 @@ const { values: v, positionals } = parseArgs({
     edited: { type: 'string' },
     reactions: { type: 'string' },
     rounds: { type: 'string' },
+    transports: { type: 'string' },
   },
 });
 
@@ -380,6 +387,34 @@ const scenarios: Record<string, Scenario> = {
       );
       printRetentionBench(r, log);
       return r;
+    },
+  },
+  events: {
+    describe: 'delivery latency over the WebSocket, Server-Sent Events and long polling (GET /v1/events), same load (issue 24)',
+    run: async () => {
+      const opts = spawnOptions();
+      // The latency of the transports, not of the limits: off, as for load tests.
+      opts.env = { RATE_LIMITS: 'off', ...opts.env };
+      const target = v.url ? await attachServer(v.url, v.pid ? Number(v.pid) : null) : await spawnServer(opts);
+      log(`server: ${target.describe}`);
+      try {
+        const transports = (v.transports ?? 'websocket,sse,long-poll').split(',').map((t) => t.trim()) as EventsTransport[];
+        for (const t of transports) if (!['websocket', 'sse', 'long-poll'].includes(t)) throw new Error(`unknown transport ${t}`);
+        const r = await runEvents(
+          target,
+          {
+            pairs: Math.max(1, num('pairs', 20)),
+            rate: Math.max(0.1, num('rate', 5)),
+            seconds: Math.max(1, num('step-seconds', 10)),
+            transports,
+          },
+          log,
+        );
+        printEvents(r, log);
+        return r;
+      } finally {
+        await target.stop();
+      }
     },
   },
   fuzz: {

@@ -9,6 +9,10 @@ import { MessageCache } from './message-cache.js';
 import { trimSlash, wsUrlFor, SwitchboardHttpError, type FetchLike } from './http.js';
 import type { SessionApi } from './rest.js';
 import { defaultWebSocket, OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { HttpStreamSocket, httpBaseOf } from './http-stream-socket.js';
+
+/** How the session reaches the server: the WebSocket, or the socket over plain HTTP (PROTOCOL.md "Without WebSockets"). */
+export type Transport = 'websocket' | 'sse' | 'long-poll';
 
 export type NewMessageEvent = ServerFrameOf<'new_message'>;
 export type AckSent = ServerFrameOf<'ack_sent'>;
@@ -61,6 +65,12 @@ export interface ClientEvents {
   error: ErrorFrame;
   /** The socket is open; `reconnect` is false only for the first connection. */
   connected: { reconnect: boolean };
+  /**
+   * The session changed transport: fell back to `sse` (then `long-poll`) because the
+   * WebSocket could not open while the server answered over HTTP, or went back to the
+   * `websocket` once it opened again.
+   */
+  transport: { transport: Transport; reason: string };
   /** The socket closed (or a connection attempt failed). */
   disconnected: { code: number; reason: string; willReconnect: boolean; retryInMs?: number };
   /** Every frame from the server, before any other event (for logging and debugging). */
@@ -96,6 +106,17 @@ export interface SwitchboardClientOptions {
   autoAck?: boolean;
   /** Random source for jitter (tests). Default Math.random. */
   random?: () => number;
+  /**
+   * The transports to try, in order. Default all three: the WebSocket, then Server-Sent
+   * Events, then long polling. The session moves to the next when one cannot open twice in
+   * a row while the server answers over HTTP (a proxy that blocks upgrades or buffers
+   * event streams), and emits `transport`.
+   */
+  transports?: Transport[];
+  /** On a fallback transport, how often to try the WebSocket again (ms). Default 60000. */
+  webSocketRetryMs?: number;
+  /** A connection attempt that has not opened after this long (ms) has failed. Default 10000. */
+  connectTimeoutMs?: number;
 }
 
 /** Rejection of `send` when the server answered with an error frame. */
@@ -151,6 +172,14 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private readonly staleAfterMs: number;
   private readonly autoAck: boolean;
   private readonly random: () => number;
+  private readonly transports: Transport[];
+  private transportIndex = 0;
+  /** Failed attempts in a row of the current transport while the server answered over HTTP. */
+  private transportFailures = 0;
+  private readonly webSocketRetryMs: number;
+  private readonly connectTimeoutMs: number;
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
+  private probe: WebSocketLike | null = null;
 
   private ws: WebSocketLike | null = null;
   private _state: ConnectionState = 'idle';
@@ -185,6 +214,17 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     this.staleAfterMs = opts.staleAfterMs ?? 3 * this.pingIntervalMs;
     this.autoAck = opts.autoAck ?? true;
     this.random = opts.random ?? Math.random;
+    this.transports = opts.transports?.length ? [...opts.transports] : ['websocket', 'sse', 'long-poll'];
+    this.webSocketRetryMs = opts.webSocketRetryMs ?? 60_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.fetchImpl = opts.fetch as unknown as typeof fetch | undefined;
+  }
+
+  private readonly fetchImpl: typeof fetch | undefined;
+
+  /** The transport in use (or being tried). */
+  get transport(): Transport {
+    return this.transports[this.transportIndex]!;
   }
 
   get state(): ConnectionState {
@@ -394,7 +434,22 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   /** `prefetched`: the ticket already asked for (a reconnect asks while it refreshes ws_url). */
   private openSocket(prefetched?: Promise<string | null>): void {
     this.reconnectTimer = undefined;
+    const transport = this.transport;
+    if (transport !== 'websocket') {
+      this._state = 'connecting';
+      ++this.opening;
+      this.startSocket(
+        () => new HttpStreamSocket({ baseUrl: httpBaseOf(this.wsUrl), token: this.token, transport, fetch: this.fetchImpl }),
+      );
+      return;
+    }
     if (!this.WS) {
+      // No WebSocket here at all (an old runtime, or a page that took it away): straight to the next transport.
+      if (this.transportIndex + 1 < this.transports.length) {
+        this.useTransport(this.transportIndex + 1, 'no WebSocket implementation');
+        this.openSocket();
+        return;
+      }
       this.stop(1006, 'no WebSocket implementation', new Error('no WebSocket constructor: pass options.WebSocket'));
       return;
     }
@@ -450,7 +505,21 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     }
     this.ws = ws;
     let opened = false;
+    // An attempt that hangs (a proxy that holds the upgrade, or buffers the event stream) has failed.
+    const timeout = unref(
+      setTimeout(() => {
+        if (this.ws !== ws || opened) return;
+        this.ws = null;
+        try {
+          ws.close(1000, 'connect timed out');
+        } catch {
+          /* already closing */
+        }
+        this.onSocketClosed(1006, 'connect timed out', false);
+      }, this.connectTimeoutMs),
+    );
     ws.onopen = () => {
+      clearTimeout(timeout);
       if (this.ws !== ws) return;
       opened = true;
       this.onOpen();
@@ -460,6 +529,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
       if (typeof ev.data === 'string') this.onText(ev.data);
     };
     ws.onclose = (ev) => {
+      clearTimeout(timeout);
       if (this.ws !== ws) return;
       this.onSocketClosed(ev.code, ev.reason, opened);
     };
@@ -474,6 +544,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     const reconnect = this.everConnected;
     this.everConnected = true;
     this.pingTimer = unref(setInterval(() => this.keepAlive(), this.pingIntervalMs));
+    this.transportFailures = 0;
+    if (this.transport !== 'websocket' && this.transports.includes('websocket')) this.scheduleProbe();
     // Restore state before anything new can be sent, so resends keep their order.
     if (this.watched.size) this.sendPresence('presence_subscribe', [...this.watched]);
     for (const [chatId, messageId] of this.pendingReads)
@@ -602,23 +674,95 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     if (!wasOpen) {
       // A refused upgrade looks the same as a network failure from here; ask over HTTP.
       this._state = 'waiting';
-      void this.tokenRejected().then((rejected) => {
+      void this.reachability().then((answer) => {
         if (this._state !== 'waiting' || this.reconnectTimer !== undefined) return;
-        if (rejected) this.stop(CloseCode.sessionRevoked, 'token rejected', new ClientClosedError('token rejected (401)'));
-        else this.scheduleReconnect(code, reason);
+        if (answer === 'rejected') {
+          this.stop(CloseCode.sessionRevoked, 'token rejected', new ClientClosedError('token rejected (401)'));
+          return;
+        }
+        // The server answers over HTTP but this transport does not open: after two tries, the next one.
+        if (answer === 'ok' && ++this.transportFailures >= 2 && this.transportIndex + 1 < this.transports.length) {
+          this.useTransport(this.transportIndex + 1, `${this.transport} did not open (${reason})`);
+        }
+        this.scheduleReconnect(code, reason);
       });
       return;
     }
     this.scheduleReconnect(code, reason);
   }
 
-  private async tokenRejected(): Promise<boolean> {
+  /** Whether the server answers over HTTP with this token: `rejected` (401), `ok`, or `unreachable`. */
+  private async reachability(): Promise<'rejected' | 'ok' | 'unreachable'> {
     try {
       await this.api.me();
-      return false;
+      return 'ok';
     } catch (err) {
-      return err instanceof SwitchboardHttpError && err.status === 401;
+      if (err instanceof SwitchboardHttpError) return err.status === 401 ? 'rejected' : 'ok';
+      return 'unreachable';
     }
+  }
+
+  private useTransport(index: number, reason: string): void {
+    this.transportIndex = index;
+    this.transportFailures = 0;
+    this.emit('transport', { transport: this.transport, reason });
+  }
+
+  /** On a fallback: tries a WebSocket now and then; once one opens, the session moves back to it. */
+  private scheduleProbe(): void {
+    if (this.probeTimer !== undefined || !this.WS) return;
+    this.probeTimer = unref(
+      setTimeout(() => {
+        this.probeTimer = undefined;
+        void this.probeWebSocket();
+      }, this.webSocketRetryMs),
+    );
+  }
+
+  private async probeWebSocket(): Promise<void> {
+    if (this._state !== 'open' || this.transport === 'websocket' || !this.WS) return;
+    let url = this.wsUrl;
+    let ws: WebSocketLike;
+    try {
+      if (this.authHeader) {
+        const WithOptions = this.WS as unknown as new (url: string, options: { headers: Record<string, string> }) => WebSocketLike;
+        ws = new WithOptions(url, { headers: { authorization: `Bearer ${this.token}` } });
+      } else {
+        const t = await this.ticket();
+        const sep = url.includes('?') ? '&' : '?';
+        url = t === null ? `${url}${sep}access_token=${encodeURIComponent(this.token)}` : `${url}${sep}ticket=${encodeURIComponent(t)}`;
+        ws = new this.WS(url);
+      }
+    } catch {
+      return this.scheduleProbe();
+    }
+    this.probe = ws;
+    const done = (opened: boolean) => {
+      if (this.probe !== ws) return;
+      this.probe = null;
+      clearTimeout(timer);
+      try {
+        ws.close(1000, 'probe');
+      } catch {
+        /* already closed */
+      }
+      if (!opened || this._state !== 'open' || this.transport === 'websocket') return this.scheduleProbe();
+      // The WebSocket works again: leave the fallback (unacknowledged sends go out again on the socket).
+      this.useTransport(this.transports.indexOf('websocket'), 'the WebSocket opens again');
+      const old = this.ws;
+      this.ws = null;
+      try {
+        old?.close(1000, 'back to the WebSocket');
+      } catch {
+        /* already closed */
+      }
+      this.onSocketClosed(CloseCode.reconnect, 'back to the WebSocket', true);
+    };
+    const timer = unref(setTimeout(() => done(false), this.connectTimeoutMs));
+    ws.onopen = () => done(true);
+    ws.onclose = () => done(false);
+    ws.onerror = () => {};
+    ws.onmessage = () => {};
   }
 
   private scheduleReconnect(code: number, reason: string): void {
@@ -627,7 +771,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     this.reconnectTimer = setTimeout(() => {
       // The ticket is asked for alongside the fresh ws_url, not after it: a reconnect costs no
       // extra round trip (a ticket from any node works on every node of a cluster).
-      const ticket = this.authHeader ? undefined : this.ticket();
+      const ticket = this.authHeader || this.transport !== 'websocket' ? undefined : this.ticket();
       ticket?.catch(() => {}); // handled by openSocket
       void this.refreshWsUrl().then(() => this.openSocket(ticket));
     }, delay);
@@ -651,6 +795,15 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private clearSocketTimers(): void {
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
+    if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    const probe = this.probe;
+    this.probe = null;
+    try {
+      probe?.close(1000, 'probe');
+    } catch {
+      /* already closed */
+    }
   }
 
   /** Stops for good: no reconnect, pending sends and connect() callers rejected. */

@@ -18,7 +18,8 @@ export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
 export type { MediaData, UploadOptions } from './media.js';
 export { SwitchboardApi, register, login, loginWithAssertion, type SessionApi } from './rest.js';
 export { SwitchboardAdmin } from './admin.js';
-export { SocketSession } from './connection.js';
+export { SocketSession, type Transport } from './connection.js';
+export { HttpStreamSocket, httpBaseOf, type HttpTransport } from './http-stream-socket.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId, hasBidiControl, withoutBidiControls } from '@switchboard/protocol';
 export type {

@@ -179,7 +179,11 @@ export const ReportBodyDoc = z.object({
 });
 export const CreateBotBodyDoc = z.object({ username: z.string(), display_name: z.string().optional() });
 export const CreateWebhookBodyDoc = z.object({ url: z.string(), events: z.array(WebhookEvent).optional() });
-export const EventsResponseSchema = z.object({ frames: z.array(z.record(z.string(), z.unknown())) });
+export const EventsResponseSchema = z.object({
+  frames: z.array(z.record(z.string(), z.unknown())),
+  /** Present once the stream ended (as a socket's close code): the next poll of it answers 404. */
+  closed: z.object({ code: z.number().int(), reason: z.string() }).optional(),
+});
 
 // ---- server frames (PROTOCOL.md "Server to client") ----
 const frame = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => z.object({ type: z.literal(type), ...shape });

@@ -75,6 +75,13 @@ const ConfigSchema = z.object({
   // ---- bounds (issue 9): see docs/protocol-notes.md "Bounds" ----
   /** A socket whose outbound buffer stays over the replay high-water mark this long (ms) is closed with 4001. Default 30000. */
   stalledSocketTimeoutMs: z.number().int().positive().default(30_000),
+  // ---- GET /v1/events (PROTOCOL.md "Without WebSockets") ----
+  /** EVENTS_POLL_WAIT_MS: how long a long-poll with nothing to answer waits before `{frames:[]}`. Default 25000. */
+  eventsPollWaitMs: z.number().int().positive().default(25_000),
+  /** EVENTS_IDLE_MS: a stream not polled or connected for this long is closed. Default 60000. */
+  eventsIdleMs: z.number().int().positive().default(60_000),
+  /** EVENTS_COMMENT_MS: an SSE stream gets a comment line when nothing else was written for this long. Default 15000. */
+  eventsCommentMs: z.number().int().positive().default(15_000),
   /** Open TCP connections (HTTP and sockets) the listener accepts; more are refused at once. Default 100000. */
   maxConnections: z.number().int().positive().default(100_000),
   /** HTTP: time to receive a request's headers / the whole request (ms). Defaults 15000 / 120000. */
@@ -264,6 +271,9 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     sessionIdleMs: envNumber(env.SESSION_IDLE_MS) ?? daysToMs(envNumber(env.SESSION_IDLE_DAYS)),
     redisPrefix: env.REDIS_PREFIX || undefined,
     stalledSocketTimeoutMs: envNumber(env.STALLED_SOCKET_TIMEOUT_MS),
+    eventsPollWaitMs: envNumber(env.EVENTS_POLL_WAIT_MS),
+    eventsIdleMs: envNumber(env.EVENTS_IDLE_MS),
+    eventsCommentMs: envNumber(env.EVENTS_COMMENT_MS),
     maxConnections: envNumber(env.MAX_CONNECTIONS),
     httpHeadersTimeoutMs: envNumber(env.HTTP_HEADERS_TIMEOUT_MS),
     httpRequestTimeoutMs: envNumber(env.HTTP_REQUEST_TIMEOUT_MS),

@@ -30,6 +30,7 @@ import { createStaticFiles } from './gateway/static-files.js';
 import { addMediaRoutes } from './gateway/media-routes.js';
 import { apiDescriptionRoutes } from './gateway/openapi.js';
 import { applyHttpLimits, startMetricsListener } from './gateway/ops-listeners.js';
+import { EventStreams } from './gateway/event-streams.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { DevicePresence } from './core/device-presence.js';
 import { PushDispatcher } from './push/dispatcher.js';
@@ -264,8 +265,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       typingPerSecond: config.typingPerSecond,
       shutdownGraceMs: config.shutdownGraceMs,
       stalledSocketTimeoutMs: config.stalledSocketTimeoutMs,
+      streamIdleMs: config.eventsIdleMs,
     },
   });
+  // GET /v1/events, POST /v1/events/{stream_id}: the socket over plain HTTP.
+  const events = new EventStreams({
+    gateway: ws,
+    accounts,
+    tickets,
+    limits,
+    bus,
+    nodeName: engines.nodeName,
+    liveNodes: async () => (await engines.registry.liveNodes()).map((n) => n.nodeName),
+    log,
+    config: { pollWaitMs: config.eventsPollWaitMs, idleMs: config.eventsIdleMs, commentMs: config.eventsCommentMs },
+  });
+  events.routes(api.router);
   presence.start();
   devices.start();
   ws.start();
@@ -353,8 +368,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         log.info('shutting down');
         clearInterval(heartbeat);
         await engines.registry.deregister(engines.nodeName).catch(() => {});
+        // Long-poll clients learn of the close in a poll's answer, while the listener still takes their next poll.
+        ws.closeStreams();
+        await events.told(Math.min(1000, config.shutdownGraceMs));
         http.close();
         metricsListener?.close();
+        events.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
         await retention?.close();

@@ -64,7 +64,11 @@ class OfflineAwareSocket implements WebSocketLike {
   }
 }
 
-export const AppWebSocket: WebSocketConstructor = OfflineAwareSocket;
+/**
+ * Undefined in a browser without WebSocket (or where a proxy extension or policy took it
+ * away): the SDK then starts on Server-Sent Events (PROTOCOL.md "Without WebSockets").
+ */
+export const AppWebSocket: WebSocketConstructor | undefined = typeof WebSocket === 'function' ? OfflineAwareSocket : undefined;
 
 /** Called on the window's `offline` event. */
 export function dropSockets(): void {

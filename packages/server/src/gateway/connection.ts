@@ -1,4 +1,3 @@
-import { WebSocket } from 'ws';
 import { CloseCode, type ServerFrame } from '@switchboard/protocol';
 import { BACKLOG_PAGE } from '../core/backlog.js';
 import type { BusEvent } from '../engines/bus/bus.js';
@@ -7,6 +6,7 @@ type MessageEvent = Extract<BusEvent, { kind: 'message' }>;
 type FrameEvent = Extract<BusEvent, { kind: 'frame' }>;
 import { entryFrame, type LogEntry } from '../engines/store/store.js';
 import type { Metrics } from '../util/metrics.js';
+import { TRANSPORT_OPEN, type FrameTransport } from './frame-transport.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
@@ -67,8 +67,9 @@ function uncorkAll(): void {
   for (const conn of corked) conn.uncork();
 }
 
-function rawSocket(ws: WebSocket): CorkableSocket | undefined {
-  return (ws as unknown as { _socket?: CorkableSocket })._socket;
+/** The TCP socket under a `ws` WebSocket (none under an HTTP stream: nothing to cork). */
+function rawSocket(transport: FrameTransport): CorkableSocket | undefined {
+  return (transport as unknown as { _socket?: CorkableSocket })._socket;
 }
 
 /** Where a socket's promise chains start: one settled promise for all of them (memory per idle socket). */
@@ -114,7 +115,8 @@ export class Connection {
   private catchUpOwed: (() => Promise<void>) | null = null;
 
   constructor(
-    readonly ws: WebSocket,
+    /** A WebSocket, or an HTTP stream of GET /v1/events (frame-transport.ts). */
+    readonly transport: FrameTransport,
     readonly userId: string,
     readonly deviceId: string,
     private readonly opts: ConnectionOptions,
@@ -130,13 +132,13 @@ export class Connection {
 
   /** Writes already-encoded text; closes the socket if the client has fallen too far behind. */
   write(text: string): void {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.ws.bufferedAmount > this.opts.maxBufferBytes) {
+    if (this.closed || this.transport.readyState !== TRANSPORT_OPEN) return;
+    if (this.transport.bufferedAmount > this.opts.maxBufferBytes) {
       this.closeSlow();
       return;
     }
     this.cork();
-    this.ws.send(text);
+    this.transport.send(text);
   }
 
   /**
@@ -145,7 +147,7 @@ export class Connection {
    */
   private cork(): void {
     if (this.corked) return;
-    const socket = rawSocket(this.ws);
+    const socket = rawSocket(this.transport);
     if (!socket) return;
     this.corked = true;
     socket.cork();
@@ -155,7 +157,7 @@ export class Connection {
   /** Lets what was written this tick go (see uncorkAll). */
   uncork(): void {
     this.corked = false;
-    rawSocket(this.ws)?.uncork();
+    rawSocket(this.transport)?.uncork();
   }
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
@@ -165,7 +167,7 @@ export class Connection {
     this.sendsInFlight++;
     if (this.sendsInFlight >= SENDS_IN_FLIGHT_HIGH && !this.readingPaused) {
       this.readingPaused = true;
-      this.ws.pause();
+      this.transport.pause();
     }
   }
 
@@ -174,7 +176,7 @@ export class Connection {
     this.sendsInFlight--;
     if (this.readingPaused && this.sendsInFlight <= SENDS_IN_FLIGHT_LOW) {
       this.readingPaused = false;
-      this.ws.resume();
+      this.transport.resume();
     }
     const left = (this.ownInFlight?.get(chatId) ?? 1) - 1;
     if (left > 0) {
@@ -332,8 +334,8 @@ export class Connection {
       }
       this.lastSeq.set(chatId, m.seq);
       this.opts.metrics.messagesDelivered.inc();
-      this.ws.send(JSON.stringify(entryFrame(m)));
-      if (this.ws.bufferedAmount > this.highWater) await this.drained();
+      this.transport.send(JSON.stringify(entryFrame(m)));
+      if (this.transport.bufferedAmount > this.highWater) await this.drained();
     }
   }
 
@@ -414,7 +416,7 @@ export class Connection {
    */
   checkStalled(now: number): void {
     if (this.closed) return;
-    if (this.ws.bufferedAmount <= this.highWater) {
+    if (this.transport.bufferedAmount <= this.highWater) {
       this.stalledSince = null;
       return;
     }
@@ -437,7 +439,7 @@ export class Connection {
     const deadline = Date.now() + this.opts.stalledTimeoutMs;
     return new Promise((resolve) => {
       const check = () => {
-        if (this.closed || this.ws.bufferedAmount <= this.highWater / 4) return resolve();
+        if (this.closed || this.transport.bufferedAmount <= this.highWater / 4) return resolve();
         if (Date.now() >= deadline) {
           this.closeSlow();
           return resolve();
@@ -453,8 +455,8 @@ export class Connection {
     this.closed = true;
     this.held = null;
     this.dropped = null;
-    this.ws.close(code, reason);
+    this.transport.close(code, reason);
     // A peer that stopped reading never completes the close handshake: cut it loose.
-    setTimeout(() => this.ws.terminate(), graceMs).unref();
+    setTimeout(() => this.transport.terminate(), graceMs).unref();
   }
 }

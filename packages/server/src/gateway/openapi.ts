@@ -477,6 +477,28 @@ const OPS: Op[] = [
     auth: 'none',
     ok: { status: 200, schema: p.VapidKeySchema, description: 'the key' },
   },
+  // ---- without WebSockets (PROTOCOL.md "Without WebSockets"; gateway/event-streams.ts) ----
+  {
+    method: 'get',
+    path: '/v1/events',
+    tag: 'socket',
+    summary:
+      'The socket over plain HTTP. Accept: text/event-stream streams Server-Sent Events (first {type:"stream", stream_id}, then every frame the socket would carry, one data: line each; a comment line at least every 15 s; the end is an `event: close` with {code, reason}). Accept: application/json long-polls: without stream_id it opens a stream and answers at once; with it, it answers as soon as there is a frame, or {frames:[]} after 25 s (`closed` once the stream ended). A stream not polled or connected for 60 s is closed.',
+    auth: 'bearer-or-ticket',
+    query: [{ name: 'stream_id', schema: str, description: 'long polling: the stream to read' }],
+    ok: { status: 200, schema: p.EventsResponseSchema, description: 'frames (long polling), or an event stream' },
+    errors: [400, 404, 406, 429, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/events/{stream_id}',
+    tag: 'socket',
+    summary: 'Client frames for a stream: one frame or an array of at most 100 (as on the socket); their answers come on the stream',
+    auth: 'bearer-or-ticket',
+    body: [z.object({ type: z.string() }).describe('a client frame'), z.array(z.object({ type: z.string() }))],
+    ok: { status: 202, description: 'accepted' },
+    errors: [404, 413],
+  },
   // ---- operators (Authorization: Bearer ADMIN_TOKEN; every call 404 when ADMIN_TOKEN is unset) ----
   {
     method: 'get',
@@ -581,6 +603,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'unauthorized (or invalid_credentials for a login)',
   403: 'forbidden, not_a_member or suspended',
   404: 'not_found',
+  406: 'invalid_request: an Accept the call does not serve',
   409: 'username_taken (or already done)',
   413: 'too_large',
   422: 'group_too_large, too_many_pinned',

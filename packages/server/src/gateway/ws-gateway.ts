@@ -20,6 +20,10 @@ import { Connection, type ConnectionOptions } from './connection.js';
 import { FrameDispatcher } from '../core/frames/registry.js';
 import type { FrameSocket } from '../core/frames/types.js';
 import type { MessageChanges } from '../core/message-changes.js';
+import { HttpStream } from './http-stream.js';
+
+/** Bus events of GET /v1/events streams (event-streams.ts handles them). */
+export type StreamBusEvent = Extract<BusEvent, { kind: 'stream-frames' | 'stream-poll' | 'stream-batch' }>;
 
 export interface WsGatewayDeps {
   backlog: Backlog;
@@ -47,19 +51,27 @@ export interface WsGatewayDeps {
     shutdownGraceMs: number;
     /** A socket that does not read for this long (ms; buffer over the high-water mark) is closed with 4001. */
     stalledSocketTimeoutMs: number;
+    /** A GET /v1/events stream not polled or connected for this long (ms) is closed. */
+    streamIdleMs: number;
   };
 }
 
 /**
  * The socket side of the gateway: authenticates upgrades, holds this node's
  * connections (by user, subscribed on the bus while any is open), replays what each
- * device is owed on connect, and turns frames into core calls.
+ * device is owed on connect, and turns frames into core calls. A connection's transport
+ * is a WebSocket or an HTTP stream of GET /v1/events (event-streams.ts): everything past
+ * the transport is the same code.
  */
 export class WsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   private readonly byUser = new Map<string, Set<Connection>>();
   /** Users whose topic this node is subscribed to, and the pending change per user. */
   private readonly subscribed = new Set<string>();
+  /** Users this node listens to without a connection of theirs: a stream's poll relayed from here (event-streams.ts). */
+  private readonly interest = new Map<string, number>();
+  /** Stream events from the bus, for event-streams.ts. */
+  private streamEvents: ((event: StreamBusEvent) => void) | null = null;
   private readonly subscriptions = new Map<string, Promise<void>>();
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
@@ -149,7 +161,7 @@ export class WsGateway {
    */
   private syncSubscription(userId: string): Promise<void> {
     const next = (this.subscriptions.get(userId) ?? Promise.resolve()).then(async () => {
-      const want = this.byUser.has(userId);
+      const want = this.byUser.has(userId) || this.interest.has(userId);
       if (want === this.subscribed.has(userId)) return;
       if (want) {
         await this.deps.bus.subscribe(userTopic(userId));
@@ -165,6 +177,34 @@ export class WsGateway {
       if (this.subscriptions.get(userId) === settled) this.subscriptions.delete(userId);
     });
     return next;
+  }
+
+  /** Listens to a user's topic while `done` has not run (a stream's poll relayed to the node holding it). */
+  async listen(userId: string): Promise<() => void> {
+    this.interest.set(userId, (this.interest.get(userId) ?? 0) + 1);
+    const done = () => {
+      const left = (this.interest.get(userId) ?? 1) - 1;
+      if (left > 0) this.interest.set(userId, left);
+      else this.interest.delete(userId);
+      void this.syncSubscription(userId).catch((err) => this.deps.log.warn({ err }, 'unsubscribe failed'));
+    };
+    try {
+      await this.syncSubscription(userId);
+    } catch (err) {
+      done();
+      throw err;
+    }
+    return done;
+  }
+
+  /** Where the bus's stream events go (event-streams.ts). */
+  onStreamEvent(handler: (event: StreamBusEvent) => void): void {
+    this.streamEvents = handler;
+  }
+
+  /** Refuses new connections: the node is shutting down. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   /** Users with at least one socket on this node. */
@@ -222,11 +262,9 @@ export class WsGateway {
   }
 
   private async open(ws: WebSocket, userId: string, deviceId: string, batch: boolean): Promise<void> {
-    const { log, metrics } = this.deps;
     const conn = new Connection(ws, userId, deviceId, this.connectionOptions);
     conn.batch = batch;
     this.connections.set(ws, conn);
-    metrics.connections.inc();
     // Shared listeners (they find the connection by its socket): no closures per socket.
     ws.on('message', this.socketListeners.message);
     ws.on('pong', this.socketListeners.heard);
@@ -234,7 +272,44 @@ export class WsGateway {
     ws.on('ping', this.socketListeners.heard);
     ws.on('error', this.socketListeners.error);
     ws.on('close', this.socketListeners.close);
+    await this.admit(conn);
+  }
 
+  /**
+   * Opens a connection on an HTTP stream of GET /v1/events (its `stream` frame already
+   * written): from here it is a socket like any other. `onClosed` runs once it is gone.
+   */
+  openStream(stream: HttpStream, userId: string, deviceId: string, onClosed: () => void): Connection {
+    const conn = new Connection(stream, userId, deviceId, this.connectionOptions);
+    stream.setHooks({
+      onClosed: () => {
+        void this.closed(conn);
+        onClosed();
+      },
+      onHeard: () => {
+        conn.lastActivity = Date.now();
+        this.deps.accounts.touch(deviceId);
+      },
+    });
+    void this.admit(conn);
+    return conn;
+  }
+
+  /** Client frames that came by POST /v1/events/{stream_id}: one frame or an array of them, as on a socket. */
+  receive(conn: Connection, text: string): void {
+    try {
+      conn.lastActivity = Date.now();
+      for (const one of parseClientFrames(text, true)) this.frames.handle(conn, one);
+    } catch (err) {
+      this.frameError(conn, err);
+    }
+  }
+
+  /** Everything after the transport: presence, the user's bus topic, replay, sync_complete. */
+  private async admit(conn: Connection): Promise<void> {
+    const { log, metrics } = this.deps;
+    const { userId, deviceId } = conn;
+    metrics.connections.inc();
     const firstOfDevice = !this.hasDevice(userId, deviceId);
     let set = this.byUser.get(userId);
     if (!set) this.byUser.set(userId, (set = new Set()));
@@ -304,6 +379,10 @@ export class WsGateway {
   }
 
   private onUserEvent(userId: string, event: BusEvent): void {
+    if (event.kind === 'stream-frames' || event.kind === 'stream-poll' || event.kind === 'stream-batch') {
+      this.streamEvents?.(event);
+      return;
+    }
     const set = this.byUser.get(userId);
     if (!set) return;
     if (event.kind === 'close-device') {
@@ -350,22 +429,27 @@ export class WsGateway {
     for (const set of this.byUser.values()) {
       for (const conn of set) {
         conn.checkStalled(now);
+        if (conn.transport instanceof HttpStream) {
+          // Streams have no ping: connected or polling is heard; not polled for streamIdleMs closes it.
+          conn.transport.tick(now, this.deps.config.streamIdleMs);
+          continue;
+        }
         const quiet = now - conn.lastActivity;
         if (quiet > presenceTimeoutMs) {
           conn.closed = true;
           // 4002 (docs/protocol-notes.md), best effort: a peer this quiet is likely gone, so
           // the socket is cut at once rather than after a close handshake (offline now).
           try {
-            conn.ws.close(CloseCode.idleTimeout, 'idle: no frame or pong within the presence timeout');
+            conn.transport.close(CloseCode.idleTimeout, 'idle: no frame or pong within the presence timeout');
           } catch {
             /* socket already closing */
           }
-          conn.ws.terminate();
+          conn.transport.terminate();
         } else if (quiet > pingIntervalMs && now - Math.max(conn.lastPing, conn.lastActivity) > pingIntervalMs) {
           // Once per ping interval, not on every sweep.
           conn.lastPing = now;
           try {
-            conn.ws.ping();
+            conn.transport.ping();
           } catch {
             /* socket already closing */
           }
@@ -383,6 +467,17 @@ export class WsGateway {
     for (const set of this.byUser.values()) for (const conn of set) conn.catchUp(() => this.catchUp(conn));
   }
 
+  /**
+   * The first step of a shutdown, while HTTP still answers: no new connections, and every
+   * HTTP stream closed with "reconnect", so that a long-poll client is told in its poll's
+   * answer (or its next poll) rather than finding the listener gone.
+   */
+  closeStreams(): void {
+    this.draining = true;
+    for (const set of this.byUser.values())
+      for (const conn of set) if (conn.transport instanceof HttpStream) conn.close(CloseCode.reconnect, 'server shutting down: reconnect');
+  }
+
   /** Graceful shutdown: refuse new sockets, close open ones with "reconnect". */
   async close(): Promise<void> {
     const graceMs = this.deps.config.shutdownGraceMs;
@@ -392,7 +487,7 @@ export class WsGateway {
     for (const conn of all) conn.close(CloseCode.reconnect, 'server shutting down: reconnect');
     const deadline = Date.now() + graceMs;
     while (this.connectionCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const conn of all) conn.ws.terminate();
+    for (const conn of all) conn.transport.terminate();
     this.wss.close();
   }
 }

@@ -14,7 +14,7 @@ export const userTopic = (userId: string): string => `user:${userId}`;
 export const MEMBERS_TOPIC = 'chat-members';
 export const presenceTopic = (userId: string): string => `presence:${userId}`;
 
-/** What travels on the bus: one of five kinds, each with exactly the fields it needs. */
+/** What travels on the bus: one of these kinds, each with exactly the fields it needs. */
 export type BusEvent =
   /** A committed message for a user's devices. chat and seq let a socket keep per-chat order and drop duplicates; messageId and senderId let the node delivering it take its acks without a store read. */
   | {
@@ -42,7 +42,17 @@ export type BusEvent =
   /** On MEMBERS_TOPIC: a user registered a push target; nodes read its targets again (push/target-owners.ts). */
   | { kind: 'push-target-added'; userId: string }
   /** On MEMBERS_TOPIC: a webhook was added or removed; nodes read the list again (core/webhook-dispatcher.ts). */
-  | { kind: 'webhooks-changed' };
+  | { kind: 'webhooks-changed' }
+  /*
+   * GET /v1/events streams (gateway/event-streams.ts), on the user's topic: a stream lives on
+   * the node that opened it; its POSTs and polls may reach any node, which relays them here.
+   */
+  /** Client frames (a POST's body) for a stream. */
+  | { kind: 'stream-frames'; streamId: string; deviceId: string; text: string }
+  /** A long-poll of a stream, relayed by the node it reached (answered with stream-batch). */
+  | { kind: 'stream-poll'; streamId: string; userId: string; deviceId: string; pollId: string; waitMs: number }
+  /** The answer to a relayed poll: the frames (JSON texts); `gone`: no such stream. */
+  | { kind: 'stream-batch'; pollId: string; frames: string[]; closed: { code: number; reason: string } | null; gone?: boolean };
 
 export type BusHandler = (topic: string, event: BusEvent) => void;
 
