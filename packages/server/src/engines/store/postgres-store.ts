@@ -506,9 +506,7 @@ export class PostgresStore implements Store {
          (SELECT row_to_json(lm) FROM (
             SELECT ${MESSAGE_COLS} FROM messages m
             WHERE m.chat_id = c.id AND m.seq > cm.joined_seq AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) lm) AS last_message,
-         (SELECT count(*) FROM messages m
-            WHERE m.chat_id = c.id AND m.seq > GREATEST(cm.read_seq, cm.joined_seq) AND m.sender_id <> cm.user_id
-              AND m.kind = 'message') AS unread
+         c.msg_count - cm.read_msg_count - cm.own_after_read AS unread
        FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
        WHERE cm.user_id = $1 AND ($2::bigint IS NULL OR cm.pinned < $5
          OR (cm.pinned = $5 AND (c.last_at < $2 OR (c.last_at = $2 AND c.id > $3))))
@@ -521,7 +519,8 @@ export class PostgresStore implements Store {
       lastAt: r.last_at,
       member: toMember(r),
       lastMessage: r.last_message && toMessage(r.last_message),
-      unreadCount: r.unread,
+      // Others' messages above the read position, from the counters the writes keep (postgres-migrations.ts).
+      unreadCount: Math.max(0, r.unread),
     }));
   }
 
@@ -560,8 +559,11 @@ export class PostgresStore implements Store {
   }
 
   /** Locks the chat's row; the statements after it see every change committed before the lock. */
-  private async lockChat(tx: Tx, chatId: string): Promise<{ last_seq: number } | null> {
-    const { rows } = await tx.query<{ last_seq: number }>('SELECT last_seq FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+  private async lockChat(tx: Tx, chatId: string): Promise<{ last_seq: number; msg_count: number } | null> {
+    const { rows } = await tx.query<{ last_seq: number; msg_count: number }>(
+      'SELECT last_seq, msg_count FROM chats WHERE id = $1 FOR UPDATE',
+      [chatId],
+    );
     return rows[0] ?? null;
   }
 
@@ -585,10 +587,10 @@ export class PostgresStore implements Store {
       // A member added now is owed only what is sent after joining.
       await tx.query(
         `WITH added AS (
-           INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
-           SELECT $1, u, 'member', $2, $3, $2, $2 FROM unnest($4::text[]) AS u)
+           INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq, read_msg_count)
+           SELECT $1, u, 'member', $2, $3, $2, $2, $5 FROM unnest($4::text[]) AS u)
          UPDATE chats SET members_version = members_version + 1 WHERE id = $1`,
-        [chatId, chat.last_seq, at, fresh],
+        [chatId, chat.last_seq, at, fresh, chat.msg_count],
       );
       if (this.webhooks.recording.has('group.updated')) await recordGroupPg(tx, chatId, at);
       return { added: fresh };
