@@ -60,9 +60,7 @@ export function sqliteWriteOps(db: Database.Database) {
          reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // The new message is above the sender's read position (a read position is a stored seq, or joined_seq).
-    countOwn: db.prepare(
-      'UPDATE chat_members SET own_after_read = own_after_read + 1, last_own_seq = ? WHERE chat_id = ? AND user_id = ?',
-    ),
+    countOwn: db.prepare('UPDATE chat_members SET own_after_read = own_after_read + 1, last_own_seq = ? WHERE chat_id = ? AND user_id = ?'),
     quotedDeleted: db.prepare('SELECT deleted FROM messages WHERE id = ?'),
     upsertDeviceCursor: db.prepare(
       `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
