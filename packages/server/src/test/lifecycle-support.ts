@@ -461,6 +461,40 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     assert.equal(forA.last_message.message_id, m2.message_id);
   });
 
+  test('unread counts follow sends, edits, reactions, deletes and reads: others’ messages above the read cursor', async () => {
+    const [a, b, c] = await users(3, 'lcnt');
+    const chatId = await group(a!, [b!, c!]);
+    const [sa, sb, sc] = [await open(a!, 0), await open(b!, 1), await open(c!, 0)];
+    const counts = async () => [
+      (await chatEntry(a!, chatId)).unread_count,
+      (await chatEntry(b!, chatId)).unread_count,
+      (await chatEntry(c!, chatId)).unread_count,
+    ];
+    const read = async (s: TestSocket, messageId: string) => {
+      s.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
+      await roundTrip(s); // the pong waits for the read cursor to be stored
+    };
+    const [m1, m2, m3] = [await send(sa, chatId, 'one'), await send(sa, chatId, 'two'), await send(sa, chatId, 'three')];
+    const m4 = await send(sb, chatId, 'four');
+    assert.deepEqual(await counts(), [1, 3, 4]);
+    await act(sa, { type: 'edit_message', chat_id: chatId, message_id: m1.message_id, content: 'one, edited' });
+    await act(sb, { type: 'react', chat_id: chatId, message_id: m2.message_id, emoji: '👍' });
+    assert.equal((await act(sa, { type: 'delete_message', chat_id: chatId, message_id: m3.message_id })).type, 'ack_sent');
+    assert.deepEqual(await counts(), [1, 3, 4], 'changes are no messages; a deleted message still is one');
+    await read(sc, m2.message_id);
+    await read(sa, m2.message_id);
+    assert.deepEqual(await counts(), [1, 3, 2], 'a read only its own messages: b’s is still unread');
+    await read(sa, m4.message_id);
+    const m5 = await send(sb, chatId, 'five');
+    assert.deepEqual(await counts(), [1, 3, 3]);
+    await read(sb, m5.message_id);
+    await read(sc, m3.message_id);
+    assert.deepEqual(await counts(), [1, 0, 2], 'reading one’s own last message reads all before it');
+    await read(sa, m5.message_id);
+    await read(sc, m5.message_id);
+    assert.deepEqual(await counts(), [0, 0, 0]);
+  });
+
   test('chat settings: per user, sent to the user’s other devices, listed with the chats, pinned first, at most 10 pinned', async () => {
     const [u, other] = await users(2, 'lset');
     const d2 = await login(node(0).baseUrl, u!.username, u!.password, 'tablet');

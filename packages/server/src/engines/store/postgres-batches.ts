@@ -17,7 +17,9 @@ type Tx = Pick<PoolClient, 'query'>;
  * are locked in id order (locked: FOR UPDATE returns the row as the lock holder left it);
  * a chat whose membership version differs from what every one of its sends was checked
  * against is not bumped, so those sends get no seq (stale). Each bumped chat hands out
- * last_seq+1.. in queue order. Answers every ord with its seq (null: not stored) and the
+ * last_seq+1.. in queue order, and counts the messages: the chat's msg_count, each row's
+ * msg_ord, and each sender's own messages above their read position (their member rows
+ * locked in key order, as the cursor statement locks them). Answers every ord with its seq (null: not stored) and the
  * chat's version under the lock (null: not locked). A duplicate committed by another node
  * after this statement's snapshot breaks the unique index: the caller tries again.
  * The duplicate probe is a LATERAL index lookup per send: as an anti-join, a generic plan
@@ -49,24 +51,34 @@ WITH req AS (
     min(members_version) AS vmin, max(members_version) AS vmax
   FROM fresh GROUP BY chat_id
 ), locked AS (
-  SELECT c.id, c.last_seq, c.members_version FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id FOR UPDATE
+  SELECT c.id, c.last_seq, c.members_version, c.msg_count FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id FOR UPDATE
 ), bumped AS (
-  UPDATE chats c SET last_seq = l.last_seq + w.n, last_at = GREATEST(c.last_at, w.at)
+  UPDATE chats c SET last_seq = l.last_seq + w.n, msg_count = l.msg_count + w.n, last_at = GREATEST(c.last_at, w.at)
   FROM locked l JOIN wanted w ON w.chat_id = l.id
   WHERE c.id = l.id AND (w.checked = 0 OR (w.checked = w.n AND w.vmin = l.members_version AND w.vmax = l.members_version))
-  RETURNING c.id, l.last_seq AS base
+  RETURNING c.id, l.last_seq AS base, l.msg_count AS base_count
 ), numbered AS (
-  SELECT f.*, b.base + row_number() OVER (PARTITION BY f.chat_id ORDER BY f.ord) AS seq FROM fresh f JOIN bumped b ON b.id = f.chat_id
+  SELECT f.*, b.base + row_number() OVER w AS seq, b.base_count + row_number() OVER w AS msg_ord
+  FROM fresh f JOIN bumped b ON b.id = f.chat_id WINDOW w AS (PARTITION BY f.chat_id ORDER BY f.ord)
+), senders AS (
+  SELECT chat_id, sender_id, count(*) AS n, max(seq) AS last FROM numbered GROUP BY chat_id, sender_id
+), own AS (
+  SELECT cm.chat_id, cm.user_id FROM chat_members cm WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, sender_id FROM senders)
+  ORDER BY cm.chat_id, cm.user_id FOR UPDATE
+), counted AS (
+  UPDATE chat_members cm SET own_after_read = cm.own_after_read + s.n, last_own_seq = s.last
+  FROM own o JOIN senders s ON s.chat_id = o.chat_id AND s.sender_id = o.user_id
+  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
 ), stored AS (
   INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
-    reply_to_id, reply_sender_id, reply_preview, mentions, forwarded)
+    reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord)
   SELECT n.chat_id, n.seq, n.id, n.sender_id, n.sender_device_id, n.client_msg_id, n.content, n.created_at, n.attachments,
     n.reply_to_id, n.reply_sender_id,
     -- A quote of a message deleted since core read it shows no preview (the delete emptied the others).
     CASE WHEN n.reply_to_id IS NOT NULL AND EXISTS (
       SELECT 1 FROM message_ids q JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq WHERE q.id = n.reply_to_id AND qm.deleted)
     THEN '' ELSE n.reply_preview END,
-    n.mentions, n.forwarded
+    n.mentions, n.forwarded, n.msg_ord
   FROM numbered n
 ), indexed AS (
   INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
@@ -153,7 +165,11 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
  * Member rows are locked in key order (old) before they move, and only forward; a mark
  * is logged for each cursor that moved. A device cursor already at or past its move is
  * not rewritten (a read ack usually follows the delivered ack of the same message: no new
- * row version, no WAL). Answers the member cursors as they were before.
+ * row version, no WAL). A read cursor that moves takes the member's unread counters along
+ * (postgres-migrations.ts, "unread counts without counting"): the chat's message count at
+ * the new position, one row away, and their own messages still above it (counted only when
+ * some were above the old position and the new one stops short of the latest; every one of
+ * them is committed, as the acked message is). Answers the member cursors as they were before.
  */
 export const CURSOR_SQL = `
 WITH devices AS (
@@ -164,10 +180,18 @@ WITH devices AS (
 ), req AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
 ), old AS (
-  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq FROM chat_members cm
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq
+  FROM chat_members cm
   WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
 ), moved AS (
-  UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read)
+  UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read),
+    read_msg_count = CASE WHEN r.read <= o.read_seq THEN o.read_msg_count
+      ELSE COALESCE((SELECT m.msg_ord FROM messages m WHERE m.chat_id = o.chat_id AND m.seq <= GREATEST(r.read, o.joined_seq)
+        ORDER BY m.seq DESC LIMIT 1), 0) END,
+    own_after_read = CASE WHEN r.read <= o.read_seq OR o.own_after_read = 0 THEN o.own_after_read
+      WHEN GREATEST(r.read, o.joined_seq) >= o.last_own_seq THEN 0
+      ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FROM messages m WHERE m.chat_id = o.chat_id AND m.sender_id = o.user_id
+        AND m.kind = 'message' AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq))) END
   FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
   WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
 ), marks AS (

@@ -34,8 +34,8 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
         req.clientMsgId,
       ])
     ).rows[0] as unknown;
-  const { rows: chats } = await tx.query<{ kind: 'direct' | 'group'; last_seq: number; members_version: number }>(
-    'SELECT kind, last_seq, members_version FROM chats WHERE id = $1 FOR UPDATE',
+  const { rows: chats } = await tx.query<{ kind: 'direct' | 'group'; last_seq: number; members_version: number; msg_count: number }>(
+    'SELECT kind, last_seq, members_version, msg_count FROM chats WHERE id = $1 FOR UPDATE',
     [req.chatId],
   );
   const repeat = await existing();
@@ -76,11 +76,12 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
   const content = req.action === 'edit' ? (req.content ?? '') : '';
   const emoji = req.action === 'react' ? (req.emoji ?? '') : null;
   // A change takes the next seq but leaves last_at: an edit or a reaction does not move a chat up the list.
+  // It is no message either: the chat's message count stays, and the row keeps it (msg_ord).
   await tx.query(
     `WITH bumped AS (UPDATE chats SET last_seq = $3 WHERE id = $2),
        ids AS (INSERT INTO message_ids (id, chat_id, seq) VALUES ($1, $2, $3))
-     INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+     INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji, msg_ord)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
       req.messageId,
       req.chatId,
@@ -93,6 +94,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
       req.action,
       req.targetId,
       emoji,
+      chat!.msg_count,
     ],
   );
   let erasedMedia: string[] = [];

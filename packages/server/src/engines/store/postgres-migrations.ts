@@ -243,6 +243,30 @@ export const postgresMigrations: string[] = [
    */ `
   CREATE INDEX messages_created ON messages (created_at);
   `,
+  /*
+   * unread counts without counting (see SQLite migration 14): the chat's message count, the
+   * count as of each log row, and per member the count at their read position, their own
+   * messages above it and their latest own message's seq. Every node must run this version
+   * (a node on an older one appends without keeping the counters).
+   */ `
+  ALTER TABLE chats ADD COLUMN msg_count bigint NOT NULL DEFAULT 0;
+  ALTER TABLE messages ADD COLUMN msg_ord bigint NOT NULL DEFAULT 0;
+  ALTER TABLE chat_members ADD COLUMN read_msg_count bigint NOT NULL DEFAULT 0,
+    ADD COLUMN own_after_read bigint NOT NULL DEFAULT 0,
+    ADD COLUMN last_own_seq bigint NOT NULL DEFAULT 0;
+  UPDATE messages m SET msg_ord = o.n FROM (
+    SELECT chat_id, seq, count(*) FILTER (WHERE kind = 'message') OVER (PARTITION BY chat_id ORDER BY seq) AS n FROM messages) o
+  WHERE m.chat_id = o.chat_id AND m.seq = o.seq AND o.n <> 0;
+  UPDATE chats c SET msg_count = n.n FROM (SELECT chat_id, count(*) AS n FROM messages WHERE kind = 'message' GROUP BY chat_id) n
+  WHERE c.id = n.chat_id;
+  UPDATE chat_members cm SET
+    read_msg_count = COALESCE((SELECT m.msg_ord FROM messages m WHERE m.chat_id = cm.chat_id
+      AND m.seq <= GREATEST(cm.read_seq, cm.joined_seq) ORDER BY m.seq DESC LIMIT 1), 0),
+    own_after_read = (SELECT count(*) FROM messages m WHERE m.chat_id = cm.chat_id AND m.sender_id = cm.user_id
+      AND m.kind = 'message' AND m.seq > GREATEST(cm.read_seq, cm.joined_seq)),
+    last_own_seq = COALESCE((SELECT max(m.seq) FROM messages m WHERE m.chat_id = cm.chat_id
+      AND m.sender_id = cm.user_id AND m.kind = 'message'), 0);
+  `,
 ];
 
 /**

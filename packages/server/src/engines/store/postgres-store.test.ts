@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { freshPgSchema, postgresMissing } from '../../testing/services.js';
 import { runStoreContract } from './store.contract.js';
+import { migratePostgres, postgresMigrations } from './postgres-migrations.js';
+import { checkBackfilledCounts, seedBeforeCounters, type Exec } from './unread-backfill.contract.js';
 import { PostgresStore, prefixQuery } from './postgres-store.js';
 import type { AppendRequest, Role } from './store.js';
 
@@ -36,6 +39,24 @@ if (reason) {
     const { url, drop } = await freshPgSchema();
     const store = await PostgresStore.open(url);
     return { store, cleanup: async () => (await store.close(), await drop()) };
+  });
+
+  test('postgres: the unread counters’ migration counts the messages already stored', async () => {
+    const { url, drop } = await freshPgSchema();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    let store: PostgresStore | undefined;
+    try {
+      await migratePostgres(client as unknown as pg.PoolClient, postgresMigrations.slice(0, -1));
+      const exec: Exec = async (sql, params) => void (await client.query(sql, params));
+      const { chatId, users } = await seedBeforeCounters(exec, uid('bf'));
+      store = await PostgresStore.open(url);
+      await checkBackfilledCounts(store, chatId, users);
+    } finally {
+      await client.end();
+      await store?.close();
+      await drop();
+    }
   });
 
   describe('postgres store across nodes', () => {

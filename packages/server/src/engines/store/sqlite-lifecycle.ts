@@ -20,10 +20,11 @@ export function sqliteLifecycleOps(db: Database.Database) {
     member: db.prepare('SELECT role, joined_seq, muted_until, archived, pinned FROM chat_members WHERE chat_id = ? AND user_id = ?'),
     target: db.prepare('SELECT rowid, chat_id, kind, seq, sender_id, created_at, deleted, content FROM messages WHERE id = ?'),
     // A change takes the next seq but leaves last_at: an edit or a reaction does not move a chat up the list.
-    bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq'),
+    // It is no message either: the chat's message count stays, and the row keeps it (msg_ord).
+    bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, msg_count'),
     insertChange: db.prepare(
-      `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji,
+         msg_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     edit: db.prepare('UPDATE messages SET content = ?, edited_at = ? WHERE id = ?'),
     searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
@@ -150,7 +151,8 @@ export function sqliteLifecycleOps(db: Database.Database) {
           : null,
       );
       if (refusal) return { refused: refusal };
-      const seq = (s.bumpSeq.get(req.chatId) as Row).last_seq as number;
+      const bumped = s.bumpSeq.get(req.chatId) as Row;
+      const seq = bumped.last_seq as number;
       const content = req.action === 'edit' ? (req.content ?? '') : '';
       const emoji = req.action === 'react' ? (req.emoji ?? '') : null;
       s.insertChange.run(
@@ -165,6 +167,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
         req.action,
         req.targetId,
         emoji,
+        bumped.msg_count,
       );
       let erasedMedia: string[] = [];
       const t: Row = { ...target!, id: req.targetId };

@@ -239,4 +239,29 @@ export const sqliteMigrations: string[] = [
   `,
   // webhooks: the webhook list and the outbox (sqlite-webhook-outbox.ts)
   SQLITE_WEBHOOK_MIGRATION,
+  /*
+   * 14: unread counts without counting (issue 20). A chat counts its messages (kind
+   * 'message'; changes are never unread); every log row keeps the count as it was once the
+   * row was appended (msg_ord), so the count at any seq is one row away. A member keeps the
+   * count at their read position (max(read_seq, joined_seq)), their own messages above it
+   * (own messages are never unread) and their latest own message's seq. Unread is then
+   * msg_count - read_msg_count - own_after_read. Existing data is counted once here.
+   */ `
+  ALTER TABLE chats ADD COLUMN msg_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE messages ADD COLUMN msg_ord INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE chat_members ADD COLUMN read_msg_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE chat_members ADD COLUMN own_after_read INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE chat_members ADD COLUMN last_own_seq INTEGER NOT NULL DEFAULT 0;
+  UPDATE messages SET msg_ord = o.n FROM (
+    SELECT rowid AS r, SUM(kind = 'message') OVER (PARTITION BY chat_id ORDER BY seq) AS n FROM messages) AS o
+  WHERE messages.rowid = o.r;
+  UPDATE chats SET msg_count = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = chats.id AND m.kind = 'message');
+  UPDATE chat_members SET
+    read_msg_count = COALESCE((SELECT m.msg_ord FROM messages m WHERE m.chat_id = chat_members.chat_id
+      AND m.seq <= MAX(chat_members.read_seq, chat_members.joined_seq) ORDER BY m.seq DESC LIMIT 1), 0),
+    own_after_read = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = chat_members.chat_id AND m.sender_id = chat_members.user_id
+      AND m.kind = 'message' AND m.seq > MAX(chat_members.read_seq, chat_members.joined_seq)),
+    last_own_seq = COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.chat_id = chat_members.chat_id
+      AND m.sender_id = chat_members.user_id AND m.kind = 'message'), 0);
+  `,
 ];

@@ -3,8 +3,11 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { runStoreContract } from './store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
+import { sqliteMigrations } from './sqlite-migrations.js';
+import { checkBackfilledCounts, seedBeforeCounters, type Exec } from './unread-backfill.contract.js';
 
 runStoreContract('sqlite', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'sb-sqlite-'));
@@ -109,6 +112,26 @@ test('sqlite: under writes that never pause (and reads beside them) the WAL stil
     );
     assert.ok(largest < 256 * 1024 * 1024, `the WAL reached ${(largest / 1024 / 1024).toFixed(0)} MB over ${n} messages`);
     assert.equal((await store.getChat(chatId))?.lastSeq, n);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite: the unread counters’ migration counts the messages already stored', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-sqlite-unread-'));
+  const db = new Database(path.join(dir, 'switchboard.db'));
+  for (const [v, sql] of sqliteMigrations.slice(0, -1).entries()) {
+    db.exec(sql);
+    db.pragma(`user_version = ${v + 1}`);
+  }
+  const exec: Exec = async (sql, params) =>
+    void db.prepare(sql.replace(/\$(\d+)/g, '@p$1')).run(Object.fromEntries(params.map((v, i) => [`p${i + 1}`, v])));
+  const { chatId, users } = await seedBeforeCounters(exec, 'bf');
+  db.close();
+  const store = new SqliteStore(dir);
+  try {
+    await checkBackfilledCounts(store, chatId, users);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -145,14 +145,13 @@ export class SqliteStore implements Store {
       members: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id'),
       // Pinned chats first (PROTOCOL.md "Chat settings"), then the most recent.
       listChats: db.prepare(
-        `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id, cm.muted_until, cm.archived, cm.pinned
+        `SELECT c.*, cm.role, cm.joined_seq, cm.joined_at, cm.delivered_seq, cm.read_seq, cm.user_id, cm.muted_until, cm.archived, cm.pinned,
+           c.msg_count - cm.read_msg_count - cm.own_after_read AS unread
          FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
          WHERE cm.user_id = @user AND (@at IS NULL OR cm.pinned < @pinned
            OR (cm.pinned = @pinned AND (c.last_at < @at OR (c.last_at = @at AND c.id > @id))))
          ORDER BY cm.pinned DESC, c.last_at DESC, c.id LIMIT @limit`,
       ),
-      // Messages only: edits, deletes and reactions are never unread.
-      unread: db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND sender_id != ? AND kind = 'message'`),
       shareAChat: db.prepare(
         'SELECT 1 FROM chat_members a JOIN chat_members b ON a.chat_id = b.chat_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1',
       ),
@@ -297,14 +296,15 @@ export class SqliteStore implements Store {
       id: after?.chatId ?? null,
       limit: page?.limit ?? -1,
     };
-    // One read transaction, so each chat's last message and unread count match its row. LIMIT -1: no limit.
+    // One read transaction, so each chat's last message matches its row. LIMIT -1: no limit.
+    // Unread counts are counters kept by the writes (sqlite-migrations.ts, 14): others' messages above the read position.
     return this.db.transaction(() =>
       (this.stmts.listChats.all(params) as Row[]).map((r) => ({
         chat: toChat(r as ChatRow),
         lastAt: r.last_at as number,
         member: toMember(r as MemberRow),
         lastMessage: r.last_seq > r.joined_seq ? optionalMessage(this.stmts.lastMessage.get(r.id, r.joined_seq)) : null,
-        unreadCount: (this.stmts.unread.get(r.id, Math.max(r.read_seq, r.joined_seq), userId) as Row).n,
+        unreadCount: Math.max(0, r.unread as number),
       })),
     )();
   }

@@ -43,8 +43,8 @@ export function sqliteWriteOps(db: Database.Database) {
     member: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? AND user_id = ?'),
     members: db.prepare('SELECT * FROM chat_members WHERE chat_id = ? ORDER BY joined_at, user_id'),
     insertMember: db.prepare(
-      `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, user_id) DO NOTHING`,
+      `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq, read_msg_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, user_id) DO NOTHING`,
     ),
     deleteMember: db.prepare('DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?'),
     setRole: db.prepare('UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?'),
@@ -52,18 +52,29 @@ export function sqliteWriteOps(db: Database.Database) {
     memberCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE chat_id = ?'),
     renameChat: db.prepare('UPDATE chats SET name = ? WHERE id = ?'),
     existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
-    bumpSeq: db.prepare('UPDATE chats SET last_seq = last_seq + 1, last_at = ? WHERE id = ? RETURNING last_seq'),
+    bumpSeq: db.prepare(
+      'UPDATE chats SET last_seq = last_seq + 1, msg_count = msg_count + 1, last_at = ? WHERE id = ? RETURNING last_seq, msg_count',
+    ),
     insertMessage: db.prepare(
       `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
-         reply_to_id, reply_sender_id, reply_preview, mentions, forwarded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // The new message is above the sender's read position (a read position is a stored seq, or joined_seq).
+    countOwn: db.prepare('UPDATE chat_members SET own_after_read = own_after_read + 1, last_own_seq = ? WHERE chat_id = ? AND user_id = ?'),
     quotedDeleted: db.prepare('SELECT deleted FROM messages WHERE id = ?'),
     upsertDeviceCursor: db.prepare(
       `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
        ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq)`,
     ),
     setMemberDelivered: db.prepare('UPDATE chat_members SET delivered_seq = ? WHERE chat_id = ? AND user_id = ?'),
-    setMemberRead: db.prepare('UPDATE chat_members SET read_seq = ? WHERE chat_id = ? AND user_id = ?'),
+    setMemberRead: db.prepare(
+      'UPDATE chat_members SET read_seq = ?, read_msg_count = ?, own_after_read = ? WHERE chat_id = ? AND user_id = ?',
+    ),
+    // The chat's message count at a seq: the row at it (seqs have no gaps), or the last before it.
+    msgCountAt: db.prepare('SELECT msg_ord FROM messages WHERE chat_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
+    ownBetween: db.prepare(
+      `SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id = ? AND kind = 'message'`,
+    ),
     insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
     searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
     setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
@@ -115,6 +126,21 @@ export function sqliteWriteOps(db: Database.Database) {
     s.setMemberDelivered.run(seq, chatId, userId);
     s.insertMark.run(chatId, userId, 0, seq, at);
     return { chatId, userId, from, to: seq };
+  };
+
+  /**
+   * A member's unread counters once their read cursor moves to seq (sqlite-migrations.ts, 14):
+   * the chat's message count at the new position, and their own messages still above it.
+   * Counting own messages passed over is needed only when some lie above the old position
+   * and the new one stops short of the latest: each is counted once, when the cursor passes it.
+   */
+  const unreadAt = (m: Row, seq: number): [readMsgCount: number, ownAfterRead: number] => {
+    const from = Math.max(m.read_seq as number, m.joined_seq as number);
+    const to = Math.max(seq, m.joined_seq as number);
+    const count = ((s.msgCountAt.get(m.chat_id, to) as Row | undefined)?.msg_ord as number | undefined) ?? 0;
+    const own = m.own_after_read as number;
+    if (own === 0 || to >= (m.last_own_seq as number)) return [count, 0];
+    return [count, Math.max(0, own - ((s.ownBetween.get(m.chat_id, from, to, m.user_id) as Row).n as number))];
   };
 
   // Writes that cause a webhook event take `hook` (the store's recording set has the type) and record it in their transaction.
@@ -186,7 +212,7 @@ export function sqliteWriteOps(db: Database.Database) {
       if (existing) return { message: toMessage(existing), duplicate: true };
       if (req.createDirectWith && !s.chatById.get(req.chatId)) {
         s.insertChat.run(req.chatId, 'direct', null, req.senderId, req.createdAt, req.createdAt);
-        for (const userId of new Set(req.createDirectWith)) s.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0);
+        for (const userId of new Set(req.createDirectWith)) s.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0, 0);
       }
       let membersVersion: number | undefined;
       if (req.membersVersion !== undefined) {
@@ -198,6 +224,7 @@ export function sqliteWriteOps(db: Database.Database) {
       const bumped = s.bumpSeq.get(req.createdAt, req.chatId) as Row | undefined;
       if (!bumped) throw new Error(`chat ${req.chatId} does not exist`);
       const seq = bumped.last_seq as number;
+      s.countOwn.run(seq, req.chatId, req.senderId);
       // A quote of a message deleted since core read it shows no preview (the delete emptied the others).
       const reply =
         req.replyTo && (s.quotedDeleted.get(req.replyTo.message_id) as Row | undefined)?.deleted === 1
@@ -218,6 +245,7 @@ export function sqliteWriteOps(db: Database.Database) {
         reply?.preview ?? null,
         mentionsColumn(req.mentions),
         req.forwarded ? 1 : 0,
+        bumped.msg_count,
       );
       if (hook) hooks.recordMessage('message.created', req.messageId, req.createdAt, `mc_${req.messageId}`);
       return { duplicate: false, message: storedMessage(reply ? { ...req, replyTo: reply } : req, seq), membersVersion };
@@ -235,7 +263,7 @@ export function sqliteWriteOps(db: Database.Database) {
       const m = s.member.get(chatId, userId) as Row | undefined;
       const from = (m?.read_seq as number | undefined) ?? 0;
       if (!m || seq <= from) return { delivered, read: { chatId, userId, from, to: from } };
-      s.setMemberRead.run(seq, chatId, userId);
+      s.setMemberRead.run(seq, ...unreadAt(m, seq), chatId, userId);
       s.insertMark.run(chatId, userId, 1, seq, at);
       return { delivered, read: { chatId, userId, from, to: seq } };
     },
@@ -251,7 +279,7 @@ export function sqliteWriteOps(db: Database.Database) {
       hook = false,
     ): void {
       s.insertChat.run(g.chatId, 'group', g.name, g.createdBy, g.createdAt, g.createdAt);
-      for (const m of g.members) s.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0);
+      for (const m of g.members) s.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0, 0);
       if (hook) hooks.recordGroup(g.chatId, g.createdAt);
     },
     // Checked and applied in one write: the single writer serializes every change.
@@ -272,7 +300,7 @@ export function sqliteWriteOps(db: Database.Database) {
       if (count + fresh.length > maxMembers) return 'too_large';
       for (const userId of fresh) {
         // A member added now is owed only what is sent after joining.
-        s.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq);
+        s.insertMember.run(chatId, userId, 'member', chat.last_seq, at, chat.last_seq, chat.last_seq, chat.msg_count);
       }
       if (fresh.length > 0) s.bumpMembersVersion.run(chatId);
       if (hook && fresh.length > 0) hooks.recordGroup(chatId, at);

@@ -212,6 +212,67 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.equal((await store.listChats(a.id)).find((r) => r.chat.id === chatId)?.lastMessage?.seq, 3);
     });
 
+    test('unread counts: others’ messages above the read position; changes and one’s own never count, deleted ones still do', async () => {
+      const [a, b, c, d] = [await user(store), await user(store), await user(store), await user(store)];
+      const chatId = await group(store, a.id, [b.id, c.id]);
+      const unread = async (u: string) => (await store.listChats(u)).find((r) => r.chat.id === chatId)!.unreadCount;
+      const counts = async () => [await unread(a.id), await unread(b.id), await unread(c.id)];
+      // One batch (seqs 1-3 by a, 4 by b), then 5 by a.
+      const sent = await store.append([req(chatId, a.id), req(chatId, a.id), req(chatId, a.id), req(chatId, b.id)]);
+      await store.append([req(chatId, a.id)]);
+      assert.deepEqual(await counts(), [1, 4, 5]);
+      const [m1, m2, m3] = sent.map((r) => r.message!);
+      const change = (senderId: string, targetId: string, action: 'edit' | 'delete' | 'react', over = {}) =>
+        store.applyChange({
+          messageId: uid('x'),
+          chatId,
+          senderId,
+          senderDeviceId: 'dev',
+          clientMsgId: uid('cx'),
+          createdAt: Date.now(),
+          editWindowMs: 60_000,
+          deleteWindowMs: 60_000,
+          targetId,
+          action,
+          ...over,
+        });
+      assert.ok((await change(b.id, m1!.message_id, 'react', { emoji: '👍' })).entry); // seq 6
+      assert.ok((await change(a.id, m2!.message_id, 'edit', { content: 'edited' })).entry); // seq 7
+      assert.ok((await change(a.id, m3!.message_id, 'delete')).entry); // seq 8
+      assert.deepEqual(await counts(), [1, 4, 5], 'changes are no messages; a deleted message is still one');
+      // a reads past two of its own messages only: b's message is still above.
+      await store.advanceRead('da', a.id, chatId, 2, 10);
+      assert.equal(await unread(a.id), 1);
+      await store.advanceRead('da', a.id, chatId, 4, 11);
+      assert.equal(await unread(a.id), 0, 'read up to b’s message; a’s own message 5 is above, not unread');
+      await store.advanceRead('da', a.id, chatId, 3, 12);
+      assert.equal(await unread(a.id), 0, 'a cursor does not move back');
+      // c reads up to a change (the edit, seq 7): every message is at or below it.
+      await store.advanceRead('dc', c.id, chatId, 7, 13);
+      assert.equal(await unread(c.id), 0);
+      await store.advanceDelivered('dc', c.id, chatId, 8, 14);
+      assert.equal(await unread(c.id), 0, 'delivery is not reading');
+      await store.append([req(chatId, a.id), req(chatId, b.id)]); // 9, 10
+      assert.deepEqual(await counts(), [1, 5, 2]);
+      // b reads exactly its own latest message: nothing of its own is left above.
+      await store.advanceRead('db', b.id, chatId, 10, 15);
+      assert.deepEqual(await counts(), [1, 0, 2]);
+      // A member added later counts from joining; one removed and added again starts over.
+      assert.deepEqual(await store.addMembers(chatId, a.id, [d.id], 16, 1024), { added: [d.id] });
+      assert.equal(await unread(d.id), 0);
+      assert.equal(await store.removeMember(chatId, a.id, c.id), 'removed');
+      assert.deepEqual(await store.addMembers(chatId, a.id, [c.id], 17, 1024), { added: [c.id] });
+      assert.equal(await unread(c.id), 0);
+      await store.append([req(chatId, b.id), req(chatId, c.id)]); // 11, 12
+      assert.deepEqual([...(await counts()), await unread(d.id)], [3, 1, 1, 2]);
+      // A direct chat: the first message creates it; its sender has nothing unread.
+      const e = await user(store);
+      const dmId = `dm:${a.id < e.id ? a.id : e.id}:${a.id < e.id ? e.id : a.id}`;
+      await store.append([req(dmId, e.id, { createDirectWith: [a.id, e.id] }), req(dmId, e.id, { createDirectWith: [a.id, e.id] })]);
+      const dmUnread = async (u: string) => (await store.listChats(u)).find((r) => r.chat.id === dmId)!.unreadCount;
+      assert.deepEqual([await dmUnread(a.id), await dmUnread(e.id)], [2, 0]);
+    });
+
     test('group members added later see only later messages; removed members are gone', async () => {
       const a = await user(store);
       const b = await user(store);

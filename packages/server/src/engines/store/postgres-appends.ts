@@ -1,0 +1,225 @@
+import type pg from 'pg';
+import type { AppendRequest, AppendResult, StoredMessage } from './store.js';
+import { storedMessage } from './store.js';
+import { M_MESSAGE_COLS, toMessage } from './rows.js';
+import { recordCreatedPg, type PostgresWebhookStore } from './postgres-webhook-outbox.js';
+import { WriteBatcher, type Outcome } from './write-batcher.js';
+import {
+  APPEND_FAST_SQL,
+  APPEND_SQL,
+  erasePreviewsOfDeleted,
+  appendParams,
+  createDirectChats,
+  type AppendRow,
+} from './postgres-batches.js';
+import { isRetryable, MAX_ITEMS_PER_STATEMENT, WRITE_ATTEMPTS, type CommitStats, type Tx } from './postgres-group-commit.js';
+
+/*
+ * The cluster store's appends (moved out of postgres-store.ts): every send queued on a node
+ * while its previous batch committed goes into one statement (postgres-batches.ts), on a
+ * pool of its own; append() resolves after the commit, which is durable (synchronous_commit
+ * on). Batches start at most every APPEND_INTERVAL_MS. A batch statement that fails on a
+ * race is tried once more; any other failure runs each send alone, so one bad send fails
+ * only itself.
+ */
+
+/** Least time between two append batches (ms): under load, sends gather this long and share one statement and one commit. */
+const APPEND_INTERVAL_MS = 4;
+/** Characters of content per append statement. */
+const MAX_CONTENT_PER_STATEMENT = 4_000_000;
+/** Rounds of re-checking sends whose chat's membership changed under them, before giving up. */
+const STALE_ROUNDS = 3;
+/** What one append statement answers per send: stored, a duplicate, or checked against an old membership. */
+type RawAppend = AppendResult | { stale: true };
+
+export class PgAppends {
+  private readonly appends = new WriteBatcher<AppendRequest, AppendResult>((batch) => this.appendBatch(batch), {
+    maxItems: MAX_ITEMS_PER_STATEMENT,
+    // 1,000 maximum-size sends would be 100 M characters in one statement.
+    maxWeight: MAX_CONTENT_PER_STATEMENT,
+    weight: (req) => req.content.length,
+    minIntervalMs: APPEND_INTERVAL_MS,
+  });
+
+  constructor(
+    private readonly appendPool: pg.Pool,
+    /** For reading memberships. */
+    private readonly pool: pg.Pool,
+    private readonly webhooks: PostgresWebhookStore,
+    private readonly commitStats: CommitStats,
+  ) {}
+
+  append(requests: AppendRequest[]): Promise<AppendResult[]> {
+    return Promise.all(requests.map((req) => this.appends.add(req)));
+  }
+
+  drain(): Promise<void> {
+    return this.appends.drain();
+  }
+
+  /**
+   * Runs one batch of appends: one statement and one commit (two of each when it creates
+   * direct chats). Sends whose chat changed membership since their check are checked again
+   * against the new members and appended again before this run ends, so they keep their
+   * place before every later send of this node.
+   */
+  private async appendBatch(batch: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+    // The same send twice in one batch: the later copy answers as a duplicate of the first.
+    const firstOf = new Map<string, number>();
+    const unique: AppendRequest[] = [];
+    const copy: boolean[] = [];
+    const slot = batch.map((req) => {
+      const key = `${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`;
+      let i = firstOf.get(key);
+      copy.push(i !== undefined);
+      if (i === undefined) firstOf.set(key, (i = unique.push(req) - 1));
+      return i;
+    });
+    const results = await this.appendChecked(unique);
+    return batch.map((_, n) => {
+      const r = results[slot[n]!]!;
+      return copy[n] && r.ok && r.value.message ? { ok: true, value: { message: r.value.message, duplicate: true } } : r;
+    });
+  }
+
+  /** Appends, settling every stale membership check: re-checked against the chat's current members, then appended again. */
+  private async appendChecked(requests: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+    const outcomes = await this.appendUnique(requests);
+    for (let round = 1; ; round++) {
+      const stale = outcomes.flatMap((o, i) => (o.ok && 'stale' in o.value ? [i] : []));
+      if (stale.length === 0) return outcomes as Outcome<AppendResult>[];
+      if (round > STALE_ROUNDS) {
+        for (const i of stale)
+          outcomes[i] = { ok: false, error: new Error(`membership of ${requests[i]!.chatId} kept changing during a send`) };
+        continue;
+      }
+      const current = await this.memberships([...new Set(stale.map((i) => requests[i]!.chatId))]);
+      const again: number[] = [];
+      for (const i of stale) {
+        const req = requests[i]!;
+        const chat = current.get(req.chatId);
+        if (!chat?.members.has(req.senderId)) outcomes[i] = { ok: true, value: { notMember: true } };
+        else again.push(i);
+      }
+      const retried = await this.appendUnique(
+        again.map((i) => ({ ...requests[i]!, membersVersion: current.get(requests[i]!.chatId)!.version })),
+      );
+      again.forEach((i, k) => (outcomes[i] = retried[k]!));
+    }
+  }
+
+  /** Several chats' versions and member ids, each read in one snapshot with its version. */
+  private async memberships(chatIds: string[]): Promise<Map<string, { version: number; members: Set<string> }>> {
+    const { rows } = await this.pool.query<{ id: string; members_version: number; members: string[] }>(
+      `SELECT c.id, c.members_version, array_remove(array_agg(cm.user_id), NULL) AS members
+       FROM chats c LEFT JOIN chat_members cm ON cm.chat_id = c.id WHERE c.id = ANY($1::text[]) GROUP BY c.id`,
+      [chatIds],
+    );
+    return new Map(rows.map((r) => [r.id, { version: r.members_version, members: new Set(r.members) }]));
+  }
+
+  private async appendUnique(requests: AppendRequest[], attempt = 1): Promise<Outcome<RawAppend>[]> {
+    if (requests.length === 0) return [];
+    try {
+      // First without the duplicate probe: a repeated send fails the statement (unique
+      // violation, retryable) and the next attempt probes.
+      return await this.appendStatement(requests, attempt > 1);
+    } catch (error) {
+      // The probe-less first attempt does not count against the tries a race gets.
+      if (attempt <= WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, attempt + 1);
+      // Not an SQL error (the connection failed): every send of the batch fails; they are
+      // idempotent, so the clients' resends are safe. Running them one by one would only
+      // wait out the same failure once per send.
+      if (requests.length === 1 || (error as { code?: string }).code === undefined) return requests.map(() => ({ ok: false, error }));
+      // Something in the batch is refused: run each alone, so only that one fails.
+      this.commitStats.isolatedRetries++;
+      const outcomes: Outcome<RawAppend>[] = [];
+      for (const req of requests) outcomes.push(...(await this.appendUnique([req])));
+      return outcomes;
+    }
+  }
+
+  private async appendStatement(requests: AppendRequest[], probe: boolean): Promise<Outcome<RawAppend>[]> {
+    const client = await this.appendPool.connect();
+    let broken: Error | undefined;
+    const sql = probe ? APPEND_SQL : APPEND_FAST_SQL;
+    // With a webhook wanting message.created, the statement and the events share a transaction (two more round trips).
+    const hook = this.webhooks.recording.has('message.created');
+    const replies = requests.some((r) => r.replyTo);
+    let open = false;
+    try {
+      const creating = requests.filter((r) => r.createDirectWith);
+      // The first message of a direct chat creates the chat first, in a statement of its
+      // own: both users' first messages often come at once through different nodes, and
+      // in one transaction with the append the second node's whole batch (every other
+      // send of that node) waited for the first node's commit. Alone, the create waits at
+      // most for the other node's create. Only a store failure between the two (the
+      // sender and the other user were checked before) leaves the chat without messages:
+      // then listed, empty, for both users, who can already message each other anyway.
+      if (creating.length > 0) {
+        await createDirectChats(client, creating);
+        this.commitStats.commits++;
+      }
+      // Replies and webhook events share the append's transaction (two more round trips).
+      if (hook || replies) {
+        await client.query('BEGIN');
+        open = true;
+      }
+      const rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
+      if (replies) await erasePreviewsOfDeleted(client, requests);
+      this.commitStats.commits++;
+      this.commitStats.writes += requests.length;
+      const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
+      const results: (RawAppend | null)[] = requests.map((req, i) => {
+        const row = byOrd.get(i + 1);
+        if (row?.seq == null) return null;
+        const membersVersion = req.membersVersion === undefined ? undefined : Number(row.members_version);
+        return { duplicate: false, message: storedMessage(req, Number(row.seq)), membersVersion };
+      });
+      // Not stored: a duplicate of an earlier send, a stale membership check, or no such chat.
+      const unsettled = requests.flatMap((req, i) => (results[i] ? [] : [{ req, i }]));
+      if (unsettled.length > 0) {
+        const existing = await this.existingMessages(
+          client,
+          unsettled.map((u) => u.req),
+        );
+        for (const { req, i } of unsettled) {
+          const found = existing.get(`${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`);
+          const locked = byOrd.get(i + 1)?.members_version;
+          if (found) results[i] = { message: found, duplicate: true };
+          else if (locked != null) results[i] = { stale: true };
+        }
+      }
+      if (open) {
+        await recordCreatedPg(
+          client,
+          results.flatMap((r) => (r && 'message' in r && r.message && !r.duplicate ? [r.message] : [])),
+        );
+        await client.query('COMMIT');
+        open = false;
+      }
+      return results.map((value, i) =>
+        value ? { ok: true, value } : { ok: false, error: new Error(`chat ${requests[i]!.chatId} does not exist`) },
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === undefined) broken ??= err as Error; // a connection failure, not an SQL error
+      // A failed ROLLBACK means the connection is unusable: it must not go back to the pool.
+      if (open)
+        await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+          broken ??= rollbackErr as Error;
+        });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async existingMessages(client: Tx, requests: AppendRequest[]): Promise<Map<string, StoredMessage>> {
+    const { rows } = await client.query<StoredMessage>(
+      `SELECT ${M_MESSAGE_COLS} FROM unnest($1::text[], $2::text[], $3::text[]) AS k(chat_id, sender_id, client_msg_id)
+       JOIN messages m ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`,
+      [requests.map((r) => r.chatId), requests.map((r) => r.senderId), requests.map((r) => r.clientMsgId)],
+    );
+    return new Map(rows.map(toMessage).map((m) => [`${m.chat_id}\u0000${m.sender_id}\u0000${m.client_msg_id}`, m]));
+  }
+}
