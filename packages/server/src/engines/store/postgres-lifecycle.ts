@@ -122,7 +122,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
 async function erase(tx: Tx, chatId: string, seq: number, messageId: string): Promise<string[]> {
   await tx.query(
     `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
-       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true WHERE chat_id = $1 AND seq = $2`,
+       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true, ciphertext = NULL WHERE chat_id = $1 AND seq = $2`,
     [chatId, seq],
   );
   await tx.query(

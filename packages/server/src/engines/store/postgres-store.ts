@@ -39,6 +39,7 @@ import {
 import { PostgresMediaIndex } from './postgres-media.js';
 import { PostgresAdminStore } from './postgres-admin.js';
 import { PostgresPeople } from './postgres-people.js';
+import { PostgresE2ee } from './postgres-e2ee.js';
 import { PostgresIdentities } from './postgres-identities.js';
 import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
@@ -216,6 +217,7 @@ export class PostgresStore implements Store {
   readonly people: PostgresPeople;
   readonly identities: PostgresIdentities;
   readonly webhooks: PostgresWebhookStore;
+  readonly e2ee: PostgresE2ee;
 
   constructor(connectionString: string) {
     this.pool = new pg.Pool({
@@ -246,6 +248,7 @@ export class PostgresStore implements Store {
     this.people = new PostgresPeople(this.pool);
     this.identities = new PostgresIdentities(this.pool);
     this.webhooks = new PostgresWebhookStore(this.pool);
+    this.e2ee = new PostgresE2ee(this.pool, (chatId, run) => this.write(['chat', chatId, 0, ''], run));
     for (const pool of [this.pool, this.appendPool, this.cursorPool]) {
       pool.on('connect', preparePerConnection);
       // An idle connection dropped by the server must not crash the process; the pool replaces it.
@@ -533,16 +536,24 @@ export class PostgresStore implements Store {
     return (rowCount ?? 0) > 0;
   }
 
-  async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {
+  async createGroup(g: {
+    chatId: string;
+    name: string;
+    createdBy: string;
+    createdAt: number;
+    members: { userId: string; role: Role }[];
+    encrypted?: boolean;
+  }) {
     const hook = this.webhooks.recording.has('group.updated');
     await this.write(['chat', g.chatId, 0, ''], async (tx) => {
       await tx.query(
         `WITH chat AS (
-           INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES ($1, 'group', $2, $3, $4, 0, $4) RETURNING id)
+           INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at, encrypted)
+           VALUES ($1, 'group', $2, $3, $4, 0, $4, $7) RETURNING id)
          INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
          SELECT chat.id, m.user_id, m.role, 0, $4, 0, 0 FROM chat, unnest($5::text[], $6::text[]) AS m(user_id, role)
          ON CONFLICT (chat_id, user_id) DO NOTHING`,
-        [g.chatId, g.name, g.createdBy, g.createdAt, g.members.map((m) => m.userId), g.members.map((m) => m.role)],
+        [g.chatId, g.name, g.createdBy, g.createdAt, g.members.map((m) => m.userId), g.members.map((m) => m.role), g.encrypted === true],
       );
       if (hook) await recordGroupPg(tx, g.chatId, g.createdAt);
     });
