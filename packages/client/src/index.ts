@@ -18,6 +18,8 @@ export { SwitchboardHttpError, wsUrlFor, type FetchLike } from './http.js';
 export type { MediaData, UploadOptions } from './media.js';
 export { SwitchboardApi, register, login, loginWithAssertion, type SessionApi } from './rest.js';
 export { SwitchboardAdmin } from './admin.js';
+export { E2ee, type E2eeEvents, type E2eeOptions, type DecryptedMessage } from './e2ee/e2ee.js';
+export { MemoryStorage, folderStorage, type E2eeStorage } from './e2ee/storage.js';
 export { SocketSession } from './connection.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId, hasBidiControl, withoutBidiControls } from '@switchboard/protocol';
