@@ -4,7 +4,8 @@ import type { StoredCommit } from './store.js';
 /*
  * The store's part for end-to-end encryption (docs/e2ee.md): the MLS Delivery Service's
  * data, all of it opaque base64 the server never parses. Implementations: SqliteE2ee
- * (sqlite-e2ee.ts) and PostgresE2ee (postgres-e2ee.ts), one contract (e2ee-store.contract.ts).
+ * (sqlite-e2ee.ts) and PostgresE2ee (postgres-e2ee.ts); test/e2ee-support.ts runs one suite
+ * over HTTP against both (embedded, and two cluster nodes).
  *
  * Guarantees:
  * - A claim hands out each one-use key package at most once, however many nodes claim at once.
