@@ -40,6 +40,8 @@ export interface SendOptions {
   /** User ids of members the message mentions (at most 50). */
   mentions?: string[];
   forwarded?: boolean;
+  /** An end-to-end encrypted chat's MLS ciphertext (base64); `content` must then be "" (docs/e2ee.md). */
+  ciphertext?: string;
 }
 
 export interface ClientEvents {
@@ -59,6 +61,8 @@ export interface ClientEvents {
   message_update: MessageUpdateEvent;
   /** This user changed a chat's settings (mute, archive, pin) on another device. */
   chat_settings: ChatSettingsEvent;
+  /** An MLS commit of an encrypted chat, in the chat's seq order (duplicates dropped, like messages; see E2ee). */
+  mls_commit: ServerFrameOf<'mls_commit'>;
   /** Everything owed from before this connect has arrived. */
   sync_complete: ServerFrameOf<'sync_complete'>;
   /** An error frame that does not answer one of this client's pending sends. */
@@ -322,6 +326,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
       ...(opts.replyTo ? { reply_to: opts.replyTo } : {}),
       ...(opts.mentions?.length ? { mentions: [...new Set(opts.mentions)] } : {}),
       ...(opts.forwarded ? { forwarded: true as const } : {}),
+      ...(opts.ciphertext !== undefined ? { ciphertext: opts.ciphertext } : {}),
     };
     const acked = this.outbox.add(frame);
     if (!queued && this._state === 'open') this.sendFrame(frame);
@@ -601,6 +606,11 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
           const { type: _t, ...update } = frame;
           this.emit('message_update', { update, message: this.cache.apply(update) ?? null, own: false });
         }
+        break;
+      case 'mls_commit':
+        // An entry of the chat's log like a message: acknowledged, and in the same seq order.
+        if (this.autoAck) this.acks.add(frame.message_id);
+        if (this.dedup.accept(frame.chat_id, frame.seq)) this.emit('mls_commit', frame);
         break;
       case 'chat_settings':
         this.emit('chat_settings', frame);

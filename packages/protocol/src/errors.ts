@@ -13,6 +13,10 @@ export const SocketErrorCode = {
   blocked: 'blocked',
   rateLimited: 'rate_limited',
   internal: 'internal',
+  /** Plaintext (or an edit, a reaction) in an end-to-end encrypted chat (docs/e2ee.md). */
+  encryptionRequired: 'encryption_required',
+  /** Ciphertext or an MLS commit for a chat that is not encrypted (docs/e2ee.md). */
+  notEncrypted: 'not_encrypted',
 } as const;
 export type SocketErrorCode = (typeof SocketErrorCode)[keyof typeof SocketErrorCode];
 
@@ -32,6 +36,10 @@ export type HttpErrorCode =
   | 'rate_limited'
   /** A login to an account an operator suspended (403). */
   | 'suspended'
+  /** An MLS commit made in an epoch that is not the chat's current one (409, docs/e2ee.md). */
+  | 'stale_epoch'
+  /** A device already keeps the most unused key packages the server holds for it (422). */
+  | 'too_many_key_packages'
   | 'internal';
 
 /**

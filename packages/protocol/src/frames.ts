@@ -12,6 +12,10 @@ import { Emoji, MAX_MENTIONS, type LifecycleAction, type ReactionSummary, type R
 
 /** The longest id a client may send (client_msg_id, chat and message ids). */
 export const MAX_CLIENT_MSG_ID_CHARS = 128;
+/** The longest `ciphertext` of an encrypted send (docs/e2ee.md "Limits"). */
+export const MAX_CIPHERTEXT_CHARS = 262_144;
+/** Standard base64 with padding: how every MLS value travels (docs/e2ee.md). */
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // Every string a client sends is stored or looked up: no NUL, no unpaired surrogate (text.ts).
 const id = storableText().min(1).max(MAX_CLIENT_MSG_ID_CHARS);
 // Content length is checked by the server separately so that it can answer content_too_long.
@@ -28,6 +32,8 @@ export const SendMessageFrame = z.object({
   /** Members of the chat this message mentions (pushed even where they muted the chat). */
   mentions: optional(z.array(id).max(MAX_MENTIONS)),
   forwarded: optional(z.boolean()),
+  /** An end-to-end encrypted chat's MLS application message, base64 (docs/e2ee.md); content is then "". */
+  ciphertext: optional(z.string().min(1).regex(BASE64, 'must be standard base64')),
 });
 /** Replaces the text of one's own earlier message (PROTOCOL.md "Message lifecycle"). */
 export const EditMessageFrame = z.object({
@@ -190,6 +196,8 @@ export interface Message {
   deleted?: true;
   /** Present when anyone reacted: one entry per emoji. */
   reactions?: ReactionSummary[];
+  /** An end-to-end encrypted message: the MLS ciphertext (base64); content is "" (docs/e2ee.md). */
+  ciphertext?: string;
   status?: 'sent' | 'delivered' | 'read';
 }
 
@@ -212,9 +220,25 @@ export interface MessageUpdate {
   emoji?: string;
 }
 
+/** An accepted MLS commit: an entry of the chat's log (docs/e2ee.md "Commits"). */
+export interface MlsCommitEntry {
+  message_id: string;
+  chat_id: string;
+  seq: number;
+  sender_id: string;
+  sender_device_id: string;
+  client_msg_id: string;
+  created_at: number;
+  /** The epoch the commit was made in; the chat is at epoch + 1 after it. */
+  epoch: number;
+  /** The MLSMessage, base64. */
+  commit: string;
+}
+
 export type ServerFrame =
   | ({ type: 'new_message' } & Omit<Message, 'status' | 'edited_at' | 'deleted' | 'reactions'>)
   | ({ type: 'message_update' } & MessageUpdate)
+  | ({ type: 'mls_commit' } & MlsCommitEntry)
   | { type: 'chat_settings'; chat_id: string; muted_until: number | null; archived: boolean; pinned: boolean }
   | { type: 'ack_sent'; client_msg_id: string; message_id: string; chat_id: string; seq: number; created_at: number }
   | {

@@ -11,3 +11,4 @@ export * from './lifecycle.js';
 export * from './admin.js';
 export * from './people.js';
 export * from './responses.js';
+export * from './mls.js';

@@ -68,6 +68,7 @@ const messageFields = {
   reply_to: ReplyRefSchema.optional(),
   mentions: z.array(id).optional(),
   forwarded: z.literal(true).optional(),
+  ciphertext: z.string().optional().describe('an end-to-end encrypted message: its MLS ciphertext, base64 (docs/e2ee.md)'),
 };
 
 export const MessageSchema = z.object({
@@ -117,6 +118,7 @@ export const GroupViewSchema = z.object({
   name: z.string(),
   members: z.array(z.object({ user_id: id, role: z.enum(['admin', 'member']) })),
   created_at: time,
+  encrypted: z.literal(true).optional().describe('an end-to-end encrypted group (docs/e2ee.md)'),
 });
 
 export const ReceiptsSchema = z.object({
@@ -191,6 +193,17 @@ const frame = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) => 
 export const serverFrameSchemas = {
   new_message: frame('new_message', messageFields),
   message_update: frame('message_update', MessageUpdateSchema.shape),
+  mls_commit: frame('mls_commit', {
+    message_id: id,
+    chat_id: id,
+    seq: z.number().int(),
+    sender_id: id,
+    sender_device_id: id,
+    client_msg_id: z.string(),
+    created_at: time,
+    epoch: z.number().int().describe('the epoch the commit was made in'),
+    commit: z.string().describe('the MLSMessage, base64'),
+  }),
   ack_sent: frame('ack_sent', { client_msg_id: z.string(), message_id: id, chat_id: id, seq: z.number().int(), created_at: time }),
   status_update: frame('status_update', {
     message_id: id,
@@ -225,3 +238,27 @@ export const serverFrameSchemas = {
     retry_after_ms: z.number().int().optional(),
   }),
 } as const;
+
+// ---- MLS Delivery Service (docs/e2ee.md) ----
+export const KeyPackageCountsSchema = z.object({ available: z.number().int(), last_resort: z.boolean() });
+export const ClaimResultSchema = z.object({
+  key_packages: z.array(z.object({ user_id: id, device_id: id, key_package: z.string(), last_resort: z.boolean() })),
+  missing: z.array(z.object({ user_id: id, device_id: id })),
+});
+export const MlsChatStateSchema = z.object({
+  chat_id: id,
+  encrypted: z.boolean(),
+  epoch: z.number().int(),
+  group_info: z.string().nullable(),
+  devices: z.array(z.object({ user_id: id, device_id: id })),
+});
+export const MlsCommitAcceptedSchema = z.object({
+  message_id: id,
+  chat_id: id,
+  seq: z.number().int(),
+  epoch: z.number().int().describe("the chat's epoch after this commit"),
+  created_at: time,
+});
+export const MlsWelcomesSchema = z.object({
+  welcomes: z.array(z.object({ welcome_id: id, chat_id: id, epoch: z.number().int(), welcome: z.string(), created_at: time })),
+});

@@ -38,6 +38,8 @@ export const AssertionSessionBody = z.object({
 export const CreateGroupBody = z.object({
   name: nameText().min(1).max(128),
   member_ids: z.array(userId),
+  /** An end-to-end encrypted group (docs/e2ee.md); fixed at creation. */
+  encrypted: optional(z.boolean()),
 });
 export const AddMembersBody = z.object({
   user_ids: z.array(userId).min(1),
@@ -74,6 +76,8 @@ export interface GroupView {
   name: string;
   members: { user_id: string; role: 'admin' | 'member' }[];
   created_at: number;
+  /** Present (true) only for an end-to-end encrypted group. */
+  encrypted?: true;
 }
 export interface ChatSummary {
   chat_id: string;

@@ -8,6 +8,7 @@ import { Chats } from './core/chats.js';
 import { Delivery } from './core/delivery.js';
 import { ExternalAuth } from './core/external-auth.js';
 import { Groups } from './core/groups.js';
+import { E2ee } from './core/e2ee.js';
 import { Limits } from './core/limits.js';
 import { Retention } from './core/retention.js';
 import { Media } from './core/media.js';
@@ -171,6 +172,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     editWindowMs: config.editWindowS * 1000,
     deleteWindowMs: config.deleteWindowS * 1000,
     remember: (e) => messaging.remember(e),
+    encryption: { isEncrypted: (chatId, kind) => e2ee.isEncrypted(chatId, kind) },
   });
   const messaging: Messaging = new Messaging({
     references: (userId, frame, memberIds) => changes.references(userId, frame, memberIds),
@@ -184,7 +186,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     groupAckWindowMs: 250,
     directAckWindowMs: 30,
     media,
+    encryption: { isEncrypted: (chatId, kind) => e2ee.isEncrypted(chatId, kind) },
   });
+  const e2ee = new E2ee({ store: store.e2ee, access, delivery, ids, now, remember: (e) => messaging.remember(e) });
   const chats = new Chats(store, access);
   const presence = new Presence({
     store,
@@ -241,6 +245,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         : undefined,
     passwordLogin: config.passwordLogin,
     webhooks: { store: store.webhooks, dispatcher: webhooks, adminToken: config.adminToken, now },
+    e2ee,
   });
   addMediaRoutes(api.router, { accounts, limits, media, publicUrl: config.publicUrl, trustProxy: config.trustProxy });
   apiDescriptionRoutes(api.router);

@@ -1,5 +1,5 @@
 import { HISTORY_LIMIT_DEFAULT, parseChatId, type ChatSummary, type Message, type Receipt } from '@switchboard/protocol';
-import { isUpdate, type MemberRecord, type Store, type StoredMessage } from '../engines/store/store.js';
+import { isMessage, type MemberRecord, type Store, type StoredMessage } from '../engines/store/store.js';
 import type { ChatAccess } from './chat-access.js';
 import { DomainError } from './errors.js';
 import { fitFromBack, fitFromFront } from './response-budget.js';
@@ -123,7 +123,7 @@ export class Chats {
   async receipts(userId: string, messageId: string): Promise<{ message_id: string; chat_id: string; receipts: Receipt[] }> {
     const entry = await this.store.getMessage(messageId);
     // Receipts are for messages: a change (edit, delete, reaction) has none of its own.
-    const message = entry && !isUpdate(entry) ? entry : null;
+    const message = entry && isMessage(entry) ? entry : null;
     // A non-member learns nothing, not even that the message exists; nor does a member
     // about messages from before it (re)joined, which its history does not show either.
     const member = message ? await this.store.getMember(message.chat_id, userId) : null;

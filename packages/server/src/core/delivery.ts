@@ -1,7 +1,7 @@
 import type { ServerFrame } from '@switchboard/protocol';
 import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bus/bus.js';
 import type { FanoutJob, FanoutQueue } from '../engines/fanout-queue/fanout-queue.js';
-import { entryFrame, isUpdate, type LogEntry } from '../engines/store/store.js';
+import { entryFrame, isMessage, type LogEntry } from '../engines/store/store.js';
 import type { PushProvider } from '../push/push-provider.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
@@ -81,7 +81,7 @@ export class Delivery {
       senderDeviceId: message.sender_device_id,
       frame: JSON.stringify(frame),
       membersVersion: opts.membersVersion,
-      ...(isUpdate(message) ? { change: true } : {}),
+      ...(!isMessage(message) ? { change: true } : {}),
     };
     if (memberIds.length <= this.deps.fanoutThreshold || opts.redeliver) return { done: this.fanOut(job, memberIds, opts.redeliver) };
     try {

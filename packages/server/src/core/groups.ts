@@ -31,7 +31,7 @@ export interface GroupsDeps {
 export class Groups {
   constructor(private readonly deps: GroupsDeps) {}
 
-  async create(creatorId: string, input: { name: string; member_ids: string[] }): Promise<GroupView> {
+  async create(creatorId: string, input: { name: string; member_ids: string[]; encrypted?: boolean | undefined }): Promise<GroupView> {
     const { store, ids, now } = this.deps;
     const memberIds = [...new Set([creatorId, ...input.member_ids])];
     if (memberIds.length > MAX_GROUP_MEMBERS) throw new DomainError('group_too_large', `a group has at most ${MAX_GROUP_MEMBERS} members`);
@@ -45,6 +45,7 @@ export class Groups {
       createdBy: creatorId,
       createdAt: now(),
       members: memberIds.map((userId) => ({ userId, role: userId === creatorId ? 'admin' : 'member' })),
+      ...(input.encrypted ? { encrypted: true } : {}),
     });
     const view = await this.view(groupId);
     await this.announce(view, 'created', memberIds, memberIds);
@@ -145,6 +146,7 @@ export class Groups {
       name: chat.name ?? '',
       members: members.map((m) => ({ user_id: m.userId, role: m.role })),
       created_at: chat.createdAt,
+      ...(chat.encrypted ? { encrypted: true as const } : {}),
     };
   }
 

@@ -10,10 +10,11 @@ import {
 } from '@switchboard/protocol';
 import type { MediaStore } from '../engines/media-store/media-store.js';
 import { previewOf } from '../engines/store/change-rules.js';
-import { isUpdate, type ChangeRefusal, type ChangeRequest, type LogEntry, type Store } from '../engines/store/store.js';
+import { isMessage, type ChangeRefusal, type ChangeRequest, type LogEntry, type Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import type { Snowflake } from '../util/snowflake.js';
+import type { E2ee } from './e2ee.js';
 import type { ChatAccess } from './chat-access.js';
 import type { Delivery } from './delivery.js';
 import { DomainError } from './errors.js';
@@ -36,6 +37,8 @@ export interface MessageChangesDeps {
   deleteWindowMs: number;
   /** Notes where a committed entry sits, for the acks that will name it (Messaging.remember). */
   remember: (e: LogEntry) => void;
+  /** Whether a chat is end-to-end encrypted (core/e2ee.ts). */
+  encryption?: Pick<E2ee, 'isEncrypted'>;
 }
 
 /**
@@ -71,7 +74,10 @@ export class MessageChanges {
         throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     }
     // Membership as for a send (a removed member is refused here, and again by the store under the lock).
-    await this.deps.access.forSend(sender.userId, frame.chat_id);
+    const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
+    // Encrypted chats: edits and reactions travel inside the ciphertext; a delete still erases it here.
+    if (frame.type !== 'delete_message' && (await this.deps.encryption?.isEncrypted(target.chatId, target.kind)))
+      throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: edits and reactions go inside the ciphertext');
     // A blocked user may still delete its own messages in the direct chat, not edit them or react.
     if (frame.type !== 'delete_message') await this.deps.access.refuseBlocked(sender.userId, frame.chat_id);
     const request: ChangeRequest = {
@@ -129,7 +135,7 @@ export class MessageChanges {
    */
   async operatorDelete(messageId: string): Promise<boolean> {
     const target = await this.deps.store.getMessage(messageId);
-    if (!target || isUpdate(target)) return false;
+    if (!target || !isMessage(target)) return false;
     if (target.deleted) return true;
     const result = await this.deps.store.applyChange({
       messageId: this.deps.ids.next(),
@@ -176,8 +182,8 @@ export class MessageChanges {
     const out: { replyTo?: ReplyRef; mentions?: string[] } = {};
     if (frame.reply_to !== undefined) {
       const quoted = await this.deps.store.getMessage(frame.reply_to);
-      const member = quoted && !isUpdate(quoted) ? await this.deps.access.membership(userId, frame.chat_id) : null;
-      if (!quoted || isUpdate(quoted) || !member || quoted.chat_id !== frame.chat_id || quoted.seq <= member.joinedSeq)
+      const member = quoted && isMessage(quoted) ? await this.deps.access.membership(userId, frame.chat_id) : null;
+      if (!quoted || !isMessage(quoted) || !member || quoted.chat_id !== frame.chat_id || quoted.seq <= member.joinedSeq)
         throw new DomainError('invalid_reference', 'reply_to is not a message of this chat that you can see');
       out.replyTo = { message_id: quoted.message_id, sender_id: quoted.sender_id, preview: previewOf(quoted.content, REPLY_PREVIEW_CHARS) };
     }

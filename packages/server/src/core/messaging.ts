@@ -1,6 +1,6 @@
-import { MAX_CONTENT_CHARS, overChars, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
+import { MAX_CIPHERTEXT_CHARS, MAX_CONTENT_CHARS, overChars, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
 import {
-  isUpdate,
+  isMessage,
   type LogEntry,
   type AppendRequest,
   type AppendResult,
@@ -14,6 +14,7 @@ import type { ChatAccess, ChatTarget } from './chat-access.js';
 import type { Delivery } from './delivery.js';
 import { DomainError } from './errors.js';
 import type { Media } from './media.js';
+import type { E2ee } from './e2ee.js';
 import type { MessageChanges } from './message-changes.js';
 import type { ReceiptNotifier } from './receipt-notifier.js';
 
@@ -38,6 +39,8 @@ export interface MessagingDeps {
   directAckWindowMs: number;
   /** Checks and prepares attachments; without it a send with attachments is refused. */
   media?: Pick<Media, 'prepareAttachments'>;
+  /** Whether a chat is end-to-end encrypted (core/e2ee.ts); without it no chat is. */
+  encryption?: Pick<E2ee, 'isEncrypted'>;
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
@@ -71,7 +74,7 @@ export class Messaging {
   /** Notes where a message sits: it was committed here, or is being delivered to a socket here (its acks will come here). */
   remember(m: MessageRef | LogEntry): void {
     if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
-    const change = ('change' in m && m.change === true) || 'action' in m;
+    const change = ('change' in m && m.change === true) || 'action' in m || 'commit' in m;
     this.recent.set(m.message_id, {
       message_id: m.message_id,
       chat_id: m.chat_id,
@@ -95,7 +98,7 @@ export class Messaging {
       else missing.push(id);
     }
     if (missing.length > 0)
-      for (const e of await this.deps.store.getMessages(missing)) found.push(isUpdate(e) ? { ...e, change: true } : e);
+      for (const e of await this.deps.store.getMessages(missing)) found.push(!isMessage(e) ? { ...e, change: true } : e);
     return found;
   }
 
@@ -134,12 +137,17 @@ export class Messaging {
   ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
     // With attachments the content may be empty (a photo without a caption).
     const files = frame.attachments?.length ? frame.attachments : undefined;
-    if (frame.content.length === 0 && !files) throw new DomainError('invalid_frame', 'content must not be empty');
+    const ciphertext = frame.ciphertext;
+    if (ciphertext !== undefined && ciphertext.length > MAX_CIPHERTEXT_CHARS)
+      throw new DomainError('content_too_long', `ciphertext is over ${MAX_CIPHERTEXT_CHARS} characters`);
+    if (frame.content.length === 0 && !files && ciphertext === undefined)
+      throw new DomainError('invalid_frame', 'content must not be empty');
     // Characters (code points), as PROTOCOL.md counts them: 100,000 emoji fit.
     if (overChars(frame.content, MAX_CONTENT_CHARS))
       throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
     if (target.kind === 'direct') await this.deps.access.refuseBlocked(sender.userId, target.chatId);
+    await this.checkEncryption(frame, target);
     const refs =
       frame.reply_to !== undefined || frame.mentions?.length ? await this.references(sender.userId, frame, target.memberIds) : {};
     const messageId = this.deps.ids.next();
@@ -156,6 +164,7 @@ export class Messaging {
       senderDeviceId: sender.deviceId,
       clientMsgId: frame.client_msg_id,
       content: frame.content,
+      ...(ciphertext !== undefined ? { ciphertext } : {}),
       ...refs,
       ...(frame.forwarded ? { forwarded: true } : {}),
       createdAt: this.deps.now(),
@@ -164,6 +173,22 @@ export class Messaging {
     };
     // queued: the message goes through the fan-out queue, whose room the ack waits for.
     return { ack: this.append(request, target, onCommitted), queued: this.deps.delivery.usesQueue(target.memberIds.length) };
+  }
+
+  /**
+   * docs/e2ee.md: an encrypted chat takes ciphertext only, with nothing beside it that
+   * the server would read (replies, mentions, files travel inside it); ciphertext goes
+   * to encrypted chats only.
+   */
+  private async checkEncryption(frame: SendMessage, target: ChatTarget): Promise<void> {
+    const encrypted = (await this.deps.encryption?.isEncrypted(target.chatId, target.kind)) ?? false;
+    if (frame.ciphertext === undefined) {
+      if (encrypted) throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: send ciphertext');
+      return;
+    }
+    if (!encrypted) throw new DomainError('not_encrypted', 'this chat is not end-to-end encrypted');
+    if (frame.content !== '' || frame.attachments || frame.reply_to !== undefined || frame.mentions || frame.forwarded !== undefined)
+      throw new DomainError('encryption_required', 'an encrypted send carries only ciphertext (and content "")');
   }
 
   /**

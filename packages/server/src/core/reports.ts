@@ -1,5 +1,5 @@
 import type { ReportReason } from '@switchboard/protocol';
-import { isUpdate, type Store } from '../engines/store/store.js';
+import { isMessage, type Store } from '../engines/store/store.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { ChatAccess } from './chat-access.js';
 import { DomainError } from './errors.js';
@@ -31,8 +31,8 @@ export class Reports {
     if (!(await store.getUser(body.user_id))) throw new DomainError('not_found', 'no such user');
     if (body.message_id !== undefined) {
       const m = await store.getMessage(body.message_id);
-      const member = m && !isUpdate(m) ? await access.membership(reporterId, m.chat_id) : null;
-      if (!m || isUpdate(m) || m.sender_id !== body.user_id || !member || m.seq <= member.joinedSeq)
+      const member = m && isMessage(m) ? await access.membership(reporterId, m.chat_id) : null;
+      if (!m || !isMessage(m) || m.sender_id !== body.user_id || !member || m.seq <= member.joinedSeq)
         throw new DomainError('not_found', 'no such message of that user that you can see');
     } else if (!(await store.shareAChat(reporterId, body.user_id))) {
       throw new DomainError('not_found', 'no such user that you share a chat with');

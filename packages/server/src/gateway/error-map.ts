@@ -28,6 +28,10 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_attachment: 400,
   rate_limited: 429,
   suspended: 403,
+  stale_epoch: 409,
+  too_many_key_packages: 422,
+  encryption_required: 403,
+  not_encrypted: 422,
   internal: 500,
 };
 

@@ -43,6 +43,8 @@ import type { Operators } from '../core/operators.js';
 import { reportRoutes } from './report-routes.js';
 import type { Reports } from '../core/reports.js';
 import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
+import { mlsRoutes } from './mls-routes.js';
+import type { E2ee } from '../core/e2ee.js';
 
 export interface HttpApiDeps {
   accounts: Accounts;
@@ -80,6 +82,8 @@ export interface HttpApiDeps {
   passwordLogin?: boolean;
   /** The admin webhook calls (webhook-routes.ts). */
   webhooks?: WebhookRouteDeps;
+  /** The MLS Delivery Service (mls-routes.ts, docs/e2ee.md). */
+  e2ee?: E2ee;
 }
 
 const PASSWORD_LOGIN_OFF = 'username/password sign-in is off on this server: sign in from the app (assertion)';
@@ -275,6 +279,7 @@ export function createHttpApi(deps: HttpApiDeps) {
   if (deps.reports) reportRoutes(router, { reports: deps.reports, auth });
   if (deps.people) peopleRoutes(router, { ...deps.people, auth });
   if (deps.webhooks) webhookRoutes(router, deps.webhooks);
+  if (deps.e2ee) mlsRoutes(router, { e2ee: deps.e2ee, auth });
 
   return {
     router,

@@ -22,12 +22,12 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown): v
 }
 
 /** Reads and validates a JSON body with a zod schema; 400 invalid_request on any problem. */
-export async function readBody<S extends z.ZodType>(req: IncomingMessage, schema: S): Promise<z.infer<S>> {
+export async function readBody<S extends z.ZodType>(req: IncomingMessage, schema: S, maxBytes = MAX_BODY_BYTES): Promise<z.infer<S>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'invalid_request', 'body is over 1 MiB');
+    if (size > maxBytes) throw new ApiError(413, 'invalid_request', `body is over ${maxBytes / (1024 * 1024)} MiB`);
     chunks.push(chunk as Buffer);
   }
   let raw: unknown;

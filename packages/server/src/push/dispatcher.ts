@@ -108,7 +108,10 @@ export class PushDispatcher implements PushProvider {
       senderDeviceId: m.senderDeviceId,
       userIds,
     };
-    if (this.deps.preview) job.content = String((JSON.parse(m.frame) as { content?: unknown }).content ?? '').slice(0, PREVIEW_CHARS * 2);
+    // An encrypted message's frame carries ciphertext and no text: nothing to preview, no name either.
+    if (m.frame.includes('"ciphertext":')) job.encrypted = true;
+    else if (this.deps.preview)
+      job.content = String((JSON.parse(m.frame) as { content?: unknown }).content ?? '').slice(0, PREVIEW_CHARS * 2);
     // Parsed only when the frame names mentions (most do not): a mention wakes even a muted chat.
     if (m.frame.includes('"mentions":')) {
       const mentions = (JSON.parse(m.frame) as { mentions?: unknown }).mentions;
@@ -156,7 +159,7 @@ export class PushDispatcher implements PushProvider {
         .filter((p) => offline.has(p.rec.deviceId))
         .map(async ({ job, rec }) => {
           let preview: { senderName: string; content: string } | undefined;
-          if (this.deps.preview) {
+          if (this.deps.preview && !job.encrypted) {
             if (!names.has(job.senderId)) names.set(job.senderId, this.senderName(job.senderId));
             preview = { senderName: await names.get(job.senderId)!, content: job.content ?? '' };
           }

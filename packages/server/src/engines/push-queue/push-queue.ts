@@ -22,6 +22,8 @@ export interface PushJob {
   userIds: string[];
   /** The message's content, only when previews are on. */
   content?: string;
+  /** An end-to-end encrypted message: its push never carries a preview or a name (docs/e2ee.md). */
+  encrypted?: boolean;
   /** Users the message mentions: pushed even where they muted the chat. */
   mentions?: string[];
 }

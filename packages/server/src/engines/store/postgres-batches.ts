@@ -12,7 +12,7 @@ import type { AppendRequest, CursorAdvance } from './store.js';
 type Tx = Pick<PoolClient, 'query'>;
 
 /**
- * A batch of appends in one statement. $1..$14 are parallel arrays, one element per send
+ * A batch of appends in one statement. $1..$15 are parallel arrays, one element per send
  * in queue order (ord). Sends already stored are skipped (fresh); the chats of the rest
  * are locked in id order (locked: FOR UPDATE returns the row as the lock holder left it);
  * a chat whose membership version differs from what every one of its sends was checked
@@ -41,9 +41,9 @@ function appendSql(probe: boolean): string {
   return `
 WITH req AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[],
-      $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[])
+      $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::text[])
     WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, attachments,
-      reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, ord)
+      reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, ciphertext, ord)
 ), fresh AS MATERIALIZED (
   ${fresh}
 ), wanted AS (
@@ -71,14 +71,14 @@ WITH req AS (
   WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
 ), stored AS (
   INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
-    reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord)
+    reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord, ciphertext)
   SELECT n.chat_id, n.seq, n.id, n.sender_id, n.sender_device_id, n.client_msg_id, n.content, n.created_at, n.attachments,
     n.reply_to_id, n.reply_sender_id,
     -- A quote of a message deleted since core read it shows no preview (the delete emptied the others).
     CASE WHEN n.reply_to_id IS NOT NULL AND EXISTS (
       SELECT 1 FROM message_ids q JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq WHERE q.id = n.reply_to_id AND qm.deleted)
     THEN '' ELSE n.reply_preview END,
-    n.mentions, n.forwarded, n.msg_ord
+    n.mentions, n.forwarded, n.msg_ord, n.ciphertext
   FROM numbered n
 ), indexed AS (
   INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
@@ -126,6 +126,7 @@ export function appendParams(requests: AppendRequest[]): unknown[] {
     requests.map((r) => r.replyTo?.preview ?? null),
     requests.map((r) => mentionsColumn(r.mentions)),
     requests.map((r) => r.forwarded === true),
+    requests.map((r) => r.ciphertext ?? null),
   ];
 }
 

@@ -61,16 +61,19 @@ export interface NewGroup {
   createdBy: string;
   createdAt: number;
   members: { userId: string; role: Role }[];
+  /** End-to-end encrypted (docs/e2ee.md). */
+  encrypted?: boolean;
 }
 
 export async function createGroupPg(tx: Tx, g: NewGroup, hook: boolean): Promise<void> {
   await tx.query(
     `WITH chat AS (
-       INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at) VALUES ($1, 'group', $2, $3, $4, 0, $4) RETURNING id)
+       INSERT INTO chats (id, kind, name, created_by, created_at, last_seq, last_at, encrypted)
+       VALUES ($1, 'group', $2, $3, $4, 0, $4, $7) RETURNING id)
      INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq)
      SELECT chat.id, m.user_id, m.role, 0, $4, 0, 0 FROM chat, unnest($5::text[], $6::text[]) AS m(user_id, role)
      ON CONFLICT (chat_id, user_id) DO NOTHING`,
-    [g.chatId, g.name, g.createdBy, g.createdAt, g.members.map((m) => m.userId), g.members.map((m) => m.role)],
+    [g.chatId, g.name, g.createdBy, g.createdAt, g.members.map((m) => m.userId), g.members.map((m) => m.role), g.encrypted === true],
   );
   if (hook) await recordGroupPg(tx, g.chatId, g.createdAt);
 }

@@ -138,7 +138,7 @@ async function erase(tx: Tx, targets: EraseTarget[]): Promise<string[]> {
   const ids = targets.map((t) => t.id);
   await tx.query(
     `UPDATE messages m SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
-       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true
+       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true, ciphertext = NULL
      FROM unnest($1::text[], $2::bigint[]) AS t(chat_id, seq) WHERE m.chat_id = t.chat_id AND m.seq = t.seq`,
     [chats, targets.map((t) => t.seq)],
   );

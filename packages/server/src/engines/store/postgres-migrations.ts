@@ -267,6 +267,35 @@ export const postgresMigrations: string[] = [
     last_own_seq = COALESCE((SELECT max(m.seq) FROM messages m WHERE m.chat_id = cm.chat_id
       AND m.sender_id = cm.user_id AND m.kind = 'message'), 0);
   `,
+  /* e2ee: the MLS Delivery Service (see the SQLite migration of the same name; docs/e2ee.md) */ `
+  ALTER TABLE chats ADD COLUMN encrypted boolean NOT NULL DEFAULT false;
+  ALTER TABLE chats ADD COLUMN mls_epoch bigint NOT NULL DEFAULT 0;
+  ALTER TABLE chats ADD COLUMN mls_group_info text;
+  ALTER TABLE messages ADD COLUMN ciphertext text;
+  ALTER TABLE messages ADD COLUMN epoch bigint;
+  CREATE TABLE mls_key_packages (
+    id bigserial PRIMARY KEY,
+    device_id text NOT NULL,
+    user_id text NOT NULL,
+    data text NOT NULL,
+    last_resort boolean NOT NULL DEFAULT false,
+    created_at bigint NOT NULL
+  );
+  CREATE INDEX mls_key_packages_device ON mls_key_packages (device_id, last_resort, id);
+  CREATE TABLE mls_welcomes (
+    id text PRIMARY KEY,
+    chat_id text NOT NULL,
+    epoch bigint NOT NULL,
+    data text NOT NULL,
+    created_at bigint NOT NULL
+  );
+  CREATE TABLE mls_welcome_devices (
+    device_id text NOT NULL,
+    welcome_id text NOT NULL,
+    PRIMARY KEY (device_id, welcome_id)
+  );
+  CREATE INDEX mls_welcome_devices_welcome ON mls_welcome_devices (welcome_id);
+  `,
 ];
 
 /**

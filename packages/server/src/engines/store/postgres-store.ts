@@ -20,7 +20,6 @@ import type {
   ReceiptCounts,
   ReceiptRow,
   MessageRef,
-  Role,
   Store,
   StoredMessage,
   UserRecord,
@@ -40,6 +39,7 @@ import {
 import { PostgresMediaIndex } from './postgres-media.js';
 import { PostgresAdminStore } from './postgres-admin.js';
 import { PostgresPeople } from './postgres-people.js';
+import { PostgresE2ee } from './postgres-e2ee.js';
 import { PostgresIdentities } from './postgres-identities.js';
 import { applyChangePg, expireMessagesPg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
@@ -107,6 +107,7 @@ export class PostgresStore implements Store {
   readonly people: PostgresPeople;
   readonly identities: PostgresIdentities;
   readonly webhooks: PostgresWebhookStore;
+  readonly e2ee: PostgresE2ee;
 
   constructor(connectionString: string) {
     const { pool, appendPool, cursorPool } = openPools(connectionString);
@@ -120,6 +121,7 @@ export class PostgresStore implements Store {
     this.writes = new PgGroupCommit(pool, this.commitStats);
     this.appends = new PgAppends(appendPool, pool, this.webhooks, this.commitStats);
     this.cursors = new PgCursors(cursorPool);
+    this.e2ee = new PostgresE2ee(this.pool, (chatId, run) => this.write(['chat', chatId, 0, ''], run));
   }
 
   /** Connects and brings the schema up to date. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { PoolClient } from 'pg';
-import { M_MESSAGE_COLS, toMessage } from './rows.js';
+import { M_MESSAGE_COLS, toMessage, webhookMessage } from './rows.js';
 import type { StoredMessage } from './store.js';
 import { groupData, toOutboxRow, toWebhook } from './sqlite-webhook-outbox.js';
 import { eventsColumn, type OutboxRow, type WebhookEventType, type WebhookRecord, type WebhookStore } from './webhook-outbox.js';
@@ -46,7 +46,7 @@ export async function recordMessagePg(tx: Tx, type: 'message.created' | 'message
     `SELECT ${M_MESSAGE_COLS} FROM message_ids i JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = $1`,
     [messageId],
   );
-  if (rows[0]) await recordEventPg(tx, type, toMessage(rows[0]), at);
+  if (rows[0]) await recordEventPg(tx, type, webhookMessage(toMessage(rows[0])), at);
 }
 
 /** group.updated: the group as GET /v1/groups/{id} shows it, read inside the transaction that changed it. */
@@ -68,7 +68,7 @@ export async function recordCreatedPg(tx: Tx, messages: StoredMessage[]) {
      SELECT e.id, w.id, 'message.created', e.at, e.data, e.at
      FROM unnest($1::text[], $2::int8[], $3::text[]) AS e(id, at, data) CROSS JOIN webhooks w
      WHERE w.events LIKE '%,message.created,%'`,
-    [messages.map((m) => `mc_${m.message_id}`), messages.map((m) => m.created_at), messages.map((m) => JSON.stringify(m))],
+    [messages.map((m) => `mc_${m.message_id}`), messages.map((m) => m.created_at), messages.map((m) => JSON.stringify(webhookMessage(m)))],
   );
 }
 

@@ -9,7 +9,7 @@ import type { ChatKind, ChatRecord, LogEntry, MemberRecord, Role, StoredMessage,
 /** A stored message's columns, named as the protocol's Message fields. */
 export const MESSAGE_COLS =
   'id AS message_id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments, ' +
-  'kind, target_id, emoji, reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, edited_at, deleted';
+  'kind, target_id, emoji, reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, edited_at, deleted, ciphertext, epoch';
 /** The same, qualified with the table alias `m`. */
 export const M_MESSAGE_COLS = MESSAGE_COLS.replace(/(^|, )(\w+)/g, '$1m.$2');
 
@@ -36,6 +36,8 @@ export interface ChatRow {
   created_at: number;
   last_seq: number;
   members_version: number;
+  /** The e2ee migration: 0/1 in SQLite, booleans in PostgreSQL. */
+  encrypted?: number | boolean;
 }
 export interface MemberRow {
   user_id: string;
@@ -69,6 +71,7 @@ export const toChat = (r: ChatRow): ChatRecord => ({
   createdAt: r.created_at,
   lastSeq: r.last_seq,
   membersVersion: r.members_version,
+  encrypted: r.encrypted === true || r.encrypted === 1,
 });
 export const toMember = (r: MemberRow): MemberRecord => ({
   userId: r.user_id,
@@ -103,6 +106,8 @@ interface LogRow {
   forwarded?: boolean | number | null;
   edited_at?: number | null;
   deleted?: boolean | number | null;
+  ciphertext?: string | null;
+  epoch?: number | string | null;
 }
 
 const truthy = (v: boolean | number | null | undefined) => v === true || v === 1;
@@ -121,6 +126,9 @@ export function toEntry(row: unknown): LogEntry {
     sender_device_id: r.sender_device_id,
     client_msg_id: r.client_msg_id,
   };
+  if (r.kind === 'mls_commit') {
+    return { ...base, created_at: Number(r.created_at), epoch: Number(r.epoch), commit: r.ciphertext ?? '' };
+  }
   if (r.kind && r.kind !== 'message') {
     const update: StoredUpdate = {
       ...base,
@@ -134,6 +142,7 @@ export function toEntry(row: unknown): LogEntry {
   }
   const m: StoredMessage = { ...base, content: r.content, created_at: Number(r.created_at) };
   if (truthy(r.deleted)) return { ...m, content: '', deleted: true };
+  if (r.ciphertext) m.ciphertext = r.ciphertext;
   if (r.attachments !== null && r.attachments !== undefined) {
     m.attachments = typeof r.attachments === 'string' ? (JSON.parse(r.attachments) as Attachment[]) : r.attachments;
   }
@@ -144,6 +153,14 @@ export function toEntry(row: unknown): LogEntry {
   if (truthy(r.forwarded)) m.forwarded = true;
   if (r.edited_at !== null && r.edited_at !== undefined) m.edited_at = Number(r.edited_at);
   return m;
+}
+
+/** A message as webhooks carry it: an encrypted one without its ciphertext (docs/e2ee.md). */
+export function webhookMessage(m: StoredMessage): StoredMessage {
+  if (m.ciphertext === undefined) return m;
+  const copy = { ...m };
+  delete copy.ciphertext;
+  return copy;
 }
 
 /** A row known to be a message (history, search, last_message: they read messages only). */

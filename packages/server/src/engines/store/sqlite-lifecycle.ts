@@ -33,7 +33,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
     ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content, chat) VALUES (?, ?, ?)'),
     erase: db.prepare(
       `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
-         reply_preview = NULL, forwarded = 0, edited_at = NULL, deleted = 1 WHERE id = ?`,
+         reply_preview = NULL, forwarded = 0, edited_at = NULL, deleted = 1, ciphertext = NULL WHERE id = ?`,
     ),
     eraseEdits: db.prepare(`UPDATE messages SET content = '' WHERE target_id = ? AND kind = 'edit'`),
     eraseReacts: db.prepare(`UPDATE messages SET emoji = '' WHERE target_id = ? AND kind = 'react'`),

@@ -264,4 +264,40 @@ export const sqliteMigrations: string[] = [
     last_own_seq = COALESCE((SELECT MAX(m.seq) FROM messages m WHERE m.chat_id = chat_members.chat_id
       AND m.sender_id = chat_members.user_id AND m.kind = 'message'), 0);
   `,
+  /*
+   * e2ee (docs/e2ee.md): the server as the MLS Delivery Service, holding opaque bytes only.
+   * A chat is encrypted for good once flagged; mls_epoch counts the commits accepted, which
+   * take the chat's next seq as log rows of kind 'mls_commit' (ciphertext: the commit, epoch:
+   * the epoch it was made in). An encrypted message is a row with content '' and its
+   * ciphertext. Key packages: one-use ones are deleted when claimed, the last-resort one is
+   * kept. A welcome is stored once, with a row per device it names (acknowledged: deleted).
+   */ `
+  ALTER TABLE chats ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE chats ADD COLUMN mls_epoch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE chats ADD COLUMN mls_group_info TEXT;
+  ALTER TABLE messages ADD COLUMN ciphertext TEXT;
+  ALTER TABLE messages ADD COLUMN epoch INTEGER;
+  CREATE TABLE mls_key_packages (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    last_resort INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX mls_key_packages_device ON mls_key_packages (device_id, last_resort, id);
+  CREATE TABLE mls_welcomes (
+    id TEXT PRIMARY KEY,
+    chat_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE mls_welcome_devices (
+    device_id TEXT NOT NULL,
+    welcome_id TEXT NOT NULL,
+    PRIMARY KEY (device_id, welcome_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX mls_welcome_devices_welcome ON mls_welcome_devices (welcome_id);
+  `,
 ];

@@ -41,6 +41,7 @@ import {
 import { SqliteMediaIndex } from './sqlite-media.js';
 import { SqliteAdminStore } from './sqlite-admin.js';
 import { SqlitePeople } from './sqlite-people.js';
+import { SqliteE2ee } from './sqlite-e2ee.js';
 import { SqliteIdentities } from './sqlite-identities.js';
 import { SqliteWebhookStore } from './sqlite-webhook-outbox.js';
 import type { WebhookEventType } from './webhook-outbox.js';
@@ -88,6 +89,7 @@ export class SqliteStore implements Store {
   readonly people: SqlitePeople;
   readonly identities: SqliteIdentities;
   readonly webhooks: SqliteWebhookStore;
+  readonly e2ee: SqliteE2ee;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
   constructor(dataDir: string) {
@@ -115,6 +117,7 @@ export class SqliteStore implements Store {
     this.admin = new SqliteAdminStore(this.db, this.writer, hooked);
     this.people = new SqlitePeople(this.db, this.writer);
     this.identities = new SqliteIdentities(this.db, this.writer, hooked);
+    this.e2ee = new SqliteE2ee(this.db, this.writer);
   }
 
   private migrate(): void {
@@ -412,7 +415,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {
+  async createGroup(g: {
+    chatId: string;
+    name: string;
+    createdBy: string;
+    createdAt: number;
+    members: { userId: string; role: Role }[];
+    encrypted?: boolean;
+  }) {
     await this.writer.write('createGroup', g, this.webhooks.recording.has('group.updated'));
   }
   async addMembers(

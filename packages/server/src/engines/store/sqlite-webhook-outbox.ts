@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { MESSAGE_COLS, toMessage } from './rows.js';
+import { MESSAGE_COLS, toMessage, webhookMessage } from './rows.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 import {
   eventsColumn,
@@ -69,7 +69,7 @@ export function sqliteWebhookWrites(db: Database.Database) {
     /** message.created / message.updated: the message as it is now. */
     recordMessage(type: 'message.created' | 'message.updated', messageId: string, at: number, eventId?: string): void {
       const row = s.message.get(messageId);
-      if (row) record(type, toMessage(row), at, eventId);
+      if (row) record(type, webhookMessage(toMessage(row)), at, eventId);
     },
     /** group.updated: the group as GET /v1/groups/{id} shows it. */
     recordGroup(chatId: string, at: number): void {

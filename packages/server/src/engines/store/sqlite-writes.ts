@@ -6,6 +6,7 @@ import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { sqliteAdminOps } from './sqlite-admin.js';
 import { sqlitePeopleOps } from './sqlite-people.js';
 import { sqliteIdentityOps } from './sqlite-identities.js';
+import { sqliteE2eeOps } from './sqlite-e2ee.js';
 import { encodePushTarget, type PushTarget } from './push-targets.js';
 import { toMediaRecord, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
 import { sqliteWebhookWrites, userData } from './sqlite-webhook-outbox.js';
@@ -51,13 +52,14 @@ export function sqliteWriteOps(db: Database.Database) {
     bumpMembersVersion: db.prepare('UPDATE chats SET members_version = members_version + 1 WHERE id = ?'),
     memberCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE chat_id = ?'),
     renameChat: db.prepare('UPDATE chats SET name = ? WHERE id = ?'),
+    setEncrypted: db.prepare('UPDATE chats SET encrypted = 1 WHERE id = ?'),
     existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),
     bumpSeq: db.prepare(
       'UPDATE chats SET last_seq = last_seq + 1, msg_count = msg_count + 1, last_at = ? WHERE id = ? RETURNING last_seq, msg_count',
     ),
     insertMessage: db.prepare(
       `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
-         reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // The new message is above the sender's read position (a read position is a stored seq, or joined_seq).
     countOwn: db.prepare('UPDATE chat_members SET own_after_read = own_after_read + 1, last_own_seq = ? WHERE chat_id = ? AND user_id = ?'),
@@ -172,6 +174,7 @@ export function sqliteWriteOps(db: Database.Database) {
       if (hook && made !== 'username_taken') hooks.record('user.created', userData(made), made.createdAt);
       return made;
     },
+    ...sqliteE2eeOps(db),
     applyChange(req: Parameters<typeof lifecycle.applyChange>[0], hook = false): ReturnType<typeof lifecycle.applyChange> {
       const result = lifecycle.applyChange(req);
       if (hook && result.entry && !result.duplicate) hooks.recordMessage('message.updated', req.targetId, req.createdAt);
@@ -246,6 +249,7 @@ export function sqliteWriteOps(db: Database.Database) {
         mentionsColumn(req.mentions),
         req.forwarded ? 1 : 0,
         bumped.msg_count,
+        req.ciphertext ?? null,
       );
       if (hook) hooks.recordMessage('message.created', req.messageId, req.createdAt, `mc_${req.messageId}`);
       return { duplicate: false, message: storedMessage(reply ? { ...req, replyTo: reply } : req, seq), membersVersion };
@@ -275,10 +279,12 @@ export function sqliteWriteOps(db: Database.Database) {
         createdBy: string;
         createdAt: number;
         members: { userId: string; role: Role }[];
+        encrypted?: boolean;
       },
       hook = false,
     ): void {
       s.insertChat.run(g.chatId, 'group', g.name, g.createdBy, g.createdAt, g.createdAt);
+      if (g.encrypted) s.setEncrypted.run(g.chatId);
       for (const m of g.members) s.insertMember.run(g.chatId, m.userId, m.role, 0, g.createdAt, 0, 0, 0);
       if (hook) hooks.recordGroup(g.chatId, g.createdAt);
     },

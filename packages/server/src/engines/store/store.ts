@@ -6,6 +6,7 @@ import type {
   LifecycleAction,
   Message,
   MessageUpdate,
+  MlsCommitEntry,
   ReactionSummary,
   ReplyRef,
 } from '@switchboard/protocol';
@@ -15,6 +16,7 @@ import type { AdminStore } from './admin-store.js';
 import type { PeopleStore } from './people.js';
 import type { ExternalIdentities } from './identities.js';
 import type { WebhookStore } from './webhook-outbox.js';
+import type { E2eeStore } from './e2ee-store.js';
 
 /*
  * The store seam: everything durable. Implementations: SqliteStore (embedded) and
@@ -38,16 +40,30 @@ export type StoredMessage = Omit<Message, 'status'>;
 /** An edit, delete or reaction: an entry of the chat's log with its own seq (PROTOCOL.md "Message lifecycle"). */
 export type StoredUpdate = MessageUpdate;
 
-/** One entry of a chat's log: a message (as it is now) or a change to an earlier one. */
-export type LogEntry = StoredMessage | StoredUpdate;
+/** An accepted MLS commit of an encrypted chat (docs/e2ee.md): a log entry, but no message. */
+export type StoredCommit = MlsCommitEntry;
+
+/** One entry of a chat's log: a message (as it is now), a change to an earlier one, or an MLS commit. */
+export type LogEntry = StoredMessage | StoredUpdate | StoredCommit;
 
 export function isUpdate(e: LogEntry): e is StoredUpdate {
   return (e as StoredUpdate).action !== undefined;
 }
 
-/** The frame that carries a log entry to a device: new_message, or message_update for a change. */
+export function isCommit(e: LogEntry): e is StoredCommit {
+  return (e as StoredCommit).commit !== undefined;
+}
+
+/** A message (not a change, not a commit): what history, ticks, pushes and references name. */
+export function isMessage(e: LogEntry): e is StoredMessage {
+  return !isUpdate(e) && !isCommit(e);
+}
+
+/** The frame that carries a log entry to a device: new_message, message_update for a change, mls_commit. */
 export function entryFrame(e: LogEntry): ServerFrame {
-  return isUpdate(e) ? { type: 'message_update', ...e } : { type: 'new_message', ...e };
+  if (isUpdate(e)) return { type: 'message_update', ...e };
+  if (isCommit(e)) return { type: 'mls_commit', ...e };
+  return { type: 'new_message', ...e };
 }
 
 /** Where a message sits, without its content: what acknowledgements and receipts need. */
@@ -90,6 +106,8 @@ export interface ChatRecord {
   lastSeq: number;
   /** Bumped by every membership change, in the same transaction (see AppendRequest.membersVersion). */
   membersVersion: number;
+  /** End-to-end encrypted (docs/e2ee.md): for good once set. */
+  encrypted?: boolean;
 }
 
 export type Role = 'admin' | 'member';
@@ -124,6 +142,8 @@ export interface AppendRequest {
   /** Checked by core: members of the chat, without repeats. */
   mentions?: string[];
   forwarded?: boolean;
+  /** An encrypted message's MLS ciphertext (base64); content is then ''. */
+  ciphertext?: string;
   /** For a direct chat that may not exist yet: its members, so the first append creates it. */
   createDirectWith?: string[];
   /**
@@ -152,6 +172,7 @@ export function storedMessage(req: AppendRequest, seq: number): StoredMessage {
     ...(req.replyTo ? { reply_to: req.replyTo } : {}),
     ...(req.mentions?.length ? { mentions: req.mentions } : {}),
     ...(req.forwarded ? { forwarded: true as const } : {}),
+    ...(req.ciphertext ? { ciphertext: req.ciphertext } : {}),
   };
 }
 
@@ -281,6 +302,8 @@ export interface Store {
   readonly identities: ExternalIdentities;
   /** Webhooks and the outbox of their events (webhook-outbox.ts); the writes below record events in their own transaction. */
   readonly webhooks: WebhookStore;
+  /** The MLS Delivery Service's data: key packages, commits, welcomes, group infos (e2ee-store.ts). */
+  readonly e2ee: E2eeStore;
 
   createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'>;
   getUser(id: string): Promise<UserRecord | null>;
@@ -377,6 +400,8 @@ export interface Store {
     createdBy: string;
     createdAt: number;
     members: { userId: string; role: Role }[];
+    /** An end-to-end encrypted group (docs/e2ee.md). */
+    encrypted?: boolean;
   }): Promise<void>;
   /**
    * The actor (an admin) adds users, all in one transaction under the chat's lock: never

@@ -1,0 +1,525 @@
+import {
+  directChatId,
+  type ClaimResult,
+  type GroupView,
+  type KeyPackageCounts,
+  type MlsChatState,
+  type MlsCommitAccepted,
+  type MlsWelcome,
+  type ServerFrameOf,
+} from '@switchboard/protocol';
+import type { AckSent, NewMessageEvent } from '../connection.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import type { SwitchboardClient } from '../client.js';
+import { TypedEmitter } from '../emitter.js';
+import { SwitchboardHttpError } from '../http.js';
+import * as mls from './mls.js';
+import type { E2eeStorage } from './storage.js';
+
+/*
+ * End-to-end encryption for a SwitchboardClient (docs/e2ee.md): every device is an MLS
+ * member, the server orders commits (one per epoch) and carries ciphertext. Work on one chat
+ * (incoming commits and messages, own commits, sends) runs one at a time, in the order it
+ * came, so the group state moves through epochs exactly as the chat's log says. A group's
+ * state is saved only after the server accepted the commit that made it, or after an
+ * incoming commit or message was processed.
+ */
+
+export interface DecryptedMessage {
+  chat_id: string;
+  message_id: string;
+  seq: number;
+  sender_id: string;
+  sender_device_id: string;
+  created_at: number;
+  text: string;
+}
+
+export interface E2eeEvents {
+  /** A decrypted message of an encrypted chat, in seq order. */
+  message: DecryptedMessage;
+  /** This device joined an encrypted chat (by a welcome) at this epoch. */
+  joined: { chat_id: string; epoch: number };
+  /** The chat's group moved to this epoch (a commit, own or another device's). */
+  epoch: { chat_id: string; epoch: number };
+  /** A ciphertext or commit this device could not process (not a member then, or refused by the credential check). */
+  undecryptable: { chat_id: string; message_id: string; seq: number; reason: string };
+}
+
+export interface E2eeOptions {
+  storage: E2eeStorage;
+  /** Unused key packages kept on the server (topUpKeyPackages fills up to this). Default 20. */
+  keyPackageTarget?: number;
+}
+
+/** How many times a commit refused with stale_epoch is made again on the new epoch. */
+const COMMIT_ATTEMPTS = 5;
+const EPOCH_WAIT_MS = 10_000;
+
+type Pending = { kind: 'message'; frame: NewMessageEvent } | { kind: 'commit'; frame: ServerFrameOf<'mls_commit'> };
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+export class E2ee extends TypedEmitter<E2eeEvents> {
+  private readonly groups = new Map<string, mls.GroupHandle>();
+  /** Per chat: the tail of its work chain (see the file comment). */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Per chat: (user, device) pairs the server listed as member devices, as "user\ndevice". */
+  private readonly allowed = new Map<string, Set<string>>();
+  /** Per chat: the users with a member device, as the server last said. */
+  private readonly currentUsers = new Map<string, Set<string>>();
+  /** Commits and messages that came before this device had the chat's group (a welcome is on its way). */
+  private readonly pending = new Map<string, Pending[]>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private welcomesRunning: Promise<void> | null = null;
+  private welcomesAgain = false;
+
+  private constructor(
+    private readonly client: SwitchboardClient,
+    private readonly storage: E2eeStorage,
+    private readonly identity: mls.DeviceIdentity,
+    private readonly target: number,
+  ) {
+    super();
+  }
+
+  /** Loads (or creates) this device's identity and groups, and starts handling the client's encrypted traffic. */
+  static async open(client: SwitchboardClient, opts: E2eeOptions): Promise<E2ee> {
+    const userId = client.userId;
+    const deviceId = client.deviceId;
+    if (!userId || !deviceId) throw new Error('E2ee needs a client made with userId and deviceId (SwitchboardClient.fromSession)');
+    const stored = await opts.storage.get('identity');
+    let identity: mls.DeviceIdentity | undefined;
+    if (stored) {
+      const j = JSON.parse(fromUtf8.decode(stored)) as { userId: string; deviceId: string; pub: string; priv: string };
+      if (j.userId === userId && j.deviceId === deviceId)
+        identity = { userId, deviceId, signaturePublicKey: mls.fromBase64(j.pub), signaturePrivateKey: mls.fromBase64(j.priv) };
+    }
+    if (!identity) {
+      identity = await mls.newIdentity(userId, deviceId);
+      const j = { userId, deviceId, pub: mls.toBase64(identity.signaturePublicKey), priv: mls.toBase64(identity.signaturePrivateKey) };
+      await opts.storage.put('identity', utf8.encode(JSON.stringify(j)));
+    }
+    const e2ee = new E2ee(client, opts.storage, identity, opts.keyPackageTarget ?? 20);
+    for (const key of await opts.storage.list('group/')) {
+      const chatId = key.slice('group/'.length);
+      const bytes = await opts.storage.get(key);
+      if (bytes) e2ee.groups.set(chatId, mls.loadGroup(bytes, e2ee.checkFor(chatId)));
+    }
+    e2ee.listen();
+    return e2ee;
+  }
+
+  private listen(): void {
+    const onMessage = (m: NewMessageEvent) => {
+      if (m.ciphertext !== undefined) void this.serial(m.chat_id, () => this.incoming({ kind: 'message', frame: m }));
+    };
+    const onCommit = (c: ServerFrameOf<'mls_commit'>) => void this.serial(c.chat_id, () => this.incoming({ kind: 'commit', frame: c }));
+    const onSync = () => void this.fetchWelcomes().catch(() => undefined);
+    this.client.on('message', onMessage);
+    this.client.on('mls_commit', onCommit);
+    this.client.on('sync_complete', onSync);
+    this.unsubscribe.push(
+      () => this.client.off('message', onMessage),
+      () => this.client.off('mls_commit', onCommit),
+      () => this.client.off('sync_complete', onSync),
+    );
+  }
+
+  /** Stops handling the client's traffic (the client itself stays open). */
+  close(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  get userId(): string {
+    return this.identity.userId;
+  }
+
+  get deviceId(): string {
+    return this.identity.deviceId;
+  }
+
+  /** Whether this device is in the chat's group. */
+  hasGroup(chatId: string): boolean {
+    return this.groups.has(chatId);
+  }
+
+  /** The group's epoch on this device (-1: not in it). */
+  epoch(chatId: string): number {
+    const g = this.groups.get(chatId);
+    return g ? mls.epochOf(g) : -1;
+  }
+
+  /** The members (user, device) of the chat's group as this device sees them. */
+  members(chatId: string): { user_id: string; device_id: string }[] {
+    const g = this.groups.get(chatId);
+    return g ? mls.members(g).map((m) => ({ user_id: m.userId, device_id: m.deviceId })) : [];
+  }
+
+  // ---- key packages ----
+
+  /** Uploads key packages until the server keeps `keyPackageTarget` for this device, and a last-resort one. Answers how many were added. */
+  async topUpKeyPackages(): Promise<number> {
+    const counts = await this.client.rest.request<KeyPackageCounts>('GET', '/v1/mls/key-packages');
+    const wanted = Math.max(0, this.target - counts.available);
+    const fresh: mls.OwnKeyPackage[] = [];
+    for (let i = 0; i < wanted; i++) fresh.push(await mls.newKeyPackage(this.identity));
+    const lastResort = counts.last_resort ? undefined : await mls.newKeyPackage(this.identity, true);
+    if (fresh.length === 0 && !lastResort) return 0;
+    // Private halves first: a package the server hands out is always one this device can use.
+    for (const kp of [...fresh, ...(lastResort ? [lastResort] : [])])
+      await this.storage.put(`kp/${kp.ref}`, utf8.encode(JSON.stringify(kp)));
+    await this.client.rest.request('POST', '/v1/mls/key-packages', {
+      ...(fresh.length ? { key_packages: fresh.map((k) => k.public) } : {}),
+      ...(lastResort ? { last_resort: lastResort.public } : {}),
+    });
+    return fresh.length;
+  }
+
+  // ---- groups and direct chats ----
+
+  /** Creates an encrypted group on the server and its MLS group with every member's devices in it. */
+  async createEncryptedGroup(name: string, memberIds: string[]): Promise<GroupView> {
+    const group = await this.client.rest.request<GroupView>('POST', '/v1/groups', { name, member_ids: memberIds, encrypted: true });
+    await this.establish(group.chat_id);
+    return group;
+  }
+
+  /** Makes the direct chat with `otherUserId` encrypted (or joins it if the other side did first); answers its chat id. */
+  async startDirect(otherUserId: string): Promise<string> {
+    const chatId = directChatId(this.identity.userId, otherUserId);
+    await this.establish(chatId);
+    return chatId;
+  }
+
+  /** Adds users to an encrypted group: on the server, then an MLS Add of each of their devices. */
+  async addMembers(chatId: string, userIds: string[]): Promise<void> {
+    await this.client.rest.request('POST', `/v1/groups/${encodeURIComponent(groupIdOf(chatId))}/members`, { user_ids: userIds });
+    await this.changeMembers(chatId, userIds);
+  }
+
+  /** Removes a user from an encrypted group: on the server (nothing more reaches them), then an MLS Remove of their leaves. */
+  async removeMember(chatId: string, userId: string): Promise<void> {
+    await this.client.rest.request('DELETE', `/v1/groups/${encodeURIComponent(groupIdOf(chatId))}/members/${encodeURIComponent(userId)}`);
+    await this.changeMembers(chatId, []);
+  }
+
+  /**
+   * A commit bringing the group in line with the server's members: adds the devices of
+   * `addUserIds` (and any member device missing from the group), removes every leaf whose
+   * device the server no longer lists. Made again on the new epoch when another commit won.
+   */
+  async changeMembers(chatId: string, addUserIds: string[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.serial(chatId, () => this.tryCommit(chatId, addUserIds));
+      if (outcome.ok) return;
+      if (attempt + 1 >= COMMIT_ATTEMPTS) throw new Error(`commit to ${chatId} lost ${COMMIT_ATTEMPTS} races in a row`);
+      await this.waitForEpoch(chatId, outcome.epoch);
+    }
+  }
+
+  // ---- messages ----
+
+  /** Encrypts `text` for the chat's group and sends it; resolves with the server's ack_sent. */
+  async send(chatId: string, text: string): Promise<AckSent> {
+    const ciphertext = await this.serial(chatId, async () => {
+      const g = this.groups.get(chatId);
+      if (!g || !mls.active(g)) throw new Error(`this device is not in the encrypted group of ${chatId}`);
+      const out = await mls.encrypt(g, utf8.encode(JSON.stringify({ t: text })));
+      // Saved before it leaves: a restarted device must never reuse a sending key.
+      await this.save(chatId, out.next);
+      return out.ciphertext;
+    });
+    return this.client.send(chatId, '', { ciphertext });
+  }
+
+  /**
+   * The security code of `userId` in this chat (docs/e2ee.md "Security code"): 12 groups of
+   * 5 digits from the user's devices' signature keys as this device's group state has them.
+   * Two people compare the codes their apps show for each other.
+   */
+  securityCode(chatId: string, userId: string): string {
+    const g = this.groups.get(chatId);
+    if (!g) throw new Error(`this device is not in the encrypted group of ${chatId}`);
+    const leaves = mls
+      .members(g)
+      .filter((m) => m.userId === userId)
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    if (leaves.length === 0) throw new Error(`${userId} has no device in this group`);
+    const parts: Uint8Array[] = [utf8.encode('switchboard-security-code/1')];
+    for (const l of leaves) parts.push(utf8.encode(l.deviceId), new Uint8Array([0]), l.signaturePublicKey);
+    const digest = sha512(concat(parts));
+    const groups: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      let n = 0;
+      // 40 bits (5 bytes) per group, exact in a double.
+      for (let j = 0; j < 5; j++) n = n * 256 + digest[i * 5 + j]!;
+      groups.push(String(n % 100_000).padStart(5, '0'));
+    }
+    return groups.join(' ');
+  }
+
+  /** Fetches this device's welcomes and joins their groups (also done after every sync_complete). */
+  fetchWelcomes(): Promise<void> {
+    if (this.welcomesRunning) {
+      // One more round after the running one: a welcome stored after its GET is not missed.
+      this.welcomesAgain = true;
+      return this.welcomesRunning;
+    }
+    const run = async () => {
+      do {
+        this.welcomesAgain = false;
+        await this.joinWelcomes();
+      } while (this.welcomesAgain);
+    };
+    this.welcomesRunning = run().finally(() => (this.welcomesRunning = null));
+    return this.welcomesRunning;
+  }
+
+  // ---- internals ----
+
+  private serial<T>(chatId: string, run: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(chatId) ?? Promise.resolve();
+    const next = prev.then(run, run);
+    const tail = next.catch(() => undefined);
+    this.chains.set(chatId, tail);
+    void tail.then(() => {
+      if (this.chains.get(chatId) === tail) this.chains.delete(chatId);
+    });
+    return next;
+  }
+
+  /**
+   * The credential check: a device the server lists as a member device of the chat. With
+   * `catchingUp` (commits from the log, processed in order) also a device of a user who is
+   * no member now: a member added and removed again while this device was away is in an
+   * older commit, and the server delivers that user nothing any more. A device the server
+   * does not list for a user who IS a member (a "ghost device") is refused either way.
+   */
+  private checkFor(chatId: string, catchingUp = false): mls.MemberCheck {
+    return (userId, deviceId) => {
+      if (this.allowed.get(chatId)?.has(`${userId}\n${deviceId}`) === true) return true;
+      return catchingUp && this.currentUsers.get(chatId)?.has(userId) === false;
+    };
+  }
+
+  /** Reads the server's view of the chat and remembers its member devices (what credentials are checked against). */
+  private async chatState(chatId: string): Promise<MlsChatState> {
+    const state = await this.client.rest.request<MlsChatState>('GET', `/v1/chats/${encodeURIComponent(chatId)}/mls`);
+    this.allowed.set(chatId, new Set(state.devices.map((d) => `${d.user_id}\n${d.device_id}`)));
+    this.currentUsers.set(chatId, new Set(state.devices.map((d) => d.user_id)));
+    return state;
+  }
+
+  private async save(chatId: string, g: mls.GroupHandle): Promise<void> {
+    await this.storage.put(`group/${chatId}`, mls.saveGroup(g));
+    this.groups.set(chatId, g);
+  }
+
+  /** Creates the chat's group at epoch 0 and commits every member device into it; joins instead when another device won epoch 0. */
+  private async establish(chatId: string): Promise<void> {
+    const outcome = await this.serial(chatId, () => this.tryCommit(chatId, [], true));
+    if (outcome.ok) return;
+    // Another device made the group first: its welcome names this device (or will, with its next commit).
+    await this.fetchWelcomes();
+    if (!this.groups.has(chatId)) await this.changeMembers(chatId, []);
+  }
+
+  /**
+   * One attempt at a commit on the chat's current group (or a new group, `fresh`). The new
+   * state is kept only if the server accepts the commit; `ok:false` carries the server's epoch.
+   */
+  private async tryCommit(chatId: string, addUserIds: string[], fresh = false): Promise<{ ok: true } | { ok: false; epoch: number }> {
+    const server = await this.chatState(chatId);
+    let g = this.groups.get(chatId);
+    if (fresh) {
+      if (g || server.epoch > 0) return { ok: false, epoch: server.epoch };
+      const kp = await mls.newKeyPackage(this.identity);
+      g = await mls.newGroup(chatId, kp, this.checkFor(chatId));
+    }
+    if (!g) throw new Error(`this device is not in the encrypted group of ${chatId}`);
+    if (mls.epochOf(g) !== server.epoch) return { ok: false, epoch: server.epoch };
+    const listed = new Set(server.devices.map((d) => `${d.user_id}\n${d.device_id}`));
+    const inGroup = mls.members(g);
+    const present = new Set(inGroup.map((m) => `${m.userId}\n${m.deviceId}`));
+    const me = mls.ownLeafIndex(g);
+    const remove = inGroup.filter((m) => m.leafIndex !== me && !listed.has(`${m.userId}\n${m.deviceId}`)).map((m) => m.leafIndex);
+    // Every member device the group lacks, those of the users being added among them.
+    const wantedUsers = [
+      ...new Set([...addUserIds, ...server.devices.filter((d) => !present.has(`${d.user_id}\n${d.device_id}`)).map((d) => d.user_id)]),
+    ];
+    let claimed: ClaimResult = { key_packages: [], missing: [] };
+    if (wantedUsers.length > 0)
+      claimed = await this.client.rest.request<ClaimResult>('POST', '/v1/mls/key-packages/claim', { user_ids: wantedUsers });
+    // A key package is used only if its credential names the device the server says it is for, a listed member device not yet in the group.
+    const adds = claimed.key_packages.filter((k) => {
+      const owner = mls.keyPackageOwner(k.key_package);
+      const key = `${k.user_id}\n${k.device_id}`;
+      return owner?.userId === k.user_id && owner.deviceId === k.device_id && listed.has(key) && !present.has(key);
+    });
+    const out = await mls.commit(
+      g,
+      adds.map((k) => k.key_package),
+      remove,
+      this.checkFor(chatId),
+    );
+    try {
+      await this.client.rest.request<MlsCommitAccepted>('POST', `/v1/chats/${encodeURIComponent(chatId)}/mls/commits`, {
+        client_msg_id: crypto.randomUUID(),
+        epoch: mls.epochOf(g),
+        commit: out.commit,
+        group_info: out.groupInfo,
+        ...(out.welcome ? { welcomes: [{ device_ids: adds.map((k) => k.device_id), welcome: out.welcome }] } : {}),
+      });
+    } catch (err) {
+      if (err instanceof SwitchboardHttpError && err.code === 'stale_epoch') {
+        const epoch = (err.body as { epoch?: number }).epoch ?? server.epoch + 1;
+        return { ok: false, epoch };
+      }
+      throw err;
+    }
+    await this.save(chatId, out.next);
+    this.emit('epoch', { chat_id: chatId, epoch: mls.epochOf(out.next) });
+    return { ok: true };
+  }
+
+  /** Resolves once this device's group of the chat reached `epoch` (by the commits arriving on the socket) or left it. */
+  private waitForEpoch(chatId: string, epoch: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('epoch', onEpoch);
+        this.off('joined', onEpoch);
+        resolve();
+      };
+      const onEpoch = (e: { chat_id: string; epoch: number }) => {
+        if (e.chat_id === chatId && e.epoch >= epoch) done();
+      };
+      const timer = setTimeout(() => {
+        this.off('epoch', onEpoch);
+        this.off('joined', onEpoch);
+        reject(new Error(`${chatId} did not reach epoch ${epoch} within ${EPOCH_WAIT_MS} ms`));
+      }, EPOCH_WAIT_MS);
+      this.on('epoch', onEpoch);
+      this.on('joined', onEpoch);
+      if (this.epoch(chatId) >= epoch) done();
+      else if (!this.groups.has(chatId)) void this.fetchWelcomes().catch(() => undefined);
+    });
+  }
+
+  private async incoming(item: Pending): Promise<void> {
+    const chatId = item.frame.chat_id;
+    let g = this.groups.get(chatId);
+    if (!g) {
+      // Not in the group yet: the welcome that brings this device in may be waiting.
+      // Not awaited: joining runs on this chat's chain, after this item (which would wait for it forever).
+      this.queuePending(item);
+      void this.fetchWelcomes().catch(() => undefined);
+      return;
+    }
+    if (item.kind === 'commit') {
+      if (item.frame.epoch < mls.epochOf(g)) return; // applied already (this device's own, or before it joined)
+      if (!mls.active(g)) return;
+      try {
+        g = await this.processWithFreshMembers(chatId, g, item.frame.commit);
+      } catch (err) {
+        this.emit('undecryptable', { chat_id: chatId, message_id: item.frame.message_id, seq: item.frame.seq, reason: String(err) });
+        return;
+      }
+      await this.save(chatId, g);
+      this.emit('epoch', { chat_id: chatId, epoch: mls.epochOf(g) });
+      return;
+    }
+    const m = item.frame;
+    try {
+      const out = await mls.processMessage(g, m.ciphertext!, this.checkFor(chatId));
+      if (out.kind !== 'application') throw new Error('a handshake message where an application message belongs');
+      await this.save(chatId, out.next);
+      const body = JSON.parse(fromUtf8.decode(out.data)) as { t?: unknown };
+      this.emit('message', {
+        chat_id: chatId,
+        message_id: m.message_id,
+        seq: m.seq,
+        sender_id: m.sender_id,
+        sender_device_id: m.sender_device_id,
+        created_at: m.created_at,
+        text: typeof body.t === 'string' ? body.t : '',
+      });
+    } catch (err) {
+      this.emit('undecryptable', { chat_id: chatId, message_id: m.message_id, seq: m.seq, reason: String(err) });
+    }
+  }
+
+  /** Processes a commit; when a credential in it is not known yet, asks the server for the chat's member devices once and tries again. */
+  private async processWithFreshMembers(chatId: string, g: mls.GroupHandle, commit: string): Promise<mls.GroupHandle> {
+    try {
+      return (await mls.processMessage(g, commit, this.checkFor(chatId, true))).next;
+    } catch {
+      await this.chatState(chatId);
+      return (await mls.processMessage(g, commit, this.checkFor(chatId, true))).next;
+    }
+  }
+
+  private queuePending(item: Pending): void {
+    const list = this.pending.get(item.frame.chat_id) ?? [];
+    list.push(item);
+    this.pending.set(item.frame.chat_id, list);
+  }
+
+  private async joinWelcomes(): Promise<void> {
+    const { welcomes } = await this.client.rest.request<{ welcomes: MlsWelcome[] }>('GET', '/v1/mls/welcomes');
+    for (const w of welcomes) await this.serial(w.chat_id, () => this.joinOne(w));
+  }
+
+  private async joinOne(w: MlsWelcome): Promise<void> {
+    const ack = () => this.client.rest.request('DELETE', `/v1/mls/welcomes/${encodeURIComponent(w.welcome_id)}`);
+    const current = this.groups.get(w.chat_id);
+    if (current && mls.active(current) && mls.epochOf(current) >= w.epoch) {
+      await ack();
+      return;
+    }
+    let kp: mls.OwnKeyPackage | undefined;
+    for (const ref of mls.welcomeRefs(w.welcome)) {
+      const bytes = await this.storage.get(`kp/${ref}`);
+      if (bytes) kp = JSON.parse(fromUtf8.decode(bytes)) as mls.OwnKeyPackage;
+      if (kp) break;
+    }
+    if (!kp) {
+      await ack(); // not for any key package this device holds: nothing can ever open it
+      return;
+    }
+    await this.chatState(w.chat_id);
+    let g: mls.GroupHandle;
+    try {
+      g = await mls.join(w.welcome, kp, this.checkFor(w.chat_id));
+    } catch (err) {
+      this.emit('undecryptable', { chat_id: w.chat_id, message_id: w.welcome_id, seq: 0, reason: String(err) });
+      await ack();
+      return;
+    }
+    await this.save(w.chat_id, g);
+    if (!kp.lastResort) await this.storage.delete(`kp/${kp.ref}`);
+    await ack();
+    this.emit('joined', { chat_id: w.chat_id, epoch: mls.epochOf(g) });
+    // What arrived before the welcome, in the order it came.
+    const queued = this.pending.get(w.chat_id) ?? [];
+    this.pending.delete(w.chat_id);
+    for (const item of queued) await this.incoming(item);
+  }
+}
+
+function groupIdOf(chatId: string): string {
+  if (!chatId.startsWith('g:')) throw new Error(`${chatId} is not a group chat`);
+  return chatId.slice(2);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { waitUntil } from '@switchboard/server/testing';
+import type { SessionView } from '@switchboard/protocol';
+import { E2ee, SwitchboardClient, folderStorage, type DecryptedMessage, type NewMessageEvent } from '@switchboard/client';
+
+/*
+ * docs/e2ee.md end to end: several SDK clients (E2ee over SwitchboardClient, real ts-mls)
+ * against real servers. Run on the embedded server and on two cluster nodes (`nodes[i % 2]`
+ * for the i-th account, so every exchange crosses nodes). `plaintexts` collects every text
+ * sent, for the test that reads the store's bytes afterwards.
+ */
+
+export interface Node {
+  baseUrl: string;
+}
+
+export interface Device {
+  session: SessionView & { username: string; password: string };
+  client: SwitchboardClient;
+  e2ee: E2ee;
+  dir: string;
+  /** The socket the client has open now (a test can hand it frames, as a server would). */
+  socket: () => WebSocket | undefined;
+}
+
+let counter = 0;
+const dirs: string[] = [];
+
+/** A `ws` constructor that remembers the latest socket. */
+function trackedWs() {
+  const opened: WebSocket[] = [];
+  class Tracked extends WebSocket {
+    constructor(url: string, opts?: unknown) {
+      super(url, opts as never);
+      opened.push(this);
+    }
+  }
+  return { Tracked, latest: () => opened.at(-1) };
+}
+
+export async function openDevice(baseUrl: string, session: Device['session'], dir?: string): Promise<Device> {
+  const folder = dir ?? mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
+  if (!dir) dirs.push(folder);
+  const ws = trackedWs();
+  const client = SwitchboardClient.fromSession(baseUrl, session, { WebSocket: ws.Tracked, backoff: { baseMs: 50, capMs: 400 } });
+  const e2ee = await E2ee.open(client, { storage: await folderStorage(folder), keyPackageTarget: 4 });
+  await e2ee.topUpKeyPackages();
+  const synced = client.waitFor('sync_complete', { timeoutMs: 10_000 });
+  await client.connect();
+  await synced;
+  return { session, client, e2ee, dir: folder, socket: ws.latest };
+}
+
+export async function newAccount(baseUrl: string, prefix: string): Promise<Device['session']> {
+  const username = `${prefix}_${process.pid}_${++counter}`.slice(0, 32);
+  const password = 'correct horse battery';
+  await SwitchboardClient.register(baseUrl, { username, password });
+  const session = await SwitchboardClient.login(baseUrl, { username, password, device_name: prefix });
+  return { ...session, username, password };
+}
+
+export async function anotherDevice(baseUrl: string, d: Device['session'], name: string): Promise<Device['session']> {
+  const session = await SwitchboardClient.login(baseUrl, { username: d.username, password: d.password, device_name: name });
+  return { ...session, username: d.username, password: d.password };
+}
+
+export const inGroup = (d: Device, chatId: string) =>
+  waitUntil(() => d.e2ee.hasGroup(chatId), 10_000, `${d.session.username} joins ${chatId}`);
+
+/** Sends `text` from `from` and waits until every device in `to` decrypted it. */
+export async function exchange(from: Device, to: Device[], chatId: string, text: string): Promise<DecryptedMessage[]> {
+  const got = to.map((d) => d.e2ee.waitFor('message', { timeoutMs: 10_000, filter: (m) => m.chat_id === chatId && m.text === text }));
+  await from.e2ee.send(chatId, text);
+  const out = await Promise.all(got);
+  for (const m of out) {
+    assert.equal(m.sender_id, from.session.user_id);
+    assert.equal(m.sender_device_id, from.session.device_id);
+  }
+  return out;
+}
+
+export function e2eeSdkSuite(
+  target: () => { nodes: Node[]; plaintexts: Set<string>; afterAll?: (check: (texts: string[]) => Promise<void>) => void },
+): void {
+  const devices: Device[] = [];
+  after(() => {
+    for (const d of devices) {
+      d.e2ee.close();
+      void d.client.close();
+    }
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const node = (i: number) => target().nodes[i % target().nodes.length]!.baseUrl;
+  const open = async (i: number, session: Device['session']) => {
+    const d = await openDevice(node(i), session);
+    devices.push(d);
+    return d;
+  };
+  const say = async (from: Device, to: Device[], chatId: string, text: string) => {
+    target().plaintexts.add(text);
+    return exchange(from, to, chatId, text);
+  };
+
+  test('1:1: either side starts encryption, both exchange encrypted messages, and the security codes agree', async () => {
+    const alice = await open(0, await newAccount(node(0), 'e2a'));
+    const bob = await open(1, await newAccount(node(1), 'e2b'));
+    const chatId = await alice.e2ee.startDirect(bob.session.user_id);
+    await inGroup(bob, chatId);
+    await say(alice, [bob], chatId, 'hello bob, this is secret one');
+    await say(bob, [alice], chatId, 'hello alice, secret two');
+    assert.equal(alice.e2ee.securityCode(chatId, bob.session.user_id), bob.e2ee.securityCode(chatId, bob.session.user_id));
+    assert.equal(alice.e2ee.securityCode(chatId, alice.session.user_id), bob.e2ee.securityCode(chatId, alice.session.user_id));
+    assert.match(alice.e2ee.securityCode(chatId, bob.session.user_id), /^(\d{5} ){11}\d{5}$/);
+    assert.notEqual(alice.e2ee.securityCode(chatId, bob.session.user_id), alice.e2ee.securityCode(chatId, alice.session.user_id));
+    // The server refuses plaintext there now, and history holds ciphertext only.
+    await assert.rejects(
+      alice.client.send(chatId, 'in clear'),
+      (e: { frame?: { code?: string } }) => e.frame?.code === 'encryption_required',
+    );
+    const page = await bob.client.rest.history(chatId, { limit: 10 });
+    assert.ok(page.messages.every((m) => m.content === '' && typeof m.ciphertext === 'string'));
+  });
+
+  test('both sides of a direct chat start at once: one epoch 0 wins, the other joins by its welcome', async () => {
+    const a = await open(0, await newAccount(node(0), 'e2ra'));
+    const b = await open(1, await newAccount(node(1), 'e2rb'));
+    const [x, y] = await Promise.all([a.e2ee.startDirect(b.session.user_id), b.e2ee.startDirect(a.session.user_id)]);
+    assert.equal(x, y);
+    await inGroup(a, x);
+    await inGroup(b, x);
+    await say(a, [b], x, 'raced and still secret');
+    await say(b, [a], x, 'secret reply after the race');
+  });
+
+  test('a group with a two-device member: everyone reads everyone; an added member reads what follows; a removed one cannot', async () => {
+    const sessions = await Promise.all(Array.from({ length: 5 }, (_, i) => newAccount(node(i), `e2g${i}`)));
+    const members = await Promise.all(sessions.map((s, i) => open(i, s)));
+    const laptop = await open(1, await anotherDevice(node(1), sessions[1]!, 'laptop'));
+    const [admin, ...rest] = members;
+    const group = await admin!.e2ee.createEncryptedGroup(
+      'secret team',
+      rest.map((m) => m.session.user_id),
+    );
+    assert.equal(group.encrypted, true);
+    const everyone = [...members, laptop];
+    for (const d of everyone) await inGroup(d, group.chat_id);
+    assert.equal(admin!.e2ee.members(group.chat_id).length, 6, 'one leaf per device');
+    await say(admin!, everyone.slice(1), group.chat_id, 'group secret from the admin');
+    await say(
+      laptop,
+      everyone.filter((d) => d !== laptop),
+      group.chat_id,
+      'group secret from a second device',
+    );
+    await say(
+      members[3]!,
+      everyone.filter((d) => d !== members[3]),
+      group.chat_id,
+      'group secret from a member',
+    );
+
+    const carol = await open(0, await newAccount(node(0), 'e2carol'));
+    await admin!.e2ee.addMembers(group.chat_id, [carol.session.user_id]);
+    await inGroup(carol, group.chat_id);
+    await say(members[2]!, [...everyone.filter((d) => d !== members[2]), carol], group.chat_id, 'welcome carol, secret');
+
+    // Removed: the server sends carol nothing more, and what it would have carried she cannot open.
+    const carolEpoch = carol.e2ee.epoch(group.chat_id);
+    await admin!.e2ee.removeMember(group.chat_id, carol.session.user_id);
+    const raw = members[1]!.client.waitFor('message', { timeoutMs: 10_000, filter: (m: NewMessageEvent) => m.chat_id === group.chat_id });
+    const after = await say(admin!, everyone.slice(1), group.chat_id, 'after carol left, secret');
+    assert.equal(after.length, everyone.length - 1);
+    const frame = await raw;
+    const refused = carol.e2ee.waitFor('undecryptable', { timeoutMs: 10_000, filter: (u) => u.message_id === frame.message_id });
+    const seen: string[] = [];
+    carol.e2ee.on('message', (m) => seen.push(m.text));
+    // As a malicious server would: hand carol the later ciphertext anyway.
+    carol.socket()!.emit('message', Buffer.from(JSON.stringify(frame)), false);
+    await refused;
+    assert.deepEqual(seen, []);
+    assert.equal(carol.e2ee.epoch(group.chat_id), carolEpoch, 'carol never reached the epoch after her removal');
+    assert.ok(admin!.e2ee.members(group.chat_id).every((m) => m.user_id !== carol.session.user_id));
+  });
+
+  test('two commits race for one epoch: one wins, the other device rebases and commits on the next epoch by itself', async () => {
+    const sessions = await Promise.all(Array.from({ length: 3 }, (_, i) => newAccount(node(i), `e2x${i}`)));
+    const [a, b, c] = await Promise.all(sessions.map((s, i) => open(i, s)));
+    const group = await a!.e2ee.createEncryptedGroup('racers', [b!.session.user_id, c!.session.user_id]);
+    for (const d of [b!, c!]) await inGroup(d, group.chat_id);
+    const start = a!.e2ee.epoch(group.chat_id);
+    // A new device of c's user: both a and b notice it is missing and commit at once.
+    const c2 = await open(1, await anotherDevice(node(1), sessions[2]!, 'second'));
+    await Promise.all([a!.e2ee.changeMembers(group.chat_id, []), b!.e2ee.changeMembers(group.chat_id, [])]);
+    await inGroup(c2, group.chat_id);
+    const all = [a!, b!, c!, c2];
+    await waitUntil(() => all.every((d) => d.e2ee.epoch(group.chat_id) === start + 2), 10_000, 'everyone at start + 2');
+    assert.equal(a!.e2ee.members(group.chat_id).length, 4);
+    await say(
+      b!,
+      all.filter((d) => d !== b),
+      group.chat_id,
+      'secret after the race',
+    );
+    await say(
+      c2,
+      all.filter((d) => d !== c2),
+      group.chat_id,
+      'secret from the new device',
+    );
+  });
+
+  test('an offline device catches up in order through commits and messages, its state read back from its folder', async () => {
+    const sessions = await Promise.all(Array.from({ length: 3 }, (_, i) => newAccount(node(i), `e2o${i}`)));
+    const [a, b, dave] = await Promise.all(sessions.map((s, i) => open(i, s)));
+    const group = await a!.e2ee.createEncryptedGroup('offline', [b!.session.user_id, dave!.session.user_id]);
+    for (const d of [b!, dave!]) await inGroup(d, group.chat_id);
+    await say(a!, [b!, dave!], group.chat_id, 'before dave went away');
+    // Dave's device goes away (process gone: only its folder is left).
+    dave!.e2ee.close();
+    await dave!.client.close();
+    const erin = await open(0, await newAccount(node(0), 'e2erin'));
+    const texts = ['offline secret 1', 'offline secret 2', 'offline secret 3'];
+    target().plaintexts.add(texts[0]!);
+    await a!.e2ee.send(group.chat_id, texts[0]!);
+    await a!.e2ee.addMembers(group.chat_id, [erin.session.user_id]);
+    await inGroup(erin, group.chat_id);
+    await say(b!, [a!, erin], group.chat_id, texts[1]!);
+    await a!.e2ee.removeMember(group.chat_id, erin.session.user_id);
+    await say(a!, [b!], group.chat_id, texts[2]!);
+    // Back: a new process on the same folder and session.
+    const received: string[] = [];
+    const again = await (async () => {
+      const ws = trackedWs();
+      const client = SwitchboardClient.fromSession(node(1), dave!.session, { WebSocket: ws.Tracked, backoff: { baseMs: 50, capMs: 400 } });
+      const e2ee = await E2ee.open(client, { storage: await folderStorage(dave!.dir) });
+      e2ee.on('message', (m) => received.push(m.text));
+      const d: Device = { session: dave!.session, client, e2ee, dir: dave!.dir, socket: ws.latest };
+      devices.push(d);
+      await client.connect();
+      return d;
+    })();
+    await waitUntil(
+      () => received.length >= 3,
+      10_000,
+      'dave catches up',
+      () => JSON.stringify(received),
+    );
+    assert.deepEqual(received, texts);
+    assert.equal(again.e2ee.epoch(group.chat_id), a!.e2ee.epoch(group.chat_id));
+    await say(again, [a!, b!], group.chat_id, 'dave is back, secret');
+  });
+}
