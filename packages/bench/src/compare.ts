@@ -44,6 +44,8 @@ export interface SystemResult {
   cpuUsPerMsgWithServices: number;
   stoppedEarly: string | null;
   lost: number;
+  /** The load generator's CPU per message over the run (PairsReport.generator). */
+  genUsPerMsg: number;
 }
 
 export interface CompareReport {
@@ -77,6 +79,7 @@ function judge(system: SystemName, describe: string, r: PairsReport, p99LimitMs:
     cpuUsPerMsgWithServices: kneeRow ? perMsg(kneeRow.serverCpuPct + servicePct(kneeRow), kneeRow) : NaN,
     stoppedEarly: r.stoppedEarly,
     lost: r.totals.sent - r.totals.received,
+    genUsPerMsg: r.generator.usPerMessage,
   };
 }
 
@@ -192,6 +195,7 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
+  log(`  load generator: ${Number.isFinite(r.genUsPerMsg) ? r.genUsPerMsg.toFixed(1) : '-'} µs CPU per message`);
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {

@@ -79,6 +79,8 @@ export interface GeneratorResult {
   ackReadFrames: number;
   closedEarly: number;
   drained: boolean;
+  /** Epoch ms when the drain ended (before the sockets were closed): the end of the generator's CPU window. */
+  drainedAt: number;
 }
 
 export type GeneratorEvent =
@@ -375,6 +377,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     // Let the last read receipts go out and their status updates come back.
     await new Promise((r) => setTimeout(r, Math.max(250, cfg.readIntervalMs * 2)));
     clearInterval(readTimer);
+    const drainedAt = now();
     closing = true;
     for (const c of clients) c.ws.close(1000);
     return {
@@ -403,6 +406,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       ackReadFrames: totals.ackReadFrames,
       closedEarly: totals.closedEarly,
       drained,
+      drainedAt,
     };
   }
 

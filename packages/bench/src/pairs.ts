@@ -94,7 +94,14 @@ export interface PairsReport {
   registration: { users: number; seconds: number };
   steps: PairsStepRow[];
   stoppedEarly: string | null;
-  totals: Omit<GeneratorResult, 'steps' | 'genIndex'>;
+  totals: Omit<GeneratorResult, 'steps' | 'genIndex' | 'drainedAt'>;
+  /**
+   * The load generator's own cost: CPU of the bench process (every thread: generators, GC
+   * helpers, this coordinator) plus generator child processes, from the first step's start
+   * to the end of the drain, per message sent. CPU time, not wall time, so it holds on a
+   * busy machine too; at a fixed rate it compares generators.
+   */
+  generator: { cpuMs: number; messages: number; usPerMessage: number };
   /** With PairsHooks.counters: the idle window before the steps (sockets connected, no traffic). */
   baseline: CounterWindow | null;
   /** With PairsHooks.counters: from the first step's start to the last step's end. */
@@ -174,6 +181,17 @@ function cpuBetween(samples: Sample[], start: number, end: number, key: 'serverC
   const b = inside[inside.length - 1]!;
   const get = typeof key === 'function' ? key : (s: Sample) => s[key];
   return ((get(b) - get(a)) / (b.t - a.t)) * 100;
+}
+
+/**
+ * The generator's cumulative CPU (ms) at the last sample at or before t. The generators idle
+ * for ≥ 250 ms before their drain ends, longer than the 200 ms sampling period, so that
+ * sample misses nothing of theirs; interpolating instead would mix in the sockets' closing.
+ */
+function cpuAtOrBefore(samples: Sample[], t: number): number {
+  let v = NaN;
+  for (const s of samples) if (s.t <= t) v = s.selfCpuMs;
+  return v;
 }
 
 interface CounterSample {
@@ -385,6 +403,9 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       if (process.stderr.isTTY) process.stderr.write('\n');
     }
     sample();
+    const drainedAt = Math.max(...results.map((r) => r.drainedAt));
+    const genCpuMs = cpuAtOrBefore(samples, drainedAt) - (samples[0]?.selfCpuMs ?? NaN); // samples[0] was taken at startAt
+    const sentTotal = results.reduce((a, r) => a + r.sent, 0);
     if (hooks.counters) {
       while (counterBusy) await sleep(20);
       await readCounters();
@@ -450,6 +471,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       stoppedEarly,
       baseline,
       whole,
+      generator: { cpuMs: genCpuMs, messages: sentTotal, usPerMessage: (genCpuMs * 1000) / Math.max(1, sentTotal) },
       totals: {
         sent: sum((r) => r.sent),
         received: sum((r) => r.received),
@@ -527,6 +549,9 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
     `totals: sent ${fmtInt(t.sent)}, received ${fmtInt(t.received)}, ack_sent ${fmtInt(t.acked)}, duplicates ${fmtInt(t.duplicates)}, drained ${t.drained ? 'yes' : 'NO'}; ` +
       `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
+  );
+  log(
+    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain)`,
   );
   const errs = Object.entries(t.errors);
   if (errs.length || t.closedEarly)
