@@ -46,6 +46,8 @@ export interface SystemResult {
   lost: number;
   /** The load generator's CPU per message over the run (PairsReport.generator). */
   genUsPerMsg: number;
+  /** Its kernel part (socket system calls). */
+  genSysUsPerMsg: number;
 }
 
 export interface CompareReport {
@@ -80,11 +82,12 @@ function judge(system: SystemName, describe: string, r: PairsReport, p99LimitMs:
     stoppedEarly: r.stoppedEarly,
     lost: r.totals.sent - r.totals.received,
     genUsPerMsg: r.generator.usPerMessage,
+    genSysUsPerMsg: r.generator.sysUsPerMessage,
   };
 }
 
 /** A relay process of relays/; resolves once it answers /healthz. */
-async function spawnRelay(script: string, args: string[]): Promise<Target> {
+export async function spawnRelay(script: string, args: string[]): Promise<Target> {
   const port = await freePort();
   const proc = spawn(process.execPath, [path.join(relayDir, script), String(port), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -102,7 +105,7 @@ async function spawnRelay(script: string, args: string[]): Promise<Target> {
 }
 
 /** Made-up users for the relays (they have no accounts): user i connects with ?user=u{i}. */
-function relaySessions(portOf: (i: number) => number): (count: number) => Session[] {
+export function relaySessions(portOf: (i: number) => number): (count: number) => Session[] {
   return (count) =>
     Array.from({ length: count }, (_, i) => ({
       token: '',
@@ -195,7 +198,7 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
-  log(`  load generator: ${Number.isFinite(r.genUsPerMsg) ? r.genUsPerMsg.toFixed(1) : '-'} µs CPU per message`);
+  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel`);
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {

@@ -101,7 +101,7 @@ export interface PairsReport {
    * to the end of the drain, per message sent. CPU time, not wall time, so it holds on a
    * busy machine too; at a fixed rate it compares generators.
    */
-  generator: { cpuMs: number; messages: number; usPerMessage: number };
+  generator: { cpuMs: number; sysMs: number; messages: number; usPerMessage: number; sysUsPerMessage: number };
   /** With PairsHooks.counters: the idle window before the steps (sockets connected, no traffic). */
   baseline: CounterWindow | null;
   /** With PairsHooks.counters: from the first step's start to the last step's end. */
@@ -169,6 +169,8 @@ interface Sample {
   t: number; // epoch ms
   serverCpuMs: number;
   selfCpuMs: number;
+  /** The kernel's part of selfCpuMs (socket writes and reads). */
+  selfSysMs: number;
   rss: number;
   extra: Record<string, number>;
 }
@@ -188,9 +190,9 @@ function cpuBetween(samples: Sample[], start: number, end: number, key: 'serverC
  * for ≥ 250 ms before their drain ends, longer than the 200 ms sampling period, so that
  * sample misses nothing of theirs; interpolating instead would mix in the sockets' closing.
  */
-function cpuAtOrBefore(samples: Sample[], t: number): number {
+function cpuAtOrBefore(samples: Sample[], t: number, key: 'selfCpuMs' | 'selfSysMs'): number {
   let v = NaN;
-  for (const s of samples) if (s.t <= t) v = s.selfCpuMs;
+  for (const s of samples) if (s.t <= t) v = s[key];
   return v;
 }
 
@@ -307,7 +309,11 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     const sample = () => {
       const u = process.cpuUsage();
       let self = (u.user + u.system) / 1000;
-      for (const p of childPids) self += readCpuMs(p);
+      let selfSys = u.system / 1000;
+      for (const p of childPids) {
+        self += readCpuMs(p);
+        selfSys += readCpuMs(p, 'system');
+      }
       let cpu = 0;
       let rss = 0;
       for (const p of serverPids) {
@@ -316,7 +322,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       }
       const extra: Record<string, number> = {};
       for (const [k, f] of Object.entries(hooks.cpuSources ?? {})) extra[k] = f();
-      samples.push({ t: Date.now(), serverCpuMs: cpu, selfCpuMs: self, rss, extra });
+      samples.push({ t: Date.now(), serverCpuMs: cpu, selfCpuMs: self, selfSysMs: selfSys, rss, extra });
     };
     // Counters (e.g. Redis INFO) are read asynchronously so a slow reading never delays the CPU samples.
     const counterSamples: CounterSample[] = [];
@@ -404,7 +410,9 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     }
     sample();
     const drainedAt = Math.max(...results.map((r) => r.drainedAt));
-    const genCpuMs = cpuAtOrBefore(samples, drainedAt) - (samples[0]?.selfCpuMs ?? NaN); // samples[0] was taken at startAt
+    // samples[0] was taken at startAt.
+    const genCpuMs = cpuAtOrBefore(samples, drainedAt, 'selfCpuMs') - (samples[0]?.selfCpuMs ?? NaN);
+    const genSysMs = cpuAtOrBefore(samples, drainedAt, 'selfSysMs') - (samples[0]?.selfSysMs ?? NaN);
     const sentTotal = results.reduce((a, r) => a + r.sent, 0);
     if (hooks.counters) {
       while (counterBusy) await sleep(20);
@@ -471,7 +479,13 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       stoppedEarly,
       baseline,
       whole,
-      generator: { cpuMs: genCpuMs, messages: sentTotal, usPerMessage: (genCpuMs * 1000) / Math.max(1, sentTotal) },
+      generator: {
+        cpuMs: genCpuMs,
+        sysMs: genSysMs,
+        messages: sentTotal,
+        usPerMessage: (genCpuMs * 1000) / Math.max(1, sentTotal),
+        sysUsPerMessage: (genSysMs * 1000) / Math.max(1, sentTotal),
+      },
       totals: {
         sent: sum((r) => r.sent),
         received: sum((r) => r.received),
@@ -484,6 +498,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
         ackDeliveredIds: sum((r) => r.ackDeliveredIds),
         ackReadFrames: sum((r) => r.ackReadFrames),
         closedEarly: sum((r) => r.closedEarly),
+        slowFrames: sum((r) => r.slowFrames),
         drained: results.every((r) => r.drained),
       },
     };
@@ -551,8 +566,9 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   log(
-    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain)`,
+    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain)`,
   );
+  if (t.slowFrames) log(`load generator: ${fmtInt(t.slowFrames)} frames not in the expected shape, parsed the slow way`);
   const errs = Object.entries(t.errors);
   if (errs.length || t.closedEarly)
     log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);
