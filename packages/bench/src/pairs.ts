@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { directChatId } from '@switchboard/protocol';
 import { createUsers, runTag, socketUrl, type Session } from './api.js';
@@ -23,6 +24,18 @@ import type { Transport } from './wire.js';
  */
 
 export type GenMode = 'worker' | 'process' | 'inline';
+
+/**
+ * Message rate one generator thread is given at most when --generators is not set. The lean
+ * generator costs ~20 µs of CPU per message near the relays' knees (its socket writes and
+ * reads, mostly in the kernel), so 20,000 msg/s keeps a thread well short of saturation.
+ */
+export const RATE_PER_GENERATOR = 20_000;
+
+/** Generator threads for a run whose fastest step is maxRate msg/s: one per RATE_PER_GENERATOR, at most one per core. */
+export function autoGenerators(maxRate: number): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.ceil(maxRate / RATE_PER_GENERATOR)));
+}
 
 export interface PairsOptions {
   pairs: number;
@@ -239,7 +252,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     `pairs: registered ${users} users + sessions in ${regSeconds.toFixed(1)} s (${(users / regSeconds).toFixed(0)} users/s incl. one login each)`,
   );
 
-  const G = opts.gen === 'inline' ? 1 : Math.max(1, opts.generators);
+  const G = opts.gen === 'inline' ? 1 : Math.max(1, Math.min(opts.generators, opts.pairs));
   const perGen: PairsClientSpec[][] = Array.from({ length: G }, () => []);
   for (let j = 0; j < opts.pairs; j++) {
     const a = sessions[2 * j]!;
