@@ -10,6 +10,7 @@ import { printMedia, runMedia } from './media.js';
 import { printFuzz, runFuzz } from './fuzz.js';
 import { printMediaBombs, runMediaBombs } from './media-bombs.js';
 import { printHistory, runHistory } from './history.js';
+import { printRetentionBench, runRetentionBench } from './retention.js';
 import { autoGenerators, printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
@@ -21,7 +22,7 @@ import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|fuzz] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|retention|fuzz] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -94,6 +95,10 @@ media-bombs (decode bombs: server RSS; fetch time of a file carried by many mess
   --bombs N             7070 x 7070 16-bit interlaced PNGs, sent four to a message (default 8)
   --refs R              messages carrying one file (default 1000, MEDIA_MAX_REFS' default)
   --fetches F           timed GET /v1/media per caller (default 200)
+retention (the pairs flags apply; defaults: --pairs 50 --rates 1000 --step-seconds 60): sends while retention erases a backlog
+  --rows R              messages seeded 60 days old, erased by RETENTION_DAYS=30 during the step (default 1000000)
+  --chats C             direct chats they are spread over (default 1000)
+  (--server-env applies to both runs, e.g. --server-env RETENTION_BATCH=500)
 history (history paging of a plain chat beside one with edits and reactions):
   --messages M          messages in each chat (default 10000)
   --edited F            share of the busy chat's messages edited (default 0.2)
@@ -149,6 +154,8 @@ const { values: v, positionals } = parseArgs({
     'fuzz-sockets': { type: 'string' },
     'http-share': { type: 'string' },
     bombs: { type: 'string' },
+    rows: { type: 'string' },
+    chats: { type: 'string' },
     refs: { type: 'string' },
     fetches: { type: 'string' },
     messages: { type: 'string' },
@@ -365,6 +372,25 @@ const scenarios: Record<string, Scenario> = {
         printHistory(r, log);
         return r;
       }),
+  },
+  retention: {
+    describe:
+      'send latency at a fixed rate while retention erases a large backlog of expired messages, beside a run without retention (issue 24)',
+    run: async () => {
+      if (v.url) throw new Error('retention seeds and spawns its own server; --url does not apply');
+      const r = await runRetentionBench(
+        spawnOptions(),
+        {
+          rows: Math.max(1, num('rows', 1_000_000)),
+          chats: Math.max(1, num('chats', 1000)),
+          pairs: pairsOptions({ pairs: 50, rates: '1000', stepSeconds: 60, warmupRate: 1000 }),
+          serverEnv: {},
+        },
+        log,
+      );
+      printRetentionBench(r, log);
+      return r;
+    },
   },
   fuzz: {
     describe: 'random and mutated frames and HTTP requests (fast-check) at a live server while two other users keep messaging',

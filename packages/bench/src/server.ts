@@ -31,6 +31,8 @@ export interface SpawnOptions {
   quiet: boolean;
   /** Listen on this port instead of a free one (a cluster node needs it before start, for PUBLIC_WS_URL). */
   port?: number;
+  /** Use this DATA_DIR (kept, or not, as keepData says) instead of a fresh one. */
+  dataDir?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -63,7 +65,7 @@ export async function waitHealthy(baseUrl: string, timeoutMs: number, proc?: Chi
 
 export async function spawnServer(opts: SpawnOptions): Promise<Target> {
   const port = opts.port ?? (await freePort());
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'switchboard-bench-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'switchboard-bench-'));
   const env = {
     ...process.env,
     PORT: String(port),

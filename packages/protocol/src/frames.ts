@@ -227,6 +227,14 @@ export type ServerFrame =
       at: number;
       /** Groups: every member this frame speaks for (user_id is the first of them). */
       user_ids?: string[];
+      /**
+       * Groups: of the message's recipients (the members but its sender who were members when
+       * it was sent: `member_count`), how many have it and how many read it, as the server
+       * counted when it sent this frame.
+       */
+      delivered_count?: number;
+      read_count?: number;
+      member_count?: number;
     }
   | { type: 'read_sync'; chat_id: string; read_seq: number }
   | { type: 'typing'; chat_id: string; user_id: string; state: 'composing' | 'paused' }

@@ -54,6 +54,8 @@ export interface Attachment {
   filename: string | null;
   width?: number;
   height?: number;
+  /** Videos (when the server has ffprobe): their length. */
+  duration_ms?: number;
   thumbnail?: Thumbnail;
 }
 

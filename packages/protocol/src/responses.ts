@@ -49,6 +49,7 @@ export const AttachmentSchema = z.object({
   filename: z.string().nullable(),
   width: z.number().int().optional(),
   height: z.number().int().optional(),
+  duration_ms: z.number().int().optional(),
   thumbnail: ThumbnailSchema.optional(),
 });
 export const ReplyRefSchema = z.object({ message_id: id, sender_id: id, preview: z.string() });

@@ -150,6 +150,18 @@ const ConfigSchema = z.object({
   editWindowS: z.number().min(0).default(900),
   /** How long after sending its sender may delete a message for everyone, in seconds (DELETE_WINDOW_S). Default 172800. */
   deleteWindowS: z.number().min(0).default(172_800),
+  // ---- retention (PROTOCOL.md settings table; core/retention.ts; README "Retention") ----
+  /**
+   * Log entries older than this (ms) are erased in the background. From RETENTION_DAYS, or
+   * RETENTION_MS, meant for tests, which wins. Unset: kept forever.
+   */
+  retentionMs: z.number().int().positive().optional(),
+  /** Entries erased per transaction (RETENTION_BATCH). Default 200. */
+  retentionBatch: z.number().int().min(1).max(10_000).default(200),
+  /** Pause between two batches, so erasing a backlog never crowds out sends (RETENTION_PAUSE_MS). Default 20. */
+  retentionPauseMs: z.number().int().min(0).default(20),
+  /** How often a node looks for newly expired entries once it has caught up (RETENTION_INTERVAL_MS). Default 60000. */
+  retentionIntervalMs: z.number().int().min(10).default(60_000),
   // ---- media (README "Media") ----
   /** This server's public base URL (e.g. https://chat.example.com), for upload URLs that point back at it. Default: from the request's Host header. */
   publicUrl: z.string().url().optional(),
@@ -185,6 +197,11 @@ const ConfigSchema = z.object({
     .default(100 * 1024 * 1024),
   /** Thumbnails one server makes at once (MEDIA_THUMBNAIL_CONCURRENCY). Default 1. */
   mediaThumbnailConcurrency: z.number().int().min(1).max(16).default(1),
+  /**
+   * Where ffprobe, ffmpeg (video previews) and pdftoppm (PDF previews) are looked for when the
+   * server starts (MEDIA_TOOLS_PATH, PATH's form). Default: PATH. Without them videos and PDFs are plain files.
+   */
+  mediaToolsPath: z.string().default(process.env.PATH ?? ''),
   /** S3-compatible media store (S3_BUCKET set selects it; otherwise files go under DATA_DIR/media). */
   s3Bucket: z.string().optional(),
   s3Endpoint: z.string().url().optional(),
@@ -293,6 +310,10 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     pushReclaimMs: envNumber(env.PUSH_RECLAIM_MS),
     editWindowS: envNumber(env.EDIT_WINDOW_S),
     deleteWindowS: envNumber(env.DELETE_WINDOW_S),
+    retentionMs: envNumber(env.RETENTION_MS) ?? daysToMs(envNumber(env.RETENTION_DAYS)),
+    retentionBatch: envNumber(env.RETENTION_BATCH),
+    retentionPauseMs: envNumber(env.RETENTION_PAUSE_MS),
+    retentionIntervalMs: envNumber(env.RETENTION_INTERVAL_MS),
     publicUrl: env.PUBLIC_URL || undefined,
     mediaMaxBytes: envNumber(env.MEDIA_MAX_BYTES),
     // RATE_LIMITS=off lifts the upload quota like every other per-client limit (any spelling rateLimits accepts).
@@ -306,6 +327,7 @@ export function loadConfig(overrides: Partial<z.input<typeof ConfigSchema>> = {}
     mediaThumbnailMaxPixels: envNumber(env.MEDIA_THUMBNAIL_MAX_PIXELS),
     mediaThumbnailMaxDecodeBytes: envNumber(env.MEDIA_THUMBNAIL_MAX_DECODE_BYTES),
     mediaThumbnailConcurrency: envNumber(env.MEDIA_THUMBNAIL_CONCURRENCY),
+    mediaToolsPath: env.MEDIA_TOOLS_PATH,
     s3Bucket: env.S3_BUCKET || undefined,
     s3Endpoint: env.S3_ENDPOINT || undefined,
     s3Region: env.S3_REGION || undefined,

@@ -9,12 +9,14 @@ import { Delivery } from './core/delivery.js';
 import { ExternalAuth } from './core/external-auth.js';
 import { Groups } from './core/groups.js';
 import { Limits } from './core/limits.js';
+import { Retention } from './core/retention.js';
 import { Media } from './core/media.js';
 import { Messaging } from './core/messaging.js';
 import { MessageChanges } from './core/message-changes.js';
 import { ChatSettings } from './core/chat-settings.js';
 import { Presence } from './core/presence.js';
 import { ReceiptNotifier } from './core/receipt-notifier.js';
+import { findMediaTools } from './core/media-tools.js';
 import { Search } from './core/search.js';
 import { WsTickets } from './core/ws-tickets.js';
 import { MEMBERS_TOPIC, type Bus } from './engines/bus/bus.js';
@@ -128,12 +130,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     sessionIdleMs: config.sessionIdleMs,
   });
   const files = await createMediaStore(config);
+  const tools = findMediaTools(config.mediaToolsPath);
+  log.info(
+    { video: !!(tools.ffprobe && tools.ffmpeg), pdf: !!tools.pdftoppm },
+    'media previews: videos with ffprobe and ffmpeg, PDFs with pdftoppm, when found',
+  );
   const media = new Media({
     store,
     files,
     ids,
     now,
     log,
+    tools,
     config: {
       maxBytes: config.mediaMaxBytes,
       dailyQuotaBytes: config.mediaDailyQuotaBytes,
@@ -263,6 +271,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   ws.start();
   limits.start();
   media.start();
+  const retention =
+    config.retentionMs === undefined
+      ? null
+      : new Retention({
+          store,
+          files,
+          log,
+          now,
+          config: {
+            maxAgeMs: config.retentionMs,
+            batch: config.retentionBatch,
+            pauseMs: config.retentionPauseMs,
+            intervalMs: config.retentionIntervalMs,
+          },
+        });
+  retention?.start();
 
   // The web client at / (GET/HEAD paths that are no API route); the API answers the rest.
   const web = createStaticFiles();
@@ -333,6 +357,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         metricsListener?.close();
         // In order: no new sockets and frames, then the work they left (held acks, receipt
         // frames), then the engines.
+        await retention?.close();
         for (const part of [ws, limits, presence, devices, messaging, receipts, push.dispatcher, webhooks, media, engines])
           await part.close();
         http.closeAllConnections();

@@ -109,8 +109,12 @@ export class AppState extends MessageChangesState {
     client.on('status', (f) => {
       const c = this.conv;
       if (!c || c.chatId !== f.chat_id) return;
-      c.delivered.set(f.user_id, Math.max(c.delivered.get(f.user_id) ?? 0, f.seq));
-      if (f.status === 'read') c.read.set(f.user_id, Math.max(c.read.get(f.user_id) ?? 0, f.seq));
+      // A shared frame of a large group speaks for every member in user_ids.
+      for (const id of f.user_ids ?? [f.user_id]) {
+        c.delivered.set(id, Math.max(c.delivered.get(id) ?? 0, f.seq));
+        if (f.status === 'read') c.read.set(id, Math.max(c.read.get(id) ?? 0, f.seq));
+      }
+      this.onCounts(f);
       this.changed();
     });
     client.on('read_sync', (f) => this.onReadSync(f.chat_id, f.read_seq));

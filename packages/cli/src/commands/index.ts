@@ -9,6 +9,7 @@ import { history } from './history.js';
 import { group } from './group.js';
 import { whoami } from './whoami.js';
 import { worker } from './worker.js';
+import { backup, restore } from './backup.js';
 import { devices } from './devices.js';
 import { push } from './push.js';
 import { download } from './download.js';
@@ -22,6 +23,8 @@ export type Command = (args: string[]) => Promise<number>;
 export const commands: Record<string, Command> = {
   serve,
   worker,
+  backup,
+  restore,
   register,
   login,
   logout,
@@ -58,6 +61,10 @@ Server:
   serve [--port N] [--host H] [--data-dir D] [--log-level L]
   worker [--log-level L]          cluster only (REDIS_URL, DATABASE_URL): a fan-out worker alone;
                                   run nodes with FANOUT_WORKER=0 to leave fan-out to workers
+  backup FILE [--data-dir D]      embedded only: a consistent copy of DATA_DIR (store, media, keys)
+                                  into one archive, taken while the server serves
+  restore FILE [--data-dir D] [--force]   puts a backup into DATA_DIR (refuses a non-empty one
+                                  unless --force; stop the server on it first)
 
 Client (--server URL, default $SWITCHBOARD_SERVER or http://127.0.0.1:8080):
   register <username> [--display-name X] [--password P]

@@ -14,6 +14,8 @@ import type { Logger } from '../util/logger.js';
 import type { Snowflake } from '../util/snowflake.js';
 import { DomainError } from './errors.js';
 import { inspectImage, isVerifiedImage, servedType, type ThumbnailLimits } from './media-inspect.js';
+import { inspectPdf, inspectVideo, previewKind, type PreviewFacts } from './media-previews.js';
+import type { MediaTools } from './media-tools.js';
 import { isInline, normalizeType, safeType } from './media-types.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -43,10 +45,12 @@ export interface MediaDeps {
   now: () => number;
   log: Logger;
   config: MediaConfig;
+  /** ffprobe/ffmpeg and pdftoppm where found (media-tools.ts): videos and PDFs get previews only with them. */
+  tools: MediaTools;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Images waiting for a thumbnail past which one more is sent without (and may get one when sent again). */
+/** Images (videos, PDFs) waiting for a thumbnail past which one more is sent without (and may get one when sent again). */
 const THUMBNAILS_WAITING = 32;
 /** Orphans deleted per sweep round. */
 const SWEEP_BATCH = 500;
@@ -170,20 +174,32 @@ export class Media {
   }
 
   /**
-   * What the bytes are: inspected on first send and kept. An image is measured and
-   * thumbnailed best-effort, through the thumbnail queue: one past the limits gets its
-   * header's dimensions and no thumbnail, and when the queue is full it is sent without
-   * either (not kept, so a later send tries again). Either way the send goes through.
+   * What the bytes are: inspected on first send and kept. An image (a video, a PDF, when
+   * their tools are there) is measured and thumbnailed best-effort, through the thumbnail
+   * queue: one past the limits gets its header's dimensions and no thumbnail, and when the
+   * queue is full it is sent without either (not kept, so a later send tries again). Either
+   * way the send goes through.
    */
   private async infoOf(m: MediaRecord): Promise<MediaInfo> {
     if (m.info) return m.info;
     const head = await this.head(m);
     const served = servedType(m.contentType, head);
-    // Only an image that is what it claims is read whole (a remote store copies it to a temp file for sharp).
-    if (!isVerifiedImage(m.contentType, head)) return this.keepInfo(m, { servedType: served });
-    const measured = this.thumbnails.tryRun(() => this.deps.files.withFile(m.id, (file) => this.measure(m, file, served)));
+    // Only an image that is what it claims (or a video or PDF with its tool) is read whole
+    // (a remote store copies it to a temp file for sharp and the tools).
+    const limits = this.deps.config.thumbnails;
+    const kind = isVerifiedImage(m.contentType, head) ? 'image' : previewKind(m.contentType, head, this.deps.tools);
+    if (!kind) return this.keepInfo(m, { servedType: served });
+    const inspect = (file: string): Promise<PreviewFacts | null> =>
+      kind === 'image'
+        ? inspectImage(file, served, limits)
+        : kind === 'video'
+          ? inspectVideo(file, this.deps.tools, limits.maxPixels)
+          : inspectPdf(file, this.deps.tools);
+    const measured = this.thumbnails.tryRun(() =>
+      this.deps.files.withFile(m.id, async (file) => this.measure(m, await inspect(file), served)),
+    );
     if (!measured) {
-      this.deps.log.warn({ mediaId: m.id }, 'thumbnail queue full: image sent without a thumbnail');
+      this.deps.log.warn({ mediaId: m.id, kind }, 'thumbnail queue full: sent without a thumbnail');
       return { servedType: served };
     }
     let info: MediaInfo;
@@ -202,12 +218,11 @@ export class Media {
     return info;
   }
 
-  /** Dimensions and a thumbnail (stored as a media of its own) of an image in a local file. */
-  private async measure(m: MediaRecord, file: string, served: string): Promise<MediaInfo> {
-    const facts = await inspectImage(file, served, this.deps.config.thumbnails);
+  /** What inspecting the file found, its thumbnail stored as a media of its own. */
+  private async measure(m: MediaRecord, facts: PreviewFacts | null, served: string): Promise<MediaInfo> {
     if (!facts) return { servedType: served };
     if (facts.skipped)
-      this.deps.log.info({ mediaId: m.id, width: facts.width, height: facts.height, why: facts.skipped }, 'image sent without a thumbnail');
+      this.deps.log.info({ mediaId: m.id, width: facts.width, height: facts.height, why: facts.skipped }, 'sent without a thumbnail');
     let thumbnail: Thumbnail | undefined;
     if (facts.thumbnail) {
       const t = facts.thumbnail;
@@ -226,7 +241,12 @@ export class Media {
       });
       thumbnail = { media_id: thumbId, content_type: t.contentType, width: t.width, height: t.height };
     }
-    return { servedType: served, width: facts.width, height: facts.height, ...(thumbnail ? { thumbnail } : {}) };
+    return {
+      servedType: served,
+      ...(facts.width !== undefined && facts.height !== undefined ? { width: facts.width, height: facts.height } : {}),
+      ...(facts.durationMs !== undefined ? { durationMs: facts.durationMs } : {}),
+      ...(thumbnail ? { thumbnail } : {}),
+    };
   }
 
   /** The first bytes of a media (its magic number), read as a range: never the whole object. */
@@ -336,6 +356,7 @@ function attachmentView(m: MediaRecord, info: MediaInfo): Attachment {
     size: m.size,
     filename: m.filename,
     ...(info.width !== undefined && info.height !== undefined ? { width: info.width, height: info.height } : {}),
+    ...(info.durationMs !== undefined ? { duration_ms: info.durationMs } : {}),
     ...(info.thumbnail ? { thumbnail: info.thumbnail } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import type { ServerFrame } from '@switchboard/protocol';
-import type { CursorAdvance, MessageRef, Store } from '../engines/store/store.js';
+import type { CursorAdvance, MessageRef, ReceiptCounts, Store } from '../engines/store/store.js';
 import type { Delivery } from './delivery.js';
 import type { Logger } from '../util/logger.js';
 
@@ -18,6 +18,7 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
  * the window also share ONE frame: `user_id` is the first of them and `user_ids` lists
  * all (an addition to the protocol's frame). So a burst costs a sender a few frames
  * per message per second whatever the group's size, never one per member per message.
+ * Every group frame carries delivered_count, read_count and member_count.
  */
 export class ReceiptNotifier {
   private readonly pending = new Map<string, { status: Status; advance: CursorAdvance }>();
@@ -90,10 +91,36 @@ export class ReceiptNotifier {
           else shared.set(key, { ref, status, userIds: [advance.userId] });
         }
       }
-      await Promise.all([...shared.values()].map((e) => this.send(frame(e.ref, e.status, e.userIds[0]!, e.userIds, at))));
+      const counts = await this.countsOf([...shared.values()].map((e) => e.ref));
+      await Promise.all(
+        [...shared.values()].map((e) => this.send(frame(e.ref, e.status, e.userIds[0]!, e.userIds, at, counts.get(e.ref.message_id)))),
+      );
     } catch (err) {
       this.deps.log.warn({ err }, 'group status_update failed');
     }
+  }
+
+  /**
+   * Group frames carry how many recipients have each message (guarantee 6), counted when
+   * the window ends, so a sender can apply its own rule ("delivered once half have it").
+   * One read of each chat's members per window, whatever the number of frames.
+   */
+  private async countsOf(refs: MessageRef[]): Promise<Map<string, ReceiptCounts>> {
+    const byChat = new Map<string, Map<string, MessageRef>>();
+    for (const ref of refs) {
+      let m = byChat.get(ref.chat_id);
+      if (!m) byChat.set(ref.chat_id, (m = new Map()));
+      m.set(ref.message_id, ref);
+    }
+    const out = new Map<string, ReceiptCounts>();
+    await Promise.all(
+      [...byChat].map(async ([chatId, m]) => {
+        const list = [...m.values()];
+        const counts = await this.deps.store.receiptCounts(chatId, list);
+        list.forEach((ref, i) => out.set(ref.message_id, counts[i]!));
+      }),
+    );
+    return out;
   }
 
   /** To the sender's devices. */
@@ -107,7 +134,14 @@ export class ReceiptNotifier {
   }
 }
 
-function frame(ref: MessageRef, status: Status, userId: string, userIds: string[], at: number): { to: string; update: StatusUpdate } {
+function frame(
+  ref: MessageRef,
+  status: Status,
+  userId: string,
+  userIds: string[],
+  at: number,
+  counts?: ReceiptCounts,
+): { to: string; update: StatusUpdate } {
   const update: StatusUpdate = {
     type: 'status_update',
     message_id: ref.message_id,
@@ -119,5 +153,10 @@ function frame(ref: MessageRef, status: Status, userId: string, userIds: string[
   };
   // Groups name every member the frame speaks for; a direct chat has only the one.
   if (ref.chat_id.startsWith('g:')) update.user_ids = userIds;
+  if (counts) {
+    update.delivered_count = counts.delivered;
+    update.read_count = counts.read;
+    update.member_count = counts.members;
+  }
   return { to: ref.sender_id, update };
 }

@@ -6,6 +6,9 @@ import sharp, { type Sharp } from 'sharp';
 import { directChatId, THUMBNAIL_MAX_PX } from '@switchboard/protocol';
 import { http, registerUser, sleep, TestSocket, type TestUser } from '../testing/harness.js';
 import { zeroPng } from '../testing/zero-png.js';
+import { hugeFrameVideo, previewToolsMissing, testPdf, testVideo } from './media-previews-support.js';
+
+const noPreviewTools = previewToolsMissing();
 
 /*
  * The media behaviour (PROTOCOL.md "Media") as a suite every media store runs: embedded
@@ -306,6 +309,94 @@ export function mediaSuite(start: () => Promise<MediaTarget>): void {
     const msg = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === sent.message_id);
     assert.deepEqual([msg.attachments[0].thumbnail?.width, msg.attachments[0].thumbnail?.height], [320, 240]);
   });
+
+  test(
+    'a video gets width, height, duration_ms and a poster-frame thumbnail; a PDF a first-page thumbnail',
+    { skip: noPreviewTools ?? false },
+    async () => {
+      const video = testVideo(640, 360, 3);
+      const pdf = testPdf(400, 200);
+      const vid = await upload(t.a.baseUrl, alice, video, 'video/mp4', 'clip.mp4');
+      const pid = await upload(t.a.baseUrl, alice, pdf, 'application/pdf', 'doc.pdf');
+      const ack = await sendWith(sa, dm, 'a clip and a document', [{ media_id: vid }, { media_id: pid }]);
+      assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+      const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+      const [v, p] = live.attachments;
+      assert.equal(v.content_type, 'video/mp4');
+      assert.deepEqual([v.width, v.height], [640, 360]);
+      assert.ok(Math.abs(v.duration_ms - 3000) <= 100, `duration_ms ${v.duration_ms}`);
+      assert.deepEqual([v.thumbnail?.content_type, v.thumbnail?.width, v.thumbnail?.height], ['image/jpeg', 320, 180]);
+      assert.equal(p.content_type, 'application/pdf');
+      assert.equal(p.width, undefined, 'a document has no dimensions of its own');
+      assert.deepEqual([p.thumbnail?.content_type, p.thumbnail?.width, p.thumbnail?.height], ['image/jpeg', 320, 160]);
+      for (const thumb of [v.thumbnail, p.thumbnail]) {
+        const got = await download(t.b.baseUrl, bob, thumb.media_id);
+        assert.equal(got.status, 200);
+        assert.equal(got.headers.get('content-type'), 'image/jpeg');
+        const meta = await sharp(got.body).metadata();
+        assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', thumb.width, thumb.height]);
+        assert.equal((await download(t.a.baseUrl, carol, thumb.media_id)).status, 404, 'a thumbnail is as private as its file');
+      }
+      // The history carries the same, and the video itself is served whole.
+      const stored = (await history(t.b.baseUrl, bob, dm)).find((m) => m.message_id === ack.message_id);
+      assert.deepEqual(stored.attachments, live.attachments);
+      const whole = await download(t.b.baseUrl, bob, vid);
+      assert.ok(whole.body.equals(video));
+    },
+  );
+
+  test(
+    'hostile videos and documents are plain files or get no thumbnail, and the server keeps serving',
+    { skip: noPreviewTools ?? false },
+    async () => {
+      const garbage = randomBytes(200_000);
+      const png = await sharp({ create: { width: 50, height: 50, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+        .png()
+        .toBuffer();
+      const huge = await hugeFrameVideo(6000, 4100); // 24.6 Mpx: past the pixel limit, as an image of that size is
+      const brokenPdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(5000)]);
+      const files = [
+        { bytes: garbage, type: 'video/mp4', name: 'garbage.mp4' },
+        { bytes: png, type: 'video/quicktime', name: 'image.mov' },
+        { bytes: huge, type: 'video/quicktime', name: 'huge.mov' },
+        { bytes: brokenPdf, type: 'application/pdf', name: 'broken.pdf' },
+      ];
+      const ids: string[] = [];
+      for (const f of files) ids.push(await upload(t.a.baseUrl, alice, f.bytes, f.type, f.name));
+      const hostile = sendWith(
+        sa,
+        dm,
+        'hostile',
+        ids.map((media_id) => ({ media_id })),
+      );
+      // Meanwhile the other member keeps talking (from a second device).
+      const sc = await TestSocket.connectSynced(t.b.wsUrl, bob.token);
+      const chatter = await sendWith(sc, dm, 'anyone there?', []);
+      await sc.close();
+      assert.equal(chatter.type, 'ack_sent');
+      const ack = await hostile;
+      assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+      const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+      const plain = (i: number) => ({
+        media_id: ids[i],
+        content_type: files[i]!.type,
+        size: files[i]!.bytes.length,
+        filename: files[i]!.name,
+      });
+      assert.deepEqual(live.attachments[0], plain(0), 'garbage is a plain file');
+      assert.deepEqual(live.attachments[1], plain(1), 'an image in no video container is a plain file');
+      assert.deepEqual(live.attachments[2], { ...plain(2), width: 6000, height: 4100, duration_ms: 40 }, 'dimensions, no thumbnail');
+      assert.deepEqual(live.attachments[3], plain(3), 'a PDF that does not render is a plain file');
+      const got = await download(t.b.baseUrl, bob, ids[2]!);
+      assert.ok(got.body.equals(huge), 'the file itself is served');
+
+      // A normal video right after still gets its poster frame.
+      const id = await upload(t.a.baseUrl, alice, testVideo(320, 240, 1), 'video/mp4', 'fine.mp4');
+      const sent = await sendWith(sa, dm, 'fine', [{ media_id: id }]);
+      const msg = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === sent.message_id);
+      assert.deepEqual([msg.attachments[0].thumbnail?.width, msg.attachments[0].thumbnail?.height], [320, 240]);
+    },
+  );
 
   test('one media is carried by at most the configured number of messages; past it the send is refused, earlier ones still serve it', async () => {
     const id = await upload(t.a.baseUrl, alice, randomBytes(50), 'text/plain', 'again.txt');

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
+import { directChatId } from '@switchboard/protocol';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../config.js';
 import { http, registerUser, sleep, TestSocket } from '../testing/harness.js';
 import { startTestServer } from '../testing/harness.js';
 import { createUpload, download, mediaSuite, suiteMediaConfig, upload, type Uploaded } from './media-support.js';
+import { previewToolsMissing, testPdf, testVideo } from './media-previews-support.js';
 
 /* Media in embedded mode: files under DATA_DIR/media, uploads and downloads served by the server itself. */
 describe('media: embedded, files on disk', () => {
@@ -44,6 +48,50 @@ describe('media: the daily upload quota', () => {
     assert.equal(loadConfig({}, { RATE_LIMITS: 'off', MEDIA_DAILY_QUOTA_BYTES: '5' }).mediaDailyQuotaBytes, 0);
     assert.equal(loadConfig({}, { MEDIA_DAILY_QUOTA_BYTES: '5' }).mediaDailyQuotaBytes, 5);
     assert.equal(loadConfig({}, {}).mediaMaxBytes, 64 * 1024 * 1024);
+  });
+});
+
+describe('media: a server without ffmpeg and pdftoppm', () => {
+  test('videos and PDFs are plain files (no dimensions, duration or thumbnail); images still get theirs', async () => {
+    // MEDIA_TOOLS_PATH names an empty folder: the tools are looked for there, as on a machine without them.
+    const empty = mkdtempSync(path.join(tmpdir(), 'sb-no-tools-'));
+    const srv = await startTestServer({ ...suiteMediaConfig, mediaToolsPath: empty });
+    try {
+      const [alice, bob] = [await registerUser(srv.baseUrl, 'notools'), await registerUser(srv.baseUrl, 'notools')];
+      const [sa, sb] = [await TestSocket.connectSynced(srv.wsUrl, alice.token), await TestSocket.connectSynced(srv.wsUrl, bob.token)];
+      // A real video where ffmpeg is here to make one; any bytes would do for a server that cannot read them.
+      const video = previewToolsMissing() === null ? testVideo(320, 240, 1) : randomBytes(5000);
+      const pdf = testPdf(400, 200);
+      const image = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+        .png()
+        .toBuffer();
+      const ids = [
+        await upload(srv.baseUrl, alice, video, 'video/mp4', 'clip.mp4'),
+        await upload(srv.baseUrl, alice, pdf, 'application/pdf', 'doc.pdf'),
+        await upload(srv.baseUrl, alice, image, 'image/png', 'pic.png'),
+      ];
+      const clientMsgId = randomUUID();
+      sa.send({
+        type: 'send_message',
+        chat_id: directChatId(alice.user_id, bob.user_id),
+        client_msg_id: clientMsgId,
+        content: '',
+        attachments: ids.map((media_id) => ({ media_id })),
+      });
+      const ack = await sa.nextWhere((f) => f.client_msg_id === clientMsgId, 10_000, 'ack');
+      assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+      const live = await sb.nextWhere((f) => f.type === 'new_message' && f.message_id === ack.message_id);
+      assert.deepEqual(live.attachments[0], { media_id: ids[0], content_type: 'video/mp4', size: video.length, filename: 'clip.mp4' });
+      assert.deepEqual(live.attachments[1], { media_id: ids[1], content_type: 'application/pdf', size: pdf.length, filename: 'doc.pdf' });
+      assert.deepEqual([live.attachments[2].width, live.attachments[2].thumbnail?.width], [640, 320]);
+      const got = await download(srv.baseUrl, bob, ids[0]!);
+      assert.ok(got.body.equals(video), 'served as it came');
+      await sa.close();
+      await sb.close();
+    } finally {
+      await srv.stop();
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import type { SwitchboardClient, ChatSummary, Message, UserView } from '@switchb
 import type { PendingSend, StoredSession } from '../session.js';
 import { SwitchboardHttpError } from '@switchboard/client';
 import { describeError } from './describe.js';
-import type { ConnState, Conversation, Msg, Panel } from './types.js';
+import type { ConnState, Conversation, MessageInfo, Msg, Panel } from './types.js';
 
 /*
  * The app's state is one object, mutated only by its own methods, and a change callback that
@@ -40,6 +40,9 @@ export abstract class AppBase {
   /** The composer's reply target or the message being edited, in the open chat. */
   replyTo: Msg | null = null;
   editing: Msg | null = null;
+  /** The open "Info" of one of your messages in the open chat. */
+  info: MessageInfo | null = null;
+  protected infoTimer: ReturnType<typeof setTimeout> | undefined;
   /** The chat list shows the archived chats instead of the others. */
   showArchived = false;
   protected client: SwitchboardClient | null = null;

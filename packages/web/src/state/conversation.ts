@@ -70,6 +70,7 @@ export abstract class ConversationState extends ChatListState {
     this.replyTo = null;
     this.editing = null;
     this.panel = null;
+    this.info = null;
     if (this.watchedPeer && this.watchedPeer !== peerId) this.client?.unsubscribePresence([this.watchedPeer]);
     this.watchedPeer = peerId && peerId !== this.userId ? peerId : null;
     if (this.watchedPeer) this.client?.subscribePresence([this.watchedPeer]);

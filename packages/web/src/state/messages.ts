@@ -2,7 +2,7 @@ import { SendError } from '@switchboard/client';
 import type { Attachment, Message, NewMessageEvent } from '@switchboard/client';
 import { loadOutbox, saveOutbox, type PendingSend } from '../session.js';
 import { orderChats, replyRef } from '../lifecycle.js';
-import { describeSendError } from './describe.js';
+import { describeError, describeSendError } from './describe.js';
 import { MAX_WINDOW, PAGE, RANK, toMsg, uuid, type Conversation, type Msg, type Status, type TabSignal } from './types.js';
 import { uploadFile } from './upload.js';
 import { GroupsState } from './groups.js';
@@ -145,6 +145,66 @@ export abstract class MessagesState extends GroupsState {
       if (RANK[computed] > RANK[status]) status = computed;
     }
     return status;
+  }
+
+  // ---- message info ----
+
+  /** Opens (or closes, when open) the "Info" of one of your stored messages. */
+  toggleInfo(m: Msg): void {
+    if (m.message_id === null || m.seq === null) return;
+    if (this.info?.messageId === m.message_id) return this.closeInfo();
+    this.info = { messageId: m.message_id, chatId: m.chat_id, seq: m.seq, delivered: null, read: null, members: null, error: null };
+    this.changed();
+    void this.loadInfo();
+  }
+
+  closeInfo(): void {
+    clearTimeout(this.infoTimer);
+    this.info = null;
+    this.changed();
+  }
+
+  /** Counts each recipient's receipt (GET receipts): exact for this message whatever frames came. */
+  private async loadInfo(): Promise<void> {
+    const info = this.info;
+    if (!info || !this.client) return;
+    try {
+      const { receipts } = await this.client.receipts(info.messageId);
+      if (this.info !== info) return;
+      info.members = receipts.length;
+      info.delivered = receipts.filter((r) => r.delivered_at !== null).length;
+      info.read = receipts.filter((r) => r.read_at !== null).length;
+      info.error = null;
+    } catch (err) {
+      if (this.info === info) info.error = describeError(err);
+    }
+    this.changed();
+  }
+
+  /**
+   * A group status_update names a sender's latest message that someone got or read, with its
+   * counts: taken as they are for the message shown; one after it may have moved this one's
+   * counts too (cursors cover every earlier message), so they are fetched again, at most
+   * twice a second.
+   */
+  protected onCounts(f: {
+    chat_id: string;
+    message_id: string;
+    seq: number;
+    delivered_count?: number;
+    read_count?: number;
+    member_count?: number;
+  }): void {
+    const info = this.info;
+    if (!info || info.chatId !== f.chat_id || f.seq < info.seq) return;
+    if (f.message_id === info.messageId && f.member_count !== undefined) {
+      info.delivered = f.delivered_count ?? info.delivered;
+      info.read = f.read_count ?? info.read;
+      info.members = f.member_count;
+    } else if (f.seq > info.seq) {
+      clearTimeout(this.infoTimer);
+      this.infoTimer = setTimeout(() => void this.loadInfo(), 500);
+    }
   }
 
   /** Own sends of the open chat not yet stored. */

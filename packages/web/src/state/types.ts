@@ -70,6 +70,21 @@ export interface Conversation {
 }
 
 export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'profile' | 'contacts';
+
+/**
+ * "Info" of one of your group messages: how many of its recipients have it and read it.
+ * Filled from GET receipts when opened, then from status_update counts (PROTOCOL.md
+ * guarantee 6); null counts while loading.
+ */
+export interface MessageInfo {
+  messageId: string;
+  chatId: string;
+  seq: number;
+  delivered: number | null;
+  read: number | null;
+  members: number | null;
+  error: string | null;
+}
 export type ConnState = 'connecting' | 'online' | 'reconnecting';
 
 export const PAGE = 50;

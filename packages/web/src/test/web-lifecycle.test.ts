@@ -225,6 +225,47 @@ describe('web client: messages that live', () => {
     }
   });
 
+  test('the Info of a group message: "Delivered to N of M" and "Read by N of M", live as members get and read it', opts, async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => newPage(browser, srv.baseUrl)));
+    try {
+      await register(a!.page, 'ivy');
+      await register(b!.page, 'ian');
+      await register(c!.page, 'ida');
+      // ida's tab is closed: her device is offline (the session stays in the browser's storage).
+      await c!.page.close();
+      await a!.page.getByRole('button', { name: 'New group' }).click();
+      await a!.page.getByLabel('Group name').fill('Counts');
+      await a!.page.getByLabel('Members').fill('ian, ida');
+      await a!.page.getByRole('button', { name: 'Create group' }).click();
+      await send(a!.page, 'who has this?');
+      await b!.page.getByRole('link', { name: 'Counts' }).click();
+      await messages(b!.page, 'who has this?').waitFor();
+
+      const info = a!.page.getByRole('group', { name: 'Message info' });
+      await choose(a!.page, 'who has this?', 'Info');
+      await info.getByText('Delivered to 1 of 2').waitFor();
+      await info.getByText('Read by 1 of 2').waitFor();
+      // Others' messages have no Info.
+      await send(b!.page, 'not yours');
+      const theirs = await actions(a!.page, 'not yours');
+      assert.ok(!(await theirs.getByRole('menuitem').allTextContents()).includes('Info'));
+      await a!.page.keyboard.press('Escape');
+
+      // ida comes back: her device gets the message (2 of 2), then she reads it.
+      const again = await c!.ctx.newPage();
+      await again.goto('/');
+      await info.getByText('Delivered to 2 of 2').waitFor();
+      await info.getByText('Read by 1 of 2').waitFor();
+      await again.getByRole('link', { name: 'Counts' }).click();
+      await messages(again, 'who has this?').waitFor();
+      await info.getByText('Read by 2 of 2').waitFor();
+      await a!.page.getByRole('button', { name: 'Close info' }).click();
+      await info.waitFor({ state: 'detached' });
+    } finally {
+      for (const x of [a, b, c]) await x?.ctx.close();
+    }
+  });
+
   test('a change made in one tab shows in the other tabs of the browser (one device: the server does not echo it)', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);

@@ -106,7 +106,7 @@ function MenuButton({
   );
 }
 
-/** "Message actions" on a stored message: Reply, React, Edit, Delete for everyone, Copy. */
+/** "Message actions" on a stored message: Reply, React, Edit, Delete for everyone, Copy, Info (your group messages). */
 export function MessageActions({ app, conv, m }: { app: AppState; conv: Conversation; m: Msg }): JSX.Element {
   const [picking, setPicking] = useState(false);
   return (
@@ -134,6 +134,7 @@ export function MessageActions({ app, conv, m }: { app: AppState; conv: Conversa
         if (!conv.removed && canDelete(m, app.userId, conv))
           items.push({ label: 'Delete for everyone', run: () => app.deleteForEveryone(m) });
         if (!m.deleted && m.content) items.push({ label: 'Copy', run: () => void app.copyMessage(m) });
+        if (conv.kind === 'group' && m.sender_id === app.userId && !m.deleted) items.push({ label: 'Info', run: () => app.toggleInfo(m) });
         if (m.sender_id !== app.userId && m.message_id)
           items.push({ label: 'Report', run: () => app.startReport({ userId: m.sender_id, messageId: m.message_id! }) });
         return items;
@@ -217,6 +218,29 @@ export function ComposeContext({ app }: { app: AppState }): JSX.Element | null {
       </span>
       <button type="button" class="link" onClick={() => app.cancelCompose()}>
         {editing ? 'Cancel edit' : 'Cancel reply'}
+      </button>
+    </div>
+  );
+}
+
+/** "Delivered to 412 of 1,023": the open Info of one of your group messages. */
+export function MessageInfoView({ app, m }: { app: AppState; m: Msg }): JSX.Element | null {
+  const info = app.info;
+  if (!info || info.messageId !== m.message_id) return null;
+  const of = (n: number | null) =>
+    n === null || info.members === null ? '…' : `${n.toLocaleString('en-US')} of ${info.members.toLocaleString('en-US')}`;
+  return (
+    <div class="msg-info" role="group" aria-label="Message info">
+      {info.error ? (
+        <span class="error small">{info.error}</span>
+      ) : (
+        <>
+          <span>Delivered to {of(info.delivered)}</span>
+          <span>Read by {of(info.read)}</span>
+        </>
+      )}
+      <button type="button" class="link" onClick={() => app.closeInfo()}>
+        Close info
       </button>
     </div>
   );

@@ -2,7 +2,7 @@ import { Component, createRef, type JSX } from 'preact';
 import type { AppState, Conversation, Msg, Status } from '../app-state.js';
 import { Attachments } from './attachments.js';
 import { clock, dayLabel } from './format.js';
-import { MessageActions, Quote, Reactions } from './message-actions.js';
+import { MessageActions, MessageInfoView, Quote, Reactions } from './message-actions.js';
 
 /* The messages of the open chat, one row each, with their ticks. */
 
@@ -142,6 +142,7 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       </span>
       <Reactions app={app} m={m} />
       {m.message_id !== null && <MessageActions app={app} conv={conv} m={m} />}
+      {mine && <MessageInfoView app={app} m={m} />}
       {status === 'failed' && (
         <span class="error small">
           {m.error ?? 'Not sent.'}{' '}

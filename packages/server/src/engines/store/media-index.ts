@@ -13,6 +13,8 @@ export interface MediaInfo {
   servedType: string;
   width?: number;
   height?: number;
+  /** A video's length. */
+  durationMs?: number;
   thumbnail?: Thumbnail;
 }
 

@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
 import { changeRefusal } from './change-rules.js';
 import { M_MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
-import type { ChangeRequest, ChangeResult, ChatSettingsPatch, Role } from './store.js';
+import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role } from './store.js';
 
 /*
  * The cluster store's message lifecycle (PROTOCOL.md "Message lifecycle"), kept out of
@@ -105,7 +105,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
       req.createdAt,
     ]);
   } else if (req.action === 'delete') {
-    erasedMedia = await erase(tx, req.chatId, target!.seq, req.targetId);
+    erasedMedia = await erase(tx, [{ chatId: req.chatId, seq: target!.seq, id: req.targetId }]);
   } else if (emoji) {
     await tx.query(
       `INSERT INTO reactions (message_id, user_id, emoji, at) VALUES ($1, $2, $3, $4)
@@ -118,36 +118,86 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
   return { entry: toEntry(await existing()), duplicate: false, erasedMedia, membersVersion: chat!.members_version };
 }
 
-/** Erases a deleted message's text, attachments, mentions, reactions, edits' text and previews quoting it; answers the media to delete. */
-async function erase(tx: Tx, chatId: string, seq: number, messageId: string): Promise<string[]> {
+/** A message to erase, where it sits. */
+interface EraseTarget {
+  chatId: string;
+  seq: number;
+  id: string;
+}
+
+/**
+ * Erases messages as by delete for everyone: text, attachments, mentions, reactions, edits'
+ * text and previews quoting them; answers the media to delete. Set-based, so retention
+ * erases a batch in the same few statements a single delete takes.
+ */
+async function erase(tx: Tx, targets: EraseTarget[]): Promise<string[]> {
+  if (targets.length === 0) return [];
+  const chats = targets.map((t) => t.chatId);
+  const ids = targets.map((t) => t.id);
   await tx.query(
-    `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
-       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true WHERE chat_id = $1 AND seq = $2`,
-    [chatId, seq],
+    `UPDATE messages m SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
+       reply_preview = NULL, forwarded = false, edited_at = NULL, deleted = true
+     FROM unnest($1::text[], $2::bigint[]) AS t(chat_id, seq) WHERE m.chat_id = t.chat_id AND m.seq = t.seq`,
+    [chats, targets.map((t) => t.seq)],
   );
   await tx.query(
-    `UPDATE messages SET content = '', emoji = CASE WHEN kind = 'react' THEN '' ELSE emoji END
-     WHERE chat_id = $1 AND target_id = $2 AND kind IN ('edit', 'react')`,
-    [chatId, messageId],
+    `UPDATE messages m SET content = '', emoji = CASE WHEN m.kind = 'react' THEN '' ELSE m.emoji END
+     FROM unnest($1::text[], $2::text[]) AS t(chat_id, id)
+     WHERE m.chat_id = t.chat_id AND m.target_id = t.id AND m.kind IN ('edit', 'react')`,
+    [chats, ids],
   );
-  await tx.query('DELETE FROM reactions WHERE message_id = $1', [messageId]);
-  await tx.query(`UPDATE messages SET reply_preview = '' WHERE chat_id = $1 AND reply_to_id = $2`, [chatId, messageId]);
-  // Media another stored message still carries stays (its bytes are that message's too).
+  await tx.query('DELETE FROM reactions WHERE message_id = ANY($1::text[])', [ids]);
+  await tx.query(
+    `UPDATE messages m SET reply_preview = '' FROM unnest($1::text[], $2::text[]) AS t(chat_id, id)
+     WHERE m.chat_id = t.chat_id AND m.reply_to_id = t.id`,
+    [chats, ids],
+  );
+  // Media another stored message still carries stays (its bytes are that message's too),
+  // and so does someone's current avatar.
   const { rows } = await tx.query<{ id: string }>(
     `WITH mine AS (
-       SELECT r.media_id FROM media_refs r WHERE r.message_id = $1
+       SELECT DISTINCT r.media_id FROM media_refs r WHERE r.message_id = ANY($1::text[])
          AND NOT EXISTS (
            SELECT 1 FROM media_refs o JOIN message_ids i ON i.id = o.message_id JOIN messages g ON g.chat_id = i.chat_id AND g.seq = i.seq
-           WHERE o.media_id = r.media_id AND o.message_id <> $1 AND NOT g.deleted)
+           WHERE o.media_id = r.media_id AND NOT (o.message_id = ANY($1::text[])) AND NOT g.deleted)
+         AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_media_id = r.media_id)
      ), gone AS (
        DELETE FROM media WHERE id IN (SELECT media_id FROM mine) OR parent_id IN (SELECT media_id FROM mine) RETURNING id
      ), refs AS (
-       DELETE FROM media_refs WHERE media_id IN (SELECT media_id FROM mine) OR message_id = $1
+       DELETE FROM media_refs WHERE media_id IN (SELECT media_id FROM mine) OR message_id = ANY($1::text[])
      )
      SELECT id FROM gone`,
-    [messageId],
+    [ids],
   );
   return rows.map((r) => r.id);
+}
+
+/** The turn of retention in a cluster: one node erases at a time (a transaction-level advisory lock, per schema). */
+const RETENTION_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext('switchboard-retention:' || current_schema())) AS got`;
+
+/**
+ * Retention (RETENTION_DAYS), inside one transaction: takes the cluster's turn (null when
+ * another node has it), erases up to `limit` of the oldest log entries created before
+ * `before` (messages as by delete for everyone, by erase above) and removes them from the
+ * log. Found by messages_created (PostgreSQL migration 12).
+ */
+export async function expireMessagesPg(tx: Tx, before: number, limit: number): Promise<ExpiredBatch | null> {
+  if (!(await tx.query<{ got: boolean }>(RETENTION_LOCK)).rows[0]?.got) return null;
+  const { rows } = await tx.query<{ chat_id: string; seq: number; id: string; kind: string; deleted: boolean }>(
+    'SELECT chat_id, seq, id, kind, deleted FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2',
+    [before, limit],
+  );
+  if (rows.length === 0) return { erased: 0, erasedMedia: [], more: false };
+  const live = rows.filter((r) => r.kind === 'message' && !r.deleted).map((r) => ({ chatId: r.chat_id, seq: r.seq, id: r.id }));
+  const erasedMedia = await erase(tx, live);
+  const ids = rows.map((r) => r.id);
+  await tx.query(
+    `DELETE FROM messages m USING unnest($1::text[], $2::bigint[]) AS t(chat_id, seq) WHERE m.chat_id = t.chat_id AND m.seq = t.seq`,
+    [rows.map((r) => r.chat_id), rows.map((r) => r.seq)],
+  );
+  await tx.query('DELETE FROM message_ids WHERE id = ANY($1::text[])', [ids]);
+  await tx.query('DELETE FROM media_refs WHERE message_id = ANY($1::text[])', [ids]);
+  return { erased: rows.length, erasedMedia, more: rows.length === limit };
 }
 
 /** PATCH settings for one member; the user's row is locked so concurrent pins (any node) count each other. */

@@ -236,6 +236,13 @@ export const postgresMigrations: string[] = [
   `,
   // webhooks: the webhook list and the outbox (postgres-webhook-outbox.ts)
   POSTGRES_WEBHOOK_MIGRATION,
+  /*
+   * 12: retention (RETENTION_DAYS; postgres-lifecycle.ts expireMessagesPg) finds the oldest
+   * messages across the hash partitions by creation time; without an index every batch
+   * would scan the whole table. (The embedded store walks its rowid, which is commit order.)
+   */ `
+  CREATE INDEX messages_created ON messages (created_at);
+  `,
 ];
 
 /**

@@ -5,6 +5,7 @@ import type {
   AppendRequest,
   AppendResult,
   ChangeRequest,
+  ExpiredBatch,
   ChangeResult,
   ChatListPage,
   ChatSettingsPatch,
@@ -17,7 +18,9 @@ import type {
   Membership,
   MembershipRefusal,
   PendingChat,
+  ReceiptCounts,
   ReceiptRow,
+  MessageRef,
   Role,
   Store,
   StoredMessage,
@@ -40,7 +43,7 @@ import { PostgresMediaIndex } from './postgres-media.js';
 import { PostgresAdminStore } from './postgres-admin.js';
 import { PostgresPeople } from './postgres-people.js';
 import { PostgresIdentities } from './postgres-identities.js';
-import { applyChangePg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
+import { applyChangePg, expireMessagesPg, mutedMembersPg, reactionsPg, setChatSettingsPg } from './postgres-lifecycle.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { PostgresWebhookStore, recordCreatedPg, recordEventPg, recordGroupPg, recordMessagePg } from './postgres-webhook-outbox.js';
 import { userData } from './sqlite-webhook-outbox.js';
@@ -846,6 +849,27 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * Retention's batch, in a transaction of its own on the shared pool (not the group
+   * commit's): its row locks are on old messages no send touches.
+   */
+  async expireMessages(before: number, limit: number): Promise<ExpiredBatch | null> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await expireMessagesPg(client, before, limit);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      // A connection whose ROLLBACK failed goes out of the pool rather than back with a transaction open.
+      await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
     return reactionsPg(this.pool, messageIds);
   }
@@ -963,6 +987,21 @@ export class PostgresStore implements Store {
       [message.chat_id, message.seq, message.sender_id],
     );
     return rows.map((r) => ({ userId: r.user_id, deliveredAt: r.delivered_at, readAt: r.read_at }));
+  }
+
+  async receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]> {
+    if (messages.length === 0) return [];
+    // One pass over the chat's member rows (its primary-key range) for all the messages.
+    const { rows } = await this.pool.query<{ i: number; delivered: string; read: string; members: string }>(
+      `SELECT m.i, count(cm.user_id) AS members,
+         count(cm.user_id) FILTER (WHERE cm.delivered_seq >= m.seq) AS delivered,
+         count(cm.user_id) FILTER (WHERE cm.read_seq >= m.seq) AS read
+       FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS m(seq, sender_id, i)
+       LEFT JOIN chat_members cm ON cm.chat_id = $1 AND cm.user_id <> m.sender_id AND cm.joined_seq < m.seq
+       GROUP BY m.i ORDER BY m.i`,
+      [chatId, messages.map((m) => m.seq), messages.map((m) => m.sender_id)],
+    );
+    return rows.map((r) => ({ delivered: Number(r.delivered), read: Number(r.read), members: Number(r.members) }));
   }
 
   // ---- search ----

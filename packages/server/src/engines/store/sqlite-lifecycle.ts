@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
 import { changeRefusal } from './change-rules.js';
 import { MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
-import type { ChangeRequest, ChangeResult, ChatSettingsPatch, Role } from './store.js';
+import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role } from './store.js';
 
 /*
  * The embedded store's message lifecycle (PROTOCOL.md "Message lifecycle"): edits, deletes
@@ -42,6 +42,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
     otherRefs: db.prepare(
       'SELECT 1 FROM media_refs r JOIN messages g ON g.id = r.message_id WHERE r.media_id = ? AND r.message_id != ? AND g.deleted = 0 LIMIT 1',
     ),
+    isAvatar: db.prepare('SELECT 1 FROM users WHERE avatar_media_id = ? LIMIT 1'),
     thumbsOf: db.prepare('SELECT id FROM media WHERE parent_id = ?'),
     deleteMedia: db.prepare('DELETE FROM media WHERE id = ?'),
     deleteRefs: db.prepare('DELETE FROM media_refs WHERE media_id = ?'),
@@ -53,6 +54,12 @@ export function sqliteLifecycleOps(db: Database.Database) {
     unreact: db.prepare('DELETE FROM reactions WHERE message_id = ? AND user_id = ?'),
     pinnedCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE user_id = ? AND pinned = 1'),
     setSettings: db.prepare('UPDATE chat_members SET muted_until = ?, archived = ?, pinned = ? WHERE chat_id = ? AND user_id = ?'),
+    // Retention walks the log in rowid (commit) order, which is created_at order but for a few ms.
+    oldest: db.prepare('SELECT rowid, id, chat_id, kind, content, deleted, created_at FROM messages ORDER BY rowid LIMIT ?'),
+    dropEntry: db.prepare('DELETE FROM messages WHERE rowid = ?'),
+    dropRefsOf: db.prepare('DELETE FROM media_refs WHERE message_id = ?'),
+    maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
+    setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
   };
 
   /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
@@ -68,8 +75,9 @@ export function sqliteLifecycleOps(db: Database.Database) {
     s.emptyPreviews.run(id);
     const gone: string[] = [];
     for (const { media_id } of s.refsOf.all(id) as Row[]) {
-      // Media another stored message still carries stays (its bytes are that message's too).
-      if (s.otherRefs.get(media_id, id)) {
+      // Media another stored message still carries stays (its bytes are that message's too),
+      // and so does someone's current avatar.
+      if (s.otherRefs.get(media_id, id) || s.isAvatar.get(media_id)) {
         s.dropRef.run(media_id, id);
         continue;
       }
@@ -85,6 +93,39 @@ export function sqliteLifecycleOps(db: Database.Database) {
   };
 
   return {
+    /**
+     * Retention (RETENTION_DAYS): erases up to `limit` of the oldest log entries created
+     * before `before`, each message as by delete for everyone (erase above: text, media,
+     * mentions, reactions, quotes, index entry), then removes the rows, so history starts
+     * after them. A background op: one small transaction per call. `more`: a full batch was
+     * old, so more may be waiting.
+     */
+    expireMessages(before: number, limit: number): ExpiredBatch & { searchProgress?: number } {
+      const erasedMedia: string[] = [];
+      let erased = 0;
+      let more = true;
+      for (const row of s.oldest.all(limit) as Row[]) {
+        if ((row.created_at as number) >= before) {
+          more = false;
+          break;
+        }
+        if (row.kind === 'message' && row.deleted === 0) erasedMedia.push(...erase(row));
+        s.dropEntry.run(row.rowid);
+        s.dropRefsOf.run(row.id);
+        erased++;
+      }
+      if (erased < limit) more = false;
+      // With the newest rows gone (everything had expired), SQLite hands out their rowids
+      // again: the search progress comes down with them, or new messages would count as
+      // indexed and never be.
+      const top = (s.maxRowid.get() as Row).r as number;
+      if (erased > 0 && ((s.searchProgress.get() as Row).last_rowid as number) > top) {
+        s.setSearchProgress.run(top);
+        return { erased, erasedMedia, more, searchProgress: top };
+      }
+      return { erased, erasedMedia, more };
+    },
+
     applyChange(req: ChangeRequest): ChangeResult {
       const existing = s.existing.get(req.chatId, req.senderId, req.clientMsgId);
       if (existing) return { entry: toEntry(existing), duplicate: true, erasedMedia: [] };

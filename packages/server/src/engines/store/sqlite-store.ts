@@ -5,6 +5,7 @@ import type {
   AppendRequest,
   AppendResult,
   ChangeRequest,
+  ExpiredBatch,
   ChangeResult,
   ChatListPage,
   ChatSettingsPatch,
@@ -17,7 +18,9 @@ import type {
   Membership,
   MembershipRefusal,
   PendingChat,
+  ReceiptCounts,
   ReceiptRow,
+  MessageRef,
   Role,
   Store,
   StoredMessage,
@@ -339,6 +342,14 @@ export class SqliteStore implements Store {
 
   // ---- message lifecycle (sqlite-lifecycle.ts) ----
 
+  /** On the writer thread's background lane: committed only when no send waits (sqlite-writes.ts BACKGROUND_OPS). */
+  async expireMessages(before: number, limit: number): Promise<ExpiredBatch> {
+    const { searchProgress, ...batch } = await this.writer.write('expireMessages', before, limit);
+    // The newest rows went, and their rowids will be handed out again: index those before searching.
+    if (searchProgress !== undefined) this.indexedRowid = Math.min(this.indexedRowid, searchProgress);
+    return batch;
+  }
+
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
     return this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
   }
@@ -384,6 +395,21 @@ export class SqliteStore implements Store {
       deliveredAt: r.delivered_seq >= message.seq ? markAt(r.user_id, 0) : null,
       readAt: r.read_seq >= message.seq ? markAt(r.user_id, 1) : null,
     }));
+  }
+
+  async receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]> {
+    if (messages.length === 0) return [];
+    const members = this.stmts.members.all(chatId) as Row[];
+    return messages.map(({ seq, sender_id }) => {
+      const counts = { delivered: 0, read: 0, members: 0 };
+      for (const r of members) {
+        if (r.user_id === sender_id || r.joined_seq >= seq) continue;
+        counts.members++;
+        if (r.delivered_seq >= seq) counts.delivered++;
+        if (r.read_seq >= seq) counts.read++;
+      }
+      return counts;
+    });
   }
 
   async createGroup(g: { chatId: string; name: string; createdBy: string; createdAt: number; members: { userId: string; role: Role }[] }) {

@@ -382,6 +382,7 @@ export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
   'touchDevice',
   'setLastSeen',
   'indexForSearch',
+  'expireMessages',
 ]);
 
 export interface SqliteWriteCall {

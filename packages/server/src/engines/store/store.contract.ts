@@ -182,7 +182,21 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       const back = await store.advanceDelivered(dev, b.id, chatId, 1, 101);
       assert.deepEqual([back.from, back.to], [2, 2]);
       assert.deepEqual(await store.pendingChats(dev, b.id), [{ chatId, afterSeq: 2, lastSeq: 3 }]);
+      const counts = (seqs: number[]) =>
+        store.receiptCounts(
+          chatId,
+          seqs.map((seq) => ({ seq, sender_id: a.id })),
+        );
+      assert.deepEqual(await counts([2, 3]), [
+        { delivered: 1, read: 0, members: 1 },
+        { delivered: 0, read: 0, members: 1 },
+      ]);
       const { read, delivered } = await store.advanceRead(dev, b.id, chatId, 3, 200);
+      assert.deepEqual(await counts([3, 1]), [
+        { delivered: 1, read: 1, members: 1 },
+        { delivered: 1, read: 1, members: 1 },
+      ]);
+      assert.deepEqual(await counts([]), []);
       assert.deepEqual([read.from, read.to, delivered.from, delivered.to], [0, 3, 2, 3]);
       const m1 = (await store.range(chatId, 0, 1, 1))[0] as StoredMessage;
       const m3 = (await store.range(chatId, 2, 3, 1))[0] as StoredMessage;

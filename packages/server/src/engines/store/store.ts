@@ -194,6 +194,16 @@ export type ChangeResult =
   /** Refused: nothing was stored. */
   | { refused: ChangeRefusal; entry?: undefined };
 
+/** One batch of retention's erasure (Store.expireMessages). */
+export interface ExpiredBatch {
+  /** Log entries removed (messages and changes). */
+  erased: number;
+  /** Media no remaining message carries and no user has as avatar: the caller deletes their bytes after the commit. */
+  erasedMedia: string[];
+  /** The batch was full of old entries: more may be waiting. */
+  more: boolean;
+}
+
 /** PATCH /v1/chats/{chat_id}/settings: fields left out are kept. */
 export interface ChatSettingsPatch {
   mutedUntil?: number | null;
@@ -249,6 +259,13 @@ export interface ReceiptRow {
   userId: string;
   deliveredAt: number | null;
   readAt: number | null;
+}
+
+/** How many of a message's recipients (members but the sender, there when it was sent) got and read it. */
+export interface ReceiptCounts {
+  delivered: number;
+  read: number;
+  members: number;
 }
 
 export interface Store {
@@ -312,6 +329,13 @@ export interface Store {
   range(chatId: string, afterSeq: number, uptoSeq: number, limit: number): Promise<LogEntry[]>;
   /** Appends an edit, delete or reaction (see ChangeRequest), applying it to its target in the same transaction. */
   applyChange(request: ChangeRequest): Promise<ChangeResult>;
+  /**
+   * Retention (RETENTION_DAYS): erases up to `limit` of the oldest log entries created before
+   * `before` (messages as by delete for everyone, without a message_update) and removes them
+   * from the log, in one small transaction. In a cluster one node erases at a time: null
+   * when another node holds the turn.
+   */
+  expireMessages(before: number, limit: number): Promise<ExpiredBatch | null>;
   /** The reactions to these messages, per message id (messages without any are left out). */
   reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>>;
   /**
@@ -344,6 +368,8 @@ export interface Store {
   ): Promise<{ read: CursorAdvance; delivered: CursorAdvance }>;
   /** Per recipient (every member but the sender): when the message was delivered and read. */
   receipts(message: StoredMessage): Promise<ReceiptRow[]>;
+  /** ReceiptCounts of each of these messages of one chat, in their order: one read of the chat's members. */
+  receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]>;
 
   createGroup(group: {
     chatId: string;
