@@ -16,6 +16,9 @@ import { fmtInt, table } from './stats.js';
  *   socketio-2    two Socket.IO processes on the official Redis adapter, pairs split across them
  *   switchboard   embedded: one process, every message committed to SQLite before its ack
  *   cluster-2     two Switchboard nodes on Redis + PostgreSQL, pairs split across them
+ * ws and socketio run in every compare, first, and their knees are printed as the reference
+ * line: a generator that cannot drive them far (issue 23: ≥ 40,000 and ≥ 20,000 msg/s on
+ * 2 vCPUs) caps every system and pulls every ratio towards 1.
  * The relays store nothing and acknowledge at once; Switchboard stores every message
  * durably. A step passes when p99 send-to-receive ≤ 50 ms, ≥ 95 % of its messages arrived
  * within the step, and nothing was lost by the end; the knee is the highest step reached
@@ -24,6 +27,10 @@ import { fmtInt, table } from './stats.js';
 
 export const SYSTEMS = ['ws', 'socketio', 'socketio-2', 'switchboard', 'cluster-2'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
+/** Run in every compare: their knees show what the generator can drive on this machine. */
+export const REFERENCE_SYSTEMS: SystemName[] = ['ws', 'socketio'];
+/** Issue 23's bar for the generator on a quiet 2-vCPU machine: below it, the generator (or a busy machine) caps every system. */
+const REFERENCE_BAR: Partial<Record<SystemName, number>> = { ws: 40_000, socketio: 20_000 };
 
 export interface CompareOptions {
   systems: SystemName[];
@@ -44,6 +51,10 @@ export interface SystemResult {
   cpuUsPerMsgWithServices: number;
   stoppedEarly: string | null;
   lost: number;
+  /** The load generator's CPU per message over the run (PairsReport.generator). */
+  genUsPerMsg: number;
+  /** Its kernel part (socket system calls). */
+  genSysUsPerMsg: number;
 }
 
 export interface CompareReport {
@@ -77,11 +88,13 @@ function judge(system: SystemName, describe: string, r: PairsReport, p99LimitMs:
     cpuUsPerMsgWithServices: kneeRow ? perMsg(kneeRow.serverCpuPct + servicePct(kneeRow), kneeRow) : NaN,
     stoppedEarly: r.stoppedEarly,
     lost: r.totals.sent - r.totals.received,
+    genUsPerMsg: r.generator.usPerMessage,
+    genSysUsPerMsg: r.generator.sysUsPerMessage,
   };
 }
 
 /** A relay process of relays/; resolves once it answers /healthz. */
-async function spawnRelay(script: string, args: string[]): Promise<Target> {
+export async function spawnRelay(script: string, args: string[]): Promise<Target> {
   const port = await freePort();
   const proc = spawn(process.execPath, [path.join(relayDir, script), String(port), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -99,7 +112,7 @@ async function spawnRelay(script: string, args: string[]): Promise<Target> {
 }
 
 /** Made-up users for the relays (they have no accounts): user i connects with ?user=u{i}. */
-function relaySessions(portOf: (i: number) => number): (count: number) => Session[] {
+export function relaySessions(portOf: (i: number) => number): (count: number) => Session[] {
   return (count) =>
     Array.from({ length: count }, (_, i) => ({
       token: '',
@@ -177,7 +190,7 @@ export async function runCompare(opts: CompareOptions, spawnOpts: SpawnOptions, 
 }
 
 function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => void): void {
-  const rows = [['step', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'server CPU %', 'lost', 'pass']];
+  const rows = [['step', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'server CPU %', 'gen CPU %', 'lost', 'pass']];
   for (const s of r.steps) {
     rows.push([
       s.label,
@@ -186,12 +199,14 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
       s.latency.p50.toFixed(1),
       s.latency.p99.toFixed(1),
       s.serverCpuPct.toFixed(0),
+      s.genCpuPct.toFixed(0),
       fmtInt(s.undelivered),
       s.label === 'warmup' ? '' : passes(s, p99LimitMs) ? 'yes' : 'no',
     ]);
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
+  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel`);
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {
@@ -201,7 +216,7 @@ export function printCompare(r: CompareReport, log: (s: string) => void): void {
     `compare: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, receipts ${o.receipts ? 'on' : 'off'}; pass = p99 ≤ ${r.options.p99LimitMs} ms, ≥ 95 % delivered in the step, nothing lost`,
   );
   const base = r.results.find((x) => x.system === 'socketio');
-  const rows = [['system', 'knee msg/s', 'server µs/msg', 'incl. Redis/PG µs/msg', 'knee vs socketio', 'stores messages']];
+  const rows = [['system', 'knee msg/s', 'server µs/msg', 'incl. Redis/PG µs/msg', 'knee vs socketio', 'stores messages', 'gen µs/msg']];
   for (const x of r.results) {
     rows.push([
       x.system,
@@ -210,7 +225,29 @@ export function printCompare(r: CompareReport, log: (s: string) => void): void {
       Number.isFinite(x.cpuUsPerMsgWithServices) ? x.cpuUsPerMsgWithServices.toFixed(0) : '-',
       base && base.knee > 0 ? `${(x.knee / base.knee).toFixed(2)}×` : '-',
       x.system === 'switchboard' || x.system === 'cluster-2' ? 'yes, durably' : 'no',
+      Number.isFinite(x.genUsPerMsg) ? x.genUsPerMsg.toFixed(1) : '-',
     ]);
   }
   log(table(rows));
+  log(referenceLine(r));
+}
+
+/** The bare ws relay's and Socket.IO's knees in this run, and whether they show a generator that kept up. */
+export function referenceLine(r: CompareReport): string {
+  const top = Math.max(...r.options.pairs.rates);
+  const parts: string[] = [];
+  const notes: string[] = [];
+  for (const name of REFERENCE_SYSTEMS) {
+    const x = r.results.find((y) => y.system === name);
+    const label = name === 'ws' ? 'bare ws relay' : 'Socket.IO (1 process)';
+    if (!x) {
+      parts.push(`${label} not run`);
+      continue;
+    }
+    parts.push(`${label} ${fmtInt(x.knee)} msg/s`);
+    if (x.knee >= top) notes.push(`${name} passed the top step: raise --rates to find its knee`);
+    else if (x.knee < (REFERENCE_BAR[name] ?? 0))
+      notes.push(`${name} below ${fmtInt(REFERENCE_BAR[name]!)} msg/s: the generator or a busy machine may cap every system here`);
+  }
+  return `reference (same run, same generator): ${parts.join(', ')}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { printCluster, runCluster, type ClusterOptions } from './cluster.js';
-import { printCompare, runCompare, SYSTEMS, type CompareOptions, type SystemName } from './compare.js';
+import { printCompare, REFERENCE_SYSTEMS, runCompare, SYSTEMS, type CompareOptions, type SystemName } from './compare.js';
 import { printGroup, runGroup, type GroupOptions } from './group.js';
 import { printIdle, runIdle, type IdleOptions } from './idle.js';
 import { printMedia, runMedia } from './media.js';
@@ -12,7 +12,7 @@ import { printMediaBombs, runMediaBombs } from './media-bombs.js';
 import { printHistory, runHistory } from './history.js';
 import { printRetentionBench, runRetentionBench } from './retention.js';
 import { printEvents, runEvents, type EventsTransport } from './events.js';
-import { printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
+import { autoGenerators, printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
 import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
@@ -43,7 +43,8 @@ pairs:
   --warmup-seconds S    (default 3)
   --size BYTES          content padding per message (default 64)
   --gen MODE            load generator: worker (default), process or inline
-  --generators K        worker threads / processes sharing the pairs (default 1)
+  --generators K        worker threads / processes sharing the pairs (default: one per 20,000 msg/s of
+                        the fastest step, at most one per core)
   --read-interval MS    ack_read per chat every MS (default 100)
   --no-receipts         receivers send no ack_delivered / ack_read (to see what receipts cost)
   --drain S             seconds to wait for stragglers after the last step (default 15)
@@ -84,9 +85,10 @@ cluster (the pairs flags apply; defaults differ):
   --warmup-rate R       (default 1000)   --warmup-seconds S (default 5)
 
 compare (the pairs flags apply; defaults differ): Switchboard beside a bare ws relay and Socket.IO, same generator, fresh server each
-  --systems LIST        any of ws,socketio,socketio-2,switchboard,cluster-2 (default all five)
+  --systems LIST        any of ws,socketio,socketio-2,switchboard,cluster-2 (default all five); ws and
+                        socketio always run (first): their knees are the reference line
   --p99 MS              pass rule: p99 send-to-receive at most MS (default 50)
-  --pairs N             (default 500)   --rates LIST (default 2000,4000,6000,8000,10000,15000,20000,25000)   --step-seconds S (default 5)
+  --pairs N             (default 500)   --rates LIST (default 2000,4000,...,25000,30000,40000,50000,60000)   --step-seconds S (default 5)
 media:
   --clients C           clients uploading, then downloading, one file each, all at once (default 20)
   --file-mb MB          file size in MB (10^6 bytes; default 50)
@@ -198,15 +200,16 @@ function pairsOptions(
 ): PairsOptions {
   const gen = (v.gen ?? 'worker') as GenMode;
   if (!['worker', 'process', 'inline'].includes(gen)) throw new Error('--gen must be worker, process or inline');
+  const rates = rateList(v.rates ?? d.rates);
   return {
     pairs: num('pairs', d.pairs),
-    rates: rateList(v.rates ?? d.rates),
+    rates,
     stepSeconds: num('step-seconds', d.stepSeconds),
     warmupRate: num('warmup-rate', d.warmupRate),
     warmupSeconds: num('warmup-seconds', d.warmupSeconds ?? 3),
     contentBytes: num('size', 64),
     gen,
-    generators: num('generators', 1),
+    generators: v.generators ? Math.max(1, num('generators', 1)) : autoGenerators(Math.max(...rates, num('warmup-rate', d.warmupRate))),
     readIntervalMs: num('read-interval', 100),
     receipts: !v['no-receipts'],
     drainMs: num('drain', 15) * 1000,
@@ -255,13 +258,20 @@ function clusterOptions(): ClusterOptions {
 
 function compareOptions(): CompareOptions {
   if (v.url) throw new Error('compare spawns every system itself; --url does not apply');
-  const systems = (v.systems ?? SYSTEMS.join(',')).split(',').map((x) => x.trim()) as SystemName[];
-  for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${SYSTEMS.join(', ')}`);
+  const asked = (v.systems ?? SYSTEMS.join(',')).split(',').map((x) => x.trim()) as SystemName[];
+  for (const s of asked) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; one of ${SYSTEMS.join(', ')}`);
+  // The reference relays run in every compare, first: the line that says whether the generator kept up.
+  const systems = [...REFERENCE_SYSTEMS, ...asked.filter((s) => !REFERENCE_SYSTEMS.includes(s))];
   return {
     systems,
     pgUrl: v['pg-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     p99LimitMs: num('p99', 50),
-    pairs: pairsOptions({ pairs: 500, rates: '2000,4000,6000,8000,10000,15000,20000,25000', stepSeconds: 5, warmupRate: 1000 }),
+    pairs: pairsOptions({
+      pairs: 500,
+      rates: '2000,4000,6000,8000,10000,15000,20000,25000,30000,40000,50000,60000',
+      stepSeconds: 5,
+      warmupRate: 1000,
+    }),
   };
 }
 

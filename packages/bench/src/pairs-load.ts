@@ -1,4 +1,5 @@
-import { OPEN, openWire, type Transport, type Wire } from './wire.js';
+import { ACK_SENT, ERROR, FrameScanner, NEW_MESSAGE, OTHER, STATUS_UPDATE, SYNC_COMPLETE, UNKNOWN } from './frame-scan.js';
+import { dialectOf, inDialect, OPEN, Wire, type Transport } from './wire.js';
 import { Samples } from './stats.js';
 
 /*
@@ -78,7 +79,11 @@ export interface GeneratorResult {
   ackDeliveredIds: number;
   ackReadFrames: number;
   closedEarly: number;
+  /** Frames the byte scanner could not read (another key order or spacing), parsed the slow way instead. */
+  slowFrames: number;
   drained: boolean;
+  /** Epoch ms when the drain ended (before the sockets were closed): the end of the generator's CPU window. */
+  drainedAt: number;
 }
 
 export type GeneratorEvent =
@@ -90,13 +95,24 @@ export type GeneratorEvent =
 const now = () => performance.timeOrigin + performance.now();
 
 class Client {
-  ws!: Wire;
+  wire!: Wire;
   partner!: Client;
-  pendingDelivered: string[] = [];
-  flushQueued = false;
-  latestId: string | null = null;
-  latestReadSent: string | null = null;
+  synced = false;
+  onSynced: (() => void) | null = null;
   lastSeq = -1;
+  /** The ack_delivered being gathered: `"id","id",` in the wire's dialect. */
+  ackBuf = Buffer.allocUnsafe(1024);
+  ackLen = 0;
+  ackCount = 0;
+  ackQueued = false;
+  /** The latest message_id received (bytes) and how many first copies arrived, for ack_read. */
+  lastId = Buffer.allocUnsafe(64);
+  lastIdLen = 0;
+  received = 0;
+  readAt = 0;
+  /** Templates in the wire's dialect, up to the first field that changes. */
+  sendPre = '';
+  readPre = '';
   constructor(
     readonly spec: PairsClientSpec,
     readonly index: number,
@@ -112,7 +128,19 @@ export interface Generator {
   stop(): void;
 }
 
+/*
+ * The hot path is lean so that the generator measures the server, not itself: frames are
+ * sent as prebuilt template strings with the changing fields spliced in, received frames
+ * are read by byte search (frame-scan.ts) for the fields needed and never decoded or
+ * parsed whole, ack_delivered ids are copied as bytes into a per-socket buffer, and one
+ * setImmediate per event-loop turn flushes every socket's batch.
+ *
+ * client_msg_id = runId.step.k; a message's scheduled time is steps[step].start +
+ * k × interval, so ack_sent and new_message need only that one field for latency (both
+ * sockets of a pair live in the same generator, which knows its own schedule).
+ */
 export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Generator {
+  const transport = cfg.transport ?? 'ws';
   const clients = cfg.clients.map((s, i) => new Client(s, i));
   for (let j = 0; j + 1 < clients.length; j += 2) {
     (clients[j] as Client).partner = clients[j + 1] as Client;
@@ -122,6 +150,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
   const steps = cfg.steps.map((s) => ({
     spec: s,
     localRate: s.rate * share,
+    interval: 1000 / (s.rate * share),
     count: Math.floor(s.rate * share * s.seconds),
     start: 0,
     end: 0,
@@ -146,124 +175,228 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     ackDeliveredIds: 0,
     ackReadFrames: 0,
     closedEarly: 0,
+    slowFrames: 0,
   };
+  const countError = (code: string) => (totals.errors[code] = (totals.errors[code] ?? 0) + 1);
   let current = -1; // index of the step whose window we are in
   let stopped = false;
   let closing = false;
-  const padding = 'x'.repeat(Math.max(0, cfg.contentBytes));
 
-  function flushDelivered(c: Client): void {
-    c.flushQueued = false;
-    const ids = c.pendingDelivered;
-    if (ids.length === 0 || c.ws.readyState !== OPEN) return;
-    c.pendingDelivered = [];
-    for (let i = 0; i < ids.length; i += 1000) {
-      const batch = ids.slice(i, i + 1000);
-      c.ws.send(JSON.stringify({ type: 'ack_delivered', message_ids: batch }));
+  // Every socket of a generator uses one transport, so one dialect and one scanner.
+  const dialect = dialectOf(transport);
+  const scan = new FrameScanner(dialect);
+  // Frames that did not have the expected shape are re-encoded as plain JSON, type first, and read again.
+  const plain = dialect.q === '"' ? scan : new FrameScanner(dialectOf('ws'));
+  const kSeq = scan.key('seq');
+  const kMessageId = scan.key('message_id');
+  const kCmid = scan.key('client_msg_id');
+  const kStatus = scan.key('status');
+  const qBytes = Buffer.from(dialect.q);
+  const runIdLen = Buffer.byteLength(cfg.runId);
+  const tpl = (text: string) => inDialect(dialect, text);
+  const padding = 'x'.repeat(Math.max(0, cfg.contentBytes));
+  const sendMid = tpl('","content":"');
+  const sendPost = tpl(`|${padding}"}`) + dialect.post;
+  const ackPre = dialect.pre + tpl('{"type":"ack_delivered","message_ids":[');
+  const ackPost = tpl(']}') + dialect.post;
+  const readPost = tpl('"}') + dialect.post;
+  for (const c of clients) {
+    c.sendPre = dialect.pre + tpl(`{"type":"send_message","chat_id":"${c.spec.chatId}","client_msg_id":"${cfg.runId}.`);
+    c.readPre = dialect.pre + tpl(`{"type":"ack_read","chat_id":"${c.spec.chatId}","last_read_message_id":"`);
+  }
+
+  // Sockets with ack_delivered ids gathered in this event-loop turn.
+  const ackQueue: Client[] = [];
+  let ackFlushQueued = false;
+
+  function flushAcks(c: Client): void {
+    if (c.ackCount > 0 && c.wire.readyState === OPEN) {
+      // ackLen - 1: without the trailing comma.
+      c.wire.send(ackPre + c.ackBuf.toString('latin1', 0, c.ackLen - 1) + ackPost);
       totals.ackDeliveredFrames++;
-      totals.ackDeliveredIds += batch.length;
+      totals.ackDeliveredIds += c.ackCount;
+    }
+    c.ackLen = 0;
+    c.ackCount = 0;
+  }
+
+  function flushAllAcks(): void {
+    ackFlushQueued = false;
+    for (let i = 0; i < ackQueue.length; i++) {
+      const c = ackQueue[i]!;
+      c.ackQueued = false;
+      flushAcks(c);
+    }
+    ackQueue.length = 0;
+  }
+
+  /** Adds buf[s..e) (a message_id) to c's ack_delivered; one per socket per turn, at most 1,000 ids a frame. */
+  function queueAck(c: Client, buf: Buffer, s: number, e: number): void {
+    const q = qBytes.length;
+    const need = e - s + 2 * q + 1;
+    if (c.ackLen + need > c.ackBuf.length) {
+      const next = Buffer.allocUnsafe(Math.max(c.ackBuf.length * 2, c.ackLen + need));
+      c.ackBuf.copy(next, 0, 0, c.ackLen);
+      c.ackBuf = next;
+    }
+    const b = c.ackBuf;
+    let o = c.ackLen;
+    for (let i = 0; i < q; i++) b[o++] = qBytes[i]!;
+    for (let i = s; i < e; i++) b[o++] = buf[i]!;
+    for (let i = 0; i < q; i++) b[o++] = qBytes[i]!;
+    b[o++] = 0x2c; // ,
+    c.ackLen = o;
+    if (++c.ackCount >= 1000) flushAcks(c);
+    if (!c.ackQueued) {
+      c.ackQueued = true;
+      ackQueue.push(c);
+      if (!ackFlushQueued) {
+        ackFlushQueued = true;
+        setImmediate(flushAllAcks);
+      }
     }
   }
 
-  function onFrame(c: Client, data: { toString(): string }): void {
-    const t = now();
-    let f: any;
+  /** The step of the client_msg_id starting at buf[s] (runId.step.k), with k in kOut; -1 when it is not ours. */
+  let kOut = 0;
+  function stepOf(sc: FrameScanner, buf: Buffer, s: number): number {
+    const dot = s + runIdLen;
+    if (buf[dot] !== 0x2e) return -1;
+    const step = sc.digits(buf, dot + 1);
+    if (step < 0 || buf[sc.end] !== 0x2e) return -1;
+    kOut = sc.digits(buf, sc.end + 1);
+    return kOut < 0 ? -1 : step;
+  }
+
+  function onNewMessage(c: Client, buf: Buffer, start: number, sc: FrameScanner, t: number): boolean {
+    const seq = sc.int(buf, kSeqOf(sc), start);
+    const ids = sc.str(buf, kMessageIdOf(sc), start);
+    const ide = sc.end;
+    if (seq < 0 || ids < 0) return false;
+    if (seq <= c.lastSeq) {
+      // seq only grows within a chat (both partners' messages share it), so this is a re-delivery.
+      totals.duplicates++;
+    } else {
+      c.lastSeq = seq;
+      totals.received++;
+      const cs = sc.str(buf, kCmidOf(sc), start);
+      const stepIdx = cs < 0 ? -1 : stepOf(sc, buf, cs);
+      const st = steps[stepIdx];
+      if (st) st.latency.push(t - (st.start + kOut * st.interval));
+      const cur = steps[current];
+      if (cur && t < cur.end) {
+        cur.recvInWindow++;
+        const gap = t - Math.max(lastRecvAt, cur.start);
+        if (gap > cur.maxRecvGap) cur.maxRecvGap = gap;
+      }
+      lastRecvAt = t;
+      const n = ide - ids;
+      if (n > c.lastId.length) c.lastId = Buffer.allocUnsafe(n * 2);
+      for (let i = 0; i < n; i++) c.lastId[i] = buf[ids + i]!;
+      c.lastIdLen = n;
+      c.received++;
+    }
+    if (cfg.receipts) queueAck(c, buf, ids, ide);
+    return true;
+  }
+
+  // The plain scanner (slow path) has its own key patterns.
+  const kSeqOf = (sc: FrameScanner) => (sc === scan ? kSeq : sc.key('seq'));
+  const kMessageIdOf = (sc: FrameScanner) => (sc === scan ? kMessageId : sc.key('message_id'));
+  const kCmidOf = (sc: FrameScanner) => (sc === scan ? kCmid : sc.key('client_msg_id'));
+
+  /** Reads one frame; false when its shape was not what the scanner expects. */
+  function dispatch(c: Client, buf: Buffer, start: number, sc: FrameScanner, t: number): boolean {
+    switch (sc.type(buf, start)) {
+      case NEW_MESSAGE:
+        return onNewMessage(c, buf, start, sc, t);
+      case ACK_SENT: {
+        const cs = sc.str(buf, kCmidOf(sc), start);
+        if (cs < 0) return false;
+        totals.acked++;
+        const st = steps[stepOf(sc, buf, cs)];
+        if (st) st.ack.push(t - (st.start + kOut * st.interval));
+        return true;
+      }
+      case STATUS_UPDATE: {
+        const s = sc.str(buf, sc === scan ? kStatus : sc.key('status'), start);
+        if (s < 0) return false;
+        if (buf[s] === 0x72 /* r */) totals.statusRead++;
+        else totals.statusDelivered++;
+        return true;
+      }
+      case ERROR: {
+        const f = parse(buf, start, sc);
+        if (!f) return true;
+        countError(String(f.code));
+        if (f.client_msg_id) totals.errorCount++;
+        return true;
+      }
+      case UNKNOWN:
+        return false;
+      default:
+        return true; // a frame the generator does not need (sync_complete again, presence, ...)
+    }
+  }
+
+  function parse(buf: Buffer, start: number, sc: FrameScanner): Record<string, unknown> | null {
     try {
-      f = JSON.parse(data.toString());
+      const f = sc.parse(buf, start);
+      return f && typeof f === 'object' ? f : null;
     } catch {
-      totals.errors.bad_json = (totals.errors.bad_json ?? 0) + 1;
+      countError('bad_json');
+      return null;
+    }
+  }
+
+  function onFrame(c: Client, buf: Buffer, start: number): void {
+    const t = now();
+    if (!c.synced) {
+      let ty = scan.type(buf, start);
+      if (ty === UNKNOWN) ty = parse(buf, start, scan)?.type === 'sync_complete' ? SYNC_COMPLETE : OTHER;
+      if (ty === SYNC_COMPLETE) {
+        c.synced = true;
+        c.onSynced?.();
+      }
       return;
     }
-    switch (f.type) {
-      case 'new_message': {
-        if (f.seq <= c.lastSeq) {
-          // seq only grows within a chat (both partners' messages share it), so this is a re-delivery.
-          totals.duplicates++;
-          if (typeof f.message_id === 'string') c.pendingDelivered.push(f.message_id);
-        } else {
-          c.lastSeq = f.seq;
-          totals.received++;
-          const content: string = f.content;
-          const bar = content.indexOf('|');
-          const bar2 = content.indexOf('|', bar + 1);
-          const sched = Number(content.slice(0, bar));
-          const stepIdx = Number(content.slice(bar + 1, bar2));
-          const st = steps[stepIdx];
-          if (st) st.latency.push(t - sched);
-          const cur = steps[current];
-          if (cur && t < cur.end) {
-            cur.recvInWindow++;
-            const gap = t - Math.max(lastRecvAt, cur.start);
-            if (gap > cur.maxRecvGap) cur.maxRecvGap = gap;
-          }
-          lastRecvAt = t;
-          c.pendingDelivered.push(f.message_id);
-          c.latestId = f.message_id;
-        }
-        if (!c.flushQueued && cfg.receipts) {
-          c.flushQueued = true;
-          // One ack_delivered per socket per event-loop turn, covering everything read in it.
-          setImmediate(flushDelivered, c);
-        }
-        return;
-      }
-      case 'ack_sent': {
-        totals.acked++;
-        // client_msg_id = runId.step.scheduledEpochMs.k
-        const parts = String(f.client_msg_id).split('.');
-        const st = steps[Number(parts[1])];
-        if (st) st.ack.push(t - Number(parts[2]));
-        return;
-      }
-      case 'status_update':
-        if (f.status === 'read') totals.statusRead++;
-        else totals.statusDelivered++;
-        return;
-      case 'error': {
-        const code = String(f.code);
-        totals.errors[code] = (totals.errors[code] ?? 0) + 1;
-        if (f.client_msg_id) totals.errorCount++;
-        return;
-      }
-      default:
-        return;
-    }
+    if (dispatch(c, buf, start, scan, t)) return;
+    // Slow path: another key order, spacing or escaping. Re-encode it plainly, type first.
+    totals.slowFrames++;
+    const f = parse(buf, start, scan);
+    if (!f) return;
+    if (typeof f.type !== 'string' || !dispatch(c, Buffer.from(JSON.stringify({ type: f.type, ...f })), 0, plain, t))
+      countError('unreadable_frame');
   }
 
   function connect(c: Client): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = openWire(cfg.transport ?? 'ws', c.spec.url, cfg.localAddress);
-      c.ws = ws;
       const timer = setTimeout(() => {
         reject(new Error(`socket ${c.index}: no sync_complete within ${cfg.connectTimeoutMs} ms`));
-        ws.terminate();
+        c.wire.terminate();
       }, cfg.connectTimeoutMs);
-      let synced = false;
-      ws.on('message', (data) => {
-        if (!synced) {
-          try {
-            if (JSON.parse(data.toString()).type === 'sync_complete') {
-              synced = true;
-              clearTimeout(timer);
-              resolve();
-            }
-          } catch {
-            /* ignore */
-          }
-          return;
-        }
-        onFrame(c, data);
-      });
-      ws.on('error', (err) => {
+      c.onSynced = () => {
         clearTimeout(timer);
-        if (!synced) reject(err);
-      });
-      ws.on('close', (code) => {
-        if (!closing) {
-          totals.closedEarly++;
-          totals.errors[`close_${code}`] = (totals.errors[`close_${code}`] ?? 0) + 1;
-        }
-      });
+        resolve();
+      };
+      c.wire = new Wire(
+        transport,
+        c.spec.url,
+        {
+          frame: (buf, start) => onFrame(c, buf, start),
+          error: (err) => {
+            clearTimeout(timer);
+            if (!c.synced) reject(err);
+          },
+          close: (code) => {
+            if (!closing) {
+              totals.closedEarly++;
+              countError(`close_${code}`);
+            }
+          },
+        },
+        cfg.localAddress,
+      );
     });
   }
 
@@ -288,9 +421,9 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     const readTimer = setInterval(() => {
       if (!cfg.receipts) return;
       for (const c of clients) {
-        if (c.latestId !== null && c.latestId !== c.latestReadSent && c.ws.readyState === OPEN) {
-          c.ws.send(JSON.stringify({ type: 'ack_read', chat_id: c.spec.chatId, last_read_message_id: c.latestId }));
-          c.latestReadSent = c.latestId;
+        if (c.received !== c.readAt && c.wire.readyState === OPEN) {
+          c.wire.send(c.readPre + c.lastId.toString('latin1', 0, c.lastIdLen) + readPost);
+          c.readAt = c.received;
           totals.ackReadFrames++;
         }
       }
@@ -322,21 +455,15 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
         if (current >= steps.length) return resolve();
         const st = steps[current]!;
         if (tNow >= st.start) {
-          const interval = 1000 / st.localRate;
+          const interval = st.interval;
           const due = Math.min(st.count, Math.floor((tNow - st.start) / interval) + 1);
           while (k < due) {
-            const sched = st.start + k * interval;
             const c = clients[rr % n]!;
             rr++;
-            if (c.ws.readyState === OPEN) {
-              c.ws.send(
-                JSON.stringify({
-                  type: 'send_message',
-                  chat_id: c.spec.chatId,
-                  client_msg_id: `${cfg.runId}.${current}.${sched.toFixed(3)}.${k}`,
-                  content: `${sched.toFixed(3)}|${current}|${padding}`,
-                }),
-              );
+            if (c.wire.readyState === OPEN) {
+              // client_msg_id runId.step.k; content step.k|padding (never empty, even with --size 0).
+              const id = `${current}.${k}`;
+              c.wire.send(c.sendPre + id + sendMid + id + sendPost);
               st.sent++;
               totals.sent++;
             }
@@ -375,8 +502,9 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     // Let the last read receipts go out and their status updates come back.
     await new Promise((r) => setTimeout(r, Math.max(250, cfg.readIntervalMs * 2)));
     clearInterval(readTimer);
+    const drainedAt = now();
     closing = true;
-    for (const c of clients) c.ws.close(1000);
+    for (const c of clients) c.wire.close(1000);
     return {
       genIndex: cfg.genIndex,
       steps: steps.map((s) => ({
@@ -402,7 +530,9 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       ackDeliveredIds: totals.ackDeliveredIds,
       ackReadFrames: totals.ackReadFrames,
       closedEarly: totals.closedEarly,
+      slowFrames: totals.slowFrames,
       drained,
+      drainedAt,
     };
   }
 

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { directChatId } from '@switchboard/protocol';
 import { createUsers, runTag, socketUrl, type Session } from './api.js';
@@ -23,6 +24,18 @@ import type { Transport } from './wire.js';
  */
 
 export type GenMode = 'worker' | 'process' | 'inline';
+
+/**
+ * Message rate one generator thread is given at most when --generators is not set. The lean
+ * generator costs ~20 µs of CPU per message near the relays' knees (its socket writes and
+ * reads, mostly in the kernel), so 20,000 msg/s keeps a thread well short of saturation.
+ */
+export const RATE_PER_GENERATOR = 20_000;
+
+/** Generator threads for a run whose fastest step is maxRate msg/s: one per RATE_PER_GENERATOR, at most one per core. */
+export function autoGenerators(maxRate: number): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.ceil(maxRate / RATE_PER_GENERATOR)));
+}
 
 export interface PairsOptions {
   pairs: number;
@@ -94,7 +107,14 @@ export interface PairsReport {
   registration: { users: number; seconds: number };
   steps: PairsStepRow[];
   stoppedEarly: string | null;
-  totals: Omit<GeneratorResult, 'steps' | 'genIndex'>;
+  totals: Omit<GeneratorResult, 'steps' | 'genIndex' | 'drainedAt'>;
+  /**
+   * The load generator's own cost: CPU of the bench process (every thread: generators, GC
+   * helpers, this coordinator) plus generator child processes, from the first step's start
+   * to the end of the drain, per message sent. CPU time, not wall time, so it holds on a
+   * busy machine too; at a fixed rate it compares generators.
+   */
+  generator: { cpuMs: number; sysMs: number; messages: number; usPerMessage: number; sysUsPerMessage: number };
   /** With PairsHooks.counters: the idle window before the steps (sockets connected, no traffic). */
   baseline: CounterWindow | null;
   /** With PairsHooks.counters: from the first step's start to the last step's end. */
@@ -162,6 +182,8 @@ interface Sample {
   t: number; // epoch ms
   serverCpuMs: number;
   selfCpuMs: number;
+  /** The kernel's part of selfCpuMs (socket writes and reads). */
+  selfSysMs: number;
   rss: number;
   extra: Record<string, number>;
 }
@@ -174,6 +196,17 @@ function cpuBetween(samples: Sample[], start: number, end: number, key: 'serverC
   const b = inside[inside.length - 1]!;
   const get = typeof key === 'function' ? key : (s: Sample) => s[key];
   return ((get(b) - get(a)) / (b.t - a.t)) * 100;
+}
+
+/**
+ * The generator's cumulative CPU (ms) at the last sample at or before t. The generators idle
+ * for ≥ 250 ms before their drain ends, longer than the 200 ms sampling period, so that
+ * sample misses nothing of theirs; interpolating instead would mix in the sockets' closing.
+ */
+function cpuAtOrBefore(samples: Sample[], t: number, key: 'selfCpuMs' | 'selfSysMs'): number {
+  let v = NaN;
+  for (const s of samples) if (s.t <= t) v = s[key];
+  return v;
 }
 
 interface CounterSample {
@@ -219,7 +252,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     `pairs: registered ${users} users + sessions in ${regSeconds.toFixed(1)} s (${(users / regSeconds).toFixed(0)} users/s incl. one login each)`,
   );
 
-  const G = opts.gen === 'inline' ? 1 : Math.max(1, opts.generators);
+  const G = opts.gen === 'inline' ? 1 : Math.max(1, Math.min(opts.generators, opts.pairs));
   const perGen: PairsClientSpec[][] = Array.from({ length: G }, () => []);
   for (let j = 0; j < opts.pairs; j++) {
     const a = sessions[2 * j]!;
@@ -289,7 +322,11 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     const sample = () => {
       const u = process.cpuUsage();
       let self = (u.user + u.system) / 1000;
-      for (const p of childPids) self += readCpuMs(p);
+      let selfSys = u.system / 1000;
+      for (const p of childPids) {
+        self += readCpuMs(p);
+        selfSys += readCpuMs(p, 'system');
+      }
       let cpu = 0;
       let rss = 0;
       for (const p of serverPids) {
@@ -298,7 +335,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       }
       const extra: Record<string, number> = {};
       for (const [k, f] of Object.entries(hooks.cpuSources ?? {})) extra[k] = f();
-      samples.push({ t: Date.now(), serverCpuMs: cpu, selfCpuMs: self, rss, extra });
+      samples.push({ t: Date.now(), serverCpuMs: cpu, selfCpuMs: self, selfSysMs: selfSys, rss, extra });
     };
     // Counters (e.g. Redis INFO) are read asynchronously so a slow reading never delays the CPU samples.
     const counterSamples: CounterSample[] = [];
@@ -385,6 +422,11 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       if (process.stderr.isTTY) process.stderr.write('\n');
     }
     sample();
+    const drainedAt = Math.max(...results.map((r) => r.drainedAt));
+    // samples[0] was taken at startAt.
+    const genCpuMs = cpuAtOrBefore(samples, drainedAt, 'selfCpuMs') - (samples[0]?.selfCpuMs ?? NaN);
+    const genSysMs = cpuAtOrBefore(samples, drainedAt, 'selfSysMs') - (samples[0]?.selfSysMs ?? NaN);
+    const sentTotal = results.reduce((a, r) => a + r.sent, 0);
     if (hooks.counters) {
       while (counterBusy) await sleep(20);
       await readCounters();
@@ -450,6 +492,13 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       stoppedEarly,
       baseline,
       whole,
+      generator: {
+        cpuMs: genCpuMs,
+        sysMs: genSysMs,
+        messages: sentTotal,
+        usPerMessage: (genCpuMs * 1000) / Math.max(1, sentTotal),
+        sysUsPerMessage: (genSysMs * 1000) / Math.max(1, sentTotal),
+      },
       totals: {
         sent: sum((r) => r.sent),
         received: sum((r) => r.received),
@@ -462,6 +511,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
         ackDeliveredIds: sum((r) => r.ackDeliveredIds),
         ackReadFrames: sum((r) => r.ackReadFrames),
         closedEarly: sum((r) => r.closedEarly),
+        slowFrames: sum((r) => r.slowFrames),
         drained: results.every((r) => r.drained),
       },
     };
@@ -528,6 +578,10 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
+  log(
+    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain)`,
+  );
+  if (t.slowFrames) log(`load generator: ${fmtInt(t.slowFrames)} frames not in the expected shape, parsed the slow way`);
   const errs = Object.entries(t.errors);
   if (errs.length || t.closedEarly)
     log(`errors: ${errs.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'}; sockets closed early: ${t.closedEarly}`);

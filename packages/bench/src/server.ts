@@ -128,7 +128,7 @@ export function readRss(pid: number | null): number {
 }
 
 /** Total CPU time (user+system) of the process in ms, or NaN. */
-export function readCpuMs(pid: number | null): number {
+export function readCpuMs(pid: number | null, which: 'all' | 'system' = 'all'): number {
   if (!pid) return NaN;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -136,7 +136,7 @@ export function readCpuMs(pid: number | null): number {
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);
     const stime = Number(rest[12]);
-    return ((utime + stime) * 1000) / CLK_TCK;
+    return (((which === 'all' ? utime : 0) + stime) * 1000) / CLK_TCK;
   } catch {
     return NaN;
   }
