@@ -72,8 +72,8 @@ export class MessageChanges {
     }
     // Membership as for a send (a removed member is refused here, and again by the store under the lock).
     await this.deps.access.forSend(sender.userId, frame.chat_id);
-    // A blocked user may still delete its own messages in the direct chat, not edit them or react.
-    if (frame.type !== 'delete_message') await this.deps.access.refuseBlocked(sender.userId, frame.chat_id);
+    // A blocked user (or one writing to a deleted account) may still delete its own messages in the direct chat, not edit them or react.
+    if (frame.type !== 'delete_message') await this.deps.access.refuseInDirect(sender.userId, frame.chat_id);
     const request: ChangeRequest = {
       messageId: this.deps.ids.next(),
       chatId: frame.chat_id,

@@ -210,7 +210,9 @@ export function adminTests(ctx: AdminCtx): void {
     const gack = await cs.sendMessage(gchat, 'carol in the group');
     assert.equal(gack.type, 'ack_sent');
     ids.push(gack.message_id as string);
-    const bs = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    // A fresh session: bob's first may have idled past SESSION_IDLE_MS while carol's messages were sent.
+    const bobNow = await login(b.baseUrl, bob.username, bob.password);
+    const bs = await TestSocket.connectSynced(b.wsUrl, bobNow.token);
     try {
       assert.equal((await admin(a.baseUrl, 'DELETE', `/v1/admin/users/${carol.user_id}`)).status, 204);
       assert.equal(await Promise.race([cs.closed, sleep(2000).then(() => 'open')]), CloseCode.sessionRevoked);
@@ -231,7 +233,7 @@ export function adminTests(ctx: AdminCtx): void {
     const live = await ctx.sql('SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL', [carol.user_id]);
     assert.deepEqual(live, []);
     assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: carol.token })).status, 401);
-    // A fresh session: bob's first may have idled past SESSION_IDLE_MS while carol's messages were sent.
+    // Again fresh: the erasure may take longer than SESSION_IDLE_MS on a busy machine.
     const bob2 = await login(b.baseUrl, bob.username, bob.password);
     assert.equal((await http(b.baseUrl, 'GET', `/v1/users/${carol.user_id}`, { token: bob2.token })).status, 404);
     const g = await http(b.baseUrl, 'GET', `/v1/groups/${group.body.group_id}`, { token: bob2.token });
@@ -246,6 +248,43 @@ export function adminTests(ctx: AdminCtx): void {
     assert.notEqual(reuse.body.user_id, carol.user_id);
     assert.equal((await admin(a.baseUrl, 'DELETE', `/v1/admin/users/${carol.user_id}`)).status, 204, 'a repeat finishes (nothing left)');
     assert.equal((await admin(a.baseUrl, 'DELETE', '/v1/admin/users/nobody')).status, 404);
+  });
+
+  test("a deleted account's existing direct chat refuses the other side's sends, edits and reactions (chat_not_found); deletes still work", async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const dora = await registerUser(a.baseUrl, 'ddd');
+    const bob = await registerUser(a.baseUrl, 'ddb');
+    const chat = directChatId(dora.user_id, bob.user_id);
+    await dm(dora, bob, a.wsUrl, ['hi bob']);
+    const [mine] = await dm(bob, dora, a.wsUrl, ['hi dora']);
+    assert.equal((await admin(a.baseUrl, 'DELETE', `/v1/admin/users/${dora.user_id}`)).status, 204);
+    const [before] = await ctx.sql('SELECT last_seq FROM chats WHERE id = $1', [chat]);
+    const sock = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    try {
+      const refused = await sock.sendMessage(chat, 'anyone there?');
+      assert.equal(refused.type, 'error', JSON.stringify(refused));
+      assert.equal(refused.code, 'chat_not_found');
+      for (const frame of [
+        { type: 'edit_message', chat_id: chat, client_msg_id: 'dd-edit', message_id: mine, content: 'edited' },
+        { type: 'react', chat_id: chat, client_msg_id: 'dd-react', message_id: mine, emoji: 'x' },
+      ]) {
+        sock.send(frame);
+        const err = await sock.nextWhere((f) => f.client_msg_id === frame.client_msg_id, 5000, frame.type);
+        assert.equal(err.type, 'error', JSON.stringify(err));
+        assert.equal(err.code, 'chat_not_found', frame.type);
+      }
+      const [after] = await ctx.sql('SELECT last_seq FROM chats WHERE id = $1', [chat]);
+      assert.equal(Number(after!.last_seq), Number(before!.last_seq), 'nothing was stored');
+      // One may still take back what one said.
+      sock.send({ type: 'delete_message', chat_id: chat, client_msg_id: 'dd-delete', message_id: mine });
+      const del = await sock.nextWhere((f) => f.client_msg_id === 'dd-delete', 5000, 'delete ack');
+      assert.equal(del.type, 'ack_sent', JSON.stringify(del));
+    } finally {
+      sock.terminate();
+    }
+    const bob2 = await login(a.baseUrl, bob.username, bob.password);
+    const hist = await http(a.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chat)}/messages`, { token: bob2.token });
+    assert.equal(hist.status, 200, 'the chat stays readable');
   });
 
   test('POST /v1/reports: only about someone one shares a chat with or a message one sees; the operator pages through them', async () => {
