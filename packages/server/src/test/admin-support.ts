@@ -287,6 +287,36 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal(hist.status, 200, 'the chat stays readable');
   });
 
+  test('a login racing a suspension creates no session that works after the unsuspend', async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const u = await registerUser(a.baseUrl, 'lrs');
+    // With one hash at a time (PASSWORD_HASH_CONCURRENCY=1), these logins read the user at
+    // once and then wait their turn for the hash: the suspension lands while they wait.
+    const logins = Array.from({ length: 8 }, () =>
+      http(a.baseUrl, 'POST', '/v1/sessions', { body: { username: u.username, password: u.password } }),
+    );
+    await Promise.race(logins);
+    assert.equal((await admin(b.baseUrl, 'POST', `/v1/admin/users/${u.user_id}/suspend`)).status, 204);
+    const answers = await Promise.all(logins);
+    assert.ok(
+      answers.every((r) => r.status === 201 || (r.status === 403 && r.body.error === 'suspended')),
+      JSON.stringify(answers.map((r) => r.status)),
+    );
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/users/${u.user_id}/unsuspend`)).status, 204);
+    const live = await ctx.sql('SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL', [u.user_id]);
+    assert.deepEqual(live, [], 'no live device outlived the suspension');
+    for (const r of answers.filter((x) => x.status === 201)) {
+      for (const n of [a, b]) {
+        const me = await http(n.baseUrl, 'GET', '/v1/users/me', { token: r.body.token });
+        assert.equal(me.status, 401, 'a session from before the unsuspend stays dead');
+      }
+    }
+    assert.ok(
+      answers.some((r) => r.status === 403),
+      `some login must have waited past the suspension: ${JSON.stringify(answers.map((r) => r.status))}`,
+    );
+  });
+
   test('POST /v1/reports: only about someone one shares a chat with or a message one sees; the operator pages through them', async () => {
     const [a, b] = [ctx.a(), ctx.b()];
     const alice = await registerUser(a.baseUrl, 'rpa');
