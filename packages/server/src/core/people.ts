@@ -32,6 +32,7 @@ export class People {
       patch.avatar = await this.deps.media.avatar(userId, body.avatar_media_id);
     }
     const user = await this.deps.store.people.setProfile(userId, patch);
+    if (user === 'media_gone') throw new DomainError('invalid_request', 'avatar_media_id: that media was erased');
     if (!user) throw new DomainError('not_found');
     return userView(user);
   }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CloseCode, directChatId } from '@switchboard/protocol';
+import sharp from 'sharp';
 import { http, login, registerUser, sleep, TestSocket, type TestUser } from '../testing/harness.js';
+import { hashPassword } from '../core/passwords.js';
+import { download, upload } from './media-support.js';
 
 /*
  * The operator's API (PROTOCOL.md "Operators") and reports ("People"), run against real
@@ -169,6 +172,35 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal((await admin(a.baseUrl, 'DELETE', '/v1/admin/messages/123456')).status, 404);
   });
 
+  test("DELETE /v1/admin/messages of a message carrying the sender's current avatar keeps the avatar's bytes", async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const alice = await registerUser(a.baseUrl, 'ava');
+    const bob = await registerUser(a.baseUrl, 'avb');
+    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 1, g: 2, b: 3 } } })
+      .png()
+      .toBuffer();
+    const media = await upload(a.baseUrl, alice, png, 'image/png');
+    const set = await http(a.baseUrl, 'PATCH', '/v1/users/me', { token: alice.token, body: { avatar_media_id: media } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const sock = await TestSocket.connectSynced(a.wsUrl, alice.token);
+    let id: string;
+    try {
+      const chat = directChatId(alice.user_id, bob.user_id);
+      sock.send({ type: 'send_message', chat_id: chat, client_msg_id: 'ad-av', content: '', attachments: [{ media_id: media }] });
+      const ack = await sock.nextWhere((f) => f.client_msg_id === 'ad-av', 10_000, 'ack');
+      assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+      id = ack.message_id as string;
+    } finally {
+      sock.terminate();
+    }
+    assert.equal((await admin(b.baseUrl, 'DELETE', `/v1/admin/messages/${id}`)).status, 204);
+    const [row] = await ctx.sql('SELECT deleted FROM messages WHERE id = $1', [id]);
+    assert.ok(row?.deleted);
+    const got = await download(b.baseUrl, bob, media);
+    assert.equal(got.status, 200, "the avatar's bytes are still there");
+    assert.ok(got.body.equals(png));
+  });
+
   test("a sender cannot keep its message from the operator's delete by taking the delete's client_msg_id first", async () => {
     const [a, b] = [ctx.a(), ctx.b()];
     const alice = await registerUser(a.baseUrl, 'dsa');
@@ -290,8 +322,11 @@ export function adminTests(ctx: AdminCtx): void {
   test('a login racing a suspension creates no session that works after the unsuspend', async () => {
     const [a, b] = [ctx.a(), ctx.b()];
     const u = await registerUser(a.baseUrl, 'lrs');
-    // With one hash at a time (PASSWORD_HASH_CONCURRENCY=1), these logins read the user at
-    // once and then wait their turn for the hash: the suspension lands while they wait.
+    // A costly hash for this user alone (64 MiB; verifying costs what the stored hash
+    // says), and one hash at a time on the node (PASSWORD_HASH_CONCURRENCY=1): these
+    // logins read the user at once, then wait their turn for the hash, and the suspension
+    // lands while they wait.
+    await ctx.sql('UPDATE users SET password_hash = $1 WHERE id = $2', [await hashPassword(u.password, 65_536), u.user_id]);
     const logins = Array.from({ length: 8 }, () =>
       http(a.baseUrl, 'POST', '/v1/sessions', { body: { username: u.username, password: u.password } }),
     );

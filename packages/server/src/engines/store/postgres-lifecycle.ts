@@ -132,13 +132,20 @@ async function erase(tx: Tx, chatId: string, seq: number, messageId: string): Pr
   );
   await tx.query('DELETE FROM reactions WHERE message_id = $1', [messageId]);
   await tx.query(`UPDATE messages SET reply_preview = '' WHERE chat_id = $1 AND reply_to_id = $2`, [chatId, messageId]);
-  // Media another stored message still carries stays (its bytes are that message's too).
+  // The media rows first, locked: setting one as an avatar (which locks its row too) either
+  // committed before, and is seen below, or waits and then finds the media gone.
+  await tx.query('SELECT 1 FROM media WHERE id IN (SELECT media_id FROM media_refs WHERE message_id = $1) ORDER BY id FOR UPDATE', [
+    messageId,
+  ]);
+  // Media another stored message still carries, or that is someone's current avatar, stays
+  // (its bytes are theirs too); this message's references go either way.
   const { rows } = await tx.query<{ id: string }>(
     `WITH mine AS (
        SELECT r.media_id FROM media_refs r WHERE r.message_id = $1
          AND NOT EXISTS (
            SELECT 1 FROM media_refs o JOIN message_ids i ON i.id = o.message_id JOIN messages g ON g.chat_id = i.chat_id AND g.seq = i.seq
            WHERE o.media_id = r.media_id AND o.message_id <> $1 AND NOT g.deleted)
+         AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_media_id = r.media_id)
      ), gone AS (
        DELETE FROM media WHERE id IN (SELECT media_id FROM mine) OR parent_id IN (SELECT media_id FROM mine) RETURNING id
      ), refs AS (

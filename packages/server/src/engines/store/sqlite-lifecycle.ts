@@ -42,6 +42,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
     otherRefs: db.prepare(
       'SELECT 1 FROM media_refs r JOIN messages g ON g.id = r.message_id WHERE r.media_id = ? AND r.message_id != ? AND g.deleted = 0 LIMIT 1',
     ),
+    isAvatar: db.prepare('SELECT 1 FROM users WHERE avatar_media_id = ? LIMIT 1'),
     thumbsOf: db.prepare('SELECT id FROM media WHERE parent_id = ?'),
     deleteMedia: db.prepare('DELETE FROM media WHERE id = ?'),
     deleteRefs: db.prepare('DELETE FROM media_refs WHERE media_id = ?'),
@@ -68,8 +69,9 @@ export function sqliteLifecycleOps(db: Database.Database) {
     s.emptyPreviews.run(id);
     const gone: string[] = [];
     for (const { media_id } of s.refsOf.all(id) as Row[]) {
-      // Media another stored message still carries stays (its bytes are that message's too).
-      if (s.otherRefs.get(media_id, id)) {
+      // Media another stored message still carries, or that is someone's current avatar,
+      // stays (its bytes are theirs too); this message just no longer grants access to it.
+      if (s.otherRefs.get(media_id, id) || s.isAvatar.get(media_id)) {
         s.dropRef.run(media_id, id);
         continue;
       }
