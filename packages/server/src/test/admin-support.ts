@@ -435,4 +435,48 @@ export function adminTests(ctx: AdminCtx): void {
     const sock = await TestSocket.connectSynced(b.wsUrl, token);
     sock.terminate();
   });
+
+  test('a suspended bot comes back with a new token from POST /v1/admin/bots/{id}/token; the old token stays dead', async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const human = await registerUser(a.baseUrl, 'bsh');
+    const username = `bot_${Math.floor(Math.random() * 1e9)}`;
+    const made = await admin(a.baseUrl, 'POST', '/v1/admin/bots', { username });
+    assert.equal(made.status, 201);
+    const { user_id, token } = made.body;
+    const first = await TestSocket.connectSynced(b.wsUrl, token);
+    try {
+      assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/users/${user_id}/suspend`)).status, 204);
+      assert.equal(await Promise.race([first.closed, sleep(2000).then(() => 'open')]), CloseCode.sessionRevoked);
+    } finally {
+      first.terminate();
+    }
+    const whileSuspended = await admin(b.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`);
+    assert.equal(whileSuspended.status, 403, 'no new token while suspended');
+    assert.equal(whileSuspended.body.error, 'suspended');
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/users/${user_id}/unsuspend`)).status, 204);
+    assert.equal((await http(a.baseUrl, 'GET', '/v1/users/me', { token })).status, 401, 'the token the suspension ended stays dead');
+    const renewed = await admin(b.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`);
+    assert.equal(renewed.status, 201, JSON.stringify(renewed.body));
+    assert.equal(renewed.body.user_id, user_id);
+    assert.notEqual(renewed.body.token, token);
+    const me = await http(a.baseUrl, 'GET', '/v1/users/me', { token: renewed.body.token });
+    assert.equal(me.status, 200);
+    assert.equal(me.body.username, username);
+    const bot = { user_id, token: renewed.body.token as string, username, password: '', device_id: '' };
+    await dm(bot, human, a.wsUrl, ['back again']);
+    // Another new token ends this one at once, its socket included (a leaked token replaced).
+    const sock = await TestSocket.connectSynced(a.wsUrl, bot.token);
+    try {
+      const again = await admin(b.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`);
+      assert.equal(again.status, 201);
+      assert.equal(await Promise.race([sock.closed, sleep(2000).then(() => 'open')]), CloseCode.sessionRevoked);
+      assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: bot.token })).status, 401);
+      assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: again.body.token })).status, 200);
+    } finally {
+      sock.terminate();
+    }
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/bots/${human.user_id}/token`)).status, 404, 'a human is no bot');
+    assert.equal((await admin(a.baseUrl, 'POST', '/v1/admin/bots/nobody/token')).status, 404);
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`, undefined, 'x'.repeat(40))).status, 401);
+  });
 }
