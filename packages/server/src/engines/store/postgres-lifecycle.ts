@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
 import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
 import { changeRefusal } from './change-rules.js';
-import { M_MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
+import { M_MESSAGE_COLS, summarizeReactions, toEntry, toMessage, type ReactionRow } from './rows.js';
+import { idPattern, MESSAGE_EVENT_TYPES } from './webhook-outbox.js';
 import type { ChangeRequest, ChangeResult, ChatSettingsPatch, Role } from './store.js';
 
 /*
@@ -132,6 +133,7 @@ async function erase(tx: Tx, chatId: string, seq: number, messageId: string): Pr
   );
   await tx.query('DELETE FROM reactions WHERE message_id = $1', [messageId]);
   await tx.query(`UPDATE messages SET reply_preview = '' WHERE chat_id = $1 AND reply_to_id = $2`, [chatId, messageId]);
+  await eraseFromOutbox(tx, chatId, seq, messageId);
   // The media rows first, locked: setting one as an avatar (which locks its row too) either
   // committed before, and is seen below, or waits and then finds the media gone.
   await tx.query('SELECT 1 FROM media WHERE id IN (SELECT media_id FROM media_refs WHERE message_id = $1) ORDER BY id FOR UPDATE', [
@@ -155,6 +157,26 @@ async function erase(tx: Tx, chatId: string, seq: number, messageId: string): Pr
     [messageId],
   );
   return rows.map((r) => r.id);
+}
+
+/**
+ * Undelivered webhook events carry a Message as it was: an erased message's own events now
+ * carry the erased message, and replies quoting it an empty preview. The outbox holds only
+ * what is not delivered yet (usually nothing); the LIKE filter spares parsing the rest.
+ */
+async function eraseFromOutbox(tx: Tx, chatId: string, seq: number, messageId: string): Promise<void> {
+  if ((await tx.query('SELECT 1 FROM webhook_outbox LIMIT 1')).rowCount === 0) return;
+  const { rows } = await tx.query(`SELECT ${M_MESSAGE_COLS} FROM messages m WHERE m.chat_id = $1 AND m.seq = $2`, [chatId, seq]);
+  const pattern = idPattern(messageId);
+  await tx.query(
+    `UPDATE webhook_outbox SET data = $3 WHERE type IN ${MESSAGE_EVENT_TYPES} AND data LIKE $2 AND (data::jsonb)->>'message_id' = $1`,
+    [messageId, pattern, JSON.stringify(toMessage(rows[0]))],
+  );
+  await tx.query(
+    `UPDATE webhook_outbox SET data = jsonb_set(data::jsonb, '{reply_to,preview}', '""')::text
+     WHERE type IN ${MESSAGE_EVENT_TYPES} AND data LIKE $2 AND (data::jsonb)->'reply_to'->>'message_id' = $1`,
+    [messageId, pattern],
+  );
 }
 
 /** PATCH settings for one member; the user's row is locked so concurrent pins (any node) count each other. */
