@@ -76,9 +76,8 @@ describe('message lifecycle (cluster)', { skip: missing ?? false }, () => {
           ).rows[0]!.n,
         );
       const waitBlocked = async (n: number) => {
-        let seen = 0;
         const deadline = Date.now() + 15_000;
-        while ((seen = await blocked()) < n) {
+        for (let seen = await blocked(); seen < n; seen = await blocked()) {
           assert.ok(Date.now() < deadline, `waiting for ${n} blocked writes, saw ${seen}`);
           await new Promise((r) => setTimeout(r, 20));
         }
