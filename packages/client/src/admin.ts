@@ -53,4 +53,9 @@ export class SwitchboardAdmin {
   createBot(body: { username: string; display_name?: string }): Promise<{ user_id: string; token: string }> {
     return this.request('POST', '/v1/admin/bots', body);
   }
+
+  /** A new token for a bot; its old token stops working (after a suspension, or to replace a leaked one). */
+  newBotToken(userId: string): Promise<{ user_id: string; token: string }> {
+    return this.request('POST', `/v1/admin/bots/${encodeURIComponent(userId)}/token`);
+  }
 }

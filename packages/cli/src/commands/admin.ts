@@ -91,12 +91,20 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
   bots: {
-    usage: 'bots create <username> [--display-name X]         a bot user; prints its token (it does not expire)',
+    usage:
+      'bots create <username> [--display-name X]         a bot user; prints its token (it does not expire)\n' +
+      '  switchboard admin bots token <user_id>                           a new token for a bot (its old one stops working)',
     options: { 'display-name': { type: 'string' } },
     async run(admin, { values, positionals }) {
       const [sub, username] = positionals;
+      if (sub === 'token' && username && positionals.length === 2) {
+        const bot = await admin.newBotToken(username);
+        out(`bot ${bot.user_id}`);
+        out(`token: ${bot.token}`);
+        return;
+      }
       if (sub !== 'create' || !username || positionals.length !== 2)
-        throw new CliError('usage: switchboard admin bots create <username> [--display-name X]');
+        throw new CliError('usage: switchboard admin bots create <username> [--display-name X] | bots token <user_id>');
       const display = values['display-name'] as string | undefined;
       const bot = await admin.createBot({ username, ...(display ? { display_name: display } : {}) });
       out(`bot ${username} (${bot.user_id})`);

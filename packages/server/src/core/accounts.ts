@@ -133,7 +133,11 @@ export class Accounts {
     const { store, ids, now } = this.deps;
     const token = newToken();
     const device: DeviceRecord = { id: ids.next(), userId: user.id, name: deviceName ?? 'device', createdAt: now() };
-    await store.createDevice({ ...device, tokenHash: hashToken(token) });
+    // Suspended (or deleted) since the user was read, e.g. while the password was hashed: no session.
+    if (!(await store.createDevice({ ...device, tokenHash: hashToken(token) }))) {
+      if (await store.admin.isDeleted(user.id)) throw new DomainError('invalid_credentials', 'wrong username or password');
+      throw new DomainError('suspended', 'this account is suspended');
+    }
     return { token, user, device, revoked: await this.trimDevices(user.id, device.id) };
   }
 

@@ -172,16 +172,19 @@ export class ChatAccess {
   }
 
   /**
-   * PROTOCOL.md "Blocking": in a direct chat, a user the other one blocked is refused
-   * (`blocked`). Read from the store every time (an indexed probe), never cached, so a block
-   * holds on every node as soon as its PUT answered.
+   * In a direct chat, what the other user's state refuses: a user the other one blocked
+   * (PROTOCOL.md "Blocking": `blocked`), and anyone writing to an account an operator
+   * deleted (`chat_not_found`, as for a direct chat with a user that does not exist: the
+   * chat stays readable, but nobody is there to receive). Read from the store every time
+   * (indexed probes), never cached, so a block or a deletion holds on every node at once.
    */
-  async refuseBlocked(userId: string, chatId: string): Promise<void> {
+  async refuseInDirect(userId: string, chatId: string): Promise<void> {
     const parsed = parseChatId(chatId);
     if (parsed?.kind !== 'direct') return;
     const [a, b] = parsed.userIds;
     const other = userId === a ? b : a;
     if (other === userId) return;
+    if (await this.store.admin.isDeleted(other)) throw new DomainError('chat_not_found', 'this account was deleted');
     if (await this.store.people.isBlocked(other, userId)) throw new DomainError('blocked', 'this user blocked you');
   }
 

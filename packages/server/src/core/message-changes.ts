@@ -78,8 +78,8 @@ export class MessageChanges {
     // Encrypted chats: edits and reactions travel inside the ciphertext; a delete still erases it here.
     if (frame.type !== 'delete_message' && (await this.deps.encryption?.isEncrypted(target.chatId, target.kind)))
       throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: edits and reactions go inside the ciphertext');
-    // A blocked user may still delete its own messages in the direct chat, not edit them or react.
-    if (frame.type !== 'delete_message') await this.deps.access.refuseBlocked(sender.userId, frame.chat_id);
+    // A blocked user (or one writing to a deleted account) may still delete its own messages in the direct chat, not edit them or react.
+    if (frame.type !== 'delete_message') await this.deps.access.refuseInDirect(sender.userId, frame.chat_id);
     const request: ChangeRequest = {
       messageId: this.deps.ids.next(),
       chatId: frame.chat_id,

@@ -146,7 +146,7 @@ export class Messaging {
     if (overChars(frame.content, MAX_CONTENT_CHARS))
       throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
-    if (target.kind === 'direct') await this.deps.access.refuseBlocked(sender.userId, target.chatId);
+    if (target.kind === 'direct') await this.deps.access.refuseInDirect(sender.userId, target.chatId);
     await this.checkEncryption(frame, target);
     const refs =
       frame.reply_to !== undefined || frame.mentions?.length ? await this.references(sender.userId, frame, target.memberIds) : {};

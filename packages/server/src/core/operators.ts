@@ -147,6 +147,25 @@ export class Operators {
     return { user_id: userId, token };
   }
 
+  /**
+   * A new token for a bot, which ends its old one (sockets closed with 4100): how a bot
+   * comes back after a suspension (which ended its token, as anyone's), or how a leaked
+   * token is replaced. Refused while the bot is suspended; 404 for anyone who is no bot.
+   */
+  async newBotToken(userId: string): Promise<{ user_id: string; token: string }> {
+    const { ids, now } = this.deps;
+    const token = newToken();
+    const out = await this.deps.store.admin.newBotSession(
+      userId,
+      { id: ids.next(), userId, name: 'bot', createdAt: now(), tokenHash: hashToken(token) },
+      now(),
+    );
+    if (out === 'not_found') throw new DomainError('not_found', 'no such bot');
+    if (out === 'suspended') throw new DomainError('suspended', 'this bot is suspended: unsuspend it first');
+    await this.closeAll(userId, out, 'bot token replaced');
+    return { user_id: userId, token };
+  }
+
   private async closeAll(userId: string, deviceIds: string[], reason: string): Promise<void> {
     for (const id of deviceIds) {
       await this.deps.delivery

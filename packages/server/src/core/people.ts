@@ -16,7 +16,7 @@ export interface PeopleDeps {
 
 /**
  * PROTOCOL.md "People": profiles, prefix search, contacts and blocks. Blocks are enforced
- * where the rules bite (ChatAccess.refuseBlocked for sends, presence, typing, groups), all
+ * where the rules bite (ChatAccess.refuseInDirect for sends, presence, typing, groups), all
  * reading the store, so a block holds on every node as soon as its PUT answered.
  */
 export class People {
@@ -32,6 +32,7 @@ export class People {
       patch.avatar = await this.deps.media.avatar(userId, body.avatar_media_id);
     }
     const user = await this.deps.store.people.setProfile(userId, patch);
+    if (user === 'media_gone') throw new DomainError('invalid_request', 'avatar_media_id: that media was erased');
     if (!user) throw new DomainError('not_found');
     return userView(user);
   }

@@ -57,5 +57,9 @@ export function adminRoutes(router: Router, deps: { operators: Operators; adminT
       admin(req);
       const body = await readBody(req, CreateBotBody);
       sendJson(res, 201, await operators.createBot(body));
+    })
+    .on('POST', '/v1/admin/bots/:id/token', async (req, res, [id]) => {
+      admin(req);
+      sendJson(res, 201, await operators.newBotToken(id!));
     });
 }

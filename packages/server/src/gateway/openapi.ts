@@ -634,6 +634,15 @@ const OPS: Op[] = [
     ok: { status: 201, schema: p.BotCreatedSchema, description: 'the bot' },
     errors: [400, 409],
   },
+  {
+    method: 'post',
+    path: '/v1/admin/bots/{user_id}/token',
+    tag: 'operators',
+    summary: "A new token for a bot (after a suspension, or to replace a leaked one); the bot's old token stops working",
+    auth: 'admin',
+    ok: { status: 201, schema: p.BotCreatedSchema, description: 'the bot and its new token' },
+    errors: [403, 404],
+  },
   // ---- webhooks ----
   {
     method: 'post',

@@ -9,7 +9,7 @@ const missing = await clusterServicesMissing();
 
 describe('operators (cluster)', { skip: missing ?? false }, () => {
   const { nodes, databaseUrl } = clusterSuite(2, {
-    env: { ADMIN_TOKEN, SESSION_IDLE_MS: String(IDLE_MS), LIMIT_REPORTS: REPORT_LIMIT },
+    env: { ADMIN_TOKEN, SESSION_IDLE_MS: String(IDLE_MS), LIMIT_REPORTS: REPORT_LIMIT, PASSWORD_HASH_CONCURRENCY: '1' },
   });
   adminTests({
     a: () => nodes[0]!,

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CloseCode, directChatId } from '@switchboard/protocol';
+import sharp from 'sharp';
 import { http, login, registerUser, sleep, TestSocket, type TestUser } from '../testing/harness.js';
+import { hashPassword } from '../core/passwords.js';
+import { download, upload } from './media-support.js';
 
 /*
  * The operator's API (PROTOCOL.md "Operators") and reports ("People"), run against real
@@ -169,6 +172,35 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal((await admin(a.baseUrl, 'DELETE', '/v1/admin/messages/123456')).status, 404);
   });
 
+  test("DELETE /v1/admin/messages of a message carrying the sender's current avatar keeps the avatar's bytes", async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const alice = await registerUser(a.baseUrl, 'ava');
+    const bob = await registerUser(a.baseUrl, 'avb');
+    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 1, g: 2, b: 3 } } })
+      .png()
+      .toBuffer();
+    const media = await upload(a.baseUrl, alice, png, 'image/png');
+    const set = await http(a.baseUrl, 'PATCH', '/v1/users/me', { token: alice.token, body: { avatar_media_id: media } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const sock = await TestSocket.connectSynced(a.wsUrl, alice.token);
+    let id: string;
+    try {
+      const chat = directChatId(alice.user_id, bob.user_id);
+      sock.send({ type: 'send_message', chat_id: chat, client_msg_id: 'ad-av', content: '', attachments: [{ media_id: media }] });
+      const ack = await sock.nextWhere((f) => f.client_msg_id === 'ad-av', 10_000, 'ack');
+      assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+      id = ack.message_id as string;
+    } finally {
+      sock.terminate();
+    }
+    assert.equal((await admin(b.baseUrl, 'DELETE', `/v1/admin/messages/${id}`)).status, 204);
+    const [row] = await ctx.sql('SELECT deleted FROM messages WHERE id = $1', [id]);
+    assert.ok(row?.deleted);
+    const got = await download(b.baseUrl, bob, media);
+    assert.equal(got.status, 200, "the avatar's bytes are still there");
+    assert.ok(got.body.equals(png));
+  });
+
   test("a sender cannot keep its message from the operator's delete by taking the delete's client_msg_id first", async () => {
     const [a, b] = [ctx.a(), ctx.b()];
     const alice = await registerUser(a.baseUrl, 'dsa');
@@ -210,7 +242,9 @@ export function adminTests(ctx: AdminCtx): void {
     const gack = await cs.sendMessage(gchat, 'carol in the group');
     assert.equal(gack.type, 'ack_sent');
     ids.push(gack.message_id as string);
-    const bs = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    // A fresh session: bob's first may have idled past SESSION_IDLE_MS while carol's messages were sent.
+    const bobNow = await login(b.baseUrl, bob.username, bob.password);
+    const bs = await TestSocket.connectSynced(b.wsUrl, bobNow.token);
     try {
       assert.equal((await admin(a.baseUrl, 'DELETE', `/v1/admin/users/${carol.user_id}`)).status, 204);
       assert.equal(await Promise.race([cs.closed, sleep(2000).then(() => 'open')]), CloseCode.sessionRevoked);
@@ -231,7 +265,7 @@ export function adminTests(ctx: AdminCtx): void {
     const live = await ctx.sql('SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL', [carol.user_id]);
     assert.deepEqual(live, []);
     assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: carol.token })).status, 401);
-    // A fresh session: bob's first may have idled past SESSION_IDLE_MS while carol's messages were sent.
+    // Again fresh: the erasure may take longer than SESSION_IDLE_MS on a busy machine.
     const bob2 = await login(b.baseUrl, bob.username, bob.password);
     assert.equal((await http(b.baseUrl, 'GET', `/v1/users/${carol.user_id}`, { token: bob2.token })).status, 404);
     const g = await http(b.baseUrl, 'GET', `/v1/groups/${group.body.group_id}`, { token: bob2.token });
@@ -246,6 +280,76 @@ export function adminTests(ctx: AdminCtx): void {
     assert.notEqual(reuse.body.user_id, carol.user_id);
     assert.equal((await admin(a.baseUrl, 'DELETE', `/v1/admin/users/${carol.user_id}`)).status, 204, 'a repeat finishes (nothing left)');
     assert.equal((await admin(a.baseUrl, 'DELETE', '/v1/admin/users/nobody')).status, 404);
+  });
+
+  test("a deleted account's existing direct chat refuses the other side's sends, edits and reactions (chat_not_found); deletes still work", async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const dora = await registerUser(a.baseUrl, 'ddd');
+    const bob = await registerUser(a.baseUrl, 'ddb');
+    const chat = directChatId(dora.user_id, bob.user_id);
+    await dm(dora, bob, a.wsUrl, ['hi bob']);
+    const [mine] = await dm(bob, dora, a.wsUrl, ['hi dora']);
+    assert.equal((await admin(a.baseUrl, 'DELETE', `/v1/admin/users/${dora.user_id}`)).status, 204);
+    const [before] = await ctx.sql('SELECT last_seq FROM chats WHERE id = $1', [chat]);
+    const sock = await TestSocket.connectSynced(b.wsUrl, bob.token);
+    try {
+      const refused = await sock.sendMessage(chat, 'anyone there?');
+      assert.equal(refused.type, 'error', JSON.stringify(refused));
+      assert.equal(refused.code, 'chat_not_found');
+      for (const frame of [
+        { type: 'edit_message', chat_id: chat, client_msg_id: 'dd-edit', message_id: mine, content: 'edited' },
+        { type: 'react', chat_id: chat, client_msg_id: 'dd-react', message_id: mine, emoji: 'x' },
+      ]) {
+        sock.send(frame);
+        const err = await sock.nextWhere((f) => f.client_msg_id === frame.client_msg_id, 5000, frame.type);
+        assert.equal(err.type, 'error', JSON.stringify(err));
+        assert.equal(err.code, 'chat_not_found', frame.type);
+      }
+      const [after] = await ctx.sql('SELECT last_seq FROM chats WHERE id = $1', [chat]);
+      assert.equal(Number(after!.last_seq), Number(before!.last_seq), 'nothing was stored');
+      // One may still take back what one said.
+      sock.send({ type: 'delete_message', chat_id: chat, client_msg_id: 'dd-delete', message_id: mine });
+      const del = await sock.nextWhere((f) => f.client_msg_id === 'dd-delete', 5000, 'delete ack');
+      assert.equal(del.type, 'ack_sent', JSON.stringify(del));
+    } finally {
+      sock.terminate();
+    }
+    const bob2 = await login(a.baseUrl, bob.username, bob.password);
+    const hist = await http(a.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chat)}/messages`, { token: bob2.token });
+    assert.equal(hist.status, 200, 'the chat stays readable');
+  });
+
+  test('a login racing a suspension creates no session that works after the unsuspend', async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const u = await registerUser(a.baseUrl, 'lrs');
+    // A costly hash for this user alone (64 MiB; verifying costs what the stored hash
+    // says), and one hash at a time on the node (PASSWORD_HASH_CONCURRENCY=1): these
+    // logins read the user at once, then wait their turn for the hash, and the suspension
+    // lands while they wait.
+    await ctx.sql('UPDATE users SET password_hash = $1 WHERE id = $2', [await hashPassword(u.password, 65_536), u.user_id]);
+    const logins = Array.from({ length: 8 }, () =>
+      http(a.baseUrl, 'POST', '/v1/sessions', { body: { username: u.username, password: u.password } }),
+    );
+    await Promise.race(logins);
+    assert.equal((await admin(b.baseUrl, 'POST', `/v1/admin/users/${u.user_id}/suspend`)).status, 204);
+    const answers = await Promise.all(logins);
+    assert.ok(
+      answers.every((r) => r.status === 201 || (r.status === 403 && r.body.error === 'suspended')),
+      JSON.stringify(answers.map((r) => r.status)),
+    );
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/users/${u.user_id}/unsuspend`)).status, 204);
+    const live = await ctx.sql('SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL', [u.user_id]);
+    assert.deepEqual(live, [], 'no live device outlived the suspension');
+    for (const r of answers.filter((x) => x.status === 201)) {
+      for (const n of [a, b]) {
+        const me = await http(n.baseUrl, 'GET', '/v1/users/me', { token: r.body.token });
+        assert.equal(me.status, 401, 'a session from before the unsuspend stays dead');
+      }
+    }
+    assert.ok(
+      answers.some((r) => r.status === 403),
+      `some login must have waited past the suspension: ${JSON.stringify(answers.map((r) => r.status))}`,
+    );
   });
 
   test('POST /v1/reports: only about someone one shares a chat with or a message one sees; the operator pages through them', async () => {
@@ -330,5 +434,49 @@ export function adminTests(ctx: AdminCtx): void {
     assert.equal((await http(a.baseUrl, 'GET', '/v1/users/me', { token })).status, 200, 'the bot token does not');
     const sock = await TestSocket.connectSynced(b.wsUrl, token);
     sock.terminate();
+  });
+
+  test('a suspended bot comes back with a new token from POST /v1/admin/bots/{id}/token; the old token stays dead', async () => {
+    const [a, b] = [ctx.a(), ctx.b()];
+    const human = await registerUser(a.baseUrl, 'bsh');
+    const username = `bot_${Math.floor(Math.random() * 1e9)}`;
+    const made = await admin(a.baseUrl, 'POST', '/v1/admin/bots', { username });
+    assert.equal(made.status, 201);
+    const { user_id, token } = made.body;
+    const first = await TestSocket.connectSynced(b.wsUrl, token);
+    try {
+      assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/users/${user_id}/suspend`)).status, 204);
+      assert.equal(await Promise.race([first.closed, sleep(2000).then(() => 'open')]), CloseCode.sessionRevoked);
+    } finally {
+      first.terminate();
+    }
+    const whileSuspended = await admin(b.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`);
+    assert.equal(whileSuspended.status, 403, 'no new token while suspended');
+    assert.equal(whileSuspended.body.error, 'suspended');
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/users/${user_id}/unsuspend`)).status, 204);
+    assert.equal((await http(a.baseUrl, 'GET', '/v1/users/me', { token })).status, 401, 'the token the suspension ended stays dead');
+    const renewed = await admin(b.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`);
+    assert.equal(renewed.status, 201, JSON.stringify(renewed.body));
+    assert.equal(renewed.body.user_id, user_id);
+    assert.notEqual(renewed.body.token, token);
+    const me = await http(a.baseUrl, 'GET', '/v1/users/me', { token: renewed.body.token });
+    assert.equal(me.status, 200);
+    assert.equal(me.body.username, username);
+    const bot = { user_id, token: renewed.body.token as string, username, password: '', device_id: '' };
+    await dm(bot, human, a.wsUrl, ['back again']);
+    // Another new token ends this one at once, its socket included (a leaked token replaced).
+    const sock = await TestSocket.connectSynced(a.wsUrl, bot.token);
+    try {
+      const again = await admin(b.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`);
+      assert.equal(again.status, 201);
+      assert.equal(await Promise.race([sock.closed, sleep(2000).then(() => 'open')]), CloseCode.sessionRevoked);
+      assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: bot.token })).status, 401);
+      assert.equal((await http(b.baseUrl, 'GET', '/v1/users/me', { token: again.body.token })).status, 200);
+    } finally {
+      sock.terminate();
+    }
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/bots/${human.user_id}/token`)).status, 404, 'a human is no bot');
+    assert.equal((await admin(a.baseUrl, 'POST', '/v1/admin/bots/nobody/token')).status, 404);
+    assert.equal((await admin(a.baseUrl, 'POST', `/v1/admin/bots/${user_id}/token`, undefined, 'x'.repeat(40))).status, 401);
   });
 }

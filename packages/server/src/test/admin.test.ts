@@ -11,7 +11,7 @@ describe('operators (embedded)', () => {
   before(async () => {
     node = await startServerProcess({
       dataDir,
-      env: { ADMIN_TOKEN, SESSION_IDLE_MS: String(IDLE_MS), LIMIT_REPORTS: REPORT_LIMIT },
+      env: { ADMIN_TOKEN, SESSION_IDLE_MS: String(IDLE_MS), LIMIT_REPORTS: REPORT_LIMIT, PASSWORD_HASH_CONCURRENCY: '1' },
     });
   });
   after(async () => {

@@ -111,6 +111,41 @@ export function peopleSuite(target: () => PeopleTarget): void {
     assert.equal((await download(a.baseUrl, x, media)).status, 200);
   });
 
+  test("deleting for everyone a message that carries someone's current avatar keeps the avatar's bytes (and thumbnail)", async () => {
+    const { a, b } = target();
+    const { x, y } = await pair();
+    const png = await sharp({ create: { width: 500, height: 400, channels: 3, background: { r: 10, g: 200, b: 10 } } })
+      .png()
+      .toBuffer();
+    const media = await upload(a.baseUrl, x, png, 'image/png', 'me.png');
+    const set = await http(a.baseUrl, 'PATCH', '/v1/users/me', { token: x.token, body: { avatar_media_id: media } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const thumb = set.body.avatar.thumbnail.media_id as string;
+    const chat = directChatId(x.user_id, y.user_id);
+    const sx = await open(a.wsUrl, x);
+    sx.send({ type: 'send_message', chat_id: chat, client_msg_id: 'av-send', content: 'my new look', attachments: [{ media_id: media }] });
+    const ack = await sx.nextWhere((f) => f.client_msg_id === 'av-send', 10_000, 'send ack');
+    assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+    sx.send({ type: 'delete_message', chat_id: chat, client_msg_id: 'av-delete', message_id: ack.message_id });
+    const del = await sx.nextWhere((f) => f.client_msg_id === 'av-delete', 10_000, 'delete ack');
+    assert.equal(del.type, 'ack_sent', JSON.stringify(del));
+    const hist = await http(b.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chat)}/messages`, { token: y.token });
+    const erased = hist.body.messages.find((m: Frame) => m.message_id === ack.message_id);
+    assert.equal(erased.deleted, true);
+    assert.equal(erased.attachments, undefined, 'the message no longer carries the media');
+    // Still the avatar: any signed-in user fetches the same bytes, and its thumbnail.
+    const seen = await http(b.baseUrl, 'GET', `/v1/users/${x.user_id}`, { token: y.token });
+    assert.equal(seen.body.avatar.media_id, media);
+    const got = await download(b.baseUrl, y, media);
+    assert.equal(got.status, 200, 'the avatar survives the delete');
+    assert.ok(got.body.equals(png));
+    assert.equal((await download(b.baseUrl, y, thumb)).status, 200, 'and its thumbnail');
+    // Cleared, it is the uploader's alone again: the deleted message grants y nothing.
+    await http(a.baseUrl, 'PATCH', '/v1/users/me', { token: x.token, body: { avatar_media_id: null } });
+    assert.equal((await download(b.baseUrl, y, media)).status, 404);
+    assert.equal((await download(a.baseUrl, x, media)).status, 200);
+  });
+
   test('prefix search: usernames starting with the prefix, in order, at most limit; 3 characters at least; exact match still works', async () => {
     const { a, b } = target();
     const t = tag();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { http, TestSocket, type TestUser } from '../testing/harness.js';
+import { http, registerUser, TestSocket, type TestUser } from '../testing/harness.js';
 
 export const ADMIN_TOKEN = 'webhook-test-admin-token-0123456789abcdef';
 /** Small delays so retries happen within a test (WEBHOOK_RETRY_BASE_MS is meant for this). */
@@ -117,4 +117,65 @@ export async function createGroup(baseUrl: string, owner: TestUser, members: Tes
   const res = await http(baseUrl, 'POST', '/v1/groups', { token: owner.token, body: { name, member_ids: members.map((m) => m.user_id) } });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body as { group_id: string; chat_id: string };
+}
+
+/**
+ * Undelivered events lose an erased message's text: with the receiver down, a message is
+ * sent, quoted by a reply, edited, reacted to and deleted; once the receiver is back, no
+ * delivered event carries its text (nor the reply's preview of it) or its mentions.
+ */
+export async function erasedLeaveTheOutbox(
+  nodes: { a: { baseUrl: string; wsUrl: string }; b: { baseUrl: string; wsUrl: string } },
+  receiver: Receiver,
+  waitForDeliveries: (done: () => boolean) => Promise<void>,
+  settleMs: number,
+): Promise<void> {
+  const { a, b } = nodes;
+  receiver.failing = true;
+  const hookId = await addWebhook(a.baseUrl, receiver, ['message.created', 'message.updated']);
+  if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const x = await registerUser(a.baseUrl, 'wex');
+  const y = await registerUser(b.baseUrl, 'wey');
+  const group = await createGroup(a.baseUrl, x, [y], 'erasure');
+  const sx = await TestSocket.connectSynced(a.wsUrl, x.token);
+  const sy = await TestSocket.connectSynced(b.wsUrl, y.token);
+  const secret = 'the launch code is 0000';
+  try {
+    sx.send({ type: 'send_message', chat_id: group.chat_id, client_msg_id: 'we-1', content: secret, mentions: [y.user_id] });
+    const ack = await sx.nextWhere((f) => f.client_msg_id === 'we-1', 10_000, 'ack');
+    assert.equal(ack.type, 'ack_sent', JSON.stringify(ack));
+    const id = ack.message_id as string;
+    sy.send({ type: 'send_message', chat_id: group.chat_id, client_msg_id: 'we-2', content: 'noted', reply_to: id });
+    const reply = await sy.nextWhere((f) => f.client_msg_id === 'we-2', 10_000, 'reply ack');
+    assert.equal(reply.type, 'ack_sent', JSON.stringify(reply));
+    await edit(sx, group.chat_id, id, `${secret}, really`);
+    sy.send({ type: 'react', chat_id: group.chat_id, client_msg_id: 'we-3', message_id: id, emoji: '!' });
+    assert.equal((await sy.nextWhere((f) => f.client_msg_id === 'we-3', 10_000, 'react ack')).type, 'ack_sent');
+    sx.send({ type: 'delete_message', chat_id: group.chat_id, client_msg_id: 'we-4', message_id: id });
+    assert.equal((await sx.nextWhere((f) => f.client_msg_id === 'we-4', 10_000, 'delete ack')).type, 'ack_sent');
+    receiver.failing = false;
+    // Two messages created; an edit, a reaction and a delete of the first.
+    const mine = () => [...receiver.unique().values()].filter((d) => d.data?.chat_id === group.chat_id);
+    await waitForDeliveries(() => mine().length >= 5);
+    const delivered = mine();
+    assert.equal(delivered.length, 5, JSON.stringify(delivered.map((d) => d.type)));
+    for (const d of delivered) {
+      const body = JSON.stringify(d.data);
+      assert.ok(!body.includes('launch code'), `${d.type} still carries the erased text: ${body}`);
+      if (d.data.message_id === id) {
+        assert.equal(d.data.deleted, true, d.type);
+        assert.equal(d.data.content, '');
+        assert.equal(d.data.mentions, undefined, 'mentions are erased');
+      }
+    }
+    const quoting = delivered.find((d) => d.data.message_id === reply.message_id)!;
+    assert.equal(quoting.data.reply_to.message_id, id);
+    assert.equal(quoting.data.reply_to.preview, '', "the reply's preview of the erased message is empty");
+    assert.equal(quoting.data.content, 'noted', 'the reply itself is untouched');
+  } finally {
+    sx.terminate();
+    sy.terminate();
+    receiver.failing = false;
+    await http(a.baseUrl, 'DELETE', `/v1/admin/webhooks/${hookId}`, { token: ADMIN_TOKEN });
+  }
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { http, pollUntil, registerUser, sleep, TestSocket, type ServerProcess } from '../testing/harness.js';
+import { http, pollUntil, registerUser, sleep, TestSocket, waitUntil, type ServerProcess } from '../testing/harness.js';
 import { clusterServicesMissing } from '../testing/services.js';
 import { clusterSuite } from '../testing/cluster.js';
-import { ADMIN_TOKEN, FAST_WEBHOOKS, Receiver, addWebhook, createGroup, edit, send } from './webhook-support.js';
+import { ADMIN_TOKEN, FAST_WEBHOOKS, Receiver, addWebhook, createGroup, edit, erasedLeaveTheOutbox, send } from './webhook-support.js';
 
 /*
  * Webhooks in a cluster: two server processes on one Redis and one PostgreSQL. Nothing is
@@ -99,6 +99,17 @@ describe('cluster: webhooks', { skip: missing ?? false }, () => {
     assert.equal(updated[0]!.data.content, 'edited through A');
     assert.equal(receiver.of('group.updated')[0]!.data.group_id, group.group_id);
     assert.equal((await http(b.baseUrl, 'DELETE', `/v1/admin/webhooks/${hookId}`, { token: ADMIN_TOKEN })).status, 204);
+  });
+
+  test("events not yet delivered lose a deleted message's text, mentions and the previews quoting it", async () => {
+    const [a, b] = nodes as [ServerProcess, ServerProcess];
+    const own = await Receiver.start();
+    try {
+      // Node B hears of the webhook over the bus: given a second.
+      await erasedLeaveTheOutbox({ a, b }, own, (done) => waitUntil(done, 30_000, 'deliveries'), 1000);
+    } finally {
+      await own.close();
+    }
   });
 
   test('a node killed with events claimed: the other node takes them over once the lease ends', async () => {

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import {
   http,
   pollUntil,
+  waitUntil,
   registerUser,
   startServerProcess,
   startTestServer,
@@ -11,7 +12,7 @@ import {
   TestSocket,
   type TestServer,
 } from '../testing/harness.js';
-import { ADMIN_TOKEN, FAST_WEBHOOKS, Receiver, addWebhook, createGroup, edit, send } from './webhook-support.js';
+import { ADMIN_TOKEN, FAST_WEBHOOKS, Receiver, addWebhook, createGroup, edit, erasedLeaveTheOutbox, send } from './webhook-support.js';
 
 /*
  * Webhooks on one embedded server (PROTOCOL.md "Webhooks" and the webhook rows of
@@ -216,6 +217,19 @@ describe('webhooks (embedded): a failing receiver and a SIGKILL', () => {
       await proc.kill('SIGKILL');
       await receiver.close();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('webhooks (embedded): erasure reaches the outbox', () => {
+  test("events not yet delivered lose a deleted message's text, mentions and the previews quoting it", async () => {
+    const server = await startTestServer({ adminToken: ADMIN_TOKEN, webhookPollMs: 50, webhookRetryBaseMs: 100, webhookRetryMaxMs: 500 });
+    const receiver = await Receiver.start();
+    try {
+      await erasedLeaveTheOutbox({ a: server, b: server }, receiver, (done) => waitUntil(done, 20_000, 'deliveries'), 0);
+    } finally {
+      await server.stop();
+      await receiver.close();
     }
   });
 });

@@ -67,6 +67,12 @@ export interface AdminStore {
     device: DeviceRecord & { tokenHash: string },
   ): Promise<UserRecord | 'username_taken'>;
   /**
+   * A new token for a bot (its old sessions end: a bot has one token at a time). Answers
+   * the sessions it ended; 'not_found' for a user that is no bot (or deleted), 'suspended'
+   * while the bot is suspended (nothing changes).
+   */
+  newBotSession(userId: string, device: DeviceRecord & { tokenHash: string }, at: number): Promise<string[] | 'not_found' | 'suspended'>;
+  /**
    * Deletes the account: marks it deleted (getUser no longer finds it), frees its username,
    * ends its sessions and push targets. Answers the sessions it ended ([] when it was
    * already deleted: callers go on erasing); null: no such user, ever.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Store } from './store.js';
+import type { Store, UserRecord } from './store.js';
 
 /*
  * The contract of the store's people part (people.ts): profiles, prefix search, contacts,
@@ -32,14 +32,35 @@ export function runPeopleContract(name: string, open: () => Promise<{ store: Sto
       assert.equal((await store.getUser(id))!.about, '');
       assert.equal((await store.getUser(id))!.avatar, null);
       await store.people.setProfile(id, { about: 'hello' });
-      const avatar = { media_id: 'm1', thumbnail: { media_id: 'm2', content_type: 'image/webp', width: 10, height: 5 } };
-      const u = await store.people.setProfile(id, { displayName: 'A', avatar });
-      assert.deepEqual([u!.displayName, u!.about, u!.avatar], ['A', 'hello', avatar]);
+      const [m1, m2] = [`${t}m1`, `${t}m2`];
+      for (const [mid, parentId] of [
+        [m1, null],
+        [m2, m1],
+      ] as const) {
+        await store.media.create({
+          id: mid,
+          ownerId: id,
+          contentType: 'image/png',
+          size: 10,
+          filename: null,
+          createdAt: 1_000,
+          parentId,
+          attached: false,
+          info: null,
+        });
+      }
+      const avatar = { media_id: m1, thumbnail: { media_id: m2, content_type: 'image/webp', width: 10, height: 5 } };
+      const u = (await store.people.setProfile(id, { displayName: 'A', avatar })) as UserRecord;
+      assert.deepEqual([u.displayName, u.about, u.avatar], ['A', 'hello', avatar]);
       assert.deepEqual((await store.getUserByUsername(`${t}a`))!.avatar, avatar);
-      assert.equal(await store.people.isAvatar('m1'), true);
-      assert.equal(await store.people.isAvatar('m2'), false);
+      assert.equal(await store.people.isAvatar(m1), true);
+      assert.equal(await store.people.isAvatar(m2), false);
+      // Media erased since core checked it: nothing changes.
+      const gone = { media_id: `${t}gone`, thumbnail: null };
+      assert.equal(await store.people.setProfile(id, { displayName: 'B', avatar: gone }), 'media_gone');
+      assert.equal((await store.getUser(id))!.displayName, 'A');
       await store.people.setProfile(id, { avatar: null });
-      assert.equal(await store.people.isAvatar('m1'), false);
+      assert.equal(await store.people.isAvatar(m1), false);
       assert.equal(await store.people.setProfile('nobody', { about: 'x' }), null);
     });
 

@@ -22,9 +22,10 @@ export interface PeopleStore {
    * Changes the user's profile; answers the user as it now is (null: no such user). A new
    * avatar (and its thumbnail) is marked attached so the orphan sweep keeps it; the
    * avatar it replaces is marked unattached again when no message carries it, so the
-   * sweep takes it in time.
+   * sweep takes it in time. 'media_gone' (nothing changed): the new avatar's media was
+   * erased meanwhile (a delete for everyone of the last message carrying it).
    */
-  setProfile(userId: string, patch: ProfilePatch): Promise<UserRecord | null>;
+  setProfile(userId: string, patch: ProfilePatch): Promise<UserRecord | null | 'media_gone'>;
   /** Users whose username starts with `prefix`, in username order, at most `limit` (a range on the username index). */
   usersByPrefix(prefix: string, limit: number): Promise<UserRecord[]>;
   /** Adds `contactId` to the user's contacts (a repeat is ok), never past `max`. */

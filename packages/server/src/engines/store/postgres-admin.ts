@@ -97,6 +97,29 @@ export class PostgresAdminStore implements AdminStore {
     }
   }
 
+  newBotSession(userId: string, d: DeviceRecord & { tokenHash: string }, at: number): Promise<string[] | 'not_found' | 'suspended'> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query('SELECT suspended FROM users WHERE id = $1 AND bot AND deleted_at IS NULL FOR UPDATE', [userId]);
+      if (!rows[0]) return 'not_found' as const;
+      if (rows[0].suspended) return 'suspended' as const;
+      const ended = await this.endSessions(c, userId, at);
+      await c.query('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
+        d.id,
+        userId,
+        d.name,
+        d.tokenHash,
+        d.createdAt,
+      ]);
+      // A bot's new device is owed only what comes after it, like any new session.
+      await c.query(
+        `INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
+         SELECT $1, c.id, c.last_seq FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = $2`,
+        [d.id, userId],
+      );
+      return ended;
+    });
+  }
+
   deleteUser(userId: string, at: number): Promise<string[] | null> {
     return this.tx(async (c) => {
       const { rows } = await c.query('SELECT deleted_at FROM users WHERE id = $1 FOR UPDATE', [userId]);

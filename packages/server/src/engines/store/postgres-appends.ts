@@ -166,7 +166,6 @@ export class PgAppends {
         open = true;
       }
       const rows = (await client.query<AppendRow>(sql, appendParams(requests))).rows;
-      if (replies) await erasePreviewsOfDeleted(client, requests);
       this.commitStats.commits++;
       this.commitStats.writes += requests.length;
       const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
@@ -176,6 +175,15 @@ export class PgAppends {
         const membersVersion = req.membersVersion === undefined ? undefined : Number(row.members_version);
         return { duplicate: false, message: storedMessage(req, Number(row.seq)), membersVersion };
       });
+      if (replies) {
+        const fresh = results.flatMap((r) => (r && 'message' in r && r.message && !r.duplicate ? [r.message] : []));
+        const emptied = await erasePreviewsOfDeleted(
+          client,
+          fresh.flatMap((m) => (m.reply_to ? [{ chatId: m.chat_id, seq: m.seq, replyToId: m.reply_to.message_id }] : [])),
+        );
+        // What goes out (the live frame, the webhook event) is what was stored.
+        for (const m of fresh) if (m.reply_to && emptied.has(m.message_id)) m.reply_to = { ...m.reply_to, preview: '' };
+      }
       // Not stored: a duplicate of an earlier send, a stale membership check, or no such chat.
       const unsettled = requests.flatMap((req, i) => (results[i] ? [] : [{ req, i }]));
       if (unsettled.length > 0) {

@@ -89,23 +89,26 @@ SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord 
 export const APPEND_SQL = appendSql(true);
 
 /**
- * For a batch holding replies, run in the append's transaction after the append: empties the
- * previews of replies whose quoted message was deleted meanwhile. The append statement's
- * snapshot predates its wait for the chats' locks, so a delete for everyone that committed
- * during that wait is invisible to its CASE; this statement has a fresh snapshot (READ
- * COMMITTED) and runs before the commit, so no quote of a deleted message is ever stored.
+ * For the replies a batch stored, run in the append's transaction after the append: empties
+ * the previews of those whose quoted message is deleted, and answers their ids. The append
+ * statement's snapshot predates its wait for the chats' locks, so a delete for everyone that
+ * committed during that wait is invisible to its CASE; this statement has a fresh snapshot
+ * (READ COMMITTED) and runs before the commit, so no quote of a deleted message is ever
+ * stored. And since core read the quoted text before either, the caller makes what it sends
+ * (the live frame, the webhook event) say what was stored: every id answered has preview "".
  */
-export async function erasePreviewsOfDeleted(tx: Tx, requests: AppendRequest[]): Promise<void> {
-  const replies = requests.filter((r) => r.replyTo);
-  if (replies.length === 0) return;
-  await tx.query(
+export async function erasePreviewsOfDeleted(tx: Tx, replies: { chatId: string; seq: number; replyToId: string }[]): Promise<Set<string>> {
+  if (replies.length === 0) return new Set();
+  const { rows } = await tx.query<{ id: string }>(
     `UPDATE messages m SET reply_preview = ''
-     FROM unnest($1::text[], $2::text[]) AS r(chat_id, reply_to_id)
+     FROM unnest($1::text[], $2::int8[], $3::text[]) AS r(chat_id, seq, reply_to_id)
      JOIN message_ids q ON q.id = r.reply_to_id
      JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq AND qm.deleted
-     WHERE m.chat_id = r.chat_id AND m.reply_to_id = r.reply_to_id AND m.reply_preview <> ''`,
-    [replies.map((r) => r.chatId), replies.map((r) => r.replyTo!.message_id)],
+     WHERE m.chat_id = r.chat_id AND m.seq = r.seq
+     RETURNING m.id`,
+    [replies.map((r) => r.chatId), replies.map((r) => r.seq), replies.map((r) => r.replyToId)],
   );
+  return new Set(rows.map((r) => r.id));
 }
 
 export const APPEND_FAST_SQL = appendSql(false);

@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
 import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
 import { changeRefusal } from './change-rules.js';
-import { M_MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
+import { M_MESSAGE_COLS, summarizeReactions, toEntry, toMessage, type ReactionRow } from './rows.js';
+import { idPattern, MESSAGE_EVENT_TYPES } from './webhook-outbox.js';
 import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role } from './store.js';
 
 /*
@@ -154,8 +155,16 @@ async function erase(tx: Tx, targets: EraseTarget[]): Promise<string[]> {
      WHERE m.chat_id = t.chat_id AND m.reply_to_id = t.id`,
     [chats, ids],
   );
-  // Media another stored message still carries stays (its bytes are that message's too),
-  // and so does someone's current avatar.
+  if ((await tx.query('SELECT 1 FROM webhook_outbox LIMIT 1')).rowCount !== 0)
+    for (const t of targets) await eraseFromOutbox(tx, t.chatId, t.seq, t.id);
+  // The media rows first, locked: setting one as an avatar (which locks its row too) either
+  // committed before, and is seen below, or waits and then finds the media gone.
+  await tx.query(
+    'SELECT 1 FROM media WHERE id IN (SELECT media_id FROM media_refs WHERE message_id = ANY($1::text[])) ORDER BY id FOR UPDATE',
+    [ids],
+  );
+  // Media another stored message still carries, or that is someone's current avatar, stays
+  // (its bytes are theirs too); these messages' references go either way.
   const { rows } = await tx.query<{ id: string }>(
     `WITH mine AS (
        SELECT DISTINCT r.media_id FROM media_refs r WHERE r.message_id = ANY($1::text[])
@@ -200,6 +209,25 @@ export async function expireMessagesPg(tx: Tx, before: number, limit: number): P
   await tx.query('DELETE FROM message_ids WHERE id = ANY($1::text[])', [ids]);
   await tx.query('DELETE FROM media_refs WHERE message_id = ANY($1::text[])', [ids]);
   return { erased: rows.length, erasedMedia, more: rows.length === limit };
+}
+
+/**
+ * Undelivered webhook events carry a Message as it was: an erased message's own events now
+ * carry the erased message, and replies quoting it an empty preview. The outbox holds only
+ * what is not delivered yet (usually nothing: the caller skips this then); the LIKE filter spares parsing the rest.
+ */
+async function eraseFromOutbox(tx: Tx, chatId: string, seq: number, messageId: string): Promise<void> {
+  const { rows } = await tx.query(`SELECT ${M_MESSAGE_COLS} FROM messages m WHERE m.chat_id = $1 AND m.seq = $2`, [chatId, seq]);
+  const pattern = idPattern(messageId);
+  await tx.query(
+    `UPDATE webhook_outbox SET data = $3 WHERE type IN ${MESSAGE_EVENT_TYPES} AND data LIKE $2 AND (data::jsonb)->>'message_id' = $1`,
+    [messageId, pattern, JSON.stringify(toMessage(rows[0]))],
+  );
+  await tx.query(
+    `UPDATE webhook_outbox SET data = jsonb_set(data::jsonb, '{reply_to,preview}', '""')::text
+     WHERE type IN ${MESSAGE_EVENT_TYPES} AND data LIKE $2 AND (data::jsonb)->'reply_to'->>'message_id' = $1`,
+    [messageId, pattern],
+  );
 }
 
 /** PATCH settings for one member; the user's row is locked so concurrent pins (any node) count each other. */

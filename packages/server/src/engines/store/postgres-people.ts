@@ -32,8 +32,13 @@ export class PostgresPeople implements PeopleStore {
     }
   }
 
-  async setProfile(userId: string, patch: ProfilePatch): Promise<UserRecord | null> {
+  async setProfile(userId: string, patch: ProfilePatch): Promise<UserRecord | null | 'media_gone'> {
     return this.tx(userId, async (c, before) => {
+      // FOR SHARE before any change: an erasure of this media (which locks it FOR UPDATE
+      // and then keeps media that is an avatar) either committed first, and the media is
+      // gone (nothing changed here), or waits for this commit and then sees the avatar.
+      if (patch.avatar && (await c.query('SELECT 1 FROM media WHERE id = $1 FOR SHARE', [patch.avatar.media_id])).rowCount !== 1)
+        return 'media_gone' as const;
       if (patch.displayName !== undefined) await c.query('UPDATE users SET display_name = $1 WHERE id = $2', [patch.displayName, userId]);
       if (patch.about !== undefined) await c.query('UPDATE users SET about = $1 WHERE id = $2', [patch.about, userId]);
       if (patch.avatar !== undefined) {

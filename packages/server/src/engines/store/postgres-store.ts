@@ -198,21 +198,24 @@ export class PostgresStore implements Store {
     );
   }
 
-  async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
-    await this.write(['device', d.id, 0, ''], async (tx) => {
-      await tx.query('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
-        d.id,
-        d.userId,
-        d.name,
-        d.tokenHash,
-        d.createdAt,
-      ]);
+  async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<boolean> {
+    return this.write(['device', d.id, 0, ''], async (tx) => {
+      // FOR SHARE: a suspension (which takes the user's row FOR UPDATE, then ends the
+      // sessions in a later statement) either commits first, and this sees it, or waits
+      // for this commit and then ends this session too.
+      const { rowCount } = await tx.query(
+        `INSERT INTO devices (id, user_id, name, token_hash, created_at)
+         SELECT $1, u.id, $3, $4, $5 FROM (SELECT id FROM users WHERE id = $2 AND NOT suspended AND deleted_at IS NULL FOR SHARE) u`,
+        [d.id, d.userId, d.name, d.tokenHash, d.createdAt],
+      );
+      if (rowCount !== 1) return false;
       // A new device is owed only what comes after it: start its cursors at each chat's end.
       await tx.query(
         `INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
          SELECT $1, c.id, c.last_seq FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = $2`,
         [d.id, d.userId],
       );
+      return true;
     });
   }
 

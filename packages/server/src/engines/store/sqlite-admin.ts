@@ -22,6 +22,7 @@ type Row = Record<string, any>;
 export function sqliteAdminOps(db: Database.Database) {
   const s = {
     user: db.prepare('SELECT id, deleted_at FROM users WHERE id = ?'),
+    bot: db.prepare('SELECT suspended FROM users WHERE id = ? AND bot = 1 AND deleted_at IS NULL'),
     userByName: db.prepare('SELECT 1 FROM users WHERE username = ?'),
     setSuspended: db.prepare('UPDATE users SET suspended = ? WHERE id = ?'),
     liveDevices: db.prepare('SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL'),
@@ -35,6 +36,11 @@ export function sqliteAdminOps(db: Database.Database) {
     dropIdentities: db.prepare('DELETE FROM external_identities WHERE user_id = ?'),
     insertBot: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at, bot) VALUES (?, ?, ?, ?, ?, 1)'),
     insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+    // A bot's new device is owed only what comes after it, like any new session.
+    initCursors: db.prepare(
+      `INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
+       SELECT ?, c.id, c.last_seq FROM chat_members cm JOIN chats c ON c.id = cm.chat_id WHERE cm.user_id = ?`,
+    ),
     insertReport: db.prepare(
       'INSERT INTO reports (id, reporter_id, user_id, message_id, reason, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
@@ -66,6 +72,15 @@ export function sqliteAdminOps(db: Database.Database) {
       // A new user is in no chat: no device cursors to start.
       s.insertDevice.run(d.id, d.userId, d.name, d.tokenHash, d.createdAt);
       return { ...user, passwordHash: BOT_PASSWORD_HASH, lastSeen: null, bot: true };
+    },
+    adminNewBotSession(userId: string, d: DeviceRecord & { tokenHash: string }, at: number): string[] | 'not_found' | 'suspended' {
+      const bot = s.bot.get(userId) as Row | undefined;
+      if (!bot) return 'not_found';
+      if (bot.suspended) return 'suspended';
+      const ended = endSessions(userId, at);
+      s.insertDevice.run(d.id, userId, d.name, d.tokenHash, d.createdAt);
+      s.initCursors.run(d.id, userId);
+      return ended;
     },
     adminDeleteUser(userId: string, at: number): string[] | null {
       const u = s.user.get(userId) as Row | undefined;
@@ -117,6 +132,9 @@ export class SqliteAdminStore implements AdminStore {
     device: DeviceRecord & { tokenHash: string },
   ): Promise<UserRecord | 'username_taken'> {
     return this.writer.write('adminCreateBot', user, device, this.hooked('user.created'));
+  }
+  newBotSession(userId: string, device: DeviceRecord & { tokenHash: string }, at: number): Promise<string[] | 'not_found' | 'suspended'> {
+    return this.writer.write('adminNewBotSession', userId, device, at);
   }
   deleteUser(userId: string, at: number): Promise<string[] | null> {
     return this.writer.write('adminDeleteUser', userId, at);

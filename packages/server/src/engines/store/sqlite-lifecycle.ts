@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { ChatSettingsView, ReactionSummary } from '@switchboard/protocol';
 import { changeRefusal } from './change-rules.js';
-import { MESSAGE_COLS, summarizeReactions, toEntry, type ReactionRow } from './rows.js';
+import { MESSAGE_COLS, summarizeReactions, toEntry, toMessage, type ReactionRow } from './rows.js';
+import { idPattern, MESSAGE_EVENT_TYPES } from './webhook-outbox.js';
 import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role } from './store.js';
 
 /*
@@ -48,6 +49,18 @@ export function sqliteLifecycleOps(db: Database.Database) {
     deleteMedia: db.prepare('DELETE FROM media WHERE id = ?'),
     deleteRefs: db.prepare('DELETE FROM media_refs WHERE media_id = ?'),
     dropRef: db.prepare('DELETE FROM media_refs WHERE media_id = ? AND message_id = ?'),
+    // Undelivered webhook events carry a Message as it was: an erased one's are rewritten
+    // (its own events to the erased message, replies quoting it to an empty preview).
+    erased: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE id = ?`),
+    outboxHasRows: db.prepare('SELECT 1 FROM webhook_outbox LIMIT 1'),
+    outboxErase: db.prepare(
+      `UPDATE webhook_outbox SET data = ? WHERE type IN ${MESSAGE_EVENT_TYPES} AND data LIKE ? ESCAPE '\\'
+         AND json_extract(data, '$.message_id') = ?`,
+    ),
+    outboxPreviews: db.prepare(
+      `UPDATE webhook_outbox SET data = json_set(data, '$.reply_to.preview', '') WHERE type IN ${MESSAGE_EVENT_TYPES}
+         AND data LIKE ? ESCAPE '\\' AND json_extract(data, '$.reply_to.message_id') = ?`,
+    ),
     react: db.prepare(
       `INSERT INTO reactions (message_id, user_id, emoji, at) VALUES (?, ?, ?, ?)
        ON CONFLICT (message_id, user_id) DO UPDATE SET emoji = excluded.emoji, at = excluded.at`,
@@ -74,10 +87,15 @@ export function sqliteLifecycleOps(db: Database.Database) {
     s.eraseReacts.run(id);
     s.dropReactions.run(id);
     s.emptyPreviews.run(id);
+    if (s.outboxHasRows.get()) {
+      const pattern = idPattern(id);
+      s.outboxErase.run(JSON.stringify(toMessage(s.erased.get(id))), pattern, id);
+      s.outboxPreviews.run(pattern, id);
+    }
     const gone: string[] = [];
     for (const { media_id } of s.refsOf.all(id) as Row[]) {
-      // Media another stored message still carries stays (its bytes are that message's too),
-      // and so does someone's current avatar.
+      // Media another stored message still carries, or that is someone's current avatar,
+      // stays (its bytes are theirs too); this message just no longer grants access to it.
       if (s.otherRefs.get(media_id, id) || s.isAvatar.get(media_id)) {
         s.dropRef.run(media_id, id);
         continue;

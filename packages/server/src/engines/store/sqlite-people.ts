@@ -19,6 +19,7 @@ export function sqlitePeopleOps(db: Database.Database) {
     exists: db.prepare('SELECT 1 FROM users WHERE id = ?'),
     setName: db.prepare('UPDATE users SET display_name = ? WHERE id = ?'),
     setAbout: db.prepare('UPDATE users SET about = ? WHERE id = ?'),
+    mediaExists: db.prepare('SELECT 1 FROM media WHERE id = ?'),
     setAvatar: db.prepare('UPDATE users SET avatar = ?, avatar_media_id = ? WHERE id = ?'),
     keepMedia: db.prepare('UPDATE media SET attached = 1, pending_since = NULL WHERE id = ? OR parent_id = ?'),
     // The old avatar goes back to the sweep unless a message carries it (attach keeps those).
@@ -51,9 +52,11 @@ export function sqlitePeopleOps(db: Database.Database) {
     return 'ok';
   };
   return {
-    setProfile(userId: string, patch: ProfilePatch): UserRecord | null {
+    setProfile(userId: string, patch: ProfilePatch): UserRecord | null | 'media_gone' {
       const before = s.user.get(userId) as UserRow | undefined;
       if (!before) return null;
+      // Checked by core before, but a delete for everyone may have erased it since (one writer: not after this).
+      if (patch.avatar && !s.mediaExists.get(patch.avatar.media_id)) return 'media_gone';
       if (patch.displayName !== undefined) s.setName.run(patch.displayName, userId);
       if (patch.about !== undefined) s.setAbout.run(patch.about, userId);
       if (patch.avatar !== undefined) {
@@ -98,7 +101,7 @@ export class SqlitePeople implements PeopleStore {
     };
   }
 
-  setProfile(userId: string, patch: ProfilePatch): Promise<UserRecord | null> {
+  setProfile(userId: string, patch: ProfilePatch): Promise<UserRecord | null | 'media_gone'> {
     return this.writer.write('setProfile', userId, patch);
   }
 

@@ -246,8 +246,8 @@ export class SqliteStore implements Store {
     await this.writer.write('setPasswordHash', userId, from, to);
   }
 
-  async createDevice(d: DeviceRecord & { tokenHash: string }): Promise<void> {
-    await this.writer.write('createDevice', d);
+  createDevice(d: DeviceRecord & { tokenHash: string }): Promise<boolean> {
+    return this.writer.write('createDevice', d);
   }
   async deviceByTokenHash(tokenHash: string): Promise<(DeviceRecord & { lastActiveAt: number | null; permanent?: boolean }) | null> {
     const r = this.stmts.deviceByToken.get(tokenHash) as Row | undefined;

@@ -30,6 +30,7 @@ export function sqliteWriteOps(db: Database.Database) {
     userByName: db.prepare('SELECT 1 FROM users WHERE username = ?'),
     setLastSeen: db.prepare('UPDATE users SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?'),
     setPasswordHash: db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
+    activeUser: db.prepare('SELECT 1 FROM users WHERE id = ? AND suspended = 0 AND deleted_at IS NULL'),
     insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
     // A new device is owed only what comes after it: start its cursors at each chat's end.
     initDeviceCursors: db.prepare(
@@ -192,9 +193,12 @@ export function sqliteWriteOps(db: Database.Database) {
     setPasswordHash(userId: string, from: string, to: string): void {
       s.setPasswordHash.run(to, userId, from);
     },
-    createDevice(d: DeviceRecord & { tokenHash: string }): void {
+    createDevice(d: DeviceRecord & { tokenHash: string }): boolean {
+      // One writer: a suspension is either before this (refused here) or after (it ends this session).
+      if (!s.activeUser.get(d.userId)) return false;
       s.insertDevice.run(d.id, d.userId, d.name, d.tokenHash, d.createdAt);
       s.initDeviceCursors.run(d.id, d.userId);
+      return true;
     },
     revokeDevice(deviceId: string, at: number): void {
       s.revokeDevice.run(at, deviceId);

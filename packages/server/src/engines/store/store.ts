@@ -314,8 +314,12 @@ export interface Store {
   /** Replaces the user's password hash if it is still `from` (a rehash at a higher cost must not undo another change). */
   setPasswordHash(userId: string, from: string, to: string): Promise<void>;
 
-  /** Creates a device session; it is owed only messages committed after this call. */
-  createDevice(device: DeviceRecord & { tokenHash: string }): Promise<void>;
+  /**
+   * Creates a device session; it is owed only messages committed after this call. False
+   * (nothing created) when its user is suspended or deleted at that moment: judged in the
+   * write itself, so a login racing a suspension either sees it or is ended by it.
+   */
+  createDevice(device: DeviceRecord & { tokenHash: string }): Promise<boolean>;
   /**
    * The live device of a token, with when it was last recorded active (null: not since creation);
    * null too when its user is suspended or deleted. `permanent`: a bot's, exempt from idle expiry.

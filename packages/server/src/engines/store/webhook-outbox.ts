@@ -31,6 +31,18 @@ export interface OutboxRow {
   attempts: number;
 }
 
+/** The message events: their rows' data is a Message (rewritten when that message is erased). */
+export const MESSAGE_EVENT_TYPES = "('message.created', 'message.updated')";
+
+/**
+ * A LIKE pattern that every outbox row naming this id (as a message or as a reply's quoted
+ * message) matches: a cheap text filter before the JSON is parsed. Ids are plain text;
+ * LIKE's own characters are escaped (with backslash) all the same.
+ */
+export function idPattern(id: string): string {
+  return `%${JSON.stringify(id).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 /** The events column: ",a,b," so one LIKE '%,type,%' tells whether a webhook wants a type. */
 export function eventsColumn(events: readonly string[]): string {
   return `,${events.join(',')},`;
