@@ -208,6 +208,23 @@ export async function expireMessagesPg(tx: Tx, before: number, limit: number): P
   );
   await tx.query('DELETE FROM message_ids WHERE id = ANY($1::text[])', [ids]);
   await tx.query('DELETE FROM media_refs WHERE message_id = ANY($1::text[])', [ids]);
+  // Unread counters of members whose read position is below what is left of the chat: the
+  // expired messages are not unread any more (the count before the first row left, a message
+  // row counting itself, or the chat's count when none is left; their own messages among
+  // those left). The chats are locked first, in id order as appends lock them, so an append's
+  // own-message count cannot slip between the count and the write.
+  const chats = [...new Set(rows.map((r) => r.chat_id))].sort();
+  await tx.query('SELECT 1 FROM chats WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [chats]);
+  await tx.query(
+    `UPDATE chat_members cm SET
+       read_msg_count = COALESCE(
+         (SELECT m.msg_ord - CASE WHEN m.kind = 'message' THEN 1 ELSE 0 END FROM messages m WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1),
+         (SELECT c.msg_count FROM chats c WHERE c.id = cm.chat_id)),
+       own_after_read = (SELECT count(*) FROM messages m WHERE m.chat_id = cm.chat_id AND m.sender_id = cm.user_id AND m.kind = 'message')
+     WHERE cm.chat_id = ANY($1::text[]) AND GREATEST(cm.read_seq, cm.joined_seq) <
+       COALESCE((SELECT min(m.seq) FROM messages m WHERE m.chat_id = cm.chat_id), (SELECT c.last_seq + 1 FROM chats c WHERE c.id = cm.chat_id))`,
+    [chats],
+  );
   return { erased: rows.length, erasedMedia, more: rows.length === limit };
 }
 

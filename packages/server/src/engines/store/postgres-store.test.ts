@@ -5,6 +5,9 @@ import pg from 'pg';
 import { freshPgSchema, postgresMissing } from '../../testing/services.js';
 import { runStoreContract } from './store.contract.js';
 import { migratePostgres, postgresMigrations } from './postgres-migrations.js';
+
+/** Index of the unread counters' migration (later ones, such as e2ee's, run after it as usual). */
+const UNREAD_COUNTERS_PG = postgresMigrations.findIndex((m) => m.includes('ADD COLUMN msg_count'));
 import { checkBackfilledCounts, seedBeforeCounters, type Exec } from './unread-backfill.contract.js';
 import { PostgresStore, prefixQuery } from './postgres-store.js';
 import type { AppendRequest, Role } from './store.js';
@@ -47,7 +50,7 @@ if (reason) {
     await client.connect();
     let store: PostgresStore | undefined;
     try {
-      await migratePostgres(client as unknown as pg.PoolClient, postgresMigrations.slice(0, -1));
+      await migratePostgres(client as unknown as pg.PoolClient, postgresMigrations.slice(0, UNREAD_COUNTERS_PG));
       const exec: Exec = async (sql, params) => void (await client.query(sql, params));
       const { chatId, users } = await seedBeforeCounters(exec, uid('bf'));
       store = await PostgresStore.open(url);

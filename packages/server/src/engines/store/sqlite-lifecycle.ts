@@ -74,6 +74,19 @@ export function sqliteLifecycleOps(db: Database.Database) {
     dropRefsOf: db.prepare('DELETE FROM media_refs WHERE message_id = ?'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
+    // Unread counters (migration 14) of members whose read position is below what retention
+    // left of the chat: the expired messages are not unread any more. The count before the
+    // first row left (a message row counts itself), or the chat's count when none is left;
+    // their own messages among those left.
+    recountExpired: db.prepare(
+      `UPDATE chat_members SET
+         read_msg_count = COALESCE(
+           (SELECT m.msg_ord - (m.kind = 'message') FROM messages m WHERE m.chat_id = @chat ORDER BY m.seq LIMIT 1),
+           (SELECT msg_count FROM chats WHERE id = @chat)),
+         own_after_read = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = @chat AND m.sender_id = chat_members.user_id AND m.kind = 'message')
+       WHERE chat_id = @chat AND MAX(read_seq, joined_seq) <
+         COALESCE((SELECT MIN(seq) FROM messages WHERE chat_id = @chat), (SELECT last_seq + 1 FROM chats WHERE id = @chat))`,
+    ),
   };
 
   /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
@@ -123,6 +136,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
       const erasedMedia: string[] = [];
       let erased = 0;
       let more = true;
+      const chats = new Set<string>();
       for (const row of s.oldest.all(limit) as Row[]) {
         if ((row.created_at as number) >= before) {
           more = false;
@@ -131,8 +145,10 @@ export function sqliteLifecycleOps(db: Database.Database) {
         if (row.kind === 'message' && row.deleted === 0) erasedMedia.push(...erase(row));
         s.dropEntry.run(row.rowid);
         s.dropRefsOf.run(row.id);
+        chats.add(row.chat_id as string);
         erased++;
       }
+      for (const chatId of chats) s.recountExpired.run({ chat: chatId });
       if (erased < limit) more = false;
       // With the newest rows gone (everything had expired), SQLite hands out their rowids
       // again: the search progress comes down with them, or new messages would count as

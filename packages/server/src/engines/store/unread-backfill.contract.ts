@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Store } from './store.js';
 
 /*
- * The unread counters' migration (the last one of sqlite-migrations.ts and
+ * The unread counters' migration (the one adding chats.msg_count in sqlite-migrations.ts and
  * postgres-migrations.ts) counts the data already stored. Both stores' tests seed a chat
  * through the schema as it was before it, with `exec` (SQL with $1.. parameters), open the
  * store (which migrates), and check the counts, then that they keep moving.
