@@ -99,6 +99,7 @@ media-bombs (decode bombs: server RSS; fetch time of a file carried by many mess
 retention (the pairs flags apply; defaults: --pairs 50 --rates 1000 --step-seconds 60): sends while retention erases a backlog
   --rows R              messages seeded 60 days old, erased by RETENTION_DAYS=30 during the step (default 1000000)
   --chats C             direct chats they are spread over (default 1000)
+  --erase-wait S        after the step, wait at most S seconds for the whole backlog to go (default 600)
   (--server-env applies to both runs, e.g. --server-env RETENTION_BATCH=500)
 history (history paging of a plain chat beside one with edits and reactions):
   --messages M          messages in each chat (default 10000)
@@ -161,6 +162,7 @@ const { values: v, positionals } = parseArgs({
     'http-share': { type: 'string' },
     bombs: { type: 'string' },
     rows: { type: 'string' },
+    'erase-wait': { type: 'string' },
     chats: { type: 'string' },
     refs: { type: 'string' },
     fetches: { type: 'string' },
@@ -389,6 +391,7 @@ const scenarios: Record<string, Scenario> = {
         spawnOptions(),
         {
           rows: Math.max(1, num('rows', 1_000_000)),
+          eraseWaitSeconds: Math.max(0, num('erase-wait', 600)),
           chats: Math.max(1, num('chats', 1000)),
           pairs: pairsOptions({ pairs: 50, rates: '1000', stepSeconds: 60, warmupRate: 1000 }),
           serverEnv: {},
