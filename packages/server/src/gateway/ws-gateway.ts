@@ -332,23 +332,17 @@ export class WsGateway {
 
   /** Sends everything this device is owed (above its cursors), then sync_complete. */
   private async replay(conn: Connection): Promise<void> {
-    const { backlog } = this.deps;
-    for (const pending of await backlog.pendingChats(conn.deviceId, conn.userId)) {
-      let after = pending.afterSeq;
-      while (after < pending.lastSeq && !conn.closed) {
-        const page = await backlog.page(pending, after);
-        if (page.length === 0) break;
-        await conn.replayMessages(pending.chatId, page);
-        after = page[page.length - 1]!.seq;
-      }
-    }
+    await this.catchUp(conn);
     await conn.drained();
     if (conn.closed) return;
     conn.release();
     conn.sendFrame({ type: 'sync_complete' });
   }
 
-  /** Writes what the device is owed above its cursors that this socket has not had yet (no second sync_complete). */
+  /**
+   * Writes what the device is owed above its cursors that this socket has not had yet: the
+   * whole backlog on connect (replay), the gap after a bus outage (resync; no second sync_complete).
+   */
   private async catchUp(conn: Connection): Promise<void> {
     const { backlog } = this.deps;
     for (const pending of await backlog.pendingChats(conn.deviceId, conn.userId)) {
