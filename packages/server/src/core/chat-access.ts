@@ -172,20 +172,27 @@ export class ChatAccess {
   }
 
   /**
-   * In a direct chat, what the other user's state refuses: a user the other one blocked
-   * (PROTOCOL.md "Blocking": `blocked`), and anyone writing to an account an operator
-   * deleted (`chat_not_found`, as for a direct chat with a user that does not exist: the
-   * chat stays readable, but nobody is there to receive). Read from the store every time
-   * (indexed probes), never cached, so a block or a deletion holds on every node at once.
+   * A direct chat's state as a send (or an edit, a reaction) must see it, read from the store
+   * every time in one indexed probe (Store.directState), never cached, so that a block, a
+   * deletion or the chat's first MLS commit holds on every node at once:
+   * - `refusal`: what the other user's state refuses: a user the other one blocked
+   *   (PROTOCOL.md "Blocking": `blocked`), and anyone writing to an account an operator
+   *   deleted (`chat_not_found`, as for a direct chat with a user that does not exist: the
+   *   chat stays readable, but nobody is there to receive);
+   * - `encrypted`: whether the chat is end-to-end encrypted (either side may start its MLS
+   *   group on any node).
+   * Callers decide the order in which the two are answered.
    */
-  async refuseInDirect(userId: string, chatId: string): Promise<void> {
+  async inDirect(userId: string, chatId: string): Promise<{ encrypted: boolean; refusal?: DomainError }> {
     const parsed = parseChatId(chatId);
-    if (parsed?.kind !== 'direct') return;
+    if (parsed?.kind !== 'direct') return { encrypted: false };
     const [a, b] = parsed.userIds;
     const other = userId === a ? b : a;
-    if (other === userId) return;
-    if (await this.store.admin.isDeleted(other)) throw new DomainError('chat_not_found', 'this account was deleted');
-    if (await this.store.people.isBlocked(other, userId)) throw new DomainError('blocked', 'this user blocked you');
+    const state = await this.store.directState(chatId, userId, other);
+    if (other === userId) return { encrypted: state.encrypted }; // notes to self
+    if (state.otherDeleted) return { encrypted: state.encrypted, refusal: new DomainError('chat_not_found', 'this account was deleted') };
+    if (state.blocked) return { encrypted: state.encrypted, refusal: new DomainError('blocked', 'this user blocked you') };
+    return { encrypted: state.encrypted };
   }
 
   /** Of `userIds`, those who blocked `userId` or whom it blocked: they see none of its typing or presence. */

@@ -76,10 +76,14 @@ export class MessageChanges {
     // Membership as for a send (a removed member is refused here, and again by the store under the lock).
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
     // Encrypted chats: edits and reactions travel inside the ciphertext; a delete still erases it here.
-    if (frame.type !== 'delete_message' && (await this.deps.encryption?.isEncrypted(target.chatId, target.kind)))
-      throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: edits and reactions go inside the ciphertext');
     // A blocked user (or one writing to a deleted account) may still delete its own messages in the direct chat, not edit them or react.
-    if (frame.type !== 'delete_message') await this.deps.access.refuseInDirect(sender.userId, frame.chat_id);
+    if (frame.type !== 'delete_message') {
+      const direct = target.kind === 'direct' ? await this.deps.access.inDirect(sender.userId, target.chatId) : undefined;
+      const encrypted = direct ? direct.encrypted : await this.deps.encryption?.isEncrypted(target.chatId, 'group');
+      if (encrypted)
+        throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: edits and reactions go inside the ciphertext');
+      if (direct?.refusal) throw direct.refusal;
+    }
     const request: ChangeRequest = {
       messageId: this.deps.ids.next(),
       chatId: frame.chat_id,

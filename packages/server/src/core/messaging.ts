@@ -4,6 +4,7 @@ import {
   type LogEntry,
   type AppendRequest,
   type AppendResult,
+  type DirectRefusal,
   type MessageRef,
   type Store,
   type StoredMessage,
@@ -146,8 +147,14 @@ export class Messaging {
     if (overChars(frame.content, MAX_CONTENT_CHARS))
       throw new DomainError('content_too_long', `content is over ${MAX_CONTENT_CHARS} characters`);
     const target = await this.deps.access.forSend(sender.userId, frame.chat_id);
-    if (target.kind === 'direct') await this.deps.access.refuseInDirect(sender.userId, target.chatId);
-    await this.checkEncryption(frame, target);
+    // A direct chat's blocks, deleted account and encryption are checked by the store in the
+    // append (AppendRequest.directWith): a read here would cost every direct send a read
+    // transaction on the event loop. A group's encryption is fixed at its creation (cached).
+    const directWith = target.kind === 'direct' ? otherUser(sender.userId, target.chatId) : undefined;
+    checkEncryption(
+      frame,
+      directWith !== undefined ? undefined : ((await this.deps.encryption?.isEncrypted(target.chatId, 'group')) ?? false),
+    );
     const refs =
       frame.reply_to !== undefined || frame.mentions?.length ? await this.references(sender.userId, frame, target.memberIds) : {};
     const messageId = this.deps.ids.next();
@@ -169,26 +176,11 @@ export class Messaging {
       ...(frame.forwarded ? { forwarded: true } : {}),
       createdAt: this.deps.now(),
       createDirectWith: target.createDirectWith,
+      directWith,
       membersVersion: target.membersVersion,
     };
     // queued: the message goes through the fan-out queue, whose room the ack waits for.
     return { ack: this.append(request, target, onCommitted), queued: this.deps.delivery.usesQueue(target.memberIds.length) };
-  }
-
-  /**
-   * docs/e2ee.md: an encrypted chat takes ciphertext only, with nothing beside it that
-   * the server would read (replies, mentions, files travel inside it); ciphertext goes
-   * to encrypted chats only.
-   */
-  private async checkEncryption(frame: SendMessage, target: ChatTarget): Promise<void> {
-    const encrypted = (await this.deps.encryption?.isEncrypted(target.chatId, target.kind)) ?? false;
-    if (frame.ciphertext === undefined) {
-      if (encrypted) throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: send ciphertext');
-      return;
-    }
-    if (!encrypted) throw new DomainError('not_encrypted', 'this chat is not end-to-end encrypted');
-    if (frame.content !== '' || frame.attachments || frame.reply_to !== undefined || frame.mentions || frame.forwarded !== undefined)
-      throw new DomainError('encryption_required', 'an encrypted send carries only ciphertext (and content "")');
   }
 
   /**
@@ -203,6 +195,7 @@ export class Messaging {
       this.deps.access.invalidate(request.chatId);
       throw new DomainError('not_a_member', 'you are not a member of this chat');
     }
+    if (result!.refused) throw directRefusalError(result!.refused);
     const stored = result as Extract<AppendResult, { message: StoredMessage }>;
     let memberIds = target.memberIds;
     if (stored.membersVersion !== undefined && stored.membersVersion !== target.membersVersion && !stored.duplicate) {
@@ -323,4 +316,44 @@ function noop(): void {}
 
 function kindOf(chatId: string): 'direct' | 'group' {
   return parseChatId(chatId)?.kind ?? 'direct';
+}
+
+/**
+ * docs/e2ee.md: an encrypted chat takes ciphertext only, with nothing beside it that
+ * the server would read (replies, mentions, files travel inside it); ciphertext goes
+ * to encrypted chats only.
+ */
+function checkEncryption(frame: SendMessage, encrypted: boolean | undefined): void {
+  // undefined: the store checks the chat's flag (AppendRequest.directWith); the shape is checked here.
+  if (encrypted === undefined && frame.ciphertext === undefined) return;
+  if (frame.ciphertext === undefined) {
+    if (encrypted) throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: send ciphertext');
+    return;
+  }
+  if (encrypted === false) throw new DomainError('not_encrypted', 'this chat is not end-to-end encrypted');
+  if (frame.content !== '' || frame.attachments || frame.reply_to !== undefined || frame.mentions || frame.forwarded !== undefined)
+    throw new DomainError('encryption_required', 'an encrypted send carries only ciphertext (and content "")');
+}
+
+/** The other user of a direct chat (the sender itself in notes to self). */
+function otherUser(userId: string, chatId: string): string {
+  const parsed = parseChatId(chatId);
+  if (parsed?.kind !== 'direct') throw new Error(`not a direct chat: ${chatId}`);
+  const [a, b] = parsed.userIds;
+  return userId === a ? b : a;
+}
+
+/** The answer to a send the store refused under AppendRequest.directWith. */
+function directRefusalError(why: DirectRefusal): DomainError {
+  switch (why) {
+    // As for a direct chat with a user that does not exist: the chat stays readable, nobody is there to receive.
+    case 'deleted':
+      return new DomainError('chat_not_found', 'this account was deleted');
+    case 'blocked':
+      return new DomainError('blocked', 'this user blocked you');
+    case 'encryption_required':
+      return new DomainError('encryption_required', 'this chat is end-to-end encrypted: send ciphertext');
+    case 'not_encrypted':
+      return new DomainError('not_encrypted', 'this chat is not end-to-end encrypted');
+  }
 }

@@ -16,7 +16,7 @@ export interface PeopleDeps {
 
 /**
  * PROTOCOL.md "People": profiles, prefix search, contacts and blocks. Blocks are enforced
- * where the rules bite (ChatAccess.refuseInDirect for sends, presence, typing, groups), all
+ * where the rules bite (ChatAccess.inDirect for sends, presence, typing, groups), all
  * reading the store, so a block holds on every node as soon as its PUT answered.
  */
 export class People {

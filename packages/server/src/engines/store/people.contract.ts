@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Store, UserRecord } from './store.js';
+import { directChatId } from '@switchboard/protocol';
+import type { AppendRequest, Store, UserRecord } from './store.js';
 
 /*
  * The contract of the store's people part (people.ts): profiles, prefix search, contacts,
@@ -109,6 +110,63 @@ export function runPeopleContract(name: string, open: () => Promise<{ store: Sto
       await store.people.unblock(a, b);
       assert.deepEqual(await store.people.blocked(a), []);
       assert.equal(await store.people.isBlocked(a, b), false);
+    });
+
+    test('directState: a deletion, a block and encryption, read together', async () => {
+      const t = tag();
+      const [a, b] = [await user(`${t}a`), await user(`${t}b`)];
+      const dm = directChatId(a, b);
+      const none = { otherDeleted: false, blocked: false, encrypted: false };
+      assert.deepEqual(await store.directState(dm, a, b), none);
+      assert.equal(await store.people.block(b, a, 1, 5), 'ok');
+      assert.deepEqual(await store.directState(dm, a, b), { ...none, blocked: true });
+      // Only the other side's block refuses a's sends.
+      assert.deepEqual(await store.directState(dm, b, a), none);
+      assert.notEqual(await store.admin.deleteUser(b, 2), null);
+      assert.equal((await store.directState(dm, a, b)).otherDeleted, true);
+      // The encryption flag is the chat's (a group is made encrypted at creation; a direct chat by its first commit).
+      const g = `g:${t}`;
+      await store.createGroup({
+        chatId: g,
+        name: 'g',
+        createdBy: a,
+        createdAt: 1,
+        members: [{ userId: a, role: 'admin' }],
+        encrypted: true,
+      });
+      assert.equal((await store.directState(g, a, b)).encrypted, true);
+    });
+
+    test('append with directWith: refused on a block, a deleted account or an encryption mismatch; a repeat stays a duplicate', async () => {
+      const t = tag();
+      const [a, b] = [await user(`${t}a`), await user(`${t}b`)];
+      const chatId = directChatId(a, b);
+      const send = (clientMsgId: string, over: Partial<AppendRequest> = {}): AppendRequest => ({
+        messageId: `${t}${clientMsgId}`,
+        chatId,
+        senderId: a,
+        senderDeviceId: `${a}-d`,
+        clientMsgId,
+        content: 'hi',
+        createdAt: 5,
+        createDirectWith: [a, b].sort(),
+        directWith: b,
+        ...over,
+      });
+      const [first] = await store.append([send('m1')]);
+      assert.equal(first!.message?.seq, 1);
+      assert.deepEqual(await store.append([send('m2', { content: '', ciphertext: 'AAAA' })]), [{ refused: 'not_encrypted' }]);
+      assert.equal(await store.people.block(b, a, 6, 5), 'ok');
+      const [blocked, repeat, self] = await store.append([send('m3'), send('m1'), send('m4', { senderId: b, directWith: a })]);
+      assert.deepEqual(blocked, { refused: 'blocked' });
+      assert.equal(repeat!.duplicate, true);
+      assert.equal(repeat!.message?.seq, 1);
+      // The blocker itself may still write.
+      assert.equal(self!.message?.seq, 2);
+      await store.people.unblock(b, a);
+      assert.notEqual(await store.admin.deleteUser(b, 7), null);
+      assert.deepEqual(await store.append([send('m5')]), [{ refused: 'deleted' }]);
+      assert.equal((await store.history(chatId, { limit: 10, minSeq: 0 })).length, 2);
     });
 
     test('an avatar is kept from the orphan sweep; the one it replaces goes back to it', async () => {

@@ -12,6 +12,7 @@ import type {
   ChatListRow,
   ChatRecord,
   CursorAdvance,
+  DirectState,
   DeviceRecord,
   MemberRecord,
   Membership,
@@ -306,6 +307,16 @@ export class PostgresStore implements Store {
       [a, b],
     );
     return (rowCount ?? 0) > 0;
+  }
+  async directState(chatId: string, userId: string, otherId: string): Promise<DirectState> {
+    const { rows } = await this.pool.query<{ deleted: boolean; blocked: boolean; encrypted: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM users WHERE id = $3 AND deleted_at IS NOT NULL) AS deleted,
+         EXISTS (SELECT 1 FROM blocks WHERE user_id = $3 AND blocked_id = $2) AS blocked,
+         COALESCE((SELECT encrypted FROM chats WHERE id = $1), false) AS encrypted`,
+      [chatId, userId, otherId],
+    );
+    const r = rows[0]!;
+    return { otherDeleted: r.deleted === true, blocked: r.blocked === true, encrypted: r.encrypted === true };
   }
   async createGroup(g: NewGroup) {
     const hook = this.webhooks.recording.has('group.updated');

@@ -13,6 +13,7 @@ import type {
   ChatListRow,
   ChatRecord,
   CursorAdvance,
+  DirectState,
   DeviceRecord,
   MemberRecord,
   Membership,
@@ -105,6 +106,7 @@ export class SqliteStore implements Store {
     this.migrate();
     // From here on this connection only reads: every write goes through the writer thread.
     this.db.pragma('query_only = ON');
+    this.db.pragma('mmap_size = 268435456');
     this.stmts = this.prepare();
     this.lifecycle = sqliteLifecycleReads(this.db);
     this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
@@ -157,6 +159,11 @@ export class SqliteStore implements Store {
       ),
       shareAChat: db.prepare(
         'SELECT 1 FROM chat_members a JOIN chat_members b ON a.chat_id = b.chat_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1',
+      ),
+      directState: db.prepare(
+        `SELECT EXISTS (SELECT 1 FROM users WHERE id = @other AND deleted_at IS NOT NULL) AS deleted,
+           EXISTS (SELECT 1 FROM blocks WHERE user_id = @other AND blocked_id = @user) AS blocked,
+           COALESCE((SELECT encrypted FROM chats WHERE id = @chat), 0) AS encrypted`,
       ),
       messageById: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE id = ?`),
       lastMessage: db.prepare(
@@ -313,6 +320,10 @@ export class SqliteStore implements Store {
   }
   async shareAChat(a: string, b: string): Promise<boolean> {
     return this.stmts.shareAChat.get(a, b) !== undefined;
+  }
+  async directState(chatId: string, userId: string, otherId: string): Promise<DirectState> {
+    const r = this.stmts.directState.get({ chat: chatId, user: userId, other: otherId }) as Row;
+    return { otherDeleted: r.deleted === 1, blocked: r.blocked === 1, encrypted: r.encrypted === 1 };
   }
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {

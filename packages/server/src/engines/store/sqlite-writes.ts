@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
-import { storedMessage } from './store.js';
+import { directRefusal, storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
 import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { sqliteAdminOps } from './sqlite-admin.js';
@@ -65,6 +65,12 @@ export function sqliteWriteOps(db: Database.Database) {
     // The new message is above the sender's read position (a read position is a stored seq, or joined_seq).
     countOwn: db.prepare('UPDATE chat_members SET own_after_read = own_after_read + 1, last_own_seq = ? WHERE chat_id = ? AND user_id = ?'),
     quotedDeleted: db.prepare('SELECT deleted FROM messages WHERE id = ?'),
+    // AppendRequest.directWith, read on the writer (whose page cache no other connection's commit empties).
+    directState: db.prepare(
+      `SELECT EXISTS (SELECT 1 FROM users WHERE id = @other AND deleted_at IS NOT NULL) AS deleted,
+         EXISTS (SELECT 1 FROM blocks WHERE user_id = @other AND blocked_id = @user) AS blocked,
+         COALESCE((SELECT encrypted FROM chats WHERE id = @chat), 0) AS encrypted`,
+    ),
     upsertDeviceCursor: db.prepare(
       `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
        ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq)`,
@@ -217,6 +223,11 @@ export function sqliteWriteOps(db: Database.Database) {
     append(req: AppendRequest, hook = false): AppendResult {
       const existing = s.existing.get(req.chatId, req.senderId, req.clientMsgId);
       if (existing) return { message: toMessage(existing), duplicate: true };
+      if (req.directWith !== undefined) {
+        const r = s.directState.get({ chat: req.chatId, user: req.senderId, other: req.directWith }) as Row;
+        const refused = directRefusal({ otherDeleted: r.deleted === 1, blocked: r.blocked === 1, encrypted: r.encrypted === 1 }, req);
+        if (refused) return { refused };
+      }
       if (req.createDirectWith && !s.chatById.get(req.chatId)) {
         s.insertChat.run(req.chatId, 'direct', null, req.senderId, req.createdAt, req.createdAt);
         for (const userId of new Set(req.createDirectWith)) s.insertMember.run(req.chatId, userId, 'member', 0, req.createdAt, 0, 0, 0);

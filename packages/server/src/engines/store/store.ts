@@ -147,6 +147,16 @@ export interface AppendRequest {
   /** For a direct chat that may not exist yet: its members, so the first append creates it. */
   createDirectWith?: string[];
   /**
+   * Direct chats: the other user (the sender itself in notes to self). The store refuses
+   * the append (`refused`, nothing stored) when that user's account was deleted (`deleted`)
+   * or blocked the sender (`blocked`), and when the request does not match the chat's
+   * encryption (`encryption_required`: no ciphertext for an encrypted chat; `not_encrypted`:
+   * ciphertext for a plain one). SQLite checks in the append's own transaction, PostgreSQL
+   * with one read just before it (a block racing a send may land either side of it).
+   * A repeat of a stored send is answered as a duplicate before any of this.
+   */
+  directWith?: string;
+  /**
    * The chat's membersVersion the sender's membership was checked against. If the chat
    * has another version when the append takes its seq (checked under the same lock), the
    * store checks the sender's membership again itself: still a member, the message is
@@ -234,9 +244,28 @@ export interface ChatSettingsPatch {
 
 export type AppendResult =
   /** membersVersion: the chat's membership version the message was stored under (group appends that carried one). */
-  | { message: StoredMessage; duplicate: boolean; membersVersion?: number; notMember?: undefined }
+  | { message: StoredMessage; duplicate: boolean; membersVersion?: number; notMember?: undefined; refused?: undefined }
   /** The sender was removed from the chat before the append: nothing was stored. */
-  | { notMember: true; message?: undefined; duplicate?: undefined; membersVersion?: undefined };
+  | { notMember: true; message?: undefined; duplicate?: undefined; membersVersion?: undefined; refused?: undefined }
+  /** AppendRequest.directWith's checks refused it: nothing was stored. */
+  | { refused: DirectRefusal; notMember?: undefined; message?: undefined; duplicate?: undefined; membersVersion?: undefined };
+
+/** Why a direct chat's append was refused (AppendRequest.directWith). */
+export type DirectRefusal = 'deleted' | 'blocked' | 'encryption_required' | 'not_encrypted';
+
+/** AppendRequest.directWith's rule, on the state Store.directState reads. */
+export function directRefusal(
+  state: DirectState,
+  req: Pick<AppendRequest, 'senderId' | 'directWith' | 'ciphertext'>,
+): DirectRefusal | undefined {
+  if (req.directWith !== req.senderId) {
+    if (state.otherDeleted) return 'deleted';
+    if (state.blocked) return 'blocked';
+  }
+  if (state.encrypted && req.ciphertext === undefined) return 'encryption_required';
+  if (!state.encrypted && req.ciphertext !== undefined) return 'not_encrypted';
+  return undefined;
+}
 
 /** A chat's members as of one version: what the membership check and delivery both use. */
 export interface Membership {
@@ -287,6 +316,13 @@ export interface ReceiptCounts {
   delivered: number;
   read: number;
   members: number;
+}
+
+/** Store.directState's answer. */
+export interface DirectState {
+  otherDeleted: boolean;
+  blocked: boolean;
+  encrypted: boolean;
 }
 
 export interface Store {
@@ -345,6 +381,13 @@ export interface Store {
   listChats(userId: string, page?: ChatListPage): Promise<ChatListRow[]>;
   /** True when the two users share at least one chat. */
   shareAChat(a: string, b: string): Promise<boolean>;
+  /**
+   * What a send to a direct chat must check, read in one probe (one read transaction, one
+   * round trip) because every direct send needs all three: whether `otherId`'s account was
+   * deleted, whether `otherId` blocked `userId`, and whether the chat is end-to-end encrypted
+   * (false for a chat not created yet).
+   */
+  directState(chatId: string, userId: string, otherId: string): Promise<DirectState>;
 
   append(requests: AppendRequest[]): Promise<AppendResult[]>;
   /** Log entries by id: messages as they are now, and changes. */
