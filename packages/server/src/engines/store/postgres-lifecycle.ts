@@ -194,8 +194,8 @@ const RETENTION_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext('switchboard-r
  */
 export async function expireMessagesPg(tx: Tx, before: number, limit: number): Promise<ExpiredBatch | null> {
   if (!(await tx.query<{ got: boolean }>(RETENTION_LOCK)).rows[0]?.got) return null;
-  const { rows } = await tx.query<{ chat_id: string; seq: number; id: string; kind: string; deleted: boolean }>(
-    'SELECT chat_id, seq, id, kind, deleted FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2',
+  const { rows } = await tx.query<{ chat_id: string; seq: number; id: string; kind: string; deleted: boolean; sender_id: string }>(
+    'SELECT chat_id, seq, id, kind, deleted, sender_id FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2',
     [before, limit],
   );
   if (rows.length === 0) return { erased: 0, erasedMedia: [], more: false };
@@ -210,20 +210,24 @@ export async function expireMessagesPg(tx: Tx, before: number, limit: number): P
   await tx.query('DELETE FROM media_refs WHERE message_id = ANY($1::text[])', [ids]);
   // Unread counters of members whose read position is below what is left of the chat: the
   // expired messages are not unread any more (the count before the first row left, a message
-  // row counting itself, or the chat's count when none is left; their own messages among
-  // those left). The chats are locked first, in id order as appends lock them, so an append's
-  // own-message count cannot slip between the count and the write.
+  // row counting itself, or the chat's count when none is left; of their own messages above
+  // their position, those erased now no longer count: worked out from the erased rows, not by
+  // counting what is left, which a chat may hold millions of). The chats are locked first, in
+  // id order as appends lock them, so an append's own-message count cannot slip in between.
   const chats = [...new Set(rows.map((r) => r.chat_id))].sort();
+  const own = rows.filter((r) => r.kind === 'message');
   await tx.query('SELECT 1 FROM chats WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [chats]);
   await tx.query(
     `UPDATE chat_members cm SET
        read_msg_count = COALESCE(
          (SELECT m.msg_ord - CASE WHEN m.kind = 'message' THEN 1 ELSE 0 END FROM messages m WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1),
          (SELECT c.msg_count FROM chats c WHERE c.id = cm.chat_id)),
-       own_after_read = (SELECT count(*) FROM messages m WHERE m.chat_id = cm.chat_id AND m.sender_id = cm.user_id AND m.kind = 'message')
+       own_after_read = GREATEST(0, cm.own_after_read - (
+         SELECT count(*) FROM unnest($2::text[], $3::text[], $4::bigint[]) AS e(chat_id, sender_id, seq)
+         WHERE e.chat_id = cm.chat_id AND e.sender_id = cm.user_id AND e.seq > GREATEST(cm.read_seq, cm.joined_seq)))
      WHERE cm.chat_id = ANY($1::text[]) AND GREATEST(cm.read_seq, cm.joined_seq) <
        COALESCE((SELECT min(m.seq) FROM messages m WHERE m.chat_id = cm.chat_id), (SELECT c.last_seq + 1 FROM chats c WHERE c.id = cm.chat_id))`,
-    [chats],
+    [chats, own.map((r) => r.chat_id), own.map((r) => r.sender_id), own.map((r) => r.seq)],
   );
   return { erased: rows.length, erasedMedia, more: rows.length === limit };
 }

@@ -69,24 +69,29 @@ export function sqliteLifecycleOps(db: Database.Database) {
     pinnedCount: db.prepare('SELECT COUNT(*) AS n FROM chat_members WHERE user_id = ? AND pinned = 1'),
     setSettings: db.prepare('UPDATE chat_members SET muted_until = ?, archived = ?, pinned = ? WHERE chat_id = ? AND user_id = ?'),
     // Retention walks the log in rowid (commit) order, which is created_at order but for a few ms.
-    oldest: db.prepare('SELECT rowid, id, chat_id, kind, content, deleted, created_at FROM messages ORDER BY rowid LIMIT ?'),
+    oldest: db.prepare(
+      'SELECT rowid, id, chat_id, seq, kind, sender_id, content, deleted, created_at, attachments IS NOT NULL AS files FROM messages ORDER BY rowid LIMIT ?',
+    ),
+    // Set-based forms of erase() for a batch of expired messages (ids as a JSON array): what
+    // retention runs when no webhook event waits in the outbox (the common case).
+    eraseEditsIn: db.prepare(`UPDATE messages SET content = '' WHERE target_id IN (SELECT value FROM json_each(?)) AND kind = 'edit'`),
+    eraseReactsIn: db.prepare(`UPDATE messages SET emoji = '' WHERE target_id IN (SELECT value FROM json_each(?)) AND kind = 'react'`),
+    dropReactionsIn: db.prepare('DELETE FROM reactions WHERE message_id IN (SELECT value FROM json_each(?))'),
+    emptyPreviewsIn: db.prepare(`UPDATE messages SET reply_preview = '' WHERE reply_to_id IN (SELECT value FROM json_each(?))`),
+    dropEntriesIn: db.prepare('DELETE FROM messages WHERE rowid IN (SELECT value FROM json_each(?))'),
     dropEntry: db.prepare('DELETE FROM messages WHERE rowid = ?'),
     dropRefsOf: db.prepare('DELETE FROM media_refs WHERE message_id = ?'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
     // Unread counters (migration 14) of members whose read position is below what retention
-    // left of the chat: the expired messages are not unread any more. The count before the
-    // first row left (a message row counts itself), or the chat's count when none is left;
-    // their own messages among those left.
-    recountExpired: db.prepare(
-      `UPDATE chat_members SET
-         read_msg_count = COALESCE(
-           (SELECT m.msg_ord - (m.kind = 'message') FROM messages m WHERE m.chat_id = @chat ORDER BY m.seq LIMIT 1),
-           (SELECT msg_count FROM chats WHERE id = @chat)),
-         own_after_read = (SELECT COUNT(*) FROM messages m WHERE m.chat_id = @chat AND m.sender_id = chat_members.user_id AND m.kind = 'message')
-       WHERE chat_id = @chat AND MAX(read_seq, joined_seq) <
-         COALESCE((SELECT MIN(seq) FROM messages WHERE chat_id = @chat), (SELECT last_seq + 1 FROM chats WHERE id = @chat))`,
+    // left of the chat (expireMessages): the chat's message count before its first row left
+    // (a message row counts itself), or the chat's count when none is left.
+    firstLeft: db.prepare(`SELECT seq, msg_ord - (kind = 'message') AS before FROM messages WHERE chat_id = ? ORDER BY seq LIMIT 1`),
+    chatCount: db.prepare('SELECT msg_count, last_seq FROM chats WHERE id = ?'),
+    membersBelow: db.prepare(
+      'SELECT user_id, MAX(read_seq, joined_seq) AS pos, own_after_read FROM chat_members WHERE chat_id = ? AND MAX(read_seq, joined_seq) < ?',
     ),
+    setUnread: db.prepare('UPDATE chat_members SET read_msg_count = ?, own_after_read = ? WHERE chat_id = ? AND user_id = ?'),
   };
 
   /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
@@ -105,6 +110,11 @@ export function sqliteLifecycleOps(db: Database.Database) {
       s.outboxErase.run(JSON.stringify(toMessage(s.erased.get(id))), pattern, id);
       s.outboxPreviews.run(pattern, id);
     }
+    return eraseMedia(id);
+  };
+
+  /** An erased message's media, unless another stored message or an avatar still uses it; answers the media to delete. */
+  const eraseMedia = (id: string): string[] => {
     const gone: string[] = [];
     for (const { media_id } of s.refsOf.all(id) as Row[]) {
       // Media another stored message still carries, or that is someone's current avatar,
@@ -124,6 +134,35 @@ export function sqliteLifecycleOps(db: Database.Database) {
     return gone;
   };
 
+  /**
+   * Unread counters (migration 14) after retention erased `rows` (each chat's erased rows
+   * are the start of its log: retention goes in commit order). A member whose read position
+   * is below what is left has read everything before it (read_msg_count), and of their own
+   * messages above the position, those erased no longer count (own_after_read): worked
+   * out from the erased rows, not by counting what is left (a chat may hold millions).
+   */
+  const recountExpired = (rows: Row[]): void => {
+    const own = new Map<string, Map<string, number[]>>();
+    for (const r of rows) {
+      let senders = own.get(r.chat_id as string);
+      if (!senders) own.set(r.chat_id as string, (senders = new Map()));
+      if (r.kind !== 'message') continue;
+      const seqs = senders.get(r.sender_id as string) ?? [];
+      seqs.push(r.seq as number);
+      senders.set(r.sender_id as string, seqs);
+    }
+    for (const [chatId, senders] of own) {
+      const first = s.firstLeft.get(chatId) as Row | undefined;
+      const chat = first ? undefined : (s.chatCount.get(chatId) as Row | undefined);
+      const before = first ? (first.before as number) : ((chat?.msg_count as number | undefined) ?? 0);
+      const firstSeq = first ? (first.seq as number) : ((chat?.last_seq as number | undefined) ?? 0) + 1;
+      for (const m of s.membersBelow.all(chatId, firstSeq) as Row[]) {
+        const above = (senders.get(m.user_id as string) ?? []).filter((seq) => seq > (m.pos as number)).length;
+        s.setUnread.run(before, Math.max(0, (m.own_after_read as number) - above), chatId, m.user_id);
+      }
+    }
+  };
+
   return {
     /**
      * Retention (RETENTION_DAYS): erases up to `limit` of the oldest log entries created
@@ -133,23 +172,36 @@ export function sqliteLifecycleOps(db: Database.Database) {
      * old, so more may be waiting.
      */
     expireMessages(before: number, limit: number): ExpiredBatch & { searchProgress?: number } {
-      const erasedMedia: string[] = [];
-      let erased = 0;
-      let more = true;
-      const chats = new Set<string>();
+      const rows: Row[] = [];
       for (const row of s.oldest.all(limit) as Row[]) {
-        if ((row.created_at as number) >= before) {
-          more = false;
-          break;
-        }
-        if (row.kind === 'message' && row.deleted === 0) erasedMedia.push(...erase(row));
-        s.dropEntry.run(row.rowid);
-        s.dropRefsOf.run(row.id);
-        chats.add(row.chat_id as string);
-        erased++;
+        if ((row.created_at as number) >= before) break;
+        rows.push(row);
       }
-      for (const chatId of chats) s.recountExpired.run({ chat: chatId });
-      if (erased < limit) more = false;
+      const erasedMedia: string[] = [];
+      const live = rows.filter((r) => r.kind === 'message' && r.deleted === 0);
+      if (s.outboxHasRows.get()) {
+        // Webhook events waiting to go carry the messages: the full erase rewrites them one by one.
+        for (const row of live) erasedMedia.push(...erase(row));
+      } else if (live.length > 0) {
+        // The same erase as above, a statement per kind of row instead of per message:
+        // a batch is one short transaction that sends queue behind.
+        const indexed = (s.searchProgress.get() as Row).last_rowid as number;
+        for (const row of live) {
+          if ((row.rowid as number) <= indexed) s.ftsDelete.run(row.rowid, row.content, chatToken(row.chat_id));
+          if (row.files === 1) erasedMedia.push(...eraseMedia(row.id as string));
+        }
+        const ids = JSON.stringify(live.map((r) => r.id as string));
+        s.eraseEditsIn.run(ids);
+        s.eraseReactsIn.run(ids);
+        s.dropReactionsIn.run(ids);
+        s.emptyPreviewsIn.run(ids);
+      }
+      s.dropEntriesIn.run(JSON.stringify(rows.map((r) => r.rowid as number)));
+      for (const row of rows) if (row.files === 1) s.dropRefsOf.run(row.id);
+      recountExpired(rows);
+      const erased = rows.length;
+      // A full batch was old: more may be waiting.
+      const more = erased === limit;
       // With the newest rows gone (everything had expired), SQLite hands out their rowids
       // again: the search progress comes down with them, or new messages would count as
       // indexed and never be.

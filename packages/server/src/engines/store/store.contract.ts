@@ -402,5 +402,36 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       await store.setPushTarget(phone, a.id, wp); // a revoked session cannot register
       assert.deepEqual(await store.pushTargets([a.id]), []);
     });
+
+    // Last: retention erases every old row of the store, whichever test made it.
+    test('retention keeps unread counts exact: expired messages are neither unread nor counted as own', async () => {
+      const { a, b, chatId, first } = await dm();
+      // After every row other tests made: SQLite's retention walks rowid (commit) order.
+      const t0 = Date.now() + 60_000;
+      const at = [1, 2, 3, 10_000, 10_001, 10_002].map((ms) => t0 + ms);
+      const seqs: number[] = [];
+      for (let i = 0; i < at.length; i++) {
+        const from = i % 2 === 0 ? a.id : b.id;
+        const [r] = await store.append([i === 0 ? { ...first, createdAt: at[i]! } : req(chatId, from, { createdAt: at[i]! })]);
+        seqs.push(r!.message!.seq);
+      }
+      const unread = async (userId: string) => (await store.listChats(userId)).find((r) => r.chat.id === chatId)!.unreadCount;
+      const expire = async (before: number) => {
+        while ((await store.expireMessages(before, 1))?.more);
+      };
+      // Nobody has read: a has b's three, b has a's three.
+      assert.deepEqual([await unread(a.id), await unread(b.id)], [3, 3]);
+      await expire(t0 + 4); // seqs 1-3 (a, b, a) go
+      assert.deepEqual([await unread(a.id), await unread(b.id)], [2, 1], 'what is left: b has 4 and 6, a has 5');
+      await store.advanceRead('dev-' + b.id, b.id, chatId, seqs[3]!, t0 + 10_003);
+      assert.equal(await unread(b.id), 1, 'b read up to its own 4: a 5 is left');
+      await expire(t0 + 10_002); // seqs 4 and 5 go: only b's 6 is left
+      assert.deepEqual([await unread(a.id), await unread(b.id)], [1, 0]);
+      await expire(t0 + 10_003);
+      assert.deepEqual([await unread(a.id), await unread(b.id)], [0, 0], 'an emptied chat');
+      const [next] = await store.append([req(chatId, b.id, { createdAt: t0 + 10_004 })]);
+      assert.ok(next!.message!.seq > seqs[5]!);
+      assert.deepEqual([await unread(a.id), await unread(b.id)], [1, 0], 'the counters go on from there');
+    });
   });
 }
