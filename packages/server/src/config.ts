@@ -163,9 +163,12 @@ const ConfigSchema = z.object({
    * RETENTION_MS, meant for tests, which wins. Unset: kept forever.
    */
   retentionMs: z.number().int().positive().optional(),
-  /** Entries erased per transaction (RETENTION_BATCH). Default 200. */
-  retentionBatch: z.number().int().min(1).max(10_000).default(200),
-  /** Pause between two batches, so erasing a backlog never crowds out sends (RETENTION_PAUSE_MS). Default 20. */
+  /** Entries erased per transaction (RETENTION_BATCH): a send may wait for one batch. Default 50. */
+  retentionBatch: z.number().int().min(1).max(10_000).default(50),
+  /**
+   * Least pause between two batches (RETENTION_PAUSE_MS); the pause is also at least three
+   * times as long as the batch took (core/retention.ts), so a backlog never crowds out sends. Default 20.
+   */
   retentionPauseMs: z.number().int().min(0).default(20),
   /** How often a node looks for newly expired entries once it has caught up (RETENTION_INTERVAL_MS). Default 60000. */
   retentionIntervalMs: z.number().int().min(10).default(60_000),

@@ -2,12 +2,15 @@ import type { MediaStore } from '../engines/media-store/media-store.js';
 import type { Store } from '../engines/store/store.js';
 import type { Logger } from '../util/logger.js';
 
+/** Rest after each batch, as a multiple of the time it took: at most a quarter of the store's time goes to a backlog. */
+const DUTY_REST = 3;
+
 export interface RetentionConfig {
   /** RETENTION_DAYS (or RETENTION_MS) in ms: entries older than this are erased. */
   maxAgeMs: number;
   /** Entries per transaction. */
   batch: number;
-  /** Pause between batches while catching up (ms). */
+  /** Least pause between batches while catching up (ms). */
   pauseMs: number;
   /** Pause between passes once caught up (ms). */
   intervalMs: number;
@@ -49,7 +52,12 @@ export class Retention {
       let total = 0;
       try {
         while (!this.stopped) {
+          const started = performance.now();
           const batch = await store.expireMessages(now() - config.maxAgeMs, config.batch);
+          // How long the batch took, queueing behind sends included: the store's load. Resting
+          // DUTY_REST times that long keeps retention to a fraction of the writer's time, and
+          // backs off by itself when sends keep it busy.
+          const took = performance.now() - started;
           if (!batch) break; // another node is erasing: its turn
           total += batch.erased;
           if (batch.erasedMedia.length > 0) {
@@ -60,7 +68,7 @@ export class Retention {
               .catch((err: unknown) => log.warn({ err, media_ids: batch.erasedMedia.length }, 'retention: erasing media bytes failed'));
           }
           if (!batch.more) break;
-          await new Promise((resolve) => setTimeout(resolve, config.pauseMs));
+          await new Promise((resolve) => setTimeout(resolve, Math.max(config.pauseMs, took * DUTY_REST)));
         }
         if (total > 0) log.info({ erased: total }, 'retention: erased expired messages');
         return total;
