@@ -44,6 +44,28 @@ export interface LimitSettings {
   reports: BucketSpec;
   /** GET /v1/users?prefix= per device (PROTOCOL.md "People"): finding people, not listing them all. */
   userSearches: BucketSpec;
+  /**
+   * Key package claims (POST /v1/mls/key-packages/claim) per claiming user, counted per
+   * distinct user named: each named user costs every one of its devices a one-use package.
+   * The burst covers claiming a 1,024-member group's users. Shared.
+   */
+  mlsClaims: BucketSpec;
+  /**
+   * Claims naming one user, per (claiming user, named user): what stops one account from
+   * draining one victim's one-use packages (and so forcing it onto its last-resort one),
+   * which the per-claimer burst alone would allow. Shared.
+   */
+  mlsClaimsPerTarget: BucketSpec;
+  /** Key package uploads (POST /v1/mls/key-packages) per user, counted per request (each holds at most 100). Shared. */
+  mlsKeyPackageUploads: BucketSpec;
+  /** Commits (POST /v1/chats/{id}/mls/commits) per user, accepted or not. Shared. */
+  mlsCommits: BucketSpec;
+  /**
+   * Handshake bytes per user: a commit's base64 characters plus its group info's and every
+   * welcome's, which travel only inside commits. A commit larger than the burst passes
+   * when the bucket is full, and empties it. Shared.
+   */
+  mlsCommitBytes: BucketSpec;
   /** Open sockets per device. Shared. */
   socketsPerDevice: number;
   /** Open sockets per user (all devices). Shared. */
@@ -80,6 +102,16 @@ export const DEFAULT_LIMITS: LimitSettings = {
   membershipChanges: { capacity: 300, perSecond: 2 },
   reports: { capacity: 20, perSecond: 1 / 60 },
   userSearches: { capacity: 30, perSecond: 1 },
+  // 1,100: a 1,024-member group's users claimed at once (11 claims of 100), then one a second.
+  mlsClaims: { capacity: 1100, perSecond: 1 },
+  // The SDK keeps 20 packages per device: ten claims of one user, then one per 10 minutes,
+  // leave a victim most of them; a person re-claims one user only on retries and new devices.
+  mlsClaimsPerTarget: { capacity: 10, perSecond: 1 / 600 },
+  mlsKeyPackageUploads: { capacity: 100, perSecond: 1 / 2 },
+  mlsCommits: { capacity: 300, perSecond: 1 },
+  // Like the send bytes: a large group's commit (its welcome and group info carry the
+  // ratchet tree) fits the burst many times over.
+  mlsCommitBytes: { capacity: 32 * MiB, perSecond: MiB / 4 },
   socketsPerDevice: 10,
   socketsPerUser: 50,
   passwordHashConcurrency: 2,

@@ -221,6 +221,69 @@ export class Limits {
     await this.check(`usr:d:${deviceId}`, this.deps.settings.userSearches, 'too many user searches: try again later');
   }
 
+  /**
+   * A key package claim by `userId` naming `targetIds` (docs/e2ee.md "Limits"): one token
+   * of the claimer's bucket per distinct user named, and one of each (claimer, named user)
+   * bucket, so neither a loop over everyone nor a loop over one victim drains one-use
+   * packages. The pair buckets are looked at first: a claim refused for one of them takes
+   * nothing. Only claims racing this one between the look and the take can spend tokens
+   * of a claim that is then refused.
+   */
+  async mlsClaim(userId: string, targetIds: readonly string[]): Promise<void> {
+    if (!this.deps.enabled) return;
+    const { mlsClaims, mlsClaimsPerTarget } = this.deps.settings;
+    const targets = [...new Set(targetIds)];
+    const pairKey = (target: string) => `mlsc:p:${userId}:${target}`;
+    const tooMany = 'too many key package claims: try again later';
+    const pairs = async (cost: number) =>
+      Math.max(
+        0,
+        ...(await Promise.all(
+          targets.map((t) => this.deps.store.take(pairKey(t), mlsClaimsPerTarget, cost, 1).catch((err) => this.unavailable(err))),
+        )),
+      );
+    let wait = await pairs(0);
+    if (wait) throw new RateLimited(wait, `${tooMany} (the same user claimed too often)`);
+    // Never more than a full bucket, or the largest claim could never pass.
+    const cost = Math.min(targets.length, mlsClaims.capacity);
+    await this.check(`mlsc:u:${userId}`, mlsClaims, tooMany, cost);
+    wait = await pairs(1);
+    if (wait) throw new RateLimited(wait, `${tooMany} (the same user claimed too often)`);
+  }
+
+  /** POST /v1/mls/key-packages, per user. */
+  async mlsKeyPackageUpload(userId: string): Promise<void> {
+    await this.check(`mlsk:u:${userId}`, this.deps.settings.mlsKeyPackageUploads, 'too many key package uploads: try again later');
+  }
+
+  /**
+   * Before a commit's body is read: refused at once while either commit bucket is empty,
+   * so a refused flood does not make the node read and parse bodies of up to 16 MiB.
+   */
+  async mlsCommitStart(userId: string): Promise<void> {
+    if (!this.deps.enabled) return;
+    const { mlsCommits, mlsCommitBytes } = this.deps.settings;
+    const [n, b] = await Promise.all([this.peek(`mlsm:u:${userId}`, mlsCommits, 1), this.peek(`mlsb:u:${userId}`, mlsCommitBytes, 1)]);
+    if (n || b) throw new RateLimited(Math.max(n, b), 'too many commits: try again later');
+  }
+
+  /**
+   * A commit of `chars` base64 characters (commit, group info and welcomes together), per
+   * user: one of the commit bucket and `chars` of the handshake bytes bucket, both or neither.
+   */
+  async mlsCommit(userId: string, chars: number): Promise<void> {
+    if (!this.deps.enabled) return;
+    const { mlsCommits, mlsCommitBytes } = this.deps.settings;
+    // Never more than a full bucket, or the largest commit could never pass.
+    const bytes = Math.min(chars, mlsCommitBytes.capacity);
+    const countKey = `mlsm:u:${userId}`;
+    const bytesKey = `mlsb:u:${userId}`;
+    const [n, b] = await Promise.all([this.peek(countKey, mlsCommits, 1), this.peek(bytesKey, mlsCommitBytes, bytes)]);
+    if (n || b) throw new RateLimited(Math.max(n, b), 'too many commits: try again later');
+    await this.check(countKey, mlsCommits, 'too many commits: try again later');
+    await this.check(bytesKey, mlsCommitBytes, 'too many commit bytes: try again later', bytes);
+  }
+
   async membershipChange(userId: string): Promise<void> {
     await this.check(`mem:u:${userId}`, this.deps.settings.membershipChanges, 'too many membership changes: try again later');
   }
@@ -259,9 +322,9 @@ export class Limits {
     };
   }
 
-  private async check(key: string, spec: LimitSettings['sends'], message: string): Promise<void> {
+  private async check(key: string, spec: LimitSettings['sends'], message: string, cost = 1): Promise<void> {
     if (!this.deps.enabled) return;
-    const wait = await this.deps.store.take(key, spec).catch((err) => this.unavailable(err));
+    const wait = await this.deps.store.take(key, spec, cost).catch((err) => this.unavailable(err));
     if (wait) throw new RateLimited(wait, message);
   }
 

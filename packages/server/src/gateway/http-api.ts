@@ -279,7 +279,7 @@ export function createHttpApi(deps: HttpApiDeps) {
   if (deps.reports) reportRoutes(router, { reports: deps.reports, auth });
   if (deps.people) peopleRoutes(router, { ...deps.people, auth });
   if (deps.webhooks) webhookRoutes(router, deps.webhooks);
-  if (deps.e2ee) mlsRoutes(router, { e2ee: deps.e2ee, auth });
+  if (deps.e2ee) mlsRoutes(router, { e2ee: deps.e2ee, limits, auth });
 
   return {
     router,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
+import { DEFAULT_LIMITS } from '../core/limit-settings.js';
 import { http, login, registerUser, TestSocket, type TestUser } from '../testing/harness.js';
 
 /*
@@ -17,6 +18,16 @@ export interface E2eeTarget {
 }
 
 const blob = (n = 48) => randomBytes(n).toString('base64');
+
+/** A raw POST, for the status, the body and Retry-After (which `http` does not answer). */
+async function post(baseUrl: string, path: string, token: string, body: unknown) {
+  const res = await fetch(baseUrl + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any, retryAfter: res.headers.get('retry-after') };
+}
 
 export function e2eeSuite(target: () => E2eeTarget): void {
   const sockets: TestSocket[] = [];
@@ -114,6 +125,49 @@ export function e2eeSuite(target: () => E2eeTarget): void {
     assert.equal(over.status, 422);
     assert.equal(over.body.error, 'too_many_key_packages');
     assert.equal((await http(a.baseUrl, 'GET', '/v1/mls/key-packages', { token: u.token })).body.available, 500);
+  });
+
+  test('a claim loop naming one user is refused (429, Retry-After) after the per-target burst, on any node; the victim keeps the rest', async () => {
+    const { a, b } = target();
+    const [mallory, victim, bystander, carol] = await Promise.all(['cla', 'clv', 'clb', 'clc'].map((p) => registerUser(a.baseUrl, p)));
+    const stock = 30;
+    for (const u of [victim!, carol!]) {
+      const up = await http(a.baseUrl, 'POST', '/v1/mls/key-packages', {
+        token: u.token,
+        body: { key_packages: Array.from({ length: stock }, () => blob(16)), last_resort: blob(16) },
+      });
+      assert.equal(up.status, 201, JSON.stringify(up.body));
+    }
+    const claim = (base: string, u: TestUser, ids: string[]) => post(base, '/v1/mls/key-packages/claim', u.token, { user_ids: ids });
+    const burst = DEFAULT_LIMITS.mlsClaimsPerTarget.capacity;
+    let refused: Awaited<ReturnType<typeof claim>> | undefined;
+    let claimed = 0;
+    // Alternating nodes: in a cluster the bucket is shared (Redis), so the count is the same.
+    for (let i = 0; i < burst + 20 && !refused; i++) {
+      const r = await claim(i % 2 ? b.baseUrl : a.baseUrl, mallory!, [victim!.user_id]);
+      if (r.status === 429) refused = r;
+      else {
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(r.body.key_packages[0].last_resort, false);
+        claimed++;
+      }
+    }
+    assert.equal(claimed, burst, 'the claims that passed');
+    assert.ok(refused, 'the loop was never refused');
+    assert.equal(refused.body.error, 'rate_limited');
+    assert.ok(refused.body.retry_after_ms > 0, JSON.stringify(refused.body));
+    assert.equal(refused.retryAfter, String(Math.ceil(refused.body.retry_after_ms / 1000)));
+    // Refused whole: a claim naming the victim and someone else takes nothing from either.
+    assert.equal((await claim(b.baseUrl, mallory!, [carol!.user_id, victim!.user_id])).status, 429);
+    const left = async (u: TestUser) => (await http(b.baseUrl, 'GET', '/v1/mls/key-packages', { token: u.token })).body.available;
+    assert.equal(await left(victim!), stock - burst, 'the victim keeps the rest of its one-use packages');
+    assert.equal(await left(carol!), stock);
+    // Others are not affected: another claimer gets a one-use package of the victim, and the
+    // flooder may still claim someone else.
+    const other = await claim(b.baseUrl, bystander!, [victim!.user_id]);
+    assert.equal(other.status, 200, JSON.stringify(other.body));
+    assert.equal(other.body.key_packages[0].last_resort, false);
+    assert.equal((await claim(a.baseUrl, mallory!, [carol!.user_id])).status, 200);
   });
 
   test('exactly one commit per epoch, however many race on two nodes; the losers get 409 stale_epoch with the current epoch', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../config.js';
-import { DEFAULT_LIMITS } from '../core/limit-settings.js';
+import { DEFAULT_LIMITS, limitEnvName } from '../core/limit-settings.js';
 import { addressKey } from '../gateway/client-address.js';
 
 /* Small pure parts of the limits: their settings from the environment, and how a client address is counted. */
@@ -24,6 +24,20 @@ test('limits come from LIMIT_* variables over the defaults; RATE_LIMITS=off and 
   assert.throws(() => loadConfig({}, { LIMIT_SENDS: '50' }), /LIMIT_SENDS: expected BURST:PER_SECOND/);
   assert.throws(() => loadConfig({}, { LIMIT_SENDS: '50:0' }), /LIMIT_SENDS/);
   assert.throws(() => loadConfig({}, { LIMIT_SOCKETS_PER_DEVICE: 'many' }), /LIMIT_SOCKETS_PER_DEVICE/);
+});
+
+test('the Delivery Service buckets (docs/e2ee.md "Limits") are LIMIT_MLS_* variables', () => {
+  assert.equal(limitEnvName('mlsClaims'), 'LIMIT_MLS_CLAIMS');
+  assert.equal(limitEnvName('mlsClaimsPerTarget'), 'LIMIT_MLS_CLAIMS_PER_TARGET');
+  assert.equal(limitEnvName('mlsKeyPackageUploads'), 'LIMIT_MLS_KEY_PACKAGE_UPLOADS');
+  assert.equal(limitEnvName('mlsCommits'), 'LIMIT_MLS_COMMITS');
+  assert.equal(limitEnvName('mlsCommitBytes'), 'LIMIT_MLS_COMMIT_BYTES');
+  const config = loadConfig({}, { LIMIT_MLS_CLAIMS_PER_TARGET: '4:0.01', LIMIT_MLS_COMMIT_BYTES: '1000000:5000' });
+  assert.deepEqual(config.limits.mlsClaimsPerTarget, { capacity: 4, perSecond: 0.01 });
+  assert.deepEqual(config.limits.mlsCommitBytes, { capacity: 1_000_000, perSecond: 5000 });
+  assert.deepEqual(config.limits.mlsClaims, DEFAULT_LIMITS.mlsClaims);
+  // Adding a full group (1,024 members) claims every member at once: the burst must cover it.
+  assert.ok(DEFAULT_LIMITS.mlsClaims.capacity >= 1024);
 });
 
 test('client addresses: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 per /64', () => {
