@@ -32,5 +32,6 @@ if (selected.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], { stdio: 'inherit' });
+// A file whose process never exits (a timer left running) fails after 15 minutes instead of hanging the run.
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=900000', ...selected], { stdio: 'inherit' });
 process.exit(res.status ?? 1);

@@ -439,6 +439,9 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   /** `prefetched`: the ticket already asked for (a reconnect asks while it refreshes ws_url). */
   private openSocket(prefetched?: Promise<string | null>): void {
     this.reconnectTimer = undefined;
+    // close() came while a reconnect was asking for the current ws_url: it stays closed (a
+    // socket opened now would reconnect for ever, and keep a Node process from exiting).
+    if (this._state === 'closed') return;
     const transport = this.transport;
     if (transport !== 'websocket') {
       this._state = 'connecting';

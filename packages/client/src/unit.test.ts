@@ -5,6 +5,7 @@ import { backoffDelay } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
 import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
 import { fakeNetwork, fakeFetch, tick, ticketFetch } from './fake-socket.test-support.js';
+import type { FetchLike } from './http.js';
 
 function newMessage(chatId: string, seq: number, id = `m${chatId}-${seq}`) {
   return {
@@ -339,4 +340,38 @@ test('pings while connected and replaces a silent socket', async () => {
   clearInterval(hold);
   assert.notEqual(s1, s2);
   await c.close();
+});
+
+test('close() during a reconnect (while it asks for the current ws_url) opens no socket afterwards', async () => {
+  const net = fakeNetwork();
+  let release: () => void = () => {};
+  let held = 0;
+  const fetch: FetchLike = async (input) => {
+    if (String(input).endsWith('/v1/sessions/current')) {
+      held++;
+      await new Promise<void>((resolve) => (release = resolve));
+    }
+    return { status: 200, ok: true, text: async () => '{}' };
+  };
+  const c = new SwitchboardClient({
+    baseUrl: 'http://example.test',
+    token: 't',
+    userId: 'u1',
+    deviceId: 'd1',
+    WebSocket: net.WebSocket,
+    fetch,
+    authHeader: true,
+    random: () => 0,
+  });
+  const p = c.connect();
+  (await net.next()).open();
+  await p;
+  net.sockets[0]!.serverClose(1006);
+  for (let i = 0; i < 50 && held === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(held, 1, 'the reconnect is asking for the current ws_url');
+  await c.close();
+  release();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(net.sockets.length, 1, 'no socket opened after close()');
+  assert.equal(c.state, 'closed');
 });
