@@ -106,7 +106,6 @@ export class SqliteStore implements Store {
     this.migrate();
     // From here on this connection only reads: every write goes through the writer thread.
     this.db.pragma('query_only = ON');
-    this.db.pragma('mmap_size = 268435456');
     this.stmts = this.prepare();
     this.lifecycle = sqliteLifecycleReads(this.db);
     this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
