@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { DEFAULT_LIMITS } from '../core/limit-settings.js';
 import { http, registerUser, seedUsers, suiteServer, type TestUser } from '../testing/harness.js';
+import { post } from './e2ee-support.js';
 
 /*
  * docs/e2ee.md "Limits": the Delivery Service's per-user buckets, each shrunk so a test
@@ -14,14 +15,6 @@ import { http, registerUser, seedUsers, suiteServer, type TestUser } from '../te
 const blob = (n = 48) => randomBytes(n).toString('base64');
 const small = { capacity: 3, perSecond: 0.01 };
 
-async function post(baseUrl: string, path: string, token: string, body: unknown) {
-  const res = await fetch(baseUrl + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any, retryAfter: res.headers.get('retry-after') };
-}
 
 function assertRateLimited(r: Awaited<ReturnType<typeof post>>, what: string): void {
   assert.equal(r.status, 429, `${what}: ${r.status} ${JSON.stringify(r.body)}`);

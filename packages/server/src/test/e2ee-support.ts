@@ -20,7 +20,7 @@ export interface E2eeTarget {
 const blob = (n = 48) => randomBytes(n).toString('base64');
 
 /** A raw POST, for the status, the body and Retry-After (which `http` does not answer). */
-async function post(baseUrl: string, path: string, token: string, body: unknown) {
+export async function post(baseUrl: string, path: string, token: string, body: unknown) {
   const res = await fetch(baseUrl + path, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

@@ -50,6 +50,7 @@ import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { DIRECT_STATE_SQL } from './sqlite-writes.js';
 import { privateDir, privateFile, tightenFiles } from './private-files.js';
 import { decodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 
@@ -159,11 +160,7 @@ export class SqliteStore implements Store {
       shareAChat: db.prepare(
         'SELECT 1 FROM chat_members a JOIN chat_members b ON a.chat_id = b.chat_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1',
       ),
-      directState: db.prepare(
-        `SELECT EXISTS (SELECT 1 FROM users WHERE id = @other AND deleted_at IS NOT NULL) AS deleted,
-           EXISTS (SELECT 1 FROM blocks WHERE user_id = @other AND blocked_id = @user) AS blocked,
-           COALESCE((SELECT encrypted FROM chats WHERE id = @chat), 0) AS encrypted`,
-      ),
+      directState: db.prepare(DIRECT_STATE_SQL),
       messageById: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE id = ?`),
       lastMessage: db.prepare(
         `SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND seq > ? AND kind = 'message' ORDER BY seq DESC LIMIT 1`,

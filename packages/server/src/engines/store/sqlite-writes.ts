@@ -24,6 +24,11 @@ type Row = Record<string, any>;
 /** Some stored message carries media m. */
 const STORED = 'EXISTS (SELECT 1 FROM media_refs r JOIN messages g ON g.id = r.message_id WHERE r.media_id = m.id)';
 
+/** Store.directState and AppendRequest.directWith, for parameters @chat, @user and @other. */
+export const DIRECT_STATE_SQL = `SELECT EXISTS (SELECT 1 FROM users WHERE id = @other AND deleted_at IS NOT NULL) AS deleted,
+  EXISTS (SELECT 1 FROM blocks WHERE user_id = @other AND blocked_id = @user) AS blocked,
+  COALESCE((SELECT encrypted FROM chats WHERE id = @chat), 0) AS encrypted`;
+
 export function sqliteWriteOps(db: Database.Database) {
   const s = {
     insertUser: db.prepare('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
@@ -66,11 +71,7 @@ export function sqliteWriteOps(db: Database.Database) {
     countOwn: db.prepare('UPDATE chat_members SET own_after_read = own_after_read + 1, last_own_seq = ? WHERE chat_id = ? AND user_id = ?'),
     quotedDeleted: db.prepare('SELECT deleted FROM messages WHERE id = ?'),
     // AppendRequest.directWith, read on the writer (whose page cache no other connection's commit empties).
-    directState: db.prepare(
-      `SELECT EXISTS (SELECT 1 FROM users WHERE id = @other AND deleted_at IS NOT NULL) AS deleted,
-         EXISTS (SELECT 1 FROM blocks WHERE user_id = @other AND blocked_id = @user) AS blocked,
-         COALESCE((SELECT encrypted FROM chats WHERE id = @chat), 0) AS encrypted`,
-    ),
+    directState: db.prepare(DIRECT_STATE_SQL),
     upsertDeviceCursor: db.prepare(
       `INSERT INTO device_cursors (device_id, chat_id, delivered_seq) VALUES (?, ?, ?)
        ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq)`,
