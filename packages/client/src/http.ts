@@ -61,6 +61,52 @@ export async function requestJson<T>(baseUrl: string, method: string, path: stri
   return parsed as T;
 }
 
+export interface RateLimitRetry {
+  /** Calls made in all, the first included. Default 4. */
+  attempts?: number;
+  /** The longest wait for one retry. A 429 asking for longer surfaces at once: waiting less would only meet it again. Default 30 s. */
+  maxWaitMs?: number;
+  /** Aborting it ends a wait: the call rejects with the 429 it was waiting out. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `call`, and while it fails with 429 rate_limited waits the answer's retry_after_ms and
+ * runs it again (the server stores and consumes nothing of a refused call, so this is safe).
+ * What is left after `attempts` calls, or any other error, is thrown as it came.
+ */
+export async function retryRateLimited<T>(call: () => Promise<T>, opts: RateLimitRetry = {}): Promise<T> {
+  const attempts = opts.attempts ?? 4;
+  const maxWaitMs = opts.maxWaitMs ?? 30_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof SwitchboardHttpError) || err.status !== 429 || err.code !== 'rate_limited') throw err;
+      const asked = (err.body as { retry_after_ms?: unknown } | undefined)?.retry_after_ms;
+      const waitMs = Math.max(50, typeof asked === 'number' && Number.isFinite(asked) ? asked : 1000);
+      if (attempt >= attempts || waitMs > maxWaitMs || opts.signal?.aborted) throw err;
+      await sleep(waitMs, opts.signal).catch(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export function trimSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }

@@ -5,7 +5,8 @@ import { backoffDelay } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
 import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
 import { fakeNetwork, fakeFetch, tick, ticketFetch } from './fake-socket.test-support.js';
-import type { FetchLike } from './http.js';
+import { SwitchboardHttpError, retryRateLimited, type FetchLike } from './http.js';
+import { SwitchboardApi } from './rest.js';
 
 function newMessage(chatId: string, seq: number, id = `m${chatId}-${seq}`) {
   return {
@@ -374,4 +375,71 @@ test('close() during a reconnect (while it asks for the current ws_url) opens no
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(net.sockets.length, 1, 'no socket opened after close()');
   assert.equal(c.state, 'closed');
+});
+
+/** A fetch answering each call with the next of `answers` (the last one again when they run out), noting when each came. */
+function scriptedFetch(answers: [number, unknown][]): FetchLike & { at: number[] } {
+  const at: number[] = [];
+  const fn: FetchLike = async () => {
+    const [status, body] = answers[Math.min(at.length, answers.length - 1)]!;
+    at.push(Date.now());
+    return { status, ok: status >= 200 && status < 300, text: async () => JSON.stringify(body) };
+  };
+  return Object.assign(fn, { at });
+}
+
+const limited = (ms: number): [number, unknown] => [429, { error: 'rate_limited', message: 'slow down', retry_after_ms: ms }];
+const isRateLimited = (e: unknown) => e instanceof SwitchboardHttpError && e.status === 429 && e.code === 'rate_limited';
+
+test('a call refused with 429 rate_limited is made again after retry_after_ms and resolves with the later answer', async () => {
+  const f = scriptedFetch([limited(80), limited(40), [200, { key_packages: [], missing: [] }]]);
+  const api = new SwitchboardApi('http://example.test', 'tok', f);
+  const out = await retryRateLimited(() => api.request('POST', '/v1/mls/key-packages/claim', { user_ids: ['u1'] }));
+  assert.deepEqual(out, { key_packages: [], missing: [] });
+  assert.equal(f.at.length, 3);
+  assert.ok(f.at[1]! - f.at[0]! >= 75, `waited ${f.at[1]! - f.at[0]!} ms for 80`);
+  assert.ok(f.at[2]! - f.at[1]! >= 35, `waited ${f.at[2]! - f.at[1]!} ms for 40`);
+});
+
+test('a 429 past the attempts, or asking for a longer wait than the cap, surfaces; other errors are not retried', async () => {
+  const always = scriptedFetch([limited(10)]);
+  const api = new SwitchboardApi('http://example.test', 'tok', always);
+  await assert.rejects(
+    retryRateLimited(() => api.request('POST', '/v1/chats/c/mls/commits', {}), { attempts: 3 }),
+    isRateLimited,
+  );
+  assert.equal(always.at.length, 3);
+
+  const long = scriptedFetch([limited(600_000), [200, {}]]);
+  const started = Date.now();
+  await assert.rejects(
+    retryRateLimited(() => new SwitchboardApi('http://example.test', 'tok', long).request('POST', '/v1/mls/key-packages/claim', {})),
+    isRateLimited,
+  );
+  assert.equal(long.at.length, 1, 'a 10-minute wait is not waited (30 s cap): it would only meet the limit again');
+  assert.ok(Date.now() - started < 1000);
+
+  for (const answer of [
+    [409, { error: 'stale_epoch', epoch: 3 }],
+    [429, { error: 'too_many_connections' }],
+    [500, { error: 'internal' }],
+  ] as [number, unknown][]) {
+    const once = scriptedFetch([answer, [200, {}]]);
+    await assert.rejects(retryRateLimited(() => new SwitchboardApi('http://example.test', 'tok', once).request('GET', '/x')));
+    assert.equal(once.at.length, 1, JSON.stringify(answer));
+  }
+});
+
+test('aborting the signal ends a rate-limit wait with the 429', async () => {
+  const f = scriptedFetch([limited(20_000), [200, {}]]);
+  const ctl = new AbortController();
+  const call = retryRateLimited(() => new SwitchboardApi('http://example.test', 'tok', f).request('GET', '/v1/mls/welcomes'), {
+    signal: ctl.signal,
+  });
+  await tick(20);
+  const started = Date.now();
+  ctl.abort();
+  await assert.rejects(call, isRateLimited);
+  assert.ok(Date.now() - started < 1000);
+  assert.equal(f.at.length, 1);
 });

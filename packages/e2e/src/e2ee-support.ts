@@ -6,7 +6,7 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { waitUntil } from '@switchboard/server/testing';
 import type { SessionView } from '@switchboard/protocol';
-import { E2ee, SwitchboardClient, folderStorage, type DecryptedMessage, type NewMessageEvent } from '@switchboard/client';
+import { E2ee, SwitchboardClient, folderStorage, type DecryptedMessage, type FetchLike, type NewMessageEvent } from '@switchboard/client';
 
 /*
  * docs/e2ee.md end to end: several SDK clients (E2ee over SwitchboardClient, real ts-mls)
@@ -43,17 +43,27 @@ function trackedWs() {
   return { Tracked, latest: () => opened.at(-1) };
 }
 
-export async function openDevice(baseUrl: string, session: Device['session'], dir?: string): Promise<Device> {
+export async function openDevice(
+  baseUrl: string,
+  session: Device['session'],
+  dir?: string,
+  opts: { fetch?: FetchLike } = {},
+): Promise<Device> {
   const folder = dir ?? mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
   if (!dir) dirs.push(folder);
   const ws = trackedWs();
-  const client = SwitchboardClient.fromSession(baseUrl, session, { WebSocket: ws.Tracked, backoff: { baseMs: 50, capMs: 400 } });
+  const client = SwitchboardClient.fromSession(baseUrl, session, { WebSocket: ws.Tracked, backoff: { baseMs: 50, capMs: 400 }, ...opts });
   const e2ee = await E2ee.open(client, { storage: await folderStorage(folder), keyPackageTarget: 4 });
   await e2ee.topUpKeyPackages();
   const synced = client.waitFor('sync_complete', { timeoutMs: 10_000 });
   await client.connect();
   await synced;
   return { session, client, e2ee, dir: folder, socket: ws.latest };
+}
+
+/** Removes the folders of the devices openDevice made (given no folder of the caller's). */
+export function removeDeviceDirs(): void {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export async function newAccount(baseUrl: string, prefix: string): Promise<Device['session']> {
@@ -93,7 +103,7 @@ export function e2eeSdkSuite(
       d.e2ee.close();
       void d.client.close();
     }
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    removeDeviceDirs();
   });
   const node = (i: number) => target().nodes[i % target().nodes.length]!.baseUrl;
   const open = async (i: number, session: Device['session']) => {

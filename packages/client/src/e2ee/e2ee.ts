@@ -1,5 +1,7 @@
 import {
   directChatId,
+  MAX_CLAIM_USERS,
+  MAX_KEY_PACKAGES_PER_UPLOAD,
   type ClaimResult,
   type GroupView,
   type KeyPackageCounts,
@@ -12,7 +14,7 @@ import type { AckSent, NewMessageEvent } from '../connection.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { SwitchboardClient } from '../client.js';
 import { TypedEmitter } from '../emitter.js';
-import { SwitchboardHttpError } from '../http.js';
+import { SwitchboardHttpError, retryRateLimited } from '../http.js';
 import * as mls from './mls.js';
 import type { E2eeStorage } from './storage.js';
 
@@ -74,6 +76,8 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
   private readonly unsubscribe: (() => void)[] = [];
   private welcomesRunning: Promise<void> | null = null;
   private welcomesAgain = false;
+  /** Aborted by close(): ends the waits of rate-limited Delivery Service calls. */
+  private readonly closing = new AbortController();
 
   private constructor(
     private readonly client: SwitchboardClient,
@@ -130,6 +134,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
   /** Stops handling the client's traffic (the client itself stays open). */
   close(): void {
     for (const u of this.unsubscribe.splice(0)) u();
+    this.closing.abort();
   }
 
   get userId(): string {
@@ -161,7 +166,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
 
   /** Uploads key packages until the server keeps `keyPackageTarget` for this device, and a last-resort one. Answers how many were added. */
   async topUpKeyPackages(): Promise<number> {
-    const counts = await this.client.rest.request<KeyPackageCounts>('GET', '/v1/mls/key-packages');
+    const counts = await this.ds<KeyPackageCounts>('GET', '/v1/mls/key-packages');
     const wanted = Math.max(0, this.target - counts.available);
     const fresh: mls.OwnKeyPackage[] = [];
     for (let i = 0; i < wanted; i++) fresh.push(await mls.newKeyPackage(this.identity));
@@ -170,10 +175,14 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     // Private halves first: a package the server hands out is always one this device can use.
     for (const kp of [...fresh, ...(lastResort ? [lastResort] : [])])
       await this.storage.put(`kp/${kp.ref}`, utf8.encode(JSON.stringify(kp)));
-    await this.client.rest.request('POST', '/v1/mls/key-packages', {
-      ...(fresh.length ? { key_packages: fresh.map((k) => k.public) } : {}),
-      ...(lastResort ? { last_resort: lastResort.public } : {}),
-    });
+    // At most MAX_KEY_PACKAGES_PER_UPLOAD a request; the last-resort one rides with the first.
+    for (let i = 0; i === 0 || i < fresh.length; i += MAX_KEY_PACKAGES_PER_UPLOAD) {
+      const batch = fresh.slice(i, i + MAX_KEY_PACKAGES_PER_UPLOAD);
+      await this.ds('POST', '/v1/mls/key-packages', {
+        ...(batch.length ? { key_packages: batch.map((k) => k.public) } : {}),
+        ...(i === 0 && lastResort ? { last_resort: lastResort.public } : {}),
+      });
+    }
     return fresh.length;
   }
 
@@ -279,6 +288,25 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
 
   // ---- internals ----
 
+  /**
+   * A Delivery Service call (docs/e2ee.md). One refused with 429 rate_limited is made again
+   * after the answer's retry_after_ms, a few times, as the outbox does with sends.
+   */
+  private ds<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return retryRateLimited(() => this.client.rest.request<T>(method, path, body), { signal: this.closing.signal });
+  }
+
+  /** Key packages for every live device of `userIds`: one claim per MAX_CLAIM_USERS users (the server's cap), answers merged. */
+  private async claim(userIds: string[]): Promise<ClaimResult> {
+    const merged: ClaimResult = { key_packages: [], missing: [] };
+    for (let i = 0; i < userIds.length; i += MAX_CLAIM_USERS) {
+      const part = await this.ds<ClaimResult>('POST', '/v1/mls/key-packages/claim', { user_ids: userIds.slice(i, i + MAX_CLAIM_USERS) });
+      merged.key_packages.push(...part.key_packages);
+      merged.missing.push(...part.missing);
+    }
+    return merged;
+  }
+
   private serial<T>(chatId: string, run: () => Promise<T>): Promise<T> {
     const prev = this.chains.get(chatId) ?? Promise.resolve();
     const next = prev.then(run, run);
@@ -306,7 +334,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
 
   /** Reads the server's view of the chat and remembers its member devices (what credentials are checked against). */
   private async chatState(chatId: string): Promise<MlsChatState> {
-    const state = await this.client.rest.request<MlsChatState>('GET', `/v1/chats/${encodeURIComponent(chatId)}/mls`);
+    const state = await this.ds<MlsChatState>('GET', `/v1/chats/${encodeURIComponent(chatId)}/mls`);
     this.allowed.set(chatId, new Set(state.devices.map((d) => `${d.user_id}\n${d.device_id}`)));
     this.currentUsers.set(chatId, new Set(state.devices.map((d) => d.user_id)));
     return state;
@@ -349,9 +377,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     const wantedUsers = [
       ...new Set([...addUserIds, ...server.devices.filter((d) => !present.has(`${d.user_id}\n${d.device_id}`)).map((d) => d.user_id)]),
     ];
-    let claimed: ClaimResult = { key_packages: [], missing: [] };
-    if (wantedUsers.length > 0)
-      claimed = await this.client.rest.request<ClaimResult>('POST', '/v1/mls/key-packages/claim', { user_ids: wantedUsers });
+    const claimed = await this.claim(wantedUsers);
     // A key package is used only if its credential names the device the server says it is for, a listed member device not yet in the group.
     const adds = claimed.key_packages.filter((k) => {
       const owner = mls.keyPackageOwner(k.key_package);
@@ -365,7 +391,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       this.checkFor(chatId),
     );
     try {
-      await this.client.rest.request<MlsCommitAccepted>('POST', `/v1/chats/${encodeURIComponent(chatId)}/mls/commits`, {
+      await this.ds<MlsCommitAccepted>('POST', `/v1/chats/${encodeURIComponent(chatId)}/mls/commits`, {
         client_msg_id: crypto.randomUUID(),
         epoch: mls.epochOf(g),
         commit: out.commit,
@@ -468,12 +494,12 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
   }
 
   private async joinWelcomes(): Promise<void> {
-    const { welcomes } = await this.client.rest.request<{ welcomes: MlsWelcome[] }>('GET', '/v1/mls/welcomes');
+    const { welcomes } = await this.ds<{ welcomes: MlsWelcome[] }>('GET', '/v1/mls/welcomes');
     for (const w of welcomes) await this.serial(w.chat_id, () => this.joinOne(w));
   }
 
   private async joinOne(w: MlsWelcome): Promise<void> {
-    const ack = () => this.client.rest.request('DELETE', `/v1/mls/welcomes/${encodeURIComponent(w.welcome_id)}`);
+    const ack = () => this.ds('DELETE', `/v1/mls/welcomes/${encodeURIComponent(w.welcome_id)}`);
     const current = this.groups.get(w.chat_id);
     if (current && mls.active(current) && mls.epochOf(current) >= w.epoch) {
       await ack();
