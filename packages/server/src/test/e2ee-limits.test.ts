@@ -15,7 +15,6 @@ import { post } from './e2ee-support.js';
 const blob = (n = 48) => randomBytes(n).toString('base64');
 const small = { capacity: 3, perSecond: 0.01 };
 
-
 function assertRateLimited(r: Awaited<ReturnType<typeof post>>, what: string): void {
   assert.equal(r.status, 429, `${what}: ${r.status} ${JSON.stringify(r.body)}`);
   assert.equal(r.body.error, 'rate_limited');
