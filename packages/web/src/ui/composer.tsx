@@ -23,7 +23,7 @@ function mentionable(app: AppState): Member[] {
 }
 
 export function Composer({ app }: Props): JSX.Element {
-  const [text, setText] = useState('');
+  const [text, setText] = useState(() => app.editing?.content ?? '');
   const [files, setFiles] = useState<Staged[]>([]);
   const [caret, setCaret] = useState(0);
   const [chosen, setChosen] = useState<Member[]>([]);
@@ -31,8 +31,13 @@ export function Composer({ app }: Props): JSX.Element {
   const [dismissed, setDismissed] = useState<number | null>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   const editing = app.editing;
-  // Entering edit mode puts the message's text in the box; leaving it empties the box.
+  // Entering edit mode puts the message's text in the box; leaving it empties the box. Only
+  // on a change: effects run after paint (late in a background tab), and one run at mount
+  // would empty what was typed meanwhile.
+  const editKey = useRef(editing?.key);
   useEffect(() => {
+    if (editKey.current === editing?.key) return;
+    editKey.current = editing?.key;
     setText(editing ? editing.content : '');
     if (editing) box.current?.focus();
   }, [editing?.key]);
