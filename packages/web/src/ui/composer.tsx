@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { withoutBidiControls, type Attachment } from '@switchboard/client';
 import type { AppState } from '../app-state.js';
 import { mentionCandidates, mentionQuery, mentionsIn, type Member } from '../lifecycle.js';
@@ -44,6 +44,17 @@ export function Composer({ app }: Props): JSX.Element {
   useEffect(() => {
     if (app.replyTo) box.current?.focus();
   }, [app.replyTo?.key]);
+  // After a completed mention, the caret goes right behind it once the box shows the new text:
+  // in a layout effect (same tick as the render), not in an animation frame, which runs late
+  // in a background tab and would move the caret into what was typed meanwhile.
+  const caretAfterRender = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const at = caretAfterRender.current;
+    if (at === null) return;
+    caretAfterRender.current = null;
+    box.current?.setSelectionRange(at, at);
+    setCaret(at);
+  }, [text]);
   const q = editing ? null : mentionQuery(text, caret);
   const candidates = q && q.start !== dismissed ? mentionCandidates(mentionable(app), q.query) : [];
   const choose = (m: Member) => {
@@ -53,10 +64,7 @@ export function Composer({ app }: Props): JSX.Element {
     setText(next);
     setChosen((list) => (list.some((x) => x.user_id === m.user_id) ? list : [...list, m]));
     setActive(0);
-    requestAnimationFrame(() => {
-      box.current?.setSelectionRange(at, at);
-      setCaret(at);
-    });
+    caretAfterRender.current = at;
   };
   const update = (id: number, patch: Partial<Staged>) => setFiles((list) => list.map((f) => (f.id === id ? { ...f, ...patch } : f)));
   const attach = (picked: File[]) => {
