@@ -172,7 +172,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     editWindowMs: config.editWindowS * 1000,
     deleteWindowMs: config.deleteWindowS * 1000,
     remember: (e) => messaging.remember(e),
-    encryption: { isEncrypted: (chatId, kind) => e2ee.isEncrypted(chatId, kind) },
+    encryption: { isEncryptedGroup: (chatId) => e2ee.isEncryptedGroup(chatId) },
   });
   const messaging: Messaging = new Messaging({
     references: (userId, frame, memberIds) => changes.references(userId, frame, memberIds),
@@ -186,7 +186,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     groupAckWindowMs: 250,
     directAckWindowMs: 30,
     media,
-    encryption: { isEncrypted: (chatId, kind) => e2ee.isEncrypted(chatId, kind) },
+    encryption: { isEncryptedGroup: (chatId) => e2ee.isEncryptedGroup(chatId) },
   });
   const e2ee = new E2ee({ store: store.e2ee, access, delivery, ids, now, remember: (e) => messaging.remember(e) });
   const chats = new Chats(store, access);

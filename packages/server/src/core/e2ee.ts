@@ -31,20 +31,19 @@ export interface E2eeDeps {
  */
 export class E2ee {
   /**
-   * Chats known to be encrypted (for good: there is no way back), and groups known not to
-   * be (fixed at creation). A direct chat not known to be encrypted is read again per send,
-   * since its first commit may be accepted on any node.
+   * Groups' encryption, fixed at their creation. (A direct chat's is checked by the store in
+   * each append, AppendRequest.directWith: its first commit may be accepted on any node.)
    */
   private readonly known = new Map<string, boolean>();
 
   constructor(private readonly deps: E2eeDeps) {}
 
-  /** Whether sends to this chat must carry ciphertext. A direct chat that does not exist yet is not encrypted. */
-  async isEncrypted(chatId: string, kind: 'direct' | 'group'): Promise<boolean> {
+  /** Whether sends to this group must carry ciphertext. */
+  async isEncryptedGroup(chatId: string): Promise<boolean> {
     const cached = this.known.get(chatId);
     if (cached !== undefined) return cached;
     const encrypted = (await this.deps.store.chat(chatId))?.encrypted === true;
-    if (encrypted || kind === 'group') this.remember(chatId, encrypted);
+    this.remember(chatId, encrypted);
     return encrypted;
   }
 

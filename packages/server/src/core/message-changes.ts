@@ -38,7 +38,7 @@ export interface MessageChangesDeps {
   /** Notes where a committed entry sits, for the acks that will name it (Messaging.remember). */
   remember: (e: LogEntry) => void;
   /** Whether a chat is end-to-end encrypted (core/e2ee.ts). */
-  encryption?: Pick<E2ee, 'isEncrypted'>;
+  encryption?: Pick<E2ee, 'isEncryptedGroup'>;
 }
 
 /**
@@ -79,7 +79,7 @@ export class MessageChanges {
     // A blocked user (or one writing to a deleted account) may still delete its own messages in the direct chat, not edit them or react.
     if (frame.type !== 'delete_message') {
       const direct = target.kind === 'direct' ? await this.deps.access.inDirect(sender.userId, target.chatId) : undefined;
-      const encrypted = direct ? direct.encrypted : await this.deps.encryption?.isEncrypted(target.chatId, 'group');
+      const encrypted = direct ? direct.encrypted : await this.deps.encryption?.isEncryptedGroup(target.chatId);
       if (encrypted)
         throw new DomainError('encryption_required', 'this chat is end-to-end encrypted: edits and reactions go inside the ciphertext');
       if (direct?.refusal) throw direct.refusal;

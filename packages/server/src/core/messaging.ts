@@ -41,7 +41,7 @@ export interface MessagingDeps {
   /** Checks and prepares attachments; without it a send with attachments is refused. */
   media?: Pick<Media, 'prepareAttachments'>;
   /** Whether a chat is end-to-end encrypted (core/e2ee.ts); without it no chat is. */
-  encryption?: Pick<E2ee, 'isEncrypted'>;
+  encryption?: Pick<E2ee, 'isEncryptedGroup'>;
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
@@ -151,10 +151,7 @@ export class Messaging {
     // append (AppendRequest.directWith): a read here would cost every direct send a read
     // transaction on the event loop. A group's encryption is fixed at its creation (cached).
     const directWith = target.kind === 'direct' ? otherUser(sender.userId, target.chatId) : undefined;
-    checkEncryption(
-      frame,
-      directWith !== undefined ? undefined : ((await this.deps.encryption?.isEncrypted(target.chatId, 'group')) ?? false),
-    );
+    checkEncryption(frame, directWith !== undefined ? undefined : ((await this.deps.encryption?.isEncryptedGroup(target.chatId)) ?? false));
     const refs =
       frame.reply_to !== undefined || frame.mentions?.length ? await this.references(sender.userId, frame, target.memberIds) : {};
     const messageId = this.deps.ids.next();
