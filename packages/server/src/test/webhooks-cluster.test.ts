@@ -132,6 +132,7 @@ describe('cluster: webhooks', { skip: missing ?? false }, () => {
       'attempts from both nodes',
       async () => receiver.refused,
       (n) => n >= refused + 20,
+      20_000,
     );
     await a.kill('SIGKILL');
     receiver.failing = false;
@@ -139,9 +140,9 @@ describe('cluster: webhooks', { skip: missing ?? false }, () => {
       'every event through node B',
       async () => receiver.unique().size,
       (n) => n >= 9,
-      15_000,
+      20_000,
     );
-    await pollUntil('outbox emptied', outboxRows, (n) => n === 0);
+    await pollUntil('outbox emptied', outboxRows, (n) => n === 0, 20_000);
     assert.deepEqual(
       receiver
         .of('message.created')

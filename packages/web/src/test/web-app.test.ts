@@ -275,7 +275,10 @@ describe('web client', () => {
       assert.equal(await messages(b.page, 'in the tunnel 1').count(), 1);
 
       // Typed offline, then the tab is closed: the next tab sends it (kept in localStorage).
+      // Wait until the tab knows it is offline: a send racing the emulated cut could still be
+      // acknowledged over the closing socket, and then it is no longer pending.
       await a.ctx.setOffline(true);
+      await a.page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
       await send(a.page, 'typed before closing');
       await messages(a.page, 'typed before closing').getByRole('img', { name: 'sending' }).waitFor();
       await a.page.close();
