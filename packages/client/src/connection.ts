@@ -4,6 +4,7 @@ import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
 import { AckBatcher } from './ack-batcher.js';
+import { AckGate } from './ack-gate.js';
 import { Outbox, type ChangeFrame, type OutboxFrame } from './outbox.js';
 import { MessageCache } from './message-cache.js';
 import { trimSlash, wsUrlFor, SwitchboardHttpError, type FetchLike } from './http.js';
@@ -193,6 +194,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private readonly acks = new AckBatcher((frame) => this.sendFrame(frame));
+  private readonly ackGate = new AckGate((id) => this.acks.add(id));
+  private ackHolder: ((frame: NewMessageEvent | ServerFrameOf<'mls_commit'>) => boolean) | undefined;
   private readonly outbox = new Outbox();
   private readonly pendingReads = new Map<string, string>();
   private readonly watched = new Set<string>();
@@ -252,6 +255,29 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   /** Remembers messages loaded over REST, so that later updates to them can be applied (`history` does this). */
   protected remember(messages: Message[]): void {
     for (const m of messages) this.cache.put(m);
+  }
+
+  /**
+   * For the E2ee layer: log entries for which `hold` answers true are acknowledged
+   * (ack_delivered) only once `releaseAck` is called for them, after they were processed;
+   * later entries of the same chat wait behind them (see AckGate). Answers a function that
+   * stops holding new entries (those held stay held until released or the client closes:
+   * unacknowledged, the server replays them).
+   */
+  holdAcks(hold: (frame: NewMessageEvent | ServerFrameOf<'mls_commit'>) => boolean): () => void {
+    this.ackHolder = hold;
+    return () => {
+      if (this.ackHolder === hold) this.ackHolder = undefined;
+    };
+  }
+
+  /** Releases a log entry held by `holdAcks`: it (and what waited behind it) is acknowledged now. */
+  releaseAck(chatId: string, messageId: string): void {
+    this.ackGate.release(chatId, messageId);
+  }
+
+  private acknowledge(frame: { chat_id: string; message_id: string }, fresh: boolean, hold: boolean): void {
+    if (this.autoAck) this.ackGate.arrived(frame.chat_id, frame.message_id, fresh, hold);
   }
 
   /** Highest seq received in a chat on this client (the duplicate-drop mark). */
@@ -594,27 +620,33 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     if (typeof frame !== 'object' || frame === null || typeof frame.type !== 'string') return;
     this.emit('frame', frame);
     switch (frame.type) {
-      case 'new_message':
-        if (this.autoAck) this.acks.add(frame.message_id);
-        if (this.dedup.accept(frame.chat_id, frame.seq)) {
+      case 'new_message': {
+        const fresh = this.dedup.accept(frame.chat_id, frame.seq);
+        this.acknowledge(frame, fresh, this.ackHolder?.(frame) === true);
+        if (fresh) {
           const { type: _t, ...message } = frame;
           this.cache.put(message);
           this.emit('message', frame);
         }
         break;
-      case 'message_update':
+      }
+      case 'message_update': {
         // Delivered like a message: acknowledged, and in the same seq order (one dedup mark per chat).
-        if (this.autoAck) this.acks.add(frame.message_id);
-        if (this.dedup.accept(frame.chat_id, frame.seq)) {
+        const fresh = this.dedup.accept(frame.chat_id, frame.seq);
+        this.acknowledge(frame, fresh, false);
+        if (fresh) {
           const { type: _t, ...update } = frame;
           this.emit('message_update', { update, message: this.cache.apply(update) ?? null, own: false });
         }
         break;
-      case 'mls_commit':
+      }
+      case 'mls_commit': {
         // An entry of the chat's log like a message: acknowledged, and in the same seq order.
-        if (this.autoAck) this.acks.add(frame.message_id);
-        if (this.dedup.accept(frame.chat_id, frame.seq)) this.emit('mls_commit', frame);
+        const fresh = this.dedup.accept(frame.chat_id, frame.seq);
+        this.acknowledge(frame, fresh, this.ackHolder?.(frame) === true);
+        if (fresh) this.emit('mls_commit', frame);
         break;
+      }
       case 'chat_settings':
         this.emit('chat_settings', frame);
         break;

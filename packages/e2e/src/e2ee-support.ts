@@ -6,7 +6,15 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { waitUntil } from '@switchboard/server/testing';
 import type { SessionView } from '@switchboard/protocol';
-import { E2ee, SwitchboardClient, folderStorage, type DecryptedMessage, type FetchLike, type NewMessageEvent } from '@switchboard/client';
+import {
+  E2ee,
+  SwitchboardClient,
+  folderStorage,
+  type DecryptedMessage,
+  type E2eeStorage,
+  type FetchLike,
+  type NewMessageEvent,
+} from '@switchboard/client';
 
 /*
  * docs/e2ee.md end to end: several SDK clients (E2ee over SwitchboardClient, real ts-mls)
@@ -263,5 +271,63 @@ export function e2eeSdkSuite(
     assert.deepEqual(received, texts);
     assert.equal(again.e2ee.epoch(group.chat_id), a!.e2ee.epoch(group.chat_id));
     await say(again, [a!, b!], group.chat_id, 'dave is back, secret');
+  });
+
+  test('a ciphertext the device could not save is not acknowledged: its next process gets it again and reads it', async () => {
+    const [sa, sb] = await Promise.all([0, 1].map((i) => newAccount(node(i), `e2k${i}`)));
+    const a = await open(0, sa!);
+    // B's folder, with puts of group state that fail on demand (a full disk, or the process dying mid-write).
+    const folder = mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
+    dirs.push(folder);
+    const disk = await folderStorage(folder);
+    let failing = false;
+    let failed = 0;
+    const flaky: E2eeStorage = {
+      get: (k) => disk.get(k),
+      delete: (k) => disk.delete(k),
+      list: (p) => disk.list(p),
+      put: async (k, v) => {
+        if (failing && k.startsWith('group/')) {
+          failed++;
+          throw new Error('no space left on device');
+        }
+        return disk.put(k, v);
+      },
+    };
+    const start = async (storage: E2eeStorage) => {
+      const client = SwitchboardClient.fromSession(node(1), sb!, { WebSocket, backoff: { baseMs: 50, capMs: 400 } });
+      const e2ee = await E2ee.open(client, { storage, keyPackageTarget: 4 });
+      const d: Device = { session: sb!, client, e2ee, dir: folder, socket: () => undefined };
+      devices.push(d);
+      return d;
+    };
+    const b = await start(flaky);
+    await b.e2ee.topUpKeyPackages();
+    const synced = b.client.waitFor('sync_complete', { timeoutMs: 10_000 });
+    await b.client.connect();
+    await synced;
+    const chatId = await a.e2ee.startDirect(sb!.user_id);
+    await inGroup(b, chatId);
+    await say(a, [b], chatId, 'kept before the disk filled');
+
+    failing = true;
+    const text = 'a secret that must survive the crash';
+    target().plaintexts.add(text);
+    const decrypted: string[] = [];
+    b.e2ee.on('message', (m) => decrypted.push(m.text));
+    await a.e2ee.send(chatId, text);
+    await waitUntil(() => failed > 0, 10_000, 'B tries to save the state after the message');
+    // Let an ack on arrival (the bug) reach the server before the process goes.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(decrypted, [], 'shown although its state could not be saved');
+    b.e2ee.close();
+    await b.client.close();
+
+    // The next process on the same folder: the server replays the message, and it is read.
+    const again = await start(disk);
+    const got = again.e2ee.waitFor('message', { timeoutMs: 10_000, filter: (m) => m.text === text });
+    await again.client.connect();
+    assert.equal((await got).sender_id, sa!.user_id);
+    await say(a, [again], chatId, 'and the chat goes on');
   });
 }

@@ -116,14 +116,19 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
   }
 
   private listen(): void {
+    // A failure here (the state could not be saved) leaves the entry unacknowledged: the
+    // server replays it on a later connection, and it is processed then.
     const onMessage = (m: NewMessageEvent) => {
-      if (m.ciphertext !== undefined) void this.serial(m.chat_id, () => this.incoming({ kind: 'message', frame: m }));
+      if (m.ciphertext !== undefined) this.serial(m.chat_id, () => this.incoming({ kind: 'message', frame: m })).catch(() => undefined);
     };
-    const onCommit = (c: ServerFrameOf<'mls_commit'>) => void this.serial(c.chat_id, () => this.incoming({ kind: 'commit', frame: c }));
+    const onCommit = (c: ServerFrameOf<'mls_commit'>) =>
+      void this.serial(c.chat_id, () => this.incoming({ kind: 'commit', frame: c })).catch(() => undefined);
     const onSync = () => void this.fetchWelcomes().catch(() => undefined);
     this.client.on('message', onMessage);
     this.client.on('mls_commit', onCommit);
     this.client.on('sync_complete', onSync);
+    // Commits and ciphertexts are acknowledged once processed and saved (incoming), not on arrival.
+    this.unsubscribe.push(this.client.holdAcks((f) => f.type === 'mls_commit' || f.ciphertext !== undefined));
     this.unsubscribe.push(
       () => this.client.off('message', onMessage),
       () => this.client.off('mls_commit', onCommit),
@@ -434,7 +439,16 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     });
   }
 
+  /**
+   * One commit or ciphertext of the chat's log, in order. Acknowledged to the server only
+   * when done with (processed and its state saved, skipped, or found undecryptable): if
+   * saving fails or the process dies first, the server replays it and it is processed then.
+   */
   private async incoming(item: Pending): Promise<void> {
+    if ((await this.process(item)) === 'done') this.client.releaseAck(item.frame.chat_id, item.frame.message_id);
+  }
+
+  private async process(item: Pending): Promise<'done' | 'queued'> {
     const chatId = item.frame.chat_id;
     let g = this.groups.get(chatId);
     if (!g) {
@@ -442,39 +456,49 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       // Not awaited: joining runs on this chat's chain, after this item (which would wait for it forever).
       this.queuePending(item);
       void this.fetchWelcomes().catch(() => undefined);
-      return;
+      return 'queued';
     }
     if (item.kind === 'commit') {
-      if (item.frame.epoch < mls.epochOf(g)) return; // applied already (this device's own, or before it joined)
-      if (!mls.active(g)) return;
+      if (item.frame.epoch < mls.epochOf(g)) return 'done'; // applied already (this device's own, or before it joined)
+      if (!mls.active(g)) return 'done';
       try {
         g = await this.processWithFreshMembers(chatId, g, item.frame.commit);
       } catch (err) {
         this.emit('undecryptable', { chat_id: chatId, message_id: item.frame.message_id, seq: item.frame.seq, reason: String(err) });
-        return;
+        return 'done';
       }
       await this.save(chatId, g);
       this.emit('epoch', { chat_id: chatId, epoch: mls.epochOf(g) });
-      return;
+      return 'done';
     }
     const m = item.frame;
+    let out: Awaited<ReturnType<typeof mls.processMessage>>;
     try {
-      const out = await mls.processMessage(g, m.ciphertext!, this.checkFor(chatId));
+      out = await mls.processMessage(g, m.ciphertext!, this.checkFor(chatId));
       if (out.kind !== 'application') throw new Error('a handshake message where an application message belongs');
-      await this.save(chatId, out.next);
-      const body = JSON.parse(fromUtf8.decode(out.data)) as { t?: unknown };
-      this.emit('message', {
-        chat_id: chatId,
-        message_id: m.message_id,
-        seq: m.seq,
-        sender_id: m.sender_id,
-        sender_device_id: m.sender_device_id,
-        created_at: m.created_at,
-        text: typeof body.t === 'string' ? body.t : '',
-      });
     } catch (err) {
       this.emit('undecryptable', { chat_id: chatId, message_id: m.message_id, seq: m.seq, reason: String(err) });
+      return 'done';
     }
+    // Not caught: a state that could not be saved leaves the message unacknowledged, to come again.
+    await this.save(chatId, out.next);
+    let text = '';
+    try {
+      const body = JSON.parse(fromUtf8.decode(out.data)) as { t?: unknown };
+      if (typeof body.t === 'string') text = body.t;
+    } catch {
+      // Not JSON: a client of another kind; shown as an empty message.
+    }
+    this.emit('message', {
+      chat_id: chatId,
+      message_id: m.message_id,
+      seq: m.seq,
+      sender_id: m.sender_id,
+      sender_device_id: m.sender_device_id,
+      created_at: m.created_at,
+      text,
+    });
+    return 'done';
   }
 
   /** Processes a commit; when a credential in it is not known yet, asks the server for the chat's member devices once and tries again. */
