@@ -55,13 +55,18 @@ export async function openDevice(
   baseUrl: string,
   session: Device['session'],
   dir?: string,
-  opts: { fetch?: FetchLike } = {},
+  opts: { fetch?: FetchLike; externalJoin?: boolean } = {},
 ): Promise<Device> {
   const folder = dir ?? mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
   if (!dir) dirs.push(folder);
   const ws = trackedWs();
-  const client = SwitchboardClient.fromSession(baseUrl, session, { WebSocket: ws.Tracked, backoff: { baseMs: 50, capMs: 400 }, ...opts });
-  const e2ee = await E2ee.open(client, { storage: await folderStorage(folder), keyPackageTarget: 4 });
+  const { externalJoin, ...clientOpts } = opts;
+  const client = SwitchboardClient.fromSession(baseUrl, session, {
+    WebSocket: ws.Tracked,
+    backoff: { baseMs: 50, capMs: 400 },
+    ...clientOpts,
+  });
+  const e2ee = await E2ee.open(client, { storage: await folderStorage(folder), keyPackageTarget: 4, externalJoin });
   await e2ee.topUpKeyPackages();
   const synced = client.waitFor('sync_complete', { timeoutMs: 10_000 });
   await client.connect();
@@ -114,8 +119,8 @@ export function e2eeSdkSuite(
     removeDeviceDirs();
   });
   const node = (i: number) => target().nodes[i % target().nodes.length]!.baseUrl;
-  const open = async (i: number, session: Device['session']) => {
-    const d = await openDevice(node(i), session);
+  const open = async (i: number, session: Device['session'], opts: { externalJoin?: boolean } = {}) => {
+    const d = await openDevice(node(i), session, undefined, opts);
     devices.push(d);
     return d;
   };
@@ -205,14 +210,43 @@ export function e2eeSdkSuite(
     assert.ok(admin!.e2ee.members(group.chat_id).every((m) => m.user_id !== carol.session.user_id));
   });
 
+  test("a member's new device joins the encrypted chats by itself (external commit), reads what follows, and is read", async () => {
+    const sessions = await Promise.all(Array.from({ length: 3 }, (_, i) => newAccount(node(i), `e2n${i}`)));
+    const [a, b, c] = await Promise.all(sessions.map((s, i) => open(i, s)));
+    const group = await a!.e2ee.createEncryptedGroup('new phone', [b!.session.user_id, c!.session.user_id]);
+    for (const d of [b!, c!]) await inGroup(d, group.chat_id);
+    const direct = await a!.e2ee.startDirect(b!.session.user_id);
+    await inGroup(b!, direct);
+    await say(a!, [b!, c!], group.chat_id, 'before the new phone');
+    const start = a!.e2ee.epoch(group.chat_id);
+
+    // b signs in on a new phone: nobody adds it; it joins both chats on its own once synced.
+    const phone = await open(1, await anotherDevice(node(1), sessions[1]!, 'new phone'));
+    await inGroup(phone, group.chat_id);
+    await inGroup(phone, direct);
+    const all = [a!, b!, c!, phone];
+    await waitUntil(() => all.every((d) => d.e2ee.epoch(group.chat_id) === start + 1), 10_000, 'everyone at the join epoch');
+    assert.equal(a!.e2ee.members(group.chat_id).length, 4, 'the phone is a leaf of its own');
+    await waitUntil(
+      () => a!.e2ee.members(direct).some((m) => m.device_id === phone.session.device_id),
+      10_000,
+      'a processes the phone joining the direct chat',
+    );
+    // The others see b's security code change (a device more), and agree on the new one.
+    assert.equal(a!.e2ee.securityCode(group.chat_id, b!.session.user_id), c!.e2ee.securityCode(group.chat_id, b!.session.user_id));
+    await say(c!, [a!, b!, phone], group.chat_id, 'hello new phone, secret');
+    await say(phone, [a!, b!, c!], group.chat_id, 'typed on the new phone, secret');
+    await say(a!, [b!, phone], direct, 'direct to both of b, secret');
+  });
+
   test('two commits race for one epoch: one wins, the other device rebases and commits on the next epoch by itself', async () => {
     const sessions = await Promise.all(Array.from({ length: 3 }, (_, i) => newAccount(node(i), `e2x${i}`)));
     const [a, b, c] = await Promise.all(sessions.map((s, i) => open(i, s)));
     const group = await a!.e2ee.createEncryptedGroup('racers', [b!.session.user_id, c!.session.user_id]);
     for (const d of [b!, c!]) await inGroup(d, group.chat_id);
     const start = a!.e2ee.epoch(group.chat_id);
-    // A new device of c's user: both a and b notice it is missing and commit at once.
-    const c2 = await open(1, await anotherDevice(node(1), sessions[2]!, 'second'));
+    // A new device of c's user (left to be added, not joining by itself): both a and b notice it is missing and commit at once.
+    const c2 = await open(1, await anotherDevice(node(1), sessions[2]!, 'second'), { externalJoin: false });
     await Promise.all([a!.e2ee.changeMembers(group.chat_id, []), b!.e2ee.changeMembers(group.chat_id, [])]);
     await inGroup(c2, group.chat_id);
     const all = [a!, b!, c!, c2];

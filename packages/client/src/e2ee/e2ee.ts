@@ -52,6 +52,12 @@ export interface E2eeOptions {
   storage: E2eeStorage;
   /** Unused key packages kept on the server (topUpKeyPackages fills up to this). Default 20. */
   keyPackageTarget?: number;
+  /**
+   * After each sync_complete, join the user's encrypted chats this device is not in by an
+   * external commit (joinMissing). Default true; false leaves a new device waiting until
+   * another device adds it.
+   */
+  externalJoin?: boolean;
 }
 
 /** How many times a commit refused with stale_epoch is made again on the new epoch. */
@@ -84,6 +90,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     private readonly storage: E2eeStorage,
     private readonly identity: mls.DeviceIdentity,
     private readonly target: number,
+    private readonly externalJoin: boolean,
   ) {
     super();
   }
@@ -105,7 +112,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       const j = { userId, deviceId, pub: mls.toBase64(identity.signaturePublicKey), priv: mls.toBase64(identity.signaturePrivateKey) };
       await opts.storage.put('identity', utf8.encode(JSON.stringify(j)));
     }
-    const e2ee = new E2ee(client, opts.storage, identity, opts.keyPackageTarget ?? 20);
+    const e2ee = new E2ee(client, opts.storage, identity, opts.keyPackageTarget ?? 20, opts.externalJoin ?? true);
     for (const key of await opts.storage.list('group/')) {
       const chatId = key.slice('group/'.length);
       const bytes = await opts.storage.get(key);
@@ -123,7 +130,11 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     };
     const onCommit = (c: ServerFrameOf<'mls_commit'>) =>
       void this.serial(c.chat_id, () => this.incoming({ kind: 'commit', frame: c })).catch(() => undefined);
-    const onSync = () => void this.fetchWelcomes().catch(() => undefined);
+    // Welcomes first: a device another one added joins by its welcome, not by a commit of its own.
+    const onSync = () =>
+      void this.fetchWelcomes()
+        .then(() => (this.externalJoin ? this.joinMissing() : undefined))
+        .catch(() => undefined);
     this.client.on('message', onMessage);
     this.client.on('mls_commit', onCommit);
     this.client.on('sync_complete', onSync);
@@ -291,7 +302,60 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     return this.welcomesRunning;
   }
 
+  /**
+   * Joins, by an external commit (docs/e2ee.md "Joining by external commit"), every
+   * encrypted chat of this user whose group this device lacks: a new device of a member
+   * reads what follows without waiting for another device to add it. Done after every
+   * sync_complete, once the welcomes were fetched. Answers the chats joined.
+   */
+  async joinMissing(): Promise<string[]> {
+    const missing = (await this.client.rest.chats()).filter((c) => c.encrypted && !this.groups.has(c.chat_id));
+    const joined: string[] = [];
+    for (const chat of missing) if (await this.joinExternally(chat.chat_id)) joined.push(chat.chat_id);
+    return joined;
+  }
+
   // ---- internals ----
+
+  /** One chat's external join, made again on the new epoch when another commit won; false when there is nothing to join yet. */
+  private async joinExternally(chatId: string): Promise<boolean> {
+    for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+      const outcome = await this.serial(chatId, async (): Promise<'joined' | 'nothing' | 'raced'> => {
+        if (this.groups.has(chatId)) return 'joined'; // a welcome came meanwhile
+        const server = await this.chatState(chatId);
+        if (!server.encrypted || server.group_info === null) return 'nothing';
+        // A key package of its own, never uploaded: it is this device's leaf in the group.
+        const kp = await mls.newKeyPackage(this.identity);
+        const out = await mls.joinExternal(server.group_info, kp, this.checkFor(chatId));
+        try {
+          await this.ds<MlsCommitAccepted>('POST', `/v1/chats/${encodeURIComponent(chatId)}/mls/commits`, {
+            client_msg_id: crypto.randomUUID(),
+            epoch: server.epoch,
+            commit: out.commit,
+            group_info: out.groupInfo,
+          });
+        } catch (err) {
+          if (err instanceof SwitchboardHttpError && err.code === 'stale_epoch') return 'raced';
+          throw err;
+        }
+        await this.save(chatId, out.next);
+        this.emit('joined', { chat_id: chatId, epoch: mls.epochOf(out.next) });
+        await this.drainPending(chatId);
+        return 'joined';
+      });
+      if (outcome !== 'raced') return outcome === 'joined';
+      // Another commit took the epoch: it may have added this device (its welcome), or the next attempt reads the new GroupInfo.
+      await this.fetchWelcomes();
+    }
+    throw new Error(`external join of ${chatId} lost ${COMMIT_ATTEMPTS} races in a row`);
+  }
+
+  /** What arrived for a chat before this device had its group, in the order it came (older epochs end as undecryptable, and acknowledged). */
+  private async drainPending(chatId: string): Promise<void> {
+    const queued = this.pending.get(chatId) ?? [];
+    this.pending.delete(chatId);
+    for (const item of queued) await this.incoming(item);
+  }
 
   /**
    * A Delivery Service call (docs/e2ee.md). One refused with 429 rate_limited is made again
@@ -552,10 +616,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     if (!kp.lastResort) await this.storage.delete(`kp/${kp.ref}`);
     await ack();
     this.emit('joined', { chat_id: w.chat_id, epoch: mls.epochOf(g) });
-    // What arrived before the welcome, in the order it came.
-    const queued = this.pending.get(w.chat_id) ?? [];
-    this.pending.delete(w.chat_id);
-    for (const item of queued) await this.incoming(item);
+    await this.drainPending(w.chat_id);
   }
 }
 

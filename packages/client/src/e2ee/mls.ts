@@ -14,8 +14,10 @@ import {
   getCiphersuiteFromName,
   getCiphersuiteImpl,
   joinGroup,
+  joinGroupExternal,
   makePskIndex,
   processPrivateMessage,
+  processPublicMessage,
   type CiphersuiteImpl,
   type ClientState,
   type KeyPackage,
@@ -246,14 +248,40 @@ export async function join(welcomeB64: string, kp: OwnKeyPackage, check: MemberC
   return { state };
 }
 
+/**
+ * Joins a group alone, by an external commit (RFC 9420 §12.4.3.2) against its latest
+ * GroupInfo, which carries the external public key and the ratchet tree (as commit()
+ * publishes it). `check` vets every member's credential, as when joining by a welcome.
+ * The commit goes out as a PublicMessage: the joiner has no epoch secret to encrypt it with.
+ */
+export async function joinExternal(groupInfoB64: string, kp: OwnKeyPackage, check: MemberCheck): Promise<CommitOutput> {
+  const cs = await suite();
+  const m = decode(groupInfoB64);
+  if (m.wireformat !== 'mls_group_info') throw new Error('not a group info');
+  const out = await joinGroupExternal(m.groupInfo, publicPackage(kp.public), privatePackage(kp), false, cs, undefined, configFor(check));
+  const info = await createGroupInfoWithExternalPubAndRatchetTree(out.newState, [], cs);
+  return {
+    next: { state: out.newState },
+    commit: toBase64(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_public_message', publicMessage: out.publicMessage })),
+    groupInfo: toBase64(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_group_info', groupInfo: info })),
+  };
+}
+
 export type Processed = { kind: 'commit'; next: GroupHandle } | { kind: 'application'; next: GroupHandle; data: Uint8Array };
 
 /** Processes a commit or an application message of the group. */
 export async function processMessage(g: GroupHandle, b64: string, check: MemberCheck): Promise<Processed> {
   const cs = await suite();
   const m = decode(b64);
-  if (m.wireformat !== 'mls_private_message') throw new Error(`unexpected ${m.wireformat}`);
   const state = withCheck(g.state, check);
+  if (m.wireformat === 'mls_public_message') {
+    // Only a new device's external commit travels in the clear (joinExternal); a member's application data never does.
+    if (m.publicMessage.content.sender.senderType !== 'new_member_commit')
+      throw new Error('a public message that is not an external commit');
+    const out = await processPublicMessage(state, m.publicMessage, makePskIndex(state, {}), cs);
+    return { kind: 'commit', next: { state: out.newState } };
+  }
+  if (m.wireformat !== 'mls_private_message') throw new Error(`unexpected ${m.wireformat}`);
   const out = await processPrivateMessage(state, m.privateMessage, makePskIndex(state, {}), cs);
   if (out.kind === 'applicationMessage') return { kind: 'application', next: { state: out.newState }, data: out.message };
   return { kind: 'commit', next: { state: out.newState } };
