@@ -12,18 +12,19 @@ import { printMediaBombs, runMediaBombs } from './media-bombs.js';
 import { printHistory, runHistory } from './history.js';
 import { printRetentionBench, runRetentionBench } from './retention.js';
 import { printEvents, runEvents, type EventsTransport } from './events.js';
+import { printE2ee, runE2eeBench } from './e2ee.js';
 import { autoGenerators, printPairs, runPairs, type GenMode, type PairsOptions } from './pairs.js';
 import { writeCharts, writeGroupChart, writeIdleChart } from './charts.js';
 import { attachServer, spawnServer, type SpawnOptions, type Target } from './server.js';
 import { describeWakeupCost, probeWakeupCost } from './wakeup-probe.js';
 
 /*
- * `npm run bench -- [scenario] [flags]`: scenario is pairs, idle, group, cluster or all (default: pairs
+ * `npm run bench -- [scenario] [flags]`: scenario is one of HELP's list, or all (default: pairs
  * then idle with modest settings, a fresh server for each). Each scenario spawns the real
  * server (`switchboard serve`, fresh DATA_DIR) as a child process unless --url is given.
  */
 
-const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|retention|events|fuzz] [flags]
+const HELP = `usage: npm run bench -- [pairs|idle|all|group|cluster|compare|media|media-bombs|history|retention|events|e2ee|fuzz] [flags]
 
 target:
   --url URL             bench a running server instead of spawning one
@@ -112,6 +113,14 @@ events (delivery latency over the WebSocket, Server-Sent Events and long polling
   --rate R              messages/s each side of a pair sends (default 5)
   --step-seconds S      seconds of sending per transport (default 10)
   --transports LIST     any of websocket,sse,long-poll (default all three)
+e2ee (MLS through the SDK: commit, Welcome and GroupInfo sizes and times per group size, then encrypted beside plaintext 1:1 latency; a fresh server each):
+  --sizes LIST          group sizes, creator included (default 10,100,1024)
+  --joiners K           members that join by the Welcome, one at a time (default: all when N <= 101, else 3)
+  --pairs K             encrypted direct chats, and as many plaintext ones (default 20; 0: groups only)
+  --rate R              messages/s in all, per kind of chat (default 100)
+  --seconds S           seconds of sending per kind (default 10)
+  --size BYTES          text padding (default 64)
+  --quiet-messages Q    then one message at a time, for the CPU of one encrypt and one decrypt (default 200)
 `;
 
 const { values: v, positionals } = parseArgs({
@@ -171,6 +180,10 @@ const { values: v, positionals } = parseArgs({
     reactions: { type: 'string' },
     rounds: { type: 'string' },
     transports: { type: 'string' },
+    sizes: { type: 'string' },
+    joiners: { type: 'string' },
+    seconds: { type: 'string' },
+    'quiet-messages': { type: 'string' },
   },
 });
 
@@ -416,7 +429,7 @@ const scenarios: Record<string, Scenario> = {
         const r = await runEvents(
           target,
           {
-            pairs: Math.max(1, num('pairs', 20)),
+            pairs: num('pairs', 20),
             rate: Math.max(0.1, num('rate', 5)),
             seconds: Math.max(1, num('step-seconds', 10)),
             transports,
@@ -428,6 +441,33 @@ const scenarios: Record<string, Scenario> = {
       } finally {
         await target.stop();
       }
+    },
+  },
+  e2ee: {
+    describe:
+      'end-to-end encryption (MLS, SDK): commit, Welcome and GroupInfo sizes and times for groups of N; encrypted vs plaintext 1:1 send->receive',
+    run: async () => {
+      if (v.url) throw new Error('e2ee spawns a fresh server per group size; --url does not apply');
+      const sizes = (v.sizes ?? '10,100,1024').split(',').map((x) => {
+        const n = Number(x.trim());
+        if (!Number.isInteger(n) || n < 3 || n > 1024) throw new Error(`--sizes: ${x} is not a group size in 3..1024`);
+        return n;
+      });
+      const r = await runE2eeBench(
+        {
+          sizes,
+          joiners: v.joiners === undefined ? null : Math.max(1, num('joiners', 3)),
+          pairs: num('pairs', 20),
+          rate: Math.max(0.1, num('rate', 100)),
+          seconds: Math.max(1, num('seconds', 10)),
+          contentBytes: num('size', 64),
+          quietMessages: Math.max(1, num('quiet-messages', 200)),
+        },
+        spawnOptions(),
+        log,
+      );
+      printE2ee(r, log);
+      return r;
     },
   },
   fuzz: {
