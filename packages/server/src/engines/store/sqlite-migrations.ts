@@ -300,4 +300,12 @@ export const sqliteMigrations: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX mls_welcome_devices_welcome ON mls_welcome_devices (welcome_id);
   `,
+  /*
+   * 17 (retention, issue 24): the search index merges its segments in small steps that the
+   * writes ask for (sqlite-writes.ts, mergeSearch), not by FTS5's automerge, which merged
+   * whole levels inside whichever commit crossed a threshold: a send queued behind a
+   * retention batch then waited tens of milliseconds for a merge it had not caused.
+   */ `
+  INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 0);
+  `,
 ];

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
 import { directRefusal, storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
-import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
+import { SEARCH_MERGE_PAGES, sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { sqliteAdminOps } from './sqlite-admin.js';
 import { sqlitePeopleOps } from './sqlite-people.js';
 import { sqliteIdentityOps } from './sqlite-identities.js';
@@ -87,6 +87,7 @@ export function sqliteWriteOps(db: Database.Database) {
     ),
     insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
     searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
+    mergeSearch: db.prepare(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ${SEARCH_MERGE_PAGES})`),
     setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     indexForSearch: db.prepare(
@@ -352,6 +353,7 @@ export function sqliteWriteOps(db: Database.Database) {
       if (upto <= from) return from;
       s.indexForSearch.run(from, upto);
       s.setSearchProgress.run(upto);
+      s.mergeSearch.run();
       return upto;
     },
 
