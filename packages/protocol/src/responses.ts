@@ -109,6 +109,7 @@ export const ChatSummarySchema = z.object({
   muted_until: time.nullable(),
   archived: z.boolean(),
   pinned: z.boolean(),
+  encrypted: z.literal(true).optional().describe('an end-to-end encrypted chat (docs/e2ee.md)'),
 });
 export const ChatsSchema = z.object({ chats: z.array(ChatSummarySchema), next_cursor: z.string().optional() });
 

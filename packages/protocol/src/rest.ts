@@ -91,6 +91,8 @@ export interface ChatSummary {
   muted_until: number | null;
   archived: boolean;
   pinned: boolean;
+  /** Present (true) only for an end-to-end encrypted chat (docs/e2ee.md). */
+  encrypted?: true;
 }
 export interface Receipt {
   user_id: string;

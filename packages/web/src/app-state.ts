@@ -4,7 +4,7 @@ import { disablePush, enablePush, pushEnabled, pushUnsupportedReason, type PushS
 import { AppWebSocket, dropSockets } from './socket.js';
 import { describeError } from './state/describe.js';
 import type { ConnState, TabSignal } from './state/types.js';
-import { MessageChangesState } from './state/message-changes.js';
+import { EncryptionState } from './state/encryption.js';
 
 export type { Conversation, ConnState, Msg, Panel, Status } from './state/types.js';
 export { MAX_WINDOW, PAGE, uuid } from './state/types.js';
@@ -13,10 +13,10 @@ export { describeError } from './state/describe.js';
 /*
  * The app's state, top layer (the layers: state/base.ts): the session and its connection.
  * Logging in and out, the SDK client and its events, which it hands to the layers below.
- * The SDK does the hard parts (reconnect, resend, dedupe, acks).
+ * The SDK does the hard parts (reconnect, resend, dedupe, acks, MLS).
  */
 
-export class AppState extends MessageChangesState {
+export class AppState extends EncryptionState {
   // ---- start, accounts ----
 
   start(): void {
@@ -150,7 +150,8 @@ export class AppState extends MessageChangesState {
         else if (sig.t === 'settings') this.onSettings(sig.settings);
       };
     }
-    void client.connect().catch(() => {});
+    // E2ee listens before the socket connects: a ciphertext replayed on connect is then decrypted, not passed by.
+    void this.startCrypto(client, s.device_id).then(() => (this.client === client ? client.connect() : undefined)).catch(() => {});
     void this.loadMe();
     void this.loadBlocked();
     void this.loadContacts();
@@ -197,6 +198,7 @@ export class AppState extends MessageChangesState {
     const client = this.client;
     this.client = null;
     this.leaving = true;
+    this.stopCrypto();
     void client?.close();
     this.tabs?.close();
     this.tabs = null;

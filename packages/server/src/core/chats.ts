@@ -71,6 +71,7 @@ export class Chats {
         muted_until: row.member.mutedUntil,
         archived: row.member.archived,
         pinned: row.member.pinned,
+        ...(row.chat.encrypted ? { encrypted: true as const } : {}),
       });
       if (out.length === limit) break;
     }

@@ -33,6 +33,8 @@ export interface Msg {
   edited_at?: number;
   deleted?: true;
   reactions?: ReactionSummary[];
+  /** End-to-end encrypted: `content` is the text this device decrypted, '' before (or never). */
+  encrypted?: true;
 }
 
 export interface Conversation {
@@ -67,9 +69,11 @@ export interface Conversation {
   liveSeq: number;
   /** Updates that came while a page was loading: applied again to it, as it may predate them. */
   held: MessageUpdate[];
+  /** Seen encrypted here (a ciphertext came, or this device made it so) before the chat list knew. */
+  encrypted: boolean;
 }
 
-export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'profile' | 'contacts';
+export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'profile' | 'contacts' | 'security-code';
 
 /**
  * "Info" of one of your group messages: how many of its recipients have it and read it.
