@@ -3,7 +3,13 @@ import { BASE64, MAX_CLIENT_MSG_ID_CHARS } from './frames.js';
 import { optional, storableText } from './text.js';
 // The limits (docs/e2ee.md "Limits") live in limits.ts, free of schemas: a browser bundle
 // of the SDK's E2ee layer takes them without zod.
-import { MAX_KEY_PACKAGE_CHARS, MAX_KEY_PACKAGES_PER_UPLOAD, MAX_CLAIM_USERS, MAX_MLS_BLOB_CHARS, MAX_WELCOMES_PER_COMMIT } from './limits.js';
+import {
+  MAX_KEY_PACKAGE_CHARS,
+  MAX_KEY_PACKAGES_PER_UPLOAD,
+  MAX_CLAIM_USERS,
+  MAX_MLS_BLOB_CHARS,
+  MAX_WELCOMES_PER_COMMIT,
+} from './limits.js';
 
 /*
  * The MLS Delivery Service's REST bodies (docs/e2ee.md). Every MLS value is opaque base64 to

@@ -151,7 +151,9 @@ export class AppState extends EncryptionState {
       };
     }
     // E2ee listens before the socket connects: a ciphertext replayed on connect is then decrypted, not passed by.
-    void this.startCrypto(client, s.device_id).then(() => (this.client === client ? client.connect() : undefined)).catch(() => {});
+    void this.startCrypto(client, s.device_id)
+      .then(() => (this.client === client ? client.connect() : undefined))
+      .catch(() => {});
     void this.loadMe();
     void this.loadBlocked();
     void this.loadContacts();

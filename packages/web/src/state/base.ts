@@ -1,5 +1,5 @@
 import type { E2ee, SwitchboardClient, ChatSummary, Message, NewMessageEvent, UserView } from '@switchboard/client';
-import type { MessageTexts } from '../crypto/texts.js';
+import type { MessageTexts } from '../e2ee/texts.js';
 import type { PendingSend, StoredSession } from '../session.js';
 import { SwitchboardHttpError } from '@switchboard/client';
 import { describeError } from './describe.js';
@@ -60,7 +60,7 @@ export abstract class AppBase {
   cryptoUnavailable: string | null = null;
   /** Settles once encryption started or is known unavailable. */
   protected cryptoReady: Promise<void> = Promise.resolve();
-  /** Decrypted (or own) texts of encrypted messages, by message id; kept in IndexedDB too (crypto/texts.ts). */
+  /** Decrypted (or own) texts of encrypted messages, by message id; kept in IndexedDB too (e2ee/texts.ts). */
   protected texts = new Map<string, string>();
   protected textStore: MessageTexts | null = null;
   /** Settles once textStore is open (or known unavailable). */

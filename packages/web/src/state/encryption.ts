@@ -1,7 +1,7 @@
 import type { DecryptedMessage, SwitchboardClient } from '@switchboard/client';
-import { lastShownCode, rememberShownCodes } from '../crypto/codes.js';
-import { openCrypto } from '../crypto/session.js';
-import { MessageTexts } from '../crypto/texts.js';
+import { lastShownCode, rememberShownCodes } from '../e2ee/codes.js';
+import { openCrypto } from '../e2ee/session.js';
+import { MessageTexts } from '../e2ee/texts.js';
 import type { Conversation } from './types.js';
 import { MessageChangesState } from './message-changes.js';
 
@@ -104,7 +104,10 @@ export abstract class EncryptionState extends MessageChangesState {
     if (!e2ee || !client || !e2ee.hasGroup(chatId) || this.healed.has(chatId)) return;
     this.healed.add(chatId);
     try {
-      const state = await client.rest.request<{ devices: { user_id: string; device_id: string }[] }>('GET', `/v1/chats/${encodeURIComponent(chatId)}/mls`);
+      const state = await client.rest.request<{ devices: { user_id: string; device_id: string }[] }>(
+        'GET',
+        `/v1/chats/${encodeURIComponent(chatId)}/mls`,
+      );
       const inGroup = new Set(e2ee.members(chatId).map((d) => `${d.user_id}\n${d.device_id}`));
       if (state.devices.some((d) => !inGroup.has(`${d.user_id}\n${d.device_id}`))) await e2ee.changeMembers(chatId, []);
     } catch {
@@ -148,7 +151,12 @@ export abstract class EncryptionState extends MessageChangesState {
   showSecurityCode(): void {
     const conv = this.conv;
     if (!conv) return;
-    if (this.panel !== 'security-code') rememberShownCodes(this.userId, conv.chatId, this.securityCodes(conv.chatId).filter((c) => !c.mine));
+    if (this.panel !== 'security-code')
+      rememberShownCodes(
+        this.userId,
+        conv.chatId,
+        this.securityCodes(conv.chatId).filter((c) => !c.mine),
+      );
     this.openPanel('security-code');
   }
 

@@ -31,7 +31,8 @@ export abstract class GroupsState extends ConversationState {
       const names = members.split(/[\s,]+/).filter(Boolean);
       const users = await Promise.all(names.map((n) => this.userNamed(n)));
       const ids = users.map((u) => u.user_id);
-      const group = e2ee && encrypted ? await e2ee.createEncryptedGroup(name.trim(), ids) : await this.client!.createGroup(name.trim(), ids);
+      const group =
+        e2ee && encrypted ? await e2ee.createEncryptedGroup(name.trim(), ids) : await this.client!.createGroup(name.trim(), ids);
       this.panel = null;
       this.scheduleRefresh(0);
       await this.openChat(group.chat_id, { title: group.name });

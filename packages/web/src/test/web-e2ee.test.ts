@@ -59,96 +59,102 @@ describe('web client: end-to-end encryption', () => {
     await srv?.stop();
   });
 
-  test('an encrypted direct chat: lock marks, decrypted both ways with ticks, equal security codes, no plaintext on the server, a reload keeps it readable', opts, async () => {
-    const a = await newPage(browser, srv.baseUrl);
-    const b = await newPage(browser, srv.baseUrl);
-    try {
-      await register(a.page, 'alice');
-      await register(b.page, 'bob');
-      await keyPackagesUp(srv, b.page);
-      await startChat(a.page, 'bob');
-      const header = a.page.locator('header.conv-bar');
-      assert.equal(await header.getByRole('img', { name: 'End-to-end encrypted' }).count(), 0, 'plaintext until encrypted');
-      await a.page.getByRole('button', { name: 'Encrypt chat' }).click();
-      await header.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
-      await a.page.getByRole('button', { name: 'Security code' }).waitFor();
-      // What does not work encrypted yet is off, and says why.
-      assert.equal(await a.page.getByLabel('Attach').isDisabled(), true);
-      await a.page.getByText('Files, replies, reactions and edits do not work in encrypted chats yet.').waitFor();
+  test(
+    'an encrypted direct chat: lock marks, decrypted both ways with ticks, equal security codes, no plaintext on the server, a reload keeps it readable',
+    opts,
+    async () => {
+      const a = await newPage(browser, srv.baseUrl);
+      const b = await newPage(browser, srv.baseUrl);
+      try {
+        await register(a.page, 'alice');
+        await register(b.page, 'bob');
+        await keyPackagesUp(srv, b.page);
+        await startChat(a.page, 'bob');
+        const header = a.page.locator('header.conv-bar');
+        assert.equal(await header.getByRole('img', { name: 'End-to-end encrypted' }).count(), 0, 'plaintext until encrypted');
+        await a.page.getByRole('button', { name: 'Encrypt chat' }).click();
+        await header.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        await a.page.getByRole('button', { name: 'Security code' }).waitFor();
+        // What does not work encrypted yet is off, and says why.
+        assert.equal(await a.page.getByLabel('Attach').isDisabled(), true);
+        await a.page.getByText('Files, replies, reactions and edits do not work in encrypted chats yet.').waitFor();
 
-      const first = 'the treasure is under the old oak';
-      plaintexts.push(first);
-      await send(a.page, first);
-      await messages(a.page, first)
-        .getByRole('img', { name: /^(sent|delivered|read)$/ })
-        .waitFor();
+        const first = 'the treasure is under the old oak';
+        plaintexts.push(first);
+        await send(a.page, first);
+        await messages(a.page, first)
+          .getByRole('img', { name: /^(sent|delivered|read)$/ })
+          .waitFor();
 
-      // Bob's list shows the chat as encrypted; opened, the message reads as Alice typed it.
-      const link = b.page.getByRole('link', { name: /^alice/ });
-      await link.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
-      await link.click();
-      await messages(b.page, first).waitFor();
-      await b.page.locator('header.conv-bar').getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
-      // Alice's tick goes to read once Bob has it on screen.
-      await messages(a.page, first).getByRole('img', { name: 'read' }).waitFor();
+        // Bob's list shows the chat as encrypted; opened, the message reads as Alice typed it.
+        const link = b.page.getByRole('link', { name: /^alice/ });
+        await link.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        await link.click();
+        await messages(b.page, first).waitFor();
+        await b.page.locator('header.conv-bar').getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        // Alice's tick goes to read once Bob has it on screen.
+        await messages(a.page, first).getByRole('img', { name: 'read' }).waitFor();
 
-      const reply = 'noted, bringing a shovel';
-      plaintexts.push(reply);
-      await send(b.page, reply);
-      await messages(a.page, reply).waitFor();
-      await messages(b.page, reply).getByRole('img', { name: 'read' }).waitFor();
+        const reply = 'noted, bringing a shovel';
+        plaintexts.push(reply);
+        await send(b.page, reply);
+        await messages(a.page, reply).waitFor();
+        await messages(b.page, reply).getByRole('img', { name: 'read' }).waitFor();
 
-      // Edits, replies and reactions are not offered in the message's menu.
-      await messages(a.page, reply).getByRole('button', { name: 'Message actions' }).click();
-      const menu = a.page.getByRole('menu', { name: 'Actions' });
-      await menu.getByRole('menuitem', { name: 'Copy' }).waitFor();
-      assert.equal(await menu.getByRole('menuitem', { name: 'Reply' }).count(), 0);
-      assert.equal(await menu.getByRole('menuitem', { name: 'React' }).count(), 0);
-      await a.page.keyboard.press('Escape');
+        // Edits, replies and reactions are not offered in the message's menu.
+        await messages(a.page, reply).getByRole('button', { name: 'Message actions' }).click();
+        const menu = a.page.getByRole('menu', { name: 'Actions' });
+        await menu.getByRole('menuitem', { name: 'Copy' }).waitFor();
+        assert.equal(await menu.getByRole('menuitem', { name: 'Reply' }).count(), 0);
+        assert.equal(await menu.getByRole('menuitem', { name: 'React' }).count(), 0);
+        await a.page.keyboard.press('Escape');
 
-      // Both screens compute the same code for a person: Bob's on Alice's screen is Bob's own, and the reverse.
-      const bobOnA = await codeShown(a.page, 'bob');
-      const aliceOnA = await codeShown(a.page, 'You');
-      const bobOnB = await codeShown(b.page, 'You');
-      const aliceOnB = await codeShown(b.page, 'alice');
-      assert.equal(bobOnA, bobOnB);
-      assert.equal(aliceOnA, aliceOnB);
-      assert.notEqual(aliceOnA, bobOnA);
+        // Both screens compute the same code for a person: Bob's on Alice's screen is Bob's own, and the reverse.
+        const bobOnA = await codeShown(a.page, 'bob');
+        const aliceOnA = await codeShown(a.page, 'You');
+        const bobOnB = await codeShown(b.page, 'You');
+        const aliceOnB = await codeShown(b.page, 'alice');
+        assert.equal(bobOnA, bobOnB);
+        assert.equal(aliceOnA, aliceOnB);
+        assert.notEqual(aliceOnA, bobOnA);
 
-      // The server holds ciphertext only: its history has no content, its SQLite file none of the texts.
-      const chatId = decodeURIComponent(new URL(a.page.url()).pathname.split('/').pop()!);
-      const history = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages`, { token: await tokenOf(a.page) });
-      assert.equal(history.status, 200);
-      const stored = (history.body as { messages: { content: string; ciphertext?: string }[] }).messages;
-      assert.equal(stored.length, 2);
-      for (const m of stored) {
-        assert.equal(m.content, '');
-        assert.ok(m.ciphertext && m.ciphertext.length > 50, 'a ciphertext');
+        // The server holds ciphertext only: its history has no content, its SQLite file none of the texts.
+        const chatId = decodeURIComponent(new URL(a.page.url()).pathname.split('/').pop()!);
+        const history = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages`, {
+          token: await tokenOf(a.page),
+        });
+        assert.equal(history.status, 200);
+        const stored = (history.body as { messages: { content: string; ciphertext?: string }[] }).messages;
+        assert.equal(stored.length, 2);
+        for (const m of stored) {
+          assert.equal(m.content, '');
+          assert.ok(m.ciphertext && m.ciphertext.length > 50, 'a ciphertext');
+        }
+        for (const text of plaintexts) assert.equal(JSON.stringify(history.body).includes(text), false);
+        const files = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
+        const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
+        for (const text of plaintexts) assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" is in the store`);
+        assert.notEqual(bytes.indexOf(Buffer.from('alice', 'utf8')), -1, 'the scan finds what is there');
+
+        // A reload keeps everything readable (the texts and the MLS state are in IndexedDB), and new messages still decrypt.
+        await b.page.reload();
+        await messages(b.page, first).waitFor();
+        await messages(b.page, reply).waitFor();
+        const later = 'after the reload, still secret';
+        plaintexts.push(later);
+        await send(a.page, later);
+        await messages(b.page, later).waitFor();
+        const back = 'and back again';
+        plaintexts.push(back);
+        await send(b.page, back);
+        await messages(a.page, back).waitFor();
+        assert.equal(await codeShown(b.page, 'alice'), aliceOnA, 'the same code after a reload');
+      } finally {
+        await a.ctx.close();
+        await b.ctx.close();
       }
-      for (const text of plaintexts) assert.equal(JSON.stringify(history.body).includes(text), false);
-      const files = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
-      const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
-      for (const text of plaintexts) assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" is in the store`);
-      assert.notEqual(bytes.indexOf(Buffer.from('alice', 'utf8')), -1, 'the scan finds what is there');
-
-      // A reload keeps everything readable (the texts and the MLS state are in IndexedDB), and new messages still decrypt.
-      await b.page.reload();
-      await messages(b.page, first).waitFor();
-      await messages(b.page, reply).waitFor();
-      const later = 'after the reload, still secret';
-      plaintexts.push(later);
-      await send(a.page, later);
-      await messages(b.page, later).waitFor();
-      const back = 'and back again';
-      plaintexts.push(back);
-      await send(b.page, back);
-      await messages(a.page, back).waitFor();
-      assert.equal(await codeShown(b.page, 'alice'), aliceOnA, 'the same code after a reload');
-    } finally {
-      await a.ctx.close();
-      await b.ctx.close();
-    }
-  });
+    },
+  );
 
   test('a three-person encrypted group: created with the checkbox, everyone reads everyone', opts, async () => {
     const [a, b, c] = await Promise.all([0, 1, 2].map(() => newPage(browser, srv.baseUrl)));

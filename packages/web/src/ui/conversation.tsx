@@ -62,7 +62,9 @@ export function ConversationView({ app, conv }: { app: AppState; conv: Conversat
       ) : app.isEncrypted(conv.chatId) && !app.canSendEncrypted(conv.chatId) ? (
         <p class="muted pad center" role="status">
           {app.cryptoUnavailable ??
-            (app.cryptoRunning ? 'This device is not in this encrypted chat yet: a member adds it when they next open the chat.' : 'Starting encryption…')}
+            (app.cryptoRunning
+              ? 'This device is not in this encrypted chat yet: a member adds it when they next open the chat.'
+              : 'Starting encryption…')}
         </p>
       ) : (
         <Composer key={conv.chatId} app={app} />

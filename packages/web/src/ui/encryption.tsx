@@ -89,8 +89,8 @@ export function CodeChangeNotice({ app, conv }: Props): JSX.Element | null {
   return (
     <p class="notice code-changed" role="status">
       {changed.map((id, i) => [i > 0 ? ', ' : '', <bdi key={id}>{app.nameOf(id)}</bdi>])}
-      {changed.length === 1 ? '’s security code changed' : ': security codes changed'} since you last checked it. A new device of theirs does
-      this; if they added none, someone may be listening in. Compare it under “Security code”.
+      {changed.length === 1 ? '’s security code changed' : ': security codes changed'} since you last checked it. A new device of theirs
+      does this; if they added none, someone may be listening in. Compare it under “Security code”.
     </p>
   );
 }

@@ -14,8 +14,7 @@ export type CryptoSession = { e2ee: E2ee; close(): void } | { reason: string };
 const LOCK_WAIT_MS = 3000;
 
 export async function openCrypto(client: SwitchboardClient, deviceId: string): Promise<CryptoSession> {
-  if (!globalThis.isSecureContext || !globalThis.crypto?.subtle)
-    return { reason: 'Encrypted chats need a secure connection (HTTPS).' };
+  if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) return { reason: 'Encrypted chats need a secure connection (HTTPS).' };
   if (typeof indexedDB === 'undefined') return { reason: 'Encrypted chats need IndexedDB, which this browser does not allow here.' };
   const release = await tabLock(`switchboard.e2ee.${deviceId}`);
   if (!release) return { reason: 'Encrypted chats are open in another tab of this browser.' };
