@@ -114,7 +114,7 @@ export abstract class ChatListState extends PeopleState {
   /** A list preview's message: an encrypted one with the text this device read, if any. */
   shownMessage(m: Message): Message {
     if (m.ciphertext === undefined) return m;
-    return { ...m, content: this.texts.get(m.message_id) ?? (m.deleted ? '' : '🔒 Encrypted message') };
+    return { ...m, content: this.texts.get(m.message_id) ?? (m.deleted ? '' : 'Encrypted message') };
   }
 
   titleOf(chatId: string): string {

@@ -149,6 +149,39 @@ describe('web client: end-to-end encryption', () => {
         await send(b.page, back);
         await messages(a.page, back).waitFor();
         assert.equal(await codeShown(b.page, 'alice'), aliceOnA, 'the same code after a reload');
+
+        // Bob logs in on a second browser: a new device. Alice's app adds it when she opens the chat,
+        // and says that Bob's code changed since she last looked; the new device reads what comes next.
+        const b2 = await newPage(browser, srv.baseUrl);
+        try {
+          await b2.page.getByLabel('Username').fill('bob');
+          await b2.page.getByLabel('Password').fill('correct horse battery');
+          await b2.page.getByRole('button', { name: 'Log in' }).click();
+          await b2.page.getByRole('button', { name: 'Log out' }).waitFor();
+          await keyPackagesUp(srv, b2.page);
+          await a.page.getByRole('button', { name: 'Close' }).click();
+          await a.page.getByRole('link', { name: /^bob/ }).click();
+          const notice = a.page.getByRole('status').filter({ hasText: 'security code changed' });
+          await notice.waitFor();
+          assert.match((await notice.textContent()) ?? '', /^bob’s security code changed/);
+          const bobNow = await codeShown(a.page, 'bob');
+          assert.notEqual(bobNow, bobOnA);
+          await a.page.getByRole('button', { name: 'Close' }).click();
+          assert.equal(await notice.count(), 0, 'shown, the new code is the one compared with');
+          const third = 'one for both of your devices';
+          plaintexts.push(third);
+          await send(a.page, third);
+          await b2.page.getByRole('link', { name: /^alice/ }).click();
+          await messages(b2.page, third).waitFor();
+          await messages(b.page, third).waitFor();
+          assert.equal(await codeShown(b2.page, 'You'), bobNow);
+          if (process.env.SHOT) {
+            await a.page.screenshot({ path: '/tmp/e2ee-a.png' });
+            await b2.page.screenshot({ path: '/tmp/e2ee-b2.png' });
+          }
+        } finally {
+          await b2.ctx.close();
+        }
       } finally {
         await a.ctx.close();
         await b.ctx.close();

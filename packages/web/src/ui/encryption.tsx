@@ -9,7 +9,20 @@ type Props = { app: AppState; conv: Conversation };
 export function Lock(): JSX.Element {
   return (
     <span class="lock" role="img" aria-label="End-to-end encrypted" title="End-to-end encrypted">
-      🔒
+      {/* Drawn, not an emoji: a system without an emoji font would show a box. */}
+      <svg
+        aria-hidden="true"
+        viewBox="0 0 24 24"
+        width="14"
+        height="14"
+        fill="none"
+        stroke="currentColor"
+        stroke-width="2.2"
+        stroke-linecap="round"
+      >
+        <rect x="5" y="11" width="14" height="10" rx="2" />
+        <path d="M8 11V8a4 4 0 0 1 8 0v3" />
+      </svg>
     </span>
   );
 }

@@ -130,7 +130,7 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
         <span class="text deleted">This message was deleted</span>
       ) : m.encrypted && !m.content ? (
         <span class="text encrypted-pending">
-          {app.isUndecryptable(m.message_id) ? 'This message could not be decrypted on this device.' : '🔒 Encrypted message'}
+          {app.isUndecryptable(m.message_id) ? 'This message could not be decrypted on this device.' : 'Encrypted message'}
         </span>
       ) : (
         m.content && (
