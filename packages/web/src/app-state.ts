@@ -1,4 +1,4 @@
-import { SwitchboardClient } from '@switchboard/client';
+import { deleteIndexedDbStorage, SwitchboardClient } from '@switchboard/client';
 import { loadOutbox, loadSession, saveOutbox, saveSession, SESSION_STORAGE_KEY, type StoredSession } from './session.js';
 import { disablePush, enablePush, pushEnabled, pushUnsupportedReason, type PushState } from './push.js';
 import { AppWebSocket, dropSockets } from './socket.js';
@@ -191,8 +191,14 @@ export class AppState extends EncryptionState {
     } catch {
       // Offline or already revoked: the session is forgotten here all the same.
     }
-    if (this.session) saveOutbox(this.session.device_id, []);
+    const deviceId = this.session?.device_id;
+    if (deviceId) saveOutbox(deviceId, []);
     this.endSession(null, true);
+    // The device's session is gone, and with it its MLS membership: its keys and kept texts go too.
+    if (deviceId)
+      void Promise.all([`switchboard.mls.${deviceId}`, `switchboard.texts.${deviceId}`].map((n) => deleteIndexedDbStorage(n))).catch(
+        () => {},
+      );
   }
 
   /** Back to the login form, forgetting the session (and its client). */

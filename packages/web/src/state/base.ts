@@ -10,7 +10,7 @@ import { toMsg, type ConnState, type Conversation, type MessageInfo, type Msg, t
  * re-renders the page. Its methods are split by concern into layers, each a class extending
  * the one below, so that each concern has a file of its own:
  *   base (this file: the state itself) → people → chat-list → conversation → groups →
- *   messages → message-changes → app-state (session and connection: the object main.tsx makes).
+ *   messages → message-changes → encryption → app-state (session and connection: the object main.tsx makes).
  * A layer calls down freely; the two calls that go up are declared abstract here.
  */
 export abstract class AppBase {
