@@ -2,7 +2,7 @@ import type { DecryptedMessage, SwitchboardClient } from '@switchboard/client';
 import { lastShownCode, rememberShownCodes } from '../e2ee/codes.js';
 import { openCrypto } from '../e2ee/session.js';
 import { MessageTexts } from '../e2ee/texts.js';
-import type { Conversation } from './types.js';
+import type { Conversation, TabSignal } from './types.js';
 import { MessageChangesState } from './message-changes.js';
 
 /*
@@ -74,18 +74,24 @@ export abstract class EncryptionState extends MessageChangesState {
     this.healed.clear();
   }
 
-  /** A message E2ee decrypted: kept (MLS opens it only once), then shown where it is. */
+  /** A message E2ee decrypted: kept (MLS opens it only once), shown where it is, and told to the device's other tabs. */
   private async onDecrypted(m: DecryptedMessage): Promise<void> {
-    this.texts.set(m.message_id, m.text);
-    this.undecryptable.delete(m.message_id);
+    this.showText(m.chat_id, m.message_id, m.text);
+    this.tabs?.postMessage({ t: 'text', chat_id: m.chat_id, message_id: m.message_id, text: m.text } satisfies TabSignal);
+    await this.textStore?.put(m.chat_id, m.message_id, m.text).catch(() => undefined);
+  }
+
+  /** The text of an encrypted message, now known: into memory and the open conversation. */
+  protected showText(chatId: string, messageId: string, text: string): void {
+    this.texts.set(messageId, text);
+    this.undecryptable.delete(messageId);
     const conv = this.conv;
-    if (conv?.chatId === m.chat_id) {
+    if (conv?.chatId === chatId) {
       conv.encrypted = true;
-      const shown = conv.messages.find((x) => x.message_id === m.message_id);
-      if (shown) shown.content = m.text;
+      const shown = conv.messages.find((x) => x.message_id === messageId);
+      if (shown) shown.content = text;
     }
     this.changed();
-    await this.textStore?.put(m.chat_id, m.message_id, m.text).catch(() => undefined);
   }
 
   override async openChat(chatId: string, opts: { seq?: number; push?: boolean; title?: string } = {}): Promise<void> {

@@ -130,7 +130,9 @@ export type TabSignal =
   | { t: 'read'; chat_id: string; read_seq: number }
   | { t: 'sent'; message: Message }
   | { t: 'update'; update: MessageUpdate }
-  | { t: 'settings'; settings: ChatSettingsView };
+  | { t: 'settings'; settings: ChatSettingsView }
+  /** A text the tab that runs encryption decrypted (the device's other tabs cannot open it themselves). */
+  | { t: 'text'; chat_id: string; message_id: string; text: string };
 
 /** The other user of a direct chat (dm:<a>:<b>); oneself in notes to self. */
 export function peerOf(chatId: string, me: string): string {

@@ -131,10 +131,28 @@ describe('web client: end-to-end encryption', () => {
           assert.ok(m.ciphertext && m.ciphertext.length > 50, 'a ciphertext');
         }
         for (const text of plaintexts) assert.equal(JSON.stringify(history.body).includes(text), false);
+        // The chat list says the chat is encrypted (for a device not in its group yet, too).
+        const list = await http(srv.baseUrl, 'GET', '/v1/chats', { token: await tokenOf(b.page) });
+        const summary = (list.body as { chats: { chat_id: string; encrypted?: boolean }[] }).chats.find((c) => c.chat_id === chatId);
+        assert.equal(summary?.encrypted, true);
         const files = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
         const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
         for (const text of plaintexts) assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" is in the store`);
         assert.notEqual(bytes.indexOf(Buffer.from('alice', 'utf8')), -1, 'the scan finds what is there');
+
+        // A second tab of Alice's browser is the same device: only one tab does encryption (it says
+        // so), and it shows the texts the first one kept or decrypts.
+        const a2 = await a.ctx.newPage();
+        await a2.goto(a.page.url());
+        await a2.getByText('Encrypted chats are open in another tab of this browser.').waitFor();
+        await messages(a2, first).waitFor();
+        await messages(a2, reply).waitFor();
+        const tabNews = 'seen in both tabs';
+        plaintexts.push(tabNews);
+        await send(b.page, tabNews);
+        await messages(a.page, tabNews).waitFor();
+        await messages(a2, tabNews).waitFor();
+        await a2.close();
 
         // A reload keeps everything readable (the texts and the MLS state are in IndexedDB), and new messages still decrypt.
         await b.page.reload();
@@ -175,10 +193,6 @@ describe('web client: end-to-end encryption', () => {
           await messages(b2.page, third).waitFor();
           await messages(b.page, third).waitFor();
           assert.equal(await codeShown(b2.page, 'You'), bobNow);
-          if (process.env.SHOT) {
-            await a.page.screenshot({ path: '/tmp/e2ee-a.png' });
-            await b2.page.screenshot({ path: '/tmp/e2ee-b2.png' });
-          }
         } finally {
           await b2.ctx.close();
         }
