@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { http, startTestServer, type TestServer } from '@switchboard/server/testing';
-import { eventually, launch, messages, newPage, register, send, skipReason, startChat } from './support.js';
+import { eventually, launch, messages, newPage, register, repoRoot, send, skipReason, startChat } from './support.js';
 
 /*
  * End-to-end encryption in the web client (docs/e2ee.md "Web client"): real browsers, each
@@ -199,6 +199,68 @@ describe('web client: end-to-end encryption', () => {
       } finally {
         await a.ctx.close();
         await b.ctx.close();
+      }
+    },
+  );
+
+  test(
+    "the SDK's IndexedDB storage: put replaces whole values, list by prefix, delete, kept across a reopen, gone with the database",
+    opts,
+    async () => {
+      const { ctx, page } = await newPage(browser, srv.baseUrl);
+      try {
+        // The module as the SDK builds it, served from the app's origin (its CSP allows only same-origin scripts).
+        const source = readFileSync(path.join(repoRoot, 'packages/client/dist/e2ee/indexeddb-storage.js'), 'utf8');
+        await page.route('**/__test__/indexeddb-storage.js', (route) => route.fulfill({ body: source, contentType: 'text/javascript' }));
+        const result = await page.evaluate(async () => {
+          type Storage = {
+            get(k: string): Promise<Uint8Array | undefined>;
+            put(k: string, v: Uint8Array): Promise<void>;
+            delete(k: string): Promise<void>;
+            list(p: string): Promise<string[]>;
+            close(): void;
+          };
+          const url = '/__test__/indexeddb-storage.js';
+          const mod = (await import(url)) as {
+            indexedDbStorage(name: string): Promise<Storage>;
+            deleteIndexedDbStorage(name: string): Promise<void>;
+          };
+          const arr = (v: Uint8Array | undefined) => (v ? Array.from(v) : null);
+          let s = await mod.indexedDbStorage('storage-test');
+          const value = new Uint8Array([1, 2, 3]);
+          await s.put('group/a', value);
+          value[0] = 99; // the caller's buffer changing later does not change what is stored
+          await s.put('group/b', new Uint8Array([4]));
+          await s.put('groupx', new Uint8Array([5]));
+          await s.put('group/\uffff\uffff', new Uint8Array([6]));
+          await s.put('kp/1', new Uint8Array([7]));
+          await s.put('group/b', new Uint8Array([8, 8])); // replaces
+          const listed = await s.list('group/');
+          const all = await s.list('');
+          const a = arr(await s.get('group/a'));
+          const b = arr(await s.get('group/b'));
+          await s.delete('kp/1');
+          await s.delete('kp/never');
+          const gone = arr(await s.get('kp/1'));
+          s.close();
+          s = await mod.indexedDbStorage('storage-test');
+          const reopened = { a: arr(await s.get('group/a')), list: await s.list('') };
+          s.close();
+          await mod.deleteIndexedDbStorage('storage-test');
+          s = await mod.indexedDbStorage('storage-test');
+          const afterDelete = await s.list('');
+          s.close();
+          return { listed, all, a, b, gone, reopened, afterDelete };
+        });
+        assert.deepEqual(result.listed, ['group/a', 'group/b', 'group/\uffff\uffff']);
+        assert.deepEqual(result.all, ['group/a', 'group/b', 'group/\uffff\uffff', 'groupx', 'kp/1']);
+        assert.deepEqual(result.a, [1, 2, 3]);
+        assert.deepEqual(result.b, [8, 8]);
+        assert.equal(result.gone, null);
+        assert.deepEqual(result.reopened, { a: [1, 2, 3], list: ['group/a', 'group/b', 'group/\uffff\uffff', 'groupx'] });
+        assert.deepEqual(result.afterDelete, []);
+      } finally {
+        await ctx.close();
       }
     },
   );
