@@ -55,6 +55,8 @@ export abstract class EncryptionState extends MessageChangesState {
       e2ee.on('joined', () => {
         this.scheduleRefresh(0);
         this.changed();
+        // Joining used up one of this device's key packages: the next person to add it needs another.
+        void e2ee.topUpKeyPackages().catch(() => undefined);
       });
       e2ee.on('epoch', () => this.changed());
       void e2ee.topUpKeyPackages().catch((err: unknown) => this.onRequestError(err));
@@ -72,6 +74,7 @@ export abstract class EncryptionState extends MessageChangesState {
     this.texts.clear();
     this.undecryptable.clear();
     this.healed.clear();
+    this.codeCache.clear();
   }
 
   /** A message E2ee decrypted: kept (MLS opens it only once), shown where it is, and told to the device's other tabs. */
@@ -136,10 +139,19 @@ export abstract class EncryptionState extends MessageChangesState {
     });
   }
 
+  /** Per chat: its codes at one epoch (each render asks; a code is a SHA-512 per member, and changes only with a commit). */
+  private codeCache = new Map<string, { epoch: number; codes: MemberCode[] }>();
+
   /** Every member's security code in the chat as this device's group has them (yours included, to read out). */
   securityCodes(chatId: string): MemberCode[] {
     const e2ee = this.e2ee;
     if (!e2ee?.hasGroup(chatId)) return [];
+    const epoch = e2ee.epoch(chatId);
+    const cached = this.codeCache.get(chatId);
+    // You last, the others by name (sorted each time: names arrive after the codes).
+    const sorted = (codes: MemberCode[]) =>
+      [...codes].sort((a, b) => Number(a.mine) - Number(b.mine) || this.nameOf(a.userId).localeCompare(this.nameOf(b.userId)));
+    if (cached?.epoch === epoch) return sorted(cached.codes);
     const users = [...new Set(e2ee.members(chatId).map((m) => m.user_id))];
     const out: MemberCode[] = [];
     for (const userId of users) {
@@ -149,8 +161,8 @@ export abstract class EncryptionState extends MessageChangesState {
         // No leaf of that user (removed meanwhile): nothing to show.
       }
     }
-    // You last, the others by name.
-    return out.sort((a, b) => Number(a.mine) - Number(b.mine) || this.nameOf(a.userId).localeCompare(this.nameOf(b.userId)));
+    this.codeCache.set(chatId, { epoch, codes: out });
+    return sorted(out);
   }
 
   /** Opens the "Security code" screen; the codes it shows become the ones later codes are compared with. */
