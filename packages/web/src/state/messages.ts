@@ -246,19 +246,11 @@ export abstract class MessagesState extends GroupsState {
         return false;
       }
       p.encrypted = true;
-      this.outbox.push(p);
-      this.knownSends.add(p.client_msg_id);
-      this.persistOutbox();
-      this.dispatch(p);
-      this.stopTyping();
-      if (conv.hasNewer) void this.loadLatest(conv);
-      conv.scrollToken++;
-      this.changed();
-      return true;
+    } else {
+      if (attachments.length) p.attachments = attachments;
+      if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
+      if (mentions.length) p.mentions = mentions;
     }
-    if (attachments.length) p.attachments = attachments;
-    if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
-    if (mentions.length) p.mentions = mentions;
     this.replyTo = null;
     this.outbox.push(p);
     this.knownSends.add(p.client_msg_id);
