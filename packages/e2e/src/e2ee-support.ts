@@ -147,6 +147,8 @@ export function e2eeSdkSuite(
     );
     const page = await bob.client.rest.history(chatId, { limit: 10 });
     assert.ok(page.messages.every((m) => m.content === '' && typeof m.ciphertext === 'string'));
+    // The chat list marks it encrypted for both (an app shows that before it has the group).
+    for (const d of [alice, bob]) assert.equal((await d.client.chats()).find((c) => c.chat_id === chatId)?.encrypted, true);
   });
 
   test('both sides of a direct chat start at once: one epoch 0 wins, the other joins by its welcome', async () => {
@@ -170,6 +172,7 @@ export function e2eeSdkSuite(
       rest.map((m) => m.session.user_id),
     );
     assert.equal(group.encrypted, true);
+    assert.equal((await laptop.client.chats()).find((c) => c.chat_id === group.chat_id)?.encrypted, true);
     const everyone = [...members, laptop];
     for (const d of everyone) await inGroup(d, group.chat_id);
     assert.equal(admin!.e2ee.members(group.chat_id).length, 6, 'one leaf per device');

@@ -1,21 +1,20 @@
 import { z } from 'zod';
 import { BASE64, MAX_CLIENT_MSG_ID_CHARS } from './frames.js';
 import { optional, storableText } from './text.js';
+// The limits (docs/e2ee.md "Limits") live in limits.ts, free of schemas: a browser bundle
+// of the SDK's E2ee layer takes them without zod.
+import {
+  MAX_KEY_PACKAGE_CHARS,
+  MAX_KEY_PACKAGES_PER_UPLOAD,
+  MAX_CLAIM_USERS,
+  MAX_MLS_BLOB_CHARS,
+  MAX_WELCOMES_PER_COMMIT,
+} from './limits.js';
 
 /*
  * The MLS Delivery Service's REST bodies (docs/e2ee.md). Every MLS value is opaque base64 to
  * the server: it checks the encoding and the size, never the contents.
  */
-
-/** docs/e2ee.md "Limits". */
-export const MAX_KEY_PACKAGE_CHARS = 16_384;
-export const MAX_KEY_PACKAGES_PER_UPLOAD = 100;
-export const MAX_KEY_PACKAGES_KEPT = 500;
-export const MAX_CLAIM_USERS = 100;
-export const MAX_MLS_BLOB_CHARS = 4_000_000;
-export const MAX_WELCOMES_PER_COMMIT = 1_100;
-/** The body limit of the routes that carry commits (a 1,024-member group's welcome is large). */
-export const MLS_BODY_BYTES = 16 * 1024 * 1024;
 
 const b64 = (max: number) => z.string().min(1).max(max).regex(BASE64, 'must be standard base64');
 const idText = storableText().min(1).max(MAX_CLIENT_MSG_ID_CHARS);

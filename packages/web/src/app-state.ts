@@ -1,10 +1,10 @@
-import { SwitchboardClient } from '@switchboard/client';
+import { deleteIndexedDbStorage, SwitchboardClient } from '@switchboard/client';
 import { loadOutbox, loadSession, saveOutbox, saveSession, SESSION_STORAGE_KEY, type StoredSession } from './session.js';
 import { disablePush, enablePush, pushEnabled, pushUnsupportedReason, type PushState } from './push.js';
 import { AppWebSocket, dropSockets } from './socket.js';
 import { describeError } from './state/describe.js';
 import type { ConnState, TabSignal } from './state/types.js';
-import { MessageChangesState } from './state/message-changes.js';
+import { EncryptionState } from './state/encryption.js';
 
 export type { Conversation, ConnState, Msg, Panel, Status } from './state/types.js';
 export { MAX_WINDOW, PAGE, uuid } from './state/types.js';
@@ -13,10 +13,10 @@ export { describeError } from './state/describe.js';
 /*
  * The app's state, top layer (the layers: state/base.ts): the session and its connection.
  * Logging in and out, the SDK client and its events, which it hands to the layers below.
- * The SDK does the hard parts (reconnect, resend, dedupe, acks).
+ * The SDK does the hard parts (reconnect, resend, dedupe, acks, MLS).
  */
 
-export class AppState extends MessageChangesState {
+export class AppState extends EncryptionState {
   // ---- start, accounts ----
 
   start(): void {
@@ -148,9 +148,13 @@ export class AppState extends MessageChangesState {
         else if (sig.t === 'sent') this.onMessage(sig.message);
         else if (sig.t === 'update') this.onUpdate(sig.update);
         else if (sig.t === 'settings') this.onSettings(sig.settings);
+        else if (sig.t === 'text') this.showText(sig.chat_id, sig.message_id, sig.text);
       };
     }
-    void client.connect().catch(() => {});
+    // E2ee listens before the socket connects: a ciphertext replayed on connect is then decrypted, not passed by.
+    void this.startCrypto(client, s.device_id)
+      .then(() => (this.client === client ? client.connect() : undefined))
+      .catch(() => {});
     void this.loadMe();
     void this.loadBlocked();
     void this.loadContacts();
@@ -188,8 +192,14 @@ export class AppState extends MessageChangesState {
     } catch {
       // Offline or already revoked: the session is forgotten here all the same.
     }
-    if (this.session) saveOutbox(this.session.device_id, []);
+    const deviceId = this.session?.device_id;
+    if (deviceId) saveOutbox(deviceId, []);
     this.endSession(null, true);
+    // The device's session is gone, and with it its MLS membership: its keys and kept texts go too.
+    if (deviceId)
+      void Promise.all([`switchboard.mls.${deviceId}`, `switchboard.texts.${deviceId}`].map((n) => deleteIndexedDbStorage(n))).catch(
+        () => {},
+      );
   }
 
   /** Back to the login form, forgetting the session (and its client). */
@@ -197,6 +207,7 @@ export class AppState extends MessageChangesState {
     const client = this.client;
     this.client = null;
     this.leaving = true;
+    this.stopCrypto();
     void client?.close();
     this.tabs?.close();
     this.tabs = null;

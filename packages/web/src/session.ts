@@ -22,6 +22,8 @@ export interface PendingSend {
   /** The message this one answers (its quote as shown until the stored copy comes). */
   reply_to?: ReplyRef;
   mentions?: string[];
+  /** For an end-to-end encrypted chat: sent through E2ee (encrypted when sent, so anew after a reload). */
+  encrypted?: true;
 }
 
 function read<T>(key: string): T | null {

@@ -246,8 +246,12 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
 
   // ---- messages ----
 
-  /** Encrypts `text` for the chat's group and sends it; resolves with the server's ack_sent. */
-  async send(chatId: string, text: string): Promise<AckSent> {
+  /**
+   * Encrypts `text` for the chat's group and sends it; resolves with the server's ack_sent.
+   * `clientMsgId`: a send made again after a restart (a new ciphertext, since a sending key
+   * is never reused) keeps its first id, so the server stores it once.
+   */
+  async send(chatId: string, text: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
     const ciphertext = await this.serial(chatId, async () => {
       const g = this.groups.get(chatId);
       if (!g || !mls.active(g)) throw new Error(`this device is not in the encrypted group of ${chatId}`);
@@ -256,7 +260,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       await this.save(chatId, out.next);
       return out.ciphertext;
     });
-    return this.client.send(chatId, '', { ciphertext });
+    return this.client.send(chatId, '', { ciphertext, ...(opts.clientMsgId ? { clientMsgId: opts.clientMsgId } : {}) });
   }
 
   /**

@@ -1,15 +1,16 @@
-import type { SwitchboardClient, ChatSummary, Message, UserView } from '@switchboard/client';
+import type { E2ee, SwitchboardClient, ChatSummary, Message, NewMessageEvent, UserView } from '@switchboard/client';
+import type { MessageTexts } from '../e2ee/texts.js';
 import type { PendingSend, StoredSession } from '../session.js';
 import { SwitchboardHttpError } from '@switchboard/client';
 import { describeError } from './describe.js';
-import type { ConnState, Conversation, MessageInfo, Msg, Panel } from './types.js';
+import { toMsg, type ConnState, type Conversation, type MessageInfo, type Msg, type Panel } from './types.js';
 
 /*
  * The app's state is one object, mutated only by its own methods, and a change callback that
  * re-renders the page. Its methods are split by concern into layers, each a class extending
  * the one below, so that each concern has a file of its own:
  *   base (this file: the state itself) → people → chat-list → conversation → groups →
- *   messages → message-changes → app-state (session and connection: the object main.tsx makes).
+ *   messages → message-changes → encryption → app-state (session and connection: the object main.tsx makes).
  * A layer calls down freely; the two calls that go up are declared abstract here.
  */
 export abstract class AppBase {
@@ -53,6 +54,20 @@ export abstract class AppBase {
   /** The other person of the open direct chat, whose presence is subscribed. */
   protected watchedPeer: string | null = null;
 
+  /** End-to-end encryption in this tab (state/encryption.ts): null while it starts, or where it cannot run. */
+  protected e2ee: E2ee | null = null;
+  /** Why this tab cannot do encrypted chats (no secure context, another tab has them), or null. */
+  cryptoUnavailable: string | null = null;
+  /** Settles once encryption started or is known unavailable. */
+  protected cryptoReady: Promise<void> = Promise.resolve();
+  /** Decrypted (or own) texts of encrypted messages, by message id; kept in IndexedDB too (e2ee/texts.ts). */
+  protected texts = new Map<string, string>();
+  protected textStore: MessageTexts | null = null;
+  /** Settles once textStore is open (or known unavailable). */
+  protected textsReady: Promise<void> = Promise.resolve();
+  /** Encrypted messages this device could not open. */
+  protected undecryptable = new Set<string>();
+
   constructor(
     protected readonly baseUrl: string,
     private readonly onChange: () => void,
@@ -64,6 +79,43 @@ export abstract class AppBase {
 
   get userId(): string {
     return this.session?.user_id ?? '';
+  }
+
+  /** A message as shown; an encrypted one with the text this device read (none yet: `encrypted` and no content). */
+  protected msg(m: Message | NewMessageEvent): Msg {
+    const out = toMsg(m);
+    if (m.ciphertext !== undefined) {
+      out.encrypted = true;
+      out.content = this.texts.get(m.message_id) ?? '';
+    }
+    return out;
+  }
+
+  /** Reads from IndexedDB the texts of these encrypted messages not in memory yet. */
+  protected async loadTexts(list: (Message | NewMessageEvent)[]): Promise<void> {
+    const wanted = list.filter((m) => m.ciphertext !== undefined && !this.texts.has(m.message_id));
+    if (!wanted.length) return;
+    await this.textsReady;
+    const store = this.textStore;
+    if (!store) return;
+    await Promise.all(
+      wanted.map(async (m) => {
+        const text = await store.get(m.chat_id, m.message_id).catch(() => undefined);
+        if (text !== undefined) this.texts.set(m.message_id, text);
+      }),
+    );
+  }
+
+  /** Whether the chat is end-to-end encrypted, as far as this tab knows. */
+  isEncrypted(chatId: string): boolean {
+    if (this.chats.find((c) => c.chat_id === chatId)?.encrypted) return true;
+    if (this.conv?.chatId === chatId && (this.conv.group?.encrypted || this.conv.encrypted)) return true;
+    return this.e2ee?.hasGroup(chatId) === true;
+  }
+
+  /** Whether this device can send in the encrypted chat (it is in the chat's MLS group). */
+  canSendEncrypted(chatId: string): boolean {
+    return this.e2ee?.hasGroup(chatId) === true;
   }
 
   /** Back to the login form, forgetting the session (app-state.ts). */

@@ -1,5 +1,5 @@
 import { SwitchboardHttpError } from '@switchboard/client';
-import type { ChatSettingsBody, ChatSettingsView, ChatSummary } from '@switchboard/client';
+import type { ChatSettingsBody, ChatSettingsView, ChatSummary, Message } from '@switchboard/client';
 import { applySettings } from '../lifecycle.js';
 import { peerOf, type TabSignal } from './types.js';
 import { PeopleState } from './people.js';
@@ -22,6 +22,7 @@ export abstract class ChatListState extends PeopleState {
     if (!client) return;
     try {
       const chats = await client.chats();
+      await this.loadTexts(chats.flatMap((c) => (c.last_message ? [c.last_message] : [])));
       if (client !== this.client) return;
       this.chats = chats;
       // The other person of each direct chat near the top: the list shows their avatar (one GET each, so not for all).
@@ -108,6 +109,12 @@ export abstract class ChatListState extends PeopleState {
       if (mine === this.searchSeq) this.onRequestError(err, (m) => (this.searchError = m));
     }
     this.changed();
+  }
+
+  /** A list preview's message: an encrypted one with the text this device read, if any. */
+  shownMessage(m: Message): Message {
+    if (m.ciphertext === undefined) return m;
+    return { ...m, content: this.texts.get(m.message_id) ?? (m.deleted ? '' : 'Encrypted message') };
   }
 
   titleOf(chatId: string): string {

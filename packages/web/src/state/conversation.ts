@@ -1,7 +1,7 @@
 import { SwitchboardHttpError } from '@switchboard/client';
 import { applyToConversation } from '../lifecycle.js';
 import { describeError } from './describe.js';
-import { MAX_WINDOW, PAGE, peerOf, toMsg, type Conversation } from './types.js';
+import { MAX_WINDOW, PAGE, peerOf, type Conversation } from './types.js';
 import { ChatListState } from './chat-list.js';
 
 /* The open conversation: routing (/chat/<id>?seq=N), opening and closing a chat, and its pages of history. */
@@ -64,6 +64,7 @@ export abstract class ConversationState extends ChatListState {
       seenSeq: 0,
       liveSeq: 0,
       held: [],
+      encrypted: false,
     };
     this.conv = conv;
     this.convToken++;
@@ -106,9 +107,10 @@ export abstract class ConversationState extends ChatListState {
     const upTo = Math.max(conv.liveSeq, this.chat(conv.chatId)?.last_seq ?? 0);
     try {
       const page = await this.client!.history(conv.chatId, { limit: PAGE });
+      await this.loadTexts(page.messages);
       if (this.conv !== conv) return;
       conv.seenSeq = Math.max(conv.seenSeq, upTo);
-      conv.messages = page.messages.map(toMsg);
+      conv.messages = page.messages.map((m) => this.msg(m));
       conv.hasOlder = (page.messages[0]?.seq ?? 1) > 1 && page.messages.length >= PAGE;
       conv.hasNewer = false;
       conv.highlightSeq = null;
@@ -134,8 +136,9 @@ export abstract class ConversationState extends ChatListState {
       const page = await this.client!.history(conv.chatId, { before: seq + PAGE / 2, limit: PAGE });
       const after = page.messages[page.messages.length - 1]?.seq ?? seq;
       const more = await this.client!.history(conv.chatId, { after, limit: 1 });
+      await this.loadTexts(page.messages);
       if (this.conv !== conv) return;
-      conv.messages = page.messages.map(toMsg);
+      conv.messages = page.messages.map((m) => this.msg(m));
       conv.hasOlder = (page.messages[0]?.seq ?? 1) > 1;
       conv.hasNewer = more.messages.length > 0;
       conv.highlightSeq = seq;
@@ -160,8 +163,9 @@ export abstract class ConversationState extends ChatListState {
     this.changed();
     try {
       const page = await this.client!.history(conv.chatId, { before: first.seq, limit: PAGE });
+      await this.loadTexts(page.messages);
       if (this.conv !== conv) return;
-      conv.messages = [...page.messages.map(toMsg), ...conv.messages];
+      conv.messages = [...page.messages.map((m) => this.msg(m)), ...conv.messages];
       conv.hasOlder = page.messages.length >= PAGE && (page.messages[0]?.seq ?? 1) > 1;
       if (conv.messages.length > MAX_WINDOW) {
         conv.messages.length = MAX_WINDOW;
@@ -185,8 +189,9 @@ export abstract class ConversationState extends ChatListState {
     this.changed();
     try {
       const page = await this.client!.history(conv.chatId, { after: last.seq, limit: PAGE });
+      await this.loadTexts(page.messages);
       if (this.conv !== conv) return;
-      conv.messages = [...conv.messages, ...page.messages.map(toMsg)];
+      conv.messages = [...conv.messages, ...page.messages.map((m) => this.msg(m))];
       conv.hasNewer = page.messages.length >= PAGE;
       if (conv.messages.length > MAX_WINDOW) {
         conv.messages.splice(0, conv.messages.length - MAX_WINDOW);

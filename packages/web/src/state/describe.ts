@@ -55,6 +55,10 @@ export function describeSendError(code: string): string {
       return 'this person does not take your messages.';
     case 'invalid_reference':
       return 'that message is not in this chat.';
+    case 'encryption_required':
+      return 'this chat is end-to-end encrypted now; send it again.';
+    case 'not_encrypted':
+      return 'this chat is not end-to-end encrypted.';
     default:
       return `the server refused it (${code}).`;
   }

@@ -21,15 +21,18 @@ export abstract class GroupsState extends ConversationState {
     });
   }
 
-  createGroup(name: string, members: string): Promise<void> {
+  /** A new group; `encrypted`: end-to-end (the server group, then the MLS group with every member's devices, docs/e2ee.md). */
+  createGroup(name: string, members: string, encrypted = false): Promise<void> {
     return this.task(async () => {
       if (!name.trim()) throw new Error('Give the group a name.');
+      if (encrypted) await this.cryptoReady;
+      const e2ee = this.e2ee;
+      if (encrypted && !e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
       const names = members.split(/[\s,]+/).filter(Boolean);
       const users = await Promise.all(names.map((n) => this.userNamed(n)));
-      const group = await this.client!.createGroup(
-        name.trim(),
-        users.map((u) => u.user_id),
-      );
+      const ids = users.map((u) => u.user_id);
+      const group =
+        e2ee && encrypted ? await e2ee.createEncryptedGroup(name.trim(), ids) : await this.client!.createGroup(name.trim(), ids);
       this.panel = null;
       this.scheduleRefresh(0);
       await this.openChat(group.chat_id, { title: group.name });
@@ -41,7 +44,12 @@ export abstract class GroupsState extends ConversationState {
       const conv = this.conv;
       if (!conv?.group) return;
       const user = await this.userNamed(username);
-      conv.group = await this.client!.addMembers(conv.group.group_id, [user.user_id]);
+      if (conv.group.encrypted) {
+        // On the server, then an MLS Add of each of their devices.
+        if (!this.e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
+        await this.e2ee.addMembers(conv.chatId, [user.user_id]);
+        await this.loadGroup(conv);
+      } else conv.group = await this.client!.addMembers(conv.group.group_id, [user.user_id]);
     });
   }
 
@@ -49,7 +57,9 @@ export abstract class GroupsState extends ConversationState {
     return this.task(async () => {
       const conv = this.conv;
       if (!conv?.group) return;
-      await this.client!.removeMember(conv.group.group_id, userId);
+      // Encrypted: also an MLS Remove of their leaves, so the next epoch's keys are unknown to them.
+      if (conv.group.encrypted && this.e2ee?.hasGroup(conv.chatId)) await this.e2ee.removeMember(conv.chatId, userId);
+      else await this.client!.removeMember(conv.group.group_id, userId);
       await this.loadGroup(conv);
     });
   }

@@ -3,7 +3,7 @@ import type { Attachment, Message, NewMessageEvent } from '@switchboard/client';
 import { loadOutbox, saveOutbox, type PendingSend } from '../session.js';
 import { orderChats, replyRef } from '../lifecycle.js';
 import { describeError, describeSendError } from './describe.js';
-import { MAX_WINDOW, PAGE, RANK, toMsg, uuid, type Conversation, type Msg, type Status, type TabSignal } from './types.js';
+import { MAX_WINDOW, PAGE, RANK, uuid, type Conversation, type Msg, type Status, type TabSignal } from './types.js';
 import { uploadFile } from './upload.js';
 import { GroupsState } from './groups.js';
 
@@ -39,7 +39,8 @@ export abstract class MessagesState extends GroupsState {
         this.client?.unsubscribePresence([this.watchedPeer]);
         this.client?.subscribePresence([this.watchedPeer]);
       }
-      const msg = toMsg(m);
+      if (m.ciphertext !== undefined) conv.encrypted = true;
+      const msg = this.msg(m);
       if (mine) msg.status = 'sent';
       this.insertLive(conv, msg);
     }
@@ -86,9 +87,10 @@ export abstract class MessagesState extends GroupsState {
     conv.loadingNewer = true;
     try {
       const page = await client.history(conv.chatId, last?.seq ? { after: last.seq, limit: 200 } : { limit: PAGE });
+      await this.loadTexts(page.messages);
       if (this.conv !== conv) return;
       conv.seenSeq = Math.max(conv.seenSeq, upTo);
-      for (const m of page.messages) this.insertLive(conv, toMsg(m));
+      for (const m of page.messages) this.insertLive(conv, this.msg(m));
       this.ensureUsers(page.messages.map((m) => m.sender_id));
     } catch (err) {
       this.onRequestError(err);
@@ -230,9 +232,25 @@ export abstract class MessagesState extends GroupsState {
     const conv = this.conv;
     if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length)) return false;
     const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
-    if (attachments.length) p.attachments = attachments;
-    if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
-    if (mentions.length) p.mentions = mentions;
+    if (this.isEncrypted(conv.chatId)) {
+      // Never plaintext into an encrypted chat; files, replies and mentions do not travel there yet (the composer hides them).
+      if (!text.trim()) return false;
+      if (this.e2ee && !this.canSendEncrypted(conv.chatId)) {
+        this.notice = 'This device is not in this encrypted chat yet: a member must add it first.';
+        this.changed();
+        return false;
+      }
+      if (!this.e2ee && this.cryptoUnavailable) {
+        this.notice = this.cryptoUnavailable;
+        this.changed();
+        return false;
+      }
+      p.encrypted = true;
+    } else {
+      if (attachments.length) p.attachments = attachments;
+      if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
+      if (mentions.length) p.mentions = mentions;
+    }
     this.replyTo = null;
     this.outbox.push(p);
     this.knownSends.add(p.client_msg_id);
@@ -250,7 +268,8 @@ export abstract class MessagesState extends GroupsState {
     if (!client) return;
     const attachments = p.attachments?.map((a) => a.media_id);
     const opts = { clientMsgId: p.client_msg_id, attachments, replyTo: p.reply_to?.message_id, mentions: p.mentions };
-    client.send(p.chat_id, p.content, opts).then(
+    const sending = p.encrypted ? this.sendEncrypted(p) : client.send(p.chat_id, p.content, opts);
+    sending.then(
       (ack) => {
         this.dropPending(p.client_msg_id);
         const message: Message = {
@@ -275,9 +294,30 @@ export abstract class MessagesState extends GroupsState {
           this.failed.set(p.client_msg_id, describeSendError(err.code));
           this.notice = `Message not sent: ${describeSendError(err.code)}`;
           this.changed();
+        } else if (p.encrypted) {
+          // Not in the chat's group, encryption unavailable: said, and kept for Discard.
+          const why = err instanceof Error ? err.message : String(err);
+          this.failed.set(p.client_msg_id, why);
+          this.notice = `Message not sent: ${why}`;
+          this.changed();
         }
       },
     );
+  }
+
+  /**
+   * An encrypted send (a pending one after a reload too: encrypted anew, same client_msg_id,
+   * so the server keeps one). Its text is kept on this device before the pending copy goes:
+   * no one, the sender included, can decrypt it from the server's copy.
+   */
+  private async sendEncrypted(p: PendingSend) {
+    await this.cryptoReady;
+    const e2ee = this.e2ee;
+    if (!e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
+    const ack = await e2ee.send(p.chat_id, p.content, { clientMsgId: p.client_msg_id });
+    this.texts.set(ack.message_id, p.content);
+    await this.textStore?.put(p.chat_id, ack.message_id, p.content).catch(() => undefined);
+    return ack;
   }
 
   protected dropPending(clientMsgId: string): void {

@@ -33,6 +33,8 @@ export interface Msg {
   edited_at?: number;
   deleted?: true;
   reactions?: ReactionSummary[];
+  /** End-to-end encrypted: `content` is the text this device decrypted, '' before (or never). */
+  encrypted?: true;
 }
 
 export interface Conversation {
@@ -67,9 +69,11 @@ export interface Conversation {
   liveSeq: number;
   /** Updates that came while a page was loading: applied again to it, as it may predate them. */
   held: MessageUpdate[];
+  /** Seen encrypted here (a ciphertext came, or this device made it so) before the chat list knew. */
+  encrypted: boolean;
 }
 
-export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'profile' | 'contacts';
+export type Panel = null | 'new-chat' | 'new-group' | 'group-info' | 'profile' | 'contacts' | 'security-code';
 
 /**
  * "Info" of one of your group messages: how many of its recipients have it and read it.
@@ -126,7 +130,9 @@ export type TabSignal =
   | { t: 'read'; chat_id: string; read_seq: number }
   | { t: 'sent'; message: Message }
   | { t: 'update'; update: MessageUpdate }
-  | { t: 'settings'; settings: ChatSettingsView };
+  | { t: 'settings'; settings: ChatSettingsView }
+  /** A text the tab that runs encryption decrypted (the device's other tabs cannot open it themselves). */
+  | { t: 'text'; chat_id: string; message_id: string; text: string };
 
 /** The other user of a direct chat (dm:<a>:<b>); oneself in notes to self. */
 export function peerOf(chatId: string, me: string): string {

@@ -6,6 +6,7 @@ import { peerOf } from '../state/types.js';
 import { Avatar } from './avatar.js';
 import { oneLine, shortTime } from './format.js';
 import { ChatOptions } from './message-actions.js';
+import { Lock } from './encryption.js';
 
 /* The chat list: one row per chat, archived chats folded away. */
 
@@ -54,7 +55,7 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
   const current = app.conv?.chatId === chat.chat_id;
   // The open chat shows typing in its header; once on screen is enough.
   const typing = current ? [] : app.typingIn(chat.chat_id);
-  const last = chat.last_message;
+  const last = chat.last_message ? app.shownMessage(chat.last_message) : null;
   const preview = typing.length
     ? chat.kind === 'group'
       ? `${app.nameOf(typing[0]!)} is typing…`
@@ -84,6 +85,7 @@ function ChatItem({ app, chat }: { app: AppState; chat: ChatSummary }): JSX.Elem
             <span class="title">
               <bdi>{title}</bdi>
             </span>
+            {app.isEncrypted(chat.chat_id) && <Lock />}
             {last && <span class="time" data-text={shortTime(last.created_at)} />}
           </span>
           <span class="bottom">

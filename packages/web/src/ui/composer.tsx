@@ -5,6 +5,7 @@ import type { AppState } from '../app-state.js';
 import { mentionCandidates, mentionQuery, mentionsIn, type Member } from '../lifecycle.js';
 import { fileSize } from './format.js';
 import { ComposeContext } from './message-actions.js';
+import { ENCRYPTED_LIMITS } from './encryption.js';
 
 /* The composer: text, attachments (uploaded as they are picked), @mentions, replies and edits. */
 
@@ -55,7 +56,9 @@ export function Composer({ app }: Props): JSX.Element {
     box.current?.setSelectionRange(at, at);
     setCaret(at);
   }, [text]);
-  const q = editing ? null : mentionQuery(text, caret);
+  // Encrypted: text only (the server refuses files, replies, mentions in the clear; inside the ciphertext they are for later).
+  const encrypted = app.conv ? app.isEncrypted(app.conv.chatId) : false;
+  const q = editing || encrypted ? null : mentionQuery(text, caret);
   const candidates = q && q.start !== dismissed ? mentionCandidates(mentionable(app), q.query) : [];
   const choose = (m: Member) => {
     if (!q) return;
@@ -127,7 +130,12 @@ export function Composer({ app }: Props): JSX.Element {
           ))}
         </ul>
       )}
-      <label class="attach" title="Attach">
+      {encrypted && (
+        <p id="e2ee-limits" class="muted small composer-note">
+          {ENCRYPTED_LIMITS}
+        </p>
+      )}
+      <label class={`attach ${encrypted ? 'disabled' : ''}`} title={encrypted ? 'Files cannot be sent in encrypted chats yet' : 'Attach'}>
         <svg
           aria-hidden="true"
           viewBox="0 0 24 24"
@@ -144,6 +152,8 @@ export function Composer({ app }: Props): JSX.Element {
           type="file"
           multiple
           aria-label="Attach"
+          disabled={encrypted}
+          aria-describedby={encrypted ? 'e2ee-limits' : undefined}
           class="visually-hidden"
           onChange={(e) => {
             const picked = Array.from(e.currentTarget.files ?? []);
@@ -174,7 +184,7 @@ export function Composer({ app }: Props): JSX.Element {
       <textarea
         ref={box}
         aria-label="Message"
-        placeholder="Type a message"
+        placeholder={encrypted ? 'Type an encrypted message' : 'Type a message'}
         rows={1}
         value={text}
         maxLength={100000}

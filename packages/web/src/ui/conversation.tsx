@@ -7,6 +7,7 @@ import { MessageList } from './message-list.js';
 import { Avatar } from './avatar.js';
 import { BlockedNote, PeerActions, ReportForm } from './people.js';
 import { PanelError } from './sidebar.js';
+import { CodeChangeNotice, EncryptionActions, Lock, SecurityCodePanel } from './encryption.js';
 
 /* The open conversation: its header (with a direct chat's people controls), the message list and the composer. */
 
@@ -30,9 +31,12 @@ export function ConversationView({ app, conv }: { app: AppState; conv: Conversat
         </button>
         <Avatar app={app} userId={conv.kind === 'direct' ? conv.peerId : null} name={conv.title} />
         <div class="who">
-          <h2>
-            <bdi>{conv.title || '…'}</bdi>
-          </h2>
+          <div class="title-row">
+            <h2>
+              <bdi>{conv.title || '…'}</bdi>
+            </h2>
+            {app.isEncrypted(conv.chatId) && <Lock />}
+          </div>
           <p class={`sub ${typing.length ? 'typing' : ''}`} aria-live="polite">
             {subtitle}
           </p>
@@ -42,15 +46,29 @@ export function ConversationView({ app, conv }: { app: AppState; conv: Conversat
             Group info
           </button>
         )}
+        <EncryptionActions app={app} conv={conv} />
         <PeerActions app={app} conv={conv} />
       </header>
       {app.panel === 'group-info' && conv.group && <GroupInfo app={app} conv={conv} />}
+      {app.panel === 'security-code' && <SecurityCodePanel app={app} conv={conv} />}
+      <CodeChangeNotice app={app} conv={conv} />
       {/* Keyed: a new report starts blank. */}
       {app.reportTarget && <ReportForm key={`${app.reportTarget.userId}:${app.reportTarget.messageId ?? ''}`} app={app} />}
       {app.panel === null && !app.reportTarget && <PanelError app={app} />}
       <BlockedNote app={app} conv={conv} />
       <MessageList app={app} conv={conv} pending={app.pendingIn(conv.chatId)} />
-      {conv.removed ? <p class="muted pad center">You are no longer a member of this group.</p> : <Composer key={conv.chatId} app={app} />}
+      {conv.removed ? (
+        <p class="muted pad center">You are no longer a member of this group.</p>
+      ) : app.isEncrypted(conv.chatId) && !app.canSendEncrypted(conv.chatId) ? (
+        <p class="muted pad center" role="status">
+          {app.cryptoUnavailable ??
+            (app.cryptoRunning
+              ? 'This device is not in this encrypted chat yet: a member adds it when they next open the chat.'
+              : 'Starting encryption…')}
+        </p>
+      ) : (
+        <Composer key={conv.chatId} app={app} />
+      )}
     </section>
   );
 }

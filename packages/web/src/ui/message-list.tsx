@@ -128,6 +128,10 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       {m.attachments?.length ? <Attachments app={app} list={m.attachments} /> : null}
       {m.deleted ? (
         <span class="text deleted">This message was deleted</span>
+      ) : m.encrypted && !m.content ? (
+        <span class="text encrypted-pending">
+          {app.isUndecryptable(m.message_id) ? 'This message could not be decrypted on this device.' : 'Encrypted message'}
+        </span>
       ) : (
         m.content && (
           <span class="text" dir="auto">

@@ -79,13 +79,14 @@ function PushButton({ app }: Props): JSX.Element {
 function NewGroup({ app }: Props): JSX.Element {
   const [name, setName] = useState('');
   const [members, setMembers] = useState('');
+  const [encrypted, setEncrypted] = useState(false);
   return (
     <form
       class="panel"
       aria-label="New group"
       onSubmit={(e) => {
         e.preventDefault();
-        void app.createGroup(name, members);
+        void app.createGroup(name, members, encrypted);
       }}
     >
       <label>
@@ -102,6 +103,21 @@ function NewGroup({ app }: Props): JSX.Element {
           onInput={(e) => setMembers(e.currentTarget.value)}
         />
       </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          checked={encrypted}
+          disabled={app.cryptoUnavailable !== null}
+          aria-describedby={app.cryptoUnavailable ? 'e2ee-why' : undefined}
+          onChange={(e) => setEncrypted(e.currentTarget.checked)}
+        />
+        End-to-end encrypted
+      </label>
+      {app.cryptoUnavailable && (
+        <p id="e2ee-why" class="muted small">
+          {app.cryptoUnavailable}
+        </p>
+      )}
       <PanelError app={app} />
       <button type="submit" class="primary" disabled={app.panelBusy}>
         Create group

@@ -1,0 +1,201 @@
+import type { DecryptedMessage, SwitchboardClient } from '@switchboard/client';
+import { lastShownCode, rememberShownCodes } from '../e2ee/codes.js';
+import { openCrypto } from '../e2ee/session.js';
+import { MessageTexts } from '../e2ee/texts.js';
+import type { Conversation, TabSignal } from './types.js';
+import { MessageChangesState } from './message-changes.js';
+
+/*
+ * End-to-end encryption (docs/e2ee.md "Web client"): the SDK's E2ee, opened per device before
+ * the socket connects (so no ciphertext passes by unseen), its decrypted messages into the
+ * conversation and the kept texts, making a direct chat encrypted, and security codes.
+ */
+
+export interface MemberCode {
+  userId: string;
+  code: string;
+  mine: boolean;
+}
+
+export abstract class EncryptionState extends MessageChangesState {
+  private closeCrypto: (() => void) | null = null;
+  /** Chats whose missing member devices this tab already tried to add (once a session). */
+  private healed = new Set<string>();
+
+  /**
+   * Opens E2ee (loaded lazily) and the kept texts for the session's device, then tops up key
+   * packages. Never fails: where encryption cannot run, cryptoUnavailable says why.
+   */
+  protected startCrypto(client: SwitchboardClient, deviceId: string): Promise<void> {
+    this.cryptoUnavailable = null;
+    // The kept texts are readable in every tab (history shows them), whichever tab decrypts.
+    this.textsReady = MessageTexts.open(deviceId).then((texts) => {
+      if (this.client === client) this.textStore = texts;
+      else texts?.close();
+    });
+    this.cryptoReady = (async () => {
+      const session = await openCrypto(client, deviceId);
+      if (this.client !== client) {
+        if ('e2ee' in session) session.close();
+        return;
+      }
+      if (!('e2ee' in session)) {
+        this.cryptoUnavailable = session.reason;
+        this.changed();
+        return;
+      }
+      const e2ee = session.e2ee;
+      this.e2ee = e2ee;
+      this.closeCrypto = session.close;
+      e2ee.on('message', (m) => void this.onDecrypted(m));
+      e2ee.on('undecryptable', (u) => {
+        this.undecryptable.add(u.message_id);
+        this.changed();
+      });
+      e2ee.on('joined', () => {
+        this.scheduleRefresh(0);
+        this.changed();
+        // Joining used up one of this device's key packages: the next person to add it needs another.
+        void e2ee.topUpKeyPackages().catch(() => undefined);
+      });
+      e2ee.on('epoch', () => this.changed());
+      void e2ee.topUpKeyPackages().catch((err: unknown) => this.onRequestError(err));
+      this.changed();
+    })();
+    return this.cryptoReady;
+  }
+
+  protected stopCrypto(): void {
+    this.closeCrypto?.();
+    this.closeCrypto = null;
+    this.e2ee = null;
+    this.textStore?.close();
+    this.textStore = null;
+    this.texts.clear();
+    this.undecryptable.clear();
+    this.healed.clear();
+    this.codeCache.clear();
+  }
+
+  /** A message E2ee decrypted: kept (MLS opens it only once), shown where it is, and told to the device's other tabs. */
+  private async onDecrypted(m: DecryptedMessage): Promise<void> {
+    this.showText(m.chat_id, m.message_id, m.text);
+    this.tabs?.postMessage({ t: 'text', chat_id: m.chat_id, message_id: m.message_id, text: m.text } satisfies TabSignal);
+    await this.textStore?.put(m.chat_id, m.message_id, m.text).catch(() => undefined);
+  }
+
+  /** The text of an encrypted message, now known: into memory and the open conversation. */
+  protected showText(chatId: string, messageId: string, text: string): void {
+    this.texts.set(messageId, text);
+    this.undecryptable.delete(messageId);
+    const conv = this.conv;
+    if (conv?.chatId === chatId) {
+      conv.encrypted = true;
+      const shown = conv.messages.find((x) => x.message_id === messageId);
+      if (shown) shown.content = text;
+    }
+    this.changed();
+  }
+
+  override async openChat(chatId: string, opts: { seq?: number; push?: boolean; title?: string } = {}): Promise<void> {
+    await super.openChat(chatId, opts);
+    if (this.isEncrypted(chatId)) void this.addMissingDevices(chatId);
+  }
+
+  /**
+   * A member's device that is not in the chat's MLS group yet (a new device, or one that had
+   * no key package when the chat was made) cannot read it until some member commits its Add:
+   * this tab does, once a session, when it opens such a chat.
+   */
+  private async addMissingDevices(chatId: string): Promise<void> {
+    const e2ee = this.e2ee;
+    const client = this.client;
+    if (!e2ee || !client || !e2ee.hasGroup(chatId) || this.healed.has(chatId)) return;
+    this.healed.add(chatId);
+    try {
+      const state = await client.rest.request<{ devices: { user_id: string; device_id: string }[] }>(
+        'GET',
+        `/v1/chats/${encodeURIComponent(chatId)}/mls`,
+      );
+      const inGroup = new Set(e2ee.members(chatId).map((d) => `${d.user_id}\n${d.device_id}`));
+      if (state.devices.some((d) => !inGroup.has(`${d.user_id}\n${d.device_id}`))) await e2ee.changeMembers(chatId, []);
+    } catch {
+      // Tried again in a later session; meanwhile that device waits.
+    }
+    this.changed();
+  }
+
+  /** Makes the open direct chat end-to-end encrypted (docs/e2ee.md: there is no way back). */
+  encryptChat(): Promise<void> {
+    return this.task(async () => {
+      const conv = this.conv;
+      if (!conv?.peerId || conv.kind !== 'direct') return;
+      await this.cryptoReady;
+      const e2ee = this.e2ee;
+      if (!e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
+      await e2ee.startDirect(conv.peerId);
+      conv.encrypted = true;
+      this.scheduleRefresh(0);
+    });
+  }
+
+  /** Per chat: its codes at one epoch (each render asks; a code is a SHA-512 per member, and changes only with a commit). */
+  private codeCache = new Map<string, { epoch: number; codes: MemberCode[] }>();
+
+  /** Every member's security code in the chat as this device's group has them (yours included, to read out). */
+  securityCodes(chatId: string): MemberCode[] {
+    const e2ee = this.e2ee;
+    if (!e2ee?.hasGroup(chatId)) return [];
+    const epoch = e2ee.epoch(chatId);
+    const cached = this.codeCache.get(chatId);
+    // You last, the others by name (sorted each time: names arrive after the codes).
+    const sorted = (codes: MemberCode[]) =>
+      [...codes].sort((a, b) => Number(a.mine) - Number(b.mine) || this.nameOf(a.userId).localeCompare(this.nameOf(b.userId)));
+    if (cached?.epoch === epoch) return sorted(cached.codes);
+    const users = [...new Set(e2ee.members(chatId).map((m) => m.user_id))];
+    const out: MemberCode[] = [];
+    for (const userId of users) {
+      try {
+        out.push({ userId, code: e2ee.securityCode(chatId, userId), mine: userId === this.userId });
+      } catch {
+        // No leaf of that user (removed meanwhile): nothing to show.
+      }
+    }
+    this.codeCache.set(chatId, { epoch, codes: out });
+    return sorted(out);
+  }
+
+  /** Opens the "Security code" screen; the codes it shows become the ones later codes are compared with. */
+  showSecurityCode(): void {
+    const conv = this.conv;
+    if (!conv) return;
+    if (this.panel !== 'security-code')
+      rememberShownCodes(
+        this.userId,
+        conv.chatId,
+        this.securityCodes(conv.chatId).filter((c) => !c.mine),
+      );
+    this.openPanel('security-code');
+  }
+
+  /** Other members whose code differs from the one the "Security code" screen last showed (never shown: not listed). */
+  changedCodes(conv: Conversation): string[] {
+    return this.securityCodes(conv.chatId)
+      .filter((c) => {
+        if (c.mine) return false;
+        const last = lastShownCode(this.userId, conv.chatId, c.userId);
+        return last !== undefined && last !== c.code;
+      })
+      .map((c) => c.userId);
+  }
+
+  /** Whether this message could not be decrypted on this device. */
+  isUndecryptable(messageId: string | null): boolean {
+    return messageId !== null && this.undecryptable.has(messageId);
+  }
+
+  /** Whether this tab could encrypt now (E2ee running). */
+  get cryptoRunning(): boolean {
+    return this.e2ee !== null;
+  }
+}

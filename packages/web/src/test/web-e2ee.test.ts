@@ -1,0 +1,306 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { http, startTestServer, type TestServer } from '@switchboard/server/testing';
+import { eventually, launch, messages, newPage, register, repoRoot, send, skipReason, startChat } from './support.js';
+
+/*
+ * End-to-end encryption in the web client (docs/e2ee.md "Web client"): real browsers, each
+ * its own device with its MLS state in IndexedDB, a real server that must never see a text.
+ */
+
+const skip = skipReason();
+if (skip) console.log(`web client browser tests skipped: ${skip}`);
+const opts = { skip: skip ?? false };
+
+const CODE = /^(\d{5} ){11}\d{5}$/;
+
+/** The session token the page keeps (for the checks made over HTTP, as a person's own device could). */
+async function tokenOf(page: Page): Promise<string> {
+  const token = await page.evaluate(() => (JSON.parse(localStorage.getItem('switchboard.session') ?? '{}') as { token?: string }).token);
+  assert.ok(token, 'logged in');
+  return token;
+}
+
+/** Waits until the page's device keeps key packages on the server (others can then add it to an encrypted chat). */
+async function keyPackagesUp(srv: TestServer, page: Page): Promise<void> {
+  const token = await tokenOf(page);
+  await eventually(
+    async () => ((await http(srv.baseUrl, 'GET', '/v1/mls/key-packages', { token })).body as { available?: number }).available! >= 20,
+    15_000,
+    'key packages uploaded',
+  );
+}
+
+/** The code the "Security code" screen shows for `who` ("You" for oneself); opens the screen when it is closed. */
+async function codeShown(page: Page, who: string): Promise<string> {
+  const screen = page.getByRole('region', { name: 'Security code' });
+  if (!(await screen.isVisible())) await page.getByRole('button', { name: 'Security code' }).click();
+  const item = screen.getByRole('list', { name: 'Security codes' }).getByRole('listitem').filter({ hasText: who });
+  const code = (await item.locator('code').textContent()) ?? '';
+  assert.match(code, CODE, `the code of ${who}`);
+  return code;
+}
+
+describe('web client: end-to-end encryption', () => {
+  let srv: TestServer;
+  let browser: Browser;
+  const plaintexts: string[] = [];
+
+  before(async () => {
+    if (skip) return;
+    srv = await startTestServer({ rateLimits: false });
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.stop();
+  });
+
+  test(
+    'an encrypted direct chat: lock marks, decrypted both ways with ticks, equal security codes, no plaintext on the server, a reload keeps it readable',
+    opts,
+    async () => {
+      const a = await newPage(browser, srv.baseUrl);
+      const b = await newPage(browser, srv.baseUrl);
+      try {
+        await register(a.page, 'alice');
+        await register(b.page, 'bob');
+        await keyPackagesUp(srv, b.page);
+        await startChat(a.page, 'bob');
+        const header = a.page.locator('header.conv-bar');
+        assert.equal(await header.getByRole('img', { name: 'End-to-end encrypted' }).count(), 0, 'plaintext until encrypted');
+        await a.page.getByRole('button', { name: 'Encrypt chat' }).click();
+        await header.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        await a.page.getByRole('button', { name: 'Security code' }).waitFor();
+        // What does not work encrypted yet is off, and says why.
+        assert.equal(await a.page.getByLabel('Attach').isDisabled(), true);
+        await a.page.getByText('Files, replies, reactions and edits do not work in encrypted chats yet.').waitFor();
+
+        const first = 'the treasure is under the old oak';
+        plaintexts.push(first);
+        await send(a.page, first);
+        await messages(a.page, first)
+          .getByRole('img', { name: /^(sent|delivered|read)$/ })
+          .waitFor();
+
+        // Bob's list shows the chat as encrypted; opened, the message reads as Alice typed it.
+        const link = b.page.getByRole('link', { name: /^alice/ });
+        await link.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        await link.click();
+        await messages(b.page, first).waitFor();
+        await b.page.locator('header.conv-bar').getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        // Alice's tick goes to read once Bob has it on screen.
+        await messages(a.page, first).getByRole('img', { name: 'read' }).waitFor();
+
+        const reply = 'noted, bringing a shovel';
+        plaintexts.push(reply);
+        await send(b.page, reply);
+        await messages(a.page, reply).waitFor();
+        await messages(b.page, reply).getByRole('img', { name: 'read' }).waitFor();
+
+        // Edits, replies and reactions are not offered in the message's menu.
+        await messages(a.page, reply).getByRole('button', { name: 'Message actions' }).click();
+        const menu = a.page.getByRole('menu', { name: 'Actions' });
+        await menu.getByRole('menuitem', { name: 'Copy' }).waitFor();
+        assert.equal(await menu.getByRole('menuitem', { name: 'Reply' }).count(), 0);
+        assert.equal(await menu.getByRole('menuitem', { name: 'React' }).count(), 0);
+        await a.page.keyboard.press('Escape');
+
+        // Both screens compute the same code for a person: Bob's on Alice's screen is Bob's own, and the reverse.
+        const bobOnA = await codeShown(a.page, 'bob');
+        const aliceOnA = await codeShown(a.page, 'You');
+        const bobOnB = await codeShown(b.page, 'You');
+        const aliceOnB = await codeShown(b.page, 'alice');
+        assert.equal(bobOnA, bobOnB);
+        assert.equal(aliceOnA, aliceOnB);
+        assert.notEqual(aliceOnA, bobOnA);
+
+        // The server holds ciphertext only: its history has no content, its SQLite file none of the texts.
+        const chatId = decodeURIComponent(new URL(a.page.url()).pathname.split('/').pop()!);
+        const history = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages`, {
+          token: await tokenOf(a.page),
+        });
+        assert.equal(history.status, 200);
+        const stored = (history.body as { messages: { content: string; ciphertext?: string }[] }).messages;
+        assert.equal(stored.length, 2);
+        for (const m of stored) {
+          assert.equal(m.content, '');
+          assert.ok(m.ciphertext && m.ciphertext.length > 50, 'a ciphertext');
+        }
+        for (const text of plaintexts) assert.equal(JSON.stringify(history.body).includes(text), false);
+        // The chat list says the chat is encrypted (for a device not in its group yet, too).
+        const list = await http(srv.baseUrl, 'GET', '/v1/chats', { token: await tokenOf(b.page) });
+        const summary = (list.body as { chats: { chat_id: string; encrypted?: boolean }[] }).chats.find((c) => c.chat_id === chatId);
+        assert.equal(summary?.encrypted, true);
+        const files = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
+        const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
+        for (const text of plaintexts) assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" is in the store`);
+        assert.notEqual(bytes.indexOf(Buffer.from('alice', 'utf8')), -1, 'the scan finds what is there');
+
+        // A second tab of Alice's browser is the same device: only one tab does encryption (it says
+        // so), and it shows the texts the first one kept or decrypts.
+        const a2 = await a.ctx.newPage();
+        await a2.goto(a.page.url());
+        await a2.getByText('Encrypted chats are open in another tab of this browser.').waitFor();
+        await messages(a2, first).waitFor();
+        await messages(a2, reply).waitFor();
+        const tabNews = 'seen in both tabs';
+        plaintexts.push(tabNews);
+        await send(b.page, tabNews);
+        await messages(a.page, tabNews).waitFor();
+        await messages(a2, tabNews).waitFor();
+        await a2.close();
+
+        // A reload keeps everything readable (the texts and the MLS state are in IndexedDB), and new messages still decrypt.
+        await b.page.reload();
+        await messages(b.page, first).waitFor();
+        await messages(b.page, reply).waitFor();
+        const later = 'after the reload, still secret';
+        plaintexts.push(later);
+        await send(a.page, later);
+        await messages(b.page, later).waitFor();
+        const back = 'and back again';
+        plaintexts.push(back);
+        await send(b.page, back);
+        await messages(a.page, back).waitFor();
+        assert.equal(await codeShown(b.page, 'alice'), aliceOnA, 'the same code after a reload');
+
+        // Bob logs in on a second browser: a new device. Alice's app adds it when she opens the chat,
+        // and says that Bob's code changed since she last looked; the new device reads what comes next.
+        const b2 = await newPage(browser, srv.baseUrl);
+        try {
+          await b2.page.getByLabel('Username').fill('bob');
+          await b2.page.getByLabel('Password').fill('correct horse battery');
+          await b2.page.getByRole('button', { name: 'Log in' }).click();
+          await b2.page.getByRole('button', { name: 'Log out' }).waitFor();
+          await keyPackagesUp(srv, b2.page);
+          await a.page.getByRole('button', { name: 'Close' }).click();
+          await a.page.getByRole('link', { name: /^bob/ }).click();
+          const notice = a.page.getByRole('status').filter({ hasText: 'security code changed' });
+          await notice.waitFor();
+          assert.match((await notice.textContent()) ?? '', /^bob’s security code changed/);
+          const bobNow = await codeShown(a.page, 'bob');
+          assert.notEqual(bobNow, bobOnA);
+          await a.page.getByRole('button', { name: 'Close' }).click();
+          assert.equal(await notice.count(), 0, 'shown, the new code is the one compared with');
+          const third = 'one for both of your devices';
+          plaintexts.push(third);
+          await send(a.page, third);
+          await b2.page.getByRole('link', { name: /^alice/ }).click();
+          await messages(b2.page, third).waitFor();
+          await messages(b.page, third).waitFor();
+          assert.equal(await codeShown(b2.page, 'You'), bobNow);
+        } finally {
+          await b2.ctx.close();
+        }
+      } finally {
+        await a.ctx.close();
+        await b.ctx.close();
+      }
+    },
+  );
+
+  test(
+    "the SDK's IndexedDB storage: put replaces whole values, list by prefix, delete, kept across a reopen, gone with the database",
+    opts,
+    async () => {
+      const { ctx, page } = await newPage(browser, srv.baseUrl);
+      try {
+        // The module as the SDK builds it, served from the app's origin (its CSP allows only same-origin scripts).
+        const source = readFileSync(path.join(repoRoot, 'packages/client/dist/e2ee/indexeddb-storage.js'), 'utf8');
+        await page.route('**/__test__/indexeddb-storage.js', (route) => route.fulfill({ body: source, contentType: 'text/javascript' }));
+        const result = await page.evaluate(async () => {
+          type Storage = {
+            get(k: string): Promise<Uint8Array | undefined>;
+            put(k: string, v: Uint8Array): Promise<void>;
+            delete(k: string): Promise<void>;
+            list(p: string): Promise<string[]>;
+            close(): void;
+          };
+          const url = '/__test__/indexeddb-storage.js';
+          const mod = (await import(url)) as {
+            indexedDbStorage(name: string): Promise<Storage>;
+            deleteIndexedDbStorage(name: string): Promise<void>;
+          };
+          const arr = (v: Uint8Array | undefined) => (v ? Array.from(v) : null);
+          let s = await mod.indexedDbStorage('storage-test');
+          const value = new Uint8Array([1, 2, 3]);
+          await s.put('group/a', value);
+          value[0] = 99; // the caller's buffer changing later does not change what is stored
+          await s.put('group/b', new Uint8Array([4]));
+          await s.put('groupx', new Uint8Array([5]));
+          await s.put('group/\uffff\uffff', new Uint8Array([6]));
+          await s.put('kp/1', new Uint8Array([7]));
+          await s.put('group/b', new Uint8Array([8, 8])); // replaces
+          const listed = await s.list('group/');
+          const all = await s.list('');
+          const a = arr(await s.get('group/a'));
+          const b = arr(await s.get('group/b'));
+          await s.delete('kp/1');
+          await s.delete('kp/never');
+          const gone = arr(await s.get('kp/1'));
+          s.close();
+          s = await mod.indexedDbStorage('storage-test');
+          const reopened = { a: arr(await s.get('group/a')), list: await s.list('') };
+          s.close();
+          await mod.deleteIndexedDbStorage('storage-test');
+          s = await mod.indexedDbStorage('storage-test');
+          const afterDelete = await s.list('');
+          s.close();
+          return { listed, all, a, b, gone, reopened, afterDelete };
+        });
+        assert.deepEqual(result.listed, ['group/a', 'group/b', 'group/\uffff\uffff']);
+        assert.deepEqual(result.all, ['group/a', 'group/b', 'group/\uffff\uffff', 'groupx', 'kp/1']);
+        assert.deepEqual(result.a, [1, 2, 3]);
+        assert.deepEqual(result.b, [8, 8]);
+        assert.equal(result.gone, null);
+        assert.deepEqual(result.reopened, { a: [1, 2, 3], list: ['group/a', 'group/b', 'group/\uffff\uffff', 'groupx'] });
+        assert.deepEqual(result.afterDelete, []);
+      } finally {
+        await ctx.close();
+      }
+    },
+  );
+
+  test('a three-person encrypted group: created with the checkbox, everyone reads everyone', opts, async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => newPage(browser, srv.baseUrl)));
+    try {
+      await register(a!.page, 'gina');
+      await register(b!.page, 'hugo');
+      await register(c!.page, 'ines');
+      await keyPackagesUp(srv, b!.page);
+      await keyPackagesUp(srv, c!.page);
+      await a!.page.getByRole('button', { name: 'New group' }).click();
+      const form = a!.page.getByRole('form', { name: 'New group' });
+      await form.getByLabel('Group name').fill('vault');
+      await form.getByLabel('Members').fill('hugo, ines');
+      await form.getByLabel('End-to-end encrypted').check();
+      await form.getByRole('button', { name: 'Create group' }).click();
+      await a!.page.locator('header.conv-bar').getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+      const texts = ['gina: the code is 4711', 'hugo: got it', 'ines: me too'];
+      plaintexts.push(...texts);
+      await send(a!.page, texts[0]!);
+      for (const p of [b!, c!]) {
+        const link = p.page.getByRole('link', { name: /^vault/ });
+        await link.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+        await link.click();
+        await messages(p.page, texts[0]!).waitFor();
+      }
+      await send(b!.page, texts[1]!);
+      await send(c!.page, texts[2]!);
+      for (const p of [a!, b!, c!]) for (const t of texts) await messages(p.page, t).waitFor();
+      // Each person's code reads the same on the other two screens.
+      const hugoOnB = await codeShown(b!.page, 'You');
+      assert.equal(await codeShown(a!.page, 'hugo'), hugoOnB);
+      assert.equal(await codeShown(c!.page, 'hugo'), hugoOnB);
+      const files = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
+      const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
+      for (const text of plaintexts) assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" is in the store`);
+    } finally {
+      for (const p of [a, b, c]) await p?.ctx.close();
+    }
+  });
+});
