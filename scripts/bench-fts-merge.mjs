@@ -13,9 +13,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const Database = (await import(path.join(root, 'node_modules/better-sqlite3/lib/index.js'))).default;
 const ROWS = Number(process.argv[2] ?? 300_000);
 const STEPS = Number(process.argv[3] ?? 400);
-const words = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango'.split(' ');
+const words =
+  'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango'.split(' ');
 let seed = 1;
-const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 const text = () => Array.from({ length: 10 }, () => words[Math.floor(random() * words.length)] + Math.floor(random() * 1000)).join(' ');
 
 function run(variant) {
