@@ -131,9 +131,16 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     const onCommit = (c: ServerFrameOf<'mls_commit'>) =>
       void this.serial(c.chat_id, () => this.incoming({ kind: 'commit', frame: c })).catch(() => undefined);
     // Welcomes first: a device another one added joins by its welcome, not by a commit of its own.
+    // External joins once a session (chats made later name this device in their welcomes),
+    // until one round went through: a reconnect does not page through every chat again.
+    let joinedMissing = !this.externalJoin;
     const onSync = () =>
       void this.fetchWelcomes()
-        .then(() => (this.externalJoin ? this.joinMissing() : undefined))
+        .then(async () => {
+          if (joinedMissing) return;
+          await this.joinMissing();
+          joinedMissing = true;
+        })
         .catch(() => undefined);
     this.client.on('message', onMessage);
     this.client.on('mls_commit', onCommit);
@@ -309,8 +316,9 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
   /**
    * Joins, by an external commit (docs/e2ee.md "Joining by external commit"), every
    * encrypted chat of this user whose group this device lacks: a new device of a member
-   * reads what follows without waiting for another device to add it. Done after every
-   * sync_complete, once the welcomes were fetched. Answers the chats joined.
+   * reads what follows without waiting for another device to add it. Done after the first
+   * sync_complete of this E2ee (again after later ones until a round succeeded), once the
+   * welcomes were fetched. Answers the chats joined.
    */
   async joinMissing(): Promise<string[]> {
     const missing = (await this.client.rest.chats()).filter((c) => c.encrypted && !this.groups.has(c.chat_id));
