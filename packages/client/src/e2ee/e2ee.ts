@@ -17,6 +17,7 @@ import { TypedEmitter } from '../emitter.js';
 import { SwitchboardHttpError, retryRateLimited } from '../http.js';
 import * as mls from './mls.js';
 import type { E2eeStorage } from './storage.js';
+import { decodeAppMessage, encodeAppMessage } from './app-message.js';
 
 /*
  * End-to-end encryption for a SwitchboardClient (docs/e2ee.md): every device is an MLS
@@ -262,7 +263,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     const ciphertext = await this.serial(chatId, async () => {
       const g = this.groups.get(chatId);
       if (!g || !mls.active(g)) throw new Error(`this device is not in the encrypted group of ${chatId}`);
-      const out = await mls.encrypt(g, utf8.encode(JSON.stringify({ t: text })));
+      const out = await mls.encrypt(g, encodeAppMessage({ kind: 'text', text }));
       // Saved before it leaves: a restarted device must never reuse a sending key.
       await this.save(chatId, out.next);
       return out.ciphertext;
@@ -558,13 +559,8 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     }
     // Not caught: a state that could not be saved leaves the message unacknowledged, to come again.
     await this.save(chatId, out.next);
-    let text = '';
-    try {
-      const body = JSON.parse(fromUtf8.decode(out.data)) as { t?: unknown };
-      if (typeof body.t === 'string') text = body.t;
-    } catch {
-      // Not JSON: a client of another kind; shown as an empty message.
-    }
+    const app = decodeAppMessage(out.data);
+    const text = app.kind === 'text' ? app.text : '';
     this.emit('message', {
       chat_id: chatId,
       message_id: m.message_id,
