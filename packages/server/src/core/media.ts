@@ -158,9 +158,11 @@ export class Media {
     for (const [id, n] of await this.deps.store.media.refCounts(ids))
       if (n >= this.deps.config.maxRefs)
         throw refuse(`media ${id} was already sent in ${this.deps.config.maxRefs} messages, the most one media may be: upload it again`);
-    // Opaque bytes are not read at all: no magic number, no thumbnail.
+    // Opaque bytes are not read at all: no magic number, no thumbnail. Their info is kept
+    // so that a fetch does not sniff them either (servedTypeOf).
+    const opaque: MediaInfo = { servedType: OPAQUE_TYPE };
     const infos = opts.opaque
-      ? records.map((): MediaInfo => ({ servedType: OPAQUE_TYPE }))
+      ? await Promise.all(records.map(async (m) => (m.info ? opaque : this.keepInfo(m, opaque))))
       : await Promise.all(records.map((m) => this.infoOf(m)));
     // Attached before the append, so a sweep cannot take what the message will name. When the
     // append then stores no message `messageId` (not a member any more, a duplicate of an
