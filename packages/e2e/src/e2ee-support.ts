@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { waitUntil } from '@switchboard/server/testing';
+import { zeroPng } from '@switchboard/server/testing/zero-png';
 import type { SessionView } from '@switchboard/protocol';
 import {
   E2ee,
@@ -107,8 +109,21 @@ export async function exchange(from: Device, to: Device[], chatId: string, text:
   return out;
 }
 
+/** What the servers keep, read where they keep it (their media folder, their database). */
+export interface MediaBackdoor {
+  /** Flips a byte of a media's stored bytes, as a malicious server or a broken disk would. */
+  tamper(mediaId: string): Promise<void>;
+  /** Whether the store still holds the media's bytes. */
+  holds(mediaId: string): Promise<boolean>;
+}
+
 export function e2eeSdkSuite(
-  target: () => { nodes: Node[]; plaintexts: Set<string>; afterAll?: (check: (texts: string[]) => Promise<void>) => void },
+  target: () => {
+    nodes: Node[];
+    plaintexts: Set<string>;
+    afterAll?: (check: (texts: string[]) => Promise<void>) => void;
+    media: MediaBackdoor;
+  },
 ): void {
   const devices: Device[] = [];
   after(() => {
@@ -366,5 +381,84 @@ export function e2eeSdkSuite(
     await again.client.connect();
     assert.equal((await got).sender_id, sa!.user_id);
     await say(a, [again], chatId, 'and the chat goes on');
+  });
+
+  test('a file: encrypted by the sender, read byte for byte by the others; the server keeps opaque bytes, serves them to members only, until deleted', async () => {
+    const sessions = await Promise.all(Array.from({ length: 4 }, (_, i) => newAccount(node(i), `e2f${i}`)));
+    const [a, b, c] = await Promise.all(sessions.slice(0, 3).map((s, i) => open(i, s)));
+    const outsider = sessions[3]!;
+    const group = await a!.e2ee.createEncryptedGroup('files', [b!.session.user_id, c!.session.user_id]);
+    const chatId = group.chat_id;
+    for (const d of [b!, c!]) await inGroup(d, chatId);
+
+    const bytes = new Uint8Array(randomBytes(300_000));
+    const thumb = new Uint8Array(zeroPng(32, 24, { bits: 8, colorType: 6, interlaced: false }));
+    const name = `secret-plans-${process.pid}.pdf`;
+    // One message, one entry in plaintexts (the webhook test counts them): the caption holds the name.
+    const caption = `the plans, in ${name}`;
+    target().plaintexts.add(name);
+    const got = [b!, c!].map((d) =>
+      d.e2ee.waitFor('message', { timeoutMs: 10_000, filter: (m) => m.chat_id === chatId && m.files !== undefined }),
+    );
+    const { ack, file } = await a!.e2ee.sendFile(chatId, bytes, {
+      name,
+      contentType: 'application/pdf',
+      text: caption,
+      thumbnail: { bytes: thumb, contentType: 'image/png', width: 32, height: 24 },
+    });
+    assert.equal(file.size, bytes.length);
+    assert.deepEqual([file.thumbnail?.width, file.thumbnail?.height, file.thumbnail?.content_type], [32, 24, 'image/png']);
+    for (const [i, m] of (await Promise.all(got)).entries()) {
+      const d = [b!, c!][i]!;
+      assert.equal(m.text, caption);
+      assert.deepEqual(m.files, [file]);
+      assert.ok(Buffer.from(await d.e2ee.openFile(m.files[0]!)).equals(bytes), 'the file, byte for byte');
+      assert.ok(Buffer.from(await d.e2ee.openFile(m.files[0]!.thumbnail!)).equals(thumb), 'the thumbnail, byte for byte');
+    }
+
+    // What the server has: media ids and sizes beside the ciphertext, nothing it made itself (no thumbnail, no dimensions).
+    const stored = (await b!.client.rest.history(chatId, { limit: 10 })).messages.find((m) => m.message_id === ack.message_id)!;
+    assert.equal(stored.content, '');
+    assert.equal(typeof stored.ciphertext, 'string');
+    const ids = [file.media_id, file.thumbnail!.media_id];
+    assert.deepEqual(stored.attachments, [
+      { media_id: ids[0], content_type: 'application/octet-stream', size: bytes.length + 16, filename: null },
+      { media_id: ids[1], content_type: 'application/octet-stream', size: thumb.length + 16, filename: null },
+    ]);
+    // A member fetches the opaque bytes: the ciphertext the key travelled with, not the file.
+    const raw = async (token: string, id: string) => fetch(`${node(1)}/v1/media/${id}`, { headers: { authorization: `Bearer ${token}` } });
+    const served = await raw(c!.session.token, ids[0]!);
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('content-type'), 'application/octet-stream');
+    const body = Buffer.from(await served.arrayBuffer());
+    assert.equal(body.length, bytes.length + 16);
+    assert.equal(createHash('sha256').update(body).digest('base64'), file.sha256);
+    assert.equal(body.indexOf(Buffer.from(bytes.subarray(0, 64))), -1, 'the stored bytes are not the file');
+    for (const id of ids) assert.equal(await target().media.holds(id), true);
+    // Anyone else: as if it did not exist.
+    for (const id of ids) assert.equal((await raw(outsider.token, id)).status, 404);
+
+    // Plaintext media beside an encrypted send is refused (the server would read it, and thumbnail an image).
+    const png = await a!.client.uploadMedia(zeroPng(64, 64, { bits: 8, colorType: 6, interlaced: false }), { contentType: 'image/png' });
+    const named = await a!.client.uploadMedia(new Uint8Array(100), { contentType: 'application/octet-stream', filename: 'named.bin' });
+    for (const id of [png, named])
+      await assert.rejects(
+        a!.client.send(chatId, '', { ciphertext: randomBytes(64).toString('base64'), attachments: [id] }),
+        (e: { frame?: { code?: string } }) => e.frame?.code === 'invalid_attachment',
+      );
+    await assert.rejects(
+      a!.client.send(chatId, '', { ciphertext: randomBytes(64).toString('base64'), replyTo: ack.message_id }),
+      (e: { frame?: { code?: string } }) => e.frame?.code === 'encryption_required',
+    );
+
+    // Bytes altered in the store: the SHA-256 check refuses them before decrypting.
+    await target().media.tamper(ids[1]!);
+    await assert.rejects(b!.e2ee.openFile(file.thumbnail!), /SHA-256 mismatch/);
+
+    // Delete for everyone erases the bytes: members cannot fetch them any more.
+    await a!.client.deleteForEveryone(chatId, ack.message_id);
+    for (const d of [a!, b!]) for (const id of ids) assert.equal((await raw(d.session.token, id)).status, 404);
+    for (const id of ids) assert.equal(await target().media.holds(id), false, `the bytes of ${id} are erased`);
+    await assert.rejects(c!.e2ee.openFile(file), (e: { status?: number }) => e.status === 404);
   });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +10,8 @@ import { e2eeSdkSuite } from './e2ee-support.js';
 /*
  * docs/e2ee.md with the SDK on the embedded server (SQLite); afterwards the database file
  * (and its write-ahead log) is read byte by byte, and so is every webhook body the server
- * posted meanwhile: no plaintext sent in the suite is in them.
+ * posted meanwhile: no plaintext sent in the suite is in them. Media live in
+ * DATA_DIR/media/objects, one file per media id, where the suite alters them.
  */
 const ADMIN_TOKEN = 'e2ee-test-admin-token-0123456789abcdef';
 
@@ -41,7 +43,36 @@ describe('end-to-end encryption with the SDK (embedded)', () => {
     await server.stop();
     receiver.close();
   });
-  e2eeSdkSuite(() => ({ nodes: [server], plaintexts }));
+  const object = (id: string) => path.join(server.dataDir, 'media', 'objects', id);
+  e2eeSdkSuite(() => ({
+    nodes: [server],
+    plaintexts,
+    media: {
+      tamper: async (id) => {
+        const bytes = readFileSync(object(id));
+        bytes[0] = bytes[0]! ^ 0xff;
+        writeFileSync(object(id), bytes);
+      },
+      holds: async (id) => existsSync(object(id)),
+    },
+  }));
+
+  test('the server made no thumbnail of any media (encrypted ones are never read; a plaintext image was refused before)', () => {
+    const db = new Database(path.join(server.dataDir, 'switchboard.db'), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT content_type, parent_id FROM media').all() as { content_type: string; parent_id: string | null }[];
+      assert.ok(
+        rows.some((r) => r.content_type === 'image/png'),
+        'the refused image was uploaded',
+      );
+      assert.deepEqual(
+        rows.filter((r) => r.parent_id !== null),
+        [],
+      );
+    } finally {
+      db.close();
+    }
+  });
 
   test('the SQLite file and its log hold none of the plaintexts', () => {
     assert.ok(plaintexts.size >= 10, `texts were sent (${plaintexts.size})`);

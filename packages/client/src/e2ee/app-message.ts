@@ -66,12 +66,31 @@ export function decodeAppMessage(data: Uint8Array): AppMessage {
   const out: AppText = { kind: 'text', text: str(body.t) ? body.t : '' };
   if (str(body.r)) out.replyTo = body.r;
   if (Array.isArray(body.m)) out.mentions = body.m.filter(str);
-  if (Array.isArray(body.f)) out.files = body.f.filter(isFile);
+  if (Array.isArray(body.f)) out.files = body.f.map(toFile).filter((f): f is EncryptedFile => f !== null);
   return out;
 }
 
-function isFile(v: unknown): v is EncryptedFile {
-  if (v === null || typeof v !== 'object') return false;
+const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** The parts every encrypted file and thumbnail have; null when one is missing or of the wrong type. */
+function toBlob(f: Record<string, unknown>): Omit<EncryptedFile, 'name' | 'thumbnail'> | null {
+  const { media_id, key, iv, sha256, content_type, size } = f;
+  if (!str(media_id) || !str(key) || !str(iv) || !str(sha256) || !str(content_type) || !num(size)) return null;
+  return { media_id, key, iv, sha256, content_type, size };
+}
+
+/** A file entry with only the known fields (checked); a malformed thumbnail is dropped, a malformed file is null. */
+function toFile(v: unknown): EncryptedFile | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
   const f = v as Record<string, unknown>;
-  return str(f.media_id) && str(f.key) && str(f.iv) && str(f.sha256) && str(f.name) && str(f.content_type) && typeof f.size === 'number';
+  const blob = toBlob(f);
+  if (!blob || !str(f.name)) return null;
+  const file: EncryptedFile = { ...blob, name: f.name };
+  const t = f.thumbnail;
+  const thumb = t !== null && typeof t === 'object' && !Array.isArray(t) ? toBlob(t as Record<string, unknown>) : null;
+  if (thumb) {
+    const { width, height } = t as Record<string, unknown>;
+    file.thumbnail = { ...thumb, ...(num(width) ? { width } : {}), ...(num(height) ? { height } : {}) };
+  }
+  return file;
 }

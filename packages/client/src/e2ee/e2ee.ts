@@ -17,7 +17,8 @@ import { TypedEmitter } from '../emitter.js';
 import { SwitchboardHttpError, retryRateLimited } from '../http.js';
 import * as mls from './mls.js';
 import type { E2eeStorage } from './storage.js';
-import { decodeAppMessage, encodeAppMessage } from './app-message.js';
+import { decodeAppMessage, encodeAppMessage, type AppMessage, type EncryptedFile } from './app-message.js';
+import { decryptFile, encryptFile } from './file-crypto.js';
 
 /*
  * End-to-end encryption for a SwitchboardClient (docs/e2ee.md): every device is an MLS
@@ -36,7 +37,24 @@ export interface DecryptedMessage {
   sender_device_id: string;
   created_at: number;
   text: string;
+  /** Client-encrypted files (docs/e2ee.md "Files"): open each with E2ee.openFile (its thumbnail too). */
+  files?: EncryptedFile[];
 }
+
+/** What E2ee.sendFile uploads: the file's bytes are encrypted before they leave, its name and type travel inside the ciphertext. */
+export interface FileToSend {
+  name: string;
+  contentType: string;
+  /** A caption. */
+  text?: string;
+  /** A small image the sender made of the file (the server makes none for encrypted files), encrypted the same way. */
+  thumbnail?: { bytes: Uint8Array; contentType: string; width?: number; height?: number };
+  /** As send's: a send made again after a restart keeps its first id. */
+  clientMsgId?: string;
+}
+
+/** The media type encrypted files are uploaded as: the server refuses any other for an encrypted send. */
+const OPAQUE_TYPE = 'application/octet-stream';
 
 export interface E2eeEvents {
   /** A decrypted message of an encrypted chat, in seq order. */
@@ -269,6 +287,60 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       return out.ciphertext;
     });
     return this.client.send(chatId, '', { ciphertext, ...(opts.clientMsgId ? { clientMsgId: opts.clientMsgId } : {}) });
+  }
+
+  /**
+   * Sends a file to an encrypted chat (docs/e2ee.md "Files"): encrypts it (and its
+   * thumbnail) with a fresh AES-256-GCM key each, uploads the ciphertext as
+   * application/octet-stream, then sends a message whose ciphertext carries the keys, name
+   * and type (`f`), and whose plaintext `attachments` name the media ids, so that the server
+   * lets the chat's members fetch the bytes and erases them with the message. Answers the
+   * server's ack_sent and the EncryptedFile (the sender cannot decrypt its own message).
+   */
+  async sendFile(chatId: string, bytes: Uint8Array, opts: FileToSend): Promise<{ ack: AckSent; file: EncryptedFile }> {
+    if (!this.groups.has(chatId)) throw new Error(`this device is not in the encrypted group of ${chatId}`);
+    const upload = async (plain: Uint8Array) => {
+      const { ciphertext, key } = await encryptFile(plain);
+      const mediaId = await this.client.rest.uploadMedia(ciphertext, { contentType: OPAQUE_TYPE });
+      return { media_id: mediaId, ...key };
+    };
+    const file: EncryptedFile = { ...(await upload(bytes)), name: opts.name, content_type: opts.contentType, size: bytes.byteLength };
+    const t = opts.thumbnail;
+    if (t) {
+      file.thumbnail = { ...(await upload(t.bytes)), content_type: t.contentType, size: t.bytes.byteLength };
+      if (t.width !== undefined) file.thumbnail.width = t.width;
+      if (t.height !== undefined) file.thumbnail.height = t.height;
+    }
+    const ciphertext = await this.encryptApp(chatId, { kind: 'text', text: opts.text ?? '', files: [file] });
+    const attachments = [file.media_id, ...(file.thumbnail ? [file.thumbnail.media_id] : [])];
+    const ack = await this.client.send(chatId, '', {
+      ciphertext,
+      attachments,
+      ...(opts.clientMsgId ? { clientMsgId: opts.clientMsgId } : {}),
+    });
+    return { ack, file };
+  }
+
+  /**
+   * The plaintext of an encrypted file (a DecryptedMessage's `files` entry, or its
+   * `thumbnail`): downloads the opaque bytes, checks their SHA-256, decrypts. Fails when the
+   * bytes were altered, or the server no longer serves them (deleted for everyone, say).
+   */
+  async openFile(file: Pick<EncryptedFile, 'media_id' | 'key' | 'iv' | 'sha256'>): Promise<Uint8Array> {
+    const res = await this.client.rest.downloadMedia(file.media_id);
+    return decryptFile(new Uint8Array(await res.arrayBuffer()), file);
+  }
+
+  /** Encrypts an application message for the chat's group; the state is saved before the ciphertext leaves. */
+  private encryptApp(chatId: string, app: AppMessage): Promise<string> {
+    return this.serial(chatId, async () => {
+      const g = this.groups.get(chatId);
+      if (!g || !mls.active(g)) throw new Error(`this device is not in the encrypted group of ${chatId}`);
+      const out = await mls.encrypt(g, encodeAppMessage(app));
+      // Saved before it leaves: a restarted device must never reuse a sending key.
+      await this.save(chatId, out.next);
+      return out.ciphertext;
+    });
   }
 
   /**
@@ -569,6 +641,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       sender_device_id: m.sender_device_id,
       created_at: m.created_at,
       text,
+      ...(app.kind === 'text' && app.files?.length ? { files: app.files } : {}),
     });
     return 'done';
   }

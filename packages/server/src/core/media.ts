@@ -16,7 +16,7 @@ import { DomainError } from './errors.js';
 import { inspectImage, isVerifiedImage, servedType, type ThumbnailLimits } from './media-inspect.js';
 import { inspectPdf, inspectVideo, previewKind, type PreviewFacts } from './media-previews.js';
 import type { MediaTools } from './media-tools.js';
-import { isInline, normalizeType, safeType } from './media-types.js';
+import { baseType, isInline, normalizeType, safeType } from './media-types.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface MediaConfig {
@@ -52,6 +52,8 @@ export interface MediaDeps {
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Images (videos, PDFs) waiting for a thumbnail past which one more is sent without (and may get one when sent again). */
 const THUMBNAILS_WAITING = 32;
+/** What the attachments of an encrypted send are uploaded and served as: bytes the server cannot read. */
+const OPAQUE_TYPE = 'application/octet-stream';
 /** Orphans deleted per sweep round. */
 const SWEEP_BATCH = 500;
 
@@ -116,8 +118,17 @@ export class Media {
    * at most MAX_ATTACHMENTS; images measured and thumbnailed (once per media). Records
    * that `messageId` carries them before the message is appended. Anything wrong:
    * invalid_attachment, and nothing is stored.
+   *
+   * `opaque` (an encrypted send, docs/e2ee.md): client-encrypted bytes, which the server
+   * must never read. Each must be an application/octet-stream upload without a filename;
+   * it is neither inspected nor thumbnailed, and is served as application/octet-stream.
    */
-  async prepareAttachments(senderId: string, refs: { media_id: string }[], messageId: string): Promise<Attachment[]> {
+  async prepareAttachments(
+    senderId: string,
+    refs: { media_id: string }[],
+    messageId: string,
+    opts: { opaque?: boolean } = {},
+  ): Promise<Attachment[]> {
     const refuse = (why: string) => new DomainError('invalid_attachment', why);
     if (refs.length > MAX_ATTACHMENTS) throw refuse(`at most ${MAX_ATTACHMENTS} attachments per message`);
     const ids = refs.map((r) => r.media_id);
@@ -128,6 +139,10 @@ export class Media {
       const m = found.get(id);
       // Someone else's media looks exactly like one that does not exist.
       if (!m || m.ownerId !== senderId || m.parentId !== null) throw refuse(`no media ${id} uploaded by you`);
+      if (opts.opaque && baseType(m.contentType) !== OPAQUE_TYPE)
+        throw refuse(`media ${id}: an encrypted message's attachments are uploaded as ${OPAQUE_TYPE} (the client encrypts them)`);
+      if (opts.opaque && m.filename !== null)
+        throw refuse(`media ${id}: an encrypted message's attachments carry no filename (it travels inside the ciphertext)`);
       records.push(m);
     }
     const sizes = await Promise.all(records.map((m) => this.deps.files.stat(m.id)));
@@ -143,7 +158,12 @@ export class Media {
     for (const [id, n] of await this.deps.store.media.refCounts(ids))
       if (n >= this.deps.config.maxRefs)
         throw refuse(`media ${id} was already sent in ${this.deps.config.maxRefs} messages, the most one media may be: upload it again`);
-    const infos = await Promise.all(records.map((m) => this.infoOf(m)));
+    // Opaque bytes are not read at all: no magic number, no thumbnail. Their info is kept
+    // so that a fetch does not sniff them either (servedTypeOf).
+    const opaque: MediaInfo = { servedType: OPAQUE_TYPE };
+    const infos = opts.opaque
+      ? await Promise.all(records.map(async (m) => (m.info ? opaque : this.keepInfo(m, opaque))))
+      : await Promise.all(records.map((m) => this.infoOf(m)));
     // Attached before the append, so a sweep cannot take what the message will name. When the
     // append then stores no message `messageId` (not a member any more, a duplicate of an
     // earlier client_msg_id, a failure, a crash), the media stays pending and the sweeper

@@ -158,7 +158,8 @@ export class Messaging {
     let attachments;
     if (files) {
       if (!this.deps.media) throw new DomainError('invalid_attachment', 'this server takes no attachments');
-      attachments = await this.deps.media.prepareAttachments(sender.userId, files, messageId);
+      // An encrypted send's files are client-encrypted: the server neither reads nor thumbnails them.
+      attachments = await this.deps.media.prepareAttachments(sender.userId, files, messageId, { opaque: ciphertext !== undefined });
     }
     const request: AppendRequest = {
       messageId,
@@ -317,8 +318,10 @@ function kindOf(chatId: string): 'direct' | 'group' {
 
 /**
  * docs/e2ee.md: an encrypted chat takes ciphertext only, with nothing beside it that
- * the server would read (replies, mentions, files travel inside it); ciphertext goes
- * to encrypted chats only.
+ * the server would read (replies, mentions, file keys and names travel inside it);
+ * ciphertext goes to encrypted chats only. Attachments may go beside it: media ids of
+ * client-encrypted uploads, so that the server's access checks, delete for everyone and
+ * retention cover their bytes (Media.prepareAttachments, opaque).
  */
 function checkEncryption(frame: SendMessage, encrypted: boolean | undefined): void {
   // undefined: the store checks the chat's flag (AppendRequest.directWith); the shape is checked here.
@@ -328,8 +331,8 @@ function checkEncryption(frame: SendMessage, encrypted: boolean | undefined): vo
     return;
   }
   if (encrypted === false) throw new DomainError('not_encrypted', 'this chat is not end-to-end encrypted');
-  if (frame.content !== '' || frame.attachments || frame.reply_to !== undefined || frame.mentions || frame.forwarded !== undefined)
-    throw new DomainError('encryption_required', 'an encrypted send carries only ciphertext (and content "")');
+  if (frame.content !== '' || frame.reply_to !== undefined || frame.mentions || frame.forwarded !== undefined)
+    throw new DomainError('encryption_required', 'an encrypted send carries only ciphertext, content "" and attachments');
 }
 
 /** The other user of a direct chat (the sender itself in notes to self). */
