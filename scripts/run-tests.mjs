@@ -27,7 +27,9 @@ const current = files.filter((f) => {
 });
 if (stale.length) console.log(`# not run: compiled tests without a source (stale output): ${stale.join(', ')}`);
 const filter = process.argv.slice(2);
-const selected = filter.length ? current.filter((f) => filter.some((s) => f.includes(s))) : current;
+// Matched against the path inside the repository: a checkout whose own folder name contains
+// the filter (a worktree named after its branch) would otherwise select every file.
+const selected = filter.length ? current.filter((f) => filter.some((s) => path.relative(root, f).includes(s))) : current;
 if (selected.length === 0) {
   console.error('no test files found');
   process.exit(1);
