@@ -12,8 +12,10 @@ import {
   E2ee,
   SwitchboardClient,
   folderStorage,
+  type DecryptedChange,
   type DecryptedMessage,
   type E2eeStorage,
+  type RefusedChange,
   type FetchLike,
   type NewMessageEvent,
 } from '@switchboard/client';
@@ -41,13 +43,24 @@ export interface Device {
 let counter = 0;
 const dirs: string[] = [];
 
-/** A `ws` constructor that remembers the latest socket. */
-function trackedWs() {
+/** A server frame as it arrives, which a test may alter first (as a malicious server would). */
+export type Rewrite = (frame: Record<string, unknown>) => void;
+
+/** A `ws` constructor that remembers the latest socket, and hands each incoming frame to `rewrite` first. */
+function trackedWs(rewrite?: Rewrite) {
   const opened: WebSocket[] = [];
   class Tracked extends WebSocket {
     constructor(url: string, opts?: unknown) {
       super(url, opts as never);
       opened.push(this);
+    }
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (rewrite && event === 'message' && Buffer.isBuffer(args[0])) {
+        const frame = JSON.parse(args[0].toString('utf8')) as Record<string, unknown>;
+        rewrite(frame);
+        args[0] = Buffer.from(JSON.stringify(frame));
+      }
+      return super.emit(event, ...args);
     }
   }
   return { Tracked, latest: () => opened.at(-1) };
@@ -57,18 +70,18 @@ export async function openDevice(
   baseUrl: string,
   session: Device['session'],
   dir?: string,
-  opts: { fetch?: FetchLike; externalJoin?: boolean } = {},
+  opts: { fetch?: FetchLike; externalJoin?: boolean; editWindowS?: number; rewrite?: Rewrite } = {},
 ): Promise<Device> {
   const folder = dir ?? mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
   if (!dir) dirs.push(folder);
-  const ws = trackedWs();
-  const { externalJoin, ...clientOpts } = opts;
+  const { externalJoin, editWindowS, rewrite, ...clientOpts } = opts;
+  const ws = trackedWs(rewrite);
   const client = SwitchboardClient.fromSession(baseUrl, session, {
     WebSocket: ws.Tracked,
     backoff: { baseMs: 50, capMs: 400 },
     ...clientOpts,
   });
-  const e2ee = await E2ee.open(client, { storage: await folderStorage(folder), keyPackageTarget: 4, externalJoin });
+  const e2ee = await E2ee.open(client, { storage: await folderStorage(folder), keyPackageTarget: 4, externalJoin, editWindowS });
   await e2ee.topUpKeyPackages();
   const synced = client.waitFor('sync_complete', { timeoutMs: 10_000 });
   await client.connect();
@@ -134,7 +147,11 @@ export function e2eeSdkSuite(
     removeDeviceDirs();
   });
   const node = (i: number) => target().nodes[i % target().nodes.length]!.baseUrl;
-  const open = async (i: number, session: Device['session'], opts: { externalJoin?: boolean } = {}) => {
+  const open = async (
+    i: number,
+    session: Device['session'],
+    opts: { externalJoin?: boolean; editWindowS?: number; rewrite?: Rewrite } = {},
+  ) => {
     const d = await openDevice(node(i), session, undefined, opts);
     devices.push(d);
     return d;
@@ -460,5 +477,162 @@ export function e2eeSdkSuite(
     for (const d of [a!, b!]) for (const id of ids) assert.equal((await raw(d.session.token, id)).status, 404);
     for (const id of ids) assert.equal(await target().media.holds(id), false, `the bytes of ${id} are erased`);
     await assert.rejects(c!.e2ee.openFile(file), (e: { status?: number }) => e.status === 404);
+  });
+
+  test('replies, mentions, edits and reactions travel inside the ciphertext; receivers apply only the changes the server would allow', async () => {
+    const sessions = await Promise.all(Array.from({ length: 4 }, (_, i) => newAccount(node(i), `e2c${i}`)));
+    const [a, b] = await Promise.all(sessions.slice(0, 2).map((s, i) => open(i, s)));
+    // c keeps a 5 s edit window (EDIT_WINDOW_S shrunk): an edit after that is refused there, applied by b (900 s).
+    const c = await open(2, sessions[2]!, { editWindowS: 5 });
+    const outsider = sessions[3]!;
+    const group = await a!.e2ee.createEncryptedGroup('changes', [b!.session.user_id, c.session.user_id]);
+    const chatId = group.chat_id;
+    for (const d of [b!, c]) await inGroup(d, chatId);
+    const got: Record<string, { messages: DecryptedMessage[]; changes: DecryptedChange[] }> = {};
+    for (const d of [a!, b!, c]) {
+      const seen: (typeof got)[string] = { messages: [], changes: [] };
+      got[d.session.user_id] = seen;
+      d.e2ee.on('message', (m) => m.chat_id === chatId && seen.messages.push(m));
+      d.e2ee.on('change', (ch) => ch.chat_id === chatId && seen.changes.push(ch));
+    }
+    const changeAt = (d: Device, filter: (ch: DecryptedChange) => boolean) =>
+      d.e2ee.waitFor('change', { timeoutMs: 10_000, filter: (ch) => ch.chat_id === chatId && filter(ch) });
+    // Collected from the start: a refusal may come before the change's own ack_sent.
+    const refusals = new Map<Device, RefusedChange[]>();
+    for (const d of [a!, b!, c]) {
+      refusals.set(d, []);
+      d.e2ee.on('refused_change', (r) => r.chat_id === chatId && refusals.get(d)!.push(r));
+    }
+    const refusedAt = async (d: Device, messageId: string) => {
+      const found = () => refusals.get(d)!.find((r) => r.message_id === messageId);
+      await waitUntil(() => found() !== undefined, 10_000, `a refused change at ${d.session.username}`);
+      return found()!;
+    };
+
+    const [original] = await say(a!, [b!, c], chatId, 'the meeting is at ten, secret');
+    const targetId = original!.message_id;
+
+    // A reply with mentions: the server sees none of it; a mention of a non-member is dropped by the receivers.
+    const replyText = 'ten suits me, secret reply';
+    target().plaintexts.add(replyText);
+    const replies = [a!, c].map((d) => d.e2ee.waitFor('message', { timeoutMs: 10_000, filter: (m) => m.text === replyText }));
+    const replyAck = await b!.e2ee.send(chatId, replyText, { replyTo: targetId, mentions: [a!.session.user_id, outsider.user_id] });
+    for (const m of await Promise.all(replies)) {
+      assert.equal(m.reply_to, targetId);
+      assert.deepEqual(m.mentions, [a!.session.user_id]);
+    }
+    const storedReply = (await c.client.rest.history(chatId, { limit: 10 })).messages.find((m) => m.message_id === replyAck.message_id)!;
+    assert.equal(storedReply.reply_to, undefined);
+    assert.equal(storedReply.mentions, undefined);
+
+    // The sender edits: the others get a change (not a message) with the new text, at its own seq.
+    const edited = 'the meeting moved to eleven, secret edit';
+    target().plaintexts.add(edited);
+    const edits = [b!, c].map((d) => changeAt(d, (ch) => ch.action === 'edit' && ch.text === edited));
+    const editAck = await a!.e2ee.edit(chatId, targetId, edited);
+    for (const ch of await Promise.all(edits)) {
+      assert.deepEqual(
+        [ch.target_message_id, ch.message_id, ch.seq, ch.sender_id, ch.sender_device_id],
+        [targetId, editAck.message_id, editAck.seq, a!.session.user_id, a!.session.device_id],
+      );
+      assert.ok(ch.seq > original!.seq);
+    }
+
+    // Someone else's message, and a message nobody decrypted: not applied.
+    const hijack = 'b rewrites the meeting, secret hijack';
+    target().plaintexts.add(hijack);
+    const hijackId = (await b!.e2ee.edit(chatId, targetId, hijack)).message_id;
+    for (const r of await Promise.all([a!, c].map((d) => refusedAt(d, hijackId)))) {
+      assert.deepEqual([r.reason, r.action, r.target_message_id, r.sender_id], ['not_the_sender', 'edit', targetId, b!.session.user_id]);
+      assert.equal('text' in r, false);
+    }
+    target().plaintexts.add('an edit of nothing, secret');
+    const unknownId = (await a!.e2ee.edit(chatId, crypto.randomUUID(), 'an edit of nothing, secret')).message_id;
+    assert.equal((await refusedAt(b!, unknownId)).reason, 'unknown_target');
+
+    // React, react again (replaces), take it back: any member may.
+    target().plaintexts.add('🦩');
+    const reacted = [a!, b!].map((d) => changeAt(d, (ch) => ch.action === 'react' && ch.emoji === '🦩'));
+    await c.e2ee.react(chatId, replyAck.message_id, '🦩');
+    for (const ch of await Promise.all(reacted))
+      assert.deepEqual([ch.target_message_id, ch.sender_id], [replyAck.message_id, c.session.user_id]);
+    const unreacted = [a!, b!].map((d) => changeAt(d, (ch) => ch.action === 'react' && ch.emoji === ''));
+    await c.e2ee.react(chatId, replyAck.message_id, '');
+    for (const ch of await Promise.all(unreacted)) assert.equal(ch.target_message_id, replyAck.message_id);
+    await assert.rejects(c.e2ee.react(chatId, replyAck.message_id, '🦩'.repeat(9)), /at most 32 bytes/);
+
+    // Past c's window (not b's): c refuses what b applies, each by the server's times.
+    await new Promise((r) => setTimeout(r, 5_500));
+    const late = 'a late edit, secret';
+    target().plaintexts.add(late);
+    const lateAtB = changeAt(b!, (ch) => ch.text === late);
+    const lateId = (await a!.e2ee.edit(chatId, targetId, late)).message_id;
+    assert.equal((await refusedAt(c, lateId)).reason, 'edit_window_passed');
+    await lateAtB;
+
+    // Delete for everyone (in the clear): the server erases the ciphertext; an edit after it counts nowhere.
+    const deleted = [b!, c].map((d) =>
+      d.client.waitFor('message_update', {
+        timeoutMs: 10_000,
+        filter: (e) => e.update.action === 'delete' && e.update.target_message_id === targetId,
+      }),
+    );
+    await a!.client.deleteForEveryone(chatId, targetId);
+    await Promise.all(deleted);
+    const stored = (await b!.client.rest.history(chatId, { limit: 20 })).messages.find((m) => m.message_id === targetId)!;
+    assert.equal(stored.deleted, true);
+    assert.equal(stored.content, '');
+    assert.equal(stored.ciphertext, undefined);
+    const afterDelete = 'edited after its deletion, secret';
+    target().plaintexts.add(afterDelete);
+    const afterId = (await a!.e2ee.edit(chatId, targetId, afterDelete)).message_id;
+    assert.equal((await refusedAt(b!, afterId)).reason, 'unknown_target');
+
+    // Changes never came as messages.
+    assert.deepEqual(
+      got[b!.session.user_id]!.messages.map((m) => m.text),
+      ['the meeting is at ten, secret'],
+    );
+    assert.deepEqual(
+      got[c.session.user_id]!.changes.map((ch) => ch.text),
+      [edited],
+    );
+    assert.deepEqual(
+      got[b!.session.user_id]!.changes.map((ch) => ch.emoji ?? ch.text),
+      [edited, '🦩', '', late],
+    );
+  });
+
+  test("a server that names another sender than the ciphertext's is refused: no one's words (or edits) are passed off as another's", async () => {
+    const sessions = await Promise.all(Array.from({ length: 3 }, (_, i) => newAccount(node(i), `e2s${i}`)));
+    const [a, b] = await Promise.all(sessions.slice(0, 2).map((s, i) => open(i, s)));
+    // c's server says every ciphertext of b's is a's.
+    const c = await open(2, sessions[2]!, {
+      rewrite: (f) => {
+        if (f.type === 'new_message' && f.sender_id === b!.session.user_id) {
+          f.sender_id = a!.session.user_id;
+          f.sender_device_id = a!.session.device_id;
+        }
+      },
+    });
+    const group = await a!.e2ee.createEncryptedGroup('forged', [b!.session.user_id, c.session.user_id]);
+    for (const d of [b!, c]) await inGroup(d, group.chat_id);
+    const [original] = await say(a!, [b!, c], group.chat_id, 'a says this, secret');
+    const seen: string[] = [];
+    c.e2ee.on('message', (m) => seen.push(m.text));
+    c.e2ee.on('change', (ch) => seen.push(ch.text ?? ''));
+    const refused: { message_id: string; reason: string }[] = [];
+    c.e2ee.on('undecryptable', (u) => refused.push(u));
+    for (const send of [
+      () => b!.e2ee.send(group.chat_id, 'b says this, not a, secret'),
+      () => b!.e2ee.edit(group.chat_id, original!.message_id, 'b rewrites what a said, secret'),
+    ]) {
+      const { message_id } = await send();
+      await waitUntil(() => refused.some((u) => u.message_id === message_id), 10_000, 'the forged sender refused');
+      assert.match(refused.find((u) => u.message_id === message_id)!.reason, /another sender/);
+    }
+    target().plaintexts.add('b says this, not a, secret');
+    target().plaintexts.add('b rewrites what a said, secret');
+    assert.deepEqual(seen, []);
   });
 }

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_EDIT_WINDOW_S,
   directChatId,
   MAX_CLAIM_USERS,
   MAX_KEY_PACKAGES_PER_UPLOAD,
@@ -10,15 +11,16 @@ import {
   type MlsWelcome,
   type ServerFrameOf,
 } from '@switchboard/protocol';
-import type { AckSent, NewMessageEvent } from '../connection.js';
+import type { AckSent, MessageUpdateEvent, NewMessageEvent } from '../connection.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { SwitchboardClient } from '../client.js';
 import { TypedEmitter } from '../emitter.js';
 import { SwitchboardHttpError, retryRateLimited } from '../http.js';
 import * as mls from './mls.js';
 import type { E2eeStorage } from './storage.js';
-import { decodeAppMessage, encodeAppMessage, type AppMessage, type EncryptedFile } from './app-message.js';
+import { decodeAppMessage, encodeAppMessage, type AppMessage, type AppText, type EncryptedFile } from './app-message.js';
 import { decryptFile, encryptFile } from './file-crypto.js';
+import { KnownMessages } from './known-messages.js';
 
 /*
  * End-to-end encryption for a SwitchboardClient (docs/e2ee.md): every device is an MLS
@@ -37,9 +39,36 @@ export interface DecryptedMessage {
   sender_device_id: string;
   created_at: number;
   text: string;
+  /** The message of the chat this one answers (as its sender said: the SDK cannot check that it exists). */
+  reply_to?: string;
+  /** The users it mentions, only those with a device in the chat's group. */
+  mentions?: string[];
   /** Client-encrypted files (docs/e2ee.md "Files"): open each with E2ee.openFile (its thumbnail too). */
   files?: EncryptedFile[];
 }
+
+/**
+ * An edit or reaction of an encrypted chat (docs/e2ee.md "Changes inside the ciphertext"),
+ * checked by this SDK as the server checks plaintext ones: `message_id` and `seq` are the
+ * change's own, `target_message_id` the message it changes.
+ */
+export interface DecryptedChange {
+  chat_id: string;
+  message_id: string;
+  seq: number;
+  sender_id: string;
+  sender_device_id: string;
+  created_at: number;
+  target_message_id: string;
+  action: 'edit' | 'react';
+  /** The new text (edit). */
+  text?: string;
+  /** The sender's reaction, "" when taken back (react). */
+  emoji?: string;
+}
+
+/** A change that does not count (`reason`: unknown_target, not_the_sender, edit_window_passed, invalid_emoji): never applied. */
+export type RefusedChange = Omit<DecryptedChange, 'text' | 'emoji'> & { reason: string };
 
 /** What E2ee.sendFile uploads: the file's bytes are encrypted before they leave, its name and type travel inside the ciphertext. */
 export interface FileToSend {
@@ -59,6 +88,10 @@ const OPAQUE_TYPE = 'application/octet-stream';
 export interface E2eeEvents {
   /** A decrypted message of an encrypted chat, in seq order. */
   message: DecryptedMessage;
+  /** An edit or reaction that passed the checks the server makes for plaintext ones, in seq order. */
+  change: DecryptedChange;
+  /** An edit or reaction that failed them (another member's message, the window passed): emitted instead of `change`. */
+  refused_change: RefusedChange;
   /** This device joined an encrypted chat (by a welcome) at this epoch. */
   joined: { chat_id: string; epoch: number };
   /** The chat's group moved to this epoch (a commit, own or another device's). */
@@ -77,7 +110,14 @@ export interface E2eeOptions {
    * another device adds it.
    */
   externalJoin?: boolean;
+  /** How long after a message its sender may edit it, in seconds: the server's EDIT_WINDOW_S. Default 900. */
+  editWindowS?: number;
 }
+
+/** A reaction's limit (PROTOCOL.md "Message lifecycle"). */
+const MAX_EMOJI_BYTES = 32;
+/** Mentions kept per message (the server's limit for plaintext ones). */
+const MAX_MENTIONS = 50;
 
 /** How many times a commit refused with stale_epoch is made again on the new epoch. */
 const COMMIT_ATTEMPTS = 5;
@@ -103,6 +143,8 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
   private welcomesAgain = false;
   /** Aborted by close(): ends the waits of rate-limited Delivery Service calls. */
   private readonly closing = new AbortController();
+  /** Who sent the recent messages, and when: what edits are checked against. */
+  private readonly known: KnownMessages;
 
   private constructor(
     private readonly client: SwitchboardClient,
@@ -110,8 +152,10 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     private readonly identity: mls.DeviceIdentity,
     private readonly target: number,
     private readonly externalJoin: boolean,
+    editWindowS: number,
   ) {
     super();
+    this.known = new KnownMessages(storage, editWindowS * 1000);
   }
 
   /** Loads (or creates) this device's identity and groups, and starts handling the client's encrypted traffic. */
@@ -131,7 +175,14 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       const j = { userId, deviceId, pub: mls.toBase64(identity.signaturePublicKey), priv: mls.toBase64(identity.signaturePrivateKey) };
       await opts.storage.put('identity', utf8.encode(JSON.stringify(j)));
     }
-    const e2ee = new E2ee(client, opts.storage, identity, opts.keyPackageTarget ?? 20, opts.externalJoin ?? true);
+    const e2ee = new E2ee(
+      client,
+      opts.storage,
+      identity,
+      opts.keyPackageTarget ?? 20,
+      opts.externalJoin ?? true,
+      opts.editWindowS ?? DEFAULT_EDIT_WINDOW_S,
+    );
     for (const key of await opts.storage.list('group/')) {
       const chatId = key.slice('group/'.length);
       const bytes = await opts.storage.get(key);
@@ -146,6 +197,12 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     // server replays it on a later connection, and it is processed then.
     const onMessage = (m: NewMessageEvent) => {
       if (m.ciphertext !== undefined) this.serial(m.chat_id, () => this.incoming({ kind: 'message', frame: m })).catch(() => undefined);
+    };
+    // Deleted for everyone (in the clear, the server erases): no later edit of it counts. In the chat's order.
+    const onUpdate = (e: MessageUpdateEvent) => {
+      const u = e.update;
+      if (u.action === 'delete' && this.groups.has(u.chat_id))
+        void this.serial(u.chat_id, () => this.known.forget(u.chat_id, u.target_message_id)).catch(() => undefined);
     };
     const onCommit = (c: ServerFrameOf<'mls_commit'>) =>
       void this.serial(c.chat_id, () => this.incoming({ kind: 'commit', frame: c })).catch(() => undefined);
@@ -162,12 +219,14 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
         })
         .catch(() => undefined);
     this.client.on('message', onMessage);
+    this.client.on('message_update', onUpdate);
     this.client.on('mls_commit', onCommit);
     this.client.on('sync_complete', onSync);
     // Commits and ciphertexts are acknowledged once processed and saved (incoming), not on arrival.
     this.unsubscribe.push(this.client.holdAcks((f) => f.type === 'mls_commit' || f.ciphertext !== undefined));
     this.unsubscribe.push(
       () => this.client.off('message', onMessage),
+      () => this.client.off('message_update', onUpdate),
       () => this.client.off('mls_commit', onCommit),
       () => this.client.off('sync_complete', onSync),
     );
@@ -274,19 +333,41 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
 
   /**
    * Encrypts `text` for the chat's group and sends it; resolves with the server's ack_sent.
-   * `clientMsgId`: a send made again after a restart (a new ciphertext, since a sending key
-   * is never reused) keeps its first id, so the server stores it once.
+   * `replyTo` (a message id of the chat) and `mentions` (user ids) travel inside the
+   * ciphertext. `clientMsgId`: a send made again after a restart (a new ciphertext, since a
+   * sending key is never reused) keeps its first id, so the server stores it once.
    */
-  async send(chatId: string, text: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
-    const ciphertext = await this.serial(chatId, async () => {
-      const g = this.groups.get(chatId);
-      if (!g || !mls.active(g)) throw new Error(`this device is not in the encrypted group of ${chatId}`);
-      const out = await mls.encrypt(g, encodeAppMessage({ kind: 'text', text }));
-      // Saved before it leaves: a restarted device must never reuse a sending key.
-      await this.save(chatId, out.next);
-      return out.ciphertext;
-    });
-    return this.client.send(chatId, '', { ciphertext, ...(opts.clientMsgId ? { clientMsgId: opts.clientMsgId } : {}) });
+  async send(chatId: string, text: string, opts: { clientMsgId?: string; replyTo?: string; mentions?: string[] } = {}): Promise<AckSent> {
+    const app: AppText = { kind: 'text', text };
+    if (opts.replyTo) app.replyTo = opts.replyTo;
+    if (opts.mentions?.length) app.mentions = [...new Set(opts.mentions)];
+    return this.sendApp(chatId, app, opts.clientMsgId);
+  }
+
+  /**
+   * Replaces the text of one's own earlier message, inside the ciphertext (a message of its
+   * own, with its own seq). Receivers apply it only within the edit window; the server cannot check.
+   */
+  edit(chatId: string, messageId: string, text: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+    return this.sendApp(chatId, { kind: 'edit', target: messageId, text }, opts.clientMsgId);
+  }
+
+  /** This user's reaction to a message of the chat, inside the ciphertext; "" takes it back. */
+  react(chatId: string, messageId: string, emoji: string, opts: { clientMsgId?: string } = {}): Promise<AckSent> {
+    if (utf8.encode(emoji).byteLength > MAX_EMOJI_BYTES) return Promise.reject(new Error(`a reaction is at most ${MAX_EMOJI_BYTES} bytes`));
+    return this.sendApp(chatId, { kind: 'react', target: messageId, emoji }, opts.clientMsgId);
+  }
+
+  private async sendApp(chatId: string, app: AppMessage, clientMsgId?: string): Promise<AckSent> {
+    const ciphertext = await this.encryptApp(chatId, app);
+    const ack = await this.client.send(chatId, '', { ciphertext, ...(clientMsgId ? { clientMsgId } : {}) });
+    if (app.kind === 'text') await this.rememberOwn(ack);
+    return ack;
+  }
+
+  /** One's own message, which this device cannot decrypt: remembered too, so that edits of it by others are told apart. */
+  private rememberOwn(ack: AckSent): Promise<void> {
+    return this.serial(ack.chat_id, () => this.known.remember(ack.chat_id, ack.message_id, this.identity.userId, ack.created_at));
   }
 
   /**
@@ -318,6 +399,7 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       attachments,
       ...(opts.clientMsgId ? { clientMsgId: opts.clientMsgId } : {}),
     });
+    await this.rememberOwn(ack);
     return { ack, file };
   }
 
@@ -629,21 +711,55 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       this.emit('undecryptable', { chat_id: chatId, message_id: m.message_id, seq: m.seq, reason: String(err) });
       return 'done';
     }
-    // Not caught: a state that could not be saved leaves the message unacknowledged, to come again.
-    await this.save(chatId, out.next);
+    // The server names the sender; MLS says who it is. A server that names another (to pass an edit off as theirs, say) is refused.
+    if (out.sender?.userId !== m.sender_id || out.sender.deviceId !== m.sender_device_id) {
+      await this.save(chatId, out.next);
+      this.emit('undecryptable', {
+        chat_id: chatId,
+        message_id: m.message_id,
+        seq: m.seq,
+        reason: 'the server named another sender than MLS',
+      });
+      return 'done';
+    }
     const app = decodeAppMessage(out.data);
-    const text = app.kind === 'text' ? app.text : '';
-    this.emit('message', {
+    const head = {
       chat_id: chatId,
       message_id: m.message_id,
       seq: m.seq,
       sender_id: m.sender_id,
       sender_device_id: m.sender_device_id,
       created_at: m.created_at,
-      text,
-      ...(app.kind === 'text' && app.files?.length ? { files: app.files } : {}),
+    };
+    if (app.kind !== 'text') {
+      const refused = await this.refuseChange(chatId, app, m);
+      // Not caught: a state that could not be saved leaves the message unacknowledged, to come again.
+      await this.save(chatId, out.next);
+      const change = { ...head, target_message_id: app.target, action: app.kind };
+      if (refused) this.emit('refused_change', { ...change, reason: refused });
+      else this.emit('change', app.kind === 'edit' ? { ...change, text: app.text } : { ...change, emoji: app.emoji });
+      return 'done';
+    }
+    // Remembered before the state is saved: a replay after a failed save remembers it again, harmlessly.
+    await this.known.remember(chatId, m.message_id, m.sender_id, m.created_at);
+    await this.save(chatId, out.next);
+    const members = new Set(mls.members(out.next).map((x) => x.userId));
+    const mentions = [...new Set(app.mentions ?? [])].filter((u) => members.has(u)).slice(0, MAX_MENTIONS);
+    this.emit('message', {
+      ...head,
+      text: app.text,
+      ...(app.replyTo ? { reply_to: app.replyTo } : {}),
+      ...(mentions.length ? { mentions } : {}),
+      ...(app.files?.length ? { files: app.files } : {}),
     });
     return 'done';
+  }
+
+  /** Why an encrypted edit or reaction does not count (the rules the server applies to plaintext ones), or null. */
+  private async refuseChange(chatId: string, app: Exclude<AppMessage, AppText>, m: NewMessageEvent): Promise<string | null> {
+    // A reaction needs only a member, which an MLS sender is.
+    if (app.kind === 'react') return utf8.encode(app.emoji).byteLength > MAX_EMOJI_BYTES ? 'invalid_emoji' : null;
+    return this.known.refuseEdit(chatId, app.target, m.sender_id, m.created_at);
   }
 
   /** Processes a commit; when a credential in it is not known yet, asks the server for the chat's member devices once and tries again. */

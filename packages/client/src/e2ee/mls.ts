@@ -26,6 +26,7 @@ import {
 } from 'ts-mls';
 import { defaultClientConfig, type ClientConfig } from 'ts-mls/clientConfig.js';
 import { makeKeyPackageRef } from 'ts-mls/keyPackage.js';
+import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { base64ToBytes, bytesToBase64 } from 'ts-mls/util/byteArray.js';
 import { toLeafIndex } from 'ts-mls/treemath.js';
 
@@ -267,7 +268,14 @@ export async function joinExternal(groupInfoB64: string, kp: OwnKeyPackage, chec
   };
 }
 
-export type Processed = { kind: 'commit'; next: GroupHandle } | { kind: 'application'; next: GroupHandle; data: Uint8Array };
+/**
+ * `sender`: the (user, device) of the leaf that sent an application message, from its
+ * credential: authenticated, since the message decrypted and its signature by that leaf's
+ * key verified (null when the leaf's credential is not one of ours).
+ */
+export type Processed =
+  | { kind: 'commit'; next: GroupHandle }
+  | { kind: 'application'; next: GroupHandle; data: Uint8Array; sender: { userId: string; deviceId: string } | null };
 
 /** Processes a commit or an application message of the group. */
 export async function processMessage(g: GroupHandle, b64: string, check: MemberCheck): Promise<Processed> {
@@ -282,8 +290,21 @@ export async function processMessage(g: GroupHandle, b64: string, check: MemberC
     return { kind: 'commit', next: { state: out.newState } };
   }
   if (m.wireformat !== 'mls_private_message') throw new Error(`unexpected ${m.wireformat}`);
-  const out = await processPrivateMessage(state, m.privateMessage, makePskIndex(state, {}), cs);
-  if (out.kind === 'applicationMessage') return { kind: 'application', next: { state: out.newState }, data: out.message };
+  // The sender's leaf before processing: the tree of the message's epoch (ts-mls keeps a few past ones).
+  const pm = m.privateMessage;
+  const current = pm.epoch === state.groupContext.epoch;
+  const past = current ? undefined : state.historicalReceiverData.get(pm.epoch);
+  const senderData = current
+    ? await decryptSenderData(pm, state.keySchedule.senderDataSecret, cs)
+    : past && (await decryptSenderData(pm, past.senderDataSecret, cs));
+  const out = await processPrivateMessage(state, pm, makePskIndex(state, {}), cs);
+  if (out.kind === 'applicationMessage') {
+    const tree = current ? state.ratchetTree : past?.ratchetTree;
+    const node = senderData ? tree?.[senderData.leafIndex * 2] : undefined;
+    const sender =
+      node?.nodeType === 'leaf' && node.leaf.credential.credentialType === 'basic' ? parseIdentity(node.leaf.credential.identity) : null;
+    return { kind: 'application', next: { state: out.newState }, data: out.message, sender };
+  }
   return { kind: 'commit', next: { state: out.newState } };
 }
 
