@@ -20,7 +20,15 @@ export { SwitchboardApi, register, login, loginWithAssertion, type SessionApi } 
 export { SwitchboardAdmin } from './admin.js';
 export { SocketSession, type Transport } from './connection.js';
 export { HttpStreamSocket, httpBaseOf, type HttpTransport } from './http-stream-socket.js';
-export { E2ee, type E2eeEvents, type E2eeOptions, type DecryptedMessage, type DecryptedChange, type RefusedChange, type FileToSend } from './e2ee/e2ee.js';
+export {
+  E2ee,
+  type E2eeEvents,
+  type E2eeOptions,
+  type DecryptedMessage,
+  type DecryptedChange,
+  type RefusedChange,
+  type FileToSend,
+} from './e2ee/e2ee.js';
 export type { EncryptedFile } from './e2ee/app-message.js';
 export { MemoryStorage, folderStorage, type E2eeStorage } from './e2ee/storage.js';
 export { indexedDbStorage, deleteIndexedDbStorage, type IndexedDbStorage } from './e2ee/indexeddb-storage.js';

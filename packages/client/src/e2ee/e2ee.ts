@@ -365,9 +365,15 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
     return ack;
   }
 
-  /** One's own message, which this device cannot decrypt: remembered too, so that edits of it by others are told apart. */
+  /**
+   * One's own message, which this device cannot decrypt: remembered too, so that edits of it
+   * by others are told apart. Not fatal (the message is sent): forgotten, such an edit is
+   * refused all the same, as of an unknown target.
+   */
   private rememberOwn(ack: AckSent): Promise<void> {
-    return this.serial(ack.chat_id, () => this.known.remember(ack.chat_id, ack.message_id, this.identity.userId, ack.created_at));
+    return this.serial(ack.chat_id, () => this.known.remember(ack.chat_id, ack.message_id, this.identity.userId, ack.created_at)).catch(
+      () => undefined,
+    );
   }
 
   /**
