@@ -148,7 +148,7 @@ export class AppState extends EncryptionState {
         else if (sig.t === 'sent') this.onMessage(sig.message);
         else if (sig.t === 'update') this.onUpdate(sig.update);
         else if (sig.t === 'settings') this.onSettings(sig.settings);
-        else if (sig.t === 'text') this.showText(sig.chat_id, sig.message_id, sig.text);
+        else if (sig.t === 'text') this.showText(sig.chat_id, sig.message_id, sig.text, sig.extras);
       };
     }
     // E2ee listens before the socket connects: a ciphertext replayed on connect is then decrypted, not passed by.

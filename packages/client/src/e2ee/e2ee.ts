@@ -1,5 +1,4 @@
 import {
-  DEFAULT_EDIT_WINDOW_S,
   directChatId,
   MAX_CLAIM_USERS,
   MAX_KEY_PACKAGES_PER_UPLOAD,
@@ -114,6 +113,11 @@ export interface E2eeOptions {
   editWindowS?: number;
 }
 
+/**
+ * The server's default EDIT_WINDOW_S, restated: the protocol package's lifecycle module builds
+ * zod schemas at load, which a bundler must then keep in every app that imports this package.
+ */
+const DEFAULT_EDIT_WINDOW_S = 900;
 /** A reaction's limit (PROTOCOL.md "Message lifecycle"). */
 const MAX_EMOJI_BYTES = 32;
 /** Mentions kept per message (the server's limit for plaintext ones). */

@@ -1,4 +1,25 @@
-import { indexedDbStorage, type IndexedDbStorage } from '@switchboard/client';
+import { indexedDbStorage, type IndexedDbStorage, type ReactionSummary, type ReplyRef } from '@switchboard/client';
+
+/**
+ * What else this device knows of an encrypted message, from inside the ciphertexts: what it
+ * answers and mentions, its edit and reactions (changes that came as messages of their own),
+ * or that it is such a change itself (`change`: not shown as a message).
+ */
+export interface KeptExtras {
+  reply_to?: ReplyRef;
+  mentions?: string[];
+  edited_at?: number;
+  reactions?: ReactionSummary[];
+  change?: true;
+}
+
+export interface Kept {
+  text: string;
+  extras?: KeptExtras;
+}
+
+/** A value with extras starts with this character (which no text typed in the composer does); one without is the bare text. */
+const EXTRAS_MARK = '\u0000';
 
 /*
  * The texts of encrypted messages as this device read them. MLS opens a message once (its
@@ -17,13 +38,22 @@ export class MessageTexts {
     }
   }
 
-  async get(chatId: string, messageId: string): Promise<string | undefined> {
+  async get(chatId: string, messageId: string): Promise<Kept | undefined> {
     const bytes = await this.storage.get(`${chatId}/${messageId}`);
-    return bytes ? new TextDecoder().decode(bytes) : undefined;
+    if (!bytes) return undefined;
+    const value = new TextDecoder().decode(bytes);
+    if (!value.startsWith(EXTRAS_MARK)) return { text: value };
+    try {
+      return JSON.parse(value.slice(EXTRAS_MARK.length)) as Kept;
+    } catch {
+      return { text: '' };
+    }
   }
 
-  put(chatId: string, messageId: string, text: string): Promise<void> {
-    return this.storage.put(`${chatId}/${messageId}`, new TextEncoder().encode(text));
+  put(chatId: string, messageId: string, kept: Kept): Promise<void> {
+    const plain = !(kept.extras && Object.keys(kept.extras).length) && !kept.text.startsWith(EXTRAS_MARK);
+    const value = plain ? kept.text : EXTRAS_MARK + JSON.stringify(kept);
+    return this.storage.put(`${chatId}/${messageId}`, new TextEncoder().encode(value));
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import type { E2ee, SwitchboardClient, ChatSummary, Message, NewMessageEvent, UserView } from '@switchboard/client';
-import type { MessageTexts } from '../e2ee/texts.js';
+import type { KeptExtras, MessageTexts } from '../e2ee/texts.js';
 import type { PendingSend, StoredSession } from '../session.js';
 import { SwitchboardHttpError } from '@switchboard/client';
 import { describeError } from './describe.js';
@@ -62,6 +62,8 @@ export abstract class AppBase {
   protected cryptoReady: Promise<void> = Promise.resolve();
   /** Decrypted (or own) texts of encrypted messages, by message id; kept in IndexedDB too (e2ee/texts.ts). */
   protected texts = new Map<string, string>();
+  /** What else the ciphertexts said of them (replies, mentions, edits, reactions; changes), by message id; kept beside the texts. */
+  protected extras = new Map<string, KeptExtras>();
   protected textStore: MessageTexts | null = null;
   /** Settles once textStore is open (or known unavailable). */
   protected textsReady: Promise<void> = Promise.resolve();
@@ -87,6 +89,14 @@ export abstract class AppBase {
     if (m.ciphertext !== undefined) {
       out.encrypted = true;
       out.content = this.texts.get(m.message_id) ?? '';
+      const x = this.extras.get(m.message_id);
+      if (x) {
+        if (x.reply_to) out.reply_to = x.reply_to;
+        if (x.mentions) out.mentions = x.mentions;
+        if (x.edited_at) out.edited_at = x.edited_at;
+        if (x.reactions?.length) out.reactions = x.reactions;
+        if (x.change) out.change = true;
+      }
     }
     return out;
   }
@@ -100,8 +110,10 @@ export abstract class AppBase {
     if (!store) return;
     await Promise.all(
       wanted.map(async (m) => {
-        const text = await store.get(m.chat_id, m.message_id).catch(() => undefined);
-        if (text !== undefined) this.texts.set(m.message_id, text);
+        const kept = await store.get(m.chat_id, m.message_id).catch(() => undefined);
+        if (kept === undefined) return;
+        this.texts.set(m.message_id, kept.text);
+        if (kept.extras) this.extras.set(m.message_id, kept.extras);
       }),
     );
   }

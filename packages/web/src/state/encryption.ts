@@ -1,8 +1,10 @@
-import type { DecryptedMessage, SwitchboardClient } from '@switchboard/client';
+import { withReaction } from '@switchboard/client';
+import type { DecryptedChange, DecryptedMessage, MessageUpdate, ReplyRef, SwitchboardClient } from '@switchboard/client';
 import { lastShownCode, rememberShownCodes } from '../e2ee/codes.js';
 import { openCrypto } from '../e2ee/session.js';
-import { MessageTexts } from '../e2ee/texts.js';
-import type { Conversation, TabSignal } from './types.js';
+import { MessageTexts, type KeptExtras } from '../e2ee/texts.js';
+import { replyRef } from '../lifecycle.js';
+import type { Conversation, Msg, TabSignal } from './types.js';
 import { MessageChangesState } from './message-changes.js';
 
 /*
@@ -21,6 +23,8 @@ export abstract class EncryptionState extends MessageChangesState {
   private closeCrypto: (() => void) | null = null;
   /** Chats whose missing member devices this tab already tried to add (once a session). */
   private healed = new Set<string>();
+  /** Encrypted edits and reactions, applied one at a time (each reads what the one before kept). */
+  private changeChain: Promise<void> = Promise.resolve();
 
   /**
    * Opens E2ee (loaded lazily) and the kept texts for the session's device, then tops up key
@@ -48,6 +52,9 @@ export abstract class EncryptionState extends MessageChangesState {
       this.e2ee = e2ee;
       this.closeCrypto = session.close;
       e2ee.on('message', (m) => void this.onDecrypted(m));
+      e2ee.on('change', (c) => void this.onEncryptedChange(c));
+      // Not applied (E2ee found it against the rules): its entry is hidden all the same, as no message.
+      e2ee.on('refused_change', (r) => void this.keep(r.chat_id, r.message_id, '', { change: true }));
       e2ee.on('undecryptable', (u) => {
         this.undecryptable.add(u.message_id);
         this.changed();
@@ -72,29 +79,132 @@ export abstract class EncryptionState extends MessageChangesState {
     this.textStore?.close();
     this.textStore = null;
     this.texts.clear();
+    this.extras.clear();
     this.undecryptable.clear();
     this.healed.clear();
     this.codeCache.clear();
   }
 
-  /** A message E2ee decrypted: kept (MLS opens it only once), shown where it is, and told to the device's other tabs. */
-  private async onDecrypted(m: DecryptedMessage): Promise<void> {
-    this.showText(m.chat_id, m.message_id, m.text);
-    this.tabs?.postMessage({ t: 'text', chat_id: m.chat_id, message_id: m.message_id, text: m.text } satisfies TabSignal);
-    await this.textStore?.put(m.chat_id, m.message_id, m.text).catch(() => undefined);
+  /** A message E2ee decrypted: kept (MLS opens it only once), with what it answers and mentions. */
+  private onDecrypted(m: DecryptedMessage): Promise<void> {
+    const extras: KeptExtras = {};
+    if (m.reply_to) extras.reply_to = this.quoteOf(m.reply_to);
+    if (m.mentions?.length) extras.mentions = m.mentions;
+    return this.keep(m.chat_id, m.message_id, m.text, extras);
+  }
+
+  /** An encrypted message's text and extras: shown where it is, told to the device's other tabs, and kept. */
+  protected async keep(chatId: string, messageId: string, text: string, extras: KeptExtras = {}): Promise<void> {
+    this.showText(chatId, messageId, text, extras);
+    this.tabs?.postMessage({ t: 'text', chat_id: chatId, message_id: messageId, text, extras } satisfies TabSignal);
+    await this.textStore?.put(chatId, messageId, { text, extras }).catch(() => undefined);
+  }
+
+  /** The quote of an encrypted reply, made here from what this device read (the server has none). */
+  private quoteOf(messageId: string): ReplyRef {
+    const shown = this.conv?.messages.find((x) => x.message_id === messageId);
+    if (shown) return replyRef(shown);
+    return {
+      message_id: messageId,
+      sender_id: '',
+      preview: Array.from(this.texts.get(messageId) ?? '')
+        .slice(0, 100)
+        .join(''),
+    };
   }
 
   /** The text of an encrypted message, now known: into memory and the open conversation. */
-  protected showText(chatId: string, messageId: string, text: string): void {
+  protected showText(chatId: string, messageId: string, text: string, extras: KeptExtras = {}): void {
     this.texts.set(messageId, text);
+    if (Object.keys(extras).length) this.extras.set(messageId, extras);
     this.undecryptable.delete(messageId);
     const conv = this.conv;
     if (conv?.chatId === chatId) {
       conv.encrypted = true;
       const shown = conv.messages.find((x) => x.message_id === messageId);
-      if (shown) shown.content = text;
+      if (shown) Object.assign(shown, { content: text }, extras);
     }
     this.changed();
+  }
+
+  /**
+   * An encrypted edit or reaction that E2ee let through (docs/e2ee.md "Replies, mentions,
+   * edits and reactions"): its own entry is hidden, and its target shown and kept as it now is.
+   */
+  private async onEncryptedChange(c: DecryptedChange): Promise<void> {
+    // Described for the chat list, where the server shows it as the last message.
+    const described = c.action === 'edit' ? `Edited: ${c.text ?? ''}` : c.emoji ? `Reacted ${c.emoji}` : 'Took back a reaction';
+    await this.keep(c.chat_id, c.message_id, described, { change: true });
+    const u: MessageUpdate = {
+      message_id: c.message_id,
+      chat_id: c.chat_id,
+      seq: c.seq,
+      sender_id: c.sender_id,
+      sender_device_id: c.sender_device_id,
+      client_msg_id: '',
+      created_at: c.created_at,
+      target_message_id: c.target_message_id,
+      action: c.action,
+      ...(c.action === 'edit' ? { content: c.text ?? '' } : { emoji: c.emoji ?? '' }),
+    };
+    const run = this.changeChain.then(() => this.applyToKept(u));
+    this.changeChain = run.catch(() => undefined);
+    await run;
+    this.onUpdate(u);
+    this.tabs?.postMessage({ t: 'update', update: u } satisfies TabSignal);
+  }
+
+  /** The target's kept text and extras after the change (read from IndexedDB when not in memory). */
+  private async applyToKept(u: MessageUpdate): Promise<void> {
+    const id = u.target_message_id;
+    let text = this.texts.get(id);
+    let extras = this.extras.get(id);
+    if (text === undefined) {
+      const kept = await this.textStore?.get(u.chat_id, id).catch(() => undefined);
+      text = kept?.text;
+      extras = kept?.extras;
+    }
+    extras = { ...extras };
+    if (u.action === 'edit') {
+      text = u.content ?? '';
+      extras.edited_at = u.created_at;
+    } else {
+      const reactions = withReaction(extras.reactions ?? [], u.sender_id, u.emoji ?? '');
+      if (reactions.length) extras.reactions = reactions;
+      else delete extras.reactions;
+    }
+    if (text === undefined) return; // never read here: nothing to show it on
+    this.texts.set(id, text);
+    this.extras.set(id, extras);
+    await this.textStore?.put(u.chat_id, id, { text, extras }).catch(() => undefined);
+  }
+
+  /** One's own edit or reaction in an encrypted chat: inside the ciphertext, then applied here as anyone's. */
+  protected sendEncryptedChange(m: Msg, action: 'edit' | 'react', value: string): void {
+    const client = this.client;
+    const target = m.message_id;
+    if (!client || !target) return;
+    void (async () => {
+      await this.cryptoReady;
+      const e2ee = this.e2ee;
+      if (!e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
+      const ack = action === 'edit' ? await e2ee.edit(m.chat_id, target, value) : await e2ee.react(m.chat_id, target, value);
+      await this.onEncryptedChange({
+        chat_id: ack.chat_id,
+        message_id: ack.message_id,
+        seq: ack.seq,
+        sender_id: this.userId,
+        sender_device_id: this.session?.device_id ?? '',
+        created_at: ack.created_at,
+        target_message_id: target,
+        action,
+        ...(action === 'edit' ? { text: value } : { emoji: value }),
+      });
+    })().catch((err: unknown) => {
+      if (client !== this.client) return;
+      this.notice = `${action === 'edit' ? 'Edit' : 'Reaction'} not saved: ${err instanceof Error ? err.message : String(err)}`;
+      this.changed();
+    });
   }
 
   override async openChat(chatId: string, opts: { seq?: number; push?: boolean; title?: string } = {}): Promise<void> {

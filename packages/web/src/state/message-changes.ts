@@ -8,6 +8,9 @@ import { MessagesState } from './messages.js';
 /* A message's lifecycle (PROTOCOL.md): replies, edits, deletes for everyone, reactions, and the updates that carry them. */
 
 export abstract class MessageChangesState extends MessagesState {
+  /** An edit or reaction in an encrypted chat: inside the ciphertext (encryption.ts). */
+  protected abstract sendEncryptedChange(m: Msg, action: 'edit' | 'react', value: string): void;
+
   protected onUpdate(u: MessageUpdate): void {
     applyToChats(this.chats, u);
     const conv = this.conv;
@@ -46,7 +49,10 @@ export abstract class MessageChangesState extends MessagesState {
     const m = this.editing;
     if (!m?.message_id || !text.trim()) return false;
     this.editing = null;
-    if (text !== m.content) this.change('Edit', (c) => c.edit(m.chat_id, m.message_id!, text));
+    if (text !== m.content) {
+      if (this.isEncrypted(m.chat_id)) this.sendEncryptedChange(m, 'edit', text);
+      else this.change('Edit', (c) => c.edit(m.chat_id, m.message_id!, text));
+    }
     this.changed();
     return true;
   }
@@ -59,7 +65,9 @@ export abstract class MessageChangesState extends MessagesState {
   react(m: Msg, emoji: string): void {
     if (!m.message_id) return;
     const mine = m.reactions?.find((r) => r.user_ids.includes(this.userId))?.emoji;
-    this.change('Reaction', (c) => c.react(m.chat_id, m.message_id!, mine === emoji ? '' : emoji));
+    const chosen = mine === emoji ? '' : emoji;
+    if (this.isEncrypted(m.chat_id)) this.sendEncryptedChange(m, 'react', chosen);
+    else this.change('Reaction', (c) => c.react(m.chat_id, m.message_id!, chosen));
   }
 
   /** Edits, deletes and reactions go through the SDK's outbox; the acknowledged change comes back as a message_update. */

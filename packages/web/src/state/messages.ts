@@ -4,6 +4,7 @@ import { loadOutbox, saveOutbox, type PendingSend } from '../session.js';
 import { orderChats, replyRef } from '../lifecycle.js';
 import { describeError, describeSendError } from './describe.js';
 import { MAX_WINDOW, PAGE, RANK, uuid, type Conversation, type Msg, type Status, type TabSignal } from './types.js';
+import type { KeptExtras } from '../e2ee/texts.js';
 import { uploadFile } from './upload.js';
 import { GroupsState } from './groups.js';
 
@@ -233,7 +234,7 @@ export abstract class MessagesState extends GroupsState {
     if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length)) return false;
     const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
     if (this.isEncrypted(conv.chatId)) {
-      // Never plaintext into an encrypted chat; files, replies and mentions do not travel there yet (the composer hides them).
+      // Never plaintext into an encrypted chat; files do not travel there yet (the composer hides them).
       if (!text.trim()) return false;
       if (this.e2ee && !this.canSendEncrypted(conv.chatId)) {
         this.notice = 'This device is not in this encrypted chat yet: a member must add it first.';
@@ -246,11 +247,10 @@ export abstract class MessagesState extends GroupsState {
         return false;
       }
       p.encrypted = true;
-    } else {
-      if (attachments.length) p.attachments = attachments;
-      if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
-      if (mentions.length) p.mentions = mentions;
-    }
+    } else if (attachments.length) p.attachments = attachments;
+    // Replies and mentions: fields of the message, inside the ciphertext when encrypted.
+    if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
+    if (mentions.length) p.mentions = mentions;
     this.replyTo = null;
     this.outbox.push(p);
     this.knownSends.add(p.client_msg_id);
@@ -314,9 +314,17 @@ export abstract class MessagesState extends GroupsState {
     await this.cryptoReady;
     const e2ee = this.e2ee;
     if (!e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
-    const ack = await e2ee.send(p.chat_id, p.content, { clientMsgId: p.client_msg_id });
+    const ack = await e2ee.send(p.chat_id, p.content, {
+      clientMsgId: p.client_msg_id,
+      ...(p.reply_to ? { replyTo: p.reply_to.message_id } : {}),
+      ...(p.mentions ? { mentions: p.mentions } : {}),
+    });
+    const extras: KeptExtras = {};
+    if (p.reply_to) extras.reply_to = p.reply_to;
+    if (p.mentions) extras.mentions = p.mentions;
     this.texts.set(ack.message_id, p.content);
-    await this.textStore?.put(p.chat_id, ack.message_id, p.content).catch(() => undefined);
+    this.extras.set(ack.message_id, extras);
+    await this.textStore?.put(p.chat_id, ack.message_id, { text: p.content, extras }).catch(() => undefined);
     return ack;
   }
 

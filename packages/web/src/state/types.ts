@@ -9,6 +9,8 @@ import type {
   ReplyRef,
 } from '@switchboard/client';
 
+import type { KeptExtras } from '../e2ee/texts.js';
+
 /* What the app's state is made of: a message as shown, the open conversation, and the small types around them. */
 
 export type Status = 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
@@ -35,6 +37,8 @@ export interface Msg {
   reactions?: ReactionSummary[];
   /** End-to-end encrypted: `content` is the text this device decrypted, '' before (or never). */
   encrypted?: true;
+  /** An encrypted edit or reaction: an entry of the chat's log that is no message (not shown). */
+  change?: true;
 }
 
 export interface Conversation {
@@ -132,7 +136,7 @@ export type TabSignal =
   | { t: 'update'; update: MessageUpdate }
   | { t: 'settings'; settings: ChatSettingsView }
   /** A text the tab that runs encryption decrypted (the device's other tabs cannot open it themselves). */
-  | { t: 'text'; chat_id: string; message_id: string; text: string };
+  | { t: 'text'; chat_id: string; message_id: string; text: string; extras?: KeptExtras };
 
 /** The other user of a direct chat (dm:<a>:<b>); oneself in notes to self. */
 export function peerOf(chatId: string, me: string): string {

@@ -17,6 +17,14 @@ const opts = { skip: skip ?? false };
 
 const CODE = /^(\d{5} ){11}\d{5}$/;
 
+/** Picks `item` from the menu of the message showing `text`. */
+async function choose(page: Page, text: string, item: string): Promise<void> {
+  const row = messages(page, text);
+  await row.hover();
+  await row.getByRole('button', { name: 'Message actions' }).click();
+  await page.getByRole('menu').getByRole('menuitem', { name: item, exact: true }).click();
+}
+
 /** The session token the page keeps (for the checks made over HTTP, as a person's own device could). */
 async function tokenOf(page: Page): Promise<string> {
   const token = await page.evaluate(() => (JSON.parse(localStorage.getItem('switchboard.session') ?? '{}') as { token?: string }).token);
@@ -77,7 +85,7 @@ describe('web client: end-to-end encryption', () => {
         await a.page.getByRole('button', { name: 'Security code' }).waitFor();
         // What does not work encrypted yet is off, and says why.
         assert.equal(await a.page.getByLabel('Attach').isDisabled(), true);
-        await a.page.getByText('Files, replies, reactions and edits do not work in encrypted chats yet.').waitFor();
+        await a.page.getByText('Files do not work in encrypted chats yet.').waitFor();
 
         const first = 'the treasure is under the old oak';
         plaintexts.push(first);
@@ -101,12 +109,11 @@ describe('web client: end-to-end encryption', () => {
         await messages(a.page, reply).waitFor();
         await messages(b.page, reply).getByRole('img', { name: 'read' }).waitFor();
 
-        // Edits, replies and reactions are not offered in the message's menu.
+        // The menu offers what plaintext chats do: replies, reactions and edits travel inside the ciphertext.
+        await messages(a.page, reply).hover();
         await messages(a.page, reply).getByRole('button', { name: 'Message actions' }).click();
         const menu = a.page.getByRole('menu', { name: 'Actions' });
-        await menu.getByRole('menuitem', { name: 'Copy' }).waitFor();
-        assert.equal(await menu.getByRole('menuitem', { name: 'Reply' }).count(), 0);
-        assert.equal(await menu.getByRole('menuitem', { name: 'React' }).count(), 0);
+        assert.deepEqual(await menu.getByRole('menuitem').allTextContents(), ['Reply', 'React', 'Copy', 'Report']);
         await a.page.keyboard.press('Escape');
 
         // Both screens compute the same code for a person: Bob's on Alice's screen is Bob's own, and the reverse.
@@ -154,10 +161,61 @@ describe('web client: end-to-end encryption', () => {
         await messages(a2, tabNews).waitFor();
         await a2.close();
 
+        // A reply, a reaction and an edit, each inside the ciphertext; the server stores three more ciphertexts and no text.
+        const answer = 'which oak, the one by the river?';
+        plaintexts.push(answer);
+        await choose(b.page, first, 'Reply');
+        await b.page.getByText('Replying to alice').waitFor();
+        await send(b.page, answer);
+        const quote = messages(a.page, answer).getByRole('button', { name: 'Quoted message from You' });
+        await quote.waitFor();
+        assert.equal(await quote.locator('.quote-text').getAttribute('data-text'), first);
+        await messages(b.page, answer).getByRole('button', { name: 'Quoted message from alice' }).waitFor();
+        await choose(a.page, answer, 'React');
+        await a.page.getByRole('menu', { name: 'Reactions' }).getByRole('menuitem', { name: '😮' }).click();
+        const chip = (page: Page, text: string, name: string) => messages(page, text).getByRole('button', { name, exact: true });
+        await chip(b.page, answer, '😮 1').waitFor();
+        assert.equal(await chip(a.page, answer, '😮 1').getAttribute('aria-pressed'), 'true', "alice's own reaction is marked");
+        const moved = 'the treasure is under the young birch';
+        plaintexts.push(moved);
+        await choose(a.page, first, 'Edit');
+        const box = a.page.getByLabel('Message');
+        await eventually(async () => (await box.inputValue()) === first, 5000, 'the text to edit in the composer');
+        await box.fill(moved);
+        await a.page.getByRole('button', { name: 'Save' }).click();
+        for (const page of [a.page, b.page]) {
+          await messages(page, moved).getByText('edited', { exact: true }).waitFor();
+          assert.equal(await messages(page, first).count(), 0);
+        }
+        // Bob cannot edit Alice's message, nor is any change shown as a message of its own.
+        await messages(b.page, moved).hover();
+        await messages(b.page, moved).getByRole('button', { name: 'Message actions' }).click();
+        assert.deepEqual(await b.page.getByRole('menu', { name: 'Actions' }).getByRole('menuitem').allTextContents(), [
+          'Reply',
+          'React',
+          'Copy',
+          'Report',
+        ]);
+        await b.page.keyboard.press('Escape');
+        for (const page of [a.page, b.page]) assert.equal(await page.locator('li.msg').filter({ hasText: 'Encrypted message' }).count(), 0);
+        const afterChanges = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages`, {
+          token: await tokenOf(a.page),
+        });
+        const storedAfter = (
+          afterChanges.body as { messages: { content: string; ciphertext?: string; reply_to?: unknown; reactions?: unknown }[] }
+        ).messages;
+        assert.equal(storedAfter.length, 6, 'the reply, the reaction and the edit are ciphertexts of their own');
+        for (const m of storedAfter)
+          assert.deepEqual([m.content, typeof m.ciphertext, m.reply_to, m.reactions], ['', 'string', undefined, undefined]);
+        for (const text of plaintexts) assert.equal(JSON.stringify(afterChanges.body).includes(text), false);
+
         // A reload keeps everything readable (the texts and the MLS state are in IndexedDB), and new messages still decrypt.
         await b.page.reload();
-        await messages(b.page, first).waitFor();
+        await messages(b.page, moved).getByText('edited', { exact: true }).waitFor();
         await messages(b.page, reply).waitFor();
+        await chip(b.page, answer, '😮 1').waitFor();
+        assert.equal(await messages(b.page, answer).locator('.quote-text').getAttribute('data-text'), first);
+        assert.equal(await b.page.locator('li.msg').filter({ hasText: 'Encrypted message' }).count(), 0, 'the changes stay hidden');
         const later = 'after the reload, still secret';
         plaintexts.push(later);
         await send(a.page, later);

@@ -58,7 +58,7 @@ export function Composer({ app }: Props): JSX.Element {
   }, [text]);
   // Encrypted: text only (the server refuses files, replies, mentions in the clear; inside the ciphertext they are for later).
   const encrypted = app.conv ? app.isEncrypted(app.conv.chatId) : false;
-  const q = editing || encrypted ? null : mentionQuery(text, caret);
+  const q = editing ? null : mentionQuery(text, caret);
   const candidates = q && q.start !== dismissed ? mentionCandidates(mentionable(app), q.query) : [];
   const choose = (m: Member) => {
     if (!q) return;

@@ -109,4 +109,4 @@ export function CodeChangeNotice({ app, conv }: Props): JSX.Element | null {
 }
 
 /** Why a feature is missing from an encrypted chat (said once, not on every control). */
-export const ENCRYPTED_LIMITS = 'Files, replies, reactions and edits do not work in encrypted chats yet.';
+export const ENCRYPTED_LIMITS = 'Files do not work in encrypted chats yet.';

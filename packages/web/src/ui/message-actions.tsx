@@ -126,13 +126,12 @@ export function MessageActions({ app, conv, m }: { app: AppState; conv: Conversa
             },
           }));
         const items: Item[] = [];
-        // Encrypted: no replies, reactions or edits yet (they would travel inside the ciphertext); the composer says so.
-        const encrypted = app.isEncrypted(conv.chatId);
-        if (!m.deleted && !conv.removed && !encrypted) {
+        // Encrypted chats too: replies, reactions and edits travel inside the ciphertext.
+        if (!m.deleted && !conv.removed) {
           items.push({ label: 'Reply', run: () => app.startReply(m) });
           items.push({ label: 'React', run: () => setPicking(true), keepOpen: true });
         }
-        if (!conv.removed && !encrypted && canEdit(m, app.userId)) items.push({ label: 'Edit', run: () => app.startEdit(m) });
+        if (!conv.removed && canEdit(m, app.userId)) items.push({ label: 'Edit', run: () => app.startEdit(m) });
         if (!conv.removed && canDelete(m, app.userId, conv))
           items.push({ label: 'Delete for everyone', run: () => app.deleteForEveryone(m) });
         if (!m.deleted && m.content) items.push({ label: 'Copy', run: () => void app.copyMessage(m) });

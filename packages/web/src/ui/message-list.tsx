@@ -70,7 +70,8 @@ export class MessageList extends Component<ListProps> {
   override render({ app, conv, pending }: ListProps): JSX.Element {
     const rows: JSX.Element[] = [];
     let lastDay = '';
-    const all = conv.hasNewer ? conv.messages : [...conv.messages, ...pending];
+    // An encrypted edit or reaction is an entry of the log, no message: applied to its target, not shown.
+    const all = (conv.hasNewer ? conv.messages : [...conv.messages, ...pending]).filter((m) => !m.change);
     for (const m of all) {
       const day = new Date(m.created_at).toDateString();
       if (day !== lastDay) {
