@@ -47,7 +47,7 @@ export interface DecryptedMessage {
 }
 
 /**
- * An edit or reaction of an encrypted chat (docs/e2ee.md "Changes inside the ciphertext"),
+ * An edit or reaction of an encrypted chat (docs/e2ee.md "Replies, mentions, edits and reactions"),
  * checked by this SDK as the server checks plaintext ones: `message_id` and `seq` are the
  * change's own, `target_message_id` the message it changes.
  */

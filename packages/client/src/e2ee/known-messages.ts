@@ -4,8 +4,8 @@ import type { E2eeStorage } from './storage.js';
  * The server cannot check an encrypted chat's edits (it never sees what a ciphertext is), so
  * the receiving SDK does, as the server does for plaintext ones (PROTOCOL.md "Message
  * lifecycle"): an edit counts only from the target's sender, within the edit window. For
- * that it remembers, per chat, who sent each message it decrypted and when (docs/e2ee.md
- * "Changes inside the ciphertext").
+ * that it remembers, per chat, who sent each message it decrypted (or sent) and when (docs/e2ee.md
+ * "Replies, mentions, edits and reactions").
  *
  * Bounded: a message older than the edit window (measured against the newest one
  * remembered, both the server's times) can no longer be edited, so it is forgotten; besides,
