@@ -20,18 +20,8 @@ export { SwitchboardApi, register, login, loginWithAssertion, type SessionApi } 
 export { SwitchboardAdmin } from './admin.js';
 export { SocketSession, type Transport } from './connection.js';
 export { HttpStreamSocket, httpBaseOf, type HttpTransport } from './http-stream-socket.js';
-export {
-  E2ee,
-  type E2eeEvents,
-  type E2eeOptions,
-  type DecryptedMessage,
-  type DecryptedChange,
-  type RefusedChange,
-  type FileToSend,
-} from './e2ee/e2ee.js';
-export type { EncryptedFile } from './e2ee/app-message.js';
-export { MemoryStorage, folderStorage, type E2eeStorage } from './e2ee/storage.js';
-export { indexedDbStorage, deleteIndexedDbStorage, type IndexedDbStorage } from './e2ee/indexeddb-storage.js';
+// The E2ee layer, also loadable alone as `@switchboard/client/e2ee`.
+export * from './e2ee/index.js';
 export type { WebSocketLike, WebSocketConstructor } from './socket.js';
 export { directChatId, groupChatId, hasBidiControl, withoutBidiControls } from '@switchboard/protocol';
 export type {

@@ -30,13 +30,17 @@ import { KnownMessages } from './known-messages.js';
  * incoming commit or message was processed.
  */
 
-export interface DecryptedMessage {
+/** Where an entry of an encrypted chat's log stands, and who sent it (the MLS sender, checked against the server's word). */
+interface LogEntry {
   chat_id: string;
   message_id: string;
   seq: number;
   sender_id: string;
   sender_device_id: string;
   created_at: number;
+}
+
+export interface DecryptedMessage extends LogEntry {
   text: string;
   /** The message of the chat this one answers (as its sender said: the SDK cannot check that it exists). */
   reply_to?: string;
@@ -51,13 +55,7 @@ export interface DecryptedMessage {
  * checked by this SDK as the server checks plaintext ones: `message_id` and `seq` are the
  * change's own, `target_message_id` the message it changes.
  */
-export interface DecryptedChange {
-  chat_id: string;
-  message_id: string;
-  seq: number;
-  sender_id: string;
-  sender_device_id: string;
-  created_at: number;
+export interface DecryptedChange extends LogEntry {
   target_message_id: string;
   action: 'edit' | 'react';
   /** The new text (edit). */
