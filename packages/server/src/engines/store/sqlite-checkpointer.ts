@@ -1,8 +1,11 @@
 import { Worker } from 'node:worker_threads';
 
-/** How often the checkpointer copies the WAL back into the database (ms). */
-const CHECKPOINT_INTERVAL_MS = 1000;
-/** WAL frames (pages) past which the checkpointer forces the WAL to start over (about 32 MB at 4 KiB pages). */
+/**
+ * How often the checkpointer copies the WAL back into the database (ms). Often, so that
+ * what is left for the writer to copy when the WAL starts over is little.
+ */
+const CHECKPOINT_INTERVAL_MS = 250;
+/** WAL frames (pages) past which the WAL is started over (about 32 MB at 4 KiB pages). */
 const RESTART_FRAMES = 8192;
 /** SQLite's own default, restored when the checkpointer thread is gone. */
 export const AUTOCHECKPOINT_PAGES = 1000;
@@ -19,13 +22,15 @@ export class SqliteCheckpointer {
   /** Frames in the WAL at the last checkpoint (for metrics and tests). */
   walFrames = 0;
 
-  constructor(file: string, onGone: () => void) {
+  /** `restart`: the WAL is past RESTART_FRAMES, the writer should start it over (sqlite-writer.ts restartWal). */
+  constructor(file: string, onGone: () => void, restart: () => void) {
     this.worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), {
       workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: RESTART_FRAMES },
     });
     this.worker.unref();
-    this.worker.on('message', (m: { ok: boolean; walFrames?: number }) => {
+    this.worker.on('message', (m: { ok: boolean; walFrames?: number; restart?: boolean }) => {
       if (m.ok) this.walFrames = m.walFrames ?? 0;
+      if (m.restart && !this.stopped) restart();
     });
     const fallBack = () => {
       if (!this.stopped) onGone();

@@ -15,10 +15,12 @@ import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role
 type Row = Record<string, any>;
 
 /**
- * Pages of index segments merged after each bulk change to the search index (migration 17
- * turned FTS5's automerge off): small enough that the commit carrying it stays short, and,
- * measured with the indexing and retention batches, enough that segments do not pile up.
- * A positive count merges only levels holding several segments, so an idle index costs nothing.
+ * Pages of index segments merged after each indexing batch (migration 17 turned FTS5's
+ * automerge off): small enough that the commit carrying it stays short, and enough that
+ * segments do not pile up. A positive count merges only levels holding several segments, so
+ * an idle index costs nothing. Retention batches do not merge: with it they erased a fifth
+ * fewer rows for the same send latency (retention bench, 2026-12-06), and FTS5's crisis
+ * merge (16 segments on a level) still bounds what their delete markers leave.
  */
 export const SEARCH_MERGE_PAGES = 16;
 
@@ -40,7 +42,6 @@ export function sqliteLifecycleOps(db: Database.Database) {
     // The index is contentless: an entry is removed by naming exactly what was indexed.
     ftsDelete: db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content, chat) VALUES ('delete', ?, ?, ?)`),
     ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content, chat) VALUES (?, ?, ?)'),
-    mergeSearch: db.prepare(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ${SEARCH_MERGE_PAGES})`),
     erase: db.prepare(
       `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
          reply_preview = NULL, forwarded = 0, edited_at = NULL, deleted = 1, ciphertext = NULL WHERE id = ?`,
@@ -195,15 +196,10 @@ export function sqliteLifecycleOps(db: Database.Database) {
         // The same erase as above, a statement per kind of row instead of per message:
         // a batch is one short transaction that sends queue behind.
         const indexed = (s.searchProgress.get() as Row).last_rowid as number;
-        let unindexed = 0;
         for (const row of live) {
-          if ((row.rowid as number) <= indexed) {
-            s.ftsDelete.run(row.rowid, row.content, chatToken(row.chat_id));
-            unindexed++;
-          }
+          if ((row.rowid as number) <= indexed) s.ftsDelete.run(row.rowid, row.content, chatToken(row.chat_id));
           if (row.files === 1) erasedMedia.push(...eraseMedia(row.id as string));
         }
-        if (unindexed > 0) s.mergeSearch.run();
         const ids = JSON.stringify(live.map((r) => r.id as string));
         s.eraseEditsIn.run(ids);
         s.eraseReactsIn.run(ids);

@@ -111,7 +111,7 @@ test('sqlite: under writes that never pause (and reads beside them) the WAL stil
       }
     };
     await Promise.all([writer(), writer(), reader()]);
-    // Past 8,192 frames (32 MB) a RESTART: without it the WAL only grows (330 MB here in 8 s).
+    // Past 8,192 frames (32 MB) the writer starts it over: without that the WAL only grows (330 MB here in 8 s).
     assert.ok(
       startedOver > 0,
       `the WAL never started over (${mostFrames} frames, ${(largest / 1024 / 1024).toFixed(0)} MB, ${n} messages)`,

@@ -112,7 +112,11 @@ export class SqliteStore implements Store {
     this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
     this.writer = new SqliteWriter(file);
     this.scheduleIndexing();
-    this.checkpointer = new SqliteCheckpointer(file, () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES));
+    this.checkpointer = new SqliteCheckpointer(
+      file,
+      () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES),
+      () => this.writer.restartWal(),
+    );
     this.media = new SqliteMediaIndex(this.db, this.writer);
     this.webhooks = new SqliteWebhookStore(this.db, this.writer);
     const hooked = (type: WebhookEventType) => this.webhooks.recording.has(type);

@@ -10,7 +10,10 @@ import { BACKGROUND_OPS, commitWrites, sqliteWriteOps, type SqliteWriteCall, typ
  */
 
 export type WriterRequest =
-  { kind: 'batch'; id: number; calls: SqliteWriteCall[] } | { kind: 'autocheckpoint'; pages: number } | { kind: 'close' };
+  | { kind: 'batch'; id: number; calls: SqliteWriteCall[] }
+  | { kind: 'autocheckpoint'; pages: number }
+  | { kind: 'restartWal' }
+  | { kind: 'close' };
 
 export type WriterReply =
   | { kind: 'batch'; id: number; outcomes: ReturnType<typeof commitWrites> }
@@ -62,8 +65,25 @@ function schedule(): void {
   setImmediate(commitNext);
 }
 
+/*
+ * Asked by the checkpointer (sqlite-checkpoint-worker.ts) when the WAL is large: copy
+ * what its last checkpoint left (little: it runs every 250 ms) from here, where no other
+ * write can come in between, so that the next transaction finds every frame copied and
+ * starts the WAL from its beginning. PASSIVE never waits: a checkpoint already running on
+ * the other thread makes it a no-op, and the checkpointer asks again.
+ */
+let restartWal = false;
+
 function commitNext(): void {
   scheduled = false;
+  if (restartWal) {
+    restartWal = false;
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // SQLITE_BUSY and the like: the checkpointer asks again while the WAL is large.
+    }
+  }
   let entries: Entry[];
   if (urgent.length > 0) {
     entries = urgent;
@@ -103,6 +123,8 @@ port.on('message', (msg: WriterRequest) => {
     if (batch.left === 0) port.postMessage({ kind: 'batch', id: msg.id, outcomes: [] } satisfies WriterReply);
     msg.calls.forEach((call, index) => (BACKGROUND_OPS.has(call.op) ? background : urgent).push({ batch, index, call }));
     schedule();
+  } else if (msg.kind === 'restartWal') {
+    restartWal = true;
   } else if (msg.kind === 'autocheckpoint') {
     db.pragma(`wal_autocheckpoint = ${msg.pages}`);
   } else {

@@ -70,6 +70,11 @@ export class SqliteWriter {
     this.post({ kind: 'autocheckpoint', pages });
   }
 
+  /** Has the thread start the WAL over before its next commit (see sqlite-checkpoint-worker.ts). */
+  restartWal(): void {
+    if (!this.down && !this.closing) this.post({ kind: 'restartWal' });
+  }
+
   /** Commits everything queued, then stops the thread. */
   close(): Promise<void> {
     this.closed ??= (async () => {
