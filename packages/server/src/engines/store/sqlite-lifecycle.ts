@@ -14,16 +14,6 @@ import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role
 
 type Row = Record<string, any>;
 
-/**
- * Pages of index segments merged after each indexing batch (migration 17 turned FTS5's
- * automerge off): small enough that the commit carrying it stays short, and enough that
- * segments do not pile up. A positive count merges only levels holding several segments, so
- * an idle index costs nothing. Retention batches do not merge: with it they erased a fifth
- * fewer rows for the same send latency (retention bench, 2026-12-06), and FTS5's crisis
- * merge (16 segments on a level) still bounds what their delete markers leave.
- */
-export const SEARCH_MERGE_PAGES = 16;
-
 export function sqliteLifecycleOps(db: Database.Database) {
   const s = {
     existing: db.prepare(`SELECT ${MESSAGE_COLS} FROM messages WHERE chat_id = ? AND sender_id = ? AND client_msg_id = ?`),

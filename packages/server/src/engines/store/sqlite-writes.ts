@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
 import { directRefusal, storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
-import { SEARCH_MERGE_PAGES, sqliteLifecycleOps } from './sqlite-lifecycle.js';
+import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
 import { sqliteAdminOps } from './sqlite-admin.js';
 import { sqlitePeopleOps } from './sqlite-people.js';
 import { sqliteIdentityOps } from './sqlite-identities.js';
@@ -87,7 +87,6 @@ export function sqliteWriteOps(db: Database.Database) {
     ),
     insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
     searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
-    mergeSearch: db.prepare(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ${SEARCH_MERGE_PAGES})`),
     setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     indexForSearch: db.prepare(
@@ -346,15 +345,19 @@ export function sqliteWriteOps(db: Database.Database) {
       if (hook) hooks.recordGroup(chatId, at);
     },
 
-    /** Indexes every message not yet in the search index; answers the rowid indexed up to (known only once committed). */
-    indexForSearch(): number {
+    /**
+     * Indexes messages not yet in the search index, at most `rows` rowids of them (a send
+     * queued behind this write waits for all of it); answers the rowid indexed up to (known
+     * only once committed) and whether that is all.
+     */
+    indexForSearch(rows = Infinity): { upto: number; done: boolean } {
       const from = (s.searchProgress.get() as Row).last_rowid as number;
-      const upto = (s.maxRowid.get() as Row).r as number;
-      if (upto <= from) return from;
+      const last = (s.maxRowid.get() as Row).r as number;
+      if (last <= from) return { upto: from, done: true };
+      const upto = Math.min(last, from + rows);
       s.indexForSearch.run(from, upto);
       s.setSearchProgress.run(upto);
-      s.mergeSearch.run();
-      return upto;
+      return { upto, done: upto === last };
     },
 
     setPushTarget(deviceId: string, userId: string, target: PushTarget): void {
