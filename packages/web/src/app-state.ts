@@ -105,7 +105,10 @@ export class AppState extends EncryptionState {
       this.scheduleRefresh(0);
       void this.catchUp();
     });
-    client.on('message', (m) => this.onMessage(m));
+    client.on('message', (m) => {
+      this.noteArrived(m);
+      this.onMessage(m);
+    });
     client.on('status', (f) => {
       const c = this.conv;
       if (!c || c.chatId !== f.chat_id) return;
@@ -149,6 +152,7 @@ export class AppState extends EncryptionState {
         else if (sig.t === 'update') this.onUpdate(sig.update);
         else if (sig.t === 'settings') this.onSettings(sig.settings);
         else if (sig.t === 'text') this.showText(sig.chat_id, sig.message_id, sig.text, sig.extras);
+        else if (sig.t === 'undecryptable') this.markUndecryptable(sig.chat_id, sig.message_id);
       };
     }
     // E2ee listens before the socket connects: a ciphertext replayed on connect is then decrypted, not passed by.
@@ -219,6 +223,7 @@ export class AppState extends EncryptionState {
     this.conv = null;
     this.panel = null;
     this.outbox = [];
+    this.stagedFiles.clear();
     this.readMarked.clear();
     this.contacts = null;
     this.blocked = new Set();

@@ -88,7 +88,9 @@ export function canDelete(m: Msg, userId: string, conv: Conversation, now = Date
 
 /** The quote a reply carries, as the server will store it (shown until the stored copy arrives). */
 export function replyRef(m: Msg): ReplyRef {
-  return { message_id: m.message_id ?? '', sender_id: m.sender_id, preview: Array.from(m.content).slice(0, REPLY_PREVIEW_CHARS).join('') };
+  // An encrypted file without a caption is quoted by its name (the server quotes plaintext ones itself).
+  const text = m.content || (m.files?.[0]?.name ?? '');
+  return { message_id: m.message_id ?? '', sender_id: m.sender_id, preview: Array.from(text).slice(0, REPLY_PREVIEW_CHARS).join('') };
 }
 
 /** The "@" word being typed just before the caret, or null. */

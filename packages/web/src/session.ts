@@ -24,6 +24,11 @@ export interface PendingSend {
   mentions?: string[];
   /** For an end-to-end encrypted chat: sent through E2ee (encrypted when sent, so anew after a reload). */
   encrypted?: true;
+  /**
+   * An encrypted chat's file (one per message), as the pending message shows it. Its bytes are
+   * not kept here (only in the page's memory): after a reload the send fails, and says so.
+   */
+  file?: { name: string; size: number; content_type: string };
 }
 
 function read<T>(key: string): T | null {

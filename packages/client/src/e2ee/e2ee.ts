@@ -77,6 +77,9 @@ export interface FileToSend {
   thumbnail?: { bytes: Uint8Array; contentType: string; width?: number; height?: number };
   /** As send's: a send made again after a restart keeps its first id. */
   clientMsgId?: string;
+  /** As send's: the message it answers, the users it mentions (inside the ciphertext). */
+  replyTo?: string;
+  mentions?: string[];
 }
 
 /** The media type encrypted files are uploaded as: the server refuses any other for an encrypted send. */
@@ -400,7 +403,10 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       if (t.width !== undefined) file.thumbnail.width = t.width;
       if (t.height !== undefined) file.thumbnail.height = t.height;
     }
-    const ciphertext = await this.encryptApp(chatId, { kind: 'text', text: opts.text ?? '', files: [file] });
+    const app: AppText = { kind: 'text', text: opts.text ?? '', files: [file] };
+    if (opts.replyTo) app.replyTo = opts.replyTo;
+    if (opts.mentions?.length) app.mentions = [...new Set(opts.mentions)];
+    const ciphertext = await this.encryptApp(chatId, app);
     const attachments = [file.media_id, ...(file.thumbnail ? [file.thumbnail.media_id] : [])];
     const ack = await this.client.send(chatId, '', {
       ciphertext,

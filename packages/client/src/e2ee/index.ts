@@ -12,5 +12,6 @@ export {
   type FileToSend,
 } from './e2ee.js';
 export type { EncryptedFile } from './app-message.js';
+export { decryptFile, type FileKey } from './file-crypto.js';
 export { MemoryStorage, folderStorage, type E2eeStorage } from './storage.js';
 export { indexedDbStorage, deleteIndexedDbStorage, type IndexedDbStorage } from './indexeddb-storage.js';

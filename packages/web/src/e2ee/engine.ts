@@ -1,6 +1,9 @@
 import { E2ee, indexedDbStorage } from '@switchboard/client/e2ee';
 import type { SwitchboardClient } from '@switchboard/client';
 
+/** For the device's tabs that do not run encryption: they open kept files with the key alone (state/encryption.ts). */
+export { decryptFile } from '@switchboard/client/e2ee';
+
 /*
  * Loaded lazily (session.ts imports it with import()): this is where ts-mls enters the
  * bundle, and the first page does without it. One IndexedDB database per device: the

@@ -8,16 +8,24 @@ import type { E2ee, SwitchboardClient } from '@switchboard/client';
  * decides which tab does encryption; the others say why they cannot.
  */
 
-export type CryptoSession = { e2ee: E2ee; close(): void } | { reason: string };
+/**
+ * Encryption running in this tab, or why not. `deferToOtherTab`: this device can do
+ * encryption in this browser (another tab does, or will after a reload), so this tab must
+ * leave the device's commits and ciphertexts unacknowledged for it.
+ */
+export type CryptoSession = { e2ee: E2ee; close(): void } | { reason: string; deferToOtherTab: boolean };
 
 /** How long a tab waits for the lock (a reload's old page may still hold it a moment). */
 const LOCK_WAIT_MS = 3000;
 
 export async function openCrypto(client: SwitchboardClient, deviceId: string): Promise<CryptoSession> {
-  if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) return { reason: 'Encrypted chats need a secure connection (HTTPS).' };
-  if (typeof indexedDB === 'undefined') return { reason: 'Encrypted chats need IndexedDB, which this browser does not allow here.' };
+  // No tab of this origin can ever decrypt here: nothing is left waiting for one.
+  if (!globalThis.isSecureContext || !globalThis.crypto?.subtle)
+    return { reason: 'Encrypted chats need a secure connection (HTTPS).', deferToOtherTab: false };
+  if (typeof indexedDB === 'undefined')
+    return { reason: 'Encrypted chats need IndexedDB, which this browser does not allow here.', deferToOtherTab: false };
   const release = await tabLock(`switchboard.e2ee.${deviceId}`);
-  if (!release) return { reason: 'Encrypted chats are open in another tab of this browser.' };
+  if (!release) return { reason: 'Encrypted chats are open in another tab of this browser.', deferToOtherTab: true };
   try {
     const { openEngine } = await import('./engine.js');
     const engine = await openEngine(client, deviceId);
@@ -30,7 +38,8 @@ export async function openCrypto(client: SwitchboardClient, deviceId: string): P
     };
   } catch (err) {
     release();
-    return { reason: `Encryption could not start here: ${err instanceof Error ? err.message : String(err)}` };
+    // Perhaps for a moment only (storage busy): the device's state is kept for a later load.
+    return { reason: `Encryption could not start here: ${err instanceof Error ? err.message : String(err)}`, deferToOtherTab: true };
   }
 }
 

@@ -1,13 +1,15 @@
-import { indexedDbStorage, type IndexedDbStorage, type ReactionSummary, type ReplyRef } from '@switchboard/client';
+import { indexedDbStorage, type EncryptedFile, type IndexedDbStorage, type ReactionSummary, type ReplyRef } from '@switchboard/client';
 
 /**
  * What else this device knows of an encrypted message, from inside the ciphertexts: what it
- * answers and mentions, its edit and reactions (changes that came as messages of their own),
- * or that it is such a change itself (`change`: not shown as a message).
+ * answers and mentions, its files (what opens them: the bytes are fetched and decrypted again
+ * when shown), its edit and reactions (changes that came as messages of their own), or that it
+ * is such a change itself (`change`: not shown as a message).
  */
 export interface KeptExtras {
   reply_to?: ReplyRef;
   mentions?: string[];
+  files?: EncryptedFile[];
   edited_at?: number;
   reactions?: ReactionSummary[];
   change?: true;

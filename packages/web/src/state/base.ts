@@ -69,6 +69,13 @@ export abstract class AppBase {
   protected textsReady: Promise<void> = Promise.resolve();
   /** Encrypted messages this device could not open. */
   protected undecryptable = new Set<string>();
+  /**
+   * Per chat, the ciphertexts that came on this tab's socket and that no tab of this device
+   * has processed yet (message id → seq). A read mark must not cover them: ack_read moves
+   * the device's delivered cursor too, and the server would never replay them to the tab
+   * that can decrypt (docs/e2ee.md "Web client").
+   */
+  protected unprocessed = new Map<string, Map<string, number>>();
 
   constructor(
     protected readonly baseUrl: string,
@@ -89,10 +96,13 @@ export abstract class AppBase {
     if (m.ciphertext !== undefined) {
       out.encrypted = true;
       out.content = this.texts.get(m.message_id) ?? '';
+      // The server lists opaque uploads only (no name, no type): the files shown are those inside the ciphertext.
+      out.attachments = undefined;
       const x = this.extras.get(m.message_id);
       if (x) {
         if (x.reply_to) out.reply_to = x.reply_to;
         if (x.mentions) out.mentions = x.mentions;
+        if (x.files?.length) out.files = x.files;
         if (x.edited_at) out.edited_at = x.edited_at;
         if (x.reactions?.length) out.reactions = x.reactions;
         if (x.change) out.change = true;
@@ -116,6 +126,33 @@ export abstract class AppBase {
         if (kept.extras) this.extras.set(m.message_id, kept.extras);
       }),
     );
+  }
+
+  /** A ciphertext came on this tab's socket: it waits for the encrypting tab unless its text is known already. */
+  protected noteArrived(m: NewMessageEvent): void {
+    if (m.ciphertext === undefined || this.texts.has(m.message_id) || this.undecryptable.has(m.message_id)) return;
+    const waiting = this.unprocessed.get(m.chat_id) ?? new Map<string, number>();
+    waiting.set(m.message_id, m.seq);
+    this.unprocessed.set(m.chat_id, waiting);
+    // Replayed to this tab after the encrypting tab had processed it (its ack not yet stored): its text is kept.
+    void this.textsReady
+      .then(() => this.textStore?.get(m.chat_id, m.message_id))
+      .then((kept) => kept && this.noteProcessed(m.chat_id, m.message_id))
+      .catch(() => undefined);
+  }
+
+  /** A ciphertext is done with (decrypted, found undecryptable, or deleted): read marks may cover it. */
+  protected noteProcessed(chatId: string, messageId: string): void {
+    const waiting = this.unprocessed.get(chatId);
+    if (!waiting?.delete(messageId)) return;
+    if (!waiting.size) this.unprocessed.delete(chatId);
+    if (this.conv?.chatId === chatId) this.markReadIfSeen();
+  }
+
+  /** The lowest seq of the chat that a read mark must stay below (Infinity: none waits). */
+  protected readBound(chatId: string): number {
+    const waiting = this.unprocessed.get(chatId);
+    return waiting ? Math.min(...waiting.values()) : Infinity;
   }
 
   /** Whether the chat is end-to-end encrypted, as far as this tab knows. */

@@ -111,10 +111,15 @@ export abstract class ChatListState extends PeopleState {
     this.changed();
   }
 
-  /** A list preview's message: an encrypted one with the text this device read, if any. */
+  /** A list preview's message: an encrypted one with the text and files this device read, if any. */
   shownMessage(m: Message): Message {
     if (m.ciphertext === undefined) return m;
-    return { ...m, content: this.texts.get(m.message_id) ?? (m.deleted ? '' : 'Encrypted message') };
+    const files = this.extras.get(m.message_id)?.files;
+    return {
+      ...m,
+      content: this.texts.get(m.message_id) ?? (m.deleted ? '' : 'Encrypted message'),
+      attachments: files?.map((f) => ({ media_id: f.media_id, content_type: f.content_type, size: f.size, filename: f.name })),
+    };
   }
 
   titleOf(chatId: string): string {

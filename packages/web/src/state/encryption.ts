@@ -1,5 +1,5 @@
 import { withReaction } from '@switchboard/client';
-import type { DecryptedChange, DecryptedMessage, MessageUpdate, ReplyRef, SwitchboardClient } from '@switchboard/client';
+import type { DecryptedChange, DecryptedMessage, EncryptedFile, MessageUpdate, ReplyRef, SwitchboardClient } from '@switchboard/client';
 import { lastShownCode, rememberShownCodes } from '../e2ee/codes.js';
 import { openCrypto } from '../e2ee/session.js';
 import { MessageTexts, type KeptExtras } from '../e2ee/texts.js';
@@ -21,6 +21,8 @@ export interface MemberCode {
 
 export abstract class EncryptionState extends MessageChangesState {
   private closeCrypto: (() => void) | null = null;
+  /** In a tab without encryption: stops holding back acknowledgements (startCrypto). */
+  private stopHolding: (() => void) | null = null;
   /** Chats whose missing member devices this tab already tried to add (once a session). */
   private healed = new Set<string>();
   /** Encrypted edits and reactions, applied one at a time (each reads what the one before kept). */
@@ -45,6 +47,12 @@ export abstract class EncryptionState extends MessageChangesState {
       }
       if (!('e2ee' in session)) {
         this.cryptoUnavailable = session.reason;
+        // Commits and ciphertexts are this device's to process, in the tab that runs
+        // encryption (now or after this one closes): acknowledged here, the server would never
+        // replay them to it. Held, never released: the encrypting tab acknowledges them once
+        // processed (an ack is the device's cursor), and until then they stay owed. Set before
+        // the socket connects, so that nothing replayed on connect is acknowledged either.
+        if (session.deferToOtherTab) this.stopHolding = client.holdAcks((f) => f.type === 'mls_commit' || f.ciphertext !== undefined);
         this.changed();
         return;
       }
@@ -56,8 +64,8 @@ export abstract class EncryptionState extends MessageChangesState {
       // Not applied (E2ee found it against the rules): its entry is hidden all the same, as no message.
       e2ee.on('refused_change', (r) => void this.keep(r.chat_id, r.message_id, '', { change: true }));
       e2ee.on('undecryptable', (u) => {
-        this.undecryptable.add(u.message_id);
-        this.changed();
+        this.tabs?.postMessage({ t: 'undecryptable', chat_id: u.chat_id, message_id: u.message_id } satisfies TabSignal);
+        this.markUndecryptable(u.chat_id, u.message_id);
       });
       e2ee.on('joined', () => {
         this.scheduleRefresh(0);
@@ -75,6 +83,9 @@ export abstract class EncryptionState extends MessageChangesState {
   protected stopCrypto(): void {
     this.closeCrypto?.();
     this.closeCrypto = null;
+    this.stopHolding?.();
+    this.stopHolding = null;
+    this.unprocessed.clear();
     this.e2ee = null;
     this.textStore?.close();
     this.textStore = null;
@@ -88,28 +99,55 @@ export abstract class EncryptionState extends MessageChangesState {
   /** A message E2ee decrypted: kept (MLS opens it only once), with what it answers and mentions. */
   private onDecrypted(m: DecryptedMessage): Promise<void> {
     const extras: KeptExtras = {};
-    if (m.reply_to) extras.reply_to = this.quoteOf(m.reply_to);
+    if (m.reply_to) extras.reply_to = this.quoteOf(m.chat_id, m.reply_to);
     if (m.mentions?.length) extras.mentions = m.mentions;
+    // What opens its files (keys, name, type, size): kept, so a reload shows them and fetches the bytes again.
+    if (m.files?.length) extras.files = m.files;
     return this.keep(m.chat_id, m.message_id, m.text, extras);
   }
 
-  /** An encrypted message's text and extras: shown where it is, told to the device's other tabs, and kept. */
+  /** A ciphertext that could not be opened (here, or in the tab that runs encryption). */
+  protected markUndecryptable(chatId: string, messageId: string): void {
+    this.undecryptable.add(messageId);
+    this.noteProcessed(chatId, messageId);
+    this.changed();
+  }
+
+  /**
+   * The bytes of an encrypted file or thumbnail (docs/e2ee.md "Files"): downloaded, checked
+   * against its SHA-256, decrypted. E2ee's openFile where encryption runs; in the device's
+   * other tabs the same with the SDK's decryptFile (the key came with the kept text).
+   */
+  async openEncryptedFile(f: Pick<EncryptedFile, 'media_id' | 'key' | 'iv' | 'sha256'>): Promise<Uint8Array> {
+    const client = this.client;
+    if (!client) throw new Error('Not logged in.');
+    if (this.e2ee) return this.e2ee.openFile(f);
+    const { decryptFile } = await import('../e2ee/engine.js');
+    const res = await client.downloadMedia(f.media_id);
+    return decryptFile(new Uint8Array(await res.arrayBuffer()), f);
+  }
+
+  /**
+   * An encrypted message's text and extras: kept, then shown where it is and told to the
+   * device's other tabs (kept first: once shown, read marks may cover it, and MLS would not
+   * open it again).
+   */
   protected async keep(chatId: string, messageId: string, text: string, extras: KeptExtras = {}): Promise<void> {
+    await this.textStore?.put(chatId, messageId, { text, extras }).catch(() => undefined);
     this.showText(chatId, messageId, text, extras);
     this.tabs?.postMessage({ t: 'text', chat_id: chatId, message_id: messageId, text, extras } satisfies TabSignal);
-    await this.textStore?.put(chatId, messageId, { text, extras }).catch(() => undefined);
   }
 
   /** The quote of an encrypted reply, made here from what this device read (the server has none). */
-  private quoteOf(messageId: string): ReplyRef {
+  private quoteOf(chatId: string, messageId: string): ReplyRef {
     const shown = this.conv?.messages.find((x) => x.message_id === messageId);
     if (shown) return replyRef(shown);
+    // Not on screen (the chat was not open): its sender as the SDK saw it arrive, its text (or file's name) as read here.
+    const text = this.texts.get(messageId) || (this.extras.get(messageId)?.files?.[0]?.name ?? '');
     return {
       message_id: messageId,
-      sender_id: '',
-      preview: Array.from(this.texts.get(messageId) ?? '')
-        .slice(0, 100)
-        .join(''),
+      sender_id: this.client?.cachedMessage(chatId, messageId)?.sender_id ?? '',
+      preview: Array.from(text).slice(0, 100).join(''),
     };
   }
 
@@ -118,6 +156,7 @@ export abstract class EncryptionState extends MessageChangesState {
     this.texts.set(messageId, text);
     if (Object.keys(extras).length) this.extras.set(messageId, extras);
     this.undecryptable.delete(messageId);
+    this.noteProcessed(chatId, messageId);
     const conv = this.conv;
     if (conv?.chatId === chatId) {
       conv.encrypted = true;

@@ -12,6 +12,8 @@ export abstract class MessageChangesState extends MessagesState {
   protected abstract sendEncryptedChange(m: Msg, action: 'edit' | 'react', value: string): void;
 
   protected onUpdate(u: MessageUpdate): void {
+    // Deleted for everyone: its ciphertext is erased, nothing is left for any tab to process.
+    if (u.action === 'delete') this.noteProcessed(u.chat_id, u.target_message_id);
     applyToChats(this.chats, u);
     const conv = this.conv;
     if (conv?.chatId === u.chat_id) {

@@ -1,10 +1,11 @@
-import { SendError } from '@switchboard/client';
-import type { Attachment, Message, NewMessageEvent } from '@switchboard/client';
+import { SendError, withoutBidiControls } from '@switchboard/client';
+import type { AckSent, Attachment, E2ee, EncryptedFile, Message, NewMessageEvent } from '@switchboard/client';
 import { loadOutbox, saveOutbox, type PendingSend } from '../session.js';
 import { orderChats, replyRef } from '../lifecycle.js';
 import { describeError, describeSendError } from './describe.js';
 import { MAX_WINDOW, PAGE, RANK, uuid, type Conversation, type Msg, type Status, type TabSignal } from './types.js';
 import type { KeptExtras } from '../e2ee/texts.js';
+import { makeThumbnail } from '../e2ee/thumbnail.js';
 import { uploadFile } from './upload.js';
 import { GroupsState } from './groups.js';
 
@@ -16,6 +17,12 @@ import { GroupsState } from './groups.js';
 export abstract class MessagesState extends GroupsState {
   /** Every send this tab has made or taken over, so that saving never drops another tab's. */
   protected knownSends = new Set<string>();
+  /** The bytes of own encrypted files not sent yet, by client_msg_id: in memory only (a reload loses them, and says so). */
+  protected stagedFiles = new Map<string, File>();
+  /** Own encrypted file sends, one after another: each is encrypted and uploaded before its message goes. */
+  private fileSends: Promise<unknown> = Promise.resolve();
+  /** An encrypted message's text and extras: kept, shown, and told to the device's other tabs (encryption.ts). */
+  protected abstract keep(chatId: string, messageId: string, text: string, extras?: KeptExtras): Promise<void>;
   protected onMessage(m: NewMessageEvent | Message): void {
     const mine = m.sender_id === this.userId;
     const chat = this.chat(m.chat_id);
@@ -113,7 +120,9 @@ export abstract class MessagesState extends GroupsState {
     const conv = this.conv;
     const client = this.client;
     if (!conv || !client || !this.seeing()) return;
-    const last = [...conv.messages].reverse().find((m) => m.message_id !== null && m.seq !== null);
+    // Never past a ciphertext no tab of this device has processed yet (base.ts, unprocessed).
+    const bound = this.readBound(conv.chatId);
+    const last = [...conv.messages].reverse().find((m) => m.message_id !== null && m.seq !== null && m.seq < bound);
     if (!last) return;
     const chat = this.chat(conv.chatId);
     const marked = this.readMarked.get(conv.chatId) ?? 0;
@@ -226,16 +235,23 @@ export abstract class MessagesState extends GroupsState {
         attachments: p.attachments,
         reply_to: p.reply_to,
         mentions: p.mentions,
+        pendingFile: p.file ? { name: p.file.name, size: p.file.size } : undefined,
       }));
   }
 
-  send(text: string, attachments: Attachment[] = [], mentions: string[] = []): boolean {
+  /**
+   * Sends the composer's text with its files: `attachments` already uploaded (plaintext
+   * chats), or `files` picked in an encrypted chat, which are encrypted here when sent, one
+   * message per file (the first carries the text, the reply and the mentions).
+   */
+  send(text: string, attachments: Attachment[] = [], mentions: string[] = [], files: File[] = []): boolean {
     const conv = this.conv;
-    if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length)) return false;
+    if (!conv || !this.client || conv.removed || (!text.trim() && !attachments.length && !files.length)) return false;
     const p: PendingSend = { chat_id: conv.chatId, client_msg_id: uuid(), content: text, created_at: Date.now() };
+    const more: PendingSend[] = [];
     if (this.isEncrypted(conv.chatId)) {
-      // Never plaintext into an encrypted chat; files do not travel there yet (the composer hides them).
-      if (!text.trim()) return false;
+      // Never plaintext into an encrypted chat: texts and files travel inside the ciphertext.
+      if (!text.trim() && !files.length) return false;
       if (this.e2ee && !this.canSendEncrypted(conv.chatId)) {
         this.notice = 'This device is not in this encrypted chat yet: a member must add it first.';
         this.changed();
@@ -246,16 +262,34 @@ export abstract class MessagesState extends GroupsState {
         this.changed();
         return false;
       }
+      if (attachments.length) {
+        // Uploaded in the clear before the chat became encrypted: the server would refuse them, and should.
+        this.notice = 'Files attached before this chat was encrypted cannot go into it: remove them and attach them again.';
+        this.changed();
+        return false;
+      }
       p.encrypted = true;
+      if (!text.trim()) p.content = '';
+      files.forEach((file, i) => {
+        const q: PendingSend = i === 0 ? p : { ...p, client_msg_id: uuid(), content: '' };
+        // The name as the OS gave it, without bidirectional controls (the server cannot check an encrypted one).
+        const name = withoutBidiControls(file.name).slice(0, 255) || 'File';
+        q.file = { name, size: file.size, content_type: file.type || 'application/octet-stream' };
+        this.stagedFiles.set(q.client_msg_id, file);
+        if (i > 0) more.push(q);
+      });
     } else if (attachments.length) p.attachments = attachments;
+    else if (!text.trim()) return false;
     // Replies and mentions: fields of the message, inside the ciphertext when encrypted.
     if (this.replyTo?.message_id && this.replyTo.chat_id === conv.chatId) p.reply_to = replyRef(this.replyTo);
     if (mentions.length) p.mentions = mentions;
     this.replyTo = null;
-    this.outbox.push(p);
-    this.knownSends.add(p.client_msg_id);
+    for (const q of [p, ...more]) {
+      this.outbox.push(q);
+      this.knownSends.add(q.client_msg_id);
+    }
     this.persistOutbox();
-    this.dispatch(p);
+    for (const q of [p, ...more]) this.dispatch(q);
     this.stopTyping();
     if (conv.hasNewer) void this.loadLatest(conv);
     conv.scrollToken++;
@@ -284,6 +318,8 @@ export abstract class MessagesState extends GroupsState {
           ...(p.attachments ? { attachments: p.attachments } : {}),
           ...(p.reply_to ? { reply_to: p.reply_to } : {}),
           ...(p.mentions ? { mentions: p.mentions } : {}),
+          // Encrypted: shown from what keep() kept (text, files), in this tab and the others, as a received one is.
+          ...(p.encrypted ? { ciphertext: '' } : {}),
         };
         this.tabs?.postMessage({ t: 'sent', message } satisfies TabSignal);
         this.onMessage(message);
@@ -307,25 +343,52 @@ export abstract class MessagesState extends GroupsState {
 
   /**
    * An encrypted send (a pending one after a reload too: encrypted anew, same client_msg_id,
-   * so the server keeps one). Its text is kept on this device before the pending copy goes:
-   * no one, the sender included, can decrypt it from the server's copy.
+   * so the server keeps one). Its text (and what opens its file) is kept on this device before
+   * the pending copy goes: no one, the sender included, can decrypt it from the server's copy.
    */
-  private async sendEncrypted(p: PendingSend) {
+  private async sendEncrypted(p: PendingSend): Promise<AckSent> {
     await this.cryptoReady;
     const e2ee = this.e2ee;
     if (!e2ee) throw new Error(this.cryptoUnavailable ?? 'Encryption is not running in this tab.');
-    const ack = await e2ee.send(p.chat_id, p.content, {
+    const opts = {
       clientMsgId: p.client_msg_id,
       ...(p.reply_to ? { replyTo: p.reply_to.message_id } : {}),
       ...(p.mentions ? { mentions: p.mentions } : {}),
-    });
+    };
     const extras: KeptExtras = {};
     if (p.reply_to) extras.reply_to = p.reply_to;
     if (p.mentions) extras.mentions = p.mentions;
-    this.texts.set(ack.message_id, p.content);
-    this.extras.set(ack.message_id, extras);
-    await this.textStore?.put(p.chat_id, ack.message_id, { text: p.content, extras }).catch(() => undefined);
+    let ack: AckSent;
+    if (p.file) {
+      const sent = this.fileSends.then(() => this.sendEncryptedFile(e2ee, p, opts));
+      this.fileSends = sent.catch(() => undefined);
+      const out = await sent;
+      ack = out.ack;
+      extras.files = [out.file];
+    } else ack = await e2ee.send(p.chat_id, p.content, opts);
+    this.stagedFiles.delete(p.client_msg_id);
+    await this.keep(p.chat_id, ack.message_id, p.content, extras);
     return ack;
+  }
+
+  /** One own file into an encrypted chat (docs/e2ee.md "Files"): encrypted here with its thumbnail (images), then uploaded, then sent. */
+  private async sendEncryptedFile(
+    e2ee: E2ee,
+    p: PendingSend,
+    opts: { clientMsgId: string; replyTo?: string; mentions?: string[] },
+  ): Promise<{ ack: AckSent; file: EncryptedFile }> {
+    const picked = this.stagedFiles.get(p.client_msg_id);
+    // Only the description is in the persisted outbox: the bytes went with the page that had them.
+    if (!picked || !p.file) throw new Error('The page was closed before this file was sent: attach it again.');
+    const bytes = new Uint8Array(await picked.arrayBuffer());
+    const thumbnail = await makeThumbnail(picked, p.file.content_type);
+    return e2ee.sendFile(p.chat_id, bytes, {
+      ...opts,
+      name: p.file.name,
+      contentType: p.file.content_type,
+      ...(p.content ? { text: p.content } : {}),
+      ...(thumbnail ? { thumbnail } : {}),
+    });
   }
 
   protected dropPending(clientMsgId: string): void {
@@ -368,6 +431,7 @@ export abstract class MessagesState extends GroupsState {
   /** Forgets a send the server refused. */
   discardFailed(clientMsgId: string): void {
     this.failed.delete(clientMsgId);
+    this.stagedFiles.delete(clientMsgId);
     this.dropPending(clientMsgId);
     this.changed();
   }

@@ -1,6 +1,7 @@
 import type {
   Attachment,
   ChatSettingsView,
+  EncryptedFile,
   GroupView,
   Message,
   MessageUpdate,
@@ -39,6 +40,10 @@ export interface Msg {
   encrypted?: true;
   /** An encrypted edit or reaction: an entry of the chat's log that is no message (not shown). */
   change?: true;
+  /** An encrypted message's files, from inside the ciphertext (keys, name, type, size); `attachments` then stay unset. */
+  files?: EncryptedFile[];
+  /** An own encrypted file not sent yet: what the pending message shows of it. */
+  pendingFile?: { name: string; size: number };
 }
 
 export interface Conversation {
@@ -136,7 +141,9 @@ export type TabSignal =
   | { t: 'update'; update: MessageUpdate }
   | { t: 'settings'; settings: ChatSettingsView }
   /** A text the tab that runs encryption decrypted (the device's other tabs cannot open it themselves). */
-  | { t: 'text'; chat_id: string; message_id: string; text: string; extras?: KeptExtras };
+  | { t: 'text'; chat_id: string; message_id: string; text: string; extras?: KeptExtras }
+  /** A ciphertext the tab that runs encryption could not open (done with, like a decrypted one). */
+  | { t: 'undecryptable'; chat_id: string; message_id: string };
 
 /** The other user of a direct chat (dm:<a>:<b>); oneself in notes to self. */
 export function peerOf(chatId: string, me: string): string {

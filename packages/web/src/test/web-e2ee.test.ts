@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { http, startTestServer, type TestServer } from '@switchboard/server/testing';
 import { eventually, launch, messages, newPage, register, repoRoot, send, skipReason, startChat } from './support.js';
 
@@ -39,6 +39,51 @@ async function keyPackagesUp(srv: TestServer, page: Page): Promise<void> {
     async () => ((await http(srv.baseUrl, 'GET', '/v1/mls/key-packages', { token })).body as { available?: number }).available! >= 20,
     15_000,
     'key packages uploaded',
+  );
+}
+
+/** Makes the direct chat between the page's user and `username` encrypted (their device keeps key packages). */
+async function encryptedChat(srv: TestServer, a: Page, b: Page, username: string): Promise<string> {
+  await keyPackagesUp(srv, b);
+  await startChat(a, username);
+  await a.getByRole('button', { name: 'Encrypt chat' }).click();
+  await a.getByRole('button', { name: 'Security code' }).waitFor();
+  return decodeURIComponent(new URL(a.url()).pathname.split('/').pop()!);
+}
+
+/** Every byte the server's media store holds on disk (the test server keeps media under its data dir). */
+function mediaOnDisk(srv: TestServer): Buffer {
+  const root = path.join(srv.dataDir, 'media');
+  if (!existsSync(root)) return Buffer.alloc(0);
+  const files = (readdirSync(root, { recursive: true }) as string[]).map((f) => path.join(root, f)).filter((f) => statSync(f).isFile());
+  return Buffer.concat(files.map((f) => readFileSync(f)));
+}
+
+/** The bytes behind one of the page's Blob URLs, saved as a download (the app's CSP lets the page fetch from its server only). */
+async function savedFrom(page: Page, url: string): Promise<Buffer> {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.evaluate((u) => {
+      const a = document.createElement('a');
+      a.href = u;
+      a.download = 'copy';
+      a.click();
+    }, url),
+  ]);
+  return readFileSync(await download.path());
+}
+
+/** Whether an image loads from `url` in the page (a revoked Blob URL does not). */
+function loadsAsImage(page: Page, url: string): Promise<boolean> {
+  return page.evaluate(
+    (u) =>
+      new Promise<boolean>((resolve) => {
+        const img = new Image();
+        img.onload = () => resolve(true);
+        img.onerror = () => resolve(false);
+        img.src = u;
+      }),
+    url,
   );
 }
 
@@ -83,9 +128,8 @@ describe('web client: end-to-end encryption', () => {
         await a.page.getByRole('button', { name: 'Encrypt chat' }).click();
         await header.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
         await a.page.getByRole('button', { name: 'Security code' }).waitFor();
-        // What does not work encrypted yet is off, and says why.
-        assert.equal(await a.page.getByLabel('Attach').isDisabled(), true);
-        await a.page.getByText('Files do not work in encrypted chats yet.').waitFor();
+        // Files go too: encrypted in the page when sent.
+        assert.equal(await a.page.getByLabel('Attach').isDisabled(), false);
 
         const first = 'the treasure is under the old oak';
         plaintexts.push(first);
@@ -361,4 +405,217 @@ describe('web client: end-to-end encryption', () => {
       for (const p of [a, b, c]) await p?.ctx.close();
     }
   });
+
+  test(
+    'files in an encrypted chat: encrypted by the sender with its own thumbnail, shown and downloaded by the other byte for byte, kept across a reload; the server stores none of their bytes',
+    opts,
+    async () => {
+      const a = await newPage(browser, srv.baseUrl);
+      const b = await newPage(browser, srv.baseUrl);
+      try {
+        await register(a.page, 'erin');
+        await register(b.page, 'fred');
+        const chatId = await encryptedChat(srv, a.page, b.page, 'fred');
+        // A picture drawn in the browser, larger than a thumbnail (800×600 PNG), and a document.
+        const photo = Buffer.from(
+          await a.page.evaluate(async () => {
+            const canvas = document.createElement('canvas');
+            canvas.width = 800;
+            canvas.height = 600;
+            const g = canvas.getContext('2d')!;
+            for (let y = 0; y < 600; y += 20)
+              for (let x = 0; x < 800; x += 20) {
+                g.fillStyle = `rgb(${(x * 7 + y) % 256}, ${(y * 3) % 256}, ${(x + y * 5) % 256})`;
+                g.fillRect(x, y, 20, 20);
+              }
+            const blob = await new Promise<Blob>((resolve) => canvas.toBlob((b) => resolve(b!), 'image/png'));
+            return Array.from(new Uint8Array(await blob.arrayBuffer()));
+          }),
+        );
+        const doc = Buffer.from(
+          `%PDF-1.4\n% the ledger\n${'line 0042: one thousand gold coins under the old oak, north side\n'.repeat(40)}%%EOF\n`,
+          'utf8',
+        );
+        // The files answer a message: the reply travels inside the first file's ciphertext.
+        const lead = 'the map follows';
+        plaintexts.push(lead);
+        await send(a.page, lead);
+        await choose(a.page, lead, 'Reply');
+        const mediaBefore = mediaOnDisk(srv).length;
+        await a.page.getByLabel('Attach').setInputFiles([
+          { name: 'map.png', mimeType: 'image/png', buffer: photo },
+          { name: 'ledger.pdf', mimeType: 'application/pdf', buffer: doc },
+        ]);
+        // Nothing is uploaded before Send: the bytes are encrypted first.
+        await a.page.getByRole('button', { name: 'Remove ledger.pdf' }).waitFor();
+        await a.page.getByRole('button', { name: 'Remove map.png' }).waitFor();
+        assert.equal(await a.page.getByRole('progressbar').count(), 0);
+        assert.equal(mediaOnDisk(srv).length, mediaBefore, 'no upload yet');
+        const caption = 'where we buried it';
+        plaintexts.push(caption);
+        await send(a.page, caption);
+
+        // The sender sees both, from what it kept of its own upload (it cannot decrypt its message).
+        const kb = `${(doc.length / 1024).toFixed(1)} KB`;
+        const sent = messages(a.page, caption);
+        await sent.getByRole('img', { name: /^(sent|delivered|read)$/ }).waitFor();
+        const shown = async (img: Locator) =>
+          eventually(
+            () => img.evaluate((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth > 0),
+            15_000,
+            'the image decrypted',
+          );
+        await shown(sent.getByRole('img', { name: 'map.png', exact: true }));
+        const aLog = a.page.getByRole('log', { name: 'Chat history' });
+        await aLog.getByRole('link', { name: `ledger.pdf ${kb}` }).waitFor();
+
+        // The other person: the thumbnail the sender made, the image itself when opened, the document downloaded.
+        await b.page.getByRole('link', { name: /^erin/ }).click();
+        const row = messages(b.page, caption);
+        const img = row.getByRole('img', { name: 'map.png', exact: true });
+        await shown(img);
+        await row.getByRole('button', { name: 'Quoted message from erin' }).waitFor();
+        assert.equal(await row.locator('.quote-text').getAttribute('data-text'), lead);
+        assert.deepEqual(
+          await img.evaluate((el) => [(el as HTMLImageElement).naturalWidth, (el as HTMLImageElement).naturalHeight]),
+          [320, 240],
+          'the thumbnail, not the image',
+        );
+        const thumbUrl = (await img.getAttribute('src'))!;
+        assert.match(thumbUrl, /^blob:/);
+        const thumb = await savedFrom(b.page, thumbUrl);
+        assert.ok(thumb.length > 100, 'the thumbnail');
+        const imageLink = row.getByRole('link', { name: 'map.png', exact: true });
+        await imageLink.click();
+        await eventually(async () => /^blob:/.test((await imageLink.getAttribute('href')) ?? ''), 15_000, 'the image decrypted');
+        const fullUrl = (await imageLink.getAttribute('href'))!;
+        assert.deepEqual(await savedFrom(b.page, fullUrl), photo);
+        const bLog = b.page.getByRole('log', { name: 'Chat history' });
+        const docLink = bLog.getByRole('link', { name: `ledger.pdf ${kb}` });
+        const download = async () => {
+          const [d] = await Promise.all([b.page.waitForEvent('download'), docLink.click()]);
+          assert.equal(d.suggestedFilename(), 'ledger.pdf');
+          assert.deepEqual(readFileSync(await d.path()), doc);
+        };
+        await download();
+        await messages(a.page, caption).getByRole('img', { name: 'read' }).waitFor();
+
+        // The server has opaque uploads only: no name, no type, and none of the bytes, thumbnail included.
+        const stored0 = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages`, {
+          token: await tokenOf(a.page),
+        });
+        const stored = (stored0.body as { messages: { content: string; ciphertext?: string; attachments?: Record<string, unknown>[] }[] })
+          .messages;
+        assert.deepEqual(
+          stored.map((m) => [m.content, typeof m.ciphertext, m.attachments?.map((x) => [x.content_type, x.filename])]),
+          [
+            ['', 'string', undefined],
+            [
+              '',
+              'string',
+              [
+                ['application/octet-stream', null],
+                ['application/octet-stream', null],
+              ],
+            ],
+            ['', 'string', [['application/octet-stream', null]]],
+          ],
+          'one message per file, the image with its thumbnail',
+        );
+        const body = JSON.stringify(stored0.body);
+        for (const name of ['map.png', 'ledger.pdf', 'image/png', 'application/pdf', caption, lead])
+          assert.equal(body.includes(name), false, name);
+        assert.equal(body.includes('reply_to'), false, 'the reply is inside the ciphertext');
+        const media = mediaOnDisk(srv);
+        assert.ok(media.length >= photo.length + doc.length + thumb.length, 'the scan reads every upload');
+        for (const [what, bytes] of [
+          ['the image', photo],
+          ['the document', doc],
+          ['the thumbnail', thumb],
+        ] as const)
+          for (const at of [0, Math.floor(bytes.length / 2), bytes.length - 64])
+            assert.equal(media.indexOf(bytes.subarray(at, at + 64)), -1, `${what} (bytes ${at}..) in the media store`);
+        const dbFiles = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
+        const db = Buffer.concat(dbFiles.map((f) => readFileSync(f)));
+        for (const text of ['map.png', 'ledger.pdf', caption]) assert.equal(db.indexOf(Buffer.from(text)), -1, `"${text}" in the database`);
+
+        // Closing the chat revokes the Blob URLs; opened again after a reload, both show and download again.
+        for (const url of [thumbUrl, fullUrl]) assert.equal(await loadsAsImage(b.page, url), true, `${url} live while shown`);
+        await b.page.evaluate(() => {
+          history.pushState(null, '', '/');
+          dispatchEvent(new PopStateEvent('popstate'));
+        });
+        await bLog.waitFor({ state: 'detached' });
+        for (const url of [thumbUrl, fullUrl]) assert.equal(await loadsAsImage(b.page, url), false, `${url} revoked`);
+        await b.page.goto(`/chat/${encodeURIComponent(chatId)}`);
+        await shown(messages(b.page, caption).getByRole('img', { name: 'map.png', exact: true }));
+        await download();
+      } finally {
+        await a.ctx.close();
+        await b.ctx.close();
+      }
+    },
+  );
+
+  test(
+    'a tab without encryption acknowledges no ciphertext: what came while the encrypting tab was closed is replayed to the next one, which decrypts it',
+    opts,
+    async () => {
+      const a = await newPage(browser, srv.baseUrl);
+      const b = await newPage(browser, srv.baseUrl);
+      try {
+        await register(a.page, 'gus');
+        await register(b.page, 'hal');
+        const chatId = await encryptedChat(srv, a.page, b.page, 'hal');
+        const hello = 'before the second tab';
+        plaintexts.push(hello);
+        await send(a.page, hello);
+        await b.page.getByRole('link', { name: /^gus/ }).click();
+        await messages(b.page, hello).waitFor();
+        const chatUrl = b.page.url();
+        // A second tab of Hal's browser is the same device, without encryption (the first tab has it).
+        const b2 = await b.ctx.newPage();
+        await b2.goto(chatUrl);
+        await b2.getByText('Encrypted chats are open in another tab of this browser.').waitFor();
+        await messages(b2, hello).waitFor();
+
+        // The encrypting tab closes; a ciphertext then reaches the other tab only, which cannot open it.
+        await b.page.close();
+        const secret = 'sent while the encrypting tab was closed';
+        plaintexts.push(secret);
+        await send(a.page, secret);
+        await messages(a.page, secret).getByRole('img', { name: 'sent' }).waitFor();
+        await b2.getByRole('log', { name: 'Chat history' }).locator('li.msg').filter({ hasText: 'Encrypted message' }).waitFor();
+        // It acknowledges nothing of it, neither delivered nor read (its tab is on screen): the server still owes it to Hal's device.
+        const token = await tokenOf(a.page);
+        const page = await http(srv.baseUrl, 'GET', `/v1/chats/${encodeURIComponent(chatId)}/messages`, { token });
+        const last = (page.body as { messages: { message_id: string }[] }).messages.at(-1)!;
+        const receipt = async () =>
+          (
+            (await http(srv.baseUrl, 'GET', `/v1/messages/${encodeURIComponent(last.message_id)}/receipts`, { token })).body as {
+              receipts: { delivered_at: number | null; read_at: number | null }[];
+            }
+          ).receipts[0]!;
+        await new Promise((r) => setTimeout(r, 1000)); // longer than the server holds a direct chat's acks
+        const before = await receipt();
+        assert.equal(before.delivered_at, null, 'not delivered to any device of hal');
+        assert.equal(before.read_at, null);
+        assert.equal(await messages(a.page, secret).getByRole('img', { name: 'sent' }).count(), 1, 'the tick stays at sent');
+
+        // The next tab of that browser runs encryption: the ciphertext is replayed to it, and it decrypts it.
+        const b3 = await b.ctx.newPage();
+        await b3.goto(chatUrl);
+        await messages(b3, secret).waitFor();
+        await messages(b2, secret).waitFor();
+        await messages(a.page, secret).getByRole('img', { name: 'read' }).waitFor();
+        assert.notEqual((await receipt()).delivered_at, null);
+        const dbFiles = ['switchboard.db', 'switchboard.db-wal'].map((f) => path.join(srv.dataDir, f)).filter(existsSync);
+        const db = Buffer.concat(dbFiles.map((f) => readFileSync(f)));
+        for (const text of [hello, secret]) assert.equal(db.indexOf(Buffer.from(text)), -1, `"${text}" in the database`);
+      } finally {
+        await a.ctx.close();
+        await b.ctx.close();
+      }
+    },
+  );
 });

@@ -5,14 +5,19 @@ import type { AppState } from '../app-state.js';
 import { mentionCandidates, mentionQuery, mentionsIn, type Member } from '../lifecycle.js';
 import { fileSize } from './format.js';
 import { ComposeContext } from './message-actions.js';
-import { ENCRYPTED_LIMITS } from './encryption.js';
 
-/* The composer: text, attachments (uploaded as they are picked), @mentions, replies and edits. */
+/*
+ * The composer: text, attachments (uploaded as they are picked; in an encrypted chat kept
+ * here and encrypted when sent), @mentions, replies and edits.
+ */
 
 type Props = { app: AppState };
 
-/** One per chat (keyed by it), so a draft does not follow you into another chat. */
-type Staged = { id: number; name: string; loaded: number; total: number; att?: Attachment; error?: string };
+/**
+ * One per chat (keyed by it), so a draft does not follow you into another chat. `att`: the
+ * upload, done (plaintext chats); `file`: the file itself, for an encrypted chat.
+ */
+type Staged = { id: number; name: string; loaded: number; total: number; att?: Attachment; file?: File; error?: string };
 let stagedSeq = 0;
 
 /** Who can be mentioned in the open chat: the group's other members, or the other person of a direct chat. */
@@ -56,7 +61,7 @@ export function Composer({ app }: Props): JSX.Element {
     box.current?.setSelectionRange(at, at);
     setCaret(at);
   }, [text]);
-  // Encrypted: text only (the server refuses files, replies, mentions in the clear; inside the ciphertext they are for later).
+  // Encrypted: everything travels inside the ciphertext (files are encrypted when sent).
   const encrypted = app.conv ? app.isEncrypted(app.conv.chatId) : false;
   const q = editing ? null : mentionQuery(text, caret);
   const candidates = q && q.start !== dismissed ? mentionCandidates(mentionable(app), q.query) : [];
@@ -73,7 +78,13 @@ export function Composer({ app }: Props): JSX.Element {
   const attach = (picked: File[]) => {
     for (const file of picked) {
       const id = ++stagedSeq;
-      setFiles((list) => [...list, { id, name: withoutBidiControls(file.name) || 'File', loaded: 0, total: file.size }]);
+      const name = withoutBidiControls(file.name) || 'File';
+      // Not uploaded now: its bytes must be encrypted first, under a key that goes inside the message.
+      if (encrypted) {
+        setFiles((list) => [...list, { id, name, loaded: 0, total: file.size, file }]);
+        continue;
+      }
+      setFiles((list) => [...list, { id, name, loaded: 0, total: file.size }]);
       app
         .uploadFile(file, (loaded, total) => update(id, { loaded, total }))
         .then(
@@ -82,16 +93,17 @@ export function Composer({ app }: Props): JSX.Element {
         );
     }
   };
-  const uploading = files.some((f) => !f.att && !f.error);
+  const uploading = files.some((f) => !f.att && !f.file && !f.error);
   const ready = files.flatMap((f) => (f.att ? [f.att] : []));
-  const canSend = editing ? !!text.trim() : !uploading && (!!text.trim() || ready.length > 0);
+  const local = files.flatMap((f) => (f.file ? [f.file] : []));
+  const canSend = editing ? !!text.trim() : !uploading && (!!text.trim() || ready.length > 0 || local.length > 0);
   const send = () => {
     if (!canSend) return;
     if (editing) {
       if (app.saveEdit(text)) setText('');
       return;
     }
-    if (app.send(text, ready, mentionsIn(text, chosen))) {
+    if (app.send(text, ready, mentionsIn(text, chosen), local)) {
       setText('');
       setFiles([]);
       setChosen([]);
@@ -116,12 +128,12 @@ export function Composer({ app }: Props): JSX.Element {
                 <span class="error small" role="alert">
                   {f.error}
                 </span>
-              ) : f.att ? (
+              ) : f.att || f.file ? (
                 <span class="muted small">{fileSize(f.total)}</span>
               ) : (
                 <progress aria-label={`Uploading ${f.name}`} max={f.total || 1} value={f.loaded} />
               )}
-              {(f.att || f.error) && (
+              {(f.att || f.file || f.error) && (
                 <button type="button" class="link" onClick={() => setFiles((list) => list.filter((x) => x.id !== f.id))}>
                   Remove {f.name}
                 </button>
@@ -130,12 +142,7 @@ export function Composer({ app }: Props): JSX.Element {
           ))}
         </ul>
       )}
-      {encrypted && (
-        <p id="e2ee-limits" class="muted small composer-note">
-          {ENCRYPTED_LIMITS}
-        </p>
-      )}
-      <label class={`attach ${encrypted ? 'disabled' : ''}`} title={encrypted ? 'Files cannot be sent in encrypted chats yet' : 'Attach'}>
+      <label class="attach" title={encrypted ? 'Attach (encrypted when sent)' : 'Attach'}>
         <svg
           aria-hidden="true"
           viewBox="0 0 24 24"
@@ -152,8 +159,6 @@ export function Composer({ app }: Props): JSX.Element {
           type="file"
           multiple
           aria-label="Attach"
-          disabled={encrypted}
-          aria-describedby={encrypted ? 'e2ee-limits' : undefined}
           class="visually-hidden"
           onChange={(e) => {
             const picked = Array.from(e.currentTarget.files ?? []);

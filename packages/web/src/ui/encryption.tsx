@@ -107,6 +107,3 @@ export function CodeChangeNotice({ app, conv }: Props): JSX.Element | null {
     </p>
   );
 }
-
-/** Why a feature is missing from an encrypted chat (said once, not on every control). */
-export const ENCRYPTED_LIMITS = 'Files do not work in encrypted chats yet.';

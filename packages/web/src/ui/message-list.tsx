@@ -1,6 +1,6 @@
 import { Component, createRef, type JSX } from 'preact';
 import type { AppState, Conversation, Msg, Status } from '../app-state.js';
-import { Attachments } from './attachments.js';
+import { Attachments, EncryptedAttachments, PendingFile } from './attachments.js';
 import { clock, dayLabel } from './format.js';
 import { MessageActions, MessageInfoView, Quote, Reactions } from './message-actions.js';
 
@@ -127,9 +127,11 @@ function MessageRow({ app, conv, m }: { app: AppState; conv: Conversation; m: Ms
       {m.forwarded && !m.deleted && <span class="forwarded">Forwarded</span>}
       <Quote app={app} m={m} />
       {m.attachments?.length ? <Attachments app={app} list={m.attachments} /> : null}
+      {m.files?.length && !m.deleted ? <EncryptedAttachments app={app} list={m.files} /> : null}
+      {m.pendingFile ? <PendingFile name={m.pendingFile.name} size={m.pendingFile.size} /> : null}
       {m.deleted ? (
         <span class="text deleted">This message was deleted</span>
-      ) : m.encrypted && !m.content ? (
+      ) : m.encrypted && !m.content && !m.files?.length ? (
         <span class="text encrypted-pending">
           {app.isUndecryptable(m.message_id) ? 'This message could not be decrypted on this device.' : 'Encrypted message'}
         </span>
