@@ -3,7 +3,8 @@
  * EventEmitter (it runs in browsers too). A listener that throws does not stop the
  * others; the exception is reported asynchronously so it still surfaces.
  */
-export type Listener<T> = (payload: T) => void;
+// unknown, not void: a listener may return a promise that emitSettled waits for.
+export type Listener<T> = (payload: T) => unknown;
 
 export class TypedEmitter<Events extends object> {
   private listeners = new Map<keyof Events, Set<Listener<never>>>();
@@ -56,6 +57,28 @@ export class TypedEmitter<Events extends object> {
 
   listenerCount<K extends keyof Events>(event: K): number {
     return this.listeners.get(event)?.size ?? 0;
+  }
+
+  /**
+   * Emits, then waits for what the listeners returned: resolves true once every promise a
+   * listener returned has settled fulfilled, false if one threw or rejected. For events an
+   * app must have kept before the SDK lets go of their source (E2ee's decrypted messages).
+   */
+  protected async emitSettled<K extends keyof Events>(event: K, payload: Events[K]): Promise<boolean> {
+    const waits: unknown[] = [];
+    let ok = true;
+    for (const listener of [...(this.listeners.get(event) ?? [])]) {
+      try {
+        waits.push((listener as Listener<Events[K]>)(payload));
+      } catch (err) {
+        ok = false;
+        setTimeout(() => {
+          throw err;
+        }, 0);
+      }
+    }
+    const settled = await Promise.allSettled(waits);
+    return ok && settled.every((r) => r.status === 'fulfilled');
   }
 
   protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {

@@ -400,6 +400,52 @@ export function e2eeSdkSuite(
     await say(a, [again], chatId, 'and the chat goes on');
   });
 
+  test('a decrypted message the app could not keep is not acknowledged: the next process is told it is lost, not silent', async () => {
+    const [sa, sb] = await Promise.all([0, 1].map((i) => newAccount(node(i), `e2l${i}`)));
+    const a = await open(0, sa!);
+    const folder = mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
+    dirs.push(folder);
+    const disk = await folderStorage(folder);
+    const start = async () => {
+      const client = SwitchboardClient.fromSession(node(1), sb!, { WebSocket, backoff: { baseMs: 50, capMs: 400 } });
+      const e2ee = await E2ee.open(client, { storage: disk, keyPackageTarget: 4 });
+      const d: Device = { session: sb!, client, e2ee, dir: folder, socket: () => undefined };
+      devices.push(d);
+      return d;
+    };
+    const b = await start();
+    await b.e2ee.topUpKeyPackages();
+    const synced = b.client.waitFor('sync_complete', { timeoutMs: 10_000 });
+    await b.client.connect();
+    await synced;
+    const chatId = await a.e2ee.startDirect(sb!.user_id);
+    await inGroup(b, chatId);
+    await say(a, [b], chatId, 'kept by the app');
+
+    // The app's own store refuses the text (a full disk): its listener's promise rejects.
+    const text = 'a secret the app could not write down';
+    target().plaintexts.add(text);
+    let refused = 0;
+    b.e2ee.on('message', async (m) => {
+      if (m.text !== text) return;
+      refused++;
+      throw new Error('QuotaExceededError');
+    });
+    const ack = await a.e2ee.send(chatId, text);
+    await waitUntil(() => refused > 0, 10_000, 'B decrypts and its app fails to keep the text');
+    // An ack on emit (the old behaviour) would reach the server within this.
+    await new Promise((r) => setTimeout(r, 300));
+    b.e2ee.close();
+    await b.client.close();
+
+    // The server replays it to the next process; MLS opens a message only once, so it says it is lost.
+    const again = await start();
+    const lost = again.e2ee.waitFor('undecryptable', { timeoutMs: 10_000, filter: (u) => u.message_id === ack.message_id });
+    await again.client.connect();
+    assert.equal((await lost).chat_id, chatId);
+    await say(a, [again], chatId, 'and the chat goes on');
+  });
+
   test('a file: encrypted by the sender, read byte for byte by the others; the server keeps opaque bytes, serves them to members only, until deleted', async () => {
     const sessions = await Promise.all(Array.from({ length: 4 }, (_, i) => newAccount(node(i), `e2f${i}`)));
     const [a, b, c] = await Promise.all(sessions.slice(0, 3).map((s, i) => open(i, s)));

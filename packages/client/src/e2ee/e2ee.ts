@@ -750,23 +750,27 @@ export class E2ee extends TypedEmitter<E2eeEvents> {
       // Not caught: a state that could not be saved leaves the message unacknowledged, to come again.
       await this.save(chatId, out.next);
       const change = { ...head, target_message_id: app.target, action: app.kind };
-      if (refused) this.emit('refused_change', { ...change, reason: refused });
-      else this.emit('change', app.kind === 'edit' ? { ...change, text: app.text } : { ...change, emoji: app.emoji });
-      return 'done';
+      const kept = refused
+        ? await this.emitSettled('refused_change', { ...change, reason: refused })
+        : await this.emitSettled('change', app.kind === 'edit' ? { ...change, text: app.text } : { ...change, emoji: app.emoji });
+      return kept ? 'done' : 'queued';
     }
     // Remembered before the state is saved: a replay after a failed save remembers it again, harmlessly.
     await this.known.remember(chatId, m.message_id, m.sender_id, m.created_at);
     await this.save(chatId, out.next);
     const members = new Set(mls.members(out.next).map((x) => x.userId));
     const mentions = [...new Set(app.mentions ?? [])].filter((u) => members.has(u)).slice(0, MAX_MENTIONS);
-    this.emit('message', {
+    // MLS opens a message once: the app's copy is the only one. So the ack waits for the
+    // listeners (an app returns the promise of its save); one that failed leaves it
+    // unacknowledged, and its replay on the next connection comes as undecryptable.
+    const kept = await this.emitSettled('message', {
       ...head,
       text: app.text,
       ...(app.replyTo ? { reply_to: app.replyTo } : {}),
       ...(mentions.length ? { mentions } : {}),
       ...(app.files?.length ? { files: app.files } : {}),
     });
-    return 'done';
+    return kept ? 'done' : 'queued';
   }
 
   /** Why an encrypted edit or reaction does not count (the rules the server applies to plaintext ones), or null. */

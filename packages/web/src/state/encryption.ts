@@ -59,10 +59,11 @@ export abstract class EncryptionState extends MessageChangesState {
       const e2ee = session.e2ee;
       this.e2ee = e2ee;
       this.closeCrypto = session.close;
-      e2ee.on('message', (m) => void this.onDecrypted(m));
-      e2ee.on('change', (c) => void this.onEncryptedChange(c));
+      // Returned, not voided: E2ee acknowledges a message only once its text is kept (MLS opens it once).
+      e2ee.on('message', (m) => this.onDecrypted(m));
+      e2ee.on('change', (c) => this.onEncryptedChange(c));
       // Not applied (E2ee found it against the rules): its entry is hidden all the same, as no message.
-      e2ee.on('refused_change', (r) => void this.keep(r.chat_id, r.message_id, '', { change: true }));
+      e2ee.on('refused_change', (r) => this.keep(r.chat_id, r.message_id, '', { change: true }));
       e2ee.on('undecryptable', (u) => {
         this.tabs?.postMessage({ t: 'undecryptable', chat_id: u.chat_id, message_id: u.message_id } satisfies TabSignal);
         this.markUndecryptable(u.chat_id, u.message_id);
