@@ -1,6 +1,7 @@
 import { ACK_SENT, ERROR, FrameScanner, NEW_MESSAGE, OTHER, STATUS_UPDATE, SYNC_COMPLETE, UNKNOWN } from './frame-scan.js';
 import { dialectOf, inDialect, OPEN, Wire, type Transport } from './wire.js';
 import { Samples } from './stats.js';
+import { ACK_WINDOW_MS } from '@switchboard/client';
 
 /*
  * The load generator of the `pairs` scenario. It runs in a worker thread (default), in a
@@ -77,6 +78,8 @@ export interface GeneratorResult {
   statusRead: number;
   ackDeliveredFrames: number;
   ackDeliveredIds: number;
+  /** Ids that waited for their ack_delivered window and went with an ack_read instead (a read covers delivery). */
+  ackFoldedIds: number;
   ackReadFrames: number;
   closedEarly: number;
   /** Frames the byte scanner could not read (another key order or spacing), parsed the slow way instead. */
@@ -105,6 +108,8 @@ class Client {
   ackLen = 0;
   ackCount = 0;
   ackQueued = false;
+  /** When this socket last sent an ack_delivered: like the SDK, at most one per ACK_WINDOW_MS. */
+  ackAt = -Infinity;
   /** The latest message_id received (bytes) and how many first copies arrived, for ack_read. */
   lastId = Buffer.allocUnsafe(64);
   lastIdLen = 0;
@@ -173,6 +178,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     statusRead: 0,
     ackDeliveredFrames: 0,
     ackDeliveredIds: 0,
+    ackFoldedIds: 0,
     ackReadFrames: 0,
     closedEarly: 0,
     slowFrames: 0,
@@ -213,6 +219,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     if (c.ackCount > 0 && c.wire.readyState === OPEN) {
       // ackLen - 1: without the trailing comma.
       c.wire.send(ackPre + c.ackBuf.toString('latin1', 0, c.ackLen - 1) + ackPost);
+      c.ackAt = now();
       totals.ackDeliveredFrames++;
       totals.ackDeliveredIds += c.ackCount;
     }
@@ -230,7 +237,29 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     ackQueue.length = 0;
   }
 
-  /** Adds buf[s..e) (a message_id) to c's ack_delivered; one per socket per turn, at most 1,000 ids a frame. */
+  // Sockets whose ack_delivered waits for the end of their window (flushDueAcks).
+  let heldAcks: Client[] = [];
+  function flushDueAcks(): void {
+    if (heldAcks.length === 0) return;
+    const t = now();
+    const still: Client[] = [];
+    for (const c of heldAcks) {
+      if (t - c.ackAt < ACK_WINDOW_MS) still.push(c);
+      else {
+        c.ackQueued = false;
+        flushAcks(c);
+      }
+    }
+    heldAcks = still;
+  }
+  const ackTimer = setInterval(flushDueAcks, 5);
+  ackTimer.unref();
+
+  /**
+   * Adds buf[s..e) (a message_id) to c's ack_delivered, as the SDK batches them: at once
+   * (next turn) after a quiet spell, else at most one frame per ACK_WINDOW_MS; at most
+   * 1,000 ids a frame.
+   */
   function queueAck(c: Client, buf: Buffer, s: number, e: number): void {
     const q = qBytes.length;
     const need = e - s + 2 * q + 1;
@@ -249,6 +278,10 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     if (++c.ackCount >= 1000) flushAcks(c);
     if (!c.ackQueued) {
       c.ackQueued = true;
+      if (now() - c.ackAt < ACK_WINDOW_MS) {
+        heldAcks.push(c);
+        return;
+      }
       ackQueue.push(c);
       if (!ackFlushQueued) {
         ackFlushQueued = true;
@@ -422,6 +455,10 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       if (!cfg.receipts) return;
       for (const c of clients) {
         if (c.received !== c.readAt && c.wire.readyState === OPEN) {
+          // A read covers delivery too (guarantee 6): the ids waiting for their window go with it, as the SDK's batch.
+          totals.ackFoldedIds += c.ackCount;
+          c.ackLen = 0;
+          c.ackCount = 0;
           c.wire.send(c.readPre + c.lastId.toString('latin1', 0, c.lastIdLen) + readPost);
           c.readAt = c.received;
           totals.ackReadFrames++;
@@ -502,6 +539,8 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     // Let the last read receipts go out and their status updates come back.
     await new Promise((r) => setTimeout(r, Math.max(250, cfg.readIntervalMs * 2)));
     clearInterval(readTimer);
+    clearInterval(ackTimer);
+    flushDueAcks();
     const drainedAt = now();
     closing = true;
     for (const c of clients) c.wire.close(1000);
@@ -528,6 +567,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       statusRead: totals.statusRead,
       ackDeliveredFrames: totals.ackDeliveredFrames,
       ackDeliveredIds: totals.ackDeliveredIds,
+      ackFoldedIds: totals.ackFoldedIds,
       ackReadFrames: totals.ackReadFrames,
       closedEarly: totals.closedEarly,
       slowFrames: totals.slowFrames,

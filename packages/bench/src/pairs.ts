@@ -509,6 +509,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
         statusRead: sum((r) => r.statusRead),
         ackDeliveredFrames: sum((r) => r.ackDeliveredFrames),
         ackDeliveredIds: sum((r) => r.ackDeliveredIds),
+        ackFoldedIds: sum((r) => r.ackFoldedIds),
         ackReadFrames: sum((r) => r.ackReadFrames),
         closedEarly: sum((r) => r.closedEarly),
         slowFrames: sum((r) => r.slowFrames),
@@ -575,7 +576,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
   if (r.stoppedEarly) log(`NOTE: ${r.stoppedEarly}`);
   log(
     `totals: sent ${fmtInt(t.sent)}, received ${fmtInt(t.received)}, ack_sent ${fmtInt(t.acked)}, duplicates ${fmtInt(t.duplicates)}, drained ${t.drained ? 'yes' : 'NO'}; ` +
-      `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
+      `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame, ${fmtInt(t.ackFoldedIds)} more ids folded into reads), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   log(

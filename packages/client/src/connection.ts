@@ -302,6 +302,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   async close(): Promise<void> {
     if (this._state === 'closed') return;
     const ws = this.ws;
+    // Acks held for the batching window go now: a closing client has had these messages.
+    if (this._state === 'open') this.acks.flush();
     this.stop(1000, 'client closed', new ClientClosedError('client closed'));
     if (ws && ws.readyState <= OPEN) {
       await new Promise<void>((resolve) => {

@@ -45,3 +45,4 @@ export type {
   ReportView,
   ReportReason,
 } from '@switchboard/protocol';
+export { ACK_WINDOW_MS } from './ack-batcher.js';

@@ -66,4 +66,23 @@ describe('AckBatcher', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     assert.equal(frames.length, 3, 'cleared ids are not sent');
   });
+
+  test('under a stream, at most one flush per window; after a quiet spell, at once', async () => {
+    const frames: string[][] = [];
+    const acks = new AckBatcher((f) => frames.push(f.message_ids), 60);
+    acks.add('a');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(frames, [['a']], 'the first goes at the next turn');
+    acks.add('b');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    acks.add('c');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(frames.length, 1, 'held within the window');
+    await new Promise((resolve) => setTimeout(resolve, 70));
+    assert.deepEqual(frames, [['a'], ['b', 'c']], 'one frame for the window');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    acks.add('d');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(frames.at(-1), ['d'], 'after a quiet spell, at once');
+  });
 });
