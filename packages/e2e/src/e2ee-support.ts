@@ -160,6 +160,25 @@ export function e2eeSdkSuite(
     target().plaintexts.add(text);
     return exchange(from, to, chatId, text);
   };
+  /** A process of `session`'s device on node 1 with its E2ee state in `folder` through `storage`: the next one may open the same folder. */
+  const processOn = async (session: Device['session'], folder: string, storage: E2eeStorage): Promise<Device> => {
+    const client = SwitchboardClient.fromSession(node(1), session, { WebSocket, backoff: { baseMs: 50, capMs: 400 } });
+    const e2ee = await E2ee.open(client, { storage, keyPackageTarget: 4 });
+    const d: Device = { session, client, e2ee, dir: folder, socket: () => undefined };
+    devices.push(d);
+    return d;
+  };
+  /** Connects b, then a starts an encrypted direct chat with it and says `first`; answers the chat. */
+  const directFrom = async (a: Device, b: Device, first: string): Promise<string> => {
+    await b.e2ee.topUpKeyPackages();
+    const synced = b.client.waitFor('sync_complete', { timeoutMs: 10_000 });
+    await b.client.connect();
+    await synced;
+    const chatId = await a.e2ee.startDirect(b.session.user_id);
+    await inGroup(b, chatId);
+    await say(a, [b], chatId, first);
+    return chatId;
+  };
 
   test('1:1: either side starts encryption, both exchange encrypted messages, and the security codes agree', async () => {
     const alice = await open(0, await newAccount(node(0), 'e2a'));
@@ -363,21 +382,8 @@ export function e2eeSdkSuite(
         return disk.put(k, v);
       },
     };
-    const start = async (storage: E2eeStorage) => {
-      const client = SwitchboardClient.fromSession(node(1), sb!, { WebSocket, backoff: { baseMs: 50, capMs: 400 } });
-      const e2ee = await E2ee.open(client, { storage, keyPackageTarget: 4 });
-      const d: Device = { session: sb!, client, e2ee, dir: folder, socket: () => undefined };
-      devices.push(d);
-      return d;
-    };
-    const b = await start(flaky);
-    await b.e2ee.topUpKeyPackages();
-    const synced = b.client.waitFor('sync_complete', { timeoutMs: 10_000 });
-    await b.client.connect();
-    await synced;
-    const chatId = await a.e2ee.startDirect(sb!.user_id);
-    await inGroup(b, chatId);
-    await say(a, [b], chatId, 'kept before the disk filled');
+    const b = await processOn(sb!, folder, flaky);
+    const chatId = await directFrom(a, b, 'kept before the disk filled');
 
     failing = true;
     const text = 'a secret that must survive the crash';
@@ -393,7 +399,7 @@ export function e2eeSdkSuite(
     await b.client.close();
 
     // The next process on the same folder: the server replays the message, and it is read.
-    const again = await start(disk);
+    const again = await processOn(sb!, folder, disk);
     const got = again.e2ee.waitFor('message', { timeoutMs: 10_000, filter: (m) => m.text === text });
     await again.client.connect();
     assert.equal((await got).sender_id, sa!.user_id);
@@ -406,21 +412,8 @@ export function e2eeSdkSuite(
     const folder = mkdtempSync(path.join(tmpdir(), 'sb-e2ee-'));
     dirs.push(folder);
     const disk = await folderStorage(folder);
-    const start = async () => {
-      const client = SwitchboardClient.fromSession(node(1), sb!, { WebSocket, backoff: { baseMs: 50, capMs: 400 } });
-      const e2ee = await E2ee.open(client, { storage: disk, keyPackageTarget: 4 });
-      const d: Device = { session: sb!, client, e2ee, dir: folder, socket: () => undefined };
-      devices.push(d);
-      return d;
-    };
-    const b = await start();
-    await b.e2ee.topUpKeyPackages();
-    const synced = b.client.waitFor('sync_complete', { timeoutMs: 10_000 });
-    await b.client.connect();
-    await synced;
-    const chatId = await a.e2ee.startDirect(sb!.user_id);
-    await inGroup(b, chatId);
-    await say(a, [b], chatId, 'kept by the app');
+    const b = await processOn(sb!, folder, disk);
+    const chatId = await directFrom(a, b, 'kept by the app');
 
     // The app's own store refuses the text (a full disk): its listener's promise rejects.
     const text = 'a secret the app could not write down';
@@ -439,7 +432,7 @@ export function e2eeSdkSuite(
     await b.client.close();
 
     // The server replays it to the next process; MLS opens a message only once, so it says it is lost.
-    const again = await start();
+    const again = await processOn(sb!, folder, disk);
     const lost = again.e2ee.waitFor('undecryptable', { timeoutMs: 10_000, filter: (u) => u.message_id === ack.message_id });
     await again.client.connect();
     assert.equal((await lost).chat_id, chatId);

@@ -286,7 +286,10 @@ describe('web client', () => {
       const again = await a.ctx.newPage();
       await again.goto('/');
       await b.page.getByRole('link', { name: 'olive' }).click();
-      await messages(b.page, 'typed before closing').waitFor({ timeout: 20_000 });
+      // A wait for progress, not a latency bound: the new tab starts encryption (code, IndexedDB,
+      // key packages) before its socket connects, and under a full test run this once took
+      // longer than the 20 s this waited before.
+      await messages(b.page, 'typed before closing').waitFor({ timeout: 60_000 });
       await again.getByRole('link', { name: 'oscar' }).click();
       await messages(again, 'typed before closing')
         .getByRole('img', { name: /^(sent|delivered|read)$/ })
