@@ -68,21 +68,22 @@ describe('AckBatcher', () => {
   });
 
   test('under a stream, at most one flush per window; after a quiet spell, at once', async () => {
+    // A wide window, so that only a stall of the whole process for most of it could mislead the checks.
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const frames: string[][] = [];
-    const acks = new AckBatcher((f) => frames.push(f.message_ids), 60);
+    const acks = new AckBatcher((f) => frames.push(f.message_ids), 400);
     acks.add('a');
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(20);
     assert.deepEqual(frames, [['a']], 'the first goes at the next turn');
     acks.add('b');
-    await new Promise((resolve) => setTimeout(resolve, 5));
     acks.add('c');
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(20);
     assert.equal(frames.length, 1, 'held within the window');
-    await new Promise((resolve) => setTimeout(resolve, 70));
+    await sleep(430);
     assert.deepEqual(frames, [['a'], ['b', 'c']], 'one frame for the window');
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await sleep(430);
     acks.add('d');
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(20);
     assert.deepEqual(frames.at(-1), ['d'], 'after a quiet spell, at once');
   });
 });

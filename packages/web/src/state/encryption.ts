@@ -60,10 +60,10 @@ export abstract class EncryptionState extends MessageChangesState {
       this.e2ee = e2ee;
       this.closeCrypto = session.close;
       // Returned, not voided: E2ee acknowledges a message only once its text is kept (MLS opens it once).
-      e2ee.on('message', (m) => this.onDecrypted(m));
-      e2ee.on('change', (c) => this.onEncryptedChange(c));
+      e2ee.on('message', (m) => keptOrThrow(this.onDecrypted(m)));
+      e2ee.on('change', (c) => keptOrThrow(this.onEncryptedChange(c)));
       // Not applied (E2ee found it against the rules): its entry is hidden all the same, as no message.
-      e2ee.on('refused_change', (r) => this.keep(r.chat_id, r.message_id, '', { change: true }));
+      e2ee.on('refused_change', (r) => keptOrThrow(this.keep(r.chat_id, r.message_id, '', { change: true })));
       e2ee.on('undecryptable', (u) => {
         this.tabs?.postMessage({ t: 'undecryptable', chat_id: u.chat_id, message_id: u.message_id } satisfies TabSignal);
         this.markUndecryptable(u.chat_id, u.message_id);
@@ -98,7 +98,7 @@ export abstract class EncryptionState extends MessageChangesState {
   }
 
   /** A message E2ee decrypted: kept (MLS opens it only once), with what it answers and mentions. */
-  private onDecrypted(m: DecryptedMessage): Promise<void> {
+  private onDecrypted(m: DecryptedMessage): Promise<boolean> {
     const extras: KeptExtras = {};
     if (m.reply_to) extras.reply_to = this.quoteOf(m.chat_id, m.reply_to);
     if (m.mentions?.length) extras.mentions = m.mentions;
@@ -133,10 +133,15 @@ export abstract class EncryptionState extends MessageChangesState {
    * device's other tabs (kept first: once shown, read marks may cover it, and MLS would not
    * open it again).
    */
-  protected async keep(chatId: string, messageId: string, text: string, extras: KeptExtras = {}): Promise<void> {
-    await this.textStore?.put(chatId, messageId, { text, extras }).catch(() => undefined);
+  protected async keep(chatId: string, messageId: string, text: string, extras: KeptExtras = {}): Promise<boolean> {
+    const kept = await (this.textStore?.put(chatId, messageId, { text, extras }) ?? Promise.resolve()).then(
+      () => true,
+      () => false,
+    );
+    // Shown all the same: the person can read it now, even if a reload will not have it.
     this.showText(chatId, messageId, text, extras);
     this.tabs?.postMessage({ t: 'text', chat_id: chatId, message_id: messageId, text, extras } satisfies TabSignal);
+    return kept;
   }
 
   /** The quote of an encrypted reply, made here from what this device read (the server has none). */
@@ -171,10 +176,10 @@ export abstract class EncryptionState extends MessageChangesState {
    * An encrypted edit or reaction that E2ee let through (docs/e2ee.md "Replies, mentions,
    * edits and reactions"): its own entry is hidden, and its target shown and kept as it now is.
    */
-  private async onEncryptedChange(c: DecryptedChange): Promise<void> {
+  private async onEncryptedChange(c: DecryptedChange): Promise<boolean> {
     // Described for the chat list, where the server shows it as the last message.
     const described = c.action === 'edit' ? `Edited: ${c.text ?? ''}` : c.emoji ? `Reacted ${c.emoji}` : 'Took back a reaction';
-    await this.keep(c.chat_id, c.message_id, described, { change: true });
+    const kept = await this.keep(c.chat_id, c.message_id, described, { change: true });
     const u: MessageUpdate = {
       message_id: c.message_id,
       chat_id: c.chat_id,
@@ -192,6 +197,7 @@ export abstract class EncryptionState extends MessageChangesState {
     await run;
     this.onUpdate(u);
     this.tabs?.postMessage({ t: 'update', update: u } satisfies TabSignal);
+    return kept;
   }
 
   /** The target's kept text and extras after the change (read from IndexedDB when not in memory). */
@@ -348,4 +354,13 @@ export abstract class EncryptionState extends MessageChangesState {
   get cryptoRunning(): boolean {
     return this.e2ee !== null;
   }
+}
+
+/**
+ * For E2ee's listeners: a text this device could not keep (IndexedDB refused it) fails the
+ * listener, so E2ee leaves its entry unacknowledged and a later load is told it is lost
+ * (docs/e2ee.md, "acknowledged only once every listener's promise has fulfilled").
+ */
+async function keptOrThrow(kept: Promise<boolean>): Promise<void> {
+  if (!(await kept)) throw new Error('the decrypted text could not be kept on this device');
 }

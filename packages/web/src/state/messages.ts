@@ -22,7 +22,7 @@ export abstract class MessagesState extends GroupsState {
   /** Own encrypted file sends, one after another: each is encrypted and uploaded before its message goes. */
   private fileSends: Promise<unknown> = Promise.resolve();
   /** An encrypted message's text and extras: kept, shown, and told to the device's other tabs (encryption.ts). */
-  protected abstract keep(chatId: string, messageId: string, text: string, extras?: KeptExtras): Promise<void>;
+  protected abstract keep(chatId: string, messageId: string, text: string, extras?: KeptExtras): Promise<boolean>;
   protected onMessage(m: NewMessageEvent | Message): void {
     const mine = m.sender_id === this.userId;
     const chat = this.chat(m.chat_id);

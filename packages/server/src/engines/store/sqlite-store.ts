@@ -92,6 +92,7 @@ export class SqliteStore implements Store {
   private indexedRowid = 0;
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
+  private closed = false;
   readonly media: SqliteMediaIndex;
   readonly admin: SqliteAdminStore;
   readonly people: SqlitePeople;
@@ -215,6 +216,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.indexTimer !== undefined) clearTimeout(this.indexTimer);
     this.indexTimer = undefined;
     await this.writer.write('indexForSearch').catch(() => undefined);
@@ -231,6 +233,8 @@ export class SqliteStore implements Store {
    * row committed with the index rows, so a crash leaves nothing unindexed for good.
    */
   private scheduleIndexing(delayMs = SEARCH_INDEX_DELAY_MS): void {
+    // Closed: close() indexes what is left; a chunk answered after it must not start the timer again.
+    if (this.closed) return;
     this.indexTimer ??= setTimeout(() => {
       this.indexTimer = undefined;
       // In chunks, each its own commit, so that sends queue behind one chunk, not a backlog.
