@@ -3,6 +3,9 @@
  * EventEmitter (it runs in browsers too). A listener that throws does not stop the
  * others; the exception is reported asynchronously so it still surfaces.
  */
+/** In callListeners' answers: that listener threw. */
+const THREW = Symbol('threw');
+
 // unknown, not void: a listener may return a promise that emitSettled waits for.
 export type Listener<T> = (payload: T) => unknown;
 
@@ -65,33 +68,28 @@ export class TypedEmitter<Events extends object> {
    * app must have kept before the SDK lets go of their source (E2ee's decrypted messages).
    */
   protected async emitSettled<K extends keyof Events>(event: K, payload: Events[K]): Promise<boolean> {
-    const waits: unknown[] = [];
-    let ok = true;
-    for (const listener of [...(this.listeners.get(event) ?? [])]) {
-      try {
-        waits.push((listener as Listener<Events[K]>)(payload));
-      } catch (err) {
-        ok = false;
-        setTimeout(() => {
-          throw err;
-        }, 0);
-      }
-    }
-    const settled = await Promise.allSettled(waits);
-    return ok && settled.every((r) => r.status === 'fulfilled');
+    const answers = this.callListeners(event, payload);
+    const settled = await Promise.allSettled(answers);
+    return !answers.includes(THREW) && settled.every((r) => r.status === 'fulfilled');
   }
 
   protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
-    const set = this.listeners.get(event);
-    if (!set) return;
-    for (const listener of [...set]) {
+    this.callListeners(event, payload);
+  }
+
+  /** Calls every listener, answering what each returned; one that throws does not stop the others (reported asynchronously; THREW in the answers). */
+  private callListeners<K extends keyof Events>(event: K, payload: Events[K]): unknown[] {
+    const answers: unknown[] = [];
+    for (const listener of [...(this.listeners.get(event) ?? [])]) {
       try {
-        (listener as Listener<Events[K]>)(payload);
+        answers.push((listener as Listener<Events[K]>)(payload));
       } catch (err) {
+        answers.push(THREW);
         setTimeout(() => {
           throw err;
         }, 0);
       }
     }
+    return answers;
   }
 }

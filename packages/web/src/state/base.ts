@@ -151,8 +151,10 @@ export abstract class AppBase {
 
   /** The lowest seq of the chat that a read mark must stay below (Infinity: none waits). */
   protected readBound(chatId: string): number {
-    const waiting = this.unprocessed.get(chatId);
-    return waiting ? Math.min(...waiting.values()) : Infinity;
+    // A loop, not Math.min(...): a tab left open may hold more waiting entries than a call takes arguments.
+    let bound = Infinity;
+    for (const seq of this.unprocessed.get(chatId)?.values() ?? []) bound = Math.min(bound, seq);
+    return bound;
   }
 
   /** Whether the chat is end-to-end encrypted, as far as this tab knows. */
