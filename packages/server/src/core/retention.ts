@@ -54,11 +54,12 @@ export class Retention {
         while (!this.stopped) {
           const started = performance.now();
           const batch = await store.expireMessages(now() - config.maxAgeMs, config.batch);
-          // How long the batch took, queueing behind sends included: the store's load. Resting
-          // DUTY_REST times that long keeps retention to a fraction of the writer's time, and
-          // backs off by itself when sends keep it busy.
-          const took = performance.now() - started;
           if (!batch) break; // another node is erasing: its turn
+          // How long the batch took, queueing behind sends included: the store's load (or the
+          // store's own time, where waiting is not load: workMs). Resting DUTY_REST times that
+          // long keeps retention to a fraction of the writer's time, and backs off by itself
+          // when sends keep it busy.
+          const took = batch.workMs ?? performance.now() - started;
           total += batch.erased;
           if (batch.erasedMedia.length > 0) {
             // After the commit (no message names them any more). A failure leaves bytes no

@@ -172,6 +172,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
      * old, so more may be waiting.
      */
     expireMessages(before: number, limit: number): ExpiredBatch & { searchProgress?: number } {
+      const started = performance.now();
       const rows: Row[] = [];
       for (const row of s.oldest.all(limit) as Row[]) {
         if ((row.created_at as number) >= before) break;
@@ -208,9 +209,9 @@ export function sqliteLifecycleOps(db: Database.Database) {
       const top = (s.maxRowid.get() as Row).r as number;
       if (erased > 0 && ((s.searchProgress.get() as Row).last_rowid as number) > top) {
         s.setSearchProgress.run(top);
-        return { erased, erasedMedia, more, searchProgress: top };
+        return { erased, erasedMedia, more, searchProgress: top, workMs: performance.now() - started };
       }
-      return { erased, erasedMedia, more };
+      return { erased, erasedMedia, more, workMs: performance.now() - started };
     },
 
     applyChange(req: ChangeRequest): ChangeResult {

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BACKGROUND_OPS, commitWrites, sqliteWriteOps, type SqliteWriteCall, type SqliteWriteOutcome } from './sqlite-writes.js';
+import { BACKGROUND_OPS, RIDING_OPS, commitWrites, sqliteWriteOps, type SqliteWriteCall, type SqliteWriteOutcome } from './sqlite-writes.js';
 
 /*
  * The embedded store's writer thread: it owns the only connection that writes, so the
@@ -58,6 +58,25 @@ let urgent: Entry[] = [];
 const background: Entry[] = [];
 let scheduled = false;
 
+/*
+ * RIDING_OPS (retention's erasures) wait here for the next commit, which takes one of them
+ * along: no commit and fsync of their own for a send to queue behind. On a server with
+ * nothing to commit, one goes alone after RIDE_WAIT_MS.
+ */
+const RIDE_WAIT_MS = 5;
+const riders: Entry[] = [];
+let rideTimer: NodeJS.Timeout | null = null;
+let riderDue = false;
+
+function waitForRide(): void {
+  if (rideTimer || riders.length === 0) return;
+  rideTimer = setTimeout(() => {
+    rideTimer = null;
+    riderDue = true;
+    schedule();
+  }, RIDE_WAIT_MS);
+}
+
 function schedule(): void {
   if (scheduled) return;
   scheduled = true;
@@ -74,7 +93,8 @@ function schedule(): void {
  */
 let restartWal = false;
 
-function commitNext(): void {
+/** `flush`: on close, riders go too, with or without a commit to ride. */
+function commitNext(flush = false): void {
   scheduled = false;
   if (restartWal) {
     restartWal = false;
@@ -91,8 +111,15 @@ function commitNext(): void {
   } else {
     entries = background.splice(0, BACKGROUND_CHUNK);
   }
+  if (riders.length > 0 && (entries.length > 0 || riderDue || flush)) {
+    entries.push(riders.shift()!);
+    riderDue = false;
+    if (rideTimer) clearTimeout(rideTimer);
+    rideTimer = null;
+  }
   if (entries.length > 0) commit(entries);
   if (urgent.length > 0 || background.length > 0) schedule();
+  waitForRide();
 }
 
 function commit(entries: Entry[]): void {
@@ -121,14 +148,17 @@ port.on('message', (msg: WriterRequest) => {
   if (msg.kind === 'batch') {
     const batch: Batch = { id: msg.id, outcomes: new Array(msg.calls.length), left: msg.calls.length };
     if (batch.left === 0) port.postMessage({ kind: 'batch', id: msg.id, outcomes: [] } satisfies WriterReply);
-    msg.calls.forEach((call, index) => (BACKGROUND_OPS.has(call.op) ? background : urgent).push({ batch, index, call }));
+    msg.calls.forEach((call, index) =>
+      (RIDING_OPS.has(call.op) ? riders : BACKGROUND_OPS.has(call.op) ? background : urgent).push({ batch, index, call }),
+    );
     schedule();
   } else if (msg.kind === 'restartWal') {
     restartWal = true;
   } else if (msg.kind === 'autocheckpoint') {
     db.pragma(`wal_autocheckpoint = ${msg.pages}`);
   } else {
-    while (urgent.length > 0 || background.length > 0) commitNext();
+    if (rideTimer) clearTimeout(rideTimer);
+    while (urgent.length > 0 || background.length > 0 || riders.length > 0) commitNext(true);
     db.close();
     port.close();
   }

@@ -440,6 +440,15 @@ export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
   'expireMessages',
 ]);
 
+/**
+ * Background writes that ride along in the next commit that happens anyway (the writer
+ * thread adds one to whatever it commits next), rather than taking a commit and an fsync
+ * of their own: retention's erasures. Each is a small slice (SqliteStore.expireMessages),
+ * so a send sharing its commit waits a fraction of a millisecond more, not for a whole
+ * transaction and fsync queued ahead of it.
+ */
+export const RIDING_OPS: ReadonlySet<SqliteWriteName> = new Set(['expireMessages']);
+
 export interface SqliteWriteCall {
   op: SqliteWriteName;
   args: unknown[];

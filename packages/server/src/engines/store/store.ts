@@ -233,6 +233,11 @@ export interface ExpiredBatch {
   erasedMedia: string[];
   /** The batch was full of old entries: more may be waiting. */
   more: boolean;
+  /**
+   * The store's own time on the batch (ms), when that is not the time the call took: the
+   * embedded store's slices wait for a commit to ride (RIDING_OPS), and that wait is not load.
+   */
+  workMs?: number;
 }
 
 /** PATCH /v1/chats/{chat_id}/settings: fields left out are kept. */
