@@ -117,6 +117,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     delivery,
     log,
     groupWindowMs: 250,
+    directWindowMs: 250,
     shareAbove: config.fanoutThreshold,
     membersOf: (chatId) => access.memberIds(chatId),
     now,

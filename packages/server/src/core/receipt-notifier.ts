@@ -10,7 +10,12 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
  * Turns cursor advances into status_update frames for the senders whose messages the
  * advance covers, for each sender's latest covered message.
  *
- * Direct chats: one frame per advance, at once.
+ * Direct chats (guarantee 6: status_updates are cursors, may be held up to a second, and
+ * read covers delivered): a recipient's first advance after a quiet spell goes at once;
+ * what follows within `directWindowMs` is held, and at the window's end only the latest
+ * of each status goes, the delivered one not at all when the read one covers it. A
+ * stream of messages costs its sender a few status frames a second, not one or two per
+ * message (issue 23), and a lone message's ticks are not delayed.
  *
  * Groups: advances are coalesced over a short window (per chat, member and status):
  * a member's burst of acks becomes one frame per window. In a large group (more
@@ -20,9 +25,24 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
  * per message per second whatever the group's size, never one per member per message.
  * Every group frame carries delivered_count, read_count and member_count.
  */
+/** A direct chat's advances held for the rest of a window: the merged range, the latest time, the top message when known. */
+interface Held {
+  advance: CursorAdvance;
+  at: number;
+  top?: MessageRef;
+}
+
+/** A direct chat recipient (chat and user) inside its window; what arrived since the window opened. */
+interface DirectWindow {
+  timer: NodeJS.Timeout;
+  delivered?: Held;
+  read?: Held;
+}
+
 export class ReceiptNotifier {
   private readonly pending = new Map<string, { status: Status; advance: CursorAdvance }>();
   private timer: NodeJS.Timeout | null = null;
+  private readonly direct = new Map<string, DirectWindow>();
 
   constructor(
     private readonly deps: {
@@ -30,6 +50,8 @@ export class ReceiptNotifier {
       delivery: Delivery;
       log: Logger;
       groupWindowMs: number;
+      /** How long a direct chat's status frames after the first are held and folded (at most 1,000: guarantee 6). */
+      directWindowMs: number;
       /** Groups with more members than this share status frames between members. */
       shareAbove: number;
       membersOf: (chatId: string) => Promise<string[]>;
@@ -51,6 +73,36 @@ export class ReceiptNotifier {
       this.timer ??= setTimeout(() => void this.flush(), this.deps.groupWindowMs).unref();
       return;
     }
+    const key = `${advance.chatId}\u0000${advance.userId}`;
+    const window = this.direct.get(key);
+    if (window) {
+      window[status] = merge(window[status], { advance, at, top });
+      return;
+    }
+    this.direct.set(key, { timer: this.directTimer(key) });
+    await this.sendDirect(status, { advance, at, top });
+  }
+
+  private directTimer(key: string): NodeJS.Timeout {
+    return setTimeout(() => void this.releaseDirect(key), this.deps.directWindowMs).unref();
+  }
+
+  /** A direct window ended: what it held goes (and opens the next window), or the recipient is quiet again. */
+  private async releaseDirect(key: string): Promise<void> {
+    const window = this.direct.get(key);
+    if (!window) return;
+    const { delivered, read } = window;
+    if (!delivered && !read) {
+      this.direct.delete(key);
+      return;
+    }
+    this.direct.set(key, { timer: this.directTimer(key) });
+    // A read at or past the delivered cursor says delivered too.
+    if (delivered && !(read && read.advance.to >= delivered.advance.to)) await this.sendDirect('delivered', delivered);
+    if (read) await this.sendDirect('read', read);
+  }
+
+  private async sendDirect(status: Status, { advance, at, top }: Held): Promise<void> {
     try {
       const latest =
         top && !top.change && top.seq === advance.to && top.sender_id !== advance.userId
@@ -128,9 +180,14 @@ export class ReceiptNotifier {
     return this.deps.delivery.toUsers([to], update);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
-    return this.flush();
+    const held = [...this.direct.keys()];
+    for (const key of held) clearTimeout(this.direct.get(key)!.timer);
+    await Promise.all(held.map((key) => this.releaseDirect(key)));
+    for (const window of this.direct.values()) clearTimeout(window.timer);
+    this.direct.clear();
+    await this.flush();
   }
 }
 
@@ -159,4 +216,15 @@ function frame(
     update.member_count = counts.members;
   }
   return { to: ref.sender_id, update };
+}
+
+/** Two advances of one cursor as one: the whole range, the later time, the top of the higher end. */
+function merge(prev: Held | undefined, next: Held): Held {
+  if (!prev) return next;
+  const higher = next.advance.to >= prev.advance.to ? next : prev;
+  return {
+    advance: { ...higher.advance, from: Math.min(prev.advance.from, next.advance.from) },
+    at: Math.max(prev.at, next.at),
+    top: higher.top,
+  };
 }

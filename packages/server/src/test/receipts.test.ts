@@ -195,4 +195,35 @@ describe('receipts', () => {
     assert.equal(typeof r?.delivered_at, 'number');
     assert.deepEqual(await ownStatuses(a, chatId), ['delivered']);
   });
+
+  test('a burst of acknowledgements in a direct chat reaches the sender as a few status frames, the latest included (guarantee 6 folding)', async () => {
+    const a = await registerUser(srv.baseUrl, 'folda');
+    const b = await registerUser(srv.baseUrl, 'foldb');
+    const chatId = directChatId(a.user_id, b.user_id);
+    const [sa, sb] = await Promise.all([open(a), open(b)]);
+    const acks = [...(await sendPipelined(sa, chatId, makeItems(20, 'fold'))).values()].sort((x, y) => x.seq - y.seq);
+    await waitForMessages(
+      sb,
+      chatId,
+      acks.map((f) => f.message_id),
+    );
+    const from = sa.frames.length;
+    // One frame per message, delivered then read, as a client that acknowledges each would.
+    for (const m of acks) {
+      sb.send({ type: 'ack_delivered', message_ids: [m.message_id] });
+      sb.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: m.message_id });
+    }
+    const last = acks[acks.length - 1]!;
+    await sa.waitFor((f) => f.type === 'status_update' && f.status === 'read' && f.seq === last.seq, 5000, 'read of the last message', from);
+    // Nothing older comes after the latest: each status's frames only move forward.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const updates = sa.frames.slice(from).filter((f) => f.type === 'status_update');
+    for (const status of ['delivered', 'read']) {
+      const seqs = updates.filter((f) => f.status === status).map((f) => f.seq as number);
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `${status} frames in order: ${seqs.join(',')}`);
+    }
+    assert.ok(updates.length <= 6, `40 acknowledgements gave ${updates.length} status frames, not one or two per message`);
+    assert.deepEqual(await ownStatuses(a, chatId), acks.map(() => 'read'));
+  });
 });
+
