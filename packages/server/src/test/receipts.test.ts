@@ -214,16 +214,27 @@ describe('receipts', () => {
       sb.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: m.message_id });
     }
     const last = acks[acks.length - 1]!;
-    await sa.waitFor((f) => f.type === 'status_update' && f.status === 'read' && f.seq === last.seq, 5000, 'read of the last message', from);
+    await sa.waitFor(
+      (f) => f.type === 'status_update' && f.status === 'read' && f.seq === last.seq,
+      5000,
+      'read of the last message',
+      from,
+    );
     // Nothing older comes after the latest: each status's frames only move forward.
     await new Promise((resolve) => setTimeout(resolve, 600));
     const updates = sa.frames.slice(from).filter((f) => f.type === 'status_update');
     for (const status of ['delivered', 'read']) {
       const seqs = updates.filter((f) => f.status === status).map((f) => f.seq as number);
-      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `${status} frames in order: ${seqs.join(',')}`);
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+        `${status} frames in order: ${seqs.join(',')}`,
+      );
     }
     assert.ok(updates.length <= 6, `40 acknowledgements gave ${updates.length} status frames, not one or two per message`);
-    assert.deepEqual(await ownStatuses(a, chatId), acks.map(() => 'read'));
+    assert.deepEqual(
+      await ownStatuses(a, chatId),
+      acks.map(() => 'read'),
+    );
   });
 });
-

@@ -1,6 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BACKGROUND_OPS, RIDING_OPS, commitWrites, sqliteWriteOps, type SqliteWriteCall, type SqliteWriteOutcome } from './sqlite-writes.js';
+import {
+  BACKGROUND_OPS,
+  RIDING_OPS,
+  commitWrites,
+  sqliteWriteOps,
+  type SqliteWriteCall,
+  type SqliteWriteOutcome,
+} from './sqlite-writes.js';
 
 /*
  * The embedded store's writer thread: it owns the only connection that writes, so the
