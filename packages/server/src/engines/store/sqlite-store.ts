@@ -374,32 +374,34 @@ export class SqliteStore implements Store {
   // ---- message lifecycle (sqlite-lifecycle.ts) ----
 
   /**
-   * In slices of RETENTION_SLICE entries, one after the other, each riding a commit the
-   * writer makes anyway (sqlite-writes.ts RIDING_OPS): a batch of 50 in a transaction of
-   * its own was a commit and an fsync that the next sends waited behind (send p99 tripled
-   * in `npm run bench -- retention`).
+   * In slices of RETENTION_SLICE entries, all queued at once: the writer thread takes one
+   * along in each commit it makes anyway (sqlite-writes.ts RIDING_OPS), so consecutive
+   * commits each carry a slice. A batch of 50 in a transaction of its own was a commit and
+   * an fsync that the next sends waited behind (send p99 tripled in `npm run bench --
+   * retention`). Each slice erases the oldest entries left when its commit runs.
    */
   async expireMessages(before: number, limit: number): Promise<ExpiredBatch> {
+    const sizes: number[] = [];
+    for (let left = limit; left > 0; left -= RETENTION_SLICE) sizes.push(Math.min(RETENTION_SLICE, left));
+    const slices = await Promise.allSettled(sizes.map((n) => this.writer.write('expireMessages', before, n)));
     const total: ExpiredBatch = { erased: 0, erasedMedia: [], more: false, workMs: 0 };
-    while (total.erased < limit) {
-      let slice;
-      try {
-        slice = await this.writer.write('expireMessages', before, Math.min(RETENTION_SLICE, limit - total.erased));
-      } catch (err) {
-        // Slices already committed stand: answer them (their media must still be deleted);
-        // the next pass meets the failure again on its first slice.
-        if (total.erased === 0) throw err;
-        return { ...total, more: true };
+    let failure: unknown = null;
+    for (const slice of slices) {
+      if (slice.status === 'rejected') {
+        failure ??= slice.reason;
+        continue;
       }
-      const { searchProgress, ...batch } = slice;
+      const { searchProgress, ...batch } = slice.value;
       // The newest rows went, and their rowids will be handed out again: index those before searching.
       if (searchProgress !== undefined) this.indexedRowid = Math.min(this.indexedRowid, searchProgress);
       total.erased += batch.erased;
       total.erasedMedia.push(...batch.erasedMedia);
-      total.more = batch.more;
       total.workMs! += batch.workMs ?? 0;
-      if (!batch.more) break;
     }
+    // Slices that committed stand, and their media must still go: a failure fails the call
+    // only when nothing was erased (the next pass meets it again).
+    if (failure !== null && total.erased === 0) throw failure;
+    total.more = failure !== null || total.erased === limit;
     return total;
   }
 
