@@ -55,7 +55,8 @@ test('against Switchboard: every message counted once, receipts answered with st
   try {
     const r = await runPairs({ baseUrl: srv.baseUrl, pid: process.pid, describe: 'test server', stop: async () => {} }, opts(), () => {});
     assertCounted(r);
-    assert.ok(r.totals.statusDelivered > 0 && r.totals.statusRead > 0, `status ${r.totals.statusDelivered}/${r.totals.statusRead}`);
+    // Reads come within the server's status window, so delivered is folded into them (guarantee 6).
+    assert.ok(r.totals.statusRead > 0, `status ${r.totals.statusDelivered}/${r.totals.statusRead}`);
   } finally {
     await srv.stop();
   }

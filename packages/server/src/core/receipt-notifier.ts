@@ -11,11 +11,11 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
  * advance covers, for each sender's latest covered message.
  *
  * Direct chats (guarantee 6: status_updates are cursors, may be held up to a second, and
- * read covers delivered): a recipient's first advance after a quiet spell goes at once;
- * what follows within `directWindowMs` is held, and at the window's end only the latest
- * of each status goes, the delivered one not at all when the read one covers it. A
- * stream of messages costs its sender a few status frames a second, not one or two per
- * message (issue 23), and a lone message's ticks are not delayed.
+ * read covers delivered): a recipient's advances are held for `directWindowMs` from the
+ * first, then only the latest of each status goes, the delivered one not at all when the
+ * read one covers it. A stream of messages costs its sender a few status frames a second,
+ * not one or two per message, and a message read within the window (the chat is open)
+ * costs one frame, not two (issue 23).
  *
  * Groups: advances are coalesced over a short window (per chat, member and status):
  * a member's burst of acks becomes one frame per window. In a large group (more
@@ -74,30 +74,21 @@ export class ReceiptNotifier {
       return;
     }
     const key = `${advance.chatId}\u0000${advance.userId}`;
-    const window = this.direct.get(key);
-    if (window) {
-      window[status] = merge(window[status], { advance, at, top });
-      return;
+    let window = this.direct.get(key);
+    if (!window) {
+      window = { timer: setTimeout(() => void this.releaseDirect(key), this.deps.directWindowMs).unref() };
+      this.direct.set(key, window);
     }
-    this.direct.set(key, { timer: this.directTimer(key) });
-    await this.sendDirect(status, { advance, at, top });
+    window[status] = merge(window[status], { advance, at, top });
   }
 
-  private directTimer(key: string): NodeJS.Timeout {
-    return setTimeout(() => void this.releaseDirect(key), this.deps.directWindowMs).unref();
-  }
-
-  /** A direct window ended: what it held goes (and opens the next window), or the recipient is quiet again. */
+  /** A direct window ended: the latest of each status goes, delivered only if read does not cover it. */
   private async releaseDirect(key: string): Promise<void> {
     const window = this.direct.get(key);
     if (!window) return;
+    this.direct.delete(key);
+    clearTimeout(window.timer);
     const { delivered, read } = window;
-    if (!delivered && !read) {
-      this.direct.delete(key);
-      return;
-    }
-    this.direct.set(key, { timer: this.directTimer(key) });
-    // A read at or past the delivered cursor says delivered too.
     if (delivered && !(read && read.advance.to >= delivered.advance.to)) await this.sendDirect('delivered', delivered);
     if (read) await this.sendDirect('read', read);
   }
@@ -182,11 +173,7 @@ export class ReceiptNotifier {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
-    const held = [...this.direct.keys()];
-    for (const key of held) clearTimeout(this.direct.get(key)!.timer);
-    await Promise.all(held.map((key) => this.releaseDirect(key)));
-    for (const window of this.direct.values()) clearTimeout(window.timer);
-    this.direct.clear();
+    await Promise.all([...this.direct.keys()].map((key) => this.releaseDirect(key)));
     await this.flush();
   }
 }
