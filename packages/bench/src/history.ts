@@ -37,13 +37,16 @@ class BatchSocket {
   private readonly waiting = new Map<string, { resolve: (f: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (d) => {
-      const f = JSON.parse(d.toString()) as Record<string, unknown>;
-      const id = typeof f.client_msg_id === 'string' ? f.client_msg_id : undefined;
-      const w = id ? this.waiting.get(id) : undefined;
-      if (!w || (f.type !== 'ack_sent' && f.type !== 'error')) return;
-      this.waiting.delete(id!);
-      if (f.type === 'error') w.reject(new Error(`${String(f.code)}: ${String(f.message)}`));
-      else w.resolve(f);
+      // The server may answer with an array of frames too (PROTOCOL.md "Batching").
+      const parsed = JSON.parse(d.toString()) as Record<string, unknown> | Record<string, unknown>[];
+      for (const f of Array.isArray(parsed) ? parsed : [parsed]) {
+        const id = typeof f.client_msg_id === 'string' ? f.client_msg_id : undefined;
+        const w = id ? this.waiting.get(id) : undefined;
+        if (!w || (f.type !== 'ack_sent' && f.type !== 'error')) continue;
+        this.waiting.delete(id!);
+        if (f.type === 'error') w.reject(new Error(`${String(f.code)}: ${String(f.message)}`));
+        else w.resolve(f);
+      }
     });
   }
   static async open(baseUrl: string, s: Session): Promise<BatchSocket> {

@@ -101,6 +101,8 @@ export class Connection {
   /** Since when the outbound buffer has been over the high-water mark (ms), or null. */
   private stalledSince: number | null = null;
   private corked = false;
+  /** ?batch=1: the frames written this tick, sent as one array when it ends (flushBatch). */
+  private batched: string[] | null = null;
   private readonly highWater: number;
   private sendsInFlight = 0;
   /** This device's sends in flight per chat: a gap below a live message may be one of them. */
@@ -138,26 +140,37 @@ export class Connection {
       return;
     }
     this.cork();
-    this.transport.send(text);
+    if (this.batch) (this.batched ??= []).push(text);
+    else this.transport.send(text);
   }
 
   /**
    * Frames written in one event-loop turn leave in one syscall: the underlying socket
-   * is corked until the next tick (one writev instead of one per frame).
+   * is corked until the next tick (one writev instead of one per frame). On a socket
+   * opened with ?batch=1 they also leave as one WebSocket message, a JSON array
+   * (PROTOCOL.md "Batching"): one frame header, one send, one message event at the client.
    */
   private cork(): void {
     if (this.corked) return;
-    const socket = rawSocket(this.transport);
-    if (!socket) return;
     this.corked = true;
-    socket.cork();
+    rawSocket(this.transport)?.cork();
     if (corkedNow.push(this) === 1) process.nextTick(uncorkAll);
   }
 
   /** Lets what was written this tick go (see uncorkAll). */
   uncork(): void {
     this.corked = false;
+    this.flushBatch();
     rawSocket(this.transport)?.uncork();
+  }
+
+  /** ?batch=1: this tick's frames as one message (a lone frame as itself). */
+  private flushBatch(): void {
+    const texts = this.batched;
+    if (!texts) return;
+    this.batched = null;
+    if (this.transport.readyState !== TRANSPORT_OPEN) return;
+    this.transport.send(texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`);
   }
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
@@ -452,6 +465,8 @@ export class Connection {
 
   close(code: number, reason: string, graceMs = 5000): void {
     if (this.closed) return;
+    // What this tick wrote goes before the close frame (an error saying why, say).
+    this.flushBatch();
     this.closed = true;
     this.held = null;
     this.dropped = null;

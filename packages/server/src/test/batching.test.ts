@@ -6,7 +6,8 @@ import { http, registerUser, suiteServer, TestSocket, type TestUser } from '../t
 /*
  * PROTOCOL.md "Batching": a socket opened with ?batch=1 may send a JSON array of client
  * frames (at most 100), handled in order as if each came alone; a longer one is refused whole
- * with invalid_frame. Without ?batch=1 an array is refused.
+ * with invalid_frame. Without ?batch=1 an array is refused. The server, for its part, may
+ * put the frames of one tick to such a socket in one array.
  */
 
 const { srv, ready, open, track } = suiteServer();
@@ -110,5 +111,33 @@ describe('batching', () => {
     sa.send({ type: 'ping' });
     await sa.next('pong', 5000);
     assert.equal(sa.frames.filter((f) => f.type === 'pong').length, 1, 'the array held a ping that was not answered');
+  });
+
+  it('sends the frames of one tick to a ?batch=1 socket as one array, in order, and one frame per message to others', async () => {
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await openBatch(alice);
+    const plain = await open(bob);
+    const frames = Array.from({ length: 8 }, (_, i) => ({
+      type: 'send_message',
+      chat_id: dm,
+      client_msg_id: `b-out-${i}`,
+      content: `o${i}`,
+    }));
+    // Sent together, committed together: their ack_sents leave in one tick.
+    sa.send(frames);
+    const acks = [];
+    for (let i = 0; i < 8; i++) acks.push(await sa.next('ack_sent', 5000));
+    assert.deepEqual(
+      acks.map((a) => a.client_msg_id),
+      frames.map((f) => f.client_msg_id),
+      'acks in order, each once',
+    );
+    assert.ok(
+      sa.arrays.some((n) => n > 1),
+      `some frames came as one array (array lengths ${JSON.stringify(sa.arrays)})`,
+    );
+    // The recipient, without ?batch=1, gets them one per message.
+    for (let i = 0; i < 8; i++) await plain.waitFor((f) => f.type === 'new_message' && f.client_msg_id === `b-out-${i}`, 5000, `copy ${i}`);
+    assert.deepEqual(plain.arrays, [], 'no arrays without ?batch=1');
   });
 });

@@ -197,6 +197,8 @@ type AnyFrame = ServerFrame & Record<string, any>;
  */
 export class TestSocket {
   readonly frames: AnyFrame[] = [];
+  /** The length of each array message received (a socket opened with ?batch=1). */
+  readonly arrays: number[] = [];
   private waiters: { pred: (f: AnyFrame) => boolean; from: number; resolve: (f: AnyFrame) => void }[] = [];
   private cursor = 0;
   closeCode: number | null = null;
@@ -205,16 +207,10 @@ export class TestSocket {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const frame = JSON.parse(data.toString()) as AnyFrame;
-      this.frames.push(frame);
-      const idx = this.frames.length - 1;
-      this.waiters = this.waiters.filter((w) => {
-        if (idx >= w.from && w.pred(frame)) {
-          w.resolve(frame);
-          return false;
-        }
-        return true;
-      });
+      const parsed = JSON.parse(data.toString()) as AnyFrame | AnyFrame[];
+      // ?batch=1 (PROTOCOL.md "Batching"): one message may carry an array of frames.
+      if (Array.isArray(parsed)) this.arrays.push(parsed.length);
+      for (const frame of Array.isArray(parsed) ? parsed : [parsed]) this.record(frame);
     });
     this.closed = new Promise((resolve) =>
       ws.once('close', (code) => {
@@ -222,6 +218,18 @@ export class TestSocket {
         resolve(code);
       }),
     );
+  }
+
+  private record(frame: AnyFrame): void {
+    this.frames.push(frame);
+    const idx = this.frames.length - 1;
+    this.waiters = this.waiters.filter((w) => {
+      if (idx >= w.from && w.pred(frame)) {
+        w.resolve(frame);
+        return false;
+      }
+      return true;
+    });
   }
 
   /** Connects with the bearer header (or `?access_token=` when query is true) and waits for open. */
