@@ -1,4 +1,4 @@
-import { shouldReconnect, CloseCode, MAX_CONTENT_CHARS, overChars } from '@switchboard/protocol';
+import { shouldReconnect, CloseCode, MAX_BATCH_FRAMES, MAX_CONTENT_CHARS, overChars } from '@switchboard/protocol';
 import type { Message, MessageUpdate, ServerFrame, ServerFrameOf } from '@switchboard/protocol';
 import { TypedEmitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -194,6 +194,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private readonly acks = new AckBatcher((frame) => this.sendFrame(frame));
+  /** Frames sendFrame queued this turn, for one WebSocket message (flushOutgoing). */
+  private outgoing: string[] = [];
   private readonly ackGate = new AckGate((id) => this.acks.add(id));
   private ackHolder: ((frame: NewMessageEvent | ServerFrameOf<'mls_commit'>) => boolean) | undefined;
   private readonly outbox = new Outbox();
@@ -304,6 +306,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     const ws = this.ws;
     // Acks held for the batching window go now: a closing client has had these messages.
     if (this._state === 'open') this.acks.flush();
+    this.flushOutgoing();
     this.stop(1000, 'client closed', new ClientClosedError('client closed'));
     if (ws && ws.readyState <= OPEN) {
       await new Promise<void>((resolve) => {
@@ -457,11 +460,39 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private sendFrame(frame: object): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return;
+    // The WebSocket is opened with ?batch=1 (PROTOCOL.md "Batching"): what one turn sends
+    // (an ack with a read, a reconnect's resends) goes as one array, not a message each.
+    // The HTTP fallback gathers its frames per POST itself.
+    if (!(ws instanceof HttpStreamSocket)) {
+      if (this.outgoing.push(JSON.stringify(frame)) === 1) queueMicrotask(() => this.flushOutgoing());
+      return;
+    }
     try {
       ws.send(JSON.stringify(frame));
     } catch {
       // The close event follows; pending sends are resent after the reconnect.
     }
+  }
+
+  /** Sends what this turn queued (sendFrame), at most MAX_BATCH_FRAMES to a message. */
+  private flushOutgoing(): void {
+    const texts = this.outgoing;
+    this.outgoing = [];
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return; // gone: sends are resent after the reconnect, acks replayed
+    try {
+      for (let i = 0; i < texts.length; i += MAX_BATCH_FRAMES) {
+        const part = texts.slice(i, i + MAX_BATCH_FRAMES);
+        ws.send(part.length === 1 ? part[0]! : `[${part.join(',')}]`);
+      }
+    } catch {
+      // The close event follows; pending sends are resent after the reconnect.
+    }
+  }
+
+  /** The socket URL with ?batch=1: frames may travel as arrays both ways (PROTOCOL.md "Batching"). */
+  private batchUrl(): string {
+    return `${this.wsUrl}${this.wsUrl.includes('?') ? '&' : '?'}batch=1`;
   }
 
   /** `prefetched`: the ticket already asked for (a reconnect asks while it refreshes ws_url). */
@@ -494,17 +525,16 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     if (this.authHeader) {
       // `ws`'s constructor takes (url, options); the browser's would read options as protocols.
       const WithOptions = this.WS as unknown as new (url: string, options: { headers: Record<string, string> }) => WebSocketLike;
-      this.startSocket(() => new WithOptions(this.wsUrl, { headers: { authorization: `Bearer ${this.token}` } }));
+      this.startSocket(() => new WithOptions(this.batchUrl(), { headers: { authorization: `Bearer ${this.token}` } }));
       return;
     }
     void (prefetched ?? this.ticket()).then(
       (t) => {
         // Without a ticket (a server that has none): the token in the query, as before tickets.
-        const sep = this.wsUrl.includes('?') ? '&' : '?';
         const url =
           t === null
-            ? `${this.wsUrl}${sep}access_token=${encodeURIComponent(this.token)}`
-            : `${this.wsUrl}${sep}ticket=${encodeURIComponent(t)}`;
+            ? `${this.batchUrl()}&access_token=${encodeURIComponent(this.token)}`
+            : `${this.batchUrl()}&ticket=${encodeURIComponent(t)}`;
         if (attempt === this.opening && this._state === 'connecting') this.startSocket(() => new this.WS!(url));
       },
       (err: unknown) => {
@@ -613,12 +643,18 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
 
   private onText(text: string): void {
     this.lastFrameAt = Date.now();
-    let frame: ServerFrame;
+    let parsed: ServerFrame | ServerFrame[];
     try {
-      frame = JSON.parse(text) as ServerFrame;
+      parsed = JSON.parse(text) as ServerFrame | ServerFrame[];
     } catch {
       return;
     }
+    // ?batch=1: one message may carry several frames, in order.
+    if (Array.isArray(parsed)) for (const frame of parsed) this.onFrame(frame);
+    else this.onFrame(parsed);
+  }
+
+  private onFrame(frame: ServerFrame): void {
     if (typeof frame !== 'object' || frame === null || typeof frame.type !== 'string') return;
     this.emit('frame', frame);
     switch (frame.type) {

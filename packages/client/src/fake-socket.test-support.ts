@@ -11,9 +11,14 @@ export class FakeSocket implements WebSocketLike {
   onerror: ((ev: unknown) => void) | null = null;
   constructor(readonly url: string) {}
 
+  /** WebSocket messages sent (an array of frames counts once: ?batch=1). */
+  messages = 0;
+
   send(data: string): void {
     if (this.readyState !== 1) throw new Error('not open');
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+    this.messages++;
+    const parsed = JSON.parse(data) as Record<string, unknown> | Record<string, unknown>[];
+    this.sent.push(...(Array.isArray(parsed) ? parsed : [parsed]));
   }
   close(code = 1000, reason = ''): void {
     if (this.readyState >= 2) return;
@@ -92,3 +97,9 @@ export function ticketFetch(routes: Record<string, [number, unknown]> = {}): Fet
 }
 
 export const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The socket once the client's queued frames have gone (it sends a turn's frames together, in a microtask). */
+export async function flushed<T>(socket: T): Promise<T> {
+  await new Promise<void>((resolve) => queueMicrotask(resolve));
+  return socket;
+}

@@ -4,7 +4,7 @@ import type { Message } from '@switchboard/protocol';
 import { SwitchboardClient, SendError } from './client.js';
 import { applyMessageUpdate, MessageCache, withReaction } from './message-cache.js';
 import type { MessageUpdateEvent } from './connection.js';
-import { fakeNetwork, fakeFetch, tick, type FakeSocket } from './fake-socket.test-support.js';
+import { fakeNetwork, fakeFetch, tick, type FakeSocket, flushed } from './fake-socket.test-support.js';
 
 /* Message lifecycle in the SDK (PROTOCOL.md "Message lifecycle"): the test plays the server. */
 
@@ -154,7 +154,7 @@ test('message_update events hand out the message as it now is; duplicates are dr
   assert.equal(del.message!.reactions, undefined);
   assert.equal(c.cachedMessage(CHAT, 'm2')!.reply_to!.preview, '', 'a reply quoting a deleted message loses its preview');
   await tick(5);
-  const acked = s.sentOf('ack_delivered').flatMap((f) => f.message_ids as string[]);
+  const acked = (await flushed(s)).sentOf('ack_delivered').flatMap((f) => f.message_ids as string[]);
   for (const id of ['u3', 'u4', 'u5', 'u6', 'u7', 'u8']) assert.ok(acked.includes(id), `${id} acknowledged`);
   await c.close();
 });
@@ -163,7 +163,7 @@ test('send carries reply_to, mentions and forwarded; reply() is a send with repl
   const { c, s } = await connected();
   const pending = [c.send(CHAT, 'hi @bob', { mentions: ['u2', 'u2'], forwarded: true }), c.reply(CHAT, 'm1', 'yes')];
   for (const p of pending) p.catch(() => {}); // closed below, unanswered
-  const [a, b] = s.sentOf('send_message');
+  const [a, b] = (await flushed(s)).sentOf('send_message');
   assert.deepEqual(
     { ...a, client_msg_id: 'x' },
     {
@@ -186,24 +186,25 @@ test('edit, delete and react are queued like sends: resent with the same client_
   c.on('message_update', (e) => own.push(e));
   // The message to change: this device's own send, known to the cache from its ack.
   const sent = c.send(CHAT, 'typo', { mentions: ['u2'] });
-  const sf = s.sentOf('send_message')[0]!;
+  const sf = (await flushed(s)).sentOf('send_message')[0]!;
   s.receive({ type: 'ack_sent', client_msg_id: sf.client_msg_id, message_id: 'm1', chat_id: CHAT, seq: 1, created_at: 10 });
   await sent;
   assert.deepEqual(c.cachedMessage(CHAT, 'm1')?.mentions, ['u2']);
 
   const edit = c.edit(CHAT, 'm1', 'fixed');
   const react = c.react(CHAT, 'm1', '🎉');
+  await flushed(s); // they went out (together) before the socket dropped
   s.serverClose(1006);
   const del = c.deleteForEveryone(CHAT, 'm1'); // while offline
   const s2 = await net.next();
   s2.open();
-  const frames = s2.sent.filter((f) => f.type !== 'presence_subscribe');
+  const frames = (await flushed(s2)).sent.filter((f) => f.type !== 'presence_subscribe');
   assert.deepEqual(
     frames.map((f) => f.type),
     ['edit_message', 'react', 'delete_message'],
   );
   const [fe, fr, fd] = frames as { client_msg_id: string }[];
-  assert.deepEqual(s.sentOf('edit_message')[0], frames[0], 'the same frame, same client_msg_id');
+  assert.deepEqual((await flushed(s)).sentOf('edit_message')[0], frames[0], 'the same frame, same client_msg_id');
   assert.deepEqual(frames[0], {
     type: 'edit_message',
     chat_id: CHAT,
@@ -240,10 +241,10 @@ test('edit, delete and react are queued like sends: resent with the same client_
 test('a rate-limited change is sent again after retry_after_ms with the same frame', async () => {
   const { c, s } = await connected();
   const p = c.react(CHAT, 'm1', '👍');
-  const f = s.sentOf('react')[0]!;
+  const f = (await flushed(s)).sentOf('react')[0]!;
   s.receive({ type: 'error', code: 'rate_limited', message: 'slow down', retry_after_ms: 50, client_msg_id: f.client_msg_id });
   await tick(120);
-  assert.deepEqual(s.sentOf('react'), [f, f]);
+  assert.deepEqual((await flushed(s)).sentOf('react'), [f, f]);
   s.receive({ type: 'ack_sent', client_msg_id: f.client_msg_id, message_id: 'r', chat_id: CHAT, seq: 4, created_at: 1 });
   assert.equal((await p).seq, 4);
   await c.close();
@@ -252,7 +253,7 @@ test('a rate-limited change is sent again after retry_after_ms with the same fra
 test('a send answered internal with retry_after_ms (the store is unreachable) is sent again; internal without it fails the send', async () => {
   const { c, s } = await connected();
   const p = c.send(CHAT, 'while the database restarts');
-  const f = s.sentOf('send_message')[0]!;
+  const f = (await flushed(s)).sentOf('send_message')[0]!;
   s.receive({
     type: 'error',
     code: 'internal',
@@ -261,11 +262,11 @@ test('a send answered internal with retry_after_ms (the store is unreachable) is
     client_msg_id: f.client_msg_id,
   });
   await tick(120);
-  assert.deepEqual(s.sentOf('send_message'), [f, f]);
+  assert.deepEqual((await flushed(s)).sentOf('send_message'), [f, f]);
   s.receive({ type: 'ack_sent', client_msg_id: f.client_msg_id, message_id: 'm9', chat_id: CHAT, seq: 9, created_at: 1 });
   assert.equal((await p).seq, 9);
   const q = c.send(CHAT, 'a real failure');
-  const g = s.sentOf('send_message')[2]!;
+  const g = (await flushed(s)).sentOf('send_message')[2]!;
   s.receive({ type: 'error', code: 'internal', message: 'internal error', client_msg_id: g.client_msg_id });
   await assert.rejects(q, (err) => err instanceof SendError && err.code === 'internal');
   await c.close();

@@ -4,7 +4,7 @@ import { TypedEmitter } from './emitter.js';
 import { backoffDelay } from './backoff.js';
 import { SeqDeduper } from './dedup.js';
 import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
-import { fakeNetwork, fakeFetch, tick, ticketFetch } from './fake-socket.test-support.js';
+import { fakeNetwork, fakeFetch, tick, ticketFetch, flushed } from './fake-socket.test-support.js';
 import { SwitchboardHttpError, retryRateLimited, type FetchLike } from './http.js';
 import { SwitchboardApi } from './rest.js';
 
@@ -96,7 +96,7 @@ test('connects with a fresh single-use ticket in the query, never the token, and
   const c = client(net, { fetch, backoff: { baseMs: 1, capMs: 1 } });
   const p = c.connect();
   const s = await net.next();
-  assert.equal(s.url, 'ws://example.test/v1/ws?ticket=ticket-1');
+  assert.equal(s.url, 'ws://example.test/v1/ws?batch=1&ticket=ticket-1');
   assert.ok(!s.url.includes('tok'), 'no token in the socket URL');
   s.open();
   await p;
@@ -143,11 +143,46 @@ test('drops duplicate messages and acknowledges every received one in one batche
   s.receive(newMessage('c2', 1));
   s.receive(newMessage('c1', 2)); // duplicate
   assert.deepEqual(seen, ['mc1-1', 'mc1-2', 'mc2-1']);
-  assert.equal(s.sentOf('ack_delivered').length, 0, 'acks are batched, not sent one by one');
+  assert.equal((await flushed(s)).sentOf('ack_delivered').length, 0, 'acks are batched, not sent one by one');
   await tick(5);
-  const acks = s.sentOf('ack_delivered');
+  const acks = (await flushed(s)).sentOf('ack_delivered');
   assert.equal(acks.length, 1);
   assert.deepEqual(acks[0]!.message_ids, ['mc1-1', 'mc1-2', 'mc1-1', 'mc2-1', 'mc1-2']);
+  await c.close();
+});
+
+test('the socket is opened with ?batch=1: frames of one turn leave as one array, frames from the server may come as one', async () => {
+  const net = fakeNetwork();
+  const c = client(net);
+  const p = c.connect();
+  const s = await net.next();
+  s.open();
+  await p;
+  const before = (await flushed(s)).messages;
+  const sends = [c.send('dm:a:b', 'one'), c.send('dm:a:b', 'two'), c.send('dm:a:b', 'three')];
+  const frames = (await flushed(s)).sentOf('send_message') as { client_msg_id: string; content: string }[];
+  assert.deepEqual(
+    frames.map((f) => f.content),
+    ['one', 'two', 'three'],
+  );
+  assert.equal(s.messages - before, 1, 'three frames, one WebSocket message');
+  // The server's answers in one array: each handled in order.
+  s.onmessage?.({
+    data: JSON.stringify(
+      frames.map((f, i) => ({
+        type: 'ack_sent',
+        client_msg_id: f.client_msg_id,
+        message_id: `m${i}`,
+        chat_id: 'dm:a:b',
+        seq: i + 1,
+        created_at: 1,
+      })),
+    ),
+  });
+  assert.deepEqual(
+    (await Promise.all(sends)).map((a) => a.seq),
+    [1, 2, 3],
+  );
   await c.close();
 });
 
@@ -160,7 +195,7 @@ test('send resolves with its ack, rejects with the error for its client_msg_id',
   await p;
   const a = c.send('dm:a:b', 'one');
   const b = c.send('dm:a:b', 'two');
-  const [f1, f2] = s.sentOf('send_message') as { client_msg_id: string; content: string }[];
+  const [f1, f2] = (await flushed(s)).sentOf('send_message') as { client_msg_id: string; content: string }[];
   assert.match(f1!.client_msg_id, /^[0-9a-f-]{36}$/);
   assert.equal(f2!.content, 'two');
   s.receive({ type: 'error', code: 'content_too_long', message: 'too long', client_msg_id: f2!.client_msg_id });
@@ -170,7 +205,7 @@ test('send resolves with its ack, rejects with the error for its client_msg_id',
   await assert.rejects(b, (err) => err instanceof SendError && err.code === 'content_too_long');
   // Too long to be worth sending (it could exceed the frame limit): refused locally.
   await assert.rejects(c.send('dm:a:b', 'x'.repeat(100_001)), (err) => err instanceof SendError && err.code === 'content_too_long');
-  assert.equal(s.sentOf('send_message').length, 2);
+  assert.equal((await flushed(s)).sentOf('send_message').length, 2);
   await c.close();
 });
 
@@ -184,7 +219,7 @@ test('reconnects with backoff and resends unacknowledged sends in order with the
   s1.open();
   await p;
   const sends = [c.send('c', 'a'), c.send('c', 'b')];
-  const first = s1.sentOf('send_message').map((f) => f.client_msg_id);
+  const first = (await flushed(s1)).sentOf('send_message').map((f) => f.client_msg_id);
   s1.receive({ type: 'ack_sent', client_msg_id: first[0], message_id: 'm1', chat_id: 'c', seq: 1, created_at: 1 });
   s1.serverClose(4000, 'shutting down');
   sends.push(c.send('c', 'c')); // while disconnected
@@ -197,7 +232,7 @@ test('reconnects with backoff and resends unacknowledged sends in order with the
   assert.equal(disconnects[1]?.retryInMs, 20);
   const s3 = await net.next();
   s3.open();
-  const resent = s3.sentOf('send_message') as { client_msg_id: string; content: string }[];
+  const resent = (await flushed(s3)).sentOf('send_message') as { client_msg_id: string; content: string }[];
   assert.deepEqual(
     resent.map((f) => f.content),
     ['b', 'c'],
@@ -221,16 +256,16 @@ test('re-subscribes presence and flushes an offline read cursor after reconnect'
   s1.open();
   await p;
   c.subscribePresence(['u1', 'u2']);
-  assert.deepEqual(s1.sentOf('presence_subscribe')[0]!.user_ids, ['u1', 'u2']);
+  assert.deepEqual((await flushed(s1)).sentOf('presence_subscribe')[0]!.user_ids, ['u1', 'u2']);
   s1.serverClose(1006);
   c.markRead('c', 'm1');
   c.markRead('c', 'm2');
   c.typing('c', 'composing'); // dropped while offline
   const s2 = await net.next();
   s2.open();
-  assert.deepEqual(s2.sentOf('presence_subscribe')[0]!.user_ids, ['u1', 'u2']);
-  assert.deepEqual(s2.sentOf('ack_read'), [{ type: 'ack_read', chat_id: 'c', last_read_message_id: 'm2' }]);
-  assert.equal(s2.sentOf('typing').length, 0);
+  assert.deepEqual((await flushed(s2)).sentOf('presence_subscribe')[0]!.user_ids, ['u1', 'u2']);
+  assert.deepEqual((await flushed(s2)).sentOf('ack_read'), [{ type: 'ack_read', chat_id: 'c', last_read_message_id: 'm2' }]);
+  assert.equal((await flushed(s2)).sentOf('typing').length, 0);
   await c.close();
 });
 
@@ -280,7 +315,7 @@ test('each reconnect asks for a new ticket; a failed ticket request is retried; 
   await p;
   s1.serverClose(1006);
   const s2 = await net.next();
-  assert.equal(s2.url, 'ws://example.test/v1/ws?ticket=ticket-2');
+  assert.equal(s2.url, 'ws://example.test/v1/ws?batch=1&ticket=ticket-2');
   await c.close();
 
   let failures = 1;
@@ -292,7 +327,7 @@ test('each reconnect asks for a new ticket; a failed ticket request is retried; 
   const c2 = client(net, { fetch: flakyFetch, backoff: { baseMs: 1, capMs: 1 } });
   const p2 = c2.connect();
   const s3 = await net.next();
-  assert.equal(s3.url, 'ws://example.test/v1/ws?ticket=ticket-1', 'the retry fetched a ticket');
+  assert.equal(s3.url, 'ws://example.test/v1/ws?batch=1&ticket=ticket-1', 'the retry fetched a ticket');
   s3.open();
   await p2;
   await c2.close();
@@ -300,7 +335,7 @@ test('each reconnect asks for a new ticket; a failed ticket request is retried; 
   const old = client(net, { fetch: ticketFetch({ 'POST /v1/ws-tickets': [404, { error: 'not_found' }] }) });
   const p3 = old.connect();
   const s4 = await net.next();
-  assert.equal(s4.url, 'ws://example.test/v1/ws?access_token=tok%20en');
+  assert.equal(s4.url, 'ws://example.test/v1/ws?batch=1&access_token=tok%20en');
   s4.open();
   await p3;
   await old.close();
@@ -319,7 +354,7 @@ test('authHeader: the token goes in an Authorization header (the ws package), no
   const c = client(net, { WebSocket: WithOptions, authHeader: true, fetch });
   const p = c.connect();
   const s = await net.next();
-  assert.equal(s.url, 'ws://example.test/v1/ws');
+  assert.equal(s.url, 'ws://example.test/v1/ws?batch=1');
   assert.deepEqual(seen[0]!.options, { headers: { authorization: 'Bearer tok en' } });
   assert.deepEqual(fetch.tickets, [], 'no ticket fetched');
   s.open();
@@ -335,7 +370,7 @@ test('pings while connected and replaces a silent socket', async () => {
   s1.open();
   await p;
   await tick(25);
-  assert.ok(s1.sentOf('ping').length >= 1);
+  assert.ok((await flushed(s1)).sentOf('ping').length >= 1);
   const hold = setInterval(() => {}, 1000); // a real socket would keep the process alive
   const s2 = await net.next();
   clearInterval(hold);

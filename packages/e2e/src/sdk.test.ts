@@ -354,7 +354,7 @@ test('the socket URL carries a fresh single-use ticket, never the token; authHea
     await connected(viaTicket);
     await connected(viaHeader);
     assert.equal(urls.length, 1);
-    assert.match(urls[0]!, /\/v1\/ws\?ticket=[\w-]{32,}$/);
+    assert.match(urls[0]!, /\/v1\/ws\?batch=1&ticket=[\w-]{32,}$/);
     assert.ok(!urls[0]!.includes(encodeURIComponent(a.token)) && !urls[0]!.includes(a.token), 'no token in the socket URL');
     // The ticket is spent: the same URL opens nothing now.
     const reused = await new Promise<number>((resolve) => {
@@ -374,7 +374,7 @@ test('the socket URL carries a fresh single-use ticket, never the token; authHea
     sockets[0]!.terminate();
     assert.equal((await back).reconnect, true);
     assert.equal(urls.length, 2);
-    assert.match(urls[1]!, /\?ticket=/);
+    assert.match(urls[1]!, /[?&]ticket=/);
     assert.notEqual(urls[1], urls[0]);
   } finally {
     await viaTicket.close();

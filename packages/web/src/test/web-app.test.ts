@@ -119,7 +119,7 @@ describe('web client', () => {
       );
       assert.ok(token, 'logged in');
       for (const url of urls) {
-        assert.match(url, /\/v1\/ws\?ticket=[\w-]{32,}$/);
+        assert.match(url, /\/v1\/ws\?batch=1&ticket=[\w-]{32,}$/);
         assert.ok(!url.includes(token) && !url.includes(encodeURIComponent(token)) && !url.includes('access_token'), `token in ${url}`);
       }
       assert.notEqual(urls[0], urls[1], 'a ticket is used once');
