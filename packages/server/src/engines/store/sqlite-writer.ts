@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { BACKGROUND_OPS, type SqliteWriteCall, type SqliteWriteName, type SqliteWriteOps } from './sqlite-writes.js';
+import { BACKGROUND_OPS, RIDING_OPS, type SqliteWriteCall, type SqliteWriteName, type SqliteWriteOps } from './sqlite-writes.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer-worker.js';
 
 /** After a checkpoint resets the WAL, its file is truncated to at most this many bytes. */
@@ -143,12 +143,15 @@ export class SqliteWriter {
     // of it is committed, and commits background writes only when nothing else waits: an
     // append sharing a batch with one was answered after appends queued behind it (so,
     // with two senders in a chat, a device's acks came out of order: guarantee 3).
+    // Riding writes (retention's slices) too: they are answered only as commits take them
+    // along, and a cursor move sharing their batch would wait for the last of them.
     const urgent: Pending[] = [];
     const background: Pending[] = [];
-    for (const p of this.queue) (BACKGROUND_OPS.has(p.call.op) ? background : urgent).push(p);
+    const riding: Pending[] = [];
+    for (const p of this.queue) (RIDING_OPS.has(p.call.op) ? riding : BACKGROUND_OPS.has(p.call.op) ? background : urgent).push(p);
     this.queue = [];
     this.worker.ref(); // an idle writer does not keep the process alive; one with a batch out does
-    for (const batch of [urgent, background]) {
+    for (const batch of [urgent, background, riding]) {
       if (batch.length === 0) continue;
       const id = this.nextId++;
       this.inFlight.set(id, batch);
