@@ -513,12 +513,20 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
         ackReadFrames: sum((r) => r.ackReadFrames),
         closedEarly: sum((r) => r.closedEarly),
         slowFrames: sum((r) => r.slowFrames),
+        socketWrites: sum((r) => r.socketWrites),
+        socketReads: sum((r) => r.socketReads),
         drained: results.every((r) => r.drained),
       },
     };
   } finally {
     for (const h of handles) h.terminate();
   }
+}
+
+/** The generator's socket system calls per message sent (what most of its CPU goes to). */
+export function ioPerMessage(r: PairsReport): string {
+  const n = Math.max(1, r.totals.sent);
+  return `${(r.totals.socketWrites / n).toFixed(2)} socket writes and ${(r.totals.socketReads / n).toFixed(2)} reads per message`;
 }
 
 export function printPairs(r: PairsReport, log: (s: string) => void): void {
@@ -580,7 +588,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   log(
-    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain)`,
+    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain); ${ioPerMessage(r)}`,
   );
   if (t.slowFrames) log(`load generator: ${fmtInt(t.slowFrames)} frames not in the expected shape, parsed the slow way`);
   const errs = Object.entries(t.errors);
