@@ -38,6 +38,8 @@ export interface GeneratorConfig {
   startAt: number;
   contentBytes: number;
   readIntervalMs: number;
+  /** A due receipt waits at most this long (and one send interval of its socket) for a send to share a write with. */
+  receiptGraceMs: number;
   /** false: receivers send no ack_delivered / ack_read (to measure what receipts cost). */
   receipts: boolean;
   drainMs: number;
@@ -252,8 +254,8 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
    * Receipts whose time has come wait up to `grace` ms for their socket's next send, so
    * that they go out in the same write (each write is a system call that also wakes the
    * server: most of the generator's cost). grace is the step's interval between two sends
-   * of one socket, at most 50 ms, and 0 between steps; in steady state every socket sends
-   * within it. The server sees the same frames, a few ms later.
+   * of one socket, at most cfg.receiptGraceMs (50), and 0 between steps; in steady state
+   * every socket sends within it. The server sees the same frames, a few ms later.
    */
   let grace = 0;
 
@@ -533,7 +535,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
         const st = steps[current]!;
         if (tNow >= st.start) {
           const interval = st.interval;
-          grace = tNow < st.end ? Math.min(50, interval * n) : 0;
+          grace = tNow < st.end ? Math.min(cfg.receiptGraceMs, interval * n) : 0;
           const due = Math.min(st.count, Math.floor((tNow - st.start) / interval) + 1);
           while (k < due) {
             const c = clients[rr % n]!;

@@ -47,6 +47,8 @@ export interface PairsOptions {
   gen: GenMode;
   generators: number;
   readIntervalMs: number;
+  /** How long a due receipt may wait for its socket's next send, to share its write (ms; also at most one send interval). */
+  receiptGraceMs?: number;
   receipts: boolean;
   drainMs: number;
   /** Stop stepping up once this many seconds' worth of messages are outstanding. */
@@ -292,6 +294,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       startAt: 0,
       contentBytes: opts.contentBytes,
       readIntervalMs: opts.readIntervalMs,
+      receiptGraceMs: opts.receiptGraceMs ?? 50,
       receipts: opts.receipts,
       drainMs: opts.drainMs,
       runId: `${tag}g${g}`,
