@@ -44,8 +44,8 @@ pairs:
   --warmup-seconds S    (default 3)
   --size BYTES          content padding per message (default 64)
   --gen MODE            load generator: worker (default), process or inline
-  --generators K        worker threads / processes sharing the pairs (default: one per 20,000 msg/s of
-                        the fastest step, at most one per core)
+  --generators K        worker threads / processes sharing the pairs (default: one per 40,000 msg/s of
+                        the fastest step, leaving one core to the server: one on two cores)
   --read-interval MS    ack_read per chat every MS (default 100)
   --receipt-grace MS    a due receipt waits up to MS (and one send interval of its socket) to go in the
                         same write as that socket's next send (default 50; 0 = receipts never wait)

@@ -27,14 +27,20 @@ export type GenMode = 'worker' | 'process' | 'inline';
 
 /**
  * Message rate one generator thread is given at most when --generators is not set. The lean
- * generator costs ~20 µs of CPU per message near the relays' knees (its socket writes and
- * reads, mostly in the kernel), so 20,000 msg/s keeps a thread well short of saturation.
+ * generator costs ~20-25 µs of CPU per message near the relays' knees (its socket writes
+ * and reads, mostly in the kernel), so a thread keeps up with 40,000 msg/s.
  */
-export const RATE_PER_GENERATOR = 20_000;
+export const RATE_PER_GENERATOR = 40_000;
 
-/** Generator threads for a run whose fastest step is maxRate msg/s: one per RATE_PER_GENERATOR, at most one per core. */
+/**
+ * Generator threads for a run whose fastest step is maxRate msg/s: one per
+ * RATE_PER_GENERATOR, leaving one core to the server (so one on two cores). Each thread
+ * costs more per message than one thread doing it all: fewer events per wake-up, and a
+ * thread that sleeps is woken by the server's writes, which is dear on a VM (issue 23: on 2
+ * vCPUs, 24 against 35 µs per message against the ws relay).
+ */
 export function autoGenerators(maxRate: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.ceil(maxRate / RATE_PER_GENERATOR)));
+  return Math.max(1, Math.min(availableParallelism() - 1, Math.ceil(maxRate / RATE_PER_GENERATOR)));
 }
 
 export interface PairsOptions {
