@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { directChatId } from '@switchboard/protocol';
+import { ACK_WINDOW_MS } from '@switchboard/client';
 import { createUsers, runTag, socketUrl, type Session } from './api.js';
 import {
   createGenerator,
@@ -542,7 +543,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
   log(
-    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, ack_read every ${o.readIntervalMs} ms)` : 'OFF'}`,
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms; riding with a send within ${o.receiptGraceMs ?? 50} ms)` : 'OFF'}`,
   );
   log(
     'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
