@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Session } from './api.js';
 import { runCluster, startRedis, type ClusterOptions } from './cluster.js';
-import { runPairs, type PairsHooks, type PairsOptions, type PairsReport, type PairsStepRow } from './pairs.js';
+import { ioPerMessage, runPairs, type PairsHooks, type PairsOptions, type PairsReport, type PairsStepRow } from './pairs.js';
 import { freePort, readCpuMs, spawnServer, waitHealthy, type SpawnOptions, type Target } from './server.js';
 import { fmtInt, table } from './stats.js';
 
@@ -55,6 +55,8 @@ export interface SystemResult {
   genUsPerMsg: number;
   /** Its kernel part (socket system calls). */
   genSysUsPerMsg: number;
+  /** Its socket writes and reads per message, as text. */
+  genIo: string;
 }
 
 export interface CompareReport {
@@ -90,6 +92,7 @@ function judge(system: SystemName, describe: string, r: PairsReport, p99LimitMs:
     lost: r.totals.sent - r.totals.received,
     genUsPerMsg: r.generator.usPerMessage,
     genSysUsPerMsg: r.generator.sysUsPerMessage,
+    genIo: ioPerMessage(r),
   };
 }
 
@@ -206,7 +209,7 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
-  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel`);
+  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}`);
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {

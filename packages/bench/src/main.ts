@@ -44,9 +44,11 @@ pairs:
   --warmup-seconds S    (default 3)
   --size BYTES          content padding per message (default 64)
   --gen MODE            load generator: worker (default), process or inline
-  --generators K        worker threads / processes sharing the pairs (default: one per 20,000 msg/s of
-                        the fastest step, at most one per core)
+  --generators K        worker threads / processes sharing the pairs (default: one per 40,000 msg/s of
+                        the fastest step, leaving one core to the server: one on two cores)
   --read-interval MS    ack_read per chat every MS (default 100)
+  --receipt-grace MS    a due receipt waits up to MS (and one send interval of its socket) to go in the
+                        same write as that socket's next send (default 50; 0 = receipts never wait)
   --no-receipts         receivers send no ack_delivered / ack_read (to see what receipts cost)
   --drain S             seconds to wait for stragglers after the last step (default 15)
   --max-backlog S       stop stepping once S seconds' worth of messages are outstanding (default 3)
@@ -143,6 +145,7 @@ const { values: v, positionals } = parseArgs({
     gen: { type: 'string' },
     generators: { type: 'string' },
     'read-interval': { type: 'string' },
+    'receipt-grace': { type: 'string' },
     'no-receipts': { type: 'boolean' },
     drain: { type: 'string' },
     'max-backlog': { type: 'string' },
@@ -226,6 +229,7 @@ function pairsOptions(
     gen,
     generators: v.generators ? Math.max(1, num('generators', 1)) : autoGenerators(Math.max(...rates, num('warmup-rate', d.warmupRate))),
     readIntervalMs: num('read-interval', 100),
+    receiptGraceMs: num('receipt-grace', 50),
     receipts: !v['no-receipts'],
     drainMs: num('drain', 15) * 1000,
     maxBacklogSeconds: num('max-backlog', 3),

@@ -48,6 +48,9 @@ function assertCounted(r: PairsReport): void {
   assert.ok(t.ackDeliveredIds + t.ackFoldedIds >= t.sent, `ack_delivered ids ${t.ackDeliveredIds} + folded ${t.ackFoldedIds}`);
   assert.ok(t.ackReadFrames > 0);
   assert.ok(r.generator.usPerMessage > 0, 'the generator measured its own CPU');
+  // Receipts ride with sends where they can: never more writes than frames sent.
+  assert.ok(t.socketWrites > 0 && t.socketWrites <= t.sent + t.ackDeliveredFrames + t.ackReadFrames, `writes ${t.socketWrites}`);
+  assert.ok(t.socketReads > 0);
 }
 
 test('against Switchboard: every message counted once, receipts answered with status updates', { timeout: 60_000 }, async () => {

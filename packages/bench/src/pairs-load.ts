@@ -1,5 +1,6 @@
 import { ACK_SENT, ERROR, FrameScanner, NEW_MESSAGE, OTHER, STATUS_UPDATE, SYNC_COMPLETE, UNKNOWN } from './frame-scan.js';
 import { dialectOf, inDialect, OPEN, Wire, type Transport } from './wire.js';
+import { ioCounts } from './raw-ws.js';
 import { Samples } from './stats.js';
 import { ACK_WINDOW_MS } from '@switchboard/client';
 
@@ -37,6 +38,8 @@ export interface GeneratorConfig {
   startAt: number;
   contentBytes: number;
   readIntervalMs: number;
+  /** A due receipt waits at most this long (and one send interval of its socket) for a send to share a write with. */
+  receiptGraceMs: number;
   /** false: receivers send no ack_delivered / ack_read (to measure what receipts cost). */
   receipts: boolean;
   drainMs: number;
@@ -84,6 +87,9 @@ export interface GeneratorResult {
   closedEarly: number;
   /** Frames the byte scanner could not read (another key order or spacing), parsed the slow way instead. */
   slowFrames: number;
+  /** Socket writes (each carries every frame due on the socket in one callback) and reads, from the first step. */
+  socketWrites: number;
+  socketReads: number;
   drained: boolean;
   /** Epoch ms when the drain ended (before the sockets were closed): the end of the generator's CPU window. */
   drainedAt: number;
@@ -96,6 +102,8 @@ export type GeneratorEvent =
   | { t: 'failed'; genIndex: number; message: string };
 
 const now = () => performance.timeOrigin + performance.now();
+/** The scheduler's tick (ms): every send due by then goes out, one write per socket. */
+const TICK_MS = 1;
 
 class Client {
   wire!: Wire;
@@ -115,6 +123,8 @@ class Client {
   lastIdLen = 0;
   received = 0;
   readAt = 0;
+  /** When this socket last sent an ack_read (ms). */
+  readSentAt = 0;
   /** Templates in the wire's dialect, up to the first field that changes. */
   sendPre = '';
   readPre = '';
@@ -138,7 +148,10 @@ export interface Generator {
  * sent as prebuilt template strings with the changing fields spliced in, received frames
  * are read by byte search (frame-scan.ts) for the fields needed and never decoded or
  * parsed whole, ack_delivered ids are copied as bytes into a per-socket buffer, and one
- * setImmediate per event-loop turn flushes every socket's batch.
+ * setImmediate per event-loop turn flushes every socket's batch. What is left is mostly
+ * system calls, so writes are few: one timer tick (TICK_MS) sends every message due, the
+ * wire (raw-ws.ts) writes each socket's frames of one callback together, and receipts due
+ * on a socket go with its next send when one comes soon enough (`grace`).
  *
  * client_msg_id = runId.step.k; a message's scheduled time is steps[step].start +
  * k × interval, so ack_sent and new_message need only that one field for latency (both
@@ -237,14 +250,23 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     ackQueue.length = 0;
   }
 
+  /*
+   * Receipts whose time has come wait up to `grace` ms for their socket's next send, so
+   * that they go out in the same write (each write is a system call that also wakes the
+   * server: most of the generator's cost). grace is the step's interval between two sends
+   * of one socket, at most cfg.receiptGraceMs (50), and 0 between steps; in steady state
+   * every socket sends within it. The server sees the same frames, a few ms later.
+   */
+  let grace = 0;
+
   // Sockets whose ack_delivered waits for the end of their window (flushDueAcks).
   let heldAcks: Client[] = [];
-  function flushDueAcks(): void {
+  function flushDueAcks(t: number): void {
     if (heldAcks.length === 0) return;
-    const t = now();
     const still: Client[] = [];
     for (const c of heldAcks) {
-      if (t - c.ackAt < ACK_WINDOW_MS) still.push(c);
+      if (!c.ackQueued) continue; // went out with a send
+      if (t - c.ackAt < ACK_WINDOW_MS + grace) still.push(c);
       else {
         c.ackQueued = false;
         flushAcks(c);
@@ -252,8 +274,36 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     }
     heldAcks = still;
   }
-  const ackTimer = setInterval(flushDueAcks, 5);
-  ackTimer.unref();
+
+  /** The ack_read of c's chat, carrying the ids that wait for their ack_delivered window. */
+  function sendRead(c: Client, t: number): void {
+    // A read covers delivery too (guarantee 6): the ids waiting for their window go with it, as the SDK's batch.
+    totals.ackFoldedIds += c.ackCount;
+    c.ackLen = 0;
+    c.ackCount = 0;
+    c.wire.send(c.readPre + c.lastId.toString('latin1', 0, c.lastIdLen) + readPost);
+    c.readAt = c.received;
+    c.readSentAt = t;
+    totals.ackReadFrames++;
+  }
+
+  /** Receipts due on c, which is about to send: they go in the same write. */
+  function receiptsWithSend(c: Client, t: number): void {
+    if (!cfg.receipts) return;
+    if (c.received !== c.readAt && t - c.readSentAt >= cfg.readIntervalMs) sendRead(c, t);
+    else if (c.ackQueued && c.ackCount > 0 && t - c.ackAt >= ACK_WINDOW_MS) {
+      c.ackQueued = false;
+      flushAcks(c);
+    }
+  }
+
+  /** Receipts that waited their grace for a send: they go alone. */
+  function receiptsDue(t: number): void {
+    if (!cfg.receipts) return;
+    flushDueAcks(t);
+    for (const c of clients)
+      if (c.received !== c.readAt && t - c.readSentAt >= cfg.readIntervalMs + grace && c.wire.readyState === OPEN) sendRead(c, t);
+  }
 
   /**
    * Adds buf[s..e) (a message_id) to c's ack_delivered, as the SDK batches them: at once
@@ -444,6 +494,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
 
   async function run(): Promise<GeneratorResult> {
     await ready;
+    const io0 = { ...ioCounts };
     // Planned step windows.
     let t = cfg.startAt;
     for (const st of steps) {
@@ -451,20 +502,8 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       t += st.spec.seconds * 1000;
       st.end = t;
     }
-    const readTimer = setInterval(() => {
-      if (!cfg.receipts) return;
-      for (const c of clients) {
-        if (c.received !== c.readAt && c.wire.readyState === OPEN) {
-          // A read covers delivery too (guarantee 6): the ids waiting for their window go with it, as the SDK's batch.
-          totals.ackFoldedIds += c.ackCount;
-          c.ackLen = 0;
-          c.ackCount = 0;
-          c.wire.send(c.readPre + c.lastId.toString('latin1', 0, c.lastIdLen) + readPost);
-          c.readAt = c.received;
-          totals.ackReadFrames++;
-        }
-      }
-    }, cfg.readIntervalMs);
+    // Receipts that found no send to go with, every 5 ms until the sockets close.
+    const receiptTimer = setInterval(() => receiptsDue(now()), 5);
     const n = clients.length;
     let k = 0; // index within the current step
     let rr = cfg.genIndex; // round-robin over senders
@@ -489,15 +528,20 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
           }
           break;
         }
-        if (current >= steps.length) return resolve();
+        if (current >= steps.length) {
+          grace = 0;
+          return resolve();
+        }
         const st = steps[current]!;
         if (tNow >= st.start) {
           const interval = st.interval;
+          grace = tNow < st.end ? Math.min(cfg.receiptGraceMs, interval * n) : 0;
           const due = Math.min(st.count, Math.floor((tNow - st.start) / interval) + 1);
           while (k < due) {
             const c = clients[rr % n]!;
             rr++;
             if (c.wire.readyState === OPEN) {
+              receiptsWithSend(c, tNow);
               // client_msg_id runId.step.k; content step.k|padding (never empty, even with --size 0).
               const id = `${current}.${k}`;
               c.wire.send(c.sendPre + id + sendMid + id + sendPost);
@@ -522,7 +566,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
             at: tNow,
           });
         }
-        setTimeout(pump, 1);
+        setTimeout(pump, TICK_MS);
       };
       pump();
     });
@@ -538,9 +582,8 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     }
     // Let the last read receipts go out and their status updates come back.
     await new Promise((r) => setTimeout(r, Math.max(250, cfg.readIntervalMs * 2)));
-    clearInterval(readTimer);
-    clearInterval(ackTimer);
-    flushDueAcks();
+    clearInterval(receiptTimer);
+    flushDueAcks(Infinity);
     const drainedAt = now();
     closing = true;
     for (const c of clients) c.wire.close(1000);
@@ -571,6 +614,8 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       ackReadFrames: totals.ackReadFrames,
       closedEarly: totals.closedEarly,
       slowFrames: totals.slowFrames,
+      socketWrites: ioCounts.writes - io0.writes,
+      socketReads: ioCounts.reads - io0.reads,
       drained,
       drainedAt,
     };

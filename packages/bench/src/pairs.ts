@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { directChatId } from '@switchboard/protocol';
+import { ACK_WINDOW_MS } from '@switchboard/client';
 import { createUsers, runTag, socketUrl, type Session } from './api.js';
 import {
   createGenerator,
@@ -27,14 +28,20 @@ export type GenMode = 'worker' | 'process' | 'inline';
 
 /**
  * Message rate one generator thread is given at most when --generators is not set. The lean
- * generator costs ~20 µs of CPU per message near the relays' knees (its socket writes and
- * reads, mostly in the kernel), so 20,000 msg/s keeps a thread well short of saturation.
+ * generator costs ~20-25 µs of CPU per message near the relays' knees (its socket writes
+ * and reads, mostly in the kernel), so a thread keeps up with 40,000 msg/s.
  */
-export const RATE_PER_GENERATOR = 20_000;
+export const RATE_PER_GENERATOR = 40_000;
 
-/** Generator threads for a run whose fastest step is maxRate msg/s: one per RATE_PER_GENERATOR, at most one per core. */
+/**
+ * Generator threads for a run whose fastest step is maxRate msg/s: one per
+ * RATE_PER_GENERATOR, leaving one core to the server (so one on two cores). Each thread
+ * costs more per message than one thread doing it all: fewer events per wake-up, and a
+ * thread that sleeps is woken by the server's writes, which is dear on a VM (issue 23: on 2
+ * vCPUs, 24 against 35 µs per message against the ws relay).
+ */
 export function autoGenerators(maxRate: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.ceil(maxRate / RATE_PER_GENERATOR)));
+  return Math.max(1, Math.min(availableParallelism() - 1, Math.ceil(maxRate / RATE_PER_GENERATOR)));
 }
 
 export interface PairsOptions {
@@ -47,6 +54,8 @@ export interface PairsOptions {
   gen: GenMode;
   generators: number;
   readIntervalMs: number;
+  /** How long a due receipt may wait for its socket's next send, to share its write (ms; also at most one send interval). */
+  receiptGraceMs?: number;
   receipts: boolean;
   drainMs: number;
   /** Stop stepping up once this many seconds' worth of messages are outstanding. */
@@ -292,6 +301,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       startAt: 0,
       contentBytes: opts.contentBytes,
       readIntervalMs: opts.readIntervalMs,
+      receiptGraceMs: opts.receiptGraceMs ?? 50,
       receipts: opts.receipts,
       drainMs: opts.drainMs,
       runId: `${tag}g${g}`,
@@ -513,6 +523,8 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
         ackReadFrames: sum((r) => r.ackReadFrames),
         closedEarly: sum((r) => r.closedEarly),
         slowFrames: sum((r) => r.slowFrames),
+        socketWrites: sum((r) => r.socketWrites),
+        socketReads: sum((r) => r.socketReads),
         drained: results.every((r) => r.drained),
       },
     };
@@ -521,11 +533,17 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
   }
 }
 
+/** The generator's socket system calls per message sent (what most of its CPU goes to). */
+export function ioPerMessage(r: PairsReport): string {
+  const n = Math.max(1, r.totals.sent);
+  return `${(r.totals.socketWrites / n).toFixed(2)} socket writes and ${(r.totals.socketReads / n).toFixed(2)} reads per message`;
+}
+
 export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
   log(
-    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, ack_read every ${o.readIntervalMs} ms)` : 'OFF'}`,
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms; riding with a send within ${o.receiptGraceMs ?? 50} ms)` : 'OFF'}`,
   );
   log(
     'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
@@ -580,7 +598,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   log(
-    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain)`,
+    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain); ${ioPerMessage(r)}`,
   );
   if (t.slowFrames) log(`load generator: ${fmtInt(t.slowFrames)} frames not in the expected shape, parsed the slow way`);
   const errs = Object.entries(t.errors);

@@ -1,17 +1,19 @@
-import WebSocket from 'ws';
+import { CONNECTING, OPEN, RawWs } from './raw-ws.js';
 
 /*
- * The load generator's connection: a raw `ws` client, speaking either plain Switchboard
+ * The load generator's connection: a minimal WebSocket client (raw-ws.ts), speaking either plain Switchboard
  * frames (Switchboard, the bare `ws` relay) or the same frames inside Socket.IO events (its
  * reference relay), so every system in `compare` is driven by the same generator.
  *
  * Lean on purpose (the generator must cost far less than the server it measures): no
- * permessage-deflate, no UTF-8 validation of received frames, and for Socket.IO no
+ * permessage-deflate, no UTF-8 validation of received frames, frames sent to a socket in
+ * one callback go out in one write, and for Socket.IO no
  * client library: the Engine.IO v4 / Socket.IO v5 wire format is a one-character packet
  * type, so an event `f` carrying frame text is `42["f","<frame, JSON-escaped>"]` and the
- * server's ping `2` is answered with `3` here. Received frames reach the owner as the
- * Buffer ws produced plus the offset where the frame's text starts; it reads the few
- * fields it needs from the bytes (frame-scan.ts) in the wire's dialect.
+ * server's ping `2` is answered with `3` here. Received frames reach the owner as a Buffer
+ * (a view into the thread's read buffer, valid only during the call) plus the offset where
+ * the frame's text starts; it reads the few fields it needs from the bytes (frame-scan.ts)
+ * in the wire's dialect. Sent text must be ASCII.
  */
 
 export type Transport = 'ws' | 'socket.io';
@@ -33,10 +35,10 @@ export function inDialect(d: Dialect, text: string): string {
   return d.q === '"' ? text : text.replaceAll('"', d.q);
 }
 
-export const OPEN = WebSocket.OPEN;
+export { OPEN };
 
 export interface WireEvents {
-  /** A frame: its text starts at buf[start] and runs to the end of buf, less dialect.post. */
+  /** A frame: its text starts at buf[start] and runs to the end of buf, less dialect.post. Valid only during the call. */
   frame(buf: Buffer, start: number): void;
   error(err: Error): void;
   close(code: number): void;
@@ -44,48 +46,49 @@ export interface WireEvents {
 
 export class Wire {
   readonly dialect: Dialect;
-  private readonly ws: WebSocket;
+  private readonly ws: RawWs;
   /** Socket.IO: OPEN once the server acknowledged the namespace connection (`40`). */
   private sioOpen = false;
 
   constructor(transport: Transport, url: string, on: WireEvents, localAddress?: string) {
-    const opts = { perMessageDeflate: false, skipUTF8Validation: true, localAddress };
     this.dialect = dialectOf(transport);
+    const events = {
+      open: () => {},
+      error: (err: Error) => on.error(err),
+      close: (code: number) => {
+        this.sioOpen = false;
+        on.close(code);
+      },
+    };
     if (transport === 'ws') {
-      this.ws = new WebSocket(url, opts);
-      this.ws.on('message', (buf: Buffer) => on.frame(buf, 0));
+      this.ws = new RawWs(url, { ...events, message: (buf, s, e) => on.frame(buf.subarray(s, e), 0) }, localAddress);
     } else {
       const u = new URL(url);
       const q = new URLSearchParams(u.searchParams);
       q.set('EIO', '4');
       q.set('transport', 'websocket');
-      this.ws = new WebSocket(`${u.protocol}//${u.host}/socket.io/?${q}`, opts);
-      this.ws.on('message', (buf: Buffer) => {
-        const b0 = buf[0];
+      const message = (buf: Buffer, s: number, e: number) => {
+        const b0 = buf[s];
         if (b0 === 0x34 /* 4 message */) {
-          const b1 = buf[1];
+          const b1 = buf[s + 1];
           // 42["f","...: an event; its frame text starts after the 8-byte prefix.
-          if (b1 === 0x32) on.frame(buf, 8);
+          if (b1 === 0x32) on.frame(buf.subarray(s, e), 8);
           else if (b1 === 0x30 /* 40 connected */) this.sioOpen = true;
           else if (b1 === 0x31 || b1 === 0x34 /* 41 disconnect, 44 connect error */) this.ws.close(1000);
         } else if (b0 === 0x32 /* 2 ping */) this.ws.send('3');
         else if (b0 === 0x30 /* 0 open: join the main namespace */) this.ws.send('40');
-      });
+      };
+      this.ws = new RawWs(`${u.protocol}//${u.host}/socket.io/?${q}`, { ...events, message }, localAddress);
     }
-    this.ws.on('error', (err) => on.error(err));
-    this.ws.on('close', (code) => {
-      this.sioOpen = false;
-      on.close(code);
-    });
   }
 
   get readyState(): number {
     const s = this.ws.readyState;
-    if (this.dialect === SOCKET_IO && s === OPEN && !this.sioOpen) return WebSocket.CONNECTING;
+    if (this.dialect === SOCKET_IO && s === OPEN && !this.sioOpen) return CONNECTING;
     return s;
   }
 
-  /** Text already in the wire's dialect (built by the owner from templates). */
+  /** Text already in the wire's dialect (built by the owner from templates), ASCII; written with this callback's other frames. */
   send(text: string): void {
     this.ws.send(text);
   }
