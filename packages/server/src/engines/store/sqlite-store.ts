@@ -201,6 +201,11 @@ export class SqliteStore implements Store {
              WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id != ? AND kind = 'message' GROUP BY sender_id))`,
       ),
       deviceCursor: db.prepare('SELECT delivered_seq FROM device_cursors WHERE device_id = ? AND chat_id = ?'),
+      // Counted by SQLite over the chat's rows: no row objects for a 1,024-member group's every window.
+      receiptCounts: db.prepare(
+        `SELECT COUNT(*) AS members, COALESCE(SUM(delivered_seq >= @seq), 0) AS delivered, COALESCE(SUM(read_seq >= @seq), 0) AS read
+         FROM chat_members WHERE chat_id = @chat AND user_id != @sender AND joined_seq < @seq`,
+      ),
       firstMark: db.prepare(
         'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
       ),
@@ -453,17 +458,9 @@ export class SqliteStore implements Store {
   }
 
   async receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]> {
-    if (messages.length === 0) return [];
-    const members = this.stmts.members.all(chatId) as Row[];
     return messages.map(({ seq, sender_id }) => {
-      const counts = { delivered: 0, read: 0, members: 0 };
-      for (const r of members) {
-        if (r.user_id === sender_id || r.joined_seq >= seq) continue;
-        counts.members++;
-        if (r.delivered_seq >= seq) counts.delivered++;
-        if (r.read_seq >= seq) counts.read++;
-      }
-      return counts;
+      const r = this.stmts.receiptCounts.get({ seq, chat: chatId, sender: sender_id }) as Row;
+      return { delivered: r.delivered as number, read: r.read as number, members: r.members as number };
     });
   }
 
