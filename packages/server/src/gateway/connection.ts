@@ -7,6 +7,7 @@ type FrameEvent = Extract<BusEvent, { kind: 'frame' }>;
 import { entryFrame, type LogEntry } from '../engines/store/store.js';
 import type { Metrics } from '../util/metrics.js';
 import { TRANSPORT_OPEN, type FrameTransport } from './frame-transport.js';
+import { frameSocket, sharedFrame } from './shared-frame.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
@@ -132,15 +133,22 @@ export class Connection {
     this.write(JSON.stringify(frame));
   }
 
-  /** Writes already-encoded text; closes the socket if the client has fallen too far behind. */
-  write(text: string): void {
+  /**
+   * Writes already-encoded text; closes the socket if the client has fallen too far behind.
+   * `shared`: the same text goes to many sockets (a fan-out): it is framed once for all
+   * of them (shared-frame.ts), except on ?batch=1 sockets, whose frames of a tick go as one array.
+   */
+  write(text: string, shared = false): void {
     if (this.closed || this.transport.readyState !== TRANSPORT_OPEN) return;
     if (this.transport.bufferedAmount > this.opts.maxBufferBytes) {
       this.closeSlow();
       return;
     }
     this.cork();
+    // ?batch=1 sockets get this tick's frames as one array (flushBatch): nothing may overtake it.
+    const socket = shared && !this.batch ? frameSocket(this.transport) : undefined;
     if (this.batch) (this.batched ??= []).push(text);
+    else if (socket) socket.write(sharedFrame(text));
     else this.transport.send(text);
   }
 
@@ -292,7 +300,7 @@ export class Connection {
 
   private writeMessage(text: string): void {
     this.opts.metrics.messagesDelivered.inc();
-    this.write(text);
+    this.write(text, true);
   }
 
   /** Holds a live message during a replay or gap fill, within MAX_HELD_EVENTS / MAX_HELD_BYTES. */
