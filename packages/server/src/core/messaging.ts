@@ -45,6 +45,8 @@ export interface MessagingDeps {
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
+/** A device's highest acknowledged message of a chat, waiting for its cursor write. */
+type HeldAck = { device: Sender; top: MessageRef; at: number };
 
 /** How many recently committed messages' locations are kept for their acknowledgements. */
 const RECENT_REFS = 50_000;
@@ -58,7 +60,7 @@ export class Messaging {
    */
   private readonly recent = new Map<string, MessageRef>();
   /** Group acks waiting for the next write, by device and chat: the highest one each. */
-  private readonly heldDelivered = new Map<string, { device: Sender; top: MessageRef; at: number }>();
+  private readonly heldDelivered = new Map<string, HeldAck>();
   /** When the held acks are written: the earliest deadline of any held kind. */
   private heldTimer: NodeJS.Timeout | null = null;
   private heldDeadline = Infinity;
@@ -74,6 +76,7 @@ export class Messaging {
 
   /** Notes where a message sits: it was committed here, or is being delivered to a socket here (its acks will come here). */
   remember(m: MessageRef | LogEntry): void {
+    if (this.recent.has(m.message_id)) return; // a fan-out tells this once per socket
     if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
     const change = ('change' in m && m.change === true) || 'action' in m || 'commit' in m;
     this.recent.set(m.message_id, {
@@ -273,19 +276,43 @@ export class Messaging {
     return this.flushDelivered();
   }
 
-  /** Writes every held group ack now (on a timer, before a device's replay, at shutdown). */
+  /**
+   * Writes every held ack now (on a timer, before a device's replay, at shutdown): a
+   * group's in one store write per chat, whatever the number of members (a 1,024-member
+   * group's window is a thousand cursor moves), a direct chat's one by one.
+   */
   async flushDelivered(): Promise<void> {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.heldTimer = null;
     this.heldDeadline = Infinity;
     const held = [...this.heldDelivered.values()];
     this.heldDelivered.clear();
-    await Promise.all(held.map((h) => this.writeDelivered(h.device, h.top, h.at).catch(() => {})));
+    const groups = new Map<string, HeldAck[]>();
+    const writes: Promise<void>[] = [];
+    for (const h of held) {
+      if (kindOf(h.top.chat_id) === 'direct') {
+        writes.push(this.writeDelivered(h.device, h.top, h.at).catch(() => {}));
+        continue;
+      }
+      const list = groups.get(h.top.chat_id);
+      if (list) list.push(h);
+      else groups.set(h.top.chat_id, [h]);
+    }
+    for (const [chatId, acks] of groups) writes.push(this.writeGroupDelivered(chatId, acks).catch(() => {}));
+    await Promise.all(writes);
   }
 
   private async writeDelivered(device: Sender, top: MessageRef, at: number): Promise<void> {
     const advance = await this.deps.store.advanceDelivered(device.deviceId, device.userId, top.chat_id, top.seq, at);
     await this.deps.receipts.advanced(kindOf(top.chat_id), 'delivered', advance, at, top);
+  }
+
+  /** One group's held acks: one cursor write for all of them; the receipt notifier folds the advances per window. */
+  private async writeGroupDelivered(chatId: string, acks: HeldAck[]): Promise<void> {
+    const at = acks.reduce((latest, h) => Math.max(latest, h.at), 0);
+    const moves = acks.map((h) => ({ deviceId: h.device.deviceId, userId: h.device.userId, seq: h.top.seq }));
+    const advances = await this.deps.store.advanceDeliveredMany(chatId, moves, at);
+    await Promise.all(advances.map((advance, i) => this.deps.receipts.advanced('group', 'delivered', advance, acks[i]!.at, acks[i]!.top)));
   }
 
   /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */

@@ -12,6 +12,7 @@ import type {
   ChatListRow,
   ChatRecord,
   CursorAdvance,
+  DeliveredMove,
   DirectState,
   DeviceRecord,
   MemberRecord,
@@ -473,6 +474,11 @@ export class PostgresStore implements Store {
   // ---- cursors and receipts ----
   async advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance> {
     return this.cursors.advanceDelivered(deviceId, userId, chatId, seq, at);
+  }
+
+  /** Each move joins the cursor batcher, which writes them in one statement anyway. */
+  async advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]> {
+    return Promise.all(moves.map((m) => this.cursors.advanceDelivered(m.deviceId, m.userId, chatId, m.seq, at)));
   }
 
   async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {

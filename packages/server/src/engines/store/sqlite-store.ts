@@ -13,6 +13,7 @@ import type {
   ChatListRow,
   ChatRecord,
   CursorAdvance,
+  DeliveredMove,
   DirectState,
   DeviceRecord,
   MemberRecord,
@@ -438,6 +439,10 @@ export class SqliteStore implements Store {
 
   async advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance> {
     return this.writer.write('advanceDelivered', deviceId, userId, chatId, seq, at);
+  }
+
+  async advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]> {
+    return moves.length === 0 ? [] : this.writer.write('advanceDeliveredMany', chatId, moves, at);
   }
 
   async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {

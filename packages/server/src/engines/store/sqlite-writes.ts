@@ -1,5 +1,14 @@
 import type Database from 'better-sqlite3';
-import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
+import type {
+  AppendRequest,
+  AppendResult,
+  CursorAdvance,
+  DeliveredMove,
+  DeviceRecord,
+  MembershipRefusal,
+  Role,
+  UserRecord,
+} from './store.js';
 import { directRefusal, storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
 import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
@@ -272,6 +281,9 @@ export function sqliteWriteOps(db: Database.Database) {
     },
 
     advanceDelivered: moveDelivered,
+    advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): CursorAdvance[] {
+      return moves.map((m) => moveDelivered(m.deviceId, m.userId, chatId, m.seq, at));
+    },
     advanceRead(
       deviceId: string,
       userId: string,
@@ -433,6 +445,7 @@ export type SqliteWriteName = keyof SqliteWriteOps;
  */
 export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
   'advanceDelivered',
+  'advanceDeliveredMany',
   'advanceRead',
   'touchDevice',
   'setLastSeen',
