@@ -6,8 +6,15 @@ import type { PushProvider } from '../push/push-provider.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 
-/** Members published to per turn of the event loop in a large fan-out. */
+/** Members published to at a time in a large fan-out (a message joining a run starts at a slice). */
 const FANOUT_SLICE = 128;
+/**
+ * A large fan-out gives the event loop back once its slices have taken this long (ms):
+ * often enough that other sockets are not held up for long, rarely enough that the
+ * acks its first members send right away are not read between every two slices, which
+ * would put the last members' writes behind all of them.
+ */
+const FANOUT_TURN_MS = 4;
 /**
  * Messages of one chat in its fan-out run at once (see Run): past this the fan-out worker
  * waits for one to finish, so a backlog stays in the bounded fan-out queue (and slows
@@ -197,14 +204,16 @@ export class Delivery {
 
   /** Runs a chat's fan-outs one after another until none is left. */
   private async drive(chatId: string, runs: Run[]): Promise<void> {
-    // Large groups go out in slices, yielding between them, so one fan-out cannot hold
-    // the event loop (and every other socket) for its whole length.
-    let first = true;
+    // Large groups go out in slices, yielding every FANOUT_TURN_MS, so one fan-out cannot
+    // hold the event loop (and every other socket) for its whole length.
+    let turnStarted = performance.now();
     for (let run = runs[0]; run; run = runs[0]) {
       const n = run.memberIds.length;
       while (run.jobs.length > 0) {
-        if (!first) await new Promise((resolve) => setImmediate(resolve));
-        first = false;
+        if (performance.now() - turnStarted >= FANOUT_TURN_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          turnStarted = performance.now();
+        }
         const from = run.pos;
         const to = Math.min(from + FANOUT_SLICE, n);
         const slice = run.memberIds.slice(from, to);
