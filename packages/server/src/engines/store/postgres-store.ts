@@ -485,6 +485,10 @@ export class PostgresStore implements Store {
     return this.cursors.advanceRead(deviceId, userId, chatId, seq, at);
   }
 
+  async advanceReadMany(chatId: string, moves: DeliveredMove[], at: number) {
+    return Promise.all(moves.map((m) => this.cursors.advanceRead(m.deviceId, m.userId, chatId, m.seq, at)));
+  }
+
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
     const firstMark = (kind: number) =>
       `(SELECT r.at FROM receipt_marks r WHERE r.chat_id = cm.chat_id AND r.user_id = cm.user_id AND r.kind = ${kind} AND r.seq >= $2

@@ -449,6 +449,10 @@ export class SqliteStore implements Store {
     return this.writer.write('advanceRead', deviceId, userId, chatId, seq, at);
   }
 
+  async advanceReadMany(chatId: string, moves: DeliveredMove[], at: number) {
+    return moves.length === 0 ? [] : this.writer.write('advanceReadMany', chatId, moves, at);
+  }
+
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
     const members = (this.stmts.members.all(message.chat_id) as Row[]).filter(
       (r) => r.user_id !== message.sender_id && r.joined_seq < message.seq,

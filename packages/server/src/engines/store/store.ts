@@ -295,7 +295,7 @@ export interface ChatListPage {
   after?: { pinned: boolean; lastAt: number; chatId: string };
 }
 
-/** A device's delivered cursor to move to `seq` (advanceDeliveredMany). */
+/** A device's cursor to move to `seq` (advanceDeliveredMany, advanceReadMany). */
 export interface DeliveredMove {
   deviceId: string;
   userId: string;
@@ -445,6 +445,8 @@ export interface Store {
    * receipt window): one write, the advances in the order of `moves`.
    */
   advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]>;
+  /** advanceRead for many devices of one chat at once (a large group's reads of one receipt window): one write, answers in the order of `moves`. */
+  advanceReadMany(chatId: string, moves: DeliveredMove[], at: number): Promise<{ read: CursorAdvance; delivered: CursorAdvance }[]>;
   /** Moves the read cursor (and the delivered cursors with it: what was read was delivered). */
   advanceRead(
     deviceId: string,
