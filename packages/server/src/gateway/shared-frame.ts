@@ -11,7 +11,7 @@ import type { FrameTransport } from './frame-transport.js';
 interface WsInternals {
   _socket?: { write(chunk: Buffer): boolean };
   _extensions?: Record<string, unknown>;
-  _sender?: { _state: number; _queue: unknown[]; _firstFragment: boolean };
+  _sender?: { _state?: number; _queue?: unknown[]; _firstFragment?: boolean };
 }
 
 /**
@@ -28,7 +28,8 @@ export function frameSocket(transport: FrameTransport): { write(chunk: Buffer): 
   const socket = ws._socket;
   if (!sender || !socket || !ws._extensions) return undefined;
   for (const _ in ws._extensions) return undefined;
-  if (sender._state !== 0 || sender._queue.length !== 0 || !sender._firstFragment) return undefined;
+  // Any of these missing (another ws version) also means: let ws send it.
+  if (sender._state !== 0 || sender._queue?.length !== 0 || sender._firstFragment !== true) return undefined;
   return socket;
 }
 
