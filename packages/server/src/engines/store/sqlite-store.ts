@@ -441,8 +441,10 @@ export class SqliteStore implements Store {
     return this.writer.write('advanceDelivered', deviceId, userId, chatId, seq, at);
   }
 
+  /** In writes of MANY_MOVES each: the writer thread commits background writes a few hundred moves at a time, so sends are not held behind a group's whole window. */
   async advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]> {
-    return moves.length === 0 ? [] : this.writer.write('advanceDeliveredMany', chatId, moves, at);
+    const parts = await Promise.all(chunks(moves, MANY_MOVES).map((part) => this.writer.write('advanceDeliveredMany', chatId, part, at)));
+    return parts.flat();
   }
 
   async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {
@@ -450,7 +452,8 @@ export class SqliteStore implements Store {
   }
 
   async advanceReadMany(chatId: string, moves: DeliveredMove[], at: number) {
-    return moves.length === 0 ? [] : this.writer.write('advanceReadMany', chatId, moves, at);
+    const parts = await Promise.all(chunks(moves, MANY_MOVES).map((part) => this.writer.write('advanceReadMany', chatId, part, at)));
+    return parts.flat();
   }
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
@@ -564,5 +567,14 @@ function toPushTargets(rows: { device_id: string; user_id: string; provider: str
     const target = decodePushTarget(r.provider, r.data);
     if (target) out.push({ deviceId: r.device_id, userId: r.user_id, target });
   }
+  return out;
+}
+
+/** Cursor moves per write of advanceDeliveredMany / advanceReadMany. */
+const MANY_MOVES = 128;
+
+function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
 }
