@@ -104,6 +104,8 @@ export class Connection {
   private corked = false;
   /** ?batch=1: the frames written this tick, sent as one array when it ends (flushBatch). */
   private batched: string[] | null = null;
+  /** ?batch=1: the first frame of this tick is a fan-out's (shared): alone, it goes as the shared prepared frame. */
+  private batchedShared = false;
   private readonly highWater: number;
   private sendsInFlight = 0;
   /** This device's sends in flight per chat: a gap below a live message may be one of them. */
@@ -136,7 +138,7 @@ export class Connection {
   /**
    * Writes already-encoded text; closes the socket if the client has fallen too far behind.
    * `shared`: the same text goes to many sockets (a fan-out): it is framed once for all
-   * of them (shared-frame.ts), except on ?batch=1 sockets, whose frames of a tick go as one array.
+   * of them (shared-frame.ts); on a ?batch=1 socket, when it is the only frame of its tick.
    */
   write(text: string, shared = false): void {
     if (this.closed || this.transport.readyState !== TRANSPORT_OPEN) return;
@@ -145,10 +147,17 @@ export class Connection {
       return;
     }
     this.cork();
-    // ?batch=1 sockets get this tick's frames as one array (flushBatch): nothing may overtake it.
-    const socket = shared && !this.batch ? frameSocket(this.transport) : undefined;
-    if (this.batch) (this.batched ??= []).push(text);
-    else if (socket) socket.write(sharedFrame(text));
+    if (this.batch) {
+      // This tick's frames go as one array (flushBatch): nothing may overtake it.
+      if (this.batched) this.batched.push(text);
+      else {
+        this.batched = [text];
+        this.batchedShared = shared;
+      }
+      return;
+    }
+    const socket = shared ? frameSocket(this.transport) : undefined;
+    if (socket) socket.write(sharedFrame(text));
     else this.transport.send(text);
   }
 
@@ -178,7 +187,10 @@ export class Connection {
     if (!texts) return;
     this.batched = null;
     if (this.transport.readyState !== TRANSPORT_OPEN) return;
-    this.transport.send(texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`);
+    // A tick's lone fan-out frame (a large group's message, one per tick) is the prepared one every socket shares.
+    const socket = texts.length === 1 && this.batchedShared ? frameSocket(this.transport) : undefined;
+    if (socket) socket.write(sharedFrame(texts[0]!));
+    else this.transport.send(texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`);
   }
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
