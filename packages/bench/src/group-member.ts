@@ -1,12 +1,14 @@
 import { parentPort } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { AckBatcher } from '@switchboard/client';
 
 /*
  * A worker thread of the `group` scenario: holds a share of the group's member sockets,
  * records when each member gets each group message (first and last arrival per message,
- * and how many members got it), and acknowledges delivery like the SDK: one batched
- * ack_delivered per socket per event-loop turn (or per --ack-delay ms).
+ * and how many members got it), and acknowledges delivery with the SDK's own AckBatcher:
+ * at once after a quiet spell, then at most one ack_delivered per socket per window
+ * (ACK_WINDOW_MS, 100 ms; --ack-delay MS sets another window).
  *
  * Message content is "scheduledEpochMs|step|k|padding", so arrivals are keyed by (step, k)
  * without a lookup table. Times are epoch ms from performance.timeOrigin + performance.now(),
@@ -22,6 +24,8 @@ export interface MemberInit {
   counts: number[];
   receipts: boolean;
   ackDelayMs: number;
+  /** ack_read of the latest message every this many ms per member that got one (0: none); waiting ack_delivered ids go with it. */
+  readIntervalMs: number;
   connectTimeoutMs: number;
 }
 type In = MemberInit | { t: 'step'; step: number } | { t: 'report' } | { t: 'close' };
@@ -50,6 +54,7 @@ export type MemberEvent =
       outOfOrder: number;
       ackFrames: number;
       ackIds: number;
+      readFrames: number;
       errors: Record<string, number>;
       closedEarly: number;
     }
@@ -61,8 +66,9 @@ const send = (e: MemberEvent) => parentPort!.postMessage(e);
 class Member {
   ws!: WebSocket;
   lastSeq = -1;
-  pending: string[] = [];
-  flushQueued = false;
+  acks: AckBatcher | null = null;
+  /** The latest message received and not yet covered by an ack_read. */
+  unread: string | null = null;
 }
 
 let cfg: MemberInit;
@@ -74,23 +80,22 @@ let duplicates = 0;
 let outOfOrder = 0;
 let ackFrames = 0;
 let ackIds = 0;
+let readFrames = 0;
 let closedEarly = 0;
 let closing = false;
 const errors: Record<string, number> = {};
 const eld = monitorEventLoopDelay({ resolution: 5 });
 let currentStep = -1;
 
-function flush(m: Member): void {
-  m.flushQueued = false;
-  if (m.pending.length === 0 || m.ws.readyState !== WebSocket.OPEN) return;
-  const ids = m.pending;
-  m.pending = [];
-  for (let i = 0; i < ids.length; i += 1000) {
-    const batch = ids.slice(i, i + 1000);
-    m.ws.send(JSON.stringify({ type: 'ack_delivered', message_ids: batch }));
+/** The SDK's ack batching for one member's socket (what real clients send). */
+function ackBatcher(m: Member): AckBatcher {
+  const send = (frame: { type: 'ack_delivered'; message_ids: string[] }) => {
+    if (m.ws.readyState !== WebSocket.OPEN) return;
+    m.ws.send(JSON.stringify(frame));
     ackFrames++;
-    ackIds += batch.length;
-  }
+    ackIds += frame.message_ids.length;
+  };
+  return cfg.ackDelayMs > 0 ? new AckBatcher(send, cfg.ackDelayMs) : new AckBatcher(send);
 }
 
 /** The value of a top-level string field, read without JSON.parse (our own frames; no escapes in these fields). */
@@ -152,11 +157,18 @@ function onFrame(m: Member, raw: string): void {
     buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
   }
   if (!cfg.receipts) return;
-  m.pending.push(messageId);
-  if (!m.flushQueued) {
-    m.flushQueued = true;
-    if (cfg.ackDelayMs > 0) setTimeout(flush, cfg.ackDelayMs, m);
-    else setImmediate(flush, m);
+  (m.acks ??= ackBatcher(m)).add(messageId);
+  if (cfg.readIntervalMs > 0) m.unread = messageId;
+}
+
+/** Each member that got something since its last read marks the chat read up to it: a read covers delivery, so its waiting acks go with it. */
+function readAll(): void {
+  for (const m of members) {
+    if (m.unread === null || m.ws.readyState !== WebSocket.OPEN) continue;
+    m.acks?.clear();
+    m.ws.send(JSON.stringify({ type: 'ack_read', chat_id: cfg.chatId, last_read_message_id: m.unread }));
+    m.unread = null;
+    readFrames++;
   }
 }
 
@@ -226,6 +238,7 @@ parentPort!.on('message', async (msg: In) => {
       return;
     }
     eld.enable();
+    if (cfg.receipts && cfg.readIntervalMs > 0) setInterval(readAll, cfg.readIntervalMs).unref();
     setInterval(() => send({ t: 'progress', index: cfg.index, received }), 100).unref();
     send({ t: 'ready', index: msg.index, seconds: (now() - t0) / 1000 });
   } else if (msg.t === 'step') {
@@ -244,12 +257,16 @@ parentPort!.on('message', async (msg: In) => {
       outOfOrder,
       ackFrames,
       ackIds,
+      readFrames,
       errors,
       closedEarly,
     });
   } else if (msg.t === 'close') {
     closing = true;
-    for (const m of members) m.ws.close(1000);
+    for (const m of members) {
+      m.acks?.clear();
+      m.ws.close(1000);
+    }
     setTimeout(() => process.exit(0), 300);
   }
 });

@@ -10,7 +10,9 @@ import { fmtBytes, fmtInt, fmtMs, sleep, summarize, table, type Summary } from '
  * online with one socket. The creator sends to the group on an open-loop schedule at each
  * rate of --rates for --step-seconds; the bench waits until every member has every message
  * (or --drain expires) before the next rate. Member sockets live in --generators worker
- * threads and acknowledge delivery with one batched ack_delivered per socket per turn.
+ * threads and acknowledge delivery as the SDK does (AckBatcher: at once after a quiet spell,
+ * then at most one ack_delivered per socket per 100 ms); with --read-interval they also
+ * mark the chat read every so often (the ids waiting for their ack go with the read).
  * Per rate: time from the scheduled send until the FIRST and until the LAST member has each
  * message, fan-out deliveries/s, the creator's ack_sent latency, server CPU and RSS.
  */
@@ -23,6 +25,8 @@ export interface GroupOptions {
   generators: number;
   receipts: boolean;
   ackDelayMs: number;
+  /** Members' ack_read every this many ms (0: none). */
+  readIntervalMs: number;
   drainMs: number;
   pauseMs: number;
 }
@@ -69,6 +73,7 @@ export interface GroupReport {
     outOfOrder: number;
     ackFrames: number;
     ackIds: number;
+    readFrames: number;
     statusUpdates: number;
     errors: Record<string, number>;
     closedEarly: number;
@@ -219,6 +224,7 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
       counts: steps.map((s) => s.count),
       receipts: opts.receipts,
       ackDelayMs: opts.ackDelayMs,
+      readIntervalMs: opts.readIntervalMs,
       connectTimeoutMs: 60_000,
     };
     w.postMessage(init);
@@ -405,6 +411,7 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
         outOfOrder: sum((r) => r.outOfOrder),
         ackFrames: sum((r) => r.ackFrames),
         ackIds: sum((r) => r.ackIds),
+        readFrames: sum((r) => r.readFrames ?? 0),
         statusUpdates: statusTotal,
         errors,
         closedEarly: sum((r) => r.closedEarly),
@@ -425,7 +432,7 @@ export function printGroup(r: GroupReport, log: (s: string) => void): void {
   log('');
   log(
     `group: ${o.members} members (1 creator sending + ${r.recipients} recipients, one socket each, all online), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per rate, ` +
-      `members in ${o.generators} worker thread(s), receipts ${o.receipts ? (o.ackDelayMs > 0 ? `on (ack_delivered per socket every ${o.ackDelayMs} ms)` : 'on (one ack_delivered per socket per turn)') : 'OFF'}`,
+      `members in ${o.generators} worker thread(s), receipts ${o.receipts ? `on (ack_delivered as the SDK batches them: at most one per socket per ${o.ackDelayMs > 0 ? o.ackDelayMs : 100} ms${o.readIntervalMs > 0 ? `; ack_read every ${o.readIntervalMs} ms` : ''})` : 'OFF'}`,
   );
   log(
     `registration ${r.registration.seconds.toFixed(1)} s; POST /v1/groups ${r.groupCreateMs.toFixed(0)} ms; sockets connected in ${r.connectSeconds.toFixed(1)} s; server RSS after connect ${fmtBytes(r.rssAfterConnect)}`,
@@ -483,7 +490,7 @@ export function printGroup(r: GroupReport, log: (s: string) => void): void {
   if (r.stoppedEarly) log(`NOTE: ${r.stoppedEarly}`);
   const t = r.totals;
   log(
-    `totals: member deliveries ${fmtInt(t.received)}, duplicates ${fmtInt(t.duplicates)}, seq gaps ${fmtInt(t.outOfOrder)}; ack_delivered frames ${fmtInt(t.ackFrames)} (${(t.ackIds / Math.max(1, t.ackFrames)).toFixed(2)} ids/frame); ` +
+    `totals: member deliveries ${fmtInt(t.received)}, duplicates ${fmtInt(t.duplicates)}, seq gaps ${fmtInt(t.outOfOrder)}; ack_delivered frames ${fmtInt(t.ackFrames)} (${(t.ackIds / Math.max(1, t.ackFrames)).toFixed(2)} ids/frame); ack_read frames ${fmtInt(t.readFrames)}; ` +
       `status_update frames at the creator ${fmtInt(t.statusUpdates)}`,
   );
   const errs = Object.entries(t.errors);

@@ -68,7 +68,8 @@ group:
   --rates LIST          several rates, one after the other, e.g. 10,50,100 (overrides --rate)
   --step-seconds S      seconds of sending per rate (default 10)
   --generators K        worker threads holding the member sockets (default 2)
-  --ack-delay MS        members send their batched ack_delivered every MS ms instead of once per turn
+  --ack-delay MS        members' ack window: at most one ack_delivered per socket per MS (default 100, the SDK's)
+  --read-interval MS    members also send ack_read of the latest message every MS (default 0: no reads)
   --no-receipts         members send no ack_delivered
   --size BYTES          content padding (default 64)
   --drain S             seconds to wait for the last member after each rate (default 30)
@@ -259,6 +260,7 @@ function groupOptions(): GroupOptions {
     generators: Math.max(1, num('generators', 2)),
     receipts: !v['no-receipts'],
     ackDelayMs: num('ack-delay', 0),
+    readIntervalMs: v['read-interval'] === undefined ? 0 : num('read-interval', 0),
     drainMs: num('drain', 30) * 1000,
     pauseMs: num('pause', 2) * 1000,
   };

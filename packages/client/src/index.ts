@@ -45,4 +45,4 @@ export type {
   ReportView,
   ReportReason,
 } from '@switchboard/protocol';
-export { ACK_WINDOW_MS } from './ack-batcher.js';
+export { ACK_WINDOW_MS, AckBatcher } from './ack-batcher.js';

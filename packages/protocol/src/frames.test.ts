@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { directChatId, groupChatId, MAX_BATCH_FRAMES, parseChatId, parseClientFrame, parseClientFrames } from './index.js';
+import {
+  AckDeliveredFrame,
+  directChatId,
+  groupChatId,
+  MAX_BATCH_FRAMES,
+  parseChatId,
+  parseClientFrame,
+  parseClientFrames,
+} from './index.js';
 
 describe('chat ids', () => {
   test('a direct chat id is the same whichever user names it, in plain string order', () => {
@@ -21,6 +29,35 @@ describe('chat ids', () => {
 });
 
 describe('parseClientFrame', () => {
+  test('ack_delivered, checked by hand on its usual shape, is accepted and refused exactly as its schema decides', () => {
+    const long = 'm'.repeat(128);
+    const cases: unknown[] = [
+      { type: 'ack_delivered', message_id: 'm1' },
+      { type: 'ack_delivered', message_ids: ['m1', 'm2'] },
+      { type: 'ack_delivered', message_id: 'm0', message_ids: ['m1'] },
+      { type: 'ack_delivered', message_ids: [long] },
+      { type: 'ack_delivered', message_ids: [`${long}m`] },
+      { type: 'ack_delivered', message_ids: [] },
+      { type: 'ack_delivered', message_ids: Array.from({ length: 10_000 }, (_, i) => `m${i}`) },
+      { type: 'ack_delivered', message_ids: Array.from({ length: 10_001 }, (_, i) => `m${i}`) },
+      { type: 'ack_delivered', message_ids: ['m1', ''] },
+      { type: 'ack_delivered', message_ids: ['m1', 2] },
+      { type: 'ack_delivered', message_ids: 'm1' },
+      { type: 'ack_delivered', message_ids: null },
+      { type: 'ack_delivered', message_id: null },
+      { type: 'ack_delivered', message_id: 'm\u0000' },
+      { type: 'ack_delivered', message_ids: ['m\ud800'] },
+      { type: 'ack_delivered' },
+      { type: 'ack_delivered', message_id: 'm1', extra: true },
+    ];
+    for (const raw of cases) {
+      const got = parseClientFrame(JSON.stringify(raw));
+      const want = AckDeliveredFrame.safeParse(raw);
+      assert.equal(got.ok, want.success, JSON.stringify(raw).slice(0, 200));
+      if (got.ok && want.success) assert.deepEqual(got.frame, want.data);
+    }
+  });
+
   test('accepts every client frame of the protocol', () => {
     const frames = [
       { type: 'send_message', chat_id: 'dm:a:b', client_msg_id: 'c1', content: 'hi' },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MAX_PRESENCE_WATCH } from './limits.js';
 import { AttachmentRefs, type Attachment } from './media.js';
-import { optional, storableText } from './text.js';
+import { isStorableText, optional, storableText } from './text.js';
 import { MAX_JSON_DEPTH, jsonDepthWithin } from './json-depth.js';
 import { Emoji, MAX_MENTIONS, type LifecycleAction, type ReactionSummary, type ReplyRef } from './lifecycle.js';
 
@@ -58,12 +58,14 @@ export const ReactFrame = z.object({
   message_id: id,
   emoji: Emoji,
 });
+/** Most ids one ack_delivered may carry: up to a whole offline backlog (guarantee 5: 10,000 messages). */
+const MAX_ACK_IDS = 10_000;
 export const AckDeliveredFrame = z
   .object({
     type: z.literal('ack_delivered'),
     message_id: id.optional(),
-    // Up to a whole offline backlog (guarantee 5: 10,000 messages) acknowledged in one frame.
-    message_ids: z.array(id).min(1).max(10_000).optional(),
+    // Up to a whole offline backlog acknowledged in one frame.
+    message_ids: z.array(id).min(1).max(MAX_ACK_IDS).optional(),
   })
   .refine((f) => f.message_id !== undefined || f.message_ids !== undefined, {
     message: 'message_id or message_ids is required',
@@ -164,6 +166,10 @@ function validateClientFrame(raw: unknown): ParseResult {
     // Not String(type): an object such as {"toString":1} throws when turned into a string.
     const shown = typeof type === 'string' ? type.slice(0, 64) : typeof type;
     return { ok: false, message: `unknown frame type: ${shown}`, client_msg_id: clientMsgId };
+  }
+  if (type === 'ack_delivered') {
+    const fast = ackDeliveredByHand(obj);
+    if (fast) return fast;
   }
   const schema = clientFrameSchemas[type as ClientFrameType];
   const parsed = schema.safeParse(raw);
@@ -276,3 +282,28 @@ export type ServerFrame =
   | { type: 'error'; code: string; message: string; client_msg_id?: string; retry_after_ms?: number };
 
 export type ServerFrameOf<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;
+
+const isId = (x: unknown): x is string =>
+  typeof x === 'string' && x.length >= 1 && x.length <= MAX_CLIENT_MSG_ID_CHARS && isStorableText(x);
+
+/**
+ * ack_delivered is most of what a busy socket reads (every member of a large group acks
+ * every few messages): a frame of the usual shape is checked here by hand, by the same
+ * rules as AckDeliveredFrame, without the schema's cost. Null for anything else (an
+ * unknown key, a bad id): the schema then decides, and words its error.
+ */
+function ackDeliveredByHand(obj: Record<string, unknown>): ParseResult | null {
+  for (const key in obj) if (key !== 'type' && key !== 'message_id' && key !== 'message_ids') return null;
+  const one = obj.message_id;
+  const many = obj.message_ids;
+  if (one === undefined && many === undefined) return null;
+  if (one !== undefined && !isId(one)) return null;
+  if (many !== undefined) {
+    if (!Array.isArray(many) || many.length < 1 || many.length > MAX_ACK_IDS) return null;
+    for (const x of many) if (!isId(x)) return null;
+  }
+  const frame: Extract<ClientFrame, { type: 'ack_delivered' }> = { type: 'ack_delivered' };
+  if (one !== undefined) frame.message_id = one;
+  if (many !== undefined) frame.message_ids = many as string[];
+  return { ok: true, frame };
+}

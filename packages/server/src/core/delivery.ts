@@ -6,8 +6,21 @@ import type { PushProvider } from '../push/push-provider.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 
-/** Members published to per turn of the event loop in a large fan-out. */
+/** Members published to at a time in a large fan-out (a message joining a run starts at a slice). */
 const FANOUT_SLICE = 128;
+/**
+ * A large fan-out gives the event loop back once its slices have taken this long (ms):
+ * often enough that other sockets are not held up for long, rarely enough that the
+ * acks its first members send right away are not read between every two slices, which
+ * would put the last members' writes behind all of them.
+ */
+const FANOUT_TURN_MS = 4;
+/**
+ * Messages of one chat in its fan-out run at once (see Run): past this the fan-out worker
+ * waits for one to finish, so a backlog stays in the bounded fan-out queue (and slows
+ * senders) instead of growing here.
+ */
+const MAX_RUN_JOBS = 32;
 /**
  * A message publish that fails is tried again this many times, the waits doubling from
  * PUBLISH_RETRY_MS (about 3 s in all): the publisher's connection can drop while every
@@ -16,6 +29,32 @@ const FANOUT_SLICE = 128;
  */
 const PUBLISH_RETRIES = 5;
 const PUBLISH_RETRY_MS = 100;
+
+/** One message of a fan-out run: its event, how many members it still has to reach, who waits for it. */
+interface RunJob {
+  job: FanoutJob;
+  event: BusEvent;
+  left: number;
+  done: () => void;
+}
+
+/**
+ * A chat's fan-out in progress. It walks the members in slices, round and round, and
+ * writes each slice every message that has joined it so far, oldest first; a message
+ * that joins goes out from the slice the run has reached and is done once it came round
+ * to that slice again. So a member gets a chat's messages in seq order (any member the run
+ * reaches next gets every earlier message first, or already had it), the next message's
+ * first members do not wait for the previous message's last ones, and the messages that
+ * meet in a slice reach each socket in one write (one syscall per socket, not per message).
+ */
+interface Run {
+  memberIds: string[];
+  /** Where the next slice starts. */
+  pos: number;
+  jobs: RunJob[];
+  /** Fan-out workers waiting for room (MAX_RUN_JOBS). */
+  roomWaiters: (() => void)[];
+}
 
 export interface DeliveryDeps {
   bus: Bus;
@@ -36,6 +75,11 @@ export interface DeliveryDeps {
  * replay on connect makes good anything a live path missed.
  */
 export class Delivery {
+  /** Fan-outs in progress by chat: the running one first, then any whose members differ (they start after it). */
+  private readonly runs = new Map<string, Run[]>();
+  /** Per chat, the fan-out job being admitted: the next one waits for it (see queued). */
+  private readonly admitting = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: DeliveryDeps) {}
 
   /** Whether a message to this many members goes through the fan-out queue. */
@@ -45,7 +89,37 @@ export class Delivery {
 
   /** Makes this process a fan-out worker: it takes jobs from the queue and delivers them. */
   consumeFanout(): void {
-    this.deps.fanout.start(async (job) => this.fanOut(job, await this.deps.recipientsOf(job.chatId, job.seq, job.membersVersion)));
+    this.deps.fanout.start((job) => this.queued(job));
+  }
+
+  /**
+   * A job from the fan-out queue: joins its chat's run (in the queue's order: the next job
+   * of the chat is admitted only after this one joined) and returns once it has joined and
+   * the run has room, so that the queue hands over the next message while this one is
+   * still being written. Never rejects.
+   */
+  private queued(job: FanoutJob): Promise<void> {
+    const previous = this.admitting.get(job.chatId);
+    const admit = async () => {
+      const memberIds = await this.deps.recipientsOf(job.chatId, job.seq, job.membersVersion);
+      void this.fanOut(job, memberIds);
+      await this.room(job.chatId);
+    };
+    const admitted = (previous ? previous.then(admit) : admit()).catch((err: unknown) => {
+      this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'fan-out failed; members will get it by replay');
+    });
+    this.admitting.set(job.chatId, admitted);
+    void admitted.then(() => {
+      if (this.admitting.get(job.chatId) === admitted) this.admitting.delete(job.chatId);
+    });
+    return admitted;
+  }
+
+  /** Resolves once the chat's running fan-out holds fewer than MAX_RUN_JOBS messages. */
+  private room(chatId: string): Promise<void> | void {
+    const run = this.runs.get(chatId)?.at(-1);
+    if (!run || run.jobs.length < MAX_RUN_JOBS) return;
+    return new Promise((resolve) => run.roomWaiters.push(resolve));
   }
 
   /**
@@ -92,7 +166,12 @@ export class Delivery {
     return { done: Promise.resolve() };
   }
 
-  private async fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
+  /**
+   * Writes a message to the members' devices: at once for a chat that fits in one slice
+   * and has no run going, else through the chat's run. Resolves once every member's slice
+   * was published. Joins synchronously, so calls for one chat keep their order.
+   */
+  private fanOut(job: FanoutJob, memberIds: string[], redeliver?: boolean): Promise<void> {
     const event: BusEvent = {
       kind: 'message',
       frame: job.frame,
@@ -104,20 +183,65 @@ export class Delivery {
       redeliver,
       ...(job.change ? { change: true } : {}),
     };
-    // Large groups go out in slices, yielding between them, so one fan-out cannot hold
-    // the event loop (and every other socket) for its whole length.
-    for (let from = 0; from < memberIds.length; from += FANOUT_SLICE) {
-      if (from > 0) await new Promise((resolve) => setImmediate(resolve));
-      await this.publishSlice(job, memberIds.slice(from, from + FANOUT_SLICE), event);
-    }
+    let runs = this.runs.get(job.chatId);
+    if (!runs && memberIds.length <= FANOUT_SLICE) return this.publishSlice(job, memberIds, memberIds.map(userTopic), event);
+    return new Promise<void>((done) => {
+      const entry: RunJob = { job, event, left: memberIds.length, done };
+      const last = runs?.at(-1);
+      if (last && sameMembers(last.memberIds, memberIds)) {
+        last.jobs.push(entry);
+        return;
+      }
+      const run: Run = { memberIds, pos: 0, jobs: [entry], roomWaiters: [] };
+      if (runs) {
+        runs.push(run); // after the running one: its members differ (a change of membership)
+        return;
+      }
+      this.runs.set(job.chatId, (runs = [run]));
+      void this.drive(job.chatId, runs);
+    });
   }
 
-  private async publishSlice(job: FanoutJob, memberIds: string[], event: BusEvent): Promise<void> {
+  /** Runs a chat's fan-outs one after another until none is left. */
+  private async drive(chatId: string, runs: Run[]): Promise<void> {
+    // Large groups go out in slices, yielding every FANOUT_TURN_MS, so one fan-out cannot
+    // hold the event loop (and every other socket) for its whole length.
+    let turnStarted = performance.now();
+    for (let run = runs[0]; run; run = runs[0]) {
+      const n = run.memberIds.length;
+      while (run.jobs.length > 0) {
+        if (performance.now() - turnStarted >= FANOUT_TURN_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          turnStarted = performance.now();
+        }
+        const from = run.pos;
+        const to = Math.min(from + FANOUT_SLICE, n);
+        const slice = run.memberIds.slice(from, to);
+        const topics = slice.map(userTopic);
+        const active = run.jobs.slice();
+        if (this.deps.bus.inline) {
+          // Handed to the sockets synchronously, in order: the messages of this slice leave each socket in one write.
+          await Promise.all(active.map((j) => this.publishSlice(j.job, slice, topics, j.event)));
+        } else {
+          for (const j of active) await this.publishSlice(j.job, slice, topics, j.event);
+        }
+        run.pos = to >= n ? 0 : to;
+        for (const j of active) if ((j.left -= slice.length) <= 0) j.done();
+        run.jobs = run.jobs.filter((j) => j.left > 0);
+        while (run.roomWaiters.length > 0 && run.jobs.length < MAX_RUN_JOBS) run.roomWaiters.shift()!();
+      }
+      for (const wake of run.roomWaiters.splice(0)) wake();
+      runs.shift();
+    }
+    this.runs.delete(chatId);
+  }
+
+  private async publishSlice(job: FanoutJob, memberIds: string[], topics: string[], event: BusEvent): Promise<void> {
     // Push decides per device, later and without holding anything up; a redelivery is no new
     // message, and a change (edit, delete, reaction) wakes nobody: it reaches devices when they connect.
     if (event.kind === 'message' && !event.redeliver && !job.change) this.deps.push.messageCommitted({ ...job, userIds: memberIds });
     try {
-      await this.deps.bus.publish(memberIds.map(userTopic), event);
+      await this.deps.bus.publish(topics, event);
     } catch (err) {
       this.deps.metrics.busPublishFailures.inc();
       this.deps.log.debug({ err, chat_id: job.chatId, seq: job.seq }, 'live delivery failed; trying again');
@@ -174,4 +298,12 @@ export class Delivery {
   async closeDevice(userId: string, deviceId: string, code: number, reason: string): Promise<void> {
     await this.deps.bus.publish([userTopic(userId)], { kind: 'close-device', deviceId, code, reason });
   }
+}
+
+/** Whether two member lists are the same (the members cache gives the same ids in the same order). */
+function sameMembers(a: string[], b: string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

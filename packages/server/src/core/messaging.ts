@@ -1,6 +1,7 @@
 import { MAX_CIPHERTEXT_CHARS, MAX_CONTENT_CHARS, overChars, parseChatId, type SendMessage, type ServerFrame } from '@switchboard/protocol';
 import {
   isMessage,
+  type CursorAdvance,
   type LogEntry,
   type AppendRequest,
   type AppendResult,
@@ -45,6 +46,10 @@ export interface MessagingDeps {
 }
 
 type AckSent = Extract<ServerFrame, { type: 'ack_sent' }>;
+/** A device's highest acknowledged message of a chat, waiting for its cursor write. */
+type HeldAck = { device: Sender; top: MessageRef; at: number };
+/** A device's highest ack_read of a group in the window, and the ack_read frames waiting for it to be stored. */
+type HeldRead = HeldAck & { waiters: { resolve: () => void; reject: (err: unknown) => void }[] };
 
 /** How many recently committed messages' locations are kept for their acknowledgements. */
 const RECENT_REFS = 50_000;
@@ -58,7 +63,9 @@ export class Messaging {
    */
   private readonly recent = new Map<string, MessageRef>();
   /** Group acks waiting for the next write, by device and chat: the highest one each. */
-  private readonly heldDelivered = new Map<string, { device: Sender; top: MessageRef; at: number }>();
+  private readonly heldDelivered = new Map<string, HeldAck>();
+  /** Group reads waiting for the next write, by device and chat: the highest one each, and the frames' promises it answers. */
+  private readonly heldReads = new Map<string, HeldRead>();
   /** When the held acks are written: the earliest deadline of any held kind. */
   private heldTimer: NodeJS.Timeout | null = null;
   private heldDeadline = Infinity;
@@ -74,6 +81,7 @@ export class Messaging {
 
   /** Notes where a message sits: it was committed here, or is being delivered to a socket here (its acks will come here). */
   remember(m: MessageRef | LogEntry): void {
+    if (this.recent.has(m.message_id)) return; // a fan-out tells this once per socket
     if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
     const change = ('change' in m && m.change === true) || 'action' in m || 'commit' in m;
     this.recent.set(m.message_id, {
@@ -273,14 +281,39 @@ export class Messaging {
     return this.flushDelivered();
   }
 
-  /** Writes every held group ack now (on a timer, before a device's replay, at shutdown). */
+  /**
+   * Writes every held ack now (on a timer, before a device's replay, at shutdown): a
+   * group's in one store write per chat, whatever the number of members (a 1,024-member
+   * group's window is a thousand cursor moves), a direct chat's one by one.
+   */
   async flushDelivered(): Promise<void> {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.heldTimer = null;
     this.heldDeadline = Infinity;
     const held = [...this.heldDelivered.values()];
     this.heldDelivered.clear();
-    await Promise.all(held.map((h) => this.writeDelivered(h.device, h.top, h.at).catch(() => {})));
+    const reads = [...this.heldReads.values()];
+    this.heldReads.clear();
+    const groups = new Map<string, { acks: HeldAck[]; reads: HeldRead[] }>();
+    const ofGroup = (chatId: string) => {
+      let g = groups.get(chatId);
+      if (!g) groups.set(chatId, (g = { acks: [], reads: [] }));
+      return g;
+    };
+    for (const r of reads) ofGroup(r.top.chat_id).reads.push(r);
+    const writes: Promise<void>[] = [];
+    for (const h of held) {
+      if (kindOf(h.top.chat_id) === 'direct') writes.push(this.writeDelivered(h.device, h.top, h.at).catch(() => {}));
+      else ofGroup(h.top.chat_id).acks.push(h);
+    }
+    for (const [chatId, g] of groups) {
+      // A read covers delivery (guarantee 6): a device's delivered ack at or below its read goes with the read.
+      const readTo = new Map(g.reads.map((r) => [r.device.deviceId, r.top.seq]));
+      const acks = g.acks.filter((h) => (readTo.get(h.device.deviceId) ?? 0) < h.top.seq);
+      if (acks.length > 0) writes.push(this.writeGroupDelivered(chatId, acks).catch(() => {}));
+      if (g.reads.length > 0) writes.push(this.writeGroupReads(chatId, g.reads));
+    }
+    await Promise.all(writes);
   }
 
   private async writeDelivered(device: Sender, top: MessageRef, at: number): Promise<void> {
@@ -288,7 +321,20 @@ export class Messaging {
     await this.deps.receipts.advanced(kindOf(top.chat_id), 'delivered', advance, at, top);
   }
 
-  /** ack_read: moves the user's read cursor, tells the user's other devices, and the senders. */
+  /** One group's held acks: one cursor write for all of them; the receipt notifier folds the advances per window. */
+  private async writeGroupDelivered(chatId: string, acks: HeldAck[]): Promise<void> {
+    const at = acks.reduce((latest, h) => Math.max(latest, h.at), 0);
+    const moves = acks.map((h) => ({ deviceId: h.device.deviceId, userId: h.device.userId, seq: h.top.seq }));
+    const advances = await this.deps.store.advanceDeliveredMany(chatId, moves, at);
+    await Promise.all(advances.map((advance, i) => this.deps.receipts.advanced('group', 'delivered', advance, acks[i]!.at, acks[i]!.top)));
+  }
+
+  /**
+   * ack_read: moves the user's read cursor, tells the user's other devices, and the senders.
+   * A group's reads are held for the receipt window like its delivered acks and written
+   * together, one store write per chat; the promise settles once this one is stored
+   * (a ping's pong waits for it: see frames/acks.ts).
+   */
   async ackRead(device: Sender, chatId: string, lastReadMessageId: string): Promise<void> {
     if (!(await this.deps.access.isMember(device.userId, chatId)))
       throw new DomainError('not_a_member', 'you are not a member of this chat');
@@ -296,13 +342,54 @@ export class Messaging {
     if (!message || message.chat_id !== chatId)
       throw new DomainError('invalid_frame', 'last_read_message_id is not a message of this chat');
     const at = this.deps.now();
-    const { read, delivered } = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
-    const kind = kindOf(chatId);
+    if (kindOf(chatId) === 'group') {
+      return new Promise<void>((resolve, reject) => {
+        const key = `${device.deviceId}\u0000${chatId}`;
+        const held = this.heldReads.get(key);
+        if (!held) this.heldReads.set(key, { device, top: message, at, waiters: [{ resolve, reject }] });
+        else {
+          if (held.top.seq < message.seq) Object.assign(held, { top: message, at });
+          held.waiters.push({ resolve, reject });
+        }
+        this.flushWithin(this.deps.groupAckWindowMs);
+      });
+    }
+    const moved = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
+    await this.readMoved(device, message, moved, at);
+  }
+
+  /** One group's held reads: one cursor write for all of them, then each reader's read_sync and receipts. */
+  private async writeGroupReads(chatId: string, reads: HeldRead[]): Promise<void> {
+    const at = reads.reduce((latest, r) => Math.max(latest, r.at), 0);
+    const moves = reads.map((r) => ({ deviceId: r.device.deviceId, userId: r.device.userId, seq: r.top.seq }));
+    let results: { read: CursorAdvance; delivered: CursorAdvance }[];
+    try {
+      results = await this.deps.store.advanceReadMany(chatId, moves, at);
+    } catch (err) {
+      for (const r of reads) for (const w of r.waiters) w.reject(err);
+      return;
+    }
+    await Promise.all(
+      reads.map(async (r, i) => {
+        try {
+          await this.readMoved(r.device, r.top, results[i]!, r.at);
+          for (const w of r.waiters) w.resolve();
+        } catch (err) {
+          for (const w of r.waiters) w.reject(err);
+        }
+      }),
+    );
+  }
+
+  /** After a read cursor moved: the senders' delivered and read receipts, the reader's other devices. */
+  private async readMoved(device: Sender, message: MessageRef, moved: { read: CursorAdvance; delivered: CursorAdvance }, at: number) {
+    const { read, delivered } = moved;
+    const kind = kindOf(message.chat_id);
     await this.deps.receipts.advanced(kind, 'delivered', delivered, at, message);
     if (read.to > read.from) {
       await this.deps.delivery.toUsers(
         [device.userId],
-        { type: 'read_sync', chat_id: chatId, read_seq: read.to },
+        { type: 'read_sync', chat_id: message.chat_id, read_seq: read.to },
         { exceptDevice: device.deviceId },
       );
       await this.deps.receipts.advanced(kind, 'read', read, at, message);

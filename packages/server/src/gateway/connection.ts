@@ -7,6 +7,7 @@ type FrameEvent = Extract<BusEvent, { kind: 'frame' }>;
 import { entryFrame, type LogEntry } from '../engines/store/store.js';
 import type { Metrics } from '../util/metrics.js';
 import { TRANSPORT_OPEN, type FrameTransport } from './frame-transport.js';
+import { frameSocket, sharedFrame } from './shared-frame.js';
 
 /** Replay waits for the socket to drain below this (or half the socket's cap) before writing more. */
 const REPLAY_HIGH_WATER = 1024 * 1024;
@@ -103,6 +104,8 @@ export class Connection {
   private corked = false;
   /** ?batch=1: the frames written this tick, sent as one array when it ends (flushBatch). */
   private batched: string[] | null = null;
+  /** ?batch=1: the first frame of this tick is a fan-out's (shared): alone, it goes as the shared prepared frame. */
+  private batchedShared = false;
   private readonly highWater: number;
   private sendsInFlight = 0;
   /** This device's sends in flight per chat: a gap below a live message may be one of them. */
@@ -132,15 +135,29 @@ export class Connection {
     this.write(JSON.stringify(frame));
   }
 
-  /** Writes already-encoded text; closes the socket if the client has fallen too far behind. */
-  write(text: string): void {
+  /**
+   * Writes already-encoded text; closes the socket if the client has fallen too far behind.
+   * `shared`: the same text goes to many sockets (a fan-out): it is framed once for all
+   * of them (shared-frame.ts); on a ?batch=1 socket, when it is the only frame of its tick.
+   */
+  write(text: string, shared = false): void {
     if (this.closed || this.transport.readyState !== TRANSPORT_OPEN) return;
     if (this.transport.bufferedAmount > this.opts.maxBufferBytes) {
       this.closeSlow();
       return;
     }
     this.cork();
-    if (this.batch) (this.batched ??= []).push(text);
+    if (this.batch) {
+      // This tick's frames go as one array (flushBatch): nothing may overtake it.
+      if (this.batched) this.batched.push(text);
+      else {
+        this.batched = [text];
+        this.batchedShared = shared;
+      }
+      return;
+    }
+    const socket = shared ? frameSocket(this.transport) : undefined;
+    if (socket) socket.write(sharedFrame(text));
     else this.transport.send(text);
   }
 
@@ -170,7 +187,10 @@ export class Connection {
     if (!texts) return;
     this.batched = null;
     if (this.transport.readyState !== TRANSPORT_OPEN) return;
-    this.transport.send(texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`);
+    // A tick's lone fan-out frame (a large group's message, one per tick) is the prepared one every socket shares.
+    const socket = texts.length === 1 && this.batchedShared ? frameSocket(this.transport) : undefined;
+    if (socket) socket.write(sharedFrame(texts[0]!));
+    else this.transport.send(texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`);
   }
 
   /** A send_message frame was read: counts it in flight, and stops reading past the high mark. */
@@ -292,7 +312,7 @@ export class Connection {
 
   private writeMessage(text: string): void {
     this.opts.metrics.messagesDelivered.inc();
-    this.write(text);
+    this.write(text, true);
   }
 
   /** Holds a live message during a replay or gap fill, within MAX_HELD_EVENTS / MAX_HELD_BYTES. */

@@ -57,6 +57,11 @@ export type BusEvent =
 export type BusHandler = (topic: string, event: BusEvent) => void;
 
 export interface Bus {
+  /**
+   * True when publish() hands the event to this node's handlers before it returns, in call
+   * order (in-process): publishes of one turn then reach each socket in the same write.
+   */
+  readonly inline?: boolean;
   /** Adds a handler, called for every event published to a topic this node is subscribed to. */
   onEvent(handler: BusHandler): void;
   /**

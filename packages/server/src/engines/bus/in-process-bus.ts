@@ -5,6 +5,7 @@ import type { Bus, BusEvent, BusHandler } from './bus.js';
  * process; a second process needs the Redis bus.
  */
 export class InProcessBus implements Bus {
+  readonly inline = true;
   private readonly subscribed = new Set<string>();
   private readonly handlers: BusHandler[] = [];
 

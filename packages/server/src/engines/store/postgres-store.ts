@@ -12,6 +12,7 @@ import type {
   ChatListRow,
   ChatRecord,
   CursorAdvance,
+  DeliveredMove,
   DirectState,
   DeviceRecord,
   MemberRecord,
@@ -475,8 +476,17 @@ export class PostgresStore implements Store {
     return this.cursors.advanceDelivered(deviceId, userId, chatId, seq, at);
   }
 
+  /** Each move joins the cursor batcher, which writes them in one statement anyway. */
+  async advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]> {
+    return Promise.all(moves.map((m) => this.cursors.advanceDelivered(m.deviceId, m.userId, chatId, m.seq, at)));
+  }
+
   async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {
     return this.cursors.advanceRead(deviceId, userId, chatId, seq, at);
+  }
+
+  async advanceReadMany(chatId: string, moves: DeliveredMove[], at: number) {
+    return Promise.all(moves.map((m) => this.cursors.advanceRead(m.deviceId, m.userId, chatId, m.seq, at)));
   }
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {

@@ -13,6 +13,7 @@ import type {
   ChatListRow,
   ChatRecord,
   CursorAdvance,
+  DeliveredMove,
   DirectState,
   DeviceRecord,
   MemberRecord,
@@ -201,6 +202,11 @@ export class SqliteStore implements Store {
              WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id != ? AND kind = 'message' GROUP BY sender_id))`,
       ),
       deviceCursor: db.prepare('SELECT delivered_seq FROM device_cursors WHERE device_id = ? AND chat_id = ?'),
+      // Counted by SQLite over the chat's rows: no row objects for a 1,024-member group's every window.
+      receiptCounts: db.prepare(
+        `SELECT COUNT(*) AS members, COALESCE(SUM(delivered_seq >= @seq), 0) AS delivered, COALESCE(SUM(read_seq >= @seq), 0) AS read
+         FROM chat_members WHERE chat_id = @chat AND user_id != @sender AND joined_seq < @seq`,
+      ),
       firstMark: db.prepare(
         'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
       ),
@@ -435,8 +441,19 @@ export class SqliteStore implements Store {
     return this.writer.write('advanceDelivered', deviceId, userId, chatId, seq, at);
   }
 
+  /** In writes of MANY_MOVES each: the writer thread commits background writes a few hundred moves at a time, so sends are not held behind a group's whole window. */
+  async advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]> {
+    const parts = await Promise.all(chunks(moves, MANY_MOVES).map((part) => this.writer.write('advanceDeliveredMany', chatId, part, at)));
+    return parts.flat();
+  }
+
   async advanceRead(deviceId: string, userId: string, chatId: string, seq: number, at: number) {
     return this.writer.write('advanceRead', deviceId, userId, chatId, seq, at);
+  }
+
+  async advanceReadMany(chatId: string, moves: DeliveredMove[], at: number) {
+    const parts = await Promise.all(chunks(moves, MANY_MOVES).map((part) => this.writer.write('advanceReadMany', chatId, part, at)));
+    return parts.flat();
   }
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
@@ -453,17 +470,9 @@ export class SqliteStore implements Store {
   }
 
   async receiptCounts(chatId: string, messages: Pick<MessageRef, 'seq' | 'sender_id'>[]): Promise<ReceiptCounts[]> {
-    if (messages.length === 0) return [];
-    const members = this.stmts.members.all(chatId) as Row[];
     return messages.map(({ seq, sender_id }) => {
-      const counts = { delivered: 0, read: 0, members: 0 };
-      for (const r of members) {
-        if (r.user_id === sender_id || r.joined_seq >= seq) continue;
-        counts.members++;
-        if (r.delivered_seq >= seq) counts.delivered++;
-        if (r.read_seq >= seq) counts.read++;
-      }
-      return counts;
+      const r = this.stmts.receiptCounts.get({ seq, chat: chatId, sender: sender_id }) as Row;
+      return { delivered: r.delivered as number, read: r.read as number, members: r.members as number };
     });
   }
 
@@ -558,5 +567,14 @@ function toPushTargets(rows: { device_id: string; user_id: string; provider: str
     const target = decodePushTarget(r.provider, r.data);
     if (target) out.push({ deviceId: r.device_id, userId: r.user_id, target });
   }
+  return out;
+}
+
+/** Cursor moves per write of advanceDeliveredMany / advanceReadMany. */
+const MANY_MOVES = 128;
+
+function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
 }

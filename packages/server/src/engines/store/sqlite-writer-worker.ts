@@ -44,6 +44,20 @@ const port = parentPort!;
  */
 const BACKGROUND_CHUNK = 256;
 
+/** Cursor moves a background write carries: one, or a group window's many (advanceDeliveredMany, advanceReadMany). */
+function weight(call: SqliteWriteCall): number {
+  return call.op === 'advanceDeliveredMany' || call.op === 'advanceReadMany' ? (call.args[1] as unknown[]).length : 1;
+}
+
+/** The next background writes to commit: BACKGROUND_CHUNK cursor moves' worth (at least one write). */
+function takeBackground(): Entry[] {
+  let n = 0;
+  let total = 0;
+  while (n < background.length && (n === 0 || total + weight(background[n]!.call) <= BACKGROUND_CHUNK))
+    total += weight(background[n++]!.call);
+  return background.splice(0, n);
+}
+
 interface Batch {
   id: number;
   outcomes: SqliteWriteOutcome[];
@@ -116,7 +130,7 @@ function commitNext(flush = false): void {
     entries = urgent;
     urgent = [];
   } else {
-    entries = background.splice(0, BACKGROUND_CHUNK);
+    entries = takeBackground();
   }
   if (riders.length > 0 && (entries.length > 0 || riderDue || flush)) {
     entries.push(riders.shift()!);

@@ -1,5 +1,14 @@
 import type Database from 'better-sqlite3';
-import type { AppendRequest, AppendResult, CursorAdvance, DeviceRecord, MembershipRefusal, Role, UserRecord } from './store.js';
+import type {
+  AppendRequest,
+  AppendResult,
+  CursorAdvance,
+  DeliveredMove,
+  DeviceRecord,
+  MembershipRefusal,
+  Role,
+  UserRecord,
+} from './store.js';
 import { directRefusal, storedMessage } from './store.js';
 import { MESSAGE_COLS, attachmentsColumn, mentionsColumn, toMessage } from './rows.js';
 import { sqliteLifecycleOps } from './sqlite-lifecycle.js';
@@ -138,6 +147,22 @@ export function sqliteWriteOps(db: Database.Database) {
     return { chatId, userId, from, to: seq };
   };
 
+  const moveRead = (
+    deviceId: string,
+    userId: string,
+    chatId: string,
+    seq: number,
+    at: number,
+  ): { delivered: CursorAdvance; read: CursorAdvance } => {
+    const delivered = moveDelivered(deviceId, userId, chatId, seq, at);
+    const m = s.member.get(chatId, userId) as Row | undefined;
+    const from = (m?.read_seq as number | undefined) ?? 0;
+    if (!m || seq <= from) return { delivered, read: { chatId, userId, from, to: from } };
+    s.setMemberRead.run(seq, ...unreadAt(m, seq), chatId, userId);
+    s.insertMark.run(chatId, userId, 1, seq, at);
+    return { delivered, read: { chatId, userId, from, to: seq } };
+  };
+
   /**
    * A member's unread counters once their read cursor moves to seq (sqlite-migrations.ts, 14):
    * the chat's message count at the new position, and their own messages still above it.
@@ -272,20 +297,12 @@ export function sqliteWriteOps(db: Database.Database) {
     },
 
     advanceDelivered: moveDelivered,
-    advanceRead(
-      deviceId: string,
-      userId: string,
-      chatId: string,
-      seq: number,
-      at: number,
-    ): { delivered: CursorAdvance; read: CursorAdvance } {
-      const delivered = moveDelivered(deviceId, userId, chatId, seq, at);
-      const m = s.member.get(chatId, userId) as Row | undefined;
-      const from = (m?.read_seq as number | undefined) ?? 0;
-      if (!m || seq <= from) return { delivered, read: { chatId, userId, from, to: from } };
-      s.setMemberRead.run(seq, ...unreadAt(m, seq), chatId, userId);
-      s.insertMark.run(chatId, userId, 1, seq, at);
-      return { delivered, read: { chatId, userId, from, to: seq } };
+    advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): CursorAdvance[] {
+      return moves.map((m) => moveDelivered(m.deviceId, m.userId, chatId, m.seq, at));
+    },
+    advanceRead: moveRead,
+    advanceReadMany(chatId: string, moves: DeliveredMove[], at: number): { delivered: CursorAdvance; read: CursorAdvance }[] {
+      return moves.map((m) => moveRead(m.deviceId, m.userId, chatId, m.seq, at));
     },
 
     createGroup(
@@ -433,7 +450,9 @@ export type SqliteWriteName = keyof SqliteWriteOps;
  */
 export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
   'advanceDelivered',
+  'advanceDeliveredMany',
   'advanceRead',
+  'advanceReadMany',
   'touchDevice',
   'setLastSeen',
   'indexForSearch',

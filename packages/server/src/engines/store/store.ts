@@ -295,6 +295,13 @@ export interface ChatListPage {
   after?: { pinned: boolean; lastAt: number; chatId: string };
 }
 
+/** A device's cursor to move to `seq` (advanceDeliveredMany, advanceReadMany). */
+export interface DeliveredMove {
+  deviceId: string;
+  userId: string;
+  seq: number;
+}
+
 export interface CursorAdvance {
   chatId: string;
   userId: string;
@@ -433,6 +440,13 @@ export interface Store {
   latestBySender(chatId: string, afterSeq: number, uptoSeq: number, exceptUser: string): Promise<StoredMessage[]>;
 
   advanceDelivered(deviceId: string, userId: string, chatId: string, seq: number, at: number): Promise<CursorAdvance>;
+  /**
+   * advanceDelivered for many devices of one chat at once (a large group's acks of one
+   * receipt window): one write, the advances in the order of `moves`.
+   */
+  advanceDeliveredMany(chatId: string, moves: DeliveredMove[], at: number): Promise<CursorAdvance[]>;
+  /** advanceRead for many devices of one chat at once (a large group's reads of one receipt window): one write, answers in the order of `moves`. */
+  advanceReadMany(chatId: string, moves: DeliveredMove[], at: number): Promise<{ read: CursorAdvance; delivered: CursorAdvance }[]>;
   /** Moves the read cursor (and the delivered cursors with it: what was read was delivered). */
   advanceRead(
     deviceId: string,
