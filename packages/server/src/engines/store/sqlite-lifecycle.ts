@@ -32,6 +32,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
     // The index is contentless: an entry is removed by naming exactly what was indexed.
     ftsDelete: db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content, chat) VALUES ('delete', ?, ?, ?)`),
     ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content, chat) VALUES (?, ?, ?)'),
+    queueSearchErasure: db.prepare('INSERT OR REPLACE INTO search_erasures (rowid, content, chat) VALUES (?, ?, ?)'),
     erase: db.prepare(
       `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
          reply_preview = NULL, forwarded = 0, edited_at = NULL, deleted = 1, ciphertext = NULL WHERE id = ?`,
@@ -188,7 +189,8 @@ export function sqliteLifecycleOps(db: Database.Database) {
         // a batch is one short transaction that sends queue behind.
         const indexed = (s.searchProgress.get() as Row).last_rowid as number;
         for (const row of live) {
-          if ((row.rowid as number) <= indexed) s.ftsDelete.run(row.rowid, row.content, chatToken(row.chat_id));
+          // The index entry leaves with the next indexing commit (migration 19), not in this one.
+          if ((row.rowid as number) <= indexed) s.queueSearchErasure.run(row.rowid, row.content, chatToken(row.chat_id));
           if (row.files === 1) erasedMedia.push(...eraseMedia(row.id as string));
         }
         const ids = JSON.stringify(live.map((r) => r.id as string));

@@ -219,6 +219,7 @@ export class SqliteStore implements Store {
          JOIN messages m ON m.rowid = f.rowid
          JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
          WHERE messages_fts MATCH ? AND m.kind = 'message' AND m.deleted = 0
+           AND f.rowid NOT IN (SELECT rowid FROM search_erasures)
          ORDER BY f.rowid DESC LIMIT ?`,
       ),
     };
@@ -407,6 +408,8 @@ export class SqliteStore implements Store {
     // Slices that committed stand, and their media must still go: a failure fails the call
     // only when nothing was erased (the next pass meets it again).
     if (failure !== null && total.erased === 0) throw failure;
+    // Their search entries leave with the next indexing commit (migration 19): soon, even on a quiet server.
+    if (total.erased > 0) this.scheduleIndexing();
     total.more = failure !== null || total.erased === limit;
     return total;
   }

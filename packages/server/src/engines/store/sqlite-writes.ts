@@ -98,6 +98,9 @@ export function sqliteWriteOps(db: Database.Database) {
     searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
     setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
+    searchErasures: db.prepare('SELECT rowid, content, chat FROM search_erasures ORDER BY rowid LIMIT ?'),
+    dropSearchErasures: db.prepare('DELETE FROM search_erasures WHERE rowid <= ?'),
+    ftsDelete: db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content, chat) VALUES ('delete', ?, ?, ?)`),
     indexForSearch: db.prepare(
       `INSERT INTO messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
        WHERE rowid > ? AND rowid <= ? AND kind = 'message' AND deleted = 0 ORDER BY rowid`,
@@ -368,6 +371,12 @@ export function sqliteWriteOps(db: Database.Database) {
      * only once committed) and whether that is all.
      */
     indexForSearch(rows = Infinity): { upto: number; done: boolean } {
+      // Retention's erasures first (migration 19): a rowid handed out again once the newest
+      // rows expired must lose its old entry before it is indexed anew.
+      const erasures = s.searchErasures.all(Number.isFinite(rows) ? rows : -1) as Row[];
+      for (const e of erasures) s.ftsDelete.run(e.rowid, e.content, e.chat);
+      if (erasures.length > 0) s.dropSearchErasures.run(erasures[erasures.length - 1]!.rowid);
+      if (s.searchErasures.get(1)) return { upto: (s.searchProgress.get() as Row).last_rowid as number, done: false };
       const from = (s.searchProgress.get() as Row).last_rowid as number;
       const last = (s.maxRowid.get() as Row).r as number;
       if (last <= from) return { upto: from, done: true };

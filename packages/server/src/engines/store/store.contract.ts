@@ -433,5 +433,25 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.ok(next!.message!.seq > seqs[5]!);
       assert.deepEqual([await unread(a.id), await unread(b.id)], [1, 0], 'the counters go on from there');
     });
+
+    // After the one above: every row of the store is old by now.
+    test('retention takes expired messages out of search, also when every row expired and new ones reuse their place', async () => {
+      const { a, chatId, first } = await dm();
+      const t0 = Date.now() + 120_000;
+      const oldWord = `gone${uid('w').replace(/[^a-z0-9]/gi, '')}`;
+      const newWord = `kept${uid('w').replace(/[^a-z0-9]/gi, '')}`;
+      await store.append([{ ...first, content: `${oldWord} one`, createdAt: t0 }]);
+      await store.append([req(chatId, a.id, { content: `${oldWord} two`, createdAt: t0 + 1 })]);
+      assert.equal((await store.search(a.id, [oldWord], { limit: 10 })).length, 2, 'indexed');
+      while ((await store.expireMessages(t0 + 2, 10))?.more);
+      assert.deepEqual(await store.search(a.id, [oldWord], { limit: 10 }), [], 'expired: not found');
+      // Every row is gone: the store may hand their places to the next messages.
+      const [next] = await store.append([req(chatId, a.id, { content: `${newWord} three`, createdAt: t0 + 3 })]);
+      await store.append([req(chatId, a.id, { content: `${newWord} four`, createdAt: t0 + 4 })]);
+      assert.deepEqual(await store.search(a.id, [oldWord], { limit: 10 }), [], 'the old word finds nothing in their place');
+      const found = await store.search(a.id, [newWord], { limit: 10 });
+      assert.equal(found.length, 2);
+      assert.ok(found.some((m) => m.message_id === next!.message!.message_id));
+    });
   });
 }
