@@ -166,9 +166,9 @@ const ConfigSchema = z.object({
   /** Entries erased per batch (RETENTION_BATCH): a transaction in a cluster; slices riding the sends' commits embedded. Default 50. */
   retentionBatch: z.number().int().min(1).max(10_000).default(50),
   /**
-   * Least pause between two batches in a cluster (RETENTION_PAUSE_MS); the pause is also at
-   * least three times as long as the batch took (core/retention.ts), so a backlog never
-   * crowds out sends. The embedded store's batches ride commits made anyway: no floor. Default 20.
+   * Least pause between two batches (RETENTION_PAUSE_MS); the pause is also at least three
+   * times as long as the batch's work took (core/retention.ts), so a backlog never crowds
+   * out sends. Default 20.
    */
   retentionPauseMs: z.number().int().min(0).default(20),
   /** How often a node looks for newly expired entries once it has caught up (RETENTION_INTERVAL_MS). Default 60000. */

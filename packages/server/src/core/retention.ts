@@ -69,10 +69,7 @@ export class Retention {
               .catch((err: unknown) => log.warn({ err, media_ids: batch.erasedMedia.length }, 'retention: erasing media bytes failed'));
           }
           if (!batch.more) break;
-          // A store whose batches ride commits that happen anyway (workMs) costs sends only its
-          // own work, not a transaction: no floor on the rest then, and the pace is the commits'.
-          const rest = batch.workMs !== undefined ? took * DUTY_REST : Math.max(config.pauseMs, took * DUTY_REST);
-          await new Promise((resolve) => setTimeout(resolve, rest));
+          await new Promise((resolve) => setTimeout(resolve, Math.max(config.pauseMs, took * DUTY_REST)));
         }
         if (total > 0) log.info({ erased: total }, 'retention: erased expired messages');
         return total;
