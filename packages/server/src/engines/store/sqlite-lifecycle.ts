@@ -98,8 +98,10 @@ export function sqliteLifecycleOps(db: Database.Database) {
   /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
   const erase = (target: Row): string[] => {
     const id = target.id as string;
+    // The index entry leaves with the next indexing commit (migration 19): an FTS5 write here
+    // would flush, and merge, inside this commit. Search already skips a deleted message.
     if ((target.rowid as number) <= ((s.searchProgress.get() as Row).last_rowid as number)) {
-      s.ftsDelete.run(target.rowid, target.content, chatToken(target.chat_id));
+      s.queueSearchErasure.run(target.rowid, target.content, chatToken(target.chat_id));
     }
     s.erase.run(id);
     s.eraseEdits.run(id);
@@ -189,7 +191,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
         // a batch is one short transaction that sends queue behind.
         const indexed = (s.searchProgress.get() as Row).last_rowid as number;
         for (const row of live) {
-          // The index entry leaves with the next indexing commit (migration 19), not in this one.
+          // As erase() does: the index entry leaves with the next indexing commit.
           if ((row.rowid as number) <= indexed) s.queueSearchErasure.run(row.rowid, row.content, chatToken(row.chat_id));
           if (row.files === 1) erasedMedia.push(...eraseMedia(row.id as string));
         }

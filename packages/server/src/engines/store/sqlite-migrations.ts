@@ -317,7 +317,7 @@ export const sqliteMigrations: string[] = [
   INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 4);
   `,
   /*
-   * 19 (retention, issue 24): search entries of expired messages wait here, then leave the
+   * 19 (retention, issue 24): search entries of expired and deleted messages wait here, then leave the
    * index in the search indexing's own commits (sqlite-writes.ts indexForSearch). Each
    * FTS5 write flushed in a commit costs at least one unit of merge work (tens of
    * milliseconds on a large index); retention's small slices ride send commits, and their

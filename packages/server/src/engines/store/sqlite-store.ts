@@ -415,7 +415,10 @@ export class SqliteStore implements Store {
   }
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
-    return this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
+    const result = await this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
+    // A delete leaves its index entry to the indexing's next commit (sqlite-lifecycle.ts erase).
+    if (request.action === 'delete') this.scheduleIndexing();
+    return result;
   }
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
     return this.lifecycle.reactions(messageIds);
