@@ -129,12 +129,7 @@ test('connects with a fresh single-use ticket in the query, never the token, and
 });
 
 test('drops duplicate messages and acknowledges every received one in one batched frame', async () => {
-  const net = fakeNetwork();
-  const c = client(net);
-  const p = c.connect();
-  const s = await net.next();
-  s.open();
-  await p;
+  const { c, s } = await connected();
   const seen: string[] = [];
   c.on('message', (m) => seen.push(m.message_id));
   s.receive(newMessage('c1', 1));
@@ -152,12 +147,7 @@ test('drops duplicate messages and acknowledges every received one in one batche
 });
 
 test('the socket is opened with ?batch=1: frames of one turn leave as one array, frames from the server may come as one', async () => {
-  const net = fakeNetwork();
-  const c = client(net);
-  const p = c.connect();
-  const s = await net.next();
-  s.open();
-  await p;
+  const { c, s } = await connected();
   const before = (await flushed(s)).messages;
   const sends = [c.send('dm:a:b', 'one'), c.send('dm:a:b', 'two'), c.send('dm:a:b', 'three')];
   const frames = (await flushed(s)).sentOf('send_message') as { client_msg_id: string; content: string }[];
@@ -187,12 +177,7 @@ test('the socket is opened with ?batch=1: frames of one turn leave as one array,
 });
 
 test('send resolves with its ack, rejects with the error for its client_msg_id', async () => {
-  const net = fakeNetwork();
-  const c = client(net);
-  const p = c.connect();
-  const s = await net.next();
-  s.open();
-  await p;
+  const { c, s } = await connected();
   const a = c.send('dm:a:b', 'one');
   const b = c.send('dm:a:b', 'two');
   const [f1, f2] = (await flushed(s)).sentOf('send_message') as { client_msg_id: string; content: string }[];
@@ -413,6 +398,17 @@ test('close() during a reconnect (while it asks for the current ws_url) opens no
 });
 
 /** A fetch answering each call with the next of `answers` (the last one again when they run out), noting when each came. */
+/** A client connected to a fake server socket (the test plays the server). */
+async function connected() {
+  const net = fakeNetwork();
+  const c = client(net);
+  const p = c.connect();
+  const s = await net.next();
+  s.open();
+  await p;
+  return { net, c, s };
+}
+
 function scriptedFetch(answers: [number, unknown][]): FetchLike & { at: number[] } {
   const at: number[] = [];
   const fn: FetchLike = async () => {

@@ -5,12 +5,11 @@
  * after another (their order is the order they were sent in).
  */
 
-type AnyFrame = Record<string, any> & { type: string };
+import { FrameLog, type LoggedFrame as AnyFrame } from './frame-log.js';
 
 export type StreamMode = 'sse' | 'poll';
 
-export class TestStream {
-  readonly frames: AnyFrame[] = [];
+export class TestStream extends FrameLog<AnyFrame> {
   streamId = '';
   /** How the stream ended: the server's close (SSE `close` event, long-poll `closed`), or 1006 when the connection failed. */
   closeInfo: { code: number; reason: string } | null = null;
@@ -18,7 +17,6 @@ export class TestStream {
   /** Where polls and POSTs go (another node of the cluster, to test relaying); default the opening node. */
   via: string;
   private resolveClosed!: (c: { code: number; reason: string }) => void;
-  private waiters: { pred: (f: AnyFrame) => boolean; from: number; resolve: (f: AnyFrame) => void }[] = [];
   private readonly abort = new AbortController();
   private posting: Promise<unknown> = Promise.resolve();
 
@@ -27,6 +25,7 @@ export class TestStream {
     readonly token: string,
     readonly mode: StreamMode,
   ) {
+    super();
     this.via = baseUrl;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
@@ -103,17 +102,9 @@ export class TestStream {
     return this.frames[0]!.stream_id as string;
   }
 
-  private record(frame: AnyFrame): void {
+  protected override record(frame: AnyFrame): void {
     if (this.closeInfo) return;
-    this.frames.push(frame);
-    const idx = this.frames.length - 1;
-    this.waiters = this.waiters.filter((w) => {
-      if (idx >= w.from && w.pred(frame)) {
-        w.resolve(frame);
-        return false;
-      }
-      return true;
-    });
+    super.record(frame);
   }
 
   private end(info: { code: number; reason: string }): void {
@@ -140,25 +131,6 @@ export class TestStream {
 
   send(frame: unknown): void {
     void this.post(frame).catch(() => {});
-  }
-
-  waitFor(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame', from = 0): Promise<AnyFrame> {
-    for (let i = from; i < this.frames.length; i++) if (pred(this.frames[i]!)) return Promise.resolve(this.frames[i]!);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${label}; last frames: ${JSON.stringify(this.frames.slice(-5))}`));
-      }, timeoutMs);
-      const waiter = {
-        pred,
-        from: Math.max(from, this.frames.length),
-        resolve: (f: AnyFrame) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      };
-      this.waiters.push(waiter);
-    });
   }
 
   all(type: string): AnyFrame[] {

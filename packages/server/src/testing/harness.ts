@@ -1,3 +1,4 @@
+import { FrameLog } from './frame-log.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -195,16 +196,15 @@ type AnyFrame = ServerFrame & Record<string, any>;
  * A raw WebSocket client that records every frame it receives, so that tests can wait
  * for frames by type or predicate and assert on everything that arrived.
  */
-export class TestSocket {
-  readonly frames: AnyFrame[] = [];
+export class TestSocket extends FrameLog<AnyFrame> {
   /** The length of each array message received (a socket opened with ?batch=1). */
   readonly arrays: number[] = [];
-  private waiters: { pred: (f: AnyFrame) => boolean; from: number; resolve: (f: AnyFrame) => void }[] = [];
   private cursor = 0;
   closeCode: number | null = null;
   readonly closed: Promise<number>;
 
   private constructor(readonly ws: WebSocket) {
+    super();
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const parsed = JSON.parse(data.toString()) as AnyFrame | AnyFrame[];
@@ -218,18 +218,6 @@ export class TestSocket {
         resolve(code);
       }),
     );
-  }
-
-  private record(frame: AnyFrame): void {
-    this.frames.push(frame);
-    const idx = this.frames.length - 1;
-    this.waiters = this.waiters.filter((w) => {
-      if (idx >= w.from && w.pred(frame)) {
-        w.resolve(frame);
-        return false;
-      }
-      return true;
-    });
   }
 
   /** Connects with the bearer header (or `?access_token=` when query is true) and waits for open. */
@@ -269,37 +257,9 @@ export class TestSocket {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  /**
-   * The one way tests wait for frames: resolves with the first frame recorded at index
-   * `from` or later (default: any frame so far) that matches pred, as soon as it arrives.
-   * It does not move the next()/nextWhere() cursor, so a test can wait for one kind of
-   * frame without skipping past frames of another kind.
-   */
-  waitFor(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame', from = 0): Promise<AnyFrame> {
-    const i = this.indexOf(pred, from);
-    if (i >= 0) return Promise.resolve(this.frames[i]!);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${label}; last frames: ${JSON.stringify(this.frames.slice(-5))}`));
-      }, timeoutMs);
-      const waiter = {
-        pred,
-        from: Math.max(from, this.frames.length),
-        resolve: (f: AnyFrame) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** Index of the first recorded frame at `from` or later matching pred, or -1. */
-  indexOf(pred: (f: AnyFrame) => boolean, from = 0): number {
-    for (let i = from; i < this.frames.length; i++) if (pred(this.frames[i]!)) return i;
-    return -1;
-  }
+  // waitFor(pred, timeoutMs, label, from) and indexOf come from FrameLog: they do not
+  // move the next()/nextWhere() cursor, so a test can wait for one kind of frame without
+  // skipping past frames of another kind.
 
   /** Waits for the next frame after the last one next()/nextWhere() returned that matches pred, and moves past it. */
   async nextWhere(pred: (f: AnyFrame) => boolean, timeoutMs = 5000, label = 'frame'): Promise<AnyFrame> {
