@@ -13,7 +13,7 @@ export const AUTOCHECKPOINT_PAGES = 1000;
 /**
  * Moves WAL checkpoints out of the commits (see sqlite-checkpoint-worker.ts): the writing
  * connection does not checkpoint itself (wal_autocheckpoint=0, set by the writer thread),
- * and this worker thread checkpoints every second. Should it die, `onGone` has the
+ * and this worker thread checkpoints every CHECKPOINT_INTERVAL_MS. Should it die, `onGone` has the
  * writing connection checkpoint itself again, so the WAL stays bounded either way.
  */
 export class SqliteCheckpointer {
