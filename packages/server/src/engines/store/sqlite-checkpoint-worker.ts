@@ -48,7 +48,9 @@ type CheckpointResult = { busy: number; log: number; checkpointed: number };
 
 function checkpoint(): CheckpointResult | undefined {
   const [r] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[];
-  if (r && r.checkpointed < r.log) fdatasyncSync(dbFile);
+  // Even when it copied every frame it saw (checkpointed = log): SQLite syncs only when that
+  // is still the WAL's end once copied, and the writer has usually appended meanwhile.
+  if (r && r.log > 0) fdatasyncSync(dbFile);
   return r;
 }
 
