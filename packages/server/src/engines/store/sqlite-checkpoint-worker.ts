@@ -54,7 +54,6 @@ function checkpoint(): CheckpointResult | undefined {
   return r;
 }
 
-
 const timer = setInterval(() => {
   try {
     let r = checkpoint();
