@@ -40,8 +40,12 @@ export class SqliteWriter {
   private queue: Pending[] = [];
   /** Batches handed to the thread and not yet answered, by id (a batch of cursor moves may be answered after a later one). */
   private readonly inFlight = new Map<number, Pending[]>();
+  /** Those of them holding urgent writes (sends and the like): see schedule. */
+  private readonly urgentInFlight = new Set<number>();
   private nextId = 1;
   private scheduled = false;
+  /** An urgent write is queued for the end of this tick (see schedule). */
+  private soon = false;
   private closing = false;
   private startedAt = 0;
   private autocheckpointPages: number | null = null;
@@ -60,7 +64,7 @@ export class SqliteWriter {
     if (this.closing) return Promise.reject(new Error('the store is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ call: { op, args }, resolve: resolve as (v: unknown) => void, reject });
-      this.schedule();
+      this.schedule(!BACKGROUND_OPS.has(op));
     });
   }
 
@@ -114,6 +118,7 @@ export class SqliteWriter {
       for (const p of batch) p.reject(new Error('the writer thread stopped before answering; the write may not be stored'));
     }
     this.inFlight.clear();
+    this.urgentInFlight.clear();
     const pause = Math.max(0, this.startedAt + RESTART_PAUSE_MS - Date.now());
     setTimeout(() => {
       this.start();
@@ -126,8 +131,22 @@ export class SqliteWriter {
     this.worker.postMessage(msg);
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.down) return;
+  private schedule(urgent = false): void {
+    if (this.down) return;
+    // An urgent write (a send) while the thread has none of those to commit goes at the end
+    // of this tick: waiting for setImmediate would put it behind the rest of the event
+    // loop's turn (a thousand members' acks read in it, a fan-out's writes), and an idle
+    // thread has no commit for it to share anyway. With urgent batches in flight the
+    // writes gather until setImmediate and go as one batch (group commit).
+    if (urgent && this.urgentInFlight.size === 0 && !this.soon) {
+      this.soon = true;
+      process.nextTick(() => {
+        this.soon = false;
+        if (this.queue.length > 0 && !this.down) this.send();
+      });
+      return;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     // setImmediate: writes queued in the same turn of the event loop share the batch. It
     // goes at once, even with another batch in flight: the thread commits whatever has
@@ -154,6 +173,7 @@ export class SqliteWriter {
     for (const batch of [urgent, background, riding]) {
       if (batch.length === 0) continue;
       const id = this.nextId++;
+      if (batch === urgent) this.urgentInFlight.add(id);
       this.inFlight.set(id, batch);
       this.post({ kind: 'batch', id, calls: batch.map((p) => p.call) });
     }
@@ -169,6 +189,7 @@ export class SqliteWriter {
     const batch = this.inFlight.get(reply.id);
     if (!batch) return;
     this.inFlight.delete(reply.id);
+    this.urgentInFlight.delete(reply.id);
     this.wakeWaiters();
     if (this.inFlight.size === 0) this.worker.unref();
     if ('failed' in reply) {
