@@ -4,6 +4,12 @@ import type { WriterReply, WriterRequest } from './sqlite-writer-worker.js';
 
 /** After a checkpoint resets the WAL, its file is truncated to at most this many bytes. */
 export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/**
+ * A send after this long without one (ms) goes to the writer thread at the end of its tick,
+ * not after the event loop's turn (see schedule): a lone send has no batch to share, and
+ * under a stream of sends the batching stays what it was (one commit per turn, not two).
+ */
+const LONE_SEND_MS = 20;
 /** A writer thread that died this soon after the last one started is restarted only after a pause (ms). */
 const RESTART_PAUSE_MS = 1000;
 
@@ -46,6 +52,8 @@ export class SqliteWriter {
   private scheduled = false;
   /** An urgent write is queued for the end of this tick (see schedule). */
   private soon = false;
+  /** When the last batch of urgent writes was handed over (performance.now()). */
+  private lastUrgentAt = -Infinity;
   private closing = false;
   private startedAt = 0;
   private autocheckpointPages: number | null = null;
@@ -133,12 +141,12 @@ export class SqliteWriter {
 
   private schedule(urgent = false): void {
     if (this.down) return;
-    // An urgent write (a send) while the thread has none of those to commit goes at the end
-    // of this tick: waiting for setImmediate would put it behind the rest of the event
-    // loop's turn (a thousand members' acks read in it, a fan-out's writes), and an idle
-    // thread has no commit for it to share anyway. With urgent batches in flight the
-    // writes gather until setImmediate and go as one batch (group commit).
-    if (urgent && this.urgentInFlight.size === 0 && !this.soon) {
+    // A lone urgent write (a send, none in flight or handed over in the last LONE_SEND_MS)
+    // goes at the end of this tick: waiting for setImmediate would put it behind the rest
+    // of the event loop's turn (a thousand members' acks read in it, a fan-out's writes),
+    // and it has no batch to share anyway. Otherwise writes gather until setImmediate and
+    // go as one batch (group commit).
+    if (urgent && !this.soon && this.urgentInFlight.size === 0 && performance.now() - this.lastUrgentAt > LONE_SEND_MS) {
       this.soon = true;
       process.nextTick(() => {
         this.soon = false;
@@ -173,7 +181,10 @@ export class SqliteWriter {
     for (const batch of [urgent, background, riding]) {
       if (batch.length === 0) continue;
       const id = this.nextId++;
-      if (batch === urgent) this.urgentInFlight.add(id);
+      if (batch === urgent) {
+        this.urgentInFlight.add(id);
+        this.lastUrgentAt = performance.now();
+      }
       this.inFlight.set(id, batch);
       this.post({ kind: 'batch', id, calls: batch.map((p) => p.call) });
     }
