@@ -78,11 +78,13 @@ export async function writeCharts(r: CompareReport, dir: string): Promise<string
 /** Group fan-out: first and last member's latency (p50, p99) against the group's message rate. */
 export async function writeGroupChart(r: GroupReport, dir: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const values = r.steps.flatMap((s) => [
-    { rate: s.rate, series: 'last member p99', ms: s.last.p99 },
-    { rate: s.rate, series: 'last member p50', ms: s.last.p50 },
-    { rate: s.rate, series: 'first member p99', ms: s.first.p99 },
-  ]);
+  const values = r.steps
+    .filter((s) => !s.warmup)
+    .flatMap((s) => [
+      { rate: s.rate, series: 'last member p99', ms: s.last.p99 },
+      { rate: s.rate, series: 'last member p50', ms: s.last.p50 },
+      { rate: s.rate, series: 'first member p99', ms: s.first.p99 },
+    ]);
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `${r.recipients + 1}-member group, all online, receipts ${r.options.receipts ? 'on' : 'off'}: send to member latency`,

@@ -15,6 +15,9 @@ import { fmtBytes, fmtInt, fmtMs, sleep, summarize, table, type Summary } from '
  * mark the chat read every so often (the ids waiting for their ack go with the read).
  * Per rate: time from the scheduled send until the FIRST and until the LAST member has each
  * message, fan-out deliveries/s, the creator's ack_sent latency, server CPU and RSS.
+ * A warm-up at the first rate (--warmup-seconds) runs first and is shown, not judged: the
+ * first second after start measures both processes compiling their hot paths (V8's
+ * compiler threads then compete with them for the cores), not the fan-out.
  */
 
 export interface GroupOptions {
@@ -29,10 +32,14 @@ export interface GroupOptions {
   readIntervalMs: number;
   drainMs: number;
   pauseMs: number;
+  /** Seconds of sending at the first rate before the judged rates (0: none). */
+  warmupSeconds: number;
 }
 
 export interface GroupStepRow {
   rate: number;
+  /** The warm-up step: shown, not judged. */
+  warmup: boolean;
   seconds: number;
   sent: number;
   /** Messages every recipient got. */
@@ -147,7 +154,9 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
     `group: POST /v1/groups with ${M - 1} member ids took ${groupCreateMs.toFixed(0)} ms; ${group.members.length} members, chat ${group.chat_id}`,
   );
 
-  const steps = opts.rates.map((rate) => ({ rate, count: Math.max(1, Math.floor(rate * opts.stepSeconds)) }));
+  const steps = opts.rates.map((rate) => ({ rate, count: Math.max(1, Math.floor(rate * opts.stepSeconds)), warmup: false }));
+  const warmupCount = Math.floor(opts.rates[0]! * opts.warmupSeconds);
+  if (warmupCount > 0) steps.unshift({ rate: opts.rates[0]!, count: warmupCount, warmup: true });
   const recipients = M - 1;
 
   // The creator's socket lives in this thread; the members' in worker threads.
@@ -311,7 +320,7 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
       windows.push({ start, end, done, maxSendLag, sent: k });
       const got = received() - before;
       log(
-        `group: rate ${st.rate}/s: ${k} messages sent in ${((end - start) / 1000).toFixed(1)} s; ${fmtInt(got)} of ${fmtInt(st.count * recipients)} member deliveries ${got >= st.count * recipients ? 'complete' : 'INCOMPLETE'} ${((done - end) / 1000).toFixed(2)} s after the last send`,
+        `group: ${st.warmup ? 'warm-up at ' : ''}rate ${st.rate}/s: ${k} messages sent in ${((end - start) / 1000).toFixed(1)} s; ${fmtInt(got)} of ${fmtInt(st.count * recipients)} member deliveries ${got >= st.count * recipients ? 'complete' : 'INCOMPLETE'} ${((done - end) / 1000).toFixed(2)} s after the last send`,
       );
       if (got < st.count * recipients && s + 1 < steps.length) {
         // The backlog would spill into the next rate and make its figures meaningless.
@@ -373,6 +382,7 @@ export async function runGroup(target: Target, opts: GroupOptions, log: (s: stri
       const totalDeliveries = per.reduce((a, p) => a + p.count.reduce((x, y) => x + y, 0), 0);
       rows.push({
         rate: st.rate,
+        warmup: st.warmup,
         seconds: (w.end - w.start) / 1000,
         sent: w.sent,
         complete,
@@ -463,7 +473,7 @@ export function printGroup(r: GroupReport, log: (s: string) => void): void {
   ];
   for (const s of r.steps) {
     rows.push([
-      fmtInt(s.rate),
+      s.warmup ? `${fmtInt(s.rate)} warm-up` : fmtInt(s.rate),
       fmtInt(s.sent),
       fmtInt(s.complete),
       fmtMs(s.last.p50),
@@ -484,7 +494,7 @@ export function printGroup(r: GroupReport, log: (s: string) => void): void {
   }
   log(table(rows));
   log(
-    '("complete" = messages every recipient got; "sustained/s" = all member deliveries of the rate / time from its first scheduled send to its last delivery; "drain" = ms from the last scheduled send until the last member had the last message; ' +
+    '("warm-up" = the first rate for --warmup-seconds before the judged rates, not judged; "complete" = messages every recipient got; "sustained/s" = all member deliveries of the rate / time from its first scheduled send to its last delivery; "drain" = ms from the last scheduled send until the last member had the last message; ' +
       '"gen loop" = event-loop delay in the member workers, ms: high values mean the load generator, not the server, delayed arrivals)',
   );
   if (r.stoppedEarly) log(`NOTE: ${r.stoppedEarly}`);

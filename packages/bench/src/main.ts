@@ -73,6 +73,7 @@ group:
   --no-receipts         members send no ack_delivered
   --size BYTES          content padding (default 64)
   --drain S             seconds to wait for the last member after each rate (default 30)
+  --warmup-seconds S    send at the first rate for S seconds first, shown as "warm-up", not judged (default 2; 0 = none)
   --pause S             idle seconds between rates (default 2)
 
 fuzz (random and mutated frames and HTTP requests at a live server; exits 1 on any crash or error):
@@ -263,6 +264,7 @@ function groupOptions(): GroupOptions {
     readIntervalMs: v['read-interval'] === undefined ? 0 : num('read-interval', 0),
     drainMs: num('drain', 30) * 1000,
     pauseMs: num('pause', 2) * 1000,
+    warmupSeconds: num('warmup-seconds', 2),
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, registerUser, suiteServer } from '../testing/harness.js';
+import { http, login, pollUntil, registerUser, suiteServer } from '../testing/harness.js';
 import {
   assertGapFreeFrom,
   dedupe,
@@ -166,6 +166,70 @@ describe('one device’s sends keep their order', () => {
     const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
       token: admin!.token,
       body: { name: 'churn', member_ids: [a!.user_id] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await membershipChurnUnderSends(
+      srv.baseUrl,
+      admin!,
+      created.body,
+      extra.map((u) => u.user_id),
+      await open(a!),
+      ROUNDS,
+    );
+  });
+});
+
+describe('sends to a group that goes through the fan-out queue keep their order', () => {
+  // fanoutThreshold 1: every group is "large": its sends are handed to the fan-out queue,
+  // and one device's sends overlap (the next one's append does not wait for the previous
+  // one's hand-over), so these check that acks, seqs and deliveries still follow send order.
+  const { srv, open } = suiteServer({ rateLimits: false, fanoutThreshold: 1 }, { synced: waitForSyncComplete });
+  const ROUNDS = 4;
+  const PER_DEVICE = 150;
+
+  test('three members and a second device send at once: acks in each device’s send order, every member gets every message in seq order', async () => {
+    const [admin, m1, m2] = await Promise.all(['qa', 'q1', 'q2'].map((p) => registerUser(srv.baseUrl, p)));
+    const admin2 = await login(srv.baseUrl, admin!.username, admin!.password, 'second');
+    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: admin!.token,
+      body: { name: 'queued', member_ids: [m1!.user_id, m2!.user_id] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const chatId = created.body.chat_id as string;
+    const socks = await Promise.all([admin!, admin2, m1!, m2!].map(open));
+    await everyDeviceSendsAtOnce(socks, chatId, ROUNDS, PER_DEVICE);
+    const total = ROUNDS * PER_DEVICE * socks.length;
+    for (const [i, s] of socks.entries()) {
+      // A device gets the others' messages (its own come as acks), each once, in seq order, none missing.
+      const own = new Set((s.frames as Frame[]).filter((f) => f.type === 'ack_sent' && f.chat_id === chatId).map((f) => f.seq as number));
+      await pollUntil(
+        `device ${i} gets every other device's message`,
+        async () => dedupe(newMessages(s, chatId)).length,
+        (n) => n >= total - own.size,
+        30_000,
+      );
+      const seqs = dedupe(newMessages(s, chatId)).map((f) => f.seq as number);
+      const merged = [...seqs, ...own].sort((x, y) => x - y);
+      assertGapFreeFrom(merged, 1, `device ${i}: its own acks and what it received`);
+      for (let k = 1; k < seqs.length; k++) assert.ok(seqs[k]! > seqs[k - 1]!, `device ${i}: seq ${seqs[k]} arrived after ${seqs[k - 1]}`);
+    }
+  });
+
+  test('a device’s repeated sends among its new ones are answered in send order', async () => {
+    const [a, b] = await Promise.all(['qra', 'qrb'].map((p) => registerUser(srv.baseUrl, p)));
+    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: a!.token,
+      body: { name: 'queued repeats', member_ids: [b!.user_id] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await resendsAmongNewSends(await open(a!), await open(b!), created.body.chat_id, ROUNDS);
+  });
+
+  test('a member’s acks keep their order while the group’s membership changes under its sends', async () => {
+    const [admin, a, ...extra] = await Promise.all(Array.from({ length: 5 }, (_, i) => registerUser(srv.baseUrl, `qg${i}`)));
+    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
+      token: admin!.token,
+      body: { name: 'queued churn', member_ids: [a!.user_id] },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     await membershipChurnUnderSends(
