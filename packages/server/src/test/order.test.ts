@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { directChatId } from '@switchboard/protocol';
-import { http, login, pollUntil, registerUser, suiteServer } from '../testing/harness.js';
+import { http, login, pollUntil, registerUser, suiteServer, type SuiteServer } from '../testing/harness.js';
 import {
   assertGapFreeFrom,
   dedupe,
@@ -161,22 +161,8 @@ describe('one device’s sends keep their order', () => {
     await attachmentsAmongPlainSends(srv.baseUrl, a, await open(a), await open(b), directChatId(a.user_id, b.user_id));
   });
 
-  test('a member’s acks keep their order while the group’s membership changes under its sends', async () => {
-    const [admin, a, ...extra] = await Promise.all(Array.from({ length: 5 }, (_, i) => registerUser(srv.baseUrl, `g${i}`)));
-    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
-      token: admin!.token,
-      body: { name: 'churn', member_ids: [a!.user_id] },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    await membershipChurnUnderSends(
-      srv.baseUrl,
-      admin!,
-      created.body,
-      extra.map((u) => u.user_id),
-      await open(a!),
-      ROUNDS,
-    );
-  });
+  test('a member’s acks keep their order while the group’s membership changes under its sends', () =>
+    churnInNewGroup(srv.baseUrl, open, 'g', 'churn', ROUNDS));
 });
 
 describe('sends to a group that goes through the fan-out queue keep their order', () => {
@@ -225,20 +211,21 @@ describe('sends to a group that goes through the fan-out queue keep their order'
     await resendsAmongNewSends(await open(a!), await open(b!), created.body.chat_id, ROUNDS);
   });
 
-  test('a member’s acks keep their order while the group’s membership changes under its sends', async () => {
-    const [admin, a, ...extra] = await Promise.all(Array.from({ length: 5 }, (_, i) => registerUser(srv.baseUrl, `qg${i}`)));
-    const created = await http(srv.baseUrl, 'POST', '/v1/groups', {
-      token: admin!.token,
-      body: { name: 'queued churn', member_ids: [a!.user_id] },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    await membershipChurnUnderSends(
-      srv.baseUrl,
-      admin!,
-      created.body,
-      extra.map((u) => u.user_id),
-      await open(a!),
-      ROUNDS,
-    );
-  });
+  test('a member’s acks keep their order while the group’s membership changes under its sends', () =>
+    churnInNewGroup(srv.baseUrl, open, 'qg', 'queued churn', ROUNDS));
 });
+
+/** A new group of an admin and one member: the member sends while the admin adds and removes three others. */
+async function churnInNewGroup(baseUrl: string, open: SuiteServer['open'], prefix: string, name: string, rounds: number): Promise<void> {
+  const [admin, a, ...extra] = await Promise.all(Array.from({ length: 5 }, (_, i) => registerUser(baseUrl, `${prefix}${i}`)));
+  const created = await http(baseUrl, 'POST', '/v1/groups', { token: admin!.token, body: { name, member_ids: [a!.user_id] } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await membershipChurnUnderSends(
+    baseUrl,
+    admin!,
+    created.body,
+    extra.map((u) => u.user_id),
+    await open(a!),
+    rounds,
+  );
+}
