@@ -3,7 +3,7 @@
  * received, in order, and waiting for one by predicate.
  */
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 export type LoggedFrame = Record<string, any> & { type: string };
 
 export class FrameLog<F extends LoggedFrame = LoggedFrame> {
