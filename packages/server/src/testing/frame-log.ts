@@ -3,7 +3,6 @@
  * received, in order, and waiting for one by predicate.
  */
 
- 
 export type LoggedFrame = Record<string, any> & { type: string };
 
 export class FrameLog<F extends LoggedFrame = LoggedFrame> {
