@@ -204,17 +204,6 @@ export class ChatAccess {
     return userIds.filter((id) => !skip.has(id));
   }
 
-  /**
-   * isMember answered from the cache alone, when it can be without a store read (a fresh
-   * list naming the user): true, or undefined (ask isMember). A large group's members
-   * acknowledge every message: this spares each ack the promises of the full check.
-   */
-  isMemberCached(userId: string, chatId: string): true | undefined {
-    const cached = this.members.get(chatId);
-    if (cached && this.now() - cached.readAt < CACHE_TTL_MS && cached.set.has(userId)) return true;
-    return undefined;
-  }
-
   /** True when the user is a current member of the chat. */
   async isMember(userId: string, chatId: string): Promise<boolean> {
     const parsed = parseChatId(chatId);

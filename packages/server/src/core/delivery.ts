@@ -82,6 +82,11 @@ export class Delivery {
 
   constructor(private readonly deps: DeliveryDeps) {}
 
+  /** Whether a message to this many members goes through the fan-out queue. */
+  usesQueue(memberCount: number): boolean {
+    return memberCount > this.deps.fanoutThreshold;
+  }
+
   /** Makes this process a fan-out worker: it takes jobs from the queue and delivers them. */
   consumeFanout(): void {
     this.deps.fanout.start((job) => this.queued(job));

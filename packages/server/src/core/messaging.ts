@@ -74,10 +74,8 @@ export class Messaging {
    * queued, once its ack settled the next ack may go. Without this a repeated send (no
    * delivery to admit) or one whose membership changed answers a tick sooner or later
    * than its neighbours in the same store batch, and an ack overtook an earlier one.
-   * `admitted`: once its delivery was handed over (a large group's job taken by the fan-out
-   * queue): the next one's waits for it (see append).
    */
-  private readonly lastSend = new Map<string, { queued: Promise<void>; settled: Promise<void>; admitted: Promise<void> }>();
+  private readonly lastSend = new Map<string, { queued: Promise<void>; settled: Promise<void> }>();
 
   constructor(private readonly deps: MessagingDeps) {}
 
@@ -120,40 +118,32 @@ export class Messaging {
    * came (guarantee 3), whatever the checks before the store (media) or the answers
    * after it (a repeat, a membership change) wait for.
    */
-  async send(sender: Sender, frame: SendMessage, onCommitted?: (ack: AckSent) => void): Promise<{ ack: Promise<AckSent> }> {
+  async send(
+    sender: Sender,
+    frame: SendMessage,
+    onCommitted?: (ack: AckSent) => void,
+  ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
     const deviceId = sender.deviceId;
     const previous = this.lastSend.get(deviceId);
-    let handedOver!: () => void;
-    const own = new Promise<void>((resolve) => (handedOver = resolve));
-    // Handed over once it and every earlier send of the device were (one refused early is at once).
-    const admitted = previous ? Promise.all([previous.admitted, own]).then(noop) : own;
-    const turn: AdmitTurn = { after: previous?.admitted, done: handedOver };
-    const queuing = (
-      previous ? previous.queued.then(() => this.queue(sender, frame, turn, onCommitted)) : this.queue(sender, frame, turn, onCommitted)
-    ).finally(() => {
-      // Refused before its append (checks, media): nothing of it to hand over.
-      if (!turn.appending) turn.done();
-    });
+    const queuing = previous ? previous.queued.then(() => this.queue(sender, frame, onCommitted)) : this.queue(sender, frame, onCommitted);
     const ack = queuing.then(async ({ ack: own }) => {
       own.catch(() => {}); // answered below, after the earlier sends' acks
       await previous?.settled;
       return own;
     });
-    const entry = { queued: queuing.then(noop, noop), settled: ack.then(noop, noop), admitted };
+    const entry = { queued: queuing.then(noop, noop), settled: ack.then(noop, noop) };
     this.lastSend.set(deviceId, entry);
     void entry.settled.then(() => {
       if (this.lastSend.get(deviceId) === entry) this.lastSend.delete(deviceId);
     });
-    await queuing;
-    return { ack };
+    return { ack, queued: (await queuing).queued };
   }
 
   private async queue(
     sender: Sender,
     frame: SendMessage,
-    turn: AdmitTurn,
     onCommitted?: (ack: AckSent) => void,
-  ): Promise<{ ack: Promise<AckSent> }> {
+  ): Promise<{ ack: Promise<AckSent>; queued: boolean }> {
     // With attachments the content may be empty (a photo without a caption).
     const files = frame.attachments?.length ? frame.attachments : undefined;
     const ciphertext = frame.ciphertext;
@@ -195,10 +185,8 @@ export class Messaging {
       directWith,
       membersVersion: target.membersVersion,
     };
-    turn.appending = true;
-    const ack = this.append(request, target, turn, onCommitted);
-    void ack.then(turn.done, turn.done);
-    return { ack };
+    // queued: the message goes through the fan-out queue, whose room the ack waits for.
+    return { ack: this.append(request, target, onCommitted), queued: this.deps.delivery.usesQueue(target.memberIds.length) };
   }
 
   /**
@@ -206,18 +194,8 @@ export class Messaging {
    * removed someone), the store checked the sender again and stored the message under
    * the new membership: the cached members are stale, and the message goes to the
    * members of the version it was stored under.
-   *
-   * One device's appends overlap (a send does not wait for the previous one's commit), but
-   * each hands its delivery over only after the previous one did (`turn`): so its messages
-   * reach the fan-out queue in seq order, and a full queue holds at most one enqueue of
-   * each device waiting for room, whatever the number of its sends in flight.
    */
-  private async append(
-    request: AppendRequest,
-    target: ChatTarget,
-    turn: AdmitTurn,
-    onCommitted?: (ack: AckSent) => void,
-  ): Promise<AckSent> {
+  private async append(request: AppendRequest, target: ChatTarget, onCommitted?: (ack: AckSent) => void): Promise<AckSent> {
     const [result] = await this.deps.store.append([request]);
     if (result!.notMember) {
       this.deps.access.invalidate(request.chatId);
@@ -234,7 +212,6 @@ export class Messaging {
     // A large group's fan-out job must be accepted by the (bounded) queue before the
     // ack goes out: when the queue is full, senders wait here instead of piling up jobs.
     const membersVersion = stored.membersVersion ?? target.membersVersion;
-    await turn.after;
     if (!stored.duplicate) await this.deps.delivery.admit(stored.message, memberIds, { membersVersion });
     return ack;
   }
@@ -276,22 +253,7 @@ export class Messaging {
    * ack lost with the process only means a redelivery, which at-least-once allows; a
    * device's reconnect flushes them first (flushDelivered) so replay never repeats them.
    */
-  ackDelivered(device: Sender, messageIds: string[]): Promise<void> | void {
-    // Nearly every ack names messages committed or delivered here moments ago, in chats
-    // whose members are cached: then it is held without a promise (a thousand members
-    // acknowledge each message of a large group).
-    let top: MessageRef | undefined;
-    for (const id of messageIds) {
-      const ref = this.recent.get(id);
-      if (!ref || (top && ref.chat_id !== top.chat_id)) return this.ackDeliveredSlow(device, messageIds);
-      if (!top || top.seq < ref.seq) top = ref;
-    }
-    if (!top) return;
-    if (this.deps.access.isMemberCached(device.userId, top.chat_id) === undefined) return this.ackDeliveredSlow(device, messageIds);
-    this.holdDelivered(device, top, this.deps.now());
-  }
-
-  private async ackDeliveredSlow(device: Sender, messageIds: string[]): Promise<void> {
+  async ackDelivered(device: Sender, messageIds: string[]): Promise<void> {
     const messages = await this.locate(messageIds);
     const highest = new Map<string, MessageRef>();
     for (const m of messages) if ((highest.get(m.chat_id)?.seq ?? 0) < m.seq) highest.set(m.chat_id, m);
@@ -299,17 +261,11 @@ export class Messaging {
     for (const [chatId, top] of highest) {
       if (!(await this.deps.access.isMember(device.userId, chatId)))
         throw new DomainError('not_a_member', 'you are not a member of this chat');
-      this.holdDelivered(device, top, at);
+      const key = `${device.deviceId}\u0000${chatId}`;
+      const held = this.heldDelivered.get(key);
+      if (!held || held.top.seq < top.seq) this.heldDelivered.set(key, { device, top, at });
+      this.flushWithin(kindOf(chatId) === 'direct' ? this.deps.directAckWindowMs : this.deps.groupAckWindowMs);
     }
-  }
-
-  /** Holds a device's ack of a chat up to `top` for the next cursor write (the highest one wins). */
-  private holdDelivered(device: Sender, top: MessageRef, at: number): void {
-    const chatId = top.chat_id;
-    const key = `${device.deviceId}\u0000${chatId}`;
-    const held = this.heldDelivered.get(key);
-    if (!held || held.top.seq < top.seq) this.heldDelivered.set(key, { device, top, at });
-    this.flushWithin(kindOf(chatId) === 'direct' ? this.deps.directAckWindowMs : this.deps.groupAckWindowMs);
   }
 
   private flushWithin(ms: number): void {
@@ -442,14 +398,6 @@ export class Messaging {
 }
 
 function noop(): void {}
-
-/** A send's place in its device's hand-overs to delivery: after `after`; `done` lets the next one go. */
-interface AdmitTurn {
-  after: Promise<void> | undefined;
-  done: () => void;
-  /** Its append was queued: `done` runs once that settles. */
-  appending?: boolean;
-}
 
 function kindOf(chatId: string): 'direct' | 'group' {
   return parseChatId(chatId)?.kind ?? 'direct';

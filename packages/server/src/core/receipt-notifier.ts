@@ -25,6 +25,9 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
  * per message per second whatever the group's size, never one per member per message.
  * Every group frame carries delivered_count, read_count and member_count.
  */
+/** The latest a direct status frame goes, counted from the acknowledgement it answers (ms). */
+const DIRECT_HOLD_LIMIT_MS = 800;
+
 /** A direct chat's advances held for the rest of a window: the merged range, the latest time, the top message when known. */
 interface Held {
   advance: CursorAdvance;
@@ -76,7 +79,10 @@ export class ReceiptNotifier {
     const key = `${advance.chatId}\u0000${advance.userId}`;
     let window = this.direct.get(key);
     if (!window) {
-      window = { timer: setTimeout(() => void this.releaseDirect(key), this.deps.directWindowMs).unref() };
+      // Never past DIRECT_HOLD_LIMIT_MS after the acknowledgement itself (`at`): its cursor
+      // write may have queued behind sends, and guarantee 6 allows a second in all.
+      const hold = Math.max(0, Math.min(this.deps.directWindowMs, at + DIRECT_HOLD_LIMIT_MS - this.deps.now()));
+      window = { timer: setTimeout(() => void this.releaseDirect(key), hold).unref() };
       this.direct.set(key, window);
     }
     window[status] = merge(window[status], { advance, at, top });

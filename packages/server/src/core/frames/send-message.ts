@@ -8,7 +8,7 @@ export const sendMessage: FrameHandler<'send_message'> = (socket, frame, deps) =
   // Admit sends one after another so their seq follows the order they were sent in.
   socket.sendChain = socket.sendChain.then(async () => {
     try {
-      const { ack } = await deps.messaging.send(sender, frame, (a) => socket.noteOwnMessage(a.chat_id, a.seq));
+      const { ack, queued } = await deps.messaging.send(sender, frame, (a) => socket.noteOwnMessage(a.chat_id, a.seq));
       socket.lastCommit = ack.catch(() => undefined);
       ack.then(
         (a) => {
@@ -21,6 +21,9 @@ export const sendMessage: FrameHandler<'send_message'> = (socket, frame, deps) =
           deps.fail(socket, err, frame.client_msg_id);
         },
       );
+      // A large group's send holds this socket's next sends until the fan-out queue
+      // took it: each socket waits for room at most once, so waiters stay bounded.
+      if (queued) await ack.catch(() => undefined);
     } catch (err) {
       socket.sendSettled(frame.chat_id);
       deps.fail(socket, err, frame.client_msg_id);

@@ -43,14 +43,19 @@ const FORCE_FACTOR = 4;
 const dbFile = openSync(file, 'r');
 const QUICK_ROUND_MS = 3;
 const MAX_ROUNDS = 6;
+/** Frames copied as of the last sync (a start-over brings it back to 0). */
+let lastSynced = 0;
 
 type CheckpointResult = { busy: number; log: number; checkpointed: number };
 
 function checkpoint(): CheckpointResult | undefined {
   const [r] = db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[];
-  // Even when it copied every frame it saw (checkpointed = log): SQLite syncs only when that
-  // is still the WAL's end once copied, and the writer has usually appended meanwhile.
-  if (r && r.log > 0) fdatasyncSync(dbFile);
+  // Whenever it copied frames, even all it saw (checkpointed = log): SQLite syncs only when
+  // that is still the WAL's end once copied, and the writer has usually appended meanwhile.
+  if (r && r.checkpointed !== lastSynced) {
+    fdatasyncSync(dbFile);
+    lastSynced = r.checkpointed;
+  }
   return r;
 }
 

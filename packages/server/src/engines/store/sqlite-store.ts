@@ -231,8 +231,10 @@ export class SqliteStore implements Store {
     this.indexTimer = undefined;
     await this.writer.write('indexForSearch').catch(() => undefined);
     await this.writer.close();
-    await this.checkpointer.close();
+    // The reading connection first: the checkpointer closes a descriptor of its own on the
+    // file, and closing any descriptor drops every POSIX lock this process holds on it.
     this.db.close();
+    await this.checkpointer.close();
   }
 
   /*

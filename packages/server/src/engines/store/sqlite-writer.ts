@@ -4,12 +4,6 @@ import type { WriterReply, WriterRequest } from './sqlite-writer-worker.js';
 
 /** After a checkpoint resets the WAL, its file is truncated to at most this many bytes. */
 export const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
-/**
- * A send after this long without one (ms) goes to the writer thread at the end of its tick,
- * not after the event loop's turn (see schedule): a lone send has no batch to share, and
- * under a stream of sends the batching stays what it was (one commit per turn, not two).
- */
-const LONE_SEND_MS = 20;
 /** A writer thread that died this soon after the last one started is restarted only after a pause (ms). */
 const RESTART_PAUSE_MS = 1000;
 
@@ -46,14 +40,8 @@ export class SqliteWriter {
   private queue: Pending[] = [];
   /** Batches handed to the thread and not yet answered, by id (a batch of cursor moves may be answered after a later one). */
   private readonly inFlight = new Map<number, Pending[]>();
-  /** Those of them holding urgent writes (sends and the like): see schedule. */
-  private readonly urgentInFlight = new Set<number>();
   private nextId = 1;
   private scheduled = false;
-  /** An urgent write is queued for the end of this tick (see schedule). */
-  private soon = false;
-  /** When the last batch of urgent writes was handed over (performance.now()). */
-  private lastUrgentAt = -Infinity;
   private closing = false;
   private startedAt = 0;
   private autocheckpointPages: number | null = null;
@@ -72,7 +60,7 @@ export class SqliteWriter {
     if (this.closing) return Promise.reject(new Error('the store is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ call: { op, args }, resolve: resolve as (v: unknown) => void, reject });
-      this.schedule(!BACKGROUND_OPS.has(op));
+      this.schedule();
     });
   }
 
@@ -126,7 +114,6 @@ export class SqliteWriter {
       for (const p of batch) p.reject(new Error('the writer thread stopped before answering; the write may not be stored'));
     }
     this.inFlight.clear();
-    this.urgentInFlight.clear();
     const pause = Math.max(0, this.startedAt + RESTART_PAUSE_MS - Date.now());
     setTimeout(() => {
       this.start();
@@ -139,22 +126,8 @@ export class SqliteWriter {
     this.worker.postMessage(msg);
   }
 
-  private schedule(urgent = false): void {
-    if (this.down) return;
-    // A lone urgent write (a send, none in flight or handed over in the last LONE_SEND_MS)
-    // goes at the end of this tick: waiting for setImmediate would put it behind the rest
-    // of the event loop's turn (a thousand members' acks read in it, a fan-out's writes),
-    // and it has no batch to share anyway. Otherwise writes gather until setImmediate and
-    // go as one batch (group commit).
-    if (urgent && !this.soon && this.urgentInFlight.size === 0 && performance.now() - this.lastUrgentAt > LONE_SEND_MS) {
-      this.soon = true;
-      process.nextTick(() => {
-        this.soon = false;
-        if (this.queue.length > 0 && !this.down) this.send();
-      });
-      return;
-    }
-    if (this.scheduled) return;
+  private schedule(): void {
+    if (this.scheduled || this.down) return;
     this.scheduled = true;
     // setImmediate: writes queued in the same turn of the event loop share the batch. It
     // goes at once, even with another batch in flight: the thread commits whatever has
@@ -181,10 +154,6 @@ export class SqliteWriter {
     for (const batch of [urgent, background, riding]) {
       if (batch.length === 0) continue;
       const id = this.nextId++;
-      if (batch === urgent) {
-        this.urgentInFlight.add(id);
-        this.lastUrgentAt = performance.now();
-      }
       this.inFlight.set(id, batch);
       this.post({ kind: 'batch', id, calls: batch.map((p) => p.call) });
     }
@@ -200,7 +169,6 @@ export class SqliteWriter {
     const batch = this.inFlight.get(reply.id);
     if (!batch) return;
     this.inFlight.delete(reply.id);
-    this.urgentInFlight.delete(reply.id);
     this.wakeWaiters();
     if (this.inFlight.size === 0) this.worker.unref();
     if ('failed' in reply) {
