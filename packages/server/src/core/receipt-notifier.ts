@@ -6,6 +6,9 @@ import type { Logger } from '../util/logger.js';
 type Status = 'delivered' | 'read';
 type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
 
+/** The latest a direct status frame goes, counted from the acknowledgement it answers (ms). */
+const DIRECT_HOLD_LIMIT_MS = 800;
+
 /**
  * Turns cursor advances into status_update frames for the senders whose messages the
  * advance covers, for each sender's latest covered message.
@@ -25,9 +28,6 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
  * per message per second whatever the group's size, never one per member per message.
  * Every group frame carries delivered_count, read_count and member_count.
  */
-/** The latest a direct status frame goes, counted from the acknowledgement it answers (ms). */
-const DIRECT_HOLD_LIMIT_MS = 800;
-
 /** A direct chat's advances held for the rest of a window: the merged range, the latest time, the top message when known. */
 interface Held {
   advance: CursorAdvance;
