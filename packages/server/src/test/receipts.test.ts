@@ -237,4 +237,19 @@ describe('receipts', () => {
       acks.map(() => 'read'),
     );
   });
+
+  test('a held status frame still reaches the sender within a second of the acknowledgement (guarantee 6)', async () => {
+    const a = await registerUser(srv.baseUrl, 'holda');
+    const b = await registerUser(srv.baseUrl, 'holdb');
+    const chatId = directChatId(a.user_id, b.user_id);
+    const [sa, sb] = await Promise.all([open(a), open(b)]);
+    const ack = await sa.sendMessage(chatId, 'read me');
+    await waitForMessages(sb, chatId, [ack.message_id]);
+    const from = sa.frames.length;
+    const sent = Date.now();
+    sb.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: ack.message_id });
+    await sa.waitFor((f) => f.type === 'status_update' && f.status === 'read' && f.seq === ack.seq, 5000, 'read status', from);
+    const took = Date.now() - sent;
+    assert.ok(took <= 1000, `the read status came ${took} ms after the ack_read: guarantee 6 allows a second`);
+  });
 });
