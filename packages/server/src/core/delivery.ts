@@ -79,8 +79,29 @@ export class Delivery {
   private readonly runs = new Map<string, Run[]>();
   /** Per chat, the fan-out job being admitted: the next one waits for it (see queued). */
   private readonly admitting = new Map<string, Promise<void>>();
+  /** Per chat, the latest committed entry's hand-over to delivery (see inOrder). */
+  private readonly handovers = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: DeliveryDeps) {}
+
+  /**
+   * Runs `handOver` (the admit of a committed entry, with whatever it must wait for first:
+   * a membership re-read, room in the fan-out queue) once the chat's previous hand-over
+   * finished. Callers call this as soon as their commit resolves, before any await of
+   * their own, so a chat's entries reach delivery in commit order even while one device's
+   * sends overlap or another's wait: members then never see a later seq first, which
+   * each of their sockets would have to repair with a read of the store (a gap fill).
+   */
+  inOrder<T>(chatId: string, handOver: () => Promise<T>): Promise<T> {
+    const previous = this.handovers.get(chatId);
+    const result = previous ? previous.then(handOver) : handOver();
+    const settled = result.then(noop, noop);
+    this.handovers.set(chatId, settled);
+    void settled.then(() => {
+      if (this.handovers.get(chatId) === settled) this.handovers.delete(chatId);
+    });
+    return result;
+  }
 
   /** Whether a message to this many members goes through the fan-out queue. */
   usesQueue(memberCount: number): boolean {
@@ -307,3 +328,5 @@ function sameMembers(a: string[], b: string[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+function noop(): void {}

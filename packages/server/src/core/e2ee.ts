@@ -128,8 +128,10 @@ export class E2ee {
     if (!result.duplicate) {
       this.deps.remember?.(entry);
       // Members as the sender's check saw them: replay makes good a member added meanwhile.
-      const memberIds = target.createDirectWith ?? (await this.deps.access.memberIds(chatId));
-      await this.deps.delivery.admit(entry, memberIds);
+      await this.deps.delivery.inOrder(chatId, async () => {
+        const memberIds = target.createDirectWith ?? (await this.deps.access.memberIds(chatId));
+        await this.deps.delivery.admit(entry, memberIds);
+      });
     }
     return { message_id: entry.message_id, chat_id: entry.chat_id, seq: entry.seq, epoch: result.epoch, created_at: entry.created_at };
   }

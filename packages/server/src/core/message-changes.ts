@@ -104,14 +104,15 @@ export class MessageChanges {
       throw new DomainError(result.refused, REFUSALS[result.refused]);
     }
     const { entry, duplicate } = result;
-    if (result.erasedMedia.length > 0) {
-      // After the commit (the message no longer names them) and before the ack, so that an
-      // acknowledged delete has erased the bytes too. A failure leaves bytes no record
-      // points at: logged, and the delete still stands.
-      await this.deps.files
-        .delete(result.erasedMedia)
-        .catch((err: unknown) => this.deps.log.warn({ err, media_ids: result.erasedMedia }, 'erasing media bytes failed'));
-    }
+    // After the commit (the message no longer names them) and before the ack, so that an
+    // acknowledged delete has erased the bytes too. A failure leaves bytes no record
+    // points at: logged, and the delete still stands.
+    const erasing =
+      result.erasedMedia.length > 0
+        ? this.deps.files
+            .delete(result.erasedMedia)
+            .catch((err: unknown) => this.deps.log.warn({ err, media_ids: result.erasedMedia }, 'erasing media bytes failed'))
+        : undefined;
     const ack: AckSent = {
       type: 'ack_sent',
       client_msg_id: entry.client_msg_id,
@@ -123,11 +124,17 @@ export class MessageChanges {
     onCommitted?.(ack);
     if (duplicate) {
       void this.redeliver(entry);
+      await erasing;
       return ack;
     }
     this.deps.remember(entry);
-    const memberIds = await this.deps.access.recipients(entry.chat_id, entry.seq, result.membersVersion);
-    await this.deps.delivery.admit(entry, memberIds, { membersVersion: result.membersVersion });
+    // Called before any await since the commit: the chat's entries reach delivery in commit order.
+    const delivered = this.deps.delivery.inOrder(entry.chat_id, async () => {
+      const memberIds = await this.deps.access.recipients(entry.chat_id, entry.seq, result.membersVersion);
+      await this.deps.delivery.admit(entry, memberIds, { membersVersion: result.membersVersion });
+    });
+    await erasing;
+    await delivered;
     return ack;
   }
 
@@ -162,9 +169,12 @@ export class MessageChanges {
         .catch((err: unknown) => this.deps.log.warn({ err, media_ids: result.erasedMedia }, 'erasing media bytes failed'));
     }
     if (result.duplicate) return true;
-    this.deps.remember(result.entry);
-    const memberIds = await this.deps.access.recipients(result.entry.chat_id, result.entry.seq, result.membersVersion);
-    await this.deps.delivery.admit(result.entry, memberIds, { membersVersion: result.membersVersion });
+    const { entry } = result;
+    this.deps.remember(entry);
+    await this.deps.delivery.inOrder(entry.chat_id, async () => {
+      const memberIds = await this.deps.access.recipients(entry.chat_id, entry.seq, result.membersVersion);
+      await this.deps.delivery.admit(entry, memberIds, { membersVersion: result.membersVersion });
+    });
     return true;
   }
 

@@ -203,16 +203,20 @@ export class Messaging {
     }
     if (result!.refused) throw directRefusalError(result!.refused);
     const stored = result as Extract<AppendResult, { message: StoredMessage }>;
-    let memberIds = target.memberIds;
-    if (stored.membersVersion !== undefined && stored.membersVersion !== target.membersVersion && !stored.duplicate) {
-      this.deps.access.invalidate(request.chatId);
-      memberIds = await this.deps.access.recipients(request.chatId, stored.message.seq, stored.membersVersion);
-    }
     const ack = this.committed(stored, onCommitted);
+    if (stored.duplicate) return ack;
+    // No await before this: the hand-over keeps the chat's commit order (Delivery.inOrder).
     // A large group's fan-out job must be accepted by the (bounded) queue before the
     // ack goes out: when the queue is full, senders wait here instead of piling up jobs.
-    const membersVersion = stored.membersVersion ?? target.membersVersion;
-    if (!stored.duplicate) await this.deps.delivery.admit(stored.message, memberIds, { membersVersion });
+    await this.deps.delivery.inOrder(request.chatId, async () => {
+      let memberIds = target.memberIds;
+      if (stored.membersVersion !== undefined && stored.membersVersion !== target.membersVersion) {
+        this.deps.access.invalidate(request.chatId);
+        memberIds = await this.deps.access.recipients(request.chatId, stored.message.seq, stored.membersVersion);
+      }
+      const membersVersion = stored.membersVersion ?? target.membersVersion;
+      await this.deps.delivery.admit(stored.message, memberIds, { membersVersion });
+    });
     return ack;
   }
 

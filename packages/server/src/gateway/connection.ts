@@ -28,6 +28,8 @@ const SENDS_IN_FLIGHT_HIGH = 256;
 /** Live messages parked per chat while this device's own sends to it are in flight (past it: a gap fill). */
 const MAX_PARKED_PER_CHAT = 256;
 const SENDS_IN_FLIGHT_LOW = 128;
+/** Chats in which this socket notes its own committed seqs ahead of its position. */
+const MAX_OWN_AHEAD_CHATS = 256;
 /** A socket closed as too slow is cut this long after the close frame (ms): it is not reading it. */
 const SLOW_CLOSE_GRACE_MS = 1000;
 
@@ -85,6 +87,8 @@ export class Connection {
   sendChain: Promise<void> = SETTLED;
   /** Settles once this socket's latest send is durable or refused (core/frames/change-message.ts waits for it). */
   lastCommit: Promise<unknown> = SETTLED;
+  /** Sends through the fan-out queue not yet answered (core/frames/send-message.ts); null until the first. */
+  queuedSends: Set<Promise<void>> | null = null;
   /** This socket's read cursor writes not yet stored: a pong waits for them (see ws-gateway.ts). */
   readsStored: Promise<void> = SETTLED;
   typingTokens = 0;
@@ -238,10 +242,14 @@ export class Connection {
       this.lastSeq.set(chatId, 1);
       return;
     }
-    // Untracked chats have no gap check yet; positions at or below are already passed.
-    if (last === undefined || seq <= last) return;
+    // Positions at or below are already passed.
+    if (last !== undefined && seq <= last) return;
     this.ownAhead ??= new Map();
     let ahead = this.ownAhead.get(chatId);
+    // Noted in a chat with no message on this socket yet too: if its seq 1 arrives next (no
+    // store read), the position must still skip this device's own seqs above it. Bounded:
+    // past MAX_OWN_AHEAD_CHATS a chat's note is skipped, which costs at most a gap fill.
+    if (!ahead && this.ownAhead.size >= MAX_OWN_AHEAD_CHATS) return;
     if (!ahead) this.ownAhead.set(chatId, (ahead = new Set()));
     if (ahead.size >= 1000) ahead.clear(); // never filled: at worst the next message does a gap fill
     ahead.add(seq);
@@ -259,6 +267,8 @@ export class Connection {
     const ahead = this.ownAhead?.get(chatId);
     if (last === undefined || !ahead) return last;
     while (ahead.delete(last + 1)) last++;
+    // Own seqs a replay or gap fill already passed.
+    for (const seq of ahead) if (seq <= last) ahead.delete(seq);
     if (ahead.size === 0) this.ownAhead!.delete(chatId);
     if (this.ownAhead!.size === 0) this.ownAhead = null;
     this.lastSeq.set(chatId, last);
@@ -302,6 +312,7 @@ export class Connection {
     if ((last === undefined && event.seq > 1) || (last !== undefined && event.seq > last + 1)) {
       // A chat new to this socket, or a gap (events from several nodes can arrive out of
       // order): whatever this device is owed below this seq comes from the store first.
+      if (last !== undefined) this.opts.metrics.gapFills.inc();
       this.held = [event];
       void this.fillGap(event.chatId, last ?? null, event.seq - 1);
       return;

@@ -169,7 +169,8 @@ describe('sends to a group that goes through the fan-out queue keep their order'
   // fanoutThreshold 1: every group is "large": its sends are handed to the fan-out queue,
   // and one device's sends overlap (the next one's append does not wait for the previous
   // one's hand-over), so these check that acks, seqs and deliveries still follow send order.
-  const { srv, open } = suiteServer({ rateLimits: false, fanoutThreshold: 1 }, { synced: waitForSyncComplete });
+  const metricsToken = 'order-test-metrics-token';
+  const { srv, open } = suiteServer({ rateLimits: false, fanoutThreshold: 1, metricsToken }, { synced: waitForSyncComplete });
   const ROUNDS = 4;
   const PER_DEVICE = 150;
 
@@ -199,6 +200,11 @@ describe('sends to a group that goes through the fan-out queue keep their order'
       assertGapFreeFrom(merged, 1, `device ${i}: its own acks and what it received`);
       for (let k = 1; k < seqs.length; k++) assert.ok(seqs[k]! > seqs[k - 1]!, `device ${i}: seq ${seqs[k]} arrived after ${seqs[k - 1]}`);
     }
+    // In seq order from the start, not repaired by reading the store: one process hands a
+    // chat's messages to delivery in commit order, so no socket ever saw a gap.
+    const metrics = await fetch(`${srv.baseUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^switchboard_gap_fills_total 0$/m);
   });
 
   test('a device’s repeated sends among its new ones are answered in send order', async () => {

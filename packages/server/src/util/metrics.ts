@@ -17,6 +17,11 @@ export function createMetrics() {
       help: 'new_message frames written to sockets (live and replay)',
       registers: [registry],
     }),
+    gapFills: new Counter({
+      name: 'switchboard_gap_fills_total',
+      help: 'Live messages that reached a socket above a gap in their chat, the gap read from the store first (events crossing between nodes)',
+      registers: [registry],
+    }),
     sendLatency: new Histogram({
       name: 'switchboard_send_latency_seconds',
       help: 'From a send_message frame arriving to its ack_sent (includes the durable commit)',

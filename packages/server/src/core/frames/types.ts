@@ -23,6 +23,8 @@ export interface FrameSocket extends PresenceWatcher {
   sendChain: Promise<void>;
   /** Settles once this socket's latest send is durable (or refused): a change waits for it (see change-message.ts). */
   lastCommit: Promise<unknown>;
+  /** This socket's sends through the fan-out queue not yet answered, oldest first (see send-message.ts); null: none yet. */
+  queuedSends: Set<Promise<void>> | null;
   /** This socket's read cursor writes not yet stored: a pong waits for them. */
   readsStored: Promise<void>;
   typingTokens: number;
