@@ -188,8 +188,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metrics,
     now,
     groupAckWindowMs: 250,
-    // As long as a group's: the direct status window holds the tick 500 ms anyway (directWindowMs).
-    directAckWindowMs: 250,
+    directAckWindowMs: 30,
     media,
     encryption: { isEncryptedGroup: (chatId) => e2ee.isEncryptedGroup(chatId) },
   });

@@ -33,15 +33,11 @@ export interface MessagingDeps {
   ids: Snowflake;
   metrics: Metrics;
   now: () => number;
-  /** How long group delivered and read acks are held to be written together (ms). */
+  /** How long group delivered-acks are held to be written together (ms). */
   groupAckWindowMs: number;
   /** Checks a send's reply_to and mentions (MessageChanges.references); without it, sends carrying them are refused. */
   references?: MessageChanges['references'];
-  /**
-   * How long direct-chat delivered and read acks are held and merged before their cursor
-   * write (ms). The sender's tick waits for the write and then for the receipt notifier's
-   * window, which ends at most 800 ms after the ack (guarantee 6 allows a second).
-   */
+  /** How long direct-chat acks are held and merged before their cursor write (ms): short, since the sender watches for the tick. */
   directAckWindowMs: number;
   /** Checks and prepares attachments; without it a send with attachments is refused. */
   media?: Pick<Media, 'prepareAttachments'>;
@@ -255,8 +251,9 @@ export class Messaging {
   /**
    * ack_delivered: moves the device's cursor in each chat to the highest acknowledged
    * seq. Acks are held for a short window and written together, one write per device
-   * and chat however many acks came (a busy chat's member acks every message), with the
-   * device's reads of the chat when it has any (a read covers delivery). A held
+   * and chat however many acks came (a busy chat's member acks every message): groups
+   * for the receipt window, whose receipts are coalesced anyway, direct chats for a
+   * few tens of milliseconds, since their sender watches for the tick. A held
    * ack lost with the process only means a redelivery, which at-least-once allows; a
    * device's reconnect flushes them first (flushDelivered) so replay never repeats them.
    */
@@ -301,22 +298,24 @@ export class Messaging {
     this.heldDelivered.clear();
     const reads = [...this.heldReads.values()];
     this.heldReads.clear();
-    const chats = new Map<string, { acks: HeldAck[]; reads: HeldRead[] }>();
-    const ofChat = (chatId: string) => {
-      let c = chats.get(chatId);
-      if (!c) chats.set(chatId, (c = { acks: [], reads: [] }));
-      return c;
+    const groups = new Map<string, { acks: HeldAck[]; reads: HeldRead[] }>();
+    const ofGroup = (chatId: string) => {
+      let g = groups.get(chatId);
+      if (!g) groups.set(chatId, (g = { acks: [], reads: [] }));
+      return g;
     };
-    for (const r of reads) ofChat(r.top.chat_id).reads.push(r);
-    for (const h of held) ofChat(h.top.chat_id).acks.push(h);
+    for (const r of reads) ofGroup(r.top.chat_id).reads.push(r);
     const writes: Promise<void>[] = [];
-    for (const [chatId, c] of chats) {
+    for (const h of held) {
+      if (kindOf(h.top.chat_id) === 'direct') writes.push(this.writeDelivered(h.device, h.top, h.at).catch(() => {}));
+      else ofGroup(h.top.chat_id).acks.push(h);
+    }
+    for (const [chatId, g] of groups) {
       // A read covers delivery (guarantee 6): a device's delivered ack at or below its read goes with the read.
-      const readTo = new Map(c.reads.map((r) => [r.device.deviceId, r.top.seq]));
-      const acks = c.acks.filter((h) => (readTo.get(h.device.deviceId) ?? 0) < h.top.seq);
-      if (kindOf(chatId) === 'direct') for (const h of acks) writes.push(this.writeDelivered(h.device, h.top, h.at).catch(() => {}));
-      else if (acks.length > 0) writes.push(this.writeGroupDelivered(chatId, acks).catch(() => {}));
-      if (c.reads.length > 0) writes.push(this.writeReads(chatId, c.reads));
+      const readTo = new Map(g.reads.map((r) => [r.device.deviceId, r.top.seq]));
+      const acks = g.acks.filter((h) => (readTo.get(h.device.deviceId) ?? 0) < h.top.seq);
+      if (acks.length > 0) writes.push(this.writeGroupDelivered(chatId, acks).catch(() => {}));
+      if (g.reads.length > 0) writes.push(this.writeGroupReads(chatId, g.reads));
     }
     await Promise.all(writes);
   }
@@ -347,22 +346,24 @@ export class Messaging {
     if (!message || message.chat_id !== chatId)
       throw new DomainError('invalid_frame', 'last_read_message_id is not a message of this chat');
     const at = this.deps.now();
-    // Held like delivered acks, and written with them: a read covers delivery (guarantee 6),
-    // so a chat open on the device costs one cursor write per window, not two per message.
-    return new Promise<void>((resolve, reject) => {
-      const key = `${device.deviceId}\u0000${chatId}`;
-      const held = this.heldReads.get(key);
-      if (!held) this.heldReads.set(key, { device, top: message, at, waiters: [{ resolve, reject }] });
-      else {
-        if (held.top.seq < message.seq) Object.assign(held, { top: message, at });
-        held.waiters.push({ resolve, reject });
-      }
-      this.flushWithin(kindOf(chatId) === 'direct' ? this.deps.directAckWindowMs : this.deps.groupAckWindowMs);
-    });
+    if (kindOf(chatId) === 'group') {
+      return new Promise<void>((resolve, reject) => {
+        const key = `${device.deviceId}\u0000${chatId}`;
+        const held = this.heldReads.get(key);
+        if (!held) this.heldReads.set(key, { device, top: message, at, waiters: [{ resolve, reject }] });
+        else {
+          if (held.top.seq < message.seq) Object.assign(held, { top: message, at });
+          held.waiters.push({ resolve, reject });
+        }
+        this.flushWithin(this.deps.groupAckWindowMs);
+      });
+    }
+    const moved = await this.deps.store.advanceRead(device.deviceId, device.userId, chatId, message.seq, at);
+    await this.readMoved(device, message, moved, at);
   }
 
-  /** One chat's held reads: one cursor write for all of them, then each reader's read_sync and receipts. */
-  private async writeReads(chatId: string, reads: HeldRead[]): Promise<void> {
+  /** One group's held reads: one cursor write for all of them, then each reader's read_sync and receipts. */
+  private async writeGroupReads(chatId: string, reads: HeldRead[]): Promise<void> {
     const at = reads.reduce((latest, r) => Math.max(latest, r.at), 0);
     const moves = reads.map((r) => ({ deviceId: r.device.deviceId, userId: r.device.userId, seq: r.top.seq }));
     let results: { read: CursorAdvance; delivered: CursorAdvance }[];
