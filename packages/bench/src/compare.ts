@@ -194,12 +194,12 @@ export async function runCompare(opts: CompareOptions, spawnOpts: SpawnOptions, 
       res = await runRelay(system, opts.pairs, opts.p99LimitMs, log);
     }
     results.push(res);
-    printSteps(res, opts.p99LimitMs, log);
+    printSteps(res, opts.p99LimitMs, log, !!opts.pairs.spin);
   }
   return { scenario: 'compare', options: opts, results };
 }
 
-function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => void): void {
+function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => void, spin: boolean): void {
   const rows = [['step', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'server CPU %', 'gen CPU %', 'lost', 'pass']];
   for (const s of r.steps) {
     rows.push([
@@ -216,7 +216,7 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
-  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}`);
+  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}${spin ? ' (polling: that is a whole core at every rate, not its cost)' : ''}`);
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {
