@@ -216,7 +216,9 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
-  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}${spin ? ' (polling: that is a whole core at every rate, not its cost)' : ''}`);
+  log(
+    `  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}${spin ? ' (polling: that is a whole core at every rate, not its cost)' : ''}`,
+  );
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {
