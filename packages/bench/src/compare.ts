@@ -57,6 +57,8 @@ export interface SystemResult {
   genSysUsPerMsg: number;
   /** Its socket writes and reads per message, as text. */
   genIo: string;
+  /** The first judged step that failed: what the system's processes used then (% of one core). */
+  firstFail: { rate: number; serverCpuPct: number } | null;
 }
 
 export interface CompareReport {
@@ -75,8 +77,12 @@ export function passes(row: PairsStepRow, p99LimitMs: number): boolean {
 function judge(system: SystemName, describe: string, r: PairsReport, p99LimitMs: number, services: string[]): SystemResult {
   const steps = r.steps.filter((s) => s.label !== 'warmup');
   let kneeRow: PairsStepRow | undefined;
+  let failRow: PairsStepRow | undefined;
   for (const s of steps) {
-    if (!passes(s, p99LimitMs)) break;
+    if (!passes(s, p99LimitMs)) {
+      failRow = s;
+      break;
+    }
     kneeRow = s;
   }
   const perMsg = (pct: number, row: PairsStepRow) => (row.deliveredRate > 0 ? ((pct / 100) * 1e6) / row.deliveredRate : NaN);
@@ -93,6 +99,7 @@ function judge(system: SystemName, describe: string, r: PairsReport, p99LimitMs:
     genUsPerMsg: r.generator.usPerMessage,
     genSysUsPerMsg: r.generator.sysUsPerMessage,
     genIo: ioPerMessage(r),
+    firstFail: failRow ? { rate: failRow.targetRate, serverCpuPct: failRow.serverCpuPct } : null,
   };
 }
 
@@ -187,12 +194,12 @@ export async function runCompare(opts: CompareOptions, spawnOpts: SpawnOptions, 
       res = await runRelay(system, opts.pairs, opts.p99LimitMs, log);
     }
     results.push(res);
-    printSteps(res, opts.p99LimitMs, log);
+    printSteps(res, opts.p99LimitMs, log, !!opts.pairs.spin);
   }
   return { scenario: 'compare', options: opts, results };
 }
 
-function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => void): void {
+function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => void, spin: boolean): void {
   const rows = [['step', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'server CPU %', 'gen CPU %', 'lost', 'pass']];
   for (const s of r.steps) {
     rows.push([
@@ -209,14 +216,16 @@ function printSteps(r: SystemResult, p99LimitMs: number, log: (s: string) => voi
   }
   log(table(rows));
   if (r.stoppedEarly) log(`  ${r.stoppedEarly}`);
-  log(`  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}`);
+  log(
+    `  load generator: ${r.genUsPerMsg.toFixed(1)} µs CPU per message, ${r.genSysUsPerMsg.toFixed(1)} of it in the kernel; ${r.genIo}${spin ? ' (polling: that is a whole core at every rate, not its cost)' : ''}`,
+  );
 }
 
 export function printCompare(r: CompareReport, log: (s: string) => void): void {
   const o = r.options.pairs;
   log('');
   log(
-    `compare: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, receipts ${o.receipts ? 'on' : 'off'}; pass = p99 ≤ ${r.options.p99LimitMs} ms, ≥ 95 % delivered in the step, nothing lost`,
+    `compare: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, receipts ${o.receipts ? 'on' : 'off'}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst}` : ''}${o.spin ? ', generator polling' : ''}; pass = p99 ≤ ${r.options.p99LimitMs} ms, ≥ 95 % delivered in the step, nothing lost`,
   );
   const base = r.results.find((x) => x.system === 'socketio');
   const rows = [['system', 'knee msg/s', 'server µs/msg', 'incl. Redis/PG µs/msg', 'knee vs socketio', 'stores messages', 'gen µs/msg']];
@@ -235,6 +244,12 @@ export function printCompare(r: CompareReport, log: (s: string) => void): void {
   log(referenceLine(r));
 }
 
+/**
+ * A one-process relay at this share of one core in the step where it failed ran out of CPU
+ * itself: it cannot go faster on this machine, whatever the generator does.
+ */
+const RELAY_SATURATED_PCT = 90;
+
 /** The bare ws relay's and Socket.IO's knees in this run, and whether they show a generator that kept up. */
 export function referenceLine(r: CompareReport): string {
   const top = Math.max(...r.options.pairs.rates);
@@ -249,8 +264,14 @@ export function referenceLine(r: CompareReport): string {
     }
     parts.push(`${label} ${fmtInt(x.knee)} msg/s`);
     if (x.knee >= top) notes.push(`${name} passed the top step: raise --rates to find its knee`);
-    else if (x.knee < (REFERENCE_BAR[name] ?? 0))
-      notes.push(`${name} below ${fmtInt(REFERENCE_BAR[name]!)} msg/s: the generator or a busy machine may cap every system here`);
+    else if (x.knee < (REFERENCE_BAR[name] ?? 0)) {
+      const f = x.firstFail;
+      notes.push(
+        f && f.serverCpuPct >= RELAY_SATURATED_PCT
+          ? `${name} below ${fmtInt(REFERENCE_BAR[name]!)} msg/s, but at ${f.serverCpuPct.toFixed(0)}% of a core where it failed (${fmtInt(f.rate)} msg/s): the relay itself is the limit on this machine, not the generator`
+          : `${name} below ${fmtInt(REFERENCE_BAR[name]!)} msg/s: the generator or a busy machine may cap every system here`,
+      );
+    }
   }
   return `reference (same run, same generator): ${parts.join(', ')}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }

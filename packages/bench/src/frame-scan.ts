@@ -99,8 +99,8 @@ export class FrameScanner {
   /** The frame parsed the slow way (JSON.parse), for what the scanner does not read; throws on bad JSON. */
   parse(buf: Buffer, start: number): Record<string, unknown> {
     if (this.dialect.pre === '') return JSON.parse(buf.toString('utf8', start)) as Record<string, unknown>;
-    // Socket.IO: 42["f","<escaped frame>"]
+    // Socket.IO: 42["f",{frame}]
     const ev = JSON.parse(buf.toString('utf8', start - this.dialect.pre.length + 2)) as unknown[];
-    return JSON.parse(String(ev[1])) as Record<string, unknown>;
+    return ev[1] as Record<string, unknown>;
   }
 }

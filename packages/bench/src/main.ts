@@ -50,6 +50,10 @@ pairs:
   --receipt-grace MS    a due receipt waits up to MS (and one send interval of its socket) to go in the
                         same write as that socket's next send (default 50; 0 = receipts never wait)
   --no-receipts         receivers send no ack_delivered / ack_read (to see what receipts cost)
+  --burst K             each socket sends K messages at one scheduled instant, every K of its intervals
+                        (same rates; latency from that instant): the server reads K frames a read (default 1)
+  --gen-spin            generator threads poll instead of sleeping while the steps run: no wake-ups,
+                        but each takes a whole core (for single-process servers on 2 cores)
   --drain S             seconds to wait for stragglers after the last step (default 15)
   --max-backlog S       stop stepping once S seconds' worth of messages are outstanding (default 3)
 
@@ -149,6 +153,8 @@ const { values: v, positionals } = parseArgs({
     'read-interval': { type: 'string' },
     'receipt-grace': { type: 'string' },
     'no-receipts': { type: 'boolean' },
+    burst: { type: 'string' },
+    'gen-spin': { type: 'boolean' },
     drain: { type: 'string' },
     'max-backlog': { type: 'string' },
     sockets: { type: 'string' },
@@ -233,6 +239,8 @@ function pairsOptions(
     readIntervalMs: num('read-interval', 100),
     receiptGraceMs: num('receipt-grace', 50),
     receipts: !v['no-receipts'],
+    burst: Math.max(1, num('burst', 1)),
+    spin: !!v['gen-spin'],
     drainMs: num('drain', 15) * 1000,
     maxBacklogSeconds: num('max-backlog', 3),
   };

@@ -81,6 +81,25 @@ for (const [script, transport] of [
   });
 }
 
+test('bursts: a socket sends its K messages in one write; a polling generator counts every message once', { timeout: 60_000 }, async () => {
+  const t = await spawnRelay('ws-relay.js', []);
+  try {
+    const port = Number(new URL(t.baseUrl).port);
+    const r = await runPairs(t, opts({ burst: 4, spin: true, receipts: false }), () => {}, { sessions: relaySessions(() => port) });
+    const x = r.totals;
+    assert.ok(x.sent >= 150, `sent ${x.sent}`);
+    assert.equal(x.received, x.sent);
+    assert.equal(x.acked, x.sent);
+    assert.equal(x.duplicates, 0);
+    assert.deepEqual(x.errors, {});
+    assert.equal(r.steps.find((s) => s.label === '1')!.latency.count, x.sent);
+    // No receipts: every write is a burst of sends (the step's last one per socket may be short).
+    assert.ok(x.socketWrites <= Math.ceil(x.sent / 4) + 8, `writes ${x.socketWrites} for ${x.sent} messages`);
+  } finally {
+    await t.stop();
+  }
+});
+
 test('the frame scanner reads both dialects, and sends what it cannot read to the slow path', () => {
   for (const transport of ['ws', 'socket.io'] as const) {
     const d = dialectOf(transport);
@@ -88,7 +107,7 @@ test('the frame scanner reads both dialects, and sends what it cannot read to th
     // As the servers write them; the generator's own templates (inDialect) agree where there is no backslash.
     const frame = (o: object) => {
       const json = JSON.stringify(o);
-      const text = transport === 'ws' ? json : `42${JSON.stringify(['f', json])}`;
+      const text = transport === 'ws' ? json : `42${JSON.stringify(['f', o])}`;
       if (!json.includes('\\')) assert.equal(d.pre + inDialect(d, json) + d.post, text);
       return { buf: Buffer.from(text), start: d.pre.length };
     };

@@ -57,6 +57,10 @@ export interface PairsOptions {
   /** How long a due receipt may wait for its socket's next send, to share its write (ms; also at most one send interval). */
   receiptGraceMs?: number;
   receipts: boolean;
+  /** Messages each socket sends at one scheduled instant (default 1). */
+  burst?: number;
+  /** Generator threads poll instead of sleeping while the steps run (each takes a whole core). */
+  spin?: boolean;
   drainMs: number;
   /** Stop stepping up once this many seconds' worth of messages are outstanding. */
   maxBacklogSeconds: number;
@@ -307,6 +311,8 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       runId: `${tag}g${g}`,
       connectTimeoutMs: 30_000,
       transport: hooks.transport,
+      burst: opts.burst ?? 1,
+      spin: opts.spin ?? false,
     });
   }
   const waitFor = async (cond: () => boolean, timeoutMs: number, what: string) => {
@@ -543,7 +549,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
   log(
-    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms; riding with a send within ${o.receiptGraceMs ?? 50} ms)` : 'OFF'}`,
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms; riding with a send within ${o.receiptGraceMs ?? 50} ms)` : 'OFF'}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.spin ? ', generator polling (no sleep)' : ''}`,
   );
   log(
     'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
@@ -598,7 +604,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   log(
-    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain); ${ioPerMessage(r)}`,
+    `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain); ${ioPerMessage(r)}${r.options.spin ? ' (polling: that is a whole core at every rate, not its cost)' : ''}`,
   );
   if (t.slowFrames) log(`load generator: ${fmtInt(t.slowFrames)} frames not in the expected shape, parsed the slow way`);
   const errs = Object.entries(t.errors);

@@ -9,7 +9,8 @@ import { CONNECTING, OPEN, RawWs } from './raw-ws.js';
  * permessage-deflate, no UTF-8 validation of received frames, frames sent to a socket in
  * one callback go out in one write, and for Socket.IO no
  * client library: the Engine.IO v4 / Socket.IO v5 wire format is a one-character packet
- * type, so an event `f` carrying frame text is `42["f","<frame, JSON-escaped>"]` and the
+ * type, so an event `f` carrying a frame (as an object, as Socket.IO apps emit them) is
+ * `42["f",{...}]` and the
  * server's ping `2` is answered with `3` here. Received frames reach the owner as a Buffer
  * (a view into the thread's read buffer, valid only during the call) plus the offset where
  * the frame's text starts; it reads the few fields it needs from the bytes (frame-scan.ts)
@@ -26,7 +27,7 @@ export interface Dialect {
 }
 
 const PLAIN: Dialect = { pre: '', post: '', q: '"' };
-const SOCKET_IO: Dialect = { pre: '42["f","', post: '"]', q: '\\"' };
+const SOCKET_IO: Dialect = { pre: '42["f",', post: ']', q: '"' };
 
 export const dialectOf = (t: Transport): Dialect => (t === 'ws' ? PLAIN : SOCKET_IO);
 
@@ -71,8 +72,8 @@ export class Wire {
         const b0 = buf[s];
         if (b0 === 0x34 /* 4 message */) {
           const b1 = buf[s + 1];
-          // 42["f","...: an event; its frame text starts after the 8-byte prefix.
-          if (b1 === 0x32) on.frame(buf.subarray(s, e), 8);
+          // 42["f",{...}]: an event; its frame starts after the 7-byte prefix.
+          if (b1 === 0x32) on.frame(buf.subarray(s, e), 7);
           else if (b1 === 0x30 /* 40 connected */) this.sioOpen = true;
           else if (b1 === 0x31 || b1 === 0x34 /* 41 disconnect, 44 connect error */) this.ws.close(1000);
         } else if (b0 === 0x32 /* 2 ping */) this.ws.send('3');

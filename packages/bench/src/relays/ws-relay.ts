@@ -25,7 +25,7 @@ wss.on('connection', (ws, req) => {
     if (out.forward) for (const peer of byUser.get(out.forward.userId) ?? []) peer.send(out.forward.text);
   });
   ws.on('close', () => mine.delete(ws));
-  ws.send(SYNC_COMPLETE);
+  ws.send(JSON.stringify(SYNC_COMPLETE));
 });
 
 server.listen(port, '127.0.0.1');
