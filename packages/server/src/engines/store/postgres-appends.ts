@@ -18,7 +18,7 @@ import { isRetryable, MAX_ITEMS_PER_STATEMENT, WRITE_ATTEMPTS, type CommitStats,
  * The cluster store's appends (moved out of postgres-store.ts): every send queued on a node
  * while its previous batch committed goes into one statement (postgres-batches.ts), on a
  * pool of its own; append() resolves after the commit, which is durable (synchronous_commit
- * on). Batches start at most every APPEND_INTERVAL_MS. A batch statement that fails on a
+ * on). Batches start at most every APPEND_INTERVAL_MS, two at a time over disjoint chats. A batch statement that fails on a
  * race is tried once more; any other failure runs each send alone, so one bad send fails
  * only itself.
  */
@@ -39,6 +39,10 @@ export class PgAppends {
     maxWeight: MAX_CONTENT_PER_STATEMENT,
     weight: (req) => req.content.length,
     minIntervalMs: APPEND_INTERVAL_MS,
+    // A batch's chats wait for its commit (their row locks, their seq order); others need not:
+    // a second batch of other chats runs meanwhile. A chat's sends stay in one batch at a time.
+    maxInFlight: 2,
+    key: (req) => req.chatId,
   });
 
   constructor(

@@ -17,8 +17,8 @@ const POOL_SIZE = 10;
 export const READ_STATEMENT_TIMEOUT_MS = 10_000;
 const WRITE_STATEMENT_TIMEOUT_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 10_000;
-/** Appends get connections of their own (one batch runs at a time; the second covers a reconnect). */
-const APPEND_POOL_SIZE = 2;
+/** Appends get connections of their own (two batches of different chats run at a time; the third covers a reconnect). */
+const APPEND_POOL_SIZE = 3;
 /** Cursor writes get a pool of their own, whose sessions commit without waiting for the WAL flush. */
 const CURSOR_POOL_SIZE = 2;
 /**

@@ -32,3 +32,36 @@ test('a run that fails as a whole fails each of its items', async () => {
     ['rejected', 'rejected'],
   );
 });
+
+test('with two runs in flight, a key held by the running one waits for it; other keys run beside it, each key in queue order', async () => {
+  const runs: string[][] = [];
+  let inFlight = 0;
+  let most = 0;
+  const release: (() => void)[] = [];
+  const batcher = new WriteBatcher<string, string>(
+    async (items) => {
+      runs.push(items);
+      most = Math.max(most, ++inFlight);
+      await new Promise<void>((resolve) => release.push(resolve));
+      inFlight--;
+      return items.map((value) => ({ ok: true, value }));
+    },
+    { maxItems: 10, minIntervalMs: 0, maxInFlight: 2, key: (item) => item[0]! },
+  );
+  const first = [batcher.add('x1'), batcher.add('y1')];
+  await new Promise((resolve) => setImmediate(resolve));
+  // x and y are held by the first run: x2 and y2 wait; z1 runs beside it.
+  const later = [batcher.add('x2'), batcher.add('z1'), batcher.add('y2')];
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(runs, [['x1', 'y1'], ['z1']]);
+  release.shift()!(); // the first run ends: x2 and y2 may go, in queue order
+  await Promise.all(first);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(runs, [['x1', 'y1'], ['z1'], ['x2', 'y2']]);
+  while (release.length > 0) release.shift()!();
+  const drained = batcher.drain();
+  while (release.length > 0) release.shift()!();
+  await drained;
+  assert.deepEqual(await Promise.all(later), ['x2', 'z1', 'y2']);
+  assert.equal(most, 2);
+});

@@ -13,16 +13,27 @@ export interface WriteBatcherOptions<T> {
    * runs at the next turn of the event loop.
    */
   minIntervalMs: number;
+  /**
+   * Runs in flight at once (default 1). Past one, a run takes only items whose `key` no
+   * running run holds, so items of one key still run one run at a time, in queue order.
+   */
+  maxInFlight?: number;
+  key?: (item: T) => string;
 }
 
 /**
- * Group commit for one kind of write: items queue up while a run is in flight (one at
- * a time, so a caller's items run in the order it queued them) and go together into
- * the next run. `run` answers one outcome per item, in order, and must not throw.
+ * Group commit for one kind of write: items queue up while a run is in flight and go
+ * together into the next run, so a caller's items run in the order it queued them.
+ * With `maxInFlight` above one, a second run may start while the first commits, with the
+ * queued items of keys the first does not hold (a cluster node's appends: chats other than
+ * those being committed need not wait for that commit). `run` answers one outcome per
+ * item, in order, and must not throw.
  */
 export class WriteBatcher<T, R> {
   private queue: { item: T; resolve: (value: R) => void; reject: (err: unknown) => void }[] = [];
-  private running: Promise<void> | null = null;
+  private readonly running = new Set<Promise<void>>();
+  /** Keys held by the runs in flight (only with maxInFlight > 1), with how many of their items each holds. */
+  private readonly busy = new Map<string, number>();
   private scheduled = false;
   private lastStart = 0;
 
@@ -40,42 +51,57 @@ export class WriteBatcher<T, R> {
 
   /** Runs everything queued now, without waiting for the interval; resolves when all of it has run. */
   async drain(): Promise<void> {
-    while (this.running || this.queue.length > 0) {
-      if (this.running) await this.running;
-      else this.start();
+    while (this.running.size > 0 || this.queue.length > 0) {
+      if (!this.start()) await Promise.race(this.running);
     }
   }
 
+  private get full(): boolean {
+    return this.running.size >= (this.opts.maxInFlight ?? 1);
+  }
+
   private schedule(): void {
-    if (this.running || this.scheduled) return;
+    if (this.full || this.scheduled) return;
     this.scheduled = true;
     const wait = Math.max(0, this.lastStart + this.opts.minIntervalMs - Date.now());
     const fire = () => {
       this.scheduled = false;
-      if (!this.running && this.queue.length > 0) this.start();
+      if (!this.full && this.queue.length > 0) this.start();
     };
     // setImmediate, not a 0 ms timer: writes arriving in the same turn share the run.
     if (wait === 0) setImmediate(fire);
     else setTimeout(fire, wait);
   }
 
-  /** How many queued items the next run takes: up to maxItems and maxWeight, at least one. */
-  private takeCount(): number {
-    const { maxItems, maxWeight, weight } = this.opts;
-    const limit = Math.min(maxItems, this.queue.length);
-    if (maxWeight === undefined || !weight) return limit;
+  /** The queue positions the next run takes: in order, up to maxItems and maxWeight (one item at least), none of a busy key. */
+  private take(): number[] {
+    const { maxItems, maxWeight, weight, key } = this.opts;
+    const taken: number[] = [];
     let total = 0;
-    for (let n = 0; n < limit; n++) {
-      total += weight(this.queue[n]!.item);
-      if (total > maxWeight && n > 0) return n;
+    for (let i = 0; i < this.queue.length && taken.length < maxItems; i++) {
+      const item = this.queue[i]!.item;
+      if (key && this.busy.has(key(item))) continue;
+      if (maxWeight !== undefined && weight) {
+        total += weight(item);
+        if (total > maxWeight && taken.length > 0) break;
+      }
+      taken.push(i);
     }
-    return limit;
+    return taken;
   }
 
-  private start(): void {
-    const batch = this.queue.splice(0, this.takeCount());
+  /** Starts a run with what may go now; false when nothing could (every queued item's key is busy, or none queued). */
+  private start(): boolean {
+    if (this.full) return false;
+    const positions = this.take();
+    if (positions.length === 0) return false;
+    const picked = new Set(positions);
+    const batch = positions.map((i) => this.queue[i]!);
+    this.queue = this.queue.filter((_, i) => !picked.has(i));
+    const keys = this.opts.key ? batch.map((b) => this.opts.key!(b.item)) : [];
+    for (const k of keys) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
     this.lastStart = Date.now();
-    this.running = this.run(batch.map((b) => b.item))
+    const running: Promise<void> = this.run(batch.map((b) => b.item))
       .then(
         (outcomes) =>
           batch.forEach((b, i) => {
@@ -86,8 +112,15 @@ export class WriteBatcher<T, R> {
         (err) => batch.forEach((b) => b.reject(err)),
       )
       .finally(() => {
-        this.running = null;
+        this.running.delete(running);
+        for (const k of keys) {
+          const left = this.busy.get(k)! - 1;
+          if (left === 0) this.busy.delete(k);
+          else this.busy.set(k, left);
+        }
         if (this.queue.length > 0) this.schedule();
       });
+    this.running.add(running);
+    return true;
   }
 }
