@@ -384,10 +384,11 @@ export class SqliteStore implements Store {
 
   /**
    * In slices of RETENTION_SLICE entries, all queued at once: the writer thread takes one
-   * along in each commit it makes anyway (sqlite-writes.ts RIDING_OPS), so consecutive
-   * commits each carry a slice. A batch of 50 in a transaction of its own was a commit and
-   * an fsync that the next sends waited behind (send p99 tripled in `npm run bench --
-   * retention`). Each slice erases the oldest entries left when its commit runs.
+   * along in each background commit it makes anyway (sqlite-writes.ts RIDING_OPS), so
+   * consecutive background commits each carry a slice. A batch of 50 in a transaction of
+   * its own was a commit and an fsync that the next sends waited behind (send p99 tripled
+   * in `npm run bench -- retention`). Each slice erases the oldest entries left when its
+   * commit runs.
    */
   async expireMessages(before: number, limit: number): Promise<ExpiredBatch> {
     const sizes: number[] = [];

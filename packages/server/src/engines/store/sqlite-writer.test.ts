@@ -85,3 +85,25 @@ test('sqlite writer: an append is answered before later appends even when a back
     assert.equal(answered[0], 1, `answered first: ${answered.slice(0, 5).join(', ')}`);
   });
 });
+
+test("sqlite writer: retention's slices still commit while sends alone keep the thread busy", async () => {
+  await withStore(async (store) => {
+    await Promise.all([store.createUser(user('ua')), store.createUser(user('ub'))]);
+    // 60 entries created at 0..59 ms after the epoch: long expired.
+    for (let i = 0; i < 60; i++) await store.append([send(i)]);
+    let done = false;
+    // Sends every turn, more than the thread commits meanwhile: it always has a send waiting,
+    // so no background commit comes for the slices to ride and none goes alone.
+    const batch = store.expireMessages(100, 50).finally(() => (done = true));
+    const started = performance.now();
+    for (let i = 60; !done && performance.now() - started < 10_000; i += 20) {
+      for (let k = i; k < i + 20; k++) void store.append([{ ...send(k), createdAt: Date.now() }]);
+      await new Promise((r) => setImmediate(r));
+    }
+    const { erased, more } = await batch;
+    assert.equal(erased, 50, 'every slice of the batch committed');
+    assert.equal(more, true);
+    assert.ok(performance.now() - started < 10_000, 'within the sends');
+    assert.equal((await store.range('dm:ua:ub', 0, 100, 1))[0]?.seq, 51, 'the oldest 50 are gone');
+  });
+});

@@ -469,11 +469,11 @@ export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
 ]);
 
 /**
- * Background writes that ride along in the next commit that happens anyway (the writer
- * thread adds one to whatever it commits next), rather than taking a commit and an fsync
- * of their own: retention's erasures. Each is a small slice (SqliteStore.expireMessages),
- * so a send sharing its commit waits a fraction of a millisecond more, not for a whole
- * transaction and fsync queued ahead of it.
+ * Background writes that ride along in the next background commit that happens anyway (the
+ * writer thread adds one to the next commit of cursor moves, activity times or indexing),
+ * rather than taking a commit and an fsync of their own: retention's erasures. Each is a
+ * small slice (SqliteStore.expireMessages); a send's commit never carries one, so sends
+ * wait for a slice only when they arrive while one commits.
  */
 export const RIDING_OPS: ReadonlySet<SqliteWriteName> = new Set(['expireMessages']);
 
