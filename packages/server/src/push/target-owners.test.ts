@@ -59,3 +59,24 @@ test('push target owners: one read per user per TTL; a registration is seen at o
   await cache.withTargets(['a']);
   assert.equal(f.reads.length, before + 2);
 });
+
+test('push target owners: callers asking while a read is in flight share it, unless the user registered meanwhile', async () => {
+  const owners = new Set(['a']);
+  const f = fakeTargets(owners);
+  const cache = new PushTargetOwners(f.store);
+  let release!: () => void;
+  f.hold(new Promise<void>((r) => (release = r)));
+  // A cold start: many messages to the same users at once make one read, not one each.
+  const asking = Array.from({ length: 50 }, () => cache.withTargets(['a', 'b']));
+  const another = cache.withTargets(['b', 'c']);
+  // b registers while that read is under way: a caller from now on must not take its answer.
+  owners.add('b');
+  cache.added('b');
+  f.hold(Promise.resolve());
+  const afterRegistration = cache.withTargets(['b']);
+  release();
+  for (const answer of await Promise.all(asking)) assert.deepEqual(answer, ['a']);
+  assert.deepEqual(await another, []);
+  assert.deepEqual(await afterRegistration, ['b']);
+  assert.deepEqual(f.reads, [['a', 'b'], ['c'], ['b']]);
+});

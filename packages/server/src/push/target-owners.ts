@@ -15,6 +15,8 @@ const MAX_CACHED = 100_000;
  */
 export class PushTargetOwners {
   private readonly cache = new Map<string, { has: boolean; readAt: number }>();
+  /** Reads of the store in flight, per user: later callers wait for them instead of reading again. */
+  private readonly inFlight = new Map<string, Promise<boolean>>();
   private generation = 0;
   private readonly changedAt = new Map<string, number>();
   private allChangedAt = 0;
@@ -31,24 +33,44 @@ export class PushTargetOwners {
       const c = this.cache.get(id);
       return !c || t - c.readAt >= TTL_MS;
     });
-    if (missing.length > 0) {
-      const started = this.generation;
-      const owners = new Set((await this.store.pushTargets(missing)).map((r) => r.userId));
-      const fresh = new Set(missing);
-      const raced = (id: string) => (this.changedAt.get(id) ?? 0) > started || this.allChangedAt > started;
-      for (const id of missing) {
-        if (raced(id)) continue;
-        if (!this.cache.has(id) && this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(id, { has: owners.has(id), readAt: t });
-      }
-      return userIds.filter((id) => (fresh.has(id) ? owners.has(id) : this.cache.get(id)?.has));
-    }
-    return userIds.filter((id) => this.cache.get(id)?.has);
+    if (missing.length === 0) return userIds.filter((id) => this.cache.get(id)?.has);
+    // A read in flight answers for its users: after a start, every message to a cold user
+    // would otherwise read the store again (1,770 reads in a 10 s cluster bench of 400 users).
+    const reading = missing.filter((id) => !this.inFlight.has(id));
+    if (reading.length > 0) this.read(reading, t);
+    const answers = new Map<string, boolean>();
+    await Promise.all(missing.map(async (id) => answers.set(id, await this.inFlight.get(id)!)));
+    return userIds.filter((id) => answers.get(id) ?? this.cache.get(id)?.has);
+  }
+
+  /** Reads these users' targets once, for every caller that asks meanwhile, and caches the answers. */
+  private read(userIds: string[], t: number): void {
+    const started = this.generation;
+    const owners = this.store.pushTargets(userIds).then((rows) => new Set(rows.map((r) => r.userId)));
+    const answers = new Map(userIds.map((id) => [id, owners.then((o) => o.has(id))] as const));
+    for (const [id, answer] of answers) this.inFlight.set(id, answer);
+    owners
+      .finally(() => {
+        for (const id of userIds) if (this.inFlight.get(id) === answers.get(id)) this.inFlight.delete(id);
+      })
+      .catch(() => {}); // each caller gets the failure through its own answer
+    void owners.then(
+      (o) => {
+        const raced = (id: string) => (this.changedAt.get(id) ?? 0) > started || this.allChangedAt > started;
+        for (const id of userIds) {
+          if (raced(id)) continue;
+          if (!this.cache.has(id) && this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+          this.cache.set(id, { has: o.has(id), readAt: t });
+        }
+      },
+      () => {},
+    );
   }
 
   /** A user registered a target (here or on another node): read it again next time. */
   added(userId: string): void {
     this.cache.delete(userId);
+    this.inFlight.delete(userId); // a read started before it may miss it: callers from now on read again
     this.changedAt.set(userId, ++this.generation);
     if (this.changedAt.size > MAX_CACHED) this.changedAt.delete(this.changedAt.keys().next().value!);
   }
@@ -56,6 +78,7 @@ export class PushTargetOwners {
   /** Registrations may have been missed (the bus reconnected): forget every answer. */
   addedAnywhere(): void {
     this.cache.clear();
+    this.inFlight.clear();
     this.changedAt.clear();
     this.allChangedAt = ++this.generation;
   }
