@@ -133,8 +133,8 @@ export class MessageChanges {
       const memberIds = await this.deps.access.recipients(entry.chat_id, entry.seq, result.membersVersion);
       await this.deps.delivery.admit(entry, memberIds, { membersVersion: result.membersVersion });
     });
-    await erasing;
-    await delivered;
+    // Together: a hand-over that fails must not wait, unhandled, for the erasure.
+    await Promise.all([erasing, delivered]);
     return ack;
   }
 

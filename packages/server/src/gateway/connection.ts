@@ -29,7 +29,7 @@ const SENDS_IN_FLIGHT_HIGH = 256;
 const MAX_PARKED_PER_CHAT = 256;
 const SENDS_IN_FLIGHT_LOW = 128;
 /** Chats in which this socket notes its own committed seqs ahead of its position. */
-const MAX_OWN_AHEAD_CHATS = 256;
+const MAX_OWN_AHEAD_CHATS = 64;
 /** A socket closed as too slow is cut this long after the close frame (ms): it is not reading it. */
 const SLOW_CLOSE_GRACE_MS = 1000;
 
@@ -267,8 +267,6 @@ export class Connection {
     const ahead = this.ownAhead?.get(chatId);
     if (last === undefined || !ahead) return last;
     while (ahead.delete(last + 1)) last++;
-    // Own seqs a replay or gap fill already passed.
-    for (const seq of ahead) if (seq <= last) ahead.delete(seq);
     if (ahead.size === 0) this.ownAhead!.delete(chatId);
     if (this.ownAhead!.size === 0) this.ownAhead = null;
     this.lastSeq.set(chatId, last);
@@ -353,6 +351,10 @@ export class Connection {
     // The store's answer is complete up to `upto` (whatever this member may not see
     // is not in it), so the position moves there even when nothing came back.
     this.lastSeq.set(chatId, Math.max(this.lastSeq.get(chatId) ?? 0, upto));
+    // Own seqs the fill passed are no longer ahead (noted before the chat's first message came).
+    const ahead = this.ownAhead?.get(chatId);
+    if (ahead) for (const seq of ahead) if (seq <= upto) ahead.delete(seq);
+    this.position(chatId);
   }
 
   private async fillGap(chatId: string, after: number | null, upto: number): Promise<void> {
