@@ -28,7 +28,7 @@ const SENDS_IN_FLIGHT_HIGH = 256;
 /** Live messages parked per chat while this device's own sends to it are in flight (past it: a gap fill). */
 const MAX_PARKED_PER_CHAT = 256;
 const SENDS_IN_FLIGHT_LOW = 128;
-/** Chats in which this socket notes its own committed seqs ahead of its position. */
+/** Chats in which this socket notes its own committed seqs before any message of the chat reached it (past it: not noted). */
 const MAX_OWN_AHEAD_CHATS = 64;
 /** A socket closed as too slow is cut this long after the close frame (ms): it is not reading it. */
 const SLOW_CLOSE_GRACE_MS = 1000;
@@ -248,8 +248,9 @@ export class Connection {
     let ahead = this.ownAhead.get(chatId);
     // Noted in a chat with no message on this socket yet too: if its seq 1 arrives next (no
     // store read), the position must still skip this device's own seqs above it. Bounded:
-    // past MAX_OWN_AHEAD_CHATS a chat's note is skipped, which costs at most a gap fill.
-    if (!ahead && this.ownAhead.size >= MAX_OWN_AHEAD_CHATS) return;
+    // past MAX_OWN_AHEAD_CHATS chats, such a chat's note is skipped (at most a gap fill later);
+    // chats this socket already follows are noted as before.
+    if (!ahead && last === undefined && this.ownAhead.size >= MAX_OWN_AHEAD_CHATS) return;
     if (!ahead) this.ownAhead.set(chatId, (ahead = new Set()));
     if (ahead.size >= 1000) ahead.clear(); // never filled: at worst the next message does a gap fill
     ahead.add(seq);
