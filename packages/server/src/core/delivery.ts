@@ -3,6 +3,7 @@ import { MEMBERS_TOPIC, userTopic, type Bus, type BusEvent } from '../engines/bu
 import type { FanoutJob, FanoutQueue } from '../engines/fanout-queue/fanout-queue.js';
 import { entryFrame, isMessage, type LogEntry } from '../engines/store/store.js';
 import type { PushProvider } from '../push/push-provider.js';
+import { KeyedChain } from '../util/keyed-chain.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 
@@ -77,10 +78,10 @@ export interface DeliveryDeps {
 export class Delivery {
   /** Fan-outs in progress by chat: the running one first, then any whose members differ (they start after it). */
   private readonly runs = new Map<string, Run[]>();
-  /** Per chat, the fan-out job being admitted: the next one waits for it (see queued). */
-  private readonly admitting = new Map<string, Promise<void>>();
-  /** Per chat, the latest committed entry's hand-over to delivery (see inOrder). */
-  private readonly handovers = new Map<string, Promise<void>>();
+  /** Per chat, fan-out jobs being admitted: the next one waits for the one before (see queued). */
+  private readonly admitting = new KeyedChain();
+  /** Per chat, committed entries' hand-overs to delivery (see inOrder). */
+  private readonly handovers = new KeyedChain();
 
   constructor(private readonly deps: DeliveryDeps) {}
 
@@ -93,14 +94,7 @@ export class Delivery {
    * each of their sockets would have to repair with a read of the store (a gap fill).
    */
   inOrder<T>(chatId: string, handOver: () => Promise<T>): Promise<T> {
-    const previous = this.handovers.get(chatId);
-    const result = previous ? previous.then(handOver) : handOver();
-    const settled = result.then(noop, noop);
-    this.handovers.set(chatId, settled);
-    void settled.then(() => {
-      if (this.handovers.get(chatId) === settled) this.handovers.delete(chatId);
-    });
-    return result;
+    return this.handovers.run(chatId, handOver);
   }
 
   /** Whether a message to this many members goes through the fan-out queue. */
@@ -120,20 +114,15 @@ export class Delivery {
    * still being written. Never rejects.
    */
   private queued(job: FanoutJob): Promise<void> {
-    const previous = this.admitting.get(job.chatId);
-    const admit = async () => {
-      const memberIds = await this.deps.recipientsOf(job.chatId, job.seq, job.membersVersion);
-      void this.fanOut(job, memberIds);
-      await this.room(job.chatId);
-    };
-    const admitted = (previous ? previous.then(admit) : admit()).catch((err: unknown) => {
-      this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'fan-out failed; members will get it by replay');
-    });
-    this.admitting.set(job.chatId, admitted);
-    void admitted.then(() => {
-      if (this.admitting.get(job.chatId) === admitted) this.admitting.delete(job.chatId);
-    });
-    return admitted;
+    return this.admitting
+      .run(job.chatId, async () => {
+        const memberIds = await this.deps.recipientsOf(job.chatId, job.seq, job.membersVersion);
+        void this.fanOut(job, memberIds);
+        await this.room(job.chatId);
+      })
+      .catch((err: unknown) => {
+        this.deps.log.warn({ err, chat_id: job.chatId, seq: job.seq }, 'fan-out failed; members will get it by replay');
+      });
   }
 
   /** Resolves once the chat's running fan-out holds fewer than MAX_RUN_JOBS messages. */
@@ -328,5 +317,3 @@ function sameMembers(a: string[], b: string[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
-
-function noop(): void {}

@@ -12,6 +12,7 @@ import { RateLimited, type Limits } from '../core/limits.js';
 import { frameErrorOf, unexpectedError } from './error-map.js';
 import type { Messaging } from '../core/messaging.js';
 import type { Presence } from '../core/presence.js';
+import { KeyedChain } from '../util/keyed-chain.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics } from '../util/metrics.js';
 import type { WsTickets } from '../core/ws-tickets.js';
@@ -72,7 +73,8 @@ export class WsGateway {
   private readonly interest = new Map<string, number>();
   /** Stream events from the bus, for event-streams.ts. */
   private streamEvents: ((event: StreamBusEvent) => void) | null = null;
-  private readonly subscriptions = new Map<string, Promise<void>>();
+  /** Per user, the subscription changes in flight (see syncSubscription). */
+  private readonly subscriptions = new KeyedChain();
   private sweeper: NodeJS.Timeout | undefined;
   private draining = false;
   /*
@@ -160,7 +162,7 @@ export class WsGateway {
    * one closes can never end up unsubscribed.
    */
   private syncSubscription(userId: string): Promise<void> {
-    const next = (this.subscriptions.get(userId) ?? Promise.resolve()).then(async () => {
+    return this.subscriptions.run(userId, async () => {
       const want = this.byUser.has(userId) || this.interest.has(userId);
       if (want === this.subscribed.has(userId)) return;
       if (want) {
@@ -171,12 +173,6 @@ export class WsGateway {
         await this.deps.bus.unsubscribe(userTopic(userId));
       }
     });
-    const settled = next.catch(() => {});
-    this.subscriptions.set(userId, settled);
-    void settled.then(() => {
-      if (this.subscriptions.get(userId) === settled) this.subscriptions.delete(userId);
-    });
-    return next;
   }
 
   /** Listens to a user's topic while `done` has not run (a stream's poll relayed to the node holding it). */
