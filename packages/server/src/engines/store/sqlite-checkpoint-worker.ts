@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, openSync } from 'node:fs';
+import { fdatasyncSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
  * reader still needs and stops).
  */
 
-const { file, intervalMs, restartFrames } = workerData as { file: string; intervalMs: number; restartFrames: number };
+const { file, syncFd, intervalMs, restartFrames } = workerData as { file: string; syncFd: number; intervalMs: number; restartFrames: number };
 const db = new Database(file);
 db.pragma('busy_timeout = 1000');
 
@@ -35,12 +35,11 @@ const FORCE_FACTOR = 4;
  * reaches the WAL's end, and that one is the writer's start-over. Measured in the retention
  * bench (2026-12-06): that start-over then flushed every page copied here since the last
  * one, 60-110 ms on the writer thread with sends waiting behind it (their p99 followed it).
- * So this thread syncs what it copied itself (a second descriptor: fdatasync flushes the
- * file's pages whoever wrote them), and before asking for a start-over it copies and syncs
+ * So this thread syncs what it copied itself (a second descriptor, which the main thread opens
+ * and closes: fdatasync flushes the file's pages whoever wrote them), and before asking for a start-over it copies and syncs
  * again until a round is quick, so that the writer is left a few frames and a cheap sync
  * (its start-over: 3-4 ms at the median and 14 at most in the same bench, against 74 and 119).
  */
-const dbFile = openSync(file, 'r');
 const QUICK_ROUND_MS = 3;
 const MAX_ROUNDS = 6;
 /** Frames copied as of the last sync (a start-over brings it back to 0). */
@@ -53,7 +52,7 @@ function checkpoint(): CheckpointResult | undefined {
   // Whenever it copied frames, even all it saw (checkpointed = log): SQLite syncs only when
   // that is still the WAL's end once copied, and the writer has usually appended meanwhile.
   if (r && r.checkpointed !== lastSynced) {
-    fdatasyncSync(dbFile);
+    fdatasyncSync(syncFd);
     lastSynced = r.checkpointed;
   }
   return r;
@@ -83,6 +82,5 @@ parentPort?.on('message', (msg: unknown) => {
   if (msg !== 'stop') return;
   clearInterval(timer);
   db.close();
-  closeSync(dbFile);
   parentPort?.close();
 });

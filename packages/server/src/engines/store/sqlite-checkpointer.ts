@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -18,14 +19,21 @@ export const AUTOCHECKPOINT_PAGES = 1000;
  */
 export class SqliteCheckpointer {
   private readonly worker: Worker;
+  /**
+   * The worker's descriptor for syncing the database file (sqlite-checkpoint-worker.ts),
+   * opened and closed here: a worker terminated while stuck in a checkpoint runs no
+   * cleanup, and descriptors belong to the process, not the thread.
+   */
+  private readonly syncFd: number;
   private stopped = false;
   /** Frames in the WAL at the last checkpoint (for metrics and tests). */
   walFrames = 0;
 
   /** `restart`: the WAL is past RESTART_FRAMES, the writer should start it over (sqlite-writer.ts restartWal). */
   constructor(file: string, onGone: () => void, restart: () => void) {
+    this.syncFd = openSync(file, 'r');
     this.worker = new Worker(new URL('./sqlite-checkpoint-worker.js', import.meta.url), {
-      workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: RESTART_FRAMES },
+      workerData: { file, syncFd: this.syncFd, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: RESTART_FRAMES },
     });
     this.worker.unref();
     this.worker.on('message', (m: { ok: boolean; walFrames?: number; restart?: boolean }) => {
@@ -40,6 +48,8 @@ export class SqliteCheckpointer {
   }
 
   async close(): Promise<void> {
+    // Once only: a second closeSync could close a descriptor the number was handed out to since.
+    if (this.stopped) return;
     this.stopped = true;
     this.worker.ref(); // keeps the process alive until the worker has closed its connection
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -51,5 +61,6 @@ export class SqliteCheckpointer {
     await exited;
     clearTimeout(timer);
     await this.worker.terminate().catch(() => undefined);
+    closeSync(this.syncFd);
   }
 }
