@@ -10,7 +10,12 @@ import Database from 'better-sqlite3';
  * reader still needs and stops).
  */
 
-const { file, syncFd, intervalMs, restartFrames } = workerData as { file: string; syncFd: number; intervalMs: number; restartFrames: number };
+const { file, syncFd, intervalMs, restartFrames } = workerData as {
+  file: string;
+  syncFd: number;
+  intervalMs: number;
+  restartFrames: number;
+};
 const db = new Database(file);
 db.pragma('busy_timeout = 1000');
 
