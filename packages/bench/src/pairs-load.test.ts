@@ -51,6 +51,14 @@ function assertCounted(r: PairsReport): void {
   // Receipts ride with sends where they can: never more writes than frames sent.
   assert.ok(t.socketWrites > 0 && t.socketWrites <= t.sent + t.ackDeliveredFrames + t.ackReadFrames, `writes ${t.socketWrites}`);
   assert.ok(t.socketReads > 0);
+  // One WebSocket message per frame on these sockets (no ?batch=1): every send and ack went out
+  // (and a few heartbeat answers to Socket.IO's pings), every delivery and ack_sent came in.
+  const framesOut = t.sent + t.ackDeliveredFrames + t.ackReadFrames;
+  assert.ok(
+    t.wsMessagesOut >= framesOut && t.wsMessagesOut <= framesOut + 100,
+    `WebSocket messages out ${t.wsMessagesOut}, frames ${framesOut}`,
+  );
+  assert.ok(t.wsMessagesIn >= t.received + t.acked, `WebSocket messages in ${t.wsMessagesIn}`);
 }
 
 test('against Switchboard: every message counted once, receipts answered with status updates', { timeout: 60_000 }, async () => {

@@ -94,6 +94,9 @@ export interface GeneratorResult {
   /** Socket writes (each carries every frame due on the socket in one callback) and reads, from the first step. */
   socketWrites: number;
   socketReads: number;
+  /** WebSocket data messages the generator's sockets sent and received, from the first step. */
+  wsMessagesOut: number;
+  wsMessagesIn: number;
   drained: boolean;
   /** Epoch ms when the drain ended (before the sockets were closed): the end of the generator's CPU window. */
   drainedAt: number;
@@ -639,6 +642,8 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       slowFrames: totals.slowFrames,
       socketWrites: ioCounts.writes - io0.writes,
       socketReads: ioCounts.reads - io0.reads,
+      wsMessagesOut: ioCounts.messagesOut - io0.messagesOut,
+      wsMessagesIn: ioCounts.messagesIn - io0.messagesIn,
       drained,
       drainedAt,
     };

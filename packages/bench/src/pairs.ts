@@ -531,6 +531,8 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
         slowFrames: sum((r) => r.slowFrames),
         socketWrites: sum((r) => r.socketWrites),
         socketReads: sum((r) => r.socketReads),
+        wsMessagesOut: sum((r) => r.wsMessagesOut),
+        wsMessagesIn: sum((r) => r.wsMessagesIn),
         drained: results.every((r) => r.drained),
       },
     };
@@ -543,6 +545,17 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
 export function ioPerMessage(r: PairsReport): string {
   const n = Math.max(1, r.totals.sent);
   return `${(r.totals.socketWrites / n).toFixed(2)} socket writes and ${(r.totals.socketReads / n).toFixed(2)} reads per message`;
+}
+
+/**
+ * WebSocket messages on the wire per chat message, both directions (issue 23 asks at most 4
+ * with receipts): the sender's send and the partner's acks, then ack_sent, new_message and
+ * status_update; fewer when a socket opened with ?batch=1 carries several in one.
+ */
+export function framesPerMessage(r: PairsReport): string {
+  const t = r.totals;
+  const n = Math.max(1, t.received);
+  return `${((t.wsMessagesOut + t.wsMessagesIn) / n).toFixed(2)} WebSocket messages per message delivered (${(t.wsMessagesOut / n).toFixed(2)} from clients, ${(t.wsMessagesIn / n).toFixed(2)} to clients)`;
 }
 
 export function printPairs(r: PairsReport, log: (s: string) => void): void {
@@ -603,6 +616,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
       `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame, ${fmtInt(t.ackFoldedIds)} more ids folded into reads), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
+  log(`socket frames: ${framesPerMessage(r)}`);
   log(
     `load generator: ${r.generator.usPerMessage.toFixed(1)} µs CPU per message, ${r.generator.sysUsPerMessage.toFixed(1)} of it in the kernel (${fmtInt(r.generator.cpuMs)} ms over ${fmtInt(r.generator.messages)} messages, first step to end of drain); ${ioPerMessage(r)}${r.options.spin ? ' (polling: that is a whole core at every rate, not its cost)' : ''}`,
   );

@@ -63,8 +63,11 @@ export function textFrame(text: string): string {
   return header(1, n) + text;
 }
 
-/** System calls of this thread's sockets: writes (each may carry several frames) and reads. */
-export const ioCounts = { writes: 0, reads: 0 };
+/**
+ * System calls of this thread's sockets: writes (each may carry several frames) and reads;
+ * and the WebSocket data messages sent and received (what the protocol calls frames).
+ */
+export const ioCounts = { writes: 0, reads: 0, messagesOut: 0, messagesIn: 0 };
 
 // Sockets with frames waiting, written out together at the end of the current callback.
 const pending: RawWs[] = [];
@@ -134,6 +137,7 @@ export class RawWs {
   /** Queues a text message (ASCII); it goes out with the socket's other frames at the end of this callback. */
   send(text: string): void {
     if (this.readyState !== OPEN) return;
+    ioCounts.messagesOut++;
     this.queue(textFrame(text));
   }
 
@@ -224,12 +228,14 @@ export class RawWs {
       const opcode = b0 & 0x0f;
       const fin = (b0 & 0x80) !== 0;
       if (opcode === 1 || opcode === 2) {
+        if (fin) ioCounts.messagesIn++;
         if (fin) this.on.message(data, s, e);
         else this.fragments = [Buffer.from(data.subarray(s, e))];
       } else if (opcode === 0) {
         if (!this.fragments) return this.fail('continuation without a first fragment');
         this.fragments.push(Buffer.from(data.subarray(s, e)));
         if (fin) {
+          ioCounts.messagesIn++;
           const whole = Buffer.concat(this.fragments);
           this.fragments = null;
           this.on.message(whole, 0, whole.length);
