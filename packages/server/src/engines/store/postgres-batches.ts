@@ -175,7 +175,10 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
  * (postgres-migrations.ts, "unread counts without counting"): the chat's message count at
  * the new position, one row away, and their own messages still above it (counted only when
  * some were above the old position and the new one stops short of the latest; every one of
- * them is committed, as the acked message is). Answers the member cursors as they were before.
+ * them is committed, as the acked message is). That count walks the chat's key range just
+ * read (the ORDER BY makes the primary key the cheapest way, whatever the statistics when
+ * the generic plan was made), not the chat's or the sender's messages by the
+ * (chat, sender, client_msg_id) index: that walk grew with the chat's history, on every read. Answers the member cursors as they were before.
  */
 export const CURSOR_SQL = `
 WITH devices AS (
@@ -196,8 +199,10 @@ WITH devices AS (
         ORDER BY m.seq DESC LIMIT 1), 0) END,
     own_after_read = CASE WHEN r.read <= o.read_seq OR o.own_after_read = 0 THEN o.own_after_read
       WHEN GREATEST(r.read, o.joined_seq) >= o.last_own_seq THEN 0
-      ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FROM messages m WHERE m.chat_id = o.chat_id AND m.sender_id = o.user_id
-        AND m.kind = 'message' AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq))) END
+      ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FILTER (WHERE k.sender_id = o.user_id AND k.kind = 'message') FROM (
+        SELECT m.sender_id, m.kind FROM messages m
+        WHERE m.chat_id = o.chat_id AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq)
+        ORDER BY m.seq) k)) END
   FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
   WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
 ), marks AS (
