@@ -84,10 +84,11 @@ export interface IndexPass extends SearchProgress {
 
 /**
  * The indexing pass, on the indexer's connection: the search file as `main`, the store's
- * file attached as `store` (only read: a deferred transaction takes the write lock of the
- * files it writes, so the store's writer never waits for it; better-sqlite3 opens no URI
- * filenames, so `mode=ro` is not available to say so). Its reads of the store all see one
- * snapshot of it (a WAL reader). Within that snapshot it
+ * file attached as `store` (only read: better-sqlite3 opens no URI filenames, so `mode=ro`
+ * is not available to say so). A pass reads what it needs of the store in one short read
+ * transaction (one snapshot; a WAL reader, which the store's writer never waits for, and
+ * which holds back the store's checkpoints only while it reads), then writes the search file
+ * in a transaction of its own, where FTS5 flushes and merges. From that snapshot it
  *  1. applies the store's search changes past changes_upto (at most `limit`): each names a
  *     rowid whose message was edited, erased or removed, and its entry leaves; or says that
  *     rowids above one are free again (retention took the newest rows: SQLite hands their
@@ -107,46 +108,58 @@ export function searchIndexer(db: Database.Database) {
     changes: db.prepare('SELECT seq, msg_rowid, free FROM store.search_changes WHERE seq > ? ORDER BY seq LIMIT ?'),
     moreChanges: db.prepare('SELECT 1 FROM store.search_changes WHERE seq > ? LIMIT 1'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM store.messages'),
-    drop: db.prepare('DELETE FROM main.messages_fts WHERE rowid = ?'),
-    indexRange: db.prepare(
-      `INSERT INTO main.messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM store.messages
+    range: db.prepare(
+      `SELECT rowid, content, replace(chat_id, ':', 'x') AS chat FROM store.messages
        WHERE rowid > ? AND rowid <= ? AND kind = 'message' AND deleted = 0 ORDER BY rowid`,
     ),
-    indexOne: db.prepare(
-      `INSERT INTO main.messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM store.messages
-       WHERE rowid = ? AND kind = 'message' AND deleted = 0`,
+    one: db.prepare(
+      `SELECT rowid, content, replace(chat_id, ':', 'x') AS chat FROM store.messages WHERE rowid = ? AND kind = 'message' AND deleted = 0`,
     ),
+    drop: db.prepare('DELETE FROM main.messages_fts WHERE rowid = ?'),
+    insert: db.prepare('INSERT INTO main.messages_fts (rowid, content, chat) VALUES (?, ?, ?)'),
     // For a corrupt index: a contentless table is emptied whole this way.
     deleteAll: db.prepare(`INSERT INTO main.messages_fts (messages_fts) VALUES ('delete-all')`),
     highestChange: db.prepare(`SELECT COALESCE((SELECT seq FROM store.sqlite_sequence WHERE name = 'search_changes'), 0) AS s`),
   };
+  type Entry = { rowid: number; content: string; chat: string };
 
-  const pass = (limit: number): IndexPass => {
+  /** Reads (the store's snapshot): what leaves the index, what comes in, and the progress after. */
+  const read = (limit: number) => {
     const p = s.progress.get() as { last_rowid: number; changes_upto: number };
     let changesUpto = p.changes_upto;
     const changes = s.changes.all(changesUpto, limit) as { seq: number; msg_rowid: number; free: number }[];
-    const touched = new Set<number>();
+    const drops = new Set<number>();
     let freeAbove = p.last_rowid;
     for (const c of changes) {
       changesUpto = c.seq;
       if (c.free === 1) freeAbove = Math.min(freeAbove, c.msg_rowid);
-      else if (!touched.has(c.msg_rowid)) {
-        s.drop.run(c.msg_rowid);
-        touched.add(c.msg_rowid);
-      }
+      else drops.add(c.msg_rowid);
     }
     const top = (s.maxRowid.get() as { r: number }).r;
     const from = Math.min(freeAbove, top);
-    let rows = changes.length;
     let lastRowid = from;
+    let entries: Entry[] = [];
     const changesLeft = changes.length === limit && s.moreChanges.get(changesUpto) !== undefined;
     if (!changesLeft && top > from) {
       lastRowid = Math.min(top, from + limit);
-      rows += s.indexRange.run(from, lastRowid).changes;
+      entries = s.range.all(from, lastRowid) as Entry[];
     }
-    for (const rowid of touched) if (rowid <= from) s.indexOne.run(rowid);
-    s.setProgress.run(lastRowid, changesUpto);
-    return { lastRowid, changesUpto, rows, done: !changesLeft && lastRowid === top };
+    for (const rowid of drops) {
+      if (rowid > from) continue;
+      const e = s.one.get(rowid) as Entry | undefined;
+      if (e) entries.push(e);
+    }
+    return { drops, entries, lastRowid, changesUpto, done: !changesLeft && lastRowid === top };
+  };
+
+  const pass = (limit: number): IndexPass => {
+    const r = db.transaction(() => read(limit))();
+    db.transaction(() => {
+      for (const rowid of r.drops) s.drop.run(rowid);
+      for (const e of r.entries) s.insert.run(e.rowid, e.content, e.chat);
+      s.setProgress.run(r.lastRowid, r.changesUpto);
+    })();
+    return { lastRowid: r.lastRowid, changesUpto: r.changesUpto, rows: r.drops.size + r.entries.length, done: r.done };
   };
 
   return {
@@ -154,8 +167,8 @@ export function searchIndexer(db: Database.Database) {
       const p = s.progress.get() as { last_rowid: number; changes_upto: number };
       return { lastRowid: p.last_rowid, changesUpto: p.changes_upto };
     },
-    /** One pass (above) in one transaction of its own. */
-    pass: (limit: number): IndexPass => db.transaction(() => pass(limit))(),
+    /** One pass (above). */
+    pass,
     /** Empties the index and starts it over from rowid 0 (a corrupt index: it holds nothing the store does not). */
     reset(): void {
       db.transaction(() => {

@@ -31,8 +31,8 @@ const port = parentPort!;
 
 /*
  * Rows per pass (each its own commit here): nobody waits on a pass but a search, so they
- * are larger than the 100 a send once waited for; a pass is also one read transaction on
- * the store's file, which holds back its checkpoints for that long, so not unbounded.
+ * are larger than the 100 a send once waited for; not unbounded, so that a rebuild goes in
+ * steps and a pass's reads of the store (rows held in memory until written) stay small.
  */
 const PASS_ROWS = 2000;
 /** After a pass failed (e.g. the disk full), the next try (ms). */
@@ -113,5 +113,7 @@ port.on('message', (msg: SearchRequest) => {
   }
 });
 
-// A start: whatever was left (a rebuild after an upgrade or a lost file, messages sent since the last pass).
+// A start: the store drops what an earlier run applied; then whatever was left (a rebuild
+// after an upgrade or a lost file, messages sent since the last pass).
+port.postMessage({ kind: 'progress', ...reported } satisfies SearchReply);
 schedule();
