@@ -28,9 +28,15 @@ export function sqliteLifecycleOps(db: Database.Database) {
          msg_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     edit: db.prepare('UPDATE messages SET content = ?, edited_at = ? WHERE id = ?'),
-    // What the search indexer must take out again (migration 20): a row, no FTS work here.
-    noteSearchChange: db.prepare('INSERT INTO search_changes (msg_rowid) VALUES (?)'),
-    noteSearchChanges: db.prepare('INSERT INTO search_changes (msg_rowid) SELECT value FROM json_each(?)'),
+    // What the search indexer must take out again (migration 20): a row with the words as they
+    // are before the change, no FTS work here. Run before the change itself.
+    noteSearchChange: db.prepare(
+      `INSERT INTO search_changes (msg_rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages WHERE rowid = ?`,
+    ),
+    noteSearchChanges: db.prepare(
+      `INSERT INTO search_changes (msg_rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
+       WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+    ),
     noteRowidsFree: db.prepare('INSERT INTO search_changes (msg_rowid, free) VALUES (?, 1)'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     erase: db.prepare(

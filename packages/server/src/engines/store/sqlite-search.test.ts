@@ -92,6 +92,15 @@ test('sqlite search: found right after the send; an edit by its new words only; 
     await store.append([send('lima november', Date.now() + 2)]);
     assert.deepEqual(await found(store, 'lima'), ['lima november'], 'a new message in an expired one’s rowid');
     assert.deepEqual(await found(store, 'mike'), []);
+    // The index itself holds only what is there now (search also skips changes not applied: not here, it caught up).
+    const index = new Database(path.join(dir, SEARCH_FILE), { readonly: true });
+    try {
+      const entries = (word: string) => index.prepare(`SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?`).all(word).length;
+      for (const word of ['alpha', 'bravo', 'echo', 'golf', 'hotel', 'juliet', 'mike']) assert.equal(entries(word), 0, word);
+      assert.equal(entries('november'), 1);
+    } finally {
+      index.close();
+    }
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
