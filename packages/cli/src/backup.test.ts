@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { directChatId } from '@switchboard/protocol';
@@ -107,6 +107,8 @@ test('backup under load, restore into a new folder: a server on it has every mes
     });
 
     await sb('restore', archive, '--data-dir', restored);
+    // The search index is not in the backup: the restored server rebuilds it from the messages.
+    assert.ok(!existsSync(path.join(restored, 'search.db')), 'no search file restored');
     restoredSrv = await startTestServer({ dataDir: restored });
     const got = await history(restoredSrv.baseUrl, a, chatId);
     const ids = new Set(got.map((m) => m.message_id));
@@ -122,6 +124,12 @@ test('backup under load, restore into a new folder: a server on it has every mes
     const media = await fetch(`${restoredSrv.baseUrl}/v1/media/${mediaId}`, { headers: { authorization: `Bearer ${b.token}` } });
     assert.equal(media.status, 200);
     assert.ok(Buffer.from(await media.arrayBuffer()).equals(bytes), 'the media bytes came back too');
+    const found = await http(restoredSrv.baseUrl, 'GET', '/v1/search?q=m150', { token: b.token });
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.ok(
+      (found.body.messages as { message_id: string }[]).some((m) => m.message_id === before[150]),
+      'search finds a restored message (its index rebuilt)',
+    );
   } finally {
     for (const s of sock) s.terminate();
     await srv.kill('SIGTERM');

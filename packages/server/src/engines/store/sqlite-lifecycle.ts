@@ -28,11 +28,17 @@ export function sqliteLifecycleOps(db: Database.Database) {
          msg_ord) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     edit: db.prepare('UPDATE messages SET content = ?, edited_at = ? WHERE id = ?'),
-    searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
-    // The index is contentless: an entry is removed by naming exactly what was indexed.
-    ftsDelete: db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content, chat) VALUES ('delete', ?, ?, ?)`),
-    ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content, chat) VALUES (?, ?, ?)'),
-    queueSearchErasure: db.prepare('INSERT OR REPLACE INTO search_erasures (rowid, content, chat) VALUES (?, ?, ?)'),
+    // What the search indexer must take out again (migration 20): a row with the words as they
+    // are before the change, no FTS work here. Run before the change itself.
+    noteSearchChange: db.prepare(
+      `INSERT INTO search_changes (msg_rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages WHERE rowid = ?`,
+    ),
+    noteSearchChanges: db.prepare(
+      `INSERT INTO search_changes (msg_rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
+       WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid`,
+    ),
+    noteRowidsFree: db.prepare('INSERT INTO search_changes (msg_rowid, free) VALUES (?, 1)'),
+    maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
     erase: db.prepare(
       `UPDATE messages SET content = '', attachments = NULL, mentions = NULL, reply_to_id = NULL, reply_sender_id = NULL,
          reply_preview = NULL, forwarded = 0, edited_at = NULL, deleted = 1, ciphertext = NULL WHERE id = ?`,
@@ -71,7 +77,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
     setSettings: db.prepare('UPDATE chat_members SET muted_until = ?, archived = ?, pinned = ? WHERE chat_id = ? AND user_id = ?'),
     // Retention walks the log in rowid (commit) order, which is created_at order but for a few ms.
     oldest: db.prepare(
-      'SELECT rowid, id, chat_id, seq, kind, sender_id, content, deleted, created_at, attachments IS NOT NULL AS files FROM messages ORDER BY rowid LIMIT ?',
+      'SELECT rowid, id, chat_id, seq, kind, sender_id, deleted, created_at, attachments IS NOT NULL AS files FROM messages ORDER BY rowid LIMIT ?',
     ),
     // Set-based forms of erase() for a batch of expired messages (ids as a JSON array): what
     // retention runs when no webhook event waits in the outbox (the common case).
@@ -82,8 +88,6 @@ export function sqliteLifecycleOps(db: Database.Database) {
     dropEntriesIn: db.prepare('DELETE FROM messages WHERE rowid IN (SELECT value FROM json_each(?))'),
     dropEntry: db.prepare('DELETE FROM messages WHERE rowid = ?'),
     dropRefsOf: db.prepare('DELETE FROM media_refs WHERE message_id = ?'),
-    maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
-    setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
     // Unread counters (migration 14) of members whose read position is below what retention
     // left of the chat (expireMessages): the chat's message count before its first row left
     // (a message row counts itself), or the chat's count when none is left.
@@ -98,11 +102,9 @@ export function sqliteLifecycleOps(db: Database.Database) {
   /** Erases a deleted message's text, attachments, mentions, reactions, previews quoting it and index entry; answers the media to delete. */
   const erase = (target: Row): string[] => {
     const id = target.id as string;
-    // The index entry leaves with the next indexing commit (migration 19): an FTS5 write here
+    // The index entry leaves on the search indexer's thread (migration 20): an FTS5 write here
     // would flush, and merge, inside this commit. Search already skips a deleted message.
-    if ((target.rowid as number) <= ((s.searchProgress.get() as Row).last_rowid as number)) {
-      s.queueSearchErasure.run(target.rowid, target.content, chatToken(target.chat_id));
-    }
+    s.noteSearchChange.run(target.rowid);
     s.erase.run(id);
     s.eraseEdits.run(id);
     s.eraseReacts.run(id);
@@ -174,7 +176,7 @@ export function sqliteLifecycleOps(db: Database.Database) {
      * after them. A background op: one small transaction per call. `more`: a full batch was
      * old, so more may be waiting.
      */
-    expireMessages(before: number, limit: number): ExpiredBatch & { searchProgress?: number } {
+    expireMessages(before: number, limit: number): ExpiredBatch {
       const started = performance.now();
       const rows: Row[] = [];
       for (const row of s.oldest.all(limit) as Row[]) {
@@ -189,12 +191,9 @@ export function sqliteLifecycleOps(db: Database.Database) {
       } else if (live.length > 0) {
         // The same erase as above, a statement per kind of row instead of per message:
         // a batch is one short transaction that sends queue behind.
-        const indexed = (s.searchProgress.get() as Row).last_rowid as number;
-        for (const row of live) {
-          // As erase() does: the index entry leaves with the next indexing commit.
-          if ((row.rowid as number) <= indexed) s.queueSearchErasure.run(row.rowid, row.content, chatToken(row.chat_id));
-          if (row.files === 1) erasedMedia.push(...eraseMedia(row.id as string));
-        }
+        for (const row of live) if (row.files === 1) erasedMedia.push(...eraseMedia(row.id as string));
+        // As erase() does: the index entries leave on the search indexer's thread.
+        s.noteSearchChanges.run(JSON.stringify(live.map((r) => r.rowid as number)));
         const ids = JSON.stringify(live.map((r) => r.id as string));
         s.eraseEditsIn.run(ids);
         s.eraseReactsIn.run(ids);
@@ -205,16 +204,14 @@ export function sqliteLifecycleOps(db: Database.Database) {
       for (const row of rows) if (row.files === 1) s.dropRefsOf.run(row.id);
       recountExpired(rows);
       const erased = rows.length;
+      // With the newest rows gone (everything had expired), SQLite hands out their rowids
+      // again: the search indexer must count what comes there as not indexed yet.
+      if (erased > 0) {
+        const top = (s.maxRowid.get() as Row).r as number;
+        if ((rows[rows.length - 1]!.rowid as number) > top) s.noteRowidsFree.run(top);
+      }
       // A full batch was old: more may be waiting.
       const more = erased === limit;
-      // With the newest rows gone (everything had expired), SQLite hands out their rowids
-      // again: the search progress comes down with them, or new messages would count as
-      // indexed and never be.
-      const top = (s.maxRowid.get() as Row).r as number;
-      if (erased > 0 && ((s.searchProgress.get() as Row).last_rowid as number) > top) {
-        s.setSearchProgress.run(top);
-        return { erased, erasedMedia, more, searchProgress: top, workMs: performance.now() - started };
-      }
       return { erased, erasedMedia, more, workMs: performance.now() - started };
     },
 
@@ -263,11 +260,8 @@ export function sqliteLifecycleOps(db: Database.Database) {
       let erasedMedia: string[] = [];
       const t: Row = { ...target!, id: req.targetId };
       if (req.action === 'edit') {
-        if ((t.rowid as number) <= ((s.searchProgress.get() as Row).last_rowid as number)) {
-          const chatTok = chatToken(t.chat_id);
-          s.ftsDelete.run(t.rowid, t.content, chatTok);
-          s.ftsInsert.run(t.rowid, content, chatTok);
-        }
+        // Its old words leave the index and the new ones come in on the search indexer's thread.
+        s.noteSearchChange.run(t.rowid);
         s.edit.run(content, req.createdAt, req.targetId);
       } else if (req.action === 'delete') {
         erasedMedia = erase(t);
@@ -300,11 +294,6 @@ export function sqliteLifecycleOps(db: Database.Database) {
       return view;
     },
   };
-}
-
-/** The search index's chat column: the chat id as one token (sqlite-migrations.ts, 7). */
-export function chatToken(chatId: string): string {
-  return chatId.replaceAll(':', 'x');
 }
 
 /** Reads of the lifecycle on the store's reading connection. */

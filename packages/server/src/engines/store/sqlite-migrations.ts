@@ -329,4 +329,27 @@ export const sqliteMigrations: string[] = [
     chat TEXT NOT NULL
   );
   `,
+  /*
+   * 20 (retention, issue 24): the search index moves to a file of its own, written by a
+   * thread of its own (sqlite-search-file.ts): FTS5's merges inside this file's commits made
+   * the sends queued behind them wait. The first start after this rebuilds it from the
+   * messages. What the indexer must take out again (an edit's old words, an erased or expired
+   * message) is a row here, written by the writes that cause it (a row insert, no FTS work),
+   * with the words the message had just before (the index is contentless: an entry leaves by
+   * naming what was indexed); so is retention taking the newest rows (free: rowids above
+   * msg_rowid are free again, SQLite hands them out anew). seq only grows (AUTOINCREMENT), so
+   * the search file's changes_upto says which are applied, and those are dropped
+   * (SqliteStore, dropSearchChanges).
+   */ `
+  DROP TABLE messages_fts;
+  DROP TABLE search_progress;
+  DROP TABLE search_erasures;
+  CREATE TABLE search_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_rowid INTEGER NOT NULL,
+    content TEXT NOT NULL DEFAULT '',
+    chat TEXT NOT NULL DEFAULT '',
+    free INTEGER NOT NULL DEFAULT 0
+  );
+  `,
 ];

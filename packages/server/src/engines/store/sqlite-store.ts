@@ -51,23 +51,28 @@ import { sqliteLifecycleReads } from './sqlite-lifecycle.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { prepareSearchFile } from './sqlite-search-file.js';
+import { SqliteSearchIndex } from './sqlite-search-index.js';
 import { DIRECT_STATE_SQL } from './sqlite-writes.js';
 import { privateDir, privateFile, tightenFiles } from './private-files.js';
 import { decodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
 
 type Row = Record<string, any>;
 
-/** How soon after an append its message is indexed for search (ms). */
-const SEARCH_INDEX_DELAY_MS = 200;
 /**
- * Most messages indexed by one commit of the background indexing: 200 ms of sends at 1,000
- * msg/s took 60-100 ms to index in one commit, which the next sends waited for (retention
- * bench, 2026-12-06).
+ * How often at most applied search changes are dropped (ms): a background write each time,
+ * so one per many indexer passes. Dropping them through the writer rather than from the
+ * indexer's thread keeps the store's file to one writer; keeping them until the search
+ * file's changes_upto has passed them (committed there with synchronous=FULL) means a crash
+ * of either side never loses one that is not applied.
  */
-const SEARCH_INDEX_CHUNK = 100;
+const SEARCH_CHANGES_DROP_MS = 1000;
 
 /** Chats named in one search statement. */
 const SEARCH_CHATS_PER_QUERY = 200;
+
+/** The search index's file, beside the store's (sqlite-search-file.ts). */
+export const SEARCH_FILE = 'search.db';
 
 const userOrNull = (r: Row | undefined): UserRecord | null => (r ? toUser(r as UserRow) : null);
 const chatOrNull = (r: Row | undefined): ChatRecord | null => (r ? toChat(r as ChatRow) : null);
@@ -92,9 +97,11 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly writer: SqliteWriter;
   private readonly stmts;
-  /** Highest messages.rowid in the search index (search_progress), and whether an indexing write is due. */
-  private indexedRowid = 0;
-  private indexTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly searchIndex: SqliteSearchIndex;
+  /** Search changes applied by the indexer (its latest report), and those dropped from the store. */
+  private searchChangesApplied = 0;
+  private searchChangesDropped = 0;
+  private dropTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly checkpointer: SqliteCheckpointer;
   private closed = false;
   readonly media: SqliteMediaIndex;
@@ -116,13 +123,19 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
-    // From here on this connection only reads: every write goes through the writer thread.
+    // The search index's own file (sqlite-search-file.ts), attached so that search joins it with messages and members.
+    const searchFile = path.join(dataDir, SEARCH_FILE);
+    const changesHigh = this.db
+      .prepare(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'search_changes'), 0) AS s`)
+      .get() as Row;
+    prepareSearchFile(searchFile, changesHigh.s as number);
+    this.db.prepare('ATTACH DATABASE ? AS search').run(searchFile);
+    // From here on this connection only reads: every write goes through the writer thread (or the search indexer's).
     this.db.pragma('query_only = ON');
     this.stmts = this.prepare();
     this.lifecycle = sqliteLifecycleReads(this.db);
-    this.indexedRowid = (this.stmts.searchProgress.get() as Row).last_rowid as number;
     this.writer = new SqliteWriter(file);
-    this.scheduleIndexing();
+    this.searchIndex = new SqliteSearchIndex(searchFile, file, (upto) => this.searchChangesAppliedUpto(upto));
     this.checkpointer = new SqliteCheckpointer(
       file,
       () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES),
@@ -210,16 +223,18 @@ export class SqliteStore implements Store {
       firstMark: db.prepare(
         'SELECT at FROM receipt_marks WHERE chat_id = ? AND user_id = ? AND kind = ? AND seq >= ? ORDER BY seq ASC LIMIT 1',
       ),
-      searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
-      maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
       memberChats: db.prepare('SELECT chat_id FROM chat_members WHERE user_id = ?'),
-      // The MATCH names the chats (see migration 3): only their entries are looked at.
+      // The MATCH names the chats (see migration 7): only their entries are looked at. An
+      // entry whose message changed since the index last looked (search_changes past its
+      // changes_upto: an edit's old words, an erased message whose rowid was handed out
+      // again) is not trusted.
       search: db.prepare(
-        `SELECT m.rowid AS _rowid, ${M_MESSAGE_COLS} FROM messages_fts f
+        `SELECT m.rowid AS _rowid, ${M_MESSAGE_COLS} FROM search.messages_fts f
          JOIN messages m ON m.rowid = f.rowid
          JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = ? AND m.seq > cm.joined_seq
-         WHERE messages_fts MATCH ? AND m.kind = 'message' AND m.deleted = 0
-           AND f.rowid NOT IN (SELECT rowid FROM search_erasures)
+         WHERE f.messages_fts MATCH ? AND m.kind = 'message' AND m.deleted = 0
+           AND f.rowid NOT IN (SELECT msg_rowid FROM search_changes
+             WHERE seq > (SELECT changes_upto FROM search.search_progress WHERE id = 1) AND free = 0)
          ORDER BY f.rowid DESC LIMIT ?`,
       ),
     };
@@ -227,9 +242,10 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.indexTimer !== undefined) clearTimeout(this.indexTimer);
-    this.indexTimer = undefined;
-    await this.writer.write('indexForSearch').catch(() => undefined);
+    if (this.dropTimer !== undefined) clearTimeout(this.dropTimer);
+    this.dropTimer = undefined;
+    // First: it reads the store's file. What it has not indexed yet it takes at the next start.
+    await this.searchIndex.close();
     await this.writer.close();
     // The reading connection first: the checkpointer closes a descriptor of its own on the
     // file, and closing any descriptor drops every POSIX lock this process holds on it.
@@ -238,26 +254,25 @@ export class SqliteStore implements Store {
   }
 
   /*
-   * Search indexing is not part of an append's commit (an FTS5 insert per message made
-   * every acknowledgement wait for it): messages are indexed in bulk by a write that joins
-   * the group commit SEARCH_INDEX_DELAY_MS after an append, and by search() before it
-   * reads, so a search always sees every message acknowledged before it. Progress is a
-   * row committed with the index rows, so a crash leaves nothing unindexed for good.
+   * Search indexing is not part of an append's commit, nor of any commit on this file: the
+   * search indexer thread (sqlite-search-index.ts) keeps the index in a file of its own,
+   * told after each write that adds, edits or erases messages, and search() has it catch
+   * up before it reads, so a search sees every message acknowledged before it.
    */
-  private scheduleIndexing(delayMs = SEARCH_INDEX_DELAY_MS): void {
-    // Closed: close() indexes what is left; a chunk answered after it must not start the timer again.
-    if (this.closed) return;
-    this.indexTimer ??= setTimeout(() => {
-      this.indexTimer = undefined;
-      // In chunks, each its own commit, so that sends queue behind one chunk, not a backlog.
-      this.writer.write('indexForSearch', SEARCH_INDEX_CHUNK).then(
-        ({ upto, done }) => {
-          this.indexedRowid = Math.max(this.indexedRowid, upto);
-          if (!done) this.scheduleIndexing(0);
-        },
-        () => this.scheduleIndexing(),
+
+  /** The indexer has applied search changes up to `upto`: they are dropped, SEARCH_CHANGES_DROP_MS at most after. */
+  private searchChangesAppliedUpto(upto: number): void {
+    this.searchChangesApplied = Math.max(this.searchChangesApplied, upto);
+    if (this.closed || this.dropTimer !== undefined || this.searchChangesApplied <= this.searchChangesDropped) return;
+    this.dropTimer = setTimeout(() => {
+      this.dropTimer = undefined;
+      const upto = this.searchChangesApplied;
+      this.writer.write('dropSearchChanges', upto).then(
+        () => (this.searchChangesDropped = Math.max(this.searchChangesDropped, upto)),
+        () => this.searchChangesAppliedUpto(upto),
       );
-    }, delayMs);
+    }, SEARCH_CHANGES_DROP_MS);
+    this.dropTimer.unref();
   }
 
   async createUser(user: Omit<UserRecord, 'lastSeen'>): Promise<UserRecord | 'username_taken'> {
@@ -354,7 +369,8 @@ export class SqliteStore implements Store {
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
     const results = Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
-    this.scheduleIndexing();
+    // Asked now, it indexes 200 ms from now: these are committed by then, or the pass after takes them.
+    this.searchIndex.poke();
     return results;
   }
 
@@ -401,9 +417,7 @@ export class SqliteStore implements Store {
         failure ??= slice.reason;
         continue;
       }
-      const { searchProgress, ...batch } = slice.value;
-      // The newest rows went, and their rowids will be handed out again: index those before searching.
-      if (searchProgress !== undefined) this.indexedRowid = Math.min(this.indexedRowid, searchProgress);
+      const batch = slice.value;
       total.erased += batch.erased;
       total.erasedMedia.push(...batch.erasedMedia);
       total.workMs! += batch.workMs ?? 0;
@@ -411,16 +425,16 @@ export class SqliteStore implements Store {
     // Slices that committed stand, and their media must still go: a failure fails the call
     // only when nothing was erased (the next pass meets it again).
     if (failure !== null && total.erased === 0) throw failure;
-    // Their search entries leave with the next indexing commit (migration 19): soon, even on a quiet server.
-    if (total.erased > 0) this.scheduleIndexing();
+    // Their search entries leave on the indexer's thread (migration 20): soon, even on a quiet server.
+    if (total.erased > 0) this.searchIndex.poke();
     total.more = failure !== null || total.erased === limit;
     return total;
   }
 
   async applyChange(request: ChangeRequest): Promise<ChangeResult> {
     const result = await this.writer.write('applyChange', request, this.webhooks.recording.has('message.updated'));
-    // A delete leaves its index entry to the indexing's next commit (sqlite-lifecycle.ts erase).
-    if (request.action === 'delete') this.scheduleIndexing();
+    // An edit's or a delete's index entry changes on the indexer's thread (sqlite-lifecycle.ts).
+    if (request.action === 'delete' || request.action === 'edit') this.searchIndex.poke();
     return result;
   }
   async reactions(messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
@@ -520,9 +534,7 @@ export class SqliteStore implements Store {
   async search(userId: string, terms: string[], opts: { chatId?: string; limit: number }) {
     if (terms.length === 0) return [];
     // Quoted prefix terms: FTS5 syntax cannot come in through the words themselves.
-    if ((this.stmts.maxRowid.get() as Row).r > this.indexedRowid) {
-      this.indexedRowid = Math.max(this.indexedRowid, (await this.writer.write('indexForSearch')).upto);
-    }
+    await this.searchIndex.catchUp();
     const words = terms.map((t) => `"${t.replaceAll('"', '')}"*`).join(' ');
     const chats = opts.chatId ? [opts.chatId] : (this.stmts.memberChats.all(userId) as Row[]).map((r) => r.chat_id as string);
     let found: (StoredMessage & { _rowid: number })[] = [];

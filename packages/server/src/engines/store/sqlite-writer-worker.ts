@@ -38,7 +38,7 @@ const ops = sqliteWriteOps(db);
 const port = parentPort!;
 
 /*
- * Background writes (BACKGROUND_OPS: cursors, activity times, the search index) are
+ * Background writes (BACKGROUND_OPS: cursors, activity times, applied search changes) are
  * committed BACKGROUND_CHUNK at a time and only when no other write waits; the event
  * loop's side sends them in batches of their own (sqlite-writer.ts).
  */

@@ -95,16 +95,7 @@ export function sqliteWriteOps(db: Database.Database) {
       `SELECT COUNT(*) AS n FROM messages WHERE chat_id = ? AND seq > ? AND seq <= ? AND sender_id = ? AND kind = 'message'`,
     ),
     insertMark: db.prepare('INSERT OR IGNORE INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES (?, ?, ?, ?, ?)'),
-    searchProgress: db.prepare('SELECT last_rowid FROM search_progress WHERE id = 1'),
-    setSearchProgress: db.prepare('UPDATE search_progress SET last_rowid = ? WHERE id = 1'),
-    maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM messages'),
-    searchErasures: db.prepare('SELECT rowid, content, chat FROM search_erasures ORDER BY rowid LIMIT ?'),
-    dropSearchErasures: db.prepare('DELETE FROM search_erasures WHERE rowid <= ?'),
-    ftsDelete: db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content, chat) VALUES ('delete', ?, ?, ?)`),
-    indexForSearch: db.prepare(
-      `INSERT INTO messages_fts (rowid, content, chat) SELECT rowid, content, replace(chat_id, ':', 'x') FROM messages
-       WHERE rowid > ? AND rowid <= ? AND kind = 'message' AND deleted = 0 ORDER BY rowid`,
-    ),
+    dropSearchChanges: db.prepare('DELETE FROM search_changes WHERE seq <= ?'),
     setPushTarget: db.prepare(
       `INSERT INTO push_targets (device_id, user_id, provider, data) SELECT id, user_id, ?, ? FROM devices
          WHERE id = ? AND user_id = ? AND revoked_at IS NULL
@@ -365,25 +356,9 @@ export function sqliteWriteOps(db: Database.Database) {
       if (hook) hooks.recordGroup(chatId, at);
     },
 
-    /**
-     * Indexes messages not yet in the search index, at most `rows` rowids of them (a send
-     * queued behind this write waits for all of it); answers the rowid indexed up to (known
-     * only once committed) and whether that is all.
-     */
-    indexForSearch(rows = Infinity): { upto: number; done: boolean } {
-      // Retention's erasures first (migration 19): a rowid handed out again once the newest
-      // rows expired must lose its old entry before it is indexed anew.
-      const erasures = s.searchErasures.all(Number.isFinite(rows) ? rows : -1) as Row[];
-      for (const e of erasures) s.ftsDelete.run(e.rowid, e.content, e.chat);
-      if (erasures.length > 0) s.dropSearchErasures.run(erasures[erasures.length - 1]!.rowid);
-      if (s.searchErasures.get(1)) return { upto: (s.searchProgress.get() as Row).last_rowid as number, done: false };
-      const from = (s.searchProgress.get() as Row).last_rowid as number;
-      const last = (s.maxRowid.get() as Row).r as number;
-      if (last <= from) return { upto: from, done: true };
-      const upto = Math.min(last, from + rows);
-      s.indexForSearch.run(from, upto);
-      s.setSearchProgress.run(upto);
-      return { upto, done: upto === last };
+    /** Search changes the search file has applied (sqlite-search-file.ts): the indexer never reads them again. */
+    dropSearchChanges(upto: number): void {
+      s.dropSearchChanges.run(upto);
     },
 
     setPushTarget(deviceId: string, userId: string, target: PushTarget): void {
@@ -450,8 +425,8 @@ export type SqliteWriteName = keyof SqliteWriteOps;
 
 /** One write as it crosses to the writer thread. */
 /**
- * Writes nobody waits on in order to be answered (receipt cursors, activity times, the
- * search index): the writer thread commits them in a lane of their own, only when no
+ * Writes nobody waits on in order to be answered (receipt cursors, activity times, dropping
+ * applied search changes): the writer thread commits them in a lane of their own, only when no
  * other write waits: a large group's members acknowledge a message together, and a
  * thousand cursor moves in one transaction would otherwise hold the next send's commit
  * (and so its ack_sent) for tens of milliseconds. A cursor move is never about a message
@@ -464,13 +439,13 @@ export const BACKGROUND_OPS: ReadonlySet<SqliteWriteName> = new Set([
   'advanceReadMany',
   'touchDevice',
   'setLastSeen',
-  'indexForSearch',
+  'dropSearchChanges',
   'expireMessages',
 ]);
 
 /**
  * Background writes that ride along in the next background commit that happens anyway (the
- * writer thread adds one to the next commit of cursor moves, activity times or indexing),
+ * writer thread adds one to the next commit of cursor moves, activity times and the like),
  * rather than taking a commit and an fsync of their own: retention's erasures. Each is a
  * small slice (SqliteStore.expireMessages); a send's commit never carries one, so sends
  * wait for a slice only when they arrive while one commits.

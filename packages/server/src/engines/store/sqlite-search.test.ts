@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { SEARCH_FILE, SqliteStore } from './sqlite-store.js';
+import { sqliteMigrations } from './sqlite-migrations.js';
+import type { AppendRequest, ChangeRequest } from './store.js';
+
+/*
+ * The search index in its own file, written by its own thread (sqlite-search-file.ts):
+ * a search sees what was acknowledged before it, edits and erasures reach the index, and
+ * the file is rebuilt from the store when it is missing, corrupt or left by an older version.
+ */
+
+const CHAT = 'dm:sa:sb';
+
+async function users(store: SqliteStore): Promise<void> {
+  for (const id of ['sa', 'sb']) await store.createUser({ id, username: `user-${id}`, displayName: id, passwordHash: 'x', createdAt: 1 });
+}
+
+let n = 0;
+function send(content: string, createdAt = Date.now()): AppendRequest {
+  n++;
+  return {
+    messageId: `m${n}`,
+    chatId: CHAT,
+    senderId: 'sa',
+    senderDeviceId: 'dev-sa',
+    clientMsgId: `c${n}`,
+    content,
+    createdAt,
+    createDirectWith: ['sa', 'sb'],
+  };
+}
+
+function change(targetId: string, action: 'edit' | 'delete', content?: string): ChangeRequest {
+  n++;
+  return {
+    messageId: `x${n}`,
+    chatId: CHAT,
+    senderId: 'sa',
+    senderDeviceId: 'dev-sa',
+    clientMsgId: `cx${n}`,
+    createdAt: Date.now(),
+    targetId,
+    action,
+    content,
+    editWindowMs: 60_000,
+    deleteWindowMs: 60_000,
+  };
+}
+
+const found = async (store: SqliteStore, word: string): Promise<string[]> =>
+  (await store.search('sa', [word], { limit: 50 })).map((m) => m.content);
+
+function tempDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'sb-sqlite-search-'));
+}
+
+test('sqlite search: found right after the send; an edit by its new words only; deleted and expired messages not at all', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(dir);
+  try {
+    await users(store);
+    const [sent] = await store.append([send('alpha bravo charlie')]);
+    assert.deepEqual(await found(store, 'bravo'), ['alpha bravo charlie'], 'right after the send');
+    const id = sent!.message!.message_id;
+    const edited = await store.applyChange(change(id, 'edit', 'delta echo'));
+    assert.ok(!edited.refused);
+    assert.deepEqual(await found(store, 'bravo'), [], 'the old words are gone');
+    assert.deepEqual(await found(store, 'echo'), ['delta echo'], 'the new words find it');
+    // Edited again before the indexer ran: the words of the middle version never match.
+    await store.applyChange(change(id, 'edit', 'foxtrot golf'));
+    await store.applyChange(change(id, 'edit', 'hotel india'));
+    assert.deepEqual(await found(store, 'golf'), []);
+    assert.deepEqual(await found(store, 'echo'), []);
+    assert.deepEqual(await found(store, 'hotel'), ['hotel india']);
+
+    const [gone] = await store.append([send('juliet kilo')]);
+    assert.deepEqual(await found(store, 'juliet'), ['juliet kilo']);
+    await store.applyChange(change(gone!.message!.message_id, 'delete'));
+    assert.deepEqual(await found(store, 'juliet'), [], 'deleted for everyone');
+
+    // Retention: every row so far has expired; then new messages come in their rowids.
+    await store.append([send('lima mike one'), send('lima mike two')]);
+    assert.equal((await found(store, 'lima')).length, 2);
+    while ((await store.expireMessages(Date.now() + 1, 100)).more);
+    assert.deepEqual(await found(store, 'lima'), [], 'expired');
+    assert.deepEqual(await found(store, 'hotel'), [], 'expired');
+    await store.append([send('lima november', Date.now() + 2)]);
+    assert.deepEqual(await found(store, 'lima'), ['lima november'], 'a new message in an expired one’s rowid');
+    assert.deepEqual(await found(store, 'mike'), []);
+    // The index itself holds only what is there now (search also skips changes not applied: not here, it caught up).
+    const index = new Database(path.join(dir, SEARCH_FILE), { readonly: true });
+    try {
+      const entries = (word: string) => index.prepare(`SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?`).all(word).length;
+      for (const word of ['alpha', 'bravo', 'echo', 'golf', 'hotel', 'juliet', 'mike']) assert.equal(entries(word), 0, word);
+      assert.equal(entries('november'), 1);
+    } finally {
+      index.close();
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: a restart without the search file (or with a corrupt one) rebuilds it and finds the old messages', async () => {
+  const dir = tempDir();
+  let store = new SqliteStore(dir);
+  try {
+    await users(store);
+    for (let i = 0; i < 5; i++) await store.append(Array.from({ length: 1000 }, (_, j) => send(`papa quebec ${i}-${j}`)));
+    await store.append([send('romeo sierra')]);
+    assert.deepEqual(await found(store, 'romeo'), ['romeo sierra']);
+    await store.close();
+
+    rmSync(path.join(dir, SEARCH_FILE));
+    store = new SqliteStore(dir);
+    assert.ok(existsSync(path.join(dir, SEARCH_FILE)), 'made anew');
+    assert.deepEqual(await found(store, 'romeo'), ['romeo sierra'], 'after a rebuild');
+    assert.equal((await store.search('sa', ['papa'], { limit: 10_000 })).length, 5000);
+    await store.close();
+
+    for (const suffix of ['-wal', '-shm']) rmSync(path.join(dir, SEARCH_FILE + suffix), { force: true });
+    writeFileSync(path.join(dir, SEARCH_FILE), 'not a database at all, '.repeat(1000));
+    store = new SqliteStore(dir);
+    assert.deepEqual(await found(store, 'romeo'), ['romeo sierra'], 'after a corrupt file');
+    assert.equal((await store.search('sa', ['quebec'], { limit: 10_000 })).length, 5000);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: applied changes leave the store; a store from before the search file drops its index and rebuilds it', async () => {
+  const dir = tempDir();
+  // A store at the last version with the index in its own file.
+  const db = new Database(path.join(dir, 'switchboard.db'));
+  const before = sqliteMigrations.findIndex((m) => m.includes('CREATE TABLE search_changes'));
+  for (const [v, sql] of sqliteMigrations.slice(0, before).entries()) {
+    db.exec(sql);
+    db.pragma(`user_version = ${v + 1}`);
+  }
+  db.prepare(`INSERT INTO chats (id, kind, created_at, last_seq, last_at) VALUES (?, 'direct', 1, 1, 1)`).run(CHAT);
+  for (const id of ['sa', 'sb']) {
+    db.prepare(`INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, 'x', 1)`).run(id, `u-${id}`, id);
+    db.prepare(
+      `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq) VALUES (?, ?, 'member', 0, 1, 0, 0)`,
+    ).run(CHAT, id);
+  }
+  const rowid = db
+    .prepare(
+      `INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at)
+       VALUES ('old1', ?, 1, 'sa', 'dev-sa', 'c-old1', 'tango uniform', ?)`,
+    )
+    .run(CHAT, Date.now()).lastInsertRowid;
+  db.prepare(`INSERT INTO messages_fts (rowid, content, chat) VALUES (?, 'tango uniform', ?)`).run(rowid, CHAT.replaceAll(':', 'x'));
+  db.prepare('UPDATE search_progress SET last_rowid = ?').run(rowid);
+  db.close();
+
+  const store = new SqliteStore(dir);
+  try {
+    assert.deepEqual(await found(store, 'tango'), ['tango uniform'], 'rebuilt in the search file');
+    const check = new Database(path.join(dir, 'switchboard.db'), { readonly: true });
+    try {
+      const tables = (check.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
+      assert.ok(!tables.some((t) => t.startsWith('messages_fts') || t === 'search_progress' || t === 'search_erasures'), tables.join());
+      const [sent] = await store.append([send('victor whiskey')]);
+      await store.applyChange(change(sent!.message!.message_id, 'edit', 'xray yankee'));
+      assert.deepEqual(await found(store, 'yankee'), ['xray yankee']);
+      const left = () => (check.prepare('SELECT COUNT(*) AS n FROM search_changes').get() as { n: number }).n;
+      assert.equal(left(), 1, 'the edit is listed until the store drops it');
+      // Dropped by a background write within about a second of the indexer applying it.
+      const deadline = Date.now() + 5000;
+      while (left() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(left(), 0, 'applied changes are dropped');
+      assert.deepEqual(await found(store, 'yankee'), ['xray yankee'], 'and the index keeps the edit');
+    } finally {
+      check.close();
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
