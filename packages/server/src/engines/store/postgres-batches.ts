@@ -76,12 +76,10 @@ WITH req AS (
     n.reply_to_id, n.reply_sender_id,
     -- A quote of a message deleted since core read it shows no preview (the delete emptied the others).
     CASE WHEN n.reply_to_id IS NOT NULL AND EXISTS (
-      SELECT 1 FROM message_ids q JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq WHERE q.id = n.reply_to_id AND qm.deleted)
+      SELECT 1 FROM messages qm WHERE qm.id = n.reply_to_id AND qm.deleted)
     THEN '' ELSE n.reply_preview END,
     n.mentions, n.forwarded, n.msg_ord, n.ciphertext
   FROM numbered n
-), indexed AS (
-  INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
 )
 SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
 }
@@ -102,8 +100,7 @@ export async function erasePreviewsOfDeleted(tx: Tx, replies: { chatId: string; 
   const { rows } = await tx.query<{ id: string }>(
     `UPDATE messages m SET reply_preview = ''
      FROM unnest($1::text[], $2::int8[], $3::text[]) AS r(chat_id, seq, reply_to_id)
-     JOIN message_ids q ON q.id = r.reply_to_id
-     JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq AND qm.deleted
+     JOIN messages qm ON qm.id = r.reply_to_id AND qm.deleted
      WHERE m.chat_id = r.chat_id AND m.seq = r.seq
      RETURNING m.id`,
     [replies.map((r) => r.chatId), replies.map((r) => r.seq), replies.map((r) => r.replyToId)],

@@ -296,6 +296,17 @@ export const postgresMigrations: string[] = [
   );
   CREATE INDEX mls_welcome_devices_welcome ON mls_welcome_devices (welcome_id);
   `,
+  /*
+   * Message ids through an index on messages, not a table of their own: message_ids cost
+   * every append a second row (heap tuple, its primary key and their WAL) for a lookup
+   * (receipts, changes, media, webhooks) that is rare next to appends. Its uniqueness
+   * was never needed: ids are snowflakes, unique by construction. A lookup by id now
+   * probes each of the ${MESSAGE_PARTITIONS} partitions' indexes. Every node must run this version (an
+   * older one would write and read the dropped table, and fail).
+   */ `
+  CREATE INDEX messages_id ON messages (id);
+  DROP TABLE message_ids;
+  `,
 ];
 
 /**

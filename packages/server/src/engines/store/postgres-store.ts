@@ -360,10 +360,7 @@ export class PostgresStore implements Store {
   async getMessages(messageIds: string[]): Promise<LogEntry[]> {
     const ids = [...new Set(messageIds)];
     if (ids.length === 0) return [];
-    const { rows } = await this.pool.query(
-      `SELECT ${M_MESSAGE_COLS} FROM message_ids i JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = ANY($1::text[])`,
-      [ids],
-    );
+    const { rows } = await this.pool.query(`SELECT ${M_MESSAGE_COLS} FROM messages m WHERE m.id = ANY($1::text[])`, [ids]);
     const byId = new Map(rows.map(toEntry).map((m) => [m.message_id, m]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
