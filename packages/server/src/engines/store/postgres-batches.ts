@@ -161,10 +161,19 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
 }
 
 /**
+ * Receipt marks a member row gathers (delivered_marks, read_marks: seq, at pairs) before
+ * they go to receipt_marks as one row: the member row is rewritten on every move anyway,
+ * a receipt_marks row per move was a heap tuple and an index entry more (migration 17).
+ */
+export const MARKS_PER_ROW = 4;
+
+/**
  * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device
  * and chat), member cursors ($4..$8, one row per chat and member: delivered, read, at).
  * Member rows are locked in key order (old) before they move, and only forward; a mark
- * is logged for each cursor that moved. A device cursor already at or past its move is
+ * is noted for each cursor that moved, on the member row, and a member row's full list
+ * of marks moves to receipt_marks in one row (keyed by its last seq) as the next mark
+ * replaces it. A device cursor already at or past its move is
  * not rewritten (a read ack usually follows the delivered ack of the same message: no new
  * row version, no WAL). A read cursor that moves takes the member's unread counters along
  * (postgres-migrations.ts, "unread counts without counting"): the chat's message count at
@@ -181,7 +190,8 @@ WITH devices AS (
 ), req AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
 ), old AS (
-  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq,
+    cm.delivered_marks, cm.read_marks
   FROM chat_members cm
   WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
 ), moved AS (
@@ -192,16 +202,25 @@ WITH devices AS (
     own_after_read = CASE WHEN r.read <= o.read_seq OR o.own_after_read = 0 THEN o.own_after_read
       WHEN GREATEST(r.read, o.joined_seq) >= o.last_own_seq THEN 0
       ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FROM messages m WHERE m.chat_id = o.chat_id AND m.sender_id = o.user_id
-        AND m.kind = 'message' AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq))) END
+        AND m.kind = 'message' AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq))) END,
+    delivered_marks = CASE WHEN r.delivered <= o.delivered_seq THEN o.delivered_marks
+      WHEN cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.delivered, r.at]
+      ELSE o.delivered_marks || ARRAY[r.delivered, r.at] END,
+    read_marks = CASE WHEN r.read <= o.read_seq THEN o.read_marks
+      WHEN cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.read, r.at]
+      ELSE o.read_marks || ARRAY[r.read, r.at] END
   FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
   WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
 ), marks AS (
-  INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at)
-  SELECT o.chat_id, o.user_id, 0, r.delivered, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.delivered > o.delivered_seq
+  INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at, marks)
+  SELECT o.chat_id, o.user_id, 0, o.delivered_marks[cardinality(o.delivered_marks) - 1], o.delivered_marks[cardinality(o.delivered_marks)],
+    o.delivered_marks
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.delivered > o.delivered_seq AND cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW}
   UNION ALL
-  SELECT o.chat_id, o.user_id, 1, r.read, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.read > o.read_seq
+  SELECT o.chat_id, o.user_id, 1, o.read_marks[cardinality(o.read_marks) - 1], o.read_marks[cardinality(o.read_marks)], o.read_marks
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.read > o.read_seq AND cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW}
   ON CONFLICT DO NOTHING
 )
 SELECT chat_id, user_id, delivered_seq, read_seq FROM old`;

@@ -307,6 +307,17 @@ export const postgresMigrations: string[] = [
   CREATE INDEX messages_id ON messages (id);
   DROP TABLE message_ids;
   `,
+  /*
+   * Receipt marks gathered on the member row (postgres-batches.ts MARKS_PER_ROW): each
+   * list holds (seq, at) pairs in order; a full list moves to receipt_marks as one row
+   * (marks: the pairs; seq, at: its last pair). Rows from before keep one mark each (marks
+   * NULL), and come before every list. Every node must run this version (an older one
+   * would log single marks after lists of later ones).
+   */ `
+  ALTER TABLE receipt_marks ADD COLUMN marks bigint[];
+  ALTER TABLE chat_members ADD COLUMN delivered_marks bigint[] NOT NULL DEFAULT '{}',
+    ADD COLUMN read_marks bigint[] NOT NULL DEFAULT '{}';
+  `,
 ];
 
 /**

@@ -487,13 +487,19 @@ export class PostgresStore implements Store {
   }
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
-    const firstMark = (kind: number) =>
-      `(SELECT r.at FROM receipt_marks r WHERE r.chat_id = cm.chat_id AND r.user_id = cm.user_id AND r.kind = ${kind} AND r.seq >= $2
-        ORDER BY r.seq ASC LIMIT 1)`;
+    // The first mark at or above the message's seq: marks only move forward, so it is in
+    // the earliest place holding any: a receipt_marks row (one mark, or a list of them
+    // keyed by its last), else the member row's list not yet moved there (migration 17).
+    const inList = (list: string) =>
+      `(SELECT ${list}[2 * i] FROM generate_series(1, cardinality(${list}) / 2) i WHERE ${list}[2 * i - 1] >= $2 ORDER BY i LIMIT 1)`;
+    const firstMark = (kind: number, pending: string) =>
+      `COALESCE((SELECT CASE WHEN r.marks IS NULL THEN r.at ELSE ${inList('r.marks')} END
+        FROM receipt_marks r WHERE r.chat_id = cm.chat_id AND r.user_id = cm.user_id AND r.kind = ${kind} AND r.seq >= $2
+        ORDER BY r.seq ASC LIMIT 1), ${inList(`cm.${pending}`)})`;
     const { rows } = await this.pool.query<{ user_id: string; delivered_at: number | null; read_at: number | null }>(
       `SELECT cm.user_id,
-         CASE WHEN cm.delivered_seq >= $2 THEN ${firstMark(0)} END AS delivered_at,
-         CASE WHEN cm.read_seq >= $2 THEN ${firstMark(1)} END AS read_at
+         CASE WHEN cm.delivered_seq >= $2 THEN ${firstMark(0, 'delivered_marks')} END AS delivered_at,
+         CASE WHEN cm.read_seq >= $2 THEN ${firstMark(1, 'read_marks')} END AS read_at
        FROM chat_members cm
        WHERE cm.chat_id = $1 AND cm.user_id <> $3 AND cm.joined_seq < $2
        ORDER BY cm.joined_at, cm.user_id`,
