@@ -168,12 +168,16 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
 export const MARKS_PER_ROW = 4;
 
 /**
- * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device
- * and chat), member cursors ($4..$8, one row per chat and member: delivered, read, at).
- * Member rows are locked in key order (old) before they move, and only forward; a mark
- * is noted for each cursor that moved, on the member row, and a member row's full list
- * of marks moves to receipt_marks in one row (keyed by its last seq) as the next mark
- * replaces it. A device cursor already at or past its move is
+ * A batch of cursor moves in one statement: device cursors ($1..$3 and $9, one row per
+ * device and chat: seq, user), member cursors ($4..$8, one row per chat and member:
+ * delivered, read, at). Member rows are locked in key order (old) before they move, and
+ * only forward; a mark is noted for each cursor that moved, on the member row, and a
+ * member row's full list of marks moves to receipt_marks in one row (keyed by its last
+ * seq) as the next mark replaces it. One device's cursor rides on the member row
+ * (cursor_device, cursor_device_seq; migration 18): the row's device, or the first of the
+ * batch when the row has none, whenever the member row moves anyway; other devices' moves,
+ * and moves that do not move the member row, go to device_cursors (a device's cursor is
+ * the greater of the two). A device_cursors row already at or past its move is
  * not rewritten (a read ack usually follows the delivered ack of the same message: no new
  * row version, no WAL). A read cursor that moves takes the member's unread counters along
  * (postgres-migrations.ts, "unread counts without counting"): the chat's message count at
@@ -182,18 +186,26 @@ export const MARKS_PER_ROW = 4;
  * them is committed, as the acked message is). Answers the member cursors as they were before.
  */
 export const CURSOR_SQL = `
-WITH devices AS (
-  INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-  ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = excluded.delivered_seq
-  WHERE excluded.delivered_seq > device_cursors.delivered_seq
-), req AS (
+WITH req AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
+), dev AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $9::text[]) AS d(device_id, chat_id, seq, user_id)
 ), old AS (
   SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq,
-    cm.delivered_marks, cm.read_marks
+    cm.delivered_marks, cm.read_marks, cm.cursor_device, cm.cursor_device_seq
   FROM chat_members cm
   WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
+), slot AS (
+  SELECT o.chat_id, o.user_id,
+    COALESCE(o.cursor_device, (SELECT min(d.device_id) FROM dev d WHERE d.chat_id = o.chat_id AND d.user_id = o.user_id)) AS device_id
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.delivered > o.delivered_seq OR r.read > o.read_seq
+), devices AS (
+  INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
+  SELECT d.device_id, d.chat_id, d.seq FROM dev d
+  WHERE NOT EXISTS (SELECT 1 FROM slot s WHERE s.chat_id = d.chat_id AND s.user_id = d.user_id AND s.device_id = d.device_id)
+  ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = excluded.delivered_seq
+  WHERE excluded.delivered_seq > device_cursors.delivered_seq
 ), moved AS (
   UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read),
     read_msg_count = CASE WHEN r.read <= o.read_seq THEN o.read_msg_count
@@ -208,9 +220,13 @@ WITH devices AS (
       ELSE o.delivered_marks || ARRAY[r.delivered, r.at] END,
     read_marks = CASE WHEN r.read <= o.read_seq THEN o.read_marks
       WHEN cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.read, r.at]
-      ELSE o.read_marks || ARRAY[r.read, r.at] END
+      ELSE o.read_marks || ARRAY[r.read, r.at] END,
+    cursor_device = s.device_id,
+    cursor_device_seq = CASE WHEN d.seq IS NULL THEN o.cursor_device_seq ELSE GREATEST(o.cursor_device_seq, d.seq) END
   FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
+    JOIN slot s ON s.chat_id = o.chat_id AND s.user_id = o.user_id
+    LEFT JOIN dev d ON d.chat_id = s.chat_id AND d.user_id = s.user_id AND d.device_id = s.device_id
+  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
 ), marks AS (
   INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at, marks)
   SELECT o.chat_id, o.user_id, 0, o.delivered_marks[cardinality(o.delivered_marks) - 1], o.delivered_marks[cardinality(o.delivered_marks)],

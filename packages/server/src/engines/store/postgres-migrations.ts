@@ -318,6 +318,14 @@ export const postgresMigrations: string[] = [
   ALTER TABLE chat_members ADD COLUMN delivered_marks bigint[] NOT NULL DEFAULT '{}',
     ADD COLUMN read_marks bigint[] NOT NULL DEFAULT '{}';
   `,
+  /*
+   * One device's delivered cursor on its member row (postgres-batches.ts CURSOR_SQL): the
+   * row is rewritten when the member's cursors move anyway, and most users ack from one
+   * device, so their device_cursors row (its upsert: a tuple lock and a new row version)
+   * is no longer written. A device's cursor is the greater of the two places.
+   */ `
+  ALTER TABLE chat_members ADD COLUMN cursor_device text, ADD COLUMN cursor_device_seq bigint NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

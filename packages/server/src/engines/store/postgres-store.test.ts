@@ -97,6 +97,52 @@ if (reason) {
     }
   });
 
+  test('postgres: one device’s cursor rides on the member row, the others’ stay in device_cursors', async () => {
+    const { url, drop } = await freshPgSchema();
+    const store = await PostgresStore.open(url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const [a, b] = [uid('ua'), uid('ub')];
+      for (const id of [a, b]) await store.createUser({ id, username: uid('n'), displayName: id, passwordHash: 'x', createdAt: 1 });
+      const chatId = `dm:${a}:${b}`;
+      for (let i = 0; i < 6; i++) await store.append([req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {})]);
+      const [phone, laptop] = [uid('d'), uid('d')];
+      for (const id of [phone, laptop]) await store.createDevice({ id, userId: b, name: id, createdAt: 2, tokenHash: uid('t') });
+      // Both new devices start at the chat's end (6); the phone moves the member row first.
+      for (let i = 0; i < 3; i++) await store.append([req(chatId, a)]);
+      await store.advanceDelivered(phone, b, chatId, 7, 10);
+      await store.advanceDelivered(laptop, b, chatId, 8, 11);
+      await store.advanceRead(phone, b, chatId, 8, 12); // moves the member's read cursor: the phone's rides along
+      await store.advanceDelivered(laptop, b, chatId, 8, 13); // moves nothing on the member row
+      const { rows } = await client.query<{ cursor_device: string; cursor_device_seq: string }>(
+        'SELECT cursor_device, cursor_device_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2',
+        [chatId, b],
+      );
+      assert.deepEqual([rows[0]!.cursor_device, Number(rows[0]!.cursor_device_seq)], [phone, 8]);
+      const { rows: dc } = await client.query<{ device_id: string; delivered_seq: string }>(
+        'SELECT device_id, delivered_seq FROM device_cursors WHERE chat_id = $1 ORDER BY device_id',
+        [chatId],
+      );
+      const expected = new Map([
+        [phone, 6],
+        [laptop, 8],
+      ]);
+      assert.deepEqual(new Map(dc.map((r) => [r.device_id, Number(r.delivered_seq)])), expected, 'the phone’s row left at 6');
+      assert.equal(Number(await store.deviceCursor(phone, chatId)), 8);
+      assert.equal(Number(await store.deviceCursor(laptop, chatId)), 8);
+      assert.deepEqual(await store.pendingChats(phone, b), [{ chatId, afterSeq: 8, lastSeq: 9 }]);
+      await store.advanceDelivered(laptop, b, chatId, 9, 14); // the member row moves: the laptop's rides elsewhere
+      assert.deepEqual(await store.pendingChats(laptop, b), []);
+      assert.deepEqual(await store.pendingChats(phone, b), [{ chatId, afterSeq: 8, lastSeq: 9 }]);
+      assert.equal(Number(await store.deviceCursor(uid('d'), chatId)), 0);
+    } finally {
+      await client.end();
+      await store.close();
+      await drop();
+    }
+  });
+
   describe('postgres store across nodes', () => {
     let nodeA: PostgresStore;
     let nodeB: PostgresStore;

@@ -443,8 +443,12 @@ export class PostgresStore implements Store {
   }
 
   async deviceCursor(deviceId: string, chatId: string): Promise<number> {
+    // The greater of its device_cursors row and its member row's, when it rides there (postgres-batches.ts CURSOR_SQL).
     const { rows } = await this.pool.query<{ delivered_seq: number }>(
-      'SELECT delivered_seq FROM device_cursors WHERE device_id = $1 AND chat_id = $2',
+      `SELECT GREATEST(
+         (SELECT delivered_seq FROM device_cursors WHERE device_id = $1 AND chat_id = $2),
+         (SELECT cm.cursor_device_seq FROM devices d JOIN chat_members cm ON cm.chat_id = $2 AND cm.user_id = d.user_id
+          WHERE d.id = $1 AND cm.cursor_device = $1)) AS delivered_seq`,
       [deviceId, chatId],
     );
     return rows[0]?.delivered_seq ?? 0;
@@ -453,7 +457,8 @@ export class PostgresStore implements Store {
   async pendingChats(deviceId: string, userId: string): Promise<PendingChat[]> {
     const { rows } = await this.pool.query<{ chat_id: string; after_seq: number; last_seq: number }>(
       `SELECT chat_id, after_seq, last_seq FROM (
-         SELECT c.id AS chat_id, GREATEST(cm.joined_seq, COALESCE(dc.delivered_seq, 0)) AS after_seq, c.last_seq, c.last_at
+         SELECT c.id AS chat_id, GREATEST(cm.joined_seq, dc.delivered_seq, CASE WHEN cm.cursor_device = $1 THEN cm.cursor_device_seq END) AS after_seq,
+           c.last_seq, c.last_at
          FROM chat_members cm
          JOIN chats c ON c.id = cm.chat_id
          LEFT JOIN device_cursors dc ON dc.device_id = $1 AND dc.chat_id = cm.chat_id
