@@ -170,31 +170,38 @@ export const MARKS_PER_ROW = 4;
 /**
  * A batch of cursor moves in one statement: device cursors ($1..$3 and $9, one row per
  * device and chat: seq, user), member cursors ($4..$8, one row per chat and member:
- * delivered, read, at). Member rows are locked in key order (old) before they move, and
- * only forward; a mark is noted for each cursor that moved, on the member row, and a
+ * delivered, read, at). Member rows that a move passes in the statement's snapshot are
+ * locked in key order (old; the lock re-checks that against the latest version, and a
+ * row the snapshot shows at or past the moves cannot be behind them now, cursors only
+ * move forward: a lock, a WAL record, saved for every ack that moves nothing), and move
+ * only forward. A mark is noted for each cursor that moved, on the member row, and a
  * member row's full list of marks moves to receipt_marks in one row (keyed by its last
  * seq) as the next mark replaces it. One device's cursor rides on the member row
  * (cursor_device, cursor_device_seq; migration 18): the row's device, or the first of the
  * batch when the row has none, whenever the member row moves anyway; other devices' moves,
- * and moves that do not move the member row, go to device_cursors (a device's cursor is
- * the greater of the two). A device_cursors row already at or past its move is
- * not rewritten (a read ack usually follows the delivered ack of the same message: no new
- * row version, no WAL). A read cursor that moves takes the member's unread counters along
- * (postgres-migrations.ts, "unread counts without counting"): the chat's message count at
- * the new position, one row away, and their own messages still above it (counted only when
- * some were above the old position and the new one stops short of the latest; every one of
- * them is committed, as the acked message is). Answers the member cursors as they were before.
+ * and moves that do not move the member row (unless it holds them already), go to
+ * device_cursors (a device's cursor is the greater of the two). A device_cursors row
+ * already at or past its move is not rewritten. A read cursor that moves takes the
+ * member's unread counters along (postgres-migrations.ts, "unread counts without
+ * counting"): the chat's message count at the new position, one row away, and their own
+ * messages still above it (counted only when some were above the old position and the new
+ * one stops short of the latest; every one of them is committed, as the acked message is).
+ * Answers the member cursors as they were before (a member row not moved: as the moves
+ * left it, so none of them reports a step).
  */
 export const CURSOR_SQL = `
 WITH req AS (
   SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
 ), dev AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $9::text[]) AS d(device_id, chat_id, seq, user_id)
+), cur AS (
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.cursor_device, cm.cursor_device_seq
+  FROM chat_members cm WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req)
 ), old AS (
   SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq,
     cm.delivered_marks, cm.read_marks, cm.cursor_device, cm.cursor_device_seq
-  FROM chat_members cm
-  WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
+  FROM chat_members cm JOIN req r ON r.chat_id = cm.chat_id AND r.user_id = cm.user_id
+  WHERE r.delivered > cm.delivered_seq OR r.read > cm.read_seq ORDER BY cm.chat_id, cm.user_id FOR UPDATE OF cm
 ), slot AS (
   SELECT o.chat_id, o.user_id,
     COALESCE(o.cursor_device, (SELECT min(d.device_id) FROM dev d WHERE d.chat_id = o.chat_id AND d.user_id = o.user_id)) AS device_id
@@ -204,6 +211,9 @@ WITH req AS (
   INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
   SELECT d.device_id, d.chat_id, d.seq FROM dev d
   WHERE NOT EXISTS (SELECT 1 FROM slot s WHERE s.chat_id = d.chat_id AND s.user_id = d.user_id AND s.device_id = d.device_id)
+    -- Nor when its member row holds it already (a delivered ack after the read ack that moved it).
+    AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.chat_id = d.chat_id AND c.user_id = d.user_id AND c.cursor_device = d.device_id
+      AND c.cursor_device_seq >= d.seq)
   ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = excluded.delivered_seq
   WHERE excluded.delivered_seq > device_cursors.delivered_seq
 ), moved AS (
@@ -239,7 +249,11 @@ WITH req AS (
   WHERE r.read > o.read_seq AND cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW}
   ON CONFLICT DO NOTHING
 )
-SELECT chat_id, user_id, delivered_seq, read_seq FROM old`;
+SELECT chat_id, user_id, delivered_seq, read_seq FROM old
+UNION ALL
+SELECT c.chat_id, c.user_id, GREATEST(c.delivered_seq, r.delivered), GREATEST(c.read_seq, r.read)
+FROM cur c JOIN req r ON r.chat_id = c.chat_id AND r.user_id = c.user_id
+WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.chat_id = c.chat_id AND o.user_id = c.user_id)`;
 
 export interface MemberCursorRow {
   chat_id: string;
