@@ -78,12 +78,10 @@ WITH req AS (
     n.reply_to_id, n.reply_sender_id,
     -- A quote of a message deleted since core read it shows no preview (the delete emptied the others).
     CASE WHEN n.reply_to_id IS NOT NULL AND EXISTS (
-      SELECT 1 FROM message_ids q JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq WHERE q.id = n.reply_to_id AND qm.deleted)
+      SELECT 1 FROM messages qm WHERE qm.id = n.reply_to_id AND qm.deleted)
     THEN '' ELSE n.reply_preview END,
     n.mentions, n.forwarded, n.msg_ord, n.ciphertext
   FROM numbered n
-), indexed AS (
-  INSERT INTO message_ids (id, chat_id, seq) SELECT id, chat_id, seq FROM numbered
 )
 SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
 }
@@ -104,8 +102,7 @@ export async function erasePreviewsOfDeleted(tx: Tx, replies: { chatId: string; 
   const { rows } = await tx.query<{ id: string }>(
     `UPDATE messages m SET reply_preview = ''
      FROM unnest($1::text[], $2::int8[], $3::text[]) AS r(chat_id, seq, reply_to_id)
-     JOIN message_ids q ON q.id = r.reply_to_id
-     JOIN messages qm ON qm.chat_id = q.chat_id AND qm.seq = q.seq AND qm.deleted
+     JOIN messages qm ON qm.id = r.reply_to_id AND qm.deleted
      WHERE m.chat_id = r.chat_id AND m.seq = r.seq
      RETURNING m.id`,
     [replies.map((r) => r.chatId), replies.map((r) => r.seq), replies.map((r) => r.replyToId)],
@@ -166,32 +163,64 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
 }
 
 /**
- * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device
- * and chat), member cursors ($4..$8, one row per chat and member: delivered, read, at).
- * Member rows are locked in key order (old) before they move, and only forward; a mark
- * is logged for each cursor that moved. A device cursor already at or past its move is
- * not rewritten (a read ack usually follows the delivered ack of the same message: no new
- * row version, no WAL). A read cursor that moves takes the member's unread counters along
- * (postgres-migrations.ts, "unread counts without counting"): the chat's message count at
- * the new position, one row away, and their own messages still above it (counted only when
- * some were above the old position and the new one stops short of the latest; every one of
- * them is committed, as the acked message is). That count walks the chat's key range just
- * read (the ORDER BY makes the primary key the cheapest way, whatever the statistics when
- * the generic plan was made), not the chat's or the sender's messages by the
- * (chat, sender, client_msg_id) index: that walk grew with the chat's history, on every read. Answers the member cursors as they were before.
+ * Receipt marks a member row gathers (delivered_marks, read_marks: seq, at pairs) before
+ * they go to receipt_marks as one row: the member row is rewritten on every move anyway,
+ * a receipt_marks row per move was a heap tuple and an index entry more (migration 17).
+ */
+export const MARKS_PER_ROW = 4;
+
+/**
+ * A batch of cursor moves in one statement: device cursors ($1..$3 and $9, one row per
+ * device and chat: seq, user), member cursors ($4..$8, one row per chat and member:
+ * delivered, read, at). Member rows that a move passes in the statement's snapshot are
+ * locked in key order (old; the lock re-checks that against the latest version, and a
+ * row the snapshot shows at or past the moves cannot be behind them now, cursors only
+ * move forward: a lock, a WAL record, saved for every ack that moves nothing), and move
+ * only forward. A mark is noted for each cursor that moved, on the member row, and a
+ * member row's full list of marks moves to receipt_marks in one row (keyed by its last
+ * seq) as the next mark replaces it. One device's cursor rides on the member row
+ * (cursor_device, cursor_device_seq; migration 18): the row's device, or the first of the
+ * batch when the row has none, whenever the member row moves anyway; other devices' moves,
+ * and moves that do not move the member row (unless it holds them already), go to
+ * device_cursors (a device's cursor is the greater of the two). A device_cursors row
+ * already at or past its move is not rewritten. A read cursor that moves takes the
+ * member's unread counters along (postgres-migrations.ts, "unread counts without
+ * counting"): the chat's message count at the new position, one row away, and their own
+ * messages still above it (counted only when some were above the old position and the new
+ * one stops short of the latest; every one of them is committed, as the acked message is).
+ * That count walks the chat's key range just read (the ORDER BY makes the primary key the
+ * cheapest way, whatever the statistics when the generic plan was made), not the chat's or
+ * the sender's messages by the (chat, sender, client_msg_id) index: that walk grew with the
+ * chat's history, on every read. Answers the member cursors as they were before (a member row not moved: as the moves
+ * left it, so none of them reports a step).
  */
 export const CURSOR_SQL = `
-WITH devices AS (
+WITH req AS (
+  SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
+), dev AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $9::text[]) AS d(device_id, chat_id, seq, user_id)
+), cur AS (
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.cursor_device, cm.cursor_device_seq
+  FROM chat_members cm WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req)
+), old AS (
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq,
+    cm.delivered_marks, cm.read_marks, cm.cursor_device, cm.cursor_device_seq
+  FROM chat_members cm JOIN req r ON r.chat_id = cm.chat_id AND r.user_id = cm.user_id
+  WHERE r.delivered > cm.delivered_seq OR r.read > cm.read_seq ORDER BY cm.chat_id, cm.user_id FOR UPDATE OF cm
+), slot AS (
+  SELECT o.chat_id, o.user_id,
+    COALESCE(o.cursor_device, (SELECT min(d.device_id) FROM dev d WHERE d.chat_id = o.chat_id AND d.user_id = o.user_id)) AS device_id
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.delivered > o.delivered_seq OR r.read > o.read_seq
+), devices AS (
   INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+  SELECT d.device_id, d.chat_id, d.seq FROM dev d
+  WHERE NOT EXISTS (SELECT 1 FROM slot s WHERE s.chat_id = d.chat_id AND s.user_id = d.user_id AND s.device_id = d.device_id)
+    -- Nor when its member row holds it already (a delivered ack after the read ack that moved it).
+    AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.chat_id = d.chat_id AND c.user_id = d.user_id AND c.cursor_device = d.device_id
+      AND c.cursor_device_seq >= d.seq)
   ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = excluded.delivered_seq
   WHERE excluded.delivered_seq > device_cursors.delivered_seq
-), req AS (
-  SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
-), old AS (
-  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq
-  FROM chat_members cm
-  WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req) ORDER BY cm.chat_id, cm.user_id FOR UPDATE
 ), moved AS (
   UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read),
     read_msg_count = CASE WHEN r.read <= o.read_seq THEN o.read_msg_count
@@ -202,19 +231,36 @@ WITH devices AS (
       ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FILTER (WHERE k.sender_id = o.user_id AND k.kind = 'message') FROM (
         SELECT m.sender_id, m.kind FROM messages m
         WHERE m.chat_id = o.chat_id AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq)
-        ORDER BY m.seq) k)) END
+        ORDER BY m.seq) k)) END,
+    delivered_marks = CASE WHEN r.delivered <= o.delivered_seq THEN o.delivered_marks
+      WHEN cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.delivered, r.at]
+      ELSE o.delivered_marks || ARRAY[r.delivered, r.at] END,
+    read_marks = CASE WHEN r.read <= o.read_seq THEN o.read_marks
+      WHEN cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.read, r.at]
+      ELSE o.read_marks || ARRAY[r.read, r.at] END,
+    cursor_device = s.device_id,
+    cursor_device_seq = CASE WHEN d.seq IS NULL THEN o.cursor_device_seq ELSE GREATEST(o.cursor_device_seq, d.seq) END
   FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id AND (r.delivered > o.delivered_seq OR r.read > o.read_seq)
+    JOIN slot s ON s.chat_id = o.chat_id AND s.user_id = o.user_id
+    LEFT JOIN dev d ON d.chat_id = s.chat_id AND d.user_id = s.user_id AND d.device_id = s.device_id
+  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
 ), marks AS (
-  INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at)
-  SELECT o.chat_id, o.user_id, 0, r.delivered, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.delivered > o.delivered_seq
+  INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at, marks)
+  SELECT o.chat_id, o.user_id, 0, o.delivered_marks[cardinality(o.delivered_marks) - 1], o.delivered_marks[cardinality(o.delivered_marks)],
+    o.delivered_marks
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.delivered > o.delivered_seq AND cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW}
   UNION ALL
-  SELECT o.chat_id, o.user_id, 1, r.read, r.at FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.read > o.read_seq
+  SELECT o.chat_id, o.user_id, 1, o.read_marks[cardinality(o.read_marks) - 1], o.read_marks[cardinality(o.read_marks)], o.read_marks
+  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
+  WHERE r.read > o.read_seq AND cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW}
   ON CONFLICT DO NOTHING
 )
-SELECT chat_id, user_id, delivered_seq, read_seq FROM old`;
+SELECT chat_id, user_id, delivered_seq, read_seq FROM old
+UNION ALL
+SELECT c.chat_id, c.user_id, GREATEST(c.delivered_seq, r.delivered), GREATEST(c.read_seq, r.read)
+FROM cur c JOIN req r ON r.chat_id = c.chat_id AND r.user_id = c.user_id
+WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.chat_id = c.chat_id AND o.user_id = c.user_id)`;
 
 export interface MemberCursorRow {
   chat_id: string;

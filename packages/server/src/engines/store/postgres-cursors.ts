@@ -53,12 +53,12 @@ export class PgCursors {
 
   /** One statement: device cursors, member cursors and receipt marks; answers the member cursors as they were. */
   private async cursorStatement(batch: CursorMove[]): Promise<MemberCursorRow[]> {
-    const devices = new Map<string, [string, string, number]>();
+    const devices = new Map<string, [string, string, number, string]>();
     const members = new Map<string, [string, string, number, number, number]>();
     for (const m of batch) {
       const dk = `${m.deviceId}\u0000${m.chatId}`;
       const d = devices.get(dk);
-      if (!d) devices.set(dk, [m.deviceId, m.chatId, m.seq]);
+      if (!d) devices.set(dk, [m.deviceId, m.chatId, m.seq, m.userId]);
       else d[2] = Math.max(d[2], m.seq);
       const mk = `${m.chatId}\u0000${m.userId}`;
       const e = members.get(mk) ?? [m.chatId, m.userId, 0, 0, 0];
@@ -76,6 +76,7 @@ export class PgCursors {
       mm.map((x) => x[2]),
       mm.map((x) => x[3]),
       mm.map((x) => x[4]),
+      d.map((x) => x[3]),
     ]);
     return rows;
   }

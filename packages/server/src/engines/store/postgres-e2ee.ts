@@ -165,10 +165,8 @@ export class PostgresE2ee implements E2eeStore {
       );
       const seq = Number(bumped[0]!.last_seq);
       await tx.query(
-        `WITH m AS (
-           INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, kind, ciphertext, epoch, msg_ord)
-           VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'mls_commit', $8, $9, $10))
-         INSERT INTO message_ids (id, chat_id, seq) VALUES ($3, $1, $2)`,
+        `INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, kind, ciphertext, epoch, msg_ord)
+         VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'mls_commit', $8, $9, $10)`,
         // msg_ord: the chat's message count as of this row, like a change row (unread counts; a commit is never unread).
         [
           req.chatId,

@@ -51,8 +51,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
       ])
     : { rows: [] };
   const { rows: targets } = await tx.query<TargetRow>(
-    `SELECT m.chat_id, m.kind, m.seq, m.sender_id, m.created_at, m.deleted FROM message_ids i
-     JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = $1`,
+    'SELECT m.chat_id, m.kind, m.seq, m.sender_id, m.created_at, m.deleted FROM messages m WHERE m.id = $1',
     [req.targetId],
   );
   const member = members[0];
@@ -79,8 +78,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
   // A change takes the next seq but leaves last_at: an edit or a reaction does not move a chat up the list.
   // It is no message either: the chat's message count stays, and the row keeps it (msg_ord).
   await tx.query(
-    `WITH bumped AS (UPDATE chats SET last_seq = $3 WHERE id = $2),
-       ids AS (INSERT INTO message_ids (id, chat_id, seq) VALUES ($1, $2, $3))
+    `WITH bumped AS (UPDATE chats SET last_seq = $3 WHERE id = $2)
      INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji, msg_ord)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
     [
@@ -169,7 +167,7 @@ async function erase(tx: Tx, targets: EraseTarget[]): Promise<string[]> {
     `WITH mine AS (
        SELECT DISTINCT r.media_id FROM media_refs r WHERE r.message_id = ANY($1::text[])
          AND NOT EXISTS (
-           SELECT 1 FROM media_refs o JOIN message_ids i ON i.id = o.message_id JOIN messages g ON g.chat_id = i.chat_id AND g.seq = i.seq
+           SELECT 1 FROM media_refs o JOIN messages g ON g.id = o.message_id
            WHERE o.media_id = r.media_id AND NOT (o.message_id = ANY($1::text[])) AND NOT g.deleted)
          AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_media_id = r.media_id)
      ), gone AS (
@@ -206,7 +204,6 @@ export async function expireMessagesPg(tx: Tx, before: number, limit: number): P
     `DELETE FROM messages m USING unnest($1::text[], $2::bigint[]) AS t(chat_id, seq) WHERE m.chat_id = t.chat_id AND m.seq = t.seq`,
     [rows.map((r) => r.chat_id), rows.map((r) => r.seq)],
   );
-  await tx.query('DELETE FROM message_ids WHERE id = ANY($1::text[])', [ids]);
   await tx.query('DELETE FROM media_refs WHERE message_id = ANY($1::text[])', [ids]);
   // Unread counters of members whose read position is below what is left of the chat: the
   // expired messages are not unread any more (the count before the first row left, a message

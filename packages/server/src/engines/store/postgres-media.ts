@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { toMediaRecord, type MediaIndex, type MediaInfo, type MediaRecord, type MediaRow } from './media-index.js';
 
-/** Some stored message carries media m (message_ids holds every stored message's id). */
-const STORED = 'EXISTS (SELECT 1 FROM media_refs r JOIN message_ids i ON i.id = r.message_id WHERE r.media_id = m.id)';
+/** Some stored message carries media m (messages_id: one probe per partition). */
+const STORED = 'EXISTS (SELECT 1 FROM media_refs r JOIN messages g ON g.id = r.message_id WHERE r.media_id = m.id)';
 
 /**
  * PostgresStore's media index. Media writes are rare (one per upload, one per send with
@@ -58,13 +58,12 @@ export class PostgresMediaIndex implements MediaIndex {
   }
 
   async visibleTo(mediaId: string, userId: string): Promise<boolean> {
-    // message_ids, not messages: one primary-key probe instead of one per partition.
     const { rows } = await this.pool.query<{ visible: boolean }>(
       `SELECT EXISTS (
          SELECT 1 FROM media_refs r
-         JOIN message_ids i ON i.id = r.message_id
-         JOIN chat_members c ON c.chat_id = i.chat_id AND c.user_id = $2
-         WHERE r.media_id = $1 AND i.seq > c.joined_seq
+         JOIN messages g ON g.id = r.message_id
+         JOIN chat_members c ON c.chat_id = g.chat_id AND c.user_id = $2
+         WHERE r.media_id = $1 AND g.seq > c.joined_seq
        ) AS visible`,
       [mediaId, userId],
     );

@@ -296,6 +296,36 @@ export const postgresMigrations: string[] = [
   );
   CREATE INDEX mls_welcome_devices_welcome ON mls_welcome_devices (welcome_id);
   `,
+  /*
+   * Message ids through an index on messages, not a table of their own: message_ids cost
+   * every append a second row (heap tuple, its primary key and their WAL) for a lookup
+   * (receipts, changes, media, webhooks) that is rare next to appends. Its uniqueness
+   * was never needed: ids are snowflakes, unique by construction. A lookup by id now
+   * probes each of the ${MESSAGE_PARTITIONS} partitions' indexes. Every node must run this version (an
+   * older one would write and read the dropped table, and fail).
+   */ `
+  CREATE INDEX messages_id ON messages (id);
+  DROP TABLE message_ids;
+  `,
+  /*
+   * Receipt marks gathered on the member row (postgres-batches.ts MARKS_PER_ROW): each
+   * list holds (seq, at) pairs in order; a full list moves to receipt_marks as one row
+   * (marks: the pairs; seq, at: its last pair). Rows from before keep one mark each (marks
+   * NULL), and come before every list. Every node must run this version (an older one
+   * would log single marks after lists of later ones).
+   */ `
+  ALTER TABLE receipt_marks ADD COLUMN marks bigint[];
+  ALTER TABLE chat_members ADD COLUMN delivered_marks bigint[] NOT NULL DEFAULT '{}',
+    ADD COLUMN read_marks bigint[] NOT NULL DEFAULT '{}';
+  `,
+  /*
+   * One device's delivered cursor on its member row (postgres-batches.ts CURSOR_SQL): the
+   * row is rewritten when the member's cursors move anyway, and most users ack from one
+   * device, so their device_cursors row (its upsert: a tuple lock and a new row version)
+   * is no longer written. A device's cursor is the greater of the two places.
+   */ `
+  ALTER TABLE chat_members ADD COLUMN cursor_device text, ADD COLUMN cursor_device_seq bigint NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

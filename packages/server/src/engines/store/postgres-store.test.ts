@@ -10,7 +10,7 @@ import { migratePostgres, postgresMigrations } from './postgres-migrations.js';
 const UNREAD_COUNTERS_PG = postgresMigrations.findIndex((m) => m.includes('ADD COLUMN msg_count'));
 import { checkBackfilledCounts, seedBeforeCounters, type Exec } from './unread-backfill.contract.js';
 import { PostgresStore, prefixQuery } from './postgres-store.js';
-import type { AppendRequest, Role } from './store.js';
+import type { AppendRequest, Role, StoredMessage } from './store.js';
 
 /*
  * Runs against DATABASE_URL (default: a local PostgreSQL). Each run gets a fresh schema,
@@ -58,6 +58,87 @@ if (reason) {
     } finally {
       await client.end();
       await store?.close();
+      await drop();
+    }
+  });
+
+  test('postgres: receipt times from single marks of before, lists moved to receipt_marks and the member row’s list', async () => {
+    const { url, drop } = await freshPgSchema();
+    const store = await PostgresStore.open(url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const [a, b] = [uid('ua'), uid('ub')];
+      for (const id of [a, b]) await store.createUser({ id, username: uid('n'), displayName: id, passwordHash: 'x', createdAt: 1 });
+      const chatId = `dm:${a}:${b}`;
+      const sends = Array.from({ length: 14 }, (_, i) => req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {}));
+      for (const s of sends) await store.append([s]);
+      // As left by a node before migration 17: seq 1 delivered at 50, one row per mark.
+      await client.query('UPDATE chat_members SET delivered_seq = 1 WHERE chat_id = $1 AND user_id = $2', [chatId, b]);
+      await client.query('INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES ($1, $2, 0, 1, 50)', [chatId, b]);
+      // Then delivered to every seq up to 13 (at 100 + seq), read every third, one move at a time.
+      for (let seq = 2; seq <= 13; seq++) {
+        if (seq % 3 === 0) await store.advanceRead('dev', b, chatId, seq, 100 + seq);
+        else await store.advanceDelivered('dev', b, chatId, seq, 100 + seq);
+      }
+      const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM receipt_marks WHERE marks IS NOT NULL');
+      assert.ok(Number(rows[0]!.n) >= 2, 'full lists moved to receipt_marks');
+      const messages = await store.range(chatId, 0, 14, 20);
+      const got = await Promise.all(messages.map(async (m) => [m.seq, (await store.receipts(m as StoredMessage))[0]] as const));
+      for (const [seq, r] of got) {
+        const delivered = seq === 1 ? 50 : seq <= 13 ? 100 + seq : null;
+        const read = seq <= 12 ? 100 + 3 * Math.ceil(seq / 3) : null;
+        assert.deepEqual(r, { userId: b, deliveredAt: delivered, readAt: read }, `seq ${seq}`);
+      }
+    } finally {
+      await client.end();
+      await store.close();
+      await drop();
+    }
+  });
+
+  test('postgres: one device’s cursor rides on the member row, the others’ stay in device_cursors', async () => {
+    const { url, drop } = await freshPgSchema();
+    const store = await PostgresStore.open(url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const [a, b] = [uid('ua'), uid('ub')];
+      for (const id of [a, b]) await store.createUser({ id, username: uid('n'), displayName: id, passwordHash: 'x', createdAt: 1 });
+      const chatId = `dm:${a}:${b}`;
+      for (let i = 0; i < 6; i++) await store.append([req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {})]);
+      const [phone, laptop] = [uid('d'), uid('d')];
+      for (const id of [phone, laptop]) await store.createDevice({ id, userId: b, name: id, createdAt: 2, tokenHash: uid('t') });
+      // Both new devices start at the chat's end (6); the phone moves the member row first.
+      for (let i = 0; i < 3; i++) await store.append([req(chatId, a)]);
+      await store.advanceDelivered(phone, b, chatId, 7, 10);
+      await store.advanceDelivered(laptop, b, chatId, 8, 11);
+      await store.advanceRead(phone, b, chatId, 8, 12); // moves the member's read cursor: the phone's rides along
+      await store.advanceDelivered(laptop, b, chatId, 8, 13); // moves nothing on the member row
+      const { rows } = await client.query<{ cursor_device: string; cursor_device_seq: string }>(
+        'SELECT cursor_device, cursor_device_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2',
+        [chatId, b],
+      );
+      assert.deepEqual([rows[0]!.cursor_device, Number(rows[0]!.cursor_device_seq)], [phone, 8]);
+      const { rows: dc } = await client.query<{ device_id: string; delivered_seq: string }>(
+        'SELECT device_id, delivered_seq FROM device_cursors WHERE chat_id = $1 ORDER BY device_id',
+        [chatId],
+      );
+      const expected = new Map([
+        [phone, 6],
+        [laptop, 8],
+      ]);
+      assert.deepEqual(new Map(dc.map((r) => [r.device_id, Number(r.delivered_seq)])), expected, 'the phone’s row left at 6');
+      assert.equal(Number(await store.deviceCursor(phone, chatId)), 8);
+      assert.equal(Number(await store.deviceCursor(laptop, chatId)), 8);
+      assert.deepEqual(await store.pendingChats(phone, b), [{ chatId, afterSeq: 8, lastSeq: 9 }]);
+      await store.advanceDelivered(laptop, b, chatId, 9, 14); // the member row moves: the laptop's rides elsewhere
+      assert.deepEqual(await store.pendingChats(laptop, b), []);
+      assert.deepEqual(await store.pendingChats(phone, b), [{ chatId, afterSeq: 8, lastSeq: 9 }]);
+      assert.equal(Number(await store.deviceCursor(uid('d'), chatId)), 0);
+    } finally {
+      await client.end();
+      await store.close();
       await drop();
     }
   });

@@ -360,10 +360,7 @@ export class PostgresStore implements Store {
   async getMessages(messageIds: string[]): Promise<LogEntry[]> {
     const ids = [...new Set(messageIds)];
     if (ids.length === 0) return [];
-    const { rows } = await this.pool.query(
-      `SELECT ${M_MESSAGE_COLS} FROM message_ids i JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = ANY($1::text[])`,
-      [ids],
-    );
+    const { rows } = await this.pool.query(`SELECT ${M_MESSAGE_COLS} FROM messages m WHERE m.id = ANY($1::text[])`, [ids]);
     const byId = new Map(rows.map(toEntry).map((m) => [m.message_id, m]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
@@ -446,8 +443,12 @@ export class PostgresStore implements Store {
   }
 
   async deviceCursor(deviceId: string, chatId: string): Promise<number> {
+    // The greater of its device_cursors row and its member row's, when it rides there (postgres-batches.ts CURSOR_SQL).
     const { rows } = await this.pool.query<{ delivered_seq: number }>(
-      'SELECT delivered_seq FROM device_cursors WHERE device_id = $1 AND chat_id = $2',
+      `SELECT GREATEST(
+         (SELECT delivered_seq FROM device_cursors WHERE device_id = $1 AND chat_id = $2),
+         (SELECT cm.cursor_device_seq FROM devices d JOIN chat_members cm ON cm.chat_id = $2 AND cm.user_id = d.user_id
+          WHERE d.id = $1 AND cm.cursor_device = $1)) AS delivered_seq`,
       [deviceId, chatId],
     );
     return rows[0]?.delivered_seq ?? 0;
@@ -456,7 +457,8 @@ export class PostgresStore implements Store {
   async pendingChats(deviceId: string, userId: string): Promise<PendingChat[]> {
     const { rows } = await this.pool.query<{ chat_id: string; after_seq: number; last_seq: number }>(
       `SELECT chat_id, after_seq, last_seq FROM (
-         SELECT c.id AS chat_id, GREATEST(cm.joined_seq, COALESCE(dc.delivered_seq, 0)) AS after_seq, c.last_seq, c.last_at
+         SELECT c.id AS chat_id, GREATEST(cm.joined_seq, dc.delivered_seq, CASE WHEN cm.cursor_device = $1 THEN cm.cursor_device_seq END) AS after_seq,
+           c.last_seq, c.last_at
          FROM chat_members cm
          JOIN chats c ON c.id = cm.chat_id
          LEFT JOIN device_cursors dc ON dc.device_id = $1 AND dc.chat_id = cm.chat_id
@@ -490,13 +492,19 @@ export class PostgresStore implements Store {
   }
 
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
-    const firstMark = (kind: number) =>
-      `(SELECT r.at FROM receipt_marks r WHERE r.chat_id = cm.chat_id AND r.user_id = cm.user_id AND r.kind = ${kind} AND r.seq >= $2
-        ORDER BY r.seq ASC LIMIT 1)`;
+    // The first mark at or above the message's seq: marks only move forward, so it is in
+    // the earliest place holding any: a receipt_marks row (one mark, or a list of them
+    // keyed by its last), else the member row's list not yet moved there (migration 17).
+    const inList = (list: string) =>
+      `(SELECT ${list}[2 * i] FROM generate_series(1, cardinality(${list}) / 2) i WHERE ${list}[2 * i - 1] >= $2 ORDER BY i LIMIT 1)`;
+    const firstMark = (kind: number, pending: string) =>
+      `COALESCE((SELECT CASE WHEN r.marks IS NULL THEN r.at ELSE ${inList('r.marks')} END
+        FROM receipt_marks r WHERE r.chat_id = cm.chat_id AND r.user_id = cm.user_id AND r.kind = ${kind} AND r.seq >= $2
+        ORDER BY r.seq ASC LIMIT 1), ${inList(`cm.${pending}`)})`;
     const { rows } = await this.pool.query<{ user_id: string; delivered_at: number | null; read_at: number | null }>(
       `SELECT cm.user_id,
-         CASE WHEN cm.delivered_seq >= $2 THEN ${firstMark(0)} END AS delivered_at,
-         CASE WHEN cm.read_seq >= $2 THEN ${firstMark(1)} END AS read_at
+         CASE WHEN cm.delivered_seq >= $2 THEN ${firstMark(0, 'delivered_marks')} END AS delivered_at,
+         CASE WHEN cm.read_seq >= $2 THEN ${firstMark(1, 'read_marks')} END AS read_at
        FROM chat_members cm
        WHERE cm.chat_id = $1 AND cm.user_id <> $3 AND cm.joined_seq < $2
        ORDER BY cm.joined_at, cm.user_id`,

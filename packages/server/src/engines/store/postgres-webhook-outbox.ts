@@ -42,10 +42,7 @@ export async function recordEventPg(tx: Tx, type: WebhookEventType, data: unknow
 
 /** message.updated: the message as it is now (read inside the transaction that changed it). */
 export async function recordMessagePg(tx: Tx, type: 'message.created' | 'message.updated', messageId: string, at: number) {
-  const { rows } = await tx.query(
-    `SELECT ${M_MESSAGE_COLS} FROM message_ids i JOIN messages m ON m.chat_id = i.chat_id AND m.seq = i.seq WHERE i.id = $1`,
-    [messageId],
-  );
+  const { rows } = await tx.query(`SELECT ${M_MESSAGE_COLS} FROM messages m WHERE m.id = $1`, [messageId]);
   if (rows[0]) await recordEventPg(tx, type, webhookMessage(toMessage(rows[0])), at);
 }
 
