@@ -165,7 +165,7 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
 /**
  * Receipt marks a member row gathers (delivered_marks, read_marks: seq, at pairs) before
  * they go to receipt_marks as one row: the member row is rewritten on every move anyway,
- * a receipt_marks row per move was a heap tuple and an index entry more (migration 17).
+ * a receipt_marks row per move was a heap tuple and an index entry more (migration 16).
  */
 export const MARKS_PER_ROW = 4;
 
@@ -179,7 +179,7 @@ export const MARKS_PER_ROW = 4;
  * only forward. A mark is noted for each cursor that moved, on the member row, and a
  * member row's full list of marks moves to receipt_marks in one row (keyed by its last
  * seq) as the next mark replaces it. One device's cursor rides on the member row
- * (cursor_device, cursor_device_seq; migration 18): the row's device, or the first of the
+ * (cursor_device, cursor_device_seq; migration 17): the row's device, or the first of the
  * batch when the row has none, whenever the member row moves anyway; other devices' moves,
  * and moves that do not move the member row (unless it holds them already), go to
  * device_cursors (a device's cursor is the greater of the two). A device_cursors row

@@ -73,7 +73,7 @@ if (reason) {
       const chatId = `dm:${a}:${b}`;
       const sends = Array.from({ length: 14 }, (_, i) => req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {}));
       for (const s of sends) await store.append([s]);
-      // As left by a node before migration 17: seq 1 delivered at 50, one row per mark.
+      // As left by a node before migration 16: seq 1 delivered at 50, one row per mark.
       await client.query('UPDATE chat_members SET delivered_seq = 1 WHERE chat_id = $1 AND user_id = $2', [chatId, b]);
       await client.query('INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES ($1, $2, 0, 1, 50)', [chatId, b]);
       // Then delivered to every seq up to 13 (at 100 + seq), read every third, one move at a time.

@@ -494,7 +494,7 @@ export class PostgresStore implements Store {
   async receipts(message: StoredMessage): Promise<ReceiptRow[]> {
     // The first mark at or above the message's seq: marks only move forward, so it is in
     // the earliest place holding any: a receipt_marks row (one mark, or a list of them
-    // keyed by its last), else the member row's list not yet moved there (migration 17).
+    // keyed by its last), else the member row's list not yet moved there (migration 16).
     const inList = (list: string) =>
       `(SELECT ${list}[2 * i] FROM generate_series(1, cardinality(${list}) / 2) i WHERE ${list}[2 * i - 1] >= $2 ORDER BY i LIMIT 1)`;
     const firstMark = (kind: number, pending: string) =>
