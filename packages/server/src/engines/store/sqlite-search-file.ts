@@ -81,6 +81,8 @@ export function prepareSearchFile(file: string, changesHigh: number): { rebuilt:
 export interface IndexPass extends SearchProgress {
   done: boolean;
   rows: number;
+  /** Whether it committed anything (a pass with nothing to do writes nothing). */
+  wrote: boolean;
 }
 
 /**
@@ -159,7 +161,8 @@ export function searchIndexer(db: Database.Database) {
       const e = s.one.get(d.rowid) as Entry | undefined;
       if (e) entries.push(e);
     }
-    return { drops, entries, lastRowid, changesUpto, done: lastRowid === top };
+    const unchanged = drops.length === 0 && entries.length === 0 && lastRowid === p.last_rowid && changesUpto === p.changes_upto;
+    return { drops, entries, lastRowid, changesUpto, done: lastRowid === top, unchanged };
   };
 
   const reset = (): void => {
@@ -173,15 +176,28 @@ export function searchIndexer(db: Database.Database) {
     const r = db.transaction(() => read(limit))();
     if (r === null) {
       reset();
-      return { lastRowid: 0, changesUpto: progress().changesUpto, rows: 0, done: false };
+      return { lastRowid: 0, changesUpto: progress().changesUpto, rows: 0, done: false, wrote: true };
     }
+    // Nothing to write: no commit (a WAL frame and an fsync of this file for nothing).
+    if (r.unchanged) return { lastRowid: r.lastRowid, changesUpto: r.changesUpto, rows: 0, done: r.done, wrote: false };
     db.transaction(() => {
       for (const d of r.drops) s.drop.run(d.rowid, d.content, d.chat);
       for (const e of r.entries) s.insert.run(e.rowid, e.content, e.chat);
       s.setProgress.run(r.lastRowid, r.changesUpto);
     })();
-    return { lastRowid: r.lastRowid, changesUpto: r.changesUpto, rows: r.drops.length + r.entries.length, done: r.done };
+    return { lastRowid: r.lastRowid, changesUpto: r.changesUpto, rows: r.drops.length + r.entries.length, done: r.done, wrote: true };
   };
+
+  /**
+   * Whether the index already has all of the store (no new message past last_rowid, no
+   * change past changes_upto), read in one snapshot without writing: a search asking to
+   * catch up is then answered at once, without a pass.
+   */
+  const current = (): boolean =>
+    db.transaction(() => {
+      const p = s.progress.get() as { last_rowid: number; changes_upto: number };
+      return (s.maxRowid.get() as { r: number }).r <= p.last_rowid && (s.highestChange.get() as { s: number }).s <= p.changes_upto;
+    })();
 
   const progress = (): SearchProgress => {
     const p = s.progress.get() as { last_rowid: number; changes_upto: number };
@@ -192,6 +208,7 @@ export function searchIndexer(db: Database.Database) {
     progress,
     /** One pass (above). */
     pass,
+    current,
     /** Empties the index and starts it over from rowid 0 (a corrupt index: it holds nothing the store does not). */
     reset,
   };

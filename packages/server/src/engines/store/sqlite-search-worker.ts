@@ -98,11 +98,25 @@ function runPass(): void {
   if (!r.done || due || waiters.length > 0) schedule();
 }
 
+function upToDate(): boolean {
+  if (closed) return false;
+  try {
+    return indexer.current();
+  } catch {
+    return false; // a pass meets the error and reports it
+  }
+}
+
 port.on('message', (msg: SearchRequest) => {
   if (msg.kind === 'index') {
     due = true;
     schedule();
   } else if (msg.kind === 'catchUp') {
+    // Nothing new in the store: answered from a read, no pass (a pass would find nothing to write).
+    if (upToDate()) {
+      port.postMessage({ kind: 'caughtUp', id: msg.id } satisfies SearchReply);
+      return;
+    }
     waiters.push({ id: msg.id, since: passes });
     schedule();
   } else {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -181,6 +181,30 @@ test('sqlite search: applied changes leave the store; a store from before the se
     } finally {
       check.close();
     }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: a search with nothing new writes nothing to the search file', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(dir);
+  try {
+    await users(store);
+    await store.append([send('zulu alpha')]);
+    assert.deepEqual(await found(store, 'zulu'), ['zulu alpha']);
+    // The append's own poke (200 ms after it) runs first: it has nothing left either.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const files = [SEARCH_FILE, `${SEARCH_FILE}-wal`].map((f) => path.join(dir, f));
+    const stamp = () => files.map((f) => (existsSync(f) ? `${statSync(f).size}@${statSync(f).mtimeMs}` : 'none')).join(' ');
+    const before = stamp();
+    for (let i = 0; i < 5; i++) assert.deepEqual(await found(store, 'zulu'), ['zulu alpha']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(stamp(), before, 'search.db and its WAL untouched');
+    // Something new still reaches a search at once.
+    await store.append([send('zulu bravo')]);
+    assert.equal((await found(store, 'zulu')).length, 2);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
