@@ -41,9 +41,9 @@ export interface SearchProgress {
  * `changesHigh`: a file that cannot be read, is of another version, or has applied changes
  * the store never recorded (another store's, or a newer copy of it than a restored store)
  * is deleted and made anew, empty, as of `changesHigh` (the rebuild reads messages as they
- * are now, so earlier changes are in it). Answers whether it was made anew.
+ * are now, so earlier changes are in it); so is any with `anew`. Answers whether it was made anew.
  */
-export function prepareSearchFile(file: string, changesHigh: number): { rebuilt: boolean } {
+export function prepareSearchFile(file: string, changesHigh: number, anew = false): { rebuilt: boolean } {
   const usable = (): boolean => {
     let db: Database.Database | undefined;
     try {
@@ -59,7 +59,7 @@ export function prepareSearchFile(file: string, changesHigh: number): { rebuilt:
       db?.close();
     }
   };
-  if (usable()) return { rebuilt: false };
+  if (!anew && usable()) return { rebuilt: false };
   for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) rmSync(f, { force: true });
   privateFile(file);
   const db = new Database(file);

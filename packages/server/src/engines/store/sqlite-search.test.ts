@@ -210,3 +210,41 @@ test('sqlite search: a search with nothing new writes nothing to the search file
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('sqlite search: an indexer thread that cannot open the search file is logged, backs off, and gets a new file', async () => {
+  const dir = tempDir();
+  const logged: { msg: string; obj: Record<string, unknown> }[] = [];
+  const note = (obj: object, msg: string) => logged.push({ msg, obj: obj as Record<string, unknown> });
+  const store = new SqliteStore(dir, { warn: note, error: note });
+  try {
+    await users(store);
+    await store.append([send('kilo lima')]);
+    assert.deepEqual(await found(store, 'kilo'), ['kilo lima']);
+    // The file replaced by one that is no database, then the thread stops: the next one cannot start.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path.join(dir, SEARCH_FILE + suffix), { force: true });
+    writeFileSync(path.join(dir, SEARCH_FILE), 'not a database at all, '.repeat(1000));
+    const index = (store as unknown as { searchIndex: { worker: { terminate(): Promise<number> } } }).searchIndex;
+    await index.worker.terminate();
+    const deadline = Date.now() + 15_000;
+    let words: string[] = [];
+    while (Date.now() < deadline) {
+      words = await found(store, 'kilo').catch(() => []);
+      if (words.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.deepEqual(words, ['kilo lima'], 'rebuilt in a new file');
+    const stops = logged.filter((l) => l.msg === 'the search indexer thread stopped');
+    assert.ok(
+      stops.some((l) => l.obj.started === false),
+      JSON.stringify(logged),
+    );
+    // Backing off: each death in a row waits longer.
+    const pauses = stops.map((l) => l.obj.restartInMs as number);
+    assert.deepEqual(pauses.slice(0, 2), [1000, 2000]);
+    await store.append([send('kilo mike')]);
+    assert.equal((await found(store, 'kilo')).length, 2);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
