@@ -14,7 +14,7 @@ import { privateFile, tightenFiles } from './private-files.js';
  */
 
 /** The search file's schema version (its user_version); another one is rebuilt. */
-const SEARCH_FILE_VERSION = 1;
+const SEARCH_FILE_VERSION = 2;
 
 /*
  * messages_fts: contentless (the text stays in the store's file), the chat as a column so a
@@ -25,10 +25,13 @@ const SEARCH_FILE_VERSION = 1;
  * 5.2 s of CPU for 300 rounds against 1.9, and its delete commits had a p99 of 416 ms against 28.
  * search_progress: messages with rowids up to last_rowid are indexed, and the store's
  * search_changes up to changes_upto applied; committed with the index rows they describe.
+ * store_id: the store's (its store_identity, migration 21) that this file indexes.
  */
 const SCHEMA = `
   CREATE VIRTUAL TABLE messages_fts USING fts5(content, chat, content='', prefix='2 3', tokenize='unicode61 remove_diacritics 2');
-  CREATE TABLE search_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL, changes_upto INTEGER NOT NULL);
+  CREATE TABLE search_progress (
+    id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL, changes_upto INTEGER NOT NULL, store_id TEXT NOT NULL
+  );
 `;
 
 export interface SearchProgress {
@@ -37,20 +40,37 @@ export interface SearchProgress {
 }
 
 /**
- * Opens (or makes) the search file for the store whose latest search_changes seq is
- * `changesHigh`: a file that cannot be read, is of another version, or has applied changes
- * the store never recorded (another store's, or a newer copy of it than a restored store)
- * is deleted and made anew, empty, as of `changesHigh` (the rebuild reads messages as they
- * are now, so earlier changes are in it); so is any with `anew`. Answers whether it was made anew.
+ * Opens (or makes) the search file for the store open on `store` (its file as `main`). The
+ * file is deleted and made anew, empty, as of the store's latest search_changes seq (the
+ * rebuild reads messages as they are now, so earlier changes are in it) when it cannot be
+ * read or is of another version; when it is another store's (store_id); when it has applied
+ * changes the store never recorded (changes_upto above the store's highest seq: a newer copy
+ * than a restored store); when the store dropped changes it has not applied (an older copy:
+ * seqs come without gaps, AUTOINCREMENT and one writer, so the changes past changes_upto must
+ * number highest seq - changes_upto); when it indexed rowids above the store's highest with
+ * no change saying they are free; and with `anew`. Answers whether it was made anew.
  */
-export function prepareSearchFile(file: string, changesHigh: number, anew = false): { rebuilt: boolean } {
+export function prepareSearchFile(file: string, store: Database.Database, anew = false): { rebuilt: boolean } {
+  const { storeId, changesHigh } = store
+    .prepare(
+      `SELECT (SELECT store_id FROM main.store_identity WHERE id = 1) AS storeId,
+         COALESCE((SELECT seq FROM main.sqlite_sequence WHERE name = 'search_changes'), 0) AS changesHigh`,
+    )
+    .get() as { storeId: string; changesHigh: number };
   const usable = (): boolean => {
     let db: Database.Database | undefined;
     try {
       db = new Database(file, { fileMustExist: true });
       if ((db.pragma('user_version', { simple: true }) as number) !== SEARCH_FILE_VERSION) return false;
-      const p = db.prepare('SELECT changes_upto FROM search_progress WHERE id = 1').get() as { changes_upto: number } | undefined;
-      if (!p || p.changes_upto > changesHigh) return false;
+      const p = db.prepare('SELECT last_rowid, changes_upto, store_id FROM search_progress WHERE id = 1').get() as
+        { last_rowid: number; changes_upto: number; store_id: string } | undefined;
+      if (!p || p.store_id !== storeId || p.changes_upto > changesHigh) return false;
+      const waiting = store
+        .prepare('SELECT COUNT(*) AS n, COALESCE(MAX(free), 0) AS free FROM main.search_changes WHERE seq > ?')
+        .get(p.changes_upto) as { n: number; free: number };
+      if (waiting.n !== changesHigh - p.changes_upto) return false;
+      const top = (store.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM main.messages').get() as { r: number }).r;
+      if (p.last_rowid > top && waiting.free === 0) return false;
       db.prepare(`SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'x' LIMIT 1`).all();
       return true;
     } catch {
@@ -68,7 +88,7 @@ export function prepareSearchFile(file: string, changesHigh: number, anew = fals
     tightenFiles([`${file}-wal`, `${file}-shm`]);
     db.transaction(() => {
       db.exec(SCHEMA);
-      db.prepare('INSERT INTO search_progress (id, last_rowid, changes_upto) VALUES (1, 0, ?)').run(changesHigh);
+      db.prepare('INSERT INTO search_progress (id, last_rowid, changes_upto, store_id) VALUES (1, 0, ?, ?)').run(changesHigh, storeId);
       db.pragma(`user_version = ${SEARCH_FILE_VERSION}`);
     })();
   } finally {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -246,5 +246,57 @@ test('sqlite search: an indexer thread that cannot open the search file is logge
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: a search file older than the store, or of another store, is rebuilt: an edit is not found by its old words', async () => {
+  const dir = tempDir();
+  const saved = tempDir();
+  const other = tempDir();
+  const searchFile = path.join(dir, SEARCH_FILE);
+  const swap = (from: string) => {
+    for (const suffix of ['-wal', '-shm']) rmSync(searchFile + suffix, { force: true });
+    copyFileSync(from, searchFile);
+  };
+  let store = new SqliteStore(dir);
+  try {
+    await users(store);
+    const [sent] = await store.append([send('oscar papa')]);
+    assert.deepEqual(await found(store, 'oscar'), ['oscar papa']);
+    await store.close();
+    copyFileSync(searchFile, path.join(saved, SEARCH_FILE));
+
+    store = new SqliteStore(dir);
+    await store.applyChange(change(sent!.message!.message_id, 'edit', 'quartz river'));
+    assert.deepEqual(await found(store, 'river'), ['quartz river']);
+    // The edit's change applied and dropped from the store.
+    const check = new Database(path.join(dir, 'switchboard.db'), { readonly: true });
+    const left = () => (check.prepare('SELECT COUNT(*) AS n FROM search_changes').get() as { n: number }).n;
+    const deadline = Date.now() + 5000;
+    while (left() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(left(), 0);
+    check.close();
+    await store.close();
+
+    // The copy from before the edit put back (a hand restore).
+    swap(path.join(saved, SEARCH_FILE));
+    store = new SqliteStore(dir);
+    assert.deepEqual(await found(store, 'oscar'), [], 'not by its old words');
+    assert.deepEqual(await found(store, 'river'), ['quartz river']);
+    await store.close();
+
+    // Another store's search file (same rowids, other words).
+    const another = new SqliteStore(other);
+    await users(another);
+    await another.append([send('sierra tango')]);
+    assert.deepEqual(await found(another, 'sierra'), ['sierra tango']);
+    await another.close();
+    swap(path.join(other, SEARCH_FILE));
+    store = new SqliteStore(dir);
+    assert.deepEqual(await found(store, 'sierra'), [], 'not by another store’s words');
+    assert.deepEqual(await found(store, 'river'), ['quartz river']);
+  } finally {
+    await store.close();
+    for (const d of [dir, saved, other]) rmSync(d, { recursive: true, force: true });
   }
 });

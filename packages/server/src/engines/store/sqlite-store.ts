@@ -131,8 +131,7 @@ export class SqliteStore implements Store {
     this.migrate();
     // The search index's own file (sqlite-search-file.ts), attached so that search joins it with messages and members.
     const searchFile = path.join(dataDir, SEARCH_FILE);
-    const changesHigh = this.db.prepare(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'search_changes'), 0) AS s`);
-    prepareSearchFile(searchFile, (changesHigh.get() as Row).s as number);
+    prepareSearchFile(searchFile, this.db);
     this.db.prepare('ATTACH DATABASE ? AS search').run(searchFile);
     // From here on this connection only reads: every write goes through the writer thread (or the search indexer's).
     this.db.pragma('query_only = ON');
@@ -148,7 +147,7 @@ export class SqliteStore implements Store {
         // A new file in the old one's place: this connection lets go of the old one (search reads the new one).
         this.db.exec('DETACH DATABASE search');
         try {
-          prepareSearchFile(searchFile, (changesHigh.get() as Row).s as number, true);
+          prepareSearchFile(searchFile, this.db, true);
         } finally {
           this.db.prepare('ATTACH DATABASE ? AS search').run(searchFile);
         }
