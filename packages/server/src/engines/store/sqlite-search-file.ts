@@ -110,6 +110,10 @@ export interface IndexPass extends SearchProgress {
  * the index starts over instead: a pass applies every change waiting in one go (below).
  */
 const MAX_CHANGES = 100_000;
+/** Nor more words than this (bytes of content) waiting in them: a pass holds them all in memory. */
+const MAX_CHANGE_BYTES = 32 * 1024 * 1024;
+/** New messages a pass reads (bytes of content), besides its row limit: up to 100k characters each. */
+const PASS_BYTES = 8 * 1024 * 1024;
 
 /**
  * The indexing pass, on the indexer's connection: the search file as `main`, the store's
@@ -138,7 +142,8 @@ export function searchIndexer(db: Database.Database) {
   const s = {
     progress: db.prepare('SELECT last_rowid, changes_upto FROM main.search_progress WHERE id = 1'),
     setProgress: db.prepare('UPDATE main.search_progress SET last_rowid = ?, changes_upto = ? WHERE id = 1'),
-    changes: db.prepare('SELECT seq, msg_rowid, content, chat, free FROM store.search_changes WHERE seq > ? ORDER BY seq LIMIT ?'),
+    changes: db.prepare('SELECT seq, msg_rowid, content, chat, free FROM store.search_changes WHERE seq > ? ORDER BY seq'),
+    changeBytes: db.prepare('SELECT COALESCE(SUM(length(CAST(content AS BLOB))), 0) AS b FROM store.search_changes WHERE seq > ?'),
     maxRowid: db.prepare('SELECT COALESCE(MAX(rowid), 0) AS r FROM store.messages'),
     range: db.prepare(
       `SELECT rowid, content, replace(chat_id, ':', 'x') AS chat FROM store.messages
@@ -159,8 +164,10 @@ export function searchIndexer(db: Database.Database) {
   const read = (limit: number) => {
     const p = s.progress.get() as { last_rowid: number; changes_upto: number };
     let changesUpto = p.changes_upto;
-    const changes = s.changes.all(changesUpto, MAX_CHANGES + 1) as (Entry & { seq: number; msg_rowid: number; free: number })[];
-    if (changes.length > MAX_CHANGES) return null;
+    // Too many, decided by arithmetic (seqs come without gaps, sqlite-search-file's prepare checks) and a sum, not by reading them.
+    if ((s.highestChange.get() as { s: number }).s - changesUpto > MAX_CHANGES) return null;
+    if ((s.changeBytes.get(changesUpto) as { b: number }).b > MAX_CHANGE_BYTES) return null;
+    const changes = s.changes.all(changesUpto) as (Entry & { seq: number; msg_rowid: number; free: number })[];
     const seen = new Set<number>();
     const drops: Entry[] = [];
     let indexedUpto = p.last_rowid;
@@ -174,8 +181,20 @@ export function searchIndexer(db: Database.Database) {
     }
     const top = (s.maxRowid.get() as { r: number }).r;
     const from = Math.min(indexedUpto, top);
-    const lastRowid = Math.min(top, from + limit);
-    const entries = lastRowid > from ? (s.range.all(from, lastRowid) as Entry[]) : [];
+    let lastRowid = Math.min(top, from + limit);
+    const entries: Entry[] = [];
+    if (lastRowid > from) {
+      let bytes = 0;
+      for (const e of s.range.iterate(from, lastRowid) as IterableIterator<Entry>) {
+        entries.push(e);
+        bytes += e.content.length;
+        if (bytes >= PASS_BYTES && e.rowid < lastRowid) {
+          // Enough for one pass: the rest from the next (the loop's end closes the statement).
+          lastRowid = e.rowid;
+          break;
+        }
+      }
+    }
     for (const d of drops) {
       if (d.rowid > from) continue;
       const e = s.one.get(d.rowid) as Entry | undefined;

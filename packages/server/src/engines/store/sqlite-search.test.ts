@@ -300,3 +300,17 @@ test('sqlite search: a search file older than the store, or of another store, is
     for (const d of [dir, saved, other]) rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('sqlite search: long messages are indexed in passes capped by bytes', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(dir);
+  try {
+    await users(store);
+    // 120 messages of 100,000 characters: 12 MB, more than one pass reads.
+    for (let i = 0; i < 4; i++) await store.append(Array.from({ length: 30 }, (_, j) => send(`whiskey ${i}-${j} ${'x'.repeat(99_980)}`)));
+    assert.equal((await store.search('sa', ['whiskey'], { limit: 500 })).length, 120);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
