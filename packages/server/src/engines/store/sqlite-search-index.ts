@@ -60,10 +60,13 @@ export class SqliteSearchIndex {
   /** Has the indexer index what was written, INDEX_DELAY_MS from now (writes meanwhile share the pass). */
   poke(): void {
     if (this.closing) return;
-    this.timer ??= setTimeout(() => {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
       this.timer = undefined;
       this.post({ kind: 'index' });
     }, INDEX_DELAY_MS);
+    // Indexing is not a reason to stay up: whatever is left, the next start takes.
+    this.timer.unref();
   }
 
   /** Resolves once the index holds every message and change committed before this call. */

@@ -385,10 +385,12 @@ export class SqliteStore implements Store {
   }
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    const results = Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
-    // Asked now, it indexes 200 ms from now: these are committed by then, or the pass after takes them.
-    this.searchIndex.poke();
-    return results;
+    try {
+      return await Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
+    } finally {
+      // Once committed (those that were, even beside a failed one): a pass asked before the commit might run before it.
+      this.searchIndex.poke();
+    }
   }
 
   async getMessage(messageId: string) {
