@@ -48,7 +48,7 @@ export async function createEngines(config: ServerConfig, log: Logger): Promise<
   const { InMemoryWsTicketStore } = await import('./ws-ticket-store/in-memory-ws-ticket-store.js');
   const engines = {
     mode: 'embedded' as const,
-    store: new SqliteStore(config.dataDir),
+    store: new SqliteStore(config.dataDir, log),
     bus: new InProcessBus(),
     fanout: new InProcessFanoutQueue(config.fanoutQueueCapacity),
     presenceStore: new InMemoryPresenceStore(config.presenceTimeoutMs),

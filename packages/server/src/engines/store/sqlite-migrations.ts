@@ -352,4 +352,11 @@ export const sqliteMigrations: string[] = [
     free INTEGER NOT NULL DEFAULT 0
   );
   `,
+  /*
+   * 21: a random id of this store, copied into the search file it indexes into
+   * (sqlite-search-file.ts): a search file of another store is rebuilt, not used.
+   */ `
+  CREATE TABLE store_identity (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL);
+  INSERT INTO store_identity (id, store_id) VALUES (1, lower(hex(randomblob(16))));
+  `,
 ];

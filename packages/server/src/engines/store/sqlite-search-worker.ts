@@ -35,8 +35,11 @@ const port = parentPort!;
  * steps and a pass's reads of the store (rows held in memory until written) stay small.
  */
 const PASS_ROWS = 2000;
-/** After a pass failed (e.g. the disk full), the next try (ms). */
+/** After a pass failed (e.g. the disk full), the next try (ms), doubling with each failure in a row up to RETRY_MAX_MS. */
 const RETRY_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+/** A corrupt index is started over at most once in this long (ms); corrupt again within it, it fails as any error. */
+const RESET_INTERVAL_MS = 60_000;
 
 /** Catch-ups waiting, with the number of passes finished when each came. */
 const waiters: { id: number; since: number }[] = [];
@@ -44,6 +47,8 @@ let passes = 0;
 let due = false;
 let scheduled = false;
 let retry: NodeJS.Timeout | null = null;
+let failures = 0;
+let lastReset = -Infinity;
 let closed = false;
 let reported = indexer.progress();
 
@@ -63,8 +68,10 @@ function runPass(): void {
     r = indexer.pass(PASS_ROWS);
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    if (typeof e?.code === 'string' && (e.code.startsWith('SQLITE_CORRUPT') || e.code === 'SQLITE_NOTADB')) {
-      // It holds nothing the store does not: start it over.
+    const corrupt = typeof e?.code === 'string' && (e.code.startsWith('SQLITE_CORRUPT') || e.code === 'SQLITE_NOTADB');
+    if (corrupt && Date.now() - lastReset >= RESET_INTERVAL_MS) {
+      // It holds nothing the store does not: start it over (once: corrupt again soon, the reset did not help).
+      lastReset = Date.now();
       try {
         indexer.reset();
         due = true;
@@ -77,12 +84,17 @@ function runPass(): void {
     const failed = waiters.splice(0);
     port.postMessage({ kind: 'failed', ids: failed.map((w) => w.id), message: String(e?.message ?? err) } satisfies SearchReply);
     due = true;
-    retry = setTimeout(() => {
-      retry = null;
-      schedule();
-    }, RETRY_MS);
+    failures++;
+    retry = setTimeout(
+      () => {
+        retry = null;
+        schedule();
+      },
+      Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** (failures - 1)),
+    );
     return;
   }
+  failures = 0;
   passes++;
   if (r.lastRowid !== reported.lastRowid || r.changesUpto !== reported.changesUpto) {
     reported = { lastRowid: r.lastRowid, changesUpto: r.changesUpto };
@@ -98,11 +110,25 @@ function runPass(): void {
   if (!r.done || due || waiters.length > 0) schedule();
 }
 
+function upToDate(): boolean {
+  if (closed) return false;
+  try {
+    return indexer.current();
+  } catch {
+    return false; // a pass meets the error and reports it
+  }
+}
+
 port.on('message', (msg: SearchRequest) => {
   if (msg.kind === 'index') {
     due = true;
     schedule();
   } else if (msg.kind === 'catchUp') {
+    // Nothing new in the store: answered from a read, no pass (a pass would find nothing to write).
+    if (upToDate()) {
+      port.postMessage({ kind: 'caughtUp', id: msg.id } satisfies SearchReply);
+      return;
+    }
     waiters.push({ id: msg.id, since: passes });
     schedule();
   } else {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -181,6 +181,134 @@ test('sqlite search: applied changes leave the store; a store from before the se
     } finally {
       check.close();
     }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: a search with nothing new writes nothing to the search file', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(dir);
+  try {
+    await users(store);
+    await store.append([send('zulu alpha')]);
+    assert.deepEqual(await found(store, 'zulu'), ['zulu alpha']);
+    // The append's own poke (200 ms after it) runs first: it has nothing left either.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const files = [SEARCH_FILE, `${SEARCH_FILE}-wal`].map((f) => path.join(dir, f));
+    const stamp = () => files.map((f) => (existsSync(f) ? `${statSync(f).size}@${statSync(f).mtimeMs}` : 'none')).join(' ');
+    const before = stamp();
+    for (let i = 0; i < 5; i++) assert.deepEqual(await found(store, 'zulu'), ['zulu alpha']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(stamp(), before, 'search.db and its WAL untouched');
+    // Something new still reaches a search at once.
+    await store.append([send('zulu bravo')]);
+    assert.equal((await found(store, 'zulu')).length, 2);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: an indexer thread that cannot open the search file is logged, backs off, and gets a new file', async () => {
+  const dir = tempDir();
+  const logged: { msg: string; obj: Record<string, unknown> }[] = [];
+  const note = (obj: object, msg: string) => logged.push({ msg, obj: obj as Record<string, unknown> });
+  const store = new SqliteStore(dir, { warn: note, error: note });
+  try {
+    await users(store);
+    await store.append([send('kilo lima')]);
+    assert.deepEqual(await found(store, 'kilo'), ['kilo lima']);
+    // The file replaced by one that is no database, then the thread stops: the next one cannot start.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path.join(dir, SEARCH_FILE + suffix), { force: true });
+    writeFileSync(path.join(dir, SEARCH_FILE), 'not a database at all, '.repeat(1000));
+    const index = (store as unknown as { searchIndex: { worker: { terminate(): Promise<number> } } }).searchIndex;
+    await index.worker.terminate();
+    const deadline = Date.now() + 15_000;
+    let words: string[] = [];
+    while (Date.now() < deadline) {
+      words = await found(store, 'kilo').catch(() => []);
+      if (words.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.deepEqual(words, ['kilo lima'], 'rebuilt in a new file');
+    const stops = logged.filter((l) => l.msg === 'the search indexer thread stopped');
+    assert.ok(
+      stops.some((l) => l.obj.started === false),
+      JSON.stringify(logged),
+    );
+    // Backing off: each death in a row waits longer.
+    const pauses = stops.map((l) => l.obj.restartInMs as number);
+    assert.deepEqual(pauses.slice(0, 2), [1000, 2000]);
+    await store.append([send('kilo mike')]);
+    assert.equal((await found(store, 'kilo')).length, 2);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: a search file older than the store, or of another store, is rebuilt: an edit is not found by its old words', async () => {
+  const dir = tempDir();
+  const saved = tempDir();
+  const other = tempDir();
+  const searchFile = path.join(dir, SEARCH_FILE);
+  const swap = (from: string) => {
+    for (const suffix of ['-wal', '-shm']) rmSync(searchFile + suffix, { force: true });
+    copyFileSync(from, searchFile);
+  };
+  let store = new SqliteStore(dir);
+  try {
+    await users(store);
+    const [sent] = await store.append([send('oscar papa')]);
+    assert.deepEqual(await found(store, 'oscar'), ['oscar papa']);
+    await store.close();
+    copyFileSync(searchFile, path.join(saved, SEARCH_FILE));
+
+    store = new SqliteStore(dir);
+    await store.applyChange(change(sent!.message!.message_id, 'edit', 'quartz river'));
+    assert.deepEqual(await found(store, 'river'), ['quartz river']);
+    // The edit's change applied and dropped from the store.
+    const check = new Database(path.join(dir, 'switchboard.db'), { readonly: true });
+    const left = () => (check.prepare('SELECT COUNT(*) AS n FROM search_changes').get() as { n: number }).n;
+    const deadline = Date.now() + 5000;
+    while (left() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(left(), 0);
+    check.close();
+    await store.close();
+
+    // The copy from before the edit put back (a hand restore).
+    swap(path.join(saved, SEARCH_FILE));
+    store = new SqliteStore(dir);
+    assert.deepEqual(await found(store, 'oscar'), [], 'not by its old words');
+    assert.deepEqual(await found(store, 'river'), ['quartz river']);
+    await store.close();
+
+    // Another store's search file (same rowids, other words).
+    const another = new SqliteStore(other);
+    await users(another);
+    await another.append([send('sierra tango')]);
+    assert.deepEqual(await found(another, 'sierra'), ['sierra tango']);
+    await another.close();
+    swap(path.join(other, SEARCH_FILE));
+    store = new SqliteStore(dir);
+    assert.deepEqual(await found(store, 'sierra'), [], 'not by another store’s words');
+    assert.deepEqual(await found(store, 'river'), ['quartz river']);
+  } finally {
+    await store.close();
+    for (const d of [dir, saved, other]) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('sqlite search: long messages are indexed in passes capped by bytes', async () => {
+  const dir = tempDir();
+  const store = new SqliteStore(dir);
+  try {
+    await users(store);
+    // 120 messages of 100,000 characters: 12 MB, more than one pass reads.
+    for (let i = 0; i < 4; i++) await store.append(Array.from({ length: 30 }, (_, j) => send(`whiskey ${i}-${j} ${'x'.repeat(99_980)}`)));
+    assert.equal((await store.search('sa', ['whiskey'], { limit: 500 })).length, 120);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -52,7 +52,7 @@ import { sqliteMigrations } from './sqlite-migrations.js';
 import { AUTOCHECKPOINT_PAGES, SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { prepareSearchFile } from './sqlite-search-file.js';
-import { SqliteSearchIndex } from './sqlite-search-index.js';
+import { SqliteSearchIndex, type SearchLog } from './sqlite-search-index.js';
 import { DIRECT_STATE_SQL } from './sqlite-writes.js';
 import { privateDir, privateFile, tightenFiles } from './private-files.js';
 import { decodePushTarget, type PushTarget, type PushTargetRecord } from './push-targets.js';
@@ -67,6 +67,11 @@ type Row = Record<string, any>;
  * of either side never loses one that is not applied.
  */
 const SEARCH_CHANGES_DROP_MS = 1000;
+
+const consoleLog: SearchLog = {
+  warn: (obj, msg) => console.warn(msg, obj),
+  error: (obj, msg) => console.error(msg, obj),
+};
 
 /** Chats named in one search statement. */
 const SEARCH_CHATS_PER_QUERY = 200;
@@ -112,7 +117,8 @@ export class SqliteStore implements Store {
   readonly e2ee: SqliteE2ee;
   private readonly lifecycle: ReturnType<typeof sqliteLifecycleReads>;
 
-  constructor(dataDir: string) {
+  /** `log` hears the search indexer's failures (the console's when none is given). */
+  constructor(dataDir: string, log: SearchLog = consoleLog) {
     privateDir(dataDir);
     const file = path.join(dataDir, 'switchboard.db');
     privateFile(file);
@@ -125,17 +131,28 @@ export class SqliteStore implements Store {
     this.migrate();
     // The search index's own file (sqlite-search-file.ts), attached so that search joins it with messages and members.
     const searchFile = path.join(dataDir, SEARCH_FILE);
-    const changesHigh = this.db
-      .prepare(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'search_changes'), 0) AS s`)
-      .get() as Row;
-    prepareSearchFile(searchFile, changesHigh.s as number);
+    prepareSearchFile(searchFile, this.db);
     this.db.prepare('ATTACH DATABASE ? AS search').run(searchFile);
     // From here on this connection only reads: every write goes through the writer thread (or the search indexer's).
     this.db.pragma('query_only = ON');
     this.stmts = this.prepare();
     this.lifecycle = sqliteLifecycleReads(this.db);
     this.writer = new SqliteWriter(file);
-    this.searchIndex = new SqliteSearchIndex(searchFile, file, (upto) => this.searchChangesAppliedUpto(upto));
+    this.searchIndex = new SqliteSearchIndex(
+      searchFile,
+      file,
+      (upto) => this.searchChangesAppliedUpto(upto),
+      log,
+      () => {
+        // A new file in the old one's place: this connection lets go of the old one (search reads the new one).
+        this.db.exec('DETACH DATABASE search');
+        try {
+          prepareSearchFile(searchFile, this.db, true);
+        } finally {
+          this.db.prepare('ATTACH DATABASE ? AS search').run(searchFile);
+        }
+      },
+    );
     this.checkpointer = new SqliteCheckpointer(
       file,
       () => this.writer.autocheckpoint(AUTOCHECKPOINT_PAGES),
@@ -368,10 +385,12 @@ export class SqliteStore implements Store {
   }
 
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    const results = Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
-    // Asked now, it indexes 200 ms from now: these are committed by then, or the pass after takes them.
-    this.searchIndex.poke();
-    return results;
+    try {
+      return await Promise.all(requests.map((req) => this.writer.write('append', req, this.webhooks.recording.has('message.created'))));
+    } finally {
+      // Once committed (those that were, even beside a failed one): a pass asked before the commit might run before it.
+      this.searchIndex.poke();
+    }
   }
 
   async getMessage(messageId: string) {
