@@ -63,14 +63,7 @@ if (reason) {
   });
 
   test('postgres: receipt times from single marks of before, lists moved to receipt_marks and the member row’s list', async () => {
-    const { url, drop } = await freshPgSchema();
-    const store = await PostgresStore.open(url);
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const [a, b] = [uid('ua'), uid('ub')];
-      for (const id of [a, b]) await store.createUser({ id, username: uid('n'), displayName: id, passwordHash: 'x', createdAt: 1 });
-      const chatId = `dm:${a}:${b}`;
+    await withDirectChat(async ({ store, client, a, b, chatId }) => {
       const sends = Array.from({ length: 14 }, (_, i) => req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {}));
       for (const s of sends) await store.append([s]);
       // As left by a node before migration 16: seq 1 delivered at 50, one row per mark.
@@ -90,22 +83,11 @@ if (reason) {
         const read = seq <= 12 ? 100 + 3 * Math.ceil(seq / 3) : null;
         assert.deepEqual(r, { userId: b, deliveredAt: delivered, readAt: read }, `seq ${seq}`);
       }
-    } finally {
-      await client.end();
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   test('postgres: one device’s cursor rides on the member row, the others’ stay in device_cursors', async () => {
-    const { url, drop } = await freshPgSchema();
-    const store = await PostgresStore.open(url);
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const [a, b] = [uid('ua'), uid('ub')];
-      for (const id of [a, b]) await store.createUser({ id, username: uid('n'), displayName: id, passwordHash: 'x', createdAt: 1 });
-      const chatId = `dm:${a}:${b}`;
+    await withDirectChat(async ({ store, client, a, b, chatId }) => {
       for (let i = 0; i < 6; i++) await store.append([req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {})]);
       const [phone, laptop] = [uid('d'), uid('d')];
       for (const id of [phone, laptop]) await store.createDevice({ id, userId: b, name: id, createdAt: 2, tokenHash: uid('t') });
@@ -136,11 +118,7 @@ if (reason) {
       assert.deepEqual(await store.pendingChats(laptop, b), []);
       assert.deepEqual(await store.pendingChats(phone, b), [{ chatId, afterSeq: 8, lastSeq: 9 }]);
       assert.equal(Number(await store.deviceCursor(uid('d'), chatId)), 0);
-    } finally {
-      await client.end();
-      await store.close();
-      await drop();
-    }
+    });
   });
 
   describe('postgres store across nodes', () => {
@@ -334,6 +312,25 @@ if (reason) {
       assert.deepEqual(await nodeB.pendingChats('dev-y', y!), []);
     });
   });
+}
+
+/** A fresh schema with users a and b and their direct chat's id, and a raw client on it for what the store does not expose. */
+async function withDirectChat(
+  fn: (ctx: { store: PostgresStore; client: pg.Client; a: string; b: string; chatId: string }) => Promise<void>,
+): Promise<void> {
+  const { url, drop } = await freshPgSchema();
+  const store = await PostgresStore.open(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const [a, b] = [uid('ua'), uid('ub')];
+    for (const id of [a, b]) await store.createUser({ id, username: uid('n'), displayName: id, passwordHash: 'x', createdAt: 1 });
+    await fn({ store, client, a, b, chatId: `dm:${a}:${b}` });
+  } finally {
+    await client.end();
+    await store.close();
+    await drop();
+  }
 }
 
 test('search terms become quoted prefix terms', () => {
