@@ -115,6 +115,8 @@ export async function runCluster(opts: ClusterOptions, spawnOpts: SpawnOptions, 
     log(`cluster: redis-server pid ${redis.proc.pid} on port ${redis.port}`);
 
     const prefix = `sbb${tag}:`;
+    // Lets the bench read each node's /metrics (send-to-ack latency, gap fills) every step.
+    const metricsToken = randomBytes(16).toString('hex');
     const nodes: Target[] = [];
     const ports: number[] = [];
     const startNode = async () => {
@@ -127,6 +129,7 @@ export async function runCluster(opts: ClusterOptions, spawnOpts: SpawnOptions, 
           DATABASE_URL: dbUrl.toString(),
           REDIS_PREFIX: prefix,
           PUBLIC_WS_URL: `ws://127.0.0.1:${port}/v1/ws`,
+          METRICS_TOKEN: metricsToken,
           ...spawnOpts.env,
         },
       });
@@ -155,10 +158,29 @@ export async function runCluster(opts: ClusterOptions, spawnOpts: SpawnOptions, 
         (SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables WHERE schemaname = $1) AS s_upd,
         (SELECT coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables WHERE schemaname = $1) AS s_del
       FROM pg_stat_database d WHERE d.datname = current_database()`;
+    // Read once a second, not at every 250 ms sample: a scrape costs a node about a
+    // millisecond (prom-client's process metrics list /proc/self/fd), which would show in its CPU.
+    let nodeRead: { at: number; values: Promise<Record<string, number>> } | null = null;
+    const nodeCounters = (): Promise<Record<string, number>> => {
+      if (nodeRead && performance.now() - nodeRead.at < 1000) return nodeRead.values;
+      nodeRead = { at: performance.now(), values: scrapeNodes() };
+      return nodeRead.values;
+    };
+    const scrapeNodes = async (): Promise<Record<string, number>> => {
+      const texts = await Promise.all(
+        nodes.map((n) =>
+          fetch(`${n.baseUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })
+            .then((r) => (r.ok ? r.text() : ''))
+            .catch(() => ''),
+        ),
+      );
+      return sumNodeMetrics(texts);
+    };
     const counters = async (): Promise<Record<string, number>> => {
-      const [info, res] = await Promise.all([rs.info('commandstats'), sc.query(pgQuery, [schema])]);
+      const [info, res, node] = await Promise.all([rs.info('commandstats'), sc.query(pgQuery, [schema]), nodeCounters()]);
       const row = res.rows[0] ?? {};
       return {
+        ...node,
         ...parseCommandStats(info),
         'pg.xact_commit': Number(row.xact_commit),
         'pg.tup_inserted': Number(row.tup_inserted),
@@ -206,6 +228,31 @@ export async function runCluster(opts: ClusterOptions, spawnOpts: SpawnOptions, 
   }
 }
 
+/** The nodes' send-to-ack histogram buckets and gap fills, summed over the nodes (monotonic counters). */
+function sumNodeMetrics(texts: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const text of texts)
+    for (const line of text.split('\n')) {
+      const b = /^switchboard_send_latency_seconds_bucket\{le="([^"]+)"\} (\d+)/.exec(line);
+      if (b) out[`ack.le.${b[1]}`] = (out[`ack.le.${b[1]}`] ?? 0) + Number(b[2]);
+      const g = /^switchboard_gap_fills_total (\d+)/.exec(line);
+      if (g) out['node.gap_fills'] = (out['node.gap_fills'] ?? 0) + Number(g[1]);
+    }
+  return out;
+}
+
+/** The bucket bound (ms) at or under which 99 % of the step's acks fell, from the summed histogram's increase. */
+function ackP99(w: Record<string, number>): string {
+  const buckets = Object.entries(w)
+    .filter(([k]) => k.startsWith('ack.le.'))
+    .map(([k, v]) => [k.slice(7) === '+Inf' ? Infinity : Number(k.slice(7)) * 1000, v] as const)
+    .sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (!(total > 0)) return '-';
+  const hit = buckets.find(([, v]) => v >= 0.99 * total)!;
+  return Number.isFinite(hit[0]) ? `≤ ${hit[0]}` : '> 2000';
+}
+
 function per(n: number, d: number, digits = 1): string {
   if (!Number.isFinite(n) || !(d > 0)) return '-';
   return (n / d).toFixed(digits);
@@ -238,6 +285,8 @@ export function printCluster(r: ClusterReport, log: (s: string) => void): void {
       'pg commits/msg',
       'pg rows/msg',
       'WAL B/msg',
+      'ack p99 ms',
+      'gap fills',
     ],
   ];
   for (const s of p.steps) {
@@ -253,11 +302,13 @@ export function printCluster(r: ClusterReport, log: (s: string) => void): void {
       per(s.counters['pg.xact_commit'] ?? NaN, d, 2),
       per(s.counters['pg.schema_writes'] ?? NaN, d, 2),
       per(s.counters['pg.wal_bytes'] ?? NaN, d, 0),
+      ackP99(s.counters),
+      fmtInt(s.counters['node.gap_fills'] ?? NaN),
     ]);
   }
   log(table(rows));
   log(
-    '("pg rows/msg" = rows inserted+updated+deleted in the bench schema (pg_stat_user_tables); "pg commits/msg" = pg_stat_database.xact_commit of the whole database and WAL bytes of the whole server, so other users of that PostgreSQL inflate them; PostgreSQL publishes its statistics about once a second, so per-step PostgreSQL figures are ±1 s worth)',
+    '("ack p99 ms" = the bucket of the nodes\' send-to-ack histogram that holds 99 % of the step\'s acks; "pg rows/msg" = rows inserted+updated+deleted in the bench schema (pg_stat_user_tables); "pg commits/msg" = pg_stat_database.xact_commit of the whole database and WAL bytes of the whole server, so other users of that PostgreSQL inflate them; PostgreSQL publishes its statistics about once a second, so per-step PostgreSQL figures are ±1 s worth)',
   );
   const w = p.whole;
   if (w && w.delivered > 0) {

@@ -41,7 +41,7 @@ pairs:
   --rates LIST          aggregate msg/s per step (default 2000,5000,10000,15000,20000)
   --step-seconds S      seconds per step (default 5)
   --warmup-rate R       warm-up step rate, not judged (default 1000; 0 = none)
-  --warmup-seconds S    (default 3)
+  --warmup-seconds S    (default 3; longer when needed for every socket to send its first burst)
   --size BYTES          content padding per message (default 64)
   --gen MODE            load generator: worker (default), process or inline
   --generators K        worker threads / processes sharing the pairs (default: one per 40,000 msg/s of

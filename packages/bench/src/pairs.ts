@@ -274,7 +274,13 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     perGen[j % G]!.push({ url: urlOf(2 * j), userId: a.user_id, chatId }, { url: urlOf(2 * j + 1), userId: b.user_id, chatId });
   }
   const steps: StepSpec[] = [];
-  if (opts.warmupSeconds > 0 && opts.warmupRate > 0) steps.push({ rate: opts.warmupRate, seconds: opts.warmupSeconds, label: 'warmup' });
+  if (opts.warmupSeconds > 0 && opts.warmupRate > 0) {
+    // Long enough for every socket's first burst: the warm-up is there to take each pair's
+    // first messages (a direct chat's creation, a socket's first reads) out of the judged
+    // steps, and with bursts of K a socket sends only every K × sockets / rate seconds.
+    const covering = Math.ceil(((opts.burst ?? 1) * opts.pairs * 2) / opts.warmupRate);
+    steps.push({ rate: opts.warmupRate, seconds: Math.max(opts.warmupSeconds, covering), label: 'warmup' });
+  }
   opts.rates.forEach((rate, i) => steps.push({ rate, seconds: opts.stepSeconds, label: String(i + 1) }));
 
   const results: GeneratorResult[] = [];
