@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { AppendRequest, AppendResult, StoredMessage } from './store.js';
-import { directRefusal, storedMessage } from './store.js';
+import { storedMessage } from './store.js';
 import { M_MESSAGE_COLS, toMessage } from './rows.js';
 import { recordCreatedPg, type PostgresWebhookStore } from './postgres-webhook-outbox.js';
 import { WriteBatcher, type Outcome } from './write-batcher.js';
@@ -10,6 +10,7 @@ import {
   erasePreviewsOfDeleted,
   appendParams,
   createDirectChats,
+  directRefusals,
   type AppendRow,
 } from './postgres-batches.js';
 import { isRetryable, MAX_ITEMS_PER_STATEMENT, WRITE_ATTEMPTS, type CommitStats, type Tx } from './postgres-group-commit.js';
@@ -79,48 +80,11 @@ export class PgAppends {
       if (i === undefined) firstOf.set(key, (i = unique.push(req) - 1));
       return i;
     });
-    const refused = await this.directRefusals(unique);
-    const results = await this.appendChecked(unique.filter((_, i) => !refused.has(i)));
-    for (const [i, result] of refused) results.splice(i, 0, { ok: true, value: result });
+    const results = await this.appendChecked(unique);
     return batch.map((_, n) => {
       const r = results[slot[n]!]!;
       return copy[n] && r.ok && r.value.message ? { ok: true, value: { message: r.value.message, duplicate: true } } : r;
     });
-  }
-
-  /**
-   * AppendRequest.directWith's checks, for every direct send of the batch in one read just
-   * before the append (by request index; a refused repeat of a stored send answers as that
-   * duplicate, as in SQLite).
-   */
-  private async directRefusals(requests: AppendRequest[]): Promise<Map<number, AppendResult>> {
-    const direct = requests.flatMap((req, i) => (req.directWith !== undefined ? [i] : []));
-    const refused = new Map<number, AppendResult>();
-    if (direct.length === 0) return refused;
-    const { rows } = await this.pool.query<{ ord: string; deleted: boolean; blocked: boolean; encrypted: boolean }>(
-      `SELECT k.ord,
-         EXISTS (SELECT 1 FROM users WHERE id = k.other AND deleted_at IS NOT NULL) AS deleted,
-         EXISTS (SELECT 1 FROM blocks WHERE user_id = k.other AND blocked_id = k.usr) AS blocked,
-         COALESCE((SELECT encrypted FROM chats WHERE id = k.chat), false) AS encrypted
-       FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(chat, usr, other, ord)`,
-      [direct.map((i) => requests[i]!.chatId), direct.map((i) => requests[i]!.senderId), direct.map((i) => requests[i]!.directWith!)],
-    );
-    for (const r of rows) {
-      const i = direct[Number(r.ord) - 1]!;
-      const why = directRefusal({ otherDeleted: r.deleted, blocked: r.blocked, encrypted: r.encrypted }, requests[i]!);
-      if (why) refused.set(i, { refused: why });
-    }
-    if (refused.size === 0) return refused;
-    const existing = await this.existingMessages(
-      this.pool,
-      [...refused.keys()].map((i) => requests[i]!),
-    );
-    for (const i of refused.keys()) {
-      const req = requests[i]!;
-      const found = existing.get(`${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`);
-      if (found) refused.set(i, { message: found, duplicate: true });
-    }
-    return new Map([...refused].sort((a, b) => a[0] - b[0]));
   }
 
   /** Appends, settling every stale membership check: re-checked against the chat's current members, then appended again. */
@@ -198,8 +162,14 @@ export class PgAppends {
       // sender and the other user were checked before) leaves the chat without messages:
       // then listed, empty, for both users, who can already message each other anyway.
       if (creating.length > 0) {
-        await createDirectChats(client, creating);
-        this.commitStats.commits++;
+        // A first message the chat's rule refuses (a block, a deleted account) must not
+        // create the chat: checked here too, for these first messages only.
+        const refused = await directRefusals(client, creating);
+        const allowed = creating.filter((_, i) => !refused[i]);
+        if (allowed.length > 0) {
+          await createDirectChats(client, allowed);
+          this.commitStats.commits++;
+        }
       }
       // Replies and webhook events share the append's transaction (two more round trips).
       if (hook || replies) {
@@ -212,6 +182,7 @@ export class PgAppends {
       const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
       const results: (RawAppend | null)[] = requests.map((req, i) => {
         const row = byOrd.get(i + 1);
+        // Refused: answered below unless a repeat of a stored send (then that duplicate).
         if (row?.seq == null) return null;
         const membersVersion = req.membersVersion === undefined ? undefined : Number(row.members_version);
         return { duplicate: false, message: storedMessage(req, Number(row.seq)), membersVersion };
@@ -235,7 +206,9 @@ export class PgAppends {
         for (const { req, i } of unsettled) {
           const found = existing.get(`${req.chatId}\u0000${req.senderId}\u0000${req.clientMsgId}`);
           const locked = byOrd.get(i + 1)?.members_version;
+          const refused = byOrd.get(i + 1)?.refused;
           if (found) results[i] = { message: found, duplicate: true };
+          else if (refused) results[i] = { refused };
           else if (locked != null) results[i] = { stale: true };
         }
       }

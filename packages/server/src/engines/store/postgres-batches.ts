@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import { attachmentsColumn, mentionsColumn } from './rows.js';
-import type { AppendRequest, CursorAdvance } from './store.js';
+import type { AppendRequest, CursorAdvance, DirectRefusal } from './store.js';
 
 /*
  * The set-based statements behind PostgresStore's hot writes: a batch of appends or of
@@ -12,8 +12,9 @@ import type { AppendRequest, CursorAdvance } from './store.js';
 type Tx = Pick<PoolClient, 'query'>;
 
 /**
- * A batch of appends in one statement. $1..$15 are parallel arrays, one element per send
- * in queue order (ord). Sends already stored are skipped (fresh); the chats of the rest
+ * A batch of appends in one statement. $1..$16 are parallel arrays, one element per send
+ * in queue order (ord). Direct sends the chat's rule refuses (refused, DIRECT_REFUSAL) and
+ * sends already stored are skipped (fresh); the chats of the rest
  * are locked in id order (locked: FOR UPDATE returns the row as the lock holder left it);
  * a chat whose membership version differs from what every one of its sends was checked
  * against is not bumped, so those sends get no seq (stale). Each bumped chat hands out
@@ -36,14 +37,14 @@ function appendSql(probe: boolean): string {
   LEFT JOIN LATERAL (
     SELECT true AS stored FROM messages m
     WHERE m.chat_id = r.chat_id AND m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id LIMIT 1) d ON true
-  WHERE d.stored IS NULL`
-    : 'SELECT r.* FROM req r';
+  WHERE d.stored IS NULL AND r.refused IS NULL`
+    : 'SELECT r.* FROM req r WHERE r.refused IS NULL';
   return `
 WITH req AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[],
-      $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::text[])
+  SELECT r.*, ${DIRECT_REFUSAL} AS refused FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[],
+      $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::text[], $16::text[])
     WITH ORDINALITY AS r(chat_id, id, sender_id, sender_device_id, client_msg_id, content, created_at, members_version, attachments,
-      reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, ciphertext, ord)
+      reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, ciphertext, other, ord)
 ), fresh AS MATERIALIZED (
   ${fresh}
 ), wanted AS (
@@ -83,8 +84,23 @@ WITH req AS (
     n.mentions, n.forwarded, n.msg_ord, n.ciphertext
   FROM numbered n
 )
-SELECT r.ord, n.seq, l.members_version FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
+SELECT r.ord, n.seq, l.members_version, r.refused FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
 }
+
+/**
+ * store.ts directRefusal's rule for a send of req (alias r) whose `other` is the direct
+ * chat's other user (null: not a direct send), in SQL: the append checks it in its own
+ * statement, so a batch of direct sends costs one round trip, not a read first and then
+ * the append (the people contract suite holds both stores to the same answers).
+ */
+const DIRECT_REFUSAL = `CASE
+    WHEN r.other IS NULL THEN NULL
+    WHEN r.other <> r.sender_id AND EXISTS (SELECT 1 FROM users u WHERE u.id = r.other AND u.deleted_at IS NOT NULL) THEN 'deleted'
+    WHEN r.other <> r.sender_id AND EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = r.other AND b.blocked_id = r.sender_id) THEN 'blocked'
+    WHEN COALESCE((SELECT c.encrypted FROM chats c WHERE c.id = r.chat_id), false) THEN
+      CASE WHEN r.ciphertext IS NULL THEN 'encryption_required' END
+    WHEN r.ciphertext IS NOT NULL THEN 'not_encrypted'
+  END`;
 
 export const APPEND_SQL = appendSql(true);
 
@@ -129,7 +145,28 @@ export function appendParams(requests: AppendRequest[]): unknown[] {
     requests.map((r) => mentionsColumn(r.mentions)),
     requests.map((r) => r.forwarded === true),
     requests.map((r) => r.ciphertext ?? null),
+    requests.map((r) => r.directWith ?? null),
   ];
+}
+
+/**
+ * DIRECT_REFUSAL for some direct sends, read on its own (by index; undefined: allowed):
+ * for first messages, which must not create their chat when refused.
+ */
+export async function directRefusals(tx: Tx, requests: AppendRequest[]): Promise<(DirectRefusal | undefined)[]> {
+  const { rows } = await tx.query<{ ord: string; refused: DirectRefusal | null }>(
+    `SELECT r.ord, ${DIRECT_REFUSAL} AS refused
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(chat_id, sender_id, other, ciphertext, ord)`,
+    [
+      requests.map((r) => r.chatId),
+      requests.map((r) => r.senderId),
+      requests.map((r) => r.directWith ?? null),
+      requests.map((r) => r.ciphertext ?? null),
+    ],
+  );
+  const out: (DirectRefusal | undefined)[] = requests.map(() => undefined);
+  for (const r of rows) out[Number(r.ord) - 1] = r.refused ?? undefined;
+  return out;
 }
 
 /**
@@ -295,6 +332,8 @@ export interface AppendRow {
   seq: number | null;
   /** The chat's membership version under the lock; null when the chat was not locked (missing, or nothing fresh for it). */
   members_version: number | null;
+  /** Why a direct send was refused (store.ts DirectRefusal); null: not refused. */
+  refused: DirectRefusal | null;
 }
 
 /** One cursor move: delivered (and read, when `read`) up to seq for a device and its user. */
