@@ -3,16 +3,8 @@ import type { AppendRequest, AppendResult, StoredMessage } from './store.js';
 import { storedMessage } from './store.js';
 import { M_MESSAGE_COLS, toMessage } from './rows.js';
 import { recordCreatedPg, type PostgresWebhookStore } from './postgres-webhook-outbox.js';
-import { WriteBatcher, type Outcome } from './write-batcher.js';
-import {
-  APPEND_FAST_SQL,
-  APPEND_SQL,
-  erasePreviewsOfDeleted,
-  appendParams,
-  createDirectChats,
-  directRefusals,
-  type AppendRow,
-} from './postgres-batches.js';
+import { AGAIN, WriteBatcher, type Again, type Outcome } from './write-batcher.js';
+import { APPEND_SQL, erasePreviewsOfDeleted, appendParams, createDirectChats, directRefusals, type AppendRow } from './postgres-batches.js';
 import { isRetryable, MAX_ITEMS_PER_STATEMENT, WRITE_ATTEMPTS, type CommitStats, type Tx } from './postgres-group-commit.js';
 
 /*
@@ -30,8 +22,11 @@ const APPEND_INTERVAL_MS = 4;
 const MAX_CONTENT_PER_STATEMENT = 4_000_000;
 /** Rounds of re-checking sends whose chat's membership changed under them, before giving up. */
 const STALE_ROUNDS = 3;
-/** What one append statement answers per send: stored, a duplicate, or checked against an old membership. */
-type RawAppend = AppendResult | { stale: true };
+/**
+ * What one append statement answers per send: stored, a duplicate, checked against an old
+ * membership, or not tried because another transaction held its chat (skipLocked).
+ */
+type RawAppend = AppendResult | { stale: true } | { skipped: true };
 
 export class PgAppends {
   private readonly appends = new WriteBatcher<AppendRequest, AppendResult>((batch) => this.appendBatch(batch), {
@@ -45,6 +40,9 @@ export class PgAppends {
     maxInFlight: 2,
     key: (req) => req.chatId,
   });
+
+  /** Sends put back once because their chat was held (appendChecked); the next time they wait. */
+  private readonly carried = new WeakSet<AppendRequest>();
 
   constructor(
     private readonly appendPool: pg.Pool,
@@ -68,7 +66,7 @@ export class PgAppends {
    * against the new members and appended again before this run ends, so they keep their
    * place before every later send of this node.
    */
-  private async appendBatch(batch: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
+  private async appendBatch(batch: AppendRequest[]): Promise<(Outcome<AppendResult> | Again)[]> {
     // The same send twice in one batch: the later copy answers as a duplicate of the first.
     const firstOf = new Map<string, number>();
     const unique: AppendRequest[] = [];
@@ -83,16 +81,37 @@ export class PgAppends {
     const results = await this.appendChecked(unique);
     return batch.map((_, n) => {
       const r = results[slot[n]!]!;
+      if ('again' in r) return r;
       return copy[n] && r.ok && r.value.message ? { ok: true, value: { message: r.value.message, duplicate: true } } : r;
     });
   }
 
   /** Appends, settling every stale membership check: re-checked against the chat's current members, then appended again. */
-  private async appendChecked(requests: AppendRequest[]): Promise<Outcome<AppendResult>[]> {
-    const outcomes = await this.appendUnique(requests);
+  private async appendChecked(requests: AppendRequest[]): Promise<(Outcome<AppendResult> | Again)[]> {
+    const outcomes: (Outcome<RawAppend> | Again)[] = await this.appendUnique(requests, true);
+    // Sends whose chat another transaction held (another node's batch, most often): the
+    // first time, back to the queue for the next batch, so this batch's acks do not wait
+    // for that commit; the second time, once more in this run, waiting for those locks
+    // only (this batch's other chats are committed and released), so none waits for ever.
+    const skipped = outcomes.flatMap((o, i) => ('ok' in o && o.ok && 'skipped' in o.value ? [i] : []));
+    if (skipped.length > 0) {
+      this.commitStats.skippedLocks += skipped.length;
+      const again = skipped.filter((i) => this.carried.has(requests[i]!));
+      for (const i of skipped) {
+        if (this.carried.has(requests[i]!)) continue;
+        this.carried.add(requests[i]!);
+        outcomes[i] = AGAIN;
+      }
+      const retried = await this.appendUnique(
+        // Their chats exist (the statement saw them).
+        again.map((i) => ({ ...requests[i]!, createDirectWith: undefined })),
+        false,
+      );
+      again.forEach((i, k) => (outcomes[i] = retried[k]!));
+    }
     for (let round = 1; ; round++) {
-      const stale = outcomes.flatMap((o, i) => (o.ok && 'stale' in o.value ? [i] : []));
-      if (stale.length === 0) return outcomes as Outcome<AppendResult>[];
+      const stale = outcomes.flatMap((o, i) => ('ok' in o && o.ok && 'stale' in o.value ? [i] : []));
+      if (stale.length === 0) return outcomes as (Outcome<AppendResult> | Again)[];
       if (round > STALE_ROUNDS) {
         for (const i of stale)
           outcomes[i] = { ok: false, error: new Error(`membership of ${requests[i]!.chatId} kept changing during a send`) };
@@ -108,6 +127,7 @@ export class PgAppends {
       }
       const retried = await this.appendUnique(
         again.map((i) => ({ ...requests[i]!, membersVersion: current.get(requests[i]!.chatId)!.version })),
+        false,
       );
       again.forEach((i, k) => (outcomes[i] = retried[k]!));
     }
@@ -123,15 +143,15 @@ export class PgAppends {
     return new Map(rows.map((r) => [r.id, { version: r.members_version, members: new Set(r.members) }]));
   }
 
-  private async appendUnique(requests: AppendRequest[], attempt = 1): Promise<Outcome<RawAppend>[]> {
+  private async appendUnique(requests: AppendRequest[], skipLocked: boolean, attempt = 1): Promise<Outcome<RawAppend>[]> {
     if (requests.length === 0) return [];
     try {
       // First without the duplicate probe: a repeated send fails the statement (unique
       // violation, retryable) and the next attempt probes.
-      return await this.appendStatement(requests, attempt > 1);
+      return await this.appendStatement(requests, attempt > 1, skipLocked);
     } catch (error) {
       // The probe-less first attempt does not count against the tries a race gets.
-      if (attempt <= WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, attempt + 1);
+      if (attempt <= WRITE_ATTEMPTS && isRetryable(error)) return this.appendUnique(requests, skipLocked, attempt + 1);
       // Not an SQL error (the connection failed): every send of the batch fails; they are
       // idempotent, so the clients' resends are safe. Running them one by one would only
       // wait out the same failure once per send.
@@ -139,15 +159,16 @@ export class PgAppends {
       // Something in the batch is refused: run each alone, so only that one fails.
       this.commitStats.isolatedRetries++;
       const outcomes: Outcome<RawAppend>[] = [];
-      for (const req of requests) outcomes.push(...(await this.appendUnique([req])));
+      for (const req of requests) outcomes.push(...(await this.appendUnique([req], skipLocked)));
       return outcomes;
     }
   }
 
-  private async appendStatement(requests: AppendRequest[], probe: boolean): Promise<Outcome<RawAppend>[]> {
+  private async appendStatement(requests: AppendRequest[], probe: boolean, skipLocked: boolean): Promise<Outcome<RawAppend>[]> {
     const client = await this.appendPool.connect();
     let broken: Error | undefined;
-    const sql = probe ? APPEND_SQL : APPEND_FAST_SQL;
+    const variant = APPEND_SQL[probe ? 'probe' : 'fast'];
+    const sql = skipLocked ? variant.skipLocked : variant.wait;
     // With a webhook wanting message.created, the statement and the events share a transaction (two more round trips).
     const hook = this.webhooks.recording.has('message.created');
     const replies = requests.some((r) => r.replyTo);
@@ -196,6 +217,10 @@ export class PgAppends {
         // What goes out (the live frame, the webhook event) is what was stored.
         for (const m of fresh) if (m.reply_to && emptied.has(m.message_id)) m.reply_to = { ...m.reply_to, preview: '' };
       }
+      // Skipped (its chat was held): run again by the caller, which also finds a duplicate then.
+      requests.forEach((_, i) => {
+        if (!results[i] && byOrd.get(i + 1)?.skipped) results[i] = { skipped: true };
+      });
       // Not stored: a duplicate of an earlier send, a stale membership check, or no such chat.
       const unsettled = requests.flatMap((req, i) => (results[i] ? [] : [{ req, i }]));
       if (unsettled.length > 0) {

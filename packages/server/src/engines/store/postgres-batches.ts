@@ -26,12 +26,18 @@ type Tx = Pick<PoolClient, 'query'>;
  * The duplicate probe is a LATERAL index lookup per send: as an anti-join, a generic plan
  * made while the table was small may scan every message of the chat.
  *
- * `probe` false leaves the probe out (APPEND_FAST_SQL): a repeated send then breaks the
+ * `probe` false leaves the probe out (APPEND_SQL.fast): a repeated send then breaks the
  * unique index and the caller runs the batch again with the probe. Repeats are rare
  * (resends after a reconnect) and the probe is about a fifth of the statement's cost
  * (16 partitions' index scans set up per statement, one index lookup per send).
+ *
+ * `skipLocked` true skips the chats another transaction holds (another node's batch, a
+ * membership change) instead of waiting for them: their sends get no seq and answer
+ * `skipped`, and the caller runs them again at once with `skipLocked` false. Waiting
+ * in the first statement made convoys across nodes: a batch holding the locks it had
+ * taken while it waited for one chat, and the other node's batches waiting for those.
  */
-function appendSql(probe: boolean): string {
+function appendSql(probe: boolean, skipLocked: boolean): string {
   const fresh = probe
     ? `SELECT r.* FROM req r
   LEFT JOIN LATERAL (
@@ -52,7 +58,8 @@ WITH req AS (
     min(members_version) AS vmin, max(members_version) AS vmax
   FROM fresh GROUP BY chat_id
 ), locked AS (
-  SELECT c.id, c.last_seq, c.members_version, c.msg_count FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id FOR UPDATE
+  SELECT c.id, c.last_seq, c.members_version, c.msg_count FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id
+  FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}
 ), bumped AS (
   UPDATE chats c SET last_seq = l.last_seq + w.n, msg_count = l.msg_count + w.n, last_at = GREATEST(c.last_at, w.at)
   FROM locked l JOIN wanted w ON w.chat_id = l.id
@@ -84,7 +91,8 @@ WITH req AS (
     n.mentions, n.forwarded, n.msg_ord, n.ciphertext
   FROM numbered n
 )
-SELECT r.ord, n.seq, l.members_version, r.refused FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
+SELECT r.ord, n.seq, l.members_version, r.refused, ${skipLocked ? 'l.id IS NULL AND EXISTS (SELECT 1 FROM chats k WHERE k.id = r.chat_id)' : 'false'} AS skipped
+FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
 }
 
 /**
@@ -102,7 +110,11 @@ const DIRECT_REFUSAL = `CASE
     WHEN r.ciphertext IS NOT NULL THEN 'not_encrypted'
   END`;
 
-export const APPEND_SQL = appendSql(true);
+/** The append statements by [probe][skipLocked] (see appendSql). */
+export const APPEND_SQL = {
+  probe: { skipLocked: appendSql(true, true), wait: appendSql(true, false) },
+  fast: { skipLocked: appendSql(false, true), wait: appendSql(false, false) },
+};
 
 /**
  * For the replies a batch stored, run in the append's transaction after the append: empties
@@ -125,8 +137,6 @@ export async function erasePreviewsOfDeleted(tx: Tx, replies: { chatId: string; 
   );
   return new Set(rows.map((r) => r.id));
 }
-
-export const APPEND_FAST_SQL = appendSql(false);
 
 export function appendParams(requests: AppendRequest[]): unknown[] {
   return [
@@ -334,6 +344,8 @@ export interface AppendRow {
   members_version: number | null;
   /** Why a direct send was refused (store.ts DirectRefusal); null: not refused. */
   refused: DirectRefusal | null;
+  /** Not stored because another transaction held its chat's row (skipLocked only). */
+  skipped: boolean;
 }
 
 /** One cursor move: delivered (and read, when `read`) up to seq for a device and its user. */

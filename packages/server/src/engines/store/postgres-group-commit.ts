@@ -27,6 +27,8 @@ export interface CommitStats {
   commits: number;
   writes: number;
   isolatedRetries: number;
+  /** Appends run a second time because another transaction held their chat's row at the first. */
+  skippedLocks: number;
 }
 
 /**

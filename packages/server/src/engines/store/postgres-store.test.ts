@@ -125,10 +125,12 @@ if (reason) {
     let nodeA: PostgresStore;
     let nodeB: PostgresStore;
     let drop: () => Promise<void>;
+    let schemaUrl: string;
 
     before(async () => {
       const schema = await freshPgSchema();
       drop = schema.drop;
+      schemaUrl = schema.url;
       // Two nodes starting at once migrate one schema: the advisory lock serializes them.
       [nodeA, nodeB] = await Promise.all([PostgresStore.open(schema.url), PostgresStore.open(schema.url)]);
     });
@@ -218,6 +220,39 @@ if (reason) {
       );
       assert.equal(results[1]!.message!.message_id, first!.message!.message_id);
       assert.equal((await nodeA.getChat(chatId))?.lastSeq, 3);
+    });
+
+    test('a batch does not wait for a chat another transaction holds: its other chats commit at once, the held one after', async () => {
+      const { a, b } = await twoUsers();
+      const free = await group([a.id, 'admin'], [b.id, 'member']);
+      const held = await group([a.id, 'admin'], [b.id, 'member']);
+      const holder = new pg.Client({ connectionString: schemaUrl });
+      await holder.connect();
+      try {
+        // Another node's batch (or a membership change) holding one chat's row.
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [held]);
+        const skippedBefore = nodeA.commitStats.skippedLocks;
+        let heldDone = false;
+        // Queued in one turn: one batch. The free chat's send is acknowledged while the
+        // other chat's row is still held (its sends go back for the next batch).
+        const heldSends = nodeA.append([req(held, a.id), req(held, b.id)]).then((r) => ((heldDone = true), r));
+        const [stored] = await nodeA.append([req(free, a.id)]);
+        assert.equal(stored!.message!.seq, 1);
+        assert.equal(heldDone, false, 'the held chat waits for its lock');
+        // The next batch finds it held again and waits in the lock queue.
+        for (let i = 0; i < 100 && nodeA.commitStats.skippedLocks - skippedBefore < 4; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(nodeA.commitStats.skippedLocks - skippedBefore, 4);
+        assert.equal(heldDone, false);
+        await holder.query('COMMIT');
+        assert.deepEqual(
+          (await heldSends).map((r) => r.message!.seq),
+          [1, 2],
+        );
+        assert.equal((await nodeA.getChat(held))?.lastSeq, 2);
+      } finally {
+        await holder.end();
+      }
     });
 
     test('a failing write fails alone in its batch', async () => {

@@ -98,7 +98,7 @@ export function prefixQuery(terms: string[]): string {
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   /** Transactions committed and writes in them, for metrics and benchmarks. */
-  readonly commitStats: CommitStats = { commits: 0, writes: 0, isolatedRetries: 0 };
+  readonly commitStats: CommitStats = { commits: 0, writes: 0, isolatedRetries: 0, skippedLocks: 0 };
   /** The rarer writes (accounts, devices, membership): any statements, one transaction per batch. */
   private readonly writes: PgGroupCommit;
   private readonly appends: PgAppends;

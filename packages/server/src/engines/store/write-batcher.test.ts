@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WriteBatcher } from './write-batcher.js';
+import { AGAIN, WriteBatcher } from './write-batcher.js';
 
 test('a write batcher runs what arrived together as one batch, one at a time, in order, bounded by items and weight', async () => {
   const runs: string[][] = [];
@@ -64,4 +64,31 @@ test('with two runs in flight, a key held by the running one waits for it; other
   await drained;
   assert.deepEqual(await Promise.all(later), ['x2', 'z1', 'y2']);
   assert.equal(most, 2);
+});
+
+test('an item a run answers AGAIN goes back before the later items of its key, into the next run; the others resolve at once', async () => {
+  const runs: string[][] = [];
+  let putBack = true;
+  const batcher = new WriteBatcher<string, string>(
+    async (items) => {
+      runs.push(items);
+      return items.map((item) => {
+        if (item === 'x1' && putBack) {
+          putBack = false;
+          return AGAIN;
+        }
+        return { ok: true, value: item };
+      });
+    },
+    { maxItems: 10, minIntervalMs: 0, maxInFlight: 2, key: (item) => item[0]! },
+  );
+  const first = [batcher.add('x1'), batcher.add('y1')];
+  // y1 resolves from the first run, x1 from the second.
+  assert.equal(await first[1], 'y1');
+  const later = batcher.add('x2');
+  assert.deepEqual(await Promise.all([first[0], later]), ['x1', 'x2']);
+  await batcher.drain();
+  assert.deepEqual(runs[0], ['x1', 'y1']);
+  // x1 runs again, still ahead of x2 (which may share its run).
+  assert.deepEqual(runs.slice(1).flat(), ['x1', 'x2']);
 });

@@ -1,5 +1,8 @@
 /** What one item of a batch came to. */
 export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+/** A run's answer for an item it did not do: the item goes back to the front of the queue, for the next run. */
+export const AGAIN = { again: true } as const;
+export type Again = typeof AGAIN;
 
 export interface WriteBatcherOptions<T> {
   /** Most items handed to one run. */
@@ -27,7 +30,7 @@ export interface WriteBatcherOptions<T> {
  * With `maxInFlight` above one, a second run may start while the first commits, with the
  * queued items of keys the first does not hold (a cluster node's appends: chats other than
  * those being committed need not wait for that commit). `run` answers one outcome per
- * item, in order, and must not throw.
+ * item, in order, and must not throw; AGAIN puts an item back for the next run.
  */
 export class WriteBatcher<T, R> {
   private queue: { item: T; resolve: (value: R) => void; reject: (err: unknown) => void }[] = [];
@@ -38,7 +41,7 @@ export class WriteBatcher<T, R> {
   private lastStart = 0;
 
   constructor(
-    private readonly run: (items: T[]) => Promise<Outcome<R>[]>,
+    private readonly run: (items: T[]) => Promise<(Outcome<R> | Again)[]>,
     private readonly opts: WriteBatcherOptions<T>,
   ) {}
 
@@ -103,12 +106,18 @@ export class WriteBatcher<T, R> {
     this.lastStart = Date.now();
     const running: Promise<void> = this.run(batch.map((b) => b.item))
       .then(
-        (outcomes) =>
+        (outcomes) => {
+          const again: typeof batch = [];
           batch.forEach((b, i) => {
             const o = outcomes[i]!;
-            if (o.ok) b.resolve(o.value);
+            if ('again' in o) again.push(b);
+            else if (o.ok) b.resolve(o.value);
             else b.reject(o.error);
-          }),
+          });
+          // At the front, in their order: still before every later item of their keys,
+          // which waited in the queue while this run held those keys.
+          if (again.length > 0) this.queue.unshift(...again);
+        },
         (err) => batch.forEach((b) => b.reject(err)),
       )
       .finally(() => {
