@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Session } from './api.js';
-import { runCluster, startRedis, type ClusterOptions } from './cluster.js';
+import { printCluster, runCluster, startRedis, type ClusterOptions } from './cluster.js';
 import { ioPerMessage, runPairs, type PairsHooks, type PairsOptions, type PairsReport, type PairsStepRow } from './pairs.js';
 import { freePort, readCpuMs, spawnServer, waitHealthy, type SpawnOptions, type Target } from './server.js';
 import { fmtInt, table } from './stats.js';
@@ -189,6 +189,8 @@ export async function runCompare(opts: CompareOptions, spawnOpts: SpawnOptions, 
     } else if (system === 'cluster-2') {
       const copts: ClusterOptions = { nodes: 2, pgUrl: opts.pgUrl, baselineSeconds: 0, pairs: opts.pairs };
       const r = await runCluster(copts, sbSpawn, log);
+      // Its PostgreSQL rows, WAL bytes, Redis commands and socket frames per message, step by step.
+      printCluster(r, log);
       res = judge(system, '2 Switchboard nodes, Redis + PostgreSQL', r.pairs, opts.p99LimitMs, ['redis', 'postgres']);
     } else {
       res = await runRelay(system, opts.pairs, opts.p99LimitMs, log);
