@@ -42,7 +42,6 @@ import { createPush } from './push/setup.js';
 import { PushTargetOwners } from './push/target-owners.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { createMetrics, type Metrics } from './util/metrics.js';
-import { Snowflake } from './util/snowflake.js';
 
 export interface RunningServer {
   /** The bound TCP port (useful when configured with port 0). */
@@ -63,7 +62,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const metrics = createMetrics();
   const now = Date.now;
   const engines = await createEngines(config, log);
-  const ids = new Snowflake(engines.snowflakeNodeId);
+  const { ids } = engines;
   const { store, bus } = engines;
 
   const access = new ChatAccess(store);

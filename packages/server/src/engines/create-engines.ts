@@ -8,6 +8,7 @@ import type { PushQueue } from './push-queue/push-queue.js';
 import type { Store } from './store/store.js';
 import type { WsTicketStore } from './ws-ticket-store/ws-ticket-store.js';
 import type { Logger } from '../util/logger.js';
+import { Snowflake } from '../util/snowflake.js';
 
 export interface Engines {
   store: Store;
@@ -22,8 +23,8 @@ export interface Engines {
   devicePresence: PresenceStore;
   /** Single-use socket tickets (POST /v1/ws-tickets), redeemable on any node. */
   wsTickets: WsTicketStore;
-  /** Snowflake node id (0..1023), unique among live nodes. */
-  snowflakeNodeId: number;
+  /** Mints message and other ids: snowflakes whose node id (0..1023) no other live node holds. */
+  ids: Snowflake;
   /** Closes every engine, in an order that lets each finish its work: fan-out, bus, presence, store, registry, shared connections. */
   close(): Promise<void>;
   /** This node's name in shared state (presence entries, node registry). */
@@ -58,7 +59,7 @@ export async function createEngines(config: ServerConfig, log: Logger): Promise<
     registry: new SingleNodeRegistry(),
     rateLimits: new InMemoryRateLimitStore(),
     wsTickets: new InMemoryWsTicketStore(),
-    snowflakeNodeId: config.snowflakeNodeId ?? 0,
+    ids: new Snowflake(config.snowflakeNodeId ?? 0),
   };
   return { ...engines, close: () => closeInOrder(engines) };
 }
@@ -80,6 +81,7 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
   const { RedisRateLimitStore } = await import('./rate-limit-store/redis-rate-limit-store.js');
   const { RedisStreamPushQueue } = await import('./push-queue/redis-stream-push-queue.js');
   const { RedisWsTicketStore } = await import('./ws-ticket-store/redis-ws-ticket-store.js');
+  const { NodeIdLease } = await import('./node-id-lease.js');
 
   const prefix = config.redisPrefix;
   const nodeName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -101,9 +103,25 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     redis.options.enableOfflineQueue = false;
   }
   const store = await PostgresStore.open(databaseUrl);
-  // Snowflake ids must not collide between live nodes: take the next of 1,024 slots.
-  // (One key, so one slot on a cluster.)
-  const snowflakeNodeId = config.snowflakeNodeId ?? (await redis.incr(`${prefix}snowflake-node`)) % 1024;
+  // Snowflake ids must not collide between live nodes: a leased node id (node-id-lease.ts),
+  // unless NODE_ID names one (then keeping it unique is the operator's part).
+  const ids = new Snowflake(config.snowflakeNodeId ?? 0);
+  const lease =
+    config.snowflakeNodeId === undefined
+      ? await NodeIdLease.acquire(redis, {
+          prefix,
+          owner: nodeName,
+          onMoved: (id) => {
+            log.warn(
+              { from: ids.currentNodeId, to: id },
+              'snowflake node id taken by another node (Redis lost its lease): moved to a free one',
+            );
+            ids.setNodeId(id);
+          },
+          onRenewFailed: (err) => log.warn({ err }, 'snowflake node id lease not renewed; trying again'),
+        })
+      : null;
+  if (lease) ids.setNodeId(lease.id);
   const bus = await RedisBus.connect({ url: target, channelPrefix: prefix });
   const engines = {
     mode: 'cluster' as const,
@@ -118,12 +136,13 @@ async function createClusterEngines(config: ServerConfig, redisUrl: string, data
     // Per device, in keys of their own: {prefix}device-presence:{deviceId}.
     devicePresence: new RedisPresenceStore({ redis, keyPrefix: `${prefix}device-`, ttlMs: config.presenceTimeoutMs }),
     nodeName,
-    snowflakeNodeId,
+    ids,
   };
   return {
     ...engines,
     close: async () => {
       await closeInOrder(engines);
+      await lease?.close();
       redis.disconnect(); // shared by the fan-out queue, presence, the registry, the rate limits and the tickets
     },
   };

@@ -8,11 +8,22 @@ const EPOCH = 1_704_067_200_000n;
 export class Snowflake {
   private lastMs = -1n;
   private seq = 0n;
+  private nodeId = 0;
   constructor(
-    private readonly nodeId: number,
+    nodeId: number,
     private readonly now: () => number = Date.now,
   ) {
-    if (nodeId < 0 || nodeId > 1023) throw new Error('node id must be 0..1023');
+    this.setNodeId(nodeId);
+  }
+
+  /** Mints with another node id from now on (a cluster node whose leased id was taken over: engines/node-id-lease.ts). */
+  setNodeId(nodeId: number): void {
+    if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 1023) throw new Error('node id must be 0..1023');
+    this.nodeId = nodeId;
+  }
+
+  get currentNodeId(): number {
+    return this.nodeId;
   }
 
   next(): string {

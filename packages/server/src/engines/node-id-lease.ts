@@ -1,0 +1,108 @@
+import type { RedisClient } from './redis-connection.js';
+
+/*
+ * Snowflake node ids for cluster nodes, leased in Redis. Message ids are snowflakes
+ * (util/snowflake.ts) whose 10 node bits keep two live nodes from minting the same id, and
+ * the cluster store no longer checks ids for uniqueness (migration 15), so two live nodes
+ * must never hold the same node id. A counter (`INCR % 1024`) did not ensure that: after
+ * 1,024 node starts, or after Redis lost the counter, a new node took the id of a node
+ * still running. Now each id is a key `{prefix}snowflake-node:{id}` set NX with a lease
+ * that its node renews; a node starts its search at the counter (so nodes starting at once
+ * try different ids first) and takes the first free one.
+ */
+
+/** Node ids a snowflake has room for (10 bits). */
+export const NODE_IDS = 1024;
+const LEASE_MS = 60_000;
+const RENEW_MS = 10_000;
+
+/**
+ * Keeps the lease if this node holds it (1), takes it back if the key is gone (Redis lost
+ * it, or it ran out while Redis was unreachable) and nobody took it meanwhile (1), or
+ * answers 0: another node holds the id now.
+ */
+const RENEW_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if v == false then
+  if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+end
+return 0`;
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export interface NodeIdLeaseOptions {
+  prefix: string;
+  /** Who holds the lease (the node's name): what the key holds. */
+  owner: string;
+  leaseMs?: number;
+  /** How often the lease is renewed; 0: never by itself (tests call renew()). */
+  renewMs?: number;
+  /** Told when a renewal found the id taken by another node and moved to a free one. */
+  onMoved?: (id: number) => void;
+  /** Told when a renewal failed (Redis unreachable); the id is kept and tried again. */
+  onRenewFailed?: (err: unknown) => void;
+}
+
+export class NodeIdLease {
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: NodeIdLeaseOptions,
+    /** The node id this node holds now. */
+    public id: number,
+  ) {
+    const every = opts.renewMs ?? RENEW_MS;
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        this.renew().catch((err: unknown) => opts.onRenewFailed?.(err));
+      }, every);
+      this.timer.unref();
+    }
+  }
+
+  /** Takes a free node id; fails when all 1,024 are held. */
+  static async acquire(redis: RedisClient, opts: NodeIdLeaseOptions): Promise<NodeIdLease> {
+    return new NodeIdLease(redis, opts, await takeFree(redis, opts));
+  }
+
+  private get leaseMs(): number {
+    return this.opts.leaseMs ?? LEASE_MS;
+  }
+
+  /**
+   * Renews the lease; when another node holds the id now, takes a free one instead and
+   * tells onMoved. Answers the id held after.
+   */
+  async renew(): Promise<number> {
+    if (this.closed) return this.id;
+    const kept = Number(await this.redis.eval(RENEW_SCRIPT, 1, keyOf(this.opts.prefix, this.id), this.opts.owner, String(this.leaseMs)));
+    if (kept === 1) return this.id;
+    this.id = await takeFree(this.redis, this.opts);
+    this.opts.onMoved?.(this.id);
+    return this.id;
+  }
+
+  /** Stops renewing and frees the id (if this node still holds it). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.redis.eval(RELEASE_SCRIPT, 1, keyOf(this.opts.prefix, this.id), this.opts.owner).catch(() => undefined);
+  }
+}
+
+function keyOf(prefix: string, id: number): string {
+  return `${prefix}snowflake-node:${id}`;
+}
+
+async function takeFree(redis: RedisClient, opts: NodeIdLeaseOptions): Promise<number> {
+  const start = (await redis.incr(`${opts.prefix}snowflake-node`)) % NODE_IDS;
+  for (let k = 0; k < NODE_IDS; k++) {
+    const id = (start + k) % NODE_IDS;
+    const taken = await redis.set(keyOf(opts.prefix, id), opts.owner, 'PX', opts.leaseMs ?? LEASE_MS, 'NX');
+    if (taken === 'OK') return id;
+  }
+  throw new Error(`all ${NODE_IDS} snowflake node ids are leased by live nodes (keys ${opts.prefix}snowflake-node:*)`);
+}
