@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   AckDeliveredFrame,
+  AckReadFrame,
   directChatId,
   groupChatId,
   MAX_BATCH_FRAMES,
   parseChatId,
   parseClientFrame,
   parseClientFrames,
+  SendMessageFrame,
 } from './index.js';
 
 describe('chat ids', () => {
@@ -53,6 +55,52 @@ describe('parseClientFrame', () => {
     for (const raw of cases) {
       const got = parseClientFrame(JSON.stringify(raw));
       const want = AckDeliveredFrame.safeParse(raw);
+      assert.equal(got.ok, want.success, JSON.stringify(raw).slice(0, 200));
+      if (got.ok && want.success) assert.deepEqual(got.frame, want.data);
+    }
+  });
+
+  test('send_message and ack_read, checked by hand on their usual shape, are accepted and refused exactly as their schemas decide', () => {
+    const long = 'c'.repeat(128);
+    const send = { type: 'send_message', chat_id: 'dm:a:b', client_msg_id: 'c1', content: 'hi' };
+    const read = { type: 'ack_read', chat_id: 'dm:a:b', last_read_message_id: 'm1' };
+    type Schema = { safeParse(x: unknown): { success: boolean; data?: unknown } };
+    const cases: (readonly [unknown, Schema])[] = [
+      ...[
+        send,
+        { ...send, content: '' },
+        { ...send, content: 'line\nüñî 👋🏽 \u202e' },
+        { ...send, content: 'x'.repeat(200_000) },
+        { ...send, content: 'nul \u0000' },
+        { ...send, content: 'half \ud800' },
+        { ...send, content: 1 },
+        { ...send, content: null },
+        { ...send, chat_id: long },
+        { ...send, chat_id: `${long}c` },
+        { ...send, chat_id: '' },
+        { ...send, client_msg_id: long },
+        { ...send, client_msg_id: `${long}c` },
+        { ...send, client_msg_id: 7 },
+        { ...send, client_msg_id: 'c\udc00' },
+        { type: 'send_message', chat_id: 'dm:a:b', client_msg_id: 'c1' },
+        { ...send, reply_to: null },
+        { ...send, forwarded: true },
+        { ...send, extra: 1 },
+      ].map((raw): readonly [unknown, Schema] => [raw, SendMessageFrame]),
+      ...[
+        read,
+        { ...read, chat_id: long },
+        { ...read, last_read_message_id: `${long}m` },
+        { ...read, last_read_message_id: '' },
+        { ...read, last_read_message_id: null },
+        { ...read, chat_id: 'g:\u0000' },
+        { type: 'ack_read', chat_id: 'g:1' },
+        { ...read, extra: 1 },
+      ].map((raw): readonly [unknown, Schema] => [raw, AckReadFrame]),
+    ];
+    for (const [raw, schema] of cases) {
+      const got = parseClientFrame(JSON.stringify(raw));
+      const want = schema.safeParse(raw);
       assert.equal(got.ok, want.success, JSON.stringify(raw).slice(0, 200));
       if (got.ok && want.success) assert.deepEqual(got.frame, want.data);
     }

@@ -167,10 +167,8 @@ function validateClientFrame(raw: unknown): ParseResult {
     const shown = typeof type === 'string' ? type.slice(0, 64) : typeof type;
     return { ok: false, message: `unknown frame type: ${shown}`, client_msg_id: clientMsgId };
   }
-  if (type === 'ack_delivered') {
-    const fast = ackDeliveredByHand(obj);
-    if (fast) return fast;
-  }
+  const fast = framesByHand[type as ClientFrameType]?.(obj);
+  if (fast) return fast;
   const schema = clientFrameSchemas[type as ClientFrameType];
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -287,6 +285,26 @@ const isId = (x: unknown): x is string =>
   typeof x === 'string' && x.length >= 1 && x.length <= MAX_CLIENT_MSG_ID_CHARS && isStorableText(x);
 
 /**
+ * A send of the usual shape (text only: type, chat_id, client_msg_id, content), checked by
+ * hand by the same rules as SendMessageFrame. Null for anything else (another key, even one
+ * that is null; a bad value): the schema then decides, and words its error.
+ */
+function sendByHand(obj: Record<string, unknown>): ParseResult | null {
+  for (const key in obj) if (key !== 'type' && key !== 'chat_id' && key !== 'client_msg_id' && key !== 'content') return null;
+  const { chat_id, client_msg_id, content } = obj;
+  if (!isId(chat_id) || !isId(client_msg_id) || typeof content !== 'string' || !isStorableText(content)) return null;
+  return { ok: true, frame: { type: 'send_message', chat_id, client_msg_id, content } };
+}
+
+/** ack_read (every reader sends them as it reads), checked by hand by AckReadFrame's rules; null: the schema decides. */
+function ackReadByHand(obj: Record<string, unknown>): ParseResult | null {
+  for (const key in obj) if (key !== 'type' && key !== 'chat_id' && key !== 'last_read_message_id') return null;
+  const { chat_id, last_read_message_id } = obj;
+  if (!isId(chat_id) || !isId(last_read_message_id)) return null;
+  return { ok: true, frame: { type: 'ack_read', chat_id, last_read_message_id } };
+}
+
+/**
  * ack_delivered is most of what a busy socket reads (every member of a large group acks
  * every few messages): a frame of the usual shape is checked here by hand, by the same
  * rules as AckDeliveredFrame, without the schema's cost. Null for anything else (an
@@ -307,3 +325,10 @@ function ackDeliveredByHand(obj: Record<string, unknown>): ParseResult | null {
   if (many !== undefined) frame.message_ids = many as string[];
   return { ok: true, frame };
 }
+
+/** The frames most sockets read most often, checked by hand in their usual shape (null: the schema decides). */
+const framesByHand: Partial<Record<ClientFrameType, (obj: Record<string, unknown>) => ParseResult | null>> = {
+  send_message: sendByHand,
+  ack_delivered: ackDeliveredByHand,
+  ack_read: ackReadByHand,
+};

@@ -249,7 +249,7 @@ export class Delivery {
   private async publishSlice(job: FanoutJob, memberIds: string[], topics: string[], event: BusEvent): Promise<void> {
     // Push decides per device, later and without holding anything up; a redelivery is no new
     // message, and a change (edit, delete, reaction) wakes nobody: it reaches devices when they connect.
-    if (event.kind === 'message' && !event.redeliver && !job.change) this.deps.push.messageCommitted({ ...job, userIds: memberIds });
+    if (event.kind === 'message' && !event.redeliver && !job.change) this.deps.push.messageCommitted(job, memberIds);
     try {
       await this.deps.bus.publish(topics, event);
     } catch (err) {

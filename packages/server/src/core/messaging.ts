@@ -10,6 +10,7 @@ import {
   type Store,
   type StoredMessage,
 } from '../engines/store/store.js';
+import { FifoCache } from '../util/fifo-cache.js';
 import type { Snowflake } from '../util/snowflake.js';
 import type { Metrics } from '../util/metrics.js';
 import type { ChatAccess, ChatTarget } from './chat-access.js';
@@ -61,7 +62,7 @@ export class Messaging {
    * message committed moments ago, and this spares a store lookup per ack. Oldest
    * entries go first; a miss just asks the store.
    */
-  private readonly recent = new Map<string, MessageRef>();
+  private readonly recent = new FifoCache<string, MessageRef>(RECENT_REFS);
   /** Group acks waiting for the next write, by device and chat: the highest one each. */
   private readonly heldDelivered = new Map<string, HeldAck>();
   /** Group reads waiting for the next write, by device and chat: the highest one each, and the frames' promises it answers. */
@@ -82,9 +83,8 @@ export class Messaging {
   /** Notes where a message sits: it was committed here, or is being delivered to a socket here (its acks will come here). */
   remember(m: MessageRef | LogEntry): void {
     if (this.recent.has(m.message_id)) return; // a fan-out tells this once per socket
-    if (this.recent.size >= RECENT_REFS) this.recent.delete(this.recent.keys().next().value!);
     const change = ('change' in m && m.change === true) || 'action' in m || 'commit' in m;
-    this.recent.set(m.message_id, {
+    this.recent.add(m.message_id, {
       message_id: m.message_id,
       chat_id: m.chat_id,
       seq: m.seq,

@@ -82,12 +82,18 @@ export class PushDispatcher implements PushProvider {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
   }
 
-  messageCommitted(m: CommittedMessage): void {
-    const recipients = m.userIds.filter((id) => id !== m.senderId);
+  messageCommitted(m: CommittedMessage, userIds: string[]): void {
+    const recipients = userIds.filter((id) => id !== m.senderId);
     if (recipients.length === 0 || this.closed) return;
     const owners = this.deps.owners;
     if (!owners) return this.enqueue(m, recipients);
-    // Only users with a push target make a job: most messages cost no queue write at all.
+    // Only users with a push target make a job: most messages cost no queue write at all,
+    // and when every answer is cached, not even a promise.
+    const known = owners.cachedWithTargets(recipients);
+    if (known) {
+      if (known.length > 0) this.enqueue(m, known);
+      return;
+    }
     owners.withTargets(recipients).then(
       (userIds) => {
         if (userIds.length > 0) this.enqueue(m, userIds);

@@ -13,10 +13,9 @@ export interface CommittedMessage {
   senderDeviceId: string;
   /** The encoded new_message frame (its content is read only for previews). */
   frame: string;
-  /** Members the message was delivered to (the sender's user included or not). */
-  userIds: string[];
 }
 
 export interface PushProvider {
-  messageCommitted(message: CommittedMessage): void;
+  /** `userIds`: members the message was delivered to (the sender's user included or not). */
+  messageCommitted(message: CommittedMessage, userIds: string[]): void;
 }

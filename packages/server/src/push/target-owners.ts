@@ -28,6 +28,8 @@ export class PushTargetOwners {
 
   /** The users among these that have at least one push target. */
   async withTargets(userIds: string[]): Promise<string[]> {
+    const known = this.cachedWithTargets(userIds);
+    if (known) return known;
     const t = this.now();
     const missing = userIds.filter((id) => {
       const c = this.cache.get(id);
@@ -41,6 +43,18 @@ export class PushTargetOwners {
     const answers = new Map<string, boolean>();
     await Promise.all(missing.map(async (id) => answers.set(id, await this.inFlight.get(id)!)));
     return userIds.filter((id) => answers.get(id) ?? this.cache.get(id)?.has);
+  }
+
+  /** What withTargets answers, when every one of these users has a fresh cached answer; undefined otherwise. */
+  cachedWithTargets(userIds: string[]): string[] | undefined {
+    const t = this.now();
+    const out: string[] = [];
+    for (const id of userIds) {
+      const c = this.cache.get(id);
+      if (!c || t - c.readAt >= TTL_MS) return undefined;
+      if (c.has) out.push(id);
+    }
+    return out;
   }
 
   /** Reads these users' targets once, for every caller that asks meanwhile, and caches the answers. */

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { directChatId } from '@switchboard/protocol';
+import { encodeBusEvent } from '../engines/bus/redis-bus.js';
 import { PostgresStore } from '../engines/store/postgres-store.js';
 import { cliEntry, http, registerUser, sleep, TestSocket, type ServerProcess, type TestUser } from '../testing/harness.js';
 import { clusterServicesMissing, freshPgSchema, startRedis, type TestRedis } from '../testing/services.js';
@@ -249,10 +250,13 @@ describe('cluster: membership is the same on every node at once', { skip: missin
       const publish = (m: { chat_id: string; seq: number; message_id: string; sender_id: string; sender_device_id: string }) =>
         publisher.spublish(
           `${prefix}user:${bob.user_id}`,
-          JSON.stringify({
+          encodeBusEvent({
+            kind: 'message',
             frame: JSON.stringify({ type: 'new_message', ...m }),
             chatId: m.chat_id,
             seq: m.seq,
+            messageId: m.message_id,
+            senderId: m.sender_id,
             exceptDevice: m.sender_device_id,
           }),
         );

@@ -8,7 +8,7 @@ function noop(): void {}
 /** send_message: admitted in the socket's order; ack_sent once durable (PROTOCOL.md guarantees 1-3). */
 export const sendMessage: FrameHandler<'send_message'> = (socket, frame, deps) => {
   const sender = { userId: socket.userId, deviceId: socket.deviceId };
-  const started = process.hrtime.bigint();
+  const started = performance.now();
   socket.sendStarted(frame.chat_id);
   // Admit sends one after another so their seq follows the order they were sent in.
   socket.sendChain = socket.sendChain.then(async () => {
@@ -18,7 +18,7 @@ export const sendMessage: FrameHandler<'send_message'> = (socket, frame, deps) =
       ack.then(
         (a) => {
           socket.sendSettled(frame.chat_id);
-          deps.metrics.sendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+          deps.metrics.sendLatency.observe((performance.now() - started) / 1000);
           socket.sendFrame(a);
         },
         (err) => {

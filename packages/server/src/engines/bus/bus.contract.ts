@@ -123,6 +123,23 @@ export function runBusContract(name: string, open: () => Promise<BusPair>): void
       assert.deepEqual(got.seen[0]?.event, full);
     });
 
+    test("a frame's text arrives exactly as published, newlines and all", async () => {
+      const got = recorder(pair.b);
+      const topic = `user:${topicId()}`;
+      await pair.b.subscribe(topic);
+      const frames = ['line one\nline two\n', '\n', '', '{"kind":"frame","frame":"x"}\n{"kind":"_hello"}', '"quoted" \\ 👋'];
+      for (const frame of frames) await pair.a.publish([topic], { kind: 'frame', frame, exceptDevice: 'd\n1' });
+      await pair.a.publish([topic], { kind: 'message', frame: '\n{}\n', chatId: 'c', seq: 1, messageId: 'm', senderId: 'u', change: true });
+      await got.until(frames.length + 1);
+      assert.deepEqual(
+        got.seen.map((s) => s.event),
+        [
+          ...frames.map((frame) => ({ kind: 'frame', frame, exceptDevice: 'd\n1' })),
+          { kind: 'message', frame: '\n{}\n', chatId: 'c', seq: 1, messageId: 'm', senderId: 'u', change: true },
+        ],
+      );
+    });
+
     test('every handler added gets every event', async () => {
       const first = recorder(pair.b);
       const second = recorder(pair.b);
