@@ -214,9 +214,10 @@ export async function createDirectChats(tx: Tx, requests: AppendRequest[]): Prom
 export const MARKS_PER_ROW = 4;
 
 /**
- * A batch of cursor moves in one statement: device cursors ($1..$3 and $9, one row per
- * device and chat: seq, user), member cursors ($4..$8, one row per chat and member:
- * delivered, read, at). Member rows that a move passes in the statement's snapshot are
+ * A batch of cursor moves in one statement: device cursors ($1..$3, one row per device and
+ * chat: seq; $9 the position of its member's row in $4..$8), member cursors ($4..$8, one
+ * row per chat and member: delivered, read, at; $10 the seqs of the member's devices in the
+ * batch, an object by device id). Member rows that a move passes in the statement's snapshot are
  * locked in key order (old; the lock re-checks that against the latest version, and a
  * row the snapshot shows at or past the moves cannot be behind them now, cursors only
  * move forward: a lock, a WAL record, saved for every ack that moves nothing), and move
@@ -237,74 +238,73 @@ export const MARKS_PER_ROW = 4;
  * the sender's messages by the (chat, sender, client_msg_id) index: that walk grew with the
  * chat's history, on every read. Answers the member cursors as they were before (a member row not moved: as the moves
  * left it, so none of them reports a step).
+ *
+ * No join pairs two of the batch's row sets: under the generic plan each is estimated at a
+ * few rows, so such a join was a nested loop of scans, quadratic in the batch (about 25 ms
+ * of a batch of 150 moves, auto_explain, 2026-12-07). A member row carries its moves and its
+ * devices' seqs along (cur: as in the snapshot; old: locked), and a device finds what its
+ * member's row says of it in one lookup built once (look: by position in $4..$8, the device
+ * riding on the row, and the device whose move the snapshot's row holds already).
  */
 export const CURSOR_SQL = `
 WITH req AS (
-  SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[]) AS r(chat_id, user_id, delivered, read, at)
-), dev AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $9::text[]) AS d(device_id, chat_id, seq, user_id)
+  SELECT * FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $10::jsonb[])
+    WITH ORDINALITY AS r(chat_id, user_id, delivered, read, at, devices, i)
 ), cur AS (
-  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.cursor_device, cm.cursor_device_seq
-  FROM chat_members cm WHERE (cm.chat_id, cm.user_id) IN (SELECT chat_id, user_id FROM req)
+  SELECT r.i, cm.chat_id, cm.user_id, GREATEST(cm.delivered_seq, r.delivered) AS delivered_seq, GREATEST(cm.read_seq, r.read) AS read_seq,
+    CASE WHEN cm.cursor_device_seq >= (r.devices ->> cm.cursor_device)::int8 THEN cm.cursor_device END AS holds
+  FROM req r JOIN chat_members cm ON cm.chat_id = r.chat_id AND cm.user_id = r.user_id
 ), old AS (
   SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq,
-    cm.delivered_marks, cm.read_marks, cm.cursor_device, cm.cursor_device_seq
+    cm.delivered_marks, cm.read_marks, cm.cursor_device_seq, r.i, r.delivered AS to_delivered, r.read AS to_read, r.at, r.devices,
+    COALESCE(cm.cursor_device, (SELECT min(k) FROM jsonb_object_keys(r.devices) k)) AS slot
   FROM chat_members cm JOIN req r ON r.chat_id = cm.chat_id AND r.user_id = cm.user_id
   WHERE r.delivered > cm.delivered_seq OR r.read > cm.read_seq ORDER BY cm.chat_id, cm.user_id FOR UPDATE OF cm
-), slot AS (
-  SELECT o.chat_id, o.user_id,
-    COALESCE(o.cursor_device, (SELECT min(d.device_id) FROM dev d WHERE d.chat_id = o.chat_id AND d.user_id = o.user_id)) AS device_id
-  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.delivered > o.delivered_seq OR r.read > o.read_seq
+), look AS (
+  SELECT COALESCE((SELECT jsonb_object_agg(o.i, o.slot) FROM old o), '{}') AS slot,
+    COALESCE((SELECT jsonb_object_agg(c.i, c.holds) FROM cur c WHERE c.holds IS NOT NULL), '{}') AS holds
 ), devices AS (
   INSERT INTO device_cursors (device_id, chat_id, delivered_seq)
-  SELECT d.device_id, d.chat_id, d.seq FROM dev d
-  WHERE NOT EXISTS (SELECT 1 FROM slot s WHERE s.chat_id = d.chat_id AND s.user_id = d.user_id AND s.device_id = d.device_id)
+  SELECT d.device_id, d.chat_id, d.seq FROM unnest($1::text[], $2::text[], $3::int8[], $9::int8[]) AS d(device_id, chat_id, seq, member)
+    CROSS JOIN look l
+  WHERE l.slot ->> d.member::text IS DISTINCT FROM d.device_id
     -- Nor when its member row holds it already (a delivered ack after the read ack that moved it).
-    AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.chat_id = d.chat_id AND c.user_id = d.user_id AND c.cursor_device = d.device_id
-      AND c.cursor_device_seq >= d.seq)
+    AND l.holds ->> d.member::text IS DISTINCT FROM d.device_id
   ON CONFLICT (device_id, chat_id) DO UPDATE SET delivered_seq = excluded.delivered_seq
   WHERE excluded.delivered_seq > device_cursors.delivered_seq
 ), moved AS (
-  UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, r.delivered), read_seq = GREATEST(o.read_seq, r.read),
-    read_msg_count = CASE WHEN r.read <= o.read_seq THEN o.read_msg_count
-      ELSE COALESCE((SELECT m.msg_ord FROM messages m WHERE m.chat_id = o.chat_id AND m.seq <= GREATEST(r.read, o.joined_seq)
+  UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, o.to_delivered), read_seq = GREATEST(o.read_seq, o.to_read),
+    read_msg_count = CASE WHEN o.to_read <= o.read_seq THEN o.read_msg_count
+      ELSE COALESCE((SELECT m.msg_ord FROM messages m WHERE m.chat_id = o.chat_id AND m.seq <= GREATEST(o.to_read, o.joined_seq)
         ORDER BY m.seq DESC LIMIT 1), 0) END,
-    own_after_read = CASE WHEN r.read <= o.read_seq OR o.own_after_read = 0 THEN o.own_after_read
-      WHEN GREATEST(r.read, o.joined_seq) >= o.last_own_seq THEN 0
+    own_after_read = CASE WHEN o.to_read <= o.read_seq OR o.own_after_read = 0 THEN o.own_after_read
+      WHEN GREATEST(o.to_read, o.joined_seq) >= o.last_own_seq THEN 0
       ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FILTER (WHERE k.sender_id = o.user_id AND k.kind = 'message') FROM (
         SELECT m.sender_id, m.kind FROM messages m
-        WHERE m.chat_id = o.chat_id AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(r.read, o.joined_seq)
+        WHERE m.chat_id = o.chat_id AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(o.to_read, o.joined_seq)
         ORDER BY m.seq) k)) END,
-    delivered_marks = CASE WHEN r.delivered <= o.delivered_seq THEN o.delivered_marks
-      WHEN cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.delivered, r.at]
-      ELSE o.delivered_marks || ARRAY[r.delivered, r.at] END,
-    read_marks = CASE WHEN r.read <= o.read_seq THEN o.read_marks
-      WHEN cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[r.read, r.at]
-      ELSE o.read_marks || ARRAY[r.read, r.at] END,
-    cursor_device = s.device_id,
-    cursor_device_seq = CASE WHEN d.seq IS NULL THEN o.cursor_device_seq ELSE GREATEST(o.cursor_device_seq, d.seq) END
-  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-    JOIN slot s ON s.chat_id = o.chat_id AND s.user_id = o.user_id
-    LEFT JOIN dev d ON d.chat_id = s.chat_id AND d.user_id = s.user_id AND d.device_id = s.device_id
-  WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
+    delivered_marks = CASE WHEN o.to_delivered <= o.delivered_seq THEN o.delivered_marks
+      WHEN cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[o.to_delivered, o.at]
+      ELSE o.delivered_marks || ARRAY[o.to_delivered, o.at] END,
+    read_marks = CASE WHEN o.to_read <= o.read_seq THEN o.read_marks
+      WHEN cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[o.to_read, o.at]
+      ELSE o.read_marks || ARRAY[o.to_read, o.at] END,
+    cursor_device = o.slot,
+    cursor_device_seq = GREATEST(o.cursor_device_seq, (o.devices ->> o.slot)::int8)
+  FROM old o WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
 ), marks AS (
   INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at, marks)
   SELECT o.chat_id, o.user_id, 0, o.delivered_marks[cardinality(o.delivered_marks) - 1], o.delivered_marks[cardinality(o.delivered_marks)],
     o.delivered_marks
-  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.delivered > o.delivered_seq AND cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW}
+  FROM old o WHERE o.to_delivered > o.delivered_seq AND cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW}
   UNION ALL
   SELECT o.chat_id, o.user_id, 1, o.read_marks[cardinality(o.read_marks) - 1], o.read_marks[cardinality(o.read_marks)], o.read_marks
-  FROM old o JOIN req r ON r.chat_id = o.chat_id AND r.user_id = o.user_id
-  WHERE r.read > o.read_seq AND cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW}
+  FROM old o WHERE o.to_read > o.read_seq AND cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW}
   ON CONFLICT DO NOTHING
 )
 SELECT chat_id, user_id, delivered_seq, read_seq FROM old
 UNION ALL
-SELECT c.chat_id, c.user_id, GREATEST(c.delivered_seq, r.delivered), GREATEST(c.read_seq, r.read)
-FROM cur c JOIN req r ON r.chat_id = c.chat_id AND r.user_id = c.user_id
-WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.chat_id = c.chat_id AND o.user_id = c.user_id)`;
+SELECT c.chat_id, c.user_id, c.delivered_seq, c.read_seq FROM cur c CROSS JOIN look l WHERE NOT l.slot ? c.i::text`;
 
 export interface MemberCursorRow {
   chat_id: string;

@@ -66,17 +66,24 @@ export class PgCursors {
     }
     // Sorted, so every node takes the row locks in the same order.
     const d = [...devices.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((e) => e[1]);
-    const mm = [...members.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((e) => e[1]);
+    const mm = [...members.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    // Each device's member by position (1-based), and each member's devices with their seqs:
+    // the statement then pairs no two of the batch's row sets (see CURSOR_SQL).
+    const position = new Map(mm.map(([key], i) => [key, i + 1]));
+    const seqs = new Map<string, [string, number][]>(mm.map(([key]) => [key, []]));
+    for (const [deviceId, chatId, seq, userId] of d) seqs.get(`${chatId}\u0000${userId}`)!.push([deviceId, seq]);
     const { rows } = await this.cursorPool.query<MemberCursorRow>(CURSOR_SQL, [
       d.map((x) => x[0]),
       d.map((x) => x[1]),
       d.map((x) => x[2]),
-      mm.map((x) => x[0]),
-      mm.map((x) => x[1]),
-      mm.map((x) => x[2]),
-      mm.map((x) => x[3]),
-      mm.map((x) => x[4]),
-      d.map((x) => x[3]),
+      mm.map(([, x]) => x[0]),
+      mm.map(([, x]) => x[1]),
+      mm.map(([, x]) => x[2]),
+      mm.map(([, x]) => x[3]),
+      mm.map(([, x]) => x[4]),
+      d.map((x) => position.get(`${x[1]}\u0000${x[3]}`)),
+      // fromEntries, not an object literal: a device id such as __proto__ stays a key.
+      mm.map(([key]) => JSON.stringify(Object.fromEntries(seqs.get(key)!))),
     ]);
     return rows;
   }

@@ -121,6 +121,77 @@ if (reason) {
     });
   });
 
+  test('postgres: in one batch, the first of a member’s devices rides on the member row and the others go to device_cursors', async () => {
+    await withDirectChat(async ({ store, client, a, b, chatId }) => {
+      for (let i = 0; i < 6; i++) await store.append([req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {})]);
+      // Named so that the phone is the first in any collation.
+      const [phone, laptop] = [`da${uid('d')}`, `db${uid('d')}`];
+      for (const id of [phone, laptop]) await store.createDevice({ id, userId: b, name: id, createdAt: 2, tokenHash: uid('t') });
+      for (let i = 0; i < 3; i++) await store.append([req(chatId, a)]);
+      const state = async () => {
+        const { rows } = await client.query<{ delivered_seq: string; cursor_device: string; cursor_device_seq: string }>(
+          'SELECT delivered_seq, cursor_device, cursor_device_seq FROM chat_members WHERE chat_id = $1 AND user_id = $2',
+          [chatId, b],
+        );
+        const { rows: dc } = await client.query<{ device_id: string; delivered_seq: string }>(
+          'SELECT device_id, delivered_seq FROM device_cursors WHERE chat_id = $1',
+          [chatId],
+        );
+        const r = rows[0]!;
+        return {
+          member: [Number(r.delivered_seq), r.cursor_device, Number(r.cursor_device_seq)],
+          devices: new Map(dc.map((x) => [x.device_id, Number(x.delivered_seq)])),
+        };
+      };
+      // One batch: the laptop's move is queued first, yet the phone (first by id) takes the row.
+      const first = await Promise.all([store.advanceDelivered(laptop, b, chatId, 8, 10), store.advanceDelivered(phone, b, chatId, 7, 11)]);
+      assert.deepEqual(
+        first.map((s) => [s.from, s.to]),
+        [
+          [0, 8],
+          [8, 8],
+        ],
+      );
+      assert.deepEqual(await state(), {
+        member: [8, phone, 7],
+        devices: new Map([
+          [phone, 6],
+          [laptop, 8],
+        ]),
+      });
+      // Both again, past the row: the row's device keeps its place.
+      await Promise.all([store.advanceDelivered(laptop, b, chatId, 9, 12), store.advanceDelivered(phone, b, chatId, 9, 13)]);
+      assert.deepEqual(await state(), {
+        member: [9, phone, 9],
+        devices: new Map([
+          [phone, 6],
+          [laptop, 9],
+        ]),
+      });
+      // Moves that move nothing write nothing (the row holds the phone's, device_cursors the laptop's).
+      const versions = async () =>
+        (
+          await client.query<{ x: string }>(
+            `SELECT xmin::text AS x FROM chat_members WHERE chat_id = $1 AND user_id = $2
+             UNION ALL SELECT xmin::text FROM (SELECT xmin, device_id FROM device_cursors WHERE chat_id = $1 ORDER BY device_id) d`,
+            [chatId, b],
+          )
+        ).rows.map((r) => r.x);
+      const before = await versions();
+      const none = await Promise.all([store.advanceDelivered(phone, b, chatId, 9, 14), store.advanceDelivered(laptop, b, chatId, 8, 15)]);
+      assert.deepEqual(
+        none.map((s) => [s.from, s.to]),
+        [
+          [9, 9],
+          [9, 9],
+        ],
+      );
+      assert.deepEqual(await versions(), before);
+      assert.equal(Number(await store.deviceCursor(phone, chatId)), 9);
+      assert.equal(Number(await store.deviceCursor(laptop, chatId)), 9);
+    });
+  });
+
   describe('postgres store across nodes', () => {
     let nodeA: PostgresStore;
     let nodeB: PostgresStore;
