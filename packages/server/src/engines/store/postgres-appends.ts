@@ -64,7 +64,9 @@ export class PgAppends {
    * Runs one batch of appends: one statement and one commit (two of each when it creates
    * direct chats). Sends whose chat changed membership since their check are checked again
    * against the new members and appended again before this run ends, so they keep their
-   * place before every later send of this node.
+   * place before every later send of this node. Sends whose chat another transaction held
+   * answer AGAIN the first time (appendChecked): back at the front of the queue, still
+   * before that chat's later sends.
    */
   private async appendBatch(batch: AppendRequest[]): Promise<(Outcome<AppendResult> | Again)[]> {
     // The same send twice in one batch: the later copy answers as a duplicate of the first.
