@@ -28,16 +28,31 @@ if (unavailable) {
       await deleteKeys(testRedisUrl, prefix);
     });
 
-    test('a node never takes the id of a live node: not after the counter wraps, not after Redis lost the counter', async () => {
-      const a = await lease('node-a');
-      // 1,024 node starts later the counter points at a's id again.
-      await redis.set(`${prefix}snowflake-node`, String(a.id - 1 + NODE_IDS));
-      const b = await lease('node-b');
-      assert.notEqual(b.id, a.id);
-      // Redis lost the counter: it starts again from 1.
-      await redis.del(`${prefix}snowflake-node`);
-      const c = await lease('node-c');
-      assert.ok(![a.id, b.id].includes(c.id), `${c.id} is held by a live node`);
+    /** Leases every id but `free` to someone else (as live nodes would hold them). */
+    const fillAllBut = async (...free: number[]) => {
+      const pipeline = redis.pipeline();
+      for (let id = 0; id < NODE_IDS; id++)
+        if (!free.includes(id) && !leases.some((l) => l.id === id))
+          pipeline.set(`${prefix}snowflake-node:${id}`, 'other-node', 'PX', 60_000);
+      await pipeline.exec();
+    };
+    const clearAll = async () => {
+      const pipeline = redis.pipeline();
+      for (let id = 0; id < NODE_IDS; id++) if (!leases.some((l) => l.id === id)) pipeline.del(`${prefix}snowflake-node:${id}`);
+      await pipeline.exec();
+    };
+
+    test('a node never takes the id of a live node; with every id held, it does not start', async () => {
+      const first = await Promise.all(Array.from({ length: 40 }, (_, i) => lease(`node-${i}`)));
+      assert.equal(new Set(first.map((l) => l.id)).size, 40, 'nodes starting at once hold different ids');
+      await fillAllBut(777);
+      const last = leases.some((l) => l.id === 777) ? null : await lease('node-last');
+      if (last) assert.equal(last.id, 777, 'the one free id');
+      await assert.rejects(
+        NodeIdLease.acquire(redis, { prefix, owner: 'node-none', renewMs: 0 }),
+        /all 1024 snowflake node ids are leased/,
+      );
+      await clearAll();
     });
 
     test('a lease Redis lost is taken back at the next renewal; one taken over meanwhile moves to a free id', async () => {
@@ -49,29 +64,33 @@ if (unavailable) {
       assert.equal(await a.renew(), held);
       assert.equal(await redis.get(`${prefix}snowflake-node:${held}`), 'node-d');
       assert.deepEqual(moved, []);
-      // Lost again, and a node starting meanwhile took it: a moves on, and its ids change node bits.
+      // Lost again, and a node starting meanwhile took it (the only free id then).
       await redis.del(`${prefix}snowflake-node:${held}`);
-      await redis.set(`${prefix}snowflake-node`, String(held - 1 + NODE_IDS));
+      await fillAllBut(held);
       const e = await lease('node-e');
       assert.equal(e.id, held);
+      const spare = (held + 1) % NODE_IDS;
+      await redis.del(`${prefix}snowflake-node:${spare}`);
+      // a moves to the free id, and its ids change node bits; renewals at once are one renewal.
       const ids = new Snowflake(held);
-      const next = await a.renew();
-      assert.notEqual(next, held);
-      assert.deepEqual(moved, [next]);
+      const [next, same] = await Promise.all([a.renew(), a.renew()]);
+      assert.equal(next, spare);
+      assert.equal(same, spare);
+      assert.deepEqual(moved, [spare]);
       ids.setNodeId(next);
       assert.equal(Number((BigInt(ids.next()) >> 12n) & 1023n), next);
       assert.equal(await redis.get(`${prefix}snowflake-node:${next}`), 'node-d');
       assert.equal(await redis.get(`${prefix}snowflake-node:${held}`), 'node-e');
+      await clearAll();
     });
 
-    test('closing frees the id only while this node still holds it', async () => {
-      const f = await lease('node-f');
+    test('closing stops renewing and lets the lease run out: no new node mints with it at once', async () => {
+      const f = await NodeIdLease.acquire(redis, { prefix, owner: 'node-f', renewMs: 0, leaseMs: 300 });
       await f.close();
+      assert.equal(await redis.get(`${prefix}snowflake-node:${f.id}`), 'node-f');
+      assert.equal(await f.renew(), f.id, 'a closed lease renews nothing');
+      await new Promise((r) => setTimeout(r, 400));
       assert.equal(await redis.get(`${prefix}snowflake-node:${f.id}`), null);
-      const g = await lease('node-g');
-      await redis.set(`${prefix}snowflake-node:${g.id}`, 'someone-else');
-      await g.close();
-      assert.equal(await redis.get(`${prefix}snowflake-node:${g.id}`), 'someone-else');
     });
   });
 }

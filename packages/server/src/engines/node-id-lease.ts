@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { RedisClient } from './redis-connection.js';
 
 /*
@@ -7,14 +8,21 @@ import type { RedisClient } from './redis-connection.js';
  * must never hold the same node id. A counter (`INCR % 1024`) did not ensure that: after
  * 1,024 node starts, or after Redis lost the counter, a new node took the id of a node
  * still running. Now each id is a key `{prefix}snowflake-node:{id}` set NX with a lease
- * that its node renews; a node starts its search at the counter (so nodes starting at once
- * try different ids first) and takes the first free one.
+ * that its node renews; a node starts its search at a random id and takes the first free
+ * one. Random, not a counter: after Redis lost its keys, a counter would send the next
+ * nodes to the ids the oldest live nodes hold, whose leases were lost with it until their
+ * next renewal (every 2 s) takes them back.
+ *
+ * What is left: a node that cannot reach Redis for longer than its lease keeps minting with
+ * its id, and another node that can reach Redis may take that id meanwhile; they collide
+ * only on the same millisecond and sequence number. Failing sends instead would stop a
+ * cluster whose Redis is down, which otherwise keeps storing messages.
  */
 
 /** Node ids a snowflake has room for (10 bits). */
 export const NODE_IDS = 1024;
-const LEASE_MS = 60_000;
-const RENEW_MS = 10_000;
+const LEASE_MS = 30_000;
+const RENEW_MS = 2_000;
 
 /**
  * Keeps the lease if this node holds it (1), takes it back if the key is gone (Redis lost
@@ -28,7 +36,6 @@ if v == false then
   if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
 end
 return 0`;
-const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export interface NodeIdLeaseOptions {
   prefix: string;
@@ -46,6 +53,8 @@ export interface NodeIdLeaseOptions {
 export class NodeIdLease {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The renewal under way: one at a time, so two cannot each lease an id. */
+  private renewing: Promise<number> | null = null;
 
   private constructor(
     private readonly redis: RedisClient,
@@ -75,21 +84,29 @@ export class NodeIdLease {
    * Renews the lease; when another node holds the id now, takes a free one instead and
    * tells onMoved. Answers the id held after.
    */
-  async renew(): Promise<number> {
-    if (this.closed) return this.id;
+  renew(): Promise<number> {
+    if (this.closed) return Promise.resolve(this.id);
+    return (this.renewing ??= this.renewOnce().finally(() => (this.renewing = null)));
+  }
+
+  private async renewOnce(): Promise<number> {
     const kept = Number(await this.redis.eval(RENEW_SCRIPT, 1, keyOf(this.opts.prefix, this.id), this.opts.owner, String(this.leaseMs)));
-    if (kept === 1) return this.id;
+    if (kept === 1 || this.closed) return this.id;
     this.id = await takeFree(this.redis, this.opts);
     this.opts.onMoved?.(this.id);
     return this.id;
   }
 
-  /** Stops renewing and frees the id (if this node still holds it). */
+  /**
+   * Stops renewing. The lease runs out by itself rather than being deleted: a node on a
+   * host whose clock is behind this one's must not mint, right away, the ids this node
+   * minted in its last milliseconds.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.redis.eval(RELEASE_SCRIPT, 1, keyOf(this.opts.prefix, this.id), this.opts.owner).catch(() => undefined);
+    await this.renewing?.catch(() => undefined);
   }
 }
 
@@ -98,7 +115,7 @@ function keyOf(prefix: string, id: number): string {
 }
 
 async function takeFree(redis: RedisClient, opts: NodeIdLeaseOptions): Promise<number> {
-  const start = (await redis.incr(`${opts.prefix}snowflake-node`)) % NODE_IDS;
+  const start = randomInt(NODE_IDS);
   for (let k = 0; k < NODE_IDS; k++) {
     const id = (start + k) % NODE_IDS;
     const taken = await redis.set(keyOf(opts.prefix, id), opts.owner, 'PX', opts.leaseMs ?? LEASE_MS, 'NX');

@@ -161,7 +161,9 @@ export class PgAppends {
       // Something in the batch is refused: run each alone, so only that one fails.
       this.commitStats.isolatedRetries++;
       const outcomes: Outcome<RawAppend>[] = [];
-      for (const req of requests) outcomes.push(...(await this.appendUnique([req], skipLocked)));
+      // Waiting for locks: skipped one by one, an early send of a chat could be put back
+      // while a later one of the same chat is stored, out of the device's order.
+      for (const req of requests) outcomes.push(...(await this.appendUnique([req], false)));
       return outcomes;
     }
   }

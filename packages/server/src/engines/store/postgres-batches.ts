@@ -89,7 +89,9 @@ WITH req AS (
     n.reply_to_id, n.reply_sender_id, n.reply_preview, n.mentions, n.forwarded, n.msg_ord, n.ciphertext
   FROM numbered n
 )
-SELECT r.ord, n.seq, l.members_version, r.refused, ${skipLocked ? 'l.id IS NULL AND EXISTS (SELECT 1 FROM chats k WHERE k.id = r.chat_id)' : 'false'} AS skipped
+SELECT r.ord, n.seq, l.members_version, r.refused,
+  -- Skipped: wanted (not refused, not stored already) and its chat exists, yet not locked.
+  ${skipLocked ? 'l.id IS NULL AND r.ord IN (SELECT f.ord FROM fresh f) AND EXISTS (SELECT 1 FROM chats k WHERE k.id = r.chat_id)' : 'false'} AS skipped
 FROM req r LEFT JOIN numbered n ON n.ord = r.ord LEFT JOIN locked l ON l.id = r.chat_id`;
 }
 

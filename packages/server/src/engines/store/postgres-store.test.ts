@@ -280,7 +280,9 @@ if (reason) {
       const [first] = await nodeA.append([req(chatId, a.id, { createDirectWith: [a.id, b.id] })]);
       const again = { ...req(chatId, a.id), clientMsgId: first!.message!.client_msg_id };
       // The batch's first statement leaves out the duplicate probe: the repeat fails it and the batch runs again with the probe.
+      const skippedBefore = nodeA.commitStats.skippedLocks;
       const results = await nodeA.append([req(chatId, b.id), again, req(chatId, a.id)]);
+      assert.equal(nodeA.commitStats.skippedLocks, skippedBefore, 'a duplicate is not a send whose chat was held');
       assert.deepEqual(
         results.map((r) => [r.duplicate, r.message!.seq]),
         [
@@ -321,6 +323,30 @@ if (reason) {
           [1, 2],
         );
         assert.equal((await nodeA.getChat(held))?.lastSeq, 2);
+      } finally {
+        await holder.end();
+      }
+    });
+
+    test('run one by one after a failed batch, sends wait for a held chat in their order (none is put back)', async () => {
+      const { a, b } = await twoUsers();
+      const held = await group([a.id, 'admin'], [b.id, 'member']);
+      const holder = new pg.Client({ connectionString: schemaUrl });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [held]);
+        const skippedBefore = nodeA.commitStats.skippedLocks;
+        // PostgreSQL refuses a NUL in text: the batch statement fails, and each send runs alone.
+        const sends = [req(held, a.id), req(held, a.id, { content: 'nul \u0000' }), req(held, a.id)];
+        const settled = Promise.allSettled(sends.map((s) => nodeA.append([s])));
+        await new Promise((r) => setTimeout(r, 300));
+        await holder.query('COMMIT');
+        const [first, bad, last] = await settled;
+        assert.equal(bad?.status, 'rejected');
+        const seqs = [first, last].map((r) => (r?.status === 'fulfilled' ? r.value[0]!.message!.seq : null));
+        assert.deepEqual(seqs, [1, 2], 'stored in the order sent');
+        assert.equal(nodeA.commitStats.skippedLocks, skippedBefore, 'sends run alone wait for the lock');
       } finally {
         await holder.end();
       }

@@ -152,7 +152,8 @@ export interface AppendRequest {
    * or blocked the sender (`blocked`), and when the request does not match the chat's
    * encryption (`encryption_required`: no ciphertext for an encrypted chat; `not_encrypted`:
    * ciphertext for a plain one). SQLite checks in the append's own transaction, PostgreSQL
-   * with one read just before it (a block racing a send may land either side of it).
+   * in the append statement (and, for a chat's first message, once more before creating
+   * the chat: a block racing a send may land either side of it).
    * A repeat of a stored send is answered as a duplicate before any of this.
    */
   directWith?: string;
