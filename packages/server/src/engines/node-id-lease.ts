@@ -46,7 +46,7 @@ export interface NodeIdLeaseOptions {
   renewMs?: number;
   /** Told when a renewal found the id taken by another node and moved to a free one. */
   onMoved?: (id: number) => void;
-  /** Told when a renewal failed (Redis unreachable); the id is kept and tried again. */
+  /** Told when renewals start failing (Redis unreachable), once until one succeeds again; the id is kept and tried again. */
   onRenewFailed?: (err: unknown) => void;
 }
 
@@ -64,8 +64,15 @@ export class NodeIdLease {
   ) {
     const every = opts.renewMs ?? RENEW_MS;
     if (every > 0) {
+      let failing = false;
       this.timer = setInterval(() => {
-        this.renew().catch((err: unknown) => opts.onRenewFailed?.(err));
+        this.renew().then(
+          () => (failing = false),
+          (err: unknown) => {
+            if (!failing) opts.onRenewFailed?.(err);
+            failing = true;
+          },
+        );
       }, every);
       this.timer.unref();
     }
