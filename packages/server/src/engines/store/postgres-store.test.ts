@@ -225,6 +225,22 @@ if (reason) {
       return { a, b };
     }
 
+    /**
+     * Runs `fn` while another connection holds the chat's row lock (as another node's batch
+     * or a membership change would); `release` commits that transaction.
+     */
+    async function whileHeld(chatId: string, fn: (release: () => Promise<void>) => Promise<void>): Promise<void> {
+      const holder = new pg.Client({ connectionString: schemaUrl });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [chatId]);
+        await fn(async () => void (await holder.query('COMMIT')));
+      } finally {
+        await holder.end();
+      }
+    }
+
     test('concurrent appends to one chat from two nodes get seqs 1..400 with no gaps or duplicates', async () => {
       const { a, b } = await twoUsers();
       const chatId = await group([a.id, 'admin'], [b.id, 'member']);
@@ -299,12 +315,7 @@ if (reason) {
       const { a, b } = await twoUsers();
       const free = await group([a.id, 'admin'], [b.id, 'member']);
       const held = await group([a.id, 'admin'], [b.id, 'member']);
-      const holder = new pg.Client({ connectionString: schemaUrl });
-      await holder.connect();
-      try {
-        // Another node's batch (or a membership change) holding one chat's row.
-        await holder.query('BEGIN');
-        await holder.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [held]);
+      await whileHeld(held, async (release) => {
         const skippedBefore = nodeA.commitStats.skippedLocks;
         let heldDone = false;
         // Queued in one turn: one batch. The free chat's send is acknowledged while the
@@ -317,39 +328,31 @@ if (reason) {
         for (let i = 0; i < 100 && nodeA.commitStats.skippedLocks - skippedBefore < 4; i++) await new Promise((r) => setTimeout(r, 10));
         assert.equal(nodeA.commitStats.skippedLocks - skippedBefore, 4);
         assert.equal(heldDone, false);
-        await holder.query('COMMIT');
+        await release();
         assert.deepEqual(
           (await heldSends).map((r) => r.message!.seq),
           [1, 2],
         );
         assert.equal((await nodeA.getChat(held))?.lastSeq, 2);
-      } finally {
-        await holder.end();
-      }
+      });
     });
 
     test('run one by one after a failed batch, sends wait for a held chat in their order (none is put back)', async () => {
       const { a, b } = await twoUsers();
       const held = await group([a.id, 'admin'], [b.id, 'member']);
-      const holder = new pg.Client({ connectionString: schemaUrl });
-      await holder.connect();
-      try {
-        await holder.query('BEGIN');
-        await holder.query('SELECT 1 FROM chats WHERE id = $1 FOR UPDATE', [held]);
+      await whileHeld(held, async (release) => {
         const skippedBefore = nodeA.commitStats.skippedLocks;
         // PostgreSQL refuses a NUL in text: the batch statement fails, and each send runs alone.
         const sends = [req(held, a.id), req(held, a.id, { content: 'nul \u0000' }), req(held, a.id)];
         const settled = Promise.allSettled(sends.map((s) => nodeA.append([s])));
         await new Promise((r) => setTimeout(r, 300));
-        await holder.query('COMMIT');
+        await release();
         const [first, bad, last] = await settled;
         assert.equal(bad?.status, 'rejected');
         const seqs = [first, last].map((r) => (r?.status === 'fulfilled' ? r.value[0]!.message!.seq : null));
         assert.deepEqual(seqs, [1, 2], 'stored in the order sent');
         assert.equal(nodeA.commitStats.skippedLocks, skippedBefore, 'sends run alone wait for the lock');
-      } finally {
-        await holder.end();
-      }
+      });
     });
 
     test('a failing write fails alone in its batch', async () => {
