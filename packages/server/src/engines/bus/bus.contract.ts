@@ -140,6 +140,36 @@ export function runBusContract(name: string, open: () => Promise<BusPair>): void
       );
     });
 
+    test('events published in one turn arrive one by one, in order, each publish counting the nodes reached', async () => {
+      const got = recorder(pair.b);
+      const topic = `user:${topicId()}`;
+      const other = `user:${topicId()}`;
+      await pair.b.subscribe(topic);
+      await pair.b.subscribe(other);
+      // Frames that look like a batch's header, and one past the Redis bus's batch size.
+      const frames = ['*1,2\n', '*', '1', 'x'.repeat(300_000), ',', '👋\n*3\n'];
+      const counts = await Promise.all([
+        ...frames.map((frame) => pair.a.publish([topic], { kind: 'frame', frame })),
+        pair.a.publish([other], { kind: 'members-changed', chatId: 'g:1' }),
+        pair.a.publish([topic], { kind: 'message', frame: 'm', chatId: 'c', seq: 9, messageId: 'm9', senderId: 'u' }),
+      ]);
+      assert.deepEqual(
+        counts,
+        Array.from({ length: frames.length + 2 }, () => [1]),
+      );
+      await got.until(frames.length + 2);
+      assert.deepEqual(
+        got.seen
+          .filter((s) => s.topic === topic)
+          .map((s) => (s.event.kind === 'frame' || s.event.kind === 'message' ? s.event.frame : s.event.kind)),
+        [...frames, 'm'],
+      );
+      assert.deepEqual(
+        got.seen.filter((s) => s.topic === other).map((s) => s.event),
+        [{ kind: 'members-changed', chatId: 'g:1' }],
+      );
+    });
+
     test('every handler added gets every event', async () => {
       const first = recorder(pair.b);
       const second = recorder(pair.b);

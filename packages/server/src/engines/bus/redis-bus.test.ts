@@ -3,9 +3,32 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { startRedis, redisUnavailable, testRedisUrl, uniquePrefix } from '../../testing/services.js';
 import { runBusContract } from './bus.contract.js';
-import { RedisBus } from './redis-bus.js';
+import { RedisBus, decodeBusBatch, encodeBusBatch, encodeBusEvent } from './redis-bus.js';
+import type { BusEvent } from './bus.js';
 
 const unavailable = await redisUnavailable();
+
+describe('redis bus: several events in one payload', () => {
+  const events: BusEvent[] = [
+    { kind: 'frame', frame: '*2,1\n' },
+    { kind: 'message', frame: '\n{"a":1}\n', chatId: 'c', seq: 3, messageId: 'm', senderId: 'u' },
+    { kind: 'members-changed', chatId: 'g:1' },
+    { kind: 'frame', frame: '👋 , *', exceptDevice: 'd,1' },
+    { kind: 'frame', frame: '' },
+  ];
+
+  test('decode gives back every event, in order; a lone event decodes as itself', () => {
+    assert.deepEqual(decodeBusBatch(encodeBusBatch(events.map(encodeBusEvent))), events);
+    for (const e of events) assert.deepEqual(decodeBusBatch(encodeBusEvent(e)), [e]);
+  });
+
+  test('a batch whose lengths do not match its text is refused whole', () => {
+    const good = encodeBusBatch(events.map(encodeBusEvent));
+    for (const bad of ['*', '*1', '*5\n{}', '*2,x\n{}{}', '*-1\n{}', good + ' ', good.slice(0, -1), '*1,1\n{}']) {
+      assert.throws(() => decodeBusBatch(bad), Error, JSON.stringify(bad));
+    }
+  });
+});
 
 if (unavailable) {
   test('redis bus', { skip: unavailable }, () => {});
@@ -55,6 +78,29 @@ if (unavailable) {
       }
       assert.ok(a.stats.local > 1, 'local again after the other node left');
       assert.deepEqual(onB, ['2']);
+    });
+
+    test("one turn's events for a topic leave in one SPUBLISH", async (t) => {
+      const prefix = uniquePrefix();
+      const a = await connect(prefix);
+      const b = await connect(prefix);
+      t.after(async () => void (await Promise.all([a.close(), b.close()])));
+      const onB: string[] = [];
+      b.onEvent((_, e) => e.kind === 'frame' && onB.push(e.frame));
+      await b.subscribe('user:many');
+      await b.subscribe('user:other');
+      const before = a.stats.publishes;
+      await Promise.all([
+        ...['1', '2', '3', '4'].map((frame) => a.publish(['user:many'], { kind: 'frame', frame })),
+        a.publish(['user:other'], { kind: 'frame', frame: 'o' }),
+      ]);
+      assert.equal(a.stats.publishes - before, 2, 'one SPUBLISH per topic');
+      for (let i = 0; i < 50 && onB.length < 5; i++) await settle();
+      assert.deepEqual(
+        onB.filter((f) => f !== 'o'),
+        ['1', '2', '3', '4'],
+      );
+      assert.ok(onB.includes('o'));
     });
 
     test('closes and broadcasts always go through Redis', async (t) => {

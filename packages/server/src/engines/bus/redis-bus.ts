@@ -32,7 +32,8 @@ export interface RedisBusOptions {
  *                                      its `{hash tag}` if it has one)
  * Payload (encodeBusEvent): a `message` or `frame` event as a JSON header line (every field
  * but the frame) and then the frame's text as it is; any other event as JSON. Encoded once
- * per publish whatever the topic count.
+ * per publish whatever the topic count. The events one turn publishes to one channel share
+ * one SPUBLISH (encodeBusBatch: their lengths, then the events back to back).
  * SPUBLISH answers with the number of subscribed connections, and each node has exactly
  * one subscriber connection per shard, so the count is the number of nodes reached.
  *
@@ -73,8 +74,10 @@ export class RedisBus implements Bus {
   private reconnects = 0;
   private announceTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  /** Events handed to the handlers without Redis, and barriers waited for: for tests and benchmarks. */
-  readonly stats = { local: 0, barriers: 0 };
+  /** Events handed to the handlers without Redis, barriers waited for, and SPUBLISH commands of events: for tests and benchmarks. */
+  readonly stats = { local: 0, barriers: 0, publishes: 0 };
+  /** This turn's events for Redis, by channel: each channel's go in one SPUBLISH when the turn ends (flush). */
+  private pending: { batches: PendingPublish[]; open: Map<string, PendingPublish> } | null = null;
 
   private constructor(
     private readonly publisher: Redis | Cluster,
@@ -180,10 +183,56 @@ export class RedisBus implements Bus {
     const mayBeLocal = event.kind === 'message' || event.kind === 'frame';
     const local = mayBeLocal ? topics.map((topic) => this.sole.isSolo(this.prefix + topic)) : [];
     let payload: string | undefined;
-    // Auto-pipelined (see connect()): the SPUBLISH commands of this call, and of every other
-    // publish in the same turn, leave in one write per shard.
-    const remote = async (topic: string) => Number(await this.publisher.spublish(this.prefix + topic, (payload ??= encodeBusEvent(event))));
+    const remote = (topic: string) => this.publishRemote(this.prefix + topic, (payload ??= encodeBusEvent(event)));
     return Promise.all(topics.map((topic, i) => (local[i] ? this.publishLocally(topic, event, remote) : remote(topic))));
+  }
+
+  /**
+   * Queues a payload for the channel's SPUBLISH of this turn. The events a turn publishes to
+   * one channel (the messages of one append batch for one user, most often) leave as one
+   * SPUBLISH (encodeBusBatch): one command for Redis to route, one push for the receiving
+   * node to parse, instead of one each. Their order on the channel is kept: within the
+   * payload, and across SPUBLISHes by the publisher connection's order. Resolves with the
+   * number of nodes reached, as SPUBLISH answers.
+   */
+  private publishRemote(channel: string, payload: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      if (!this.pending) {
+        this.pending = { batches: [], open: new Map() };
+        // After this turn's microtasks (where a batch's acknowledgements resolve), as the
+        // auto-pipeline itself flushes: no event waits longer than it did.
+        process.nextTick(() => this.flush());
+      }
+      let batch = this.pending.open.get(channel);
+      if (!batch || batch.chars >= MAX_BATCH_CHARS) {
+        // A full batch goes out first: the next one of the channel is sent after it, in order.
+        batch = { channel, payloads: [], settle: [], chars: 0 };
+        this.pending.batches.push(batch);
+        this.pending.open.set(channel, batch);
+      }
+      batch.payloads.push(payload);
+      batch.chars += payload.length;
+      batch.settle.push({ resolve, reject });
+    });
+  }
+
+  /** Sends this turn's batches in the order they were opened (auto-pipelined: one write per shard). */
+  private flush(): void {
+    const pending = this.pending;
+    this.pending = null;
+    if (!pending) return;
+    for (const batch of pending.batches) {
+      this.stats.publishes++;
+      const text = batch.payloads.length === 1 ? batch.payloads[0]! : encodeBusBatch(batch.payloads);
+      this.publisher.spublish(batch.channel, text).then(
+        (n) => {
+          for (const s of batch.settle) s.resolve(Number(n));
+        },
+        (err: unknown) => {
+          for (const s of batch.settle) s.reject(err);
+        },
+      );
+    }
   }
 
   /** Hands the event to this node's handlers if, after the barrier, no other node subscribes the topic; otherwise publishes it. */
@@ -240,13 +289,14 @@ export class RedisBus implements Bus {
 
   private deliver(channel: string, message: string): void {
     if (!channel.startsWith(this.prefix)) return;
-    let event: BusEvent;
+    let events: BusEvent[];
     try {
-      event = decodeBusEvent(message);
+      events = decodeBusBatch(message);
     } catch {
       return; // not ours (another writer on the channel); nothing sensible to do with it
     }
-    for (const handler of this.handlers) handler(channel.slice(this.prefix.length), event);
+    const topic = channel.slice(this.prefix.length);
+    for (const event of events) for (const handler of this.handlers) handler(topic, event);
   }
 }
 
@@ -272,6 +322,43 @@ export function decodeBusEvent(payload: string): BusEvent {
   const header = JSON.parse(payload.slice(0, nl)) as { frame?: string };
   header.frame = payload.slice(nl + 1);
   return header as BusEvent;
+}
+
+/** Characters of events in one SPUBLISH, beyond which a channel's events of a turn start another. */
+const MAX_BATCH_CHARS = 256 * 1024;
+
+/** Events bound for one channel in this turn's SPUBLISH, with their publishers' callbacks. */
+interface PendingPublish {
+  channel: string;
+  payloads: string[];
+  settle: { resolve: (nodes: number) => void; reject: (err: unknown) => void }[];
+  chars: number;
+}
+
+/**
+ * Several encoded events as one payload: `*`, their lengths (UTF-16 code units, as both ends
+ * count them) joined by commas, a newline, then the events back to back. A single event is
+ * published as encodeBusEvent wrote it, and neither of its forms starts with `*`.
+ */
+export function encodeBusBatch(payloads: string[]): string {
+  return `*${payloads.map((p) => p.length).join(',')}\n${payloads.join('')}`;
+}
+
+/** The events of a payload encodeBusBatch or encodeBusEvent wrote; throws on anything else. */
+export function decodeBusBatch(payload: string): BusEvent[] {
+  if (payload[0] !== '*') return [decodeBusEvent(payload)];
+  const nl = payload.indexOf('\n');
+  if (nl < 0) throw new Error('bus batch without a header');
+  const lengths = payload.slice(1, nl).split(',').map(Number);
+  const events: BusEvent[] = [];
+  let at = nl + 1;
+  for (const n of lengths) {
+    if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error('bus batch lengths do not match its text');
+    events.push(decodeBusEvent(payload.slice(at, at + n)));
+    at += n;
+  }
+  if (at !== payload.length) throw new Error('bus batch lengths do not match its text');
+  return events;
 }
 
 /** Subscriptions on a single Redis: one connection that reconnects forever. */
