@@ -79,3 +79,28 @@ export async function eventually(fn: () => Promise<boolean>, timeoutMs = 15_000,
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * What a page does from now on (console, page errors, failed requests, its WebSocket frames),
+ * with milliseconds since the call, the latest 200 lines: printed when a wait on it fails.
+ */
+export function watchPage(page: Page): string[] {
+  const lines: string[] = [];
+  const t0 = Date.now();
+  const note = (line: string) => {
+    lines.push(`${Date.now() - t0} ${line.slice(0, 300)}`);
+    if (lines.length > 200) lines.shift();
+  };
+  page.on('console', (m) => note(`console ${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => note(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => note(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
+  page.on('response', (r) => note(`${r.status()} ${r.request().method()} ${r.url()}`));
+  page.on('websocket', (ws) => {
+    note(`ws open ${ws.url()}`);
+    ws.on('framesent', (f) => note(`ws sent ${String(f.payload)}`));
+    ws.on('framereceived', (f) => note(`ws received ${String(f.payload)}`));
+    ws.on('socketerror', (e) => note(`ws error ${e}`));
+    ws.on('close', () => note('ws closed'));
+  });
+  return lines;
+}

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { http, startTestServer, TestSocket, type TestServer } from '@switchboard/server/testing';
-import { eventually, launch, login, messages, newPage, register, send, skipReason, startChat, webDist } from './support.js';
+import { eventually, launch, login, messages, newPage, register, send, skipReason, startChat, watchPage, webDist } from './support.js';
 
 /*
  * The web client end to end: a real server serving the built app, real headless Chromium,
@@ -284,12 +284,25 @@ describe('web client', () => {
       await a.page.close();
       await a.ctx.setOffline(false);
       const again = await a.ctx.newPage();
+      // This step has failed now and then in full runs, never alone (2026-12-07): what the new
+      // tab did is printed when it fails, for the next look.
+      const seen = watchPage(again);
       await again.goto('/');
       await b.page.getByRole('link', { name: 'olive' }).click();
       // A wait for progress, not a latency bound: the new tab starts encryption (code, IndexedDB,
       // key packages) before its socket connects, and under a full test run this once took
       // longer than the 20 s this waited before.
-      await messages(b.page, 'typed before closing').waitFor({ timeout: 60_000 });
+      await messages(b.page, 'typed before closing')
+        .waitFor({ timeout: 60_000 })
+        .catch(async (err: unknown) => {
+          const status = await again
+            .getByRole('status')
+            .allTextContents()
+            .catch(() => []);
+          const outbox = await again.evaluate(() => JSON.stringify(Object.entries(localStorage))).catch(() => '?');
+          console.log(`# the new tab, on failure: status ${JSON.stringify(status)}, localStorage ${outbox}\n${seen.join('\n')}`);
+          throw err;
+        });
       await again.getByRole('link', { name: 'oscar' }).click();
       await messages(again, 'typed before closing')
         .getByRole('img', { name: /^(sent|delivered|read)$/ })
