@@ -8,6 +8,8 @@ import { ChatListState } from './chat-list.js';
 
 export abstract class ConversationState extends ChatListState {
   protected convToken = 0;
+  /** Fetches what came after the newest message on screen (messages.ts). */
+  protected abstract catchUp(): Promise<void>;
   /** Applies the URL: /chat/<id>?seq=N opens that chat (at that message). */
   route(push: boolean): void {
     const m = /^\/chat\/([^/]+)$/.exec(location.pathname);
@@ -128,6 +130,17 @@ export abstract class ConversationState extends ChatListState {
       this.changed();
       this.markReadIfSeen();
     }
+    await this.fetchMissedWhileLoading(conv);
+  }
+
+  /**
+   * A message that came live while a page was on its way (insertLive notes its seq), and
+   * that the page, read before it was stored, does not hold: fetched now, else it stayed
+   * off screen until the next reload.
+   */
+  private async fetchMissedWhileLoading(conv: Conversation): Promise<void> {
+    const last = conv.messages[conv.messages.length - 1]?.seq ?? 0;
+    if (this.conv === conv && !conv.error && !conv.hasNewer && conv.liveSeq > last) await this.catchUp();
   }
 
   /** A page around one message (a search result), highlighted. */
@@ -153,6 +166,7 @@ export abstract class ConversationState extends ChatListState {
       this.changed();
       this.markReadIfSeen();
     }
+    await this.fetchMissedWhileLoading(conv);
   }
 
   async loadOlder(): Promise<void> {

@@ -57,7 +57,11 @@ export abstract class MessagesState extends GroupsState {
   }
 
   protected insertLive(conv: Conversation, msg: Msg): void {
-    if (conv.loading || conv.hasNewer || msg.seq === null) return;
+    if (msg.seq === null) return;
+    // Loading a page: the page may have been read before this message was stored. Noted, so
+    // that the page's end is caught up from when it comes (loadLatest); shown with the page.
+    if (conv.loading) conv.liveSeq = Math.max(conv.liveSeq, msg.seq);
+    if (conv.loading || conv.hasNewer) return;
     const last = conv.messages[conv.messages.length - 1];
     const contiguous = this.noteSeq(conv, msg.seq);
     if (last && last.seq !== null && !contiguous) {

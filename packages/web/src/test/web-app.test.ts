@@ -239,6 +239,50 @@ describe('web client', () => {
     }
   });
 
+  test("a message that comes live while the chat's page is loading is shown, though the page was read before it", opts, async () => {
+    const a = await newPage(browser, srv.baseUrl);
+    const b = await newPage(browser, srv.baseUrl);
+    try {
+      await register(a.page, 'paula');
+      await register(b.page, 'pedro');
+      await startChat(a.page, 'pedro');
+      await send(a.page, 'first');
+      await b.page.getByRole('link', { name: 'paula' }).click();
+      await messages(b.page, 'first').waitFor();
+
+      // Pedro opens the chat again (a click in the list loads its latest page anew). The server
+      // reads the page at once; it reaches his tab only after Paula's next message came live.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let pageRead!: () => void;
+      const read = new Promise<void>((resolve) => (pageRead = resolve));
+      let first = true;
+      await b.page.route(/\/v1\/chats\/[^/]+\/messages/, async (route) => {
+        if (!first) return route.continue();
+        first = false;
+        const response = await route.fetch();
+        pageRead();
+        await held;
+        await route.fulfill({ response });
+      });
+      await b.page.getByRole('link', { name: 'paula' }).click();
+      await read;
+      await send(a.page, 'while loading');
+      await messages(a.page, 'while loading')
+        .getByRole('img', { name: /^(sent|delivered)$/ })
+        .waitFor();
+      // Arrived live: the chat list shows it as the last message (drawn from data-text).
+      await b.page.getByRole('link', { name: 'paula' }).locator('.preview[data-text="while loading"]').waitFor();
+      release();
+      await messages(b.page, 'first').waitFor();
+      await messages(b.page, 'while loading').waitFor({ timeout: 10_000 });
+      assert.equal(await messages(b.page, 'while loading').count(), 1);
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
+    }
+  });
+
   test('offline and back: what was typed meanwhile is delivered exactly once', opts, async () => {
     const a = await newPage(browser, srv.baseUrl);
     const b = await newPage(browser, srv.baseUrl);
