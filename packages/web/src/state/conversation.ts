@@ -200,6 +200,7 @@ export abstract class ConversationState extends ChatListState {
     const last = conv?.messages[conv.messages.length - 1];
     if (!conv || !last?.seq || !conv.hasNewer || conv.loadingNewer || conv.loading) return;
     conv.loadingNewer = true;
+    const liveBefore = conv.liveSeq;
     this.changed();
     try {
       const page = await this.client!.history(conv.chatId, { after: last.seq, limit: PAGE });
@@ -220,6 +221,8 @@ export abstract class ConversationState extends ChatListState {
       this.changed();
       this.markReadIfSeen();
     }
+    // Reached the newest page while live messages came: one may have been stored after it was read.
+    if (this.conv === conv && !conv.hasNewer && conv.liveSeq > liveBefore) await this.catchUp();
   }
 
   /** Once no page of `conv` is loading: the updates that came meanwhile, applied again (they are idempotent). */

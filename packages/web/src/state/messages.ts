@@ -17,6 +17,8 @@ import { GroupsState } from './groups.js';
 export abstract class MessagesState extends GroupsState {
   /** Every send this tab has made or taken over, so that saving never drops another tab's. */
   protected knownSends = new Set<string>();
+  /** Messages that came live (not from a page): a catch-up runs again only if some came during it. */
+  protected liveArrivals = 0;
   /** The bytes of own encrypted files not sent yet, by client_msg_id: in memory only (a reload loses them, and says so). */
   protected stagedFiles = new Map<string, File>();
   /** Own encrypted file sends, one after another: each is encrypted and uploaded before its message goes. */
@@ -24,6 +26,7 @@ export abstract class MessagesState extends GroupsState {
   /** An encrypted message's text and extras: kept, shown, and told to the device's other tabs (encryption.ts). */
   protected abstract keep(chatId: string, messageId: string, text: string, extras?: KeptExtras): Promise<boolean>;
   protected onMessage(m: NewMessageEvent | Message): void {
+    this.liveArrivals++;
     const mine = m.sender_id === this.userId;
     const chat = this.chat(m.chat_id);
     const conv = this.conv;
@@ -58,10 +61,13 @@ export abstract class MessagesState extends GroupsState {
 
   protected insertLive(conv: Conversation, msg: Msg): void {
     if (msg.seq === null) return;
-    // Loading a page: the page may have been read before this message was stored. Noted, so
-    // that the page's end is caught up from when it comes (loadLatest); shown with the page.
-    if (conv.loading) conv.liveSeq = Math.max(conv.liveSeq, msg.seq);
-    if (conv.loading || conv.hasNewer) return;
+    if (conv.loading || conv.hasNewer) {
+      // Not shown now: a page on its way (which may have been read before this message was
+      // stored), or the newest page not on screen. Noted, so that the page's end is fetched
+      // once more when a page that reaches it comes (fetchMissedWhileLoading, loadNewer).
+      conv.liveSeq = Math.max(conv.liveSeq, msg.seq);
+      return;
+    }
     const last = conv.messages[conv.messages.length - 1];
     const contiguous = this.noteSeq(conv, msg.seq);
     if (last && last.seq !== null && !contiguous) {
@@ -96,6 +102,7 @@ export abstract class MessagesState extends GroupsState {
     const last = conv.messages[conv.messages.length - 1];
     // Everything seen live so far was stored before this request: its answer fills any gap below.
     const upTo = conv.liveSeq;
+    const arrivals = this.liveArrivals;
     conv.loadingNewer = true;
     try {
       const page = await client.history(conv.chatId, last?.seq ? { after: last.seq, limit: 200 } : { limit: PAGE });
@@ -112,6 +119,11 @@ export abstract class MessagesState extends GroupsState {
       this.changed();
       this.markReadIfSeen();
     }
+    // Live messages came while this request was out (a gap among them called this, and
+    // returned at once): one may have been stored after the request was read. Once more; this
+    // repeats only while live messages keep coming (the page's own messages do not count).
+    const newest = conv.messages[conv.messages.length - 1]?.seq ?? 0;
+    if (this.conv === conv && this.liveArrivals > arrivals && conv.liveSeq > newest) await this.catchUp();
   }
 
   /** Whether the person is looking at the newest messages of the open chat. */

@@ -296,7 +296,17 @@ export class RedisBus implements Bus {
       return; // not ours (another writer on the channel); nothing sensible to do with it
     }
     const topic = channel.slice(this.prefix.length);
-    for (const event of events) for (const handler of this.handlers) handler(topic, event);
+    // A handler that throws on one event of a batch costs that event only, as when each came
+    // alone: the others are handed over first, then the first error goes on as it did.
+    let failure: { err: unknown } | undefined;
+    for (const event of events) {
+      try {
+        for (const handler of this.handlers) handler(topic, event);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
   }
 }
 

@@ -13,7 +13,7 @@ import { isRetryable, MAX_ITEMS_PER_STATEMENT, WRITE_ATTEMPTS } from './postgres
  */
 
 /** Least time between two cursor batches (ms): acks coalesce per (device, chat) and per member within it. */
-const CURSOR_INTERVAL_MS = 250;
+const CURSOR_INTERVAL_MS = 20;
 
 export class PgCursors {
   private readonly cursors = new WriteBatcher<CursorMove, CursorMoved>((batch) => this.cursorBatch(batch), {

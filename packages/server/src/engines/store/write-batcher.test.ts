@@ -21,6 +21,29 @@ test('a write batcher runs what arrived together as one batch, one at a time, in
   assert.deepEqual(runs, [['a', 'b', 'c'], ['d', 'bad'], ['eeeeeeeeeeee'], ['f']]);
 });
 
+test('a full batch does not wait for the interval: the interval gathers, it does not cap', async () => {
+  const runs: number[][] = [];
+  const batcher = new WriteBatcher<number, number>(
+    async (items) => {
+      runs.push(items);
+      return items.map((value) => ({ ok: true, value }));
+    },
+    { maxItems: 3, minIntervalMs: 3_000 },
+  );
+  await batcher.add(0); // an idle batcher runs at once; the next run would wait 3 s
+  const started = Date.now();
+  const full = [1, 2, 3].map((n) => batcher.add(n));
+  const partial = batcher.add(4);
+  assert.deepEqual(await Promise.all(full), [1, 2, 3]);
+  assert.ok(Date.now() - started < 1_500, 'the full batch ran without waiting out the interval');
+  assert.deepEqual(runs, [[0], [1, 2, 3]]);
+  // A batch that is not full still waits for the interval.
+  const pending = await Promise.race([partial.then(() => 'ran'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 200))]);
+  assert.equal(pending, 'waiting');
+  await batcher.drain();
+  assert.equal(await partial, 4);
+});
+
 test('a run that fails as a whole fails each of its items', async () => {
   const batcher = new WriteBatcher<number, number>(async () => Promise.reject(new Error('connection lost')), {
     maxItems: 10,

@@ -38,6 +38,8 @@ export class WriteBatcher<T, R> {
   /** Keys held by the runs in flight (only with maxInFlight > 1), with how many of their items each holds. */
   private readonly busy = new Map<string, number>();
   private scheduled = false;
+  /** The interval's timer while one is pending (a full batch cancels it). */
+  private timer: NodeJS.Timeout | null = null;
   private lastStart = 0;
 
   constructor(
@@ -64,16 +66,25 @@ export class WriteBatcher<T, R> {
   }
 
   private schedule(): void {
-    if (this.full || this.scheduled) return;
+    if (this.full) return;
+    // A full batch gathers nothing more by waiting, and waiting would cap the batcher at
+    // maxItems per interval: it starts at the next turn, whatever the interval.
+    const fullBatch = this.queue.length >= this.opts.maxItems;
+    if (this.scheduled) {
+      if (!fullBatch || !this.timer) return;
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     this.scheduled = true;
-    const wait = Math.max(0, this.lastStart + this.opts.minIntervalMs - Date.now());
+    const wait = fullBatch ? 0 : Math.max(0, this.lastStart + this.opts.minIntervalMs - Date.now());
     const fire = () => {
       this.scheduled = false;
+      this.timer = null;
       if (!this.full && this.queue.length > 0) this.start();
     };
     // setImmediate, not a 0 ms timer: writes arriving in the same turn share the run.
     if (wait === 0) setImmediate(fire);
-    else setTimeout(fire, wait);
+    else this.timer = setTimeout(fire, wait);
   }
 
   /** The queue positions the next run takes: in order, up to maxItems and maxWeight (one item at least), none of a busy key. */
