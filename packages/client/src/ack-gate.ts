@@ -7,26 +7,27 @@
  * out in arrival order as the head is released.
  */
 export class AckGate {
-  private readonly queues = new Map<string, { id: string; released: boolean }[]>();
+  private readonly queues = new Map<string, { id: string; seq: number; released: boolean }[]>();
 
-  constructor(private readonly ack: (messageId: string) => void) {}
+  /** `ack`: acknowledge this entry now (its chat and seq go along, so that a read can cover it: AckBatcher). */
+  constructor(private readonly ack: (messageId: string, chatId: string, seq: number) => void) {}
 
   /**
    * A log entry arrived. `fresh`: not a duplicate; `hold`: the holder will release it.
    * A duplicate is acknowledged at once unless entries of its chat are still held (then it
    * is one of them, or an earlier one the release will cover).
    */
-  arrived(chatId: string, messageId: string, fresh: boolean, hold: boolean): void {
+  arrived(chatId: string, messageId: string, seq: number, fresh: boolean, hold: boolean): void {
     const queue = this.queues.get(chatId);
     if (!fresh) {
-      if (!queue) this.ack(messageId);
+      if (!queue) this.ack(messageId, chatId, seq);
       return;
     }
     if (!hold && !queue) {
-      this.ack(messageId);
+      this.ack(messageId, chatId, seq);
       return;
     }
-    const entry = { id: messageId, released: !hold };
+    const entry = { id: messageId, seq, released: !hold };
     if (queue) queue.push(entry);
     else this.queues.set(chatId, [entry]);
   }
@@ -37,7 +38,10 @@ export class AckGate {
     if (!queue) return;
     const entry = queue.find((e) => e.id === messageId);
     if (entry) entry.released = true;
-    while (queue.length > 0 && queue[0]!.released) this.ack(queue.shift()!.id);
+    while (queue.length > 0 && queue[0]!.released) {
+      const e = queue.shift()!;
+      this.ack(e.id, chatId, e.seq);
+    }
     if (queue.length === 0) this.queues.delete(chatId);
   }
 

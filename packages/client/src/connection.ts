@@ -158,7 +158,8 @@ const MAX_IDS_PER_PRESENCE_FRAME = 1000;
  *   client_msg_id, in their original order; the server is idempotent on client_msg_id,
  *   so a send that did commit before the connection broke is acknowledged, not doubled.
  * - Every received message is acknowledged (ack_delivered, batched per burst), duplicates
- *   included, and duplicates are dropped before the `message` event (see SeqDeduper).
+ *   included, and duplicates are dropped before the `message` event (see SeqDeduper). An
+ *   ack_read sent before the batch leaves takes the place of the ids it covers (markRead).
  * - A ping every 15 s keeps presence alive; a socket silent for 3 periods is replaced.
  */
 export class SocketSession extends TypedEmitter<ClientEvents> {
@@ -196,7 +197,7 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private readonly acks = new AckBatcher((frame) => this.sendFrame(frame));
   /** Frames sendFrame queued this turn, for one WebSocket message (flushOutgoing). */
   private outgoing: string[] = [];
-  private readonly ackGate = new AckGate((id) => this.acks.add(id));
+  private readonly ackGate = new AckGate((id, chatId, seq) => this.acks.add(id, chatId, seq));
   private ackHolder: ((frame: NewMessageEvent | ServerFrameOf<'mls_commit'>) => boolean) | undefined;
   private readonly outbox = new Outbox();
   private readonly pendingReads = new Map<string, string>();
@@ -278,8 +279,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     this.ackGate.release(chatId, messageId);
   }
 
-  private acknowledge(frame: { chat_id: string; message_id: string }, fresh: boolean, hold: boolean): void {
-    if (this.autoAck) this.ackGate.arrived(frame.chat_id, frame.message_id, fresh, hold);
+  private acknowledge(frame: { chat_id: string; message_id: string; seq: number }, fresh: boolean, hold: boolean): void {
+    if (this.autoAck) this.ackGate.arrived(frame.chat_id, frame.message_id, frame.seq, fresh, hold);
   }
 
   /** Highest seq received in a chat on this client (the duplicate-drop mark). */
@@ -427,11 +428,23 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     this.emit('message_update', { update, message: this.cache.apply(update) ?? null, own: true });
   }
 
-  /** Marks a chat read up to and including messageId (sent when connected; the latest per chat is kept while offline). */
+  /**
+   * Marks a chat read up to and including messageId (sent when connected; the latest per chat
+   * is kept while offline). A read covers delivery (guarantee 6: the server moves this
+   * device's delivered cursor with it), so the ack_delivered ids it covers are not sent:
+   * those of this chat queued at or below messageId's seq, when that seq is known (the
+   * message was received, sent or loaded here and is cached, or its own ack is queued).
+   */
   markRead(chatId: string, messageId: string): void {
     const frame = { type: 'ack_read' as const, chat_id: chatId, last_read_message_id: messageId };
-    if (this._state === 'open') this.sendFrame(frame);
-    else this.pendingReads.set(chatId, messageId);
+    if (this._state !== 'open') {
+      this.pendingReads.set(chatId, messageId);
+      return;
+    }
+    this.sendFrame(frame);
+    if (this.acks.size === 0) return;
+    const seq = this.cache.get(chatId, messageId)?.seq ?? this.acks.seqOf(chatId, messageId);
+    if (seq !== undefined) this.acks.coveredByRead(chatId, seq);
   }
 
   /** Typing indicator; dropped when not connected (it is ephemeral). */

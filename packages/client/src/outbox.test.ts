@@ -67,6 +67,31 @@ describe('AckBatcher', () => {
     assert.equal(frames.length, 3, 'cleared ids are not sent');
   });
 
+  test('a read drops the ids of its chat at or below its seq, and only those', async () => {
+    const frames: string[][] = [];
+    const acks = new AckBatcher((f) => frames.push(f.message_ids));
+    acks.add('a1', 'A', 1);
+    acks.add('b5', 'B', 5);
+    acks.add('a2', 'A', 2);
+    acks.add('a1-again', 'A', 1); // a replayed duplicate
+    acks.add('a3', 'A', 3);
+    acks.add('plain'); // no chat and seq: never covered
+    assert.equal(acks.seqOf('A', 'a2'), 2);
+    assert.equal(acks.seqOf('A', 'b5'), undefined, 'looked up in its own chat only');
+    acks.coveredByRead('A', 2);
+    acks.coveredByRead('C', 99); // a chat with nothing queued
+    assert.equal(acks.size, 3);
+    assert.equal(acks.seqOf('A', 'a2'), undefined, 'dropped');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(frames, [['b5', 'a3', 'plain']], 'other chats, later seqs and unknown ones stay, in arrival order');
+    // A read that covers everything queued leaves nothing to flush, and no window used up.
+    acks.add('a4', 'A', 4);
+    acks.coveredByRead('A', 4);
+    assert.equal(acks.size, 0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(frames.length, 1, 'no empty frame');
+  });
+
   test('under a stream, at most one flush per window; after a quiet spell, at once', async () => {
     // A wide window, so that only a stall of the whole process for most of it could mislead the checks.
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

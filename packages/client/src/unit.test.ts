@@ -7,6 +7,7 @@ import { SwitchboardClient, SendError, ClientClosedError } from './client.js';
 import { fakeNetwork, fakeFetch, tick, ticketFetch, flushed } from './fake-socket.test-support.js';
 import { SwitchboardHttpError, retryRateLimited, type FetchLike } from './http.js';
 import { SwitchboardApi } from './rest.js';
+import { ACK_WINDOW_MS } from './ack-batcher.js';
 
 function newMessage(chatId: string, seq: number, id = `m${chatId}-${seq}`) {
   return {
@@ -143,6 +144,41 @@ test('drops duplicate messages and acknowledges every received one in one batche
   const acks = (await flushed(s)).sentOf('ack_delivered');
   assert.equal(acks.length, 1);
   assert.deepEqual(acks[0]!.message_ids, ['mc1-1', 'mc1-2', 'mc1-1', 'mc2-1', 'mc1-2']);
+  await c.close();
+});
+
+test('a message read in the turn it arrived costs one ack_read and no ack_delivered; other chats and later seqs still get theirs', async () => {
+  const { c, s } = await connected();
+  const before = (await flushed(s)).messages;
+  // The app shows and reads each message of chat c1 as it comes (the read covers delivery: guarantee 6).
+  c.on('message', (m) => {
+    if (m.chat_id === 'c1' && m.seq <= 2) c.markRead(m.chat_id, m.message_id);
+  });
+  s.receive(newMessage('c2', 7)); // another chat, queued first
+  s.receive(newMessage('c1', 1));
+  s.receive(newMessage('c1', 2));
+  s.receive(newMessage('c1', 3)); // later than the read: not covered
+  await flushed(s);
+  assert.deepEqual(s.sentOf('ack_read'), [
+    { type: 'ack_read', chat_id: 'c1', last_read_message_id: 'mc1-1' },
+    { type: 'ack_read', chat_id: 'c1', last_read_message_id: 'mc1-2' },
+  ]);
+  assert.equal(s.messages - before, 1, "the turn's two reads in one WebSocket message");
+  await tick(5);
+  const acks = (await flushed(s)).sentOf('ack_delivered');
+  assert.equal(acks.length, 1);
+  assert.deepEqual(acks[0]!.message_ids, ['mc2-7', 'mc1-3'], 'c1 up to seq 2 went with the reads');
+  // A read of a message this client never saw (no seq known) drops nothing.
+  s.receive(newMessage('c1', 4));
+  c.markRead('c1', 'somewhere-later');
+  await tick(ACK_WINDOW_MS + 20); // the next flush waits for the window
+  assert.deepEqual((await flushed(s)).sentOf('ack_delivered').at(-1)!.message_ids, ['mc1-4']);
+  // A read of an earlier message covers the duplicates at or below it, not the later one.
+  s.receive(newMessage('c1', 2)); // replayed
+  s.receive(newMessage('c1', 5));
+  c.markRead('c1', 'mc1-3');
+  await tick(ACK_WINDOW_MS + 20);
+  assert.deepEqual((await flushed(s)).sentOf('ack_delivered').at(-1)!.message_ids, ['mc1-5']);
   await c.close();
 });
 

@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { startTestServer, startServerProcess, freePort, tempDir, sleep, waitUntil } from '@switchboard/server/testing';
 import { directChatId, type SessionView } from '@switchboard/protocol';
-import { SwitchboardClient, type NewMessageEvent, type AckSent } from '@switchboard/client';
+import { ACK_WINDOW_MS, SwitchboardClient, type NewMessageEvent, type AckSent } from '@switchboard/client';
 
 /*
  * The SDK against a real server: reconnect and resend across restarts and crashes,
@@ -187,6 +187,66 @@ test('a redelivered message is dropped as a duplicate but acknowledged', async (
   } finally {
     await erin.close();
     await frank.close();
+    await server.stop();
+  }
+});
+
+test('a message read in the turn it arrives is acknowledged by the ack_read alone, and not delivered again after a reconnect', async () => {
+  const server = await startTestServer();
+  const a = await account(server.baseUrl, 'rita');
+  const b = await account(server.baseUrl, 'sam');
+  const chatId = directChatId(a.user_id, b.user_id);
+  const rita = makeClient(server.baseUrl, a);
+  // Every WebSocket message sam's client sends, as the frames it carries (?batch=1: an array is several).
+  const sent: { type: string; message_ids?: string[]; last_read_message_id?: string }[] = [];
+  const sockets: WebSocket[] = [];
+  class Recording extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+    }
+    override send(data: unknown, ...rest: unknown[]): void {
+      const parsed = JSON.parse(String(data)) as (typeof sent)[number] | (typeof sent)[number][];
+      sent.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+      (super.send as (data: unknown, ...rest: unknown[]) => void)(data, ...rest);
+    }
+  }
+  const sam = makeClient(server.baseUrl, b, { WebSocket: Recording });
+  const raw: string[] = [];
+  sam.on('frame', (f) => {
+    if (f.type === 'new_message') raw.push(f.message_id);
+  });
+  // The app shows and reads each message as it comes: markRead in the same turn.
+  sam.on('message', (m) => sam.markRead(m.chat_id, m.message_id));
+  try {
+    await connected(rita);
+    await connected(sam);
+    const read = rita.waitFor('status', { timeoutMs: 5000, filter: (s) => s.status === 'read' });
+    const ack = await rita.send(chatId, 'read at once');
+    // The read is stored once its receipt reaches the sender.
+    assert.equal((await read).message_id, ack.message_id);
+    await sleep(ACK_WINDOW_MS + 200); // past the ack window: an ack_delivered would have gone by now
+    assert.deepEqual(
+      sent.filter((f) => f.type === 'ack_read').map((f) => f.last_read_message_id),
+      [ack.message_id],
+      'one ack_read',
+    );
+    assert.deepEqual(
+      sent.filter((f) => f.type === 'ack_delivered'),
+      [],
+      'no ack_delivered: the read covered delivery',
+    );
+    // The server counted the read as delivery: a new connection gets nothing again.
+    const resynced = sam.waitFor('sync_complete', { timeoutMs: 10_000 });
+    sockets.at(-1)!.terminate();
+    await resynced;
+    await sleep(100);
+    assert.deepEqual(raw, [ack.message_id], 'delivered once, not replayed after the reconnect');
+    const chats = await sam.chats();
+    assert.equal(chats[0]!.unread_count, 0);
+  } finally {
+    await rita.close();
+    await sam.close();
     await server.stop();
   }
 });
