@@ -205,6 +205,8 @@ export async function runCluster(opts: ClusterOptions, spawnOpts: SpawnOptions, 
       cpuSources: { [CPU_REDIS]: () => readCpuMs(redisPid), [CPU_PG]: () => readCpuMsByName('postgres') },
       counters,
       baselineSeconds: opts.baselineSeconds,
+      // The SDK's socket: ?batch=1, a callback's frames in one message, reads in place of the acks they cover.
+      batch: true,
     });
     return {
       scenario: 'cluster',

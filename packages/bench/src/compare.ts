@@ -182,7 +182,8 @@ export async function runCompare(opts: CompareOptions, spawnOpts: SpawnOptions, 
     if (system === 'switchboard') {
       const t = await spawnServer(sbSpawn);
       try {
-        res = judge(system, t.describe, await runPairs(t, opts.pairs, log), opts.p99LimitMs, []);
+        // Switchboard's sockets as its SDK opens them (?batch=1); the relays take one frame per message.
+        res = judge(system, t.describe, await runPairs(t, opts.pairs, log, { batch: true }), opts.p99LimitMs, []);
       } finally {
         await t.stop();
       }

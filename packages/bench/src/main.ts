@@ -334,7 +334,7 @@ const scenarios: Record<string, Scenario> = {
     describe: 'N pairs of users messaging each other, open-loop rate steps, receipts on unless --no-receipts',
     run: () =>
       withTarget(async (t) => {
-        const r = await runPairs(t, pairsOptions(), log);
+        const r = await runPairs(t, pairsOptions(), log, { batch: true });
         printPairs(r, log);
         return r;
       }),

@@ -11,6 +11,8 @@ import { dialectOf, inDialect } from './wire.js';
  * them. These runs check that it still counts right against every kind of server it drives:
  * Switchboard (receipts and status updates), the bare ws relay and the Socket.IO relay (its
  * own wire format). Every message sent arrives once, is acknowledged once, and has a latency.
+ * Against Switchboard also as the SDK's socket (?batch=1): arrays both ways, reads in place
+ * of the delivery acks they cover.
  */
 
 const opts = (over: Partial<PairsOptions> = {}): PairsOptions => ({
@@ -31,6 +33,7 @@ const opts = (over: Partial<PairsOptions> = {}): PairsOptions => ({
 
 function assertCounted(r: PairsReport): void {
   const t = r.totals;
+  const batch = r.batch;
   assert.ok(t.sent >= 150, `sent ${t.sent}`);
   assert.equal(t.received, t.sent, 'every message arrived');
   assert.equal(t.acked, t.sent, 'every message acknowledged');
@@ -43,17 +46,19 @@ function assertCounted(r: PairsReport): void {
   assert.equal(step.latency.count, t.sent, 'a latency for every message');
   assert.equal(step.ack.count, t.sent, 'an ack latency for every message');
   assert.ok(step.latency.p50 >= 0 && step.latency.max < 10_000, `latency ${step.latency.p50}..${step.latency.max} ms`);
-  // Each message is acknowledged: in an ack_delivered, or by the ack_read its window's ids went with.
-  assert.ok(t.ackDeliveredIds > 0, 'ack_delivered frames went out');
-  assert.ok(t.ackDeliveredIds + t.ackFoldedIds >= t.sent, `ack_delivered ids ${t.ackDeliveredIds} + folded ${t.ackFoldedIds}`);
+  // Each message is acknowledged: in an ack_delivered, or by an ack_read (its window's ids went
+  // with one, or, batched, its arrival sent one). Exactly once each: no duplicates arrived.
+  if (!batch) assert.ok(t.ackDeliveredIds > 0, 'ack_delivered frames went out');
+  assert.equal(t.ackDeliveredIds + t.ackFoldedIds, t.sent, `ack_delivered ids ${t.ackDeliveredIds} + folded ${t.ackFoldedIds}`);
   assert.ok(t.ackReadFrames > 0);
   assert.ok(r.generator.usPerMessage > 0, 'the generator measured its own CPU');
   // Receipts ride with sends where they can: never more writes than frames sent.
   assert.ok(t.socketWrites > 0 && t.socketWrites <= t.sent + t.ackDeliveredFrames + t.ackReadFrames, `writes ${t.socketWrites}`);
   assert.ok(t.socketReads > 0);
+  const framesOut = t.sent + t.ackDeliveredFrames + t.ackReadFrames;
+  if (batch) return;
   // One WebSocket message per frame on these sockets (no ?batch=1): every send and ack went out
   // (and a few heartbeat answers to Socket.IO's pings), every delivery and ack_sent came in.
-  const framesOut = t.sent + t.ackDeliveredFrames + t.ackReadFrames;
   assert.ok(
     t.wsMessagesOut >= framesOut && t.wsMessagesOut <= framesOut + 100,
     `WebSocket messages out ${t.wsMessagesOut}, frames ${framesOut}`,
@@ -72,6 +77,36 @@ test('against Switchboard: every message counted once, receipts answered with st
     await srv.stop();
   }
 });
+
+test(
+  'against Switchboard as the SDK (?batch=1): arrays split, every message acknowledged once, reads in place of acks',
+  { timeout: 60_000 },
+  async () => {
+    const srv = await startTestServer({ rateLimits: false });
+    try {
+      // Bursts of 4: a socket's four sends leave as one array, and the server answers in arrays.
+      const r = await runPairs(
+        { baseUrl: srv.baseUrl, pid: process.pid, describe: 'test server', stop: async () => {} },
+        opts({ burst: 4 }),
+        () => {},
+        { batch: true },
+      );
+      assert.equal(r.batch, true);
+      assertCounted(r);
+      const t = r.totals;
+      // Each receiver gets a message every 40 ms, its read is due every 50: many arrivals send the read.
+      assert.ok(t.ackFoldedIds > 0, 'reads went in place of ack_delivered');
+      assert.ok(t.statusRead > 0, `status ${t.statusDelivered}/${t.statusRead}`);
+      const framesOut = t.sent + t.ackDeliveredFrames + t.ackReadFrames;
+      assert.ok(t.wsMessagesOut < framesOut, `arrays went out: ${t.wsMessagesOut} WebSocket messages for ${framesOut} frames`);
+      assert.ok(t.wsMessagesOut <= Math.ceil(t.sent / 4) + t.ackDeliveredFrames + t.ackReadFrames + 16, `${t.wsMessagesOut} out`);
+      const framesIn = t.received + t.acked + t.statusDelivered + t.statusRead;
+      assert.ok(t.wsMessagesIn < framesIn, `arrays came in and were split: ${t.wsMessagesIn} WebSocket messages for ${framesIn} frames`);
+    } finally {
+      await srv.stop();
+    }
+  },
+);
 
 for (const [script, transport] of [
   ['ws-relay.js', 'ws'],

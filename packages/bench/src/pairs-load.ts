@@ -42,6 +42,16 @@ export interface GeneratorConfig {
   receiptGraceMs: number;
   /** false: receivers send no ack_delivered / ack_read (to measure what receipts cost). */
   receipts: boolean;
+  /**
+   * Model today's SDK against Switchboard (transport ws only; never for the relays, which
+   * speak one frame per message): sockets opened with ?batch=1, a socket's frames of one
+   * callback sent as one JSON array and arrays received split into their frames, and an
+   * ack_read due when a message arrives sent at the end of that callback in place of the
+   * ack_delivered of the messages it read (a read covers delivery, guarantee 6; the SDK's
+   * markRead drops the ids it covers). Default false: one frame per WebSocket message, and a
+   * read covers only the ids that were still waiting for their ack_delivered window.
+   */
+  batch?: boolean;
   drainMs: number;
   runId: string;
   connectTimeoutMs: number;
@@ -85,7 +95,11 @@ export interface GeneratorResult {
   statusRead: number;
   ackDeliveredFrames: number;
   ackDeliveredIds: number;
-  /** Ids that waited for their ack_delivered window and went with an ack_read instead (a read covers delivery). */
+  /**
+   * Ids acknowledged by an ack_read instead of an ack_delivered (a read covers delivery): those
+   * that waited for their ack_delivered window when a read went, and with `batch` the messages
+   * whose arrival sent the read.
+   */
   ackFoldedIds: number;
   ackReadFrames: number;
   closedEarly: number;
@@ -94,7 +108,7 @@ export interface GeneratorResult {
   /** Socket writes (each carries every frame due on the socket in one callback) and reads, from the first step. */
   socketWrites: number;
   socketReads: number;
-  /** WebSocket data messages the generator's sockets sent and received, from the first step. */
+  /** WebSocket data messages the generator's sockets sent and received, from the first step (with `batch`, an array counts once). */
   wsMessagesOut: number;
   wsMessagesIn: number;
   drained: boolean;
@@ -139,6 +153,8 @@ class Client {
   readAt = 0;
   /** When this socket last sent an ack_read (ms). */
   readSentAt = 0;
+  /** batch: a read went due as a message arrived; it leaves at the end of this callback (flushReadsNow). */
+  readNow = false;
   /** Templates in the wire's dialect, up to the first field that changes. */
   sendPre = '';
   readPre = '';
@@ -158,14 +174,25 @@ export interface Generator {
 }
 
 /*
+ * Receipts, as the SDK sends them: each received message's id is queued for ack_delivered,
+ * sent at once (next turn) after a quiet spell, else at most one frame per ACK_WINDOW_MS per
+ * socket; every cfg.readIntervalMs at most, an ack_read of the chat up to the latest message
+ * carries the ids still waiting (a read covers delivery). With cfg.batch a read due when a
+ * message arrives goes at the end of that callback instead of the ack_delivered of what it
+ * read, as an app that reads what it shows (SDK markRead); without, it waits like any
+ * receipt. Receipts that are due wait up to `grace` for their socket's next send to share
+ * its write (and, with cfg.batch, its WebSocket message).
+ *
  * The hot path is lean so that the generator measures the server, not itself: frames are
  * sent as prebuilt template strings with the changing fields spliced in, received frames
  * are read by byte search (frame-scan.ts) for the fields needed and never decoded or
  * parsed whole, ack_delivered ids are copied as bytes into a per-socket buffer, and one
  * setImmediate per event-loop turn flushes every socket's batch. What is left is mostly
  * system calls, so writes are few: one timer tick (TICK_MS) sends every message due, the
- * wire (raw-ws.ts) writes each socket's frames of one callback together, and receipts due
- * on a socket go with its next send when one comes soon enough (`grace`).
+ * wire (raw-ws.ts) writes each socket's frames of one callback together (with cfg.batch as
+ * one WebSocket message, an array; a received array is split by a string-aware byte scan,
+ * wire.ts splitArray), and receipts due on a socket go with its next send when one comes
+ * soon enough (`grace`).
  *
  * client_msg_id = runId.step.k; a message's scheduled time is steps[step].start +
  * k × interval, so ack_sent and new_message need only that one field for latency (both
@@ -173,6 +200,8 @@ export interface Generator {
  */
 export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) => void): Generator {
   const transport = cfg.transport ?? 'ws';
+  // ?batch=1 is Switchboard's, on its plain WebSocket.
+  const batch = cfg.batch === true && transport === 'ws';
   const clients = cfg.clients.map((s, i) => new Client(s, i));
   for (let j = 0; j + 1 < clients.length; j += 2) {
     (clients[j] as Client).partner = clients[j + 1] as Client;
@@ -311,6 +340,32 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
     totals.ackReadFrames++;
   }
 
+  /*
+   * batch: reads that went due as messages arrived leave at the end of the callback that
+   * read them (a microtask, queued before the wire's write of that callback when the read
+   * is the callback's first frame out), so one read covers every message of an array.
+   */
+  const readsNow: Client[] = [];
+  let readsNowQueued = false;
+  function readAtEndOfCallback(c: Client): void {
+    c.readNow = true;
+    readsNow.push(c);
+    if (!readsNowQueued) {
+      readsNowQueued = true;
+      queueMicrotask(flushReadsNow);
+    }
+  }
+  function flushReadsNow(): void {
+    readsNowQueued = false;
+    const t = now();
+    for (let i = 0; i < readsNow.length; i++) {
+      const c = readsNow[i]!;
+      c.readNow = false;
+      if (c.wire.readyState === OPEN) sendRead(c, t);
+    }
+    readsNow.length = 0;
+  }
+
   /** Receipts due on c, which is about to send: they go in the same write. */
   function receiptsWithSend(c: Client, t: number): void {
     if (!cfg.receipts) return;
@@ -403,7 +458,13 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       c.lastIdLen = n;
       c.received++;
     }
-    if (cfg.receipts) queueAck(c, buf, ids, ide);
+    if (!cfg.receipts) return true;
+    if (batch && (c.readNow || (c.received !== c.readAt && t - c.readSentAt >= cfg.readIntervalMs))) {
+      // The read is due: it covers this message (a duplicate too: the latest id's seq is at
+      // least its) in place of its ack_delivered, as the SDK's markRead does.
+      totals.ackFoldedIds++;
+      if (!c.readNow) readAtEndOfCallback(c);
+    } else queueAck(c, buf, ids, ide);
     return true;
   }
 
@@ -503,6 +564,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
           },
         },
         cfg.localAddress,
+        batch,
       );
     });
   }

@@ -19,9 +19,12 @@ import type { Transport } from './wire.js';
 /*
  * `pairs`: N pairs of users, each user sending to its partner in their direct chat on an
  * open-loop schedule, the aggregate rate stepped up. Every receiver acknowledges delivery
- * (one batched ack_delivered per socket per event-loop turn) and reads (ack_read of the
- * latest message every --read-interval ms per chat); senders read their ack_sent and the
- * status_update frames. The coordinator (this thread) samples the server's CPU and RSS.
+ * (batched ack_delivered, at most one per socket per ACK_WINDOW_MS) and reads (ack_read of
+ * the latest message every --read-interval ms per chat); senders read their ack_sent and the
+ * status_update frames. Against Switchboard (PairsHooks.batch) the sockets behave as the
+ * SDK's: opened with ?batch=1, a callback's frames in one WebSocket message, and a read due
+ * when a message arrives sent at once in place of its ack_delivered. The coordinator (this
+ * thread) samples the server's CPU and RSS.
  */
 
 export type GenMode = 'worker' | 'process' | 'inline';
@@ -106,6 +109,12 @@ export interface PairsHooks {
   sessions?: (count: number) => Session[];
   /** How the generator's sockets connect (default ws). */
   transport?: Transport;
+  /**
+   * The target is Switchboard: model the SDK's socket (?batch=1, a callback's frames as one
+   * array, reads in place of the delivery acks they cover; GeneratorConfig.batch). Never for
+   * the relays, which take one frame per message.
+   */
+  batch?: boolean;
 }
 
 export interface CounterWindow {
@@ -117,6 +126,8 @@ export interface CounterWindow {
 export interface PairsReport {
   scenario: 'pairs';
   options: PairsOptions;
+  /** The sockets modelled the SDK's batching (PairsHooks.batch). */
+  batch: boolean;
   registration: { users: number; seconds: number };
   steps: PairsStepRow[];
   stoppedEarly: string | null;
@@ -317,6 +328,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       runId: `${tag}g${g}`,
       connectTimeoutMs: 30_000,
       transport: hooks.transport,
+      batch: hooks.batch === true && (hooks.transport ?? 'ws') === 'ws',
       burst: opts.burst ?? 1,
       spin: opts.spin ?? false,
     });
@@ -509,6 +521,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
     return {
       scenario: 'pairs',
       options: opts,
+      batch: hooks.batch === true && (hooks.transport ?? 'ws') === 'ws',
       registration: { users, seconds: regSeconds },
       steps: rows,
       stoppedEarly,
@@ -556,19 +569,34 @@ export function ioPerMessage(r: PairsReport): string {
 /**
  * WebSocket messages on the wire per chat message, both directions (issue 23 asks at most 4
  * with receipts): the sender's send and the partner's acks, then ack_sent, new_message and
- * status_update; fewer when a socket opened with ?batch=1 carries several in one.
+ * status_update; fewer when a socket opened with ?batch=1 carries several in one (an array
+ * counts once).
  */
 export function framesPerMessage(r: PairsReport): string {
   const t = r.totals;
   const n = Math.max(1, t.received);
-  return `${((t.wsMessagesOut + t.wsMessagesIn) / n).toFixed(2)} WebSocket messages per message delivered (${(t.wsMessagesOut / n).toFixed(2)} from clients, ${(t.wsMessagesIn / n).toFixed(2)} to clients)`;
+  const how = r.batch ? '?batch=1 sockets, an array counts once' : 'no ?batch=1: one frame per message';
+  return `${((t.wsMessagesOut + t.wsMessagesIn) / n).toFixed(2)} WebSocket messages per message delivered (${(t.wsMessagesOut / n).toFixed(2)} from clients, ${(t.wsMessagesIn / n).toFixed(2)} to clients; ${how})`;
+}
+
+/** How the receivers acknowledge, for the report's heading. */
+function receiptsModel(r: PairsReport): string {
+  const o = r.options;
+  if (!o.receipts) return 'receipts OFF';
+  const grace = `receipts not sent at once ride with the socket's next send within ${o.receiptGraceMs ?? 50} ms`;
+  if (!r.batch)
+    return `receipts on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms, carrying the ids still waiting; ${grace})`;
+  return (
+    `receipts on, as the SDK (ack_read of a chat at most every ${o.readIntervalMs} ms, sent as a message arrives in place of its ack_delivered, a read covering delivery; ` +
+    `other ids in ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ${grace}); sockets opened with ?batch=1: a socket's frames of one callback go as one WebSocket message`
+  );
 }
 
 export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
   log(
-    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, receipts ${o.receipts ? `on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms; riding with a send within ${o.receiptGraceMs ?? 50} ms)` : 'OFF'}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.spin ? ', generator polling (no sleep)' : ''}`,
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, ${receiptsModel(r)}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.spin ? ', generator polling (no sleep)' : ''}`,
   );
   log(
     'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
@@ -619,7 +647,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
   if (r.stoppedEarly) log(`NOTE: ${r.stoppedEarly}`);
   log(
     `totals: sent ${fmtInt(t.sent)}, received ${fmtInt(t.received)}, ack_sent ${fmtInt(t.acked)}, duplicates ${fmtInt(t.duplicates)}, drained ${t.drained ? 'yes' : 'NO'}; ` +
-      `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame, ${fmtInt(t.ackFoldedIds)} more ids folded into reads), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
+      `ack_delivered frames ${fmtInt(t.ackDeliveredFrames)} (${(t.ackDeliveredIds / Math.max(1, t.ackDeliveredFrames)).toFixed(1)} ids/frame, ${fmtInt(t.ackFoldedIds)} more ids acknowledged by reads instead), ack_read frames ${fmtInt(t.ackReadFrames)}; ` +
       `status_update delivered ${fmtInt(t.statusDelivered)}, read ${fmtInt(t.statusRead)}`,
   );
   log(`socket frames: ${framesPerMessage(r)}`);

@@ -4,23 +4,31 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSED, ioCounts, OPEN, RawWs, textFrame } from './raw-ws.js';
+import { splitArray, Wire } from './wire.js';
 
 /*
  * The generator's hand-written WebSocket client (raw-ws.ts) against a real `ws` server:
  * frames of every length encoding go both ways intact, frames sent in one callback share
  * one write, fragmented messages are joined, pings are answered and the close handshake
- * completes. A frame the server cannot parse would close the socket with 1002.
+ * completes. A frame the server cannot parse would close the socket with 1002. With
+ * ?batch=1 (Switchboard's), a callback's frames go as one JSON array and arrays received are
+ * split into their frames.
  */
 
-async function withServer(fn: (url: string, conns: WebSocket[]) => Promise<void>): Promise<void> {
+async function withServer(fn: (url: string, conns: WebSocket[], paths: string[]) => Promise<void>): Promise<void> {
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ server, path: '/ws', perMessageDeflate: false });
   const conns: WebSocket[] = [];
-  wss.on('connection', (ws) => conns.push(ws));
+  /** Each connection's request path and query. */
+  const paths: string[] = [];
+  wss.on('connection', (ws, req) => {
+    conns.push(ws);
+    paths.push(req.url ?? '');
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   try {
-    await fn(`ws://127.0.0.1:${port}/ws?x=1`, conns);
+    await fn(`ws://127.0.0.1:${port}/ws?x=1`, conns, paths);
   } finally {
     for (const c of conns) c.terminate();
     wss.close();
@@ -136,4 +144,80 @@ test('a refused upgrade is an error; frames are masked with a zero key (payload 
   });
   const f = Buffer.from(textFrame('hi'), 'latin1');
   assert.deepEqual([...f], [0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69]);
+});
+
+test("batch: a callback's frames leave as one array (100 at most, a lone frame as itself); arrays received are split into their frames", async () => {
+  await withServer(async (url, conns, paths) => {
+    const frames: string[] = [];
+    const errors: Error[] = [];
+    let opened!: () => void;
+    const isOpen = new Promise<void>((r) => (opened = r));
+    const wire = new Wire(
+      'ws',
+      url,
+      { frame: (buf, start) => frames.push(buf.toString('latin1', start)), error: (err) => errors.push(err), close: () => {} },
+      undefined,
+      true,
+    );
+    await until(() => conns.length === 1, 'server saw the connection');
+    const server = conns[0]!;
+    assert.equal(paths[0], '/ws?x=1&batch=1', 'the socket asks for ?batch=1');
+    const received: string[] = [];
+    server.on('message', (data) => received.push(data.toString()));
+    server.send('{"type":"sync_complete"}', () => opened());
+    await isOpen;
+    await until(() => wire.readyState === OPEN && frames.length === 1, 'a lone frame as itself');
+    assert.deepEqual(frames, ['{"type":"sync_complete"}']);
+
+    const before = ioCounts.messagesOut;
+    for (let i = 0; i < 250; i++) wire.send(`{"n":${i}}`);
+    await until(() => received.length === 3, 'three messages');
+    assert.equal(ioCounts.messagesOut - before, 3, 'counted as WebSocket messages, not frames');
+    const parsed = received.map((r) => JSON.parse(r) as { n: number }[]);
+    assert.deepEqual(
+      parsed.map((a) => a.length),
+      [100, 100, 50],
+    );
+    assert.deepEqual(
+      parsed.flat().map((f) => f.n),
+      Array.from({ length: 250 }, (_, i) => i),
+    );
+    wire.send('{"n":"alone"}');
+    await until(() => received.length === 4, 'a lone frame');
+    assert.equal(received[3], '{"n":"alone"}');
+
+    // Content that looks like structure: braces, brackets, commas, escaped quotes and backslashes.
+    const tricky = [
+      { type: 'new_message', content: '},{"type":"ack_sent"}', seq: 1 },
+      { type: 'new_message', content: '[[{]] \\" ]', seq: 2, nested: { a: [1, { b: '}' }] } },
+      { type: 'new_message', content: 'ends in a backslash \\', seq: 3 },
+      { type: 'ack_sent', client_msg_id: 'x', seq: 4 },
+    ];
+    server.send(JSON.stringify(tricky));
+    await until(() => frames.length === 5, 'four frames from one array');
+    assert.deepEqual(
+      frames.slice(1).map((f) => JSON.parse(f) as unknown),
+      tricky,
+    );
+    assert.deepEqual(errors, []);
+    wire.close();
+    await until(() => wire.readyState === CLOSED, 'closed');
+  });
+});
+
+test('splitArray: elements of a JSON array by their bytes, string-aware, and nothing past a malformed end', () => {
+  const split = (text: string) => {
+    const buf = Buffer.from(`xx${text}yy`, 'latin1');
+    const out: string[] = [];
+    const n = splitArray(buf, 2, 2 + text.length, (s, e) => out.push(buf.toString('latin1', s, e)));
+    assert.equal(n, out.length);
+    return out;
+  };
+  const objects = [{ a: '"},{"' }, { b: '\\' }, { c: ['[', '{'] }, {}];
+  assert.deepEqual(
+    split(JSON.stringify(objects)),
+    objects.map((o) => JSON.stringify(o)),
+  );
+  assert.deepEqual(split('[]'), []);
+  assert.deepEqual(split('[{"a":1},{"b":"unterminated'), ['{"a":1}']);
 });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { MAX_BATCH_FRAMES } from '@switchboard/protocol';
 
 /*
  * A minimal WebSocket client (RFC 6455) for the pairs load generator's hot path, and only
@@ -15,7 +16,10 @@ import net from 'node:net';
  *   unpredictable key, against cache poisoning of proxies that a browser could be tricked
  *   into; the generator talks straight to a server it owns, which unmasks any key alike.
  * - every frame sent to one socket while a callback runs (a scheduler tick, one read) goes
- *   out in one write at the end of it (a microtask), whatever frames the caller sends;
+ *   out in one write at the end of it (a microtask), whatever frames the caller sends; on a
+ *   socket opened with `batch` (a Switchboard socket with ?batch=1, PROTOCOL.md "Batching")
+ *   those texts also go as one WebSocket message, a JSON array `[a,b]` (a lone one as itself,
+ *   at most MAX_BATCH_FRAMES to an array), as the SDK sends a turn's frames;
  * - reads land in one buffer shared by every socket of the thread (net's `onread`, no
  *   stream, no Buffer per read); each complete message is handed over as a view into it,
  *   valid only during the call. Only a frame cut across two reads is copied.
@@ -65,7 +69,7 @@ export function textFrame(text: string): string {
 
 /**
  * System calls of this thread's sockets: writes (each may carry several frames) and reads;
- * and the WebSocket data messages sent and received (what the protocol calls frames).
+ * and the WebSocket data messages sent and received (a batch socket's array counts once).
  */
 export const ioCounts = { writes: 0, reads: 0, messagesOut: 0, messagesIn: 0 };
 
@@ -86,16 +90,25 @@ export class RawWs {
   private readonly sock: net.Socket;
   private out = '';
   private queued = false;
+  /** `batch`: the texts sent in this callback, joined with commas, and how many (endBatch makes them one message). */
+  private batchText = '';
+  private batchCount = 0;
   /** Bytes of an incomplete frame (or of the handshake response) kept from the last read. */
   private rest: Buffer | null = null;
   private fragments: Buffer[] | null = null;
   private closeCode = 1006;
   private readonly accept: string;
 
+  /**
+   * `batch`: the texts sent to this socket in one callback go as one WebSocket message, a
+   * JSON array of them (the server must accept arrays: Switchboard's ?batch=1); the caller
+   * opens the URL it needs.
+   */
   constructor(
     url: string,
     private readonly on: RawWsEvents,
     localAddress?: string,
+    private readonly batch = false,
   ) {
     const u = new URL(url);
     if (u.protocol !== 'ws:') throw new Error(`raw-ws: only ws:// URLs (${url})`);
@@ -134,15 +147,42 @@ export class RawWs {
     });
   }
 
-  /** Queues a text message (ASCII); it goes out with the socket's other frames at the end of this callback. */
+  /**
+   * Queues a text message (ASCII); it goes out with the socket's other frames at the end of
+   * this callback. With `batch`, `text` is one JSON frame, and the callback's frames go as one
+   * array (MAX_BATCH_FRAMES at most: a 101st starts the next message).
+   */
   send(text: string): void {
     if (this.readyState !== OPEN) return;
+    if (!this.batch) {
+      ioCounts.messagesOut++;
+      this.queue(textFrame(text));
+      return;
+    }
+    this.batchText = this.batchCount === 0 ? text : this.batchText + ',' + text;
+    if (++this.batchCount === MAX_BATCH_FRAMES) this.endBatch();
+    this.schedule();
+  }
+
+  /** `batch`: the frames sent so far in this callback become one message (an array, or a lone frame as itself). */
+  private endBatch(): void {
+    if (this.batchCount === 0) return;
+    const text = this.batchCount === 1 ? this.batchText : '[' + this.batchText + ']';
+    this.batchText = '';
+    this.batchCount = 0;
     ioCounts.messagesOut++;
-    this.queue(textFrame(text));
+    this.out += textFrame(text);
   }
 
   private queue(frame: string): void {
+    // A control frame (pong, close) goes after the data frames sent before it.
+    this.endBatch();
     this.out += frame;
+    this.schedule();
+  }
+
+  /** Writes this socket's frames at the end of the current callback (flushPending). */
+  private schedule(): void {
     if (this.queued) return;
     this.queued = true;
     pending.push(this);
@@ -155,6 +195,7 @@ export class RawWs {
   /** Writes what is queued (the microtask does this; callable earlier). */
   flush(): void {
     this.queued = false;
+    this.endBatch();
     if (this.out.length === 0) return;
     const s = this.out;
     this.out = '';

@@ -128,6 +128,7 @@ export async function runRetentionBench(
       const startedAt = performance.now();
       const target = await spawnServer({ ...spawn, dataDir, keepData: true, env: { ...spawn.env, ...env } });
       const report = await runPairs(target, opts.pairs, log, {
+        batch: true,
         counters: async () => ({ erased: erasedSoFar(file, opts.rows) }),
       });
       // The counter's increase over the judged step's window.

@@ -15,6 +15,11 @@ import { CONNECTING, OPEN, RawWs } from './raw-ws.js';
  * (a view into the thread's read buffer, valid only during the call) plus the offset where
  * the frame's text starts; it reads the few fields it needs from the bytes (frame-scan.ts)
  * in the wire's dialect. Sent text must be ASCII.
+ *
+ * `batch` (Switchboard only: the relays speak one frame per message): the socket is opened
+ * with ?batch=1 as the SDK opens it (PROTOCOL.md "Batching"). The frames sent in one
+ * callback then leave as one JSON array (raw-ws.ts), and a message that is an array is
+ * split into its frames (splitArray), each handed over alone, as a view of its own bytes.
  */
 
 export type Transport = 'ws' | 'socket.io';
@@ -45,13 +50,62 @@ export interface WireEvents {
   close(code: number): void;
 }
 
+/** `url` with batch=1 added to its query (a Switchboard socket that takes and sends arrays of frames). */
+export function withBatch(url: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}batch=1`;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Calls `each(start, end)` for every element of the JSON array buf[s..e) (buf[s] is its `[`),
+ * in order, without parsing it: brackets and braces are counted outside strings, and a
+ * string is skipped to its closing quote (one not escaped by an odd run of backslashes), so
+ * content holding `},{`, brackets or escaped quotes does not cut a frame. Answers how many
+ * elements it found; it stops at the array's `]`, or at the end of malformed text.
+ */
+export function splitArray(buf: Buffer, s: number, e: number, each: (start: number, end: number) => void): number {
+  let n = 0;
+  let depth = 0;
+  let start = -1;
+  let i = s + 1;
+  while (i < e) {
+    const c = buf[i]!;
+    if (c === QUOTE) {
+      let q = i;
+      for (;;) {
+        q = buf.indexOf(QUOTE, q + 1);
+        if (q < 0 || q >= e) return n;
+        let b = q - 1;
+        while (buf[b] === BACKSLASH) b--;
+        if ((q - 1 - b) % 2 === 0) break; // not escaped
+      }
+      i = q + 1;
+      continue;
+    }
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (depth++ === 0) start = i;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      if (depth === 0) return n; // the array's own ]
+      if (--depth === 0) {
+        n++;
+        each(start, i + 1);
+      }
+    }
+    i++;
+  }
+  return n;
+}
+
 export class Wire {
   readonly dialect: Dialect;
   private readonly ws: RawWs;
   /** Socket.IO: OPEN once the server acknowledged the namespace connection (`40`). */
   private sioOpen = false;
 
-  constructor(transport: Transport, url: string, on: WireEvents, localAddress?: string) {
+  /** `batch`: open the socket with ?batch=1 and speak arrays (plain `ws` transport only; see above). */
+  constructor(transport: Transport, url: string, on: WireEvents, localAddress?: string, batch = false) {
     this.dialect = dialectOf(transport);
     const events = {
       open: () => {},
@@ -61,9 +115,20 @@ export class Wire {
         on.close(code);
       },
     };
-    if (transport === 'ws') {
+    if (transport === 'ws' && batch) {
+      // The message being split, for `each` (made once: no closure per message).
+      let cur: Buffer = Buffer.alloc(0);
+      const each = (fs: number, fe: number) => on.frame(cur.subarray(fs, fe), 0);
+      const message = (buf: Buffer, s: number, e: number) => {
+        if (buf[s] !== 0x5b /* [ */) return on.frame(buf.subarray(s, e), 0);
+        cur = buf;
+        splitArray(buf, s, e, each);
+      };
+      this.ws = new RawWs(withBatch(url), { ...events, message }, localAddress, true);
+    } else if (transport === 'ws') {
       this.ws = new RawWs(url, { ...events, message: (buf, s, e) => on.frame(buf.subarray(s, e), 0) }, localAddress);
     } else {
+      if (batch) throw new Error('wire: ?batch=1 is for Switchboard over the plain ws transport only');
       const u = new URL(url);
       const q = new URLSearchParams(u.searchParams);
       q.set('EIO', '4');
