@@ -40,6 +40,8 @@ export interface GeneratorConfig {
   readIntervalMs: number;
   /** A due receipt waits at most this long (and one send interval of its socket) for a send to share a write with. */
   receiptGraceMs: number;
+  /** Partners send one right after the other, not half a round apart (PairsOptions.partnersTogether). */
+  partnersTogether: boolean;
   /** false: receivers send no ack_delivered / ack_read (to measure what receipts cost). */
   receipts: boolean;
   /**
@@ -177,11 +179,11 @@ export interface Generator {
  * Receipts, as the SDK sends them: each received message's id is queued for ack_delivered,
  * sent at once (next turn) after a quiet spell, else at most one frame per ACK_WINDOW_MS per
  * socket; every cfg.readIntervalMs at most, an ack_read of the chat up to the latest message
- * carries the ids still waiting (a read covers delivery). With cfg.batch a read due when a
- * message arrives goes at the end of that callback instead of the ack_delivered of what it
- * read, as an app that reads what it shows (SDK markRead); without, it waits like any
- * receipt. Receipts that are due wait up to `grace` for their socket's next send to share
- * its write (and, with cfg.batch, its WebSocket message).
+ * carries the ids still waiting (a read covers delivery). A read due when a message arrives
+ * goes at the end of that callback instead of the ack_delivered of what it read, as an app
+ * that reads what it shows (SDK markRead), whatever the system (the relays ignore receipts,
+ * but they get the same frames). Receipts that are due wait up to `grace` for their
+ * socket's next send to share its write (and, with cfg.batch, its WebSocket message).
  *
  * The hot path is lean so that the generator measures the server, not itself: frames are
  * sent as prebuilt template strings with the changing fields spliced in, received frames
@@ -459,9 +461,10 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
       c.received++;
     }
     if (!cfg.receipts) return true;
-    if (batch && (c.readNow || (c.received !== c.readAt && t - c.readSentAt >= cfg.readIntervalMs))) {
+    if (c.readNow || (c.received !== c.readAt && t - c.readSentAt >= cfg.readIntervalMs)) {
       // The read is due: it covers this message (a duplicate too: the latest id's seq is at
-      // least its) in place of its ack_delivered, as the SDK's markRead does.
+      // least its) in place of its ack_delivered, as the SDK's markRead does. Against the
+      // relays too, so that every system gets the same receipts.
       totals.ackFoldedIds++;
       if (!c.readNow) readAtEndOfCallback(c);
     } else queueAck(c, buf, ids, ide);
@@ -625,7 +628,13 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
           // The whole burst of the latest message due.
           const due = Math.min(st.count, Math.ceil((Math.floor((tNow - st.start) / interval) + 1) / burst) * burst);
           while (k < due) {
-            const c = clients[rr % n]!;
+            // Round-robin, by default every pair's first users (even sockets) and then their
+            // partners: partners next to each other sent within a millisecond of each other,
+            // every time. Two people typing do not, and for a server that orders a chat's
+            // messages that is the worst case (with the users on two nodes, both want the
+            // chat's row at once and one waits or is carried, issue 23): --partners-together.
+            const r = rr % n;
+            const c = clients[cfg.partnersTogether ? r : r < n / 2 ? 2 * r : 2 * (r - n / 2) + 1]!;
             if (k % burst === burst - 1) rr++;
             if (c.wire.readyState === OPEN) {
               receiptsWithSend(c, tNow);

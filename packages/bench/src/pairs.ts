@@ -21,10 +21,11 @@ import type { Transport } from './wire.js';
  * open-loop schedule, the aggregate rate stepped up. Every receiver acknowledges delivery
  * (batched ack_delivered, at most one per socket per ACK_WINDOW_MS) and reads (ack_read of
  * the latest message every --read-interval ms per chat); senders read their ack_sent and the
- * status_update frames. Against Switchboard (PairsHooks.batch) the sockets behave as the
- * SDK's: opened with ?batch=1, a callback's frames in one WebSocket message, and a read due
- * when a message arrives sent at once in place of its ack_delivered. The coordinator (this
- * thread) samples the server's CPU and RSS.
+ * status_update frames. A read due when a message arrives is sent at once in place of its
+ * ack_delivered, as the SDK's markRead does (for every system). Against Switchboard
+ * (PairsHooks.batch) the sockets are also opened with ?batch=1, as the SDK's: a callback's
+ * frames in one WebSocket message. The coordinator (this thread) samples the server's CPU
+ * and RSS.
  */
 
 export type GenMode = 'worker' | 'process' | 'inline';
@@ -60,6 +61,11 @@ export interface PairsOptions {
   /** How long a due receipt may wait for its socket's next send, to share its write (ms; also at most one send interval). */
   receiptGraceMs?: number;
   receipts: boolean;
+  /**
+   * Each pair's two users send one right after the other (their sockets next to each other in
+   * the round-robin), instead of half a round apart (default false).
+   */
+  partnersTogether?: boolean;
   /** Messages each socket sends at one scheduled instant (default 1). */
   burst?: number;
   /** Generator threads poll instead of sleeping while the steps run (each takes a whole core). */
@@ -111,7 +117,7 @@ export interface PairsHooks {
   transport?: Transport;
   /**
    * The target is Switchboard: model the SDK's socket (?batch=1, a callback's frames as one
-   * array, reads in place of the delivery acks they cover; GeneratorConfig.batch). Never for
+   * array; GeneratorConfig.batch). Never for
    * the relays, which take one frame per message.
    */
   batch?: boolean;
@@ -323,6 +329,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       contentBytes: opts.contentBytes,
       readIntervalMs: opts.readIntervalMs,
       receiptGraceMs: opts.receiptGraceMs ?? 50,
+      partnersTogether: opts.partnersTogether ?? false,
       receipts: opts.receipts,
       drainMs: opts.drainMs,
       runId: `${tag}g${g}`,
@@ -584,11 +591,10 @@ function receiptsModel(r: PairsReport): string {
   const o = r.options;
   if (!o.receipts) return 'receipts OFF';
   const grace = `receipts not sent at once ride with the socket's next send within ${o.receiptGraceMs ?? 50} ms`;
-  if (!r.batch)
-    return `receipts on (ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ack_read every ${o.readIntervalMs} ms, carrying the ids still waiting; ${grace})`;
   return (
     `receipts on, as the SDK (ack_read of a chat at most every ${o.readIntervalMs} ms, sent as a message arrives in place of its ack_delivered, a read covering delivery; ` +
-    `other ids in ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ${grace}); sockets opened with ?batch=1: a socket's frames of one callback go as one WebSocket message`
+    `other ids in ack_delivered per turn, at most one per ${ACK_WINDOW_MS} ms; ${grace})` +
+    (r.batch ? `; sockets opened with ?batch=1: a socket's frames of one callback go as one WebSocket message` : '')
   );
 }
 
@@ -596,7 +602,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
   log(
-    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, ${receiptsModel(r)}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.spin ? ', generator polling (no sleep)' : ''}`,
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, ${receiptsModel(r)}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.partnersTogether ? ', partners sending together' : ', partners half a round apart'}${o.spin ? ', generator polling (no sleep)' : ''}`,
   );
   log(
     'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
