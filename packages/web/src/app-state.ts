@@ -179,7 +179,10 @@ export class AppState extends EncryptionState {
 
   protected async loadMe(): Promise<void> {
     try {
+      const saves = this.profileSaves;
       const me = await this.client!.me();
+      // A profile saved while this was out (a slow start) is newer than this answer.
+      if (saves !== this.profileSaves) return;
       this.me = me;
       this.users.set(me.user_id, me);
       this.changed();

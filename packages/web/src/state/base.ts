@@ -19,6 +19,8 @@ export abstract class AppBase {
   authBusy = false;
   session: StoredSession | null = null;
   me: UserView | null = null;
+  /** Profile saves so far: a GET /v1/me answered after one is older than it and must not undo it. */
+  protected profileSaves = 0;
   conn: ConnState = 'connecting';
   chats: ChatSummary[] = [];
   chatsLoaded = false;

@@ -171,6 +171,7 @@ export abstract class PeopleState extends AppBase {
     this.changed();
     try {
       const me = await run();
+      this.profileSaves++;
       this.me = me;
       this.users.set(me.user_id, me);
       return true;

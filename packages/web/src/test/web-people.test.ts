@@ -108,6 +108,35 @@ describe('web client: people', () => {
     }
   });
 
+  test('a slow answer to the start’s GET /v1/users/me does not undo a profile saved meanwhile', opts, async () => {
+    const { ctx, page } = await newPage(browser, srv.baseUrl);
+    try {
+      // Hold the app's first read of its own profile until the profile has been saved.
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let held = 0;
+      await page.route('**/v1/users/me', async (route) => {
+        if (route.request().method() !== 'GET' || held++ > 0) return route.fallback();
+        const response = await route.fetch();
+        await released;
+        await route.fulfill({ response });
+      });
+      await register(page, 'nadia');
+      await page.getByRole('button', { name: 'Profile', exact: true }).click();
+      const profile = page.getByRole('region', { name: 'Profile' });
+      await profile.getByLabel('Display name').fill('Nadia Novak');
+      await profile.getByRole('button', { name: 'Save profile' }).click();
+      await profile.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      assert.equal(held, 1, 'the start read its profile');
+      release();
+      // The old answer (display name "nadia") arrives now; the saved name must stay.
+      await page.waitForTimeout(300);
+      assert.equal(await page.locator('.who-am-i .me').textContent(), 'Nadia Novak');
+    } finally {
+      await ctx.close();
+    }
+  });
+
   test(
     '"New chat" finds people by the start of their username; a chat starts from a match; contacts are kept on the server',
     opts,
