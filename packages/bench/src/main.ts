@@ -52,9 +52,9 @@ pairs:
   --no-receipts         receivers send no ack_delivered / ack_read (to see what receipts cost)
   --burst K             each socket sends K messages at one scheduled instant, every K of its intervals
                         (same rates; latency from that instant): the server reads K frames a read (default 1)
-  --partners-together   each pair's two users send one right after the other (within a millisecond,
-                        always), instead of half a round apart: the worst case for a store that
-                        orders a chat's messages (both nodes want the chat's row at once)
+  --partners-apart      each pair's two users send half a round apart, instead of one right after
+                        the other (within a millisecond, always: with the users on two nodes, both
+                        nodes want the chat's row at once, and one carries its sends past the lock)
   --gen-spin            generator threads poll instead of sleeping while the steps run: no wake-ups,
                         but each takes a whole core (for single-process servers on 2 cores)
   --drain S             seconds to wait for stragglers after the last step (default 15)
@@ -155,7 +155,7 @@ const { values: v, positionals } = parseArgs({
     generators: { type: 'string' },
     'read-interval': { type: 'string' },
     'receipt-grace': { type: 'string' },
-    'partners-together': { type: 'boolean' },
+    'partners-apart': { type: 'boolean' },
     'no-receipts': { type: 'boolean' },
     burst: { type: 'string' },
     'gen-spin': { type: 'boolean' },
@@ -244,7 +244,7 @@ function pairsOptions(
     receiptGraceMs: num('receipt-grace', 50),
     receipts: !v['no-receipts'],
     burst: Math.max(1, num('burst', 1)),
-    partnersTogether: !!v['partners-together'],
+    partnersApart: !!v['partners-apart'],
     spin: !!v['gen-spin'],
     drainMs: num('drain', 15) * 1000,
     maxBacklogSeconds: num('max-backlog', 3),

@@ -62,10 +62,10 @@ export interface PairsOptions {
   receiptGraceMs?: number;
   receipts: boolean;
   /**
-   * Each pair's two users send one right after the other (their sockets next to each other in
-   * the round-robin), instead of half a round apart (default false).
+   * Each pair's two users send half a round apart, instead of one right after the other (their
+   * sockets next to each other in the round-robin; default false).
    */
-  partnersTogether?: boolean;
+  partnersApart?: boolean;
   /** Messages each socket sends at one scheduled instant (default 1). */
   burst?: number;
   /** Generator threads poll instead of sleeping while the steps run (each takes a whole core). */
@@ -329,7 +329,7 @@ export async function runPairs(target: Target, opts: PairsOptions, log: (s: stri
       contentBytes: opts.contentBytes,
       readIntervalMs: opts.readIntervalMs,
       receiptGraceMs: opts.receiptGraceMs ?? 50,
-      partnersTogether: opts.partnersTogether ?? false,
+      partnersApart: opts.partnersApart ?? false,
       receipts: opts.receipts,
       drainMs: opts.drainMs,
       runId: `${tag}g${g}`,
@@ -602,7 +602,7 @@ export function printPairs(r: PairsReport, log: (s: string) => void): void {
   const o = r.options;
   log('');
   log(
-    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, ${receiptsModel(r)}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.partnersTogether ? ', partners sending together' : ', partners half a round apart'}${o.spin ? ', generator polling (no sleep)' : ''}`,
+    `pairs: ${o.pairs} pairs (${o.pairs * 2} sockets), ${o.contentBytes}-byte padding, ${o.stepSeconds} s per step, load generator: ${o.gen}${o.gen !== 'inline' ? ` ×${o.generators}` : ''}, ${receiptsModel(r)}${(o.burst ?? 1) > 1 ? `, bursts of ${o.burst} messages per socket` : ''}${o.partnersApart ? ', partners half a round apart' : ''}${o.spin ? ', generator polling (no sleep)' : ''}`,
   );
   log(
     'latency = scheduled send time -> new_message at the partner (open loop); ack = scheduled send time -> ack_sent; CPU in % of one core (machine total = 100% × cores)',
