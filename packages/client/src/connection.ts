@@ -197,6 +197,8 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private readonly acks = new AckBatcher((frame) => this.sendFrame(frame));
   /** Frames sendFrame queued this turn, for one WebSocket message (flushOutgoing). */
   private outgoing: string[] = [];
+  /** The reads among `outgoing` (chat → message): if the socket is gone before they leave, they wait for the reconnect. */
+  private outgoingReads = new Map<string, string>();
   private readonly ackGate = new AckGate((id, chatId, seq) => this.acks.add(id, chatId, seq));
   private ackHolder: ((frame: NewMessageEvent | ServerFrameOf<'mls_commit'>) => boolean) | undefined;
   private readonly outbox = new Outbox();
@@ -436,15 +438,24 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
    * message was received, sent or loaded here and is cached, or its own ack is queued).
    */
   markRead(chatId: string, messageId: string): void {
-    const frame = { type: 'ack_read' as const, chat_id: chatId, last_read_message_id: messageId };
-    if (this._state !== 'open') {
+    if (this._state !== 'open' || !this.sendRead(chatId, messageId)) {
       this.pendingReads.set(chatId, messageId);
       return;
     }
-    this.sendFrame(frame);
     if (this.acks.size === 0) return;
     const seq = this.cache.get(chatId, messageId)?.seq ?? this.acks.seqOf(chatId, messageId);
     if (seq !== undefined) this.acks.coveredByRead(chatId, seq);
+  }
+
+  /**
+   * Queues an ack_read; false when the socket is closing (before its close event) and took
+   * nothing. One the flush then finds gone waits for the reconnect too (flushOutgoing): reads
+   * have no answer, and the latest per chat is all a cursor needs.
+   */
+  private sendRead(chatId: string, messageId: string): boolean {
+    if (!this.sendFrame({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId })) return false;
+    if (!(this.ws instanceof HttpStreamSocket)) this.outgoingReads.set(chatId, messageId);
+    return true;
   }
 
   /** Typing indicator; dropped when not connected (it is ephemeral). */
@@ -470,20 +481,23 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     }
   }
 
-  private sendFrame(frame: object): void {
+  /** Queues (or, over HTTP, sends) a frame; false when the socket is not open or refused it. */
+  private sendFrame(frame: object): boolean {
     const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN) return;
+    if (!ws || ws.readyState !== OPEN) return false;
     // The WebSocket is opened with ?batch=1 (PROTOCOL.md "Batching"): what one turn sends
     // (an ack with a read, a reconnect's resends) goes as one array, not a message each.
     // The HTTP fallback gathers its frames per POST itself.
     if (!(ws instanceof HttpStreamSocket)) {
       if (this.outgoing.push(JSON.stringify(frame)) === 1) queueMicrotask(() => this.flushOutgoing());
-      return;
+      return true;
     }
     try {
       ws.send(JSON.stringify(frame));
+      return true;
     } catch {
       // The close event follows; pending sends are resent after the reconnect.
+      return false;
     }
   }
 
@@ -491,15 +505,19 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
   private flushOutgoing(): void {
     const texts = this.outgoing;
     this.outgoing = [];
+    const reads = this.outgoingReads;
+    this.outgoingReads = new Map();
     const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN) return; // gone: sends are resent after the reconnect, acks replayed
     try {
+      // Gone: sends are resent after the reconnect, acks replayed, and reads kept for it.
+      if (!ws || ws.readyState !== OPEN) throw new Error('socket gone');
       for (let i = 0; i < texts.length; i += MAX_BATCH_FRAMES) {
         const part = texts.slice(i, i + MAX_BATCH_FRAMES);
         ws.send(part.length === 1 ? part[0]! : `[${part.join(',')}]`);
       }
     } catch {
-      // The close event follows; pending sends are resent after the reconnect.
+      // The close event follows. A read that did not leave waits, unless a later one of its chat does already.
+      for (const [chatId, messageId] of reads) if (!this.pendingReads.has(chatId)) this.pendingReads.set(chatId, messageId);
     }
   }
 
@@ -627,9 +645,9 @@ export class SocketSession extends TypedEmitter<ClientEvents> {
     if (this.transport !== 'websocket' && this.transports.includes('websocket')) this.scheduleProbe();
     // Restore state before anything new can be sent, so resends keep their order.
     if (this.watched.size) this.sendPresence('presence_subscribe', [...this.watched]);
-    for (const [chatId, messageId] of this.pendingReads)
-      this.sendFrame({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
+    const reads = [...this.pendingReads];
     this.pendingReads.clear();
+    for (const [chatId, messageId] of reads) if (!this.sendRead(chatId, messageId)) this.pendingReads.set(chatId, messageId);
     for (const frame of this.outbox.frames()) this.sendFrame(frame);
     const waiters = this.connectWaiters;
     this.connectWaiters = [];

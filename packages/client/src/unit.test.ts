@@ -290,6 +290,32 @@ test('re-subscribes presence and flushes an offline read cursor after reconnect'
   await c.close();
 });
 
+test('a read made while the socket closes, or queued as it goes, is sent after the reconnect', async () => {
+  const net = fakeNetwork();
+  const c = client(net, { backoff: { baseMs: 1, capMs: 1 } });
+  const p = c.connect();
+  const s1 = await net.next();
+  s1.open();
+  await p;
+  // Queued in this turn, and the socket is gone before the turn's frames leave.
+  c.markRead('a', 'm1');
+  s1.readyState = 3;
+  await Promise.resolve();
+  assert.equal(s1.sentOf('ack_read').length, 0);
+  // Closing, before its close event: the client still counts itself open.
+  c.markRead('b', 'm2');
+  assert.equal((await flushed(s1)).sentOf('ack_read').length, 0);
+  s1.serverClose(1006);
+  const s2 = await net.next();
+  s2.open();
+  const reads = (await flushed(s2)).sentOf('ack_read');
+  assert.deepEqual(reads.map((f) => [f.chat_id, f.last_read_message_id]).sort(), [
+    ['a', 'm1'],
+    ['b', 'm2'],
+  ]);
+  await c.close();
+});
+
 test('does not reconnect after 4100 and rejects pending sends', async () => {
   const net = fakeNetwork();
   const c = client(net, { backoff: { baseMs: 1, capMs: 1 } });
