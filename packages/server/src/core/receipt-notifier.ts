@@ -13,7 +13,7 @@ const DIRECT_HOLD_LIMIT_MS = 800;
  * next frame to that socket to ride with, until this long after the acknowledgement (ms;
  * guarantee 6 allows a second, the rest is for the way there).
  */
-const DIRECT_RIDE_LIMIT_MS = 850;
+const DIRECT_RIDE_LIMIT_MS = 900;
 
 /**
  * Turns cursor advances into status_update frames for the senders whose messages the
