@@ -45,13 +45,11 @@ export interface GeneratorConfig {
   /** false: receivers send no ack_delivered / ack_read (to measure what receipts cost). */
   receipts: boolean;
   /**
-   * Model today's SDK against Switchboard (transport ws only; never for the relays, which
-   * speak one frame per message): sockets opened with ?batch=1, a socket's frames of one
-   * callback sent as one JSON array and arrays received split into their frames, and an
-   * ack_read due when a message arrives sent at the end of that callback in place of the
-   * ack_delivered of the messages it read (a read covers delivery, guarantee 6; the SDK's
-   * markRead drops the ids it covers). Default false: one frame per WebSocket message, and a
-   * read covers only the ids that were still waiting for their ack_delivered window.
+   * Model the SDK's socket against Switchboard (transport ws only; never for the relays,
+   * which speak one frame per message): sockets opened with ?batch=1, a socket's frames of
+   * one callback sent as one JSON array, and arrays received split into their frames.
+   * Default false: one frame per WebSocket message. (Reads in place of the delivery acks they
+   * cover are the same either way: see the receipts comment above createGenerator.)
    */
   batch?: boolean;
   drainMs: number;
@@ -99,8 +97,8 @@ export interface GeneratorResult {
   ackDeliveredIds: number;
   /**
    * Ids acknowledged by an ack_read instead of an ack_delivered (a read covers delivery): those
-   * that waited for their ack_delivered window when a read went, and with `batch` the messages
-   * whose arrival sent the read.
+   * that waited for their ack_delivered window when a read went, and the messages whose
+   * arrival sent the read.
    */
   ackFoldedIds: number;
   ackReadFrames: number;
@@ -155,7 +153,7 @@ class Client {
   readAt = 0;
   /** When this socket last sent an ack_read (ms). */
   readSentAt = 0;
-  /** batch: a read went due as a message arrived; it leaves at the end of this callback (flushReadsNow). */
+  /** A read went due as a message arrived; it leaves at the end of this callback (flushReadsNow). */
   readNow = false;
   /** Templates in the wire's dialect, up to the first field that changes. */
   sendPre = '';
@@ -343,7 +341,7 @@ export function createGenerator(cfg: GeneratorConfig, emit: (e: GeneratorEvent) 
   }
 
   /*
-   * batch: reads that went due as messages arrived leave at the end of the callback that
+   * Reads that went due as messages arrived leave at the end of the callback that
    * read them (a microtask, queued before the wire's write of that callback when the read
    * is the callback's first frame out), so one read covers every message of an array.
    */
