@@ -291,12 +291,7 @@ test('re-subscribes presence and flushes an offline read cursor after reconnect'
 });
 
 test('a read made while the socket closes, or queued as it goes, is sent after the reconnect', async () => {
-  const net = fakeNetwork();
-  const c = client(net, { backoff: { baseMs: 1, capMs: 1 } });
-  const p = c.connect();
-  const s1 = await net.next();
-  s1.open();
-  await p;
+  const { net, c, s: s1 } = await connected({ backoff: { baseMs: 1, capMs: 1 } });
   // Queued in this turn, and the socket is gone before the turn's frames leave.
   c.markRead('a', 'm1');
   s1.readyState = 3;
@@ -459,11 +454,10 @@ test('close() during a reconnect (while it asks for the current ws_url) opens no
   assert.equal(c.state, 'closed');
 });
 
-/** A fetch answering each call with the next of `answers` (the last one again when they run out), noting when each came. */
 /** A client connected to a fake server socket (the test plays the server). */
-async function connected() {
+async function connected(extra: Parameters<typeof client>[1] = {}) {
   const net = fakeNetwork();
-  const c = client(net);
+  const c = client(net, extra);
   const p = c.connect();
   const s = await net.next();
   s.open();
@@ -471,6 +465,7 @@ async function connected() {
   return { net, c, s };
 }
 
+/** A fetch answering each call with the next of `answers` (the last one again when they run out), noting when each came. */
 function scriptedFetch(answers: [number, unknown][]): FetchLike & { at: number[] } {
   const at: number[] = [];
   const fn: FetchLike = async () => {
