@@ -19,8 +19,9 @@ type Tx = Pick<PoolClient, 'query'>;
  * a chat whose membership version differs from what every one of its sends was checked
  * against is not bumped, so those sends get no seq (stale). Each bumped chat hands out
  * last_seq+1.. in queue order, and counts the messages: the chat's msg_count, each row's
- * msg_ord, and each sender's own messages above their read position (their member rows
- * locked in key order, as the cursor statement locks them). Answers every ord with its seq (null: not stored) and the
+ * msg_ord, and in a direct chat its creator's count and each row's creator_ord (migration
+ * 18: no member row is written), in a group each sender's own messages above their read
+ * position (their member rows locked in key order, as the cursor statement locks them). Answers every ord with its seq (null: not stored) and the
  * chat's version under the lock (null: not locked). A duplicate committed by another node
  * after this statement's snapshot breaks the unique index: the caller tries again.
  * The duplicate probe is a LATERAL index lookup per send: as an anti-join, a generic plan
@@ -65,21 +66,25 @@ WITH sent AS (
   ${fresh}
 ), wanted AS (
   SELECT chat_id, count(*) AS n, max(created_at) AS at, count(members_version) AS checked,
-    min(members_version) AS vmin, max(members_version) AS vmax
+    min(members_version) AS vmin, max(members_version) AS vmax, array_agg(sender_id) AS senders
   FROM fresh GROUP BY chat_id
 ), locked AS (
-  SELECT c.id, c.last_seq, c.members_version, c.msg_count FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id
+  SELECT c.id, c.last_seq, c.members_version, c.msg_count, c.creator_count, CASE WHEN c.kind = 'direct' THEN c.created_by END AS creator
+  FROM chats c WHERE c.id IN (SELECT chat_id FROM wanted) ORDER BY c.id
   FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}
 ), bumped AS (
-  UPDATE chats c SET last_seq = l.last_seq + w.n, msg_count = l.msg_count + w.n, last_at = GREATEST(c.last_at, w.at)
+  UPDATE chats c SET last_seq = l.last_seq + w.n, msg_count = l.msg_count + w.n, last_at = GREATEST(c.last_at, w.at),
+    creator_count = l.creator_count + cardinality(array_positions(w.senders, l.creator))
   FROM locked l JOIN wanted w ON w.chat_id = l.id
   WHERE c.id = l.id AND (w.checked = 0 OR (w.checked = w.n AND w.vmin = l.members_version AND w.vmax = l.members_version))
-  RETURNING c.id, l.last_seq AS base, l.msg_count AS base_count
+  RETURNING c.id, l.last_seq AS base, l.msg_count AS base_count, l.creator_count AS base_creator, l.creator
 ), numbered AS (
-  SELECT f.*, b.base + row_number() OVER w AS seq, b.base_count + row_number() OVER w AS msg_ord
+  SELECT f.*, b.base + row_number() OVER w AS seq, b.base_count + row_number() OVER w AS msg_ord, b.creator,
+    CASE WHEN b.creator IS NOT NULL THEN b.base_creator + count(*) FILTER (WHERE f.sender_id = b.creator) OVER w END AS creator_ord
   FROM fresh f JOIN bumped b ON b.id = f.chat_id WINDOW w AS (PARTITION BY f.chat_id ORDER BY f.ord)
 ), senders AS (
-  SELECT chat_id, sender_id, count(*) AS n, max(seq) AS last FROM numbered GROUP BY chat_id, sender_id
+  -- Groups only: a direct chat counts its creator's messages instead (migration 18).
+  SELECT chat_id, sender_id, count(*) AS n, max(seq) AS last FROM numbered WHERE creator IS NULL GROUP BY chat_id, sender_id
 ), own AS (
   -- Carries each sender's count along: joining two CTEs again below made a nested loop of
   -- CTE scans under the generic plan (estimated one row each), quadratic in the batch
@@ -91,12 +96,12 @@ WITH sent AS (
   FROM own o WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
 ), stored AS (
   INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
-    reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord, ciphertext)
+    reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord, ciphertext, creator_ord)
   SELECT n.chat_id, n.seq, n.id, n.sender_id, n.sender_device_id, n.client_msg_id, n.content, n.created_at, n.attachments,
     -- A quote of a message deleted since core read it gets its preview emptied before the
     -- commit (erasePreviewsOfDeleted): checking here too set up an index scan of each of the
     -- 16 partitions in every statement, replies or not.
-    n.reply_to_id, n.reply_sender_id, n.reply_preview, n.mentions, n.forwarded, n.msg_ord, n.ciphertext
+    n.reply_to_id, n.reply_sender_id, n.reply_preview, n.mentions, n.forwarded, n.msg_ord, n.ciphertext, n.creator_ord
   FROM numbered n
 )
 SELECT r.ord, n.seq, l.members_version, r.refused,
@@ -233,7 +238,8 @@ export const MARKS_PER_ROW = 4;
  * locked in key order (old; the lock re-checks that against the latest version, and a
  * row the snapshot shows at or past the moves cannot be behind them now, cursors only
  * move forward: a lock, a WAL record, saved for every ack that moves nothing), and move
- * only forward. A mark is noted for each cursor that moved, on the member row, and a
+ * only forward. A mark is noted for each cursor that moved (one, the read mark, when both
+ * moved to the same seq), on the member row, and a
  * member row's full list of marks moves to receipt_marks in one row (keyed by its last
  * seq) as the next mark replaces it. One device's cursor rides on the member row
  * (cursor_device, cursor_device_seq; migration 17): the row's device, or the first of the
@@ -267,8 +273,11 @@ WITH req AS (
     CASE WHEN cm.cursor_device_seq >= (r.devices ->> cm.cursor_device)::int8 THEN cm.cursor_device END AS holds
   FROM req r JOIN chat_members cm ON cm.chat_id = r.chat_id AND cm.user_id = r.user_id
 ), old AS (
-  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.own_after_read, cm.last_own_seq,
+  SELECT cm.chat_id, cm.user_id, cm.delivered_seq, cm.read_seq, cm.joined_seq, cm.read_msg_count, cm.read_creator_count, cm.own_after_read, cm.last_own_seq,
     cm.delivered_marks, cm.read_marks, cm.cursor_device_seq, r.i, r.delivered AS to_delivered, r.read AS to_read, r.at, r.devices,
+    -- The delivered cursor moves where the read cursor moves, at the same moment: the read
+    -- mark says both, so no delivered mark is noted (receipts take the earlier of the two).
+    r.delivered <= cm.delivered_seq OR (r.read > cm.read_seq AND GREATEST(cm.delivered_seq, r.delivered) = r.read) AS no_delivered_mark,
     COALESCE(cm.cursor_device, (SELECT min(k) FROM jsonb_object_keys(r.devices) k)) AS slot
   FROM chat_members cm JOIN req r ON r.chat_id = cm.chat_id AND r.user_id = cm.user_id
   WHERE r.delivered > cm.delivered_seq OR r.read > cm.read_seq ORDER BY cm.chat_id, cm.user_id FOR UPDATE OF cm
@@ -286,16 +295,19 @@ WITH req AS (
   WHERE excluded.delivered_seq > device_cursors.delivered_seq
 ), moved AS (
   UPDATE chat_members cm SET delivered_seq = GREATEST(o.delivered_seq, o.to_delivered), read_seq = GREATEST(o.read_seq, o.to_read),
-    read_msg_count = CASE WHEN o.to_read <= o.read_seq THEN o.read_msg_count
-      ELSE COALESCE((SELECT m.msg_ord FROM messages m WHERE m.chat_id = o.chat_id AND m.seq <= GREATEST(o.to_read, o.joined_seq)
-        ORDER BY m.seq DESC LIMIT 1), 0) END,
+    -- One lookup for both counts (a group's rows have no creator_ord); a member row whose
+    -- read cursor stays keeps them, and the gate keeps the lookup from running at all.
+    (read_msg_count, read_creator_count) = (SELECT COALESCE(p.msg_ord, o.read_msg_count), COALESCE(p.creator_ord, o.read_creator_count)
+      FROM (SELECT o.to_read > o.read_seq AS moves) g LEFT JOIN LATERAL (
+        SELECT m.msg_ord, COALESCE(m.creator_ord, 0) AS creator_ord FROM messages m
+        WHERE g.moves AND m.chat_id = o.chat_id AND m.seq <= GREATEST(o.to_read, o.joined_seq) ORDER BY m.seq DESC LIMIT 1) p ON true),
     own_after_read = CASE WHEN o.to_read <= o.read_seq OR o.own_after_read = 0 THEN o.own_after_read
       WHEN GREATEST(o.to_read, o.joined_seq) >= o.last_own_seq THEN 0
       ELSE GREATEST(0, o.own_after_read - (SELECT count(*) FILTER (WHERE k.sender_id = o.user_id AND k.kind = 'message') FROM (
         SELECT m.sender_id, m.kind FROM messages m
         WHERE m.chat_id = o.chat_id AND m.seq > GREATEST(o.read_seq, o.joined_seq) AND m.seq <= GREATEST(o.to_read, o.joined_seq)
         ORDER BY m.seq) k)) END,
-    delivered_marks = CASE WHEN o.to_delivered <= o.delivered_seq THEN o.delivered_marks
+    delivered_marks = CASE WHEN o.no_delivered_mark THEN o.delivered_marks
       WHEN cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW} THEN ARRAY[o.to_delivered, o.at]
       ELSE o.delivered_marks || ARRAY[o.to_delivered, o.at] END,
     read_marks = CASE WHEN o.to_read <= o.read_seq THEN o.read_marks
@@ -308,7 +320,7 @@ WITH req AS (
   INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at, marks)
   SELECT o.chat_id, o.user_id, 0, o.delivered_marks[cardinality(o.delivered_marks) - 1], o.delivered_marks[cardinality(o.delivered_marks)],
     o.delivered_marks
-  FROM old o WHERE o.to_delivered > o.delivered_seq AND cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW}
+  FROM old o WHERE NOT o.no_delivered_mark AND cardinality(o.delivered_marks) >= ${2 * MARKS_PER_ROW}
   UNION ALL
   SELECT o.chat_id, o.user_id, 1, o.read_marks[cardinality(o.read_marks) - 1], o.read_marks[cardinality(o.read_marks)], o.read_marks
   FROM old o WHERE o.to_read > o.read_seq AND cardinality(o.read_marks) >= ${2 * MARKS_PER_ROW}

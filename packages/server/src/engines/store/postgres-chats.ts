@@ -26,7 +26,9 @@ export async function listChatsPg(pool: pg.Pool, userId: string, page?: ChatList
        (SELECT row_to_json(lm) FROM (
           SELECT ${MESSAGE_COLS} FROM messages m
           WHERE m.chat_id = c.id AND m.seq > cm.joined_seq AND m.kind = 'message' ORDER BY m.seq DESC LIMIT 1) lm) AS last_message,
-       c.msg_count - cm.read_msg_count - cm.own_after_read AS unread
+       CASE WHEN c.kind = 'group' THEN c.msg_count - cm.read_msg_count - cm.own_after_read
+         WHEN cm.user_id = c.created_by THEN c.msg_count - c.creator_count - (cm.read_msg_count - cm.read_creator_count)
+         ELSE c.creator_count - cm.read_creator_count END AS unread
      FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
      WHERE cm.user_id = $1 AND ($2::bigint IS NULL OR cm.pinned < $5
        OR (cm.pinned = $5 AND (c.last_at < $2 OR (c.last_at = $2 AND c.id > $3))))
@@ -39,7 +41,8 @@ export async function listChatsPg(pool: pg.Pool, userId: string, page?: ChatList
     lastAt: r.last_at,
     member: toMember(r),
     lastMessage: r.last_message && toMessage(r.last_message),
-    // Others' messages above the read position, from the counters the writes keep (postgres-migrations.ts).
+    // Others' messages above the read position, from the counters the writes keep (postgres-migrations.ts:
+    // in a group, all messages less the member's own; in a direct chat, the other member's, migration 18).
     unreadCount: Math.max(0, r.unread),
   }));
 }

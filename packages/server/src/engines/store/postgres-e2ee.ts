@@ -160,14 +160,15 @@ export class PostgresE2ee implements E2eeStore {
       }
       const { rows: bumped } = await tx.query<Row>(
         `UPDATE chats SET last_seq = last_seq + 1, last_at = GREATEST(last_at, $2), mls_epoch = mls_epoch + 1, encrypted = true,
-           mls_group_info = $3 WHERE id = $1 RETURNING last_seq, mls_epoch, msg_count`,
+           mls_group_info = $3 WHERE id = $1 RETURNING last_seq, mls_epoch, msg_count, CASE WHEN kind = 'direct' THEN creator_count END AS creator_count`,
         [req.chatId, req.createdAt, req.groupInfo],
       );
       const seq = Number(bumped[0]!.last_seq);
       await tx.query(
-        `INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, kind, ciphertext, epoch, msg_ord)
-         VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'mls_commit', $8, $9, $10)`,
-        // msg_ord: the chat's message count as of this row, like a change row (unread counts; a commit is never unread).
+        `INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, kind, ciphertext, epoch, msg_ord,
+           creator_ord)
+         VALUES ($1, $2, $3, $4, $5, $6, '', $7, 'mls_commit', $8, $9, $10, $11)`,
+        // msg_ord, creator_ord: the chat's message counts as of this row, like a change row (unread counts; a commit is never unread).
         [
           req.chatId,
           seq,
@@ -179,6 +180,7 @@ export class PostgresE2ee implements E2eeStore {
           req.commit,
           req.epoch,
           bumped[0]!.msg_count,
+          bumped[0]!.creator_count,
         ],
       );
       for (const w of req.welcomes) {

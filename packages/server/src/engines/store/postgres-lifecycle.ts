@@ -35,8 +35,14 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
         req.clientMsgId,
       ])
     ).rows[0] as unknown;
-  const { rows: chats } = await tx.query<{ kind: 'direct' | 'group'; last_seq: number; members_version: number; msg_count: number }>(
-    'SELECT kind, last_seq, members_version, msg_count FROM chats WHERE id = $1 FOR UPDATE',
+  const { rows: chats } = await tx.query<{
+    kind: 'direct' | 'group';
+    last_seq: number;
+    members_version: number;
+    msg_count: number;
+    creator_count: number;
+  }>(
+    'SELECT kind, last_seq, members_version, msg_count, creator_count FROM chats WHERE id = $1 FOR UPDATE',
     [req.chatId],
   );
   const repeat = await existing();
@@ -76,11 +82,12 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
   const content = req.action === 'edit' ? (req.content ?? '') : '';
   const emoji = req.action === 'react' ? (req.emoji ?? '') : null;
   // A change takes the next seq but leaves last_at: an edit or a reaction does not move a chat up the list.
-  // It is no message either: the chat's message count stays, and the row keeps it (msg_ord).
+  // It is no message either: the chat's message counts stay, and the row keeps them (msg_ord, creator_ord).
   await tx.query(
     `WITH bumped AS (UPDATE chats SET last_seq = $3 WHERE id = $2)
-     INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji, msg_ord)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+     INSERT INTO messages (id, chat_id, seq, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, emoji, msg_ord,
+       creator_ord)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     [
       req.messageId,
       req.chatId,
@@ -94,6 +101,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
       req.targetId,
       emoji,
       chat!.msg_count,
+      chat!.kind === 'direct' ? chat!.creator_count : null,
     ],
   );
   let erasedMedia: string[] = [];
@@ -219,6 +227,11 @@ export async function expireMessagesPg(tx: Tx, before: number, limit: number): P
        read_msg_count = COALESCE(
          (SELECT m.msg_ord - CASE WHEN m.kind = 'message' THEN 1 ELSE 0 END FROM messages m WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1),
          (SELECT c.msg_count FROM chats c WHERE c.id = cm.chat_id)),
+       -- The same for a direct chat's count of its creator's messages (migration 18); a group's rows have none.
+       read_creator_count = COALESCE(
+         (SELECT m.creator_ord - CASE WHEN m.kind = 'message' AND m.sender_id = c.created_by THEN 1 ELSE 0 END
+          FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1),
+         (SELECT c.creator_count FROM chats c WHERE c.id = cm.chat_id)),
        own_after_read = GREATEST(0, cm.own_after_read - (
          SELECT count(*) FROM unnest($2::text[], $3::text[], $4::bigint[]) AS e(chat_id, sender_id, seq)
          WHERE e.chat_id = cm.chat_id AND e.sender_id = cm.user_id AND e.seq > GREATEST(cm.read_seq, cm.joined_seq)))

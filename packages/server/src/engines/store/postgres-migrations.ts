@@ -326,6 +326,33 @@ export const postgresMigrations: string[] = [
    */ `
   ALTER TABLE chat_members ADD COLUMN cursor_device text, ADD COLUMN cursor_device_seq bigint NOT NULL DEFAULT 0;
   `,
+  /*
+   * A direct chat's unread counts without a write to the sender's member row on every send
+   * (postgres-batches.ts APPEND_SQL): the chat counts the messages of one of its two members,
+   * its creator (creator_count, beside msg_count), every log row of it carries that count as
+   * of the row (creator_ord, beside msg_ord), and a member row the count at its read
+   * position (read_creator_count, beside read_msg_count). A member's unread count is then the
+   * other member's messages above their position, from columns GET /v1/chats reads anyway;
+   * own_after_read and last_own_seq stay for groups. Groups' rows leave creator_ord NULL.
+   * Every node must run this version (an older one would count a direct send the old way).
+   */ `
+  ALTER TABLE chats ADD COLUMN creator_count bigint NOT NULL DEFAULT 0;
+  ALTER TABLE messages ADD COLUMN creator_ord bigint;
+  ALTER TABLE chat_members ADD COLUMN read_creator_count bigint NOT NULL DEFAULT 0;
+  UPDATE chats c SET created_by = (SELECT min(cm.user_id) FROM chat_members cm WHERE cm.chat_id = c.id)
+  WHERE c.kind = 'direct' AND c.created_by IS NULL;
+  UPDATE messages m SET creator_ord = o.n FROM (
+    SELECT m.chat_id, m.seq, count(*) FILTER (WHERE m.kind = 'message' AND m.sender_id = c.created_by)
+      OVER (PARTITION BY m.chat_id ORDER BY m.seq) AS n
+    FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.kind = 'direct') o
+  WHERE m.chat_id = o.chat_id AND m.seq = o.seq;
+  UPDATE chats c SET creator_count = (SELECT count(*) FROM messages m WHERE m.chat_id = c.id AND m.kind = 'message' AND m.sender_id = c.created_by)
+  WHERE c.kind = 'direct';
+  UPDATE chat_members cm SET own_after_read = 0, last_own_seq = 0,
+    read_creator_count = COALESCE((SELECT m.creator_ord FROM messages m WHERE m.chat_id = cm.chat_id
+      AND m.seq <= GREATEST(cm.read_seq, cm.joined_seq) ORDER BY m.seq DESC LIMIT 1), 0)
+  FROM chats c WHERE c.id = cm.chat_id AND c.kind = 'direct';
+  `,
 ];
 
 /**

@@ -62,25 +62,98 @@ if (reason) {
     }
   });
 
+  test('postgres: a direct chat stored before its creator’s count (migration 18) gets it, and its unread counts move on', async () => {
+    const { url, drop } = await freshPgSchema();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    let store: PostgresStore | undefined;
+    try {
+      const creatorCount = postgresMigrations.findIndex((m) => m.includes('ADD COLUMN creator_count'));
+      await migratePostgres(client as unknown as pg.PoolClient, postgresMigrations.slice(0, creatorCount));
+      const [a, b] = [uid('ua'), uid('ub')];
+      const chatId = `dm:${a}:${b}`;
+      for (const u of [a, b]) {
+        await client.query('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES ($1, $1, $1, $2, 1)', [u, 'x']);
+      }
+      // b created it. As the old writes left it: b 1, a 2, b 3, a's reaction 4, b 5, a 6; a read up
+      // to 3, b up to its own 3 (so b's 5 is its own above its position).
+      await client.query(
+        `INSERT INTO chats (id, kind, created_by, created_at, last_seq, last_at, msg_count) VALUES ($1, 'direct', $2, 1, 6, 1, 5)`,
+        [chatId, b],
+      );
+      const log: [seq: number, sender: string, kind: string, ord: number][] = [
+        [1, b, 'message', 1],
+        [2, a, 'message', 2],
+        [3, b, 'message', 3],
+        [4, a, 'react', 3],
+        [5, b, 'message', 4],
+        [6, a, 'message', 5],
+      ];
+      for (const [seq, sender, kind, ord] of log) {
+        await client.query(
+          `INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, kind, target_id, msg_ord)
+           VALUES ($1, $2, $3, $4, 'd', $3, 'x', 1, $5, $6, $7)`,
+          [chatId, seq, `${chatId}m${seq}`, sender, kind, kind === 'message' ? null : `${chatId}m1`, ord],
+        );
+      }
+      for (const [u, read, own, lastOwn] of [
+        [a, 3, 1, 6],
+        [b, 3, 1, 5],
+      ] as const) {
+        await client.query(
+          `INSERT INTO chat_members (chat_id, user_id, role, joined_seq, joined_at, delivered_seq, read_seq, read_msg_count, own_after_read, last_own_seq)
+           VALUES ($1, $2, 'member', 0, 1, $3, $3, 3, $4, $5)`,
+          [chatId, u, read, own, lastOwn],
+        );
+      }
+      store = await PostgresStore.open(url);
+      const unread = async (u: string) => (await store!.listChats(u)).find((r) => r.chat.id === chatId)!.unreadCount;
+      const counts = async () => [await unread(a), await unread(b)];
+      assert.deepEqual(await counts(), [1, 1], 'a has b’s 5; b has a’s 6');
+      await store.append([req(chatId, a), req(chatId, b)]); // 7, 8
+      assert.deepEqual(await counts(), [2, 2]);
+      await store.advanceRead('db', b, chatId, 7, 10);
+      assert.deepEqual(await counts(), [2, 0]);
+      await store.advanceRead('da', a, chatId, 8, 11);
+      assert.deepEqual(await counts(), [0, 0]);
+    } finally {
+      await client.end();
+      await store?.close();
+      await drop();
+    }
+  });
+
   test('postgres: receipt times from single marks of before, lists moved to receipt_marks and the member row’s list', async () => {
     await withDirectChat(async ({ store, client, a, b, chatId }) => {
-      const sends = Array.from({ length: 14 }, (_, i) => req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {}));
+      const sends = Array.from({ length: 17 }, (_, i) => req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {}));
       for (const s of sends) await store.append([s]);
       // As left by a node before migration 16: seq 1 delivered at 50, one row per mark.
       await client.query('UPDATE chat_members SET delivered_seq = 1 WHERE chat_id = $1 AND user_id = $2', [chatId, b]);
       await client.query('INSERT INTO receipt_marks (chat_id, user_id, kind, seq, at) VALUES ($1, $2, 0, 1, 50)', [chatId, b]);
-      // Then delivered to every seq up to 13 (at 100 + seq), read every third, one move at a time.
-      for (let seq = 2; seq <= 13; seq++) {
+      // Then delivered to every seq up to 16 (at 100 + seq), read every third, one move at a time
+      // (a read notes no delivered mark: its read mark says both).
+      for (let seq = 2; seq <= 16; seq++) {
         if (seq % 3 === 0) await store.advanceRead('dev', b, chatId, seq, 100 + seq);
         else await store.advanceDelivered('dev', b, chatId, seq, 100 + seq);
       }
       const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM receipt_marks WHERE marks IS NOT NULL');
       assert.ok(Number(rows[0]!.n) >= 2, 'full lists moved to receipt_marks');
-      const messages = await store.range(chatId, 0, 14, 20);
+      const kinds = await client.query<{ kind: number; n: string }>(
+        `SELECT kind, count(*) AS n FROM receipt_marks WHERE marks IS NOT NULL GROUP BY kind ORDER BY kind`,
+      );
+      assert.deepEqual(
+        kinds.rows.map((r) => [r.kind, Number(r.n)]),
+        [
+          [0, 2],
+          [1, 1],
+        ],
+        'ten delivered marks (two full lists moved), five read marks (one)',
+      );
+      const messages = await store.range(chatId, 0, 17, 20);
       const got = await Promise.all(messages.map(async (m) => [m.seq, (await store.receipts(m as StoredMessage))[0]] as const));
       for (const [seq, r] of got) {
-        const delivered = seq === 1 ? 50 : seq <= 13 ? 100 + seq : null;
-        const read = seq <= 12 ? 100 + 3 * Math.ceil(seq / 3) : null;
+        const delivered = seq === 1 ? 50 : seq <= 16 ? 100 + seq : null;
+        const read = seq <= 15 ? 100 + 3 * Math.ceil(seq / 3) : null;
         assert.deepEqual(r, { userId: b, deliveredAt: delivered, readAt: read }, `seq ${seq}`);
       }
     });

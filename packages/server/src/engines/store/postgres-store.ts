@@ -495,6 +495,8 @@ export class PostgresStore implements Store {
     // The first mark at or above the message's seq: marks only move forward, so it is in
     // the earliest place holding any: a receipt_marks row (one mark, or a list of them
     // keyed by its last), else the member row's list not yet moved there (migration 16).
+    // A delivery noted by a read at the same moment has only the read mark (CURSOR_SQL), and
+    // delivery never comes after reading: delivered is the earlier of the two first marks.
     const inList = (list: string) =>
       `(SELECT ${list}[2 * i] FROM generate_series(1, cardinality(${list}) / 2) i WHERE ${list}[2 * i - 1] >= $2 ORDER BY i LIMIT 1)`;
     const firstMark = (kind: number, pending: string) =>
@@ -503,7 +505,7 @@ export class PostgresStore implements Store {
         ORDER BY r.seq ASC LIMIT 1), ${inList(`cm.${pending}`)})`;
     const { rows } = await this.pool.query<{ user_id: string; delivered_at: number | null; read_at: number | null }>(
       `SELECT cm.user_id,
-         CASE WHEN cm.delivered_seq >= $2 THEN ${firstMark(0, 'delivered_marks')} END AS delivered_at,
+         CASE WHEN cm.delivered_seq >= $2 THEN LEAST(${firstMark(0, 'delivered_marks')}, ${firstMark(1, 'read_marks')}) END AS delivered_at,
          CASE WHEN cm.read_seq >= $2 THEN ${firstMark(1, 'read_marks')} END AS read_at
        FROM chat_members cm
        WHERE cm.chat_id = $1 AND cm.user_id <> $3 AND cm.joined_seq < $2

@@ -273,6 +273,48 @@ export function runStoreContract(name: string, open: () => Promise<{ store: Stor
       assert.deepEqual([await dmUnread(a.id), await dmUnread(e.id)], [2, 0]);
     });
 
+    test('unread counts in a direct chat: the other’s messages above the read position, whoever created it; changes never count', async () => {
+      const [a, e] = [await user(store), await user(store)];
+      const dmId = `dm:${a.id < e.id ? a.id : e.id}:${a.id < e.id ? e.id : a.id}`;
+      const dm = (from: string) => req(dmId, from, { createDirectWith: [a.id, e.id] });
+      const unread = async (u: string) => (await store.listChats(u)).find((r) => r.chat.id === dmId)!.unreadCount;
+      const counts = async () => [await unread(a.id), await unread(e.id)];
+      // e creates it; one batch of both, then a alone: e 1, a 2, e 3, a 4.
+      const sent = await store.append([dm(e.id), dm(a.id), dm(e.id)]);
+      await store.append([dm(a.id)]);
+      assert.deepEqual(await counts(), [2, 2]);
+      await store.applyChange({
+        messageId: uid('x'),
+        chatId: dmId,
+        senderId: a.id,
+        senderDeviceId: 'dev',
+        clientMsgId: uid('cx'),
+        createdAt: Date.now(),
+        editWindowMs: 60_000,
+        deleteWindowMs: 60_000,
+        targetId: sent[0]!.message!.message_id,
+        action: 'react',
+        emoji: '👍',
+      }); // seq 5
+      assert.deepEqual(await counts(), [2, 2], 'a reaction is no message');
+      await store.advanceRead('da', a.id, dmId, 2, 10);
+      assert.deepEqual(await counts(), [1, 2], 'a read past e’s 1 and its own 2');
+      await store.advanceRead('de', e.id, dmId, 5, 11);
+      assert.deepEqual(await counts(), [1, 0], 'e read up to the reaction: everything is at or below it');
+      await store.append([dm(e.id), dm(e.id)]); // 6, 7
+      assert.deepEqual(await counts(), [3, 0]);
+      await store.advanceRead('da', a.id, dmId, 6, 12);
+      assert.deepEqual(await counts(), [1, 0]);
+      await store.append([dm(a.id)]); // 8
+      assert.deepEqual(await counts(), [1, 1]);
+      await store.advanceRead('da', a.id, dmId, 8, 13);
+      assert.deepEqual(await counts(), [0, 1]);
+      // A chat with oneself: nothing in it is ever unread.
+      const selfId = `dm:${a.id}:${a.id}`;
+      await store.append([req(selfId, a.id, { createDirectWith: [a.id] }), req(selfId, a.id, { createDirectWith: [a.id] })]);
+      assert.equal((await store.listChats(a.id)).find((r) => r.chat.id === selfId)!.unreadCount, 0);
+    });
+
     test('group members added later see only later messages; removed members are gone', async () => {
       const a = await user(store);
       const b = await user(store);
