@@ -41,10 +41,7 @@ export async function applyChangePg(tx: Tx, req: ChangeRequest): Promise<ChangeR
     members_version: number;
     msg_count: number;
     creator_count: number;
-  }>(
-    'SELECT kind, last_seq, members_version, msg_count, creator_count FROM chats WHERE id = $1 FOR UPDATE',
-    [req.chatId],
-  );
+  }>('SELECT kind, last_seq, members_version, msg_count, creator_count FROM chats WHERE id = $1 FOR UPDATE', [req.chatId]);
   const repeat = await existing();
   if (repeat) return { entry: toEntry(repeat), duplicate: true, erasedMedia: [] };
   const chat = chats[0];

@@ -73,7 +73,10 @@ if (reason) {
       const [a, b] = [uid('ua'), uid('ub')];
       const chatId = `dm:${a}:${b}`;
       for (const u of [a, b]) {
-        await client.query('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES ($1, $1, $1, $2, 1)', [u, 'x']);
+        await client.query('INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES ($1, $1, $1, $2, 1)', [
+          u,
+          'x',
+        ]);
       }
       // b created it. As the old writes left it: b 1, a 2, b 3, a's reaction 4, b 5, a 6; a read up
       // to 3, b up to its own 3 (so b's 5 is its own above its position).
