@@ -10,8 +10,8 @@ import type { ChangeRequest, ChangeResult, ChatSettingsPatch, ExpiredBatch, Role
  * postgres-store.ts: an edit, delete or reaction appended to the chat's log and applied to
  * its target in one transaction under the chat's row lock (the lock appends take too, so
  * seqs stay gap-free and a change is judged against the target as it is then), and the
- * per-member chat settings. The search column is generated from content, so an edit or an
- * erasure updates the index with the row.
+ * per-member chat settings. Search reads content itself (PostgresStore.search), so an edit
+ * or an erasure is searched as it is now.
  */
 
 type Tx = Pick<PoolClient, 'query'>;

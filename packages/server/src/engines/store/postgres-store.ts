@@ -54,10 +54,21 @@ import { PgAppends } from './postgres-appends.js';
 import { PgCursors } from './postgres-cursors.js';
 import { addMembersPg, createGroupPg, getMembershipPg, listChatsPg, removeMemberPg, type NewGroup } from './postgres-chats.js';
 
+/**
+ * LIKE patterns (one per lexeme the parser makes of the terms, $5) that a text, lowercased,
+ * must match to hold words starting with them: a lexeme of the 'simple' configuration is a
+ * lowercased token of the text, so it is a substring of the lowercased text, and the terms
+ * are parsed as to_tsquery parses them ("snake_case" is "snake" then "case"). They let a
+ * search skip to_tsvector for most rows; no lexeme at all leaves the tsquery to decide.
+ */
+const CONTAINS_LEXEMES = `SELECT COALESCE(array_agg('%' || replace(replace(replace(l, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'), '{}')
+  FROM unnest($5::text[]) t, unnest(tsvector_to_array(to_tsvector('simple', t))) l`;
+
 /** A tsquery in which every term must match a word by prefix. Terms arrive as letters and digits; quoting still keeps tsquery syntax out. */
 export function prefixQuery(terms: string[]): string {
   return terms.map((t) => `'${t.replace(/['\\]/g, '')}':*`).join(' & ');
 }
+
 
 /**
  * The cluster-mode store: PostgreSQL, shared by every node.
@@ -538,16 +549,20 @@ export class PostgresStore implements Store {
     // Chat by chat (LATERAL): each of the caller's chats is searched through its own
     // (chat_id, seq) index range, newest first, at most `limit` rows each, so the cost
     // follows the caller's chats, never every user's matches (and the read pool's
-    // statement_timeout bounds it).
+    // statement_timeout bounds it). The tsvector is computed here, not stored with every
+    // message (migration 20): a row is parsed only when its lowercased text holds every
+    // term, which the cheap LIKE ALL checks first (the planner runs the costlier qual last).
     return this.messages(
       `SELECT hit.* FROM chat_members cm
        CROSS JOIN LATERAL (
          SELECT ${M_MESSAGE_COLS} FROM messages m
-         WHERE m.chat_id = cm.chat_id AND m.seq > cm.joined_seq AND m.search @@ to_tsquery('simple', $2) AND m.kind = 'message'
+         WHERE m.chat_id = cm.chat_id AND m.seq > cm.joined_seq AND m.kind = 'message'
+           AND lower(m.content) LIKE ALL ((${CONTAINS_LEXEMES})::text[])
+           AND to_tsvector('simple', m.content) @@ to_tsquery('simple', $2)
          ORDER BY m.seq DESC LIMIT $4) hit
        WHERE cm.user_id = $1 AND ($3::text IS NULL OR cm.chat_id = $3)
        ORDER BY hit.created_at DESC, hit.chat_id, hit.seq DESC LIMIT $4`,
-      [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit],
+      [userId, prefixQuery(terms), opts.chatId ?? null, opts.limit, terms],
     );
   }
 
