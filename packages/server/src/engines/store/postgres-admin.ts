@@ -142,11 +142,24 @@ export class PostgresAdminStore implements AdminStore {
   }
 
   async undeletedMessages(userId: string, limit: number): Promise<{ messageId: string; chatId: string }[]> {
-    const { rows } = await this.pool.query<{ id: string; chat_id: string }>(
-      `SELECT id, chat_id FROM messages WHERE sender_id = $1 AND kind = 'message' AND NOT deleted ORDER BY sender_id, id LIMIT $2`,
+    // Chat by chat from chat_senders (migration 21), each through its (chat_id, sender_id,
+    // client_msg_id) key range. A chat left with none is forgotten, so later calls do not
+    // walk its erased rows again. (A deleted account sends nothing more; for a live user a
+    // send racing that would go unlisted here, and nothing else reads the table.)
+    const { rows } = await this.pool.query<{ id: string | null; chat_id: string }>(
+      `WITH found AS (
+         SELECT s.chat_id, m.id FROM chat_senders s
+         LEFT JOIN LATERAL (
+           SELECT m.id FROM messages m
+           WHERE m.chat_id = s.chat_id AND m.sender_id = s.sender_id AND m.kind = 'message' AND NOT m.deleted LIMIT $2) m ON true
+         WHERE s.sender_id = $1
+       ), emptied AS (
+         DELETE FROM chat_senders s WHERE s.sender_id = $1 AND s.chat_id IN (SELECT chat_id FROM found GROUP BY chat_id HAVING count(id) = 0)
+       )
+       SELECT id, chat_id FROM found WHERE id IS NOT NULL ORDER BY chat_id, id LIMIT $2`,
       [userId, limit],
     );
-    return rows.map((r) => ({ messageId: r.id, chatId: r.chat_id }));
+    return rows.map((r) => ({ messageId: r.id!, chatId: r.chat_id }));
   }
 
   /** The report and its `report.created` webhook event, in one transaction. */

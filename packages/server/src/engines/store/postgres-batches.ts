@@ -94,6 +94,10 @@ WITH sent AS (
 ), counted AS (
   UPDATE chat_members cm SET own_after_read = cm.own_after_read + o.n, last_own_seq = o.last
   FROM own o WHERE cm.chat_id = o.chat_id AND cm.user_id = o.user_id
+), seen AS (
+  -- The chats each sender has sent to (migration 21): a pair already there writes nothing.
+  -- Its chat is locked above, so two batches never add the same pair at once.
+  INSERT INTO chat_senders (sender_id, chat_id) SELECT DISTINCT sender_id, chat_id FROM numbered ON CONFLICT DO NOTHING
 ), stored AS (
   INSERT INTO messages (chat_id, seq, id, sender_id, sender_device_id, client_msg_id, content, created_at, attachments,
     reply_to_id, reply_sender_id, reply_preview, mentions, forwarded, msg_ord, ciphertext, creator_ord)

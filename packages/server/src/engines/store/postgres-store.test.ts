@@ -162,6 +162,30 @@ if (reason) {
     });
   });
 
+  test('postgres: a sender’s undeleted messages are found chat by chat, and a chat left with none is forgotten', async () => {
+    await withDirectChat(async ({ store, client, a, b, chatId }) => {
+      const sent = await store.append([req(chatId, a, { createDirectWith: [a, b] }), req(chatId, a), req(chatId, b)]);
+      const pairs = async () =>
+        (
+          await client.query<{ sender_id: string }>('SELECT sender_id FROM chat_senders WHERE chat_id = $1 ORDER BY sender_id', [chatId])
+        ).rows.map((r) => r.sender_id);
+      assert.deepEqual(await pairs(), [a, b].sort(), 'each sender once, however many messages');
+      const [m1, m2] = sent.map((r) => r.message!.message_id);
+      assert.deepEqual((await store.admin.undeletedMessages(a, 10)).map((m) => m.messageId).sort(), [m1, m2].sort());
+      await client.query('UPDATE messages SET deleted = true WHERE id = $1', [m1]);
+      assert.deepEqual(
+        (await store.admin.undeletedMessages(a, 10)).map((m) => m.messageId),
+        [m2],
+      );
+      assert.deepEqual(await pairs(), [a, b].sort());
+      await client.query('UPDATE messages SET deleted = true WHERE id = $1', [m2]);
+      assert.deepEqual(await store.admin.undeletedMessages(a, 10), []);
+      assert.deepEqual(await pairs(), [b], 'a chat with none of its messages left is forgotten');
+      await store.append([req(chatId, a)]);
+      assert.deepEqual(await pairs(), [a, b].sort(), 'and noted again at its next send');
+    });
+  });
+
   test('postgres: one device’s cursor rides on the member row, the others’ stay in device_cursors', async () => {
     await withDirectChat(async ({ store, client, a, b, chatId }) => {
       for (let i = 0; i < 6; i++) await store.append([req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {})]);

@@ -69,7 +69,6 @@ export function prefixQuery(terms: string[]): string {
   return terms.map((t) => `'${t.replace(/['\\]/g, '')}':*`).join(' & ');
 }
 
-
 /**
  * The cluster-mode store: PostgreSQL, shared by every node.
  *
