@@ -275,7 +275,7 @@ export class Delivery {
   }
 
   /** Sends a frame to every online device of the given users (minus `exceptDevice`). */
-  async toUsers(userIds: string[], frame: ServerFrame, opts: { exceptDevice?: string } = {}): Promise<void> {
+  async toUsers(userIds: string[], frame: ServerFrame, opts: { exceptDevice?: string; rideMs?: number } = {}): Promise<void> {
     if (userIds.length === 0) return;
     try {
       await this.deps.bus.publish(userIds.map(userTopic), { kind: 'frame', frame: JSON.stringify(frame), ...opts });

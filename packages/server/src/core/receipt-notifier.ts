@@ -8,6 +8,12 @@ type StatusUpdate = Extract<ServerFrame, { type: 'status_update' }>;
 
 /** The latest a direct status frame goes, counted from the acknowledgement it answers (ms). */
 const DIRECT_HOLD_LIMIT_MS = 800;
+/**
+ * The latest it reaches the sender's socket: on a ?batch=1 socket it may wait there for the
+ * next frame to that socket to ride with, until this long after the acknowledgement (ms;
+ * guarantee 6 allows a second, the rest is for the way there).
+ */
+const DIRECT_RIDE_LIMIT_MS = 850;
 
 /**
  * Turns cursor advances into status_update frames for the senders whose messages the
@@ -105,7 +111,10 @@ export class ReceiptNotifier {
         top && !top.change && top.seq === advance.to && top.sender_id !== advance.userId
           ? [top]
           : await this.deps.store.latestBySender(advance.chatId, advance.from, advance.to, advance.userId);
-      await Promise.all(latest.map((m) => this.send(frame(m, status, advance.userId, [advance.userId], at))));
+      // The time left is sent as a duration, not a deadline: the sender's node may keep
+      // another clock.
+      const rideMs = Math.max(0, at + DIRECT_RIDE_LIMIT_MS - this.deps.now());
+      await Promise.all(latest.map((m) => this.send(frame(m, status, advance.userId, [advance.userId], at), rideMs)));
     } catch (err) {
       this.deps.log.warn({ err, chat_id: advance.chatId }, 'status_update failed');
     }
@@ -172,9 +181,9 @@ export class ReceiptNotifier {
     return out;
   }
 
-  /** To the sender's devices. */
-  private send({ to, update }: { to: string; update: StatusUpdate }): Promise<void> {
-    return this.deps.delivery.toUsers([to], update);
+  /** To the sender's devices; `rideMs`: how long it may wait there for another frame (Delivery.toUsers). */
+  private send({ to, update }: { to: string; update: StatusUpdate }, rideMs?: number): Promise<void> {
+    return this.deps.delivery.toUsers([to], update, rideMs ? { rideMs } : {});
   }
 
   async close(): Promise<void> {

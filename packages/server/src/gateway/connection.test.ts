@@ -74,3 +74,50 @@ test('parked messages are bounded per socket like held ones (4 MB), not only per
   await new Promise((resolve) => setImmediate(resolve));
   assert.ok(store.reads >= 1, `store reads: ${store.reads}`);
 });
+
+test('?batch=1: a status frame waits for the next frame to the socket and goes first in its message, or alone when its time is up', async () => {
+  const { sent, conn } = connectionCountingReads();
+  conn.batch = true;
+  conn.release();
+  const tick = () => new Promise<void>((r) => setImmediate(r));
+  const status = (seq: number) => ({
+    kind: 'frame' as const,
+    frame: JSON.stringify({ type: 'status_update', chat_id: 'dm:a:b', seq, status: 'read' }),
+    rideMs: 60_000,
+  });
+
+  conn.deliver(status(1));
+  await tick();
+  assert.equal(sent.length, 0, 'held: nothing else was written');
+  conn.sendFrame({ type: 'pong' });
+  await tick();
+  assert.deepEqual(
+    sent.map((s) => JSON.parse(s)),
+    [[{ type: 'status_update', chat_id: 'dm:a:b', seq: 1, status: 'read' }, { type: 'pong' }]],
+    'one message: the status first, then the frame it rode with',
+  );
+
+  // Written in a tick that writes anyway: it joins that tick's message at once.
+  conn.sendFrame({ type: 'pong' });
+  conn.deliver(status(2));
+  await tick();
+  assert.equal(sent.length, 2);
+  assert.deepEqual(
+    (JSON.parse(sent[1]!) as { type: string }[]).map((f) => f.type),
+    ['pong', 'status_update'],
+  );
+
+  // Alone: it goes when its time is up.
+  conn.deliver({ ...status(3), rideMs: 30 });
+  await tick();
+  assert.equal(sent.length, 2);
+  await new Promise((r) => setTimeout(r, 60));
+  await tick();
+  assert.equal(sent.length, 3);
+  assert.equal((JSON.parse(sent[2]!) as { seq: number }).seq, 3);
+
+  // Without rideMs (or without ?batch=1) nothing waits.
+  conn.deliver({ kind: 'frame', frame: JSON.stringify({ type: 'typing', chat_id: 'dm:a:b' }) });
+  await tick();
+  assert.equal(sent.length, 4);
+});

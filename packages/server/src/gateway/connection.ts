@@ -27,6 +27,10 @@ const MAX_HELD_BYTES = 4 * 1024 * 1024;
 const SENDS_IN_FLIGHT_HIGH = 256;
 /** Live messages parked per chat while this device's own sends to it are in flight (past it: a gap fill). */
 const MAX_PARKED_PER_CHAT = 256;
+/** The longest a status frame waits on a ?batch=1 socket for another frame (ms), whatever its event asks. */
+const MAX_RIDE_MS = 900;
+/** Status frames waiting on one socket at most: more go at once. */
+const MAX_RIDING = 16;
 const SENDS_IN_FLIGHT_LOW = 128;
 /** Chats in which this socket notes its own committed seqs before any message of the chat reached it (past it: not noted). */
 const MAX_OWN_AHEAD_CHATS = 64;
@@ -110,6 +114,9 @@ export class Connection {
   private batched: string[] | null = null;
   /** ?batch=1: the first frame of this tick is a fan-out's (shared): alone, it goes as the shared prepared frame. */
   private batchedShared = false;
+  /** ?batch=1: status frames waiting for the next frame to this socket, to go in its message (deliver). */
+  private riding: string[] | null = null;
+  private ridingTimer: NodeJS.Timeout | null = null;
   private readonly highWater: number;
   private sendsInFlight = 0;
   /** This device's sends in flight per chat: a gap below a live message may be one of them. */
@@ -152,6 +159,7 @@ export class Connection {
     }
     this.cork();
     if (this.batch) {
+      if (this.riding) this.releaseRiding();
       // This tick's frames go as one array (flushBatch): nothing may overtake it.
       if (this.batched) this.batched.push(text);
       else {
@@ -163,6 +171,27 @@ export class Connection {
     const socket = shared ? frameSocket(this.transport) : undefined;
     if (socket) socket.write(sharedFrame(text));
     else this.transport.send(text);
+  }
+
+  /** Holds a status frame for the next write (deliver); the first one held sets the deadline. */
+  private ride(text: string, rideMs: number): void {
+    if (this.riding) this.riding.push(text);
+    else {
+      this.riding = [text];
+      this.ridingTimer = setTimeout(() => this.releaseRiding(), Math.min(rideMs, MAX_RIDE_MS));
+      this.ridingTimer.unref();
+    }
+    if (this.riding.length >= MAX_RIDING) this.releaseRiding();
+  }
+
+  /** Writes the held status frames (a write is about to follow, or their time is up). */
+  private releaseRiding(): void {
+    const held = this.riding;
+    if (!held) return;
+    this.riding = null;
+    if (this.ridingTimer) clearTimeout(this.ridingTimer);
+    this.ridingTimer = null;
+    for (const text of held) this.write(text);
   }
 
   /**
@@ -277,6 +306,14 @@ export class Connection {
   /** A bus event for this device. */
   deliver(event: MessageEvent | FrameEvent): void {
     if (event.kind === 'frame') {
+      // A status frame on a ?batch=1 socket that wrote nothing this tick waits (at most
+      // rideMs) for the next frame to it, and goes first in that frame's message: one
+      // WebSocket message less for a sender who hears from the server anyway. Nothing
+      // overtakes it: any write releases it first.
+      if (this.batch && event.rideMs && event.rideMs > 0 && !this.batched && !this.closed) {
+        this.ride(event.frame, event.rideMs);
+        return;
+      }
       this.write(event.frame);
       return;
     }
@@ -504,6 +541,9 @@ export class Connection {
     this.closed = true;
     this.held = null;
     this.dropped = null;
+    this.riding = null;
+    if (this.ridingTimer) clearTimeout(this.ridingTimer);
+    this.ridingTimer = null;
     this.transport.close(code, reason);
     // A peer that stopped reading never completes the close handshake: cut it loose.
     setTimeout(() => this.transport.terminate(), graceMs).unref();

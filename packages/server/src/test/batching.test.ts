@@ -140,4 +140,37 @@ describe('batching', () => {
     for (let i = 0; i < 8; i++) await plain.waitFor((f) => f.type === 'new_message' && f.client_msg_id === `b-out-${i}`, 5000, `copy ${i}`);
     assert.deepEqual(plain.arrays, [], 'no arrays without ?batch=1');
   });
+
+  it('a status frame rides with the next frame to a ?batch=1 sender, and still comes within a second of the read (guarantee 6)', async () => {
+    const dm = directChatId(alice.user_id, bob.user_id);
+    const sa = await openBatch(alice);
+    const sb = await open(bob);
+    // Each WebSocket message alice gets, as the list of frame types it carried.
+    const messages: string[][] = [];
+    sa.ws.on('message', (data) => {
+      const parsed = JSON.parse(data.toString()) as { type: string } | { type: string }[];
+      messages.push((Array.isArray(parsed) ? parsed : [parsed]).map((f) => f.type));
+    });
+    for (const [i, pinging] of [false, true].entries()) {
+      sa.send({ type: 'send_message', chat_id: dm, client_msg_id: `ride-${i}`, content: `ride ${i}` });
+      const ack = await sa.next('ack_sent', 5000);
+      await sb.waitFor((f) => f.type === 'new_message' && f.message_id === ack.message_id, 5000, 'the copy');
+      const from = sa.frames.length;
+      const first = messages.length;
+      const sent = Date.now();
+      sb.send({ type: 'ack_read', chat_id: dm, last_read_message_id: ack.message_id });
+      // With pinging, alice hears from the server every 50 ms (pongs) meanwhile.
+      const pings = pinging ? setInterval(() => sa.send({ type: 'ping' }), 50) : undefined;
+      try {
+        await sa.waitFor((f) => f.type === 'status_update' && f.status === 'read' && f.seq === ack.seq, 5000, 'read status', from);
+      } finally {
+        clearInterval(pings);
+      }
+      const took = Date.now() - sent;
+      assert.ok(took <= 1000, `the read status came ${took} ms after the ack_read: guarantee 6 allows a second`);
+      const carrying = messages.slice(first).find((m) => m.includes('status_update'))!;
+      if (pinging) assert.deepEqual(carrying, ['status_update', 'pong'], "it went first in a pong's message");
+      else assert.deepEqual(carrying, ['status_update'], 'with nothing else to ride with, it went alone');
+    }
+  });
 });

@@ -33,7 +33,16 @@ export type BusEvent =
       change?: boolean;
     }
   /** Any other frame for a user's devices (receipts, read_sync, typing, group updates) or for a presence watcher. */
-  | { kind: 'frame'; frame: string; exceptDevice?: string }
+  | {
+      kind: 'frame';
+      frame: string;
+      exceptDevice?: string;
+      /**
+       * A status frame that may wait up to this long (ms, from its arrival) on a ?batch=1
+       * socket for another frame to ride with, in the same WebSocket message (gateway/connection.ts).
+       */
+      rideMs?: number;
+    }
   /** Close that device's sockets with this code (logout, revoked session). */
   | { kind: 'close-device'; deviceId: string; code: number; reason: string }
   /** On MEMBERS_TOPIC: the chat's membership changed; drop cached copies. */
