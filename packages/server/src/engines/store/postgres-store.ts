@@ -550,7 +550,8 @@ export class PostgresStore implements Store {
     // follows the caller's chats, never every user's matches (and the read pool's
     // statement_timeout bounds it). The tsvector is computed here, not stored with every
     // message (migration 20): a row is parsed only when its lowercased text holds every
-    // term, which the cheap LIKE ALL checks first (the planner runs the costlier qual last).
+    // lexeme of the terms, which the cheap LIKE ALL checks first (the planner runs the
+    // costlier qual last).
     return this.messages(
       `SELECT hit.* FROM chat_members cm
        CROSS JOIN LATERAL (
