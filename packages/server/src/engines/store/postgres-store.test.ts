@@ -186,6 +186,23 @@ if (reason) {
     });
   });
 
+  test('postgres: search finds what the tsquery matches, also where the parser splits a term (the LIKE filter before it skips nothing)', async () => {
+    await withDirectChat(async ({ store, a, b, chatId }) => {
+      const sent = await store.append([
+        req(chatId, a, { createDirectWith: [a, b], content: 'Snake case, 50% OFF_today' }),
+        req(chatId, a, { content: 'snakes and ladders' }),
+      ]);
+      const ids = async (terms: string[]) => (await store.search(b, terms, { limit: 10 })).map((m) => m.message_id).sort();
+      const [first, second] = sent.map((r) => r.message!.message_id);
+      assert.deepEqual(await ids(['snake_case']), [first], 'one term, two lexemes in a row');
+      assert.deepEqual(await ids(['snak']), [first, second].sort(), 'a prefix, in any case');
+      assert.deepEqual(await ids(['off', 'today']), [first]);
+      assert.deepEqual(await ids(['50']), [first]);
+      assert.deepEqual(await ids(['case', 'ladders']), [], 'every term must match');
+      assert.deepEqual(await ids(['%']), [], 'no lexeme: the tsquery decides, and matches nothing');
+    });
+  });
+
   test('postgres: one device’s cursor rides on the member row, the others’ stay in device_cursors', async () => {
     await withDirectChat(async ({ store, client, a, b, chatId }) => {
       for (let i = 0; i < 6; i++) await store.append([req(chatId, a, i === 0 ? { createDirectWith: [a, b] } : {})]);
