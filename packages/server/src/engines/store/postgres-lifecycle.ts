@@ -221,14 +221,15 @@ export async function expireMessagesPg(tx: Tx, before: number, limit: number): P
   await tx.query('SELECT 1 FROM chats WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [chats]);
   await tx.query(
     `UPDATE chat_members cm SET
-       read_msg_count = COALESCE(
-         (SELECT m.msg_ord - CASE WHEN m.kind = 'message' THEN 1 ELSE 0 END FROM messages m WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1),
-         (SELECT c.msg_count FROM chats c WHERE c.id = cm.chat_id)),
-       -- The same for a direct chat's count of its creator's messages (migration 18); a group's rows have none.
-       read_creator_count = COALESCE(
-         (SELECT m.creator_ord - CASE WHEN m.kind = 'message' AND m.sender_id = c.created_by THEN 1 ELSE 0 END
-          FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1),
-         (SELECT c.creator_count FROM chats c WHERE c.id = cm.chat_id)),
+       -- Both counts from the first row left, or the chat's when none is (a direct chat's count
+       -- of its creator's messages, migration 18; a group's rows have none: its count, 0, stays).
+       (read_msg_count, read_creator_count) = (
+         SELECT COALESCE(f.msg_ord, c.msg_count), COALESCE(f.creator_ord, c.creator_count)
+         FROM chats c LEFT JOIN LATERAL (
+           SELECT m.msg_ord - CASE WHEN m.kind = 'message' THEN 1 ELSE 0 END AS msg_ord,
+             m.creator_ord - CASE WHEN m.kind = 'message' AND m.sender_id = c.created_by THEN 1 ELSE 0 END AS creator_ord
+           FROM messages m WHERE m.chat_id = cm.chat_id ORDER BY m.seq LIMIT 1) f ON true
+         WHERE c.id = cm.chat_id),
        own_after_read = GREATEST(0, cm.own_after_read - (
          SELECT count(*) FROM unnest($2::text[], $3::text[], $4::bigint[]) AS e(chat_id, sender_id, seq)
          WHERE e.chat_id = cm.chat_id AND e.sender_id = cm.user_id AND e.seq > GREATEST(cm.read_seq, cm.joined_seq)))
