@@ -77,6 +77,10 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     assert.equal(res.status, 200);
     return (res.body.chats as Frame[]).find((c) => c.chat_id === chatId)!;
   };
+  const read = async (s: TestSocket, chatId: string, messageId: string) => {
+    s.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
+    await roundTrip(s); // the pong waits for the read cursor to be stored
+  };
   const refused = (answer: Frame, code: string, clientMsgId?: string) => {
     assert.equal(answer.type, 'error', JSON.stringify(answer));
     assert.equal(answer.code, code, JSON.stringify(answer));
@@ -461,6 +465,25 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     assert.equal(forA.last_message.message_id, m2.message_id);
   });
 
+  test('unread counts in a direct chat follow both members’ sends and reads, whichever of them created it', async () => {
+    const [a, b] = await users(2, 'ldir');
+    const chatId = directChatId(a!.user_id, b!.user_id);
+    const [sa, sb] = [await open(a!, 0), await open(b!, 1)];
+    const counts = async () => [(await chatEntry(a!, chatId)).unread_count, (await chatEntry(b!, chatId)).unread_count];
+    const m1 = await send(sa, chatId, 'one'); // a creates the chat
+    await send(sb, chatId, 'two');
+    const m3 = await send(sa, chatId, 'three');
+    assert.deepEqual(await counts(), [1, 2]);
+    await read(sb, chatId, m1.message_id);
+    assert.deepEqual(await counts(), [1, 1], 'b read a’s first: a’s third is left');
+    await read(sa, chatId, m3.message_id);
+    assert.deepEqual(await counts(), [0, 1], 'a read past b’s message and its own');
+    const m4 = await send(sb, chatId, 'four');
+    assert.deepEqual(await counts(), [1, 1]);
+    await read(sb, chatId, m4.message_id);
+    assert.deepEqual(await counts(), [1, 0], 'b read its own latest: a’s third is below it');
+  });
+
   test('unread counts follow sends, edits, reactions, deletes and reads: others’ messages above the read cursor', async () => {
     const [a, b, c] = await users(3, 'lcnt');
     const chatId = await group(a!, [b!, c!]);
@@ -470,10 +493,6 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
       (await chatEntry(b!, chatId)).unread_count,
       (await chatEntry(c!, chatId)).unread_count,
     ];
-    const read = async (s: TestSocket, messageId: string) => {
-      s.send({ type: 'ack_read', chat_id: chatId, last_read_message_id: messageId });
-      await roundTrip(s); // the pong waits for the read cursor to be stored
-    };
     const [m1, m2, m3] = [await send(sa, chatId, 'one'), await send(sa, chatId, 'two'), await send(sa, chatId, 'three')];
     const m4 = await send(sb, chatId, 'four');
     assert.deepEqual(await counts(), [1, 3, 4]);
@@ -481,17 +500,17 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     await act(sb, { type: 'react', chat_id: chatId, message_id: m2.message_id, emoji: '👍' });
     assert.equal((await act(sa, { type: 'delete_message', chat_id: chatId, message_id: m3.message_id })).type, 'ack_sent');
     assert.deepEqual(await counts(), [1, 3, 4], 'changes are no messages; a deleted message still is one');
-    await read(sc, m2.message_id);
-    await read(sa, m2.message_id);
+    await read(sc, chatId, m2.message_id);
+    await read(sa, chatId, m2.message_id);
     assert.deepEqual(await counts(), [1, 3, 2], 'a read only its own messages: b’s is still unread');
-    await read(sa, m4.message_id);
+    await read(sa, chatId, m4.message_id);
     const m5 = await send(sb, chatId, 'five');
     assert.deepEqual(await counts(), [1, 3, 3]);
-    await read(sb, m5.message_id);
-    await read(sc, m3.message_id);
+    await read(sb, chatId, m5.message_id);
+    await read(sc, chatId, m3.message_id);
     assert.deepEqual(await counts(), [1, 0, 2], 'reading one’s own last message reads all before it');
-    await read(sa, m5.message_id);
-    await read(sc, m5.message_id);
+    await read(sa, chatId, m5.message_id);
+    await read(sc, chatId, m5.message_id);
     assert.deepEqual(await counts(), [0, 0, 0]);
   });
 
