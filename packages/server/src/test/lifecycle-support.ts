@@ -484,6 +484,31 @@ export function lifecycleSuite(target: () => LifecycleTarget): void {
     assert.deepEqual(await counts(), [1, 0], 'b read its own latest: a’s third is below it');
   });
 
+  test('receipts: a read with no delivery ack before it gives the message its delivered time too; delivery never after reading', async () => {
+    const [a, b] = await users(2, 'lrcp');
+    const chatId = directChatId(a!.user_id, b!.user_id);
+    const [sa, sb] = [await open(a!, 0), await open(b!, 1)];
+    const receipt = async (messageId: string) => {
+      const res = await http(node(0).baseUrl, 'GET', `/v1/messages/${encodeURIComponent(messageId)}/receipts`, { token: a!.token });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body.receipts[0] as { user_id: string; delivered_at: number | null; read_at: number | null };
+    };
+    const m1 = await send(sa, chatId, 'read at once');
+    await read(sb, chatId, m1.message_id);
+    const r1 = await receipt(m1.message_id);
+    assert.equal(r1.user_id, b!.user_id);
+    assert.ok(typeof r1.read_at === 'number', JSON.stringify(r1));
+    assert.equal(r1.delivered_at, r1.read_at, 'the read delivered it, at the same moment');
+    const m2 = await send(sa, chatId, 'delivered, read later');
+    sb.send({ type: 'ack_delivered', message_id: m2.message_id });
+    await roundTrip(sb);
+    await read(sb, chatId, m2.message_id);
+    const r2 = await receipt(m2.message_id);
+    assert.ok(typeof r2.delivered_at === 'number' && typeof r2.read_at === 'number', JSON.stringify(r2));
+    assert.ok(r2.delivered_at <= r2.read_at, `delivered no later than read: ${JSON.stringify(r2)}`);
+    assert.deepEqual(await receipt(m1.message_id), r1, 'the first message’s times stay');
+  });
+
   test('unread counts follow sends, edits, reactions, deletes and reads: others’ messages above the read cursor', async () => {
     const [a, b, c] = await users(3, 'lcnt');
     const chatId = await group(a!, [b!, c!]);
